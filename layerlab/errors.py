@@ -1,0 +1,43 @@
+"""layerlab's errors: one base class, subclasses that also inherit the matching built-in.
+
+Each message names the path or reference and says what to try next.
+"""
+
+from __future__ import annotations
+
+
+class LayerlabError(Exception):
+    """Base class of every error layerlab raises on purpose."""
+
+    def __init__(self, message: str, *, path: str | None = None, ref: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.ref = ref
+
+
+class NotADataRoot(LayerlabError, ValueError):
+    """The path is not a Docker (or containerd) data root layerlab can read."""
+
+
+class UnsupportedStore(LayerlabError, NotImplementedError):
+    """A store layerlab recognises but cannot read yet."""
+
+
+class DataRootPermissionError(LayerlabError, PermissionError):
+    """Parts of the data root are not readable by this user."""
+
+
+class CorruptMetadata(LayerlabError, ValueError):
+    """A metadata file (JSON, size, link) exists but cannot be parsed."""
+
+
+class ImageNotFound(LayerlabError, LookupError):
+    """No image matches the given name, tag, ID or ID prefix."""
+
+
+class SnapshotError(LayerlabError, ValueError):
+    """A .layerlab snapshot is missing, incomplete or of an unknown version."""
+
+
+class SchemaError(LayerlabError, ValueError):
+    """A frame does not match the contract in layerlab.frames.schema."""

@@ -1,0 +1,177 @@
+"""The DataFrame contract: every frame, every column, its dtype and its meaning, in one place.
+
+Every source (a Docker data root, a snapshot, the sample, a registry) yields these frames with
+exactly these columns and dtypes; ``validate`` checks that and is run on every source's output.
+Sizes are int64 bytes, IDs full ``sha256:<hex>`` strings, times UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import SchemaError
+
+# Paths and link targets are kept as Python ``str`` (object dtype): a file name that is not valid
+# UTF-8 is decoded with ``surrogateescape`` so it round-trips to the exact bytes, and Arrow-backed
+# string dtypes refuse such strings.
+STRING = "string"
+PATH = "object"
+LIST = "object"  # Python lists of str
+INT = "int64"
+NULLABLE_INT = "Int64"
+BOOL = "bool"
+TIME = "datetime64[ns, UTC]"
+FLOAT = "float64"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    doc: str
+
+
+def _frame(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*c) for c in cols)
+
+
+FRAMES: dict[str, tuple[Column, ...]] = {
+    "images": _frame(
+        ("image_id", STRING, "sha256 of the image config JSON (the image ID)"),
+        ("tags", LIST, "repository:tag references, familiar form as docker prints them"),
+        ("digests", LIST, "repository@sha256 manifest digests recorded for the image"),
+        ("created", TIME, "the config's `created` time"),
+        ("architecture", STRING, "config architecture"),
+        ("os", STRING, "config os"),
+        ("layer_count", INT, "number of layers (non-empty history entries) in the image"),
+        ("size", INT, "apparent bytes of all its layers: `docker image inspect` Size"),
+        ("shared_size", INT, "bytes of its layers also used by another image: `docker system df -v` SHARED"),
+        ("unique_size", INT, "size - shared_size: `docker system df -v` UNIQUE"),
+        ("container_count", INT, "containers created from this image"),
+        ("parent", STRING, "build parent image ID (imagedb metadata), null if none"),
+    ),
+    "layers": _frame(
+        ("layer_id", STRING, "chain ID for image layers; `init:<container_id>` / `container:<container_id>` otherwise"),
+        ("kind", STRING, "image, init or container"),
+        ("diff_id", STRING, "sha256 of the uncompressed layer tar; null for init/container layers"),
+        ("parent", STRING, "layer_id of the layer below, null for a base layer"),
+        ("cache_id", STRING, "the storage driver's ID (directory name) of this layer"),
+        ("size", INT, "apparent bytes as Docker counts them: the layerdb `size` file (rw_size for containers)"),
+        ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512, each inode once, dirs included); null when not walked"),
+        ("file_count", INT, "rows of this layer in the files frame"),
+        ("whiteout_count", INT, "whiteout rows (paths this layer deletes)"),
+        ("opaque_count", INT, "opaque directories (children of lower layers hidden)"),
+        ("image_count", INT, "images whose chain contains this layer"),
+        ("compressed", LIST, "registry blob digests of this layer's compressed form, from distribution metadata"),
+    ),
+    "image_layers": _frame(
+        ("image_id", STRING, "image ID"),
+        ("position", INT, "0 = base layer"),
+        ("layer_id", STRING, "chain ID of the layer at this position"),
+        ("diff_id", STRING, "diff ID at this position"),
+        ("size", INT, "apparent bytes of this layer (layerdb `size`)"),
+        ("created_by", STRING, "the history entry's created_by that made this layer"),
+        ("created", TIME, "the history entry's created time"),
+    ),
+    "history": _frame(
+        ("image_id", STRING, "image ID"),
+        ("index", INT, "index in the config's history list"),
+        ("created", TIME, "created time of the entry"),
+        ("created_by", STRING, "the command that made the entry"),
+        ("comment", STRING, "comment"),
+        ("empty_layer", BOOL, "true for entries that made no layer (ENV, LABEL, ...)"),
+        ("position", NULLABLE_INT, "layer position this entry made; null for empty layers"),
+    ),
+    "containers": _frame(
+        ("container_id", STRING, "full container ID (64 hex, no prefix)"),
+        ("name", STRING, "container name without the leading slash"),
+        ("image_id", STRING, "image ID the container was created from"),
+        ("state", STRING, "created, running, paused, restarting, exited or dead"),
+        ("created", TIME, "creation time"),
+        ("layer_id", STRING, "`container:<container_id>`, its read-write layer in the layers frame"),
+        ("rw_size", NULLABLE_INT, "bytes in the read-write layer as `docker ps -s` counts them"),
+    ),
+    "files": _frame(
+        ("layer_id", STRING, "layer the entry belongs to"),
+        ("path", PATH, "absolute path; for whiteout/opaque rows the path deleted / made opaque"),
+        ("kind", STRING, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque"),
+        ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
+        ("mode", INT, "permission bits (st_mode & 0o7777)"),
+        ("uid", INT, "owner uid"),
+        ("gid", INT, "owner gid"),
+        ("mtime", TIME, "modification time; null for whiteouts"),
+        ("link_target", PATH, "symlink target, or the path a hard link points to; null otherwise"),
+        ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
+        ("sha256", STRING, "content hash, null until hashed"),
+    ),
+    "skipped": _frame(
+        ("what", STRING, "layer, container or image"),
+        ("id", STRING, "the ID that was skipped"),
+        ("path", PATH, "path that could not be read"),
+        ("reason", STRING, "why it was skipped"),
+    ),
+}
+
+FILE_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "whiteout", "opaque")
+LAYER_KINDS = ("image", "init", "container")
+
+
+def columns(kind: str) -> list[str]:
+    """The column names of frame ``kind`` in contract order."""
+    return [c.name for c in _spec(kind)]
+
+
+def empty(kind: str) -> pd.DataFrame:
+    """An empty frame of ``kind`` with the contract's dtypes."""
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in _spec(kind)})
+
+
+def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Reorder and cast ``df`` to the contract for ``kind`` (missing columns are an error)."""
+    spec = _spec(kind)
+    missing = [c.name for c in spec if c.name not in df.columns]
+    if missing:
+        raise SchemaError(f"{kind} frame lacks columns {missing}")
+    out = {}
+    for c in spec:
+        col = df[c.name]
+        if c.dtype == TIME:
+            col = pd.to_datetime(col, utc=True).astype(TIME)
+        elif str(col.dtype) != c.dtype:
+            col = col.astype(c.dtype)
+        out[c.name] = col
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+
+
+def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Check ``df`` against the contract for ``kind``; return it unchanged or raise SchemaError."""
+    spec = _spec(kind)
+    names = [c.name for c in spec]
+    if list(df.columns) != names:
+        raise SchemaError(f"{kind} frame has columns {list(df.columns)}, expected {names}")
+    wrong = [f"{c.name}: {df[c.name].dtype} (expected {c.dtype})" for c in spec if str(df[c.name].dtype) != c.dtype]
+    if wrong:
+        raise SchemaError(f"{kind} frame has wrong dtypes: " + "; ".join(wrong))
+    if kind == "files" and len(df):
+        bad = sorted(set(df["kind"].dropna()) - set(FILE_KINDS))
+        if bad:
+            raise SchemaError(f"files frame has unknown kinds {bad}; known: {FILE_KINDS}")
+    if kind == "layers" and len(df):
+        bad = sorted(set(df["kind"].dropna()) - set(LAYER_KINDS))
+        if bad:
+            raise SchemaError(f"layers frame has unknown kinds {bad}; known: {LAYER_KINDS}")
+    return df
+
+
+def describe(kind: str) -> pd.DataFrame:
+    """The contract for ``kind`` as a table (column, dtype, meaning), for docs and notebooks."""
+    return pd.DataFrame([(c.name, c.dtype, c.doc) for c in _spec(kind)], columns=["column", "dtype", "meaning"])
+
+
+def _spec(kind: str) -> tuple[Column, ...]:
+    try:
+        return FRAMES[kind]
+    except KeyError:
+        raise SchemaError(f"unknown frame {kind!r}; known frames: {sorted(FRAMES)}") from None
