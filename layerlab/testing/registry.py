@@ -1,0 +1,292 @@
+"""A real registry (Debian's ``docker-registry``, distribution 2.8) on 127.0.0.1 for tests and benchmarks.
+
+    with Registry(tmp_path) as reg:
+        subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", src, f"docker://{reg.host}/app:1"])
+        reg.storage  # the filesystem storage root, distribution's layout (formats.md §8)
+
+Auth is optional: ``htpasswd={"user": "password"}`` (basic auth, which distribution only serves over
+TLS, so it turns on ``tls=True``), ``tls=True`` (a test CA and a server certificate for 127.0.0.1 made
+with the ``cryptography`` package; ``reg.ca_file`` is the CA to trust), and ``token=`` a
+:class:`layerlab.testing.token_server.TokenServer` whose JWTs the registry verifies.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PROGRAM = "docker-registry"
+
+
+def registry_missing() -> str | None:
+    """Why a real registry cannot be started here, or None."""
+    if shutil.which(PROGRAM) is None:
+        return f"needs {PROGRAM} (Debian package docker-registry) installed"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TestCA:
+    """A throw-away certificate authority and one server certificate for 127.0.0.1/localhost."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        directory.mkdir(parents=True, exist_ok=True)
+        now = _dt.datetime.now(_dt.timezone.utc)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "layerlab test CA")])
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name).issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(minutes=5))
+            .not_valid_after(now + _dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = []
+        for h in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                names.append(x509.DNSName(h))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(minutes=5))
+            .not_valid_after(now + _dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        self.ca_file = directory / "ca.crt"
+        self.cert_file = directory / "server.crt"
+        self.key_file = directory / "server.key"
+        self.ca_file.write_bytes(ca_cert.public_bytes(pem))
+        self.cert_file.write_bytes(cert.public_bytes(pem))
+        self.key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                                    serialization.NoEncryption()))
+
+
+def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
+    """An htpasswd file with bcrypt entries (the only kind distribution accepts), via apache2-utils."""
+    lines = []
+    for user, password in users.items():
+        out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        lines.append(out)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Registry:
+    """``docker-registry serve`` on 127.0.0.1 with filesystem storage under ``workdir``.
+
+    Parameters
+    ----------
+    workdir : directory for config.yml, the log and (unless ``storage`` is given) the storage.
+    port : TCP port; a free one when None.
+    htpasswd : ``{user: password}`` or the path of an existing htpasswd file; turns TLS on.
+    tls : True for a fresh test CA (``.ca_file``), or a :class:`TestCA`.
+    token : a token server (``.realm``, ``.service``, ``.issuer``, ``.cert_file``) for bearer auth.
+    storage : an existing storage root to serve instead of ``workdir/storage``.
+    config : extra top-level config entries, merged one level deep (e.g. ``{"catalog": {...}}``).
+    """
+
+    def __init__(self, workdir: str | os.PathLike, port: int | None = None, htpasswd: Any = None,
+                 tls: Any = None, token: Any = None, *, storage: str | os.PathLike | None = None,
+                 config: dict | None = None, read_only: bool = False):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.storage = Path(storage) if storage else self.workdir / "storage"
+        self.storage.mkdir(parents=True, exist_ok=True)
+        if htpasswd is not None and tls is None:
+            tls = True  # distribution refuses basic auth over plain HTTP
+        self.ca: TestCA | None = None
+        if tls is True:
+            self.ca = TestCA(self.workdir / "tls")
+        elif tls is not None:
+            self.ca = tls
+        self.ca_file = self.ca.ca_file if self.ca else None
+        self.scheme = "https" if self.ca else "http"
+        self.url = f"{self.scheme}://{self.host}"
+        self.users: dict[str, str] = {}
+        self.htpasswd_file: Path | None = None
+        if isinstance(htpasswd, dict):
+            self.users = dict(htpasswd)
+            self.htpasswd_file = write_htpasswd(self.workdir / "htpasswd", htpasswd)
+        elif htpasswd is not None:
+            self.htpasswd_file = Path(htpasswd)
+        self.token = token
+        self.read_only = read_only
+        self.extra_config = config or {}
+        self.config_file = self.workdir / "config.yml"
+        self.log_file = self.workdir / "registry.log"
+        self.proc: subprocess.Popen | None = None
+
+    # -- config ---------------------------------------------------------------------------------
+    def config(self) -> dict:
+        """The registry configuration as a dict (written as JSON, which YAML accepts)."""
+        storage: dict[str, Any] = {
+            "filesystem": {"rootdirectory": str(self.storage)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False},
+                            "readonly": {"enabled": self.read_only}},
+        }
+        http: dict[str, Any] = {"addr": self.host, "secret": secrets.token_hex(16)}
+        if self.ca:
+            http["tls"] = {"certificate": str(self.ca.cert_file), "key": str(self.ca.key_file)}
+        cfg: dict[str, Any] = {
+            "version": "0.1",
+            "log": {"level": "info", "accesslog": {"disabled": True}},
+            "storage": storage,
+            "http": http,
+        }
+        if self.htpasswd_file:
+            cfg["auth"] = {"htpasswd": {"realm": "layerlab-test", "path": str(self.htpasswd_file)}}
+        elif self.token is not None:
+            cfg["auth"] = {"token": {"realm": self.token.realm, "service": self.token.service,
+                                     "issuer": self.token.issuer,
+                                     "rootcertbundle": str(self.token.cert_file)}}
+        for key, value in self.extra_config.items():
+            if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+                cfg[key] = {**cfg[key], **value}
+            else:
+                cfg[key] = value
+        return cfg
+
+    def write_config(self, path: Path | None = None, **overrides: Any) -> Path:
+        """Write the config (e.g. for ``docker-registry garbage-collect``) and return its path."""
+        cfg = self.config()
+        cfg.update(overrides)
+        path = path or self.config_file
+        path.write_text(json.dumps(cfg, indent=2))
+        return path
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, timeout: float = 20.0) -> "Registry":
+        reason = registry_missing()
+        if reason:
+            raise RuntimeError(reason)
+        self.write_config()
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen([PROGRAM, "serve", str(self.config_file)], stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, cwd=self.workdir)
+        log.close()
+        deadline = time.monotonic() + timeout
+        verify = str(self.ca_file) if self.ca_file else True
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited with {self.proc.returncode}; "
+                                   f"see {self.log_file}:\n{self.log_tail()}")
+            try:
+                r = requests.get(f"{self.url}/v2/", timeout=1, verify=verify)
+                if r.status_code in (200, 401):
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not answer on {self.url} within {timeout}s; "
+                                   f"see {self.log_file}:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the registry and its whole process group."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "Registry":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers for tests ----------------------------------------------------------------------
+    def skopeo_args(self, *, user: str | None = None, side: str | None = None) -> list[str]:
+        """skopeo flags to reach this registry (TLS trust, credentials).
+
+        ``side`` is None for ``skopeo inspect``/``list-tags``, "src" or "dest" for ``skopeo copy``.
+        """
+        prefix = f"--{side}-" if side else "--"
+        args = []
+        if self.ca_file:
+            certs = self.workdir / "skopeo-certs"
+            certs.mkdir(exist_ok=True)
+            shutil.copy(self.ca_file, certs / "ca.crt")
+            args.append(f"{prefix}cert-dir={certs}")
+        else:
+            args.append(f"{prefix}tls-verify=false")
+        if user is not None:
+            args.append(f"{prefix}creds={user}:{self.users[user]}")
+        return args
+
+    def garbage_collect(self, *, dry_run: bool = True, delete_untagged: bool = False,
+                        storage: str | os.PathLike | None = None) -> str:
+        """Run ``docker-registry garbage-collect`` on ``storage`` (default: this one) and return stdout."""
+        cfg = self.config()
+        cfg["storage"]["filesystem"]["rootdirectory"] = str(storage or self.storage)
+        path = self.workdir / f"gc-{secrets.token_hex(4)}.yml"
+        path.write_text(json.dumps(cfg))
+        cmd = [PROGRAM, "garbage-collect"]
+        if dry_run:
+            cmd.append("--dry-run")
+        if delete_untagged:
+            cmd.append("--delete-untagged")
+        cmd.append(str(path))
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return out.stdout
