@@ -41,3 +41,27 @@ class SnapshotError(LayerlabError, ValueError):
 
 class SchemaError(LayerlabError, ValueError):
     """A frame does not match the contract in layerlab.frames.schema."""
+
+
+class RegistryError(LayerlabError, OSError):
+    """A registry could not be reached or answered with an error (the message names the URL)."""
+
+
+class AuthError(RegistryError, PermissionError):
+    """A registry refused the credentials, or asked for credentials layerlab does not have."""
+
+
+class DigestMismatch(RegistryError, ValueError):
+    """A manifest or blob body does not hash to the digest it was asked for or announced."""
+
+
+class RateLimited(RegistryError):
+    """A registry kept answering 429 Too Many Requests after the bounded retries."""
+
+
+class UnsupportedManifest(RegistryError, NotImplementedError):
+    """A manifest kind layerlab does not read (schema1, an unknown media type)."""
+
+
+class ManifestNotFound(RegistryError, ImageNotFound):
+    """The registry has no manifest (or repository) for the reference."""
