@@ -65,3 +65,8 @@ class UnsupportedManifest(RegistryError, NotImplementedError):
 
 class ManifestNotFound(RegistryError, ImageNotFound):
     """The registry has no manifest (or repository) for the reference."""
+
+
+class BoltError(CorruptMetadata):
+    """A bbolt database (containerd's meta.db, a snapshotter's metadata.db) is missing, truncated,
+    not a bbolt file, or unreadable."""
