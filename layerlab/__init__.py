@@ -1,24 +1,55 @@
-"""layerlab: Docker image storage as pandas DataFrames."""
+"""layerlab: Docker image storage as pandas DataFrames.
 
-from .errors import (
+    import layerlab as ll
+    root = ll.open_root("/var/lib/docker")      # a live data root (read-only; usually needs root)
+    snap = ll.load("host.layerlab")             # a snapshot written by `layerlab scan`
+    demo = ll.sample()                          # the bundled sample, no Docker needed
+    root.images, root.layers, root.image_layers, root.history, root.containers, root.files
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
     CorruptMetadata,
     DataRootPermissionError,
     ImageNotFound,
     LayerlabError,
     NotADataRoot,
+    SchemaError,
     SnapshotError,
     UnsupportedStore,
 )
+from .frames.inventory import Inventory  # noqa: E402
+from .frames.schema import describe  # noqa: E402
+from .frames.snapshot import load  # noqa: E402
+from .sources import open_source  # noqa: E402
+from .sources.dataroot import open_root  # noqa: E402
+from .sources.sample import sample, sample_path  # noqa: E402
 
-__version__ = "0.1.0"
+
+def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> str:
+    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path."""
+    return open_root(root, driver, files=files, progress=progress).save(out)
+
 
 __all__ = [
     "CorruptMetadata",
     "DataRootPermissionError",
     "ImageNotFound",
+    "Inventory",
     "LayerlabError",
     "NotADataRoot",
+    "SchemaError",
     "SnapshotError",
     "UnsupportedStore",
     "__version__",
+    "describe",
+    "load",
+    "open_root",
+    "open_source",
+    "sample",
+    "sample_path",
+    "scan",
 ]

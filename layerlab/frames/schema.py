@@ -17,8 +17,8 @@ from ..errors import SchemaError
 # UTF-8 is decoded with ``surrogateescape`` so it round-trips to the exact bytes, and Arrow-backed
 # string dtypes refuse such strings.
 STRING = "string"
-PATH = "object"
-LIST = "object"  # Python lists of str
+PATH = "path"  # object dtype holding str (surrogateescape for non-UTF-8 bytes)
+LIST = "list"  # object dtype holding Python lists of str
 INT = "int64"
 NULLABLE_INT = "Int64"
 BOOL = "bool"
@@ -29,8 +29,13 @@ FLOAT = "float64"
 @dataclass(frozen=True)
 class Column:
     name: str
-    dtype: str
+    logical: str
     doc: str
+
+    @property
+    def dtype(self) -> str:
+        """The pandas dtype of the column."""
+        return "object" if self.logical in (PATH, LIST) else self.logical
 
 
 def _frame(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
@@ -51,6 +56,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("unique_size", INT, "size - shared_size: `docker system df -v` UNIQUE"),
         ("container_count", INT, "containers created from this image"),
         ("parent", STRING, "build parent image ID (imagedb metadata), null if none"),
+        ("intermediate", BOOL, "untagged with child images (a classic-builder step): hidden by `docker images` unless -a"),
     ),
     "layers": _frame(
         ("layer_id", STRING, "chain ID for image layers; `init:<container_id>` / `container:<container_id>` otherwise"),
@@ -139,6 +145,8 @@ def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
         col = df[c.name]
         if c.dtype == TIME:
             col = pd.to_datetime(col, utc=True).astype(TIME)
+        elif c.logical == PATH:  # concat turns None into NaN in object columns; keep None
+            col = pd.Series([v if isinstance(v, str) else None for v in col], dtype=object, index=col.index)
         elif str(col.dtype) != c.dtype:
             col = col.astype(c.dtype)
         out[c.name] = col

@@ -1,0 +1,105 @@
+"""``.layerlab`` snapshots: a directory of Parquet files (one per frame) and ``meta.json``.
+
+Paths and link targets are stored as binary columns (their exact bytes), so names that are not
+valid UTF-8 come back intact; list columns are Parquet lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import SnapshotError
+from . import schema
+from .inventory import FRAME_NAMES, Inventory
+
+FORMAT_VERSION = 1
+SUFFIX = ".layerlab"
+
+
+def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
+    arrays, fields = [], []
+    for col in schema.FRAMES[kind]:
+        values = df[col.name]
+        if col.logical == schema.PATH:
+            arr = pa.array([os.fsencode(v) if isinstance(v, str) else None for v in values], type=pa.binary())
+        elif col.logical == schema.LIST:
+            arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
+        else:
+            arr = pa.Array.from_pandas(values)
+        arrays.append(arr)
+        fields.append(pa.field(col.name, arr.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
+    out = {}
+    for col in schema.FRAMES[kind]:
+        arr = table.column(col.name)
+        if col.logical == schema.PATH:
+            out[col.name] = pd.Series([None if v is None else os.fsdecode(v) for v in arr.to_pylist()], dtype=object)
+        elif col.logical == schema.LIST:
+            out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+        else:
+            out[col.name] = arr.to_pandas()
+    return schema.coerce(pd.DataFrame(out), kind)
+
+
+def save(inventory: Inventory, path) -> str:
+    """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``); returns the path."""
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = inventory.frames()
+    # Write next to the target and rename, so a failed scan never leaves a half snapshot behind.
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    try:
+        for name, df in frames.items():
+            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
+        meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return str(path)
+
+
+def is_snapshot(path) -> bool:
+    return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
+
+
+def load(path) -> Inventory:
+    """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save``."""
+    path = Path(path)
+    if not path.exists():
+        raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise SnapshotError(
+            f"{path} has snapshot format {version}; this layerlab reads format {FORMAT_VERSION}: rescan the root",
+            path=str(path),
+        )
+    missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
+    if missing:
+        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing; rescan the root", path=str(path))
+
+    def reader(name):
+        return lambda: _from_table(pq.read_table(path / f"{name}.parquet"), name)
+
+    meta["snapshot"] = str(path)
+    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})

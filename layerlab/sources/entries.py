@@ -1,0 +1,112 @@
+"""Rows of the files frame, collected column by column, and the one whiteout translation.
+
+Every reader (a layer directory walk, a tar-split file, a tar archive) appends entries here; the
+whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are translated in one place.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import numpy as np
+import pandas as pd
+
+from ..frames import schema
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+# aufs bookkeeping entries in a branch root; not part of the image's filesystem.
+AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
+
+
+class FileRows:
+    """Column-wise accumulator for one layer's rows of the files frame."""
+
+    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque")
+
+    def __init__(self, layer_id: str):
+        self.layer_id = layer_id
+        self.path: list[str] = []
+        self.kind: list[str] = []
+        self.size: list[int] = []
+        self.mode: list[int] = []
+        self.uid: list[int] = []
+        self.gid: list[int] = []
+        self.mtime_ns: list[int | None] = []
+        self.link: list[str | None] = []
+        self.blocks: list[int | None] = []
+        self._opaque: list[str] = []
+
+    def add(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None):
+        self.path.append(path)
+        self.kind.append(kind)
+        self.size.append(size)
+        self.mode.append(mode)
+        self.uid.append(uid)
+        self.gid.append(gid)
+        self.mtime_ns.append(mtime_ns)
+        self.link.append(link)
+        self.blocks.append(disk)
+
+    def add_named(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None) -> None:
+        """Add an entry as it is named in a tar or an aufs branch: ``.wh.`` names become whiteouts."""
+        base = posixpath.basename(path)
+        if base.startswith(WHITEOUT_PREFIX):
+            parent = posixpath.dirname(path)
+            if base == OPAQUE_MARKER:
+                self._opaque.append(parent)
+            elif base in AUFS_META and parent == "/":
+                pass
+            elif base == WHITEOUT_PREFIX:
+                raise ValueError(f"invalid bare whiteout {path!r}")
+            else:
+                deleted = posixpath.join(parent, base[len(WHITEOUT_PREFIX):])
+                self.add(deleted, "whiteout", 0, 0, uid, gid, None)
+            return
+        if posixpath.dirname(path) == "/" and base in AUFS_META:
+            return  # aufs keeps its pseudo-link and whiteout-base dirs in the branch root
+        self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
+
+    def mark_opaque(self, path: str) -> None:
+        self._opaque.append(path)
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a files frame (contract dtypes), opaque markers applied."""
+        kinds = self.kind
+        if self._opaque:
+            index = {p: i for i, p in enumerate(self.path)}
+            for d in self._opaque:
+                i = index.get(d)
+                if i is None:  # a marker without its directory entry: keep the fact
+                    self.add(d, "opaque", 0, 0, 0, 0, None)
+                else:
+                    kinds[i] = "opaque"
+            self._opaque = []
+        n = len(self.path)
+        mtime = pd.to_datetime(pd.array(self.mtime_ns, dtype="Int64"), unit="ns", utc=True)
+        df = pd.DataFrame(
+            {
+                "layer_id": pd.array([self.layer_id] * n, dtype=schema.STRING),
+                "path": np.array(self.path, dtype=object),
+                "kind": pd.array(kinds, dtype=schema.STRING),
+                "size": np.array(self.size, dtype=np.int64),
+                "mode": np.array(self.mode, dtype=np.int64),
+                "uid": np.array(self.uid, dtype=np.int64),
+                "gid": np.array(self.gid, dtype=np.int64),
+                "mtime": pd.Series(mtime).astype(schema.TIME),
+                "link_target": np.array(self.link, dtype=object),
+                "disk_usage": pd.array(self.blocks, dtype="Int64"),
+                "sha256": pd.array([None] * n, dtype=schema.STRING),
+            }
+        )
+        return df
+
+
+def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return schema.empty("files")
+    return schema.coerce(pd.concat(frames, ignore_index=True), "files")

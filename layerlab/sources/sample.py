@@ -1,0 +1,36 @@
+"""The bundled sample: snapshots of real data roots captured from a real daemon (see data/README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import SnapshotError
+
+DRIVERS = ("overlay2", "vfs", "btrfs")
+
+
+def data_dir() -> Path:
+    """Where the sample lives: $LAYERLAB_DATA, else the repository's data/ folder."""
+    env = os.environ.get("LAYERLAB_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+
+
+def sample_path(driver: str = "overlay2") -> Path:
+    if driver not in DRIVERS:
+        raise SnapshotError(f"no sample for driver {driver!r}; samples: {', '.join(DRIVERS)}")
+    return data_dir() / f"sample-{driver}.layerlab"
+
+
+def sample(driver: str = "overlay2"):
+    """The bundled sample snapshot for ``driver`` (overlay2 by default) as an Inventory."""
+    from ..frames.snapshot import load
+
+    path = sample_path(driver)
+    if not path.exists():
+        raise SnapshotError(
+            f"the bundled sample {path} is missing; run from a layerlab checkout, set LAYERLAB_DATA to its data/ "
+            "folder, or remake it with `sudo python scripts/capture_sample.py`",
+            path=str(path),
+        )
+    return load(path)

@@ -1,0 +1,135 @@
+"""Tar header blocks into entry metadata, shared by tar-split and tar archives.
+
+The 512-byte ustar/GNU block is parsed by the standard library (``tarfile.TarInfo.frombuf``); what is
+added here is applying PAX and GNU long-name records that precede it, which tarfile only does while
+reading a whole archive stream.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tarfile
+from dataclasses import dataclass
+
+BLOCK = 512
+
+KIND_BY_TYPE = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.GNUTYPE_SPARSE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "char",
+    tarfile.BLKTYPE: "block",
+    tarfile.FIFOTYPE: "fifo",
+}
+EXTENSION_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+
+@dataclass
+class Header:
+    name: str
+    kind: str
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    linkname: str
+    devmajor: int
+    devminor: int
+
+
+def _decode(raw: bytes) -> str:
+    return os.fsdecode(raw.rstrip(b"\0"))
+
+
+def parse_pax(data: bytes) -> dict[bytes, bytes]:
+    """PAX extended header records (``"%d key=value\\n"``) as raw bytes."""
+    records: dict[bytes, bytes] = {}
+    pos = 0
+    while pos < len(data) and data[pos] != 0:
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        if length <= 0:
+            break
+        record = data[space + 1 : pos + length - 1]  # drop the trailing newline
+        key, _, value = record.partition(b"=")
+        records[key] = value
+        pos += length
+    return records
+
+
+def parse_headers(raw: bytes) -> Header | None:
+    """Parse consecutive header blocks in ``raw`` (extension headers, then the entry's own header).
+
+    Returns the last entry's metadata with PAX/GNU records applied, or None if ``raw`` holds no
+    entry header (only padding or end-of-archive blocks).
+    """
+    pax: dict[bytes, bytes] = {}
+    longname = longlink = None
+    pos = 0
+    header = None
+    while pos + BLOCK <= len(raw):
+        block = raw[pos : pos + BLOCK]
+        pos += BLOCK
+        if block.count(0) == BLOCK:
+            continue
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        if info.type in EXTENSION_TYPES:
+            data = raw[pos : pos + info.size]
+            pos += -(-info.size // BLOCK) * BLOCK
+            if info.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
+                pax.update(parse_pax(data))
+            elif info.type == tarfile.GNUTYPE_LONGNAME:
+                longname = _decode(data)
+            elif info.type == tarfile.GNUTYPE_LONGLINK:
+                longlink = _decode(data)
+            continue  # a global header (g) carries no entry of its own
+        header = _header(info, block, pax, longname, longlink)
+        pax, longname, longlink = {}, None, None
+    return header
+
+
+def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Header:
+    name = longname if longname is not None else info.name
+    link = longlink if longlink is not None else info.linkname
+    mtime_ns = int(info.mtime) * 1_000_000_000
+    uid, gid, size = info.uid, info.gid, info.size
+    if pax:
+        if b"path" in pax:
+            name = os.fsdecode(pax[b"path"])
+        if b"linkpath" in pax:
+            link = os.fsdecode(pax[b"linkpath"])
+        if b"mtime" in pax:
+            mtime_ns = _pax_time_ns(pax[b"mtime"])
+        if b"uid" in pax:
+            uid = int(pax[b"uid"])
+        if b"gid" in pax:
+            gid = int(pax[b"gid"])
+        if b"size" in pax:
+            size = int(pax[b"size"])
+    kind = KIND_BY_TYPE.get(info.type, "file")
+    return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor)
+
+
+def _pax_time_ns(value: bytes) -> int:
+    sec, _, frac = value.decode().partition(".")
+    ns = int(sec) * 1_000_000_000
+    if frac:
+        ns += int((frac + "000000000")[:9]) * (-1 if sec.startswith("-") else 1)
+    return ns
+
+
+def clean_path(name: str) -> str:
+    """A tar member name as an absolute, normalised path (``./etc/`` -> ``/etc``)."""
+    path = "/" + name.lstrip("/")
+    if path.startswith("/./"):
+        path = path[2:]
+    path = path.rstrip("/") or "/"
+    if "/./" in path or "//" in path or path.endswith("/."):
+        path = posixpath.normpath(path)
+    return path
