@@ -290,3 +290,93 @@ class Registry:
         cmd.append(str(path))
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return out.stdout
+
+
+# -- images for tests and benchmarks: built by a real daemon, pushed to a real registry ------------
+
+def _context(directory: Path, dockerfile: str, files: dict[str, bytes] | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Dockerfile").write_text(dockerfile)
+    for name, data in (files or {}).items():
+        (directory / name).write_bytes(data)
+    return directory
+
+
+def _skopeo(*args: str) -> None:
+    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"skopeo {' '.join(args)} failed: {proc.stderr.strip()}")
+
+
+def retag(registry: Registry, repository: str, source_tag: str, tags: list[str]) -> None:
+    """Point more tags at an existing manifest with the registry API (what `crane tag` does)."""
+    verify = str(registry.ca_file) if registry.ca_file else True
+    auth = next(iter(registry.users.items()), None)
+    accept = ", ".join(["application/vnd.oci.image.index.v1+json",
+                        "application/vnd.docker.distribution.manifest.list.v2+json",
+                        "application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.v2+json"])
+    with requests.Session() as s:
+        s.verify, s.auth = verify, auth
+        r = s.get(f"{registry.url}/v2/{repository}/manifests/{source_tag}", headers={"Accept": accept})
+        r.raise_for_status()
+        for tag in tags:
+            put = s.put(f"{registry.url}/v2/{repository}/manifests/{tag}", data=r.content,
+                        headers={"Content-Type": r.headers["Content-Type"]})
+            put.raise_for_status()
+
+
+def push_sample(daemon, registry: Registry, workdir: str | os.PathLike, *, many_tags: int = 12,
+                distinct: int = 0, tags_per_distinct: int = 1) -> dict[str, str]:
+    """Build a small set of images on ``daemon`` and push them to ``registry``; return their references.
+
+    Keys: base, app, app2, team_app (same base in another repository), multi (a manifest list made by
+    ``docker manifest``), multi_oci (OCI index, converted by skopeo), app_oci (OCI manifest),
+    many (repository with ``many_tags`` tags on app's manifest), and for benchmarks ``bench``
+    (repository with ``distinct`` images, each under ``tags_per_distinct`` tags).
+    """
+    from .images import busybox_rootfs
+
+    work = Path(workdir)
+    h = registry.host
+    refs = {
+        "base": f"{h}/layerlab/base:1", "app": f"{h}/layerlab/app:1", "app2": f"{h}/layerlab/app:2",
+        "team_app": f"{h}/team/app:1", "multi": f"{h}/layerlab/multi:1", "multi_oci": f"{h}/layerlab/multi-oci:1",
+        "app_oci": f"{h}/layerlab/app-oci:1", "many": f"{h}/layerlab/many",
+    }
+    daemon.docker("import", busybox_rootfs(work / "rootfs"), refs["base"])
+    _context(work / "app", f"FROM {refs['base']}\nRUN echo app > /app.txt && mkdir -p /srv/data\n"
+                            "ENV MODE=test\nRUN dd if=/dev/urandom of=/srv/data/blob bs=1k count=64\n")
+    daemon.docker("build", "-t", refs["app"], work / "app")
+    _context(work / "app2", f"FROM {refs['app']}\nRUN echo two > /two.txt\n")
+    daemon.docker("build", "-t", refs["app2"], work / "app2")
+    daemon.docker("tag", refs["app"], refs["team_app"])
+    for key in ("base", "app", "app2", "team_app"):
+        daemon.docker("push", refs[key])
+    arch_tags = []
+    for arch in ("amd64", "arm64"):
+        tag = f"{h}/layerlab/multi:{arch}"
+        _context(work / f"multi-{arch}", "FROM scratch\nCOPY hello.txt /\nLABEL arch=" + arch + "\n",
+                 {"hello.txt": f"hello from {arch}\n".encode()})
+        daemon.docker("build", "--no-cache", "--platform", f"linux/{arch}", "-t", tag, work / f"multi-{arch}")
+        daemon.docker("push", tag)
+        arch_tags.append(tag)
+    insecure = [] if registry.ca_file else ["--insecure"]
+    daemon.docker("manifest", "create", *insecure, refs["multi"], *arch_tags)
+    daemon.docker("manifest", "push", *insecure, refs["multi"])
+    _skopeo("copy", "--all", "--format", "oci", *registry.skopeo_args(side="src"),
+            *registry.skopeo_args(side="dest"), f"docker://{refs['multi']}", f"docker://{refs['multi_oci']}")
+    _skopeo("copy", "--format", "oci", *registry.skopeo_args(side="src"), *registry.skopeo_args(side="dest"),
+            f"docker://{refs['app']}", f"docker://{refs['app_oci']}")
+    if many_tags:
+        daemon.docker("tag", refs["app"], f"{refs['many']}:t000")
+        daemon.docker("push", f"{refs['many']}:t000")
+        retag(registry, "layerlab/many", "t000", [f"t{i:03d}" for i in range(1, many_tags)])
+    if distinct:
+        refs["bench"] = f"{h}/layerlab/bench"
+        for i in range(distinct):
+            _context(work / f"bench-{i}", f"FROM {refs['base']}\nRUN echo {i} > /n.txt\nLABEL n={i}\n")
+            daemon.docker("build", "-t", f"{refs['bench']}:i{i:03d}-0", work / f"bench-{i}")
+            daemon.docker("push", f"{refs['bench']}:i{i:03d}-0")
+            retag(registry, "layerlab/bench", f"i{i:03d}-0", [f"i{i:03d}-{k}" for k in range(1, tags_per_distinct)])
+    return refs

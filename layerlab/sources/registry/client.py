@@ -1,0 +1,698 @@
+"""A read-only registry HTTP API v2 client: manifests, indexes, configs, tags and the catalog.
+
+One ``requests.Session`` per client; urllib3 ``Retry`` for 429/5xx (honouring ``Retry-After``, capped);
+every manifest and config body is checked against its digest and size; bodies are size-capped;
+content-addressed bodies are cached on disk. Secrets never appear in messages, logs or results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ...errors import (AuthError, DigestMismatch, ImageNotFound, ManifestNotFound, RateLimited,
+                       RegistryError, UnsupportedManifest)
+from .auth import Challenge, Credentials, DockerConfig, TokenCache
+from .reference import DOCKER_HUB, Reference, is_loopback, parse_repository
+
+log = logging.getLogger("layerlab.registry")
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
+IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+
+#: distribution refuses manifests above 4 MiB; configs with long histories stay well below 16 MiB.
+MANIFEST_LIMIT = 4 << 20
+CONFIG_LIMIT = 16 << 20
+LIST_LIMIT = 16 << 20
+TOKEN_LIMIT = 1 << 20
+ERROR_LIMIT = 64 << 10
+
+_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "layerlab" / "registry"
+
+
+def compute_digest(body: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{_HASHES[algorithm](body).hexdigest()}"
+
+
+def verify_digest(body: bytes, digest: str, what: str) -> None:
+    """Raise DigestMismatch unless ``body`` hashes to ``digest``."""
+    algorithm = digest.split(":", 1)[0]
+    if algorithm not in _HASHES:
+        raise UnsupportedManifest(f"{what}: digest algorithm {algorithm!r} is not supported (sha256, sha512)")
+    actual = compute_digest(body, algorithm)
+    if actual != digest:
+        raise DigestMismatch(f"{what}: the body hashes to {actual}, not {digest}; the registry or something "
+                             "between it and you altered the content — do not use it, and report it to the "
+                             "registry's operator")
+
+
+class BlobCache:
+    """Content-addressed bodies on disk (``<dir>/<alg>/<hex>``), checked again on every read."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def _path(self, digest: str) -> Path:
+        algorithm, _, hexpart = digest.partition(":")
+        return self.directory / algorithm / hexpart
+
+    def get(self, digest: str) -> bytes | None:
+        try:
+            body = self._path(digest).read_bytes()
+        except OSError:
+            return None
+        try:
+            verify_digest(body, digest, "cache")
+        except (DigestMismatch, UnsupportedManifest):
+            return None  # a damaged cache entry is refetched, never trusted
+        return body
+
+    def put(self, digest: str, body: bytes) -> None:
+        path = self._path(digest)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
+                f.write(body)
+            os.replace(f.name, path)
+        except OSError as e:  # a cache that cannot be written only costs speed
+            log.debug("registry cache not written (%s)", e.__class__.__name__)
+
+
+class _CappedRetry(Retry):
+    """urllib3 Retry whose Retry-After sleep is capped (a registry may ask for hours)."""
+
+    max_retry_after = 60.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Docker Hub's ``ratelimit-*`` headers: pulls allowed and left per window (seconds)."""
+
+    limit: int
+    remaining: int | None
+    window: int | None
+
+    @classmethod
+    def from_headers(cls, headers) -> "RateLimit | None":
+        limit = headers.get("ratelimit-limit")
+        if not limit:
+            return None
+
+        def parse(value):
+            m = re.match(r"\s*(\d+)(?:\s*;\s*w=(\d+))?", value or "")
+            return (int(m.group(1)), int(m.group(2)) if m.group(2) else None) if m else (None, None)
+
+        lim, window = parse(limit)
+        remaining, _ = parse(headers.get("ratelimit-remaining"))
+        return cls(lim, remaining, window) if lim is not None else None
+
+    def __str__(self) -> str:
+        per = f" per {self.window} s" if self.window else ""
+        return f"Docker Hub rate limit: {self.remaining} of {self.limit} pulls left{per}"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what a manifest says about a blob or child manifest."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict, what: str) -> "Descriptor":
+        try:
+            digest, size = d["digest"], int(d["size"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
+        return cls(d.get("mediaType") or "", digest, size, platform_string(d.get("platform")))
+
+
+def platform_string(p: dict | None) -> str | None:
+    """``os/architecture[/variant]`` from an index entry's or config's platform fields."""
+    if not p or not (p.get("os") or p.get("architecture")):
+        return None
+    parts = [p.get("os") or "unknown", p.get("architecture") or "unknown"]
+    if p.get("variant"):
+        parts.append(p["variant"])
+    return "/".join(parts)
+
+
+def platform_matches(wanted: str, platform: str | None) -> bool:
+    """``linux/arm64`` matches ``linux/arm64/v8``; a given variant must match exactly."""
+    if platform is None:
+        return False
+    want, have = wanted.strip("/").split("/"), platform.split("/")
+    return have[:len(want)] == want
+
+
+@dataclass
+class Manifest:
+    """A manifest or index as fetched: its digest, media type, raw body and parsed JSON."""
+
+    reference: Reference
+    digest: str
+    media_type: str
+    body: bytes = field(repr=False)
+    data: dict = field(repr=False)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def children(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d, str(self.reference)) for d in self.data.get("manifests") or []]
+
+    def config(self) -> Descriptor:
+        if "config" not in self.data:
+            raise RegistryError(f"{self.reference}: manifest {self.digest} has no config descriptor")
+        return Descriptor.from_json(self.data["config"], str(self.reference))
+
+    def layers(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d, str(self.reference)) for d in self.data.get("layers") or []]
+
+
+@dataclass
+class PlatformImage:
+    """One platform's image: its manifest, config and layers (compressed sizes, base first)."""
+
+    platform: str
+    digest: str
+    media_type: str
+    config_digest: str
+    config: dict = field(repr=False)
+    layers: list[Descriptor]
+
+    @property
+    def size(self) -> int:
+        """Compressed bytes: the sum of the layer blob sizes (what a pull downloads, config aside)."""
+        return sum(layer.size for layer in self.layers)
+
+    @property
+    def history(self) -> list[dict]:
+        return list(self.config.get("history") or [])
+
+    @property
+    def created(self) -> str | None:
+        return self.config.get("created")
+
+    def to_dict(self) -> dict:
+        return {"platform": self.platform, "digest": self.digest, "media_type": self.media_type,
+                "config_digest": self.config_digest, "size": self.size,
+                "layers": [{"digest": l.digest, "size": l.size, "media_type": l.media_type} for l in self.layers]}
+
+
+@dataclass
+class Inspection:
+    """What ``inspect`` found for a reference: the top manifest or index and every platform image."""
+
+    reference: Reference
+    digest: str
+    media_type: str
+    images: list[PlatformImage]
+    rate_limit: RateLimit | None = None
+
+    def to_dict(self) -> dict:
+        return {"reference": str(self.reference), "digest": self.digest, "media_type": self.media_type,
+                "manifests": [image.to_dict() for image in self.images]}
+
+
+def _media_type(data: dict, content_type: str | None) -> str:
+    if data.get("mediaType"):
+        return data["mediaType"]
+    ct = (content_type or "").split(";")[0].strip()
+    if ct in INDEX_TYPES + IMAGE_TYPES + SCHEMA1:
+        return ct
+    if data.get("schemaVersion") == 1:
+        return SCHEMA1[0]
+    if "manifests" in data:
+        return OCI_INDEX
+    if "config" in data:
+        return OCI_MANIFEST
+    return ct or "unknown"
+
+
+class RegistryClient:
+    """Talks to registries on behalf of one user; thread-safe; use as a context manager.
+
+    Parameters
+    ----------
+    docker_config : path of docker's config.json, a :class:`DockerConfig`, or False for none
+        (default: ``$DOCKER_CONFIG`` or ``~/.docker/config.json``).
+    credentials : ``{host: (user, password)}`` given directly; they take precedence over config.json.
+    insecure : hosts where plain HTTP is allowed (loopback hosts always are, as with docker).
+    verify : True, or the path of a CA bundle to trust (e.g. a test CA).
+    cache_dir : where content-addressed bodies are cached; False for no cache.
+    max_workers : concurrent requests when building frames (also the connection pool size).
+    retries, backoff, max_retry_after : bounded retries on 429/5xx and connection errors.
+    """
+
+    def __init__(self, *, docker_config=None, credentials: dict | None = None, insecure: Iterable[str] = (),
+                 verify: bool | str | os.PathLike = True, cache_dir: str | os.PathLike | bool | None = None,
+                 max_workers: int = 8, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
+                 max_retry_after: float = 60.0):
+        if docker_config is False:
+            self.docker_config = None
+        elif isinstance(docker_config, DockerConfig):
+            self.docker_config = docker_config
+        else:
+            self.docker_config = DockerConfig(docker_config)
+        self._given = {h: Credentials(*c) if isinstance(c, tuple) else c for h, c in (credentials or {}).items()}
+        self.insecure = set(insecure)
+        self.verify = str(verify) if isinstance(verify, os.PathLike) else verify
+        self.cache = None if cache_dir is False else BlobCache(cache_dir or default_cache_dir())
+        self.max_workers = max_workers
+        self.timeout = timeout
+        self.rate_limit: RateLimit | None = None
+        self.request_count = 0
+        self._lock = threading.Lock()
+        self._schemes: dict[str, str] = {}
+        self._challenges: dict[str, Challenge] = {}
+        self._creds: dict[str, Credentials | None] = {}
+        self._tokens = TokenCache()
+
+        retry = _CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
+                             backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
+                             allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False,
+                             respect_retry_after_header=True)
+        retry.max_retry_after = max_retry_after
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=max(max_workers, 4))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = "layerlab-registry"
+        # Probing whether a loopback registry speaks TLS must not wait through retries.
+        self._probe = requests.Session()
+        self._probe.mount("https://", HTTPAdapter(max_retries=0))
+
+    def __enter__(self) -> "RegistryClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+        self._probe.close()
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.request_count} requests)"
+
+    # -- transport ------------------------------------------------------------------------------
+    def plain_http_allowed(self, host: str) -> bool:
+        return is_loopback(host) or host in self.insecure
+
+    def base_url(self, host: str) -> str:
+        """``https://host``, or ``http://host`` for a loopback/insecure host that does not speak TLS."""
+        with self._lock:
+            scheme = self._schemes.get(host)
+        if scheme is None:
+            scheme = "https"
+            if self.plain_http_allowed(host):
+                try:
+                    self._probe.get(f"https://{host}/v2/", timeout=self.timeout, verify=self.verify,
+                                    allow_redirects=False).close()
+                except requests.exceptions.SSLError as e:
+                    if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                        raise RegistryError(f"{host} speaks TLS with a certificate this machine does not trust; "
+                                            "pass verify=<CA file> (CLI: --ca-file)", ref=host) from None
+                    scheme = "http"
+                except requests.exceptions.ConnectionError:
+                    scheme = "http"
+            with self._lock:
+                self._schemes[host] = scheme
+        return f"{scheme}://{host}"
+
+    def credentials(self, host: str) -> Credentials | None:
+        with self._lock:
+            if host in self._creds:
+                return self._creds[host]
+        creds = self._given.get(host)
+        if creds is None and self.docker_config is not None:
+            domain = DOCKER_HUB if host == "registry-1.docker.io" else host
+            creds = self.docker_config.credentials(domain)
+        with self._lock:
+            self._creds[host] = creds
+        return creds
+
+    def _authorization(self, host: str, scope: str | None, fresh: bool = False) -> str | None:
+        with self._lock:
+            challenge = self._challenges.get(host)
+        if challenge is None:
+            return None
+        creds = self.credentials(host)
+        if challenge.scheme == "basic":
+            if creds is None or creds.password is None:
+                raise AuthError(f"{host} asks for a user name and password; run `docker login {host}` or pass "
+                                "credentials", ref=host)
+            return requests.auth._basic_auth_str(creds.username or "", creds.password)
+        if challenge.scheme != "bearer":
+            raise AuthError(f"{host} asks for {challenge.scheme!r} authentication, which layerlab does not "
+                            "speak (only Basic and Bearer)", ref=host)
+        scopes = sorted({s for s in ([scope] if scope else []) + challenge.scopes})
+        key = (challenge.realm, challenge.service, tuple(scopes), creds.username if creds else None)
+        token = None if fresh else self._tokens.get(key)
+        if token is None:
+            token, expires_in = self._fetch_token(host, challenge, scopes, creds)
+            self._tokens.put(key, token, expires_in)
+        return f"Bearer {token}"
+
+    def _fetch_token(self, host: str, challenge: Challenge, scopes: list[str],
+                     creds: Credentials | None) -> tuple[str, float]:
+        realm = challenge.realm
+        if not realm or urlsplit(realm).scheme not in ("http", "https"):
+            raise AuthError(f"{host} sent a bearer challenge without a usable realm", ref=host)
+        realm_host = urlsplit(realm).netloc
+        if creds and urlsplit(realm).scheme == "http" and not self.plain_http_allowed(realm_host):
+            raise AuthError(f"{host}'s token server {realm_host} is plain HTTP; refusing to send credentials "
+                            "there (add it to insecure hosts if this is intended)", ref=host)
+        params = {"scope": scopes} if scopes else {}
+        if challenge.service:
+            params["service"] = challenge.service
+        try:
+            if creds and creds.identity_token:
+                data = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                        "client_id": "layerlab", "service": challenge.service or "", "scope": " ".join(scopes)}
+                r = self.session.post(realm, data=data, timeout=self.timeout, verify=self.verify, stream=True,
+                                      allow_redirects=False)
+            else:
+                auth = (creds.username or "", creds.password) if creds and creds.password is not None else None
+                r = self.session.get(realm, params=params, auth=auth, timeout=self.timeout, verify=self.verify,
+                                     stream=True, allow_redirects=False)
+        except requests.RequestException as e:
+            raise RegistryError(f"cannot reach {host}'s token server {realm_host}: {e.__class__.__name__}; "
+                                "check the network and the host name", ref=host) from None
+        self._count()
+        with r:
+            if r.status_code in (401, 403):
+                who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
+                raise AuthError(f"{host}'s token server refused {who} for {' '.join(scopes) or 'access'}; "
+                                f"check the credentials (`docker login {host}`) and your access to the "
+                                "repository", ref=host)
+            if r.status_code != 200:
+                raise RegistryError(f"{host}'s token server {realm_host} answered {r.status_code}; try again "
+                                    "later", ref=host)
+            body = self._read(r, TOKEN_LIMIT, f"token server {realm_host}")
+        try:
+            data = json.loads(body)
+            token = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            token, data = None, {}
+        if not token:
+            raise AuthError(f"{host}'s token server {realm_host} answered without a token", ref=host)
+        return token, float(data.get("expires_in") or 60)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.request_count += 1
+
+    def request(self, method: str, host: str, path: str, *, scope: str | None, params=None,
+                headers: dict | None = None, limit: int, what: str, ref: str | None = None,
+                url: str | None = None) -> tuple[requests.Response, bytes]:
+        """Send one API request with auth, retries, redirects kept from leaking credentials, a size cap.
+
+        Returns the response (closed) and its body. 4xx/5xx become LayerlabError subclasses.
+        """
+        url = url or self.base_url(host) + path
+        origin = urlsplit(url).netloc
+        fresh = False
+        for attempt in range(2):
+            auth = self._authorization(host, scope, fresh=fresh)
+            r = self._send(method, url, params, headers, auth, origin, what, ref)
+            if r.status_code != 401:
+                break
+            r.close()
+            challenge = Challenge.parse(r.headers.get("WWW-Authenticate", ""))
+            if challenge is None:
+                raise AuthError(f"{what}: {host} answered 401 without saying how to authenticate", ref=ref)
+            with self._lock:
+                self._challenges[host] = challenge
+            if attempt == 0:
+                fresh = auth is not None  # a refused token may be stale: get a new one once
+                continue
+            creds = self.credentials(host)
+            who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
+            raise AuthError(f"{what}: {host} refused {who}; run `docker login {host}` or check the "
+                            "credentials and your access to the repository", ref=ref)
+        self._note_rate_limit(r)
+        with r:
+            if r.status_code >= 400:
+                self._raise_for_status(r, what, ref)
+            body = self._read(r, limit, what) if method != "HEAD" else b""
+        return r, body
+
+    def _send(self, method, url, params, headers, auth, origin, what, ref) -> requests.Response:
+        hdrs = dict(headers or {})
+        for _ in range(6):
+            if auth and urlsplit(url).netloc == origin:
+                hdrs["Authorization"] = auth
+            else:
+                hdrs.pop("Authorization", None)  # never to another host, e.g. a blob store redirect
+            try:
+                r = self.session.request(method, url, params=params, headers=hdrs, timeout=self.timeout,
+                                         verify=self.verify, stream=True, allow_redirects=False)
+            except requests.exceptions.SSLError:
+                raise RegistryError(f"{what}: TLS with {urlsplit(url).netloc} failed (certificate not trusted or "
+                                    "not TLS); pass verify=<CA file> (CLI: --ca-file)", ref=ref) from None
+            except requests.exceptions.RetryError:
+                raise RegistryError(f"{what}: {urlsplit(url).netloc} kept failing after retries; try again "
+                                    "later", ref=ref) from None
+            except requests.RequestException as e:
+                raise RegistryError(f"{what}: cannot reach {urlsplit(url).netloc} ({e.__class__.__name__}); "
+                                    "check the host name, port and network", ref=ref) from None
+            self._count()
+            if not r.is_redirect:
+                return r
+            target = urljoin(url, r.headers["Location"])
+            r.close()
+            if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+                raise RegistryError(f"{what}: refusing a redirect from HTTPS to plain HTTP", ref=ref)
+            url, params = target, None
+        raise RegistryError(f"{what}: too many redirects", ref=ref)
+
+    @staticmethod
+    def _read(r: requests.Response, limit: int, what: str) -> bytes:
+        length = r.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            raise RegistryError(f"{what}: the response announces {int(length)} bytes, above the {limit} byte "
+                                "limit for this kind of body; the server is misbehaving")
+        buf = bytearray()
+        try:
+            for chunk in r.iter_content(1 << 16):
+                buf += chunk
+                if len(buf) > limit:
+                    raise RegistryError(f"{what}: the response exceeds the {limit} byte limit for this kind of "
+                                        "body; the server is misbehaving")
+        except requests.RequestException as e:
+            raise RegistryError(f"{what}: the connection broke while reading ({e.__class__.__name__}); "
+                                "try again") from None
+        return bytes(buf)
+
+    def _note_rate_limit(self, r: requests.Response) -> None:
+        limit = RateLimit.from_headers(r.headers)
+        if limit:
+            self.rate_limit = limit
+            log.info("%s", limit)
+
+    def _raise_for_status(self, r: requests.Response, what: str, ref: str | None):
+        try:
+            errors = json.loads(r.raw.read(ERROR_LIMIT, decode_content=True) or b"{}").get("errors") or []
+        except (ValueError, AttributeError, OSError):
+            errors = []
+        codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}
+        detail = "; ".join(str(e.get("message"))[:200] for e in errors if isinstance(e, dict) and e.get("message"))
+        detail = f" ({detail})" if detail else ""
+        status = r.status_code
+        if status == 404 or codes & {"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"}:
+            raise ManifestNotFound(f"{what}: not found{detail}; check the name, tag or digest "
+                                   "(`layerlab registry tags REPO` lists the tags)", ref=ref)
+        if status in (401, 403):
+            raise AuthError(f"{what}: access denied ({status}){detail}; check your access to the repository",
+                            ref=ref)
+        if status == 429:
+            hint = f"; {self.rate_limit}" if self.rate_limit else ""
+            after = r.headers.get("Retry-After")
+            wait = f" (the registry asks to wait {after} s)" if after else ""
+            raise RateLimited(f"{what}: still rate limited (429) after retries{wait}{hint}; wait, or log in to "
+                              "get a higher limit", ref=ref)
+        raise RegistryError(f"{what}: the registry answered {status} {r.reason}{detail}", ref=ref)
+
+    # -- API ------------------------------------------------------------------------------------
+    def ping(self, host: str) -> None:
+        """Check that ``host`` answers ``GET /v2/`` (after authenticating if it asks)."""
+        self.request("GET", host, "/v2/", scope=None, limit=ERROR_LIMIT, what=f"{host}/v2/")
+
+    def get_manifest(self, ref: Reference | str) -> Manifest:
+        """The manifest or index ``ref`` names, checked against its digest."""
+        ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        what = str(ref)
+        digest = ref.digest
+        body = self.cache.get(digest) if (self.cache and digest) else None
+        content_type = None
+        if body is None and digest is None and self.cache and ref.domain == DOCKER_HUB:
+            # Docker Hub counts GETs, not HEADs, against the pull limit: ask for the digest first.
+            r, _ = self.request("HEAD", ref.api_host, f"/v2/{ref.path}/manifests/{ref.identifier}",
+                                scope=ref.scope(), headers={"Accept": ACCEPT}, limit=0, what=what, ref=what)
+            announced = r.headers.get("Docker-Content-Digest")
+            if announced:
+                body = self.cache.get(announced)
+                digest = announced if body is not None else None
+        if body is None:
+            r, body = self.request("GET", ref.api_host, f"/v2/{ref.path}/manifests/{ref.identifier}",
+                                   scope=ref.scope(), headers={"Accept": ACCEPT}, limit=MANIFEST_LIMIT,
+                                   what=what, ref=what)
+            content_type = r.headers.get("Content-Type")
+            announced = r.headers.get("Docker-Content-Digest")
+            if ref.digest:
+                verify_digest(body, ref.digest, what)
+                digest = ref.digest
+            else:
+                digest = announced or compute_digest(body)
+                verify_digest(body, digest, f"{what} (Docker-Content-Digest)")
+            if self.cache:
+                self.cache.put(digest, body)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError
+        except ValueError:
+            raise RegistryError(f"{what}: the manifest is not a JSON object") from None
+        media_type = _media_type(data, content_type)
+        if media_type in SCHEMA1:
+            raise UnsupportedManifest(f"{what} is a Docker schema1 manifest ({media_type}), deprecated since "
+                                      "2017 and not read by layerlab; re-push it with a current docker, or "
+                                      "convert it with `skopeo copy`", ref=what)
+        if media_type not in INDEX_TYPES + IMAGE_TYPES:
+            raise UnsupportedManifest(f"{what}: unknown manifest media type {media_type!r}; layerlab reads "
+                                      "Docker schema2, manifest lists and OCI manifests and indexes", ref=what)
+        return Manifest(ref, digest, media_type, body, data)
+
+    def get_blob(self, ref: Reference, desc: Descriptor, limit: int = CONFIG_LIMIT) -> bytes:
+        """A small blob (a config) of ``ref``'s repository, checked against the descriptor's digest and size."""
+        what = f"{ref.repository}@{desc.digest}"
+        body = self.cache.get(desc.digest) if self.cache else None
+        if body is None:
+            _, body = self.request("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(),
+                                   limit=limit, what=what, ref=str(ref))
+            verify_digest(body, desc.digest, what)
+            if self.cache:
+                self.cache.put(desc.digest, body)
+        if len(body) != desc.size:
+            raise DigestMismatch(f"{what}: the blob has {len(body)} bytes but its descriptor says {desc.size}",
+                                 ref=str(ref))
+        return body
+
+    def get_config(self, ref: Reference, desc: Descriptor) -> dict:
+        body = self.get_blob(ref, desc)
+        try:
+            config = json.loads(body)
+        except ValueError:
+            return {}  # an artifact's config need not be JSON
+        return config if isinstance(config, dict) else {}
+
+    def inspect(self, ref: Reference | str, platform: str | None = None) -> Inspection:
+        """The manifest or index of ``ref`` with every platform's manifest, config and layers."""
+        ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        top = self.get_manifest(ref)
+        images: list[PlatformImage] = []
+        self._collect(top, images, platform, depth=0)
+        if platform and not images:
+            available = self._platforms(top)
+            raise ImageNotFound(f"{ref} has no image for platform {platform!r}; it has: "
+                                f"{', '.join(available) or 'none'}", ref=str(ref))
+        return Inspection(ref, top.digest, top.media_type, images, self.rate_limit)
+
+    def _platforms(self, top: Manifest) -> list[str]:
+        if top.is_index:
+            return [c.platform or "unknown" for c in top.children()]
+        return [platform_string(self.get_config(top.reference, top.config())) or "unknown"]
+
+    def _collect(self, manifest: Manifest, images: list, platform: str | None, depth: int,
+                 index_platform: str | None = None) -> None:
+        ref = manifest.reference
+        if manifest.is_index:
+            if depth > 4:
+                raise RegistryError(f"{ref}: indexes nested more than 4 deep")
+            for child in manifest.children():
+                if platform and child.platform and not platform_matches(platform, child.platform):
+                    continue
+                sub = self.get_manifest(ref.with_digest(child.digest))
+                if len(sub.body) != child.size:
+                    raise DigestMismatch(f"{ref}: child manifest {child.digest} has {len(sub.body)} bytes but "
+                                         f"the index says {child.size}", ref=str(ref))
+                self._collect(sub, images, platform, depth + 1, child.platform)
+            return
+        config_desc = manifest.config()
+        config = self.get_config(ref, config_desc)
+        plat = index_platform or platform_string(config) or "unknown"
+        if platform and not platform_matches(platform, plat):
+            return
+        images.append(PlatformImage(plat, manifest.digest, manifest.media_type, config_desc.digest, config,
+                                    manifest.layers()))
+
+    def _paginate(self, host: str, path: str, key: str, *, scope: str, page_size: int | None,
+                  what: str) -> list[str]:
+        items: list[str] = []
+        params = {"n": str(page_size)} if page_size else None
+        url = self.base_url(host) + path
+        seen = set()
+        while url:
+            if url in seen:
+                raise RegistryError(f"{what}: the registry's Link pagination loops back to {url}")
+            seen.add(url)
+            r, body = self.request("GET", host, "", url=url, params=params, scope=scope, limit=LIST_LIMIT,
+                                   what=what, ref=what)
+            try:
+                items.extend(json.loads(body).get(key) or [])
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{what}: the registry's answer is not the expected JSON") from None
+            nxt = r.links.get("next", {}).get("url")
+            if not nxt:
+                break
+            target = urljoin(url, nxt)
+            if urlsplit(target).netloc != urlsplit(url).netloc:
+                raise RegistryError(f"{what}: the next page is on another host ({urlsplit(target).netloc}); "
+                                    "refusing to follow it")
+            url, params = target, None
+        return items
+
+    def tags(self, repository: Reference | str, page_size: int | None = None) -> list[str]:
+        """Every tag of ``repository``, following ``Link`` pagination."""
+        repo = parse_repository(repository) if isinstance(repository, str) else repository
+        return self._paginate(repo.api_host, f"/v2/{repo.path}/tags/list", "tags", scope=repo.scope(),
+                              page_size=page_size, what=f"{repo.repository} tags")
+
+    def catalog(self, host: str, page_size: int | None = None) -> list[str]:
+        """Every repository on registry ``host`` (distribution's ``_catalog``), following pagination."""
+        api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
+        return self._paginate(api_host, "/v2/_catalog", "repositories", scope="registry:catalog:*",
+                              page_size=page_size, what=f"{host} catalog")
