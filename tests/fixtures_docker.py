@@ -1,0 +1,54 @@
+"""Session fixtures: a real dockerd per storage driver with the sample images built once.
+
+Import them into conftest.py (``from fixtures_docker import *``). Each yields ``(daemon, built)``
+where ``built`` is ``layerlab.testing.images.build_sample``'s dict; both daemons push to one
+``sample_registry`` so their data roots hold distribution metadata and RepoDigests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from layerlab.testing.daemon import Daemon, dockerd_missing
+from layerlab.testing.images import build_sample
+from layerlab.testing.registry import Registry, registry_missing
+from layerlab.testing.tiers import require
+
+__all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon"]
+
+
+@pytest.fixture(scope="session")
+def sample_registry(tmp_path_factory):
+    """A plain-HTTP docker-registry on 127.0.0.1 that the sample daemons push to."""
+    require(registry_missing())
+    with Registry(tmp_path_factory.mktemp("sample-registry")) as reg:
+        yield reg
+
+
+def _daemon_with_sample(tmp_path_factory, request, driver: str):
+    require(dockerd_missing())
+    registry = request.getfixturevalue("sample_registry")
+    daemon = Daemon(tmp_path_factory.mktemp(f"dockerd-{driver}"), driver=driver)
+    daemon.start()
+    try:
+        built = build_sample(daemon, registry_host=registry.host, registry_namespace=driver)
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon, built
+
+
+@pytest.fixture(scope="session")
+def overlay2_daemon(tmp_path_factory, request):
+    """(Daemon, built) for a running overlay2 dockerd with the sample built and pushed."""
+    daemon, built = _daemon_with_sample(tmp_path_factory, request, "overlay2")
+    yield daemon, built
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def vfs_daemon(tmp_path_factory, request):
+    """(Daemon, built) for a running vfs dockerd with the sample built and pushed."""
+    daemon, built = _daemon_with_sample(tmp_path_factory, request, "vfs")
+    yield daemon, built
+    daemon.stop()
