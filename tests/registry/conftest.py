@@ -1,0 +1,44 @@
+"""Live fixtures: one dockerd and one plain-HTTP registry per session, with images pushed by the daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from layerlab.testing.tiers import require_root
+
+
+def skopeo_json(*args: str) -> dict:
+    out = subprocess.run(["skopeo", "inspect", *args], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory):
+    require_root("dockerd", "docker-registry", "skopeo", "htpasswd")
+    from layerlab.testing.daemon import Daemon
+
+    with Daemon(tmp_path_factory.mktemp("dockerd")) as d:
+        yield d
+
+
+@pytest.fixture(scope="session")
+def live(daemon, tmp_path_factory):
+    """(registry, refs): a plain-HTTP registry on loopback with layerlab.testing.registry.push_sample."""
+    from layerlab.testing.registry import Registry, push_sample
+
+    work = tmp_path_factory.mktemp("registry")
+    with Registry(work / "reg") as reg:
+        refs = push_sample(daemon, reg, work / "ctx", many_tags=12)
+        yield reg, refs
+
+
+@pytest.fixture
+def client(tmp_path):
+    from layerlab.sources.registry import RegistryClient
+
+    with RegistryClient(docker_config=False, cache_dir=tmp_path / "cache") as c:
+        yield c
