@@ -203,6 +203,13 @@ class DB:
         self.txid = meta.txid
         if self.page_size < PAGE_HEADER_SIZE + META_SIZE:
             raise BoltError(f"{self.path}: implausible page size {self.page_size}", path=self.path)
+        # bbolt grows the file before a commit uses new pages, so a shorter file was cut off.
+        if len(data) < meta.high_water_mark * meta.page_size:
+            raise BoltError(
+                f"{self.path} is truncated: {len(data)} bytes, but its transaction {meta.txid} uses "
+                f"{meta.high_water_mark} pages of {meta.page_size} bytes; copy the file again",
+                path=self.path,
+            )
         self.root = Bucket(self, (), meta.root, None, meta.sequence)
 
     def __repr__(self) -> str:
@@ -390,6 +397,24 @@ class Bucket:
                 return None
             current = current._child(want, found[0])
         return current
+
+    def pages(self) -> Iterator[tuple[int, str, int]]:
+        """(page id, "branch"/"leaf", overflow count) of every page of this bucket's own tree,
+        depth first; nothing for an inline bucket. For inspection and tests."""
+        if self._inline is not None:
+            return
+        stack = [(self.root_page, 0)]
+        while stack:
+            pgid, depth = stack.pop()
+            if depth > _MAX_DEPTH:
+                raise self._db._corrupt(f"pages nest deeper than {_MAX_DEPTH} levels under page {pgid}")
+            page = self._db._page(pgid)
+            flags, count, overflow = struct.unpack_from(self._db._order + "HHI", page, 8)
+            if flags == BRANCH_PAGE:
+                yield pgid, "branch", overflow
+                stack += [(child, depth + 1) for child in reversed(self._branch_children(page, count, pgid))]
+            else:
+                yield pgid, "leaf", overflow
 
     def to_dict(self) -> dict[bytes, bytes | dict]:
         """The whole bucket as nested dicts (values bytes, sub-buckets dicts): small buckets only."""
