@@ -70,3 +70,19 @@ class ManifestNotFound(RegistryError, ImageNotFound):
 class BoltError(CorruptMetadata):
     """A bbolt database (containerd's meta.db, a snapshotter's metadata.db) is missing, truncated,
     not a bbolt file, or unreadable."""
+
+
+class ReportError(LayerlabError, RuntimeError):
+    """A report could not be made: an unknown parameter, a missing notebook, or a failed cell."""
+
+
+class NotebookFailed(ReportError):
+    """A notebook cell raised while a report ran it; the executed notebook is kept at ``path``.
+
+    ``cell`` is the failing cell's index in the notebook, ``source`` its code, ``ename``/``evalue``
+    the exception it raised."""
+
+    def __init__(self, message: str, *, path: str | None = None, cell: int | None = None,
+                 source: str = "", ename: str = "", evalue: str = ""):
+        super().__init__(message, path=path)
+        self.cell, self.source, self.ename, self.evalue = cell, source, ename, evalue
