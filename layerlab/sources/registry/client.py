@@ -300,11 +300,12 @@ class RegistryClient:
         self._creds: dict[str, Credentials | None] = {}
         self._tokens = TokenCache()
 
-        retry = _CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
+        # A class per client: urllib3 copies a Retry through its constructor, which drops instance attributes.
+        retry_class = type("_ClientRetry", (_CappedRetry,), {"max_retry_after": float(max_retry_after)})
+        retry = retry_class(total=retries, connect=retries, read=retries, status=retries, other=0,
                              backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
                              allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False,
                              respect_retry_after_header=True)
-        retry.max_retry_after = max_retry_after
         self.session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=max(max_workers, 4))
         self.session.mount("https://", adapter)
