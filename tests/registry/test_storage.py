@@ -1,0 +1,121 @@
+"""The storage audit against ``docker-registry garbage-collect --dry-run`` on copies of a real storage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from layerlab.frames.schema import validate
+from layerlab.sources.registry import audit_storage
+
+pytestmark = pytest.mark.live
+
+
+def tree_state(root) -> dict:
+    """Every path under root with its mode, size, mtime and content hash: to prove nothing changed."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            digest = hashlib.sha256(open(path, "rb").read()).hexdigest() if os.path.isfile(path) else None
+            state[path] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
+    state[root] = os.lstat(root).st_mtime_ns
+    return state
+
+
+def eligible(output: str) -> list[str]:
+    return sorted(set(re.findall(r"blob eligible for deletion: (\S+)", output)))
+
+
+@pytest.fixture(scope="module")
+def messy(daemon, tmp_path_factory):
+    """A registry with history: a retagged image, a deleted manifest, a multi-arch index, an orphan blob."""
+    from layerlab.testing.registry import Registry, push_sample
+
+    work = tmp_path_factory.mktemp("messy")
+    with Registry(work / "reg") as reg:
+        refs = push_sample(daemon, reg, work / "ctx", many_tags=3)
+        # Rebuild app:1 with new content: the old manifest stays as an untagged revision.
+        (work / "ctx" / "app-v2").mkdir()
+        (work / "ctx" / "app-v2" / "Dockerfile").write_text(f"FROM {refs['base']}\nRUN echo v2 > /app.txt\n")
+        daemon.docker("build", "-t", refs["app"], work / "ctx" / "app-v2")
+        daemon.docker("push", refs["app"])
+        # Delete app:2 by digest, as an operator would: its own layer and config become garbage.
+        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+        head = requests.head(f"{reg.url}/v2/layerlab/app/manifests/2", headers=accept)
+        digest = head.headers["Docker-Content-Digest"]
+        assert requests.delete(f"{reg.url}/v2/layerlab/app/manifests/{digest}").status_code == 202
+        # A blob uploaded but never used by a manifest.
+        orphan = b"nobody references this blob\n"
+        orphan_digest = "sha256:" + hashlib.sha256(orphan).hexdigest()
+        start = requests.post(f"{reg.url}/v2/layerlab/orphan/blobs/uploads/")
+        location = requests.compat.urljoin(reg.url, start.headers["Location"])
+        assert requests.put(location, params={"digest": orphan_digest}, data=orphan).status_code == 201
+        reg.stop()
+        yield reg, refs, orphan_digest
+
+
+def test_audit_matches_garbage_collect_dry_run(messy, tmp_path):
+    reg, refs, orphan = messy
+    before = tree_state(str(reg.storage))
+    audit = audit_storage(reg.storage)
+    assert tree_state(str(reg.storage)) == before, "the audit changed the storage"
+    for df, kind in ((audit.repositories, "storage_repositories"), (audit.tags, "storage_tags"),
+                     (audit.manifests, "storage_manifests"), (audit.layer_links, "storage_layer_links"),
+                     (audit.blobs, "storage_blobs")):
+        validate(df, kind)
+    # GC runs only on copies: never on anything layerlab reads in place.
+    for delete_untagged, plan in ((False, audit.gc), (True, audit.gc_untagged)):
+        copy = tmp_path / f"copy-{delete_untagged}"
+        shutil.copytree(reg.storage, copy, symlinks=True)
+        out = reg.garbage_collect(dry_run=True, delete_untagged=delete_untagged, storage=copy)
+        assert plan.blobs == eligible(out)
+        assert plan.bytes == sum(int(audit.blobs.set_index("digest").loc[d, "size"]) for d in plan.blobs)
+    assert orphan in audit.gc.blobs and orphan in audit.gc_untagged.blobs
+    assert set(audit.gc.blobs) < set(audit.gc_untagged.blobs)
+    blobs = audit.blobs.set_index("digest")
+    assert blobs.loc[orphan, "kind"] == "unreferenced"
+    assert blobs["size"].sum() == sum(f.stat().st_size for f in reg.storage.rglob("data")
+                                      if "/blobs/" in str(f))
+
+
+def test_audit_sees_tags_history_and_untagged(messy):
+    reg, refs, orphan = messy
+    audit = audit_storage(reg.storage)
+    app_tags = audit.tags[(audit.tags["repository"] == "layerlab/app") & (audit.tags["tag"] == "1")]
+    assert app_tags["current"].sum() == 1 and len(app_tags) == 2  # the tag's history keeps the old digest
+    old = app_tags[~app_tags["current"]]["digest"].iloc[0]
+    app = audit.manifests.set_index(["repository", "digest"])
+    assert app.loc[("layerlab/app", old), "tags"] == [] and app.loc[("layerlab/app", old), "gc_untagged"]
+    # Children of the docker-made index are referenced by it (and tagged by arch here).
+    multi = audit.manifests[audit.manifests["repository"] == "layerlab/multi"]
+    assert (multi["referenced_by"].map(len) == 1).sum() == 2
+    repos = audit.repositories.set_index("repository")
+    assert repos.loc["layerlab/app", "untagged_count"] == 1
+
+
+def test_cli_storage_json_and_a_real_gc_run(messy, tmp_path):
+    reg, refs, orphan = messy
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "registry", "storage", str(reg.storage), "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"repositories", "blobs", "blob_bytes", "gc", "gc_untagged"} <= set(data)
+    assert set(data["gc"]) >= {"blobs", "bytes"}
+    # Run GC for real on a copy: exactly the predicted blobs disappear.
+    copy = tmp_path / "gc"
+    shutil.copytree(reg.storage, copy, symlinks=True)
+    reg.garbage_collect(dry_run=False, delete_untagged=True, storage=copy)
+    after = {b for b in audit_storage(copy).blobs["digest"]}
+    before = set(audit_storage(reg.storage).blobs["digest"])
+    assert data["blobs"] == len(before)
+    assert before - after == set(data["gc_untagged"]["blobs"])
