@@ -13,11 +13,11 @@ import pandas as pd
 
 from ..errors import SchemaError
 
-# Paths and link targets are kept as Python ``str`` (object dtype): a file name that is not valid
-# UTF-8 is decoded with ``surrogateescape`` so it round-trips to the exact bytes, and Arrow-backed
-# string dtypes refuse such strings.
+# File names are bytes on Linux. ``path`` is always valid UTF-8 (Arrow strings require it): a name
+# that is not valid UTF-8 shows its bad bytes as ``\xNN`` escapes there, and its exact bytes are kept
+# in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
-PATH = "path"  # object dtype holding str (surrogateescape for non-UTF-8 bytes)
+RAW = "raw"  # object dtype holding bytes or None
 LIST = "list"  # object dtype holding Python lists of str
 INT = "int64"
 NULLABLE_INT = "Int64"
@@ -35,7 +35,7 @@ class Column:
     @property
     def dtype(self) -> str:
         """The pandas dtype of the column."""
-        return "object" if self.logical in (PATH, LIST) else self.logical
+        return "object" if self.logical in (RAW, LIST) else self.logical
 
 
 def _frame(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
@@ -101,14 +101,15 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
     "files": _frame(
         ("layer_id", STRING, "layer the entry belongs to"),
-        ("path", PATH, "absolute path; for whiteout/opaque rows the path deleted / made opaque"),
+        ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN"),
+        ("path_raw", RAW, "the path's exact bytes when it is not valid UTF-8; null otherwise"),
         ("kind", STRING, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque"),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
         ("mode", INT, "permission bits (st_mode & 0o7777)"),
         ("uid", INT, "owner uid"),
         ("gid", INT, "owner gid"),
         ("mtime", TIME, "modification time; null for whiteouts"),
-        ("link_target", PATH, "symlink target, or the path a hard link points to; null otherwise"),
+        ("link_target", STRING, "symlink target, or the path a hard link points to; null otherwise"),
         ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
         ("sha256", STRING, "content hash, null until hashed"),
     ),
@@ -201,7 +202,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     "skipped": _frame(
         ("what", STRING, "layer, container or image"),
         ("id", STRING, "the ID that was skipped"),
-        ("path", PATH, "path that could not be read"),
+        ("path", STRING, "path that could not be read"),
         ("reason", STRING, "why it was skipped"),
     ),
 }
@@ -231,8 +232,10 @@ def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
         col = df[c.name]
         if c.dtype == TIME:
             col = pd.to_datetime(col, utc=True).astype(TIME)
-        elif c.logical == PATH:  # concat turns None into NaN in object columns; keep None
-            col = pd.Series([v if isinstance(v, str) else None for v in col], dtype=object, index=col.index)
+        elif c.logical == RAW:  # concat turns None into NaN in object columns; keep None
+            col = col.astype(object)
+            if col.isna().any():
+                col = col.where(col.notna(), None)
         elif str(col.dtype) != c.dtype:
             col = col.astype(c.dtype)
         out[c.name] = col
@@ -249,11 +252,11 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     if wrong:
         raise SchemaError(f"{kind} frame has wrong dtypes: " + "; ".join(wrong))
     if kind == "files" and len(df):
-        bad = sorted(set(df["kind"].dropna()) - set(FILE_KINDS))
+        bad = sorted(set(df["kind"].dropna().unique()) - set(FILE_KINDS))
         if bad:
             raise SchemaError(f"files frame has unknown kinds {bad}; known: {FILE_KINDS}")
     if kind == "layers" and len(df):
-        bad = sorted(set(df["kind"].dropna()) - set(LAYER_KINDS))
+        bad = sorted(set(df["kind"].dropna().unique()) - set(LAYER_KINDS))
         if bad:
             raise SchemaError(f"layers frame has unknown kinds {bad}; known: {LAYER_KINDS}")
     return df

@@ -1,13 +1,12 @@
 """``.layerlab`` snapshots: a directory of Parquet files (one per frame) and ``meta.json``.
 
-Paths and link targets are stored as binary columns (their exact bytes), so names that are not
-valid UTF-8 come back intact; list columns are Parquet lists.
+Exact bytes of names that are not valid UTF-8 (``path_raw``) are binary columns; list columns are
+Parquet lists.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,8 +27,8 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
     arrays, fields = [], []
     for col in schema.FRAMES[kind]:
         values = df[col.name]
-        if col.logical == schema.PATH:
-            arr = pa.array([os.fsencode(v) if isinstance(v, str) else None for v in values], type=pa.binary())
+        if col.logical == schema.RAW:
+            arr = pa.array([v if isinstance(v, bytes) else None for v in values], type=pa.binary())
         elif col.logical == schema.LIST:
             arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
         else:
@@ -43,8 +42,8 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
     out = {}
     for col in schema.FRAMES[kind]:
         arr = table.column(col.name)
-        if col.logical == schema.PATH:
-            out[col.name] = pd.Series([None if v is None else os.fsdecode(v) for v in arr.to_pylist()], dtype=object)
+        if col.logical == schema.RAW:
+            out[col.name] = pd.Series(arr.to_pylist(), dtype=object)
         elif col.logical == schema.LIST:
             out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
         else:

@@ -405,14 +405,14 @@ class DataRoot:
             use_walk = self.files_from == "walk" or (self.files_from == "auto" and drv.image_files == "walk")
             diff = drv.diff_dir(root, cache)
             if use_walk and diff is not None:
-                files = walk_layer(diff, lid, drv.convention).frame()
+                files = walk_layer(diff, lid, drv.convention)
                 return files, None, self._disk_from_walk(files, cache, diff)
             files = read_tarsplit(self._layerdb[lid]["tar_split"], lid).frame()
             return files, None, self._disk(cache)
         # init and container layers
         if drv.container_files == "walk":
             diff = drv.diff_dir(root, cache, container=True)
-            files = walk_layer(diff, lid, drv.convention).frame()
+            files = walk_layer(diff, lid, drv.convention)
             return files, _docker_size(files), self._disk_from_walk(files, cache, diff)
         if drv.container_files == "compare":
             lower_cache = self._lower_cache(row)
@@ -491,7 +491,8 @@ class DataRoot:
             layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
         layers["disk_usage"] = pd.array([read[x][2] if x in read else None for x in lid], dtype="Int64")
         is_rw = layers["kind"] != "image"
-        layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in lid[is_rw]]
+        if is_rw.any():
+            layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in lid[is_rw]]
         return files
 
     def inventory(self) -> Inventory:

@@ -86,18 +86,21 @@ class FileRows:
                     kinds[i] = "opaque"
             self._opaque = []
         n = len(self.path)
+        paths, raw = exact_paths(self.path)
+        links, _ = exact_paths([x if x is not None else "" for x in self.link])
         mtime = pd.to_datetime(pd.array(self.mtime_ns, dtype="Int64"), unit="ns", utc=True)
         df = pd.DataFrame(
             {
                 "layer_id": pd.array([self.layer_id] * n, dtype=schema.STRING),
-                "path": np.array(self.path, dtype=object),
+                "path": pd.array(paths, dtype=schema.STRING),
+                "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
                 "kind": pd.array(kinds, dtype=schema.STRING),
                 "size": np.array(self.size, dtype=np.int64),
                 "mode": np.array(self.mode, dtype=np.int64),
                 "uid": np.array(self.uid, dtype=np.int64),
                 "gid": np.array(self.gid, dtype=np.int64),
                 "mtime": pd.Series(mtime).astype(schema.TIME),
-                "link_target": np.array(self.link, dtype=object),
+                "link_target": pd.array([t if o is not None else None for t, o in zip(links, self.link)], dtype=schema.STRING),
                 "disk_usage": pd.array(self.blocks, dtype="Int64"),
                 "sha256": pd.array([None] * n, dtype=schema.STRING),
             }
@@ -105,8 +108,28 @@ class FileRows:
         return df
 
 
+def exact_paths(paths: list[str]) -> tuple[list[str], list[bytes | None] | None]:
+    """Turn ``surrogateescape``-decoded names into valid UTF-8 (bad bytes as ``\\xNN``) plus their
+    exact bytes; the second list is None when every name was valid UTF-8 (the usual case)."""
+    raw: list[bytes | None] | None = None
+    for i, p in enumerate(paths):
+        if p.isascii():
+            continue
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError:
+            b = p.encode("utf-8", "surrogateescape")
+            if raw is None:
+                raw = [None] * len(paths)
+            raw[i] = b
+            paths[i] = b.decode("utf-8", "backslashreplace")
+    return paths, raw
+
+
 def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
         return schema.empty("files")
+    if len(frames) == 1:
+        return schema.coerce(frames[0], "files")
     return schema.coerce(pd.concat(frames, ignore_index=True), "files")

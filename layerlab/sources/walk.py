@@ -1,16 +1,21 @@
 """A layer's files from walking its directory, in each driver's whiteout convention.
 
-The walk visits entries in the order Docker's tar writer does (depth first, names sorted bytewise
-within each directory), so the first path of a hard-linked inode is the ``file`` row and later ones
-are ``hardlink`` rows pointing at it, exactly as in the layer's tar.
+Of a hard-linked inode, the first path in the order Docker's tar writer visits them (depth first,
+names sorted bytewise within each directory) is the ``file`` row and later ones are ``hardlink``
+rows pointing at it, exactly as in the layer's tar.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from operator import attrgetter
 
-from .entries import FileRows
+import numpy as np
+import pandas as pd
+
+from ..frames import schema
+from .entries import FileRows, exact_paths
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -30,54 +35,129 @@ _KIND = {
 CONVENTIONS = ("overlay", "aufs", "plain")
 
 
-def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay") -> FileRows:
-    """Rows of the files frame for the layer stored in directory ``root``."""
+def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay") -> pd.DataFrame:
+    """The files frame rows of the layer stored in directory ``root``.
+
+    Written for speed (this is the inventory's hot loop): one ``lstat`` per entry in the loop,
+    everything else computed column-wise afterwards with numpy.
+    """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
-    rows = FileRows(layer_id)
-    add = rows.add if convention == "plain" else rows.add_named
     overlay = convention == "overlay"
-    seen_inodes: dict[tuple[int, int], str] = {}
-    root_b = os.fsencode(root)
-    # Depth-first with an explicit stack of sorted directory listings (pre-order, like filepath.Walk).
-    stack = [(root_b, "", _listing(root_b))]
-    while stack:
-        dir_b, prefix, entries = stack[-1]
-        if not entries:
-            stack.pop()
-            continue
-        name = entries.pop()
-        full = dir_b + b"/" + name
-        path = prefix + "/" + os.fsdecode(name)
-        st = os.lstat(full)
-        fmt = stat.S_IFMT(st.st_mode)
-        kind = _KIND.get(fmt, "file")
-        mode = st.st_mode & 0o7777
-        if kind == "dir":
-            if overlay and _is_opaque(full):
-                rows.mark_opaque(path)
-            add(path, "dir", 0, mode, st.st_uid, st.st_gid, st.st_mtime_ns, None, st.st_blocks * 512)
-            stack.append((full, path, _listing(full)))
-            continue
-        if kind == "char" and overlay and st.st_rdev == 0:
-            rows.add(path, "whiteout", 0, 0, st.st_uid, st.st_gid, None)
-            continue
-        link = None
-        size = 0
-        disk = st.st_blocks * 512
-        if kind == "file":
-            size = st.st_size
-            if st.st_nlink > 1:
-                key = (st.st_dev, st.st_ino)
-                first = seen_inodes.get(key)
-                if first is None:
-                    seen_inodes[key] = path
-                else:
-                    kind, size, link, disk = "hardlink", 0, first, None
-        elif kind == "symlink":
-            link = os.fsdecode(os.readlink(full))
-        add(path, kind, size, mode, st.st_uid, st.st_gid, st.st_mtime_ns, link, disk)
-    return rows
+    markers = convention != "plain"
+    lstat, listdir, readlink, decode = os.lstat, os.listdir, os.readlink, bytes.decode
+    paths: list[str] = []
+    stats: list[os.stat_result] = []
+    links: dict[int, str] = {}
+    opaque: list[int] = []
+    named: list[int] = []  # entries named .wh.*
+    dirs = [(os.fsencode(root), "")]
+    while dirs:
+        dir_b, prefix = dirs.pop()
+        for name in listdir(dir_b):
+            full = dir_b + b"/" + name
+            st = lstat(full)
+            path = prefix + "/" + decode(name, "utf-8", "surrogateescape")  # os.fsdecode, inlined
+            fmt = st.st_mode >> 12
+            if fmt == 4:
+                dirs.append((full, path))
+                if overlay and _is_opaque(full):
+                    opaque.append(len(paths))
+            elif fmt == 10:
+                links[len(paths)] = decode(readlink(full), "utf-8", "surrogateescape")
+            if markers and name.startswith(b".wh."):
+                named.append(len(paths))
+            paths.append(path)
+            stats.append(st)
+    return _frame(layer_id, paths, stats, links, opaque, named, overlay)
+
+
+_FMT_KIND = np.array(["file"] * 16, dtype=object)
+for _fmt, _kind in _KIND.items():
+    _FMT_KIND[_fmt >> 12] = _kind
+_NAT = np.iinfo(np.int64).min
+
+
+def _frame(layer_id, paths, stats, links, opaque, named, overlay) -> pd.DataFrame:
+    n = len(stats)
+    st_mode = np.fromiter(map(attrgetter("st_mode"), stats), np.int64, n)
+    fmt = st_mode >> 12
+    kind = _FMT_KIND[fmt]
+    size = np.where(fmt == 8, np.fromiter(map(attrgetter("st_size"), stats), np.int64, n), 0)
+    mode = st_mode & 0o7777
+    uid = np.fromiter(map(attrgetter("st_uid"), stats), np.int64, n)
+    gid = np.fromiter(map(attrgetter("st_gid"), stats), np.int64, n)
+    mtime = np.fromiter(map(attrgetter("st_mtime_ns"), stats), np.int64, n)
+    disk = np.fromiter(map(attrgetter("st_blocks"), stats), np.int64, n) * 512
+    no_disk = np.zeros(n, dtype=bool)
+    link = np.full(n, None, dtype=object)
+    for i, target in links.items():
+        link[i] = target
+    keep = np.ones(n, dtype=bool)
+    whiteout = np.zeros(n, dtype=bool)
+    if overlay:
+        for i in np.flatnonzero(fmt == 2):
+            if stats[i].st_rdev == 0:  # overlay whiteout: char device 0/0
+                whiteout[i] = True
+    # Hard links: the first path in walk order (Docker's tar order) is the file, the rest link to it.
+    multi = np.flatnonzero((fmt == 8) & (np.fromiter(map(attrgetter("st_nlink"), stats), np.int64, n) > 1))
+    if len(multi):
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i in multi:
+            groups.setdefault((stats[i].st_dev, stats[i].st_ino), []).append(i)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            members.sort(key=lambda i: os.fsencode(paths[i]).split(b"/"))
+            first = paths[members[0]]
+            for i in members[1:]:
+                kind[i], size[i], link[i], no_disk[i] = "hardlink", 0, first, True
+    if named or opaque:
+        index = {p: i for i, p in enumerate(paths)} if named else {}
+        for i in named:
+            parent, _, base = paths[i].rpartition("/")
+            base_b = os.fsencode(base)
+            keep[i] = False
+            if base_b == b".wh..wh..opq":
+                j = index.get(parent or "/")
+                if j is not None:
+                    opaque.append(j)
+            elif base_b in (b".wh..wh.plnk", b".wh..wh.aufs", b".wh..wh.orph") and parent == "":
+                pass  # aufs bookkeeping in the branch root
+            elif base_b == b".wh.":
+                raise ValueError(f"invalid bare whiteout {paths[i]!r}")
+            else:
+                paths[i] = parent + "/" + base[4:]
+                whiteout[i] = keep[i] = True
+        for i in opaque:
+            kind[i] = "opaque"
+    if whiteout.any():
+        kind[whiteout] = "whiteout"
+        mode[whiteout] = size[whiteout] = 0
+        mtime[whiteout] = _NAT
+        link[whiteout] = None
+        no_disk |= whiteout
+    paths, raw = exact_paths(paths)
+    if links:
+        targets, _ = exact_paths([t for t in link if t is not None])
+        link[np.not_equal(link, None)] = targets
+    df = pd.DataFrame(
+        {
+            "layer_id": pd.Series(layer_id, index=range(n), dtype=schema.STRING),
+            "path": pd.array(paths, dtype=schema.STRING),
+            "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
+            "kind": pd.array(kind, dtype=schema.STRING),
+            "size": size,
+            "mode": mode,
+            "uid": uid,
+            "gid": gid,
+            "mtime": pd.to_datetime(mtime, unit="ns", utc=True) if n else pd.Series([], dtype=schema.TIME),
+            "link_target": pd.array(link, dtype=schema.STRING),
+            "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
+            "sha256": pd.Series(pd.NA, index=range(n), dtype=schema.STRING),
+        }
+    )
+    return df if keep.all() else df[keep].reset_index(drop=True)
 
 
 def _listing(dir_b: bytes) -> list[bytes]:

@@ -1,0 +1,41 @@
+import pandas as pd
+import pytest
+
+import layerlab as ll
+from layerlab.frames import schema
+
+
+@pytest.mark.parametrize("kind", sorted(schema.FRAMES))
+def test_empty_frames_match_the_contract(kind):
+    df = schema.empty(kind)
+    assert schema.validate(df, kind) is df
+    assert list(df.columns) == schema.columns(kind)
+
+
+def test_validate_names_wrong_dtype_and_missing_columns():
+    df = schema.empty("images")
+    with pytest.raises(ll.SchemaError, match="size: object"):
+        schema.validate(df.astype({"size": object}), "images")
+    with pytest.raises(ll.SchemaError, match="expected"):
+        schema.validate(df.drop(columns=["size"]), "images")
+
+
+def test_validate_rejects_unknown_file_kind():
+    df = schema.empty("files")
+    row = schema.coerce(
+        pd.DataFrame([{c: None for c in schema.columns("files")} | {"layer_id": "x", "path": "/a", "kind": "weird", "size": 0, "mode": 0, "uid": 0, "gid": 0}]),
+        "files",
+    )
+    with pytest.raises(ll.SchemaError, match="unknown kinds \\['weird'\\]"):
+        schema.validate(pd.concat([df, row], ignore_index=True), "files")
+
+
+def test_unknown_frame_lists_known_ones():
+    with pytest.raises(ll.SchemaError, match="known frames"):
+        schema.columns("nope")
+
+
+def test_describe_documents_every_column():
+    d = ll.describe("files")
+    assert list(d["column"]) == schema.columns("files")
+    assert d["meaning"].str.len().min() >= 5
