@@ -1,0 +1,11 @@
+"""ipywidgets for exploring image storage in JupyterLab.
+
+Each widget keeps its state in traits, its handlers only filter frames and call ``layerlab.plots``
+inside an Output, and ``.snapshot()`` returns a static matplotlib Figure of its current state (what
+an HTML report shows, since callbacks do not run there).
+"""
+
+from .compare import CopyUpExplorer, ImageCompare
+from .explorer import LayerExplorer
+
+__all__ = ["CopyUpExplorer", "ImageCompare", "LayerExplorer"]

@@ -1,0 +1,149 @@
+"""Charts of what images share: the image x layer matrix, dedup ratios, registry blob sharing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._docstrings import fill_doc
+from ._util import bytes_axis, get_ax, human_bytes, image_names, inventory, no_data, shorten, unit_for
+
+
+@fill_doc
+def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40, ax=None, label_width: int = 34):
+    """Which image uses which layer: one row per image, one column per layer, coloured by layer size.
+
+    Columns run from the most shared layer to the least; a layer used by several images is stored
+    once. Cells are blank where the image does not use the layer.
+
+    Parameters
+    ----------
+    {source}
+    include_untagged : bool
+        Also show untagged images (classic-builder steps, dangling builds).
+    top : int
+        Most images (rows) and layers (columns) to show; the largest are kept.
+    {ax}
+    {label_width}
+
+    {returns_ax}
+    """
+    inv = inventory(source)
+    ax = get_ax(ax)
+    images = inv.images if include_untagged else inv.images[inv.images["tags"].map(len) > 0]
+    images = images.sort_values(["size", "image_id"], ascending=[False, True]).head(top)
+    il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
+    if il.empty:
+        return no_data(ax, "no image layers to show")
+    layers = (il.groupby("layer_id").agg(size=("size", "first"), users=("image_id", "nunique"), first_pos=("position", "min"))
+              .sort_values(["users", "first_pos", "size"], ascending=[False, True, False]).head(top))
+    matrix = (il[il["layer_id"].isin(layers.index)].pivot_table(index="image_id", columns="layer_id", values="size", aggfunc="first")
+              .reindex(index=images["image_id"], columns=layers.index))
+    unit, factor = unit_for(float(np.nanmax(matrix.to_numpy(dtype=float))) if matrix.notna().any().any() else 1)
+    shown = np.ma.masked_invalid(matrix.to_numpy(dtype=float) / factor)
+    mesh = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
+    cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
+    cbar.set_label(f"layer apparent size ({unit})")
+    names = image_names(images, label_width)
+    ax.set_yticks(np.arange(len(matrix)), names.reindex(matrix.index).to_numpy())
+    ax.set_xticks(np.arange(len(layers)),
+                  [f"{lid.removeprefix('sha256:')[:8]} ×{n}" for lid, n in zip(layers.index, layers["users"])],
+                  rotation=90, fontsize=7)
+    ax.set_xlabel("layer (chain ID prefix × images using it), most shared first")
+    ax.set_ylabel("image")
+    ax.set_title("image × layer: who uses what (blank: not used)")
+    return ax
+
+
+def dedup_table(source=None) -> pd.DataFrame:
+    """The bytes behind ``dedup_ratios``: stored alone, layers stored once, content stored once."""
+    inv = inventory(source)
+    images = inv.images[~inv.images["intermediate"]]
+    il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
+    logical = float(il["size"].sum())
+    stored = float(il.drop_duplicates("layer_id")["size"].sum())
+    rows = [("every image stored alone", logical), ("each layer stored once", stored)]
+    files = inv.files[inv.files["layer_id"].isin(il["layer_id"].unique()) & (inv.files["kind"] == "file")]
+    hashed = files.dropna(subset=["sha256"])
+    if len(files) and len(hashed) == len(files):
+        content = float(hashed.drop_duplicates("sha256")["size"].sum())
+        layer_files = float(files["size"].sum())
+        # Duplicate copies of the same content across distinct layers are what content dedup saves.
+        rows.append(("each file content stored once", stored - (layer_files - content)))
+    df = pd.DataFrame(rows, columns=["what", "bytes"])
+    df["ratio"] = [logical / b if b else np.nan for b in df["bytes"]]
+    return df
+
+
+@fill_doc
+def dedup_ratios(source=None, *, data: pd.DataFrame | None = None, ax=None):
+    """How much sharing saves: bytes if every image were stored alone, with each layer stored once,
+    and (when files are hashed) with each distinct file content stored once; ratios on the bars.
+
+    Parameters
+    ----------
+    {source}
+    data : DataFrame, optional
+        Rows of (``what``, ``bytes``) to draw instead, e.g. from ``layerlab.analyses``; the first
+        row is the baseline the ratios are taken against.
+    {ax}
+
+    {returns_ax}
+    """
+    ax = get_ax(ax)
+    df = dedup_table(source) if data is None else data.reset_index(drop=True)
+    if df.empty or not df["bytes"].iloc[0]:
+        return no_data(ax, "no image layers to compare")
+    base = float(df["bytes"].iloc[0])
+    colors = ["#bab0ac", "#4c78a8", "#54a24b", "#72b7b2"]
+    bars = ax.bar(np.arange(len(df)), df["bytes"], color=colors[: len(df)])
+    for bar, value in zip(bars, df["bytes"]):
+        ratio = base / value if value else np.nan
+        ax.annotate(f"{human_bytes(value)}\n{ratio:.2f}×" if len(df) else "", (bar.get_x() + bar.get_width() / 2, value),
+                    ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(np.arange(len(df)), [shorten(w, 30).replace(" stored", "\nstored") for w in df["what"]], fontsize=8)
+    bytes_axis(ax, "y", "apparent", float(df["bytes"].max()) * 1.2)
+    ax.set_ylim(0, float(df["bytes"].max()) * 1.2)
+    ax.set_title("dedup: what sharing saves (ratio = stored alone ÷ stored)")
+    return ax
+
+
+@fill_doc
+def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
+    """Largest registry layer blobs by compressed size, coloured by how many references use each.
+
+    Parameters
+    ----------
+    blobs : DataFrame
+        A ``registry_blobs`` frame (``digest``, ``size``, ``reference_count``, ``repository_count``),
+        e.g. ``registry_frames(refs).blobs``, or a ``registry_layers`` frame (one is derived).
+    {top}
+    {ax}
+
+    {returns_ax}
+    """
+    ax = get_ax(ax)
+    if blobs is None or len(blobs) == 0:
+        return no_data(ax, "no registry blobs to show")
+    if "reference_count" not in blobs.columns:  # a registry_layers frame
+        g = blobs.groupby("digest")
+        blobs = pd.DataFrame({"size": g["size"].max(), "reference_count": g["reference"].nunique(),
+                              "repository_count": g["repository"].nunique()}).reset_index()
+    df = blobs.sort_values(["size", "digest"], ascending=[False, True]).head(top)
+    counts = df["reference_count"].to_numpy()
+    import matplotlib
+
+    cmap = matplotlib.colormaps["YlOrRd"]
+    norm = matplotlib.colors.Normalize(vmin=0, vmax=max(int(counts.max()), 2))
+    y = np.arange(len(df))
+    ax.barh(y, df["size"], color=[cmap(norm(c)) for c in counts], edgecolor="0.3", linewidth=0.4)
+    for yi, (size, refs, repos) in enumerate(zip(df["size"], df["reference_count"], df["repository_count"])):
+        ax.annotate(f"{refs} refs / {repos} repos", (size, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, [d.removeprefix("sha256:")[:12] for d in df["digest"]], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_ylabel("layer blob (digest prefix)")
+    bytes_axis(ax, "x", "compressed", float(df["size"].max()) * 1.3)
+    ax.set_xlim(0, float(df["size"].max()) * 1.3)
+    shared = blobs.loc[blobs["reference_count"] > 1, "size"].sum()
+    ax.set_title(f"registry layer blobs: {human_bytes(shared)} compressed in blobs shared by more than one reference")
+    return ax

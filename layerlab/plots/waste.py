@@ -1,0 +1,190 @@
+"""Charts of bytes an image carries but its container never sees: per layer, per image, per container."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._docstrings import fill_doc
+from ._util import (
+    REASON_COLORS,
+    REASON_LABELS,
+    bytes_axis,
+    command_label,
+    get_ax,
+    human_bytes,
+    image_names,
+    inventory,
+    no_data,
+    resolve_image,
+)
+
+#: The reasons stacked in ``layer_sizes``, bottom to top.
+STACK = ("kept", "overwritten", "deleted", "metadata_only")
+
+
+def layer_reasons(source=None, image=None, *, waste: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
+    split into kept / overwritten / deleted / metadata_only (file content, apparent bytes)."""
+    from .. import analyses
+
+    inv = inventory(source)
+    image_id = resolve_image(inv, image)
+    chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
+    files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
+    content = files.groupby("layer_id")["size"].sum()
+    if waste is None:
+        waste = analyses.waste(inv, image_id)
+    w = waste[waste["reason"].isin(STACK[1:])]
+    by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
+    out = pd.DataFrame({
+        "position": chain["position"].to_numpy(),
+        "layer_id": chain["layer_id"].to_numpy(),
+        "created_by": chain["created_by"].to_numpy(),
+        "size": chain["size"].to_numpy(),
+        "content": chain["layer_id"].map(content).fillna(0).astype("int64").to_numpy(),
+    })
+    for reason in STACK[1:]:
+        col = by_reason[reason] if reason in by_reason.columns else pd.Series(dtype="int64")
+        out[reason] = out["position"].map(col).fillna(0).astype("int64")
+    out["kept"] = (out["content"] - out[list(STACK[1:])].sum(axis=1)).clip(lower=0)
+    return out
+
+
+@fill_doc
+def layer_sizes(source=None, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
+                ax=None, label_width: int = 40):
+    """Each layer of an image as a bar of its file content, stacked by what became of it: kept,
+    overwritten by a later layer, deleted by a later layer, or copied only to change metadata.
+
+    Parameters
+    ----------
+    {source}
+    {image}
+        The image with the most layers when omitted.
+    waste : DataFrame, optional
+        ``layerlab.analyses.waste(source, image)``, when already computed.
+    highlight : int, optional
+        A layer position to outline (the one a widget has selected).
+    {ax}
+    {label_width}
+
+    {returns_ax}
+    """
+    inv = inventory(source)
+    ax = get_ax(ax)
+    image_id = resolve_image(inv, image)
+    df = layer_reasons(inv, image_id, waste=waste)
+    if df.empty:
+        return no_data(ax, "the image has no layers")
+    y = np.arange(len(df))
+    left = np.zeros(len(df))
+    for reason in STACK:
+        values = df[reason].to_numpy(dtype=float)
+        ax.barh(y, values, left=left, color=REASON_COLORS[reason], label=REASON_LABELS[reason], height=0.7)
+        left += values
+    if highlight is not None and highlight in set(df["position"]):
+        i = int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])
+        ax.barh(y[i], max(left[i], left.max() * 0.01), height=0.86, fill=False, edgecolor="black", linewidth=1.5)
+    for yi, total in zip(y, left):
+        ax.annotate(human_bytes(total), (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_ylabel("layer (0 = base)")
+    top = float(left.max()) * 1.2 or 1.0
+    ax.set_xlim(0, top)
+    bytes_axis(ax, "x", "content", top)
+    ax.legend(loc="lower right", fontsize=8)
+    wasted = df[list(STACK[1:])].to_numpy().sum()
+    name = image_names(inv.images[inv.images["image_id"] == image_id]).iloc[0]
+    ax.set_title(f"{name}: {human_bytes(wasted)} of {human_bytes(left.sum())} in its layers is never seen")
+    return ax
+
+
+@fill_doc
+def image_waste(source=None, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
+    """Per image: bytes its final filesystem shows and bytes it could shed (reclaimable), with dive's
+    efficiency score on each bar.
+
+    Parameters
+    ----------
+    {source}
+    data : DataFrame, optional
+        ``layerlab.analyses.efficiency(source)``, when already computed.
+    {top}
+    {ax}
+    {label_width}
+
+    {returns_ax}
+    """
+    from .. import analyses
+
+    inv = inventory(source)
+    ax = get_ax(ax)
+    eff = analyses.efficiency(inv) if data is None else data
+    images = inv.images.set_index("image_id")
+    eff = eff[eff["image_id"].isin(images.index[images["tags"].map(len) > 0])]
+    if eff.empty:
+        return no_data(ax, "no tagged images")
+    eff = eff.assign(size=eff["image_id"].map(images["size"]).astype("int64"))
+    eff = eff.sort_values(["reclaimable_bytes", "size"], ascending=False).head(top)
+    names = image_names(images.loc[eff["image_id"]].reset_index(), label_width)
+    y = np.arange(len(eff))
+    reclaim = eff["reclaimable_bytes"].to_numpy(dtype=float)
+    rest = (eff["size"].to_numpy(dtype=float) - reclaim).clip(min=0)
+    ax.barh(y, rest, color=REASON_COLORS["kept"], label="seen by the container")
+    ax.barh(y, reclaim, left=rest, color=REASON_COLORS["overwritten"], label="reclaimable (overwritten, deleted, metadata-only)")
+    for yi, total, e in zip(y, rest + reclaim, eff["dive_efficiency"]):
+        ax.annotate(f"{human_bytes(total)} · efficiency {e:.1%}", (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, names.reindex(eff["image_id"]).to_numpy())
+    ax.invert_yaxis()
+    top_x = float((rest + reclaim).max()) * 1.45 or 1.0
+    ax.set_xlim(0, top_x)
+    bytes_axis(ax, "x", "apparent", top_x)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"waste per image: {human_bytes(reclaim.sum())} reclaimable in {len(eff)} images")
+    return ax
+
+
+@fill_doc
+def copy_ups(source=None, container=None, *, data: pd.DataFrame | None = None, top: int = 15, ax=None):
+    """A container's read-write layer: the largest paths, coloured by whether the container copied
+    a file up from the image (whole file, even for one byte or a chmod) or wrote a new one.
+
+    Parameters
+    ----------
+    {source}
+    container : str, optional
+        Container name or ID (prefix); every container when omitted.
+    data : DataFrame, optional
+        ``layerlab.analyses.copy_ups(source, container)``, when already computed.
+    {top}
+    {ax}
+
+    {returns_ax}
+    """
+    from .. import analyses
+
+    inv = inventory(source)
+    ax = get_ax(ax)
+    df = analyses.copy_ups(inv, container) if data is None else data
+    df = df[df["bytes"] > 0] if "bytes" in df.columns else df
+    if df.empty:
+        return no_data(ax, "no bytes in the read-write layer" + (f" of {container}" if container else "s"))
+    df = df.sort_values("bytes", ascending=False).head(top)
+    kinds = df["kind"].astype(str).to_numpy()
+    palette = {"copy_up": REASON_COLORS["overwritten"], "new": REASON_COLORS["kept"]}
+    y = np.arange(len(df))
+    colors = [palette.get(k, "#bab0ac") for k in kinds]
+    ax.barh(y, df["bytes"], color=colors)
+    ax.set_yticks(y, df["path"], fontsize=8)
+    ax.invert_yaxis()
+    top_x = float(df["bytes"].max()) * 1.15
+    ax.set_xlim(0, top_x)
+    bytes_axis(ax, "x", "apparent", top_x)
+    import matplotlib.patches as mpatches
+
+    present = [k for k in palette if k in set(kinds)] + sorted(set(kinds) - set(palette))
+    ax.legend(handles=[mpatches.Patch(color=palette.get(k, "#bab0ac"), label=k.replace("_", "-")) for k in present], fontsize=8, loc="lower right")
+    ax.set_title("read-write layer: copied up from the image vs written new")
+    return ax

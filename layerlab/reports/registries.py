@@ -1,0 +1,52 @@
+"""Registry inputs for the registries notebook: a live registry's frames, a storage audit of a
+directory or a capture archive. Each returns None when there is nothing to read, so the notebook
+says what is missing instead of failing."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..sources.sample import data_dir
+
+
+def sample_capture() -> Path | None:
+    """The sample registry capture (data/capture/registry.tar.xz), if this checkout has it."""
+    path = data_dir() / "capture" / "registry.tar.xz"
+    return path if path.exists() else None
+
+
+def registry_frames_or_none(refs, insecure=(), progress: bool | None = False):
+    """``registry_frames(refs)`` over one client (plain HTTP for ``insecure`` hosts); None without refs."""
+    refs = [refs] if isinstance(refs, str) else list(refs or [])
+    if not refs:
+        return None
+    from ..sources.registry import RegistryClient, registry_frames
+
+    with RegistryClient(insecure=list(insecure or [])) as client:
+        return registry_frames(refs, client, progress=progress)
+
+
+def _unpack(archive: Path) -> Path:
+    """Unpack a capture archive into a temporary directory removed at exit (never beside the archive)."""
+    target = Path(tempfile.mkdtemp(prefix="layerlab-capture-"))
+    atexit.register(shutil.rmtree, target, True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def audit_or_none(capture=None):
+    """A read-only StorageAudit of ``capture`` (a registry storage directory or a .tar/.tar.xz of
+    one); the sample capture when None and present; None when there is nothing to audit."""
+    from ..sources.registry import audit_storage
+
+    path = Path(capture) if capture else sample_capture()
+    if path is None:
+        return None
+    if path.is_file():
+        path = _unpack(path)
+    return audit_storage(path)

@@ -1,0 +1,166 @@
+"""Tables for people: the frames trimmed to what a reader scans, sizes as text, long names kept legible.
+
+These only select and format; numbers come from the frames and ``layerlab.analyses``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..frames.inventory import FRAME_NAMES
+from ..frames.schema import FRAMES
+from ..plots._util import command_label, human_bytes, image_names, inventory
+
+
+def frame_overview(source=None) -> pd.DataFrame:
+    """One row per frame: its name, rows, and what one row is."""
+    inv = inventory(source)
+    one_row = {
+        "images": "an image", "layers": "an image, init or container layer", "image_layers": "an (image, layer position)",
+        "history": "an (image, history entry)", "containers": "a container", "files": "a (layer, path)",
+        "skipped": "something that could not be read",
+    }
+    return pd.DataFrame([(n, len(getattr(inv, n)), one_row[n], len(FRAMES[n])) for n in FRAME_NAMES],
+                        columns=["frame", "rows", "one row is", "columns"])
+
+
+def images_table(source=None, *, include_untagged: bool = False) -> pd.DataFrame:
+    """Images as ``docker system df -v`` lists them: name, short ID, size, shared, unique, layers, containers."""
+    inv = inventory(source)
+    images = inv.images if include_untagged else inv.images[inv.images["tags"].map(len) > 0]
+    images = images.sort_values(["size", "image_id"], ascending=[False, True])
+    return pd.DataFrame({
+        "image": image_names(images).to_numpy(),
+        "id": images["image_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
+        "tags": images["tags"].map(len).to_numpy(),
+        "size": images["size"].map(human_bytes).to_numpy(),
+        "shared": images["shared_size"].map(human_bytes).to_numpy(),
+        "unique": images["unique_size"].map(human_bytes).to_numpy(),
+        "layers": images["layer_count"].to_numpy(),
+        "containers": images["container_count"].to_numpy(),
+        "created": images["created"].dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+    })
+
+
+def containers_table(source=None) -> pd.DataFrame:
+    """Containers with their image's name and read-write layer size."""
+    inv = inventory(source)
+    names = image_names(inv.images)
+    c = inv.containers
+    return pd.DataFrame({
+        "container": c["name"].to_numpy(),
+        "id": c["container_id"].str[:12].to_numpy(),
+        "image": c["image_id"].map(names).to_numpy(),
+        "state": c["state"].to_numpy(),
+        "read-write layer": c["rw_size"].map(human_bytes).to_numpy(),
+    })
+
+
+def layers_table(source=None, image=None) -> pd.DataFrame:
+    """An image's layers, base first: position, command, size, files, whiteouts, opaque dirs, images sharing it."""
+    from ..plots._util import resolve_image
+
+    inv = inventory(source)
+    image_id = resolve_image(inv, image)
+    chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
+    layers = inv.layers.set_index("layer_id")
+    return pd.DataFrame({
+        "position": chain["position"].to_numpy(),
+        "command": chain["created_by"].map(lambda c: command_label(c, 70)).to_numpy(),
+        "size": chain["size"].map(human_bytes).to_numpy(),
+        "on disk": chain["layer_id"].map(layers["disk_usage"]).map(human_bytes).to_numpy(),
+        "files": chain["layer_id"].map(layers["file_count"]).to_numpy(),
+        "whiteouts": chain["layer_id"].map(layers["whiteout_count"]).to_numpy(),
+        "opaque dirs": chain["layer_id"].map(layers["opaque_count"]).to_numpy(),
+        "used by images": chain["layer_id"].map(layers["image_count"]).to_numpy(),
+    })
+
+
+def markers_table(source=None) -> pd.DataFrame:
+    """Every whiteout and opaque-directory marker: which layer (image and position, or container) and path."""
+    inv = inventory(source)
+    f = inv.files[inv.files["kind"].isin(["whiteout", "opaque"])]
+    names = image_names(inv.images)
+    il = inv.image_layers.drop_duplicates("layer_id").set_index("layer_id")
+    cont = inv.containers.set_index("layer_id")["name"]
+
+    def where(layer_id: str) -> str:
+        if layer_id in cont.index:
+            return f"container {cont[layer_id]}"
+        if layer_id in il.index:
+            return f"{names.get(il.at[layer_id, 'image_id'], '?')} layer {il.at[layer_id, 'position']}"
+        return layer_id[:19]
+
+    return pd.DataFrame({
+        "layer": f["layer_id"].map(where).to_numpy(),
+        "marker": f["kind"].map({"whiteout": "whiteout (deletes)", "opaque": "opaque dir (hides lower contents)"}).to_numpy(),
+        "path": f["path"].to_numpy(),
+    }).sort_values(["layer", "path"]).reset_index(drop=True)
+
+
+def distribution_table(source=None) -> pd.DataFrame:
+    """Layers whose registry (compressed) digests the daemon recorded when it pulled or pushed them."""
+    inv = inventory(source)
+    layers = inv.layers[(inv.layers["kind"] == "image")]
+    has = layers["compressed"].map(lambda v: v is not None and len(v) > 0)
+    return pd.DataFrame({
+        "layer": layers["layer_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
+        "apparent size": layers["size"].map(human_bytes).to_numpy(),
+        "images": layers["image_count"].to_numpy(),
+        "compressed digests": layers["compressed"].map(lambda v: ", ".join(d.removeprefix("sha256:")[:12] for d in (v if v is not None else []))).to_numpy(),
+        "known to a registry": has.to_numpy(),
+    })
+
+
+def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
+    """``df`` with its byte columns (``bytes``, ``size``, ``*_bytes``, ``*_size``) as readable text."""
+    out = df.copy()
+    for col in columns or [c for c in df.columns if c in ("bytes", "size") or c.endswith(("_bytes", "_size"))]:
+        if col in out.columns and pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(human_bytes)
+    return out
+
+
+def efficiency_table(source=None, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as percentages."""
+    from .. import analyses
+
+    inv = inventory(source)
+    eff = analyses.efficiency(inv) if efficiency is None else efficiency
+    names = image_names(inv.images)
+    out = pd.DataFrame({
+        "image": eff["image_id"].map(names).to_numpy(),
+        "size": eff["size"].map(human_bytes).to_numpy(),
+        "reclaimable": eff["reclaimable_bytes"].map(human_bytes).to_numpy(),
+        "dive efficiency": eff["dive_efficiency"].map(lambda v: f"{v:.1%}" if pd.notna(v) and abs(v) != float("inf") else "-").to_numpy(),
+        "dive wasted": eff["dive_wasted_bytes"].map(human_bytes).to_numpy(),
+        "dive user wasted": eff["dive_user_wasted_percent"].map(lambda v: f"{v:.1%}" if pd.notna(v) and abs(v) != float("inf") else "-").to_numpy(),
+        "base image": eff["base_image"].map(lambda b: names.get(b, "-") if isinstance(b, str) else "-").to_numpy(),
+    })
+    return out.iloc[eff["reclaimable_bytes"].to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
+
+
+def registry_summary(frames) -> pd.DataFrame:
+    """One row per inspected reference: platform, layers, compressed size, and how many of its
+    blobs other references share."""
+    m, layers = frames.manifests, frames.layers
+    shared = set(frames.blobs.loc[frames.blobs["reference_count"] > 1, "digest"])
+    per = layers.assign(shared=layers["digest"].isin(shared)).groupby(["reference", "platform"])
+    return pd.DataFrame({
+        "reference": m["reference"].to_numpy(),
+        "platform": m["platform"].to_numpy(),
+        "layers": m["layer_count"].to_numpy(),
+        "compressed size": m["size"].map(human_bytes).to_numpy(),
+        "layers shared with other refs": [int(per["shared"].sum().get((r, p), 0)) for r, p in zip(m["reference"], m["platform"])],
+    })
+
+
+def audit_summary(audit) -> pd.DataFrame:
+    """A storage audit in a few lines: repositories, blobs by kind, and what garbage-collect would free."""
+    blobs = audit.blobs
+    rows = [("repositories", len(audit.repositories), ""), ("blobs", len(blobs), human_bytes(blobs["size"].sum()))]
+    for kind, g in blobs.groupby("kind"):
+        rows.append((f"  {kind} blobs", len(g), human_bytes(g["size"].sum())))
+    rows.append(("garbage-collect would delete", len(audit.gc.blobs), human_bytes(audit.gc.bytes)))
+    rows.append(("… with --delete-untagged", len(audit.gc_untagged.blobs), human_bytes(audit.gc_untagged.bytes)))
+    return pd.DataFrame(rows, columns=["what", "count", "compressed bytes"])
