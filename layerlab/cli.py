@@ -23,6 +23,8 @@ def _human(n) -> str:
 
 def summary_dict(inv) -> dict:
     """The stable machine interface of ``layerlab summary --json``."""
+    from .analyses.waste import summary_fields
+
     images = inv.images[~inv.images["intermediate"]]
     chain = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     distinct = chain.drop_duplicates("layer_id")
@@ -41,6 +43,7 @@ def summary_dict(inv) -> dict:
                 "shared_size": int(r.shared_size),
                 "unique_size": int(r.unique_size),
                 "container_count": int(r.container_count),
+                **summary_fields(inv, r.image_id),
             }
             for r in images.itertuples(index=False)
         ],

@@ -1,0 +1,165 @@
+"""The difference between two images: paths added, removed and changed, and the layers they share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._core import chain_files, image_chain, inventory, nulls_as_none
+from .merged import merged_from_files
+from .waste import _can_hash, _digest_lookup
+
+DIFF_COLUMNS = [
+    "path", "status", "changes", "kind_a", "kind_b", "size_a", "size_b", "size_delta",
+    "layer_a", "layer_b", "position_a", "position_b", "content_changed",
+]
+
+
+def _mask(values) -> np.ndarray:
+    """A plain bool array from a comparison that may hold NA (absent on one side)."""
+    return np.asarray(pd.Series(values).fillna(False).to_numpy(), dtype=bool)
+
+
+def _merged(inv, image_id):
+    chain = image_chain(inv, image_id)
+    files = chain_files(inv, chain)
+    return merged_from_files(files), files
+
+
+def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None) -> pd.DataFrame:
+    """Paths that differ between the filesystems of images ``a`` and ``b``.
+
+    Two paths are the same when the same layer provides them in both images; otherwise their
+    kind, size, mode, owner, link target, mtime (not for directories) and, for regular files of
+    equal size, content (SHA-256, where the data root is readable) are compared.
+
+    Parameters
+    ----------
+    source
+        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    a, b
+        Tags, IDs or ID prefixes of the two images (``a`` is the old one).
+    unchanged
+        Also return paths that are the same in both.
+    hash
+        ``"auto"``, True or False, as in ``waste``.
+
+    Returns
+    -------
+    DataFrame
+        One row per path, sorted by path:
+
+        - ``path``; ``status``: ``added`` (only in b), ``removed`` (only in a), ``changed``,
+          or ``unchanged``.
+        - ``changes``: what differs for a changed path, comma-separated: ``kind``, ``size``,
+          ``content``, ``mode``, ``owner``, ``target``, ``mtime``.
+        - ``kind_a``/``kind_b``, ``size_a``/``size_b`` (bytes ``stat`` shows; 0 when absent),
+          ``size_delta`` (b - a).
+        - ``layer_a``/``layer_b``, ``position_a``/``position_b``: providing layers.
+        - ``content_changed``: True/False when known, null when it could not be compared.
+
+    The layers the two images share are in ``diff_layers``.
+    """
+    inv = inventory(source)
+    ia, ib = inv.image_id(a), inv.image_id(b)
+    (ma, fa), (mb, fb) = _merged(inv, ia), _merged(inv, ib)
+    cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
+    m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
+    both = (m["_merge"] == "both").to_numpy()
+    same_layer = both & _mask((m["layer_id_a"] == m["layer_id_b"]))
+    changes = [[] for _ in range(len(m))]
+
+    def flag(mask, name):
+        for i in np.flatnonzero(mask & both & ~same_layer):
+            changes[i].append(name)
+
+    flag(_mask((m["kind_a"] != m["kind_b"])), "kind")
+    flag(_mask((m["file_size_a"] != m["file_size_b"])), "size")
+    flag(_mask((m["mode_a"] != m["mode_b"])), "mode")
+    flag(_mask(((m["uid_a"] != m["uid_b"]) | (m["gid_a"] != m["gid_b"]))), "owner")
+    flag(_mask((m["link_target_a"].fillna("") != m["link_target_b"].fillna(""))), "target")
+    mtime_differs = _mask(m["mtime_a"] != m["mtime_b"]) & _mask((m["kind_a"] != "dir"))
+    flag(mtime_differs, "mtime")
+    content = pd.array([pd.NA] * len(m), dtype="boolean")
+    is_file = both & ~same_layer & _mask((m["kind_a"] == "file")) & _mask((m["kind_b"] == "file"))
+    content[is_file & _mask((m["file_size_a"] != m["file_size_b"]))] = True
+    content[same_layer] = False
+    check = np.flatnonzero(is_file & _mask((m["file_size_a"] == m["file_size_b"])) & _mask((m["entry_kind_a"] == "file")) & _mask((m["entry_kind_b"] == "file")))
+    if len(check):
+        hashing = _can_hash(inv, hash)
+        rows = pd.concat(
+            [
+                fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}), on=["layer_id", "path"]),
+                fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}), on=["layer_id", "path"]),
+            ],
+            ignore_index=True,
+        )
+        digests = _digest_lookup(inv, rows, hashing, progress, "comparing files")
+        for i in check:
+            p = m.at[i, "path"]
+            da, db = digests.get((m.at[i, "layer_id_a"], p)), digests.get((m.at[i, "layer_id_b"], p))
+            if da is not None and db is not None:
+                content[i] = da != db
+            elif hashing and m.at[i, "file_size_a"] > 0:
+                content[i] = True  # first blocks already differed, or one side had no same-size twin
+            elif m.at[i, "file_size_a"] == 0:
+                content[i] = False
+    for i in np.flatnonzero(np.asarray(content.fillna(False), dtype=bool) & both & ~same_layer):
+        if "content" not in changes[i] and "size" not in changes[i]:
+            changes[i].append("content")
+    status = np.where(m["_merge"] == "left_only", "removed", np.where(m["_merge"] == "right_only", "added", "unchanged"))
+    changed = np.array([bool(c) for c in changes])
+    status = np.where((status == "unchanged") & changed, "changed", status)
+    size_a = m["file_size_a"].fillna(0).astype("int64")
+    size_b = m["file_size_b"].fillna(0).astype("int64")
+    out = pd.DataFrame(
+        {
+            "path": m["path"].astype(object),
+            "status": status,
+            "changes": [",".join(c) if c else None for c in changes],
+            "kind_a": m["kind_a"].astype(object),
+            "kind_b": m["kind_b"].astype(object),
+            "size_a": size_a,
+            "size_b": size_b,
+            "size_delta": size_b - size_a,
+            "layer_a": m["layer_id_a"].astype(object),
+            "layer_b": m["layer_id_b"].astype(object),
+            "position_a": m["position_a"].astype("Int64"),
+            "position_b": m["position_b"].astype("Int64"),
+            "content_changed": content,
+        }
+    )
+    out["status"] = out["status"].astype(object)
+    out = nulls_as_none(out, ["kind_a", "kind_b", "layer_a", "layer_b"])
+    if not unchanged:
+        out = out[out["status"] != "unchanged"]
+    return out.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def diff_layers(source, a, b) -> pd.DataFrame:
+    """The layers of images ``a`` and ``b``: which they share and which only one has.
+
+    Returns
+    -------
+    DataFrame
+        One row per layer of either image, a's chain first: ``layer_id``, ``in`` (``both``,
+        ``a`` or ``b``), ``position_a``, ``position_b`` (null where absent), ``size`` (layerdb
+        bytes), ``created_by``.
+    """
+    inv = inventory(source)
+    ia, ib = inv.image_id(a), inv.image_id(b)
+    il = inv.image_layers
+    la = il[il["image_id"] == ia][["layer_id", "position", "size", "created_by"]]
+    lb = il[il["image_id"] == ib][["layer_id", "position", "size", "created_by"]]
+    m = la.merge(lb, on="layer_id", how="outer", suffixes=("_a", "_b"), indicator=True, sort=False)
+    out = pd.DataFrame(
+        {
+            "layer_id": m["layer_id"],
+            "in": m["_merge"].map({"both": "both", "left_only": "a", "right_only": "b"}).astype(object),
+            "position_a": m["position_a"].astype("Int64"),
+            "position_b": m["position_b"].astype("Int64"),
+            "size": m["size_a"].fillna(m["size_b"]).astype("int64"),
+            "created_by": m["created_by_a"].fillna(m["created_by_b"]),
+        }
+    )
+    return out.sort_values(["position_a", "position_b"], kind="stable", na_position="last").reset_index(drop=True)

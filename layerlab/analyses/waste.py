@@ -1,0 +1,521 @@
+"""Waste: bytes an image's layers store that its final filesystem does not show, and dive's figures.
+
+Two sets of numbers, side by side:
+
+- layerlab's own: every stored byte the final filesystem hides, with the reason (``waste``), and
+  their sum, ``reclaimable_bytes`` (``efficiency``);
+- dive's, computed exactly as dive 0.13 does (``dive_efficiency``, ``dive_wasted_bytes``,
+  ``dive_user_wasted_percent``): per path, every occurrence across layers with its tar size (a
+  whiteout of a directory counts the subtree it deletes as seen in dive's stacked tree, a whiteout
+  of a file 0); score = sum of each path's smallest occurrence / sum of all occurrences; wasted =
+  sum of all occurrences of paths seen twice or more (the copy that is kept included); percent =
+  wasted / bytes of all layers but the first. docs/analyses.md explains where the two differ.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from ._core import (
+    DIR_KINDS,
+    NOT_DIRS_HIDE,
+    ancestor_closure,
+    cache,
+    chain_files,
+    image_chain,
+    inventory,
+    resolve,
+    sorted_paths,
+    subtree_index,
+)
+from .hashing import hash_source, identical_groups
+
+REASONS = ("overwritten", "deleted", "metadata_only", "duplicate_content")
+
+WASTE_COLUMNS = [
+    "image_id", "path", "layer_id", "position", "kind", "bytes", "reason", "reclaimable",
+    "by_layer_id", "by_position", "by_path", "changed", "evidence",
+]
+
+
+# -- dive ---------------------------------------------------------------------------------------
+
+
+def _postorder_key(path: str, whiteout: bool):
+    # dive visits each layer tree children-first, siblings sorted bytewise; a whiteout node is
+    # named ".wh.<name>".
+    comps = [c.encode("utf-8", "surrogateescape") for c in path.split("/")[1:]]
+    if whiteout and comps:
+        comps[-1] = b".wh." + comps[-1]
+    return tuple((0, c) for c in comps) + ((1, b""),)
+
+
+def _leaves(layer: pd.DataFrame) -> np.ndarray:
+    """Mask of the rows dive visits in one layer: leaves of the layer's tree (whiteouts always)."""
+    paths = layer["path"].to_numpy()
+    parents = {p.rpartition("/")[0] for p in paths}
+    parents.discard("")
+    inner = ancestor_closure(parents)
+    is_wh = (layer["kind"] == "whiteout").to_numpy()
+    return is_wh | ~np.fromiter((p in inner for p in paths), dtype=bool, count=len(paths))
+
+
+def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame]:
+    """dive's efficiency figures for files rows carrying ``position`` (0 .. n_layers-1).
+
+    Returns ``(figures, paths)``: figures has ``dive_efficiency``, ``dive_wasted_bytes``,
+    ``dive_user_wasted_percent``, ``dive_size_bytes``, ``dive_user_size_bytes``; ``paths`` is
+    dive's per-path table (path, count, size_bytes: all occurrences' bytes, min_bytes), with
+    ``inefficient`` true for paths seen twice or more (dive's ``fileReference`` list).
+    """
+    sizes = np.zeros(max(n_layers, 1), dtype=np.int64)
+    if len(files):
+        per = files.groupby("position")["size"].sum()
+        sizes[per.index.to_numpy()] = per.to_numpy()
+    occ_paths: list[np.ndarray] = []
+    occ_sizes: list[np.ndarray] = []
+    phantom: set[str] = set()  # paths whose only entry is a failed whiteout lookup (min -1 in dive)
+    seen: set[str] = set()
+    by_pos = {p: part for p, part in files.groupby("position", sort=True)} if len(files) else {}
+    for pos in range(n_layers):
+        layer = by_pos.get(pos)
+        if layer is None or layer.empty:
+            continue
+        layer = layer.reset_index(drop=True)
+        visit = _leaves(layer)
+        size = layer["size"].to_numpy().copy()
+        is_wh = (layer["kind"] == "whiteout").to_numpy()
+        missing: list[int] = []
+        if is_wh.any():
+            below = sorted_paths(resolve(files[files["position"] < pos], "dive"))
+            bpaths = below["path"].to_numpy(dtype=object)
+            bsizes = below["size"].to_numpy()
+            bkinds = below["kind"].to_numpy(dtype=object)
+            for i in np.flatnonzero(is_wh):
+                p = layer.at[i, "path"]
+                j = np.searchsorted(bpaths, p)
+                if j >= len(bpaths) or bpaths[j] != p:
+                    missing.append(i)
+                    continue
+                size[i] = bsizes[subtree_index(bpaths, p)].sum() if bkinds[j] in DIR_KINDS else 0
+        if missing:
+            # dive stops visiting the layer at the first whiteout it cannot find below (in visit
+            # order), after creating that path's entry with no occurrence.
+            keys = [_postorder_key(p, w) for p, w in zip(layer["path"], is_wh)]
+            first = min(missing, key=lambda i: keys[i])
+            visit &= np.fromiter((k < keys[first] for k in keys), dtype=bool, count=len(keys))
+            p = layer.at[first, "path"]
+            if p not in seen:
+                phantom.add(p)
+        paths = layer["path"].to_numpy(dtype=object)[visit]
+        occ_paths.append(paths)
+        occ_sizes.append(size[visit])
+        seen.update(paths)
+    if occ_paths:
+        occ = pd.DataFrame({"path": np.concatenate(occ_paths), "size": np.concatenate(occ_sizes)})
+        table = occ.groupby("path", sort=False)["size"].agg(count="count", size_bytes="sum", min_bytes="min").reset_index()
+    else:
+        table = pd.DataFrame({"path": pd.Series([], dtype=object), "count": pd.Series([], dtype="int64"),
+                              "size_bytes": pd.Series([], dtype="int64"), "min_bytes": pd.Series([], dtype="int64")})
+    phantom -= set(table["path"])
+    table["inefficient"] = table["count"] >= 2
+    discovered = int(table["size_bytes"].sum())
+    minimum = int(table["min_bytes"].sum()) - len(phantom)
+    wasted = int(table.loc[table["inefficient"], "size_bytes"].sum())
+    user = int(sizes[1:].sum())
+    figures = {
+        "dive_efficiency": 1.0 if discovered == 0 else minimum / discovered,
+        "dive_wasted_bytes": wasted,
+        "dive_user_wasted_percent": _go_divide(wasted, user),
+        "dive_size_bytes": int(sizes.sum()),
+        "dive_user_size_bytes": user,
+    }
+    table = table[table["inefficient"]].sort_values("size_bytes", ascending=False, kind="stable").reset_index(drop=True)
+    return figures, table
+
+
+def _go_divide(a: float, b: float) -> float:
+    # Go's float64 division, as dive does it: x/0 is +Inf, 0/0 is NaN.
+    if b == 0:
+        return math.nan if a == 0 else math.inf
+    return a / b
+
+
+def _squash_base(files: pd.DataFrame, base_layers: int) -> pd.DataFrame:
+    """Files rows with the first ``base_layers`` layers stacked (dive's way) into one layer 0."""
+    if base_layers <= 1:
+        return files
+    base = resolve(files[files["position"] < base_layers], "dive").assign(position=np.int64(0))
+    user = files[files["position"] >= base_layers]
+    user = user.assign(position=user["position"] - (base_layers - 1))
+    return pd.concat([base, user], ignore_index=True)
+
+
+def dive_analysis(source, image) -> pd.DataFrame:
+    """dive's per-path table for one image: the ``fileReference`` list of ``dive --json``.
+
+    Returns
+    -------
+    DataFrame
+        One row per path seen in two or more layers, largest first: ``path``, ``count``
+        (occurrences), ``size_bytes`` (all occurrences' bytes, dive's ``sizeBytes``),
+        ``min_bytes``, ``inefficient`` (always true here).
+    """
+    inv = inventory(source)
+    image_id = inv.image_id(image)
+    chain = image_chain(inv, image_id)
+    return dive_figures(chain_files(inv, chain), len(chain))[1]
+
+
+# -- layerlab's waste ---------------------------------------------------------------------------
+
+
+def _hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
+    """Rows with bytes (size > 0) that the final filesystem does not show.
+
+    A file hidden under its own path still shows through a visible hard link to it in the same
+    layer; its bytes are not wasted then.
+    """
+    stored = files[(files["kind"] != "whiteout") & (files["size"] > 0)]
+    hidden = stored[~stored.index.isin(visible.index)]
+    links = visible[visible["kind"] == "hardlink"]
+    if len(links) and len(hidden):
+        shown = set(zip(links["layer_id"], links["link_target"]))
+        keep = [k not in shown for k in zip(hidden["layer_id"], hidden["path"])]
+        hidden = hidden[np.array(keep, dtype=bool)]
+    return hidden
+
+
+def _digest_lookup(inv, rows: pd.DataFrame, hashing: bool, progress, desc: str) -> dict:
+    """sha256 per (layer_id, path) for ``rows``: from the frame's sha256 column, else read from the root."""
+    out = {}
+    if "sha256" in rows.columns:
+        have = rows[rows["sha256"].notna()]
+        out.update({(l, p): h for l, p, h in zip(have["layer_id"], have["path"], have["sha256"])})
+    todo = rows[[(l, p) not in out for l, p in zip(rows["layer_id"], rows["path"])]] if out else rows
+    if hashing and len(todo):
+        raw = todo["path_raw"] if "path_raw" in todo.columns else pd.Series([None] * len(todo), index=todo.index)
+        cands = [(l, r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p, s)
+                 for l, p, r, s in zip(todo["layer_id"], todo["path"], raw, todo["size"])]
+        digests = identical_groups(inv, cands, progress=progress, desc=desc)
+        for (l, p, r), (l2, fsname, _) in zip(zip(todo["layer_id"], todo["path"], raw), cands):
+            if (l2, fsname) in digests:
+                out[(l, p)] = digests[(l2, fsname)]
+    return out
+
+
+def _can_hash(inv, hash) -> bool:
+    if hash is False:
+        return False
+    ok, why = hash_source(inv)
+    if not ok and hash is True:
+        from ..errors import LayerlabError
+
+        raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
+    if not ok:
+        flagged = cache(inv)
+        if not flagged.get("warned_hash"):
+            warnings.warn(f"layerlab: {why}; content comparisons fall back to sizes", stacklevel=3)
+            flagged["warned_hash"] = True
+    return ok
+
+
+def _get(row, key):
+    # rows come as namedtuples or Series (where .size would be the Series' length)
+    return row[key] if isinstance(row, (pd.Series, dict)) else getattr(row, key)
+
+
+def _changes(a, b, size_b=None) -> str:
+    """What differs between entry ``a`` and entry ``b`` (``size_b`` overrides b's size: a hard link's)."""
+    out = []
+    kinds = {_get(a, "kind"), _get(b, "kind")}
+    if len(kinds) > 1 and kinds != {"file", "hardlink"}:
+        out.append("kind")
+    if _get(a, "size") != (_get(b, "size") if size_b is None else size_b):
+        out.append("size")
+    if _get(a, "mode") != _get(b, "mode"):
+        out.append("mode")
+    if _get(a, "uid") != _get(b, "uid") or _get(a, "gid") != _get(b, "gid"):
+        out.append("owner")
+    ta, tb = _get(a, "mtime"), _get(b, "mtime")
+    if not (pd.isna(ta) and pd.isna(tb)) and ta != tb:
+        out.append("mtime")
+    return ",".join(out)
+
+
+def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", progress=None) -> pd.DataFrame:
+    """``waste`` for files rows of one image (with ``position``)."""
+    files = files.reset_index(drop=True)
+    visible = resolve(files, "oci")
+    hidden = _hidden_bytes(files, visible)
+    kinds = files["kind"].to_numpy(dtype=object)
+    paths = files["path"].to_numpy(dtype=object)
+    pos = files["position"].to_numpy()
+    adds: dict[str, list[int]] = defaultdict(list)
+    add_row: dict[tuple[str, int], int] = {}
+    whiteouts: dict[str, list[int]] = defaultdict(list)
+    hides_below: dict[str, list[int]] = defaultdict(list)
+    for i, (p, k, q) in enumerate(zip(paths, kinds, pos)):
+        if k == "whiteout":
+            whiteouts[p].append(q)
+            continue
+        adds[p].append(q)
+        add_row[(p, q)] = i
+        if k == "opaque" or k in NOT_DIRS_HIDE:
+            hides_below[p].append(q)
+    for d in (adds, whiteouts, hides_below):
+        for v in d.values():
+            v.sort()
+
+    def after(lst, k):
+        j = bisect.bisect_right(lst, k)
+        return lst[j] if j < len(lst) else None
+
+    rows = []
+    pairs = []  # (hidden row, overwriting row) with the same size: content may be the same
+    layer_at = {int(q): lid for q, lid in zip(pos, files["layer_id"])}
+    for r in hidden.itertuples():
+        p, k = r.path, int(r.position)
+        a = after(adds.get(p, []), k)
+        hiders = [after(whiteouts.get(p, []), k)]
+        anc = p.rpartition("/")[0]
+        while anc:
+            hiders.append(after(whiteouts.get(anc, []), k))
+            hiders.append(after(hides_below.get(anc, []), k))
+            anc = anc.rpartition("/")[0]
+        hiders = [h for h in hiders if h is not None]
+        h = min(hiders) if hiders else None
+        if a is not None and (h is None or a <= h):
+            upper_i = add_row[(p, a)]
+            upper = files.loc[upper_i]
+            if upper["kind"] == "hardlink":  # a copy made to add a hard link: its bytes are on the first link
+                upper_i = add_row.get((upper["link_target"], a), upper_i)
+            content = files.loc[upper_i]
+            reason, by = "overwritten", a
+            changed = _changes(r, upper, size_b=content["size"])
+            if r.kind == "file" and content["kind"] == "file" and content["size"] == r.size:
+                pairs.append((len(rows), r.Index, upper_i))
+        else:
+            reason, by, changed = "deleted", h, None
+        rows.append([image_id, p, r.layer_id, k, r.kind, int(r.size), reason, True,
+                     layer_at.get(by), by, None, changed, None])
+
+    hashing = _can_hash(inv, hash) if (pairs or len(visible)) else False
+    if pairs:
+        idx = sorted({i for _, a, b in pairs for i in (a, b)})
+        digests = _digest_lookup(inv, files.loc[idx], hashing, progress, "hashing copies")
+        for n, lower_i, upper_i in pairs:
+            lower, upper = files.loc[lower_i], files.loc[upper_i]
+            d1, d2 = digests.get((lower["layer_id"], lower["path"])), digests.get((upper["layer_id"], upper["path"]))
+            if d1 is not None and d2 is not None:
+                rows[n][12] = "sha256"
+                if d1 == d2:
+                    rows[n][6] = "metadata_only"
+                else:
+                    rows[n][11] = ",".join(["content"] + ([rows[n][11]] if rows[n][11] else []))
+            elif hashing:
+                # Hashing read only the first block when it already differed.
+                rows[n][12] = "sha256"
+                rows[n][11] = ",".join(["content"] + ([rows[n][11]] if rows[n][11] else []))
+            else:
+                rows[n][12] = "size"
+
+    # Identical content under different visible paths.
+    regular = visible[(visible["kind"] == "file") & (visible["size"] > 0)]
+    sizes = regular["size"]
+    twins = regular[sizes.map(sizes.value_counts()) > 1]
+    if len(twins) and (hashing or ("sha256" in twins and twins["sha256"].notna().all())):
+        digests = _digest_lookup(inv, twins, hashing, progress, "hashing duplicates")
+        keyed = twins.assign(_d=[digests.get((l, p)) for l, p in zip(twins["layer_id"], twins["path"])])
+        keyed = keyed[keyed["_d"].notna()].sort_values(["position", "path"], kind="stable")
+        for _, group in keyed.groupby("_d", sort=False):
+            if len(group) < 2:
+                continue
+            keeper = group.iloc[0]
+            for r in group.iloc[1:].itertuples():
+                rows.append([image_id, r.path, r.layer_id, int(r.position), r.kind, int(r.size), "duplicate_content",
+                             False, keeper["layer_id"], int(keeper["position"]), keeper["path"], None, "sha256"])
+    out = pd.DataFrame(rows, columns=WASTE_COLUMNS)
+    out = out.astype({"bytes": "int64", "position": "int64", "reclaimable": "bool", "by_position": "Int64"})
+    for col in ("path", "by_path", "changed", "evidence", "by_layer_id"):
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
+    """Every wasted byte of one image, per path and layer, with the reason.
+
+    Parameters
+    ----------
+    source
+        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    image
+        Tag, image ID or ID prefix.
+    hash
+        ``"auto"`` (default): compare contents by SHA-256 where the data root is readable (only
+        same-size candidates are read), else by size with a warning; ``True``: require hashing;
+        ``False``: never read file contents.
+    progress
+        Show a progress bar while hashing (default: when it takes a while); False hides it.
+
+    Returns
+    -------
+    DataFrame
+        One row per (path, layer) holding wasted bytes, largest first:
+
+        - ``image_id``, ``path``, ``layer_id``, ``position`` (0 = base), ``kind``.
+        - ``bytes``: the entry's stored bytes (a hard link's bytes count once, on its first link).
+        - ``reason``: ``overwritten`` (a later layer puts something else at the path),
+          ``deleted`` (a later whiteout, opaque directory or non-directory hides it),
+          ``metadata_only`` (a later layer copied it with the same content only to change
+          mode/owner/times) or ``duplicate_content`` (the final filesystem shows the same
+          content under another path: ``by_path``).
+        - ``reclaimable``: true for the first three reasons (bytes the final filesystem does
+          not show; their sum is ``reclaimable_bytes``), false for ``duplicate_content``
+          (shown, but stored twice).
+        - ``by_layer_id``, ``by_position``: the layer that overwrote or deleted it (for a
+          duplicate, the layer of the copy that is kept); ``by_path``: the kept copy's path.
+        - ``changed``: for overwritten entries, what differs from the copy above (``content``,
+          ``size``, ``kind``, ``mode``, ``owner``, ``mtime``).
+        - ``evidence``: ``sha256`` when contents were compared by hash, ``size`` when only sizes
+          could be (a snapshot without its data root), null when no comparison was needed.
+    """
+    inv = inventory(source)
+    image_id = inv.image_id(image)
+    chain = image_chain(inv, image_id)
+    return waste_of_files(inv, image_id, chain_files(inv, chain), hash=hash, progress=progress)
+
+
+# -- per image ----------------------------------------------------------------------------------
+
+
+def image_figures(inv, image_id: str, base_layers: int) -> dict:
+    """dive's figures and reclaimable bytes for one image (no hashing needed)."""
+    chain = image_chain(inv, image_id)
+    files = chain_files(inv, chain)
+    figures, _ = dive_figures(files, len(chain))
+    visible = resolve(files, "oci")
+    hidden = _hidden_bytes(files, visible)
+    b = max(base_layers, 1)
+    squashed, _ = dive_figures(_squash_base(files, b), len(chain) - b + 1) if len(chain) >= b else (figures, None)
+    user_hidden = hidden[hidden["position"] >= base_layers]
+    figures.update(
+        reclaimable_bytes=int(hidden["size"].sum()),
+        reclaimable_bytes_excluding_base=int(user_hidden["size"].sum()),
+        dive_efficiency_excluding_base=squashed["dive_efficiency"],
+        dive_wasted_bytes_excluding_base=squashed["dive_wasted_bytes"],
+        dive_user_wasted_percent_excluding_base=squashed["dive_user_wasted_percent"],
+    )
+    return figures
+
+
+def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
+    """Per image: dive's efficiency figures, layerlab's reclaimable bytes, and the base image.
+
+    Parameters
+    ----------
+    source
+        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    images
+        Tags, IDs or ID prefixes to include (default: every image ``docker images`` lists).
+    all
+        Include the classic builder's intermediate images too.
+
+    Returns
+    -------
+    DataFrame
+        One row per image:
+
+        - ``image_id``, ``tags``, ``size`` (``docker image inspect`` Size).
+        - ``dive_efficiency``, ``dive_wasted_bytes``, ``dive_user_wasted_percent``: exactly as
+          ``dive --json`` / ``dive --ci`` report them (percent is a ratio, 0.1 = 10 %, as in dive;
+          NaN or inf when the image has one layer, as dive's division gives).
+        - ``dive_size_bytes``, ``dive_user_size_bytes``: dive's image size and the size of all
+          layers but the first (tar bytes of regular files; docker's size also counts symlinks).
+        - ``reclaimable_bytes``: bytes stored in the image's layers that its final filesystem
+          does not show (overwritten, deleted, or copied only to change metadata).
+        - ``base_image``, ``base_tags``, ``base_layer_count``, ``base_size``: the image's base
+          (see ``base_images``); null/0 when it has none.
+        - ``reclaimable_bytes_excluding_base``: the part of ``reclaimable_bytes`` stored in
+          layers above the base (what rebuilding the image itself can reclaim).
+        - ``dive_efficiency_excluding_base``, ``dive_wasted_bytes_excluding_base``,
+          ``dive_user_wasted_percent_excluding_base``: dive's figures with the base's layers
+          squashed into one first layer (dive issue #111); equal to dive's own when the base
+          is one layer or unknown.
+    """
+    from .base import base_images
+
+    inv = inventory(source)
+    imgs = inv.images if all else inv.images[~inv.images["intermediate"]]
+    if images is not None:
+        wanted = {inv.image_id(i) for i in ([images] if isinstance(images, str) else images)}
+        imgs = inv.images[inv.images["image_id"].isin(wanted)]
+    bases = base_images(inv).set_index("image_id")
+    c = cache(inv).setdefault("image_figures", {})
+    rows = []
+    for r in imgs.itertuples(index=False):
+        base = bases.loc[r.image_id] if r.image_id in bases.index else None
+        base_layers = int(base["base_layer_count"]) if base is not None else 0
+        if r.image_id not in c:
+            c[r.image_id] = image_figures(inv, r.image_id, base_layers)
+        fig = c[r.image_id]
+        rows.append(
+            {
+                "image_id": r.image_id,
+                "tags": list(r.tags),
+                "size": int(r.size),
+                "dive_efficiency": fig["dive_efficiency"],
+                "dive_wasted_bytes": fig["dive_wasted_bytes"],
+                "dive_user_wasted_percent": fig["dive_user_wasted_percent"],
+                "dive_size_bytes": fig["dive_size_bytes"],
+                "dive_user_size_bytes": fig["dive_user_size_bytes"],
+                "reclaimable_bytes": fig["reclaimable_bytes"],
+                "base_image": None if base is None else base["base_image"],
+                "base_tags": [] if base is None else list(base["base_tags"]),
+                "base_layer_count": base_layers,
+                "base_size": 0 if base is None else int(base["base_size"]),
+                "reclaimable_bytes_excluding_base": fig["reclaimable_bytes_excluding_base"],
+                "dive_efficiency_excluding_base": fig["dive_efficiency_excluding_base"],
+                "dive_wasted_bytes_excluding_base": fig["dive_wasted_bytes_excluding_base"],
+                "dive_user_wasted_percent_excluding_base": fig["dive_user_wasted_percent_excluding_base"],
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(rows[0]) if rows else EFFICIENCY_COLUMNS)
+    for col in ("tags", "base_tags", "base_image"):
+        out[col] = out[col].astype(object)
+    return out
+
+
+EFFICIENCY_COLUMNS = [
+    "image_id", "tags", "size", "dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent",
+    "dive_size_bytes", "dive_user_size_bytes", "reclaimable_bytes", "base_image", "base_tags",
+    "base_layer_count", "base_size", "reclaimable_bytes_excluding_base", "dive_efficiency_excluding_base",
+    "dive_wasted_bytes_excluding_base", "dive_user_wasted_percent_excluding_base",
+]
+
+
+def summary_fields(inv, image_id: str) -> dict:
+    """The analysis fields of one image in ``layerlab summary --json`` (JSON-safe values)."""
+    c = cache(inv)
+    if "summary_efficiency" not in c:
+        c["summary_efficiency"] = efficiency(inv, all=True).set_index("image_id")
+    row = c["summary_efficiency"].loc[image_id]
+
+    def num(x):
+        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+    return {
+        "dive_efficiency": num(row["dive_efficiency"]),
+        "dive_wasted_bytes": int(row["dive_wasted_bytes"]),
+        "dive_user_wasted_percent": num(row["dive_user_wasted_percent"]),
+        "reclaimable_bytes": int(row["reclaimable_bytes"]),
+        "base_image": row["base_image"] if isinstance(row["base_image"], str) else None,
+        "base_size": int(row["base_size"]),
+    }

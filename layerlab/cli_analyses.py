@@ -1,0 +1,146 @@
+"""``layerlab diff`` and ``layerlab check``: the analyses on the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from .cli import _human
+
+
+def _num(x):
+    if x is None:
+        return None
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def cmd_diff(args) -> int:
+    from .analyses import diff_images, diff_layers
+    from .sources import open_source
+
+    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
+    layers = diff_layers(inv, args.image_a, args.image_b)
+    ia, ib = inv.image_id(args.image_a), inv.image_id(args.image_b)
+    totals = {
+        status: {"paths": int((paths["status"] == status).sum()), "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
+        for status in ("added", "removed", "changed")
+    }
+    if args.json:
+        data = {
+            "a": {"image_id": ia, "ref": args.image_a},
+            "b": {"image_id": ib, "ref": args.image_b},
+            "shared_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "both"],
+            "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
+            "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
+            "totals": totals,
+            "size_delta": int(paths["size_delta"].sum()),
+            "paths": [
+                {
+                    "path": r.path,
+                    "status": r.status,
+                    "changes": r.changes.split(",") if r.changes else [],
+                    "kind_a": r.kind_a,
+                    "kind_b": r.kind_b,
+                    "size_a": int(r.size_a),
+                    "size_b": int(r.size_b),
+                    "size_delta": int(r.size_delta),
+                    "content_changed": None if r.content_changed is None or str(r.content_changed) == "<NA>" else bool(r.content_changed),
+                }
+                for r in paths.itertuples(index=False)
+            ],
+        }
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    shared = layers[layers["in"] == "both"]
+    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]})")
+    print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "
+          f"{int((layers['in'] == 'a').sum())} only in {args.image_a}, {int((layers['in'] == 'b').sum())} only in {args.image_b}")
+    for status in ("added", "removed", "changed"):
+        t = totals[status]
+        print(f"  {status:<8} {t['paths']:>7} paths  {t['bytes']:+,} bytes")
+    print(f"  total size change: {int(paths['size_delta'].sum()):+,} bytes (file content)")
+    if len(paths):
+        shown = paths.reindex(paths["size_delta"].abs().sort_values(ascending=False, kind="stable").index).head(args.top)
+        print(f"\n{'STATUS':<8} {'DELTA':>12}  {'CHANGES':<22} PATH")
+        for r in shown.itertuples(index=False):
+            print(f"{r.status:<8} {int(r.size_delta):>+12,}  {(r.changes or '')[:22]:<22} {r.path}")
+        if len(paths) > len(shown):
+            print(f"... {len(paths) - len(shown)} more (--top N, or --json for all)")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .analyses.check import check, default_rules_file
+    from .sources import open_source
+
+    rules = args.rules or default_rules_file()
+    inv = open_source(args.source, driver=args.driver, progress=False)
+    result = check(
+        inv,
+        args.image,
+        min_efficiency=args.min_efficiency,
+        max_wasted_bytes=args.max_wasted_bytes,
+        max_wasted_percent=args.max_wasted_percent,
+        exclude_base=args.exclude_base,
+        rules=rules,
+    )
+    failed = result[result["status"] == "fail"]
+    if args.json:
+        json.dump(
+            {
+                "image_id": result.attrs["image_id"],
+                "exclude_base": args.exclude_base,
+                "rules_file": rules,
+                "pass": failed.empty,
+                "rules": [
+                    {"rule": r.rule, "limit": r.limit, "value": _num(r.value), "status": r.status, "message": r.message}
+                    for r in result.itertuples(index=False)
+                ],
+            },
+            sys.stdout,
+            indent=2,
+        )
+        print()
+    else:
+        where = f" (rules from {rules})" if rules else " (dive's default rules)" if not any(
+            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent)) else ""
+        base = ", base image excluded" if args.exclude_base else ""
+        print(f"{args.image} ({result.attrs['image_id'][7:19]}){where}{base}")
+        for r in result.itertuples(index=False):
+            print(f"  {r.status.upper():<8} {r.rule}: {r.message}")
+        print("PASS" if failed.empty else f"FAIL: {len(failed)} rule(s) broken")
+    return 0 if failed.empty else 1
+
+
+def add_parser(subparsers) -> None:
+    s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
+    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
+    s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
+    s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
+    s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--top", type=int, default=30, help="paths listed (largest size change first; default 30)")
+    s.add_argument("--json", action="store_true", help="machine-readable output, every path")
+    s.set_defaults(func=cmd_diff)
+
+    s = subparsers.add_parser(
+        "check",
+        help="fail (exit 1) when an image breaks efficiency limits: dive's CI rules, without docker save",
+        description="Evaluate dive's CI rules on an image. Limits come from the options, else from --rules "
+        "(a .dive-ci file; ./.dive-ci is read if present, as dive does), else dive's defaults "
+        "(efficiency >= 0.9, user wasted <= 10%%). Exit 0: pass; 1: a limit is broken; 2: error.",
+    )
+    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
+    s.add_argument("image", help="tag, ID or ID prefix")
+    s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--min-efficiency", metavar="F", help="lowest dive efficiency: ratio (0.9) or percent (90%%)")
+    s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
+    s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")
+    s.add_argument("--exclude-base", action="store_true", help="judge the image with its base image's layers squashed into one")
+    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent)")
+    s.add_argument("--json", action="store_true", help="machine-readable result")
+    s.set_defaults(func=cmd_check)
