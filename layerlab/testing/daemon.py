@@ -7,6 +7,7 @@ mounted). Nothing is pulled from the internet: images come from ``layerlab.testi
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -27,6 +28,17 @@ _MAX_RUN_DIR = 48
 
 class DaemonError(LayerlabError, RuntimeError):
     """dockerd did not start, or a docker command against it failed."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float):
+        super().__init__("docker", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
 def dockerd_missing() -> str | None:
@@ -218,14 +230,25 @@ class Daemon:
 
     def _ping(self) -> bool:
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(2)
-                s.connect(str(self.socket_path))
-                s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-                status = s.recv(64).split(b"\r\n", 1)[0]
-        except OSError:
+            return self._get("/_ping", timeout=2)[0] == 200
+        except (OSError, http.client.HTTPException):
             return False
-        return b" 200 " in status + b" "
+
+    def _get(self, path: str, timeout: float = 60) -> tuple[int, bytes]:
+        conn = _UnixHTTPConnection(str(self.socket_path), timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def api(self, path: str):
+        """GET an Engine API path (e.g. ``/system/df``) and parse the JSON: raw numbers, unlike the CLI."""
+        status, body = self._get(path)
+        if status != 200:
+            raise DaemonError(f"GET {path} on {self.host} answered {status}: {body[:500].decode(errors='replace')}")
+        return json.loads(body)
 
     def _read_containerd_pid(self) -> int | None:
         try:
