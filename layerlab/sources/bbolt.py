@@ -19,9 +19,9 @@ own source lays it out (``internal/common/{page,meta,bucket}.go``, ``db.go``, ``
 Reading is strictly read-only: the file is opened ``O_RDONLY`` (with ``O_NOATIME`` where allowed),
 never locked (bbolt writers take ``flock``; an outside reader that locked it could make containerd
 fail with EBUSY), and read whole into memory. A live writer may commit while the copy is made, so
-the meta pages are read again afterwards and the copy retried if the transaction changed: a
-completed copy with an unchanged transaction id is a consistent snapshot, because bbolt never
-overwrites pages that the current transaction can reach.
+the meta pages are read again afterwards and the copy retried if two or more commits landed
+meanwhile: bbolt frees the pages of transaction N in commit N+1 and reuses them from commit N+2 on
+(when no reader is registered, as ours is not), so until then the copy holds N's tree intact.
 
 Usage::
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ BUCKET_LEAF_FLAG = 0x01
 
 # bbolt nests buckets and pages; anything deeper than this is a cycle in a corrupt file.
 _MAX_DEPTH = 64
-_COPY_RETRIES = 5
+_COPY_RETRIES = 20
 
 
 def _fnv64a(data: bytes) -> int:
@@ -174,13 +175,15 @@ class DB:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
         try:
-            for _ in range(_COPY_RETRIES):
+            for attempt in range(_COPY_RETRIES):
                 data = _read_file(self.path)
                 meta = _read_metas(self.path, data)
-                # A commit during the copy shows as a new txid in the meta pages read afterwards.
+                # The pages of transaction N are freed by commit N+1 and can be reused from commit
+                # N+2 on, so the copy holds N's tree intact unless two commits landed meanwhile.
                 head = _read_head(self.path, 2 * meta.page_size)
-                if _read_metas(self.path, head).txid == meta.txid:
+                if _read_metas(self.path, head).txid <= meta.txid + 1:
                     break
+                time.sleep(0.01 * attempt)
             else:
                 raise BoltError(
                     f"{self.path} kept changing while it was read ({_COPY_RETRIES} tries); "

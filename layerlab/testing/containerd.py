@@ -241,8 +241,8 @@ def populate(c: Containerd, archive) -> None:
     ``gc=False``), a lease, many and big labels, many tags, a second namespace."""
     c.ctr("images", "import", archive)
     c.ctr("containers", "create", APP_REF, "ctr-1")
-    chain = [line.split()[0] for line in c.ctr("snapshots", "ls").stdout.splitlines()[1:]]
-    base_layer = min(k for k in chain if k.startswith("sha256:"))
+    rows = [line.split() for line in c.ctr("snapshots", "ls").stdout.splitlines()[1:]]
+    base_layer = next(row[0] for row in rows if len(row) == 2)  # KEY KIND, no PARENT
     # Nothing refers to this View: it lasts only with Containerd(gc=False).
     c.ctr("snapshots", "view", "view-1", base_layer)
     c.ctr("snapshots", "label", base_layer, "layerlab.test/snap=1")

@@ -215,7 +215,7 @@ def _tree_state(root):
 
 
 def _locks_on(path) -> list[str]:
-    """/proc/locks lines on ``path``'s inode, e.g. `1: FLOCK ADVISORY WRITE 1234 00:2f:5678 0 EOF`."""
+    """/proc/locks entries on ``path``'s inode, e.g. `FLOCK ADVISORY WRITE 1234 00:2f:5678 0 EOF`."""
     st = os.stat(path)
     out = []
     with open("/proc/locks") as f:
@@ -223,7 +223,7 @@ def _locks_on(path) -> list[str]:
             fields = line.split()
             dev_inode = fields[5] if fields[1] != "->" else fields[6]
             if dev_inode.rsplit(":", 1)[-1] == str(st.st_ino):
-                out.append(line.strip())
+                out.append(" ".join(fields[1:]))  # without the ordinal, which others' locks shift
     return out
 
 
