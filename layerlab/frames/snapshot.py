@@ -7,6 +7,7 @@ Parquet lists.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,6 +61,10 @@ def save(inventory: Inventory, path) -> str:
     frames = inventory.frames()
     # Write next to the target and rename, so a failed scan never leaves a half snapshot behind.
     tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    # mkdtemp makes the directory private; a snapshot is for analysts who are not root.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         for name, df in frames.items():
             pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")

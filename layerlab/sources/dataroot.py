@@ -31,15 +31,24 @@ SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.l
 
 def detect(root: str, driver: str | None = None) -> tuple[str, str]:
     """The image store and driver of a data root: ``("graphdriver", "overlay2")`` etc."""
-    if not os.path.isdir(root):
+    try:
+        is_dir = os.path.isdir(os.path.realpath(root)) if os.path.lexists(root) else None
+    except PermissionError:
+        is_dir = True
+    if is_dir is None:
+        raise NotADataRoot(f"{root} does not exist; give a Docker data root such as /var/lib/docker", path=root)
+    if not is_dir:
         raise NotADataRoot(f"{root} is not a directory; give a Docker data root such as /var/lib/docker", path=root)
+    if not os.access(root, os.R_OK | os.X_OK):
+        # Docker makes its root 0710 root:root: only root can look inside.
+        raise DataRootPermissionError(f"permission denied reading {root}; {SCAN_HINT}", path=root)
     image_dir = os.path.join(root, "image")
     try:
         present = sorted(
             d for d in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
         ) if os.path.isdir(image_dir) else []
     except PermissionError:
-        raise DataRootPermissionError(f"cannot list {image_dir}: permission denied; {SCAN_HINT}", path=image_dir) from None
+        raise DataRootPermissionError(f"permission denied reading {image_dir}; {SCAN_HINT}", path=image_dir) from None
     if driver is not None:
         if driver not in DRIVERS:
             raise NotADataRoot(f"unknown driver {driver!r}; known drivers: {', '.join(DRIVERS)}", path=root)

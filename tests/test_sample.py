@@ -1,0 +1,58 @@
+"""Sample tier: the bundled snapshots against the peers' figures recorded at capture time, and
+(as root) a fresh scan of the raw captures against the committed snapshots."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import subprocess
+
+import pandas as pd
+import pytest
+
+import layerlab as ll
+from layerlab.frames.inventory import FRAME_NAMES
+from layerlab.sources.sample import DRIVERS, data_dir
+from layerlab.testing.tiers import require_root
+
+
+def peers(driver: str) -> dict:
+    with lzma.open(data_dir() / "capture" / f"{driver}.peers.json.xz") as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_sample_sizes_equal_what_docker_reported_at_capture(driver):
+    inv = ll.sample(driver)
+    recorded = peers(driver)
+    images = inv.images.set_index("image_id")
+    for image in recorded["system_df"]["Images"]:
+        row = images.loc[image["Id"]]
+        assert (row["size"], row["shared_size"], row["container_count"]) == (image["Size"], image["SharedSize"], image["Containers"])
+    rw = dict(zip(inv.containers["container_id"], inv.containers["rw_size"]))
+    for c in recorded["containers"]:
+        assert rw[c["Id"]] == c.get("SizeRw", 0)
+    assert len(inv.files) > 100 and inv.skipped.empty
+
+
+def test_sample_shows_what_users_hit():
+    inv = ll.sample()
+    kinds = set(inv.files["kind"])
+    assert {"file", "dir", "symlink", "hardlink", "whiteout", "opaque"} <= kinds
+    assert inv.files["path_raw"].notna().any(), "a non-UTF-8 name keeps its bytes"
+    assert inv.history["empty_layer"].any()
+    assert set(inv.layers["kind"]) == {"image", "init", "container"}
+    assert inv.layers["compressed"].map(len).gt(0).any()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_scan_of_the_raw_capture_equals_the_committed_snapshot(driver, tmp_path):
+    require_root("tar")
+    root = tmp_path / "root"
+    root.mkdir()
+    archive = data_dir() / "capture" / f"{driver}.tar.xz"
+    subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", str(archive), "-C", str(root)], check=True)
+    fresh = ll.open_root(str(root), driver, progress=False)
+    committed = ll.sample(driver)
+    for name in FRAME_NAMES:
+        pd.testing.assert_frame_equal(getattr(fresh, name), getattr(committed, name), obj=f"{driver} {name}")
