@@ -46,6 +46,7 @@ CONFIG_LIMIT = 16 << 20
 LIST_LIMIT = 16 << 20
 TOKEN_LIMIT = 1 << 20
 ERROR_LIMIT = 64 << 10
+MEMORY_LIMIT = 64 << 20
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -299,6 +300,9 @@ class RegistryClient:
         self._challenges: dict[str, Challenge] = {}
         self._creds: dict[str, Credentials | None] = {}
         self._tokens = TokenCache()
+        self._inflight: dict[str, threading.Lock] = {}
+        self._memory: dict[str, bytes] = {}
+        self._memory_bytes = 0
 
         # A class per client: urllib3 copies a Retry through its constructor, which drops instance attributes.
         retry_class = type("_ClientRetry", (_CappedRetry,), {"max_retry_after": float(max_retry_after)})
@@ -314,6 +318,17 @@ class RegistryClient:
         # Probing whether a loopback registry speaks TLS must not wait through retries.
         self._probe = requests.Session()
         self._probe.mount("https://", HTTPAdapter(max_retries=0))
+
+    def _memory_get(self, digest: str) -> bytes | None:
+        with self._lock:
+            return self._memory.get(digest)
+
+    def _memory_put(self, digest: str, body: bytes) -> None:
+        """Keep verified bodies in memory too (bounded), for the life of the client."""
+        with self._lock:
+            if digest not in self._memory and self._memory_bytes + len(body) <= MEMORY_LIMIT:
+                self._memory[digest] = body
+                self._memory_bytes += len(body)
 
     def __enter__(self) -> "RegistryClient":
         return self
@@ -555,9 +570,17 @@ class RegistryClient:
     def get_manifest(self, ref: Reference | str) -> Manifest:
         """The manifest or index ``ref`` names, checked against its digest."""
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        if ref.digest:
+            with self._flight(ref.digest):
+                return self._get_manifest(ref)
+        return self._get_manifest(ref)
+
+    def _get_manifest(self, ref: Reference) -> Manifest:
         what = str(ref)
         digest = ref.digest
-        body = self.cache.get(digest) if (self.cache and digest) else None
+        body = self._memory_get(digest) if digest else None
+        if body is None and self.cache and digest:
+            body = self.cache.get(digest)
         content_type = None
         if body is None and digest is None and self.cache and ref.domain == DOCKER_HUB:
             # Docker Hub counts GETs, not HEADs, against the pull limit: ask for the digest first.
@@ -581,6 +604,7 @@ class RegistryClient:
                 verify_digest(body, digest, f"{what} (Docker-Content-Digest)")
             if self.cache:
                 self.cache.put(digest, body)
+        self._memory_put(digest, body)
         try:
             data = json.loads(body)
             if not isinstance(data, dict):
@@ -597,16 +621,26 @@ class RegistryClient:
                                       "Docker schema2, manifest lists and OCI manifests and indexes", ref=what)
         return Manifest(ref, digest, media_type, body, data)
 
+    def _flight(self, digest: str) -> threading.Lock:
+        """One lock per digest, so concurrent inspections fetch a shared config or child manifest once."""
+        with self._lock:
+            return self._inflight.setdefault(digest, threading.Lock())
+
     def get_blob(self, ref: Reference, desc: Descriptor, limit: int = CONFIG_LIMIT) -> bytes:
         """A small blob (a config) of ``ref``'s repository, checked against the descriptor's digest and size."""
+        with self._flight(desc.digest):
+            return self._get_blob(ref, desc, limit)
+
+    def _get_blob(self, ref: Reference, desc: Descriptor, limit: int) -> bytes:
         what = f"{ref.repository}@{desc.digest}"
-        body = self.cache.get(desc.digest) if self.cache else None
+        body = self._memory_get(desc.digest) or (self.cache.get(desc.digest) if self.cache else None)
         if body is None:
             _, body = self.request("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(),
                                    limit=limit, what=what, ref=str(ref))
             verify_digest(body, desc.digest, what)
             if self.cache:
                 self.cache.put(desc.digest, body)
+        self._memory_put(desc.digest, body)
         if len(body) != desc.size:
             raise DigestMismatch(f"{what}: the blob has {len(body)} bytes but its descriptor says {desc.size}",
                                  ref=str(ref))
