@@ -139,3 +139,19 @@ def test_cache_serves_content_addressed_bodies(live, tmp_path):
         # Only the tag is asked again; child manifests and configs come from the cache.
         assert c.request_count - cold == 1
         assert again.to_dict() == first.to_dict()
+
+
+def test_local_sizes_join_through_distribution_metadata(live, daemon, client):
+    from layerlab import open_root
+    from layerlab.sources.registry.local import local_sizes
+
+    _, refs = live
+    inventory = open_root(str(daemon.data_root))
+    df = local_sizes(inventory, refs["app"], client)
+    _, _, layers = skopeo_image(refs["app"])
+    assert list(df["compressed_digest"]) == [d for d, _, _ in layers]
+    assert list(df["compressed_size"]) == [s for _, s, _ in layers]
+    inspect = daemon.docker_json("image", "inspect", refs["app"])[0]
+    assert int(df["size"].sum()) == inspect["Size"]
+    assert list(df["diff_id"]) == inspect["RootFS"]["Layers"]
+    assert (df["size"] > df["compressed_size"]).iloc[0]  # the busybox base compresses
