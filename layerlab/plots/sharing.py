@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -56,20 +58,19 @@ def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40
 
 
 def dedup_table(source=None) -> pd.DataFrame:
-    """The bytes behind ``dedup_ratios``: stored alone, layers stored once, content stored once."""
+    """The bytes behind ``dedup_ratios`` (from ``analyses.layer_dedup`` and ``content_dedup``):
+    every image stored alone, each layer stored once, and each file content stored once."""
+    from .. import analyses
+
     inv = inventory(source)
-    images = inv.images[~inv.images["intermediate"]]
-    il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
-    logical = float(il["size"].sum())
-    stored = float(il.drop_duplicates("layer_id")["size"].sum())
-    rows = [("every image stored alone", logical), ("each layer stored once", stored)]
-    files = inv.files[inv.files["layer_id"].isin(il["layer_id"].unique()) & (inv.files["kind"] == "file")]
-    hashed = files.dropna(subset=["sha256"])
-    if len(files) and len(hashed) == len(files):
-        content = float(hashed.drop_duplicates("sha256")["size"].sum())
-        layer_files = float(files["size"].sum())
-        # Duplicate copies of the same content across distinct layers are what content dedup saves.
-        rows.append(("each file content stored once", stored - (layer_files - content)))
+    layers = analyses.layer_dedup(inv).iloc[0]
+    content = analyses.content_dedup(inv)
+    logical, physical = float(layers["logical_size"]), float(layers["physical_size"])
+    rows = [("every image stored alone", logical), ("each layer stored once", physical)]
+    if len(content):
+        hashed = bool((content["evidence"] == "sha256").all())
+        what = "each file content stored once" + ("" if hashed else " (same size, not hashed)")
+        rows.append((what, physical - float(content["reclaimable"].sum())))
     df = pd.DataFrame(rows, columns=["what", "bytes"])
     df["ratio"] = [logical / b if b else np.nan for b in df["bytes"]]
     return df
@@ -101,7 +102,7 @@ def dedup_ratios(source=None, *, data: pd.DataFrame | None = None, ax=None):
         ratio = base / value if value else np.nan
         ax.annotate(f"{human_bytes(value)}\n{ratio:.2f}×" if len(df) else "", (bar.get_x() + bar.get_width() / 2, value),
                     ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(np.arange(len(df)), [shorten(w, 30).replace(" stored", "\nstored") for w in df["what"]], fontsize=8)
+    ax.set_xticks(np.arange(len(df)), [textwrap.fill(w, 22) for w in df["what"]], fontsize=8)
     bytes_axis(ax, "y", "apparent", float(df["bytes"].max()) * 1.2)
     ax.set_ylim(0, float(df["bytes"].max()) * 1.2)
     ax.set_title("dedup: what sharing saves (ratio = stored alone ÷ stored)")
@@ -116,7 +117,8 @@ def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
     ----------
     blobs : DataFrame
         A ``registry_blobs`` frame (``digest``, ``size``, ``reference_count``, ``repository_count``),
-        e.g. ``registry_frames(refs).blobs``, or a ``registry_layers`` frame (one is derived).
+        e.g. ``registry_frames(refs).blobs``; a ``registry_layers`` frame; or a storage audit's
+        ``blobs`` (layer blobs, counted by the repositories that link them).
     {top}
     {ax}
 
@@ -125,7 +127,10 @@ def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
     ax = get_ax(ax)
     if blobs is None or len(blobs) == 0:
         return no_data(ax, "no registry blobs to show")
-    if "reference_count" not in blobs.columns:  # a registry_layers frame
+    if "kind" in blobs.columns and "repositories" in blobs.columns:  # a storage audit's blobs
+        blobs = blobs[blobs["kind"] == "layer"]
+        blobs = blobs.assign(reference_count=blobs["repositories"].map(len), repository_count=blobs["repositories"].map(len))
+    elif "reference_count" not in blobs.columns:  # a registry_layers frame
         g = blobs.groupby("digest")
         blobs = pd.DataFrame({"size": g["size"].max(), "reference_count": g["reference"].nunique(),
                               "repository_count": g["repository"].nunique()}).reset_index()

@@ -150,6 +150,7 @@ def image_waste(source=None, *, data: pd.DataFrame | None = None, top: int = 30,
 def copy_ups(source=None, container=None, *, data: pd.DataFrame | None = None, top: int = 15, ax=None):
     """A container's read-write layer: the largest paths, coloured by whether the container copied
     a file up from the image (whole file, even for one byte or a chmod) or wrote a new one.
+    Paths with no bytes (whiteouts, directories) are left out; ``analyses.copy_ups`` lists them.
 
     Parameters
     ----------
@@ -171,20 +172,72 @@ def copy_ups(source=None, container=None, *, data: pd.DataFrame | None = None, t
     df = df[df["bytes"] > 0] if "bytes" in df.columns else df
     if df.empty:
         return no_data(ax, "no bytes in the read-write layer" + (f" of {container}" if container else "s"))
-    df = df.sort_values("bytes", ascending=False).head(top)
-    kinds = df["kind"].astype(str).to_numpy()
-    palette = {"copy_up": REASON_COLORS["overwritten"], "new": REASON_COLORS["kept"]}
+    df = df.sort_values(["bytes", "path"], ascending=[False, True]).head(top)
+    actions = df["action"].astype(str).to_numpy()
+    palette = {"copied_up": REASON_COLORS["overwritten"], "created": REASON_COLORS["kept"]}
+    labels = {"copied_up": "copied up from the image (whole file)", "created": "written new"}
     y = np.arange(len(df))
-    colors = [palette.get(k, "#bab0ac") for k in kinds]
-    ax.barh(y, df["bytes"], color=colors)
+    ax.barh(y, df["bytes"], color=[palette.get(a, "#bab0ac") for a in actions])
+    for yi, (b, a) in enumerate(zip(df["bytes"], actions)):
+        ax.annotate(human_bytes(b), (b, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, df["path"], fontsize=8)
     ax.invert_yaxis()
-    top_x = float(df["bytes"].max()) * 1.15
+    top_x = float(df["bytes"].max()) * 1.25
     ax.set_xlim(0, top_x)
     bytes_axis(ax, "x", "apparent", top_x)
     import matplotlib.patches as mpatches
 
-    present = [k for k in palette if k in set(kinds)] + sorted(set(kinds) - set(palette))
-    ax.legend(handles=[mpatches.Patch(color=palette.get(k, "#bab0ac"), label=k.replace("_", "-")) for k in present], fontsize=8, loc="lower right")
-    ax.set_title("read-write layer: copied up from the image vs written new")
+    present = [a for a in palette if a in set(actions)] + sorted(set(actions) - set(palette))
+    ax.legend(handles=[mpatches.Patch(color=palette.get(a, "#bab0ac"), label=labels.get(a, a)) for a in present],
+              fontsize=8, loc="lower right")
+    who = f"{container}'s read-write layer" if container else "read-write layers"
+    ax.set_title(f"{who}: largest paths, copied up from the image vs written new")
+    return ax
+
+
+#: Colours of ``image_diff``'s statuses.
+STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518", "changed": "#f58518"}
+
+
+@fill_doc
+def image_diff(source=None, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
+    """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed), with
+    the number of paths on each bar.
+
+    Parameters
+    ----------
+    {source}
+    a, b : str
+        Images compared (tag or ID); ``b`` is the newer one.
+    data : DataFrame, optional
+        ``layerlab.analyses.diff_images(source, a, b)``, when already computed.
+    {ax}
+    {label_width}
+
+    {returns_ax}
+    """
+    from .. import analyses
+
+    inv = inventory(source)
+    ax = get_ax(ax)
+    d = analyses.diff_images(inv, a, b) if data is None else data
+    if d.empty:
+        return no_data(ax, "the two images have the same files")
+    # Bytes a status accounts for: what b adds, what a had, or the new size of a changed file.
+    weight = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype(float)
+    g = pd.DataFrame({"status": d["status"].astype(str), "bytes": weight}).groupby("status")
+    summary = pd.DataFrame({"bytes": g["bytes"].sum(), "paths": g.size()})
+    order = [s for s in ("added", "modified", "changed", "removed") if s in summary.index]
+    summary = summary.reindex(order + sorted(set(summary.index) - set(order)))
+    y = np.arange(len(summary))
+    ax.barh(y, summary["bytes"], color=[STATUS_COLORS.get(s, "#bab0ac") for s in summary.index])
+    for yi, (v, n) in enumerate(zip(summary["bytes"], summary["paths"])):
+        ax.annotate(f"{human_bytes(v)} in {n} paths", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, summary.index)
+    ax.invert_yaxis()
+    top_x = float(summary["bytes"].max()) * 1.35 or 1.0
+    ax.set_xlim(0, top_x)
+    bytes_axis(ax, "x", "file content (apparent)", top_x)
+    names = image_names(inv.images)
+    ax.set_title(f"{names.get(inv.image_id(a), a)} → {names.get(inv.image_id(b), b)}", fontsize=10)
     return ax

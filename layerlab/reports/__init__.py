@@ -21,8 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
-
 from ..errors import LayerlabError, NotebookFailed, ReportError
 
 #: Where the notebooks are: $LAYERLAB_NOTEBOOKS, else the checkout's notebooks/ folder.
@@ -50,6 +48,8 @@ def _parameters_cell(nb) -> int | None:
 
 def parameters(nb) -> dict:
     """The parameters a notebook declares, ``{name: default}``, from its ``parameters`` cell."""
+    import nbformat
+
     if isinstance(nb, (str, os.PathLike)):
         nb = nbformat.read(nb, as_version=4)
     index = _parameters_cell(nb)
@@ -114,6 +114,8 @@ def coerce_value(value, default):
 def inject_parameters(nb, params: dict):
     """A copy of ``nb`` with ``params`` in a cell tagged ``injected-parameters`` right after the
     ``parameters`` cell (replacing an earlier injected cell), as papermill does."""
+    import nbformat
+
     nb = nbformat.from_dict(nb)  # a copy
     known = parameters(nb)
     check_parameters(params, known)
@@ -174,6 +176,8 @@ def _failed_cell(nb) -> tuple[int, dict] | tuple[None, None]:
 
 def _mark_failure(nb, index: int, error: dict) -> None:
     """Put a banner at the top that links to the failing cell, as papermill does."""
+    import nbformat
+
     anchor = f'<span id="layerlab-failed-cell"></span>'
     nb.cells[index].metadata.setdefault("tags", []).append("layerlab-failed")
     nb.cells.insert(index, nbformat.v4.new_markdown_cell(anchor))
@@ -192,7 +196,12 @@ def execute(nb, cwd=None, timeout: int = 600):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    from jupyter_client.manager import KernelManager
+
+    # IPC sockets in a private directory: nothing listens on the network while a report runs.
+    kernel_dir = tempfile.mkdtemp(prefix="llreport-kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(kernel_dir, "kernel.json"))
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or os.getcwd())}})
     from ..widgets._base import REPORT_ENV
 
@@ -208,6 +217,10 @@ def execute(nb, cwd=None, timeout: int = 600):
             cell=index, source=source, ename=(error or {}).get("ename", ""), evalue=str((error or {}).get("evalue", "")))
         failure.nb = nb
         raise failure from None
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        shutil.rmtree(kernel_dir, ignore_errors=True)
     return nb
 
 
@@ -217,6 +230,8 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, **params) -> Path:
     The executed notebook is kept beside it (``.ipynb``). If a cell fails, the page is still
     written, with a banner linking to the failing cell, and NotebookFailed is raised naming it.
     """
+    import nbformat
+
     notebook, out_html = Path(notebook), Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     nb = inject_parameters(nbformat.read(notebook, as_version=4), params)
@@ -239,6 +254,8 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, **params) -> Path:
 # -- the whole report ---------------------------------------------------------------------------
 
 def _title(nb_path: Path) -> str:
+    import nbformat
+
     nb = nbformat.read(nb_path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -381,7 +398,7 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         source = params.pop("source")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="layerlab-report-"))
+    workdir = Path(tempfile.mkdtemp(prefix="llreport-work-"))
     try:
         try:
             notebook_source, inv = _open_for_report(source, driver, workdir)
@@ -421,9 +438,9 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-from .registries import audit_or_none, registry_frames_or_none, sample_capture  # noqa: E402
+from .registries import audit_or_none, registry_blobs, registry_frames_or_none, sample_capture  # noqa: E402
 
 __all__ = [
-    "About", "about", "audit_or_none", "available", "registry_frames_or_none", "sample_capture", "about_html", "check_parameters", "coerce_value", "execute", "inject_parameters",
+    "About", "about", "audit_or_none", "available", "registry_blobs", "registry_frames_or_none", "sample_capture", "about_html", "check_parameters", "coerce_value", "execute", "inject_parameters",
     "known_parameters", "notebooks", "notebooks_dir", "parameters", "render", "render_all", "to_html",
 ]

@@ -4,8 +4,6 @@ says what is missing instead of failing."""
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -30,10 +28,8 @@ def registry_frames_or_none(refs, insecure=(), progress: bool | None = False):
         return registry_frames(refs, client, progress=progress)
 
 
-def _unpack(archive: Path) -> Path:
-    """Unpack a capture archive into a temporary directory removed at exit (never beside the archive)."""
-    target = Path(tempfile.mkdtemp(prefix="layerlab-capture-"))
-    atexit.register(shutil.rmtree, target, True)
+def _unpack(archive: Path, target: Path) -> Path:
+    """Unpack a capture archive into ``target`` (a temporary directory, never beside the archive)."""
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")
     return target
@@ -47,6 +43,17 @@ def audit_or_none(capture=None):
     path = Path(capture) if capture else sample_capture()
     if path is None:
         return None
-    if path.is_file():
-        path = _unpack(path)
-    return audit_storage(path)
+    if not path.is_file():
+        return audit_storage(path)
+    # The audit reads everything into frames, so the unpacked copy can go right after.
+    with tempfile.TemporaryDirectory(prefix="llreport-capture-") as tmp:
+        audit = audit_storage(_unpack(path, Path(tmp)))
+    return audit
+
+
+def registry_blobs(registry=None, audit=None):
+    """The blobs to chart: a live registry's ``registry_blobs`` when inspected, else a storage
+    audit's ``blobs``, else None."""
+    if registry is not None:
+        return registry.blobs
+    return audit.blobs if audit is not None else None

@@ -81,7 +81,10 @@ def markers_table(source=None) -> pd.DataFrame:
     inv = inventory(source)
     f = inv.files[inv.files["kind"].isin(["whiteout", "opaque"])]
     names = image_names(inv.images)
-    il = inv.image_layers.drop_duplicates("layer_id").set_index("layer_id")
+    # Name a layer after a tagged image using it when there is one, not a builder step.
+    tagged = inv.image_layers["image_id"].isin(inv.images.loc[inv.images["tags"].map(len) > 0, "image_id"])
+    il = (inv.image_layers.assign(untagged=~tagged).sort_values(["untagged", "image_id"], kind="stable")
+          .drop_duplicates("layer_id").set_index("layer_id"))
     cont = inv.containers.set_index("layer_id")["name"]
 
     def where(layer_id: str) -> str:
@@ -164,3 +167,64 @@ def audit_summary(audit) -> pd.DataFrame:
     rows.append(("garbage-collect would delete", len(audit.gc.blobs), human_bytes(audit.gc.bytes)))
     rows.append(("… with --delete-untagged", len(audit.gc_untagged.blobs), human_bytes(audit.gc_untagged.bytes)))
     return pd.DataFrame(rows, columns=["what", "count", "compressed bytes"])
+
+
+def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.waste`` for reading: path, layer, reason, bytes, and the layer that hid it."""
+    return pd.DataFrame({
+        "path": waste["path"].to_numpy(),
+        "layer": waste["position"].to_numpy(),
+        "kind": waste["kind"].to_numpy(),
+        "bytes": waste["bytes"].map(human_bytes).to_numpy(),
+        "reason": waste["reason"].str.replace("_", "-").to_numpy(),
+        "hidden by layer": waste["by_position"].to_numpy(),
+        "what changed": waste["changed"].fillna("").to_numpy(),
+    })
+
+
+def base_table(source=None) -> pd.DataFrame:
+    """``analyses.base_images`` for tagged images, with names instead of IDs."""
+    from .. import analyses
+
+    inv = inventory(source)
+    names = image_names(inv.images)
+    b = analyses.base_images(inv)
+    b = b[b["tags"].map(len) > 0]
+    return pd.DataFrame({
+        "image": b["image_id"].map(names).to_numpy(),
+        "base image": b["base_image"].map(lambda i: names.get(i, "-") if isinstance(i, str) else "-").to_numpy(),
+        "base layers": b["base_layer_count"].to_numpy(),
+        "base size": b["base_size"].map(human_bytes).to_numpy(),
+        "own layers": b["user_layer_count"].to_numpy(),
+        "own size": b["user_size"].map(human_bytes).to_numpy(),
+    }).sort_values("image").reset_index(drop=True)
+
+
+def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.diff_images`` for reading: largest changes first, sizes as text, no layer IDs."""
+    order = diff["size_delta"].abs().sort_values(ascending=False, kind="stable").index
+    d = diff.loc[order]
+    return pd.DataFrame({
+        "path": d["path"].to_numpy(),
+        "status": d["status"].to_numpy(),
+        "what changed": d["changes"].fillna("").to_numpy(),
+        "kind": d["kind_b"].fillna(d["kind_a"]).to_numpy(),
+        "size before": d["size_a"].map(human_bytes).to_numpy(),
+        "size after": d["size_b"].map(human_bytes).to_numpy(),
+        "layer before": d["position_a"].to_numpy(),
+        "layer after": d["position_b"].to_numpy(),
+    })
+
+
+def copy_ups_table(ups: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.copy_ups`` for reading: container, path, action, bytes stored and bytes below, largest first."""
+    d = ups.sort_values(["bytes", "path"], ascending=[False, True], kind="stable")
+    return pd.DataFrame({
+        "container": d["name"].to_numpy(),
+        "path": d["path"].to_numpy(),
+        "kind": d["kind"].to_numpy(),
+        "action": d["action"].str.replace("_", " ").to_numpy(),
+        "bytes": d["bytes"].map(human_bytes).to_numpy(),
+        "below": d["lower_bytes"].map(human_bytes).to_numpy(),
+        "what changed": d["changed"].fillna("").to_numpy(),
+    })

@@ -11,7 +11,7 @@ from .. import plots
 from .._docstrings import fill_doc
 from ..errors import LayerlabError
 from ..plots._util import pick_two
-from ..reports.tables import bytes_columns
+from ..reports.tables import copy_ups_table, diff_table
 from ._base import SnapshotMixin, draw, source_index, table_html
 from .explorer import _table_axes
 
@@ -93,19 +93,14 @@ class ImageCompare(SnapshotMixin, widgets.VBox):
         names = self._index.names
         self.summary.value = (f"<b>{names.get(self.a, self.a)}</b> → <b>{names.get(self.b, self.b)}</b>: "
                               f"{len(table)} paths differ")
-        self.table.value = table_html(bytes_columns(_display_columns(table)))
+        self.table.value = table_html(diff_table(table))
 
     def snapshot(self):
         fig, (ax, tab) = plt.subplots(2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [2, 2]})
         self.plot(ax)
-        _table_axes(tab, bytes_columns(_display_columns(self.diff_table())), "paths that differ, largest first")
+        _table_axes(tab, diff_table(self.diff_table()).drop(columns=['layer before', 'layer after']), "paths that differ, largest first")
         fig.tight_layout()
         return fig
-
-
-def _display_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop long ID columns a person does not read in a widget table."""
-    return df[[c for c in df.columns if not c.endswith(("layer_id", "image_id", "_id")) and c not in ("path_raw",)]]
 
 
 @fill_doc
@@ -128,7 +123,8 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         self._index = source_index(source)
         self.inv = self._index.inv
         self._ups: dict[str, pd.DataFrame] = {}
-        c = self.inv.containers.sort_values("name")
+        # Largest read-write layer first: the one worth looking at.
+        c = self.inv.containers.assign(rw=self.inv.containers["rw_size"].fillna(0)).sort_values(["rw", "name"], ascending=[False, True])
         options = [(f"{n} ({i[:12]})", i) for n, i in zip(c["name"], c["container_id"])]
         self.container_select = widgets.Dropdown(options=options, description="container",
                                                  layout=widgets.Layout(width="420px"))
@@ -170,7 +166,8 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         return self._ups[key]
 
     def plot(self, ax):
-        return plots.copy_ups(self.inv, self.container or None, data=self.copy_ups(), ax=ax)
+        name = self.inv.containers.set_index("container_id")["name"].get(self.container) if self.container else None
+        return plots.copy_ups(self.inv, name, data=self.copy_ups(), ax=ax)
 
     def _refresh(self):
         if self.inv.containers.empty:
@@ -179,11 +176,11 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         draw(self.chart, self.plot, figsize=(9, 3.5))
         ups = self.copy_ups()
         self.summary.value = f"{len(ups)} paths in the read-write layer"
-        self.table.value = table_html(bytes_columns(_display_columns(ups)))
+        self.table.value = table_html(copy_ups_table(ups))
 
     def snapshot(self):
         fig, (ax, tab) = plt.subplots(2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [2, 2]})
         self.plot(ax)
-        _table_axes(tab, bytes_columns(_display_columns(self.copy_ups())), "read-write layer, largest first")
+        _table_axes(tab, copy_ups_table(self.copy_ups()).drop(columns=['container']), "read-write layer, largest first")
         fig.tight_layout()
         return fig

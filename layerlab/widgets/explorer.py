@@ -28,15 +28,15 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     {source}
     image : str, optional
         Tag or ID to start on; the image with the most layers when omitted.
-    position : int
-        Layer to start on.
+    position : int, optional
+        Layer to start on; the layer holding the most hidden (wasted) bytes when omitted.
     """
 
     image = Unicode(help="image ID shown")
     position = Int(0, help="layer shown, 0 = base")
     path_filter = Unicode("", help="only list paths containing this text")
 
-    def __init__(self, source=None, image=None, position: int = 0, **kwargs):
+    def __init__(self, source=None, image=None, position: int | None = None, **kwargs):
         self._ready = False  # no drawing until every control exists and is linked
         self._index = source_index(source)
         self.inv = self._index.inv
@@ -57,6 +57,9 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         widgets.link((self.layer_slider, "value"), (self, "position"))
         widgets.link((self.filter_box, "value"), (self, "path_filter"))
         self.image = resolve_image(self.inv, image)
+        if position is None:
+            w = self.waste()
+            position = int(w.groupby("position")["bytes"].sum().idxmax()) if len(w) else 0
         self.position = position
         self._ready = True
         self._refresh(chart=True)
@@ -140,11 +143,14 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         chain = self.chain
         row = chain[chain["position"] == self.position].iloc[0]
         counts = table["change"].value_counts()
-        over = table.loc[table["change"] == "overwrites", "size"].sum()
+        w = self.waste()
+        hid = w[w["by_position"] == self.position].groupby("reason")["bytes"].sum()
+        hidden = ", ".join(f"{r.replace('_', '-')} {human_bytes(v)}" for r, v in hid.items() if v) or "nothing"
         return (f"<b>{self._index.names.get(self.image, self.image)}</b> layer {self.position} of {len(chain) - 1} · "
                 f"{human_bytes(row['size'])} apparent · <code>{command_label(row['created_by'], 120)}</code><br>"
-                f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths ({human_bytes(over)}) · "
-                f"deletes {counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)}")
+                f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
+                f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "
+                f"bytes it hides in the layers below: {hidden}")
 
     def _refresh(self, chart: bool):
         table = self.layer_table()
