@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import CorruptMetadata, DataRootPermissionError, NotADataRoot, UnsupportedStore
+from ..errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ..frames import schema
 from ..frames.inventory import Inventory
 from .drivers import DRIVERS, Driver
@@ -26,6 +26,8 @@ from .tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from .walk import compare_trees, disk_usage, walk_layer
 
 FILES_FROM = ("auto", "walk", "tar-split")
+#: containerd snapshotters whose directories layerlab reads (containerd_store).
+CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native")
 SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
 
 
@@ -49,6 +51,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
         ) if os.path.isdir(image_dir) else []
     except PermissionError:
         raise DataRootPermissionError(f"permission denied reading {image_dir}; {SCAN_HINT}", path=image_dir) from None
+    if driver in CONTAINERD_SNAPSHOTTERS and _is_containerd(root):
+        return "containerd", driver
     if driver is not None:
         if driver not in DRIVERS:
             raise NotADataRoot(f"unknown driver {driver!r}; known drivers: {', '.join(DRIVERS)}", path=root)
@@ -67,12 +71,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
             path=root,
         )
     if _is_containerd(root):
-        raise UnsupportedStore(
-            f"{root} uses the containerd image store (Docker 29's default; images live in containerd, "
-            "usually /var/lib/containerd, namespace 'moby'); layerlab does not read it yet — "
-            "it reads graphdriver roots (overlay2, vfs, btrfs, aufs, fuse-overlayfs, overlay, zfs, devicemapper)",
-            path=root,
-        )
+        # Docker 29's default store: read by containerd_store (snapshotter chosen there).
+        return "containerd", "auto"
     raise NotADataRoot(
         f"{root} is not a Docker data root: no image/<driver>/ store in it. Give the daemon's --data-root "
         "(default /var/lib/docker; `docker info -f '{{.DockerRootDir}}'` prints it)",
@@ -575,5 +575,9 @@ def open_root(path: str, driver: str | None = None, *, files: str = "auto", prog
     layers' files come from: ``"auto"`` (walk diff directories where the driver keeps them, else
     tar-split), ``"walk"`` or ``"tar-split"``. Nothing under ``path`` is ever written.
     """
+    if detect(path, driver)[0] == "containerd":
+        from .containerd_store import open_containerd
+
+        return open_containerd(path, snapshotter=driver, progress=progress)
     return DataRoot(path, driver, files=files, progress=progress).inventory()
 

@@ -1,0 +1,573 @@
+"""containerd's image store (Docker 29's default) read into the contract's frames.
+
+Docker 29 keeps images in containerd (namespace ``moby``, snapshotter ``overlayfs``): the content
+store holds the blobs as pulled (compressed layers, manifests, configs), ``meta.db`` names images and
+snapshots, and the snapshotter unpacks every layer into ``snapshots/<n>/fs``. This module joins them:
+
+- images: one row per image config (the image ID), with every name pointing at it as a tag;
+- layers: keyed by chain ID, computed from the config's ``diff_ids`` and matched to the snapshot whose
+  key (or ``containerd.io/snapshot.ref`` label) is that chain ID; container read-write snapshots and
+  Docker's ``<id>-init`` snapshots as ``container``/``init`` layers;
+- files: each snapshot's ``fs`` walked in the overlay whiteout convention.
+
+Both copies Docker keeps in this mode are counted apart (``store_usage``, ``image_sizes``): the content
+blobs and the unpacked snapshots. Everything is read-only (see containerd_meta): no locks, no writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import warnings
+from datetime import datetime, timezone
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
+from ..frames import schema
+from ..frames.inventory import Inventory
+from .containerd_meta import (
+    CONTENT_DIR, META_DB, SNAPSHOTTER_DIR, find_containerd_root, read_containerd_meta, read_snapshotter_db,
+)
+from .entries import concat_files
+from .walk import compare_trees, walk_layer
+
+DEFAULT_NAMESPACE = "moby"
+#: Where the system containerd keeps its root; Docker 29 uses it when /run/containerd/containerd.sock exists.
+SYSTEM_ROOT = "/var/lib/containerd"
+DANGLING_PREFIX = "moby-dangling@"
+
+INDEX_TYPES = {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
+MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"}
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def familiar(name: str) -> str:
+    """``docker.io/library/alpine:3`` -> ``alpine:3``; ``docker.io/org/x:1`` -> ``org/x:1`` (as docker prints)."""
+    if name.startswith("docker.io/"):
+        name = name[len("docker.io/"):]
+        if name.startswith("library/") and "/" not in name[len("library/"):].split(":")[0].split("@")[0]:
+            name = name[len("library/"):]
+    return name
+
+
+def _repo(name: str) -> str:
+    """The repository part of a familiar reference (``org/x:1`` -> ``org/x``; ``host:5000/x:1`` -> ``host:5000/x``)."""
+    name = name.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return (head + "/" if head else "") + last.split(":", 1)[0]
+
+
+def find_store(path: str) -> str:
+    """The containerd root holding a Docker root's images, or ``path`` itself if it is a containerd root.
+
+    A Docker root's managed containerd lives in ``<root>/containerd/daemon``; otherwise Docker uses the
+    system containerd, whose root is /var/lib/containerd.
+    """
+    try:
+        return find_containerd_root(path)
+    except NotADataRoot:
+        if os.path.isdir(os.path.join(path, "containers")) and os.path.isdir(os.path.join(SYSTEM_ROOT, "io.containerd.metadata.v1.bolt")):
+            return SYSTEM_ROOT
+        raise
+
+
+class ContainerdStore:
+    """Reads one namespace of a containerd root. Use ``open_containerd``; this holds the steps."""
+
+    def __init__(self, path: str, namespace: str | None = None, snapshotter: str | None = None, *,
+                 docker_root: str | None = None, partial: bool = False, progress: bool | None = None):
+        path = os.path.abspath(os.fspath(path))
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataRootPermissionError(f"permission denied reading {path}; scan it as root into a snapshot "
+                                          "(`sudo layerlab scan ROOT -o host.layerlab`)", path=path)
+        self.root = find_store(path)
+        # A Docker root given: its containers/ are Docker's containers, whose snapshots live in containerd.
+        if docker_root is None and self.root != path and os.path.isdir(os.path.join(path, "containers")):
+            docker_root = path
+        self.docker_root = docker_root
+        self.progress = progress
+        self.skipped: list[dict] = []
+        self.issues: list[str] = []
+        self.partial = False
+        try:
+            self.meta = read_containerd_meta(self.root)
+        except BoltError as e:
+            if not partial:
+                raise BoltError(f"{e} Pass partial=True (CLI: --partial) to read the snapshot directories without it.",
+                                path=e.path) from e
+            self.meta, self.partial = None, True
+            self.issues.append(str(e))
+            self._skip("image", "*", os.path.join(self.root, META_DB), f"meta.db unreadable, images unknown: {e}")
+        self.namespace = self._pick_namespace(namespace)
+        self.snapshotter = self._pick_snapshotter(snapshotter)
+        if self.meta is not None:
+            self.issues += self.meta.issues
+        self._blob_cache: dict[str, bytes | None] = {}
+
+    # -- choosing what to read --------------------------------------------------------------------
+
+    def _pick_namespace(self, namespace: str | None) -> str:
+        if self.meta is None:
+            return namespace or DEFAULT_NAMESPACE
+        known = list(self.meta.namespaces["namespace"])
+        if namespace is not None:
+            if namespace not in known:
+                raise NotADataRoot(f"{self.root} has no containerd namespace {namespace!r}; namespaces: {known or 'none'}",
+                                   path=self.root)
+            return namespace
+        if DEFAULT_NAMESPACE in known or not known:
+            return DEFAULT_NAMESPACE
+        if len(known) == 1:
+            return known[0]
+        raise NotADataRoot(f"{self.root} has no '{DEFAULT_NAMESPACE}' namespace (Docker's) and several others "
+                           f"({', '.join(known)}); choose one with namespace=…", path=self.root)
+
+    def _pick_snapshotter(self, snapshotter: str | None) -> str:
+        if snapshotter:
+            return snapshotter
+        if self.meta is not None:
+            used = self.meta.snapshots.loc[self.meta.snapshots["namespace"] == self.namespace, "snapshotter"]
+            if len(used):
+                return used.value_counts().index[0]
+        return "overlayfs" if os.path.isdir(os.path.join(self.root, SNAPSHOTTER_DIR.format("overlayfs"))) else "native"
+
+    def _skip(self, what: str, id_: str, path: str, reason: str) -> None:
+        warnings.warn(f"layerlab: skipped {what} {id_}: {reason} ({path})", stacklevel=3)
+        self.skipped.append({"what": what, "id": id_, "path": path, "reason": reason})
+
+    # -- content store -----------------------------------------------------------------------------
+
+    def blob(self, digest: str) -> bytes | None:
+        """A content blob's bytes (read-only), or None if it is not in the content store."""
+        if digest not in self._blob_cache:
+            alg, _, hexpart = digest.partition(":")
+            path = os.path.join(self.root, CONTENT_DIR, alg, hexpart)
+            try:
+                with open(path, "rb") as f:
+                    self._blob_cache[digest] = f.read()
+            except FileNotFoundError:
+                self._blob_cache[digest] = None
+        return self._blob_cache[digest]
+
+    def _json_blob(self, digest: str):
+        raw = self.blob(digest)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            path = os.path.join(self.root, CONTENT_DIR, *digest.split(":", 1))
+            raise CorruptMetadata(f"{path} is not valid JSON; the content store is damaged "
+                                  "(`ctr content verify`? re-pull the image)", path=path) from None
+
+    def resolve(self, digest: str, media_type: str | None) -> tuple[str, dict] | None:
+        """(manifest digest, manifest) for an image target: an index is resolved to this host's platform."""
+        doc = self._json_blob(digest)
+        if doc is None:
+            return None
+        media_type = doc.get("mediaType") or media_type
+        if media_type in INDEX_TYPES or "manifests" in doc:
+            want = ("linux", _ARCH.get(platform.machine(), platform.machine()))
+            entries = doc.get("manifests") or []
+            entries = sorted(entries, key=lambda m: ((m.get("platform") or {}).get("os"), (m.get("platform") or {}).get("architecture")) != want)
+            for m in entries:
+                if self.blob(m["digest"]) is not None and (m.get("platform") or {}).get("architecture") != "unknown":
+                    return self.resolve(m["digest"], m.get("mediaType"))
+            return None
+        return digest, doc
+
+    # -- frames -----------------------------------------------------------------------------------
+
+    def _snapshots(self) -> pd.DataFrame:
+        """Snapshots of this namespace and snapshotter: key, parent, kind, id, fs, size, inodes, labels."""
+        if self.meta is not None:
+            s = self.meta.snapshots
+            s = s[(s["namespace"] == self.namespace) & (s["snapshotter"] == self.snapshotter)]
+            return s[["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"]].reset_index(drop=True)
+        # Without meta.db: the snapshotter's own database names them <namespace>/<seq>/<key>.
+        try:
+            b = read_snapshotter_db(self.root, self.snapshotter)
+        except BoltError as e:
+            self.issues.append(str(e))
+            return self._snapshot_dirs()
+        names = b["name"].str.split("/", n=2)
+        keyed = {n: parts[2] if len(parts) == 3 else n for n, parts in zip(b["name"], names)}
+        out = pd.DataFrame({
+            "key": b["name"].map(keyed), "parent": b["backend_parent"].map(lambda p: keyed.get(p, p) if p else None),
+            "kind": b["kind"], "id": b["id"], "fs": b["fs"], "fs_exists": b["fs_exists"], "size": b["size"],
+            "inodes": b["inodes"], "snapshot_ref": None, "labels": b["backend_labels"], "created": b["backend_created"],
+        })
+        ns = names.map(lambda p: p[0] if len(p) == 3 else None)
+        return out[(ns == self.namespace) | ns.isna()].reset_index(drop=True)
+
+    def _snapshot_dirs(self) -> pd.DataFrame:
+        """Last resort: the snapshot directories themselves, with no names or parents."""
+        base = os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter), "snapshots")
+        rows = []
+        for name in sorted(os.listdir(base), key=lambda n: (len(n), n)) if os.path.isdir(base) else ():
+            fs = os.path.join(base, name, "fs") if self.snapshotter == "overlayfs" else os.path.join(base, name)
+            rows.append({"key": f"snapshot:{name}", "parent": None, "kind": "Unknown", "id": int(name) if name.isdigit() else None,
+                         "fs": fs, "fs_exists": os.path.isdir(fs), "size": None, "inodes": None, "snapshot_ref": None,
+                         "labels": {}, "created": pd.NaT})
+        return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
+
+    def metadata_frames(self) -> dict[str, pd.DataFrame]:
+        from .dataroot import _state, _time, chain_ids  # one definition of each, shared with graphdriver roots
+
+        snaps = self._snapshots()
+        self._snaps = snaps
+        by_key = {k: r for k, r in zip(snaps["key"], snaps.to_dict("records"))}
+        by_ref = {r["snapshot_ref"]: r for r in by_key.values() if r.get("snapshot_ref")}
+
+        def snapshot_for(chain_id: str):
+            return by_key.get(chain_id) or by_ref.get(chain_id)
+
+        images: dict[str, dict] = {}
+        content_of: dict[str, set] = {}  # image ID -> content digests it needs
+        compressed: dict[str, list[str]] = {}
+        if self.meta is not None:
+            im = self.meta.images[self.meta.images["namespace"] == self.namespace]
+            for row in im.itertuples(index=False):
+                resolved = self.resolve(row.target_digest, row.target_media_type)
+                if resolved is None:
+                    self._skip("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)")
+                    continue
+                mdigest, manifest = resolved
+                cdigest = (manifest.get("config") or {}).get("digest")
+                config = self._json_blob(cdigest) if cdigest else None
+                if config is None:
+                    self._skip("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
+                    continue
+                img = images.setdefault(cdigest, {"config": config, "names": [], "targets": set(), "manifest": manifest,
+                                                  "manifest_digest": mdigest, "created_at": row.created})
+                img["names"].append(row.name)
+                img["targets"].add(row.target_digest)
+                need = content_of.setdefault(cdigest, set())
+                need |= {row.target_digest, mdigest, cdigest}
+                diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+                for layer, did in zip(manifest.get("layers") or [], diff_ids):
+                    need.add(layer["digest"])
+                    compressed.setdefault(did, [])
+                    if layer["digest"] not in compressed[did]:
+                        compressed[did].append(layer["digest"])
+
+        image_rows, il_rows, hist_rows, chains = [], [], [], {}
+        layer_rows: dict[str, dict] = {}
+        for iid, img in images.items():
+            cfg = img["config"]
+            diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+            chain = chain_ids(diff_ids)
+            missing = [c for c in chain if snapshot_for(c) is None]
+            if missing:
+                self._skip("image", iid, os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
+                           f"not unpacked for {self.snapshotter}: no snapshot for layers {', '.join(m[:19] for m in missing)}")
+                continue
+            chains[iid] = chain
+            for pos, (cid, did) in enumerate(zip(chain, diff_ids)):
+                s = snapshot_for(cid)
+                layer_rows.setdefault(cid, {
+                    "layer_id": cid, "kind": "image", "diff_id": did, "parent": chain[pos - 1] if pos else None,
+                    "cache_id": str(s["id"]), "size": 0, "image_count": 0,
+                    "compressed": sorted(compressed.get(did, [])), "_snap": s,
+                })
+            history = cfg.get("history") or []
+            made = [h for h in history if not h.get("empty_layer")]
+            pos = 0
+            for i, h in enumerate(history):
+                empty = bool(h.get("empty_layer"))
+                hist_rows.append({"image_id": iid, "index": i, "created": _time(h.get("created")), "created_by": h.get("created_by"),
+                                  "comment": h.get("comment"), "empty_layer": empty,
+                                  "position": None if empty or pos >= len(chain) else pos})
+                pos += not empty
+            for p, (cid, did) in enumerate(zip(chain, diff_ids)):
+                h = made[p] if len(made) == len(chain) else {}
+                il_rows.append({"image_id": iid, "position": p, "layer_id": cid, "diff_id": did, "size": 0,
+                                "created_by": h.get("created_by"), "created": _time(h.get("created"))})
+            names = [n for n in img["names"] if not n.startswith(DANGLING_PREFIX)]
+            tags = sorted({familiar(n) for n in names if "@" not in n})
+            digests = sorted({familiar(n) for n in names if "@" in n} | {f"{_repo(t)}@{d}" for t in tags for d in img["targets"]})
+            image_rows.append({"image_id": iid, "tags": tags, "digests": digests, "created": _time(cfg.get("created")),
+                               "architecture": cfg.get("architecture"), "os": cfg.get("os"), "layer_count": len(chain),
+                               "size": 0, "shared_size": 0, "unique_size": 0, "container_count": 0,
+                               # Classic-builder parent, as Docker 29 labels it on the image.
+                               "parent": None, "intermediate": False})
+        for chain in chains.values():
+            for c in chain:
+                layer_rows[c]["image_count"] += 1
+        # Snapshots that are no image's layer: containers' read-write and init snapshots, or orphans.
+        containers = self._containers(images)
+        container_rows = []
+        for c in containers:
+            rw, init = by_key.get(c["snapshot_key"]), by_key.get(f"{c['snapshot_key']}-init")
+            parent = (init or rw or {}).get("parent")
+            if init is not None:
+                layer_rows[f"init:{c['id']}"] = {"layer_id": f"init:{c['id']}", "kind": "init", "diff_id": None, "parent": parent,
+                                                 "cache_id": str(init["id"]), "size": 0, "image_count": 0, "compressed": [], "_snap": init}
+            if rw is not None:
+                layer_rows[f"container:{c['id']}"] = {
+                    "layer_id": f"container:{c['id']}", "kind": "container", "diff_id": None,
+                    "parent": f"init:{c['id']}" if init is not None else parent, "cache_id": str(rw["id"]), "size": 0,
+                    "image_count": 0, "compressed": [], "_snap": rw}
+            else:
+                self._skip("container", c["id"], os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
+                           f"no read-write snapshot {c['snapshot_key']!r}")
+            container_rows.append({"container_id": c["id"], "name": c["name"], "image_id": c["image_id"], "state": c["state"],
+                                   "created": c["created"], "layer_id": f"container:{c['id']}", "rw_size": None})
+        used = {r["_snap"]["key"] for r in layer_rows.values()}
+        for key, s in by_key.items():
+            # Without meta.db nothing is known of images: every committed snapshot is an (unnamed) image layer.
+            if key not in used and (self.partial and s["kind"] in ("Committed", "Unknown")):
+                layer_rows[key] = {"layer_id": key, "kind": "image", "diff_id": None, "parent": s["parent"],
+                                   "cache_id": str(s["id"]), "size": 0, "image_count": 0, "compressed": [], "_snap": s}
+        self._layer_rows = layer_rows
+        self._chains = chains
+        self._images_raw = images
+        self._content_of = content_of
+        for r in image_rows:
+            r["container_count"] = sum(1 for c in container_rows if c["image_id"] == r["image_id"])
+        layers = pd.DataFrame([{k: v for k, v in r.items() if k != "_snap"} for r in layer_rows.values()],
+                              columns=[c for c in schema.columns("layers") if c not in ("disk_usage", "file_count", "whiteout_count", "opaque_count")])
+        layers["disk_usage"] = pd.array([pd.NA] * len(layers), dtype="Int64")
+        for col in ("file_count", "whiteout_count", "opaque_count"):
+            layers[col] = 0
+        return {
+            "images": schema.coerce(pd.DataFrame(image_rows, columns=schema.columns("images")), "images"),
+            "layers": schema.coerce(layers, "layers"),
+            "image_layers": schema.coerce(pd.DataFrame(il_rows, columns=schema.columns("image_layers")), "image_layers"),
+            "history": schema.coerce(pd.DataFrame(hist_rows, columns=schema.columns("history")), "history"),
+            "containers": schema.coerce(pd.DataFrame(container_rows, columns=schema.columns("containers")), "containers"),
+        }
+
+    def _containers(self, images: dict) -> list[dict]:
+        """containerd's containers in the namespace, and Docker's (config.v2.json) when a Docker root is known."""
+        from .dataroot import _read_json, _state, _time
+
+        by_name = {}
+        for iid, img in images.items():
+            for n in img["names"]:
+                by_name[n] = iid
+        out: dict[str, dict] = {}
+        if self.meta is not None:
+            cs = self.meta.containers[self.meta.containers["namespace"] == self.namespace]
+            for c in cs.itertuples(index=False):
+                # containerd keeps no state once a task is gone: whether it ran is not recorded.
+                out[c.id] = {"id": c.id, "name": c.id, "image_id": by_name.get(c.image, c.image), "state": "unknown",
+                             "created": c.created, "snapshot_key": c.snapshot_key or c.id}
+        cdir = os.path.join(self.docker_root, "containers") if self.docker_root else None
+        for cid in sorted(os.listdir(cdir)) if cdir and os.path.isdir(cdir) else ():
+            path = os.path.join(cdir, cid, "config.v2.json")
+            if not os.path.exists(path):
+                continue
+            cfg = _read_json(path)
+            image = cfg.get("Image")
+            out[cid] = {"id": cid, "name": (cfg.get("Name") or "").lstrip("/"), "image_id": by_name.get(image, image),
+                        "state": _state(cfg.get("State") or {}), "created": _time(cfg.get("Created")), "snapshot_key": cid}
+        return list(out.values())
+
+    # -- layer contents ---------------------------------------------------------------------------
+
+    def _read_layer(self, row: dict):
+        s = row["_snap"]
+        fs = s["fs"]
+        if not fs or not s["fs_exists"]:
+            raise FileNotFoundError(2, "snapshot directory missing", fs or f"snapshot {s['key']}")
+        if self.snapshotter == "native":
+            # native keeps full copies: a layer's changes are what differs from its parent's copy.
+            parent = self._layer_rows.get(row["parent"]) if row["parent"] else None
+            if parent is None:
+                files = walk_layer(fs, row["layer_id"], "plain")
+            else:
+                files = compare_trees(parent["_snap"]["fs"], fs, row["layer_id"])[0].frame()
+        else:
+            files = walk_layer(fs, row["layer_id"], "overlay")
+        from .dataroot import _docker_size
+
+        disk = int(files["disk_usage"].sum()) + os.lstat(fs).st_blocks * 512
+        return files, _docker_size(files), disk
+
+    def files_frame(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        layers = frames["layers"]
+        read: dict[str, tuple] = {}
+        rows = list(self._layer_rows.values())
+        bar = tqdm(rows, desc="reading snapshots", unit="layer", disable=self.progress is False or not rows, leave=False)
+        for row in bar:
+            try:
+                read[row["layer_id"]] = self._read_layer(row)
+            except FileNotFoundError as e:
+                self._skip("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "snapshot directory vanished or missing")
+            except PermissionError as e:
+                self._skip("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "permission denied; scan as root")
+        bar.close()
+        self._read = read
+        files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
+        counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
+        lid = layers["layer_id"]
+        layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
+        for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
+            layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
+        layers["disk_usage"] = pd.array([read[x][2] if x in read else None for x in lid], dtype="Int64")
+        layers["size"] = [read[x][1] if x in read else 0 for x in lid]
+        self._fill_sizes(frames)
+        return files
+
+    def _fill_sizes(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Image sizes from the layers' apparent sizes, shared/unique as `docker system df -v` splits them."""
+        layers, images, il, containers = frames["layers"], frames["images"], frames["image_layers"], frames["containers"]
+        size = dict(zip(layers["layer_id"], layers["size"]))
+        il["size"] = il["layer_id"].map(size).fillna(0).astype("int64")
+        refs: dict[str, int] = {}
+        for chain in self._chains.values():
+            for c in chain:
+                refs[c] = refs.get(c, 0) + 1
+        images["size"] = [sum(size.get(c, 0) for c in self._chains.get(i, [])) for i in images["image_id"]]
+        images["shared_size"] = [sum(size.get(c, 0) for c in self._chains.get(i, []) if refs.get(c, 0) > 1) for i in images["image_id"]]
+        images["unique_size"] = images["size"] - images["shared_size"]
+        containers["rw_size"] = pd.array([size.get(x) if x in self._read else None for x in containers["layer_id"]], dtype="Int64")
+
+    # -- the two copies ---------------------------------------------------------------------------
+
+    def usage(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """What the store costs: content blobs and unpacked snapshots, per image and in all (JSON-able)."""
+        content_rows = []
+        if self.meta is not None:
+            c = self.meta.content[self.meta.content["namespace"] == self.namespace]
+            users: dict[str, list[str]] = {}
+            for iid, need in self._content_of.items():
+                for d in need:
+                    users.setdefault(d, []).append(iid)
+            kinds = {}
+            for iid, img in self._images_raw.items():
+                kinds[iid] = "config"
+                kinds[img["manifest_digest"]] = "manifest"
+                for t in img["targets"]:
+                    kinds.setdefault(t, "index")
+                for layer in img["manifest"].get("layers") or []:
+                    kinds[layer["digest"]] = "layer"
+            for r in c.itertuples(index=False):
+                disk = None
+                if r.blob_exists:
+                    disk = os.lstat(r.blob).st_blocks * 512
+                content_rows.append({"digest": r.digest, "kind": kinds.get(r.digest, "other"), "size": int(r.size) if pd.notna(r.size) else None,
+                                     "disk_usage": disk, "uncompressed": r.uncompressed, "images": sorted(users.get(r.digest, []))})
+        layers = frames["layers"]
+        snaps = self._snaps
+        usage_by_key = dict(zip(snaps["key"], snaps["size"]))
+        image_rows = []
+        for iid, chain in self._chains.items():
+            need = self._content_of.get(iid, set())
+            blobs = [r for r in content_rows if r["digest"] in need]
+            image_rows.append({
+                "image_id": iid,
+                "content_size": sum(r["size"] or 0 for r in blobs),
+                "content_disk_usage": sum(r["disk_usage"] or 0 for r in blobs),
+                # containerd's recorded usage of each committed snapshot (what `ctr snapshots usage` shows).
+                "snapshot_usage": sum(int(usage_by_key.get(self._layer_rows[c]["_snap"]["key"]) or 0) for c in chain),
+                "snapshot_disk_usage": int(layers.loc[layers["layer_id"].isin(chain), "disk_usage"].fillna(0).sum()),
+            })
+        kinds = layers["kind"]
+        return {
+            "namespace": self.namespace, "snapshotter": self.snapshotter, "partial": self.partial, "issues": list(self.issues),
+            "content": content_rows,
+            "images": image_rows,
+            "snapshots": {k: {"count": int((kinds == k).sum()), "size": int(layers.loc[kinds == k, "size"].sum()),
+                              "disk_usage": int(layers.loc[kinds == k, "disk_usage"].fillna(0).sum())} for k in schema.LAYER_KINDS},
+        }
+
+    def inventory(self) -> Inventory:
+        frames = self.metadata_frames()
+        state: dict = {}
+
+        def files():
+            if "files" not in state:
+                state["files"] = self.files_frame(frames)
+                meta["containerd"] = self.usage(frames)
+            return state["files"]
+
+        def get(name):
+            def read():
+                files()
+                return frames[name]
+            return read
+
+        def skipped():
+            files()
+            return schema.coerce(pd.DataFrame(self.skipped, columns=schema.columns("skipped")), "skipped")
+
+        meta = {
+            "source": self.root, "image_store": "containerd", "driver": self.snapshotter, "host": socket.gethostname(),
+            "scanned_at": datetime.now(timezone.utc).isoformat(), "layerlab_version": __version__, "files_from": "walk",
+            "namespace": self.namespace, "docker_root": self.docker_root,
+        }
+        inv = Inventory(meta, {"images": get("images"), "layers": get("layers"), "image_layers": get("image_layers"),
+                               "history": frames["history"], "containers": get("containers"), "files": files, "skipped": skipped})
+        meta = inv.meta  # Inventory copies meta: fill in its copy
+        return inv
+
+
+def open_containerd(path: str, namespace: str | None = None, snapshotter: str | None = None, *,
+                    docker_root: str | None = None, partial: bool = False, progress: bool | None = None) -> Inventory:
+    """Open containerd's image store as an Inventory of the contract's frames.
+
+    ``path`` is a containerd root (``/var/lib/containerd``) or a Docker data root whose images are in
+    containerd (its managed ``containerd/daemon``, else the system root). ``namespace`` defaults to
+    Docker's ``moby``; ``snapshotter`` to the one the namespace uses. A Docker root's ``containers/``
+    are read as Docker's containers (``docker_root`` names one explicitly).
+
+    If meta.db cannot be read, a BoltError says why; with ``partial=True`` the snapshot directories
+    are read anyway (unnamed image layers, no images) and the problem is listed in ``skipped``.
+    Read-only: nothing under ``path`` is created, changed or locked.
+    """
+    return ContainerdStore(path, namespace, snapshotter, docker_root=docker_root, partial=partial, progress=progress).inventory()
+
+
+def store_usage(source) -> pd.DataFrame:
+    """What a containerd store costs on disk, the two copies apart: one row per kind of object.
+
+    ``copy`` is ``content`` (blobs as pulled: compressed layers, manifests, configs) or ``snapshots``
+    (unpacked layers and containers' read-write snapshots); ``size`` is apparent bytes (for content,
+    the blob size), ``disk_usage`` allocated bytes.
+    """
+    info = _info(source)
+    rows = []
+    content = pd.DataFrame(info["content"], columns=["digest", "kind", "size", "disk_usage", "uncompressed", "images"])
+    for kind, g in content.groupby("kind", sort=True):
+        rows.append({"copy": "content", "kind": kind, "count": len(g), "size": int(g["size"].fillna(0).sum()),
+                     "disk_usage": int(g["disk_usage"].fillna(0).sum())})
+    for kind, v in info["snapshots"].items():
+        if v["count"]:
+            rows.append({"copy": "snapshots", "kind": kind, "count": v["count"], "size": v["size"], "disk_usage": v["disk_usage"]})
+    return pd.DataFrame(rows, columns=["copy", "kind", "count", "size", "disk_usage"]).astype(
+        {"count": "int64", "size": "int64", "disk_usage": "int64"})
+
+
+def image_sizes(source) -> pd.DataFrame:
+    """Per image: the apparent ``size`` (layerlab's, as for graphdriver roots), the compressed
+    ``content_size`` (``ctr images ls``), ``snapshot_usage`` (Docker 29's `docker image ls` size for the
+    containerd store: containerd's usage of the unpacked snapshots) and allocated bytes of each copy."""
+    from ..sources import open_source
+
+    inv = open_source(source)
+    info = _info(inv)
+    per = pd.DataFrame(info["images"], columns=["image_id", "content_size", "content_disk_usage", "snapshot_usage", "snapshot_disk_usage"])
+    out = inv.images[["image_id", "tags", "size"]].merge(per, on="image_id", how="left")
+    return out
+
+
+def _info(source) -> dict:
+    from ..sources import open_source
+
+    inv = open_source(source)
+    if inv.meta.get("image_store") != "containerd":
+        raise NotADataRoot(f"{inv.source or 'this source'} is not a containerd image store "
+                           f"(image_store={inv.meta.get('image_store')!r}); open a containerd root or its snapshot", path=inv.source)
+    inv.files  # the usage is computed with the files
+    info = inv.meta.get("containerd")
+    if not info:
+        raise CorruptMetadata(f"{inv.source}: no containerd usage recorded in the snapshot's meta.json; rescan the store",
+                              path=inv.source)
+    return info
