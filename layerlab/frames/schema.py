@@ -272,3 +272,22 @@ def _spec(kind: str) -> tuple[Column, ...]:
         return FRAMES[kind]
     except KeyError:
         raise SchemaError(f"unknown frame {kind!r}; known frames: {sorted(FRAMES)}") from None
+
+
+def markdown() -> str:
+    """The whole contract as Markdown (docs/frames.md is this text; a test keeps them equal)."""
+    lines = [
+        "# The frames",
+        "",
+        "Every source yields these frames with exactly these columns and dtypes (generated from",
+        "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
+        "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
+    ]
+    for kind, cols in FRAMES.items():
+        lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]
+        lines += [f"| `{c.name}` | {c.dtype} | {c.doc.replace('|', '/')} |" for c in cols]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -7,8 +7,10 @@ rows pointing at it, exactly as in the layer's tar.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
+from concurrent.futures import ProcessPoolExecutor
 from operator import attrgetter
 
 import numpy as np
@@ -35,32 +37,54 @@ _KIND = {
 CONVENTIONS = ("overlay", "aufs", "plain")
 
 
-def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay") -> pd.DataFrame:
+def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, parallel: bool = False) -> pd.DataFrame:
     """The files frame rows of the layer stored in directory ``root``.
 
     Written for speed (this is the inventory's hot loop): one ``lstat`` per entry in the loop,
-    everything else computed column-wise afterwards with numpy.
+    everything else computed column-wise afterwards with numpy. With ``parallel``, subtrees below
+    the second level are walked by worker processes, one per core (for big layers).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
     overlay = convention == "overlay"
     markers = convention != "plain"
+    start = [(os.fsencode(root), "", 0)]
+    workers = len(os.sched_getaffinity(0)) if parallel else 1
+    if workers < 2:
+        return _frame(layer_id, _merge([_scan(start, overlay, markers)]), overlay)
+    head = _scan(start, overlay, markers, max_depth=2)
+    pending = head[-1]
+    # Round-robin batches, several per worker, so one deep subtree does not leave a core idle.
+    batches = [pending[i :: workers * 4] for i in range(min(len(pending), workers * 4))]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        chunks = list(pool.map(_scan_batch, batches, [overlay] * len(batches), [markers] * len(batches)))
+    return _frame(layer_id, _merge([head, *chunks]), overlay)
+
+
+_FIELDS = ("st_mode", "st_size", "st_uid", "st_gid", "st_mtime_ns", "st_blocks", "st_nlink", "st_dev", "st_ino", "st_rdev")
+
+
+def _scan(dirs: list, overlay: bool, markers: bool, max_depth: int | None = None) -> tuple:
+    """Walk from ``dirs`` [(dir bytes, path, depth)]; directories at ``max_depth`` are returned
+    unvisited. Returns (paths, {stat field: int64 array}, links, opaque, named, pending)."""
     lstat, listdir, readlink, decode = os.lstat, os.listdir, os.readlink, bytes.decode
     paths: list[str] = []
     stats: list[os.stat_result] = []
     links: dict[int, str] = {}
     opaque: list[int] = []
     named: list[int] = []  # entries named .wh.*
-    dirs = [(os.fsencode(root), "")]
+    pending: list[tuple[bytes, str, int]] = []
+    dirs = list(dirs)
     while dirs:
-        dir_b, prefix = dirs.pop()
+        dir_b, prefix, depth = dirs.pop()
+        below = pending if max_depth is not None and depth + 1 >= max_depth else dirs
         for name in listdir(dir_b):
             full = dir_b + b"/" + name
             st = lstat(full)
             path = prefix + "/" + decode(name, "utf-8", "surrogateescape")  # os.fsdecode, inlined
             fmt = st.st_mode >> 12
             if fmt == 4:
-                dirs.append((full, path))
+                below.append((full, path, depth + 1))
                 if overlay and _is_opaque(full):
                     opaque.append(len(paths))
             elif fmt == 10:
@@ -69,7 +93,31 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
                 named.append(len(paths))
             paths.append(path)
             stats.append(st)
-    return _frame(layer_id, paths, stats, links, opaque, named, overlay)
+    n = len(stats)
+    cols = {f: np.fromiter(map(attrgetter(f), stats), np.int64, n) for f in _FIELDS}
+    return paths, cols, links, opaque, named, pending
+
+
+def _scan_batch(batch: list, overlay: bool, markers: bool) -> tuple:
+    return _scan(batch, overlay, markers)
+
+
+def _merge(chunks: list[tuple]) -> tuple:
+    """One chunk from several: paths and columns concatenated, indices shifted."""
+    if len(chunks) == 1:
+        return chunks[0][:5]
+    paths: list[str] = []
+    links: dict[int, str] = {}
+    opaque: list[int] = []
+    named: list[int] = []
+    for p, _, lk, op, nm, _ in chunks:
+        base = len(paths)
+        paths.extend(p)
+        links.update((base + i, t) for i, t in lk.items())
+        opaque.extend(base + i for i in op)
+        named.extend(base + i for i in nm)
+    cols = {f: np.concatenate([c[1][f] for c in chunks]) for f in _FIELDS}
+    return paths, cols, links, opaque, named
 
 
 _FMT_KIND = np.array(["file"] * 16, dtype=object)
@@ -78,17 +126,16 @@ for _fmt, _kind in _KIND.items():
 _NAT = np.iinfo(np.int64).min
 
 
-def _frame(layer_id, paths, stats, links, opaque, named, overlay) -> pd.DataFrame:
-    n = len(stats)
-    st_mode = np.fromiter(map(attrgetter("st_mode"), stats), np.int64, n)
+def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
+    paths, cols, links, opaque, named = chunk
+    n = len(paths)
+    st_mode = cols["st_mode"]
     fmt = st_mode >> 12
     kind = _FMT_KIND[fmt]
-    size = np.where(fmt == 8, np.fromiter(map(attrgetter("st_size"), stats), np.int64, n), 0)
+    size = np.where(fmt == 8, cols["st_size"], 0)
     mode = st_mode & 0o7777
-    uid = np.fromiter(map(attrgetter("st_uid"), stats), np.int64, n)
-    gid = np.fromiter(map(attrgetter("st_gid"), stats), np.int64, n)
-    mtime = np.fromiter(map(attrgetter("st_mtime_ns"), stats), np.int64, n)
-    disk = np.fromiter(map(attrgetter("st_blocks"), stats), np.int64, n) * 512
+    uid, gid, mtime = cols["st_uid"], cols["st_gid"], cols["st_mtime_ns"].copy()
+    disk = cols["st_blocks"] * 512
     no_disk = np.zeros(n, dtype=bool)
     link = np.full(n, None, dtype=object)
     for i, target in links.items():
@@ -96,15 +143,14 @@ def _frame(layer_id, paths, stats, links, opaque, named, overlay) -> pd.DataFram
     keep = np.ones(n, dtype=bool)
     whiteout = np.zeros(n, dtype=bool)
     if overlay:
-        for i in np.flatnonzero(fmt == 2):
-            if stats[i].st_rdev == 0:  # overlay whiteout: char device 0/0
-                whiteout[i] = True
+        whiteout = (fmt == 2) & (cols["st_rdev"] == 0)  # overlay whiteout: char device 0/0
     # Hard links: the first path in walk order (Docker's tar order) is the file, the rest link to it.
-    multi = np.flatnonzero((fmt == 8) & (np.fromiter(map(attrgetter("st_nlink"), stats), np.int64, n) > 1))
+    multi = np.flatnonzero((fmt == 8) & (cols["st_nlink"] > 1))
     if len(multi):
         groups: dict[tuple[int, int], list[int]] = {}
+        dev, ino = cols["st_dev"], cols["st_ino"]
         for i in multi:
-            groups.setdefault((stats[i].st_dev, stats[i].st_ino), []).append(i)
+            groups.setdefault((int(dev[i]), int(ino[i])), []).append(i)
         for members in groups.values():
             if len(members) < 2:
                 continue

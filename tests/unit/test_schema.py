@@ -39,3 +39,10 @@ def test_describe_documents_every_column():
     d = ll.describe("files")
     assert list(d["column"]) == schema.columns("files")
     assert d["meaning"].str.len().min() >= 5
+
+
+def test_docs_frames_md_is_the_schema():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "frames.md"
+    assert doc.read_text() == schema.markdown(), "regenerate: python -m layerlab.frames.schema > docs/frames.md"
