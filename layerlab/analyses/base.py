@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._core import inventory
+from ._core import inventory, nulls_as_none
 
 BASE_COLUMNS = [
     "image_id", "tags", "base_image", "base_tags", "base_kind", "base_layer_count", "base_size",
@@ -93,6 +93,4 @@ def base_images(source, *, all: bool = True) -> pd.DataFrame:
             }
         )
     out = pd.DataFrame(rows, columns=BASE_COLUMNS)
-    for col in ("tags", "base_tags", "base_image", "base_kind"):
-        out[col] = out[col].astype(object)
-    return out
+    return nulls_as_none(out, ["tags", "base_tags", "base_image", "base_kind"])

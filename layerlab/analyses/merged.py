@@ -30,28 +30,37 @@ def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[st
     return row["image_id"], row["container_id"], container_chain(inv, row["container_id"])
 
 
-def merged_from_files(files: pd.DataFrame) -> pd.DataFrame:
+def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) -> pd.DataFrame:
     """The merged view of files rows that carry a ``position`` (see ``merged_view``)."""
-    visible = resolve(files, "oci")
+    if visible is None:
+        visible = resolve(files, "oci")
     out = visible.sort_values("path", kind="stable").reset_index(drop=True)
     entry_kind = out["kind"].astype(object)
     kind = entry_kind.replace({"hardlink": "file", "opaque": "dir"})
-    file_size = out["size"].to_numpy().copy()
+    size = out["size"].to_numpy().copy()
+    file_size = size.copy()
     links = np.flatnonzero((entry_kind == "hardlink").to_numpy())
     if len(links):
         # A hard link shows its target's size; the target is the first link in the same layer
-        # (or, failing that, whatever the merged tree shows at the target path).
+        # (or, failing that, whatever the merged tree shows at the target path). When that first
+        # link is hidden, the inode's bytes are counted once, on the first visible link to it.
         own = files[files["kind"] == "file"].set_index(["layer_id", "path"])["size"]
         own = own[~own.index.duplicated()]
-        shown = out.set_index("path")["size"]
+        shown = out.set_index("path")["layer_id"]
+        counted = set()
         for i in links:
-            key = (out.at[i, "layer_id"], out.at[i, "link_target"])
-            file_size[i] = own.get(key, shown.get(out.at[i, "link_target"], 0))
+            layer, target = out.at[i, "layer_id"], out.at[i, "link_target"]
+            file_size[i] = own.get((layer, target), 0)
+            if (layer, target) not in own.index:
+                file_size[i] = out.loc[out["path"] == target, "size"].sum()
+            elif shown.get(target) != layer and (layer, target) not in counted:
+                size[i] = file_size[i]
+                counted.add((layer, target))
     columns = {
             "path": out["path"].astype(object),
             "kind": kind.astype(object),
             "entry_kind": entry_kind,
-            "size": out["size"].astype("int64"),
+            "size": pd.Series(size, dtype="int64"),
             "file_size": pd.Series(file_size, dtype="int64"),
             "mode": out["mode"],
             "uid": out["uid"],

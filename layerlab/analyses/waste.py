@@ -31,6 +31,7 @@ from ._core import (
     chain_files,
     image_chain,
     inventory,
+    nulls_as_none,
     resolve,
     sorted_paths,
     subtree_index,
@@ -327,11 +328,15 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
             else:
                 rows[n][12] = "size"
 
-    # Identical content under different visible paths.
-    regular = visible[(visible["kind"] == "file") & (visible["size"] > 0)]
+    # Identical content under different visible paths (each inode once: merged sizes count it once).
+    from .merged import merged_from_files
+
+    shown = merged_from_files(files, visible)
+    regular = shown[(shown["kind"] == "file") & (shown["size"] > 0)]
+    regular = regular.merge(files[["layer_id", "path", "sha256"]].drop_duplicates(["layer_id", "path"]), on=["layer_id", "path"], how="left")
     sizes = regular["size"]
     twins = regular[sizes.map(sizes.value_counts()) > 1]
-    if len(twins) and (hashing or ("sha256" in twins and twins["sha256"].notna().all())):
+    if len(twins) and (hashing or twins["sha256"].notna().all()):
         digests = _digest_lookup(inv, twins, hashing, progress, "hashing duplicates")
         keyed = twins.assign(_d=[digests.get((l, p)) for l, p in zip(twins["layer_id"], twins["path"])])
         keyed = keyed[keyed["_d"].notna()].sort_values(["position", "path"], kind="stable")
@@ -488,9 +493,7 @@ def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
             }
         )
     out = pd.DataFrame(rows, columns=list(rows[0]) if rows else EFFICIENCY_COLUMNS)
-    for col in ("tags", "base_tags", "base_image"):
-        out[col] = out[col].astype(object)
-    return out
+    return nulls_as_none(out, ["tags", "base_tags", "base_image"])
 
 
 EFFICIENCY_COLUMNS = [
