@@ -146,7 +146,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         w = self.waste()
         hid = w[w["by_position"] == self.position].groupby("reason")["bytes"].sum()
         hidden = ", ".join(f"{r.replace('_', '-')} {human_bytes(v)}" for r, v in hid.items() if v) or "nothing"
-        return (f"<b>{self._index.names.get(self.image, self.image)}</b> layer {self.position} of {len(chain) - 1} · "
+        return (f"<b>{self._index.names.get(self.image, self.image)}</b> layer {self.position} (of 0–{len(chain) - 1}) · "
                 f"{human_bytes(row['size'])} apparent · <code>{command_label(row['created_by'], 120)}</code><br>"
                 f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
                 f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "

@@ -1,0 +1,169 @@
+"""Real-browser tests: JupyterLab on loopback driven by Debian's Chromium through Playwright, and a
+rendered report opened in the same browser. Screenshots go to tests/artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from layerlab.testing.tiers import require
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _browser_missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} missing (apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright not installed (pip install playwright)"
+    if shutil.which("jupyter-lab") is None and shutil.which("jupyter") is None:
+        return "jupyterlab not installed (pip install jupyterlab)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(_browser_missing())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 serving a copy of notebooks/, stopped (whole process group) after."""
+    require(_browser_missing())
+    root = tmp_path_factory.mktemp("lab")
+    for nb in (REPO / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, root / nb.name)
+    port, token = _free_port(), "layerlab-test"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
+           "LAYERLAB_DATA": str(REPO / "data")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", "--ServerApp.disable_check_xsrf=True",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           f"--ServerApp.root_dir={root}", "--allow-root"]
+    log = open(root / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+                raise RuntimeError("jupyter lab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+            time.sleep(0.3)
+    yield base, token, root
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+def _explorer_state(page) -> dict:
+    """The explorer's chart image and table text as the browser shows them."""
+    return page.evaluate("""() => {
+        const ex = document.querySelector('.layerlab-explorer');
+        if (!ex) return null;
+        const img = ex.querySelector('img');
+        const tables = ex.querySelectorAll('table');
+        return {img: img ? img.src : null,
+                table: tables.length ? tables[tables.length - 1].innerText : '',
+                summary: ex.innerText};
+    }""")
+
+
+def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, artifacts):
+    base, token, root = jupyterlab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/lab/tree/02-layers-and-waste.ipynb?token={token}")
+    page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000)
+    # Wait for the kernel before running, so "run all" is not lost.
+    page.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
+        return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel &&
+               w.sessionContext.session.kernel.status === 'idle'; }""", timeout=60_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function("""() => { const ex = document.querySelector('.layerlab-explorer');
+        return ex && ex.querySelector('img') && ex.querySelectorAll('table').length > 0; }""", timeout=120_000)
+    page.locator(".layerlab-explorer").scroll_into_view_if_needed()
+    before = _explorer_state(page)
+    page.screenshot(path=str(artifacts / "lab-explorer-before.png"), full_page=False)
+
+    select = page.locator(".layerlab-explorer select").first
+    options = select.locator("option").all_inner_texts()
+    current = select.evaluate("s => s.options[s.selectedIndex].text")
+    target = "layerlab/tree:1" if current != "layerlab/tree:1" else "layerlab/bloat:1"
+    assert target in options, options
+    started = time.monotonic()
+    select.select_option(label=target)
+    page.wait_for_function("""(before) => { const ex = document.querySelector('.layerlab-explorer');
+        const img = ex.querySelector('img'); const t = ex.querySelectorAll('table');
+        return img && img.src !== before.img && t.length && t[t.length - 1].innerText !== before.table; }""",
+                           arg=before, timeout=30_000)
+    elapsed = time.monotonic() - started
+    after = _explorer_state(page)
+    page.locator(".layerlab-explorer").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "lab-explorer-after.png"), full_page=False)
+    assert after["img"] != before["img"], "the chart did not change"
+    assert after["table"] != before["table"], "the table did not change"
+    assert target in after["summary"], after["summary"][:300]
+    # The round trip through the browser, the kernel and matplotlib; generous for a loaded CI box.
+    assert elapsed < 10, f"the explorer took {elapsed:.1f}s to follow the image"
+    assert not errors, errors
+    page.close()
+
+
+def test_rendered_report_shows_its_figures_without_console_errors(browser, tmp_path, artifacts):
+    from layerlab.reports import render
+
+    out = render(REPO / "notebooks" / "02-layers-and-waste.ipynb", tmp_path / "02.html")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    messages, failed = [], []
+    page.on("console", lambda m: messages.append((m.type, m.text)))
+    page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_load_state("load")
+    images = page.locator("img")
+    assert images.count() >= 3
+    # Every figure is embedded and decodes to a real picture.
+    sizes = page.evaluate("() => Array.from(document.images).map(i => [i.src.slice(0, 22), i.naturalWidth, i.naturalHeight])")
+    assert all(src.startswith("data:image/png") and w > 200 and h > 100 for src, w, h in sizes), sizes
+    page.screenshot(path=str(artifacts / "report-02.png"), full_page=True)
+    errors = [m for m in messages if m[0] in ("error", "pageerror")]
+    assert not errors, errors
+    assert not failed, failed
+    assert "layerlab/app:1" in page.inner_text("body")
+    page.close()

@@ -1,0 +1,166 @@
+"""Reports: parameters injected as papermill does, every notebook run on the sample with its key
+outputs checked, self-contained HTML, and the two ways a report can go wrong."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from layerlab import reports
+from layerlab.cli import main
+from layerlab.errors import NotebookFailed, ReportError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Every notebook rendered on the sample, once, through the CLI; (out dir, seconds taken)."""
+    out = tmp_path_factory.mktemp("report")
+    started = time.monotonic()
+    assert main(["report", "sample", "-o", str(out)]) == 0
+    return out, time.monotonic() - started
+
+
+def _executed(out: Path, stem: str):
+    return nbformat.read(out / f"{stem}.ipynb", as_version=4)
+
+
+def _outputs(nb, mime: str) -> list:
+    return [o["data"][mime] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") in ("display_data", "execute_result") and mime in o.get("data", {})]
+
+
+def _errors(nb) -> list:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o["output_type"] == "error"]
+
+
+def test_parameters_are_read_from_the_tagged_cell():
+    params = reports.parameters(REPO / "notebooks" / "02-layers-and-waste.ipynb")
+    assert params == {"source": "sample", "driver": None, "image": None}
+
+
+def test_injected_cell_follows_the_parameters_cell_and_replaces_an_earlier_one():
+    nb = nbformat.read(REPO / "notebooks" / "02-layers-and-waste.ipynb", as_version=4)
+    once = reports.inject_parameters(nb, {"image": "layerlab/app:1"})
+    twice = reports.inject_parameters(once, {"image": "layerlab/tree:1"})
+    tags = [c.metadata.get("tags", []) for c in twice.cells]
+    i = tags.index(["parameters"])
+    assert tags[i + 1] == ["injected-parameters"]
+    assert sum("injected-parameters" in t for t in tags) == 1
+    assert "image = 'layerlab/tree:1'" in twice.cells[i + 1].source
+
+
+def test_unknown_parameters_are_refused_listing_the_known(tmp_path):
+    with pytest.raises(ReportError, match=r"unknown report parameter imgae; known parameters: .*image"):
+        reports.render_all("sample", tmp_path, params={"imgae": "x"})
+    assert main(["report", "sample", "-o", str(tmp_path), "--param", "imgae=x"]) == 2
+
+
+def test_param_values_take_the_type_of_the_default():
+    assert reports.coerce_value("none", None) is None
+    assert reports.coerce_value("3", 1) == 3
+    assert reports.coerce_value("a,b", []) == ["a", "b"]
+    assert reports.coerce_value('["sample:vfs"]', []) == ["sample:vfs"]
+    assert reports.coerce_value("layerlab/app:1", None) == "layerlab/app:1"
+
+
+def test_all_reports_render_on_the_sample_well_under_a_minute(report):
+    out, seconds = report
+    assert seconds < 45, f"rendering took {seconds:.0f}s"
+    index = (out / "index.html").read_text()
+    for nb in reports.notebooks():
+        assert f'href="{nb.stem}.html"' in index
+        assert not _errors(_executed(out, nb.stem)), nb.name
+    # Where and when the source was scanned, on the first page.
+    assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
+
+
+def test_pages_are_self_contained(report):
+    out, _ = report
+    for page in out.glob("*.html"):
+        text = page.read_text()
+        assert not re.search(r"<script[^>]+src=", text), page.name
+        assert not re.search(r"<link[^>]+href=\"https?:", text), page.name
+        if page.name != "index.html":
+            assert "data:image/png;base64," in text, page.name
+
+
+def test_tour_key_outputs(report):
+    nb = _executed(report[0], "01-tour")
+    html = "".join(_outputs(nb, "text/html"))
+    assert len(_outputs(nb, "image/png")) == 3  # size kinds, treemap, file sizes
+    assert html.count("layerlab/") >= 5 and "ll-exited" in html
+    images_table = [h for h in _outputs(nb, "text/html") if "shared" in h and "unique" in h][0]
+    assert images_table.split("<tbody>")[1].count("<tr") == 5  # five tagged images in the sample
+
+
+def test_waste_notebook_key_outputs(report):
+    nb = _executed(report[0], "02-layers-and-waste")
+    pngs = _outputs(nb, "image/png")
+    assert len(pngs) == 3  # waste per image, layer sizes, the explorer's snapshot
+    html = "".join(_outputs(nb, "text/html"))
+    assert "/data/big.bin" in html and "overwritten" in html and "deleted" in html
+    # The explorer rendered as a picture, not as a widget the page cannot show.
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_sharing_notebook_key_outputs(report):
+    nb = _executed(report[0], "03-sharing-and-dedup")
+    assert len(_outputs(nb, "image/png")) == 3  # matrix, dedup, compare snapshot
+    html = "".join(_outputs(nb, "text/html"))
+    assert "layerlab/base:1" in html and "added" in html
+
+
+def test_drivers_notebook_key_outputs(report):
+    nb = _executed(report[0], "04-storage-drivers")
+    assert len(_outputs(nb, "image/png")) == 3  # copy-ups, widget snapshot, driver footprint
+    html = "".join(_outputs(nb, "text/html"))
+    assert "copied up" in html and "whiteout (deletes)" in html and "opaque dir" in html
+
+
+def test_registries_notebook_key_outputs(report):
+    nb = _executed(report[0], "05-registries")
+    html = "".join(_outputs(nb, "text/html"))
+    assert "known to a registry" in html
+    if reports.sample_capture() is not None:
+        assert "garbage-collect would delete" in html
+    assert len(_outputs(nb, "image/png")) == 2
+
+
+def test_a_parameter_reaches_the_notebooks(tmp_path):
+    out = reports.render(REPO / "notebooks" / "02-layers-and-waste.ipynb", tmp_path / "02.html", image="layerlab/tree:1")
+    assert "layerlab/tree:1" in out.read_text()
+
+
+def test_unreadable_source_gives_a_first_page_saying_so(tmp_path):
+    missing = tmp_path / "no-such-root"
+    index = reports.render_all(str(missing), tmp_path / "out")
+    text = index.read_text()
+    assert "The source could not be read" in text and str(missing) in text
+    assert not list((tmp_path / "out").glob("0*.html"))
+
+
+def test_a_failing_cell_keeps_the_notebook_and_is_named(tmp_path, monkeypatch):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    nb = nbformat.read(REPO / "notebooks" / "01-tour.ipynb", as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell("inv.images.no_such_column"))
+    nbformat.write(nb, nbdir / "01-broken.ipynb")
+    monkeypatch.setenv("LAYERLAB_NOTEBOOKS", str(nbdir))
+    with pytest.raises(NotebookFailed) as info:
+        reports.render_all("sample", tmp_path / "out")
+    err = info.value
+    assert err.cell == 5  # after the injected-parameters cell
+    assert "no_such_column" in err.source and err.ename == "AttributeError"
+    assert "01-broken.ipynb" in str(err) and "cell 5" in str(err)
+    kept = nbformat.read(tmp_path / "out" / "01-broken.ipynb", as_version=4)
+    assert _errors(kept)
+    page = (tmp_path / "out" / "01-broken.html").read_text()
+    assert "This notebook failed at cell 5" in page
+    assert "failed" in (tmp_path / "out" / "index.html").read_text()
