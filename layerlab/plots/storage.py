@@ -210,7 +210,8 @@ def size_kinds(source=None, image=None, *, compressed=None, ax=None, label_width
             ax.barh(y[known] + (k - 1) * h, values[known], height=h, label=label, color=color)
     ax.set_yticks(y, rows["label"])
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    # Outside the plot: bars of every length run to the right edge.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     bytes_axis(ax, "x", "bytes: apparent / on disk / compressed", np.nanmax(rows[["apparent", "disk", "compressed"]].to_numpy(dtype=float)))
     missing = int(np.isnan(rows["compressed"].to_numpy(dtype=float)).sum())
     ax.set_title(title + (f"\n(compressed size unknown for {missing} of {len(rows)}: never pulled or pushed, or no registry data given)" if missing else ""), fontsize=10)
