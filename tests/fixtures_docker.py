@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import pytest
 
+import shutil
+
+from layerlab.testing.btrfs import BtrfsMount, btrfs_missing
 from layerlab.testing.daemon import Daemon, dockerd_missing
 from layerlab.testing.images import build_sample
 from layerlab.testing.registry import Registry, registry_missing
 from layerlab.testing.tiers import require
 
-__all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon"]
+__all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon", "btrfs_daemon", "overlay_daemon", "fuse_overlayfs_daemon"]
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +28,10 @@ def sample_registry(tmp_path_factory):
         yield reg
 
 
-def _daemon_with_sample(tmp_path_factory, request, driver: str):
+def _daemon_with_sample(tmp_path_factory, request, driver: str, data_root=None):
     require(dockerd_missing())
     registry = request.getfixturevalue("sample_registry")
-    daemon = Daemon(tmp_path_factory.mktemp(f"dockerd-{driver}"), driver=driver)
+    daemon = Daemon(tmp_path_factory.mktemp(f"dockerd-{driver}"), driver=driver, data_root=data_root)
     daemon.start()
     try:
         built = build_sample(daemon, registry_host=registry.host, registry_namespace=driver)
@@ -50,5 +53,32 @@ def overlay2_daemon(tmp_path_factory, request):
 def vfs_daemon(tmp_path_factory, request):
     """(Daemon, built) for a running vfs dockerd with the sample built and pushed."""
     daemon, built = _daemon_with_sample(tmp_path_factory, request, "vfs")
+    yield daemon, built
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def btrfs_daemon(tmp_path_factory, request):
+    """(Daemon, built) for a btrfs dockerd whose data root is on a loop-mounted btrfs file."""
+    require(dockerd_missing() or btrfs_missing())
+    with BtrfsMount(tmp_path_factory.mktemp("btrfs")) as mount:
+        daemon, built = _daemon_with_sample(tmp_path_factory, request, "btrfs", data_root=mount.path / "docker")
+        yield daemon, built
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def overlay_daemon(tmp_path_factory, request):
+    """(Daemon, built) for the legacy `overlay` driver (removed in Docker 24, still in 20.10)."""
+    daemon, built = _daemon_with_sample(tmp_path_factory, request, "overlay")
+    yield daemon, built
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def fuse_overlayfs_daemon(tmp_path_factory, request):
+    """(Daemon, built) for the fuse-overlayfs driver (Debian's fuse-overlayfs, /dev/fuse)."""
+    require(None if shutil.which("fuse-overlayfs") else "needs fuse-overlayfs installed (.ci/run installs it)")
+    daemon, built = _daemon_with_sample(tmp_path_factory, request, "fuse-overlayfs")
     yield daemon, built
     daemon.stop()

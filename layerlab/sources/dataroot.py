@@ -424,6 +424,13 @@ class DataRoot:
         if drv.container_files == "walk":
             diff = drv.diff_dir(root, cache, container=True)
             files = walk_layer(diff, lid, drv.convention)
+            if drv.name == "overlay" and row.kind == "container":
+                # The legacy overlay driver starts a container's upper/ as a copy of its init layer's
+                # upper/; Docker's naive diff does not count those copies, so neither do we.
+                init = walk_layer(drv.diff_dir(root, self._lower_cache(row), container=True), lid, drv.convention)
+                key = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
+                same = files[key].merge(init[key].drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
+                files = files[~same.to_numpy()].reset_index(drop=True)
             return files, _docker_size(files), self._disk_from_walk(files, cache, diff)
         if drv.container_files == "compare":
             lower_cache = self._lower_cache(row)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Driver:
     name: str
-    #: whiteout convention of diff directories (walk.CONVENTIONS)
+    #: whiteout convention of diff directories (walk.CONVENTIONS); fuse-overlayfs's is overlay's
+    #: plus .wh. files (pulled layers) and its own .wh..opq opaque marker (containers)
     convention: str
     #: image layers' files come from walking diff dirs ("walk") or from tar-split ("tar-split")
     image_files: str

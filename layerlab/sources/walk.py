@@ -164,7 +164,8 @@ def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
             parent, _, base = paths[i].rpartition("/")
             base_b = os.fsencode(base)
             keep[i] = False
-            if base_b == b".wh..wh..opq":
+            # fuse-overlayfs marks an opaque directory with both .wh..wh..opq and its own .wh..opq
+            if base_b == b".wh..wh..opq" or (overlay and base_b == b".wh..opq"):
                 j = index.get(parent or "/")
                 if j is not None:
                     opaque.append(j)
