@@ -27,6 +27,7 @@ from .frames.snapshot import load  # noqa: E402
 from .sources import open_source  # noqa: E402
 from .sources.dataroot import open_root  # noqa: E402
 from .sources.sample import sample, sample_path  # noqa: E402
+from .analyses.drivers import simulate_writes  # noqa: E402
 
 
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> str:
@@ -52,4 +53,5 @@ __all__ = [
     "sample",
     "sample_path",
     "scan",
+    "simulate_writes",
 ]

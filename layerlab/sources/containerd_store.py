@@ -46,6 +46,17 @@ MANIFEST_TYPES = {"application/vnd.oci.image.manifest.v1+json", "application/vnd
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
+def _read_noatime(path: str) -> bytes:
+    """A file's bytes, without touching its access time where the kernel allows (owner or root)."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def familiar(name: str) -> str:
     """``docker.io/library/alpine:3`` -> ``alpine:3``; ``docker.io/org/x:1`` -> ``org/x:1`` (as docker prints)."""
     if name.startswith("docker.io/"):
@@ -148,8 +159,7 @@ class ContainerdStore:
             alg, _, hexpart = digest.partition(":")
             path = os.path.join(self.root, CONTENT_DIR, alg, hexpart)
             try:
-                with open(path, "rb") as f:
-                    self._blob_cache[digest] = f.read()
+                self._blob_cache[digest] = _read_noatime(path)
             except FileNotFoundError:
                 self._blob_cache[digest] = None
         return self._blob_cache[digest]
@@ -198,7 +208,7 @@ class ContainerdStore:
         names = b["name"].str.split("/", n=2)
         keyed = {n: parts[2] if len(parts) == 3 else n for n, parts in zip(b["name"], names)}
         out = pd.DataFrame({
-            "key": b["name"].map(keyed), "parent": b["backend_parent"].map(lambda p: keyed.get(p, p) if p else None),
+            "key": b["name"].map(keyed), "parent": b["backend_parent"].map(lambda p: keyed.get(p, p) if isinstance(p, str) and p else None),
             "kind": b["kind"], "id": b["id"], "fs": b["fs"], "fs_exists": b["fs_exists"], "size": b["size"],
             "inodes": b["inodes"], "snapshot_ref": None, "labels": b["backend_labels"], "created": b["backend_created"],
         })
@@ -321,8 +331,10 @@ class ContainerdStore:
         used = {r["_snap"]["key"] for r in layer_rows.values()}
         for key, s in by_key.items():
             # Without meta.db nothing is known of images: every committed snapshot is an (unnamed) image layer.
-            if key not in used and (self.partial and s["kind"] in ("Committed", "Unknown")):
-                layer_rows[key] = {"layer_id": key, "kind": "image", "diff_id": None, "parent": s["parent"],
+            if key not in used and self.partial:
+                kind = "container" if s["kind"] == "Active" else "image"
+                lid = f"container:{key}" if kind == "container" else key
+                layer_rows[lid] = {"layer_id": lid, "kind": kind, "diff_id": None, "parent": s["parent"],
                                    "cache_id": str(s["id"]), "size": 0, "image_count": 0, "compressed": [], "_snap": s}
         self._layer_rows = layer_rows
         self._chains = chains
@@ -420,12 +432,15 @@ class ContainerdStore:
         layers, images, il, containers = frames["layers"], frames["images"], frames["image_layers"], frames["containers"]
         size = dict(zip(layers["layer_id"], layers["size"]))
         il["size"] = il["layer_id"].map(size).fillna(0).astype("int64")
+        layers["size"] = layers["size"].astype("int64")
         refs: dict[str, int] = {}
         for chain in self._chains.values():
             for c in chain:
                 refs[c] = refs.get(c, 0) + 1
         images["size"] = [sum(size.get(c, 0) for c in self._chains.get(i, [])) for i in images["image_id"]]
         images["shared_size"] = [sum(size.get(c, 0) for c in self._chains.get(i, []) if refs.get(c, 0) > 1) for i in images["image_id"]]
+        images["size"] = images["size"].astype("int64")
+        images["shared_size"] = images["shared_size"].astype("int64")
         images["unique_size"] = images["size"] - images["shared_size"]
         containers["rw_size"] = pd.array([size.get(x) if x in self._read else None for x in containers["layer_id"]], dtype="Int64")
 

@@ -55,8 +55,14 @@ class Write:
         return f"mv {p} {shlex.quote(str(self.arg))}"
 
     def describe(self) -> str:
-        extra = {"append": f" (+{self.arg} B)", "create": f" ({self.arg} B)", "chmod": f" to {int(self.arg):o}",
-                 "rename": f" to {self.arg}"}.get(self.op, "")
+        if self.op in ("append", "create"):
+            extra = f" ({'+' if self.op == 'append' else ''}{self.arg} B)"
+        elif self.op == "chmod":
+            extra = f" to {int(self.arg):o}"
+        elif self.op == "rename":
+            extra = f" to {self.arg}"
+        else:
+            extra = ""
         return f"{self.op} {self.path}{extra}"
 
 
