@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import LayerlabError
+from ..sources.containerd_store import image_sizes, store_usage  # noqa: F401  (re-exported for plots and notebooks)
 from ._core import inventory
 
 #: Filesystem block: what one directory or the tail of a file costs (ext4 and btrfs here: 4 KiB).
@@ -324,6 +325,14 @@ def load_measurements(path=None) -> pd.DataFrame:
     for col in ("position", "exclusive_bytes", "shared_bytes", "qgroup_referenced_bytes", "qgroup_exclusive_bytes", "peer_size"):
         df[col] = df[col].astype("Int64")
     return df
+
+
+def containerd_sample():
+    """The bundled containerd capture (data/sample-containerd.layerlab) as an Inventory."""
+    from ..frames.snapshot import load
+    from ..sources.sample import data_dir
+
+    return load(data_dir() / "sample-containerd.layerlab")
 
 
 def measurements_meta(path=None) -> dict:
