@@ -21,7 +21,7 @@ def peers(driver: str) -> dict:
         return json.load(f)
 
 
-@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("driver", [d for d in DRIVERS if d != "containerd"])  # containerd's peer is ctr: tests/drivers
 def test_sample_sizes_equal_what_docker_reported_at_capture(driver):
     inv = ll.sample(driver)
     recorded = peers(driver)
@@ -52,7 +52,7 @@ def test_scan_of_the_raw_capture_equals_the_committed_snapshot(driver, tmp_path)
     root.mkdir()
     archive = data_dir() / "capture" / f"{driver}.tar.xz"
     subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", str(archive), "-C", str(root)], check=True)
-    fresh = ll.open_root(str(root), driver, progress=False)
+    fresh = ll.open_root(str(root), None if driver == "containerd" else driver, progress=False)
     committed = ll.sample(driver)
     for name in FRAME_NAMES:
         pd.testing.assert_frame_equal(getattr(fresh, name), getattr(committed, name), obj=f"{driver} {name}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import SnapshotError
 
-DRIVERS = ("overlay2", "vfs", "btrfs")
+DRIVERS = ("overlay2", "vfs", "btrfs", "containerd")
 
 
 def data_dir() -> Path:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from layerlab.analyses.drivers import containerd_sample, load_measurements  # noqa: E402
 from layerlab.plots import drivers as driver_plots  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "drivers_measured.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-drivers-measured.ipynb"
 
 
 def test_charts_label_units_and_size_kind():
