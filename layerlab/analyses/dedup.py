@@ -54,8 +54,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     wanted = set(layers.loc[layers["kind"].isin(list(kinds)), "layer_id"])
     files = inv.files
     regular = files[(files["kind"] == "file") & (files["size"] > 0) & files["layer_id"].isin(wanted)]
-    sizes = regular["size"]
-    cands = regular[sizes.map(sizes.value_counts()) > 1]
+    cands = regular[regular["size"].duplicated(keep=False)]  # a file whose size is unique has no twin
     image_count = layers.set_index("layer_id")["image_count"]
     if hash is not False:
         ok, why = hash_source(inv)
@@ -67,32 +66,42 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
             warnings.warn(f"layerlab: {why}; content_dedup groups by size only (evidence='size')", stacklevel=2)
     else:
         ok = False
-    raw = cands["path_raw"] if "path_raw" in cands.columns else pd.Series([None] * len(cands), index=cands.index)
-    names = [r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p for p, r in zip(cands["path"], raw)]
+    names = cands["path"].to_numpy(dtype=object)
+    if "path_raw" in cands.columns and cands["path_raw"].notna().any():
+        raw = cands["path_raw"].to_numpy(dtype=object)
+        names = np.array([r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p for p, r in zip(names, raw)], dtype=object)
+    layer_ids = cands["layer_id"].to_numpy(dtype=object)
     if ok:
-        digests = identical_groups(inv, zip(cands["layer_id"], names, cands["size"]), progress=progress, desc="hashing candidates")
-        key = [digests.get((l, n)) for l, n in zip(cands["layer_id"], names)]
+        digests = identical_groups(inv, zip(layer_ids, names, cands["size"].to_numpy()), progress=progress, desc="hashing candidates")
+        key = [digests.get(k) for k in zip(layer_ids, names)]
         evidence = "sha256"
     else:
         key = [f"size:{s}" for s in cands["size"]]
         evidence = "size"
+    codes, uniques = pd.factorize(pd.Series(key, dtype=object), use_na_sentinel=True)
+    copies = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    keep = (codes >= 0) & (copies[np.maximum(codes, 0)] > 1)
     out = pd.DataFrame(
         {
-            "key": pd.Series(key, dtype=object, index=cands.index),
-            "size": cands["size"],
-            "layer_id": cands["layer_id"],
-            "path": cands["path"].astype(object),
+            "code": codes[keep],
+            "size": cands["size"].to_numpy()[keep],
+            "layer_id": layer_ids[keep],
+            "path": cands["path"].to_numpy(dtype=object)[keep],
         }
     )
-    out = out[out["key"].notna()]
-    out["copies"] = out.groupby("key")["key"].transform("size").astype("int64")
-    out = out[out["copies"] > 1].sort_values(["key", "layer_id", "path"], kind="stable")
-    first = ~out["key"].duplicated()
-    out["reclaimable"] = np.where(first, 0, out["size"]).astype("int64")
-    saving = out.groupby("key")["reclaimable"].sum().sort_values(ascending=False, kind="stable")
-    out["group"] = out["key"].map({k: i for i, k in enumerate(saving.index)}).astype("int64")
-    out["sha256"] = out["key"] if evidence == "sha256" else None
-    out["sha256"] = out["sha256"].astype(object)
+    if "path_raw" in cands.columns:
+        out["path_raw"] = cands["path_raw"].to_numpy(dtype=object)[keep]
+    out = out.sort_values(["code", "layer_id", "path"], kind="stable", ignore_index=True)
+    code = out["code"].to_numpy()
+    first = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, dtype=bool)
+    out["copies"] = copies[code].astype("int64")
+    out["reclaimable"] = np.where(first, 0, out["size"].to_numpy()).astype("int64")
+    saving = np.bincount(code, weights=out["reclaimable"].to_numpy(), minlength=len(uniques))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[np.argsort(-saving, kind="stable")] = np.arange(len(uniques))
+    out["group"] = rank[code]
+    out["sha256"] = pd.Series(np.asarray(uniques, dtype=object)[code] if evidence == "sha256" else [None] * len(out), dtype=object)
     out["image_count"] = out["layer_id"].map(image_count).fillna(0).astype("int64")
     out["evidence"] = evidence
-    return out.sort_values(["group", "reclaimable"], kind="stable")[DEDUP_COLUMNS].reset_index(drop=True)
+    columns = DEDUP_COLUMNS + (["path_raw"] if "path_raw" in out.columns else [])
+    return out.sort_values(["group", "reclaimable"], kind="stable")[columns].reset_index(drop=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +20,8 @@ from tqdm.auto import tqdm
 from ..sources.drivers import DRIVERS
 from ._core import cache
 
-FIRST_BLOCK = 4096  # like jdupes' partial hash: most different files differ in their first 4 KiB
+FIRST_BLOCK = 16384  # most different files differ early; most small files are read whole at once
+WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))  # beside the main thread; more only contend for the GIL
 CHUNK = 1 << 20
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -68,20 +70,17 @@ def _open(path: bytes) -> int:
         return os.open(path, os.O_RDONLY)
 
 
-def _first(path: bytes, size: int):
-    """(state after the first block, whether the whole file was read), or None if unreadable."""
+def _read_first(path: bytes) -> bytes | None:
     try:
         fd = _open(path)
     except OSError:
         return None
     try:
-        data = os.read(fd, FIRST_BLOCK)
+        return os.read(fd, FIRST_BLOCK)
     except OSError:
         return None
     finally:
         os.close(fd)
-    h = hashlib.sha256(data)
-    return h, len(data) >= size or len(data) < FIRST_BLOCK
 
 
 def _rest(path: bytes, h):
@@ -103,12 +102,56 @@ def _rest(path: bytes, h):
     return h
 
 
+def _first_pass(groups):
+    """First blocks of same-size files, a group at a time: files whose first block matches another's
+    in the group are hashed (SHA-256 of the whole file if it fit, else the state to continue)."""
+    done, partial = [], []
+    for size, members in groups:
+        blocks = [(key, path, _read_first(path)) for key, path in members]
+        by_crc = defaultdict(list)
+        for key, path, data in blocks:
+            if data is not None:
+                by_crc[zlib.crc32(data)].append((key, path, data))
+        for same in by_crc.values():
+            if len(same) < 2:
+                continue  # unique first block: no twin, and no SHA-256 spent on it
+            for key, path, data in same:
+                h = hashlib.sha256(data)
+                if len(data) >= size or len(data) < FIRST_BLOCK:
+                    done.append((key, h.hexdigest()))
+                else:
+                    partial.append((key, path, size, h))
+    return done, partial
+
+
+def _rest_batch(batch):
+    return [_rest(path, h) for path, h in batch]
+
+
+def _batches(items, n: int = 256):
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+def _group_batches(groups, n: int = 256):
+    """Size groups packed into batches of about ``n`` files (a group is never split)."""
+    out, current, count = [], [], 0
+    for g in groups:
+        current.append(g)
+        count += len(g[1])
+        if count >= n:
+            out.append(current)
+            current, count = [], 0
+    if current:
+        out.append(current)
+    return out
+
+
 def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str = "hashing") -> dict[tuple[str, str], str]:
     """SHA-256 of the candidates that may have an identical twin among the candidates.
 
     ``candidates`` is an iterable of ``(layer_id, path, size)`` for regular files. Only files that
     share their size with another candidate are read; a file whose first block matches no other
-    candidate's is not read further and gets no entry (it has no twin). Returns
+    same-size candidate's is not read further and gets no entry (it has no twin). Returns
     ``{(layer_id, path): sha256 hex}``: group it by digest for the identical sets. Files that could
     not be read get no entry either. Digests are cached on the inventory.
     """
@@ -119,42 +162,32 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
         if size > 0 and layer_id in dirs:
             by_size[int(size)].append((layer_id, path))
     todo = [(key, size) for size, keys in by_size.items() if len(keys) > 1 for key in keys]
-    fresh = [(k, s) for k, s in todo if k not in known]
-    total = sum(min(s, FIRST_BLOCK) for _, s in fresh)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not fresh)
-
-    def fs_path(key):
-        return dirs[key[0]] + os.fsencode(key[1])
-
-    states: dict = {}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for (key, size), res in zip(fresh, pool.map(lambda ks: _first(fs_path(ks[0]), ks[1]), fresh, chunksize=64)):
-            bar.update(min(size, FIRST_BLOCK))
-            if res is None:
-                continue
-            h, complete = res
-            if complete:
-                known[key] = h.hexdigest()
-            else:
-                states[key] = h
-        # Second pass: only files whose size and first block match another candidate's.
-        groups: dict[tuple, list] = defaultdict(list)
-        for key, size in todo:
-            if key in known:
-                continue
-            h = states.get(key)
-            if h is not None:
-                groups[(size, h.copy().digest())].append(key)
-        more = [(key, size) for (size, _), keys in groups.items() if len(keys) > 1 for key in keys]
-        bar.total = total + sum(s - FIRST_BLOCK for _, s in more)
-        bar.refresh()
-
-        def finish(ks):
-            return _rest(fs_path(ks[0]), states[ks[0]])
-
-        for (key, size), h in zip(more, pool.map(finish, more)):
-            bar.update(size - FIRST_BLOCK)
-            if h is not None:
-                known[key] = h.hexdigest()
+    groups = []
+    for size, keys in by_size.items():
+        if len(keys) > 1 and any(k not in known for k in keys):
+            groups.append((size, [(k, dirs[k[0]] + k[1].encode("utf-8", "surrogateescape")) for k in keys]))
+    # Progress counts first blocks (the rests overlap with them).
+    total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not groups)
+    # Each file is read once: its first block, and the rest only if that block has a twin. The
+    # first pass (many small reads and hashes that hold the GIL) runs here, size group by size
+    # group; the rests of matching large files are hashed meanwhile by worker threads (hashlib
+    # releases the GIL on large updates).
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        pending = []
+        for batch in _group_batches(groups):
+            done, part = _first_pass(batch)
+            known.update(done)
+            bar.update(sum(min(size, FIRST_BLOCK) * len(m) for size, m in batch))
+            matches: dict[tuple, list] = defaultdict(list)
+            for key, path, size, h in part:  # a size group never spans two batches
+                matches[(size, h.copy().digest())].append((key, path, h))
+            more = [m for ms in matches.values() if len(ms) > 1 for m in ms]
+            for chunk in _batches(more, 16):
+                pending.append((chunk, pool.submit(_rest_batch, [(path, h) for _, path, h in chunk])))
+        for chunk, future in pending:
+            for (key, _, _), h in zip(chunk, future.result()):
+                if h is not None:
+                    known[key] = h.hexdigest()
     bar.close()
     return {key: known[key] for key, _ in todo if key in known}
