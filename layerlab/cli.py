@@ -7,18 +7,8 @@ import json
 import sys
 
 from . import __version__
+from ._format import human_bytes
 from .errors import LayerlabError
-
-
-def _human(n) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
-        n /= 1000
-    return str(n)
 
 
 def summary_dict(inv) -> dict:
@@ -91,22 +81,25 @@ def cmd_summary(args) -> int:
         json.dump(data, sys.stdout, indent=2)
         print()
         return 0
-    print(f"{data['source']}  ({data['image_store']}, {data['driver']})")
+    where = data["source"]
+    if inv.meta.get("snapshot"):
+        where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
+    print(f"{where}  ({data['image_store']}, {data['driver']})")
     print(f"{'IMAGE':<40} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'LAYERS':>6} {'CTRS':>4}")
     for im in sorted(data["images"], key=lambda i: -i["size"]):
         name = ", ".join(im["tags"]) or "<none>"
         print(
-            f"{name[:40]:<40} {im['image_id'][7:19]:<12} {_human(im['size']):>9} {_human(im['shared_size']):>9} "
-            f"{_human(im['unique_size']):>9} {im['layer_count']:>6} {im['container_count']:>4}"
+            f"{name[:40]:<40} {im['image_id'][7:19]:<12} {human_bytes(im['size']):>9} {human_bytes(im['shared_size']):>9} "
+            f"{human_bytes(im['unique_size']):>9} {im['layer_count']:>6} {im['container_count']:>4}"
         )
     if data["containers"]:
         print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}")
         for c in data["containers"]:
-            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {_human(c['rw_size']):>9}")
+            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}")
     t = data["totals"]
     print(
-        f"\n{t['images']} images, {t['layers']} distinct layers: {_human(t['logical_size'])} if every image were stored "
-        f"alone, {_human(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)"
+        f"\n{t['images']} images, {t['layers']} distinct layers: {human_bytes(t['logical_size'])} if every image were stored "
+        f"alone, {human_bytes(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)"
     )
     return 0
 

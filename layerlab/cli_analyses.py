@@ -6,7 +6,7 @@ import json
 import math
 import sys
 
-from .cli import _human
+from ._format import human_bytes as _human
 
 
 def _num(x):

@@ -6,16 +6,7 @@ import argparse
 import json
 import sys
 
-
-def _human(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1000
-    return str(n)
+from ._format import human_bytes
 
 
 def _client(args):
@@ -43,9 +34,9 @@ def cmd_inspect(args) -> int:
     print(f"{data['reference']}\n  digest      {data['digest']}\n  media type  {data['media_type']}")
     for image in info.images:
         print(f"\n{image.platform}  manifest {image.digest}\n  config {image.config_digest}  "
-              f"{len(image.layers)} layers, {_human(image.size)} compressed ({image.size} bytes)")
+              f"{len(image.layers)} layers, {human_bytes(image.size)} compressed ({image.size} bytes)")
         for position, layer in enumerate(image.layers):
-            print(f"  {position:>3}  {layer.digest}  {_human(layer.size):>8}  {layer.media_type.rsplit('.', 1)[-1]}")
+            print(f"  {position:>3}  {layer.digest}  {human_bytes(layer.size):>8}  {layer.media_type.rsplit('.', 1)[-1]}")
         if args.history:
             for entry in image.history:
                 mark = " " if entry.get("empty_layer") else "*"
@@ -94,8 +85,8 @@ def cmd_sharing(args) -> int:
         return 0
     print(f"{'SHARED BY':>9}  {'SIZE':>8}  DIGEST")
     for r in blobs[blobs["reference_count"] > 1].itertuples(index=False):
-        print(f"{r.reference_count:>9}  {_human(r.size):>8}  {r.digest}")
-    print(f"\n{len(frames.manifests)} images: {_human(total)} if each were stored alone, {_human(distinct)} of "
+        print(f"{r.reference_count:>9}  {human_bytes(r.size):>8}  {r.digest}")
+    print(f"\n{len(frames.manifests)} images: {human_bytes(total)} if each were stored alone, {human_bytes(distinct)} of "
           f"distinct layer blobs (dedup {frames.dedup_ratio:.2f}x; compressed bytes)" if distinct else "no images")
     for r in frames.skipped.itertuples(index=False):
         print(f"skipped {r.id}: {r.reason}", file=sys.stderr)
@@ -114,11 +105,11 @@ def cmd_storage(args) -> int:
     for r in data["repositories"]:
         print(f"{r['repository'][:40]:<40} {len(r['tags']):>5} {r['manifests']:>9} {r['untagged']:>8} "
               f"{r['layer_links']:>11}")
-    print(f"\n{data['blobs']} blobs, {_human(data['blob_bytes'])} ({data['blob_bytes']} bytes)")
+    print(f"\n{data['blobs']} blobs, {human_bytes(data['blob_bytes'])} ({data['blob_bytes']} bytes)")
     print(f"unreferenced blobs: {len(data['unreferenced_blobs'])}; untagged manifests: "
           f"{len(data['untagged_manifests'])}")
-    print(f"garbage-collect would delete {len(data['gc']['blobs'])} blobs, {_human(data['gc']['bytes'])}; "
-          f"with --delete-untagged {len(data['gc_untagged']['blobs'])} blobs, {_human(data['gc_untagged']['bytes'])}")
+    print(f"garbage-collect would delete {len(data['gc']['blobs'])} blobs, {human_bytes(data['gc']['bytes'])}; "
+          f"with --delete-untagged {len(data['gc_untagged']['blobs'])} blobs, {human_bytes(data['gc_untagged']['bytes'])}")
     for problem in data["problems"]:
         print(f"warning: {problem}", file=sys.stderr)
     return 0

@@ -242,6 +242,14 @@ def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
+def from_rows(kind: str, rows: list[dict], **defaults) -> pd.DataFrame:
+    """A frame of ``kind`` from row dicts; a value a row lacks takes ``defaults[column]``, or null."""
+    df = pd.DataFrame(rows, columns=columns(kind))
+    for name, value in defaults.items():
+        df[name] = df[name].astype(object).where(df[name].notna(), value)
+    return coerce(df, kind)
+
+
 def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Check ``df`` against the contract for ``kind``; return it unchanged or raise SchemaError."""
     spec = _spec(kind)

@@ -6,8 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-#: Decimal units, as ``docker images`` and ``docker system df`` print sizes.
-UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
+from .._format import UNITS, human_bytes, unit_for  # noqa: F401 - re-exported for the charts
 
 #: What a byte count measures; every byte axis names one of these.
 SIZE_KINDS = {
@@ -47,23 +46,6 @@ def inventory(source):
 
 def get_ax(ax):
     return ax if ax is not None else plt.gca()
-
-
-def unit_for(max_bytes: float) -> tuple[str, float]:
-    """The largest decimal unit that keeps ``max_bytes`` at 1 or more (B, kB, MB, GB, TB)."""
-    chosen = UNITS[0]
-    for unit in UNITS:
-        if abs(max_bytes) >= unit[1]:
-            chosen = unit
-    return chosen
-
-
-def human_bytes(n) -> str:
-    """``1234567`` -> ``'1.23 MB'`` (decimal units, as docker prints them); ``'-'`` for missing."""
-    if n is None or pd.isna(n):
-        return "-"
-    name, factor = unit_for(float(n))
-    return f"{int(n)} B" if factor == 1 else f"{float(n) / factor:.3g} {name}"
 
 
 def bytes_axis(ax, axis: str, kind: str, max_bytes: float | None = None) -> str:

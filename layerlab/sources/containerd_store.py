@@ -227,7 +227,7 @@ class ContainerdStore:
         return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
 
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
-        from .dataroot import _state, _time, chain_ids  # one definition of each, shared with graphdriver roots
+        from .dataroot import _state, _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
 
         snaps = self._snapshots()
         self._snaps = snaps
@@ -342,18 +342,8 @@ class ContainerdStore:
         self._content_of = content_of
         for r in image_rows:
             r["container_count"] = sum(1 for c in container_rows if c["image_id"] == r["image_id"])
-        layers = pd.DataFrame([{k: v for k, v in r.items() if k != "_snap"} for r in layer_rows.values()],
-                              columns=[c for c in schema.columns("layers") if c not in ("disk_usage", "file_count", "whiteout_count", "opaque_count")])
-        layers["disk_usage"] = pd.array([pd.NA] * len(layers), dtype="Int64")
-        for col in ("file_count", "whiteout_count", "opaque_count"):
-            layers[col] = 0
-        return {
-            "images": schema.coerce(pd.DataFrame(image_rows, columns=schema.columns("images")), "images"),
-            "layers": schema.coerce(layers, "layers"),
-            "image_layers": schema.coerce(pd.DataFrame(il_rows, columns=schema.columns("image_layers")), "image_layers"),
-            "history": schema.coerce(pd.DataFrame(hist_rows, columns=schema.columns("history")), "history"),
-            "containers": schema.coerce(pd.DataFrame(container_rows, columns=schema.columns("containers")), "containers"),
-        }
+        layers = [{k: v for k, v in r.items() if k != "_snap"} for r in layer_rows.values()]
+        return metadata_frames(image_rows, layers, il_rows, hist_rows, container_rows)
 
     def _containers(self, images: dict) -> list[dict]:
         """containerd's containers in the namespace, and Docker's (config.v2.json) when a Docker root is known."""

@@ -396,16 +396,7 @@ class DataRoot:
                     "rw_size": None,
                 }
             )
-        layers = pd.DataFrame(layer_rows, columns=[c for c in schema.columns("layers") if c not in ("disk_usage", "file_count", "whiteout_count", "opaque_count")])
-        for col, dtype in (("disk_usage", "Int64"), ("file_count", "int64"), ("whiteout_count", "int64"), ("opaque_count", "int64")):
-            layers[col] = pd.Series([pd.NA if dtype == "Int64" else 0] * len(layers), dtype=dtype)
-        return {
-            "images": schema.coerce(pd.DataFrame(image_rows, columns=schema.columns("images")), "images"),
-            "layers": schema.coerce(layers, "layers"),
-            "image_layers": schema.coerce(pd.DataFrame(il_rows, columns=schema.columns("image_layers")), "image_layers"),
-            "history": schema.coerce(pd.DataFrame(hist_rows, columns=schema.columns("history")), "history"),
-            "containers": schema.coerce(pd.DataFrame(container_rows, columns=schema.columns("containers")), "containers"),
-        }
+        return metadata_frames(image_rows, layer_rows, il_rows, hist_rows, container_rows)
 
     def layer_files(self, row) -> tuple[pd.DataFrame, int | None, int | None]:
         """(files rows, docker size or None, disk usage or None) of one layer row."""
@@ -553,6 +544,17 @@ class DataRoot:
                 "skipped": skipped,
             },
         )
+
+
+def metadata_frames(images, layers, image_layers, history, containers) -> dict[str, pd.DataFrame]:
+    """The contract's frames from row dicts; the layers' per-file counts start at 0 until files are read."""
+    return {
+        "images": schema.from_rows("images", images),
+        "layers": schema.from_rows("layers", layers, file_count=0, whiteout_count=0, opaque_count=0),
+        "image_layers": schema.from_rows("image_layers", image_layers),
+        "history": schema.from_rows("history", history),
+        "containers": schema.from_rows("containers", containers),
+    }
 
 
 class _NotPlain(Exception):

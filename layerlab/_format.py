@@ -1,0 +1,27 @@
+"""Byte counts for people: decimal units, as ``docker images`` and ``docker system df`` print them.
+
+Kept apart from plots/ so the command line can use it without importing matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+
+UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
+
+
+def unit_for(max_bytes: float) -> tuple[str, float]:
+    """The largest decimal unit that keeps ``max_bytes`` at 1 or more (B, kB, MB, GB, TB)."""
+    chosen = UNITS[0]
+    for unit in UNITS:
+        if abs(max_bytes) >= unit[1]:
+            chosen = unit
+    return chosen
+
+
+def human_bytes(n) -> str:
+    """``1234567`` -> ``'1.23 MB'``; ``'-'`` for missing."""
+    if n is None or (isinstance(n, float) and math.isnan(n)) or str(n) == "<NA>":
+        return "-"
+    name, factor = unit_for(float(n))
+    return f"{int(n)} B" if factor == 1 else f"{float(n) / factor:.3g} {name}"
