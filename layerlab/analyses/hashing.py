@@ -1,8 +1,9 @@
 """Content hashes of files in layer directories of a live data root, read once and only when needed.
 
 Callers pass candidates that already share a size (a file whose size is unique is never read).
-Each candidate is read once: its first block is hashed, and only files whose first block matches
-another candidate's are read on to the end (the SHA-256 state carries over, nothing is re-read).
+Each candidate is read once: its first 16 KiB are read and CRC-32-checked against the other files
+of its size; only files whose first block matches another's are SHA-256-hashed, and only those
+are read on to the end (the SHA-256 state carries over, nothing is re-read).
 A snapshot whose data root is gone cannot be hashed: ``hash_source`` says why, and analyses fall
 back to size-level grouping.
 """
