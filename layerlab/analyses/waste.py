@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import warnings
 from collections import defaultdict
 
