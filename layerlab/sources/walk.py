@@ -10,14 +10,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
+from array import array
 from concurrent.futures import ProcessPoolExecutor
-from operator import attrgetter
 
 import numpy as np
 import pandas as pd
 
 from ..frames import schema
-from .entries import FileRows, exact_paths
+from .entries import FileRows, arrow_strings, exact_paths
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -61,16 +61,24 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
     return _frame(layer_id, _merge([head, *chunks]), overlay)
 
 
-_FIELDS = ("st_mode", "st_size", "st_uid", "st_gid", "st_mtime_ns", "st_blocks", "st_nlink", "st_dev", "st_ino", "st_rdev")
+_COLUMNS = ("mode", "size", "uid", "gid", "mtime", "blocks")
 
 
 def _scan(dirs: list, overlay: bool, markers: bool, max_depth: int | None = None) -> tuple:
     """Walk from ``dirs`` [(dir bytes, path, depth)]; directories at ``max_depth`` are returned
-    unvisited. Returns (paths, {stat field: int64 array}, links, opaque, named, pending)."""
-    lstat, listdir, readlink, decode = os.lstat, os.listdir, os.readlink, bytes.decode
+    unvisited. Returns (paths, {column: int64 array}, links, opaque, named, inodes, rdevs, pending).
+
+    Stat fields go straight into int64 arrays: keeping the stat objects would cost ~800 bytes an entry.
+    """
+    readlink, fsencode = os.readlink, os.fsencode
     paths: list[str] = []
-    stats: list[os.stat_result] = []
+    mode_a, size_a, uid_a, gid_a, mtime_a, blocks_a = (array("q") for _ in _COLUMNS)
+    add_mode, add_size, add_uid, add_gid, add_mtime, add_blocks = (
+        mode_a.append, size_a.append, uid_a.append, gid_a.append, mtime_a.append, blocks_a.append
+    )
     links: dict[int, str] = {}
+    inodes: dict[int, tuple[int, int]] = {}  # regular files with several links: (dev, ino)
+    rdevs: dict[int, int] = {}  # character devices
     opaque: list[int] = []
     named: list[int] = []  # entries named .wh.*
     pending: list[tuple[bytes, str, int]] = []
@@ -78,24 +86,56 @@ def _scan(dirs: list, overlay: bool, markers: bool, max_depth: int | None = None
     while dirs:
         dir_b, prefix, depth = dirs.pop()
         below = pending if max_depth is not None and depth + 1 >= max_depth else dirs
-        for name in listdir(dir_b):
-            full = dir_b + b"/" + name
-            st = lstat(full)
-            path = prefix + "/" + decode(name, "utf-8", "surrogateescape")  # os.fsdecode, inlined
-            fmt = st.st_mode >> 12
-            if fmt == 4:
-                below.append((full, path, depth + 1))
-                if overlay and _is_opaque(full):
-                    opaque.append(len(paths))
-            elif fmt == 10:
-                links[len(paths)] = decode(readlink(full), "utf-8", "surrogateescape")
-            if markers and name.startswith(b".wh."):
-                named.append(len(paths))
-            paths.append(path)
-            stats.append(st)
-    n = len(stats)
-    cols = {f: np.fromiter(map(attrgetter(f), stats), np.int64, n) for f in _FIELDS}
-    return paths, cols, links, opaque, named, pending
+        # Listing through a directory fd makes every stat an fstatat() relative to it, as find's
+        # fts does, instead of resolving the whole path again for each entry.
+        fd = _open_dir(dir_b)
+        try:
+            with os.scandir(fd) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    name = entry.name  # str, decoded with surrogateescape
+                    i = len(paths)
+                    paths.append(prefix + "/" + name)
+                    m = st.st_mode
+                    add_mode(m)
+                    add_size(st.st_size)
+                    add_uid(st.st_uid)
+                    add_gid(st.st_gid)
+                    add_mtime(st.st_mtime_ns)
+                    add_blocks(st.st_blocks)
+                    fmt = m >> 12
+                    if fmt == 8:
+                        if st.st_nlink > 1:
+                            inodes[i] = (st.st_dev, st.st_ino)
+                    elif fmt == 4:
+                        full = dir_b + b"/" + fsencode(name)
+                        below.append((full, paths[i], depth + 1))
+                        if overlay and _is_opaque(full):
+                            opaque.append(i)
+                    elif fmt == 10:
+                        links[i] = readlink(name, dir_fd=fd)
+                    elif fmt == 2:
+                        rdevs[i] = st.st_rdev
+                    if markers and name.startswith(".wh."):
+                        named.append(i)
+        finally:
+            os.close(fd)
+    cols = {c: np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, np.int64) for c, a in zip(_COLUMNS, (mode_a, size_a, uid_a, gid_a, mtime_a, blocks_a))}
+    return paths, cols, links, opaque, named, inodes, rdevs, pending
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def _open_dir(path_b: bytes) -> int:
+    # O_NOATIME: reading must not even touch access times; only the owner (or root) may ask for it.
+    if _NOATIME:
+        try:
+            return os.open(path_b, _DIR_FLAGS | _NOATIME)
+        except PermissionError:
+            pass
+    return os.open(path_b, _DIR_FLAGS)
 
 
 def _scan_batch(batch: list, overlay: bool, markers: bool) -> tuple:
@@ -105,19 +145,23 @@ def _scan_batch(batch: list, overlay: bool, markers: bool) -> tuple:
 def _merge(chunks: list[tuple]) -> tuple:
     """One chunk from several: paths and columns concatenated, indices shifted."""
     if len(chunks) == 1:
-        return chunks[0][:5]
+        return chunks[0][:7]
     paths: list[str] = []
     links: dict[int, str] = {}
     opaque: list[int] = []
     named: list[int] = []
-    for p, _, lk, op, nm, _ in chunks:
+    inodes: dict[int, tuple[int, int]] = {}
+    rdevs: dict[int, int] = {}
+    for p, _, lk, op, nm, ino, rd, _ in chunks:
         base = len(paths)
         paths.extend(p)
         links.update((base + i, t) for i, t in lk.items())
+        inodes.update((base + i, t) for i, t in ino.items())
+        rdevs.update((base + i, t) for i, t in rd.items())
         opaque.extend(base + i for i in op)
         named.extend(base + i for i in nm)
-    cols = {f: np.concatenate([c[1][f] for c in chunks]) for f in _FIELDS}
-    return paths, cols, links, opaque, named
+    cols = {c: np.concatenate([ch[1][c] for ch in chunks]) for c in _COLUMNS}
+    return paths, cols, links, opaque, named, inodes, rdevs
 
 
 _FMT_KIND = np.array(["file"] * 16, dtype=object)
@@ -127,15 +171,15 @@ _NAT = np.iinfo(np.int64).min
 
 
 def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
-    paths, cols, links, opaque, named = chunk
+    paths, cols, links, opaque, named, inodes, rdevs = chunk
     n = len(paths)
-    st_mode = cols["st_mode"]
+    st_mode = cols["mode"]
     fmt = st_mode >> 12
     kind = _FMT_KIND[fmt]
-    size = np.where(fmt == 8, cols["st_size"], 0)
+    size = np.where(fmt == 8, cols["size"], 0)
     mode = st_mode & 0o7777
-    uid, gid, mtime = cols["st_uid"], cols["st_gid"], cols["st_mtime_ns"].copy()
-    disk = cols["st_blocks"] * 512
+    uid, gid, mtime = cols["uid"], cols["gid"], cols["mtime"].copy()
+    disk = cols["blocks"] * 512
     no_disk = np.zeros(n, dtype=bool)
     link = np.full(n, None, dtype=object)
     for i, target in links.items():
@@ -143,14 +187,13 @@ def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
     keep = np.ones(n, dtype=bool)
     whiteout = np.zeros(n, dtype=bool)
     if overlay:
-        whiteout = (fmt == 2) & (cols["st_rdev"] == 0)  # overlay whiteout: char device 0/0
+        for i, rdev in rdevs.items():
+            whiteout[i] = rdev == 0  # overlay whiteout: char device 0/0
     # Hard links: the first path in walk order (Docker's tar order) is the file, the rest link to it.
-    multi = np.flatnonzero((fmt == 8) & (cols["st_nlink"] > 1))
-    if len(multi):
+    if inodes:
         groups: dict[tuple[int, int], list[int]] = {}
-        dev, ino = cols["st_dev"], cols["st_ino"]
-        for i in multi:
-            groups.setdefault((int(dev[i]), int(ino[i])), []).append(i)
+        for i, key in inodes.items():
+            groups.setdefault(key, []).append(i)
         for members in groups.values():
             if len(members) < 2:
                 continue
@@ -191,15 +234,15 @@ def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
     df = pd.DataFrame(
         {
             "layer_id": pd.Series(layer_id, index=range(n), dtype=schema.STRING),
-            "path": pd.array(paths, dtype=schema.STRING),
+            "path": arrow_strings(paths),
             "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
-            "kind": pd.array(kind, dtype=schema.STRING),
+            "kind": arrow_strings(kind),
             "size": size,
             "mode": mode,
             "uid": uid,
             "gid": gid,
             "mtime": pd.to_datetime(mtime, unit="ns", utc=True) if n else pd.Series([], dtype=schema.TIME),
-            "link_target": pd.array(link, dtype=schema.STRING),
+            "link_target": arrow_strings(link),
             "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
             "sha256": pd.Series(pd.NA, index=range(n), dtype=schema.STRING),
         }
