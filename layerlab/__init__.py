@@ -30,9 +30,18 @@ from .sources.sample import sample, sample_path  # noqa: E402
 from .analyses.drivers import simulate_writes  # noqa: E402
 
 
-def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> str:
-    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path."""
-    return open_root(root, driver, files=files, progress=progress).save(out)
+def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
+    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
+
+    With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
+    are read), so content comparisons still work on the snapshot without the data root.
+    """
+    inv = open_root(root, driver, files=files, progress=progress)
+    if hash:
+        from .analyses.hashing import fill_sha256
+
+        inv.meta["hashed"] = fill_sha256(inv, progress=progress)
+    return inv.save(out)
 
 
 __all__ = [

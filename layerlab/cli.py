@@ -59,7 +59,7 @@ def summary_dict(inv) -> dict:
 def cmd_scan(args) -> int:
     from . import scan
 
-    out = scan(args.root, args.output, driver=args.driver, files=args.files, progress=not args.quiet)
+    out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet)
     from .frames.snapshot import load
 
     snap = load(out)
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto", help="where image layers' files are read from")
+    s.add_argument("--hash", action="store_true", help="record sha256 of files that have an identical twin (reads only files sharing a size)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_scan)
 

@@ -113,7 +113,7 @@ def scan(out: Path) -> None:
         unpack(archive, root)
         target = out / "sample-containerd.layerlab"
         log(f"containerd: scanning into {target}")
-        layerlab.scan(str(root), str(target), progress=True)
+        layerlab.scan(str(root), str(target), hash=True, progress=True)
 
 
 def main(argv=None) -> int:

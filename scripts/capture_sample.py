@@ -198,7 +198,7 @@ def scan_captures(out: Path, drivers: tuple[str, ...]) -> int:
             unpack(archive, root)
             target = out / f"sample-{driver}.layerlab"
             log(f"{driver}: scanning into {target}")
-            scan(root, target, driver=driver, progress=True)
+            scan(root, target, driver=driver, hash=True, progress=True)
     return 0
 
 
