@@ -40,7 +40,9 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     if hash:
         from .analyses.hashing import fill_sha256
 
-        inv.meta["hashed"] = fill_sha256(inv, progress=progress)
+        hashed = fill_sha256(inv, progress=progress)
+        if hashed is not None:
+            inv.meta["hashed"] = hashed
     return inv.save(out)
 
 

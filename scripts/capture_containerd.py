@@ -19,7 +19,6 @@ import json
 import lzma
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time

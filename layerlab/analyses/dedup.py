@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._core import inventory
-from .hashing import hash_source, identical_groups
+from .hashing import hash_source, identical_groups, recorded
 
 DEDUP_COLUMNS = [
     "group", "sha256", "size", "copies", "layer_id", "path", "image_count", "reclaimable", "evidence",
@@ -62,7 +62,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
             from ..errors import LayerlabError
 
             raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
-        if not ok:
+        if not ok and not recorded(inv):
             warnings.warn(f"layerlab: {why}; content_dedup groups by size only (evidence='size')", stacklevel=2)
     else:
         ok = False
@@ -75,11 +75,14 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
         digests = identical_groups(inv, zip(layer_ids, names, cands["size"].to_numpy()), progress=progress, desc="hashing candidates")
         key = [digests.get(k) for k in zip(layer_ids, names)]
         evidence = "sha256"
+    elif recorded(inv):  # scanned with --hash: a file without a digest has no twin
+        key = list(cands["sha256"].astype(object).where(cands["sha256"].notna(), None))
+        evidence = "sha256"
     else:
         key = [f"size:{s}" for s in cands["size"]]
         evidence = "size"
     codes, uniques = pd.factorize(pd.Series(key, dtype=object), use_na_sentinel=True)
-    copies = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    copies = np.bincount(codes[codes >= 0], minlength=max(len(uniques), 1))
     keep = (codes >= 0) & (copies[np.maximum(codes, 0)] > 1)
     out = pd.DataFrame(
         {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,12 @@ def hash_source(inv) -> tuple[bool, str]:
         answer = (True, "")
     c["hash_source"] = answer
     return answer
+
+
+def recorded(inv) -> bool:
+    """Whether the snapshot was scanned with ``--hash``: every file with an identical twin then has
+    its sha256 in the files frame, so twins can be found without the data root."""
+    return inv.meta.get("hashed") is not None
 
 
 def content_dirs(inv) -> dict[str, bytes]:
@@ -195,10 +202,15 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     return {key: known[key] for key, _ in todo if key in known}
 
 
-def fill_sha256(inv, *, progress: bool | None = None) -> int:
+def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
     """Fill the files frame's ``sha256`` for every regular file that has an identical twin
     (``identical_groups`` over all files sharing a size), so a snapshot keeps content identity for
-    analyses made without the data root. Returns how many rows got a digest."""
+    analyses made without the data root. Returns how many rows got a digest, or None (with a
+    warning) when the files cannot be read."""
+    ok, why = hash_source(inv)
+    if not ok:
+        warnings.warn(f"layerlab: no content hashes recorded: {why}", stacklevel=2)
+        return None
     files = inv.files
     regular = files[(files["kind"] == "file") & (files["size"] > 0)]
     shared = regular[regular["size"].duplicated(keep=False)]

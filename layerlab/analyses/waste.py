@@ -35,7 +35,7 @@ from ._core import (
     sorted_paths,
     subtree_index,
 )
-from .hashing import hash_source, identical_groups
+from .hashing import hash_source, identical_groups, recorded
 
 REASONS = ("overwritten", "deleted", "metadata_only", "duplicate_content")
 
@@ -219,7 +219,7 @@ def _can_hash(inv, hash) -> bool:
         from ..errors import LayerlabError
 
         raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
-    if not ok:
+    if not ok and not recorded(inv):  # a --hash snapshot carries the digests that matter
         flagged = cache(inv)
         if not flagged.get("warned_hash"):
             warnings.warn(f"layerlab: {why}; content comparisons fall back to sizes", stacklevel=3)

@@ -7,7 +7,6 @@ optional ``ax=``, draws on it and returns the Axes.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ._util import bytes_axis, get_ax, no_data
 
@@ -50,7 +49,7 @@ def layer_footprint(data=None, *, ax=None):
             ax.bar(x + i * width, g["exclusive_bytes"].fillna(0), width, color="none", edgecolor="black", hatch="//",
                    label=f"{d}: exclusive (btrfs filesystem du)")
     ax.set_xticks(x + width * (len(drivers) - 1) / 2, whats)
-    ax.set_xlabel(f"image layers of the measured image (0 = base) and an unchanged container")
+    ax.set_xlabel("image layers of the measured image (0 = base) and an unchanged container")
     bytes_axis(ax, "y", "disk")
     ax.set_title("What each driver stores per layer (allocated blocks)")
     ax.legend(fontsize=8)

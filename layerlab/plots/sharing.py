@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ._util import bytes_axis, get_ax, human_bytes, image_names, inventory, no_data, shorten, unit_for
+from ._util import bytes_axis, get_ax, human_bytes, image_names, inventory, no_data, unit_for
 
 
 @fill_doc

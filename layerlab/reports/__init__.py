@@ -178,7 +178,7 @@ def _mark_failure(nb, index: int, error: dict) -> None:
     """Put a banner at the top that links to the failing cell, as papermill does."""
     import nbformat
 
-    anchor = f'<span id="layerlab-failed-cell"></span>'
+    anchor = '<span id="layerlab-failed-cell"></span>'
     nb.cells[index].metadata.setdefault("tags", []).append("layerlab-failed")
     nb.cells.insert(index, nbformat.v4.new_markdown_cell(anchor))
     banner = (f'<div class="layerlab-failed"><b>This notebook failed at cell {index}</b> '

@@ -227,7 +227,7 @@ class ContainerdStore:
         return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
 
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
-        from .dataroot import _state, _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
+        from .dataroot import _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
 
         snaps = self._snapshots()
         self._snaps = snaps

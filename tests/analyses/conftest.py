@@ -6,19 +6,15 @@ sample (other tests count its images).
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import layerlab as ll
 from layerlab.testing.daemon import Daemon, dockerd_missing
 from layerlab.testing.images import BASE, busybox_rootfs
-from layerlab.testing.tiers import missing, require
+from layerlab.testing.tiers import require
 
 EDGE = "layerlab-test/edge:1"
 EDGE_CHILD = "layerlab-test/edge-child:1"
@@ -79,25 +75,3 @@ def sample_live(request):
 def edge_live(edge_daemon):
     daemon, refs = edge_daemon
     return daemon, refs, ll.open_root(str(daemon.data_root), progress=False)
-
-
-def unpack_with_umoci(daemon, ref: str, workdir: Path) -> Path:
-    """The rootfs of ``ref`` unpacked by umoci from an OCI layout skopeo copied out of the daemon."""
-    require(missing(root=True, programs=("skopeo", "umoci")))
-    workdir.mkdir(parents=True, exist_ok=True)
-    layout = workdir / "oci"
-    bundle = workdir / "bundle"
-    shutil.rmtree(layout, ignore_errors=True)
-    shutil.rmtree(bundle, ignore_errors=True)
-    for cmd in (
-        ["skopeo", "copy", "-q", "--src-daemon-host", daemon.host, f"docker-daemon:{ref}", f"oci:{layout}:img"],
-        ["umoci", "unpack", "--image", f"{layout}:img", str(bundle)],
-    ):
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed: {proc.stderr}"
-    return bundle / "rootfs"
-
-
-def fs_name(path: str, raw) -> bytes:
-    """The exact bytes of a path from a frame (``path_raw`` when the name is not UTF-8)."""
-    return raw if isinstance(raw, bytes) else os.fsencode(path)

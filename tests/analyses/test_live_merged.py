@@ -12,7 +12,7 @@ import pytest
 
 from layerlab.analyses import merged_view
 
-from conftest import fs_name, unpack_with_umoci
+from analyses_support import fs_name, unpack_with_umoci
 
 pytestmark = pytest.mark.live
 

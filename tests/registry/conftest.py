@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
 from layerlab.testing.tiers import require_root
-
-
-def skopeo_json(*args: str) -> dict:
-    out = subprocess.run(["skopeo", "inspect", *args], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 @pytest.fixture(scope="session")

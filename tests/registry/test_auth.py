@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import skopeo_json
+from registry_support import skopeo_json
 from layerlab.errors import AuthError, RegistryError
 from layerlab.sources.registry import RegistryClient
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import skopeo_json
+from registry_support import skopeo_json
 from layerlab.errors import ImageNotFound, ManifestNotFound
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import registry_frames

@@ -3,7 +3,6 @@ rendered report opened in the same browser. Screenshots go to tests/artifacts/ (
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
