@@ -26,7 +26,6 @@ from .tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from .walk import compare_trees, disk_usage, walk_layer
 
 FILES_FROM = ("auto", "walk", "tar-split")
-PARALLEL_LAYER_BYTES = 256 << 20
 #: containerd snapshotters whose directories layerlab reads (containerd_store).
 CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native")
 SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
@@ -406,8 +405,7 @@ class DataRoot:
             use_walk = self.files_from == "walk" or (self.files_from == "auto" and drv.image_files == "walk")
             diff = drv.diff_dir(root, cache)
             if use_walk and diff is not None:
-                # Big layers are walked by one process per core; small ones are not worth the fork.
-                files = walk_layer(diff, lid, drv.convention, parallel=row.size > PARALLEL_LAYER_BYTES)
+                files = walk_layer(diff, lid, drv.convention)
                 return files, None, self._disk_from_walk(files, cache, diff)
             files = read_tarsplit(self._layerdb[lid]["tar_split"], lid).frame()
             return files, None, self._disk(cache)
