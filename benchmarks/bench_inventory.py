@@ -5,7 +5,7 @@ temporary directory, imports a tar of TREE as one image layer, and then measures
   - layerlab: ``open_root(root).files`` (every file's path, kind, size, mode, owner, mtime, link, blocks)
   - find: ``find DIFF -printf`` with the same fields, over the same layer directory
   - dive: ``dive --json`` on the same image (it asks the daemon for ``docker save`` of the image)
-Wall time is the best of --repeat runs (dive: one run); peak memory is each process's max RSS.
+Wall time is the best of --repeat interleaved runs (dive: one run); peak memory is each process's max RSS.
 Targets (issue 2): layerlab within 1.5x of find, at least 20x faster than dive, lower peak memory than dive.
 """
 
@@ -49,7 +49,7 @@ def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", default="/usr", help="directory to import as the layer (default /usr)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of layerlab and find (best is kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of layerlab and find, interleaved (best is kept)")
     ap.add_argument("--no-dive", action="store_true", help="skip dive (it needs a docker save of the whole image)")
     ap.add_argument("--workdir", default=None, help="where the temporary daemon lives (default: a temp dir)")
     args = ap.parse_args()
@@ -71,8 +71,11 @@ def main() -> int:
         diffs = [str(p) for p in Path(d.data_root, "overlay2").glob("*/diff")]
         print(f"image size {inspect['Size'] / 1e9:.2f} GB in {len(diffs)} layer(s)", flush=True)
 
-        layerlab_runs = [measure([sys.executable, "-c", LAYERLAB, str(d.data_root)], stdout=None) for _ in range(args.repeat)]
-        find_runs = [measure(["find", *diffs, "-printf", FIND_FORMAT]) for _ in range(args.repeat)]
+        # Interleaved, so a change in the machine's speed during the run affects both alike.
+        layerlab_runs, find_runs = [], []
+        for _ in range(args.repeat):
+            layerlab_runs.append(measure([sys.executable, "-c", LAYERLAB, str(d.data_root)], stdout=None))
+            find_runs.append(measure(["find", *diffs, "-printf", FIND_FORMAT]))
         ll_time, ll_rss, ll_out = min(layerlab_runs)
         inventory_time = min(float(out.split()[3]) for _, _, out in layerlab_runs)
         import_time = min(float(out.split()[2]) for _, _, out in layerlab_runs)

@@ -59,10 +59,8 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
     """
     readlink, fsencode = os.readlink, os.fsencode
     paths: list[str] = []
-    mode_a, size_a, uid_a, gid_a, mtime_a, blocks_a = (array("q") for _ in _COLUMNS)
-    add_mode, add_size, add_uid, add_gid, add_mtime, add_blocks = (
-        mode_a.append, size_a.append, uid_a.append, gid_a.append, mtime_a.append, blocks_a.append
-    )
+    stats = array("q")  # _COLUMNS of every entry, one after the other
+    add_stat = stats.extend
     links: dict[int, str] = {}
     inodes: dict[int, tuple[int, int]] = {}  # regular files with several links: (dev, ino)
     rdevs: dict[int, int] = {}  # character devices
@@ -82,12 +80,7 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
                     i = len(paths)
                     paths.append(prefix + "/" + name)
                     m = st.st_mode
-                    add_mode(m)
-                    add_size(st.st_size)
-                    add_uid(st.st_uid)
-                    add_gid(st.st_gid)
-                    add_mtime(st.st_mtime_ns)
-                    add_blocks(st.st_blocks)
+                    add_stat((m, st.st_size, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_blocks))
                     fmt = m >> 12
                     if fmt == 8:
                         if st.st_nlink > 1:
@@ -105,7 +98,8 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
                         named.append(i)
         finally:
             os.close(fd)
-    cols = {c: np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, np.int64) for c, a in zip(_COLUMNS, (mode_a, size_a, uid_a, gid_a, mtime_a, blocks_a))}
+    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(_COLUMNS)) if len(stats) else np.zeros((0, len(_COLUMNS)), np.int64)
+    cols = {c: table[:, j] for j, c in enumerate(_COLUMNS)}
     return paths, cols, links, opaque, named, inodes, rdevs
 
 
@@ -215,12 +209,18 @@ def _listing(dir_b: bytes) -> list[bytes]:
 
 
 def _is_opaque(path_b: bytes) -> bool:
+    # One listxattr per directory (most have none) rather than a getxattr per attribute name.
+    try:
+        names = os.listxattr(path_b, follow_symlinks=False)
+    except OSError:
+        return False
     for attr in OVERLAY_OPAQUE_XATTRS:
-        try:
-            if os.getxattr(path_b, attr, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            pass
+        if attr.decode() in names:
+            try:
+                if os.getxattr(path_b, attr, follow_symlinks=False) == b"y":
+                    return True
+            except OSError:
+                pass
     return False
 
 
