@@ -66,19 +66,22 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
     rdevs: dict[int, int] = {}  # character devices
     opaque: list[int] = []
     named: list[int] = []  # entries named .wh.*
-    dirs = [(root_b, "")]
+    dirs = [(root_b, "", None)]
     while dirs:
-        dir_b, prefix = dirs.pop()
+        dir_b, prefix, index = dirs.pop()
         # Listing through a directory fd makes every stat an fstatat() relative to it, as find's
         # fts does, instead of resolving the whole path again for each entry.
         fd = _open_dir(dir_b)
+        prefix += "/"
+        if overlay and index is not None and _is_opaque(fd):
+            opaque.append(index)
         try:
             with os.scandir(fd) as it:
                 for entry in it:
                     st = entry.stat(follow_symlinks=False)
                     name = entry.name  # str, decoded with surrogateescape
                     i = len(paths)
-                    paths.append(prefix + "/" + name)
+                    paths.append(prefix + name)
                     m = st.st_mode
                     add_stat((m, st.st_size, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_blocks))
                     fmt = m >> 12
@@ -86,10 +89,7 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
                         if st.st_nlink > 1:
                             inodes[i] = (st.st_dev, st.st_ino)
                     elif fmt == 4:
-                        full = dir_b + b"/" + fsencode(name)
-                        dirs.append((full, paths[i]))
-                        if overlay and _is_opaque(full):
-                            opaque.append(i)
+                        dirs.append((dir_b + b"/" + fsencode(name), paths[i], i))
                     elif fmt == 10:
                         links[i] = readlink(name, dir_fd=fd)
                     elif fmt == 2:
@@ -208,16 +208,17 @@ def _listing(dir_b: bytes) -> list[bytes]:
     return sorted(os.listdir(dir_b), reverse=True)
 
 
-def _is_opaque(path_b: bytes) -> bool:
-    # One listxattr per directory (most have none) rather than a getxattr per attribute name.
+def _is_opaque(fd: int) -> bool:
+    """Whether the open directory ``fd`` carries overlay's opaque xattr: one listxattr (most
+    directories have none) rather than a getxattr per attribute name."""
     try:
-        names = os.listxattr(path_b, follow_symlinks=False)
+        names = os.listxattr(fd)
     except OSError:
         return False
     for attr in OVERLAY_OPAQUE_XATTRS:
         if attr.decode() in names:
             try:
-                if os.getxattr(path_b, attr, follow_symlinks=False) == b"y":
+                if os.getxattr(fd, attr) == b"y":
                     return True
             except OSError:
                 pass
