@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from capture_sample import TAR_OPTIONS, XZ_OPT, archive_dir, log, unpack  # noqa: E402
+from capture_sample import TAR_OPTIONS, XZ_OPT, archive_dir, label_sample, log, unpack  # noqa: E402
 
 from layerlab.testing.containerd import Containerd, containerd_missing  # noqa: E402
 from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
@@ -113,6 +113,7 @@ def scan(out: Path) -> None:
         target = out / "sample-containerd.layerlab"
         log(f"containerd: scanning into {target}")
         layerlab.scan(str(root), str(target), hash=True, progress=True)
+        label_sample(target, "data/capture/containerd.tar.xz")
 
 
 def main(argv=None) -> int:

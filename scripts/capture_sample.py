@@ -180,6 +180,14 @@ def capture(out: Path, drivers: tuple[str, ...], dive: bool) -> dict:
     return manifest
 
 
+def label_sample(snapshot: Path, archive: str) -> None:
+    """Name the capture, not the temporary directory it was unpacked into, as the snapshot's source."""
+    meta_path = Path(snapshot) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["source"] = f"{archive} (the bundled sample, unpacked and scanned)"
+    meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
 def scan_captures(out: Path, drivers: tuple[str, ...]) -> int:
     """Unpack each capture into a temp dir and scan it to data/sample-<driver>.layerlab."""
     import layerlab
@@ -199,6 +207,7 @@ def scan_captures(out: Path, drivers: tuple[str, ...]) -> int:
             target = out / f"sample-{driver}.layerlab"
             log(f"{driver}: scanning into {target}")
             scan(root, target, driver=driver, hash=True, progress=True)
+            label_sample(target, f"data/capture/{driver}.tar.xz")
     return 0
 
 
