@@ -29,19 +29,28 @@ CHUNK = 1 << 20
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
+def _containerd_snapshots(inv) -> str | None:
+    """The snapshotter's snapshots/ directory of a containerd store, else None."""
+    if inv.meta.get("image_store") != "containerd":
+        return None
+    return os.path.join(inv.meta.get("source") or "", f"io.containerd.snapshotter.v1.{inv.meta.get('driver')}", "snapshots")
+
+
 def hash_source(inv) -> tuple[bool, str]:
     """Whether files of ``inv`` can be read for hashing, and if not, why (for warnings and docs)."""
     c = cache(inv)
     if "hash_source" in c:
         return c["hash_source"]
     root = inv.meta.get("source") or ""
+    snapshots = _containerd_snapshots(inv)
     driver = DRIVERS.get(inv.meta.get("driver") or "")
-    if driver is None:
+    home = snapshots or (os.path.join(root, driver.name) if driver else None)
+    if home is None:
         answer = (False, f"files of a {inv.meta.get('driver')!r} store cannot be read for hashing")
-    elif not root or not os.path.isdir(os.path.join(root, driver.name)):
+    elif not root or not os.path.isdir(home):
         answer = (False, f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level grouping only")
-    elif not os.access(os.path.join(root, driver.name), os.R_OK | os.X_OK):
-        answer = (False, f"no permission to read {os.path.join(root, driver.name)}; run as root for content hashes")
+    elif not os.access(home, os.R_OK | os.X_OK):
+        answer = (False, f"no permission to read {home}; run as root for content hashes")
     else:
         answer = (True, "")
     c["hash_source"] = answer
@@ -63,11 +72,15 @@ def content_dirs(inv) -> dict[str, bytes]:
     ok, _ = hash_source(inv)
     if ok:
         root = inv.meta["source"]
-        driver = DRIVERS[inv.meta["driver"]]
+        snapshots = _containerd_snapshots(inv)
+        driver = DRIVERS.get(inv.meta["driver"])
         for r in inv.layers.itertuples(index=False):
-            d = driver.diff_dir(root, r.cache_id, container=r.kind != "image") or driver.full_dir(root, r.cache_id)
+            if snapshots:  # containerd: snapshots/<id>/fs (overlayfs) or snapshots/<id> (native)
+                d = os.path.join(snapshots, str(r.cache_id), "fs" if inv.meta["driver"] == "overlayfs" else "")
+            else:
+                d = driver.diff_dir(root, r.cache_id, container=r.kind != "image") or driver.full_dir(root, r.cache_id)
             if d is not None and os.path.isdir(d):
-                out[r.layer_id] = os.fsencode(d)
+                out[r.layer_id] = os.fsencode(d.rstrip("/"))
     c["content_dirs"] = out
     return out
 
