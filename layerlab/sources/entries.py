@@ -118,6 +118,11 @@ def arrow_strings(values) -> pd.api.extensions.ExtensionArray:
 def exact_paths(paths: list[str]) -> tuple[list[str], list[bytes | None] | None]:
     """Turn ``surrogateescape``-decoded names into valid UTF-8 (bad bytes as ``\\xNN``) plus their
     exact bytes; the second list is None when every name was valid UTF-8 (the usual case)."""
+    try:  # the usual case, checked at C speed: every name is valid UTF-8 (no surrogate escapes)
+        "".join(paths).encode("utf-8")
+        return paths, None
+    except UnicodeEncodeError:
+        pass
     raw: list[bytes | None] | None = None
     for i, p in enumerate(paths):
         if p.isascii():
