@@ -393,6 +393,8 @@ class ContainerdStore:
         return files, _docker_size(files), disk
 
     def files_frame(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        from .dataroot import fill_layer_counts
+
         layers = frames["layers"]
         read: dict[str, tuple] = {}
         rows = list(self._layer_rows.values())
@@ -407,13 +409,8 @@ class ContainerdStore:
         bar.close()
         self._read = read
         files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
-        counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
-        lid = layers["layer_id"]
-        layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
-        for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
-            layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
-        layers["disk_usage"] = pd.array([read[x][2] if x in read else None for x in lid], dtype="Int64")
-        layers["size"] = [read[x][1] if x in read else 0 for x in lid]
+        fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
+        layers["size"] = [read[x][1] if x in read else 0 for x in layers["layer_id"]]
         self._fill_sizes(frames)
         return files
 

@@ -491,12 +491,8 @@ class DataRoot:
         self.read_layers(layers)
         read = {k: v for k, v in self._read.items() if v is not None}
         files = concat_files([v[0] for v in read.values()])
-        counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
+        fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
         lid = layers["layer_id"]
-        layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
-        for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
-            layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
-        layers["disk_usage"] = pd.array([read[x][2] if x in read else None for x in lid], dtype="Int64")
         is_rw = layers["kind"] != "image"
         if is_rw.any():
             layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in lid[is_rw]]
@@ -542,6 +538,17 @@ class DataRoot:
                 "skipped": skipped,
             },
         )
+
+
+def fill_layer_counts(layers: pd.DataFrame, files: pd.DataFrame, disk_usage: dict) -> None:
+    """Fill the layers frame's file_count, whiteout_count and opaque_count from ``files``, and its
+    disk_usage from ``disk_usage`` (layer_id -> bytes; absent or None: unknown)."""
+    counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
+    lid = layers["layer_id"]
+    layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
+    for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
+        layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
+    layers["disk_usage"] = pd.array([disk_usage.get(x) for x in lid], dtype="Int64")
 
 
 def metadata_frames(images, layers, image_layers, history, containers) -> dict[str, pd.DataFrame]:
