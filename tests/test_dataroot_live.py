@@ -184,3 +184,24 @@ def test_container_changes_agree_across_drivers(request, overlay2_daemon, other)
         )
     (a, b) = found.values()
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("fixture", ["overlay2_daemon", "fuse_overlayfs_daemon", "vfs_daemon"])
+def test_c_walker_equals_python_walker_on_every_layer(request, fixture):
+    """The C walker (layerlab/sources/_fastwalk.c) and the Python walk give the same rows."""
+    from layerlab.sources import walk
+    from layerlab.sources.drivers import DRIVERS
+    from layerlab.testing.tiers import require
+
+    require(None if walk._fastwalk is not None else "the C walker was not built (no compiler at install time?)")
+    daemon, _ = request.getfixturevalue(fixture)
+    inv = ll.open_root(str(daemon.data_root), progress=False)
+    driver = DRIVERS[inv.meta["driver"]]
+    checked = 0
+    for row in inv.layers.itertuples():
+        d = driver.diff_dir(str(daemon.data_root), row.cache_id, container=row.kind != "image") or driver.layer_dir(str(daemon.data_root), row.cache_id)
+        a = walk.walk_layer(d, row.layer_id, driver.convention, use_c=False).sort_values("path", ignore_index=True)
+        b = walk.walk_layer(d, row.layer_id, driver.convention).sort_values("path", ignore_index=True)
+        pd.testing.assert_frame_equal(a, b, obj=f"{fixture} layer {row.layer_id}")
+        checked += 1
+    assert checked == len(inv.layers) >= 10
