@@ -23,7 +23,13 @@ from tqdm.auto import tqdm
 from ..sources.drivers import DRIVERS
 from ._core import cache
 
-FIRST_BLOCK = 16384  # most different files differ early; most small files are read whole at once
+try:  # layerlab/analyses/_firstblocks.c, built when the package is installed
+    from . import _firstblocks
+except ImportError:  # no compiler at install time: the same reads in Python, slower
+    _firstblocks = None
+
+FIRST_BLOCK = 16384
+TWINS_BUFFER = 64 << 20  # first blocks a size group may hold in memory at once in the C reader  # most different files differ early; most small files are read whole at once
 WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))  # beside the main thread; more only contend for the GIL
 CHUNK = 1 << 20
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -129,11 +135,18 @@ def _first_pass(groups):
     in the group are hashed (SHA-256 of the whole file if it fit, else the state to continue)."""
     done, partial = [], []
     for size, members in groups:
-        blocks = [(key, path, _read_first(path)) for key, path in members]
+        paths = [path for _, path in members]
+        length = min(size, FIRST_BLOCK)
         by_crc = defaultdict(list)
-        for key, path, data in blocks:
-            if data is not None:
-                by_crc[zlib.crc32(data)].append((key, path, data))
+        if _firstblocks is not None and length * len(paths) <= TWINS_BUFFER:
+            # read, CRC and match first blocks in C, in one call per size group, the GIL released
+            for i, crc, data in _firstblocks.twins(paths, length):
+                by_crc[crc].append((members[i][0], paths[i], data))
+        else:
+            for (key, path) in members:
+                data = _read_first(path)
+                if data is not None:
+                    by_crc[zlib.crc32(data)].append((key, path, data))
         for same in by_crc.values():
             if len(same) < 2:
                 continue  # unique first block: no twin, and no SHA-256 spent on it
@@ -195,10 +208,12 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     # first pass (many small reads and hashes that hold the GIL) runs here, size group by size
     # group; the rests of matching large files are hashed meanwhile by worker threads (hashlib
     # releases the GIL on large updates).
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    batches = _group_batches(groups)
+    # With the C reader the first passes' I/O runs without the GIL, so two threads overlap.
+    first_workers = 2 if _firstblocks is not None else 1
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool, ThreadPoolExecutor(max_workers=first_workers) as firsts:
         pending = []
-        for batch in _group_batches(groups):
-            done, part = _first_pass(batch)
+        for batch, (done, part) in zip(batches, firsts.map(_first_pass, batches)):
             known.update(done)
             bar.update(sum(min(size, FIRST_BLOCK) * len(m) for size, m in batch))
             matches: dict[tuple, list] = defaultdict(list)

@@ -47,3 +47,17 @@ def test_same_groups_as_jdupes(overlay2_daemon):
     assert big["copies"].iloc[0] == 2 and big["reclaimable"].sum() == 1 << 20
     saved = dedup.groupby("group").apply(lambda g: (g["copies"].iloc[0] - 1) * g["size"].iloc[0]).sum()
     assert dedup["reclaimable"].sum() == saved
+
+
+def test_c_first_pass_equals_python_first_pass(overlay2_daemon, monkeypatch):
+    """The C reader (layerlab/analyses/_firstblocks.c) and the Python reads find the same twins."""
+    import layerlab as ll
+    from layerlab.analyses import hashing
+
+    require(None if hashing._firstblocks is not None else "the C reader was not built (no compiler at install time?)")
+    daemon, _ = overlay2_daemon
+    with_c = content_dedup(ll.open_root(str(daemon.data_root), progress=False), progress=False)
+    monkeypatch.setattr(hashing, "_firstblocks", None)
+    without = content_dedup(ll.open_root(str(daemon.data_root), progress=False), progress=False)
+    assert len(with_c) > 0
+    assert with_c.equals(without)
