@@ -130,20 +130,21 @@ def _rest(path: bytes, h):
     return h
 
 
-def _first_pass(groups):
+def _first_pass(groups, dirs: dict[str, bytes]):
     """First blocks of same-size files, a group at a time: files whose first block matches another's
-    in the group are hashed (SHA-256 of the whole file if it fit, else the state to continue)."""
+    in the group are hashed (SHA-256 of the whole file if it fit, else the state to continue).
+    ``groups`` holds (size, [(layer_id, path)]); ``dirs`` each layer's directory."""
     done, partial = [], []
-    for size, members in groups:
-        paths = [path for _, path in members]
+    for size, keys in groups:
+        paths = [dirs[layer_id] + path.encode("utf-8", "surrogateescape") for layer_id, path in keys]
         length = min(size, FIRST_BLOCK)
         by_crc = defaultdict(list)
         if _firstblocks is not None and length * len(paths) <= TWINS_BUFFER:
             # read, CRC and match first blocks in C, in one call per size group, the GIL released
             for i, crc, data in _firstblocks.twins(paths, length):
-                by_crc[crc].append((members[i][0], paths[i], data))
+                by_crc[crc].append((keys[i], paths[i], data))
         else:
-            for (key, path) in members:
+            for key, path in zip(keys, paths):
                 data = _read_first(path)
                 if data is not None:
                     by_crc[zlib.crc32(data)].append((key, path, data))
@@ -196,24 +197,20 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     for layer_id, path, size in candidates:
         if size > 0 and layer_id in dirs:
             by_size[int(size)].append((layer_id, path))
-    todo = [(key, size) for size, keys in by_size.items() if len(keys) > 1 for key in keys]
-    groups = []
-    for size, keys in by_size.items():
-        if len(keys) > 1 and any(k not in known for k in keys):
-            groups.append((size, [(k, dirs[k[0]] + k[1].encode("utf-8", "surrogateescape")) for k in keys]))
+    todo = [key for keys in by_size.values() if len(keys) > 1 for key in keys]
+    groups = [(size, keys) for size, keys in by_size.items() if len(keys) > 1 and any(k not in known for k in keys)]
     # Progress counts first blocks (the rests overlap with them).
     total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not groups)
-    # Each file is read once: its first block, and the rest only if that block has a twin. The
-    # first pass (many small reads and hashes that hold the GIL) runs here, size group by size
-    # group; the rests of matching large files are hashed meanwhile by worker threads (hashlib
-    # releases the GIL on large updates).
+    # Each file is read once: its first block, and the rest only if that block has a twin. First
+    # passes run size group by size group on worker threads (with the C reader their I/O runs
+    # without the GIL, so two overlap); the rests of matching large files are hashed meanwhile by
+    # other workers (hashlib releases the GIL on large updates).
     batches = _group_batches(groups)
-    # With the C reader the first passes' I/O runs without the GIL, so two threads overlap.
     first_workers = 2 if _firstblocks is not None else 1
     with ThreadPoolExecutor(max_workers=WORKERS) as pool, ThreadPoolExecutor(max_workers=first_workers) as firsts:
         pending = []
-        for batch, (done, part) in zip(batches, firsts.map(_first_pass, batches)):
+        for batch, (done, part) in zip(batches, firsts.map(_first_pass, batches, [dirs] * len(batches))):
             known.update(done)
             bar.update(sum(min(size, FIRST_BLOCK) * len(m) for size, m in batch))
             matches: dict[tuple, list] = defaultdict(list)
@@ -227,7 +224,7 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
                 if h is not None:
                     known[key] = h.hexdigest()
     bar.close()
-    return {key: known[key] for key, _ in todo if key in known}
+    return {key: known[key] for key in todo if key in known}
 
 
 def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
