@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +94,19 @@ class BlobCache:
 
     def put(self, digest: str, body: bytes) -> None:
         path = self._path(digest)
+        # Written beside its name and renamed into place, so a reader never sees half a body; the
+        # temporary name is unique per process and thread (no tempfile: this is on the hot path).
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
+            try:
+                fd = os.open(tmp, flags, 0o644)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, flags, 0o644)
+            with os.fdopen(fd, "wb") as f:
                 f.write(body)
-            os.replace(f.name, path)
+            os.replace(tmp, path)
         except OSError as e:  # a cache that cannot be written only costs speed
             log.debug("registry cache not written (%s)", e.__class__.__name__)
 
