@@ -100,9 +100,18 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _read_json(path: str):
+def _read_optional(path: str) -> str | None:
+    """A metadata file's stripped text, or None when the file does not exist."""
     try:
-        return json.loads(_read(path))
+        return _read(path).strip()
+    except FileNotFoundError:
+        return None
+
+
+def _read_json(path: str, raw: bytes | None = None):
+    """The JSON in ``path`` (or in ``raw``, its bytes already read), or CorruptMetadata naming it."""
+    try:
+        return json.loads(raw if raw is not None else _read(path))
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptMetadata(
             f"{path} is not valid JSON ({e}); the file is damaged or was being written: "
@@ -182,13 +191,12 @@ class DataRoot:
                 continue
             d = os.path.join(base, name)
             try:
-                parent_path = os.path.join(d, "parent")
                 layers["sha256:" + name] = {
                     "layer_id": "sha256:" + name,
                     "diff_id": _read(os.path.join(d, "diff")).strip(),
                     "size": _read_int(os.path.join(d, "size")),
                     "cache_id": _read(os.path.join(d, "cache-id")).strip(),
-                    "parent": _read(parent_path).strip() if os.path.exists(parent_path) else None,
+                    "parent": _read_optional(os.path.join(d, "parent")),
                     "tar_split": os.path.join(d, "tar-split.json.gz"),
                 }
             except FileNotFoundError as e:
@@ -222,9 +230,8 @@ class DataRoot:
                 continue
             if hashlib.sha256(raw).hexdigest() != name:
                 raise CorruptMetadata(f"{path} does not match its digest: the image store is damaged", path=path)
-            config = _read_json(path)
-            parent_file = os.path.join(meta, name, "parent")
-            parent = _read(parent_file).strip() if os.path.exists(parent_file) else None
+            config = _read_json(path, raw)
+            parent = _read_optional(os.path.join(meta, name, "parent"))
             out.append({"image_id": "sha256:" + name, "config": config, "parent": parent or None})
         return out
 
@@ -242,10 +249,8 @@ class DataRoot:
             m = os.path.join(mounts, cid)
             try:
                 mount_id = _read(os.path.join(m, "mount-id")).strip()
-                init_path = os.path.join(m, "init-id")
-                init_id = _read(init_path).strip() if os.path.exists(init_path) else None
-                parent_path = os.path.join(m, "parent")
-                parent = _read(parent_path).strip() if os.path.exists(parent_path) else None
+                init_id = _read_optional(os.path.join(m, "init-id"))
+                parent = _read_optional(os.path.join(m, "parent"))
             except FileNotFoundError:
                 self._skip("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
                 mount_id = init_id = parent = None
@@ -271,7 +276,7 @@ class DataRoot:
         images = self.read_images()
         containers = self.read_containers()
         compressed = self.read_compressed()
-        self._layerdb, self._containers = layerdb, containers
+        self._layerdb = layerdb
 
         image_rows, il_rows, hist_rows = [], [], []
         chains: dict[str, list[str]] = {}
@@ -436,7 +441,7 @@ class DataRoot:
         d = self.driver.layer_dir(self.root, cache)
         if not os.path.isdir(d):
             return None
-        return disk_usage(d)[0] + os.lstat(d).st_blocks * 512
+        return disk_usage(d) + os.lstat(d).st_blocks * 512
 
     def _disk_from_walk(self, files: pd.DataFrame, cache: str, diff: str) -> int:
         # The walk already has every block under diff/; add the diff dir itself and the driver's
@@ -452,7 +457,7 @@ class DataRoot:
                 st = os.lstat(p)
                 total += st.st_blocks * 512
                 if os.path.isdir(p) and not os.path.islink(p):
-                    total += disk_usage(p)[0]
+                    total += disk_usage(p)
         return total
 
     def read_layers(self, layers: pd.DataFrame, which: pd.Series | None = None) -> None:

@@ -58,11 +58,16 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
 def _scan_c(root_b: bytes, overlay: bool, markers: bool) -> tuple:
     """``_scan`` done by the C walker: the same tuple."""
     stats, paths, links, opaque, named, inodes, rdevs = _fastwalk.walk(root_b, overlay, markers)
-    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(_COLUMNS))
-    return paths, {c: table[:, j] for j, c in enumerate(_COLUMNS)}, links, opaque, named, inodes, rdevs
+    return paths, _columns(stats), links, opaque, named, inodes, rdevs
 
 
 _COLUMNS = ("mode", "size", "uid", "gid", "mtime", "blocks")
+
+
+def _columns(stats) -> dict[str, np.ndarray]:
+    """The int64 stat fields of every entry, one after the other (``_COLUMNS``), as columns."""
+    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(_COLUMNS)) if len(stats) else np.zeros((0, len(_COLUMNS)), np.int64)
+    return {c: table[:, j] for j, c in enumerate(_COLUMNS)}
 
 
 def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
@@ -112,9 +117,7 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
                         named.append(i)
         finally:
             os.close(fd)
-    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(_COLUMNS)) if len(stats) else np.zeros((0, len(_COLUMNS)), np.int64)
-    cols = {c: table[:, j] for j, c in enumerate(_COLUMNS)}
-    return paths, cols, links, opaque, named, inodes, rdevs
+    return paths, _columns(stats), links, opaque, named, inodes, rdevs
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
@@ -217,11 +220,6 @@ def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
     return df if keep.all() else df[keep].reset_index(drop=True)
 
 
-def _listing(dir_b: bytes) -> list[bytes]:
-    # Reversed so that list.pop() yields names in ascending byte order.
-    return sorted(os.listdir(dir_b), reverse=True)
-
-
 def _is_opaque(fd: int) -> bool:
     """Whether the open directory ``fd`` carries overlay's opaque xattr: one listxattr (most
     directories have none) rather than a getxattr per attribute name."""
@@ -239,10 +237,9 @@ def _is_opaque(fd: int) -> bool:
     return False
 
 
-def disk_usage(root: str | os.PathLike) -> tuple[int, int]:
-    """Allocated bytes (each inode once, directories included) and entry count under ``root``."""
+def disk_usage(root: str | os.PathLike) -> int:
+    """Allocated bytes under ``root`` (each inode once, directories included)."""
     total = 0
-    count = 0
     seen: set[tuple[int, int]] = set()
     stack = [os.fsencode(root)]
     while stack:
@@ -250,7 +247,6 @@ def disk_usage(root: str | os.PathLike) -> tuple[int, int]:
         with os.scandir(d) as it:
             for e in it:
                 st = e.stat(follow_symlinks=False)
-                count += 1
                 if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
                     key = (st.st_dev, st.st_ino)
                     if key in seen:
@@ -259,26 +255,22 @@ def disk_usage(root: str | os.PathLike) -> tuple[int, int]:
                 total += st.st_blocks * 512
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(e.path)
-    return total, count
+    return total
 
 
 def stat_tree(root: str | os.PathLike) -> dict[str, os.stat_result]:
-    """lstat of every entry under ``root`` by absolute path, in walk order (root itself excluded)."""
+    """lstat of every entry under ``root`` (root itself excluded), by absolute path."""
     out: dict[str, os.stat_result] = {}
-    root_b = os.fsencode(root)
-    stack = [(root_b, "", _listing(root_b))]
+    stack = [(os.fsencode(root), "")]
     while stack:
-        dir_b, prefix, entries = stack[-1]
-        if not entries:
-            stack.pop()
-            continue
-        name = entries.pop()
-        full = dir_b + b"/" + name
-        path = prefix + "/" + os.fsdecode(name)
-        st = os.lstat(full)
-        out[path] = st
-        if stat.S_ISDIR(st.st_mode):
-            stack.append((full, path, _listing(full)))
+        dir_b, prefix = stack.pop()
+        with os.scandir(dir_b) as it:
+            for e in it:
+                st = e.stat(follow_symlinks=False)
+                path = prefix + "/" + os.fsdecode(e.name)
+                out[path] = st
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((e.path, path))
     return out
 
 
