@@ -20,6 +20,23 @@ OPAQUE_MARKER = ".wh..wh..opq"
 AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
 
 
+def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | None:
+    """What an entry named ``.wh.*`` at absolute ``path`` means: ``("opaque", directory)``,
+    ``("whiteout", deleted path)``, or ``("skip", path)`` for aufs bookkeeping; None for any other
+    name. ``fuse_marker``: fuse-overlayfs also marks an opaque directory with its own ``.wh..opq``."""
+    base = posixpath.basename(path)
+    if not base.startswith(WHITEOUT_PREFIX):
+        return None
+    parent = posixpath.dirname(path)
+    if base == OPAQUE_MARKER or (fuse_marker and base == ".wh..opq"):
+        return ("opaque", parent)
+    if base in AUFS_META and parent == "/":
+        return ("skip", path)  # aufs keeps its pseudo-link and whiteout-base dirs in the branch root
+    if base == WHITEOUT_PREFIX:
+        raise ValueError(f"invalid bare whiteout {path!r}")
+    return ("whiteout", posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
+
+
 class FileRows:
     """Column-wise accumulator for one layer's rows of the files frame."""
 
@@ -51,22 +68,13 @@ class FileRows:
 
     def add_named(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None) -> None:
         """Add an entry as it is named in a tar or an aufs branch: ``.wh.`` names become whiteouts."""
-        base = posixpath.basename(path)
-        if base.startswith(WHITEOUT_PREFIX):
-            parent = posixpath.dirname(path)
-            if base == OPAQUE_MARKER:
-                self._opaque.append(parent)
-            elif base in AUFS_META and parent == "/":
-                pass
-            elif base == WHITEOUT_PREFIX:
-                raise ValueError(f"invalid bare whiteout {path!r}")
-            else:
-                deleted = posixpath.join(parent, base[len(WHITEOUT_PREFIX):])
-                self.add(deleted, "whiteout", 0, 0, uid, gid, None)
-            return
-        if posixpath.dirname(path) == "/" and base in AUFS_META:
-            return  # aufs keeps its pseudo-link and whiteout-base dirs in the branch root
-        self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
+        meaning = whiteout_name(path)
+        if meaning is None:
+            self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
+        elif meaning[0] == "opaque":
+            self._opaque.append(meaning[1])
+        elif meaning[0] == "whiteout":
+            self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
 
     def mark_opaque(self, path: str) -> None:
         self._opaque.append(path)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..frames import schema
-from .entries import FileRows, arrow_strings, exact_paths
+from .entries import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -174,21 +174,15 @@ def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
     if named or opaque:
         index = {p: i for i, p in enumerate(paths)} if named else {}
         for i in named:
-            parent, _, base = paths[i].rpartition("/")
-            base_b = os.fsencode(base)
-            keep[i] = False
-            # fuse-overlayfs marks an opaque directory with both .wh..wh..opq and its own .wh..opq
-            if base_b == b".wh..wh..opq" or (overlay and base_b == b".wh..opq"):
-                j = index.get(parent or "/")
+            what, path = whiteout_name(paths[i], fuse_marker=overlay)
+            keep[i] = what == "whiteout"
+            if what == "opaque":
+                j = index.get(path)
                 if j is not None:
                     opaque.append(j)
-            elif base_b in (b".wh..wh.plnk", b".wh..wh.aufs", b".wh..wh.orph") and parent == "":
-                pass  # aufs bookkeeping in the branch root
-            elif base_b == b".wh.":
-                raise ValueError(f"invalid bare whiteout {paths[i]!r}")
-            else:
-                paths[i] = parent + "/" + base[4:]
-                whiteout[i] = keep[i] = True
+            elif what == "whiteout":
+                paths[i] = path
+                whiteout[i] = True
         for i in opaque:
             kind[i] = "opaque"
     if whiteout.any():
