@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+import pandas as pd
+
 from . import __version__
 from ._format import human_bytes
 from .errors import LayerlabError
@@ -42,7 +44,7 @@ def summary_dict(inv) -> dict:
                 "container_id": r.container_id,
                 "name": r.name,
                 "image_id": r.image_id,
-                "rw_size": None if r.rw_size is None or str(r.rw_size) == "<NA>" else int(r.rw_size),
+                "rw_size": None if pd.isna(r.rw_size) else int(r.rw_size),
             }
             for r in inv.containers.itertuples(index=False)
         ],

@@ -6,6 +6,8 @@ import json
 import math
 import sys
 
+import pandas as pd
+
 from ._format import human_bytes as _human
 
 
@@ -48,7 +50,7 @@ def cmd_diff(args) -> int:
                     "size_a": int(r.size_a),
                     "size_b": int(r.size_b),
                     "size_delta": int(r.size_delta),
-                    "content_changed": None if r.content_changed is None or str(r.content_changed) == "<NA>" else bool(r.content_changed),
+                    "content_changed": None if pd.isna(r.content_changed) else bool(r.content_changed),
                 }
                 for r in paths.itertuples(index=False)
             ],
