@@ -23,6 +23,8 @@ class FaultyProxy:
         self.seen: list[tuple[str, str, dict]] = []
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
+        self.session = requests.Session()
+        self.session.trust_env = False  # a test may point HTTP_PROXY at this server: never at itself
 
     def fault(self, pattern: str, action: str, **args) -> None:
         with self.lock:
@@ -56,8 +58,10 @@ class FaultyProxy:
                     self.wfile.write(body)
 
             def forward(self):
-                r = requests.request(self.command, outer.upstream + self.path, allow_redirects=False,
-                                     headers={k: v for k, v in self.headers.items() if k.lower() == "accept"})
+                # An absolute URL in the request line: this server is being used as a forward proxy.
+                target = self.path if self.path.startswith("http://") else outer.upstream + self.path
+                r = outer.session.request(self.command, target, allow_redirects=False,
+                                          headers={k: v for k, v in self.headers.items() if k.lower() == "accept"})
                 keep = {k: v for k, v in r.headers.items()
                         if k.lower() in ("content-type", "docker-content-digest", "link")}
                 if self.command == "HEAD":
@@ -117,6 +121,7 @@ class FaultyProxy:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+        self.session.close()
 
     def __enter__(self):
         return self.start()

@@ -98,6 +98,25 @@ def test_credentials_never_follow_a_redirect_to_another_host(live):
         assert any("Authorization" in headers for _, _, headers in front.seen)
 
 
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(live, monkeypatch):
+    reg, refs = live
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    with FaultyProxy(reg.url) as forward:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{forward.port}")
+        with make_client() as c:
+            proxied = c.inspect(refs["app"])
+        through = [path for _, path, _ in forward.seen]
+        assert any(path.startswith(f"http://{reg.host}/v2/") and "/manifests/" in path for path in through), through
+        forward.seen.clear()
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with make_client() as c:
+            direct = c.inspect(refs["app"])
+        assert forward.seen == []
+    assert proxied.to_dict() == direct.to_dict()
+
+
 def test_tags_follow_link_pagination(proxy):
     p, refs = proxy
     p.fault("tags/list", "paginate", n=5)

@@ -1,12 +1,14 @@
 """A read-only registry HTTP API v2 client: manifests, indexes, configs, tags and the catalog.
 
-One ``requests.Session`` per client; urllib3 ``Retry`` for 429/5xx (honouring ``Retry-After``, capped);
+One urllib3 connection pool per client (per proxy); urllib3 ``Retry`` for 429/5xx (honouring
+``Retry-After``, capped);
 every manifest and config body is checked against its digest and size; bodies are size-capped;
 content-addressed bodies are cached on disk. Secrets never appear in messages, logs or results.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -16,10 +18,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from requests.utils import get_environ_proxies, parse_header_links
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import SSLError as TLSError
 from urllib3.util.retry import Retry
 
 from ...errors import (AuthError, DigestMismatch, ImageNotFound, ManifestNotFound, RateLimited,
@@ -48,6 +53,7 @@ ERROR_LIMIT = 64 << 10
 MEMORY_LIMIT = 64 << 20
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+USER_AGENT = "layerlab-registry"
 
 
 def default_cache_dir() -> Path:
@@ -269,6 +275,47 @@ def _media_type(data: dict, content_type: str | None) -> str:
     return ct or "unknown"
 
 
+def _basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _with_query(url: str, params: dict | None) -> str:
+    if not params:
+        return url
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params, doseq=True)}"
+
+
+def _next_link(r: urllib3.BaseHTTPResponse) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header (distribution's pagination), if any."""
+    for link in parse_header_links(r.headers.get("Link", "")):
+        if link.get("rel") == "next":
+            return link.get("url")
+    return None
+
+
+def _pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
+    if not proxy:
+        return urllib3.PoolManager(**args)
+    if proxy.startswith("socks"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:
+            raise RegistryError(f"the environment asks for the SOCKS proxy {urlsplit(proxy).netloc}; install "
+                                "PySocks (pip install pysocks) to use it") from None
+        return SOCKSProxyManager(proxy, **args)
+    return urllib3.ProxyManager(proxy, **args)
+
+
+def _discard(r: urllib3.BaseHTTPResponse) -> None:
+    """Give a response's connection back to the pool when its body is read or small; else close it."""
+    if r.length_remaining == 0 or r.isclosed():
+        r.release_conn()
+    elif r.length_remaining is not None and r.length_remaining <= ERROR_LIMIT:
+        r.drain_conn()
+    else:
+        r.close()
+
+
 class RegistryClient:
     """Talks to registries on behalf of one user; thread-safe; use as a context manager.
 
@@ -318,18 +365,17 @@ class RegistryClient:
                              backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
                              allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False,
                              respect_retry_after_header=True)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=max(max_workers, 4))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        self.session.headers["User-Agent"] = "layerlab-registry"
-        # requests reads the proxy variables from os.environ on every request (a third of the client's
-        # time on a local registry); read them once per host instead (_proxies), no_proxy included.
-        self.session.trust_env = False
-        self._proxy_cache: dict[str, dict] = {}
-        # Probing whether a loopback registry speaks TLS must not wait through retries.
-        self._probe = requests.Session()
-        self._probe.mount("https://", HTTPAdapter(max_retries=0))
+        # urllib3 directly, not requests: requests' per-request work (hooks, cookies, settings merged
+        # from the environment) was half of the client's CPU on a local registry, and a run of a few
+        # hundred tags is bound by CPU (client and registry share the cores).
+        self._pool_args = dict(num_pools=16, maxsize=max(max_workers, 4), retries=retry,
+                               timeout=urllib3.Timeout(connect=timeout, read=timeout))
+        if self.verify is False:
+            self._pool_args["cert_reqs"] = "CERT_NONE"
+        elif isinstance(self.verify, str):
+            self._pool_args["ca_certs"] = self.verify  # else the system's CA store, as docker uses
+        self._pools: dict[str | None, urllib3.PoolManager] = {}
+        self._proxy_cache: dict[str, str | None] = {}
 
     def _memory_get(self, digest: str) -> bytes | None:
         with self._lock:
@@ -357,8 +403,10 @@ class RegistryClient:
         self.close()
 
     def close(self) -> None:
-        self.session.close()
-        self._probe.close()
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.clear()
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.request_count} requests)"
@@ -387,16 +435,19 @@ class RegistryClient:
     def _probe_scheme(self, host: str) -> str:
         if not self.plain_http_allowed(host):
             return "https"
-        try:
-            self._probe.get(f"https://{host}/v2/", timeout=self.timeout, verify=self.verify,
-                            allow_redirects=False).close()
-        except requests.exceptions.SSLError as e:
+        url = f"https://{host}/v2/"
+        pool = self._pool(url)
+        try:  # no retries: a registry that does not speak TLS fails the handshake at once
+            r = pool.request("GET", url, headers={"User-Agent": USER_AGENT}, retries=False, redirect=False,
+                             preload_content=False)
+        except TLSError as e:
             if "CERTIFICATE_VERIFY_FAILED" in str(e):
                 raise RegistryError(f"{host} speaks TLS with a certificate this machine does not trust; "
                                     "pass verify=<CA file> (CLI: --ca-file)", ref=host) from None
             return "http"
-        except requests.exceptions.ConnectionError:
+        except (TransportError, OSError):
             return "http"
+        _discard(r)
         return "https"
 
     def credentials(self, host: str) -> Credentials | None:
@@ -421,7 +472,7 @@ class RegistryClient:
             if creds is None or creds.password is None:
                 raise AuthError(f"{host} asks for a user name and password; run `docker login {host}` or pass "
                                 "credentials", ref=host)
-            return requests.auth._basic_auth_str(creds.username or "", creds.password)
+            return _basic_auth(creds.username or "", creds.password)
         if challenge.scheme != "bearer":
             raise AuthError(f"{host} asks for {challenge.scheme!r} authentication, which layerlab does not "
                             "speak (only Basic and Bearer)", ref=host)
@@ -445,30 +496,28 @@ class RegistryClient:
         params = {"scope": scopes} if scopes else {}
         if challenge.service:
             params["service"] = challenge.service
-        try:
-            if creds and creds.identity_token:
-                data = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                        "client_id": "layerlab", "service": challenge.service or "", "scope": " ".join(scopes)}
-                r = self.session.post(realm, data=data, timeout=self.timeout, verify=self.verify, stream=True,
-                                      allow_redirects=False)
-            else:
-                auth = (creds.username or "", creds.password) if creds and creds.password is not None else None
-                r = self.session.get(realm, params=params, auth=auth, timeout=self.timeout, verify=self.verify,
-                                     stream=True, allow_redirects=False)
-        except requests.RequestException as e:
-            raise RegistryError(f"cannot reach {host}'s token server {realm_host}: {e.__class__.__name__}; "
-                                "check the network and the host name", ref=host) from None
+        what = f"{host}'s token server"
+        if creds and creds.identity_token:
+            data = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                    "client_id": "layerlab", "service": challenge.service or "", "scope": " ".join(scopes)}
+            r = self._open("POST", realm, {}, what, host, fields=data)
+        else:
+            headers = ({"Authorization": _basic_auth(creds.username or "", creds.password)}
+                       if creds and creds.password is not None else {})
+            r = self._open("GET", _with_query(realm, params), headers, what, host)
         self._count()
-        with r:
-            if r.status_code in (401, 403):
+        try:
+            if r.status in (401, 403):
                 who = f"user {creds.username!r}" if creds and creds.username else "anonymous access"
                 raise AuthError(f"{host}'s token server refused {who} for {' '.join(scopes) or 'access'}; "
                                 f"check the credentials (`docker login {host}`) and your access to the "
                                 "repository", ref=host)
-            if r.status_code != 200:
-                raise RegistryError(f"{host}'s token server {realm_host} answered {r.status_code}; try again "
+            if r.status != 200:
+                raise RegistryError(f"{host}'s token server {realm_host} answered {r.status}; try again "
                                     "later", ref=host)
             body = self._read(r, TOKEN_LIMIT, f"token server {realm_host}")
+        finally:
+            _discard(r)
         try:
             data = json.loads(body)
             token = data.get("token") or data.get("access_token")
@@ -484,10 +533,11 @@ class RegistryClient:
 
     def request(self, method: str, host: str, path: str, *, scope: str | None, params=None,
                 headers: dict | None = None, limit: int, what: str, ref: str | None = None,
-                url: str | None = None) -> tuple[requests.Response, bytes]:
+                url: str | None = None) -> tuple[urllib3.BaseHTTPResponse, bytes]:
         """Send one API request with auth, retries, redirects kept from leaking credentials, a size cap.
 
-        Returns the response (closed) and its body. 4xx/5xx become LayerlabError subclasses.
+        Returns the response (its connection back in the pool) and its body. 4xx/5xx become
+        LayerlabError subclasses.
         """
         url = url or self.base_url(host) + path
         origin = urlsplit(url).netloc
@@ -495,9 +545,9 @@ class RegistryClient:
         for attempt in range(2):
             auth = self._authorization(host, scope, fresh=fresh)
             r = self._send(method, url, params, headers, auth, origin, what, ref)
-            if r.status_code != 401:
+            if r.status != 401:
                 break
-            r.close()
+            _discard(r)
             challenge = Challenge.parse(r.headers.get("WWW-Authenticate", ""))
             if challenge is None:
                 raise AuthError(f"{what}: {host} answered 401 without saying how to authenticate", ref=ref)
@@ -511,83 +561,109 @@ class RegistryClient:
             raise AuthError(f"{what}: {host} refused {who}; run `docker login {host}` or check the "
                             "credentials and your access to the repository", ref=ref)
         self._note_rate_limit(r)
-        with r:
-            if r.status_code >= 400:
+        try:
+            if r.status >= 400:
                 self._raise_for_status(r, what, ref)
             body = self._read(r, limit, what) if method != "HEAD" else b""
+        finally:
+            _discard(r)
         return r, body
 
-    def _send(self, method, url, params, headers, auth, origin, what, ref) -> requests.Response:
+    def _send(self, method, url, params, headers, auth, origin, what, ref) -> urllib3.BaseHTTPResponse:
         hdrs = dict(headers or {})
+        url = _with_query(url, params)
         for _ in range(6):
             if auth and urlsplit(url).netloc == origin:
                 hdrs["Authorization"] = auth
             else:
                 hdrs.pop("Authorization", None)  # never to another host, e.g. a blob store redirect
-            try:
-                r = self.session.request(method, url, params=params, headers=hdrs, timeout=self.timeout,
-                                         verify=self.verify, stream=True, allow_redirects=False,
-                                         proxies=self._proxies(url))
-            except requests.exceptions.SSLError:
-                raise RegistryError(f"{what}: TLS with {urlsplit(url).netloc} failed (certificate not trusted or "
-                                    "not TLS); pass verify=<CA file> (CLI: --ca-file)", ref=ref) from None
-            except requests.exceptions.RetryError:
-                raise RegistryError(f"{what}: {urlsplit(url).netloc} kept failing after retries; try again "
-                                    "later", ref=ref) from None
-            except requests.RequestException as e:
-                raise RegistryError(f"{what}: cannot reach {urlsplit(url).netloc} ({e.__class__.__name__}); "
-                                    "check the host name, port and network", ref=ref) from None
+            r = self._open(method, url, hdrs, what, ref)
             self._count()
-            if not r.is_redirect:
+            location = r.get_redirect_location()
+            if not location:
                 return r
-            target = urljoin(url, r.headers["Location"])
-            r.close()
+            _discard(r)
+            target = urljoin(url, location)
             if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
                 raise RegistryError(f"{what}: refusing a redirect from HTTPS to plain HTTP", ref=ref)
-            url, params = target, None
+            url = target
         raise RegistryError(f"{what}: too many redirects", ref=ref)
 
-    def _proxies(self, url: str) -> dict:
-        """The environment's proxies for ``url``'s host (honouring no_proxy), looked up once per host."""
+    def _open(self, method: str, url: str, headers: dict, what: str, ref: str | None,
+              fields: dict | None = None) -> urllib3.BaseHTTPResponse:
+        """One HTTP exchange (with urllib3's retries), its body not yet read; transport errors explained."""
+        netloc = urlsplit(url).netloc
+        pool = self._pool(url)
+        extra = {"fields": fields, "encode_multipart": False} if fields else {}  # a form body (POST)
+        try:
+            return pool.request(method, url, headers={"User-Agent": USER_AGENT, **headers},
+                                redirect=False, preload_content=False, **extra)
+        except MaxRetryError as e:
+            error = e.reason
+        except (TransportError, OSError) as e:
+            error = e
+        if isinstance(error, TLSError):
+            raise RegistryError(f"{what}: TLS with {netloc} failed (certificate not trusted or not TLS); "
+                                "pass verify=<CA file> (CLI: --ca-file)", ref=ref) from None
+        if isinstance(error, ResponseError):
+            raise RegistryError(f"{what}: {netloc} kept failing after retries; try again later", ref=ref) from None
+        raise RegistryError(f"{what}: cannot reach {netloc} ({error.__class__.__name__}); check the host name, "
+                            "port and network", ref=ref) from None
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for ``url``: direct, or through the environment's proxy for its host."""
         parts = urlsplit(url)
         key = f"{parts.scheme}://{parts.netloc}"
-        if key not in self._proxy_cache:
-            self._proxy_cache[key] = requests.utils.get_environ_proxies(key)
-        return self._proxy_cache[key]
+        with self._lock:
+            known = key in self._proxy_cache
+            proxy = self._proxy_cache.get(key)
+        if not known:
+            # requests' reading of the proxy variables (no_proxy with CIDR ranges included), once per host.
+            proxies = get_environ_proxies(key)
+            proxy = proxies.get(parts.scheme) or proxies.get("all")
+            with self._lock:
+                self._proxy_cache[key] = proxy
+        with self._lock:
+            pool = self._pools.get(proxy)
+            if pool is None:
+                pool = self._pools[proxy] = _pool_manager(proxy, self._pool_args)
+            return pool
 
     @staticmethod
-    def _read(r: requests.Response, limit: int, what: str) -> bytes:
+    def _read(r: urllib3.BaseHTTPResponse, limit: int, what: str) -> bytes:
         length = r.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
             raise RegistryError(f"{what}: the response announces {int(length)} bytes, above the {limit} byte "
                                 "limit for this kind of body; the server is misbehaving")
         buf = bytearray()
-        try:
-            for chunk in r.iter_content(1 << 16):
-                buf += chunk
-                if len(buf) > limit:
-                    raise RegistryError(f"{what}: the response exceeds the {limit} byte limit for this kind of "
-                                        "body; the server is misbehaving")
-        except requests.RequestException as e:
-            raise RegistryError(f"{what}: the connection broke while reading ({e.__class__.__name__}); "
-                                "try again") from None
-        return bytes(buf)
+        chunks = r.stream(1 << 16)
+        while len(buf) <= limit:
+            try:
+                chunk = next(chunks, None)
+            except (TransportError, OSError) as e:
+                raise RegistryError(f"{what}: the connection broke while reading ({e.__class__.__name__}); "
+                                    "try again") from None
+            if chunk is None:
+                return bytes(buf)
+            buf += chunk
+        raise RegistryError(f"{what}: the response exceeds the {limit} byte limit for this kind of body; the "
+                            "server is misbehaving")
 
-    def _note_rate_limit(self, r: requests.Response) -> None:
+    def _note_rate_limit(self, r: urllib3.BaseHTTPResponse) -> None:
         limit = RateLimit.from_headers(r.headers)
         if limit:
             self.rate_limit = limit
             log.info("%s", limit)
 
-    def _raise_for_status(self, r: requests.Response, what: str, ref: str | None):
+    def _raise_for_status(self, r: urllib3.BaseHTTPResponse, what: str, ref: str | None):
         try:
-            errors = json.loads(r.raw.read(ERROR_LIMIT, decode_content=True) or b"{}").get("errors") or []
-        except (ValueError, AttributeError, OSError):
+            errors = json.loads(r.read(ERROR_LIMIT) or b"{}").get("errors") or []
+        except (ValueError, AttributeError, OSError, TransportError):
             errors = []
         codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}
         detail = "; ".join(str(e.get("message"))[:200] for e in errors if isinstance(e, dict) and e.get("message"))
         detail = f" ({detail})" if detail else ""
-        status = r.status_code
+        status = r.status
         if status == 404 or codes & {"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"}:
             raise ManifestNotFound(f"{what}: not found{detail}; check the name, tag or digest "
                                    "(`layerlab registry tags REPO` lists the tags)", ref=ref)
@@ -747,7 +823,7 @@ class RegistryClient:
                 items.extend(json.loads(body).get(key) or [])
             except (ValueError, AttributeError):
                 raise RegistryError(f"{what}: the registry's answer is not the expected JSON") from None
-            nxt = r.links.get("next", {}).get("url")
+            nxt = _next_link(r)
             if not nxt:
                 break
             target = urljoin(url, nxt)
