@@ -3,7 +3,9 @@
 It issues ES256 JWTs signed by a key whose self-signed certificate is the registry's
 ``rootcertbundle``; the certificate travels in the JWT's ``x5c`` header, which is how
 distribution finds and checks the signing key. Users get pull and push on every repository
-(and the catalog); anonymous clients get pull only when ``anonymous_pull`` is True.
+(and the catalog); anonymous clients get pull only when ``anonymous_pull`` is True. Besides GET
+with Basic credentials it takes the OAuth2 form docker uses for identity tokens (POST with
+``grant_type=refresh_token``), for the refresh tokens given as ``identity_tokens``.
 
     with TokenServer(tmp / "tokens", users={"alice": "pw"}) as ts, Registry(tmp / "reg", token=ts) as reg:
         ...
@@ -30,8 +32,8 @@ class TokenServer:
     """Issue tokens at ``.realm`` for ``.service``; ``.cert_file`` is the registry's rootcertbundle."""
 
     def __init__(self, workdir, users: dict[str, str] | None = None, *, anonymous_pull: bool = False,
-                 service: str = "layerlab-test-registry", issuer: str = "layerlab-test-issuer",
-                 expires_in: int = 300):
+                 identity_tokens: dict[str, str] | None = None, service: str = "layerlab-test-registry",
+                 issuer: str = "layerlab-test-issuer", expires_in: int = 300):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +43,7 @@ class TokenServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.users = dict(users or {})
         self.anonymous_pull = anonymous_pull
+        self.identity_tokens = dict(identity_tokens or {})  # refresh token -> user
         self.service, self.issuer, self.expires_in = service, issuer, expires_in
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "layerlab test token signer")])
@@ -53,8 +56,8 @@ class TokenServer:
         self.cert_file = self.workdir / "token-signer.crt"
         self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
-        #: every request: (scopes asked, user or None, granted access) — for tests to assert on
-        self.requests: list[tuple[list[str], str | None, list[dict]]] = []
+        #: every request: (scopes asked, user or None, granted access, HTTP method) — for tests to assert on
+        self.requests: list[tuple[list[str], str | None, list[dict], str]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.realm = ""
@@ -88,10 +91,10 @@ class TokenServer:
                 access.append({"type": kind, "name": name, "actions": granted})
         return access
 
-    def issue(self, user: str | None, scopes: list[str]) -> dict:
+    def issue(self, user: str | None, scopes: list[str], method: str = "GET") -> dict:
         now = int(time.time())
         access = self.grant(user, scopes)
-        self.requests.append((scopes, user, access))
+        self.requests.append((scopes, user, access, method))
         claims = {"iss": self.issuer, "sub": user or "", "aud": self.service, "exp": now + self.expires_in,
                   "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
         token = self.sign(claims)
@@ -105,6 +108,14 @@ class TokenServer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
+            def answer(self, status: int, data: dict | None = None):
+                body = json.dumps(data).encode() if data is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 query = parse_qs(urlsplit(self.path).query)
                 user = None
@@ -112,18 +123,19 @@ class TokenServer:
                 if header.startswith("Basic "):
                     name, _, password = base64.b64decode(header[6:]).decode().partition(":")
                     if outer.users.get(name) != password:
-                        self.send_response(401)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
+                        return self.answer(401)
                     user = name
                 scopes = [s for value in query.get("scope", []) for s in value.split()]
-                body = json.dumps(outer.issue(user, scopes)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200, outer.issue(user, scopes))
+
+            def do_POST(self):  # the OAuth2 form: grant_type=refresh_token with an identity token
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                user = outer.identity_tokens.get((form.get("refresh_token") or [""])[0])
+                if (form.get("grant_type") or [""])[0] != "refresh_token" or user is None:
+                    return self.answer(401, {"error": "invalid_grant"})
+                scopes = [s for value in form.get("scope", []) for s in value.split()]
+                self.answer(200, outer.issue(user, scopes, method="POST"))
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"

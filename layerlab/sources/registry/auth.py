@@ -77,9 +77,9 @@ class DockerConfig:
             if key in helpers:
                 return _from_helper(helpers[key], DOCKER_HUB_KEY if DOCKER_HUB_KEY in keys else host)
         if self.data.get("credsStore"):
-            found = _from_helper(self.data["credsStore"], DOCKER_HUB_KEY if DOCKER_HUB_KEY in keys else host)
-            if found:
-                return found
+            # As docker does: with a store configured its answer is final ("credentials not found" means
+            # anonymous); `auths` then only lists the hosts logged in to, and stale entries there are ignored.
+            return _from_helper(self.data["credsStore"], DOCKER_HUB_KEY if DOCKER_HUB_KEY in keys else host)
         for key, entry in (self.data.get("auths") or {}).items():
             if key in keys or _host_of(key) in keys:
                 return _from_auth_entry(entry, host)
