@@ -55,13 +55,7 @@ def test_basic_auth_over_tls_with_config_json(basic, tmp_path):
 
 def test_credential_helper(basic, tmp_path, monkeypatch):
     reg, ref = basic
-    helper = tmp_path / "bin" / "docker-credential-lltest"
-    helper.parent.mkdir()
-    # A credential helper speaks JSON on stdout for the server URL read from stdin.
-    helper.write_text("#!/bin/sh\nread server\n"
-                      f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n")
-    helper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
+    install_helper(tmp_path / "bin", "lltest", {reg.host: ("alice", PASSWORD)}, monkeypatch)
     config = write_config(tmp_path / "docker", {"credHelpers": {reg.host: "lltest"}})
     with RegistryClient(docker_config=config, verify=reg.ca_file, cache_dir=False) as c:
         assert c.inspect(ref).images[0].layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -104,11 +105,14 @@ def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(live, mon
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
     with FaultyProxy(reg.url) as forward:
-        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{forward.port}")
+        monkeypatch.setenv("http_proxy", f"http://proxy-user:p%40ss@127.0.0.1:{forward.port}")
         with make_client() as c:
             proxied = c.inspect(refs["app"])
         through = [path for _, path, _ in forward.seen]
         assert any(path.startswith(f"http://{reg.host}/v2/") and "/manifests/" in path for path in through), through
+        expected = "Basic " + base64.b64encode(b"proxy-user:p@ss").decode()
+        sent = [{k.lower(): v for k, v in headers.items()}.get("proxy-authorization") for _, _, headers in forward.seen]
+        assert sent and all(value == expected for value in sent), sent
         forward.seen.clear()
         monkeypatch.setenv("no_proxy", "127.0.0.1")
         with make_client() as c:

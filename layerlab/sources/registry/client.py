@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import urllib3
 from requests.utils import get_environ_proxies, parse_header_links
@@ -303,14 +303,20 @@ def _next_link(r: urllib3.BaseHTTPResponse) -> str | None:
 def _pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
     if not proxy:
         return urllib3.PoolManager(**args)
-    if proxy.startswith("socks"):
+    parsed = urllib3.util.parse_url(proxy)
+    if proxy.startswith("socks"):  # SOCKSProxyManager reads user and password from the URL itself
         try:
             from urllib3.contrib.socks import SOCKSProxyManager
         except ImportError:
-            raise RegistryError(f"the environment asks for the SOCKS proxy {urlsplit(proxy).netloc}; install "
-                                "PySocks (pip install pysocks) to use it") from None
+            raise RegistryError(f"the environment asks for the SOCKS proxy {parsed.host}; install PySocks "
+                                "(pip install pysocks) to use it") from None
         return SOCKSProxyManager(proxy, **args)
-    return urllib3.ProxyManager(proxy, **args)
+    headers = None
+    if parsed.auth:  # http://user:password@proxy/: urllib3 leaves the Proxy-Authorization header to us
+        user, _, password = parsed.auth.partition(":")
+        headers = urllib3.make_headers(proxy_basic_auth=f"{unquote(user)}:{unquote(password)}")
+        proxy = parsed._replace(auth=None).url
+    return urllib3.ProxyManager(proxy, proxy_headers=headers, **args)
 
 
 def _discard(r: urllib3.BaseHTTPResponse) -> None:
