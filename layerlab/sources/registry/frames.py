@@ -1,5 +1,5 @@
 """Many references at once into the registry frames (manifests, registry_layers, registry_history,
-registry_blobs), fetched concurrently over one client session with a progress bar."""
+registry_blobs), fetched concurrently over one client's connection pool with a progress bar."""
 
 from __future__ import annotations
 
