@@ -34,6 +34,11 @@ def test_invalid_references_are_refused(bad):
         Reference.parse(bad)
 
 
+def test_a_url_is_refused_with_what_to_drop():
+    with pytest.raises(InvalidReference, match="drop https://"):
+        Reference.parse("https://ghcr.io/team/app:1")
+
+
 def test_loopback_hosts_may_use_plain_http():
     assert is_loopback("127.0.0.1:5000") and is_loopback("localhost") and is_loopback("[::1]:5000")
     assert not is_loopback("registry.example.com:5000") and not is_loopback("10.0.0.1")

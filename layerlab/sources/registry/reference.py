@@ -40,6 +40,9 @@ class Reference:
         s = text.strip()
         if not s:
             raise InvalidReference("empty image reference; give e.g. 'python:3.12' or 'host:5000/team/app'")
+        if "://" in s:  # a URL pasted from a browser or a registry's UI
+            raise InvalidReference(f"{text!r}: an image reference has no scheme; drop {s.split('://')[0]}:// "
+                                   "(e.g. 'ghcr.io/team/app:1')", ref=text)
         digest = None
         if "@" in s:
             s, digest = s.split("@", 1)
