@@ -10,6 +10,7 @@ import stat
 import pandas as pd
 import pytest
 
+from readonly_support import tree_state
 from layerlab.errors import BoltError, NotADataRoot
 from layerlab.sources.containerd_meta import (
     find_containerd_root,
@@ -201,19 +202,6 @@ def test_backend_only_read_without_meta(live):
 
 
 # -- read-only -----------------------------------------------------------------------------------
-def _tree_state(root):
-    """Everything that reading must leave alone: names, types, sizes, mtimes, ctimes, db contents."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            state[path] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if name.endswith(".db"):
-                state[path] += (st.st_atime_ns, hashlib.sha256(open(path, "rb").read()).hexdigest())
-    return state
-
-
 def _locks_on(path) -> list[str]:
     """/proc/locks entries on ``path``'s inode, e.g. `FLOCK ADVISORY WRITE 1234 00:2f:5678 0 EOF`."""
     st = os.stat(path)
@@ -228,12 +216,12 @@ def _locks_on(path) -> list[str]:
 
 
 def test_reading_changes_nothing(stopped):
-    # The hashing in _tree_state reads the dbs itself; take it twice so only our read is compared.
-    _tree_state(stopped.root)
-    before = _tree_state(stopped.root)
+    # tree_state's hashing reads the files itself; take it twice so only our read is compared.
+    tree_state(stopped.root, atimes=True)
+    before = tree_state(stopped.root, atimes=True)
     meta = read_containerd_meta(stopped.root)
     assert len(meta.images) == 2 and len(meta.snapshots) == 4
-    assert _tree_state(stopped.root) == before
+    assert tree_state(stopped.root, atimes=True) == before
 
 
 def test_reading_a_live_store_takes_no_lock(live):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pytest
 
+from readonly_support import tree_state
 import layerlab as ll
 from layerlab.errors import BoltError, NotADataRoot
 from layerlab.frames import schema
@@ -74,19 +74,8 @@ def test_familiar_names():
 
 
 # -- the raw capture, unpacked as root ---------------------------------------------------------------
-def _tree_state(root: Path) -> dict:
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            st = os.lstat(os.path.join(dirpath, name))
-            # Listing a directory may move its atime (relatime); files must not be touched at all.
-            atime = None if stat.S_ISDIR(st.st_mode) else st.st_atime_ns
-            out[os.path.join(dirpath, name)] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, atime)
-    return out
-
-
 def test_open_root_reads_the_capture_like_the_snapshot(containerd_capture, sample):
-    before = _tree_state(containerd_capture)
+    before = tree_state(containerd_capture, contents=False, atimes=True)
     assert detect(str(containerd_capture))[0] == "containerd"
     inv = ll.open_root(str(containerd_capture), progress=False)
     for name in ("images", "layers", "image_layers", "containers"):
@@ -96,7 +85,7 @@ def test_open_root_reads_the_capture_like_the_snapshot(containerd_capture, sampl
         got, want = got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
         assert got.drop(columns=["compressed"], errors="ignore").astype(str).equals(want.drop(columns=["compressed"], errors="ignore").astype(str)), name
     assert len(inv.files) == len(sample.files)
-    assert _tree_state(containerd_capture) == before  # read-only: nothing created, changed or even read-timed
+    assert tree_state(containerd_capture, contents=False, atimes=True) == before  # read-only: nothing created, changed or even read-timed
 
 
 def test_docker_root_with_managed_containerd(tmp_path, containerd_capture):

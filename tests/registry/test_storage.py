@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,23 +12,11 @@ import sys
 import pytest
 import requests
 
+from readonly_support import tree_state
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import audit_storage
 
 pytestmark = pytest.mark.live
-
-
-def tree_state(root) -> dict:
-    """Every path under root with its mode, size, mtime and content hash: to prove nothing changed."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            digest = hashlib.sha256(open(path, "rb").read()).hexdigest() if os.path.isfile(path) else None
-            state[path] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
-    state[root] = os.lstat(root).st_mtime_ns
-    return state
 
 
 def eligible(output: str) -> list[str]:
