@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from layerlab.sources.containerd_meta import read_containerd_meta  # noqa: E402
 from layerlab.sources.dataroot import chain_ids  # noqa: E402
 from layerlab.sources.drivers import DRIVERS as GRAPH_DRIVERS  # noqa: E402
+from layerlab.sources.walk import disk_usage  # noqa: E402
 from layerlab.testing.btrfs import BtrfsMount  # noqa: E402
 from layerlab.testing.containerd import Containerd  # noqa: E402
 from layerlab.testing.daemon import Daemon  # noqa: E402
@@ -94,19 +95,11 @@ def measure(content: Path, layer: Path | None = None) -> dict:
                 if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
                     out["apparent_bytes"] += st.st_size
     out["inodes"] = len(seen)
-    out["layer_disk_bytes"] = _blocks(layer) if layer is not None else out["disk_bytes"]
+    if layer is not None:  # the driver's whole layer directory, itself included
+        out["layer_disk_bytes"] = disk_usage(layer) + os.lstat(layer).st_blocks * 512
+    else:
+        out["layer_disk_bytes"] = out["disk_bytes"]
     return out
-
-
-def _blocks(path: Path) -> int:
-    total, seen = 0, set()
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [".", *dirnames, *filenames] if dirpath == str(path) else [*dirnames, *filenames]:
-            st = os.lstat(os.path.join(dirpath, name))
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 def _opaque(path) -> bool:
