@@ -1,15 +1,16 @@
 """Session fixtures: a real dockerd per storage driver with the sample images built once.
 
 Import them into conftest.py (``from fixtures_docker import *``). Each yields ``(daemon, built)``
-where ``built`` is ``layerlab.testing.images.build_sample``'s dict; both daemons push to one
+where ``built`` is ``layerlab.testing.images.build_sample``'s dict; every daemon pushes to one
 ``sample_registry`` so their data roots hold distribution metadata and RepoDigests.
 """
 
 from __future__ import annotations
 
-import pytest
-
 import shutil
+from contextlib import contextmanager
+
+import pytest
 
 from layerlab.testing.btrfs import BtrfsMount, btrfs_missing
 from layerlab.testing.daemon import Daemon, dockerd_missing
@@ -28,57 +29,52 @@ def sample_registry(tmp_path_factory):
         yield reg
 
 
+@contextmanager
 def _daemon_with_sample(tmp_path_factory, request, driver: str, data_root=None):
+    """A running dockerd with the sample built and pushed: yields (Daemon, built), stops it after."""
     require(dockerd_missing())
     registry = request.getfixturevalue("sample_registry")
     daemon = Daemon(tmp_path_factory.mktemp(f"dockerd-{driver}"), driver=driver, data_root=data_root)
     daemon.start()
     try:
-        built = build_sample(daemon, registry_host=registry.host, registry_namespace=driver)
-    except BaseException:
+        yield daemon, build_sample(daemon, registry_host=registry.host, registry_namespace=driver)
+    finally:
         daemon.stop()
-        raise
-    return daemon, built
 
 
 @pytest.fixture(scope="session")
 def overlay2_daemon(tmp_path_factory, request):
     """(Daemon, built) for a running overlay2 dockerd with the sample built and pushed."""
-    daemon, built = _daemon_with_sample(tmp_path_factory, request, "overlay2")
-    yield daemon, built
-    daemon.stop()
+    with _daemon_with_sample(tmp_path_factory, request, "overlay2") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def vfs_daemon(tmp_path_factory, request):
     """(Daemon, built) for a running vfs dockerd with the sample built and pushed."""
-    daemon, built = _daemon_with_sample(tmp_path_factory, request, "vfs")
-    yield daemon, built
-    daemon.stop()
+    with _daemon_with_sample(tmp_path_factory, request, "vfs") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def btrfs_daemon(tmp_path_factory, request):
     """(Daemon, built) for a btrfs dockerd whose data root is on a loop-mounted btrfs file."""
     require(dockerd_missing() or btrfs_missing())
-    with BtrfsMount(tmp_path_factory.mktemp("btrfs")) as mount:
-        daemon, built = _daemon_with_sample(tmp_path_factory, request, "btrfs", data_root=mount.path / "docker")
-        yield daemon, built
-        daemon.stop()
+    with BtrfsMount(tmp_path_factory.mktemp("btrfs")) as mount, \
+            _daemon_with_sample(tmp_path_factory, request, "btrfs", data_root=mount.path / "docker") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def overlay_daemon(tmp_path_factory, request):
     """(Daemon, built) for the legacy `overlay` driver (removed in Docker 24, still in 20.10)."""
-    daemon, built = _daemon_with_sample(tmp_path_factory, request, "overlay")
-    yield daemon, built
-    daemon.stop()
+    with _daemon_with_sample(tmp_path_factory, request, "overlay") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def fuse_overlayfs_daemon(tmp_path_factory, request):
     """(Daemon, built) for the fuse-overlayfs driver (Debian's fuse-overlayfs, /dev/fuse)."""
     require(None if shutil.which("fuse-overlayfs") else "needs fuse-overlayfs installed (.ci/run installs it)")
-    daemon, built = _daemon_with_sample(tmp_path_factory, request, "fuse-overlayfs")
-    yield daemon, built
-    daemon.stop()
+    with _daemon_with_sample(tmp_path_factory, request, "fuse-overlayfs") as running:
+        yield running
