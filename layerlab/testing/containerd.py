@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import LayerlabError
+from .daemon import mount_points, stop_group, unmount_leftovers
 from .tiers import missing
 
 
@@ -27,11 +27,6 @@ class ContainerdError(LayerlabError, RuntimeError):
 def containerd_missing() -> str | None:
     """Why a real containerd cannot be started here (not root, programs missing), or None."""
     return missing(root=True, programs=("containerd", "ctr"))
-
-
-def _mount_points() -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        return [line.split()[4].encode("latin-1", "surrogateescape").decode("unicode_escape") for line in f]
 
 
 _CONFIG = """\
@@ -122,7 +117,7 @@ class Containerd:
                 root=self.root, state=self.run_dir / "state", sock=self.address,
             ) + ("" if self.gc else _NO_GC)
         )
-        self._mounts_before = set(_mount_points())
+        self._mounts_before = set(mount_points())
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 ["containerd", "--config", str(self.config_path), "--log-level", "info"],
@@ -147,27 +142,11 @@ class Containerd:
         """SIGTERM containerd's process group, wait, SIGKILL if needed; unmount leftovers."""
         if self.process is None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(self.process, timeout)
         self._cleanup()
 
     def _cleanup(self) -> None:
-        roots = [str(self.root)] + ([str(self.run_dir)] if self.run_dir else [])
-        leftovers = [
-            p for p in _mount_points()
-            if p not in self._mounts_before and any(p == r or p.startswith(r + "/") for r in roots)
-        ]
-        for point in sorted(leftovers, key=lambda p: p.count("/"), reverse=True):
-            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", point], capture_output=True)
+        unmount_leftovers([self.root] + ([self.run_dir] if self.run_dir else []), self._mounts_before)
         self.process = None
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -61,6 +61,30 @@ def _under(path: str, root: Path) -> bool:
     return path == str(root) or path.startswith(str(root).rstrip("/") + "/")
 
 
+def unmount_leftovers(roots, before: set[str]) -> None:
+    """Unmount what a daemon left mounted under ``roots`` (mount points not in ``before``): deepest
+    first and once per stacked mount; lazily when busy."""
+    leftovers = [p for p in mount_points() if p not in before and any(_under(p, r) for r in roots)]
+    for point in sorted(leftovers, key=lambda p: p.count("/"), reverse=True):
+        if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def stop_group(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM a process's whole group (it was started in a session of its own), wait up to
+    ``timeout``, then SIGKILL the group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -289,7 +313,7 @@ class Daemon:
             for pid in dict.fromkeys(pids):
                 if pid and pid != os.getpid() and str(run_dir) in _cmdline(pid):
                     _kill_and_wait(pid)
-        self._unmount_leftovers()
+        unmount_leftovers([self.data_root] + ([run_dir] if run_dir else []), self._mounts_before)
         self.process = None
         if run_dir is not None and self._own_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -302,15 +326,6 @@ class Daemon:
                 pids.append(int(entry.name))
         return pids
 
-    def _unmount_leftovers(self) -> None:
-        roots = [self.data_root] + ([self.run_dir] if self.run_dir else [])
-        leftovers = [
-            p for p in mount_points() if p not in self._mounts_before and any(_under(p, r) for r in roots)
-        ]
-        # Deepest first, and once per stacked mount.
-        for point in sorted(leftovers, key=lambda p: p.count("/"), reverse=True):
-            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", point], capture_output=True)
 
     # -- the CLI -----------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from .daemon import stop_group
 
 PROGRAM = "docker-registry"
 
@@ -232,16 +233,7 @@ class Registry:
         """Stop the registry and its whole process group."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, timeout=10)
         self.proc = None
 
     def log_tail(self, lines: int = 20) -> str:
