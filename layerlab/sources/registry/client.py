@@ -776,10 +776,11 @@ class RegistryClient:
                                       "Docker schema2, manifest lists and OCI manifests and indexes", ref=what)
         return Manifest(ref, digest, media_type, body, data)
 
-    def _flight(self, digest: str) -> threading.Lock:
-        """One lock per digest, so concurrent inspections fetch a shared config or child manifest once."""
+    def _flight(self, key: str) -> threading.Lock:
+        """One lock per key, so concurrent work that needs the same thing does it once: a digest (a
+        shared config or child manifest), a host's scheme probe, the TLS context."""
         with self._lock:
-            return self._inflight.setdefault(digest, threading.Lock())
+            return self._inflight.setdefault(key, threading.Lock())
 
     def get_blob(self, ref: Reference, desc: Descriptor, limit: int = CONFIG_LIMIT) -> bytes:
         """A small blob (a config) of ``ref``'s repository, checked against the descriptor's digest and size."""
