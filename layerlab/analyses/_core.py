@@ -181,12 +181,6 @@ def subtree_index(paths: np.ndarray, prefix: str) -> np.ndarray:
     return np.concatenate([np.arange(exact, exact_hi), np.arange(lo, hi)])
 
 
-def image_label(inv, image_id: str) -> str:
-    row = inv.images[inv.images["image_id"] == image_id]
-    tags = list(row["tags"].iloc[0]) if len(row) else []
-    return tags[0] if tags else image_id[7:19]
-
-
 def nulls_as_none(df: pd.DataFrame, columns) -> pd.DataFrame:
     """Object columns with None (not NaN) for missing values, as the frames keep them."""
     for col in columns:

@@ -9,12 +9,6 @@ from ._core import chain_files, image_chain, inventory, nulls_as_none
 from .merged import merged_from_files
 from .waste import _can_hash, _digest_lookup
 
-DIFF_COLUMNS = [
-    "path", "status", "changes", "kind_a", "kind_b", "size_a", "size_b", "size_delta",
-    "layer_a", "layer_b", "position_a", "position_b", "content_changed",
-]
-
-
 def _mask(values) -> np.ndarray:
     """A plain bool array from a comparison that may hold NA (absent on one side)."""
     return np.asarray(pd.Series(values).fillna(False).to_numpy(), dtype=bool)

@@ -8,12 +8,6 @@ import pandas as pd
 from ..errors import ImageNotFound
 from ._core import chain_files, container_chain, container_row, image_chain, inventory, resolve
 
-MERGED_COLUMNS = [
-    "path", "kind", "entry_kind", "size", "file_size", "mode", "uid", "gid", "mtime", "link_target",
-    "layer_id", "position",
-]
-
-
 def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[str]]:
     """(image ID, container ID or None, layer chain) for an image, or for a container of it."""
     if container is None:

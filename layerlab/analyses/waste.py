@@ -37,8 +37,6 @@ from ._core import (
 )
 from .hashing import hash_source, identical_groups, recorded
 
-REASONS = ("overwritten", "deleted", "metadata_only", "duplicate_content")
-
 WASTE_COLUMNS = [
     "image_id", "path", "layer_id", "position", "kind", "bytes", "reason", "reclaimable",
     "by_layer_id", "by_position", "by_path", "changed", "evidence",

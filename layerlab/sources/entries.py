@@ -76,9 +76,6 @@ class FileRows:
         elif meaning[0] == "whiteout":
             self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
 
-    def mark_opaque(self, path: str) -> None:
-        self._opaque.append(path)
-
     def __len__(self) -> int:
         return len(self.path)
 

@@ -60,12 +60,4 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str) -> FileRows:
     return rows
 
 
-def check_readable(path: str | os.PathLike) -> None:
-    """Raise OSError/zlib.error/ValueError if the tar-split file cannot be read at all."""
-    with gzip.open(path, "rb") as fh:
-        first = fh.readline()
-    if first:
-        json.loads(first)
-
-
 TARSPLIT_ERRORS = (OSError, EOFError, zlib.error, ValueError, KeyError)

@@ -229,7 +229,7 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
         # Layer links, judged against the mark set as it stands after this repository (GC's order).
         has_manifests = mdir.is_dir()
         layer_links = _links(path / "_layers")
-        for name_digest, content in layer_links:
+        for _, content in layer_links:
             linked_by.setdefault(content, set()).add(repo)
             exists = content in blob_sizes
             row = {"repository": repo, "digest": content, "blob_exists": exists}
