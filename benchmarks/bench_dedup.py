@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness (tests/harness)
 
 import layerlab as ll  # noqa: E402
 from layerlab.analyses import content_dedup  # noqa: E402
 from layerlab.analyses.hashing import content_dirs  # noqa: E402
-from layerlab.testing.daemon import Daemon  # noqa: E402
+from harness.daemon import Daemon  # noqa: E402
 
 PARTS = ["usr/share", "usr/include", "usr/lib/python3"]
 COPIES = "cp -a /usr/include /opt/include && cp -a /usr/share/doc /opt/doc && cp -a /usr/lib/python3 /opt/python3"
@@ -57,7 +58,7 @@ def jdupes_groups(dirs: list[bytes]) -> tuple[float, set[frozenset[int]]]:
 
 
 def layerlab_groups(inv) -> tuple[float, set[frozenset[int]], object]:
-    from layerlab.analyses._core import cache
+    from layerlab.analyses.stacking import cache
 
     cache(inv).pop("sha256", None)  # time the reading, not the cache
     t = time.perf_counter()

@@ -22,8 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
-from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 
 FIND_FORMAT = "%p\\t%y\\t%s\\t%m\\t%U\\t%G\\t%T@\\t%l\\t%b\\n"
 # Prints: files, bytes, seconds to import layerlab (pandas, pyarrow), seconds to build the inventory.

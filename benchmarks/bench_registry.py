@@ -25,10 +25,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
 from layerlab.sources.registry import RegistryClient, registry_frames  # noqa: E402
-from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
-from layerlab.testing.registry import Registry, push_sample, registry_missing  # noqa: E402
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
+from harness.registry import Registry, push_sample, registry_missing  # noqa: E402
 
 
 def main() -> int:

@@ -22,13 +22,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
 import layerlab as ll  # noqa: E402
-from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 from layerlab.widgets import ImageCompare, LayerExplorer  # noqa: E402
 
 

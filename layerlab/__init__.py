@@ -5,13 +5,16 @@
     snap = ll.load("host.layerlab")             # a snapshot written by `layerlab scan`
     demo = ll.sample()                          # the bundled sample, no Docker needed
     root.images, root.layers, root.image_layers, root.history, root.containers, root.files
+
+This module holds the public API only; docs/architecture.md shows where everything lives.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .analyses.cow_model import simulate_writes
+from .collect import scan
+from .errors import (
     CorruptMetadata,
     DataRootPermissionError,
     ImageNotFound,
@@ -21,30 +24,12 @@ from .errors import (  # noqa: E402
     SnapshotError,
     UnsupportedStore,
 )
-from .frames.inventory import Inventory  # noqa: E402
-from .frames.schema import describe  # noqa: E402
-from .frames.snapshot import load  # noqa: E402
-from .sources import open_source  # noqa: E402
-from .sources.dataroot import open_root  # noqa: E402
-from .sources.sample import sample, sample_path  # noqa: E402
-from .analyses.drivers import simulate_writes  # noqa: E402
-
-
-def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
-    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
-
-    With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
-    are read), so content comparisons still work on the snapshot without the data root.
-    """
-    inv = open_root(root, driver, files=files, progress=progress)
-    if hash:
-        from .analyses.hashing import fill_sha256
-
-        hashed = fill_sha256(inv, progress=progress)
-        if hashed is not None:
-            inv.meta["hashed"] = hashed
-    return inv.save(out)
-
+from .frames.inventory import Inventory
+from .frames.schema import describe
+from .frames.snapshot import load
+from .sources import open_source
+from .sources.docker.dataroot import open_root
+from .sources.sample import sample, sample_path
 
 __all__ = [
     "CorruptMetadata",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Capture the containerd image store sample: the sample images in a real containerd, as Docker 29 keeps them.
 
-Builds the sample set (layerlab.testing.images) on a real dockerd (overlay2), `docker save`s its tagged
+Builds the sample set (harness.images) on a real dockerd (overlay2), `docker save`s its tagged
 images, imports them into a real containerd (Debian's) with ``ctr -n moby images import
 --compress-blobs`` (so the content store holds gzip layer blobs, as after a pull), adds the same two
 containers as the other captures (``ll-created``: created from layerlab/tree:1; ``ll-exited``: ran
@@ -26,13 +26,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 sys.path.insert(0, str(REPO / "scripts"))
 
 from capture_sample import TAR_OPTIONS, XZ_OPT, archive_dir, label_sample, log, unpack  # noqa: E402
 
-from layerlab.testing.containerd import Containerd, containerd_missing  # noqa: E402
-from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
-from layerlab.testing.images import APP, EXITED_SCRIPT, TREE, build_sample  # noqa: E402
+from harness.containerd import Containerd, containerd_missing  # noqa: E402
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
+from harness.images import APP, EXITED_SCRIPT, TREE, build_sample  # noqa: E402
 
 NAMESPACE = "moby"
 #: Runtime state and scratch space of containerd's root: nothing about images.

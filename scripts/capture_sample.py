@@ -2,7 +2,7 @@
 """Capture the bundled sample: real Docker data roots (overlay2, vfs, btrfs) and a real registry.
 
 For each storage driver this starts a dockerd in a temporary directory (btrfs on a loop-mounted
-image), builds the sample set (layerlab.testing.images), pushes part of it to one local
+image), builds the sample set (harness.images), pushes part of it to one local
 docker-registry, stops the daemon and archives its data root into data/capture/<driver>.tar.xz.
 It also records what docker and dive report about the same images (data/capture/<driver>.peers.json.xz),
 archives the registry's storage root, writes data/capture/manifest.json, and finally scans each
@@ -31,10 +31,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
-from layerlab.testing.btrfs import BtrfsMount, btrfs_missing  # noqa: E402
-from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
-from layerlab.testing.images import build_sample  # noqa: E402
+from harness.btrfs import BtrfsMount, btrfs_missing  # noqa: E402
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
+from harness.images import build_sample  # noqa: E402
 
 DRIVERS = ("overlay2", "vfs", "btrfs")
 #: Runtime-only or unused parts of a data root, left out of the archives (see data/README.md).
@@ -80,7 +81,7 @@ def unpack(archive: Path, dest: Path) -> None:
 
 
 def registry_port() -> int:
-    from layerlab.testing.registry import free_port
+    from harness.registry import free_port
 
     with socket.socket() as s:
         try:
@@ -148,7 +149,7 @@ def capture_driver(driver: str, tmp: Path, registry_host: str, out_dir: Path, di
 
 
 def capture(out: Path, drivers: tuple[str, ...], dive: bool) -> dict:
-    from layerlab.testing.registry import Registry
+    from harness.registry import Registry
 
     capture_dir = out / "capture"
     capture_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scan_only:
         return scan_captures(args.out, drivers)
 
-    from layerlab.testing.registry import registry_missing
+    from harness.registry import registry_missing
 
     for reason in (dockerd_missing(), registry_missing(), btrfs_missing() if "btrfs" in drivers else None):
         if reason:

@@ -4,7 +4,7 @@
 For overlay2, vfs and btrfs (a dockerd each; btrfs on a loop-mounted image file) and containerd's
 overlayfs snapshotter (a containerd of its own, images imported from the overlay2 daemon's
 `docker save`), this builds the sample images, runs one container per workload of
-layerlab.testing.workloads in layerlab/app:1, and measures every image layer of that image and
+layerlab.analyses.cow_model.WORKLOADS in layerlab/app:1, and measures every image layer of that image and
 every container layer: allocated blocks, apparent bytes, entries and inodes, whiteouts, and for
 btrfs exclusive vs shared data extents (`btrfs filesystem du`) and qgroup figures. aufs has no
 kernel module here: its layout is rebuilt from the same layer tars and the writes applied by aufs'
@@ -36,16 +36,17 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
-from layerlab.sources.containerd_meta import read_containerd_meta  # noqa: E402
-from layerlab.sources.dataroot import chain_ids  # noqa: E402
-from layerlab.sources.drivers import DRIVERS as GRAPH_DRIVERS  # noqa: E402
-from layerlab.sources.walk import disk_usage  # noqa: E402
-from layerlab.testing.btrfs import BtrfsMount  # noqa: E402
-from layerlab.testing.containerd import Containerd  # noqa: E402
-from layerlab.testing.daemon import Daemon  # noqa: E402
-from layerlab.testing.images import build_sample  # noqa: E402
-from layerlab.testing.workloads import IMAGE, WORKLOADS, container_name, script  # noqa: E402
+from layerlab.sources.containerd.meta import read_containerd_meta  # noqa: E402
+from layerlab.sources.docker.dataroot import chain_ids  # noqa: E402
+from layerlab.sources.docker.layouts import DRIVERS as GRAPH_DRIVERS  # noqa: E402
+from layerlab.sources.layerfiles.walk import disk_usage  # noqa: E402
+from harness.btrfs import BtrfsMount  # noqa: E402
+from harness.containerd import Containerd  # noqa: E402
+from harness.daemon import Daemon  # noqa: E402
+from harness.images import build_sample  # noqa: E402
+from harness.workloads import IMAGE, WORKLOADS, container_name, script  # noqa: E402
 
 ALL = ("overlay2", "vfs", "btrfs", "containerd", "aufs")
 COLUMNS = [

@@ -1,7 +1,7 @@
 """Session fixtures: a real dockerd per storage driver with the sample images built once.
 
 Import them into conftest.py (``from fixtures_docker import *``). Each yields ``(daemon, built)``
-where ``built`` is ``layerlab.testing.images.build_sample``'s dict; every daemon pushes to one
+where ``built`` is ``harness.images.build_sample``'s dict; every daemon pushes to one
 ``sample_registry`` so their data roots hold distribution metadata and RepoDigests.
 """
 
@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from layerlab.testing.btrfs import BtrfsMount, btrfs_missing
-from layerlab.testing.daemon import Daemon, dockerd_missing
-from layerlab.testing.images import build_sample
-from layerlab.testing.registry import Registry, registry_missing
-from layerlab.testing.tiers import require
+from harness.btrfs import BtrfsMount, btrfs_missing
+from harness.daemon import Daemon, dockerd_missing
+from harness.images import build_sample
+from harness.registry import Registry, registry_missing
+from harness.tiers import require
 
 __all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon", "btrfs_daemon", "overlay_daemon", "fuse_overlayfs_daemon"]
 

@@ -9,8 +9,8 @@ import pytest
 
 import layerlab as ll
 from layerlab.cli import summary_dict
-from layerlab.sources.tarsplit import read_tarsplit
-from layerlab.sources.walk import walk_layer
+from layerlab.sources.layerfiles.tarsplit import read_tarsplit
+from layerlab.sources.layerfiles.walk import walk_layer
 
 pytestmark = pytest.mark.live
 
@@ -189,9 +189,9 @@ def test_container_changes_agree_across_drivers(request, overlay2_daemon, other)
 @pytest.mark.parametrize("fixture", ["overlay2_daemon", "fuse_overlayfs_daemon", "vfs_daemon"])
 def test_c_walker_equals_python_walker_on_every_layer(request, fixture):
     """The C walker (layerlab/sources/_fastwalk.c) and the Python walk give the same rows."""
-    from layerlab.sources import walk
-    from layerlab.sources.drivers import DRIVERS
-    from layerlab.testing.tiers import require
+    from layerlab.sources.layerfiles import walk
+    from layerlab.sources.docker.layouts import DRIVERS
+    from harness.tiers import require
 
     require(None if walk._fastwalk is not None else "the C walker was not built (no compiler at install time?)")
     daemon, _ = request.getfixturevalue(fixture)

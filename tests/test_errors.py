@@ -14,7 +14,7 @@ import pytest
 
 import layerlab as ll
 from layerlab.cli import main
-from layerlab.testing.tiers import require_root
+from harness.tiers import require_root
 
 
 def test_missing_path(tmp_path):

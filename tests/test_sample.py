@@ -13,7 +13,7 @@ import pytest
 import layerlab as ll
 from layerlab.frames.inventory import FRAME_NAMES
 from layerlab.sources.sample import DRIVERS, data_dir
-from layerlab.testing.tiers import require_root
+from harness.tiers import require_root
 
 
 def peers(driver: str) -> dict:

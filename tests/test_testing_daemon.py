@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.testing.daemon import Daemon, dockerd_missing, mount_points
-from layerlab.testing.images import BIG, busybox_rootfs
-from layerlab.testing.tiers import require
+from harness.daemon import Daemon, dockerd_missing, mount_points
+from harness.images import BIG, busybox_rootfs
+from harness.tiers import require
 
 pytestmark = pytest.mark.live
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._core import inventory, nulls_as_none
+from .stacking import inventory, nulls_as_none
 
 BASE_COLUMNS = [
     "image_id", "tags", "base_image", "base_tags", "base_kind", "base_layer_count", "base_size",

@@ -16,7 +16,7 @@ import re
 import pandas as pd
 
 from ..errors import LayerlabError
-from ._core import inventory
+from .stacking import inventory
 
 RULE_KEYS = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
 #: dive's defaults when a rule is not configured (cmd/dive/cli/internal/options/ci_rules.go).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._core import DIR_KINDS, chain_files, nulls_as_none, container_chain, container_row, inventory, resolve, sorted_paths, subtree_index
+from .stacking import DIR_KINDS, chain_files, nulls_as_none, container_chain, container_row, inventory, resolve, sorted_paths, subtree_index
 from .waste import _can_hash, _changes, _digest_lookup
 
 COPYUP_COLUMNS = [

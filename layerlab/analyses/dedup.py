@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._core import inventory
+from .stacking import inventory
 from .hashing import hash_source, identical_groups, recorded
 
 DEDUP_COLUMNS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._core import chain_files, image_chain, inventory, nulls_as_none
+from .stacking import chain_files, image_chain, inventory, nulls_as_none
 from .merged import merged_from_files
 from .waste import _can_hash, _digest_lookup
 

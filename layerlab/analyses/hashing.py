@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..sources.drivers import DRIVERS
-from ._core import cache
+from ..sources.docker.layouts import DRIVERS
+from .stacking import cache
 
 try:  # layerlab/analyses/_firstblocks.c, built when the package is installed
     from . import _firstblocks

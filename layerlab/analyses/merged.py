@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ImageNotFound
-from ._core import chain_files, container_chain, container_row, image_chain, inventory, resolve
+from .stacking import chain_files, container_chain, container_row, image_chain, inventory, resolve
 
 def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[str]]:
     """(image ID, container ID or None, layer chain) for an image, or for a container of it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._core import inventory
+from .stacking import inventory
 
 
 def _listed(inv, all: bool) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ._core import (
+from .stacking import (
     DIR_KINDS,
     NOT_DIRS_HIDE,
     ancestor_closure,

@@ -7,7 +7,7 @@ shows: apparent, on disk or compressed.
 
 from ._util import human_bytes, image_names, pick_two, resolve_image, shorten
 from .sharing import dedup_ratios, dedup_table, registry_sharing, sharing_matrix
-from .storage import compressed_sizes, driver_footprint, file_sizes, size_kinds, treemap
+from .sizes import compressed_sizes, driver_footprint, file_sizes, size_kinds, treemap
 from .waste import copy_ups, image_diff, image_waste, layer_reasons, layer_sizes
 
 __all__ = [

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .._format import UNITS, human_bytes, unit_for  # noqa: F401 - re-exported for the charts
+from ..display import UNITS, human_bytes, unit_for  # noqa: F401 - re-exported for the charts
 
 #: What a byte count measures; every byte axis names one of these.
 SIZE_KINDS = {

@@ -12,7 +12,7 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     "sample:<driver>", a ``.layerlab`` snapshot, a data root, or an Inventory (returned as is)."""
     from ..frames.inventory import Inventory
     from ..frames.snapshot import is_snapshot, load
-    from .dataroot import open_root
+    from .docker.dataroot import open_root
     from .sample import sample
 
     if isinstance(source, Inventory):

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from layerlab.testing.tiers import missing, require
+from harness.tiers import missing, require
 
 
 def unpack_with_umoci(daemon, ref: str, workdir: Path) -> Path:

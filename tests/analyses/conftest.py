@@ -12,9 +12,9 @@ import textwrap
 import pytest
 
 import layerlab as ll
-from layerlab.testing.daemon import Daemon, dockerd_missing
-from layerlab.testing.images import BASE, busybox_rootfs
-from layerlab.testing.tiers import require
+from harness.daemon import Daemon, dockerd_missing
+from harness.images import BASE, busybox_rootfs
+from harness.tiers import require
 
 EDGE = "layerlab-test/edge:1"
 EDGE_CHILD = "layerlab-test/edge-child:1"

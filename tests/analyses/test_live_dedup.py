@@ -9,7 +9,7 @@ import pytest
 
 from layerlab.analyses import content_dedup
 from layerlab.analyses.hashing import content_dirs
-from layerlab.testing.tiers import missing, require
+from harness.tiers import missing, require
 
 pytestmark = pytest.mark.live
 

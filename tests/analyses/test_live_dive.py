@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from layerlab.analyses import dive_analysis, efficiency
-from layerlab.testing.tiers import missing, require
+from harness.tiers import missing, require
 
 pytestmark = pytest.mark.live
 

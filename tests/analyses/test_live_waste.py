@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from layerlab.analyses import base_images, efficiency, merged_view, waste
-from layerlab.analyses._core import chain_files, image_chain
+from layerlab.analyses.stacking import chain_files, image_chain
 
 pytestmark = pytest.mark.live
 

@@ -9,7 +9,7 @@ import pytest
 import layerlab as ll
 from layerlab import analyses
 from layerlab.sources.sample import DRIVERS, sample_path
-from layerlab.testing.tiers import require
+from harness.tiers import require
 
 
 @pytest.fixture(params=[d for d in DRIVERS], scope="module")

@@ -9,9 +9,9 @@ import pytest
 
 import layerlab as ll
 from layerlab import analyses
-from layerlab.testing.daemon import Daemon, dockerd_missing
-from layerlab.testing.images import BASE, busybox_rootfs
-from layerlab.testing.tiers import require
+from harness.daemon import Daemon, dockerd_missing
+from harness.images import BASE, busybox_rootfs
+from harness.tiers import require
 
 pytestmark = pytest.mark.live
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from layerlab.testing.containerd import APP_REF, Containerd, containerd_missing, docker_archive, populate
-from layerlab.testing.tiers import require
+from harness.containerd import APP_REF, Containerd, containerd_missing, docker_archive, populate
+from harness.tiers import require
 
 
 @pytest.fixture(scope="session")
 def image_archive(tmp_path_factory):
     """A `docker save` archive of BASE and APP from a real dockerd (stopped again before use)."""
-    from layerlab.testing.daemon import dockerd_missing
+    from harness.daemon import dockerd_missing
 
     require(dockerd_missing())
     return docker_archive(tmp_path_factory.mktemp("ctrd-docker"))

@@ -1,4 +1,4 @@
-"""layerlab.sources.bbolt on real bbolt files written by a real containerd."""
+"""layerlab.sources.containerd.bbolt on real bbolt files written by a real containerd."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from layerlab.errors import BoltError, CorruptMetadata
-from layerlab.sources.bbolt import DB, Bucket
+from layerlab.sources.containerd.bbolt import DB, Bucket
 
-from layerlab.testing.containerd import APP_REF, BASE_REF, BIG_LABELS, MANY_LABELS, MANY_TAGS
+from harness.containerd import APP_REF, BASE_REF, BIG_LABELS, MANY_LABELS, MANY_TAGS
 
 
 def _image_names(c, namespace="moby"):

@@ -1,4 +1,4 @@
-"""layerlab.sources.containerd_meta against what `ctr` reports on the same real containerd store."""
+"""layerlab.sources.containerd.meta against what `ctr` reports on the same real containerd store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from readonly_support import tree_state
 from layerlab.errors import BoltError, NotADataRoot
-from layerlab.sources.containerd_meta import (
+from layerlab.sources.containerd.meta import (
     find_containerd_root,
     go_time,
     read_containerd_meta,
@@ -20,7 +20,7 @@ from layerlab.sources.containerd_meta import (
     uvarint,
     varint,
 )
-from layerlab.testing.containerd import APP_REF, BASE_REF, BIG_LABELS, MANY_LABELS, MANY_TAGS
+from harness.containerd import APP_REF, BASE_REF, BIG_LABELS, MANY_LABELS, MANY_TAGS
 
 
 @pytest.fixture(scope="module")

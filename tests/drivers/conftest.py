@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.testing.tiers import missing, require
+from harness.tiers import missing, require
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"

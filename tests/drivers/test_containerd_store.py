@@ -11,8 +11,9 @@ from readonly_support import tree_state
 import layerlab as ll
 from layerlab.errors import BoltError, NotADataRoot
 from layerlab.frames import schema
-from layerlab.sources.containerd_store import familiar, image_sizes, open_containerd, store_usage
-from layerlab.sources.dataroot import detect
+from layerlab.analyses.store_usage import image_sizes, store_usage
+from layerlab.sources.containerd.store import familiar, open_containerd
+from layerlab.sources.docker.dataroot import detect
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLE = DATA / "sample-containerd.layerlab"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 import layerlab as ll
-from layerlab.sources.containerd_store import familiar, image_sizes, store_usage
-from layerlab.testing.containerd import Containerd, containerd_missing, docker_archive
-from layerlab.testing.tiers import require
+from layerlab.analyses.store_usage import image_sizes, store_usage
+from layerlab.sources.containerd.store import familiar
+from harness.containerd import Containerd, containerd_missing, docker_archive
+from harness.tiers import require
 
 
 def _ctr_bytes(n: int) -> str:
@@ -32,7 +33,7 @@ def _human_size(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from layerlab.testing.daemon import dockerd_missing
+    from harness.daemon import dockerd_missing
 
     require(dockerd_missing() or containerd_missing())
     archive = docker_archive(tmp_path_factory.mktemp("ctrd-archive"))

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from layerlab.analyses.drivers import BLOCK, simulate_writes, write_costs
-from layerlab.testing.tiers import require, require_root
-from layerlab.testing.workloads import IMAGE, WORKLOADS
+from layerlab.analyses.cow_model import BLOCK, IMAGE, WORKLOADS, simulate_writes
+from layerlab.analyses.measurements import write_costs
+from harness.tiers import require, require_root
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     require_root("dockerd", "containerd", "ctr", "mkfs.btrfs", "losetup")
-    from layerlab.testing.btrfs import btrfs_missing
+    from harness.btrfs import btrfs_missing
 
     require(btrfs_missing())
     import measure_drivers as md

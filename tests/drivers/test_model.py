@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.drivers import BLOCK, MODELS, compare_model, load_measurements, measurements_meta, write_costs
+from layerlab.analyses.cow_model import BLOCK, IMAGE, MODELS, WORKLOADS, Write
+from layerlab.analyses.measurements import compare_model, load_measurements, measurements_meta, write_costs
 from layerlab.errors import LayerlabError
-from layerlab.testing.workloads import IMAGE, WORKLOADS, Write
 
 MEASURED = load_measurements()
 COMPARED = compare_model("sample", MEASURED)

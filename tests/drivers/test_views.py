@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from layerlab.analyses.drivers import containerd_sample, load_measurements  # noqa: E402
-from layerlab.plots import drivers as driver_plots  # noqa: E402
+from layerlab.analyses.measurements import containerd_sample, load_measurements  # noqa: E402
+from layerlab.plots import measurements as driver_plots  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-drivers-measured.ipynb"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from layerlab.testing.tiers import require_root
+from harness.tiers import require_root
 
 
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory):
     require_root("dockerd", "docker-registry", "skopeo", "htpasswd")
-    from layerlab.testing.daemon import Daemon
+    from harness.daemon import Daemon
 
     with Daemon(tmp_path_factory.mktemp("dockerd")) as d:
         yield d
@@ -18,8 +18,8 @@ def daemon(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def live(daemon, tmp_path_factory):
-    """(registry, refs): a plain-HTTP registry on loopback with layerlab.testing.registry.push_sample."""
-    from layerlab.testing.registry import Registry, push_sample
+    """(registry, refs): a plain-HTTP registry on loopback with harness.registry.push_sample."""
+    from harness.registry import Registry, push_sample
 
     work = tmp_path_factory.mktemp("registry")
     with Registry(work / "reg") as reg:

@@ -30,7 +30,7 @@ def copy_into(live, target, user: str, password: str, name: str = "team/app:1") 
 
 @pytest.fixture(scope="module")
 def basic(live, tmp_path_factory):
-    from layerlab.testing.registry import Registry
+    from harness.registry import Registry
 
     with Registry(tmp_path_factory.mktemp("basic"), htpasswd={"alice": PASSWORD}) as reg:
         yield reg, copy_into(live, reg, "alice", PASSWORD)
@@ -130,8 +130,8 @@ def test_wrong_password_and_untrusted_ca_are_clear_errors(basic, tmp_path):
 
 @pytest.fixture(scope="module")
 def token(live, tmp_path_factory):
-    from layerlab.testing.registry import Registry
-    from layerlab.testing.token_server import TokenServer
+    from harness.registry import Registry
+    from harness.token_server import TokenServer
 
     work = tmp_path_factory.mktemp("token")
     with TokenServer(work / "ts", users={"bob": PASSWORD}, identity_tokens={IDENTITY: "bob"}) as ts, \

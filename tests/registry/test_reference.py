@@ -1,6 +1,6 @@
 import pytest
 
-from layerlab.sources.registry.reference import InvalidReference, Reference, is_loopback
+from layerlab.oci.reference import InvalidReference, Reference, is_loopback
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -26,7 +26,7 @@ def eligible(output: str) -> list[str]:
 @pytest.fixture(scope="module")
 def messy(daemon, tmp_path_factory):
     """A registry with history: a retagged image, a deleted manifest, a multi-arch index, an orphan blob."""
-    from layerlab.testing.registry import Registry, push_sample
+    from harness.registry import Registry, push_sample
 
     work = tmp_path_factory.mktemp("messy")
     with Registry(work / "reg") as reg:

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from layerlab.sources.tarheader import clean_path, parse_headers
+from layerlab.sources.layerfiles.tarheader import clean_path, parse_headers
 
 LONG = "d" * 60 + "/" + "n" * 120
 

@@ -5,8 +5,8 @@ import os
 import pandas as pd
 import pytest
 
-from layerlab.sources import walk
-from layerlab.testing.tiers import require
+from layerlab.sources.layerfiles import walk
+from harness.tiers import require
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.testing.tiers import require
+from harness.tiers import require
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

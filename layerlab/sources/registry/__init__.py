@@ -10,9 +10,9 @@ Sizes here are compressed: the bytes of the blobs a registry stores and a pull d
 
 from .auth import Credentials, DockerConfig
 from .client import Descriptor, Inspection, Manifest, PlatformImage, RateLimit, RegistryClient
-from .frames import RegistryFrames, blob_sharing, dedup_ratio, inspect_many, manifests, registry_frames, registry_layers
+from .references import RegistryFrames, blob_sharing, dedup_ratio, inspect_many, manifests, registry_frames, registry_layers
 from .local import local_sizes
-from .reference import InvalidReference, Reference
+from ...oci.reference import InvalidReference, Reference
 from .storage import StorageAudit, audit_storage
 
 __all__ = [

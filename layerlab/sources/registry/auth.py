@@ -18,7 +18,7 @@ from pathlib import Path
 from requests.utils import parse_dict_header
 
 from ...errors import AuthError
-from .reference import DOCKER_HUB, DOCKER_HUB_API
+from ...oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
 #: The key docker uses for Docker Hub in config.json and with credential helpers.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"

@@ -33,7 +33,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 from ...errors import (AuthError, DigestMismatch, ImageNotFound, ManifestNotFound, RateLimited,
                        RegistryError, UnsupportedManifest)
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
-from .reference import DOCKER_HUB, Reference, is_loopback, parse_repository
+from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 
 log = logging.getLogger("layerlab.registry")
 

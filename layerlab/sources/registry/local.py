@@ -12,7 +12,7 @@ import pandas as pd
 
 from ...errors import ImageNotFound
 from .client import RegistryClient
-from .reference import Reference
+from ...oci.reference import Reference
 
 COLUMNS = ["image_id", "position", "layer_id", "diff_id", "size", "disk_usage", "compressed_digest",
            "compressed_size"]

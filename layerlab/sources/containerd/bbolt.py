@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import BoltError
+from ...errors import BoltError
 
 MAGIC = 0xED0CDAED
 VERSION = 2

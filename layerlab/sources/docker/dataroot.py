@@ -16,17 +16,17 @@ from datetime import datetime, timezone
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import __version__
-from ..errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
-from ..frames import schema
-from ..frames.inventory import Inventory
-from .drivers import DRIVERS, Driver
-from .entries import concat_files
-from .tarsplit import TARSPLIT_ERRORS, read_tarsplit
-from .walk import compare_trees, disk_usage, walk_layer
+from ..._version import __version__
+from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
+from ...frames import schema
+from ...frames.inventory import Inventory
+from .layouts import DRIVERS, Driver
+from ..layerfiles.rows import concat_files
+from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
+from ..layerfiles.walk import compare_trees, disk_usage, walk_layer
 
 FILES_FROM = ("auto", "walk", "tar-split")
-#: containerd snapshotters whose directories layerlab reads (containerd_store).
+#: containerd snapshotters whose directories layerlab reads (sources.containerd).
 CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native")
 SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
 
@@ -71,7 +71,7 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
             path=root,
         )
     if _is_containerd(root):
-        # Docker 29's default store: read by containerd_store (snapshotter chosen there).
+        # Docker 29's default store: read by sources.containerd (snapshotter chosen there).
         return "containerd", "auto"
     raise NotADataRoot(
         f"{root} is not a Docker data root: no image/<driver>/ store in it. Give the daemon's --data-root "
@@ -597,7 +597,7 @@ def open_root(path: str, driver: str | None = None, *, files: str = "auto", prog
     tar-split), ``"walk"`` or ``"tar-split"``. Nothing under ``path`` is ever written.
     """
     if detect(path, driver)[0] == "containerd":
-        from .containerd_store import open_containerd
+        from ..containerd.store import open_containerd
 
         return open_containerd(path, snapshotter=driver, progress=progress)
     return DataRoot(path, driver, files=files, progress=progress).inventory()

@@ -7,7 +7,7 @@
 Auth is optional: ``htpasswd={"user": "password"}`` (basic auth, which distribution only serves over
 TLS, so it turns on ``tls=True``), ``tls=True`` (a test CA and a server certificate for 127.0.0.1 made
 with the ``cryptography`` package; ``reg.ca_file`` is the CA to trust), and ``token=`` a
-:class:`layerlab.testing.token_server.TokenServer` whose JWTs the registry verifies.
+:class:`harness.token_server.TokenServer` whose JWTs the registry verifies.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from ._format import human_bytes as _human
+from ..display import human_bytes as _human
 
 
 def _num(x):
@@ -20,8 +20,8 @@ def _num(x):
 
 
 def cmd_diff(args) -> int:
-    from .analyses import diff_images, diff_layers
-    from .sources import open_source
+    from ..analyses import diff_images, diff_layers
+    from ..sources import open_source
 
     inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
     paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
@@ -77,8 +77,8 @@ def cmd_diff(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .analyses.check import check, default_rules_file
-    from .sources import open_source
+    from ..analyses.check import check, default_rules_file
+    from ..sources import open_source
 
     rules = args.rules or default_rules_file()
     inv = open_source(args.source, driver=args.driver, progress=False)

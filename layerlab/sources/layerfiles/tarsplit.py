@@ -13,7 +13,7 @@ import json
 import os
 import zlib
 
-from .entries import FileRows
+from .rows import FileRows
 from .tarheader import BLOCK, clean_path, parse_headers
 
 

@@ -8,14 +8,14 @@ import sys
 
 import pandas as pd
 
-from . import __version__
-from ._format import human_bytes
-from .errors import LayerlabError
+from .._version import __version__
+from ..display import human_bytes
+from ..errors import LayerlabError
 
 
 def summary_dict(inv) -> dict:
     """The stable machine interface of ``layerlab summary --json``."""
-    from .analyses.waste import summary_fields
+    from ..analyses.waste import summary_fields
 
     images = inv.images[~inv.images["intermediate"]]
     chain = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
@@ -59,10 +59,10 @@ def summary_dict(inv) -> dict:
 
 
 def cmd_scan(args) -> int:
-    from . import scan
+    from .. import scan
 
     out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet)
-    from .frames.snapshot import load
+    from ..frames.snapshot import load
 
     snap = load(out)
     skipped = snap.skipped
@@ -75,7 +75,7 @@ def cmd_scan(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .sources import open_source
+    from ..sources import open_source
 
     inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
     data = summary_dict(inv)
@@ -107,7 +107,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .reports import render_all
+    from ..reports import render_all
 
     params = {}
     for item in args.param or []:

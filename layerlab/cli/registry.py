@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from ._format import human_bytes
+from ..display import human_bytes
 
 
 def _client(args):
-    from .sources.registry import RegistryClient
+    from ..sources.registry import RegistryClient
 
     return RegistryClient(
         docker_config=args.docker_config, insecure=args.insecure or (), verify=args.ca_file or True,
@@ -48,7 +48,7 @@ def cmd_tags(args) -> int:
     with _client(args) as client:
         tags = client.tags(args.repository, page_size=args.page_size)
     if args.json:
-        from .sources.registry import Reference
+        from ..sources.registry import Reference
 
         print(json.dumps({"repository": Reference.parse(args.repository, default_tag=None).repository,
                           "tags": tags}, indent=2))
@@ -65,7 +65,7 @@ def cmd_catalog(args) -> int:
 
 
 def cmd_sharing(args) -> int:
-    from .sources.registry import registry_frames
+    from ..sources.registry import registry_frames
 
     with _client(args) as client:
         frames = registry_frames(args.references, client, platform=args.platform, progress=not args.json)
@@ -94,7 +94,7 @@ def cmd_sharing(args) -> int:
 
 
 def cmd_storage(args) -> int:
-    from .sources.registry import audit_storage
+    from ..sources.registry import audit_storage
 
     audit = audit_storage(args.root)
     data = audit.to_dict()

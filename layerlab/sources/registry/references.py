@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ...errors import LayerlabError
 from ...frames.schema import coerce, empty
 from .client import Inspection, RegistryClient
-from .reference import Reference
+from ...oci.reference import Reference
 
 
 @dataclass

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import LayerlabError
+from layerlab.errors import LayerlabError
 from .daemon import mount_points
 from .tiers import missing
 

@@ -10,7 +10,7 @@ snapshots, and the snapshotter unpacks every layer into ``snapshots/<n>/fs``. Th
   Docker's ``<id>-init`` snapshots as ``container``/``init`` layers;
 - files: each snapshot's ``fs`` walked in the overlay whiteout convention.
 
-Both copies Docker keeps in this mode are counted apart (``store_usage``, ``image_sizes``): the content
+Both copies Docker keeps in this mode are counted apart (``layerlab.analyses.store_usage``): the content
 blobs and the unpacked snapshots. Everything is read-only (see containerd_meta): no locks, no writes.
 """
 
@@ -26,15 +26,15 @@ from datetime import datetime, timezone
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import __version__
-from ..errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
-from ..frames import schema
-from ..frames.inventory import Inventory
-from .containerd_meta import (
+from ..._version import __version__
+from ...errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
+from ...frames import schema
+from ...frames.inventory import Inventory
+from .meta import (
     CONTENT_DIR, META_DB, SNAPSHOTTER_DIR, find_containerd_root, read_containerd_meta, read_snapshotter_db,
 )
-from .entries import concat_files
-from .walk import compare_trees, walk_layer
+from ..layerfiles.rows import concat_files
+from ..layerfiles.walk import compare_trees, walk_layer
 
 DEFAULT_NAMESPACE = "moby"
 #: Where the system containerd keeps its root; Docker 29 uses it when /run/containerd/containerd.sock exists.
@@ -226,7 +226,7 @@ class ContainerdStore:
         return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
 
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
-        from .dataroot import _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
+        from ..docker.dataroot import _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
 
         snaps = self._snapshots()
         self._snaps = snaps
@@ -346,7 +346,7 @@ class ContainerdStore:
 
     def _containers(self, images: dict) -> list[dict]:
         """containerd's containers in the namespace, and Docker's (config.v2.json) when a Docker root is known."""
-        from .dataroot import _read_json, _state, _time
+        from ..docker.dataroot import _read_json, _state, _time
 
         by_name = {}
         for iid, img in images.items():
@@ -386,13 +386,13 @@ class ContainerdStore:
                 files = compare_trees(parent["_snap"]["fs"], fs, row["layer_id"])[0].frame()
         else:
             files = walk_layer(fs, row["layer_id"], "overlay")
-        from .dataroot import _docker_size
+        from ..docker.dataroot import _docker_size
 
         disk = int(files["disk_usage"].sum()) + os.lstat(fs).st_blocks * 512
         return files, _docker_size(files), disk
 
     def files_frame(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        from .dataroot import fill_layer_counts
+        from ..docker.dataroot import fill_layer_counts
 
         layers = frames["layers"]
         read: dict[str, tuple] = {}
@@ -524,51 +524,3 @@ def open_containerd(path: str, namespace: str | None = None, snapshotter: str | 
     Read-only: nothing under ``path`` is created, changed or locked.
     """
     return ContainerdStore(path, namespace, snapshotter, docker_root=docker_root, partial=partial, progress=progress).inventory()
-
-
-def store_usage(source) -> pd.DataFrame:
-    """What a containerd store costs on disk, the two copies apart: one row per kind of object.
-
-    ``copy`` is ``content`` (blobs as pulled: compressed layers, manifests, configs) or ``snapshots``
-    (unpacked layers and containers' read-write snapshots); ``size`` is apparent bytes (for content,
-    the blob size), ``disk_usage`` allocated bytes.
-    """
-    info = _info(source)
-    rows = []
-    content = pd.DataFrame(info["content"], columns=["digest", "kind", "size", "disk_usage", "uncompressed", "images"])
-    for kind, g in content.groupby("kind", sort=True):
-        rows.append({"copy": "content", "kind": kind, "count": len(g), "size": int(g["size"].fillna(0).sum()),
-                     "disk_usage": int(g["disk_usage"].fillna(0).sum())})
-    for kind, v in info["snapshots"].items():
-        if v["count"]:
-            rows.append({"copy": "snapshots", "kind": kind, "count": v["count"], "size": v["size"], "disk_usage": v["disk_usage"]})
-    return pd.DataFrame(rows, columns=["copy", "kind", "count", "size", "disk_usage"]).astype(
-        {"count": "int64", "size": "int64", "disk_usage": "int64"})
-
-
-def image_sizes(source) -> pd.DataFrame:
-    """Per image: the apparent ``size`` (layerlab's, as for graphdriver roots), the compressed
-    ``content_size`` (``ctr images ls``), ``snapshot_usage`` (Docker 29's `docker image ls` size for the
-    containerd store: containerd's usage of the unpacked snapshots) and allocated bytes of each copy."""
-    from ..sources import open_source
-
-    inv = open_source(source)
-    info = _info(inv)
-    per = pd.DataFrame(info["images"], columns=["image_id", "content_size", "content_disk_usage", "snapshot_usage", "snapshot_disk_usage"])
-    out = inv.images[["image_id", "tags", "size"]].merge(per, on="image_id", how="left")
-    return out
-
-
-def _info(source) -> dict:
-    from ..sources import open_source
-
-    inv = open_source(source)
-    if inv.meta.get("image_store") != "containerd":
-        raise NotADataRoot(f"{inv.source or 'this source'} is not a containerd image store "
-                           f"(image_store={inv.meta.get('image_store')!r}); open a containerd root or its snapshot", path=inv.source)
-    inv.files  # the usage is computed with the files
-    info = inv.meta.get("containerd")
-    if not info:
-        raise CorruptMetadata(f"{inv.source}: no containerd usage recorded in the snapshot's meta.json; rescan the store",
-                              path=inv.source)
-    return info

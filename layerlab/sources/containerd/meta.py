@@ -1,7 +1,7 @@
 """containerd's metadata (meta.db) and its snapshotters' databases (metadata.db) as pandas DataFrames.
 
 Layouts follow containerd's ``metadata/buckets.go`` and ``snapshots/storage/bolt.go`` (see
-docs/containerd.md). Everything is read through :mod:`layerlab.sources.bbolt`: read-only, no lock,
+docs/containerd.md). Everything is read through :mod:`layerlab.sources.containerd.bbolt`: read-only, no lock,
 nothing under the containerd root is created or changed.
 
 Usage::
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import BoltError, NotADataRoot
+from ...errors import BoltError, NotADataRoot
 from .bbolt import DB, Bucket
 
 META_DB = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")

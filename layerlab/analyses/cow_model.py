@@ -1,4 +1,4 @@
-"""Storage-driver models: what a container's writes cost under each driver, and the measurements to check them.
+"""Copy-on-write models: what a container's writes cost under each storage driver.
 
 Drivers differ in how a container layer grows:
 
@@ -11,22 +11,89 @@ Drivers differ in how a container layer grows:
 - **btrfs** (and zfs) snapshot the parent: the container layer shares every extent with it and only
   blocks written afterwards are its own (exclusive); metadata-only changes cost no data blocks.
 
-``simulate_writes`` predicts the growth of a container layer for a list of writes; the measured
-runs (scripts/measure_drivers.py, data/drivers/) test it.
+``simulate_writes`` predicts the growth of a container layer for a list of ``Write``s; the named
+``WORKLOADS`` are the ones measured on real daemons (``layerlab.analyses.measurements``), which test it.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from ..errors import LayerlabError
-from ..sources.containerd_store import image_sizes, store_usage  # noqa: F401  (re-exported for plots and notebooks)
-from ._core import inventory
+from ..sources import open_source
+
+# -- writes and the measured workloads ---------------------------------------------------------------
+# Each write is a small, named change a container makes to a file or directory it got from its image.
+# ``WORKLOADS`` runs each alone (so its cost can be told apart) and all together, in ``IMAGE``:
+# append one byte to the 1 MiB /data/big.bin; chmod it; delete /opt/app/logs/old.log; remove and
+# make again /opt/app/cache; rename /opt/app/conf to /opt/app/config. ``noop`` writes nothing.
+
+#: The image every workload was measured in (``layerlab/app:1`` of the bundled sample).
+IMAGE = "layerlab/app:1"
+OPS = ("append", "chmod", "delete", "recreate_dir", "rename", "create")
+
+
+@dataclass(frozen=True)
+class Write:
+    """One change a container makes. ``arg``: bytes for append/create, a mode for chmod, the new path for rename."""
+
+    op: str
+    path: str
+    arg: int | str | None = None
+
+    def __post_init__(self):
+        if self.op not in OPS:
+            raise ValueError(f"unknown write {self.op!r}; known: {', '.join(OPS)}")
+        if not self.path.startswith("/"):
+            raise ValueError(f"write paths are absolute in the container, got {self.path!r}")
+
+    def shell(self) -> str:
+        """The busybox sh command that makes this change."""
+        p = shlex.quote(self.path)
+        if self.op == "append":
+            return f"head -c {int(self.arg or 1)} /dev/zero >> {p}"
+        if self.op == "create":
+            return f"mkdir -p $(dirname {p}) && head -c {int(self.arg or 0)} /dev/urandom > {p}"
+        if self.op == "chmod":
+            return f"chmod {int(self.arg):o} {p}"
+        if self.op == "delete":
+            return f"rm {p}"
+        if self.op == "recreate_dir":
+            return f"rm -rf {p} && mkdir {p}"
+        return f"mv {p} {shlex.quote(str(self.arg))}"
+
+    def describe(self) -> str:
+        if self.op in ("append", "create"):
+            extra = f" ({'+' if self.op == 'append' else ''}{self.arg} B)"
+        elif self.op == "chmod":
+            extra = f" to {int(self.arg):o}"
+        elif self.op == "rename":
+            extra = f" to {self.arg}"
+        else:
+            extra = ""
+        return f"{self.op} {self.path}{extra}"
+
+
+APPEND = Write("append", "/data/big.bin", 1)
+CHMOD = Write("chmod", "/data/big.bin", 0o644)
+DELETE = Write("delete", "/opt/app/logs/old.log")
+RECREATE_DIR = Write("recreate_dir", "/opt/app/cache")
+RENAME_DIR = Write("rename", "/opt/app/conf", "/opt/app/config")
+
+WORKLOADS: dict[str, tuple[Write, ...]] = {
+    "noop": (),
+    "append": (APPEND,),
+    "chmod": (CHMOD,),
+    "delete": (DELETE,),
+    "recreate_dir": (RECREATE_DIR,),
+    "rename_dir": (RENAME_DIR,),
+    "all": (APPEND, CHMOD, DELETE, RECREATE_DIR, RENAME_DIR),
+}
+
 
 #: Filesystem block: what one directory or the tail of a file costs (ext4 and btrfs here: 4 KiB).
 BLOCK = 4096
@@ -69,9 +136,8 @@ def _blocks(n: int) -> int:
     return -(-int(n) // BLOCK) * BLOCK
 
 
-def _parse_writes(writes):
-    from ..testing.workloads import WORKLOADS, Write
 
+def _parse_writes(writes):
     if isinstance(writes, str):
         if writes not in WORKLOADS:
             raise LayerlabError(f"unknown workload {writes!r}; known: {', '.join(WORKLOADS)}")
@@ -263,7 +329,7 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     image
         Tag, image ID or ID prefix.
     writes
-        A workload name of ``layerlab.testing.workloads.WORKLOADS`` (``"all"``), or a list of
+        A workload name of ``WORKLOADS`` (``"all"``), or a list of
         ``Write`` (or ``(op, path[, arg])`` tuples): append, chmod, delete, recreate_dir, rename, create.
     driver
         ``overlay2``, ``overlayfs`` (or ``containerd``), ``aufs``, ``vfs``, ``btrfs``, ``zfs``; or a list of them.
@@ -279,7 +345,7 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
         ``explanation``. Sums over the steps give the layer's size.
     """
     drivers = [driver] if isinstance(driver, str) else list(driver)
-    inv = inventory(source)
+    inv = open_source(source)
     from .merged import merged_view
 
     tree = _Tree(merged_view(inv, image))
@@ -305,76 +371,3 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=COLUMNS)
     return out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64", "entries": "int64"})
 
-
-# -- the measurements ------------------------------------------------------------------------------------
-def measurements_dir() -> Path:
-    from ..sources.sample import data_dir
-
-    return data_dir() / "drivers"
-
-
-def load_measurements(path=None) -> pd.DataFrame:
-    """The measured runs (data/drivers/measurements.csv from scripts/measure_drivers.py), one row per
-    driver and layer; ``meta.json`` beside it says how they were made. aufs rows have ``measured`` False."""
-    path = Path(path) if path else measurements_dir() / "measurements.csv"
-    if path.is_dir():
-        path = path / "measurements.csv"
-    if not path.exists():
-        raise LayerlabError(f"no driver measurements at {path}; run `sudo python scripts/measure_drivers.py`")
-    df = pd.read_csv(path)
-    for col in ("position", "exclusive_bytes", "shared_bytes", "qgroup_referenced_bytes", "qgroup_exclusive_bytes", "peer_size"):
-        df[col] = df[col].astype("Int64")
-    return df
-
-
-def containerd_sample():
-    """The bundled containerd capture (data/sample-containerd.layerlab) as an Inventory."""
-    from ..frames.snapshot import load
-    from ..sources.sample import data_dir
-
-    return load(data_dir() / "sample-containerd.layerlab")
-
-
-def measurements_meta(path=None) -> dict:
-    path = Path(path) if path else measurements_dir()
-    return json.loads(((path if path.is_dir() else path.parent) / "meta.json").read_text())
-
-
-def write_costs(measurements=None) -> pd.DataFrame:
-    """What each workload cost per driver, measured: its container layer minus the ``noop`` one.
-
-    Columns: driver, measured, workload, apparent_bytes, disk_bytes, exclusive_bytes (btrfs: data
-    extents of its own; elsewhere disk_bytes), entries, and the absolute ``layer_disk_bytes`` of the
-    container layer."""
-    m = load_measurements() if measurements is None else measurements
-    c = m[m["object"] == "container"].copy()
-    c["exclusive_bytes"] = c["exclusive_bytes"].where(c["exclusive_bytes"].notna(), c["disk_bytes"]).astype("int64")
-    rows = []
-    for driver, g in c.groupby("driver", sort=False):
-        base = g[g["workload"] == "noop"].iloc[0]
-        for r in g.itertuples(index=False):
-            if r.workload == "noop":
-                continue
-            rows.append({"driver": driver, "measured": bool(r.measured), "workload": r.workload,
-                         **{k: int(getattr(r, k)) - int(base[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
-                         "layer_disk_bytes": int(r.layer_disk_bytes)})
-    return pd.DataFrame(rows)
-
-
-def compare_model(source="sample", measurements=None) -> pd.DataFrame:
-    """Measured write costs next to ``simulate_writes``' predictions, per driver and workload.
-
-    ``source`` gives the image's files (the bundled sample by default); the image and workloads
-    are those of the measurements (layerlab.testing.workloads)."""
-    from ..testing.workloads import IMAGE
-
-    measured = write_costs(measurements)
-    rows = []
-    for (driver, workload), g in measured.groupby(["driver", "workload"], sort=False):
-        pred = simulate_writes(source, IMAGE, workload, driver=driver)
-        pred = pred[pred["step"] > 0][["apparent_bytes", "disk_bytes", "exclusive_bytes", "entries"]].sum()
-        r = g.iloc[0]
-        rows.append({"driver": driver, "measured": r["measured"], "workload": workload,
-                     **{f"{k}_measured": int(r[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
-                     **{f"{k}_model": int(pred[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")}})
-    return pd.DataFrame(rows)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import LayerlabError
+from layerlab.errors import LayerlabError
 from .daemon import mount_points, stop_group, unmount_leftovers
 from .tiers import missing
 

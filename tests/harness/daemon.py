@@ -2,7 +2,7 @@
 
 ``Daemon`` starts Debian's ``dockerd`` with its own data root, exec root, socket and managed
 containerd, with networking switched off, and stops all of it again (including anything it left
-mounted). Nothing is pulled from the internet: images come from ``layerlab.testing.images``.
+mounted). Nothing is pulled from the internet: images come from ``harness.images``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import LayerlabError
+from layerlab.errors import LayerlabError
 from .tiers import missing
 
 #: Unix socket paths are limited to 108 bytes; dockerd and containerd put sockets a few levels
@@ -133,7 +133,7 @@ class Daemon:
         the docker CLI config and ``dockerd.log``. Created if missing.
     driver
         Storage driver: ``overlay2``, ``vfs`` or ``btrfs`` (btrfs needs ``data_root`` on btrfs,
-        see ``layerlab.testing.btrfs``).
+        see ``harness.btrfs``).
     data_root
         Where dockerd keeps its data; default ``<workdir>/root``.
     """

@@ -1,4 +1,4 @@
-"""Charts of the storage-driver measurements (layerlab.analyses.drivers): layers and writes per driver.
+"""Charts of the storage-driver measurements (layerlab.analyses.measurements): layers and writes per driver.
 
 Each function takes the data (a measurements frame, or None for the bundled data/drivers) and an
 optional ``ax=``, draws on it and returns the Axes.
@@ -16,7 +16,7 @@ COLORS = {"overlay2": "#4c78a8", "containerd": "#72b7b2", "aufs": "#9d755d", "vf
 
 
 def _measurements(data):
-    from ..analyses.drivers import load_measurements
+    from ..analyses.measurements import load_measurements
 
     return load_measurements() if data is None else data
 
@@ -61,9 +61,9 @@ def write_costs(data=None, *, model=None, ax=None):
 
     Bytes are on disk: allocated blocks of the container layer minus an unchanged one's; for btrfs
     the exclusive data extents (what the container owns alone). ``model`` is
-    ``analyses.drivers.compare_model(...)``'s frame; computed from the bundled sample when None.
+    ``analyses.measurements.compare_model(...)``'s frame; computed from the bundled sample when None.
     """
-    from ..analyses.drivers import compare_model
+    from ..analyses.measurements import compare_model
 
     m = _measurements(data)
     cmp = compare_model("sample", m) if model is None else model
@@ -101,7 +101,7 @@ def _bytes_formatter():
 
 def model_agreement(data=None, *, model=None, ax=None):
     """Predicted against measured on-disk write cost, one point per driver and workload (diagonal = exact)."""
-    from ..analyses.drivers import compare_model
+    from ..analyses.measurements import compare_model
 
     m = _measurements(data)
     cmp = compare_model("sample", m) if model is None else model
@@ -127,7 +127,7 @@ def model_agreement(data=None, *, model=None, ax=None):
 
 def store_copies(source, *, ax=None):
     """A containerd store's two copies side by side: content blobs and unpacked snapshots (apparent and on disk)."""
-    from ..analyses.drivers import store_usage
+    from ..analyses.store_usage import store_usage
 
     usage = store_usage(source)
     ax = get_ax(ax)

@@ -14,8 +14,8 @@ from array import array
 import numpy as np
 import pandas as pd
 
-from ..frames import schema
-from .entries import FileRows, arrow_strings, exact_paths, whiteout_name
+from ...frames import schema
+from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -35,7 +35,7 @@ _KIND = {
 CONVENTIONS = ("overlay", "aufs", "plain")
 
 
-try:  # the C walker (layerlab/sources/_fastwalk.c), built when the package is installed
+try:  # the C walker (layerlab/sources/layerfiles/_fastwalk.c), built when the package is installed
     from . import _fastwalk
 except ImportError:  # no compiler at install time: the Python walk below gives the same rows
     _fastwalk = None

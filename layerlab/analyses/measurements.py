@@ -1,0 +1,84 @@
+"""The storage-driver measurements (data/drivers, made by scripts/measure_drivers.py on real daemons)
+and how ``simulate_writes`` compares with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import LayerlabError
+from .cow_model import IMAGE, simulate_writes
+
+
+def measurements_dir() -> Path:
+    from ..sources.sample import data_dir
+
+    return data_dir() / "drivers"
+
+
+def load_measurements(path=None) -> pd.DataFrame:
+    """The measured runs (data/drivers/measurements.csv from scripts/measure_drivers.py), one row per
+    driver and layer; ``meta.json`` beside it says how they were made. aufs rows have ``measured`` False."""
+    path = Path(path) if path else measurements_dir() / "measurements.csv"
+    if path.is_dir():
+        path = path / "measurements.csv"
+    if not path.exists():
+        raise LayerlabError(f"no driver measurements at {path}; run `sudo python scripts/measure_drivers.py`")
+    df = pd.read_csv(path)
+    for col in ("position", "exclusive_bytes", "shared_bytes", "qgroup_referenced_bytes", "qgroup_exclusive_bytes", "peer_size"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def containerd_sample():
+    """The bundled containerd capture (data/sample-containerd.layerlab) as an Inventory."""
+    from ..frames.snapshot import load
+    from ..sources.sample import data_dir
+
+    return load(data_dir() / "sample-containerd.layerlab")
+
+
+def measurements_meta(path=None) -> dict:
+    path = Path(path) if path else measurements_dir()
+    return json.loads(((path if path.is_dir() else path.parent) / "meta.json").read_text())
+
+
+def write_costs(measurements=None) -> pd.DataFrame:
+    """What each workload cost per driver, measured: its container layer minus the ``noop`` one.
+
+    Columns: driver, measured, workload, apparent_bytes, disk_bytes, exclusive_bytes (btrfs: data
+    extents of its own; elsewhere disk_bytes), entries, and the absolute ``layer_disk_bytes`` of the
+    container layer."""
+    m = load_measurements() if measurements is None else measurements
+    c = m[m["object"] == "container"].copy()
+    c["exclusive_bytes"] = c["exclusive_bytes"].where(c["exclusive_bytes"].notna(), c["disk_bytes"]).astype("int64")
+    rows = []
+    for driver, g in c.groupby("driver", sort=False):
+        base = g[g["workload"] == "noop"].iloc[0]
+        for r in g.itertuples(index=False):
+            if r.workload == "noop":
+                continue
+            rows.append({"driver": driver, "measured": bool(r.measured), "workload": r.workload,
+                         **{k: int(getattr(r, k)) - int(base[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
+                         "layer_disk_bytes": int(r.layer_disk_bytes)})
+    return pd.DataFrame(rows)
+
+
+def compare_model(source="sample", measurements=None) -> pd.DataFrame:
+    """Measured write costs next to ``simulate_writes``' predictions, per driver and workload.
+
+    ``source`` gives the image's files (the bundled sample by default); the image and workloads
+    are those of the measurements (``cow_model.WORKLOADS``)."""
+    measured = write_costs(measurements)
+    rows = []
+    for (driver, workload), g in measured.groupby(["driver", "workload"], sort=False):
+        pred = simulate_writes(source, IMAGE, workload, driver=driver)
+        pred = pred[pred["step"] > 0][["apparent_bytes", "disk_bytes", "exclusive_bytes", "entries"]].sum()
+        r = g.iloc[0]
+        rows.append({"driver": driver, "measured": r["measured"], "workload": workload,
+                     **{f"{k}_measured": int(r[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
+                     **{f"{k}_model": int(pred[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")}})
+    return pd.DataFrame(rows)
+
