@@ -6,14 +6,16 @@
     demo = ll.sample()                          # the bundled sample, no Docker needed
     root.images, root.layers, root.image_layers, root.history, root.containers, root.files
 
-This module holds the public API only; docs/architecture.md shows where everything lives.
+This module holds the public API only (docs/architecture.md shows where everything lives). The
+functions are imported on first use, so ``import layerlab`` (and the CLI's ``--help``) stays fast:
+pandas and pyarrow load only when a source is opened.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from ._version import __version__
-from .analyses.cow_model import simulate_writes
-from .collect import scan
 from .errors import (
     CorruptMetadata,
     DataRootPermissionError,
@@ -24,12 +26,32 @@ from .errors import (
     SnapshotError,
     UnsupportedStore,
 )
-from .frames.inventory import Inventory
-from .frames.schema import describe
-from .frames.snapshot import load
-from .sources import open_source
-from .sources.docker.dataroot import open_root
-from .sources.sample import sample, sample_path
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "Inventory": ".frames.inventory",
+    "describe": ".frames.schema",
+    "load": ".frames.snapshot",
+    "open_source": ".sources",
+    "open_root": ".sources.docker.dataroot",
+    "sample": ".sources.sample",
+    "sample_path": ".sources.sample",
+    "scan": ".collect",
+    "simulate_writes": ".analyses.cow_model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'layerlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "CorruptMetadata",

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
-
 UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
 
 
@@ -23,7 +21,11 @@ def unit_for(max_bytes: float) -> tuple[str, float]:
 
 def human_bytes(n) -> str:
     """``1234567`` -> ``'1.23 MB'``; ``'-'`` for missing."""
-    if n is None or n is pd.NA or (isinstance(n, float) and math.isnan(n)):
+    try:
+        value = float(n)
+    except TypeError:  # None, pandas.NA
         return "-"
-    name, factor = unit_for(float(n))
-    return f"{int(n)} B" if factor == 1 else f"{float(n) / factor:.3g} {name}"
+    if math.isnan(value):
+        return "-"
+    name, factor = unit_for(value)
+    return f"{int(value)} B" if factor == 1 else f"{value / factor:.3g} {name}"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import layerlab as ll
-from layerlab.cli import summary_dict
+from layerlab.analyses.summary import summary_dict
 from layerlab.sources.layerfiles.tarsplit import read_tarsplit
 from layerlab.sources.layerfiles.walk import walk_layer
 

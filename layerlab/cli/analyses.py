@@ -6,8 +6,6 @@ import json
 import math
 import sys
 
-import pandas as pd
-
 from ..display import human_bytes as _human
 
 
@@ -20,6 +18,8 @@ def _num(x):
 
 
 def cmd_diff(args) -> int:
+    import pandas as pd
+
     from ..analyses import diff_images, diff_layers
     from ..sources import open_source
 

@@ -8,6 +8,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..errors import LayerlabError
 from ..sources.sample import data_dir
 
 
@@ -57,3 +58,20 @@ def registry_blobs(registry=None, audit=None):
     if registry is not None:
         return registry.blobs
     return audit.blobs if audit is not None else None
+
+
+def available(sources) -> dict:
+    """``{name: Inventory}`` for each source in ``sources`` (a list, or a dict of name -> source) that
+    opens; sources that do not are left out with a warning (e.g. a sample driver not captured)."""
+    import warnings
+
+    from ..sources import open_source
+
+    items = sources.items() if isinstance(sources, dict) else ((str(s).removeprefix("sample:"), s) for s in sources)
+    out = {}
+    for name, source in items:
+        try:
+            out[name] = open_source(source)
+        except LayerlabError as e:
+            warnings.warn(f"left out {source}: {e}", stacklevel=2)
+    return out

@@ -11,7 +11,7 @@ from .. import plots
 from .._docstrings import fill_doc
 from ..errors import LayerlabError
 from ..plots._util import pick_two
-from ..reports.tables import copy_ups_table, diff_table
+from ..tables import copy_ups_table, diff_table
 from ._base import SnapshotMixin, draw, source_index, table_html
 from .explorer import _table_axes
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..frames.inventory import FRAME_NAMES
-from ..frames.schema import FRAMES
-from ..plots._util import command_label, human_bytes, image_names, inventory
+from .frames.inventory import FRAME_NAMES
+from .frames.schema import FRAMES
+from .plots._util import command_label, human_bytes, image_names, inventory
 
 
 def frame_overview(source=None) -> pd.DataFrame:
@@ -58,7 +58,7 @@ def containers_table(source=None) -> pd.DataFrame:
 
 def layers_table(source=None, image=None) -> pd.DataFrame:
     """An image's layers, base first: position, command, size, files, whiteouts, opaque dirs, images sharing it."""
-    from ..plots._util import resolve_image
+    from .plots._util import resolve_image
 
     inv = inventory(source)
     image_id = resolve_image(inv, image)
@@ -126,7 +126,7 @@ def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
 
 def efficiency_table(source=None, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
     """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as percentages."""
-    from .. import analyses
+    from . import analyses
 
     inv = inventory(source)
     eff = analyses.efficiency(inv) if efficiency is None else efficiency
@@ -184,7 +184,7 @@ def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
 
 def base_table(source=None) -> pd.DataFrame:
     """``analyses.base_images`` for tagged images, with names instead of IDs."""
-    from .. import analyses
+    from . import analyses
 
     inv = inventory(source)
     names = image_names(inv.images)
