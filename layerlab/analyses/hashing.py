@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..sources._reader import open_noatime
 from ..sources.docker.layouts import DRIVERS
 from .stacking import cache
 
@@ -28,11 +29,10 @@ try:  # layerlab/analyses/_firstblocks.c, built when the package is installed
 except ImportError:  # no compiler at install time: the same reads in Python, slower
     _firstblocks = None
 
-FIRST_BLOCK = 16384
-TWINS_BUFFER = 64 << 20  # first blocks a size group may hold in memory at once in the C reader  # most different files differ early; most small files are read whole at once
+FIRST_BLOCK = 16384  # most different files differ early; most small files are read whole at once
+TWINS_BUFFER = 64 << 20  # first blocks a size group may hold in memory at once in the C reader
 WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))  # beside the main thread; more only contend for the GIL
 CHUNK = 1 << 20
-_NOATIME = getattr(os, "O_NOATIME", 0)
 
 
 def _containerd_snapshots(inv) -> str | None:
@@ -92,10 +92,7 @@ def content_dirs(inv) -> dict[str, bytes]:
 
 
 def _open(path: bytes) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | _NOATIME)
-    except PermissionError:  # O_NOATIME needs ownership or CAP_FOWNER
-        return os.open(path, os.O_RDONLY)
+    return open_noatime(path)
 
 
 def _read_first(path: bytes) -> bytes | None:

@@ -38,12 +38,12 @@ class Column:
         return "object" if self.logical in (RAW, LIST) else self.logical
 
 
-def _frame(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
+def _frame_spec(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
     return tuple(Column(*c) for c in cols)
 
 
 FRAMES: dict[str, tuple[Column, ...]] = {
-    "images": _frame(
+    "images": _frame_spec(
         ("image_id", STRING, "sha256 of the image config JSON (the image ID)"),
         ("tags", LIST, "repository:tag references, familiar form as docker prints them"),
         ("digests", LIST, "repository@sha256 manifest digests recorded for the image"),
@@ -58,7 +58,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("parent", STRING, "build parent image ID (imagedb metadata), null if none"),
         ("intermediate", BOOL, "untagged with child images (a classic-builder step): hidden by `docker images` unless -a"),
     ),
-    "layers": _frame(
+    "layers": _frame_spec(
         ("layer_id", STRING, "chain ID for image layers; `init:<container_id>` / `container:<container_id>` otherwise"),
         ("kind", STRING, "image, init or container"),
         ("diff_id", STRING, "sha256 of the uncompressed layer tar; null for init/container layers"),
@@ -72,7 +72,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("image_count", INT, "images whose chain contains this layer"),
         ("compressed", LIST, "registry blob digests of this layer's compressed form, from distribution metadata"),
     ),
-    "image_layers": _frame(
+    "image_layers": _frame_spec(
         ("image_id", STRING, "image ID"),
         ("position", INT, "0 = base layer"),
         ("layer_id", STRING, "chain ID of the layer at this position"),
@@ -81,7 +81,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("created_by", STRING, "the history entry's created_by that made this layer"),
         ("created", TIME, "the history entry's created time"),
     ),
-    "history": _frame(
+    "history": _frame_spec(
         ("image_id", STRING, "image ID"),
         ("index", INT, "index in the config's history list"),
         ("created", TIME, "created time of the entry"),
@@ -90,7 +90,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("empty_layer", BOOL, "true for entries that made no layer (ENV, LABEL, ...)"),
         ("position", NULLABLE_INT, "layer position this entry made; null for empty layers"),
     ),
-    "containers": _frame(
+    "containers": _frame_spec(
         ("container_id", STRING, "full container ID (64 hex, no prefix)"),
         ("name", STRING, "container name without the leading slash"),
         ("image_id", STRING, "image ID the container was created from"),
@@ -99,7 +99,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_id", STRING, "`container:<container_id>`, its read-write layer in the layers frame"),
         ("rw_size", NULLABLE_INT, "bytes in the read-write layer as `docker ps -s` counts them"),
     ),
-    "files": _frame(
+    "files": _frame_spec(
         ("layer_id", STRING, "layer the entry belongs to"),
         ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN"),
         ("path_raw", RAW, "the path's exact bytes when it is not valid UTF-8; null otherwise"),
@@ -114,7 +114,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("sha256", STRING, "content hash, null until hashed"),
     ),
     # -- registries (layerlab.sources.registry): sizes here are compressed blob bytes -------------
-    "manifests": _frame(
+    "manifests": _frame_spec(
         ("reference", STRING, "the reference as asked, fully qualified (docker.io/library/python:3.12)"),
         ("repository", STRING, "registry host and repository path"),
         ("tag", STRING, "tag of the reference; null when asked by digest only"),
@@ -128,7 +128,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_count", INT, "layers in the manifest"),
         ("size", INT, "compressed bytes: sum of the manifest's layer blob sizes (config excluded)"),
     ),
-    "registry_layers": _frame(
+    "registry_layers": _frame_spec(
         ("reference", STRING, "the reference as asked, fully qualified"),
         ("repository", STRING, "registry host and repository path"),
         ("platform", STRING, "os/architecture[/variant]"),
@@ -138,7 +138,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("media_type", STRING, "layer media type (gzip, zstd, foreign, ...)"),
         ("size", INT, "compressed bytes of the layer blob, as in the manifest"),
     ),
-    "registry_history": _frame(
+    "registry_history": _frame_spec(
         ("reference", STRING, "the reference as asked, fully qualified"),
         ("platform", STRING, "os/architecture[/variant]"),
         ("index", INT, "index in the config's history list"),
@@ -148,7 +148,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("empty_layer", BOOL, "true for entries that made no layer"),
         ("position", NULLABLE_INT, "layer position this entry made; null for empty layers"),
     ),
-    "registry_blobs": _frame(
+    "registry_blobs": _frame_spec(
         ("digest", STRING, "layer blob digest"),
         ("media_type", STRING, "layer media type"),
         ("size", INT, "compressed bytes of the blob"),
@@ -159,7 +159,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("references", LIST, "those references"),
     ),
     # -- a registry's filesystem storage (distribution's layout), audited read-only -----------------
-    "storage_repositories": _frame(
+    "storage_repositories": _frame_spec(
         ("repository", STRING, "repository name under v2/repositories"),
         ("tag_count", INT, "tags with a current link"),
         ("manifest_count", INT, "manifest revisions"),
@@ -167,13 +167,13 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_link_count", INT, "_layers links"),
         ("upload_count", INT, "unfinished uploads under _uploads"),
     ),
-    "storage_tags": _frame(
+    "storage_tags": _frame_spec(
         ("repository", STRING, "repository name"),
         ("tag", STRING, "tag"),
         ("digest", STRING, "a manifest digest the tag points or pointed to"),
         ("current", BOOL, "true for the tag's current/link; false for older index entries"),
     ),
-    "storage_manifests": _frame(
+    "storage_manifests": _frame_spec(
         ("repository", STRING, "repository name"),
         ("digest", STRING, "manifest digest (a revision link)"),
         ("media_type", STRING, "manifest media type; null when the blob is missing"),
@@ -184,14 +184,14 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_count", NULLABLE_INT, "layers (or child manifests for an index)"),
         ("gc_untagged", BOOL, "garbage-collect --delete-untagged would delete this manifest"),
     ),
-    "storage_layer_links": _frame(
+    "storage_layer_links": _frame_spec(
         ("repository", STRING, "repository name"),
         ("digest", STRING, "blob digest the _layers link names"),
         ("blob_exists", BOOL, "the blob's data file exists"),
         ("gc", BOOL, "garbage-collect would delete the link"),
         ("gc_untagged", BOOL, "garbage-collect --delete-untagged would delete the link"),
     ),
-    "storage_blobs": _frame(
+    "storage_blobs": _frame_spec(
         ("digest", STRING, "blob digest"),
         ("size", INT, "bytes of the blob's data file"),
         ("kind", STRING, "manifest, index, config, layer or unreferenced"),
@@ -199,7 +199,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("gc", BOOL, "garbage-collect would delete it"),
         ("gc_untagged", BOOL, "garbage-collect --delete-untagged would delete it"),
     ),
-    "skipped": _frame(
+    "skipped": _frame_spec(
         ("what", STRING, "layer, container or image"),
         ("id", STRING, "the ID that was skipped"),
         ("path", STRING, "path that could not be read"),

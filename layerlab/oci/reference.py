@@ -92,12 +92,7 @@ class Reference:
     @property
     def familiar(self) -> str:
         """The short form docker prints (``python:3.12``, ``team/app``)."""
-        path = self.path
-        if self.domain == DOCKER_HUB:
-            name = path[len("library/"):] if path.startswith("library/") and path.count("/") == 1 else path
-        else:
-            name = f"{self.domain}/{path}"
-        return name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+        return familiar(str(self))
 
     def with_digest(self, digest: str) -> "Reference":
         return replace(self, digest=digest)
@@ -130,3 +125,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def familiar(name: str) -> str:
+    """``docker.io/library/alpine:3`` -> ``alpine:3``; ``docker.io/org/x:1`` -> ``org/x:1`` (as docker prints)."""
+    if name.startswith("docker.io/"):
+        name = name[len("docker.io/"):]
+        if name.startswith("library/") and "/" not in name[len("library/"):].split(":")[0].split("@")[0]:
+            name = name[len("library/"):]
+    return name
+
+
+def repository_of(name: str) -> str:
+    """The repository part of a familiar reference (``org/x:1`` -> ``org/x``; ``host:5000/x:1`` -> ``host:5000/x``)."""
+    name = name.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return (head + "/" if head else "") + last.split(":", 1)[0]

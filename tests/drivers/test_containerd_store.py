@@ -12,7 +12,8 @@ import layerlab as ll
 from layerlab.errors import BoltError, NotADataRoot
 from layerlab.frames import schema
 from layerlab.analyses.store_usage import image_sizes, store_usage
-from layerlab.sources.containerd.store import familiar, open_containerd
+from layerlab.oci.reference import familiar
+from layerlab.sources.containerd.store import open_containerd
 from layerlab.sources.docker.dataroot import detect
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -6,7 +6,7 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses.store_usage import image_sizes, store_usage
-from layerlab.sources.containerd.store import familiar
+from layerlab.oci.reference import familiar
 from harness.containerd import Containerd, containerd_missing, docker_archive
 from harness.tiers import require
 

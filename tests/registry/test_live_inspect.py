@@ -12,7 +12,7 @@ from registry_support import skopeo_json
 from layerlab.errors import ImageNotFound, ManifestNotFound
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import registry_frames
-from layerlab.sources.registry.client import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from layerlab.oci.manifest import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
 pytestmark = pytest.mark.live
 

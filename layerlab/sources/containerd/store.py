@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
-import warnings
-from datetime import datetime, timezone
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..._version import __version__
 from ...errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames import schema
 from ...frames.inventory import Inventory
+from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from ...oci.manifest import INDEX_TYPES, platform_order
+from ...oci.reference import familiar, repository_of
+from .._reader import (SCAN_HINT, Skipped, assemble, container_state, docker_size, fill_layer_counts, metadata_frames,
+                       read_bytes, read_json, source_meta)
 from .meta import (
     CONTENT_DIR, META_DB, SNAPSHOTTER_DIR, find_containerd_root, read_containerd_meta, read_snapshotter_db,
 )
@@ -40,37 +40,6 @@ DEFAULT_NAMESPACE = "moby"
 #: Where the system containerd keeps its root; Docker 29 uses it when /run/containerd/containerd.sock exists.
 SYSTEM_ROOT = "/var/lib/containerd"
 DANGLING_PREFIX = "moby-dangling@"
-
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
-
-
-def _read_noatime(path: str) -> bytes:
-    """A file's bytes, without touching its access time where the kernel allows (owner or root)."""
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags | getattr(os, "O_NOATIME", 0))
-    except PermissionError:
-        fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as f:
-        return f.read()
-
-
-def familiar(name: str) -> str:
-    """``docker.io/library/alpine:3`` -> ``alpine:3``; ``docker.io/org/x:1`` -> ``org/x:1`` (as docker prints)."""
-    if name.startswith("docker.io/"):
-        name = name[len("docker.io/"):]
-        if name.startswith("library/") and "/" not in name[len("library/"):].split(":")[0].split("@")[0]:
-            name = name[len("library/"):]
-    return name
-
-
-def _repo(name: str) -> str:
-    """The repository part of a familiar reference (``org/x:1`` -> ``org/x``; ``host:5000/x:1`` -> ``host:5000/x``)."""
-    name = name.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    return (head + "/" if head else "") + last.split(":", 1)[0]
-
 
 def find_store(path: str) -> str:
     """The containerd root holding a Docker root's images, or ``path`` itself if it is a containerd root.
@@ -93,15 +62,14 @@ class ContainerdStore:
                  docker_root: str | None = None, partial: bool = False, progress: bool | None = None):
         path = os.path.abspath(os.fspath(path))
         if not os.access(path, os.R_OK | os.X_OK):
-            raise DataRootPermissionError(f"permission denied reading {path}; scan it as root into a snapshot "
-                                          "(`sudo layerlab scan ROOT -o host.layerlab`)", path=path)
+            raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=path)
         self.root = find_store(path)
         # A Docker root given: its containers/ are Docker's containers, whose snapshots live in containerd.
         if docker_root is None and self.root != path and os.path.isdir(os.path.join(path, "containers")):
             docker_root = path
         self.docker_root = docker_root
         self.progress = progress
-        self.skipped: list[dict] = []
+        self.skipped = Skipped()
         self.issues: list[str] = []
         self.partial = False
         try:
@@ -112,7 +80,7 @@ class ContainerdStore:
                                 path=e.path) from e
             self.meta, self.partial = None, True
             self.issues.append(str(e))
-            self._skip("image", "*", os.path.join(self.root, META_DB), f"meta.db unreadable, images unknown: {e}")
+            self.skipped.add("image", "*", os.path.join(self.root, META_DB), f"meta.db unreadable, images unknown: {e}")
         self.namespace = self._pick_namespace(namespace)
         self.snapshotter = self._pick_snapshotter(snapshotter)
         if self.meta is not None:
@@ -146,10 +114,6 @@ class ContainerdStore:
                 return used.value_counts().index[0]
         return "overlayfs" if os.path.isdir(os.path.join(self.root, SNAPSHOTTER_DIR.format("overlayfs"))) else "native"
 
-    def _skip(self, what: str, id_: str, path: str, reason: str) -> None:
-        warnings.warn(f"layerlab: skipped {what} {id_}: {reason} ({path})", stacklevel=3)
-        self.skipped.append({"what": what, "id": id_, "path": path, "reason": reason})
-
     # -- content store -----------------------------------------------------------------------------
 
     def blob(self, digest: str) -> bytes | None:
@@ -158,7 +122,7 @@ class ContainerdStore:
             alg, _, hexpart = digest.partition(":")
             path = os.path.join(self.root, CONTENT_DIR, alg, hexpart)
             try:
-                self._blob_cache[digest] = _read_noatime(path)
+                self._blob_cache[digest] = read_bytes(path)
             except FileNotFoundError:
                 self._blob_cache[digest] = None
         return self._blob_cache[digest]
@@ -181,11 +145,8 @@ class ContainerdStore:
             return None
         media_type = doc.get("mediaType") or media_type
         if media_type in INDEX_TYPES or "manifests" in doc:
-            want = ("linux", _ARCH.get(platform.machine(), platform.machine()))
-            entries = doc.get("manifests") or []
-            entries = sorted(entries, key=lambda m: ((m.get("platform") or {}).get("os"), (m.get("platform") or {}).get("architecture")) != want)
-            for m in entries:
-                if self.blob(m["digest"]) is not None and (m.get("platform") or {}).get("architecture") != "unknown":
+            for m in platform_order(doc.get("manifests") or []):
+                if self.blob(m["digest"]) is not None:
                     return self.resolve(m["digest"], m.get("mediaType"))
             return None
         return digest, doc
@@ -226,8 +187,6 @@ class ContainerdStore:
         return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
 
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
-        from ..docker.dataroot import _time, chain_ids, metadata_frames  # one definition of each, shared with graphdriver roots
-
         snaps = self._snapshots()
         self._snaps = snaps
         by_key = {k: r for k, r in zip(snaps["key"], snaps.to_dict("records"))}
@@ -244,13 +203,13 @@ class ContainerdStore:
             for row in im.itertuples(index=False):
                 resolved = self.resolve(row.target_digest, row.target_media_type)
                 if resolved is None:
-                    self._skip("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)")
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)")
                     continue
                 mdigest, manifest = resolved
                 cdigest = (manifest.get("config") or {}).get("digest")
                 config = self._json_blob(cdigest) if cdigest else None
                 if config is None:
-                    self._skip("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
                     continue
                 img = images.setdefault(cdigest, {"config": config, "names": [], "targets": set(), "manifest": manifest,
                                                   "manifest_digest": mdigest, "created_at": row.created})
@@ -258,8 +217,7 @@ class ContainerdStore:
                 img["targets"].add(row.target_digest)
                 need = content_of.setdefault(cdigest, set())
                 need |= {row.target_digest, mdigest, cdigest}
-                diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-                for layer, did in zip(manifest.get("layers") or [], diff_ids):
+                for layer, did in zip(manifest.get("layers") or [], diff_ids(config)):
                     need.add(layer["digest"])
                     compressed.setdefault(did, [])
                     if layer["digest"] not in compressed[did]:
@@ -269,38 +227,27 @@ class ContainerdStore:
         layer_rows: dict[str, dict] = {}
         for iid, img in images.items():
             cfg = img["config"]
-            diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
-            chain = chain_ids(diff_ids)
+            dids = diff_ids(cfg)
+            chain = chain_ids(dids)
             missing = [c for c in chain if snapshot_for(c) is None]
             if missing:
-                self._skip("image", iid, os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
+                self.skipped.add("image", iid, os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
                            f"not unpacked for {self.snapshotter}: no snapshot for layers {', '.join(m[:19] for m in missing)}")
                 continue
             chains[iid] = chain
-            for pos, (cid, did) in enumerate(zip(chain, diff_ids)):
+            for pos, (cid, did) in enumerate(zip(chain, dids)):
                 s = snapshot_for(cid)
                 layer_rows.setdefault(cid, {
                     "layer_id": cid, "kind": "image", "diff_id": did, "parent": chain[pos - 1] if pos else None,
                     "cache_id": str(s["id"]), "size": 0, "image_count": 0,
                     "compressed": sorted(compressed.get(did, [])), "_snap": s,
                 })
-            history = cfg.get("history") or []
-            made = [h for h in history if not h.get("empty_layer")]
-            pos = 0
-            for i, h in enumerate(history):
-                empty = bool(h.get("empty_layer"))
-                hist_rows.append({"image_id": iid, "index": i, "created": _time(h.get("created")), "created_by": h.get("created_by"),
-                                  "comment": h.get("comment"), "empty_layer": empty,
-                                  "position": None if empty or pos >= len(chain) else pos})
-                pos += not empty
-            for p, (cid, did) in enumerate(zip(chain, diff_ids)):
-                h = made[p] if len(made) == len(chain) else {}
-                il_rows.append({"image_id": iid, "position": p, "layer_id": cid, "diff_id": did, "size": 0,
-                                "created_by": h.get("created_by"), "created": _time(h.get("created"))})
+            hist_rows += history_rows(cfg, len(chain), image_id=iid)
+            il_rows += image_layer_rows(cfg, iid, chain)
             names = [n for n in img["names"] if not n.startswith(DANGLING_PREFIX)]
             tags = sorted({familiar(n) for n in names if "@" not in n})
-            digests = sorted({familiar(n) for n in names if "@" in n} | {f"{_repo(t)}@{d}" for t in tags for d in img["targets"]})
-            image_rows.append({"image_id": iid, "tags": tags, "digests": digests, "created": _time(cfg.get("created")),
+            digests = sorted({familiar(n) for n in names if "@" in n} | {f"{repository_of(t)}@{d}" for t in tags for d in img["targets"]})
+            image_rows.append({"image_id": iid, "tags": tags, "digests": digests, "created": parse_time(cfg.get("created")),
                                "architecture": cfg.get("architecture"), "os": cfg.get("os"), "layer_count": len(chain),
                                "size": 0, "shared_size": 0, "unique_size": 0, "container_count": 0,
                                # Classic-builder parent, as Docker 29 labels it on the image.
@@ -323,7 +270,7 @@ class ContainerdStore:
                     "parent": f"init:{c['id']}" if init is not None else parent, "cache_id": str(rw["id"]), "size": 0,
                     "image_count": 0, "compressed": [], "_snap": rw}
             else:
-                self._skip("container", c["id"], os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
+                self.skipped.add("container", c["id"], os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
                            f"no read-write snapshot {c['snapshot_key']!r}")
             container_rows.append({"container_id": c["id"], "name": c["name"], "image_id": c["image_id"], "state": c["state"],
                                    "created": c["created"], "layer_id": f"container:{c['id']}", "rw_size": None})
@@ -346,8 +293,6 @@ class ContainerdStore:
 
     def _containers(self, images: dict) -> list[dict]:
         """containerd's containers in the namespace, and Docker's (config.v2.json) when a Docker root is known."""
-        from ..docker.dataroot import _read_json, _state, _time
-
         by_name = {}
         for iid, img in images.items():
             for n in img["names"]:
@@ -364,10 +309,10 @@ class ContainerdStore:
             path = os.path.join(cdir, cid, "config.v2.json")
             if not os.path.exists(path):
                 continue
-            cfg = _read_json(path)
+            cfg = read_json(path)
             image = cfg.get("Image")
             out[cid] = {"id": cid, "name": (cfg.get("Name") or "").lstrip("/"), "image_id": by_name.get(image, image),
-                        "state": _state(cfg.get("State") or {}), "created": _time(cfg.get("Created")), "snapshot_key": cid}
+                        "state": container_state(cfg.get("State") or {}), "created": parse_time(cfg.get("Created")), "snapshot_key": cid}
         return list(out.values())
 
     # -- layer contents ---------------------------------------------------------------------------
@@ -386,14 +331,10 @@ class ContainerdStore:
                 files = compare_trees(parent["_snap"]["fs"], fs, row["layer_id"])[0].frame()
         else:
             files = walk_layer(fs, row["layer_id"], "overlay")
-        from ..docker.dataroot import _docker_size
-
         disk = int(files["disk_usage"].sum()) + os.lstat(fs).st_blocks * 512
-        return files, _docker_size(files), disk
+        return files, docker_size(files), disk
 
     def files_frame(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        from ..docker.dataroot import fill_layer_counts
-
         layers = frames["layers"]
         read: dict[str, tuple] = {}
         rows = list(self._layer_rows.values())
@@ -402,9 +343,9 @@ class ContainerdStore:
             try:
                 read[row["layer_id"]] = self._read_layer(row)
             except FileNotFoundError as e:
-                self._skip("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "snapshot directory vanished or missing")
+                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "snapshot directory vanished or missing")
             except PermissionError as e:
-                self._skip("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "permission denied; scan as root")
+                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "permission denied; scan as root")
         bar.close()
         self._read = read
         files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
@@ -481,32 +422,17 @@ class ContainerdStore:
 
     def inventory(self) -> Inventory:
         frames = self.metadata_frames()
-        state: dict = {}
+        meta = source_meta(self.root, "containerd", self.snapshotter, files_from="walk", namespace=self.namespace,
+                           docker_root=self.docker_root)
 
-        def files():
-            if "files" not in state:
-                state["files"] = self.files_frame(frames)
-                meta["containerd"] = self.usage(frames)
-            return state["files"]
+        def read_files() -> pd.DataFrame:
+            files = self.files_frame(frames)
+            inv.meta["containerd"] = self.usage(frames)
+            return files
 
-        def get(name):
-            def read():
-                files()
-                return frames[name]
-            return read
-
-        def skipped():
-            files()
-            return schema.coerce(pd.DataFrame(self.skipped, columns=schema.columns("skipped")), "skipped")
-
-        meta = {
-            "source": self.root, "image_store": "containerd", "driver": self.snapshotter, "host": socket.gethostname(),
-            "scanned_at": datetime.now(timezone.utc).isoformat(), "layerlab_version": __version__, "files_from": "walk",
-            "namespace": self.namespace, "docker_root": self.docker_root,
-        }
-        inv = Inventory(meta, {"images": get("images"), "layers": get("layers"), "image_layers": get("image_layers"),
-                               "history": frames["history"], "containers": get("containers"), "files": files, "skipped": skipped})
-        meta = inv.meta  # Inventory copies meta: fill in its copy
+        # Sizes of images, layers and containers are filled while the snapshots are walked.
+        inv = assemble(meta, frames, read_files, self.skipped,
+                       filled_by_files=("images", "layers", "image_layers", "containers"))
         return inv
 
 

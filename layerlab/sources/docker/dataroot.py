@@ -7,19 +7,16 @@ Layouts are in formats.md §1-2; each driver's specifics are in ``drivers.py``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import socket
-import warnings
-from datetime import datetime, timezone
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..._version import __version__
 from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
-from ...frames import schema
 from ...frames.inventory import Inventory
+from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from .._reader import (SCAN_HINT, Skipped, assemble, container_state, docker_size, fill_layer_counts, metadata_frames,
+                       read_bytes, read_int, read_json, read_optional, read_text, source_meta)
 from .layouts import DRIVERS, Driver
 from ..layerfiles.rows import concat_files
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
@@ -28,7 +25,6 @@ from ..layerfiles.walk import compare_trees, disk_usage, walk_layer
 FILES_FROM = ("auto", "walk", "tar-split")
 #: containerd snapshotters whose directories layerlab reads (sources.containerd).
 CONTAINERD_SNAPSHOTTERS = ("overlayfs", "native")
-SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
 
 
 def detect(root: str, driver: str | None = None) -> tuple[str, str]:
@@ -87,67 +83,6 @@ def _is_containerd(root: str) -> bool:
     )
 
 
-def chain_ids(diff_ids: list[str]) -> list[str]:
-    """ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))."""
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
-
-
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
-def _read_optional(path: str) -> str | None:
-    """A metadata file's stripped text, or None when the file does not exist."""
-    try:
-        return _read(path).strip()
-    except FileNotFoundError:
-        return None
-
-
-def _read_json(path: str, raw: bytes | None = None):
-    """The JSON in ``path`` (or in ``raw``, its bytes already read), or CorruptMetadata naming it."""
-    try:
-        return json.loads(raw if raw is not None else _read(path))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptMetadata(
-            f"{path} is not valid JSON ({e}); the file is damaged or was being written: "
-            "check the daemon, or copy the root while the daemon is stopped and scan the copy",
-            path=path,
-        ) from None
-
-
-def _read_int(path: str) -> int:
-    text = _read(path).strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise CorruptMetadata(
-            f"{path} should hold a decimal byte count, found {text[:40]!r}; the layer store is damaged "
-            "(`docker image inspect` of its images will fail too)",
-            path=path,
-        ) from None
-
-
-def _time(value) -> pd.Timestamp:
-    if not value:
-        return pd.NaT
-    try:
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return pd.NaT
-    return t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")
-
-
-def _docker_size(files: pd.DataFrame) -> int:
-    """Docker's directory.Size over a diff: regular file bytes plus symlink target lengths."""
-    links = files.loc[files["kind"] == "symlink", "link_target"]
-    return int(files["size"].sum()) + sum(len(os.fsencode(t)) for t in links)
-
-
 class DataRoot:
     """Reads one graphdriver data root. Use ``open_root``; this class holds the reading steps."""
 
@@ -162,7 +97,7 @@ class DataRoot:
         self.store = os.path.join(self.root, "image", name)
         self.layerdb = os.path.join(self.store, "layerdb")
         self._check_readable()
-        self.skipped: list[dict] = []
+        self.skipped = Skipped()
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -177,10 +112,6 @@ class DataRoot:
                 f"permission denied reading {', '.join(denied)}; {SCAN_HINT}", path=denied[0]
             )
 
-    def _skip(self, what: str, id_: str, path: str, reason: str) -> None:
-        warnings.warn(f"layerlab: skipped {what} {id_}: {reason} ({path})", stacklevel=3)
-        self.skipped.append({"what": what, "id": id_, "path": path, "reason": reason})
-
     def read_layerdb(self) -> dict[str, dict]:
         base = os.path.join(self.layerdb, "sha256")
         layers: dict[str, dict] = {}
@@ -193,14 +124,14 @@ class DataRoot:
             try:
                 layers["sha256:" + name] = {
                     "layer_id": "sha256:" + name,
-                    "diff_id": _read(os.path.join(d, "diff")).strip(),
-                    "size": _read_int(os.path.join(d, "size")),
-                    "cache_id": _read(os.path.join(d, "cache-id")).strip(),
-                    "parent": _read_optional(os.path.join(d, "parent")),
+                    "diff_id": read_text(os.path.join(d, "diff")).strip(),
+                    "size": read_int(os.path.join(d, "size")),
+                    "cache_id": read_text(os.path.join(d, "cache-id")).strip(),
+                    "parent": read_optional(os.path.join(d, "parent")),
                     "tar_split": os.path.join(d, "tar-split.json.gz"),
                 }
             except FileNotFoundError as e:
-                self._skip("layer", "sha256:" + name, d, f"layer metadata vanished while reading ({e.filename})")
+                self.skipped.add("layer", "sha256:" + name, d, f"layer metadata vanished while reading ({e.filename})")
         return layers
 
     def read_repositories(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -209,7 +140,7 @@ class DataRoot:
         digests: dict[str, list[str]] = {}
         if not os.path.exists(path):
             return tags, digests
-        for refs in (_read_json(path).get("Repositories") or {}).values():
+        for refs in (read_json(path).get("Repositories") or {}).values():
             for ref, image_id in refs.items():
                 (digests if "@" in ref else tags).setdefault(image_id, []).append(ref)
         return tags, digests
@@ -223,15 +154,14 @@ class DataRoot:
         for name in sorted(os.listdir(content)):
             path = os.path.join(content, name)
             try:
-                with open(path, "rb") as f:
-                    raw = f.read()
+                raw = read_bytes(path)
             except FileNotFoundError:
-                self._skip("image", "sha256:" + name, path, "image config vanished while reading")
+                self.skipped.add("image", "sha256:" + name, path, "image config vanished while reading")
                 continue
             if hashlib.sha256(raw).hexdigest() != name:
                 raise CorruptMetadata(f"{path} does not match its digest: the image store is damaged", path=path)
-            config = _read_json(path, raw)
-            parent = _read_optional(os.path.join(meta, name, "parent"))
+            config = read_json(path, raw)
+            parent = read_optional(os.path.join(meta, name, "parent"))
             out.append({"image_id": "sha256:" + name, "config": config, "parent": parent or None})
         return out
 
@@ -245,14 +175,14 @@ class DataRoot:
             cfg_path = os.path.join(cdir, cid, "config.v2.json")
             if not os.path.exists(cfg_path):
                 continue
-            cfg = _read_json(cfg_path)
+            cfg = read_json(cfg_path)
             m = os.path.join(mounts, cid)
             try:
-                mount_id = _read(os.path.join(m, "mount-id")).strip()
-                init_id = _read_optional(os.path.join(m, "init-id"))
-                parent = _read_optional(os.path.join(m, "parent"))
+                mount_id = read_text(os.path.join(m, "mount-id")).strip()
+                init_id = read_optional(os.path.join(m, "init-id"))
+                parent = read_optional(os.path.join(m, "parent"))
             except FileNotFoundError:
-                self._skip("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
+                self.skipped.add("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
                 mount_id = init_id = parent = None
             out.append({"id": cid, "config": cfg, "mount_id": mount_id, "init_id": init_id, "parent": parent})
         return out
@@ -264,7 +194,7 @@ class DataRoot:
         if not os.path.isdir(base):
             return out
         for name in os.listdir(base):
-            entries = _read_json(os.path.join(base, name)) or []
+            entries = read_json(os.path.join(base, name)) or []
             out["sha256:" + name] = sorted({e["Digest"] for e in entries if e.get("Digest")})
         return out
 
@@ -286,50 +216,20 @@ class DataRoot:
                 children[img["parent"]] = children.get(img["parent"], 0) + 1
         for img in images:
             cfg, iid = img["config"], img["image_id"]
-            diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
-            chain = chain_ids(diff_ids)
+            chain = chain_ids(diff_ids(cfg))
             missing = [c for c in chain if c not in layerdb]
             if missing:
-                self._skip("image", iid, self.layerdb, f"layers {', '.join(m[:19] for m in missing)} are not in the layer store")
+                self.skipped.add("image", iid, self.layerdb, f"layers {', '.join(m[:19] for m in missing)} are not in the layer store")
                 continue
             chains[iid] = chain
-            history = cfg.get("history") or []
-            made = [h for h in history if not h.get("empty_layer")]
-            pos = 0
-            for i, h in enumerate(history):
-                empty = bool(h.get("empty_layer"))
-                hist_rows.append(
-                    {
-                        "image_id": iid,
-                        "index": i,
-                        "created": _time(h.get("created")),
-                        "created_by": h.get("created_by"),
-                        "comment": h.get("comment"),
-                        "empty_layer": empty,
-                        "position": None if empty or pos >= len(chain) else pos,
-                    }
-                )
-                if not empty:
-                    pos += 1
-            for p, (cid, did) in enumerate(zip(chain, diff_ids)):
-                h = made[p] if len(made) == len(chain) else {}
-                il_rows.append(
-                    {
-                        "image_id": iid,
-                        "position": p,
-                        "layer_id": cid,
-                        "diff_id": did,
-                        "size": layerdb[cid]["size"],
-                        "created_by": h.get("created_by"),
-                        "created": _time(h.get("created")),
-                    }
-                )
+            hist_rows += history_rows(cfg, len(chain), image_id=iid)
+            il_rows += image_layer_rows(cfg, iid, chain, {c: layerdb[c]["size"] for c in chain})
             image_rows.append(
                 {
                     "image_id": iid,
                     "tags": sorted(t for t in tags.get(iid, [])),
                     "digests": sorted(digests.get(iid, [])),
-                    "created": _time(cfg.get("created")),
+                    "created": parse_time(cfg.get("created")),
                     "architecture": cfg.get("architecture"),
                     "os": cfg.get("os"),
                     "layer_count": len(chain),
@@ -394,8 +294,8 @@ class DataRoot:
                     "container_id": cid,
                     "name": (cfg.get("Name") or "").lstrip("/"),
                     "image_id": cfg.get("Image"),
-                    "state": _state(cfg.get("State") or {}),
-                    "created": _time(cfg.get("Created")),
+                    "state": container_state(cfg.get("State") or {}),
+                    "created": parse_time(cfg.get("Created")),
                     "layer_id": f"container:{cid}",
                     "rw_size": None,
                 }
@@ -425,7 +325,7 @@ class DataRoot:
                 key = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
                 same = files[key].merge(init[key].drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
                 files = files[~same.to_numpy()].reset_index(drop=True)
-            return files, _docker_size(files), self._disk_from_walk(files, cache, diff)
+            return files, docker_size(files), self._disk_from_walk(files, cache, diff)
         if drv.container_files == "compare":
             lower_cache = self._lower_cache(row)
             rows, size = compare_trees(drv.full_dir(root, lower_cache), drv.full_dir(root, cache), lid)
@@ -479,7 +379,7 @@ class DataRoot:
             except TARSPLIT_ERRORS as e:
                 reason, path = f"unreadable tar-split ({type(e).__name__}: {e})", where
             self._read[row.layer_id] = None
-            self._skip("layer", row.layer_id, path, reason)
+            self.skipped.add("layer", row.layer_id, path, reason)
         bar.close()
 
     def container_sizes(self, meta: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -507,86 +407,13 @@ class DataRoot:
         """An Inventory whose metadata frames are read now and whose layer contents on first use."""
         frames = self.metadata_frames()
         self._read: dict[str, tuple | None] = {}
-        state: dict = {}
-
-        def files():
-            if "files" not in state:
-                state["files"] = self.files_frame(frames)
-            return state["files"]
-
-        def layers():
-            files()
-            return frames["layers"]
-
-        def skipped():
-            files()
-            return schema.coerce(pd.DataFrame(self.skipped, columns=schema.columns("skipped")), "skipped")
-
-        meta = {
-            "source": self.root,
-            "image_store": self.image_store,
-            "driver": self.driver.name,
-            "host": socket.gethostname(),
-            "scanned_at": datetime.now(timezone.utc).isoformat(),
-            "layerlab_version": __version__,
-            "files_from": self.files_from,
-        }
-        return Inventory(
-            meta,
-            {
-                "images": frames["images"],
-                "layers": layers,
-                "image_layers": frames["image_layers"],
-                "history": frames["history"],
-                "containers": lambda: self.container_sizes(frames),
-                "files": files,
-                "skipped": skipped,
-            },
-        )
-
-
-def fill_layer_counts(layers: pd.DataFrame, files: pd.DataFrame, disk_usage: dict) -> None:
-    """Fill the layers frame's file_count, whiteout_count and opaque_count from ``files``, and its
-    disk_usage from ``disk_usage`` (layer_id -> bytes; absent or None: unknown)."""
-    counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
-    lid = layers["layer_id"]
-    layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
-    for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
-        layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
-    layers["disk_usage"] = pd.array([disk_usage.get(x) for x in lid], dtype="Int64")
-
-
-def metadata_frames(images, layers, image_layers, history, containers) -> dict[str, pd.DataFrame]:
-    """The contract's frames from row dicts; the layers' per-file counts start at 0 until files are read."""
-    return {
-        "images": schema.from_rows("images", images),
-        "layers": schema.from_rows("layers", layers, file_count=0, whiteout_count=0, opaque_count=0),
-        "image_layers": schema.from_rows("image_layers", image_layers),
-        "history": schema.from_rows("history", history),
-        "containers": schema.from_rows("containers", containers),
-    }
+        meta = source_meta(self.root, self.image_store, self.driver.name, files_from=self.files_from)
+        return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped,
+                        containers=lambda: self.container_sizes(frames))
 
 
 class _NotPlain(Exception):
     pass
-
-
-def _state(state: dict) -> str:
-    # Docker's State.StateString()
-    if state.get("Running"):
-        if state.get("Paused"):
-            return "paused"
-        if state.get("Restarting"):
-            return "restarting"
-        return "running"
-    if state.get("RemovalInProgress"):
-        return "removing"
-    if state.get("Dead"):
-        return "dead"
-    started = state.get("StartedAt") or ""
-    if not started or started.startswith("0001-01-01"):
-        return "created"
-    return "exited"
 
 
 def open_root(path: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:

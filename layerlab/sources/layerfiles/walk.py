@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...frames import schema
+from .._reader import open_noatime
 from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
@@ -52,7 +53,7 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
     overlay = convention == "overlay"
     scan = _scan_c if use_c and _fastwalk is not None else _scan
-    return _frame(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
+    return _files_frame(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
 
 
 def _scan_c(root_b: bytes, overlay: bool, markers: bool) -> tuple:
@@ -120,18 +121,8 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
     return paths, _columns(stats), links, opaque, named, inodes, rdevs
 
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
-_NOATIME = getattr(os, "O_NOATIME", 0)
-
-
 def _open_dir(path_b: bytes) -> int:
-    # O_NOATIME: reading must not even touch access times; only the owner (or root) may ask for it.
-    if _NOATIME:
-        try:
-            return os.open(path_b, _DIR_FLAGS | _NOATIME)
-        except PermissionError:
-            pass
-    return os.open(path_b, _DIR_FLAGS)
+    return open_noatime(path_b, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
 
 _FMT_KIND = np.array(["file"] * 16, dtype=object)
@@ -140,7 +131,7 @@ for _fmt, _kind in _KIND.items():
 _NAT = np.iinfo(np.int64).min
 
 
-def _frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
+def _files_frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
     paths, cols, links, opaque, named, inodes, rdevs = chunk
     n = len(paths)
     st_mode = cols["mode"]

@@ -9,7 +9,8 @@ Sizes here are compressed: the bytes of the blobs a registry stores and a pull d
 """
 
 from .auth import Credentials, DockerConfig
-from .client import Descriptor, Inspection, Manifest, PlatformImage, RateLimit, RegistryClient
+from ...oci.manifest import Descriptor
+from .client import Inspection, Manifest, PlatformImage, RateLimit, RegistryClient
 from .references import RegistryFrames, blob_sharing, dedup_ratio, inspect_many, manifests, registry_frames, registry_layers
 from .local import local_sizes
 from ...oci.reference import InvalidReference, Reference

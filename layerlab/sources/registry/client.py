@@ -32,20 +32,13 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from ...errors import (AuthError, DigestMismatch, ImageNotFound, ManifestNotFound, RateLimited,
                        RegistryError, UnsupportedManifest)
+from ...oci.manifest import (ACCEPT, IMAGE_TYPES, INDEX_TYPES, SCHEMA1, Descriptor, media_type_of, platform_matches,
+                             platform_string)
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 
 log = logging.getLogger("layerlab.registry")
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-           "application/vnd.docker.distribution.manifest.v1+prettyjws")
-INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
-IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 
 #: distribution refuses manifests above 4 MiB; configs with long histories stay well below 16 MiB.
 MANIFEST_LIMIT = 4 << 20
@@ -160,42 +153,6 @@ class RateLimit:
         return f"Docker Hub rate limit: {self.remaining} of {self.limit} pulls left{per}"
 
 
-@dataclass(frozen=True)
-class Descriptor:
-    """A content descriptor: what a manifest says about a blob or child manifest."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: str | None = None
-
-    @classmethod
-    def from_json(cls, d: dict, what: str) -> "Descriptor":
-        try:
-            digest, size = d["digest"], int(d["size"])
-        except (KeyError, TypeError, ValueError):
-            raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
-        return cls(d.get("mediaType") or "", digest, size, platform_string(d.get("platform")))
-
-
-def platform_string(p: dict | None) -> str | None:
-    """``os/architecture[/variant]`` from an index entry's or config's platform fields."""
-    if not p or not (p.get("os") or p.get("architecture")):
-        return None
-    parts = [p.get("os") or "unknown", p.get("architecture") or "unknown"]
-    if p.get("variant"):
-        parts.append(p["variant"])
-    return "/".join(parts)
-
-
-def platform_matches(wanted: str, platform: str | None) -> bool:
-    """``linux/arm64`` matches ``linux/arm64/v8``; a given variant must match exactly."""
-    if platform is None:
-        return False
-    want, have = wanted.strip("/").split("/"), platform.split("/")
-    return have[:len(want)] == want
-
-
 @dataclass
 class Manifest:
     """A manifest or index as fetched: its digest, media type, raw body and parsed JSON."""
@@ -265,21 +222,6 @@ class Inspection:
     def to_dict(self) -> dict:
         return {"reference": str(self.reference), "digest": self.digest, "media_type": self.media_type,
                 "manifests": [image.to_dict() for image in self.images]}
-
-
-def _media_type(data: dict, content_type: str | None) -> str:
-    if data.get("mediaType"):
-        return data["mediaType"]
-    ct = (content_type or "").split(";")[0].strip()
-    if ct in INDEX_TYPES + IMAGE_TYPES + SCHEMA1:
-        return ct
-    if data.get("schemaVersion") == 1:
-        return SCHEMA1[0]
-    if "manifests" in data:
-        return OCI_INDEX
-    if "config" in data:
-        return OCI_MANIFEST
-    return ct or "unknown"
 
 
 def _basic_auth(username: str, password: str) -> str:
@@ -766,7 +708,7 @@ class RegistryClient:
                 raise ValueError
         except ValueError:
             raise RegistryError(f"{what}: the manifest is not a JSON object") from None
-        media_type = _media_type(data, content_type)
+        media_type = media_type_of(data, content_type)
         if media_type in SCHEMA1:
             raise UnsupportedManifest(f"{what} is a Docker schema1 manifest ({media_type}), deprecated since "
                                       "2017 and not read by layerlab; re-push it with a current docker, or "

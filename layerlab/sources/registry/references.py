@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ...errors import LayerlabError
 from ...frames.schema import coerce, empty
+from ...oci.config import history_rows
 from .client import Inspection, RegistryClient
 from ...oci.reference import Reference
 
@@ -87,23 +88,14 @@ def registry_frames(refs: Iterable[str | Reference], client: RegistryClient | No
                     "manifest_digest": image.digest, "position": position, "digest": layer.digest,
                     "media_type": layer.media_type, "size": layer.size,
                 })
-            position = 0
-            for index, entry in enumerate(image.history):
-                is_empty = bool(entry.get("empty_layer"))
-                history.append({
-                    "reference": reference, "platform": image.platform, "index": index,
-                    "created": entry.get("created"), "created_by": entry.get("created_by"),
-                    "comment": entry.get("comment"), "empty_layer": is_empty,
-                    "position": None if is_empty else position,
-                })
-                position += 0 if is_empty else 1
-    layers_df = _frame(layers, "registry_layers")
+            history += history_rows(image.config, len(image.layers), reference=reference, platform=image.platform)
+    layers_df = _rows_frame(layers, "registry_layers")
     return RegistryFrames(
-        manifests=_frame(manifests, "manifests"),
+        manifests=_rows_frame(manifests, "manifests"),
         layers=layers_df,
-        history=_frame(history, "registry_history"),
+        history=_rows_frame(history, "registry_history"),
         blobs=blob_sharing(layers_df),
-        skipped=_frame(skipped, "skipped"),
+        skipped=_rows_frame(skipped, "skipped"),
     )
 
 
@@ -117,7 +109,8 @@ def registry_layers(refs, client=None, **kwargs) -> pd.DataFrame:
     return registry_frames(refs, client, **kwargs).layers
 
 
-def _frame(rows: list[dict], kind: str) -> pd.DataFrame:
+def _rows_frame(rows: list[dict], kind: str) -> pd.DataFrame:
+    """A registry frame of ``kind`` from row dicts (``created`` parsed from RFC 3339 text)."""
     if not rows:
         return empty(kind)
     df = pd.DataFrame(rows)

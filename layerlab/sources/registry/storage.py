@@ -19,7 +19,7 @@ import pandas as pd
 
 from ...errors import DataRootPermissionError, NotADataRoot
 from ...frames.schema import coerce, empty
-from .client import INDEX_TYPES, SCHEMA1, _media_type
+from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -169,7 +169,7 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
 
     def references(data: dict) -> tuple[str, list[str], str | None]:
         """(media type, digests it references — distribution 2.8's References(), config digest)."""
-        media_type = _media_type(data, None)
+        media_type = media_type_of(data)
         if media_type in SCHEMA1:
             return media_type, [l.get("blobSum") for l in data.get("fsLayers") or []], None
         if media_type in INDEX_TYPES:

@@ -1,0 +1,89 @@
+"""The OCI image nouns every source shares: media types, descriptors, platforms, and choosing one
+image of an index (formats: docs/formats.md, "Manifests and indexes")."""
+
+from __future__ import annotations
+
+import platform as _platform
+from dataclasses import dataclass
+
+from ..errors import RegistryError
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
+IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+
+#: ``uname -m`` -> the OCI architecture name.
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def host_platform() -> str:
+    """This host's platform as an index names it: ``linux/amd64``, ``linux/arm64``, ..."""
+    machine = _platform.machine()
+    return f"linux/{ARCHITECTURES.get(machine, machine)}"
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what a manifest says about a blob or child manifest."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict, what: str) -> "Descriptor":
+        try:
+            digest, size = d["digest"], int(d["size"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
+        return cls(d.get("mediaType") or "", digest, size, platform_string(d.get("platform")))
+
+
+def platform_string(p: dict | None) -> str | None:
+    """``os/architecture[/variant]`` from an index entry's or config's platform fields."""
+    if not p or not (p.get("os") or p.get("architecture")):
+        return None
+    parts = [p.get("os") or "unknown", p.get("architecture") or "unknown"]
+    if p.get("variant"):
+        parts.append(p["variant"])
+    return "/".join(parts)
+
+
+def platform_matches(wanted: str, platform: str | None) -> bool:
+    """``linux/arm64`` matches ``linux/arm64/v8``; a given variant must match exactly."""
+    if platform is None:
+        return False
+    want, have = wanted.strip("/").split("/"), platform.split("/")
+    return have[:len(want)] == want
+
+
+def media_type_of(data: dict, content_type: str | None = None) -> str:
+    """The media type of a manifest or index: its ``mediaType``, else the ``Content-Type`` it was served
+    with, else what its fields say (schema1, ``manifests``: an index, ``config``: a manifest)."""
+    if data.get("mediaType"):
+        return data["mediaType"]
+    ct = (content_type or "").split(";")[0].strip()
+    if ct in INDEX_TYPES + IMAGE_TYPES + SCHEMA1:
+        return ct
+    if data.get("schemaVersion") == 1:
+        return SCHEMA1[0]
+    if "manifests" in data:
+        return OCI_INDEX
+    if "config" in data:
+        return OCI_MANIFEST
+    return ct or "unknown"
+
+
+def platform_order(entries: list[dict], wanted: str | None = None) -> list[dict]:
+    """An index's ``manifests`` entries in the order to try them: those for ``wanted`` (default: this
+    host's platform) first, the rest in index order; attestation manifests (``unknown/unknown``) left out."""
+    want = wanted or host_platform()
+    entries = [e for e in entries if (e.get("platform") or {}).get("architecture") != "unknown"]
+    return sorted(entries, key=lambda e: not platform_matches(want, platform_string(e.get("platform"))))

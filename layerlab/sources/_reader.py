@@ -1,0 +1,177 @@
+"""What every reader of a store shares: read-only file access, what could not be read, the source's
+meta, and one way to assemble the Inventory (metadata now, layer contents on first use).
+
+Each source (a graphdriver data root, a containerd store, ...) is a small adapter over this module
+and ``layerlab.oci``: it answers which images, which layers in which order and each layer's entries,
+and the steps here turn the answers into the contract's frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from .._version import __version__
+from ..errors import CorruptMetadata
+from ..frames import schema
+from ..frames.inventory import Inventory
+
+SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
+
+_NOATIME = getattr(os, "O_NOATIME", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def open_noatime(path, flags: int = os.O_RDONLY) -> int:
+    """``os.open`` for reading without touching the access time where the kernel allows it (the
+    owner, or root); other users fall back to a plain open. Reading must not change the store."""
+    flags |= _CLOEXEC
+    if _NOATIME:
+        try:
+            return os.open(path, flags | _NOATIME)
+        except PermissionError:
+            pass
+    return os.open(path, flags)
+
+
+def read_bytes(path) -> bytes:
+    """A file's bytes, read without touching its access time (see ``open_noatime``)."""
+    with os.fdopen(open_noatime(path), "rb") as f:
+        return f.read()
+
+
+def read_text(path) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def read_optional(path) -> str | None:
+    """A metadata file's stripped text, or None when the file does not exist."""
+    try:
+        return read_text(path).strip()
+    except FileNotFoundError:
+        return None
+
+
+def read_json(path, raw: bytes | None = None):
+    """The JSON in ``path`` (or in ``raw``, its bytes already read), or CorruptMetadata naming it."""
+    try:
+        return json.loads(raw if raw is not None else read_bytes(path))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptMetadata(
+            f"{path} is not valid JSON ({e}); the file is damaged or was being written: "
+            "check the daemon, or copy the root while the daemon is stopped and scan the copy",
+            path=str(path),
+        ) from None
+
+
+def read_int(path) -> int:
+    text = read_text(path).strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise CorruptMetadata(
+            f"{path} should hold a decimal byte count, found {text[:40]!r}; the layer store is damaged "
+            "(`docker image inspect` of its images will fail too)",
+            path=str(path),
+        ) from None
+
+
+def docker_size(files: pd.DataFrame) -> int:
+    """Docker's directory.Size over a diff: regular file bytes plus symlink target lengths."""
+    links = files.loc[files["kind"] == "symlink", "link_target"]
+    return int(files["size"].sum()) + sum(len(os.fsencode(t)) for t in links)
+
+
+def container_state(state: dict) -> str:
+    """Docker's ``State.StateString()`` from a container config's ``State``."""
+    if state.get("Running"):
+        if state.get("Paused"):
+            return "paused"
+        if state.get("Restarting"):
+            return "restarting"
+        return "running"
+    if state.get("RemovalInProgress"):
+        return "removing"
+    if state.get("Dead"):
+        return "dead"
+    started = state.get("StartedAt") or ""
+    if not started or started.startswith("0001-01-01"):
+        return "created"
+    return "exited"
+
+
+class Skipped(list):
+    """What could not be read, one dict per item; becomes the ``skipped`` frame."""
+
+    def add(self, what: str, id_: str, path, reason: str) -> None:
+        warnings.warn(f"layerlab: skipped {what} {id_}: {reason} ({path})", stacklevel=3)
+        self.append({"what": what, "id": id_, "path": None if path is None else str(path), "reason": reason})
+
+    def frame(self) -> pd.DataFrame:
+        return schema.coerce(pd.DataFrame(list(self), columns=schema.columns("skipped")), "skipped")
+
+
+def source_meta(source: str, image_store: str, driver: str, **extra) -> dict:
+    """The ``meta`` of an Inventory read now: where from, which store and driver, host and time."""
+    return {
+        "source": source,
+        "image_store": image_store,
+        "driver": driver,
+        "host": socket.gethostname(),
+        "scanned_at": datetime.now(timezone.utc).isoformat(),
+        "layerlab_version": __version__,
+        **extra,
+    }
+
+
+def metadata_frames(images, layers, image_layers, history, containers) -> dict[str, pd.DataFrame]:
+    """The contract's frames from row dicts; the layers' per-file counts start at 0 until files are read."""
+    return {
+        "images": schema.from_rows("images", images),
+        "layers": schema.from_rows("layers", layers, file_count=0, whiteout_count=0, opaque_count=0),
+        "image_layers": schema.from_rows("image_layers", image_layers),
+        "history": schema.from_rows("history", history),
+        "containers": schema.from_rows("containers", containers),
+    }
+
+
+def fill_layer_counts(layers: pd.DataFrame, files: pd.DataFrame, disk_usage: dict) -> None:
+    """Fill the layers frame's file_count, whiteout_count and opaque_count from ``files``, and its
+    disk_usage from ``disk_usage`` (layer_id -> bytes; absent or None: unknown)."""
+    counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
+    lid = layers["layer_id"]
+    layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
+    for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
+        layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
+    layers["disk_usage"] = pd.array([disk_usage.get(x) for x in lid], dtype="Int64")
+
+
+def assemble(meta: dict, frames: dict[str, pd.DataFrame], read_files: Callable[[], pd.DataFrame], skipped: Skipped, *,
+             filled_by_files=("layers",), **lazy: Callable[[], pd.DataFrame]) -> Inventory:
+    """An Inventory of ``frames`` (read now) whose ``files`` come from ``read_files`` on first use.
+
+    Frames named in ``filled_by_files`` get figures while the files are read (counts, sizes), so
+    reading them reads the files first; ``skipped`` is complete once the files are read. ``lazy``
+    gives other frames a reader of their own (a data root's containers need only container layers).
+    """
+    state: dict = {}
+
+    def files() -> pd.DataFrame:
+        if "files" not in state:
+            state["files"] = read_files()
+        return state["files"]
+
+    def after_files(name: str):
+        return lambda: (files(), frames[name])[1]
+
+    parts: dict = {name: after_files(name) if name in filled_by_files else frame for name, frame in frames.items()}
+    parts.update(lazy)
+    parts["files"] = files
+    parts["skipped"] = lambda: (files(), skipped.frame())[1]
+    return Inventory(meta, parts)
