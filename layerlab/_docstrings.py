@@ -10,6 +10,9 @@ PIECES = {
     "source": """source : str, path, Inventory or None
         What to read: a Docker data root, a ``.layerlab`` snapshot, ``"sample"`` (the bundled
         sample, also the meaning of None), ``"sample:<driver>"``, or an Inventory already open.""",
+    "inv": """inv : Inventory
+        What to draw: an opened source (``layerlab.open_source(...)``, ``layerlab.sample()``, ...).
+        Charts never open or substitute a source themselves.""",
     "image": """image : str
         An image tag (``app:1``), full image ID or ID prefix.""",
     "ax": """ax : matplotlib Axes, optional

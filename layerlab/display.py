@@ -1,6 +1,8 @@
-"""Byte counts for people: decimal units, as ``docker images`` and ``docker system df`` print them.
+"""Things shown to people: byte counts in decimal units (as ``docker images`` and ``docker system df``
+print them), image names, and Dockerfile-like labels for layer commands.
 
-Kept apart from plots/ so the command line can use it without importing matplotlib.
+Shared by the CLI, tables, charts and widgets; imports neither pandas nor matplotlib at load time, so
+the command line starts at once.
 """
 
 from __future__ import annotations
@@ -29,3 +31,50 @@ def human_bytes(n) -> str:
         return "-"
     name, factor = unit_for(value)
     return f"{int(value)} B" if factor == 1 else f"{value / factor:.3g} {name}"
+
+
+def shorten(text: str, width: int = 36) -> str:
+    """Shorten ``text`` in the middle so its start and its end (the tag) stay readable."""
+    text = str(text)
+    if len(text) <= width:
+        return text
+    tail = max(width * 2 // 3, 1)
+    head = max(width - tail - 1, 0)
+    return text[:head] + "…" + text[-tail:]
+
+
+def image_names(images, width: int | None = None):
+    """A display name per image ID: its shortest tag (local before registry names), else
+    ``<none> <short id>``; shortened to ``width`` characters when given."""
+
+    def name(row) -> str:
+        tags = list(row.tags) if row.tags is not None else []
+        if tags:
+            # Prefer a tag without a registry host: the one people type.
+            tag = sorted(tags, key=lambda t: (_has_registry_host(t), len(t), t))[0]
+        else:
+            tag = f"<none> {row.image_id.removeprefix('sha256:')[:12]}"
+        return shorten(tag, width) if width else tag
+
+    import pandas as pd
+
+    return pd.Series([name(r) for r in images.itertuples(index=False)], index=images["image_id"].to_numpy(), dtype=object)
+
+
+def _has_registry_host(ref: str) -> bool:
+    first, sep, _ = ref.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def command_label(created_by, width: int = 40) -> str:
+    """A Dockerfile-like label for a history ``created_by`` (``/bin/sh -c #(nop) COPY ...`` -> ``COPY ...``)."""
+    if not isinstance(created_by, str) or not created_by.strip():  # None, NaN, NA: nothing recorded
+        return "(imported)"
+    text = " ".join(str(created_by).split())
+    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            if prefix == "/bin/sh -c ":
+                text = "RUN " + text
+            break
+    return text if len(text) <= width else text[: width - 1] + "…"

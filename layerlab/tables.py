@@ -1,6 +1,7 @@
 """Tables for people: the frames trimmed to what a reader scans, sizes as text, long names kept legible.
 
-These only select and format; numbers come from the frames and ``layerlab.analyses``.
+These only select and format; numbers come from the frames and ``layerlab.analyses``. Notebooks,
+reports and widgets show them; each takes an Inventory (or an analysis frame), like the charts.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import pandas as pd
 
 from .frames.inventory import FRAME_NAMES
 from .frames.schema import FRAMES
-from .plots._util import command_label, human_bytes, image_names, inventory
+from .display import command_label, human_bytes, image_names
+from .frames.inventory import require_inventory
 
 
-def frame_overview(source=None) -> pd.DataFrame:
+def frame_overview(inv) -> pd.DataFrame:
     """One row per frame: its name, rows, and what one row is."""
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     one_row = {
         "images": "an image", "layers": "an image, init or container layer", "image_layers": "an (image, layer position)",
         "history": "an (image, history entry)", "containers": "a container", "files": "a (layer, path)",
@@ -24,10 +26,10 @@ def frame_overview(source=None) -> pd.DataFrame:
                         columns=["frame", "rows", "one row is", "columns"])
 
 
-def images_table(source=None, *, include_untagged: bool = False) -> pd.DataFrame:
+def images_table(inv, *, include_untagged: bool = False) -> pd.DataFrame:
     """Images as ``docker system df -v`` lists them: name, short ID, size, shared, unique, layers, containers."""
-    inv = inventory(source)
-    images = inv.images if include_untagged else inv.images[inv.images["tags"].map(len) > 0]
+    inv = require_inventory(inv, "layerlab.tables")
+    images = inv.images if include_untagged else inv.tagged
     images = images.sort_values(["size", "image_id"], ascending=[False, True])
     return pd.DataFrame({
         "image": image_names(images).to_numpy(),
@@ -42,9 +44,9 @@ def images_table(source=None, *, include_untagged: bool = False) -> pd.DataFrame
     })
 
 
-def containers_table(source=None) -> pd.DataFrame:
+def containers_table(inv) -> pd.DataFrame:
     """Containers with their image's name and read-write layer size."""
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     names = image_names(inv.images)
     c = inv.containers
     return pd.DataFrame({
@@ -56,12 +58,10 @@ def containers_table(source=None) -> pd.DataFrame:
     })
 
 
-def layers_table(source=None, image=None) -> pd.DataFrame:
+def layers_table(inv, image=None) -> pd.DataFrame:
     """An image's layers, base first: position, command, size, files, whiteouts, opaque dirs, images sharing it."""
-    from .plots._util import resolve_image
-
-    inv = inventory(source)
-    image_id = resolve_image(inv, image)
+    inv = require_inventory(inv, "layerlab.tables")
+    image_id = inv.resolve_image(image)
     chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
     layers = inv.layers.set_index("layer_id")
     return pd.DataFrame({
@@ -76,13 +76,13 @@ def layers_table(source=None, image=None) -> pd.DataFrame:
     })
 
 
-def markers_table(source=None) -> pd.DataFrame:
+def markers_table(inv) -> pd.DataFrame:
     """Every whiteout and opaque-directory marker: which layer (image and position, or container) and path."""
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     f = inv.files[inv.files["kind"].isin(["whiteout", "opaque"])]
     names = image_names(inv.images)
     # Name a layer after a tagged image using it when there is one, not a builder step.
-    tagged = inv.image_layers["image_id"].isin(inv.images.loc[inv.images["tags"].map(len) > 0, "image_id"])
+    tagged = inv.image_layers["image_id"].isin(inv.tagged["image_id"])
     il = (inv.image_layers.assign(untagged=~tagged).sort_values(["untagged", "image_id"], kind="stable")
           .drop_duplicates("layer_id").set_index("layer_id"))
     cont = inv.containers.set_index("layer_id")["name"]
@@ -101,9 +101,9 @@ def markers_table(source=None) -> pd.DataFrame:
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
 
-def distribution_table(source=None) -> pd.DataFrame:
+def distribution_table(inv) -> pd.DataFrame:
     """Layers whose registry (compressed) digests the daemon recorded when it pulled or pushed them."""
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     layers = inv.layers[(inv.layers["kind"] == "image")]
     has = layers["compressed"].map(lambda v: v is not None and len(v) > 0)
     return pd.DataFrame({
@@ -124,11 +124,11 @@ def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
     return out
 
 
-def efficiency_table(source=None, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
+def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
     """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as percentages."""
     from . import analyses
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     eff = analyses.efficiency(inv) if efficiency is None else efficiency
     names = image_names(inv.images)
     out = pd.DataFrame({
@@ -169,7 +169,7 @@ def audit_summary(audit) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["what", "count", "compressed bytes"])
 
 
-def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
+def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
     """``analyses.waste`` for reading: path, layer, reason, bytes, and the layer that hid it."""
     return pd.DataFrame({
         "path": waste["path"].to_numpy(),
@@ -182,14 +182,14 @@ def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def base_table(source=None) -> pd.DataFrame:
+def base_table(inv) -> pd.DataFrame:
     """``analyses.base_images`` for tagged images, with names instead of IDs."""
     from . import analyses
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.tables")
     names = image_names(inv.images)
     b = analyses.base_images(inv)
-    b = b[b["tags"].map(len) > 0]
+    b = b[b["image_id"].isin(inv.tagged["image_id"])]
     return pd.DataFrame({
         "image": b["image_id"].map(names).to_numpy(),
         "base image": b["base_image"].map(lambda i: names.get(i, "-") if isinstance(i, str) else "-").to_numpy(),

@@ -1,7 +1,8 @@
 """Analyses: pure functions from a source's frames to long-form DataFrames (no plotting).
 
-Every function takes ``source`` first: an Inventory, a data root, a ``.layerlab`` snapshot or
-``"sample"``; images are named by tag, ID or ID prefix, containers by name, ID or ID prefix.
+Every function takes ``source`` first: anything ``layerlab.open_source`` takes (an Inventory, a data
+root, a ``.layerlab`` snapshot or ``"sample"``); images are named by tag, ID or ID prefix, containers
+by name, ID or ID prefix.
 """
 
 from __future__ import annotations
@@ -9,22 +10,24 @@ from __future__ import annotations
 from .base import base_images
 from .check import check, load_rules, parse_bytes
 from .copyups import copy_ups
-from .dedup import content_dedup
+from .dedup import content_dedup, dedup_levels
 from .diff import diff_images, diff_layers
 from .merged import merged_view
 from .sharing import layer_dedup, sharing, sharing_matrix
-from .waste import dive_analysis, efficiency, waste
+from .waste import dive_analysis, efficiency, layer_reasons, waste
 
 __all__ = [
     "base_images",
     "check",
     "content_dedup",
+    "dedup_levels",
     "copy_ups",
     "diff_images",
     "diff_layers",
     "dive_analysis",
     "efficiency",
     "layer_dedup",
+    "layer_reasons",
     "load_rules",
     "merged_view",
     "parse_bytes",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .stacking import inventory, nulls_as_none
+from ..sources import open_source
+from .stacking import nulls_as_none
 
 BASE_COLUMNS = [
     "image_id", "tags", "base_image", "base_tags", "base_kind", "base_layer_count", "base_size",
@@ -41,7 +42,7 @@ def base_images(source, *, all: bool = True) -> pd.DataFrame:
         - ``layer_count``, ``user_layer_count``, ``user_size``: the image's layers, and those
           above the base with their bytes.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     images = inv.images
     il = inv.image_layers.sort_values(["image_id", "position"])
     chains = {iid: tuple(g["layer_id"]) for iid, g in il.groupby("image_id", sort=False)}

@@ -16,7 +16,7 @@ import re
 import pandas as pd
 
 from ..errors import LayerlabError
-from .stacking import inventory
+from ..sources import open_source
 
 RULE_KEYS = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
 #: dive's defaults when a rule is not configured (cmd/dive/cli/internal/options/ci_rules.go).
@@ -136,7 +136,7 @@ def check(
     for key, value in zip(RULE_KEYS, (min_efficiency, max_wasted_bytes, max_wasted_percent)):
         if value is not None:
             configured[key] = str(value)
-    inv = inventory(source)
+    inv = open_source(source)
     image_id = inv.image_id(image)
     fig = efficiency(inv, [image_id]).iloc[0]
     suffix = "_excluding_base" if exclude_base else ""

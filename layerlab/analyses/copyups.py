@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stacking import DIR_KINDS, chain_files, nulls_as_none, container_chain, container_row, inventory, resolve, sorted_paths, subtree_index
-from .waste import _can_hash, _changes, _digest_lookup
+from ..sources import open_source
+from .hashing import can_hash, digest_lookup
+from .stacking import (
+    DIR_KINDS,
+    chain_files,
+    container_chain,
+    container_row,
+    entry_changes,
+    nulls_as_none,
+    resolve,
+    sorted_paths,
+    subtree_index,
+)
 
 COPYUP_COLUMNS = [
     "container_id", "name", "image_id", "path", "kind", "action", "bytes", "lower_kind", "lower_bytes",
@@ -47,7 +58,7 @@ def copy_ups(source, container=None, *, hash="auto", progress=None) -> pd.DataFr
           metadata (``chmod``, ``chown``, ``touch``).
         - ``evidence``: ``sha256``, ``size`` or null, as in ``waste``.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     if container is None:
         ids = list(inv.containers["container_id"])
     else:
@@ -96,7 +107,7 @@ def _one(inv, cid: str, hash, progress) -> pd.DataFrame:
         else:
             rec["action"] = "copied_up"
             rec["lower_bytes"] = int(below["size"])
-            rec["changed"] = _changes(r, below) or None
+            rec["changed"] = entry_changes(r, below) or None
             if r.kind == "file" and below["kind"] == "file":
                 if r.size != below["size"]:
                     rec["content_changed"] = True
@@ -104,9 +115,9 @@ def _one(inv, cid: str, hash, progress) -> pd.DataFrame:
                     pairs.append((len(out), r.Index, below))
         out.append(rec)
     if pairs:
-        hashing = _can_hash(inv, hash)
+        hashing = can_hash(inv, hash)
         rows = pd.concat([rw.loc[[i for _, i, _ in pairs]], pd.DataFrame([b for _, _, b in pairs])], ignore_index=True)
-        digests = _digest_lookup(inv, rows, hashing, progress, "comparing copy-ups")
+        digests = digest_lookup(inv, rows, hashing, progress, "comparing copy-ups")
         for n, i, below in pairs:
             d1 = digests.get((rw_id, rw.at[i, "path"]))
             d2 = digests.get((below["layer_id"], below["path"]))

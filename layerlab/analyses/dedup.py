@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .stacking import inventory
+from ..sources import open_source
 from .hashing import hash_source, identical_groups, recorded
 
 DEDUP_COLUMNS = [
@@ -49,7 +49,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
           first, 0 for the first; the sum over the frame is what content dedup would save.
         - ``evidence``: ``sha256`` (contents compared) or ``size`` (same size only: not proof).
     """
-    inv = inventory(source)
+    inv = open_source(source)
     layers = inv.layers
     wanted = set(layers.loc[layers["kind"].isin(list(kinds)), "layer_id"])
     files = inv.files
@@ -108,3 +108,22 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     out["evidence"] = evidence
     columns = DEDUP_COLUMNS + (["path_raw"] if "path_raw" in out.columns else [])
     return out.sort_values(["group", "reclaimable"], kind="stable")[columns].reset_index(drop=True)
+
+
+def dedup_levels(source) -> pd.DataFrame:
+    """The bytes of three levels of sharing (``layer_dedup`` and ``content_dedup``): every image stored
+    alone, each layer stored once, and each file content stored once; ``ratio`` against the first."""
+    from .sharing import layer_dedup
+
+    inv = open_source(source)
+    layers = layer_dedup(inv).iloc[0]
+    content = content_dedup(inv)
+    logical, physical = float(layers["logical_size"]), float(layers["physical_size"])
+    rows = [("every image stored alone", logical), ("each layer stored once", physical)]
+    if len(content):
+        hashed = bool((content["evidence"] == "sha256").all())
+        what = "each file content stored once" + ("" if hashed else " (same size, not hashed)")
+        rows.append((what, physical - float(content["reclaimable"].sum())))
+    df = pd.DataFrame(rows, columns=["what", "bytes"])
+    df["ratio"] = [logical / b if b else np.nan for b in df["bytes"]]
+    return df

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stacking import chain_files, image_chain, inventory, nulls_as_none
+from ..sources import open_source
+from .hashing import can_hash, digest_lookup
 from .merged import merged_from_files
-from .waste import _can_hash, _digest_lookup
+from .stacking import chain_files, nulls_as_none
+
 
 def _mask(values) -> np.ndarray:
     """A plain bool array from a comparison that may hold NA (absent on one side)."""
@@ -15,7 +17,7 @@ def _mask(values) -> np.ndarray:
 
 
 def _merged(inv, image_id):
-    chain = image_chain(inv, image_id)
+    chain = inv.chain(image_id)
     files = chain_files(inv, chain)
     return merged_from_files(files), files
 
@@ -54,7 +56,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
 
     The layers the two images share are in ``diff_layers``.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     ia, ib = inv.image_id(a), inv.image_id(b)
     (ma, fa), (mb, fb) = _merged(inv, ia), _merged(inv, ib)
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
@@ -80,7 +82,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     content[same_layer] = False
     check = np.flatnonzero(is_file & _mask((m["file_size_a"] == m["file_size_b"])) & _mask((m["entry_kind_a"] == "file")) & _mask((m["entry_kind_b"] == "file")))
     if len(check):
-        hashing = _can_hash(inv, hash)
+        hashing = can_hash(inv, hash)
         rows = pd.concat(
             [
                 fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}), on=["layer_id", "path"]),
@@ -88,7 +90,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
             ],
             ignore_index=True,
         )
-        digests = _digest_lookup(inv, rows, hashing, progress, "comparing files")
+        digests = digest_lookup(inv, rows, hashing, progress, "comparing files")
         for i in check:
             p = m.at[i, "path"]
             da, db = digests.get((m.at[i, "layer_id_a"], p)), digests.get((m.at[i, "layer_id_b"], p))
@@ -140,7 +142,7 @@ def diff_layers(source, a, b) -> pd.DataFrame:
         ``a`` or ``b``), ``position_a``, ``position_b`` (null where absent), ``size`` (layerdb
         bytes), ``created_by``.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     ia, ib = inv.image_id(a), inv.image_id(b)
     il = inv.image_layers
     la = il[il["image_id"] == ia][["layer_id", "position", "size", "created_by"]]

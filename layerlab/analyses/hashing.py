@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 
 from ..sources._reader import open_noatime
 from ..sources.docker.layouts import DRIVERS
-from .stacking import cache
 
 try:  # layerlab/analyses/_firstblocks.c, built when the package is installed
     from . import _firstblocks
@@ -44,7 +43,7 @@ def _containerd_snapshots(inv) -> str | None:
 
 def hash_source(inv) -> tuple[bool, str]:
     """Whether files of ``inv`` can be read for hashing, and if not, why (for warnings and docs)."""
-    c = cache(inv)
+    c = inv.cache
     if "hash_source" in c:
         return c["hash_source"]
     root = inv.meta.get("source") or ""
@@ -71,7 +70,7 @@ def recorded(inv) -> bool:
 
 def content_dirs(inv) -> dict[str, bytes]:
     """For each layer, the directory in which ``<dir><path>`` holds that layer's version of a file."""
-    c = cache(inv)
+    c = inv.cache
     if "content_dirs" in c:
         return c["content_dirs"]
     out: dict[str, bytes] = {}
@@ -189,7 +188,7 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     not be read get no entry either. Digests are cached on the inventory.
     """
     dirs = content_dirs(inv)
-    known: dict = cache(inv).setdefault("sha256", {})
+    known: dict = inv.cache.setdefault("sha256", {})
     by_size: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for layer_id, path, size in candidates:
         if size > 0 and layer_id in dirs:
@@ -245,3 +244,39 @@ def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
     files["sha256"] = found.reindex(keys).to_numpy()
     files["sha256"] = files["sha256"].astype("string")
     return len(digests)
+
+
+def digest_lookup(inv, rows: pd.DataFrame, hashing: bool, progress, desc: str) -> dict:
+    """sha256 per (layer_id, path) for ``rows``: from the frame's sha256 column, else read from the root."""
+    out = {}
+    if "sha256" in rows.columns:
+        have = rows[rows["sha256"].notna()]
+        out.update({(l, p): h for l, p, h in zip(have["layer_id"], have["path"], have["sha256"])})
+    todo = rows[[(l, p) not in out for l, p in zip(rows["layer_id"], rows["path"])]] if out else rows
+    if hashing and len(todo):
+        raw = todo["path_raw"] if "path_raw" in todo.columns else pd.Series([None] * len(todo), index=todo.index)
+        cands = [(l, r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p, s)
+                 for l, p, r, s in zip(todo["layer_id"], todo["path"], raw, todo["size"])]
+        digests = identical_groups(inv, cands, progress=progress, desc=desc)
+        for (l, p, r), (l2, fsname, _) in zip(zip(todo["layer_id"], todo["path"], raw), cands):
+            if (l2, fsname) in digests:
+                out[(l, p)] = digests[(l2, fsname)]
+    return out
+
+
+def can_hash(inv, hash) -> bool:
+    """Whether contents may be compared by hashing (``hash``: "auto", True or False); "auto" warns
+    once when they cannot and comparisons fall back to sizes; True raises."""
+    if hash is False:
+        return False
+    ok, why = hash_source(inv)
+    if not ok and hash is True:
+        from ..errors import LayerlabError
+
+        raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
+    if not ok and not recorded(inv):  # a --hash snapshot carries the digests that matter
+        flagged = inv.cache
+        if not flagged.get("warned_hash"):
+            warnings.warn(f"layerlab: {why}; content comparisons fall back to sizes", stacklevel=3)
+            flagged["warned_hash"] = True
+    return ok

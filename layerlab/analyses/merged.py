@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ImageNotFound
-from .stacking import chain_files, container_chain, container_row, image_chain, inventory, resolve
+from ..sources import open_source
+from .stacking import chain_files, container_chain, container_row, resolve
+
 
 def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[str]]:
     """(image ID, container ID or None, layer chain) for an image, or for a container of it."""
@@ -14,7 +16,7 @@ def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[st
         if image is None:
             raise ImageNotFound("give an image (tag, ID or ID prefix) or a container", ref=None)
         image_id = inv.image_id(image)
-        return image_id, None, image_chain(inv, image_id)
+        return image_id, None, inv.chain(image_id)
     row = container_row(inv, container)
     if image is not None and inv.image_id(image) != row["image_id"]:
         raise ImageNotFound(
@@ -104,6 +106,6 @@ def merged_view(source, image=None, container=None) -> pd.DataFrame:
         - ``path_raw``: the exact bytes of a path that is not valid UTF-8 (null otherwise), when
           the files frame carries it.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     _, _, chain = chain_for(inv, image, container)
     return merged_from_files(chain_files(inv, chain))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .stacking import inventory
+from ..sources import open_source
 
 
 def _listed(inv, all: bool) -> pd.DataFrame:
-    return inv.images if all else inv.images[~inv.images["intermediate"]]
+    return inv.images if all else inv.listed
 
 
 def sharing(source, *, all: bool = False) -> pd.DataFrame:
@@ -28,9 +28,9 @@ def sharing(source, *, all: bool = False) -> pd.DataFrame:
         that another listed image also uses: docker's SHARED), ``unique_size`` (docker's UNIQUE),
         ``layer_count``, ``shared_layer_count``, ``unique_layer_count``, ``container_count``.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     images = _listed(inv, all)
-    listed = inv.images[~inv.images["intermediate"]]
+    listed = inv.listed
     il = inv.image_layers
     users = il[il["image_id"].isin(listed["image_id"])].groupby("layer_id")["image_id"].nunique()
     chain = il[il["image_id"].isin(images["image_id"])].assign(shared=lambda d: d["layer_id"].map(users).fillna(0) > 1)
@@ -65,7 +65,7 @@ def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataF
         ID), ``layer_id``, ``position`` (0 = base), ``size`` (layerdb bytes), ``image_count``
         (listed images using the layer), ``shared`` (image_count > 1).
     """
-    inv = inventory(source)
+    inv = open_source(source)
     images = _listed(inv, all)
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     counts = il.groupby("layer_id")["image_id"].nunique()
@@ -95,7 +95,7 @@ def layer_dedup(source, *, all: bool = False) -> pd.DataFrame:
         of distinct layers: what the store holds), ``saved_bytes``, ``dedup_ratio``
         (logical / physical). Apparent bytes (layerdb ``size``), as ``docker image inspect``.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     images = _listed(inv, all)
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     distinct = il.drop_duplicates("layer_id")

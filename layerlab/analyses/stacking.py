@@ -1,14 +1,13 @@
-"""Shared steps of the analyses: opening a source, an image's layer chain, and layer stacking.
+"""Layer stacking, the step every analysis shares: which entries an image's (or a container's)
+filesystem shows, and what differs between two entries.
 
-Stacking follows the OCI layer rules (formats.md §4): a whiteout hides its path and everything
+Stacking follows the OCI layer rules (docs/formats.md, "Layers and whiteouts"): a whiteout hides its path and everything
 under it in lower layers, an opaque directory hides the lower children of that directory, and a
 non-directory hides whatever a lower layer had beneath that path. ``dive`` stacking is what dive's
 file tree does instead: only whiteouts remove anything (it drops opaque markers).
 """
 
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -18,41 +17,15 @@ from ..frames import schema
 NOT_DIRS_HIDE = frozenset({"file", "symlink", "hardlink", "char", "block", "fifo", "socket"})
 DIR_KINDS = ("dir", "opaque")
 
-# Per-Inventory caches (frames by layer, hashes): an Inventory's frames never change once read.
-_CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def inventory(source):
-    """The Inventory for any source ``open_source`` accepts (an Inventory is returned as is)."""
-    from ..sources import open_source
-
-    return open_source(source)
-
-
-def cache(inv) -> dict:
-    """A dict living as long as ``inv``, for results that are costly to recompute."""
-    try:
-        return _CACHES.setdefault(inv, {})
-    except TypeError:  # not weak-referenceable: no caching
-        return {}
-
-
 def layer_frames(inv) -> dict[str, pd.DataFrame]:
     """The files frame split by layer_id (computed once per inventory)."""
-    c = cache(inv)
+    c = inv.cache
     if "layer_frames" not in c:
         files = inv.files
         c["layer_frames"] = {
             lid: part.reset_index(drop=True) for lid, part in files.groupby("layer_id", sort=False, observed=True)
         }
     return c["layer_frames"]
-
-
-def image_chain(inv, image_id: str) -> list[str]:
-    """Layer IDs of an image from the base (position 0) up."""
-    il = inv.image_layers
-    rows = il[il["image_id"] == image_id].sort_values("position")
-    return list(rows["layer_id"])
 
 
 def container_row(inv, container: str):
@@ -79,7 +52,7 @@ def container_row(inv, container: str):
 def container_chain(inv, container_id: str) -> list[str]:
     """The image chain of a container, then its init layer and its read-write layer (those present)."""
     row = inv.containers.set_index("container_id").loc[container_id]
-    chain = image_chain(inv, row["image_id"])
+    chain = inv.chain(row["image_id"])
     have = set(inv.layers["layer_id"])
     return chain + [lid for lid in (f"init:{container_id}", f"container:{container_id}") if lid in have]
 
@@ -186,3 +159,26 @@ def nulls_as_none(df: pd.DataFrame, columns) -> pd.DataFrame:
     for col in columns:
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
+
+
+def _get(row, key):
+    # rows come as namedtuples or Series (where .size would be the Series' length)
+    return row[key] if isinstance(row, (pd.Series, dict)) else getattr(row, key)
+
+
+def entry_changes(a, b, size_b=None) -> str:
+    """What differs between entry ``a`` and entry ``b`` (``size_b`` overrides b's size: a hard link's)."""
+    out = []
+    kinds = {_get(a, "kind"), _get(b, "kind")}
+    if len(kinds) > 1 and kinds != {"file", "hardlink"}:
+        out.append("kind")
+    if _get(a, "size") != (_get(b, "size") if size_b is None else size_b):
+        out.append("size")
+    if _get(a, "mode") != _get(b, "mode"):
+        out.append("mode")
+    if _get(a, "uid") != _get(b, "uid") or _get(a, "gid") != _get(b, "gid"):
+        out.append("owner")
+    ta, tb = _get(a, "mtime"), _get(b, "mtime")
+    if not (pd.isna(ta) and pd.isna(tb)) and ta != tb:
+        out.append("mtime")
+    return ",".join(out)

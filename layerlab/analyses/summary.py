@@ -12,7 +12,7 @@ from .waste import summary_fields
 
 def summary_dict(inv) -> dict:
     """The stable machine interface of ``layerlab summary --json``."""
-    images = inv.images[~inv.images["intermediate"]]
+    images = inv.listed
     chain = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     distinct = chain.drop_duplicates("layer_id")
     logical = int(images["size"].sum())

@@ -16,26 +16,24 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 from collections import defaultdict
 
 import numpy as np
 import pandas as pd
 
+from ..sources import open_source
+from .hashing import can_hash, digest_lookup
 from .stacking import (
     DIR_KINDS,
     NOT_DIRS_HIDE,
     ancestor_closure,
-    cache,
     chain_files,
-    image_chain,
-    inventory,
+    entry_changes,
     nulls_as_none,
     resolve,
     sorted_paths,
     subtree_index,
 )
-from .hashing import hash_source, identical_groups, recorded
 
 WASTE_COLUMNS = [
     "image_id", "path", "layer_id", "position", "kind", "bytes", "reason", "reclaimable",
@@ -166,9 +164,9 @@ def dive_analysis(source, image) -> pd.DataFrame:
         (occurrences), ``size_bytes`` (all occurrences' bytes, dive's ``sizeBytes``),
         ``min_bytes``, ``inefficient`` (always true here).
     """
-    inv = inventory(source)
+    inv = open_source(source)
     image_id = inv.image_id(image)
-    chain = image_chain(inv, image_id)
+    chain = inv.chain(image_id)
     return dive_figures(chain_files(inv, chain), len(chain))[1]
 
 
@@ -189,63 +187,6 @@ def _hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
         keep = [k not in shown for k in zip(hidden["layer_id"], hidden["path"])]
         hidden = hidden[np.array(keep, dtype=bool)]
     return hidden
-
-
-def _digest_lookup(inv, rows: pd.DataFrame, hashing: bool, progress, desc: str) -> dict:
-    """sha256 per (layer_id, path) for ``rows``: from the frame's sha256 column, else read from the root."""
-    out = {}
-    if "sha256" in rows.columns:
-        have = rows[rows["sha256"].notna()]
-        out.update({(l, p): h for l, p, h in zip(have["layer_id"], have["path"], have["sha256"])})
-    todo = rows[[(l, p) not in out for l, p in zip(rows["layer_id"], rows["path"])]] if out else rows
-    if hashing and len(todo):
-        raw = todo["path_raw"] if "path_raw" in todo.columns else pd.Series([None] * len(todo), index=todo.index)
-        cands = [(l, r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p, s)
-                 for l, p, r, s in zip(todo["layer_id"], todo["path"], raw, todo["size"])]
-        digests = identical_groups(inv, cands, progress=progress, desc=desc)
-        for (l, p, r), (l2, fsname, _) in zip(zip(todo["layer_id"], todo["path"], raw), cands):
-            if (l2, fsname) in digests:
-                out[(l, p)] = digests[(l2, fsname)]
-    return out
-
-
-def _can_hash(inv, hash) -> bool:
-    if hash is False:
-        return False
-    ok, why = hash_source(inv)
-    if not ok and hash is True:
-        from ..errors import LayerlabError
-
-        raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
-    if not ok and not recorded(inv):  # a --hash snapshot carries the digests that matter
-        flagged = cache(inv)
-        if not flagged.get("warned_hash"):
-            warnings.warn(f"layerlab: {why}; content comparisons fall back to sizes", stacklevel=3)
-            flagged["warned_hash"] = True
-    return ok
-
-
-def _get(row, key):
-    # rows come as namedtuples or Series (where .size would be the Series' length)
-    return row[key] if isinstance(row, (pd.Series, dict)) else getattr(row, key)
-
-
-def _changes(a, b, size_b=None) -> str:
-    """What differs between entry ``a`` and entry ``b`` (``size_b`` overrides b's size: a hard link's)."""
-    out = []
-    kinds = {_get(a, "kind"), _get(b, "kind")}
-    if len(kinds) > 1 and kinds != {"file", "hardlink"}:
-        out.append("kind")
-    if _get(a, "size") != (_get(b, "size") if size_b is None else size_b):
-        out.append("size")
-    if _get(a, "mode") != _get(b, "mode"):
-        out.append("mode")
-    if _get(a, "uid") != _get(b, "uid") or _get(a, "gid") != _get(b, "gid"):
-        out.append("owner")
-    ta, tb = _get(a, "mtime"), _get(b, "mtime")
-    if not (pd.isna(ta) and pd.isna(tb)) and ta != tb:
-        out.append("mtime")
-    return ",".join(out)
 
 
 def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", progress=None) -> pd.DataFrame:
@@ -297,7 +238,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
                 upper_i = add_row.get((upper["link_target"], a), upper_i)
             content = files.loc[upper_i]
             reason, by = "overwritten", a
-            changed = _changes(r, upper, size_b=content["size"])
+            changed = entry_changes(r, upper, size_b=content["size"])
             if r.kind == "file" and content["kind"] == "file" and content["size"] == r.size:
                 pairs.append((len(rows), r.Index, upper_i))
         else:
@@ -305,10 +246,10 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
         rows.append([image_id, p, r.layer_id, k, r.kind, int(r.size), reason, True,
                      layer_at.get(by), by, None, changed, None])
 
-    hashing = _can_hash(inv, hash) if (pairs or len(visible)) else False
+    hashing = can_hash(inv, hash) if (pairs or len(visible)) else False
     if pairs:
         idx = sorted({i for _, a, b in pairs for i in (a, b)})
-        digests = _digest_lookup(inv, files.loc[idx], hashing, progress, "hashing copies")
+        digests = digest_lookup(inv, files.loc[idx], hashing, progress, "hashing copies")
         for n, lower_i, upper_i in pairs:
             lower, upper = files.loc[lower_i], files.loc[upper_i]
             d1, d2 = digests.get((lower["layer_id"], lower["path"])), digests.get((upper["layer_id"], upper["path"]))
@@ -334,7 +275,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     sizes = regular["size"]
     twins = regular[sizes.map(sizes.value_counts()) > 1]
     if len(twins) and (hashing or twins["sha256"].notna().all()):
-        digests = _digest_lookup(inv, twins, hashing, progress, "hashing duplicates")
+        digests = digest_lookup(inv, twins, hashing, progress, "hashing duplicates")
         keyed = twins.assign(_d=[digests.get((l, p)) for l, p in zip(twins["layer_id"], twins["path"])])
         keyed = keyed[keyed["_d"].notna()].sort_values(["position", "path"], kind="stable")
         for _, group in keyed.groupby("_d", sort=False):
@@ -389,9 +330,9 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
         - ``evidence``: ``sha256`` when contents were compared by hash, ``size`` when only sizes
           could be (a snapshot without its data root), null when no comparison was needed.
     """
-    inv = inventory(source)
+    inv = open_source(source)
     image_id = inv.image_id(image)
-    chain = image_chain(inv, image_id)
+    chain = inv.chain(image_id)
     return waste_of_files(inv, image_id, chain_files(inv, chain), hash=hash, progress=progress)
 
 
@@ -400,7 +341,7 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
 
 def image_figures(inv, image_id: str, base_layers: int) -> dict:
     """dive's figures and reclaimable bytes for one image (no hashing needed)."""
-    chain = image_chain(inv, image_id)
+    chain = inv.chain(image_id)
     files = chain_files(inv, chain)
     figures, _ = dive_figures(files, len(chain))
     visible = resolve(files, "oci")
@@ -454,13 +395,13 @@ def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
     """
     from .base import base_images
 
-    inv = inventory(source)
-    imgs = inv.images if all else inv.images[~inv.images["intermediate"]]
+    inv = open_source(source)
+    imgs = inv.images if all else inv.listed
     if images is not None:
         wanted = {inv.image_id(i) for i in ([images] if isinstance(images, str) else images)}
         imgs = inv.images[inv.images["image_id"].isin(wanted)]
     bases = base_images(inv).set_index("image_id")
-    c = cache(inv).setdefault("image_figures", {})
+    c = inv.cache.setdefault("image_figures", {})
     rows = []
     for r in imgs.itertuples(index=False):
         base = bases.loc[r.image_id] if r.image_id in bases.index else None
@@ -503,7 +444,7 @@ EFFICIENCY_COLUMNS = [
 
 def summary_fields(inv, image_id: str) -> dict:
     """The analysis fields of one image in ``layerlab summary --json`` (JSON-safe values)."""
-    c = cache(inv)
+    c = inv.cache
     if "summary_efficiency" not in c:
         c["summary_efficiency"] = efficiency(inv, all=True).set_index("image_id")
     row = c["summary_efficiency"].loc[image_id]
@@ -519,3 +460,35 @@ def summary_fields(inv, image_id: str) -> dict:
         "base_image": row["base_image"] if isinstance(row["base_image"], str) else None,
         "base_size": int(row["base_size"]),
     }
+
+
+# -- per layer ----------------------------------------------------------------------------------
+
+#: What became of a layer's file content higher up the stack, bottom to top in ``layer_sizes``.
+STACK = ("kept", "overwritten", "deleted", "metadata_only")
+
+
+def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
+    split into kept / overwritten / deleted / metadata_only (file content, apparent bytes)."""
+    inv = open_source(source)
+    image_id = inv.resolve_image(image)
+    chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
+    files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
+    content = files.groupby("layer_id")["size"].sum()
+    if waste is None:
+        waste = waste_of_files(inv, image_id, chain_files(inv, inv.chain(image_id)))
+    w = waste[waste["reason"].isin(STACK[1:])]
+    by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
+    out = pd.DataFrame({
+        "position": chain["position"].to_numpy(),
+        "layer_id": chain["layer_id"].to_numpy(),
+        "created_by": chain["created_by"].to_numpy(),
+        "size": chain["size"].to_numpy(),
+        "content": chain["layer_id"].map(content).fillna(0).astype("int64").to_numpy(),
+    })
+    for reason in STACK[1:]:
+        col = by_reason[reason] if reason in by_reason.columns else pd.Series(dtype="int64")
+        out[reason] = out["position"].map(col).fillna(0).astype("int64")
+    out["kept"] = (out["content"] - out[list(STACK[1:])].sum(axis=1)).clip(lower=0)
+    return out

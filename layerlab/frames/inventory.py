@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
-from ..errors import ImageNotFound
+from ..errors import ImageNotFound, LayerlabError
 from . import schema
 
 FRAME_NAMES = ("images", "layers", "image_layers", "history", "containers", "files", "skipped")
@@ -21,12 +22,16 @@ class Inventory:
 
     Attributes: ``images``, ``layers``, ``image_layers``, ``history``, ``containers``, ``files``,
     ``skipped`` (what could not be read), and ``meta`` (source, driver, image_store, host, scanned_at,
-    layerlab_version, ...).
+    layerlab_version, ...). The views every consumer needs (``tagged``, ``listed``, ``chain``,
+    ``files_of``, choosing images) are here, computed once; ``cache`` keeps costlier results.
     """
 
     def __init__(self, meta: dict, frames: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]]):
         self.meta = dict(meta)
         self._frames = dict(frames)
+        #: Results costly to recompute (analyses, lookups), living as long as this Inventory: its
+        #: frames never change once read.
+        self.cache: dict = {}
 
     def _get(self, name: str) -> pd.DataFrame:
         value = self._frames[name]
@@ -82,6 +87,64 @@ class Inventory:
         chain = self.image_layers[self.image_layers["image_id"] == image_id][["layer_id", "position"]]
         return self.files.merge(chain, on="layer_id").sort_values(["position"], kind="stable").reset_index(drop=True)
 
+    # -- views -------------------------------------------------------------------------------
+
+    @property
+    def tagged(self) -> pd.DataFrame:
+        """The images that have at least one tag (``docker images`` without ``<none>`` rows)."""
+        if "tagged" not in self.cache:
+            self.cache["tagged"] = self.images[self.images["tags"].map(len) > 0]
+        return self.cache["tagged"]
+
+    @property
+    def listed(self) -> pd.DataFrame:
+        """The images ``docker images`` lists: all but the classic builder's intermediate images."""
+        if "listed" not in self.cache:
+            self.cache["listed"] = self.images[~self.images["intermediate"]]
+        return self.cache["listed"]
+
+    def chains(self) -> dict[str, list[str]]:
+        """Every image's layer IDs, base (position 0) first."""
+        if "chains" not in self.cache:
+            il = self.image_layers.sort_values(["image_id", "position"], kind="stable")
+            self.cache["chains"] = {iid: list(g) for iid, g in il.groupby("image_id", sort=False)["layer_id"]}
+        return self.cache["chains"]
+
+    def chain(self, image_id: str) -> list[str]:
+        """The layer IDs of image ``image_id`` (a full ID), base first; empty for an unknown ID."""
+        return list(self.chains().get(image_id, []))
+
+    def files_of(self, layer_ids) -> pd.DataFrame:
+        """The ``files`` rows of the given layers, in the order the layers are given."""
+        if "files_by_layer" not in self.cache:
+            self.cache["files_by_layer"] = self.files.groupby("layer_id", observed=True, sort=False).indices
+        parts = [self.cache["files_by_layer"].get(lid) for lid in layer_ids]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return self.files.iloc[0:0]
+        return self.files.iloc[np.concatenate(parts)]
+
+    def resolve_image(self, image=None) -> str:
+        """The image ID ``image`` names (tag, ID or ID prefix), or for None the tagged image with the
+        most layers, then bytes (the most to look at)."""
+        if image is not None and str(image).strip():
+            return self.image_id(str(image))
+        pool = self.tagged if len(self.tagged) else self.images
+        if pool.empty:
+            raise ImageNotFound(f"{self.source or 'this source'} holds no images", ref=None)
+        best = pool.sort_values(["layer_count", "size", "image_id"], ascending=[False, False, True]).iloc[0]
+        return best["image_id"]
+
+    def pick_two(self, a=None, b=None) -> tuple[str, str]:
+        """Two image IDs to compare: ``a`` and ``b`` when given, else the two largest tagged images."""
+        ids = list(self.tagged.sort_values(["size", "image_id"], ascending=[False, True])["image_id"]) or list(self.images["image_id"])
+        first = self.image_id(a) if a else (ids[0] if ids else None)
+        if first is None:
+            raise ImageNotFound(f"{self.source or 'this source'} holds no images to compare", ref=None)
+        rest = [i for i in ids if i != first]
+        second = self.image_id(b) if b else (rest[0] if rest else first)
+        return first, second
+
     def save(self, path) -> str:
         """Write this inventory as a ``.layerlab`` snapshot (Parquet files and meta.json)."""
         from .snapshot import save
@@ -92,3 +155,12 @@ class Inventory:
         m = self.meta
         counts = ", ".join(f"{n}={len(v)}" for n, v in self._frames.items() if not callable(v) and n != "skipped")
         return f"<layerlab.Inventory {m.get('source')!r} store={m.get('image_store')} driver={m.get('driver')} {counts}>"
+
+
+def require_inventory(data, what: str = "this function") -> Inventory:
+    """``data`` if it is an Inventory, else a clear error: charts and widgets draw what they are given
+    and never open (or substitute) a source themselves."""
+    if isinstance(data, Inventory):
+        return data
+    raise LayerlabError(f"{what} takes an Inventory, got {type(data).__name__} {data!r:.60}; open the source first: "
+                        "inv = layerlab.open_source(...) (a data root, a .layerlab snapshot, or 'sample')")

@@ -1,16 +1,16 @@
-"""Charts of image storage, one function per chart, seaborn-style: each takes a source or frames
-and an optional ``ax=``, draws on it and returns the Axes (never ``plt.show()``).
+"""Charts of image storage, one function per chart, seaborn-style: each takes what it draws first (an
+Inventory, or the analysis frame it shows) and an optional ``ax=``, draws on it and returns the Axes
+(never ``plt.show()``). A chart never opens a source or substitutes the sample.
 
 Every byte axis names its unit (decimal: kB, MB, GB, as docker prints them) and which size it
 shows: apparent, on disk or compressed.
 """
 
-from ._util import human_bytes, image_names, pick_two, resolve_image, shorten
-from .sharing import dedup_ratios, dedup_table, registry_sharing, sharing_matrix
+from .sharing import dedup_ratios, registry_sharing, sharing_matrix
 from .sizes import compressed_sizes, driver_footprint, file_sizes, size_kinds, treemap
-from .waste import copy_ups, image_diff, image_waste, layer_reasons, layer_sizes
+from .waste import copy_ups, image_diff, image_waste, layer_sizes
 
 __all__ = [
-    "compressed_sizes", "copy_ups", "image_diff", "image_waste", "layer_reasons", "layer_sizes", "dedup_ratios", "dedup_table", "driver_footprint", "file_sizes", "human_bytes",
-    "image_names", "pick_two", "registry_sharing", "resolve_image", "sharing_matrix", "shorten", "size_kinds", "treemap",
+    "compressed_sizes", "copy_ups", "image_diff", "image_waste", "layer_sizes", "dedup_ratios", "driver_footprint", "file_sizes",
+    "registry_sharing", "sharing_matrix", "size_kinds", "treemap",
 ]

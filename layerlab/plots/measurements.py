@@ -1,13 +1,15 @@
 """Charts of the storage-driver measurements (layerlab.analyses.measurements): layers and writes per driver.
 
-Each function takes the data (a measurements frame, or None for the bundled data/drivers) and an
-optional ``ax=``, draws on it and returns the Axes.
+Each function takes the frame it draws (``analyses.measurements.load_measurements()``, the model
+comparison ``compare_model(...)``, or a containerd Inventory) and an optional ``ax=``, draws on it and
+returns the Axes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..frames.inventory import require_inventory
 from ._util import bytes_axis, get_ax, no_data
 
 #: Drivers in the order the charts show them, and their colours.
@@ -15,23 +17,17 @@ ORDER = ("overlay2", "containerd", "aufs", "vfs", "btrfs")
 COLORS = {"overlay2": "#4c78a8", "containerd": "#72b7b2", "aufs": "#9d755d", "vfs": "#e45756", "btrfs": "#f58518"}
 
 
-def _measurements(data):
-    from ..analyses.measurements import load_measurements
-
-    return load_measurements() if data is None else data
-
-
 def _label(driver: str, measured: bool) -> str:
     return driver if measured else f"{driver} (rebuilt)"
 
 
-def layer_footprint(data=None, *, ax=None):
+def layer_footprint(data, *, ax=None):
     """On-disk bytes of each image layer and of an unchanged container, per driver (allocated blocks).
 
     vfs stores every layer as a full copy; btrfs' blocks (``du``) look like vfs', but its exclusive
     bytes (hatched) show what each snapshot owns alone.
     """
-    m = _measurements(data)
+    m = data
     ax = get_ax(ax)
     rows = m[(m["object"] == "image_layer") | (m["workload"] == "noop")].copy()
     if rows.empty:
@@ -56,17 +52,14 @@ def layer_footprint(data=None, *, ax=None):
     return ax
 
 
-def write_costs(data=None, *, model=None, ax=None):
+def write_costs(model, *, ax=None):
     """What each workload added to a container layer, per driver: measured bars, model as markers.
 
     Bytes are on disk: allocated blocks of the container layer minus an unchanged one's; for btrfs
     the exclusive data extents (what the container owns alone). ``model`` is
-    ``analyses.measurements.compare_model(...)``'s frame; computed from the bundled sample when None.
+    ``analyses.measurements.compare_model(...)``'s frame.
     """
-    from ..analyses.measurements import compare_model
-
-    m = _measurements(data)
-    cmp = compare_model("sample", m) if model is None else model
+    cmp = model
     ax = get_ax(ax)
     if cmp.empty:
         return no_data(ax, "no measurements")
@@ -94,17 +87,15 @@ def write_costs(data=None, *, model=None, ax=None):
 def _bytes_formatter():
     from matplotlib.ticker import FuncFormatter
 
-    from ._util import human_bytes
+    from ..display import human_bytes
 
     return FuncFormatter(lambda v, _pos: ("-" if v < 0 else "") + human_bytes(abs(v)) if v else "0")
 
 
-def model_agreement(data=None, *, model=None, ax=None):
-    """Predicted against measured on-disk write cost, one point per driver and workload (diagonal = exact)."""
-    from ..analyses.measurements import compare_model
-
-    m = _measurements(data)
-    cmp = compare_model("sample", m) if model is None else model
+def model_agreement(model, *, ax=None):
+    """Predicted against measured on-disk write cost, one point per driver and workload (diagonal = exact);
+    ``model`` is ``analyses.measurements.compare_model(...)``'s frame."""
+    cmp = model
     ax = get_ax(ax)
     if cmp.empty:
         return no_data(ax, "no measurements")
@@ -125,11 +116,11 @@ def model_agreement(data=None, *, model=None, ax=None):
     return ax
 
 
-def store_copies(source, *, ax=None):
+def store_copies(inv, *, ax=None):
     """A containerd store's two copies side by side: content blobs and unpacked snapshots (apparent and on disk)."""
     from ..analyses.store_usage import store_usage
 
-    usage = store_usage(source)
+    usage = store_usage(require_inventory(inv, "layerlab.plots.store_copies"))
     ax = get_ax(ax)
     if usage.empty:
         return no_data(ax, "empty store")

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ._util import bytes_axis, get_ax, human_bytes, image_names, inventory, no_data, unit_for
+from ..display import human_bytes, image_names, unit_for
+from ..frames.inventory import require_inventory
+from ._util import bytes_axis, get_ax, no_data
 
 
 @fill_doc
-def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40, ax=None, label_width: int = 34):
+def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=None, label_width: int = 34):
     """Which image uses which layer: one row per image, one column per layer, coloured by layer size.
 
     Columns run from the most shared layer to the least; a layer used by several images is stored
@@ -20,7 +22,7 @@ def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40
 
     Parameters
     ----------
-    {source}
+    {inv}
     include_untagged : bool
         Also show untagged images (classic-builder steps, dangling builds).
     top : int
@@ -30,9 +32,9 @@ def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40
 
     {returns_ax}
     """
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
-    images = inv.images if include_untagged else inv.images[inv.images["tags"].map(len) > 0]
+    images = inv.images if include_untagged else inv.tagged
     images = images.sort_values(["size", "image_id"], ascending=[False, True]).head(top)
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     if il.empty:
@@ -57,33 +59,14 @@ def sharing_matrix(source=None, *, include_untagged: bool = False, top: int = 40
     return ax
 
 
-def dedup_table(source=None) -> pd.DataFrame:
-    """The bytes behind ``dedup_ratios`` (from ``analyses.layer_dedup`` and ``content_dedup``):
-    every image stored alone, each layer stored once, and each file content stored once."""
-    from .. import analyses
-
-    inv = inventory(source)
-    layers = analyses.layer_dedup(inv).iloc[0]
-    content = analyses.content_dedup(inv)
-    logical, physical = float(layers["logical_size"]), float(layers["physical_size"])
-    rows = [("every image stored alone", logical), ("each layer stored once", physical)]
-    if len(content):
-        hashed = bool((content["evidence"] == "sha256").all())
-        what = "each file content stored once" + ("" if hashed else " (same size, not hashed)")
-        rows.append((what, physical - float(content["reclaimable"].sum())))
-    df = pd.DataFrame(rows, columns=["what", "bytes"])
-    df["ratio"] = [logical / b if b else np.nan for b in df["bytes"]]
-    return df
-
-
 @fill_doc
-def dedup_ratios(source=None, *, data: pd.DataFrame | None = None, ax=None):
+def dedup_ratios(inv, *, data: pd.DataFrame | None = None, ax=None):
     """How much sharing saves: bytes if every image were stored alone, with each layer stored once,
     and (when files are hashed) with each distinct file content stored once; ratios on the bars.
 
     Parameters
     ----------
-    {source}
+    {inv}
     data : DataFrame, optional
         Rows of (``what``, ``bytes``) to draw instead, e.g. from ``layerlab.analyses``; the first
         row is the baseline the ratios are taken against.
@@ -92,7 +75,11 @@ def dedup_ratios(source=None, *, data: pd.DataFrame | None = None, ax=None):
     {returns_ax}
     """
     ax = get_ax(ax)
-    df = dedup_table(source) if data is None else data.reset_index(drop=True)
+    if data is None:
+        from ..analyses import dedup_levels
+
+        data = dedup_levels(require_inventory(inv, "layerlab.plots.dedup_ratios"))
+    df = data.reset_index(drop=True)
     if df.empty or not df["bytes"].iloc[0]:
         return no_data(ax, "no image layers to compare")
     base = float(df["bytes"].iloc[0])

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ._util import bytes_axis, command_label, get_ax, human_bytes, inventory, no_data, resolve_image, shorten
+from ..display import command_label, human_bytes, image_names, shorten
+from ..frames.inventory import require_inventory
+from ._util import bytes_axis, get_ax, no_data
 
 
 def _dir_at_depth(path: str, depth: int) -> str:
@@ -17,7 +19,7 @@ def _dir_at_depth(path: str, depth: int) -> str:
 
 
 @fill_doc
-def treemap(source=None, image=None, *, layer=None, depth: int = 2, top: int = 24, ax=None):
+def treemap(inv, image=None, *, layer=None, depth: int = 2, top: int = 24, ax=None):
     """Treemap of the file content bytes of an image's layers (or of one layer) by directory.
 
     Every layer's files count, including those a later layer overwrote or deleted: this is what the
@@ -25,7 +27,7 @@ def treemap(source=None, image=None, *, layer=None, depth: int = 2, top: int = 2
 
     Parameters
     ----------
-    {source}
+    {inv}
     image : str, optional
         Image tag or ID; the image with the most layers when neither it nor ``layer`` is given.
     layer : str, optional
@@ -39,13 +41,13 @@ def treemap(source=None, image=None, *, layer=None, depth: int = 2, top: int = 2
     """
     import squarify
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     if layer is not None:
         files = inv.files[inv.files["layer_id"] == layer]
         what = f"layer {shorten(layer, 30)}"
     else:
-        image_id = resolve_image(inv, image)
+        image_id = inv.resolve_image(image)
         files = inv.image_files(image_id)
         what = _image_name(inv, image_id)
     files = files[files["kind"] == "file"]
@@ -72,18 +74,16 @@ def _palette(i: int):
 
 
 def _image_name(inv, image_id: str) -> str:
-    from ._util import image_names
-
     return image_names(inv.images[inv.images["image_id"] == image_id]).iloc[0]
 
 
 @fill_doc
-def file_sizes(source=None, image=None, *, layer=None, ax=None):
+def file_sizes(inv, image=None, *, layer=None, ax=None):
     """Histogram of regular-file sizes (log-scaled bins), in an image's layers, one layer, or the whole source.
 
     Parameters
     ----------
-    {source}
+    {inv}
     image : str, optional
         Image tag or ID; every layer in the source when neither it nor ``layer`` is given.
     layer : str, optional
@@ -92,7 +92,7 @@ def file_sizes(source=None, image=None, *, layer=None, ax=None):
 
     {returns_ax}
     """
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     if layer is not None:
         files, what = inv.files[inv.files["layer_id"] == layer], f"layer {shorten(layer, 30)}"
@@ -138,7 +138,7 @@ def compressed_sizes(blobs) -> dict:
 
 
 @fill_doc
-def size_kinds(source=None, image=None, *, compressed=None, ax=None, label_width: int = 34):
+def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 34):
     """Each layer of an image (or each image) counted three ways: apparent, on disk, compressed.
 
     Apparent is the layerdb size Docker reports, on disk is the blocks the driver allocated
@@ -147,7 +147,7 @@ def size_kinds(source=None, image=None, *, compressed=None, ax=None, label_width
 
     Parameters
     ----------
-    {source}
+    {inv}
     image : str, optional
         Image tag or ID: one bar group per layer. Without it, one group per tagged image (the sum
         of its layers).
@@ -159,7 +159,7 @@ def size_kinds(source=None, image=None, *, compressed=None, ax=None, label_width
 
     {returns_ax}
     """
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     comp = compressed_sizes(compressed)
     layers = inv.layers.set_index("layer_id")
@@ -180,9 +180,7 @@ def size_kinds(source=None, image=None, *, compressed=None, ax=None, label_width
         })
         title = f"{_image_name(inv, image_id)}: each layer counted three ways"
     else:
-        from ._util import image_names
-
-        images = inv.images[inv.images["tags"].map(len) > 0]
+        images = inv.tagged
         names = image_names(images, label_width)
         il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
         il = il.assign(disk=il["layer_id"].map(layers["disk_usage"]).astype("Float64"),
@@ -225,15 +223,15 @@ def driver_footprint(sources: dict, *, ax=None):
     Parameters
     ----------
     sources : dict
-        ``{{name: source}}``, e.g. ``{{"overlay2": "sample", "vfs": "sample:vfs"}}``.
+        ``{{name: Inventory}}``, e.g. ``{{"overlay2": ll.sample(), "vfs": ll.sample("vfs")}}``.
     {ax}
 
     {returns_ax}
     """
     ax = get_ax(ax)
     rows = []
-    for name, source in sources.items():
-        inv = inventory(source)
+    for name, inv in sources.items():
+        inv = require_inventory(inv, "layerlab.plots.driver_footprint")
         layers = inv.layers[inv.layers["kind"] == "image"]
         rows.append({"driver": name, "apparent": float(layers["size"].sum()),
                      "disk": float(layers["disk_usage"].sum()) if layers["disk_usage"].notna().any() else np.nan,

@@ -6,60 +6,21 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ._util import (
-    REASON_COLORS,
-    REASON_LABELS,
-    bytes_axis,
-    command_label,
-    get_ax,
-    human_bytes,
-    image_names,
-    inventory,
-    no_data,
-    resolve_image,
-)
-
-#: The reasons stacked in ``layer_sizes``, bottom to top.
-STACK = ("kept", "overwritten", "deleted", "metadata_only")
-
-
-def layer_reasons(source=None, image=None, *, waste: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
-    split into kept / overwritten / deleted / metadata_only (file content, apparent bytes)."""
-    from .. import analyses
-
-    inv = inventory(source)
-    image_id = resolve_image(inv, image)
-    chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
-    files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
-    content = files.groupby("layer_id")["size"].sum()
-    if waste is None:
-        waste = analyses.waste(inv, image_id)
-    w = waste[waste["reason"].isin(STACK[1:])]
-    by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
-    out = pd.DataFrame({
-        "position": chain["position"].to_numpy(),
-        "layer_id": chain["layer_id"].to_numpy(),
-        "created_by": chain["created_by"].to_numpy(),
-        "size": chain["size"].to_numpy(),
-        "content": chain["layer_id"].map(content).fillna(0).astype("int64").to_numpy(),
-    })
-    for reason in STACK[1:]:
-        col = by_reason[reason] if reason in by_reason.columns else pd.Series(dtype="int64")
-        out[reason] = out["position"].map(col).fillna(0).astype("int64")
-    out["kept"] = (out["content"] - out[list(STACK[1:])].sum(axis=1)).clip(lower=0)
-    return out
+from ..analyses.waste import STACK
+from ..display import command_label, human_bytes, image_names
+from ..frames.inventory import require_inventory
+from ._util import REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
 
 
 @fill_doc
-def layer_sizes(source=None, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
+def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
                 ax=None, label_width: int = 40):
     """Each layer of an image as a bar of its file content, stacked by what became of it: kept,
     overwritten by a later layer, deleted by a later layer, or copied only to change metadata.
 
     Parameters
     ----------
-    {source}
+    {inv}
     {image}
         The image with the most layers when omitted.
     waste : DataFrame, optional
@@ -71,10 +32,12 @@ def layer_sizes(source=None, image=None, *, waste: pd.DataFrame | None = None, h
 
     {returns_ax}
     """
-    inv = inventory(source)
+    from .. import analyses
+
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
-    image_id = resolve_image(inv, image)
-    df = layer_reasons(inv, image_id, waste=waste)
+    image_id = inv.resolve_image(image)
+    df = analyses.layer_reasons(inv, image_id, waste=waste)
     if df.empty:
         return no_data(ax, "the image has no layers")
     y = np.arange(len(df))
@@ -102,13 +65,13 @@ def layer_sizes(source=None, image=None, *, waste: pd.DataFrame | None = None, h
 
 
 @fill_doc
-def image_waste(source=None, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
+def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
     """Per image: bytes its final filesystem shows and bytes it could shed (reclaimable), with dive's
     efficiency score on each bar.
 
     Parameters
     ----------
-    {source}
+    {inv}
     data : DataFrame, optional
         ``layerlab.analyses.efficiency(source)``, when already computed.
     {top}
@@ -119,11 +82,11 @@ def image_waste(source=None, *, data: pd.DataFrame | None = None, top: int = 30,
     """
     from .. import analyses
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     eff = analyses.efficiency(inv) if data is None else data
     images = inv.images.set_index("image_id")
-    eff = eff[eff["image_id"].isin(images.index[images["tags"].map(len) > 0])]
+    eff = eff[eff["image_id"].isin(inv.tagged["image_id"])]
     if eff.empty:
         return no_data(ax, "no tagged images")
     eff = eff.assign(size=eff["image_id"].map(images["size"]).astype("int64"))
@@ -147,14 +110,14 @@ def image_waste(source=None, *, data: pd.DataFrame | None = None, top: int = 30,
 
 
 @fill_doc
-def copy_ups(source=None, container=None, *, data: pd.DataFrame | None = None, top: int = 15, ax=None):
+def copy_ups(inv, container=None, *, data: pd.DataFrame | None = None, top: int = 15, ax=None):
     """A container's read-write layer: the largest paths, coloured by whether the container copied
     a file up from the image (whole file, even for one byte or a chmod) or wrote a new one.
     Paths with no bytes (whiteouts, directories) are left out; ``analyses.copy_ups`` lists them.
 
     Parameters
     ----------
-    {source}
+    {inv}
     container : str, optional
         Container name or ID (prefix); every container when omitted.
     data : DataFrame, optional
@@ -166,7 +129,7 @@ def copy_ups(source=None, container=None, *, data: pd.DataFrame | None = None, t
     """
     from .. import analyses
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     df = analyses.copy_ups(inv, container) if data is None else data
     df = df[df["bytes"] > 0] if "bytes" in df.columns else df
@@ -200,13 +163,13 @@ STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518"
 
 
 @fill_doc
-def image_diff(source=None, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
+def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
     """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed), with
     the number of paths on each bar.
 
     Parameters
     ----------
-    {source}
+    {inv}
     a, b : str
         Images compared (tag or ID); ``b`` is the newer one.
     data : DataFrame, optional
@@ -218,7 +181,7 @@ def image_diff(source=None, a=None, b=None, *, data: pd.DataFrame | None = None,
     """
     from .. import analyses
 
-    inv = inventory(source)
+    inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     d = analyses.diff_images(inv, a, b) if data is None else data
     if d.empty:

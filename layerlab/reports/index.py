@@ -19,7 +19,7 @@ def about(inv) -> dict:
         "scanned_at": m.get("scanned_at"),
         "snapshot": m.get("snapshot"),
         "layerlab_version": m.get("layerlab_version"),
-        "images": int((inv.images["tags"].map(len) > 0).sum()),
+        "images": len(inv.tagged),
         "all_images": len(inv.images),
         "containers": len(inv.containers),
         "skipped": len(inv.skipped),

@@ -15,8 +15,6 @@ from ..widgets._base import REPORT_ENV
 from .index import about_html, write_index
 from .params import check_parameters, inject_parameters, known_parameters, notebooks, parameters
 
-
-
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {#- Self-contained: no script or style is fetched from the network. -#}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -78,10 +76,9 @@ def execute(nb, cwd=None, timeout: int = 600):
     On a failing cell the run stops there and NotebookFailed is raised carrying the executed
     notebook (``.nb``) so the caller can still keep and render it.
     """
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-
-    from jupyter_client.manager import KernelManager
 
     # IPC sockets in a private directory: nothing listens on the network while a report runs.
     kernel_dir = tempfile.mkdtemp(prefix="llreport-kernel-")

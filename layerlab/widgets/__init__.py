@@ -5,7 +5,8 @@ inside an Output, and ``.snapshot()`` returns a static matplotlib Figure of its 
 an HTML report shows, since callbacks do not run there).
 """
 
-from .compare import CopyUpExplorer, ImageCompare
+from .compare import ImageCompare
+from .copyups import CopyUpExplorer
 from .explorer import LayerExplorer
 
 __all__ = ["CopyUpExplorer", "ImageCompare", "LayerExplorer"]

@@ -1,61 +1,48 @@
-"""What every layerlab widget shares: cached per-source lookups, drawing into an Output, and the
-static snapshot that stands in for the widget where callbacks cannot run (HTML reports)."""
+"""What every layerlab widget shares: lookups cached on the Inventory, drawing into an Output, tables
+drawn into a figure, and the static snapshot that stands in for the widget where callbacks cannot run
+(HTML reports)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
-import weakref
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from ..plots._util import image_names, inventory
+from ..display import image_names, shorten
 
 #: Set by ``layerlab.reports`` in the kernel it runs: widgets then display as their snapshot.
 REPORT_ENV = "LAYERLAB_REPORT"
 
-_indexes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-class SourceIndex:
-    """Lookups built once per Inventory so a widget's handlers stay fast on hosts with hundreds of
-    images: files by layer, image names, each image's chain."""
-
-    def __init__(self, inv):
-        self.inv = inv
-        self._files_by_layer = None
+def image_choices(inv) -> list[tuple[str, str]]:
+    """(name, image ID) for a widget's image dropdown: tagged images first, by name; untagged ones after,
+    as ``docker images -a`` lists them. Built once per Inventory (hundreds of images stay fast)."""
+    if "image_choices" not in inv.cache:
         images = inv.images
-        tagged = images["tags"].map(len) > 0
-        # Tagged images first, by name; untagged ones after, as docker images -a lists them.
         names = image_names(images)
-        order = pd.DataFrame({"image_id": images["image_id"], "name": names.to_numpy(), "untagged": ~tagged.to_numpy()})
+        order = pd.DataFrame({"image_id": images["image_id"], "name": names.to_numpy(),
+                              "untagged": (images["tags"].map(len) == 0).to_numpy()})
         order = order.sort_values(["untagged", "name"], kind="stable")
-        self.image_options = list(zip(order["name"], order["image_id"]))
-        self.names = dict(zip(order["image_id"], order["name"]))
-        self.chains = {k: g.sort_values("position") for k, g in inv.image_layers.groupby("image_id")}
-
-    def files_of(self, layer_ids) -> pd.DataFrame:
-        if self._files_by_layer is None:
-            self._files_by_layer = self.inv.files.groupby("layer_id").indices
-        parts = [self._files_by_layer.get(lid) for lid in layer_ids]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return self.inv.files.iloc[0:0]
-        import numpy as np
-
-        return self.inv.files.iloc[np.concatenate(parts)]
+        inv.cache["image_choices"] = list(zip(order["name"], order["image_id"]))
+    return inv.cache["image_choices"]
 
 
-def source_index(source) -> SourceIndex:
-    inv = inventory(source)
-    index = _indexes.get(inv)
-    if index is None:
-        index = _indexes[inv] = SourceIndex(inv)
-    return index
+def image_name(inv, image_id: str) -> str:
+    """The name ``image_choices`` shows for an image ID."""
+    if "image_names" not in inv.cache:
+        inv.cache["image_names"] = {i: n for n, i in image_choices(inv)}
+    return inv.cache["image_names"].get(image_id, image_id)
+
+
+def chain_rows(inv, image_id: str) -> pd.DataFrame:
+    """The ``image_layers`` rows of one image, base first (one groupby per Inventory)."""
+    if "chain_rows" not in inv.cache:
+        inv.cache["chain_rows"] = {k: g.sort_values("position") for k, g in inv.image_layers.groupby("image_id")}
+    return inv.cache["chain_rows"].get(image_id, inv.image_layers.iloc[0:0])
 
 
 def draw(output: widgets.Output, plot, figsize=(9, 4)):
@@ -105,3 +92,17 @@ class SnapshotMixin:
             plt.close(fig)
         return {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
                 "text/plain": f"<{type(self).__name__} snapshot>"}
+
+
+def table_axes(ax, df: pd.DataFrame, title: str, rows: int = 8):
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9, loc="left")
+    if df.empty:
+        ax.text(0, 0.5, "nothing to show", transform=ax.transAxes)
+        return ax
+    cells = [[shorten(str(v), 60) for v in r] for r in df.head(rows).itertuples(index=False)]
+    t = ax.table(cellText=cells, colLabels=list(df.columns), loc="upper left", cellLoc="left")
+    t.auto_set_font_size(False)
+    t.set_fontsize(8)
+    t.auto_set_column_width(list(range(len(df.columns))))
+    return ax

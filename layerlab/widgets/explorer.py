@@ -10,8 +10,9 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 from .. import plots
 from .._docstrings import fill_doc
 from ..errors import LayerlabError
-from ..plots._util import command_label, human_bytes, resolve_image
-from ._base import SnapshotMixin, draw, source_index, table_html
+from ..display import command_label, human_bytes
+from ..frames.inventory import require_inventory
+from ._base import SnapshotMixin, chain_rows, draw, image_choices, image_name, table_axes, table_html
 
 
 @fill_doc
@@ -25,7 +26,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
 
     Parameters
     ----------
-    {source}
+    {inv}
     image : str, optional
         Tag or ID to start on; the image with the most layers when omitted.
     position : int, optional
@@ -36,13 +37,12 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     position = Int(0, help="layer shown, 0 = base")
     path_filter = Unicode("", help="only list paths containing this text")
 
-    def __init__(self, source=None, image=None, position: int | None = None, **kwargs):
+    def __init__(self, inv, image=None, position: int | None = None, **kwargs):
         self._ready = False  # no drawing until every control exists and is linked
-        self._index = source_index(source)
-        self.inv = self._index.inv
+        self.inv = require_inventory(inv, "LayerExplorer")
         self._waste: dict[str, pd.DataFrame] = {}
         self._files: dict[str, pd.DataFrame] = {}
-        self.image_select = widgets.Dropdown(options=self._index.image_options, description="image",
+        self.image_select = widgets.Dropdown(options=image_choices(self.inv), description="image",
                                              layout=widgets.Layout(width="420px"))
         self.layer_slider = widgets.IntSlider(min=0, max=0, description="layer", continuous_update=False)
         self.filter_box = widgets.Text(placeholder="filter paths, e.g. /usr/lib", description="paths",
@@ -56,7 +56,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         widgets.link((self.image_select, "value"), (self, "image"))
         widgets.link((self.layer_slider, "value"), (self, "position"))
         widgets.link((self.filter_box, "value"), (self, "path_filter"))
-        self.image = resolve_image(self.inv, image)
+        self.image = self.inv.resolve_image(image)
         if position is None:
             w = self.waste()
             position = int(w.groupby("position")["bytes"].sum().idxmax()) if len(w) else 0
@@ -100,7 +100,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     @property
     def chain(self) -> pd.DataFrame:
         """The image's layers, base first."""
-        return self._index.chains.get(self.image, self.inv.image_layers.iloc[0:0])
+        return chain_rows(self.inv, self.image)
 
     def waste(self) -> pd.DataFrame:
         from .. import analyses
@@ -112,7 +112,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     def image_files(self) -> pd.DataFrame:
         if self.image not in self._files:
             chain = self.chain
-            files = self._index.files_of(chain["layer_id"])
+            files = self.inv.files_of(chain["layer_id"])
             self._files[self.image] = files.assign(position=files["layer_id"].map(dict(zip(chain["layer_id"], chain["position"]))))
         return self._files[self.image]
 
@@ -146,7 +146,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         w = self.waste()
         hid = w[w["by_position"] == self.position].groupby("reason")["bytes"].sum()
         hidden = ", ".join(f"{r.replace('_', '-')} {human_bytes(v)}" for r, v in hid.items() if v) or "nothing"
-        return (f"<b>{self._index.names.get(self.image, self.image)}</b> layer {self.position} (of 0–{len(chain) - 1}) · "
+        return (f"<b>{image_name(self.inv, self.image)}</b> layer {self.position} (of 0–{len(chain) - 1}) · "
                 f"{human_bytes(row['size'])} apparent · <code>{command_label(row['created_by'], 120)}</code><br>"
                 f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
                 f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "
@@ -164,21 +164,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         """A static Figure of the current state: the layer chart and the top of the layer's table."""
         fig, (ax, tab) = plt.subplots(2, 1, figsize=(10, 7), gridspec_kw={"height_ratios": [3, 2]})
         self.plot(ax)
-        _table_axes(tab, self.layer_table().assign(size=lambda d: d["size"].map(human_bytes)),
+        table_axes(tab, self.layer_table().assign(size=lambda d: d["size"].map(human_bytes)),
                     f"layer {self.position}: largest entries")
         fig.tight_layout()
         return fig
-
-
-def _table_axes(ax, df: pd.DataFrame, title: str, rows: int = 8):
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9, loc="left")
-    if df.empty:
-        ax.text(0, 0.5, "nothing to show", transform=ax.transAxes)
-        return ax
-    cells = [[plots.shorten(str(v), 60) for v in r] for r in df.head(rows).itertuples(index=False)]
-    t = ax.table(cellText=cells, colLabels=list(df.columns), loc="upper left", cellLoc="left")
-    t.auto_set_font_size(False)
-    t.set_fontsize(8)
-    t.auto_set_column_width(list(range(len(df.columns))))
-    return ax

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from layerlab.analyses import base_images, efficiency, merged_view, waste
-from layerlab.analyses.stacking import chain_files, image_chain
+from layerlab.analyses.stacking import chain_files
 
 pytestmark = pytest.mark.live
 
@@ -26,7 +26,7 @@ def test_reclaimable_is_stored_minus_shown(sample_live):
     daemon, built, inv = sample_live
     eff = efficiency(inv).set_index("image_id")
     for image_id in eff.index:
-        files = chain_files(inv, image_chain(inv, image_id))
+        files = chain_files(inv, inv.chain(image_id))
         stored = int(files.loc[files["kind"] == "file", "size"].sum())
         shown = int(merged_view(inv, image_id)["size"].sum())
         assert eff.loc[image_id, "reclaimable_bytes"] == stored - shown

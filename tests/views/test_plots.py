@@ -7,8 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+import layerlab as ll
 from layerlab import analyses, plots
-from layerlab.plots._util import REASON_COLORS, bytes_axis, command_label, human_bytes, shorten
+from layerlab.display import command_label, human_bytes, shorten
+from layerlab.plots._util import REASON_COLORS, bytes_axis
 from layerlab.reports import audit_or_none
 
 
@@ -146,7 +148,7 @@ def test_size_kinds_three_bars_with_registry_sizes(sample, ax):
 
 
 def test_driver_footprint_vfs_stores_more(sample, ax):
-    plots.driver_footprint({"overlay2": sample, "vfs": "sample:vfs"}, ax=ax)
+    plots.driver_footprint({"overlay2": sample, "vfs": ll.sample("vfs")}, ax=ax)
     apparent = [b.get_height() for b in _bars(ax, "#4c78a8")]
     disk = [b.get_height() for b in _bars(ax, "#72b7b2")]
     assert apparent[0] == pytest.approx(apparent[1], rel=1e-3)  # the same images

@@ -28,13 +28,28 @@ from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
 from ...oci.manifest import INDEX_TYPES, platform_order
 from ...oci.reference import familiar, repository_of
-from .._reader import (SCAN_HINT, Skipped, assemble, container_state, docker_size, fill_layer_counts, metadata_frames,
-                       read_bytes, read_json, source_meta)
-from .meta import (
-    CONTENT_DIR, META_DB, SNAPSHOTTER_DIR, find_containerd_root, read_containerd_meta, read_snapshotter_db,
+from .._reader import (
+    SCAN_HINT,
+    Skipped,
+    assemble,
+    container_state,
+    docker_size,
+    fill_layer_counts,
+    metadata_frames,
+    read_bytes,
+    read_json,
+    source_meta,
 )
 from ..layerfiles.rows import concat_files
 from ..layerfiles.walk import compare_trees, walk_layer
+from .meta import (
+    CONTENT_DIR,
+    META_DB,
+    SNAPSHOTTER_DIR,
+    find_containerd_root,
+    read_containerd_meta,
+    read_snapshotter_db,
+)
 
 DEFAULT_NAMESPACE = "moby"
 #: Where the system containerd keeps its root; Docker 29 uses it when /run/containerd/containerd.sock exists.

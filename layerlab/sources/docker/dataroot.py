@@ -15,12 +15,25 @@ from tqdm.auto import tqdm
 from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
-from .._reader import (SCAN_HINT, Skipped, assemble, container_state, docker_size, fill_layer_counts, metadata_frames,
-                       read_bytes, read_int, read_json, read_optional, read_text, source_meta)
-from .layouts import DRIVERS, Driver
+from .._reader import (
+    SCAN_HINT,
+    Skipped,
+    assemble,
+    container_state,
+    docker_size,
+    fill_layer_counts,
+    metadata_frames,
+    read_bytes,
+    read_int,
+    read_json,
+    read_optional,
+    read_text,
+    source_meta,
+)
 from ..layerfiles.rows import concat_files
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from ..layerfiles.walk import compare_trees, disk_usage, walk_layer
+from .layouts import DRIVERS, Driver
 
 FILES_FROM = ("auto", "walk", "tar-split")
 #: containerd snapshotters whose directories layerlab reads (sources.containerd).

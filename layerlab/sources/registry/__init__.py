@@ -8,16 +8,23 @@
 Sizes here are compressed: the bytes of the blobs a registry stores and a pull downloads.
 """
 
-from .auth import Credentials, DockerConfig
 from ...oci.manifest import Descriptor
-from .client import Inspection, Manifest, PlatformImage, RateLimit, RegistryClient
-from .references import RegistryFrames, blob_sharing, dedup_ratio, inspect_many, manifests, registry_frames, registry_layers
-from .local import local_sizes
 from ...oci.reference import InvalidReference, Reference
+from .auth import Credentials, DockerConfig
+from .client import Inspection, Manifest, PlatformImage, RateLimit, RegistryClient
+from .references import (
+    RegistryFrames,
+    blob_sharing,
+    dedup_ratio,
+    inspect_many,
+    manifests,
+    registry_frames,
+    registry_layers,
+)
 from .storage import StorageAudit, audit_storage
 
 __all__ = [
     "Credentials", "Descriptor", "DockerConfig", "Inspection", "InvalidReference", "Manifest", "PlatformImage",
     "RateLimit", "Reference", "RegistryClient", "RegistryFrames", "StorageAudit", "audit_storage",
-    "blob_sharing", "dedup_ratio", "inspect_many", "local_sizes", "manifests", "registry_frames", "registry_layers",
+    "blob_sharing", "dedup_ratio", "inspect_many", "manifests", "registry_frames", "registry_layers",
 ]

@@ -30,12 +30,27 @@ from urllib3.exceptions import SSLError as TLSError
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
-from ...errors import (AuthError, DigestMismatch, ImageNotFound, ManifestNotFound, RateLimited,
-                       RegistryError, UnsupportedManifest)
-from ...oci.manifest import (ACCEPT, IMAGE_TYPES, INDEX_TYPES, SCHEMA1, Descriptor, media_type_of, platform_matches,
-                             platform_string)
-from .auth import Challenge, Credentials, DockerConfig, TokenCache
+from ...errors import (
+    AuthError,
+    DigestMismatch,
+    ImageNotFound,
+    ManifestNotFound,
+    RateLimited,
+    RegistryError,
+    UnsupportedManifest,
+)
+from ...oci.manifest import (
+    ACCEPT,
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    SCHEMA1,
+    Descriptor,
+    media_type_of,
+    platform_matches,
+    platform_string,
+)
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
+from .auth import Challenge, Credentials, DockerConfig, TokenCache
 
 log = logging.getLogger("layerlab.registry")
 

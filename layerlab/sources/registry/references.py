@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from ...errors import LayerlabError
 from ...frames.schema import coerce, empty
 from ...oci.config import history_rows
-from .client import Inspection, RegistryClient
 from ...oci.reference import Reference
+from .client import Inspection, RegistryClient
 
 
 @dataclass

@@ -6,31 +6,27 @@ records, per layer DiffID, the registry blob digests the daemon pulled or pushed
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 
-from ...errors import ImageNotFound
-from .client import RegistryClient
-from ...oci.reference import Reference
+from ..errors import ImageNotFound
+from ..oci.reference import Reference
+from ..sources import open_source
 
 COLUMNS = ["image_id", "position", "layer_id", "diff_id", "size", "disk_usage", "compressed_digest",
            "compressed_size"]
 
 
-def local_sizes(source, image: str, client: RegistryClient | None = None, *, reference: str | None = None,
+def local_sizes(source, image: str, client=None, *, reference: str | None = None,
                 platform: str | None = None) -> pd.DataFrame:
     """One row per layer of local ``image``: ``size`` (uncompressed, as docker counts it), ``disk_usage``
     (allocated blocks) and ``compressed_size`` (the registry blob, via the distribution metadata).
 
-    ``source`` is a data root path or an opened inventory (``layerlab.open_root``). The registry side
+    ``source`` is anything ``layerlab.open_source`` takes (a data root, a snapshot, ``"sample"``, an
+    Inventory); ``client`` a ``layerlab.sources.registry.RegistryClient``. The registry side
     is ``reference`` if given, else the image's first repo digest; ``compressed_size`` is null (and
     ``compressed_digest`` still filled from the metadata) when no registry is asked (``client=None``).
     """
-    if isinstance(source, (str, os.PathLike)):
-        from ... import open_root
-
-        source = open_root(str(source))
+    source = open_source(source)
     image_id = source.image_id(image)
     rows = source.image_layers[source.image_layers["image_id"] == image_id].sort_values("position")
     layers = source.layers.set_index("layer_id")
