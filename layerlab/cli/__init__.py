@@ -42,6 +42,3 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

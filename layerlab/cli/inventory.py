@@ -10,7 +10,7 @@ from ..errors import LayerlabError
 
 
 def cmd_scan(args) -> int:
-    from .. import scan
+    from ..collect import scan
 
     out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet)
     from ..frames.snapshot import load

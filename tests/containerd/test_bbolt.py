@@ -176,10 +176,15 @@ def test_falls_back_to_the_other_meta_page(copy_of_meta):
     copy_of_meta.write_bytes(bytes(data))
     older = DB(copy_of_meta)
     assert older.txid == txids[1 - current] and older.meta.page == 1 - current
-    # The previous transaction's tree is still intact (bbolt frees its pages only after the next commit).
-    assert {k for k, _ in older.bucket("v1", "moby", "images").buckets()} == {
-        k for k, _ in db.bucket("v1", "moby", "images").buckets()
-    }
+    # The previous transaction's tree is intact unless a transaction begun since has already reused
+    # its freed pages (the copy was taken from a live containerd); then reading it must be a clear
+    # BoltError naming the file, never garbage.
+    try:
+        older_images = {k for k, _ in older.bucket("v1", "moby", "images").buckets()}
+    except BoltError as e:
+        assert str(copy_of_meta) in str(e) and "corrupt" in str(e)
+    else:
+        assert older_images == {k for k, _ in db.bucket("v1", "moby", "images").buckets()}
     # Damage both: nothing valid is left.
     data[(1 - current) * page + 16 + 16] ^= 0xFF
     copy_of_meta.write_bytes(bytes(data))

@@ -2,7 +2,7 @@
 
     with Registry(tmp_path) as reg:
         subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", src, f"docker://{reg.host}/app:1"])
-        reg.storage  # the filesystem storage root, distribution's layout (formats.md §8)
+        reg.storage  # the filesystem storage root, distribution's layout (docs/formats.md, "Registry storage")
 
 Auth is optional: ``htpasswd={"user": "password"}`` (basic auth, which distribution only serves over
 TLS, so it turns on ``tls=True``), ``tls=True`` (a test CA and a server certificate for 127.0.0.1 made

@@ -1,7 +1,7 @@
 """A Docker data root with the graphdriver image store, read into the contract's frames.
 
 Strictly read-only: files are opened for reading only, nothing is created, locked or touched.
-Layouts are in formats.md §1-2; each driver's specifics are in ``drivers.py``.
+Layouts are in docs/formats.md ("Data root", "Driver layouts"); each driver's specifics are in ``layouts.py``.
 """
 
 from __future__ import annotations

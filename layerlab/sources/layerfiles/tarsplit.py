@@ -1,6 +1,6 @@
 """A layer's files from its ``tar-split.json.gz``: names, sizes and headers, no filesystem access.
 
-Format (formats.md §3): gzip of JSON lines; type 2 segments carry raw archive bytes (the previous
+Format (docs/formats.md, "tar-split"): gzip of JSON lines; type 2 segments carry raw archive bytes (the previous
 file's padding, extension headers, then the entry's own header block); type 1 entries name a file
 and its size. The header of a file is at the end of the segments read since the previous file.
 """
@@ -11,6 +11,7 @@ import base64
 import gzip
 import json
 import os
+import tarfile
 import zlib
 
 from .rows import FileRows
@@ -60,4 +61,5 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str) -> FileRows:
     return rows
 
 
-TARSPLIT_ERRORS = (OSError, EOFError, zlib.error, ValueError, KeyError)
+# tarfile.HeaderError: a header block that does not parse (an old-GNU sparse extension block, damage).
+TARSPLIT_ERRORS = (OSError, EOFError, zlib.error, ValueError, KeyError, tarfile.HeaderError)

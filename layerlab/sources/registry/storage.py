@@ -1,4 +1,4 @@
-"""A read-only audit of a registry's filesystem storage (distribution's layout, formats.md §8).
+"""A read-only audit of a registry's filesystem storage (distribution's layout, docs/formats.md "Registry storage").
 
 What an operator wants to know before running ``registry garbage-collect``: repositories, tags and
 their history, manifests (tagged or not), layer links, blobs with sizes, and exactly which blobs
