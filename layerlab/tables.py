@@ -115,6 +115,47 @@ def distribution_table(inv) -> pd.DataFrame:
     })
 
 
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as text for a page: byte columns as sizes, lists joined, times to the minute, numbers
+    rounded, missing values as "—". Every table of a report goes through it (no index column)."""
+    out = bytes_columns(df)
+    for col in out.columns:
+        values = out[col]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            out[col] = values.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+        elif pd.api.types.is_float_dtype(values):
+            out[col] = values.astype(object).map(_number)
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            out[col] = values.astype(object).map(_cell)
+    return out.astype(object).where(out.notna(), MISSING)
+
+
+#: How a missing value reads in a table.
+MISSING = "—"
+
+
+def _number(v):
+    if v is None or pd.isna(v):
+        return MISSING
+    if v in (float("inf"), float("-inf")):
+        return MISSING
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def _cell(v):
+    if isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and not isinstance(v, str) and getattr(v, "ndim", 0) == 1):
+        items = [str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)]
+        return ", ".join(items) if items else MISSING
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return MISSING
+    return v
+
+
+def table_html(df: pd.DataFrame) -> str:
+    """A table as a report page shows it: ``readable`` values, no index column."""
+    return readable(df).to_html(index=False, border=0, escape=True, classes="dataframe layerlab-table")
+
+
 def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
     """``df`` with its byte columns (``bytes``, ``size``, ``*_bytes``, ``*_size``) as readable text."""
     out = df.copy()
@@ -155,6 +196,22 @@ def registry_summary(frames) -> pd.DataFrame:
         "layers": m["layer_count"].to_numpy(),
         "compressed size": m["size"].map(human_bytes).to_numpy(),
         "layers shared with other refs": [int(per["shared"].sum().get((r, p), 0)) for r, p in zip(m["reference"], m["platform"])],
+    })
+
+
+def model_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.measurements.compare_model`` for reading: per driver and workload, what the write
+    cost on disk (measured) next to what ``simulate_writes`` predicted, and the entries it added."""
+    c = comparison
+    return pd.DataFrame({
+        "driver": c["driver"].where(c["measured"], c["driver"] + " (rebuilt)").to_numpy(),
+        "workload": c["workload"].to_numpy(),
+        "on disk, measured": c["exclusive_bytes_measured"].map(human_bytes).to_numpy(),
+        "on disk, model": c["exclusive_bytes_model"].map(human_bytes).to_numpy(),
+        "apparent, measured": c["apparent_bytes_measured"].map(human_bytes).to_numpy(),
+        "apparent, model": c["apparent_bytes_model"].map(human_bytes).to_numpy(),
+        "entries, measured": c["entries_measured"].to_numpy(),
+        "entries, model": c["entries_model"].to_numpy(),
     })
 
 

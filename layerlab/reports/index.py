@@ -40,6 +40,13 @@ def about_html(inv) -> str:
             f'({a["all_images"]} with untagged), {a["containers"]} containers.{skipped}</p>')
 
 
+def note(text: str):
+    """A sentence a notebook shows instead of a result it cannot give (rendered as text, not a repr)."""
+    from IPython.display import Markdown
+
+    return Markdown(f"*{text}*")
+
+
 class About:
     """Displays ``about_html`` in a notebook: ``reports.About(inv)`` as a cell's last line."""
 
@@ -51,6 +58,7 @@ class About:
 
     def __repr__(self):
         return about_html(self.inv)
+
 
 _INDEX_CSS = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
 .error{background:#fde8e8;border:2px solid #c0392b;padding:1em}.ok{color:#2e7d32}.failed{color:#c0392b}

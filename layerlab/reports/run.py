@@ -5,15 +5,19 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from ..errors import LayerlabError, NotebookFailed
+from tqdm.auto import tqdm
+
+from ..errors import LayerlabError, NotebookFailed, ReportError
 from ..widgets._base import REPORT_ENV
 from .index import about_html, write_index
-from .params import check_parameters, inject_parameters, known_parameters, notebooks, parameters
+from .kernel import STARTUP
+from .params import check_parameters, coerce_value, inject_parameters, known_parameters, notebooks, parameters
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {#- Self-contained: no script or style is fetched from the network. -#}
@@ -25,28 +29,59 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 <style>
   .layerlab-failed { background: #fde8e8; border: 2px solid #c0392b; padding: .6em 1em; margin: 1em 0; }
   .jp-Cell-inputWrapper .jp-InputArea-editor { font-size: 90%; }
-  table.dataframe { font-size: 12px; }
+  table.dataframe { font-size: 12px; border-collapse: collapse; }
+  table.dataframe th, table.dataframe td { padding: .2em .6em; text-align: left; }
+  .layerlab-header { font-family: system-ui, sans-serif; margin: .5em 0 1em; color: #555; }
+  .layerlab-inputs { font-size: 12px; background: #f6f6f6; border-left: 3px solid #bbb; padding: .3em .8em; }
 </style>
 {%- endblock extra_css -%}
 """
 
 
-def _exporter():
+def _exporter(show_code: bool):
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"layerlab.html.j2": _TEMPLATE})],
-                            embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
+                            embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            exclude_input=not show_code)
     exporter.template_file = "layerlab.html.j2"
     return exporter
 
 
-def to_html(nb, out_html) -> Path:
-    """Write ``nb`` as a self-contained HTML page (figures embedded, nothing fetched)."""
+def notebook_title(nb, default: str = "layerlab report") -> str:
+    """The notebook's first ``# heading``, which names its page."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return default
+
+
+def to_html(nb, out_html, *, show_code: bool = False) -> Path:
+    """Write ``nb`` as a self-contained HTML page (figures embedded, nothing fetched), titled by its
+    heading; code cells are left out unless ``show_code``."""
     out_html = Path(out_html)
-    body, _ = _exporter().from_notebook_node(nb)
+    resources = {"metadata": {"name": notebook_title(nb, out_html.stem)}}
+    body, _ = _exporter(show_code).from_notebook_node(nb, resources=resources)
     out_html.write_text(body, encoding="utf-8")
     return out_html
+
+
+def _header(nb, params: dict, index_link: bool) -> None:
+    """A first cell for the page: a link back to the report's index and the inputs it was run with."""
+    import nbformat
+
+    parts = []
+    if index_link:
+        parts.append('<a href="index.html">← layerlab report</a>')
+    if params:
+        shown = ", ".join(f"<code>{html.escape(k)} = {html.escape(str(v))}</code>" for k, v in params.items() if v is not None)
+        if shown:
+            parts.append(f'<span class="layerlab-inputs">inputs: {shown}</span>')
+    if parts:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell('<div class="layerlab-header">' + " &nbsp; ".join(parts) + "</div>"))
 
 
 def _failed_cell(nb) -> tuple[int, dict] | tuple[None, None]:
@@ -82,12 +117,17 @@ def execute(nb, cwd=None, timeout: int = 600):
 
     # IPC sockets in a private directory: nothing listens on the network while a report runs.
     kernel_dir = tempfile.mkdtemp(prefix="llreport-kernel-")
+    # An IPython startup file sets the kernel up before the first cell (report tables); no cell is
+    # added to the notebook, so cell numbers in errors are the notebook's own.
+    startup = Path(kernel_dir) / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-layerlab.py").write_text(STARTUP)
     km = KernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(kernel_dir, "kernel.json"))
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or os.getcwd())}})
     try:
         # The kernel gets LAYERLAB_REPORT=1: widgets then display as static snapshots.
-        client.execute(env={**os.environ, REPORT_ENV: "1"})
+        client.execute(env={**os.environ, REPORT_ENV: "1", "IPYTHONDIR": str(Path(kernel_dir) / "ipython")})
     except CellExecutionError:
         index, error = _failed_cell(nb)
         source = nb.cells[index].source if index is not None else ""
@@ -104,11 +144,14 @@ def execute(nb, cwd=None, timeout: int = 600):
     return nb
 
 
-def render(notebook, out_html, *, keep_ipynb: bool = True, **params) -> Path:
+def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = False, index_link: bool = False,
+           **params) -> Path:
     """Run ``notebook`` with ``params`` and write it as HTML at ``out_html``; return that path.
 
-    The executed notebook is kept beside it (``.ipynb``). If a cell fails, the page is still
-    written, with a banner linking to the failing cell, and NotebookFailed is raised naming it.
+    The executed notebook is kept beside it (``.ipynb``). The page shows no code unless
+    ``show_code``; it starts with the inputs it was run with (and a link to the report's index with
+    ``index_link``). If a cell fails, the page is still written, with a banner linking to the failing
+    cell, and NotebookFailed is raised naming it.
     """
     import nbformat
 
@@ -122,13 +165,15 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, **params) -> Path:
         nb = failure.nb
         nbformat.write(nb, executed_path)
         _mark_failure(nb, failure.cell, _failed_cell(nb)[1] or {})
-        to_html(nb, out_html)
+        _header(nb, params, index_link)
+        to_html(nb, out_html, show_code=True)  # the failing cell's code is what the reader needs
         failure.path = str(executed_path)
         failure.args = (f"{notebook.name}: {failure.args[0]}\n  executed notebook kept at {executed_path}, page at {out_html}",)
         raise
     if keep_ipynb:
         nbformat.write(nb, executed_path)
-    return to_html(nb, out_html)
+    _header(nb, params, index_link)
+    return to_html(nb, out_html, show_code=show_code)
 
 
 # -- the whole report ---------------------------------------------------------------------------
@@ -136,13 +181,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, **params) -> Path:
 def _title(nb_path: Path) -> str:
     import nbformat
 
-    nb = nbformat.read(nb_path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return nb_path.stem
+    return notebook_title(nbformat.read(nb_path, as_version=4), nb_path.stem)
 
 
 def _open_for_report(source, driver, workdir: Path):
@@ -166,13 +205,28 @@ def _open_for_report(source, driver, workdir: Path):
     return str(path), inv
 
 
-def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = None) -> Path:
+def check_inputs(inv, params: dict) -> None:
+    """Refuse, before any notebook runs, parameters that name what the source does not hold: an
+    image (``image``, ``image_a``, ``image_b``) or a container, with the error ``summary`` gives."""
+    for key in ("image", "image_a", "image_b"):
+        if params.get(key) not in (None, ""):
+            inv.image_id(str(params[key]))
+    if params.get("container") not in (None, ""):
+        from ..analyses.stacking import container_row
+
+        container_row(inv, str(params["container"]))
+
+
+def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = None, show_code: bool = False,
+               progress: bool | None = None) -> Path:
     """Run every report notebook on ``source`` and write ``out_dir``/index.html and one page each.
 
-    ``params`` are notebook parameters (``--param key=value``); names no notebook declares are
-    refused with the list of known ones. A source that cannot be read gives an index page that
-    says so. A failing cell keeps its executed notebook and page; NotebookFailed is raised after
-    the index is written, naming the notebook and the cell.
+    ``params`` are notebook parameters (``--param key=value``); names no notebook declares, and
+    images or containers the source does not hold, are refused before anything runs. A source that
+    cannot be read gives an index page that says so, then ReportError (``.path``: the index page).
+    A failing cell keeps its executed notebook and page; NotebookFailed is raised after the index
+    is written, naming the notebook and the cell. Pages leave code out unless ``show_code``; the
+    notebooks run concurrently, with a progress bar on a terminal (``progress``).
     """
     started = time.monotonic()
     params = dict(params or {})
@@ -188,8 +242,11 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         try:
             notebook_source, inv = _open_for_report(source, driver, workdir)
         except LayerlabError as e:
-            return write_index(out_dir, about_block=f"<p>Source: <code>{html.escape(str(source))}</code></p>",
+            index = write_index(out_dir, about_block=f"<p>Source: <code>{html.escape(str(source))}</code></p>",
                                 entries=[], error=str(e), params=params)
+            raise ReportError(f"the source could not be read, no notebook was run: {e} (the report's first page "
+                              f"says so: {index})", path=str(index)) from None
+        check_inputs(inv, {k: coerce_value(v, known.get(k)) for k, v in params.items()})
         entries = []
 
         def one(path: Path) -> dict:
@@ -201,15 +258,20 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
                 given["driver"] = None  # already applied when the source was opened
             entry = {"title": _title(path), "html": path.stem + ".html", "ipynb": path.stem + ".ipynb"}
             try:
-                render(path, out_dir / entry["html"], **given)
+                render(path, out_dir / entry["html"], show_code=show_code, index_link=True, **given)
             except NotebookFailed as e:
                 entry["error"] = f"cell {e.cell}: {e.ename}: {e.evalue[:200]}"
                 entry["exception"] = e
             return entry
 
         workers = jobs or min(len(paths), max(os.cpu_count() or 1, 1), 4)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            entries = list(pool.map(one, paths))
+        quiet = not sys.stderr.isatty() if progress is None else not progress
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                tqdm(total=len(paths), desc="rendering notebooks", unit="notebook", disable=quiet) as bar:
+            futures = [pool.submit(one, p) for p in paths]
+            for _ in as_completed(futures):
+                bar.update()
+            entries = [f.result() for f in futures]
         index = write_index(out_dir, about_block=about_html(inv), entries=entries, params=params,
                              seconds=time.monotonic() - started)
         failed = [e for e in entries if e.get("error")]

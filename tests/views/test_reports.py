@@ -140,7 +140,10 @@ def test_a_parameter_reaches_the_notebooks(tmp_path):
 
 def test_unreadable_source_gives_a_first_page_saying_so(tmp_path):
     missing = tmp_path / "no-such-root"
-    index = reports.render_all(str(missing), tmp_path / "out")
+    with pytest.raises(ReportError, match="could not be read") as info:
+        reports.render_all(str(missing), tmp_path / "out")
+    index = Path(info.value.path)
+    assert main(["report", str(missing), "-o", str(tmp_path / "out2")]) == 2  # CI and `make report` see it fail
     text = index.read_text()
     assert "The source could not be read" in text and str(missing) in text
     assert not list((tmp_path / "out").glob("0*.html"))
