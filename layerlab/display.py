@@ -48,17 +48,21 @@ def image_names(images, width: int | None = None):
     ``<none> <short id>``; shortened to ``width`` characters when given."""
 
     def name(row) -> str:
-        tags = list(row.tags) if row.tags is not None else []
-        if tags:
-            # Prefer a tag without a registry host: the one people type.
-            tag = sorted(tags, key=lambda t: (_has_registry_host(t), len(t), t))[0]
-        else:
-            tag = f"<none> {row.image_id.removeprefix('sha256:')[:12]}"
+        tag = short_name(row.tags, row.image_id)
         return shorten(tag, width) if width else tag
 
     import pandas as pd
 
     return pd.Series([name(r) for r in images.itertuples(index=False)], index=images["image_id"].to_numpy(), dtype=object)
+
+
+def short_name(tags, image_id: str) -> str:
+    """The name people type for an image: its shortest tag without a registry host, else
+    ``<none> <short id>``."""
+    tags = list(tags) if tags is not None else []
+    if not tags:
+        return f"<none> {image_id.removeprefix('sha256:')[:12]}"
+    return sorted(tags, key=lambda t: (_has_registry_host(t), len(t), t))[0]
 
 
 def _has_registry_host(ref: str) -> bool:

@@ -10,6 +10,13 @@ import pandas as pd
 from .waste import summary_fields
 
 
+def image_counts(inv) -> dict:
+    """The image counts every output names the same way: ``images`` (what ``docker images`` lists),
+    ``tagged_images`` (with at least one tag) and ``all_images`` (``docker images -a``: the classic
+    builder's intermediate images too)."""
+    return {"images": len(inv.listed), "tagged_images": len(inv.tagged), "all_images": len(inv.images)}
+
+
 def summary_dict(inv) -> dict:
     """The stable machine interface of ``layerlab summary --json``."""
     images = inv.listed
@@ -44,7 +51,7 @@ def summary_dict(inv) -> dict:
             for r in inv.containers.itertuples(index=False)
         ],
         "totals": {
-            "images": len(images),
+            **image_counts(inv),
             "layers": len(distinct),
             "logical_size": logical,
             "physical_size": physical,

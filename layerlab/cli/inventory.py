@@ -17,7 +17,11 @@ def cmd_scan(args) -> int:
 
     snap = load(out)
     skipped = snap.skipped
-    print(f"wrote {out}: {len(snap.images)} images, {len(snap.layers)} layers, {len(snap.files)} files")
+    from ..analyses.summary import image_counts
+
+    counts = image_counts(snap)
+    print(f"wrote {out}: {counts['images']} images ({counts['tagged_images']} tagged, {counts['all_images']} with "
+          f"intermediate build images), {len(snap.layers)} layers, {len(snap.files)} files")
     if len(skipped):
         print(f"warning: {len(skipped)} item(s) could not be read and are recorded in the snapshot's `skipped` frame:", file=sys.stderr)
         for r in skipped.head(10).itertuples(index=False):

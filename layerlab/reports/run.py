@@ -178,10 +178,21 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
 
 # -- the whole report ---------------------------------------------------------------------------
 
-def _title(nb_path: Path) -> str:
+def _title_and_question(nb_path: Path) -> tuple[str, str]:
+    """A notebook's heading, and the first sentence under it (the question its page answers)."""
+    import re
+
     import nbformat
 
-    return notebook_title(nbformat.read(nb_path, as_version=4), nb_path.stem)
+    nb = nbformat.read(nb_path, as_version=4)
+    question = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = " ".join(line for line in cell.source.splitlines() if line.strip() and not line.startswith("#"))
+            if text:
+                question = re.split(r"(?<=[.?])\s", re.sub(r"[*`]", "", text), maxsplit=1)[0]
+                break
+    return notebook_title(nb, nb_path.stem), question
 
 
 def _open_for_report(source, driver, workdir: Path):
@@ -256,7 +267,8 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
                 given["source"] = notebook_source
             if "driver" in declared:
                 given["driver"] = None  # already applied when the source was opened
-            entry = {"title": _title(path), "html": path.stem + ".html", "ipynb": path.stem + ".ipynb"}
+            title, question = _title_and_question(path)
+            entry = {"title": title, "question": question, "html": path.stem + ".html", "ipynb": path.stem + ".ipynb"}
             try:
                 render(path, out_dir / entry["html"], show_code=show_code, index_link=True, **given)
             except NotebookFailed as e:
@@ -272,8 +284,10 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
             for _ in as_completed(futures):
                 bar.update()
             entries = [f.result() for f in futures]
+        from ..analyses.summary import summary_dict
+
         index = write_index(out_dir, about_block=about_html(inv), entries=entries, params=params,
-                             seconds=time.monotonic() - started)
+                            seconds=time.monotonic() - started, summary=summary_dict(inv))
         failed = [e for e in entries if e.get("error")]
         if failed:
             first = failed[0]["exception"]

@@ -3,6 +3,7 @@ outputs checked, self-contained HTML, and the two ways a report can go wrong."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from layerlab import reports
 from layerlab.cli import main
+from layerlab.display import human_bytes
 from layerlab.errors import NotebookFailed, ReportError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +80,31 @@ def test_all_reports_render_on_the_sample(report):
         assert not _errors(_executed(out, nb.stem)), nb.name
     # Where and when the source was scanned, on the first page.
     assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
+
+
+def test_index_figures_agree_with_summary_json(report, capsys):
+    out, _ = report
+    assert main(["summary", "sample", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    h = reports.index.headline(summary)
+    text = (out / "index.html").read_text()
+    cards = dict((k.strip(), v.strip()) for v, k in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', text))
+    t = summary["totals"]
+    assert cards[f"images ({t['tagged_images']} tagged, {t['all_images']} with intermediate)"] == str(t["images"])
+    assert cards[f"distinct layers, {human_bytes(t['physical_size'])} stored (apparent)"] == str(t["layers"])
+    reclaimable = sum(i["reclaimable_bytes"] for i in summary["images"])
+    assert h["reclaimable_bytes"] == reclaimable
+    assert cards["reclaimable: in layers, never seen by containers (summed per image)"] == human_bytes(reclaimable)
+    assert cards["layer dedup: separate images ÷ stored"] == f"{t['dedup_ratio']:.2f}×"
+    # The same image counts on every page's first line as in summary --json.
+    page = (out / "01-tour.html").read_text()
+    assert f"{t['images']} images ({t['tagged_images']} tagged; {t['all_images']} with intermediate build images)" in page
+    # And no page is titled "Notebook", shows code, or leaks a bare string repr.
+    for page in out.glob("0*.html"):
+        text = page.read_text()
+        assert "<title>Notebook</title>" not in text and 'href="index.html"' in text, page.name
+        assert "import layerlab" not in text, page.name
+        assert not re.search(r"<pre>'[^']*'</pre>", text), page.name
 
 
 def test_pages_are_self_contained(report):
