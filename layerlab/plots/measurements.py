@@ -8,6 +8,7 @@ returns the Axes.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..frames.inventory import require_inventory
 from ._util import bytes_axis, get_ax, no_data
@@ -48,7 +49,8 @@ def layer_footprint(data, *, ax=None):
     ax.set_xlabel("image layers of the measured image (0 = base) and an unchanged container")
     bytes_axis(ax, "y", "disk")
     ax.set_title("What each driver stores per layer (allocated blocks)")
-    ax.legend(fontsize=8)
+    # Outside the plot: inside it would cover the tallest bars.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -74,13 +76,13 @@ def write_costs(model, *, ax=None):
         ax.scatter(x + i * width, g["exclusive_bytes_model"], marker="_", s=120, color="black", zorder=3,
                    label="model (simulate_writes)" if i == 0 else None)
     ax.axhline(0, color="0.5", linewidth=0.8)
-    ax.set_yscale("symlog", linthresh=4096)
+    values = cmp[["exclusive_bytes_measured", "exclusive_bytes_model"]].to_numpy(dtype=float)
+    _symlog_bytes(ax, ax.yaxis, min(float(values.min()), 0.0), float(values.max()))
     ax.set_xticks(x + width * (len(drivers) - 1) / 2, workloads)
     ax.set_xlabel("workload (one container each; 'all' runs every write)")
-    ax.set_ylabel("on-disk size added (bytes, symlog; btrfs: exclusive)")
-    ax.yaxis.set_major_formatter(_bytes_formatter())
+    ax.set_ylabel("on-disk size added (symlog; btrfs: exclusive)")
     ax.set_title("What a write costs per driver: measured (bars) and modelled (marks)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -92,6 +94,18 @@ def _bytes_formatter():
     return FuncFormatter(lambda v, _pos: ("-" if v < 0 else "") + human_bytes(abs(v)) if v else "0")
 
 
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def _symlog_bytes(ax, axis, lo: float, hi: float) -> None:
+    """A symlog byte axis with ticks only at 0 and powers of ten from 10 kB (nearer ones collide)."""
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("symlog", linthresh=4096)
+    ticks = [0.0] + [s * 10.0 ** k for k in range(4, 13) for s in (-1, 1) if lo * 10 <= s * 10.0 ** k <= hi * 10]
+    axis.set_major_locator(FixedLocator(sorted(ticks)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(_bytes_formatter())
+
+
 def model_agreement(model, *, ax=None):
     """Predicted against measured on-disk write cost, one point per driver and workload (diagonal = exact);
     ``model`` is ``analyses.measurements.compare_model(...)``'s frame."""
@@ -99,20 +113,21 @@ def model_agreement(model, *, ax=None):
     ax = get_ax(ax)
     if cmp.empty:
         return no_data(ax, "no measurements")
-    for d in [d for d in ORDER if d in set(cmp["driver"])]:
+    drivers = [d for d in ORDER if d in set(cmp["driver"])]
+    # Drivers often agree exactly: hollow markers of decreasing size keep every one visible.
+    for i, d in enumerate(drivers):
         g = cmp[cmp["driver"] == d]
-        ax.scatter(g["exclusive_bytes_measured"], g["exclusive_bytes_model"], color=COLORS.get(d), label=d, alpha=0.8)
+        ax.scatter(g["exclusive_bytes_measured"], g["exclusive_bytes_model"], s=110 - 18 * i, facecolors="none",
+                   edgecolors=COLORS.get(d), linewidths=1.6, marker=MARKERS[i % len(MARKERS)], label=d)
     lo = float(min(cmp["exclusive_bytes_measured"].min(), cmp["exclusive_bytes_model"].min(), 0))
     hi = float(max(cmp["exclusive_bytes_measured"].max(), cmp["exclusive_bytes_model"].max()))
     ax.plot([lo, hi], [lo, hi], color="0.6", linewidth=0.8, zorder=0)
-    ax.set_xscale("symlog", linthresh=4096)
-    ax.set_yscale("symlog", linthresh=4096)
-    ax.xaxis.set_major_formatter(_bytes_formatter())
-    ax.yaxis.set_major_formatter(_bytes_formatter())
-    ax.set_xlabel("measured on-disk size added (bytes)")
-    ax.set_ylabel("modelled on-disk size added (bytes)")
+    for axis in (ax.xaxis, ax.yaxis):
+        _symlog_bytes(ax, axis, lo, hi)
+    ax.set_xlabel("measured: on-disk size added (symlog)")
+    ax.set_ylabel("model: on-disk size added (symlog)")
     ax.set_title("simulate_writes against the measurements")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return ax
 
 

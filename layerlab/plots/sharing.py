@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ..display import human_bytes, image_names, unit_for
+from ..display import command_label, human_bytes, image_names, unit_for
 from ..frames.inventory import require_inventory
 from ._util import bytes_axis, get_ax, no_data
 
@@ -50,10 +50,11 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
     cbar.set_label(f"layer apparent size ({unit})")
     names = image_names(images, label_width)
     ax.set_yticks(np.arange(len(matrix)), names.reindex(matrix.index).to_numpy())
+    made_by = il.drop_duplicates("layer_id").set_index("layer_id")["created_by"]
     ax.set_xticks(np.arange(len(layers)),
-                  [f"{lid.removeprefix('sha256:')[:8]} ×{n}" for lid, n in zip(layers.index, layers["users"])],
-                  rotation=90, fontsize=7)
-    ax.set_xlabel("layer (chain ID prefix × images using it), most shared first")
+                  [f"{command_label(made_by.get(lid), 28)} ×{n}" for lid, n in zip(layers.index, layers["users"])],
+                  rotation=35, ha="right", rotation_mode="anchor", fontsize=7)
+    ax.set_xlabel("layer (the command that made it × images using it), most shared first")
     ax.set_ylabel("image")
     ax.set_title("image × layer: who uses what (blank: not used)")
     return ax
@@ -130,12 +131,20 @@ def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
     y = np.arange(len(df))
     ax.barh(y, df["size"], color=[cmap(norm(c)) for c in counts], edgecolor="0.3", linewidth=0.4)
     for yi, (size, refs, repos) in enumerate(zip(df["size"], df["reference_count"], df["repository_count"])):
-        ax.annotate(f"{refs} refs / {repos} repos", (size, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(f"{_count(refs, 'reference')} in {_count(repos, 'repository', 'repositories')}", (size, yi),
+                    xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    bar = ax.figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
+    bar.set_label("references using the blob")
     ax.set_yticks(y, [d.removeprefix("sha256:")[:12] for d in df["digest"]], fontsize=8)
     ax.invert_yaxis()
     ax.set_ylabel("layer blob (digest prefix)")
-    bytes_axis(ax, "x", "compressed", float(df["size"].max()) * 1.3)
-    ax.set_xlim(0, float(df["size"].max()) * 1.3)
-    shared = blobs.loc[blobs["reference_count"] > 1, "size"].sum()
-    ax.set_title(f"registry layer blobs: {human_bytes(shared)} compressed in blobs shared by more than one reference")
+    bytes_axis(ax, "x", "compressed", float(df["size"].max()) * 1.7)
+    ax.set_xlim(0, float(df["size"].max()) * 1.7)
+    shared = blobs[blobs["reference_count"] > 1]
+    ax.set_title(f"the {len(df)} largest registry layer blobs; {len(shared)} of all {len(blobs)} blobs "
+                 f"({human_bytes(shared['size'].sum())} compressed) are shared by more than one reference", fontsize=10)
     return ax
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"

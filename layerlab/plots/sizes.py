@@ -61,7 +61,7 @@ def treemap(inv, image=None, *, layer=None, depth: int = 2, top: int = 24, ax=No
     labels = [f"{d}\n{human_bytes(v)}" if v / total > 0.03 else "" for d, v in sizes.items()]
     colors = [_palette(i) for i in range(len(sizes))]
     squarify.plot(sizes=sizes.to_numpy(dtype=float), label=labels, color=colors, ax=ax, pad=False,
-                  text_kwargs={"fontsize": 8}, edgecolor="white", linewidth=1)
+                  text_kwargs={"fontsize": 10}, edgecolor="white", linewidth=1)
     ax.set_axis_off()
     ax.set_title(f"{what}: file content by directory (apparent bytes, {human_bytes(total)} in all)")
     return ax
@@ -178,7 +178,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             "disk": [float(layers.at[i, "disk_usage"]) if pd.notna(layers.at[i, "disk_usage"]) else np.nan for i in chain["layer_id"]],
             "compressed": [comp_size(i) for i in chain["layer_id"]],
         })
-        title = f"{_image_name(inv, image_id)}: each layer counted three ways"
+        title = f"{_image_name(inv, image_id)}: each layer counted " + "{ways}"
     else:
         images = inv.tagged
         names = image_names(images, label_width)
@@ -193,7 +193,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             # An image's compressed size is known only when every one of its layers' is.
             "compressed": g["comp"].apply(lambda s: s.sum() if s.notna().all() else np.nan).to_numpy(dtype=float),
         })
-        title = "each image counted three ways"
+        title = "each image counted {ways}"
     if rows.empty:
         return no_data(ax, "no layers to show")
     y = np.arange(len(rows))
@@ -201,11 +201,14 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
     series = [("apparent", "apparent (uncompressed tar content)", "#4c78a8"),
               ("disk", "on disk (allocated blocks)", "#72b7b2"),
               ("compressed", "compressed (registry blob)", "#f58518")]
+    drawn = 0
     for k, (col, label, color) in enumerate(series):
         values = rows[col].to_numpy(dtype=float)
         known = ~np.isnan(values)
         if known.any():
             ax.barh(y[known] + (k - 1) * h, values[known], height=h, label=label, color=color)
+            drawn += 1
+    title = title.format(ways={1: "one way", 2: "two ways", 3: "three ways"}[max(drawn, 1)])
     ax.set_yticks(y, rows["label"])
     ax.invert_yaxis()
     # Outside the plot: bars of every length run to the right edge.
@@ -241,9 +244,13 @@ def driver_footprint(sources: dict, *, ax=None):
         return no_data(ax, "no sources given")
     x = np.arange(len(df))
     ax.bar(x - 0.2, df["apparent"], width=0.4, label="apparent (layerdb size)", color="#4c78a8")
-    ax.bar(x + 0.2, df["disk"].fillna(0), width=0.4, label="on disk (allocated blocks)", color="#72b7b2")
+    ax.bar(x + 0.2, df["disk"].fillna(0), width=0.4, label="on disk (allocated blocks, as du counts them)", color="#72b7b2")
     ax.set_xticks(x, [f"{d}\n{n} layers" for d, n in zip(df["driver"], df["layers"])])
     bytes_axis(ax, "y", "bytes: apparent / on disk", np.nanmax(df[["apparent", "disk"]].to_numpy(dtype=float)))
     ax.legend(fontsize=8)
     ax.set_title("the same images stored by different drivers")
+    if "btrfs" in set(df["driver"]):
+        # du counts every extent in every subvolume; btrfs shares unchanged extents between snapshots.
+        ax.annotate("btrfs: du counts extents that snapshots share in each of them;\nwhat each layer owns alone is "
+                    "far less (see the drivers-measured page)", (0.01, 0.98), xycoords="axes fraction", va="top", fontsize=8)
     return ax
