@@ -7,6 +7,7 @@ Every function takes ``source`` first: an Inventory, a data root, a ``.layerlab`
 from __future__ import annotations
 
 from .base import base_images
+from .bloat import bloat, bloat_files, bloat_rules
 from .check import check, load_rules, parse_bytes
 from .copyups import copy_ups
 from .dedup import content_dedup
@@ -17,6 +18,9 @@ from .waste import dive_analysis, efficiency, waste
 
 __all__ = [
     "base_images",
+    "bloat",
+    "bloat_files",
+    "bloat_rules",
     "check",
     "content_dedup",
     "copy_ups",
