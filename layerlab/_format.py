@@ -27,3 +27,24 @@ def human_bytes(n) -> str:
         return "-"
     name, factor = unit_for(float(n))
     return f"{int(n)} B" if factor == 1 else f"{float(n) / factor:.3g} {name}"
+
+
+def command_text(created_by, width: int = 60) -> str:
+    """A Dockerfile-like, shortened form of a layer's history ``created_by``.
+
+    ``/bin/sh -c #(nop) COPY file:<64 hex> in /x`` -> ``COPY file:2174286787de… in /x``;
+    ``/bin/sh -c apt-get ...`` -> ``RUN apt-get ...``; cut to ``width`` characters with "…".
+    """
+    import re
+
+    if created_by is None or (not isinstance(created_by, str) and pd.isna(created_by)) or not str(created_by).strip():
+        return "(imported)"
+    text = " ".join(str(created_by).split())
+    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            if prefix == "/bin/sh -c ":
+                text = "RUN " + text
+            break
+    text = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b", r"\1…", text)  # content digests of COPY/ADD sources
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"

@@ -6,24 +6,7 @@ import json
 import shutil
 import sys
 
-from ._format import human_bytes
-
-
-def command_text(created_by, width: int = 60) -> str:
-    """A Dockerfile-like, shortened form of a layer's ``created_by`` (no matplotlib import)."""
-    import pandas as pd
-
-    if created_by is None or (not isinstance(created_by, str) and pd.isna(created_by)) or not str(created_by).strip():
-        return "(imported)"
-    text = " ".join(str(created_by).split())
-    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-            if prefix == "/bin/sh -c ":
-                text = "RUN " + text
-            break
-    text = text.removeprefix("|").lstrip()  # buildkit's "|N ARG=... /bin/sh -c" keeps its form
-    return text if len(text) <= width else text[: width - 1] + "…"
+from ._format import command_text, human_bytes
 
 
 def print_findings(findings, *, indent: str = "", out=None) -> None:

@@ -1,0 +1,151 @@
+"""``layerlab summary`` output: the JSON's extra figures, and the text table, CSV and ordering.
+
+``summary_extras`` adds to ``summary --json`` what an ops engineer acts on: per image whether it
+is dangling and what pruning it frees; in ``totals``, reclaimable bytes with each (layer, path)
+counted once next to the sum of the per-image figures, and what ``docker image prune`` frees.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pandas as pd
+
+from ._format import command_text, human_bytes
+
+#: --sort keys: JSON field, and whether larger comes first.
+SORT_KEYS = {
+    "size": ("size", True),
+    "shared": ("shared_size", True),
+    "unique": ("unique_size", True),
+    "reclaimable": ("reclaimable_bytes", True),
+    "wasted": ("dive_wasted_bytes", True),
+    "efficiency": ("dive_efficiency", False),
+    "layers": ("layer_count", True),
+    "containers": ("container_count", True),
+    "name": ("name", False),
+}
+CSV_COLUMNS = [
+    "name", "image_id", "tags", "size", "shared_size", "unique_size", "reclaimable_bytes", "dive_efficiency",
+    "dive_wasted_bytes", "dive_user_wasted_percent", "base_image", "layer_count", "container_count", "dangling",
+    "prunable_bytes",
+]
+
+
+def summary_extras(inv, data: dict) -> dict:
+    """``data`` (``summary_dict``'s result) with dangling flags per image and honest totals."""
+    from .analyses.totals import dangling, reclaimable_once
+
+    d = dangling(inv).set_index("image_id")
+    for im in data["images"]:
+        row = d.loc[im["image_id"]] if im["image_id"] in d.index else None
+        im["dangling"] = bool(row["dangling"]) if row is not None else False
+        im["prunable_bytes"] = int(row["prunable_bytes"]) if row is not None else 0
+    once = reclaimable_once(inv, [im["image_id"] for im in data["images"]])
+    data["totals"].update(
+        reclaimable_bytes=once["reclaimable_bytes"],
+        reclaimable_bytes_sum_of_images=once["reclaimable_bytes_sum_of_images"],
+        dangling_images=int(d.attrs["dangling_images"]),
+        prunable_bytes=int(d.attrs["prunable_bytes"]),
+    )
+    return data
+
+
+def image_name(im: dict) -> str:
+    """The shortest tag (the one people type), else ``<none>``."""
+    tags = sorted(im["tags"], key=lambda t: (len(t), t))
+    return tags[0] if tags else "<none>"
+
+
+def _shorten(text: str, width: int) -> str:
+    # Cut in the middle: the registry host goes first, the tag stays readable.
+    if len(text) <= width:
+        return text
+    tail = max(width * 2 // 3, 1)
+    return text[: max(width - tail - 1, 0)] + "…" + text[-tail:]
+
+
+def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> list[dict]:
+    """Images ordered by a ``SORT_KEYS`` key (ties by name), the first ``top`` of them."""
+    field, descending = SORT_KEYS[sort]
+
+    def key(im):
+        value = image_name(im) if field == "name" else im.get(field)
+        missing = value is None or (isinstance(value, float) and value != value)
+        if field == "name":
+            return (0, value, im["image_id"])
+        return (missing, -value if (descending and not missing) else (value if not missing else 0), image_name(im))
+
+    out = sorted(images, key=key)
+    return out[:top] if top else out
+
+
+def to_csv(data: dict, images: list[dict], out=None) -> None:
+    """One CSV row per image (tags joined with spaces; sizes in bytes)."""
+    rows = [{**im, "name": image_name(im), "tags": " ".join(im["tags"])} for im in images]
+    pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(out or sys.stdout, index=False)
+
+
+def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
+    """The largest (writing layer, hiding layer) pairs over ``image_ids``, each pair once."""
+    from .analyses.attribution import waste_by_line
+
+    parts = [waste_by_line(inv, i) for i in image_ids]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame()
+    lines = pd.concat(parts, ignore_index=True)
+    images = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False)["image_id"].agg(lambda s: list(dict.fromkeys(s)))
+    lines = lines.drop_duplicates(["layer_id", "by_layer_id", "reason"]).copy()
+    lines["images"] = [images[(a, b, r)] for a, b, r in zip(lines["layer_id"], lines["by_layer_id"], lines["reason"])]
+    return lines.sort_values("bytes", ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+
+def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
+    """The text form of ``summary``: images, containers, waste by Dockerfile line, totals."""
+    out = out or sys.stdout
+    width = max(shutil.get_terminal_size((120, 24)).columns, 80)
+    fixed = 13 + 10 * 4 + 7 + 7 + 5  # ID, four sizes, EFF, LAYERS, CTRS and the spaces between
+    names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
+    name_w = max(min(max((len(n) for n in names.values()), default=5), width - fixed - 1), 20)
+    print(f"{'IMAGE':<{name_w}} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'RECLAIM':>9} {'EFF':>6} {'LAYERS':>6} {'CTRS':>4}", file=out)
+    for im in images:
+        eff = im.get("dive_efficiency")
+        eff_s = f"{eff:.1%}" if isinstance(eff, float) else "-"
+        print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} {im['image_id'][7:19]:<12} {human_bytes(im['size']):>9} "
+              f"{human_bytes(im['shared_size']):>9} {human_bytes(im['unique_size']):>9} {human_bytes(im['reclaimable_bytes']):>9} "
+              f"{eff_s:>6} {im['layer_count']:>6} {im['container_count']:>4}", file=out)
+    hidden = len(data["images"]) - len(images)
+    if hidden:
+        print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)
+    if data["containers"]:
+        print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}", file=out)
+        for c in data["containers"]:
+            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
+    lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]])
+    if len(lines):
+        by_id = {im["image_id"]: image_name(im) for im in data["images"]}
+        cmd_w = max((width - 24) // 2, 24)
+        print("\nWASTE BY DOCKERFILE LINE (bytes a layer stores that a later layer hides; each pair of layers once)", file=out)
+        for r in lines.itertuples(index=False):
+            who = ", ".join(by_id.get(i, i[7:19]) for i in r.images)
+            print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {_shorten(who, width - 30)}", file=out)
+            print(f"{'':>11}written by  layer {r.position}: {command_text(r.created_by, cmd_w)}", file=out)
+            print(f"{'':>11}hidden by   layer {r.by_position}: {command_text(r.by_created_by, cmd_w)}", file=out)
+    t = data["totals"]
+    print(
+        f"\n{t['images']} images, {t['layers']} distinct layers: {human_bytes(t['logical_size'])} if every image were stored "
+        f"alone, {human_bytes(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)", file=out)
+    if "reclaimable_bytes" in t:
+        print(f"reclaimable: {human_bytes(t['reclaimable_bytes'])} stored in layers but hidden by later ones (each layer's "
+              f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
+        print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `docker image prune` would free "
+              f"{human_bytes(t['prunable_bytes'])}", file=out)
+
+
+def add_arguments(parser) -> None:
+    """--sort, --top and --format for the summary parser."""
+    parser.add_argument("--sort", choices=sorted(SORT_KEYS), default="size", help="order of the images (default: size)")
+    parser.add_argument("--top", type=int, metavar="N", help="show only the first N images")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default=None, help="output format (default table; --json = --format json)")
