@@ -425,7 +425,9 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         workers = jobs or min(len(paths), max(os.cpu_count() or 1, 1), 4)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             entries = list(pool.map(one, paths))
-        index = _write_index(out_dir, about_block=about_html(inv), entries=entries, params=params,
+        from .headline import totals_html
+
+        index = _write_index(out_dir, about_block=about_html(inv) + totals_html(inv), entries=entries, params=params,
                              seconds=time.monotonic() - started)
         failed = [e for e in entries if e.get("error")]
         if failed:

@@ -170,7 +170,17 @@ def audit_summary(audit) -> pd.DataFrame:
 
 
 def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.waste`` for reading: path, layer, reason, bytes, and the layer that hid it."""
+    """``analyses.waste`` for reading: path, layer, reason, bytes, the layer that hid it, and the
+    Dockerfile commands of both layers."""
+    from .._format import command_text
+
+    inv = inventory(source)
+    il = inv.image_layers
+    cmd = dict(zip(zip(il["image_id"], il["position"]), il["created_by"]))
+
+    def line(image_ids, positions):
+        return [command_text(cmd.get((i, int(p))), 48) if pd.notna(p) else "" for i, p in zip(image_ids, positions)]
+
     return pd.DataFrame({
         "path": waste["path"].to_numpy(),
         "layer": waste["position"].to_numpy(),
@@ -179,6 +189,8 @@ def waste_table(source, waste: pd.DataFrame) -> pd.DataFrame:
         "reason": waste["reason"].str.replace("_", "-").to_numpy(),
         "hidden by layer": waste["by_position"].to_numpy(),
         "what changed": waste["changed"].fillna("").to_numpy(),
+        "written by": line(waste["image_id"], waste["position"]),
+        "hidden by": line(waste["image_id"], waste["by_position"].where(waste["reclaimable"])),
     })
 
 
