@@ -90,7 +90,14 @@ def cmd_check(args) -> int:
         max_wasted_percent=args.max_wasted_percent,
         exclude_base=args.exclude_base,
         rules=rules,
+        max_reclaimable_bytes=args.max_reclaimable_bytes,
+        max_reclaimable_bytes_excluding_base=args.max_reclaimable_bytes_excluding_base,
+        max_bloat_bytes=args.max_bloat_bytes,
+        bloat_rules=args.bloat_rules,
     )
+    from . import cli_findings
+
+    found = cli_findings.gather(inv, result.attrs["image_id"], bloat_rules=args.bloat_rules, top=args.top)
     failed = result[result["status"] == "fail"]
     if args.json:
         json.dump(
@@ -103,6 +110,7 @@ def cmd_check(args) -> int:
                     {"rule": r.rule, "limit": r.limit, "value": _num(r.value), "status": r.status, "message": r.message}
                     for r in result.itertuples(index=False)
                 ],
+                **cli_findings.to_json(found),
             },
             sys.stdout,
             indent=2,
@@ -113,6 +121,8 @@ def cmd_check(args) -> int:
             v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent)) else ""
         base = ", base image excluded" if args.exclude_base else ""
         print(f"{args.image} ({result.attrs['image_id'][7:19]}){where}{base}")
+        cli_findings.print_text(found)
+        print("\nRules:")
         for r in result.itertuples(index=False):
             print(f"  {r.status.upper():<8} {r.rule}: {r.message}")
         print("PASS" if failed.empty else f"FAIL: {len(failed)} rule(s) broken")
@@ -143,6 +153,13 @@ def add_parser(subparsers) -> None:
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
     s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")
     s.add_argument("--exclude-base", action="store_true", help="judge the image with its base image's layers squashed into one")
-    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent)")
+    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent; "
+                   "and layerlab's highestReclaimableBytes, highestReclaimableBytesExcludingBase, highestBloatBytes)")
+    s.add_argument("--max-reclaimable-bytes", metavar="N", help="most bytes the layers store that the final filesystem hides")
+    s.add_argument("--max-reclaimable-bytes-excluding-base", metavar="N",
+                   help="the same, in the layers above the base only (what rebuilding this image can fix)")
+    s.add_argument("--max-bloat-bytes", metavar="N", help="most visible bytes matching the bloat rules (see `layerlab bloat`)")
+    s.add_argument("--bloat-rules", metavar="FILE", help="CSV of extra bloat rules (as `layerlab bloat --rules`)")
+    s.add_argument("--top", type=int, default=10, help="rows of each table in the text output (default 10)")
     s.add_argument("--json", action="store_true", help="machine-readable result")
     s.set_defaults(func=cmd_check)

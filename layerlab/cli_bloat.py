@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 from ._format import command_text, human_bytes
+from .cli_summary import terminal_width
 
 
 def print_findings(findings, *, indent: str = "", out=None) -> None:
     """The findings of ``analyses.bloat`` as text: one line per category and layer, then the fix."""
     out = out or sys.stdout
-    width = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    width = terminal_width(out) or 160
     if findings.empty:
         print(f"{indent}no bloat found (no visible file matches a bloat rule)", file=out)
         return

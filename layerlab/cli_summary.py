@@ -7,7 +7,6 @@ counted once next to the sum of the per-image figures, and what ``docker image p
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import pandas as pd
@@ -31,6 +30,19 @@ CSV_COLUMNS = [
     "dive_wasted_bytes", "dive_user_wasted_percent", "base_image", "layer_count", "container_count", "dangling",
     "prunable_bytes",
 ]
+
+
+def terminal_width(out=None) -> int | None:
+    """The terminal's columns when printing to one (or $COLUMNS); None when piped (nothing is cut)."""
+    import os
+
+    out = out or sys.stdout
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(int(os.environ["COLUMNS"]), 80)
+    try:
+        return max(os.get_terminal_size(out.fileno()).columns, 80) if out.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def summary_extras(inv, data: dict) -> dict:
@@ -105,10 +117,12 @@ def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
 def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
     """The text form of ``summary``: images, containers, waste by Dockerfile line, totals."""
     out = out or sys.stdout
-    width = max(shutil.get_terminal_size((120, 24)).columns, 80)
+    width = terminal_width(out)
     fixed = 13 + 10 * 4 + 7 + 7 + 5  # ID, four sizes, EFF, LAYERS, CTRS and the spaces between
     names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
-    name_w = max(min(max((len(n) for n in names.values()), default=5), width - fixed - 1), 20)
+    longest = max((len(n) for n in names.values()), default=5)
+    name_w = max(min(longest, width - fixed - 1), 20) if width else max(longest, 5)
+    width = width or 160
     print(f"{'IMAGE':<{name_w}} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'RECLAIM':>9} {'EFF':>6} {'LAYERS':>6} {'CTRS':>4}", file=out)
     for im in images:
         eff = im.get("dive_efficiency")

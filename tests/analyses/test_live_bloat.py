@@ -4,6 +4,7 @@ built for the purpose with known bytes in every category (layerlab/testing/bloat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -34,7 +35,8 @@ def bloat_live(tmp_path_factory):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, cwd=cwd)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # piped: names are never cut
+    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def _expected_cats() -> dict[tuple[str, int], int]:
@@ -93,3 +95,94 @@ def test_bloat_cli_json_and_text(bloat_live, tmp_path):
     bad.write_text("name,glob\nx,y\n")
     p = _cli("bloat", root, bi.CATS, "--rules", str(bad))
     assert p.returncode == 2 and "category" in p.stderr
+
+
+def test_good_practice_passes_excluding_base_and_bad_fails(bloat_live, tmp_path):
+    from layerlab.analyses import check, efficiency
+
+    daemon, built, inv = bloat_live
+    base_lists, update_lists = sum(bi.BASE_LISTS.values()), sum(bi.UPDATE_LISTS.values())
+    eff = efficiency(inv, [bi.APT_GOOD, bi.APT_BAD]).set_index("image_id")
+    good, bad = eff.loc[built["images"][bi.APT_GOOD]], eff.loc[built["images"][bi.APT_BAD]]
+    # the good image deletes the base's lists: they stay in the base's layer, not in its own
+    assert (good["reclaimable_bytes"], good["reclaimable_bytes_excluding_base"]) == (base_lists, 0)
+    assert (bad["reclaimable_bytes"], bad["reclaimable_bytes_excluding_base"]) == (base_lists + update_lists, update_lists)
+    rules = {"highestWastedBytes": "100kB", "highestReclaimableBytesExcludingBase": "0"}
+    g = check(inv, bi.APT_GOOD, rules=rules).set_index("rule")["status"]
+    b = check(inv, bi.APT_BAD, rules=rules).set_index("rule")["status"]
+    # dive's byte rule punishes both; the excluding-base rule only the bad one
+    assert g["highestWastedBytes"] == b["highestWastedBytes"] == "fail"
+    assert g["highestReclaimableBytesExcludingBase"] == "pass" and b["highestReclaimableBytesExcludingBase"] == "fail"
+    # the same rules from a .dive-ci file, on the command line
+    f = tmp_path / ".dive-ci"
+    f.write_text("rules:\n  lowestEfficiency: disabled\n  highestUserWastedPercent: disabled\n"
+                 "  highestReclaimableBytesExcludingBase: 0\n  highestReclaimableBytes: 1MB\n")
+    root = str(daemon.data_root)
+    p = _cli("check", root, bi.APT_GOOD, "--rules", str(f))
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = _cli("check", root, bi.APT_BAD, "--rules", str(f), "--json")
+    data = json.loads(p.stdout)
+    assert p.returncode == 1 and not data["pass"]
+    rule = {r["rule"]: r for r in data["rules"]}
+    assert rule["highestReclaimableBytesExcludingBase"]["value"] == update_lists
+    assert rule["highestReclaimableBytes"]["status"] == "pass"
+    # dive's table and the waste by Dockerfile line in the JSON
+    ineff = {r["path"]: r for r in data["inefficient_files"]}
+    assert ineff["/var/lib/apt/lists/deb_bookworm_main_Packages"]["count"] == 3
+    line = data["waste_by_line"][0]
+    assert line["bytes"] == update_lists and "rm -rf /var/lib/apt/lists" in line["hidden_by"]
+    assert "deb_bookworm-security_Packages" in line["created_by"]
+
+
+def test_check_bloat_rules_and_text(bloat_live, tmp_path):
+    daemon, built, inv = bloat_live
+    root = str(daemon.data_root)
+    expected = _expected_cats()
+    apt_cache = sum(v for (c, _), v in expected.items() if c == "apt-cache")
+    f = tmp_path / "ci.yml"
+    f.write_text("rules:\n  lowestEfficiency: disabled\n  highestUserWastedPercent: disabled\n"
+                 f"  highestBloatBytes:\n    total: 1MB\n    apt-cache: {apt_cache - 1}\n    vcs: {apt_cache}\n")
+    p = _cli("check", root, bi.CATS, "--rules", str(f), "--json")
+    data = json.loads(p.stdout)
+    rule = {r["rule"]: r for r in data["rules"]}
+    assert p.returncode == 1
+    assert rule["highestBloatBytes"]["status"] == "pass" and rule["highestBloatBytes"]["value"] == sum(expected.values())
+    assert rule["highestBloatBytes[apt-cache]"]["status"] == "fail" and rule["highestBloatBytes[apt-cache]"]["value"] == apt_cache
+    assert rule["highestBloatBytes[vcs]"]["status"] == "pass"
+    assert data["bloat"]["total_bytes"] == sum(expected.values())
+    text = _cli("check", root, bi.CATS, "--rules", str(f)).stdout
+    assert "Inefficient Files" in text and "Bloat (visible files an image rarely needs): 316 kB" in text
+    assert "FAIL     highestBloatBytes[apt-cache]" in text
+    # the removed temporary file is dive's inefficient file and a line of waste
+    assert bi.CATS_DELETED in text and "RUN rm /tmp/build.tmp" in text
+
+
+def test_honest_totals_and_dangling(bloat_live):
+    from layerlab.analyses.totals import dangling, reclaimable_once
+
+    daemon, built, inv = bloat_live
+    base_lists, update_lists = sum(bi.BASE_LISTS.values()), sum(bi.UPDATE_LISTS.values())
+    temp = bi.CATS_STEPS[2][bi.CATS_DELETED][0]
+    # APT_CHILD holds APT_BAD's waste in the same layers: counted once; the base's lists, hidden
+    # in both APT_GOOD and APT_BAD, once too
+    once = reclaimable_once(inv, [bi.CATS, bi.APT_BAD, bi.APT_GOOD, bi.APT_CHILD])
+    assert once["reclaimable_bytes"] == temp + base_lists + update_lists
+    assert once["reclaimable_bytes_sum_of_images"] == temp + 2 * (base_lists + update_lists) + base_lists
+    p = _cli("summary", str(daemon.data_root), "--json")
+    data = json.loads(p.stdout)
+    assert data["totals"]["reclaimable_bytes"] == temp + base_lists + update_lists
+    assert data["totals"]["reclaimable_bytes_sum_of_images"] == sum(im["reclaimable_bytes"] for im in data["images"])
+    # the first build of REBUILT lost its tag: dangling, as docker itself says, and pruning frees its layer
+    docker_says = daemon.docker("images", "-f", "dangling=true", "-q", "--no-trunc").stdout.split()
+    assert docker_says == [built["dangling"]]
+    flagged = [im for im in data["images"] if im["dangling"]]
+    assert [im["image_id"] for im in flagged] == [built["dangling"]]
+    assert flagged[0]["prunable_bytes"] == data["totals"]["prunable_bytes"] == sum(bi.REBUILT_FIRST.values())
+    assert dangling(inv).attrs["dangling_images"] == 1
+    text = _cli("summary", str(daemon.data_root), "--sort", "reclaimable", "--top", "3").stdout
+    lines = text.splitlines()
+    assert lines[2].startswith(bi.APT_BAD) or lines[2].startswith(bi.APT_CHILD)
+    assert "... " in text and "docker image prune` would free 50 kB" in text
+    assert "WASTE BY DOCKERFILE LINE" in text and "RUN rm -rf /var/lib/apt/lists/*" in text
+    csv = _cli("summary", str(daemon.data_root), "--format", "csv", "--sort", "name").stdout.splitlines()
+    assert csv[0].startswith("name,image_id") and len(csv) == 1 + len(data["images"])
