@@ -19,32 +19,49 @@ def _num(x):
     return x
 
 
+def _printable(path: str) -> str:
+    # A newline or other control character in a file name would break the line it is printed on.
+    return path if path.isprintable() else path.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def cmd_diff(args) -> int:
+    from ._format import command_text
     from .analyses import diff_images, diff_layers
+    from .analyses.diff_rank import ranked, size_split
     from .sources import open_source
 
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
-    paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
-    layers = diff_layers(inv, args.image_a, args.image_b)
-    ia, ib = inv.image_id(args.image_a), inv.image_id(args.image_b)
+    quiet = False if args.json else None
+    inv = open_source(args.source, driver=args.driver, progress=quiet)
+    inv_b = inv if args.against is None else open_source(args.against, driver=args.driver, progress=quiet)
+    paths = diff_images(inv, args.image_a, args.image_b, progress=quiet, source_b=inv_b)
+    layers = diff_layers(inv, args.image_a, args.image_b, source_b=inv_b)
+    split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
+    order = ranked(paths)
+    ia, ib = inv.image_id(args.image_a), inv_b.image_id(args.image_b)
     totals = {
         status: {"paths": int((paths["status"] == status).sum()), "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
         for status in ("added", "removed", "changed")
     }
     if args.json:
         data = {
-            "a": {"image_id": ia, "ref": args.image_a},
-            "b": {"image_id": ib, "ref": args.image_b},
+            "a": {"image_id": ia, "ref": args.image_a, "source": inv.source},
+            "b": {"image_id": ib, "ref": args.image_b, "source": inv_b.source},
             "shared_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "both"],
             "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
             "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
             "totals": totals,
             "size_delta": int(paths["size_delta"].sum()),
+            "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"], "layers": split["layers"]},
+            "ranked": [
+                {"status": r.status, "path": r.path, "changes": r.changes.split(",") if r.changes else [],
+                 "bytes": int(r.bytes), "size_delta": int(r.size_delta), "paths": int(r.paths), "grouped": bool(r.grouped)}
+                for r in order.itertuples(index=False)
+            ],
             "paths": [
                 {
                     "path": r.path,
                     "status": r.status,
-                    "changes": r.changes.split(",") if r.changes else [],
+                    "changes": r.changes.split(",") if isinstance(r.changes, str) and r.changes else [],
                     "kind_a": r.kind_a,
                     "kind_b": r.kind_b,
                     "size_a": int(r.size_a),
@@ -59,21 +76,38 @@ def cmd_diff(args) -> int:
         print()
         return 0
     shared = layers[layers["in"] == "both"]
-    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]})")
+    where_b = f" in {inv_b.source}" if args.against is not None else ""
+    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]}){where_b}")
+    print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
     print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "
           f"{int((layers['in'] == 'a').sum())} only in {args.image_a}, {int((layers['in'] == 'b').sum())} only in {args.image_b}")
+    for layer in split["layers"][: args.top]:
+        who = args.image_a if layer["in"] == "a" else args.image_b
+        print(f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: {command_text(layer['created_by'], 70)}")
+    if len(split["layers"]) > args.top:
+        print(f"  ... {len(split['layers']) - args.top} more layers (--json for all)")
+    print("paths:")
     for status in ("added", "removed", "changed"):
         t = totals[status]
-        print(f"  {status:<8} {t['paths']:>7} paths  {t['bytes']:+,} bytes")
-    print(f"  total size change: {int(paths['size_delta'].sum()):+,} bytes (file content)")
-    if len(paths):
-        shown = paths.reindex(paths["size_delta"].abs().sort_values(ascending=False, kind="stable").index).head(args.top)
-        print(f"\n{'STATUS':<8} {'DELTA':>12}  {'CHANGES':<22} PATH")
+        print(f"  {status:<8} {t['paths']:>7} paths  {_signed(t['bytes'])}")
+    print(f"  file content {_signed(int(paths['size_delta'].sum()))} in total")
+    if len(order):
+        shown = order.head(args.top)
+        print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<22} PATH")
         for r in shown.itertuples(index=False):
-            print(f"{r.status:<8} {int(r.size_delta):>+12,}  {(r.changes or '')[:22]:<22} {r.path}")
-        if len(paths) > len(shown):
-            print(f"... {len(paths) - len(shown)} more (--top N, or --json for all)")
+            if r.grouped:
+                print(f"{r.status:<8} {'':>9} {'':>10}  {(r.changes or '')[:22]:<22} {r.paths} paths under {_printable(r.path)}")
+            else:
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {(r.changes or '')[:22]:<22} {_printable(r.path)}")
+        if len(order) > len(shown):
+            print(f"... {len(order) - len(shown)} more rows (--top N, or --json for all)")
     return 0
+
+
+def _signed(n) -> str:
+    """``+1.05 MB`` / ``-262 kB`` / ``0 B``."""
+    n = int(n)
+    return ("+" if n > 0 else "-" if n < 0 else "") + _human(abs(n))
 
 
 def cmd_check(args) -> int:
@@ -135,7 +169,9 @@ def add_parser(subparsers) -> None:
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
-    s.add_argument("--top", type=int, default=30, help="paths listed (largest size change first; default 30)")
+    s.add_argument("--top", type=int, default=30, help="rows listed (content changes by size first, then metadata-only changes "
+                   "grouped per directory; default 30)")
+    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (e.g. a later snapshot of the same host)")
     s.add_argument("--json", action="store_true", help="machine-readable output, every path")
     s.set_defaults(func=cmd_diff)
 

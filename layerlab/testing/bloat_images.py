@@ -11,6 +11,8 @@ with these numbers instead of numbers read back from layerlab.
 - ``APT_GOOD``: the same in one RUN (it still deletes the base's lists, which stay in the base).
 - ``APT_CHILD``: an image built on ``APT_BAD``: its waste is the same bytes, stored once.
 - ``REBUILT``: built twice under one tag; the first build is left dangling.
+- ``CERTS_V1``/``CERTS_V2``: one RUN built twice: the same certificates with other mtimes, and
+  an apt cache of the same size with new content (what a rebuild changes).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ APT_BAD = "layerlab-test/apt-bad:1"
 APT_GOOD = "layerlab-test/apt-good:1"
 APT_CHILD = "layerlab-test/apt-child:1"
 REBUILT = "layerlab-test/rebuilt:1"
+CERTS_V1 = "layerlab-test/certs:1"
+CERTS_V2 = "layerlab-test/certs:2"
+CERTS = [f"/etc/ssl/certs/cert{i}.pem" for i in range(6)]
+PKGCACHE = ("/var/cache/apt/pkgcache.bin", 30_000)
 
 SITE = "/usr/lib/python3.11/site-packages"
 #: The base's apt lists (layer 1 of every image built on DEBBASE).
@@ -119,4 +125,10 @@ def build_bloat_images(daemon: Daemon, workdir) -> dict:
     ids[APT_CHILD] = _build(daemon, APT_CHILD, f"FROM {APT_BAD}\nRUN echo hello > /hello.txt\n", workdir)
     first = _build(daemon, REBUILT, f"FROM {BASE}\nRUN {write_files(REBUILT_FIRST)}\n", workdir)
     ids[REBUILT] = _build(daemon, REBUILT, f"FROM {BASE}\nRUN {write_files(REBUILT_SECOND)}\n", workdir)
+    for tag, date in ((CERTS_V1, "2024-01-01 00:00:00"), (CERTS_V2, "2024-06-01 00:00:00")):
+        certs = " && ".join(f"echo {posixpath.basename(c)} > {c}" for c in CERTS)
+        ids[tag] = _build(daemon, tag, (
+            f"FROM {BASE}\n"
+            f"RUN mkdir -p /etc/ssl/certs && {certs} && touch -d '{date}' {' '.join(CERTS)} && {write_files(dict([PKGCACHE]))}\n"
+        ), workdir)
     return {"images": ids, "dangling": first}

@@ -186,3 +186,29 @@ def test_honest_totals_and_dangling(bloat_live):
     assert "WASTE BY DOCKERFILE LINE" in text and "RUN rm -rf /var/lib/apt/lists/*" in text
     csv = _cli("summary", str(daemon.data_root), "--format", "csv", "--sort", "name").stdout.splitlines()
     assert csv[0].startswith("name,image_id") and len(csv) == 1 + len(data["images"])
+
+
+def test_diff_of_a_rebuild_ranks_content_over_mtimes(bloat_live):
+    from layerlab.analyses import diff_images
+    from layerlab.analyses.diff_rank import ranked
+
+    daemon, built, inv = bloat_live
+    d = diff_images(inv, bi.CERTS_V1, bi.CERTS_V2, progress=False).set_index("path")
+    path, size = bi.PKGCACHE
+    assert d.loc[path, "content_changed"] == True  # noqa: E712 - same size, new bytes (hashed from the root)
+    assert all(d.loc[c, "changes"] == "mtime" and d.loc[c, "content_changed"] == False for c in bi.CERTS)  # noqa: E712
+    r = ranked(d.reset_index())
+    assert r.iloc[0]["path"] == path and r.iloc[0]["bytes"] == size
+    group = r[r["grouped"]].set_index("path")
+    assert group.loc["/etc/ssl/certs", "paths"] == len(bi.CERTS) and group.loc["/etc/ssl/certs", "changes"] == "mtime only"
+    text = _cli("diff", str(daemon.data_root), bi.CERTS_V1, bi.CERTS_V2).stdout
+    rows = text[text.index("STATUS"):].splitlines()
+    assert path in rows[1] and f"{len(bi.CERTS)} paths under /etc/ssl/certs" in text
+    v1 = int(inv.images.set_index("image_id").loc[built["images"][bi.CERTS_V1], "size"])
+    v2 = int(inv.images.set_index("image_id").loc[built["images"][bi.CERTS_V2], "size"])
+    assert v1 == v2 and "image size: " in text and "(0 B)" in text
+    data = json.loads(_cli("diff", str(daemon.data_root), bi.CERTS_V1, bi.CERTS_V2, "--json").stdout)
+    assert data["ranked"][0]["path"] == path and data["image_size"]["delta"] == 0
+    # one layer each side, with its command
+    assert [layer["in"] for layer in data["image_size"]["layers"]] in (["a", "b"], ["b", "a"])
+    assert all("touch -d" in layer["created_by"] for layer in data["image_size"]["layers"])
