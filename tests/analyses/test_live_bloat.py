@@ -212,3 +212,21 @@ def test_diff_of_a_rebuild_ranks_content_over_mtimes(bloat_live):
     # one layer each side, with its command
     assert [layer["in"] for layer in data["image_size"]["layers"]] in (["a", "b"], ["b", "a"])
     assert all("touch -d" in layer["created_by"] for layer in data["image_size"]["layers"])
+
+
+def test_bloat_chart(bloat_live):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from layerlab import plots
+
+    daemon, built, inv = bloat_live
+    fig, ax = plt.subplots()
+    plots.bloat_categories(inv, bi.CATS, ax=ax)
+    widths = sum(p.get_width() for p in ax.patches)
+    assert widths == sum(_expected_cats().values())
+    assert "apparent size" in ax.get_xlabel() and "(kB)" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "apt-lists"
+    plt.close(fig)
