@@ -240,3 +240,18 @@ def copy_ups_table(ups: pd.DataFrame) -> pd.DataFrame:
         "below": d["lower_bytes"].map(human_bytes).to_numpy(),
         "what changed": d["changed"].fillna("").to_numpy(),
     })
+
+
+def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.bloat`` for reading: category, bytes, files, the layer's command, the fix, examples."""
+    from .._format import command_text
+
+    return pd.DataFrame({
+        "category": findings["category"].to_numpy(),
+        "bytes": findings["bytes"].map(human_bytes).to_numpy(),
+        "files": findings["paths"].to_numpy(),
+        "layer": findings["position"].to_numpy(),
+        "written by": [command_text(c, 48) for c in findings["created_by"]],
+        "fix": findings["fix"].fillna("").to_numpy(),
+        "examples": [", ".join(e) for e in findings["examples"]],
+    })

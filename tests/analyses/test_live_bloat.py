@@ -230,3 +230,14 @@ def test_bloat_chart(bloat_live):
     assert "apparent size" in ax.get_xlabel() and "(kB)" in ax.get_xlabel()
     assert [t.get_text() for t in ax.get_yticklabels()][0] == "apt-lists"
     plt.close(fig)
+
+
+def test_notebook_bloat_section(bloat_live, tmp_path):
+    from layerlab import reports
+
+    daemon, built, inv = bloat_live
+    out = reports.render(reports.notebooks_dir() / "02-layers-and-waste.ipynb", tmp_path / "02.html", keep_ipynb=False,
+                         source=str(daemon.data_root), image=bi.CATS)
+    page = out.read_text(encoding="utf-8")
+    assert "Bloat: files the image shows but rarely needs" in page
+    assert "apt-lists" in page and "rm -rf /var/lib/apt/lists/*" in page and "/var/cache/apt/archives/tool_1.0_amd64.deb" in page

@@ -78,6 +78,12 @@ def test_all_reports_render_on_the_sample_well_under_a_minute(report):
         assert not _errors(_executed(out, nb.stem)), nb.name
     # Where and when the source was scanned, on the first page.
     assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
+    # Reclaimable bytes over all images count each (layer, path) once; what pruning frees.
+    from layerlab._format import human_bytes
+    from layerlab.analyses.totals import reclaimable_once
+
+    assert f"Reclaimable: <b>{human_bytes(reclaimable_once('sample')['reclaimable_bytes'])}</b>" in index
+    assert "docker image prune</code> would free" in index
 
 
 def test_pages_are_self_contained(report):
@@ -102,7 +108,7 @@ def test_tour_key_outputs(report):
 def test_waste_notebook_key_outputs(report):
     nb = _executed(report[0], "02-layers-and-waste")
     pngs = _outputs(nb, "image/png")
-    assert len(pngs) == 3  # waste per image, layer sizes, the explorer's snapshot
+    assert len(pngs) == 4  # waste per image, layer sizes, bloat by category, the explorer's snapshot
     html = "".join(_outputs(nb, "text/html"))
     assert "/data/big.bin" in html and "overwritten" in html and "deleted" in html
     # The explorer rendered as a picture, not as a widget the page cannot show.
