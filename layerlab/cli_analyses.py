@@ -152,7 +152,8 @@ def cmd_check(args) -> int:
         print()
     else:
         where = f" (rules from {rules})" if rules else " (dive's default rules)" if not any(
-            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent)) else ""
+            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent, args.max_reclaimable_bytes,
+                                    args.max_reclaimable_bytes_excluding_base, args.max_bloat_bytes)) else ""
         base = ", base image excluded" if args.exclude_base else ""
         print(f"{args.image} ({result.attrs['image_id'][7:19]}){where}{base}")
         cli_findings.print_text(found)

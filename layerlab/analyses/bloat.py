@@ -58,6 +58,11 @@ def _read_table(path) -> pd.DataFrame:
     bad = table[(table["category"] == "")]
     if len(bad):
         raise BloatRulesError(f"{path}: row {int(bad.index[0]) + 2} has no category", path=str(path))
+    relative = table[(table["pattern"] != "") & ~table["pattern"].str.startswith(("/", "*"))]
+    if len(relative):
+        row = int(relative.index[0])
+        raise BloatRulesError(f"{path}: row {row + 2}: pattern {table.at[row, 'pattern']!r} would never match; patterns match "
+                              "absolute paths, so start them with / (or * for any directory)", path=str(path))
     return table
 
 

@@ -95,6 +95,9 @@ def test_bloat_cli_json_and_text(bloat_live, tmp_path):
     bad.write_text("name,glob\nx,y\n")
     p = _cli("bloat", root, bi.CATS, "--rules", str(bad))
     assert p.returncode == 2 and "category" in p.stderr
+    bad.write_text("category,pattern\nx,var/log/*\n")
+    p = _cli("bloat", root, bi.CATS, "--rules", str(bad))
+    assert p.returncode == 2 and "start them with /" in p.stderr and "row 2" in p.stderr
 
 
 def test_good_practice_passes_excluding_base_and_bad_fails(bloat_live, tmp_path):
