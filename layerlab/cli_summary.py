@@ -115,21 +115,24 @@ def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
 
 
 def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
-    """The text form of ``summary``: images, containers, waste by Dockerfile line, totals."""
+    """The text form of ``summary``: images, containers, waste by Dockerfile line, totals.
+
+    RECLAIM is layerlab's ``reclaimable_bytes``; WASTED and EFF are dive's wasted bytes and
+    efficiency (as ``dive --ci`` prints them)."""
     out = out or sys.stdout
     width = terminal_width(out)
-    fixed = 13 + 10 * 4 + 7 + 7 + 5  # ID, four sizes, EFF, LAYERS, CTRS and the spaces between
+    fixed = 13 + 10 * 5 + 7 + 7 + 5  # ID, five sizes, EFF, LAYERS, CTRS and the spaces between
     names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
     longest = max((len(n) for n in names.values()), default=5)
     name_w = max(min(longest, width - fixed - 1), 20) if width else max(longest, 5)
     width = width or 160
-    print(f"{'IMAGE':<{name_w}} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'RECLAIM':>9} {'EFF':>6} {'LAYERS':>6} {'CTRS':>4}", file=out)
+    print(f"{'IMAGE':<{name_w}} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'RECLAIM':>9} {'WASTED':>9} {'EFF':>6} {'LAYERS':>6} {'CTRS':>4}", file=out)
     for im in images:
         eff = im.get("dive_efficiency")
         eff_s = f"{eff:.1%}" if isinstance(eff, float) else "-"
         print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} {im['image_id'][7:19]:<12} {human_bytes(im['size']):>9} "
               f"{human_bytes(im['shared_size']):>9} {human_bytes(im['unique_size']):>9} {human_bytes(im['reclaimable_bytes']):>9} "
-              f"{eff_s:>6} {im['layer_count']:>6} {im['container_count']:>4}", file=out)
+              f"{human_bytes(im.get('dive_wasted_bytes')):>9} {eff_s:>6} {im['layer_count']:>6} {im['container_count']:>4}", file=out)
     hidden = len(data["images"]) - len(images)
     if hidden:
         print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)
