@@ -103,7 +103,11 @@ def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
     """The largest (writing layer, hiding layer) pairs over ``image_ids``, each pair once."""
     from .analyses.attribution import waste_by_line
 
-    parts = [waste_by_line(inv, i) for i in image_ids]
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar only on a terminal, as the other long steps show one
+    parts = [waste_by_line(inv, i) for i in tqdm(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False,
+                                                 disable=None if len(image_ids) > 3 else True)]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame()

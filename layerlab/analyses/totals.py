@@ -55,7 +55,10 @@ def reclaimable_once(source, images=None) -> dict:
     """
     inv = inventory(source)
     ids = _listed(inv, images)
-    parts = [hidden_rows(inv, i) for i in ids]
+    from tqdm.auto import tqdm
+
+    parts = [hidden_rows(inv, i) for i in tqdm(ids, desc="hidden bytes", unit="image", leave=False,
+                                               disable=None if len(ids) > 10 else True)]
     per_image = int(sum(int(p["bytes"].sum()) for p in parts))
     if parts:
         union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"])
