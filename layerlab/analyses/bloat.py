@@ -95,11 +95,6 @@ def bloat_rules(rules=None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _compile(pattern: str) -> re.Pattern:
-    # fnmatch.translate: "*" matches any characters, "/" included (what these rules want).
-    return re.compile(fnmatch.translate(pattern))
-
-
 def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     """Every visible path of ``image`` that a bloat rule matches.
 
@@ -118,16 +113,15 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     paths = merged["path"].astype(object)
     rule = pd.Series(-1, index=merged.index, dtype="int64")
     if len(table) and len(paths):
-        # One pass with every pattern at once finds the few paths that match any; only those are
-        # tried rule by rule (first match wins).
-        anyrule = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in table["pattern"]))
-        cand = paths[paths.map(anyrule.match).notna()]
-        for i, pattern in enumerate(table["pattern"]):
-            cand = cand[rule[cand.index] < 0]
-            if cand.empty:
-                break
-            hit = cand.map(_compile(pattern).match).notna()
-            rule[hit[hit].index] = i
+        # One regex of every rule as named alternatives, tried in table order: the first that
+        # matches closes last, so ``lastgroup`` names it (one match per path, not one per rule).
+        big = re.compile("|".join(f"(?P<rule{i}>{fnmatch.translate(p)})" for i, p in enumerate(table["pattern"]) if p))
+
+        def which(path: str) -> int:
+            m = big.match(path)
+            return int(m.lastgroup[4:]) if m else -1
+
+        rule = pd.Series([which(p) for p in paths], index=merged.index, dtype="int64")
     found = merged[rule >= 0]
     out = pd.DataFrame({
         "path": found["path"].astype(object),
