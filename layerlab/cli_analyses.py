@@ -44,8 +44,8 @@ def cmd_diff(args) -> int:
     }
     if args.json:
         data = {
-            "a": {"image_id": ia, "ref": args.image_a, "source": inv.source},
-            "b": {"image_id": ib, "ref": args.image_b, "source": inv_b.source},
+            "a": {"image_id": ia, "ref": args.image_a, "source": inv.source, "snapshot": inv.meta.get("snapshot")},
+            "b": {"image_id": ib, "ref": args.image_b, "source": inv_b.source, "snapshot": inv_b.meta.get("snapshot")},
             "shared_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "both"],
             "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
             "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
@@ -76,7 +76,7 @@ def cmd_diff(args) -> int:
         print()
         return 0
     shared = layers[layers["in"] == "both"]
-    where_b = f" in {inv_b.source}" if args.against is not None else ""
+    where_b = f" in {inv_b.meta.get('snapshot') or inv_b.source}" if args.against is not None else ""
     print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]}){where_b}")
     print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
     print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "

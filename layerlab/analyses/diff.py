@@ -89,9 +89,14 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
         rows_b = fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}), on=["layer_id", "path"])
         if inv_b is inv:
             digests = _digest_lookup(inv, pd.concat([rows_a, rows_b], ignore_index=True), hashing, progress, "comparing files")
-        else:  # each side read from its own source; equal chain IDs hold equal contents
-            digests = {**_digest_lookup(inv, rows_a, hashing, progress, "comparing files"),
-                       **_digest_lookup(inv_b, rows_b, hashing, progress, "comparing files")}
+        else:  # each side from its own source, recorded digests first; equal chain IDs hold equal contents
+            from .pair_hash import file_digests
+
+            digests = {**_digest_lookup(inv, rows_a, False, progress, ""), **_digest_lookup(inv_b, rows_b, False, progress, "")}
+            if hashing:
+                for side, rows in ((inv, rows_a), (inv_b, rows_b)):
+                    missing = rows[[(l, p) not in digests for l, p in zip(rows["layer_id"], rows["path"])]]
+                    digests.update(file_digests(side, missing, progress=progress, desc="comparing files"))
         for i in check:
             p = m.at[i, "path"]
             da, db = digests.get((m.at[i, "layer_id_a"], p)), digests.get((m.at[i, "layer_id_b"], p))

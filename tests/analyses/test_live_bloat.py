@@ -244,3 +244,21 @@ def test_notebook_bloat_section(bloat_live, tmp_path):
     page = out.read_text(encoding="utf-8")
     assert "Bloat: files the image shows but rarely needs" in page
     assert "apt-lists" in page and "rm -rf /var/lib/apt/lists/*" in page and "/var/cache/apt/archives/tool_1.0_amd64.deb" in page
+
+
+def test_diff_across_two_snapshots(bloat_live, tmp_path):
+    """Two scans of one host: the old image in the first, the new one in the second."""
+    daemon, built, inv = bloat_live
+    root = str(daemon.data_root)
+    first, second = tmp_path / "monday.layerlab", tmp_path / "tuesday.layerlab"
+    for snap in (first, second):
+        p = _cli("scan", root, "-o", str(snap), "-q")
+        assert p.returncode == 0, p.stderr
+    p = _cli("diff", str(first), bi.CERTS_V1, bi.CERTS_V2, "--against", str(second), "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert (data["a"]["snapshot"], data["b"]["snapshot"]) == (str(first), str(second))
+    assert data["ranked"][0]["path"] == bi.PKGCACHE[0]
+    assert {r["path"]: r["paths"] for r in data["ranked"] if r["grouped"]} == {"/etc/ssl/certs": len(bi.CERTS)}
+    text = _cli("diff", str(first), bi.CERTS_V1, bi.CERTS_V2, "--against", str(second)).stdout
+    assert text.splitlines()[0].endswith(f"in {second}")
