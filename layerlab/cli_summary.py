@@ -125,18 +125,39 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
     efficiency (as ``dive --ci`` prints them)."""
     out = out or sys.stdout
     width = terminal_width(out)
-    fixed = 13 + 10 * 5 + 7 + 7 + 5  # ID, five sizes, EFF, LAYERS, CTRS and the spaces between
     names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
     longest = max((len(n) for n in names.values()), default=5)
-    name_w = max(min(longest, width - fixed - 1), 20) if width else max(longest, 5)
+
+    def pct(v):
+        return f"{v:.1%}" if isinstance(v, float) else "-"
+
+    # (header, width, value); on a narrow terminal the columns at the end of DROP go first.
+    columns = [
+        ("ID", -12, lambda im: im["image_id"][7:19]),
+        ("SIZE", 9, lambda im: human_bytes(im["size"])),
+        ("SHARED", 9, lambda im: human_bytes(im["shared_size"])),
+        ("UNIQUE", 9, lambda im: human_bytes(im["unique_size"])),
+        ("RECLAIM", 9, lambda im: human_bytes(im["reclaimable_bytes"])),
+        ("WASTED", 9, lambda im: human_bytes(im.get("dive_wasted_bytes"))),
+        ("EFF", 6, lambda im: pct(im.get("dive_efficiency"))),
+        ("LAYERS", 6, lambda im: str(im["layer_count"])),
+        ("CTRS", 4, lambda im: str(im["container_count"])),
+    ]
+    drop = ["CTRS", "SHARED", "WASTED", "LAYERS", "ID", "UNIQUE"]
+    min_name = min(longest, 24)
+    while width and drop and min_name + sum(abs(w) + 1 for _, w, _ in columns) > width:
+        gone = drop.pop(0)
+        columns = [c for c in columns if c[0] != gone]
+    fixed = sum(abs(w) + 1 for _, w, _ in columns)
+    name_w = max(min(longest, width - fixed), min_name) if width else max(longest, 5)
     width = width or 160
-    print(f"{'IMAGE':<{name_w}} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'RECLAIM':>9} {'WASTED':>9} {'EFF':>6} {'LAYERS':>6} {'CTRS':>4}", file=out)
+
+    def cell(text, w):
+        return f"{text:<{-w}}" if w < 0 else f"{text:>{w}}"
+
+    print(f"{'IMAGE':<{name_w}} " + " ".join(cell(h, w) for h, w, _ in columns), file=out)
     for im in images:
-        eff = im.get("dive_efficiency")
-        eff_s = f"{eff:.1%}" if isinstance(eff, float) else "-"
-        print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} {im['image_id'][7:19]:<12} {human_bytes(im['size']):>9} "
-              f"{human_bytes(im['shared_size']):>9} {human_bytes(im['unique_size']):>9} {human_bytes(im['reclaimable_bytes']):>9} "
-              f"{human_bytes(im.get('dive_wasted_bytes')):>9} {eff_s:>6} {im['layer_count']:>6} {im['container_count']:>4}", file=out)
+        print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
     hidden = len(data["images"]) - len(images)
     if hidden:
         print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)

@@ -139,3 +139,17 @@ def test_summary_formats(sample):
     assert {int(r["reclaimable_bytes"]) for r in rows if r["name"] == APP} == {2_359_296}
     as_json = json.loads(_cli("summary", "sample", "--format", "json", "--top", "1", "--sort", "layers"))
     assert len(as_json["images"]) == 1 and as_json["images"][0]["layer_count"] == max(im["layer_count"] for im in data["images"])
+
+
+@pytest.mark.parametrize("columns", [80, 100, 130])
+def test_summary_fits_the_terminal(sample, columns):
+    env = {**os.environ, "COLUMNS": str(columns)}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-m", "layerlab.cli", "summary", "sample"], capture_output=True,
+                         text=True, env=env, check=True).stdout.splitlines()
+    table = out[1:out.index("")]
+    assert table[0].startswith("IMAGE") and "RECLAIM" in table[0]
+    assert all(len(line) <= columns for line in table), max(table, key=len)
+    multi = next(line for line in table if "multi:1" in line)
+    # the registry host is cut from the middle, the tag kept; a wide terminal shows it whole
+    full = "127.0.0.1:5000/overlay2/layerlab/multi:1"
+    assert (full in multi) == (columns >= len(full) + 82)
