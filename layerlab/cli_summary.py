@@ -80,6 +80,10 @@ def _shorten(text: str, width: int) -> str:
 
 def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> list[dict]:
     """Images ordered by a ``SORT_KEYS`` key (ties by name), the first ``top`` of them."""
+    if top is not None and top < 1:
+        from .errors import LayerlabError
+
+        raise LayerlabError(f"--top takes a number of images, 1 or more (got {top})")
     field, descending = SORT_KEYS[sort]
 
     def key(im):

@@ -15,6 +15,7 @@ import re
 
 import pandas as pd
 
+from .._format import human_bytes
 from ..errors import LayerlabError
 from ._core import inventory
 
@@ -177,7 +178,9 @@ def check(
         elif key == "highestWastedBytes":
             threshold = parse_bytes(limit)
             failed = value > threshold
-            msg = f"too many bytes wasted (wasted-bytes={value} > threshold={threshold})" if failed else f"wasted bytes {value} <= {threshold}"
+            sizes = f"{human_bytes(value)} {'>' if failed else '<='} {human_bytes(threshold)}"
+            msg = (f"too many bytes wasted (wasted-bytes={value} > threshold={threshold}; {sizes})" if failed
+                   else f"wasted bytes {value} <= {threshold} ({sizes})")
         else:
             threshold = parse_ratio(limit, key)
             failed = value > threshold  # NaN (a single-layer image) never fails, as in dive

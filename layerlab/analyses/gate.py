@@ -14,6 +14,7 @@ Every rule is off unless configured; limits are byte sizes as dive reads them (`
 
 from __future__ import annotations
 
+from .._format import human_bytes
 from .check import RuleError, disabled, parse_bytes
 
 GATE_KEYS = ("highestReclaimableBytes", "highestReclaimableBytesExcludingBase", "highestBloatBytes")
@@ -48,8 +49,9 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
         threshold = parse_bytes(limit)
         failed = value > threshold
         rows.append((key, str(limit), value, "fail" if failed else "pass",
-                     f"too many {what} ({value:,} > {threshold:,}): layers store bytes a later layer hides; delete in the "
-                     "same RUN that writes, or use a multi-stage build" if failed else f"{what} {value:,} <= {threshold:,}"))
+                     f"too many {what} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): layers "
+                     "store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build"
+                     if failed else f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
     if "highestBloatBytes" in configured:
         from .bloat import bloat, by_category
 
@@ -64,6 +66,7 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
             failed = value > threshold
             label = "bloat" if category == "total" else f"{category} bloat"
             rows.append((rule, str(limit), value, "fail" if failed else "pass",
-                         f"too much {label} ({value:,} > {threshold:,}): see `layerlab bloat` for the files and the fix"
-                         if failed else f"{label} {value:,} <= {threshold:,}"))
+                         f"too much {label} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
+                         "see `layerlab bloat` for the files and the fix"
+                         if failed else f"{label} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
     return rows
