@@ -53,10 +53,16 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
                      "store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build"
                      if failed else f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
     if "highestBloatBytes" in configured:
-        from .bloat import bloat, by_category
+        from .bloat import bloat, bloat_rules as rule_table, by_category
 
+        wanted = limits(configured["highestBloatBytes"], "highestBloatBytes")
+        known = set(rule_table(bloat_rules)["category"]) | {"total"}
+        unknown = sorted(set(wanted) - known)
+        if unknown:  # a misspelt category would otherwise pass with 0 bytes
+            raise RuleError(f"highestBloatBytes: unknown bloat categor{'y' if len(unknown) == 1 else 'ies'} "
+                            f"{', '.join(unknown)}; known: {', '.join(sorted(known))}")
         found = by_category(bloat(inv, image_id, rules=bloat_rules)).set_index("category")["bytes"]
-        for category, limit in limits(configured["highestBloatBytes"], "highestBloatBytes").items():
+        for category, limit in wanted.items():
             rule = "highestBloatBytes" if category == "total" else f"highestBloatBytes[{category}]"
             value = int(found.sum()) if category == "total" else int(found.get(category, 0))
             if disabled(limit):
