@@ -213,8 +213,14 @@ def base_table(source=None) -> pd.DataFrame:
 
 
 def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.diff_images`` for reading: largest changes first, sizes as text, no layer IDs."""
-    order = diff["size_delta"].abs().sort_values(ascending=False, kind="stable").index
+    """``analyses.diff_images`` for reading: content changes first, largest first (a file rewritten
+    with new bytes of the same size ranks by its size), metadata-only changes last; sizes as text,
+    no layer IDs."""
+    from ..analyses.diff_rank import metadata_only
+
+    key = pd.DataFrame({"meta": metadata_only(diff).to_numpy(), "bytes": diff[["size_a", "size_b"]].max(axis=1).to_numpy(),
+                        "path": diff["path"].to_numpy()}, index=diff.index)
+    order = key.sort_values(["meta", "bytes", "path"], ascending=[True, False, True], kind="stable").index
     d = diff.loc[order]
     return pd.DataFrame({
         "path": d["path"].to_numpy(),
@@ -223,8 +229,9 @@ def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
         "kind": d["kind_b"].fillna(d["kind_a"]).to_numpy(),
         "size before": d["size_a"].map(human_bytes).to_numpy(),
         "size after": d["size_b"].map(human_bytes).to_numpy(),
-        "layer before": d["position_a"].to_numpy(),
-        "layer after": d["position_b"].to_numpy(),
+        # positions as integers, blank where the path is absent (not 1.0 / NaN)
+        "layer before": [int(v) if pd.notna(v) else "" for v in d["position_a"]],
+        "layer after": [int(v) if pd.notna(v) else "" for v in d["position_b"]],
     })
 
 
