@@ -9,7 +9,6 @@ import sys
 import pandas as pd
 
 from . import __version__
-from ._format import human_bytes
 from .errors import LayerlabError
 
 
