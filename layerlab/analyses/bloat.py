@@ -119,7 +119,7 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
 
         def which(path: str) -> int:
             m = big.match(path)
-            return int(m.lastgroup[4:]) if m else -1
+            return int(m.lastgroup[4:]) if m and m.lastgroup else -1
 
         rule = pd.Series([which(p) for p in paths], index=merged.index, dtype="int64")
     found = merged[rule >= 0]
