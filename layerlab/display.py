@@ -71,7 +71,11 @@ def _has_registry_host(ref: str) -> bool:
 
 
 def command_label(created_by, width: int = 40) -> str:
-    """A Dockerfile-like label for a history ``created_by`` (``/bin/sh -c #(nop) COPY ...`` -> ``COPY ...``)."""
+    """A Dockerfile-like, shortened label for a history ``created_by``:
+    ``/bin/sh -c #(nop) COPY file:<64 hex> in /x`` -> ``COPY file:2174286787de… in /x``;
+    ``/bin/sh -c apt-get ...`` -> ``RUN apt-get ...``; cut to ``width`` characters with "…"."""
+    import re
+
     if not isinstance(created_by, str) or not created_by.strip():  # None, NaN, NA: nothing recorded
         return "(imported)"
     text = " ".join(str(created_by).split())
@@ -81,4 +85,5 @@ def command_label(created_by, width: int = 40) -> str:
             if prefix == "/bin/sh -c ":
                 text = "RUN " + text
             break
-    return text if len(text) <= width else text[: width - 1] + "…"
+    text = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b", r"\1…", text)  # content digests of COPY/ADD sources
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"

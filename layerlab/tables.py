@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .frames.inventory import FRAME_NAMES
-from .frames.schema import FRAMES
 from .display import command_label, human_bytes, image_names
-from .frames.inventory import require_inventory
+from .frames.inventory import FRAME_NAMES, require_inventory
+from .frames.schema import FRAMES
 
 
 def frame_overview(inv) -> pd.DataFrame:
@@ -227,7 +226,15 @@ def audit_summary(audit) -> pd.DataFrame:
 
 
 def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.waste`` for reading: path, layer, reason, bytes, and the layer that hid it."""
+    """``analyses.waste`` for reading: path, layer, reason, bytes, the layer that hid it, and the
+    Dockerfile commands of both layers."""
+    inv = require_inventory(inv, "layerlab.tables")
+    il = inv.image_layers
+    cmd = dict(zip(zip(il["image_id"], il["position"]), il["created_by"]))
+
+    def line(image_ids, positions):
+        return [command_label(cmd.get((i, int(p))), 48) if pd.notna(p) else "" for i, p in zip(image_ids, positions)]
+
     return pd.DataFrame({
         "path": waste["path"].to_numpy(),
         "layer": waste["position"].to_numpy(),
@@ -236,6 +243,8 @@ def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
         "reason": waste["reason"].str.replace("_", "-").to_numpy(),
         "hidden by layer": waste["by_position"].to_numpy(),
         "what changed": waste["changed"].fillna("").to_numpy(),
+        "written by": line(waste["image_id"], waste["position"]),
+        "hidden by": line(waste["image_id"], waste["by_position"].where(waste["reclaimable"])),
     })
 
 
@@ -258,8 +267,14 @@ def base_table(inv) -> pd.DataFrame:
 
 
 def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.diff_images`` for reading: largest changes first, sizes as text, no layer IDs."""
-    order = diff["size_delta"].abs().sort_values(ascending=False, kind="stable").index
+    """``analyses.diff_images`` for reading: content changes first, largest first (a file rewritten
+    with new bytes of the same size ranks by its size), metadata-only changes last; sizes as text,
+    no layer IDs."""
+    from .analyses.diff_rank import metadata_only
+
+    key = pd.DataFrame({"meta": metadata_only(diff).to_numpy(), "bytes": diff[["size_a", "size_b"]].max(axis=1).to_numpy(),
+                        "path": diff["path"].to_numpy()}, index=diff.index)
+    order = key.sort_values(["meta", "bytes", "path"], ascending=[True, False, True], kind="stable").index
     d = diff.loc[order]
     return pd.DataFrame({
         "path": d["path"].to_numpy(),
@@ -268,8 +283,9 @@ def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
         "kind": d["kind_b"].fillna(d["kind_a"]).to_numpy(),
         "size before": d["size_a"].map(human_bytes).to_numpy(),
         "size after": d["size_b"].map(human_bytes).to_numpy(),
-        "layer before": d["position_a"].to_numpy(),
-        "layer after": d["position_b"].to_numpy(),
+        # positions as integers, blank where the path is absent (not 1.0 / NaN)
+        "layer before": [int(v) if pd.notna(v) else "" for v in d["position_a"]],
+        "layer after": [int(v) if pd.notna(v) else "" for v in d["position_b"]],
     })
 
 
@@ -284,4 +300,17 @@ def copy_ups_table(ups: pd.DataFrame) -> pd.DataFrame:
         "bytes": d["bytes"].map(human_bytes).to_numpy(),
         "below": d["lower_bytes"].map(human_bytes).to_numpy(),
         "what changed": d["changed"].fillna("").to_numpy(),
+    })
+
+
+def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.bloat`` for reading: category, bytes, files, the layer's command, the fix, examples."""
+    return pd.DataFrame({
+        "category": findings["category"].to_numpy(),
+        "bytes": findings["bytes"].map(human_bytes).to_numpy(),
+        "files": findings["paths"].to_numpy(),
+        "layer": findings["position"].to_numpy(),
+        "written by": [command_label(c, 48) for c in findings["created_by"]],
+        "fix": findings["fix"].fillna("").to_numpy(),
+        "examples": [", ".join(e) for e in findings["examples"]],
     })

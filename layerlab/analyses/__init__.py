@@ -8,6 +8,7 @@ by name, ID or ID prefix.
 from __future__ import annotations
 
 from .base import base_images
+from .bloat import bloat, bloat_files, bloat_rules
 from .check import check, load_rules, parse_bytes
 from .copyups import copy_ups
 from .dedup import content_dedup, dedup_levels
@@ -18,6 +19,9 @@ from .waste import dive_analysis, efficiency, layer_reasons, waste
 
 __all__ = [
     "base_images",
+    "bloat",
+    "bloat_files",
+    "bloat_rules",
     "check",
     "content_dedup",
     "dedup_levels",

@@ -15,6 +15,7 @@ import re
 
 import pandas as pd
 
+from ..display import human_bytes
 from ..errors import LayerlabError
 from ..sources import open_source
 
@@ -82,12 +83,14 @@ def load_rules(path) -> dict[str, str]:
     rules = doc.get("rules") if isinstance(doc, dict) else None
     if not isinstance(rules, dict):
         raise RuleError(f"{path} has no 'rules:' mapping; see dive's README for the .dive-ci format", path=str(path))
+    from .gate import GATE_KEYS, KEBAB
+
     out = dict(DIVE_DEFAULTS)
     for key, value in rules.items():
-        key = _KEBAB.get(key, key)
-        if key not in RULE_KEYS:
-            raise RuleError(f"{path}: unknown rule {key!r}; known rules: {', '.join(RULE_KEYS)}", path=str(path))
-        out[key] = "false" if value is False else str(value)
+        key = _KEBAB.get(key, KEBAB.get(key, key))
+        if key not in RULE_KEYS + GATE_KEYS:
+            raise RuleError(f"{path}: unknown rule {key!r}; known rules: {', '.join(RULE_KEYS + GATE_KEYS)}", path=str(path))
+        out[key] = value if isinstance(value, dict) else "false" if value is False else str(value)
     return out
 
 
@@ -100,6 +103,10 @@ def check(
     max_wasted_percent=None,
     exclude_base: bool = False,
     rules=None,
+    max_reclaimable_bytes=None,
+    max_reclaimable_bytes_excluding_base=None,
+    max_bloat_bytes=None,
+    bloat_rules=None,
 ) -> pd.DataFrame:
     """Evaluate dive's CI rules on one image, without ``docker save``.
 
@@ -118,24 +125,37 @@ def check(
     rules
         A ``.dive-ci`` file, or a dict of rule keys to values. Without rules or limits, dive's
         defaults apply (efficiency 0.9, user wasted 10 %).
+    max_reclaimable_bytes, max_reclaimable_bytes_excluding_base, max_bloat_bytes
+        layerlab's rules (``highestReclaimableBytes``, ``highestReclaimableBytesExcludingBase``,
+        ``highestBloatBytes``; see ``layerlab.analyses.gate``): byte sizes, off unless given
+        here or in the rules. ``max_bloat_bytes`` may be a dict of category (or ``total``) to size.
+    bloat_rules
+        Extra bloat rules for ``highestBloatBytes`` (see ``analyses.bloat_rules``).
 
     Returns
     -------
     DataFrame
-        One row per rule: ``rule`` (dive's key), ``limit`` (as given), ``value`` (the image's
+        One row per rule (dive's three, then layerlab's that are configured): ``rule`` (the
+        key; ``highestBloatBytes[<category>]`` for a category's limit), ``limit`` (as given), ``value`` (the image's
         figure), ``status`` (``pass``, ``fail`` or ``disabled``), ``message``; ``attrs`` hold
         ``image_id`` and ``exclude_base``.
     """
     from .waste import efficiency
 
+    from .gate import KEBAB, evaluate
+
     configured = dict(DIVE_DEFAULTS)
     if isinstance(rules, dict):
-        configured.update({_KEBAB.get(k, k): str(v) for k, v in rules.items()})
+        configured.update({_KEBAB.get(k, KEBAB.get(k, k)): v if isinstance(v, dict) else str(v) for k, v in rules.items()})
     elif rules is not None:
         configured = load_rules(rules)
     for key, value in zip(RULE_KEYS, (min_efficiency, max_wasted_bytes, max_wasted_percent)):
         if value is not None:
             configured[key] = str(value)
+    for key, value in zip(("highestReclaimableBytes", "highestReclaimableBytesExcludingBase", "highestBloatBytes"),
+                          (max_reclaimable_bytes, max_reclaimable_bytes_excluding_base, max_bloat_bytes)):
+        if value is not None:
+            configured[key] = value if isinstance(value, dict) else str(value)
     inv = open_source(source)
     image_id = inv.image_id(image)
     fig = efficiency(inv, [image_id]).iloc[0]
@@ -158,7 +178,9 @@ def check(
         elif key == "highestWastedBytes":
             threshold = parse_bytes(limit)
             failed = value > threshold
-            msg = f"too many bytes wasted (wasted-bytes={value} > threshold={threshold})" if failed else f"wasted bytes {value} <= {threshold}"
+            sizes = f"{human_bytes(value)} {'>' if failed else '<='} {human_bytes(threshold)}"
+            msg = (f"too many bytes wasted (wasted-bytes={value} > threshold={threshold}; {sizes})" if failed
+                   else f"wasted bytes {value} <= {threshold} ({sizes})")
         else:
             threshold = parse_ratio(limit, key)
             failed = value > threshold  # NaN (a single-layer image) never fails, as in dive
@@ -166,8 +188,9 @@ def check(
             msg = (f"too many bytes wasted, relative to the user bytes added (user-wasted={shown} > threshold={threshold:g})"
                    if failed else f"user wasted {shown} <= {threshold:g}")
         rows.append((key, limit, value, "fail" if failed else "pass", msg))
+    rows += evaluate(inv, image_id, configured, figures=fig, bloat_rules=bloat_rules)
     out = pd.DataFrame(rows, columns=["rule", "limit", "value", "status", "message"])
-    out["value"] = out["value"].astype(object)
+    out["value"] = pd.Series([r[2] for r in rows], dtype=object)  # ints stay ints next to ratios
     out.attrs.update(image_id=image_id, exclude_base=exclude_base)
     return out
 

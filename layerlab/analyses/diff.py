@@ -22,7 +22,7 @@ def _merged(inv, image_id):
     return merged_from_files(files), files
 
 
-def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None) -> pd.DataFrame:
+def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
     """Paths that differ between the filesystems of images ``a`` and ``b``.
 
     Two paths are the same when the same layer provides them in both images; otherwise their
@@ -39,6 +39,9 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
         Also return paths that are the same in both.
     hash
         ``"auto"``, True or False, as in ``waste``.
+    source_b
+        Where ``b`` is (default: ``source``): compare images of two sources, e.g. two snapshots
+        of one host taken at different times. Layers are the same when their chain IDs are.
 
     Returns
     -------
@@ -57,8 +60,9 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     The layers the two images share are in ``diff_layers``.
     """
     inv = open_source(source)
-    ia, ib = inv.image_id(a), inv.image_id(b)
-    (ma, fa), (mb, fb) = _merged(inv, ia), _merged(inv, ib)
+    inv_b = inv if source_b is None else open_source(source_b)
+    ia, ib = inv.image_id(a), inv_b.image_id(b)
+    (ma, fa), (mb, fb) = _merged(inv, ia), _merged(inv_b, ib)
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
     m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
     both = (m["_merge"] == "both").to_numpy()
@@ -82,15 +86,19 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     content[same_layer] = False
     check = np.flatnonzero(is_file & _mask((m["file_size_a"] == m["file_size_b"])) & _mask((m["entry_kind_a"] == "file")) & _mask((m["entry_kind_b"] == "file")))
     if len(check):
-        hashing = can_hash(inv, hash)
-        rows = pd.concat(
-            [
-                fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}), on=["layer_id", "path"]),
-                fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}), on=["layer_id", "path"]),
-            ],
-            ignore_index=True,
-        )
-        digests = digest_lookup(inv, rows, hashing, progress, "comparing files")
+        hashing = can_hash(inv, hash) and (inv_b is inv or can_hash(inv_b, hash))
+        rows_a = fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}), on=["layer_id", "path"])
+        rows_b = fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}), on=["layer_id", "path"])
+        if inv_b is inv:
+            digests = digest_lookup(inv, pd.concat([rows_a, rows_b], ignore_index=True), hashing, progress, "comparing files")
+        else:  # each side from its own source, recorded digests first; equal chain IDs hold equal contents
+            from .pair_hash import file_digests
+
+            digests = {**digest_lookup(inv, rows_a, False, progress, ""), **digest_lookup(inv_b, rows_b, False, progress, "")}
+            if hashing:
+                for side, rows in ((inv, rows_a), (inv_b, rows_b)):
+                    missing = rows[[(l, p) not in digests for l, p in zip(rows["layer_id"], rows["path"])]]
+                    digests.update(file_digests(side, missing, progress=progress, desc="comparing files"))
         for i in check:
             p = m.at[i, "path"]
             da, db = digests.get((m.at[i, "layer_id_a"], p)), digests.get((m.at[i, "layer_id_b"], p))
@@ -126,13 +134,14 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
         }
     )
     out["status"] = out["status"].astype(object)
-    out = nulls_as_none(out, ["kind_a", "kind_b", "layer_a", "layer_b"])
+    # pandas 3 makes a column of strings and None a str column with NaN: keep None, as the frames do.
+    out = nulls_as_none(out, ["changes", "kind_a", "kind_b", "layer_a", "layer_b"])
     if not unchanged:
         out = out[out["status"] != "unchanged"]
     return out.sort_values("path", kind="stable").reset_index(drop=True)
 
 
-def diff_layers(source, a, b) -> pd.DataFrame:
+def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:
     """The layers of images ``a`` and ``b``: which they share and which only one has.
 
     Returns
@@ -143,10 +152,11 @@ def diff_layers(source, a, b) -> pd.DataFrame:
         bytes), ``created_by``.
     """
     inv = open_source(source)
-    ia, ib = inv.image_id(a), inv.image_id(b)
-    il = inv.image_layers
+    inv_b = inv if source_b is None else open_source(source_b)
+    ia, ib = inv.image_id(a), inv_b.image_id(b)
+    il, il_b = inv.image_layers, inv_b.image_layers
     la = il[il["image_id"] == ia][["layer_id", "position", "size", "created_by"]]
-    lb = il[il["image_id"] == ib][["layer_id", "position", "size", "created_by"]]
+    lb = il_b[il_b["image_id"] == ib][["layer_id", "position", "size", "created_by"]]
     m = la.merge(lb, on="layer_id", how="outer", suffixes=("_a", "_b"), indicator=True, sort=False)
     out = pd.DataFrame(
         {

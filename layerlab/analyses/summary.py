@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .totals import dangling, reclaimable_once
 from .waste import summary_fields
 
 
@@ -18,7 +19,26 @@ def image_counts(inv) -> dict:
 
 
 def summary_dict(inv) -> dict:
-    """The stable machine interface of ``layerlab summary --json``."""
+    """The stable machine interface of ``layerlab summary --json``: per image docker's sizes, dive's and
+    layerlab's waste figures and whether ``docker image prune`` would remove it (``dangling``, with the
+    bytes that frees); per container its read-write bytes; totals that count each stored byte once."""
+    data = _summary(inv)
+    d = dangling(inv).set_index("image_id")
+    for im in data["images"]:
+        row = d.loc[im["image_id"]] if im["image_id"] in d.index else None
+        im["dangling"] = bool(row["dangling"]) if row is not None else False
+        im["prunable_bytes"] = int(row["prunable_bytes"]) if row is not None else 0
+    once = reclaimable_once(inv, [im["image_id"] for im in data["images"]])
+    data["totals"].update(
+        reclaimable_bytes=once["reclaimable_bytes"],
+        reclaimable_bytes_sum_of_images=once["reclaimable_bytes_sum_of_images"],
+        dangling_images=int(d.attrs["dangling_images"]),
+        prunable_bytes=int(d.attrs["prunable_bytes"]),
+    )
+    return data
+
+
+def _summary(inv) -> dict:
     images = inv.listed
     chain = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     distinct = chain.drop_duplicates("layer_id")

@@ -173,7 +173,7 @@ def dive_analysis(source, image) -> pd.DataFrame:
 # -- layerlab's waste ---------------------------------------------------------------------------
 
 
-def _hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
+def hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
     """Rows with bytes (size > 0) that the final filesystem does not show.
 
     A file hidden under its own path still shows through a visible hard link to it in the same
@@ -193,7 +193,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     """``waste`` for files rows of one image (with ``position``)."""
     files = files.reset_index(drop=True)
     visible = resolve(files, "oci")
-    hidden = _hidden_bytes(files, visible)
+    hidden = hidden_bytes(files, visible)
     kinds = files["kind"].to_numpy(dtype=object)
     paths = files["path"].to_numpy(dtype=object)
     pos = files["position"].to_numpy()
@@ -345,7 +345,7 @@ def image_figures(inv, image_id: str, base_layers: int) -> dict:
     files = chain_files(inv, chain)
     figures, _ = dive_figures(files, len(chain))
     visible = resolve(files, "oci")
-    hidden = _hidden_bytes(files, visible)
+    hidden = hidden_bytes(files, visible)
     b = max(base_layers, 1)
     squashed, _ = dive_figures(_squash_base(files, b), len(chain) - b + 1) if len(chain) >= b else (figures, None)
     user_hidden = hidden[hidden["position"] >= base_layers]

@@ -17,34 +17,51 @@ def _num(x):
     return x
 
 
+def _printable(path: str) -> str:
+    # A newline or other control character in a file name would break the line it is printed on.
+    return path if path.isprintable() else path.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def cmd_diff(args) -> int:
     import pandas as pd
 
     from ..analyses import diff_images, diff_layers
+    from ..analyses.diff_rank import ranked, size_split
+    from ..display import command_label
     from ..sources import open_source
 
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
-    paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
-    layers = diff_layers(inv, args.image_a, args.image_b)
-    ia, ib = inv.image_id(args.image_a), inv.image_id(args.image_b)
+    quiet = False if args.json else None
+    inv = open_source(args.source, driver=args.driver, progress=quiet)
+    inv_b = inv if args.against is None else open_source(args.against, driver=args.driver, progress=quiet)
+    paths = diff_images(inv, args.image_a, args.image_b, progress=quiet, source_b=inv_b)
+    layers = diff_layers(inv, args.image_a, args.image_b, source_b=inv_b)
+    split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
+    order = ranked(paths)
+    ia, ib = inv.image_id(args.image_a), inv_b.image_id(args.image_b)
     totals = {
         status: {"paths": int((paths["status"] == status).sum()), "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
         for status in ("added", "removed", "changed")
     }
     if args.json:
         data = {
-            "a": {"image_id": ia, "ref": args.image_a},
-            "b": {"image_id": ib, "ref": args.image_b},
+            "a": {"image_id": ia, "ref": args.image_a, "source": inv.source, "snapshot": inv.meta.get("snapshot")},
+            "b": {"image_id": ib, "ref": args.image_b, "source": inv_b.source, "snapshot": inv_b.meta.get("snapshot")},
             "shared_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "both"],
             "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
             "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
             "totals": totals,
             "size_delta": int(paths["size_delta"].sum()),
+            "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"], "layers": split["layers"]},
+            "ranked": [
+                {"status": r.status, "path": r.path, "changes": r.changes.split(",") if r.changes else [],
+                 "bytes": int(r.bytes), "size_delta": int(r.size_delta), "paths": int(r.paths), "grouped": bool(r.grouped)}
+                for r in order.itertuples(index=False)
+            ],
             "paths": [
                 {
                     "path": r.path,
                     "status": r.status,
-                    "changes": r.changes.split(",") if r.changes else [],
+                    "changes": r.changes.split(",") if isinstance(r.changes, str) and r.changes else [],
                     "kind_a": r.kind_a,
                     "kind_b": r.kind_b,
                     "size_a": int(r.size_a),
@@ -59,21 +76,38 @@ def cmd_diff(args) -> int:
         print()
         return 0
     shared = layers[layers["in"] == "both"]
-    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]})")
+    where_b = f" in {inv_b.meta.get('snapshot') or inv_b.source}" if args.against is not None else ""
+    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]}){where_b}")
+    print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
     print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "
           f"{int((layers['in'] == 'a').sum())} only in {args.image_a}, {int((layers['in'] == 'b').sum())} only in {args.image_b}")
+    for layer in split["layers"][: args.top]:
+        who = args.image_a if layer["in"] == "a" else args.image_b
+        print(f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: {command_label(layer['created_by'], 70)}")
+    if len(split["layers"]) > args.top:
+        print(f"  ... {len(split['layers']) - args.top} more layers (--json for all)")
+    print("paths:")
     for status in ("added", "removed", "changed"):
         t = totals[status]
-        print(f"  {status:<8} {t['paths']:>7} paths  {t['bytes']:+,} bytes")
-    print(f"  total size change: {int(paths['size_delta'].sum()):+,} bytes (file content)")
-    if len(paths):
-        shown = paths.reindex(paths["size_delta"].abs().sort_values(ascending=False, kind="stable").index).head(args.top)
-        print(f"\n{'STATUS':<8} {'DELTA':>12}  {'CHANGES':<22} PATH")
+        print(f"  {status:<8} {t['paths']:>7} paths  {_signed(t['bytes'])}")
+    print(f"  file content {_signed(int(paths['size_delta'].sum()))} in total")
+    if len(order):
+        shown = order.head(args.top)
+        print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<22} PATH")
         for r in shown.itertuples(index=False):
-            print(f"{r.status:<8} {int(r.size_delta):>+12,}  {(r.changes or '')[:22]:<22} {r.path}")
-        if len(paths) > len(shown):
-            print(f"... {len(paths) - len(shown)} more (--top N, or --json for all)")
+            if r.grouped:
+                print(f"{r.status:<8} {'':>9} {'':>10}  {(r.changes or '')[:22]:<22} {r.paths} paths under {_printable(r.path)}")
+            else:
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {(r.changes or '')[:22]:<22} {_printable(r.path)}")
+        if len(order) > len(shown):
+            print(f"... {len(order) - len(shown)} more rows (--top N, or --json for all)")
     return 0
+
+
+def _signed(n) -> str:
+    """``+1.05 MB`` / ``-262 kB`` / ``0 B``."""
+    n = int(n)
+    return ("+" if n > 0 else "-" if n < 0 else "") + _human(abs(n))
 
 
 def cmd_check(args) -> int:
@@ -90,7 +124,14 @@ def cmd_check(args) -> int:
         max_wasted_percent=args.max_wasted_percent,
         exclude_base=args.exclude_base,
         rules=rules,
+        max_reclaimable_bytes=args.max_reclaimable_bytes,
+        max_reclaimable_bytes_excluding_base=args.max_reclaimable_bytes_excluding_base,
+        max_bloat_bytes=args.max_bloat_bytes,
+        bloat_rules=args.bloat_rules,
     )
+    from . import findings as cli_findings
+
+    found = cli_findings.gather(inv, result.attrs["image_id"], bloat_rules=args.bloat_rules, top=args.top)
     failed = result[result["status"] == "fail"]
     if args.json:
         json.dump(
@@ -103,6 +144,7 @@ def cmd_check(args) -> int:
                     {"rule": r.rule, "limit": r.limit, "value": _num(r.value), "status": r.status, "message": r.message}
                     for r in result.itertuples(index=False)
                 ],
+                **cli_findings.to_json(found),
             },
             sys.stdout,
             indent=2,
@@ -110,9 +152,12 @@ def cmd_check(args) -> int:
         print()
     else:
         where = f" (rules from {rules})" if rules else " (dive's default rules)" if not any(
-            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent)) else ""
+            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent, args.max_reclaimable_bytes,
+                                    args.max_reclaimable_bytes_excluding_base, args.max_bloat_bytes)) else ""
         base = ", base image excluded" if args.exclude_base else ""
         print(f"{args.image} ({result.attrs['image_id'][7:19]}){where}{base}")
+        cli_findings.print_text(found)
+        print("\nRules:")
         for r in result.itertuples(index=False):
             print(f"  {r.status.upper():<8} {r.rule}: {r.message}")
         print("PASS" if failed.empty else f"FAIL: {len(failed)} rule(s) broken")
@@ -125,7 +170,9 @@ def add_parser(subparsers) -> None:
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
-    s.add_argument("--top", type=int, default=30, help="paths listed (largest size change first; default 30)")
+    s.add_argument("--top", type=int, default=30, help="rows listed (content changes by size first, then metadata-only changes "
+                   "grouped per directory; default 30)")
+    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (e.g. a later snapshot of the same host)")
     s.add_argument("--json", action="store_true", help="machine-readable output, every path")
     s.set_defaults(func=cmd_diff)
 
@@ -143,6 +190,13 @@ def add_parser(subparsers) -> None:
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
     s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")
     s.add_argument("--exclude-base", action="store_true", help="judge the image with its base image's layers squashed into one")
-    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent)")
+    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent; "
+                   "and layerlab's highestReclaimableBytes, highestReclaimableBytesExcludingBase, highestBloatBytes)")
+    s.add_argument("--max-reclaimable-bytes", metavar="N", help="most bytes the layers store that the final filesystem hides")
+    s.add_argument("--max-reclaimable-bytes-excluding-base", metavar="N",
+                   help="the same, in the layers above the base only (what rebuilding this image can fix)")
+    s.add_argument("--max-bloat-bytes", metavar="N", help="most visible bytes matching the bloat rules (see `layerlab bloat`)")
+    s.add_argument("--bloat-rules", metavar="FILE", help="CSV of extra bloat rules (as `layerlab bloat --rules`)")
+    s.add_argument("--top", type=int, default=10, help="rows of each table in the text output (default 10)")
     s.add_argument("--json", action="store_true", help="machine-readable result")
     s.set_defaults(func=cmd_check)

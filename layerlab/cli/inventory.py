@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from ..display import human_bytes
 from ..errors import LayerlabError
 
 
@@ -30,36 +29,26 @@ def cmd_scan(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from ..sources import open_source
-
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
     from ..analyses.summary import summary_dict
+    from ..sources import open_source
+    from . import summary as cli_summary
 
+    fmt = "json" if args.json else (args.format or "table")
+    inv = open_source(args.source, driver=args.driver, progress=False if fmt != "table" else None)
     data = summary_dict(inv)
-    if args.json:
-        json.dump(data, sys.stdout, indent=2)
+    images = cli_summary.ordered(data["images"], args.sort, args.top)
+    if fmt == "json":
+        json.dump({**data, "images": images}, sys.stdout, indent=2)
         print()
+        return 0
+    if fmt == "csv":
+        cli_summary.to_csv(data, images)
         return 0
     where = data["source"]
     if inv.meta.get("snapshot"):
         where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
     print(f"{where}  ({data['image_store']}, {data['driver']})")
-    print(f"{'IMAGE':<40} {'ID':<12} {'SIZE':>9} {'SHARED':>9} {'UNIQUE':>9} {'LAYERS':>6} {'CTRS':>4}")
-    for im in sorted(data["images"], key=lambda i: -i["size"]):
-        name = ", ".join(im["tags"]) or "<none>"
-        print(
-            f"{name[:40]:<40} {im['image_id'][7:19]:<12} {human_bytes(im['size']):>9} {human_bytes(im['shared_size']):>9} "
-            f"{human_bytes(im['unique_size']):>9} {im['layer_count']:>6} {im['container_count']:>4}"
-        )
-    if data["containers"]:
-        print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}")
-        for c in data["containers"]:
-            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}")
-    t = data["totals"]
-    print(
-        f"\n{t['images']} images, {t['layers']} distinct layers: {human_bytes(t['logical_size'])} if every image were stored "
-        f"alone, {human_bytes(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)"
-    )
+    cli_summary.print_table(inv, data, images)
     return 0
 
 
@@ -97,6 +86,9 @@ def add_parser(sub) -> None:
     s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, or 'sample' (default)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
+    from .summary import add_arguments
+
+    add_arguments(s)
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("report", help="run the notebooks on a source and render them to HTML")

@@ -6,11 +6,12 @@ Every byte axis names its unit (decimal: kB, MB, GB, as docker prints them) and 
 shows: apparent, on disk or compressed.
 """
 
+from .bloat import bloat_categories
 from .sharing import dedup_ratios, registry_sharing, sharing_matrix
 from .sizes import compressed_sizes, driver_footprint, file_sizes, size_kinds, treemap
 from .waste import copy_ups, image_diff, image_waste, layer_sizes
 
 __all__ = [
-    "compressed_sizes", "copy_ups", "image_diff", "image_waste", "layer_sizes", "dedup_ratios", "driver_footprint", "file_sizes",
-    "registry_sharing", "sharing_matrix", "size_kinds", "treemap",
+    "bloat_categories", "compressed_sizes", "copy_ups", "dedup_ratios", "driver_footprint", "file_sizes", "image_diff",
+    "image_waste", "layer_sizes", "registry_sharing", "sharing_matrix", "size_kinds", "treemap",
 ]

@@ -10,15 +10,8 @@ page and the "about" line), ``inputs`` (registry inputs and optional sources for
 
 from .index import About, about, about_html, note
 from .inputs import audit_or_none, available, registry_blobs, registry_frames_or_none, sample_capture
-from .params import (
-                     check_parameters,
-                     coerce_value,
-                     inject_parameters,
-                     known_parameters,
-                     notebooks,
-                     notebooks_dir,
-                     parameters,
-)
+from .params import (check_parameters, coerce_value, inject_parameters, known_parameters, notebooks, notebooks_dir,
+                     parameters)
 from .run import execute, render, render_all, to_html
 
 __all__ = [

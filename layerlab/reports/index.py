@@ -81,8 +81,11 @@ def headline(summary: dict) -> dict:
     top = sorted((i for i in images if i["reclaimable_bytes"]), key=lambda i: -i["reclaimable_bytes"])[:5]
     return {
         **{k: t[k] for k in ("images", "tagged_images", "all_images", "layers", "logical_size", "physical_size", "dedup_ratio")},
-        # Summed per image: a layer two images share counts for both (what each image would save).
-        "reclaimable_bytes": sum(i["reclaimable_bytes"] for i in images),
+        # Each (layer, path) once, however many images show it; and the per-image figures added up.
+        "reclaimable_bytes": t["reclaimable_bytes"],
+        "reclaimable_bytes_sum_of_images": t["reclaimable_bytes_sum_of_images"],
+        "dangling_images": t["dangling_images"],
+        "prunable_bytes": t["prunable_bytes"],
         "top": [{"name": short_name(i["tags"], i["image_id"]), "reclaimable_bytes": i["reclaimable_bytes"],
                  "size": i["size"]} for i in top],
         "containers": len(summary["containers"]),
@@ -93,7 +96,7 @@ def headline(summary: dict) -> dict:
 #: Each page's own headline figure, from the index's headline (pages not named here have none).
 PAGE_FIGURES = {
     "01-tour": lambda h: f"{h['images']} images, {h['layers']} distinct layers, {human_bytes(h['physical_size'])} stored",
-    "02-layers-and-waste": lambda h: f"{human_bytes(h['reclaimable_bytes'])} reclaimable (summed per image)",
+    "02-layers-and-waste": lambda h: f"{human_bytes(h['reclaimable_bytes'])} reclaimable (each byte once)",
     "03-sharing-and-dedup": lambda h: (f"layer dedup {h['dedup_ratio']:.2f}×: {human_bytes(h['logical_size'])} as "
                                        f"separate images, {human_bytes(h['physical_size'])} stored") if h["dedup_ratio"] else "",
     "04-storage-drivers": lambda h: f"{h['containers']} containers, {human_bytes(h['rw_bytes'])} in read-write layers",
@@ -104,9 +107,11 @@ def _dashboard(h: dict) -> str:
     cards = [
         (f"{h['images']}", f"images ({h['tagged_images']} tagged, {h['all_images']} with intermediate)"),
         (f"{h['layers']}", f"distinct layers, {human_bytes(h['physical_size'])} stored (apparent)"),
-        (human_bytes(h["reclaimable_bytes"]), "reclaimable: in layers, never seen by containers (summed per image)"),
+        (human_bytes(h["reclaimable_bytes"]), f"reclaimable: in layers, never seen by containers (each byte once; the "
+                                              f"images' own figures add up to {human_bytes(h['reclaimable_bytes_sum_of_images'])})"),
         (f"{h['dedup_ratio']:.2f}×" if h["dedup_ratio"] else "—", "layer dedup: separate images ÷ stored"),
         (f"{h['containers']}", f"containers, {human_bytes(h['rw_bytes'])} in read-write layers"),
+        (f"{h['dangling_images']}", f"dangling images: docker image prune would free {human_bytes(h['prunable_bytes'])}"),
     ]
     out = ['<h2>What the audit found</h2><div class="cards">']
     out += [f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for v, k in cards]

@@ -76,3 +76,25 @@ def test_check_cli_on_real_images(edge_live, tmp_path):
     bad.write_text("rules:\n  highestWastedBytes: 20 parsecs\n")
     p = _cli("check", root, refs["edge"], "--rules", str(bad))
     assert p.returncode == 2 and "byte size" in p.stderr
+
+
+def test_layerlab_rules_on_the_sample(tmp_path):
+    """layerlab's rules next to dive's in one file; dive's three stay as they were."""
+    import layerlab as ll
+
+    f = tmp_path / ".dive-ci"
+    f.write_text("rules:\n  highestReclaimableBytes: 1MB\n  highest-reclaimable-bytes-excluding-base: 0\n"
+                 "  highestBloatBytes:\n    total: 1MB\n    apt-lists: 0\n")
+    rules = load_rules(f)
+    assert [rules[k] for k in ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")] == ["0.9", "disabled", "0.1"]
+    result = check(ll.sample(), "layerlab/app:1", rules=f).set_index("rule")
+    eff = ll.analyses.efficiency(ll.sample(), ["layerlab/app:1"]).iloc[0]
+    assert result.loc["highestReclaimableBytes", "value"] == eff["reclaimable_bytes"] > 1_000_000
+    assert result.loc["highestReclaimableBytes", "status"] == "fail"
+    # app:1 only adds files on top of the wasteful bloat:1: nothing of its own to reclaim
+    assert result.loc["highestReclaimableBytesExcludingBase", "value"] == eff["reclaimable_bytes_excluding_base"] == 0
+    assert result.loc["highestReclaimableBytesExcludingBase", "status"] == "pass"
+    assert result.loc["highestBloatBytes[apt-lists]", "status"] == "pass"
+    assert list(result.index[:3]) == ["lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent"]
+    with pytest.raises(RuleError, match="unknown bloat category apt-list"):
+        check(ll.sample(), "layerlab/app:1", rules={"highestBloatBytes": {"apt-list": 0}})

@@ -132,3 +132,12 @@ def test_summary_json_fields(sample_live):
         assert im["base_image"] == row["base_image"]
     base = [im for im in data["images"] if built["roles"]["base"] in im["tags"]][0]
     assert base["dive_user_wasted_percent"] is None  # dive divides by zero for a one-layer image
+
+
+def test_summary_flags_what_docker_calls_dangling(sample_live):
+    daemon, built, inv = sample_live
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "summary", str(daemon.data_root), "--json"],
+                         capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    assert {im["image_id"] for im in data["images"] if im["dangling"]} == set(built["dangling"])
+    assert data["totals"]["reclaimable_bytes"] < data["totals"]["reclaimable_bytes_sum_of_images"]

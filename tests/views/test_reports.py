@@ -3,6 +3,7 @@ outputs checked, self-contained HTML, and the two ways a report can go wrong."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -80,6 +81,11 @@ def test_all_reports_render_on_the_sample(report):
         assert not _errors(_executed(out, nb.stem)), nb.name
     # Where and when the source was scanned, on the first page.
     assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
+    # Reclaimable bytes over all images count each (layer, path) once; what pruning frees.
+    from layerlab.analyses.totals import reclaimable_once
+
+    assert f"<b>{human_bytes(reclaimable_once('sample')['reclaimable_bytes'])}</b><span>reclaimable" in index
+    assert "docker image prune would free" in index
 
 
 def test_index_figures_agree_with_summary_json(report, capsys):
@@ -88,13 +94,17 @@ def test_index_figures_agree_with_summary_json(report, capsys):
     summary = json.loads(capsys.readouterr().out)
     h = reports.index.headline(summary)
     text = (out / "index.html").read_text()
-    cards = dict((k.strip(), v.strip()) for v, k in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', text))
+    cards = {html.unescape(k).strip(): html.unescape(v).strip()
+             for v, k in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', text)}
     t = summary["totals"]
     assert cards[f"images ({t['tagged_images']} tagged, {t['all_images']} with intermediate)"] == str(t["images"])
     assert cards[f"distinct layers, {human_bytes(t['physical_size'])} stored (apparent)"] == str(t["layers"])
-    reclaimable = sum(i["reclaimable_bytes"] for i in summary["images"])
-    assert h["reclaimable_bytes"] == reclaimable
-    assert cards["reclaimable: in layers, never seen by containers (summed per image)"] == human_bytes(reclaimable)
+    reclaimable = t["reclaimable_bytes"]  # each (layer, path) once
+    assert h["reclaimable_bytes"] == reclaimable < sum(i["reclaimable_bytes"] for i in summary["images"])
+    key = (f"reclaimable: in layers, never seen by containers (each byte once; the images' own figures add up to "
+           f"{human_bytes(t['reclaimable_bytes_sum_of_images'])})")
+    assert cards[key] == human_bytes(reclaimable)
+    assert cards[f"dangling images: docker image prune would free {human_bytes(t['prunable_bytes'])}"] == str(t["dangling_images"])
     assert cards["layer dedup: separate images ÷ stored"] == f"{t['dedup_ratio']:.2f}×"
     # The same image counts on every page's first line as in summary --json.
     page = (out / "01-tour.html").read_text()
@@ -129,7 +139,7 @@ def test_tour_key_outputs(report):
 def test_waste_notebook_key_outputs(report):
     nb = _executed(report[0], "02-layers-and-waste")
     pngs = _outputs(nb, "image/png")
-    assert len(pngs) == 3  # waste per image, layer sizes, the explorer's snapshot
+    assert len(pngs) == 4  # waste per image, layer sizes, bloat by category, the explorer's snapshot
     html = "".join(_outputs(nb, "text/html"))
     assert "/data/big.bin" in html and "overwritten" in html and "deleted" in html
     # The explorer rendered as a picture, not as a widget the page cannot show.

@@ -1,0 +1,105 @@
+"""Totals over several images that count each stored byte once, and dangling images.
+
+Images built on one another share layers, so the bytes one image's layers hide are often the same
+bytes another image's layers hide: adding the per-image ``reclaimable_bytes`` counts them once per
+image (in the sample, ``app:1`` is built on ``bloat:1`` and both carry the same 2.36 MB). Here
+every (layer, path) counts once, however many images show it.
+
+A dangling image is what ``docker image prune`` removes: no tag, no child image (so not a build
+step of another image), no container. Removing the dangling images frees the layers no other image
+uses; that is ``prunable_bytes``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..sources import open_source
+from .stacking import chain_files, resolve
+
+
+def hidden_rows(inv, image_id: str) -> pd.DataFrame:
+    """(layer_id, path, bytes) of every stored entry ``image_id``'s final filesystem hides."""
+    from .waste import hidden_bytes
+
+    c = inv.cache.setdefault("hidden_rows", {})
+    if image_id not in c:
+        files = chain_files(inv, inv.chain(image_id))
+        hidden = hidden_bytes(files, resolve(files, "oci"))
+        c[image_id] = pd.DataFrame({"layer_id": hidden["layer_id"].astype(object), "path": hidden["path"].astype(object),
+                                    "bytes": hidden["size"].astype("int64")})
+    return c[image_id]
+
+
+def _listed(inv, images=None) -> list[str]:
+    if images is None:
+        imgs = inv.listed
+        return list(imgs["image_id"])
+    return [inv.image_id(i) for i in ([images] if isinstance(images, str) else images)]
+
+
+def reclaimable_once(source, images=None) -> dict:
+    """Reclaimable bytes over several images, each (layer, path) counted once.
+
+    Parameters
+    ----------
+    source
+        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    images
+        Tags, IDs or ID prefixes (default: every image ``docker images`` lists).
+
+    Returns
+    -------
+    dict
+        ``reclaimable_bytes`` (each (layer, path) once), ``reclaimable_bytes_sum_of_images``
+        (the per-image figures added up, which count shared layers once per image), ``images``.
+    """
+    inv = open_source(source)
+    ids = _listed(inv, images)
+    from tqdm.auto import tqdm
+
+    parts = [hidden_rows(inv, i) for i in tqdm(ids, desc="hidden bytes", unit="image", leave=False,
+                                               disable=None if len(ids) > 10 else True)]
+    per_image = int(sum(int(p["bytes"].sum()) for p in parts))
+    if parts:
+        union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"])
+        once = int(union["bytes"].sum())
+    else:
+        once = 0
+    return {"reclaimable_bytes": once, "reclaimable_bytes_sum_of_images": per_image, "images": len(ids)}
+
+
+def dangling(source) -> pd.DataFrame:
+    """Images ``docker image prune`` would remove, and the bytes removing them frees.
+
+    Returns
+    -------
+    DataFrame
+        One row per image ``docker images`` lists: ``image_id``, ``tags``, ``dangling`` (no tag,
+        no child image, no container), ``prunable_bytes`` (layer bytes that removing this image
+        alone frees: layers no other listed image uses; 0 for images that are not dangling).
+        ``attrs["prunable_bytes"]`` is what removing every dangling image at once frees (a layer
+        only dangling images share counts there, once), ``attrs["dangling_images"]`` their count.
+    """
+    inv = open_source(source)
+    images = inv.listed
+    il = inv.image_layers
+    chains = {iid: set(g["layer_id"]) for iid, g in il.groupby("image_id", sort=False)}
+    sizes = il.drop_duplicates("layer_id").set_index("layer_id")["size"]
+    is_dangling = (images["tags"].map(len) == 0) & (images["container_count"] == 0)
+    users: dict[str, int] = {}
+    for iid in images["image_id"]:
+        for lid in chains.get(iid, ()):
+            users[lid] = users.get(lid, 0) + 1
+    kept = set().union(*[chains.get(i, set()) for i in images.loc[~is_dangling, "image_id"]]) if (~is_dangling).any() else set()
+    gone = set().union(*[chains.get(i, set()) for i in images.loc[is_dangling, "image_id"]]) if is_dangling.any() else set()
+    rows = []
+    for r, d in zip(images.itertuples(index=False), is_dangling):
+        alone = [lid for lid in chains.get(r.image_id, ()) if users.get(lid) == 1] if d else []
+        rows.append((r.image_id, list(r.tags), bool(d), int(sizes.reindex(alone).sum()) if alone else 0))
+    out = pd.DataFrame(rows, columns=["image_id", "tags", "dangling", "prunable_bytes"])
+    out = out.astype({"dangling": "bool", "prunable_bytes": "int64"})
+    out["image_id"] = out["image_id"].astype(object)
+    freed = gone - kept
+    out.attrs.update(prunable_bytes=int(sizes.reindex(list(freed)).sum()) if freed else 0, dangling_images=int(is_dangling.sum()))
+    return out

@@ -1,0 +1,174 @@
+"""``layerlab summary`` output: the text table fitted to the terminal, CSV, and ordering. The figures
+themselves come from ``layerlab.analyses.summary`` (the same for the text, ``--json`` and the report)."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from ..display import command_label, human_bytes
+
+#: --sort keys: JSON field, and whether larger comes first.
+SORT_KEYS = {
+    "size": ("size", True),
+    "shared": ("shared_size", True),
+    "unique": ("unique_size", True),
+    "reclaimable": ("reclaimable_bytes", True),
+    "wasted": ("dive_wasted_bytes", True),
+    "efficiency": ("dive_efficiency", False),
+    "layers": ("layer_count", True),
+    "containers": ("container_count", True),
+    "name": ("name", False),
+}
+CSV_COLUMNS = [
+    "name", "image_id", "tags", "size", "shared_size", "unique_size", "reclaimable_bytes", "dive_efficiency",
+    "dive_wasted_bytes", "dive_user_wasted_percent", "base_image", "layer_count", "container_count", "dangling",
+    "prunable_bytes",
+]
+
+
+def terminal_width(out=None) -> int | None:
+    """The terminal's columns when printing to one (or $COLUMNS); None when piped (nothing is cut)."""
+    import os
+
+    out = out or sys.stdout
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(int(os.environ["COLUMNS"]), 80)
+    try:
+        return max(os.get_terminal_size(out.fileno()).columns, 80) if out.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def image_name(im: dict) -> str:
+    """The shortest tag (the one people type), else ``<none>``."""
+    tags = sorted(im["tags"], key=lambda t: (len(t), t))
+    return tags[0] if tags else "<none>"
+
+
+def _shorten(text: str, width: int) -> str:
+    # Cut in the middle: the registry host goes first, the tag stays readable.
+    if len(text) <= width:
+        return text
+    tail = max(width * 2 // 3, 1)
+    return text[: max(width - tail - 1, 0)] + "…" + text[-tail:]
+
+
+def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> list[dict]:
+    """Images ordered by a ``SORT_KEYS`` key (ties by name), the first ``top`` of them."""
+    if top is not None and top < 1:
+        from .errors import LayerlabError
+
+        raise LayerlabError(f"--top takes a number of images, 1 or more (got {top})")
+    field, descending = SORT_KEYS[sort]
+
+    def key(im):
+        value = image_name(im) if field == "name" else im.get(field)
+        missing = value is None or (isinstance(value, float) and value != value)
+        if field == "name":
+            return (0, value, im["image_id"])
+        return (missing, -value if (descending and not missing) else (value if not missing else 0), image_name(im))
+
+    out = sorted(images, key=key)
+    return out[:top] if top else out
+
+
+def to_csv(data: dict, images: list[dict], out=None) -> None:
+    """One CSV row per image (tags joined with spaces; sizes in bytes)."""
+    rows = [{**im, "name": image_name(im), "tags": " ".join(im["tags"])} for im in images]
+    pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(out or sys.stdout, index=False)
+
+
+def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
+    """The largest (writing layer, hiding layer) pairs over ``image_ids``, each pair once."""
+    from ..analyses.attribution import waste_by_line
+
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar only on a terminal, as the other long steps show one
+    parts = [waste_by_line(inv, i) for i in tqdm(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False,
+                                                 disable=None if len(image_ids) > 3 else True)]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame()
+    lines = pd.concat(parts, ignore_index=True)
+    images = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False)["image_id"].agg(lambda s: list(dict.fromkeys(s)))
+    lines = lines.drop_duplicates(["layer_id", "by_layer_id", "reason"]).copy()
+    lines["images"] = [images[(a, b, r)] for a, b, r in zip(lines["layer_id"], lines["by_layer_id"], lines["reason"])]
+    return lines.sort_values("bytes", ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+
+def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
+    """The text form of ``summary``: images, containers, waste by Dockerfile line, totals.
+
+    RECLAIM is layerlab's ``reclaimable_bytes``; WASTED and EFF are dive's wasted bytes and
+    efficiency (as ``dive --ci`` prints them)."""
+    out = out or sys.stdout
+    width = terminal_width(out)
+    names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
+    longest = max((len(n) for n in names.values()), default=5)
+
+    def pct(v):
+        return f"{v:.1%}" if isinstance(v, float) else "-"
+
+    # (header, width, value); on a narrow terminal the columns at the end of DROP go first.
+    columns = [
+        ("ID", -12, lambda im: im["image_id"][7:19]),
+        ("SIZE", 9, lambda im: human_bytes(im["size"])),
+        ("SHARED", 9, lambda im: human_bytes(im["shared_size"])),
+        ("UNIQUE", 9, lambda im: human_bytes(im["unique_size"])),
+        ("RECLAIM", 9, lambda im: human_bytes(im["reclaimable_bytes"])),
+        ("WASTED", 9, lambda im: human_bytes(im.get("dive_wasted_bytes"))),
+        ("EFF", 6, lambda im: pct(im.get("dive_efficiency"))),
+        ("LAYERS", 6, lambda im: str(im["layer_count"])),
+        ("CTRS", 4, lambda im: str(im["container_count"])),
+    ]
+    drop = ["CTRS", "SHARED", "WASTED", "LAYERS", "ID", "UNIQUE"]
+    min_name = min(longest, 24)
+    while width and drop and min_name + sum(abs(w) + 1 for _, w, _ in columns) > width:
+        gone = drop.pop(0)
+        columns = [c for c in columns if c[0] != gone]
+    fixed = sum(abs(w) + 1 for _, w, _ in columns)
+    name_w = max(min(longest, width - fixed), min_name) if width else max(longest, 5)
+    width = width or 160
+
+    def cell(text, w):
+        return f"{text:<{-w}}" if w < 0 else f"{text:>{w}}"
+
+    print(f"{'IMAGE':<{name_w}} " + " ".join(cell(h, w) for h, w, _ in columns), file=out)
+    for im in images:
+        print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
+    hidden = len(data["images"]) - len(images)
+    if hidden:
+        print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)
+    if data["containers"]:
+        print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}", file=out)
+        for c in data["containers"]:
+            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
+    lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]])
+    if len(lines):
+        by_id = {im["image_id"]: image_name(im) for im in data["images"]}
+        cmd_w = max((width - 24) // 2, 24)
+        print("\nWASTE BY DOCKERFILE LINE (bytes a layer stores that a later layer hides; each pair of layers once)", file=out)
+        for r in lines.itertuples(index=False):
+            who = ", ".join(by_id.get(i, i[7:19]) for i in r.images)
+            print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {_shorten(who, width - 30)}", file=out)
+            print(f"{'':>11}written by  layer {r.position}: {command_label(r.created_by, cmd_w)}", file=out)
+            print(f"{'':>11}hidden by   layer {r.by_position}: {command_label(r.by_created_by, cmd_w)}", file=out)
+    t = data["totals"]
+    print(
+        f"\n{t['images']} images, {t['layers']} distinct layers: {human_bytes(t['logical_size'])} if every image were stored "
+        f"alone, {human_bytes(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)", file=out)
+    if "reclaimable_bytes" in t:
+        print(f"reclaimable: {human_bytes(t['reclaimable_bytes'])} stored in layers but hidden by later ones (each layer's "
+              f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
+        print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `docker image prune` would free "
+              f"{human_bytes(t['prunable_bytes'])}", file=out)
+
+
+def add_arguments(parser) -> None:
+    """--sort, --top and --format for the summary parser."""
+    parser.add_argument("--sort", choices=sorted(SORT_KEYS), default="size", help="order of the images (default: size)")
+    parser.add_argument("--top", type=int, metavar="N", help="show only the first N images")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default=None, help="output format (default table; --json = --format json)")
