@@ -1,5 +1,5 @@
 """The ``layerlab`` command. Each module adds its subcommands: ``inventory`` (scan, summary, report),
-``analyses`` (diff, check), ``registry`` (registry ...).
+``analyses`` (diff, check), ``registry`` (registry ...), ``notebooks`` (copy the notebooks out).
 
 Only argparse is imported to build the parser, so ``--help`` and ``--version`` answer at once; each
 command imports what it needs when it runs.
@@ -15,7 +15,7 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("inventory", "analyses", "registry")
+COMMANDS = ("inventory", "analyses", "registry", "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:
