@@ -10,6 +10,8 @@ VENV ?= .venv
 SOURCE ?= sample
 OUT ?= reports
 PYTEST_ARGS ?=
+# e.g. --no-browser, or --allow-root (JupyterLab refuses to run as root without it)
+LAB_ARGS ?=
 
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
@@ -23,7 +25,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
 install: $(VENV)/.installed
 
