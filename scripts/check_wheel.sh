@@ -70,6 +70,8 @@ if "site-packages" not in layerlab.__file__:
     sys.exit(f"layerlab came from {layerlab.__file__}, not the installed wheel")
 failed, count = [], 0
 for mod in pkgutil.walk_packages(layerlab.__path__, "layerlab.", onerror=lambda name: failed.append((name, sys.exc_info()[1]))):
+    if mod.name.endswith(".__main__"):  # runs the command when imported
+        continue
     try:
         importlib.import_module(mod.name)
         count += 1
