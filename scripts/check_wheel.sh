@@ -8,10 +8,12 @@
 # pair with added, removed and changed paths (text and --json), notebooks, and ll.sample().
 #
 #   bash scripts/check_wheel.sh            # PYTHON=python3 by default; KEEP=1 keeps the temp folder
+#   CONSTRAINTS=.ci/constraints-min.txt bash scripts/check_wheel.sh   # the same on the declared minimums
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 WORK="$(mktemp -d -t layerlab-wheel-XXXXXX)"
+CONSTRAINTS="${CONSTRAINTS:+$(realpath "$CONSTRAINTS")}"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 
@@ -49,11 +51,11 @@ if problems:
     sys.exit("\n".join(problems))
 EOF
 
-step "install the wheel, no extras, into a fresh venv"
+step "install the wheel, no extras, into a fresh venv${CONSTRAINTS:+ (constraints: $CONSTRAINTS)}"
 "$PYTHON" -m venv "$WORK/venv"
 BIN="$WORK/venv/bin"
 "$BIN/pip" install --quiet --upgrade pip
-"$BIN/pip" install --quiet "$(ls "$WORK"/dist/*.whl)"
+"$BIN/pip" install --quiet ${CONSTRAINTS:+-c "$CONSTRAINTS"} "$(ls "$WORK"/dist/*.whl)"
 "$BIN/pip" list --format=freeze | grep -iE '^(pandas|pyarrow|numpy|matplotlib|pyyaml)=='
 
 # From here on nothing may come from the checkout: an empty folder, no PYTHONPATH.
