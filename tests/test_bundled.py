@@ -72,3 +72,22 @@ def test_notebooks_command_copies_them_out_and_keeps_edits(no_overrides, tmp_pat
     assert edited.read_text() == kept and copied[0] in capsys.readouterr().err
     assert len(copy_notebooks(target, force=True)) == len(copied)
     assert edited.read_text() == (notebooks_dir() / copied[0]).read_text()
+
+
+def test_report_kernels_run_in_the_callers_folder(monkeypatch, tmp_path):
+    # The bundled notebooks may live in site-packages: a relative path in a parameter must mean
+    # the folder the user ran `layerlab report` in.
+    from layerlab.reports import render
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("name = 'x'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os\nprint(os.getcwd(), open(name).read())")]
+    (tmp_path / "books").mkdir()
+    nbformat.write(nb, tmp_path / "books" / "01-where.ipynb")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "here.txt").write_text("found")
+    monkeypatch.chdir(work)
+    render(tmp_path / "books" / "01-where.ipynb", tmp_path / "out" / "01-where.html", name="here.txt")
+    executed = nbformat.read(tmp_path / "out" / "01-where.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"].split() == [str(work), "found"]
