@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = None
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,8 +27,14 @@ def _bounds(specs) -> dict[str, str]:
     return out
 
 
+def _pyproject() -> dict:
+    if tomllib is None:
+        pytest.skip("reading pyproject.toml needs Python 3.11's tomllib")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
 def _runtime() -> dict[str, str]:
-    return _bounds(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    return _bounds(_pyproject()["project"]["dependencies"])
 
 
 def test_constraints_pin_every_declared_minimum():
@@ -36,9 +46,7 @@ def test_constraints_pin_every_declared_minimum():
             pins[name.strip().lower()] = version.strip()
     runtime = _runtime()
     assert set(pins) == set(runtime)
-    for name, minimum in runtime.items():
-        # 2.2 pins 2.2.0: the same release
-        assert pins[name].split(".")[: len(minimum.split("."))] == minimum.split("."), name
+    for name, minimum in runtime.items():  # 2.2 and 2.2.0 are the same release
         assert re.sub(r"(\.0)+$", "", pins[name]) == re.sub(r"(\.0)+$", "", minimum), name
 
 
@@ -48,7 +56,7 @@ def test_environment_yml_has_the_runtime_dependencies_and_jupyterlab():
     entries = {k.lower(): v for k, v in entries.items()}
     for name, minimum in _runtime().items():
         assert entries.get(name.lower()) == minimum, f"environment.yml: {name}>={minimum}"
-    lab = _bounds(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"])
+    lab = _bounds(_pyproject()["project"]["optional-dependencies"]["lab"])
     for name, minimum in lab.items():
         assert entries.get(name) == minimum
 
