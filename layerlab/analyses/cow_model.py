@@ -369,5 +369,9 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
             rows.append({"driver": name, "step": i, "write": w.describe(), "op": w.op, "path": w.path,
                          **{k: now[k] - before[k] for k in before}, "explanation": why})
     out = pd.DataFrame(rows, columns=COLUMNS)
-    return out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64", "entries": "int64"})
+    out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64", "entries": "int64"})
+    # Step 0 has no op or path: None, as in the other analyses (pandas 3 would make them NaN in a str column).
+    from .stacking import nulls_as_none
+
+    return nulls_as_none(out, ["op", "path"])
 

@@ -13,6 +13,7 @@ from .cow_model import IMAGE, simulate_writes
 
 
 def measurements_dir() -> Path:
+    """``drivers/`` of the bundled data (``layerlab._bundled.data``, or $LAYERLAB_DATA when set)."""
     from ..sources.sample import data_dir
 
     return data_dir() / "drivers"

@@ -1,4 +1,4 @@
-"""``python -m layerlab.cli`` runs the ``layerlab`` command."""
+"""``python -m layerlab.cli``: the ``layerlab`` command without its console script (the tests run it so)."""
 
 import sys
 

@@ -13,7 +13,8 @@ from ..sources.sample import data_dir
 
 
 def sample_capture() -> Path | None:
-    """The sample registry capture (data/capture/registry.tar.xz), if this checkout has it."""
+    """The sample registry capture (data/capture/registry.tar.xz), if there is one: a checkout (or
+    editable install) has it, a wheel leaves the capture archives out, so there this is None."""
     path = data_dir() / "capture" / "registry.tar.xz"
     return path if path.exists() else None
 

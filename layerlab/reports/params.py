@@ -7,20 +7,22 @@ import ast
 import os
 from pathlib import Path
 
+from .._bundled import bundled
 from ..errors import ReportError
 
 
-#: Where the notebooks are: $LAYERLAB_NOTEBOOKS, else the checkout's notebooks/ folder.
 def notebooks_dir() -> Path:
+    """Where the notebooks are: $LAYERLAB_NOTEBOOKS, else the ones the package carries
+    (``layerlab._bundled.notebooks``: the repository's notebooks/ folder)."""
     env = os.environ.get("LAYERLAB_NOTEBOOKS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "notebooks"
+    return Path(env) if env else bundled("notebooks")
 
 
 def notebooks() -> list[Path]:
     """The report notebooks, in reading order (their file names start with a number)."""
     found = sorted(notebooks_dir().glob("[0-9]*.ipynb"))
     if not found:
-        raise ReportError(f"no notebooks in {notebooks_dir()}; run from a layerlab checkout or set LAYERLAB_NOTEBOOKS")
+        raise ReportError(f"no notebooks in {notebooks_dir()}; reinstall layerlab (its wheel carries them) or set LAYERLAB_NOTEBOOKS")
     return found
 
 

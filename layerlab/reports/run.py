@@ -160,7 +160,9 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
     nb = inject_parameters(nbformat.read(notebook, as_version=4), params)
     executed_path = out_html.with_suffix(".ipynb")
     try:
-        nb = execute(nb, cwd=notebook.parent)
+        # In the caller's folder, not the notebook's (inside site-packages for an installed wheel):
+        # relative paths in parameters (--param compare=..., capture=...) mean what the user typed.
+        nb = execute(nb)
     except NotebookFailed as failure:
         nb = failure.nb
         nbformat.write(nb, executed_path)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._bundled import bundled
 from ..errors import SnapshotError
 
 DRIVERS = ("overlay2", "vfs", "btrfs", "containerd")
 
 
 def data_dir() -> Path:
-    """Where the sample lives: $LAYERLAB_DATA, else the repository's data/ folder."""
+    """Where the sample lives: $LAYERLAB_DATA, else the data the package carries
+    (``layerlab._bundled.data``: the repository's data/ folder, without capture/ in a wheel)."""
     env = os.environ.get("LAYERLAB_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    return Path(env) if env else bundled("data")
 
 
 def sample_path(driver: str = "overlay2") -> Path:
@@ -29,8 +31,9 @@ def sample(driver: str = "overlay2"):
     path = sample_path(driver)
     if not path.exists():
         raise SnapshotError(
-            f"the bundled sample {path} is missing; run from a layerlab checkout, set LAYERLAB_DATA to its data/ "
-            "folder, or remake it with `sudo python scripts/capture_sample.py`",
+            f"the bundled sample {path} is missing; reinstall layerlab (its wheel carries the sample), set "
+            "LAYERLAB_DATA to a folder holding sample-<driver>.layerlab, or remake it in a checkout with "
+            "`sudo python scripts/capture_sample.py`",
             path=str(path),
         )
     return load(path)

@@ -1,0 +1,48 @@
+"""``layerlab notebooks DIR``: copy the notebooks the package carries into a folder of your own, so a
+pip user can open and edit them in JupyterLab (``pip install 'layerlab[lab]'``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+from ..errors import ReportError
+
+
+def copy_notebooks(target, force: bool = False) -> list[Path]:
+    """Copy the report notebooks into ``target`` (created if missing) and return the copies.
+
+    Existing notebooks of the same name are kept (a ReportError names them) unless ``force``:
+    they may hold the user's edits.
+    """
+    from ..reports.params import notebooks
+
+    target = Path(target)
+    sources = notebooks()
+    clash = [p.name for p in sources if (target / p.name).exists()]
+    if clash and not force:
+        raise ReportError(
+            f"{target} already has {', '.join(clash)}; pass --force to overwrite them, or pick another folder",
+            path=str(target),
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(p, target / p.name)) for p in sources]
+
+
+def cmd_notebooks(args) -> int:
+    copied = copy_notebooks(args.dir, force=args.force)
+    for path in copied:
+        print(path)
+    print(f"\n{len(copied)} notebooks in {args.dir}; open them with:  jupyter lab {args.dir}")
+    if importlib.util.find_spec("jupyterlab") is None:
+        print("(JupyterLab is not installed here: pip install 'layerlab[lab]', or conda install jupyterlab)")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add ``notebooks`` to the ``layerlab`` command's subparsers."""
+    s = sub.add_parser("notebooks", help="copy the bundled notebooks into a folder, to open and edit in JupyterLab")
+    s.add_argument("dir", help="folder to copy them into (created if missing)")
+    s.add_argument("--force", action="store_true", help="overwrite notebooks of the same name already there")
+    s.set_defaults(func=cmd_notebooks)
