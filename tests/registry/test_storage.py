@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 import subprocess
 import sys
 
 import pytest
-import requests
 
 from readonly_support import tree_state
+from registry_support import eligible, make_history
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import audit_storage
 
 pytestmark = pytest.mark.live
-
-
-def eligible(output: str) -> list[str]:
-    return sorted(set(re.findall(r"blob eligible for deletion: (\S+)", output)))
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +25,7 @@ def messy(daemon, tmp_path_factory):
     work = tmp_path_factory.mktemp("messy")
     with Registry(work / "reg") as reg:
         refs = push_sample(daemon, reg, work / "ctx", many_tags=3)
-        # Rebuild app:1 with new content: the old manifest stays as an untagged revision.
-        (work / "ctx" / "app-v2").mkdir()
-        (work / "ctx" / "app-v2" / "Dockerfile").write_text(f"FROM {refs['base']}\nRUN echo v2 > /app.txt\n")
-        daemon.docker("build", "-t", refs["app"], work / "ctx" / "app-v2")
-        daemon.docker("push", refs["app"])
-        # Delete app:2 by digest, as an operator would: its own layer and config become garbage.
-        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
-        head = requests.head(f"{reg.url}/v2/layerlab/app/manifests/2", headers=accept)
-        digest = head.headers["Docker-Content-Digest"]
-        assert requests.delete(f"{reg.url}/v2/layerlab/app/manifests/{digest}").status_code == 202
-        # A blob uploaded but never used by a manifest.
-        orphan = b"nobody references this blob\n"
-        orphan_digest = "sha256:" + hashlib.sha256(orphan).hexdigest()
-        start = requests.post(f"{reg.url}/v2/layerlab/orphan/blobs/uploads/")
-        location = requests.compat.urljoin(reg.url, start.headers["Location"])
-        assert requests.put(location, params={"digest": orphan_digest}, data=orphan).status_code == 201
+        orphan_digest = make_history(daemon, reg, work, refs)
         reg.stop()
         yield reg, refs, orphan_digest
 
