@@ -32,7 +32,9 @@ from .registry import free_port
 #: Any key pair works against moto (it does not check signatures unless told to).
 ACCESS_KEY, SECRET_KEY, REGION = "layerlab-test", "layerlab-test-secret", "us-east-1"
 
-_LOG_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+# werkzeug colours the lines of non-2xx answers with ANSI escapes.
+_LOG_LINE = re.compile(r'"(?:\x1b\[[\d;]*m)*(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+(?:\x1b\[[\d;]*m)*" '
+                       r'(?P<status>\d{3})')
 
 
 def moto_missing() -> str | None:

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from registry_support import eligible, make_history
-from layerlab.errors import LayerlabError, NotADataRoot, StorageError
+from layerlab.errors import LayerlabError, NotADataRoot, StorageAuthError, StorageError
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import audit_storage
-from layerlab.testing.objectstore import MotoServer, ThrottlingProxy, moto_missing
+from layerlab.testing.objectstore import SECRET_KEY, MotoServer, ThrottlingProxy, moto_missing
 from layerlab.testing.tiers import require
 
 pytestmark = pytest.mark.live
@@ -132,6 +132,25 @@ def test_bad_object_store_input(s3_registry, s3, aws_env):
         audit_storage(f"s3://{BUCKET}/not/a/root", progress=False)
     with pytest.raises(NotADataRoot, match="not a registry storage root"):
         audit_storage(f"s3://{BUCKET}/{ROOTDIR}/docker/registry/v2/blobs", progress=False)
+
+
+def test_refused_and_missing_credentials(tmp_path, monkeypatch):
+    """A server that checks credentials (moto with INITIAL_NO_AUTH_ACTION_COUNT=0 knows no key)."""
+    require(moto_missing())
+    with MotoServer(tmp_path, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as strict:
+        for key, value in strict.env().items():
+            monkeypatch.setenv(key, value)
+        mark = strict.mark()
+        with pytest.raises(StorageAuthError, match="refused the credentials") as err:
+            audit_storage(f"s3://{BUCKET}/{ROOTDIR}", progress=False)
+        assert "InvalidAccessKeyId" in str(err.value) and SECRET_KEY not in str(err.value)
+        assert [status for _, _, status in strict.requests_since(mark)] == [403]
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws either
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # nor a cloud machine's instance role
+        with pytest.raises(StorageAuthError, match="credentials"):
+            audit_storage(f"s3://{BUCKET}/{ROOTDIR}", retries=1, timeout=2, progress=False)
 
 
 def test_dead_and_silent_endpoints_fail_fast(s3_registry, monkeypatch):
