@@ -85,3 +85,22 @@ def test_cli_storage_json_and_a_real_gc_run(messy, tmp_path):
     before = set(audit_storage(reg.storage).blobs["digest"])
     assert data["blobs"] == len(before)
     assert before - after == set(data["gc_untagged"]["blobs"])
+
+
+def test_config_file_names_the_filesystem_root(messy, tmp_path):
+    """``--config``/``config=``: the registry's own config.yml says where the storage is."""
+    reg, refs, orphan = messy
+    config = reg.write_config(tmp_path / "config.yml")
+    by_config = audit_storage(config=config)
+    direct = audit_storage(reg.storage)
+    assert by_config.root == direct.root and by_config.gc.blobs == direct.gc.blobs
+    assert by_config.blobs.equals(direct.blobs)
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "registry", "storage", "--config", str(config)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"{len(direct.gc.blobs)} blobs" in out.stdout and "LIST" in out.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("storage:\n  azure:\n    accountname: x\n")
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "registry", "storage", "--config", str(bad)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "azure" in out.stderr and "Traceback" not in out.stderr

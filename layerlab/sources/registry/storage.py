@@ -70,7 +70,9 @@ class Listing:
                     jobs.extend((base, c) for c in "0123456789abcdef")
                 else:
                     jobs.append((base, ""))
-        found = store.map(lambda job: store.find(*job), jobs, "listing", "listings")
+        # An object store's listing can take a while on a big registry: a bar from the first listing.
+        found = store.map(lambda job: store.find(*job), jobs, f"listing {store.url}", "listings",
+                          min_items=1 if store.object_store else 200)
         files: dict[str, int] = {}
         dirs: set[str] = {"blobs", "repositories"}
         cut = len(v2) + 1

@@ -113,8 +113,9 @@ class Store:
             except FileNotFoundError:
                 return None
 
-    def map(self, fn: Callable, items: Iterable, desc: str, unit: str) -> list:
-        """``fn`` over ``items`` on the bounded pool (order kept), with a progress bar."""
+    def map(self, fn: Callable, items: Iterable, desc: str, unit: str, min_items: int = 200) -> list:
+        """``fn`` over ``items`` on the bounded pool (order kept), with a progress bar when
+        ``progress`` is True, or None and there are at least ``min_items``."""
         from tqdm.auto import tqdm
 
         items = list(items)
@@ -122,7 +123,7 @@ class Store:
             return []
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
             return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit=unit,
-                             disable=self.progress is False or (self.progress is None and len(items) < 200),
+                             disable=self.progress is False or (self.progress is None and len(items) < min_items),
                              leave=False))
 
 
