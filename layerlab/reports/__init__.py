@@ -438,9 +438,9 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-from .registries import audit_or_none, registry_blobs, registry_frames_or_none, sample_capture  # noqa: E402
+from .registries import audit_or_none, object_store_audit_or_none, registry_blobs, registry_frames_or_none, sample_capture  # noqa: E402
 
 __all__ = [
-    "About", "about", "audit_or_none", "available", "registry_blobs", "registry_frames_or_none", "sample_capture", "about_html", "check_parameters", "coerce_value", "execute", "inject_parameters",
+    "About", "about", "audit_or_none", "available", "object_store_audit_or_none", "registry_blobs", "registry_frames_or_none", "sample_capture", "about_html", "check_parameters", "coerce_value", "execute", "inject_parameters",
     "known_parameters", "notebooks", "notebooks_dir", "parameters", "render", "render_all", "to_html",
 ]
