@@ -64,7 +64,7 @@ class Listing:
                 if kind != "directory":
                     continue
                 base = f"{v2}/{top}/{name}"
-                if store.object_store and top == "blobs":
+                if store.can_prefix and top == "blobs":
                     # 16 listings by the digest's first hex digit, run concurrently, instead of one long
                     # sequential pagination over every blob.
                     jobs.extend((base, c) for c in "0123456789abcdef")

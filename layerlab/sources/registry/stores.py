@@ -32,8 +32,8 @@ MAX_WORKERS = 16
 
 @dataclass
 class RequestCounts:
-    """Requests an audit made, by kind: HTTP requests on an object store (retries included),
-    directory listings and file reads on a local filesystem."""
+    """Requests an audit made, by kind: HTTP requests on S3 (retries included); on other stores
+    each listing call (which may be several pages) and each file read counts once."""
 
     LIST: int = 0
     GET: int = 0
@@ -67,11 +67,19 @@ class Store:
     max_workers: int = MAX_WORKERS
     progress: bool | None = None
     retries: int = 5  # attempts per request on an object store
+    http_counted: bool = False  # requests counted at the HTTP level (s3); else each call counts once
     endpoint: str | None = None  # an S3-compatible endpoint; None for AWS
 
+    @property
+    def can_prefix(self) -> bool:
+        """Whether ``find`` can list only the keys under a path that start with a prefix (s3fs, gcsfs)."""
+        import inspect
+
+        return self.object_store and "prefix" in inspect.signature(self.fs.find).parameters
+
     def cost_usd(self) -> float | None:
-        """Estimated request cost at S3 Standard prices (None for a local filesystem)."""
-        if not self.object_store:
+        """Estimated request cost at S3 Standard prices (None unless the requests were counted on S3)."""
+        if not self.http_counted:
             return None
         c = self.counts
         return sum(getattr(c, k) * p / 1000 for k, p in S3_PRICES.items())
@@ -83,7 +91,7 @@ class Store:
     def list_dir(self, path: str) -> list[tuple[str, str]] | None:
         """(name, type) of the entries of ``path``; None when it does not exist."""
         with self._errors("list", path):
-            if not self.object_store:
+            if not self.http_counted:
                 self.counts.add("LIST")
             try:
                 entries = self.fs.ls(path, detail=True)
@@ -95,10 +103,13 @@ class Store:
         """Every file and directory under ``path`` (whose name starts with ``prefix`` on an object
         store): ``{path: (type, size)}``, one flat, paginated listing."""
         with self._errors("list", path):
-            if self.object_store:
-                found = self.fs.find(path, withdirs=True, detail=True, prefix=prefix)
-            else:
+            if not self.http_counted:
                 self.counts.add("LIST")
+            if prefix:
+                found = self.fs.find(path, withdirs=True, detail=True, prefix=prefix)
+            elif self.object_store:
+                found = self.fs.find(path, withdirs=True, detail=True)
+            else:
                 # on_error: fsspec's walk silently omits unreadable directories by default.
                 found = self.fs.find(path, withdirs=True, detail=True, on_error="raise")
         return {name.rstrip("/"): (info["type"], int(info.get("size") or 0)) for name, info in found.items()}
@@ -106,7 +117,7 @@ class Store:
     def read(self, path: str) -> bytes | None:
         """A file's bytes; None when it does not exist (any more)."""
         with self._errors("read", path):
-            if not self.object_store:
+            if not self.http_counted:
                 self.counts.add("GET")
             try:
                 return self.fs.cat_file(path)
@@ -256,6 +267,7 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
                   max_workers=max_workers, progress=progress)
     store.retries = retries
     store.endpoint = endpoint
+    store.http_counted = True
     counts = store.counts
 
     def count(request, **kwargs):
