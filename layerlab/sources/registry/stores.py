@@ -148,8 +148,8 @@ class _ErrorMap:
         return self
 
     def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, (FileNotFoundError,)) and not self.store.object_store:
-            return False
+        if not isinstance(exc, Exception) or isinstance(exc, FileNotFoundError) and not self.store.object_store:
+            return False  # no error, Ctrl-C, or a local file that went away (the caller decides)
         where = self.store.url if self.store.object_store else self.path
         if not self.store.object_store:
             if isinstance(exc, PermissionError):
@@ -256,6 +256,7 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
     # botocore's standard retry mode: exponential back-off with jitter (capped at 20 s) on
     # throttling (SlowDown, 503) and transient errors, at most ``retries`` attempts.
     config.setdefault("retries", {"max_attempts": retries, "mode": "standard"})
+    config.setdefault("max_pool_connections", max(10, max_workers))  # one connection per worker
     if endpoint:
         # S3-compatible stores (MinIO, Ceph RGW, moto) want path-style addressing, as distribution uses.
         config.setdefault("s3", {"addressing_style": "path"})
