@@ -189,3 +189,15 @@ def test_throttling_is_retried_with_back_off_then_reported(s3_registry, s3, aws_
             audit_storage(f"s3://{BUCKET}/{ROOTDIR}", retries=3, progress=False)
         assert time.monotonic() - t0 < 60
         assert isinstance(err.value, LayerlabError)
+
+
+def test_registries_notebook_shows_the_bucket_beside_the_sample(s3_registry, aws_env, tmp_path):
+    from pathlib import Path
+
+    from layerlab import reports
+
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "05-registries.ipynb"
+    out = reports.render(notebook, tmp_path / "05.html", object_store=f"s3://{BUCKET}/{ROOTDIR}")
+    html = out.read_text()
+    assert f"s3://{BUCKET}/{ROOTDIR}/docker/registry/v2" in html
+    assert "requests (LIST / GET / HEAD)" in html and "S3 Standard prices" in html
