@@ -118,11 +118,26 @@ def _links(tree: Listing, links: dict[str, str | None], directory: str) -> list[
 
 
 def _read_links(store: Store, v2: str, tree: Listing) -> dict[str, str | None]:
-    """Every ``link`` file under repositories/, read concurrently: path -> digest it holds."""
-    paths = [p for p in tree.files if p.startswith("repositories/") and p.endswith("/link")]
+    """Every ``link`` file under repositories/, read concurrently: path -> digest it holds.
+
+    A tag's history (``tags/<tag>/index/<alg>/<hex>/link``) is named by its path: only whether the
+    link is there and not empty matters (GC does not read it), and the listing's size says so, which
+    saves a GET per tag on an object store.
+    """
+    links: dict[str, str | None] = {}
+    paths = []
+    for p, size in tree.files.items():
+        if not (p.startswith("repositories/") and p.endswith("/link")):
+            continue
+        parts = p.split("/")
+        if len(parts) > 7 and parts[-4] == "index" and parts[-6] == "tags" and parts[-7] == "_manifests":
+            links[p] = f"{parts[-3]}:{parts[-2]}" if size > 0 else None
+        else:
+            paths.append(p)
     raw = store.map(lambda p: store.read(f"{v2}/{p}"), paths, "reading links", "links")
-    return {p: ((data.decode(errors="replace").strip() or None) if data is not None else None)
-            for p, data in zip(paths, raw)}
+    links.update((p, (data.decode(errors="replace").strip() or None) if data is not None else None)
+                 for p, data in zip(paths, raw))
+    return links
 
 
 @dataclass
