@@ -130,7 +130,14 @@ class MotoServer:
 
     def requests_since(self, mark: int, settle: float = 0.3) -> list[tuple[str, str, int]]:
         """(method, path, status) of every request the server logged after ``mark``."""
-        time.sleep(settle)  # the server writes its log line after answering
+        # The server writes its log line after answering: read until the log stops growing.
+        size, deadline = -1, time.monotonic() + 10 * settle
+        while True:
+            time.sleep(settle)
+            now = self.log_file.stat().st_size
+            if now == size or time.monotonic() > deadline:
+                break
+            size = now
         with open(self.log_file, "rb") as f:
             f.seek(mark)
             text = f.read().decode(errors="replace")
