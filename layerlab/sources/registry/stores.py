@@ -110,8 +110,7 @@ class Store:
             elif self.object_store:
                 found = self.fs.find(path, withdirs=True, detail=True)
             else:
-                # on_error: fsspec's walk silently omits unreadable directories by default.
-                found = self.fs.find(path, withdirs=True, detail=True, on_error="raise")
+                return _walk_local(path)
         return {name.rstrip("/"): (info["type"], int(info.get("size") or 0)) for name, info in found.items()}
 
     def read(self, path: str) -> bytes | None:
@@ -132,10 +131,38 @@ class Store:
         items = list(items)
         if not items:
             return []
+        bar = dict(total=len(items), desc=desc, unit=unit, leave=False,
+                   disable=self.progress is False or (self.progress is None and len(items) < min_items))
+        if not self.object_store:
+            # Local reads come from the page cache: threads would only add their overhead (GIL).
+            return list(tqdm(map(fn, items), delay=1, **bar))
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit=unit,
-                             disable=self.progress is False or (self.progress is None and len(items) < min_items),
-                             leave=False))
+            return list(tqdm(pool.map(fn, items), **bar))
+
+
+def _walk_local(top: str) -> dict[str, tuple[str, int]]:
+    """``find`` for a local directory: ``{path: (type, size)}`` for everything below ``top``.
+
+    Hand-written with os.scandir because fsspec's LocalFileSystem.find builds an info dict per entry
+    (several stats and path normalisation), which made the filesystem audit 2-3x slower. Symlinks
+    are not followed (as distribution's filesystem driver does not create them); an unreadable
+    directory raises PermissionError instead of being skipped.
+    """
+    out: dict[str, tuple[str, int]] = {}
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        out[entry.path] = ("directory", 0)
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        out[entry.path] = ("file", entry.stat(follow_symlinks=False).st_size)
+        except FileNotFoundError:
+            continue
+    return out
 
 
 class _ErrorMap:
