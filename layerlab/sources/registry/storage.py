@@ -35,7 +35,7 @@ def find_v2(store: Store) -> str:
         if any(name in ("blobs", "repositories") and kind == "directory" for name, kind in entries):
             return candidate
     if store.object_store:
-        with store._errors("list", store.root):  # a missing bucket or refused credentials say so
+        with store.translate_errors("list", store.root):  # a missing bucket or refused credentials say so
             store.fs.ls(root.split("/", 1)[0])
         raise NotADataRoot(f"{store.url} is not a registry storage root: no docker/registry/v2 with blobs/ or "
                            "repositories/ below it; give s3://BUCKET/ROOTDIRECTORY with the s3 driver's "

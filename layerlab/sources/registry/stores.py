@@ -85,12 +85,13 @@ class Store:
         return sum(getattr(c, k) * p / 1000 for k, p in S3_PRICES.items())
 
     # -- reading, with local errors and object-store errors turned into layerlab's -------------
-    def _errors(self, what: str, path: str):
+    def translate_errors(self, what: str, path: str) -> "_ErrorMap":
+        """A context that turns what one operation raises into layerlab errors (see _ErrorMap)."""
         return _ErrorMap(self, what, path)
 
     def list_dir(self, path: str) -> list[tuple[str, str]] | None:
         """(name, type) of the entries of ``path``; None when it does not exist."""
-        with self._errors("list", path):
+        with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
             try:
@@ -102,7 +103,7 @@ class Store:
     def find(self, path: str, prefix: str = "") -> dict[str, tuple[str, int]]:
         """Every file and directory under ``path`` (whose name starts with ``prefix`` on an object
         store): ``{path: (type, size)}``, one flat, paginated listing."""
-        with self._errors("list", path):
+        with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
             if prefix:
@@ -115,7 +116,7 @@ class Store:
 
     def read(self, path: str) -> bytes | None:
         """A file's bytes; None when it does not exist (any more)."""
-        with self._errors("read", path):
+        with self.translate_errors("read", path):
             if not self.http_counted:
                 self.counts.add("GET")
             try:
