@@ -201,3 +201,21 @@ def test_registries_notebook_shows_the_bucket_beside_the_sample(s3_registry, aws
     html = out.read_text()
     assert f"s3://{BUCKET}/{ROOTDIR}/docker/registry/v2" in html
     assert "requests (LIST / GET / HEAD)" in html and "S3 Standard prices" in html
+
+
+def test_config_endpoint_without_scheme_and_environment_overrides(s3_registry, s3, tmp_path, monkeypatch):
+    """``regionendpoint`` without a scheme takes ``secure`` (false: plain HTTP), and distribution's
+    ``REGISTRY_STORAGE_S3_*`` variables override the file, as they do for the registry."""
+    reg, orphan = s3_registry
+    cfg = json.loads(reg.config_file.read_text())
+    cfg["storage"]["s3"]["regionendpoint"] = s3.url.removeprefix("http://")
+    cfg["storage"]["s3"]["bucket"] = "not-this-bucket"
+    path = tmp_path / "config.yml"
+    path.write_text(json.dumps(cfg))
+    for key in [k for k in __import__("os").environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    with pytest.raises(StorageError, match="not-this-bucket"):
+        audit_storage(config=path, progress=False)
+    monkeypatch.setenv("REGISTRY_STORAGE_S3_BUCKET", BUCKET)
+    audit = audit_storage(config=path, progress=False)
+    assert audit.gc.blobs == eligible(reg.garbage_collect(dry_run=True)) and orphan in audit.gc.blobs
