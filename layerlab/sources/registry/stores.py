@@ -288,9 +288,13 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
     if endpoint:
         # S3-compatible stores (MinIO, Ceph RGW, moto) want path-style addressing, as distribution uses.
         config.setdefault("s3", {"addressing_style": "path"})
-    # max_concurrency=1: s3fs would otherwise HEAD each object before reading it, to split large ones.
-    fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, use_listings_cache=False,
-                           max_concurrency=1, **options)
+    # max_concurrency=1: s3fs (2024+) would otherwise HEAD each object before reading it, to split
+    # large ones into concurrent ranged reads; older s3fs has neither.
+    import inspect
+
+    if "max_concurrency" in inspect.signature(s3fs.S3FileSystem.__init__).parameters:
+        options.setdefault("max_concurrency", 1)
+    fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, use_listings_cache=False, **options)
     fs.retries = 1  # botocore retries with back-off; s3fs's own loop on top would multiply attempts
     store = Store(fs, f"{bucket}/{prefix}".rstrip("/"), f"s3://{bucket}/{prefix}".rstrip("/"), True,
                   max_workers=max_workers, progress=progress)
