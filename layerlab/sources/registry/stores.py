@@ -178,7 +178,6 @@ class _ErrorMap:
     def __exit__(self, kind, exc, tb):
         if not isinstance(exc, Exception) or isinstance(exc, FileNotFoundError) and not self.store.object_store:
             return False  # no error, Ctrl-C, or a local file that went away (the caller decides)
-        where = self.store.url if self.store.object_store else self.path
         if not self.store.object_store:
             if isinstance(exc, PermissionError):
                 raise DataRootPermissionError(f"cannot {self.what} {self.path}; run as a user who can read "
