@@ -67,6 +67,15 @@ class ManifestNotFound(RegistryError, ImageNotFound):
     """The registry has no manifest (or repository) for the reference."""
 
 
+class StorageError(LayerlabError, OSError):
+    """An object store holding a registry's storage could not be read: no such bucket, an endpoint
+    that does not answer, throttling that outlasted the retries (the message names the URL)."""
+
+
+class StorageAuthError(StorageError, PermissionError):
+    """An object store refused the credentials (or there were none)."""
+
+
 class BoltError(CorruptMetadata):
     """A bbolt database (containerd's meta.db, a snapshotter's metadata.db) is missing, truncated,
     not a bbolt file, or unreadable."""

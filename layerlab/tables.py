@@ -225,6 +225,26 @@ def audit_summary(audit) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["what", "count", "compressed bytes"])
 
 
+def audit_comparison(**audits) -> pd.DataFrame:
+    """Storage audits side by side (one column per keyword, e.g. ``filesystem=…, s3=…``): contents,
+    what garbage-collect would free, and the requests each audit made (with an S3 cost estimate)."""
+    columns = {}
+    for name, audit in audits.items():
+        if audit is None:
+            continue
+        req, cost = audit.requests, audit.cost_usd
+        columns[name] = {
+            "where": str(audit.root), "repositories": len(audit.repositories), "blobs": len(audit.blobs),
+            "blob bytes (compressed)": human_bytes(audit.blob_bytes),
+            "garbage-collect would delete": f"{len(audit.gc.blobs)} blobs, {human_bytes(audit.gc.bytes)}",
+            "… with --delete-untagged": f"{len(audit.gc_untagged.blobs)} blobs, {human_bytes(audit.gc_untagged.bytes)}",
+            "requests (LIST / GET / HEAD)": f"{req.get('LIST', 0)} / {req.get('GET', 0)} / {req.get('HEAD', 0)}",
+            "request cost (S3 Standard prices)": f"${cost:.6f}" if cost is not None else "— (local filesystem)",
+        }
+    # The row names as a column: report tables show no index.
+    return pd.DataFrame(columns).rename_axis("what").reset_index()
+
+
 def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
     """``analyses.waste`` for reading: path, layer, reason, bytes, the layer that hid it, and the
     Dockerfile commands of both layers."""

@@ -96,7 +96,13 @@ def cmd_sharing(args) -> int:
 def cmd_storage(args) -> int:
     from ..sources.registry import audit_storage
 
-    audit = audit_storage(args.root)
+    if (args.root is None) == (args.config is None):
+        from .errors import NotADataRoot
+
+        raise NotADataRoot("give either a storage root (a directory or s3://BUCKET/ROOTDIRECTORY) or "
+                           "--config with the registry's config.yml, not both")
+    audit = audit_storage(args.root, config=args.config, progress=None if not args.json else False,
+                          timeout=args.timeout, retries=args.retries, max_workers=args.workers)
     data = audit.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -110,6 +116,9 @@ def cmd_storage(args) -> int:
           f"{len(data['untagged_manifests'])}")
     print(f"garbage-collect would delete {len(data['gc']['blobs'])} blobs, {human_bytes(data['gc']['bytes'])}; "
           f"with --delete-untagged {len(data['gc_untagged']['blobs'])} blobs, {human_bytes(data['gc_untagged']['bytes'])}")
+    req = data["requests"]
+    cost = f", about ${data['cost_usd']:.6f} at S3 Standard prices" if data["cost_usd"] is not None else ""
+    print(f"read {data['root']} with {req['LIST']} LIST, {req['GET']} GET, {req['HEAD']} HEAD requests{cost}")
     for problem in data["problems"]:
         print(f"warning: {problem}", file=sys.stderr)
     return 0
@@ -158,8 +167,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     _client_options(s)
     s.set_defaults(func=cmd_sharing)
 
-    s = sub.add_parser("storage", help="audit a registry's filesystem storage, read-only (GC preview)")
-    s.add_argument("root", help="the filesystem driver's rootdirectory, e.g. /var/lib/registry")
+    s = sub.add_parser("storage", help="audit a registry's storage (filesystem or S3), read-only (GC preview)")
+    s.add_argument("root", nargs="?", help="the filesystem driver's rootdirectory (e.g. /var/lib/registry) or "
+                   "s3://BUCKET/ROOTDIRECTORY (credentials, region, endpoint from the AWS environment, "
+                   "AWS_ENDPOINT_URL included)")
+    s.add_argument("--config", help="the registry's config.yml: audit the storage its storage section names "
+                   "(filesystem or s3)")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds per connect/read on an object store")
+    s.add_argument("--retries", type=int, default=5, help="attempts per object-store request (with back-off)")
+    s.add_argument("--workers", type=int, default=16, help="concurrent listings and reads")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     s.set_defaults(func=cmd_storage)
     return p

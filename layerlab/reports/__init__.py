@@ -9,13 +9,14 @@ page and the "about" line), ``inputs`` (registry inputs and optional sources for
 """
 
 from .index import About, about, about_html, note
-from .inputs import audit_or_none, available, registry_blobs, registry_frames_or_none, sample_capture
+from .inputs import (audit_or_none, available, object_store_audit_or_none, registry_blobs, registry_frames_or_none,
+                     sample_capture)
 from .params import (check_parameters, coerce_value, inject_parameters, known_parameters, notebooks, notebooks_dir,
                      parameters)
 from .run import execute, render, render_all, to_html
 
 __all__ = [
-    "About", "about", "about_html", "note", "audit_or_none", "available", "check_parameters", "coerce_value", "execute",
+    "About", "about", "about_html", "note", "audit_or_none", "available", "object_store_audit_or_none", "check_parameters", "coerce_value", "execute",
     "inject_parameters", "known_parameters", "notebooks", "notebooks_dir", "parameters", "registry_blobs",
     "registry_frames_or_none", "render", "render_all", "sample_capture", "to_html",
 ]

@@ -53,6 +53,19 @@ def audit_or_none(capture=None):
     return audit
 
 
+def object_store_audit_or_none(location=None):
+    """A read-only StorageAudit of a registry kept in an object store: ``s3://BUCKET/ROOTDIRECTORY``
+    (credentials and endpoint from the AWS environment) or the registry's config.yml; None when not given."""
+    if not location:
+        return None
+    from ..sources.registry import audit_storage
+
+    text = str(location)
+    if "://" not in text and text.endswith((".yml", ".yaml")):
+        return audit_storage(config=text, progress=False)
+    return audit_storage(text, progress=False)
+
+
 def registry_blobs(registry=None, audit=None):
     """The blobs to chart: a live registry's ``registry_blobs`` when inspected, else a storage
     audit's ``blobs``, else None."""

@@ -126,11 +126,13 @@ class Registry:
     token : a token server (``.realm``, ``.service``, ``.issuer``, ``.cert_file``) for bearer auth.
     storage : an existing storage root to serve instead of ``workdir/storage``.
     config : extra top-level config entries, merged one level deep (e.g. ``{"catalog": {...}}``).
+    s3 : distribution's ``storage.s3`` section: serve from an S3 bucket instead of ``storage``
+        (see :meth:`harness.objectstore.MotoServer.registry_storage`).
     """
 
     def __init__(self, workdir: str | os.PathLike, port: int | None = None, htpasswd: Any = None,
                  tls: Any = None, token: Any = None, *, storage: str | os.PathLike | None = None,
-                 config: dict | None = None, read_only: bool = False):
+                 config: dict | None = None, read_only: bool = False, s3: dict | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -156,6 +158,7 @@ class Registry:
             self.htpasswd_file = Path(htpasswd)
         self.token = token
         self.read_only = read_only
+        self.s3 = s3
         self.extra_config = config or {}
         self.config_file = self.workdir / "config.yml"
         self.log_file = self.workdir / "registry.log"
@@ -170,6 +173,10 @@ class Registry:
             "maintenance": {"uploadpurging": {"enabled": False},
                             "readonly": {"enabled": self.read_only}},
         }
+        if self.s3 is not None:
+            del storage["filesystem"]
+            storage["s3"] = dict(self.s3)
+            storage["redirect"] = {"disable": True}  # serve blobs itself, not via presigned S3 URLs
         http: dict[str, Any] = {"addr": self.host, "secret": secrets.token_hex(16)}
         if self.ca:
             http["tls"] = {"certificate": str(self.ca.cert_file), "key": str(self.ca.key_file)}
@@ -209,7 +216,7 @@ class Registry:
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen([PROGRAM, "serve", str(self.config_file)], stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd=self.workdir)
+                                     start_new_session=True, cwd=self.workdir, env=self.env())
         log.close()
         deadline = time.monotonic() + timeout
         verify = str(self.ca_file) if self.ca_file else True
@@ -228,6 +235,11 @@ class Registry:
                 raise RuntimeError(f"docker-registry did not answer on {self.url} within {timeout}s; "
                                    f"see {self.log_file}:\n{self.log_tail()}")
             time.sleep(0.05)
+
+    def env(self) -> dict[str, str]:
+        """The registry's environment: distribution's AWS SDK cannot load a custom CA bundle from
+        ``AWS_CA_BUNDLE``, and fails to start with it set, so it is left out."""
+        return {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
 
     def stop(self) -> None:
         """Stop the registry and its whole process group."""
@@ -271,7 +283,8 @@ class Registry:
                         storage: str | os.PathLike | None = None) -> str:
         """Run ``docker-registry garbage-collect`` on ``storage`` (default: this one) and return stdout."""
         cfg = self.config()
-        cfg["storage"]["filesystem"]["rootdirectory"] = str(storage or self.storage)
+        if self.s3 is None:
+            cfg["storage"]["filesystem"]["rootdirectory"] = str(storage or self.storage)
         path = self.workdir / f"gc-{secrets.token_hex(4)}.yml"
         path.write_text(json.dumps(cfg))
         cmd = [PROGRAM, "garbage-collect"]
@@ -280,7 +293,9 @@ class Registry:
         if delete_untagged:
             cmd.append("--delete-untagged")
         cmd.append(str(path))
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
         return out.stdout
 
 

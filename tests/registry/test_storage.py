@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 import subprocess
 import sys
 
 import pytest
-import requests
 
 from readonly_support import tree_state
+from registry_support import eligible, make_history
 from layerlab.frames.schema import validate
 from layerlab.sources.registry import audit_storage
 
 pytestmark = pytest.mark.live
-
-
-def eligible(output: str) -> list[str]:
-    return sorted(set(re.findall(r"blob eligible for deletion: (\S+)", output)))
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +25,7 @@ def messy(daemon, tmp_path_factory):
     work = tmp_path_factory.mktemp("messy")
     with Registry(work / "reg") as reg:
         refs = push_sample(daemon, reg, work / "ctx", many_tags=3)
-        # Rebuild app:1 with new content: the old manifest stays as an untagged revision.
-        (work / "ctx" / "app-v2").mkdir()
-        (work / "ctx" / "app-v2" / "Dockerfile").write_text(f"FROM {refs['base']}\nRUN echo v2 > /app.txt\n")
-        daemon.docker("build", "-t", refs["app"], work / "ctx" / "app-v2")
-        daemon.docker("push", refs["app"])
-        # Delete app:2 by digest, as an operator would: its own layer and config become garbage.
-        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
-        head = requests.head(f"{reg.url}/v2/layerlab/app/manifests/2", headers=accept)
-        digest = head.headers["Docker-Content-Digest"]
-        assert requests.delete(f"{reg.url}/v2/layerlab/app/manifests/{digest}").status_code == 202
-        # A blob uploaded but never used by a manifest.
-        orphan = b"nobody references this blob\n"
-        orphan_digest = "sha256:" + hashlib.sha256(orphan).hexdigest()
-        start = requests.post(f"{reg.url}/v2/layerlab/orphan/blobs/uploads/")
-        location = requests.compat.urljoin(reg.url, start.headers["Location"])
-        assert requests.put(location, params={"digest": orphan_digest}, data=orphan).status_code == 201
+        orphan_digest = make_history(daemon, reg, work, refs)
         reg.stop()
         yield reg, refs, orphan_digest
 
@@ -106,3 +85,22 @@ def test_cli_storage_json_and_a_real_gc_run(messy, tmp_path):
     before = set(audit_storage(reg.storage).blobs["digest"])
     assert data["blobs"] == len(before)
     assert before - after == set(data["gc_untagged"]["blobs"])
+
+
+def test_config_file_names_the_filesystem_root(messy, tmp_path):
+    """``--config``/``config=``: the registry's own config.yml says where the storage is."""
+    reg, refs, orphan = messy
+    config = reg.write_config(tmp_path / "config.yml")
+    by_config = audit_storage(config=config)
+    direct = audit_storage(reg.storage)
+    assert by_config.root == direct.root and by_config.gc.blobs == direct.gc.blobs
+    assert by_config.blobs.equals(direct.blobs)
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "registry", "storage", "--config", str(config)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f"{len(direct.gc.blobs)} blobs" in out.stdout and "LIST" in out.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("storage:\n  azure:\n    accountname: x\n")
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "registry", "storage", "--config", str(bad)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "azure" in out.stderr and "Traceback" not in out.stderr

@@ -1,11 +1,13 @@
-"""A read-only audit of a registry's filesystem storage (distribution's layout, docs/formats.md "Registry storage").
+"""A read-only audit of a registry's storage (distribution's layout, docs/formats.md "Registry storage"), on a local
+filesystem or an object store (``stores.py``: fsspec, s3fs).
 
 What an operator wants to know before running ``registry garbage-collect``: repositories, tags and
 their history, manifests (tagged or not), layer links, blobs with sizes, and exactly which blobs
 ``garbage-collect`` would delete with and without ``--delete-untagged``. The mark-and-sweep here
 follows distribution 2.8 (Debian's docker-registry and the ``registry:2`` image): a manifest marks
 its direct references only, so with ``--delete-untagged`` the layers of an untagged child of a
-tagged index are swept. Nothing is written, locked or created under the storage root.
+tagged index are swept. Nothing is written, locked or created under the storage root: the audit
+lists the tree once (``Listing``), reads the link files and manifests it needs, and decides in memory.
 """
 
 from __future__ import annotations
@@ -17,55 +19,125 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...errors import DataRootPermissionError, NotADataRoot
+from ...errors import NotADataRoot
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
+from .stores import Store, open_store
 
 MANIFEST_LIMIT = 4 << 20
 
 
-def find_v2(root: str | os.PathLike) -> Path:
-    """The ``docker/registry/v2`` directory of a storage root (or the v2 directory itself)."""
-    root = Path(root)
-    for candidate in (root / "docker" / "registry" / "v2", root / "registry" / "v2", root):
-        if (candidate / "blobs").is_dir() or (candidate / "repositories").is_dir():
+def find_v2(store: Store) -> str:
+    """The ``docker/registry/v2`` directory of a storage root (or the v2 directory itself), in ``store``."""
+    root = store.root
+    for candidate in (f"{root}/docker/registry/v2", f"{root}/registry/v2", root):
+        entries = store.list_dir(candidate) or []
+        if any(name in ("blobs", "repositories") and kind == "directory" for name, kind in entries):
             return candidate
+    if store.object_store:
+        with store.translate_errors("list", store.root):  # a missing bucket or refused credentials say so
+            store.fs.ls(root.split("/", 1)[0])
+        raise NotADataRoot(f"{store.url} is not a registry storage root: no docker/registry/v2 with blobs/ or "
+                           "repositories/ below it; give s3://BUCKET/ROOTDIRECTORY with the s3 driver's "
+                           "bucket and rootdirectory (or --config with the registry's config.yml)", path=store.url)
     raise NotADataRoot(f"{root} is not a registry storage root: no docker/registry/v2 with blobs/ or "
                        "repositories/ below it; give the filesystem driver's rootdirectory "
                        "(e.g. /var/lib/registry)", path=str(root))
 
 
-def _read_link(path: Path) -> str | None:
-    try:
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise DataRootPermissionError(f"cannot read {path}; run as a user who can read the registry storage",
-                                      path=str(path)) from None
-    return text or None
+@dataclass
+class Listing:
+    """Every file (with its size) and directory under ``blobs/`` and ``repositories/``, relative to v2.
+
+    On an object store directories are the key prefixes, as distribution's s3 driver sees them.
+    """
+
+    files: dict[str, int]
+    dirs: set[str]
+    children: dict[str, list[str]]  # directory -> sorted names of its subdirectories
+
+    @classmethod
+    def read(cls, store: Store, v2: str) -> "Listing":
+        jobs = []
+        for top in ("blobs", "repositories"):
+            for name, kind in store.list_dir(f"{v2}/{top}") or []:
+                if kind != "directory":
+                    continue
+                base = f"{v2}/{top}/{name}"
+                if store.can_prefix and top == "blobs":
+                    # 16 listings by the digest's first hex digit, run concurrently, instead of one long
+                    # sequential pagination over every blob.
+                    jobs.extend((base, c) for c in "0123456789abcdef")
+                else:
+                    jobs.append((base, ""))
+        # An object store's listing can take a while on a big registry: a bar from the first listing.
+        found = store.map(lambda job: store.find(*job), jobs, f"listing {store.url}", "listings",
+                          min_items=1 if store.object_store else 200)
+        files: dict[str, int] = {}
+        dirs: set[str] = {"blobs", "repositories"}
+        cut = len(v2) + 1
+        for part in found:
+            for name, (kind, size) in part.items():
+                if not name.startswith(v2 + "/"):
+                    continue
+                rel = name[cut:]
+                if kind == "directory":
+                    dirs.add(rel)
+                else:
+                    files[rel] = size
+                parent = rel.rpartition("/")[0]
+                while parent and parent not in dirs:
+                    dirs.add(parent)
+                    parent = parent.rpartition("/")[0]
+        children: dict[str, list[str]] = {}
+        for d in dirs:
+            parent, _, name = d.rpartition("/")
+            if parent:
+                children.setdefault(parent, []).append(name)
+        for names in children.values():
+            names.sort()
+        return cls(files, dirs, children)
+
+    def subdirs(self, rel: str) -> list[tuple[str, str]]:
+        """(name, path) of the subdirectories of ``rel``, sorted by name."""
+        return [(n, f"{rel}/{n}") for n in self.children.get(rel, ())]
+
+    def is_dir(self, rel: str) -> bool:
+        return rel in self.dirs
 
 
-def _sorted_dirs(path: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(path) as it:
-            return sorted((e for e in it if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
-    except FileNotFoundError:
-        return []
-    except PermissionError:
-        raise DataRootPermissionError(f"cannot list {path}; run as a user who can read the registry storage",
-                                      path=str(path)) from None
-
-
-def _links(directory: Path) -> list[tuple[str, str]]:
+def _links(tree: Listing, links: dict[str, str | None], directory: str) -> list[tuple[str, str]]:
     """(path-named digest, link content) for every ``<alg>/<hex>/link`` under ``directory``."""
     out = []
-    for alg in _sorted_dirs(directory):
-        for entry in _sorted_dirs(Path(alg.path)):
-            content = _read_link(Path(entry.path) / "link")
+    for alg, alg_path in tree.subdirs(directory):
+        for name, path in tree.subdirs(alg_path):
+            content = links.get(f"{path}/link")
             if content is not None:
-                out.append((f"{alg.name}:{entry.name}", content))
+                out.append((f"{alg}:{name}", content))
     return out
+
+
+def _read_links(store: Store, v2: str, tree: Listing) -> dict[str, str | None]:
+    """Every ``link`` file under repositories/, read concurrently: path -> digest it holds.
+
+    A tag's history (``tags/<tag>/index/<alg>/<hex>/link``) is named by its path: only whether the
+    link is there and not empty matters (GC does not read it), and the listing's size says so, which
+    saves a GET per tag on an object store.
+    """
+    links: dict[str, str | None] = {}
+    paths = []
+    for p, size in tree.files.items():
+        if not (p.startswith("repositories/") and p.endswith("/link")):
+            continue
+        parts = p.split("/")
+        if len(parts) > 7 and parts[-4] == "index" and parts[-6] == "tags" and parts[-7] == "_manifests":
+            links[p] = f"{parts[-3]}:{parts[-2]}" if size > 0 else None
+        else:
+            paths.append(p)
+    raw = store.map(lambda p: store.read(f"{v2}/{p}"), paths, "reading links", "links")
+    links.update((p, (data.decode(errors="replace").strip() or None) if data is not None else None)
+                 for p, data in zip(paths, raw))
+    return links
 
 
 @dataclass
@@ -87,7 +159,7 @@ class GcPlan:
 class StorageAudit:
     """The audit of one storage root: frames, the two GC plans, and problems found on the way."""
 
-    root: Path
+    root: Path | str  # the v2 directory: a local Path, or a URL (s3://bucket/prefix/docker/registry/v2)
     repositories: pd.DataFrame
     tags: pd.DataFrame
     manifests: pd.DataFrame
@@ -96,6 +168,8 @@ class StorageAudit:
     gc: GcPlan
     gc_untagged: GcPlan
     problems: list[str]
+    requests: dict = field(default_factory=dict)  # LIST/GET/HEAD/other counts (HTTP on an object store)
+    cost_usd: float | None = None  # the requests at S3 Standard prices; None for a local filesystem
 
     @property
     def blob_bytes(self) -> int:
@@ -115,52 +189,80 @@ class StorageAudit:
                 "untagged_manifests": [{"repository": r, "digest": d}
                                        for r, d in zip(untagged["repository"], untagged["digest"])],
                 "unreferenced_blobs": list(unreferenced["digest"]),
-                "gc": self.gc.to_dict(), "gc_untagged": self.gc_untagged.to_dict(), "problems": self.problems}
+                "gc": self.gc.to_dict(), "gc_untagged": self.gc_untagged.to_dict(), "problems": self.problems,
+                "requests": self.requests, "cost_usd": self.cost_usd}
 
 
-def _repositories(repos_dir: Path, prefix: str = "") -> list[tuple[str, Path]]:
+def _repositories(tree: Listing, repos_dir: str, prefix: str = "") -> list[tuple[str, str]]:
     """Repositories in distribution's walk order: directories holding ``_manifests``/``_layers``/``_uploads``."""
     out = []
-    for entry in _sorted_dirs(repos_dir):
-        if entry.name.startswith("_"):
+    for entry, path in tree.subdirs(repos_dir):
+        if entry.startswith("_"):
             continue
-        path = Path(entry.path)
-        name = prefix + entry.name
-        if any((path / d).is_dir() for d in ("_manifests", "_layers", "_uploads")):
+        name = prefix + entry
+        if any(tree.is_dir(f"{path}/{d}") for d in ("_manifests", "_layers", "_uploads")):
             out.append((name, path))
-        out.extend(_repositories(path, name + "/"))
+        out.extend(_repositories(tree, path, name + "/"))
     return out
 
 
-def audit_storage(root: str | os.PathLike) -> StorageAudit:
-    """Audit the storage under ``root`` (the filesystem driver's rootdirectory), read-only."""
-    v2 = find_v2(root)
+def _blob_path(digest: str) -> str:
+    alg, _, hexpart = digest.partition(":")
+    return f"blobs/{alg}/{hexpart[:2]}/{hexpart}/data"
+
+
+def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str | os.PathLike | None = None,
+                  progress: bool | None = None, **options) -> StorageAudit:
+    """Audit a registry's storage, read-only.
+
+    Parameters
+    ----------
+    root : the filesystem driver's rootdirectory (``/var/lib/registry``), ``s3://BUCKET/ROOTDIRECTORY``
+        (credentials, region and endpoint from the AWS environment, ``AWS_ENDPOINT_URL`` included),
+        another fsspec URL, or a :class:`~layerlab.sources.registry.stores.Store`. None with ``config``.
+    config : the registry's ``config.yml``, whose ``storage`` section (filesystem or s3) says where to read.
+    progress : tqdm bars while listing and reading (None: only for long runs).
+    options : for :func:`~layerlab.sources.registry.stores.open_store`: ``storage_options``, ``timeout``,
+        ``retries``, ``max_workers``.
+    """
+    from .stores import store_from_config
+
+    if config is not None:
+        store = store_from_config(config, progress=progress, **options)
+    elif root is None:
+        raise TypeError("audit_storage needs a root (a directory or s3://BUCKET/ROOTDIRECTORY) or config=")
+    else:
+        store = open_store(root, progress=progress, **options)
+    v2 = find_v2(store)
+    tree = Listing.read(store, v2)
+    links = _read_links(store, v2, tree)
     problems: list[str] = []
 
-    # Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data.
+    # Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data; sizes from the listing.
     blob_sizes: dict[str, int] = {}
-    for alg in _sorted_dirs(v2 / "blobs"):
-        for shard in _sorted_dirs(Path(alg.path)):
-            for entry in _sorted_dirs(Path(shard.path)):
-                try:
-                    blob_sizes[f"{alg.name}:{entry.name}"] = os.stat(Path(entry.path) / "data").st_size
-                except FileNotFoundError:
-                    pass
-                except PermissionError:
-                    raise DataRootPermissionError(f"cannot stat {entry.path}/data; run as a user who can read "
-                                                  "the registry storage", path=entry.path) from None
+    for alg, alg_path in tree.subdirs("blobs"):
+        for _, shard_path in tree.subdirs(alg_path):
+            for name, path in tree.subdirs(shard_path):
+                size = tree.files.get(f"{path}/data")
+                if size is not None:
+                    blob_sizes[f"{alg}:{name}"] = size
 
+    # Manifests: every revision whose blob exists, read concurrently up front (small objects).
+    wanted = sorted({content for p, content in links.items()
+                     if content in blob_sizes and blob_sizes[content] <= MANIFEST_LIMIT
+                     and p.split("/")[-5:-3] == ["_manifests", "revisions"]})
+    bodies = dict(zip(wanted, store.map(lambda d: store.read(f"{v2}/{_blob_path(d)}"), wanted,
+                                        "reading manifests", "manifests")))
     parsed: dict[str, dict | None] = {}
 
     def manifest(digest: str) -> dict | None:
         if digest not in parsed:
-            path = v2 / "blobs" / digest.split(":")[0] / digest.split(":")[1][:2] / digest.split(":")[1] / "data"
             data = None
             try:
-                if path.stat().st_size <= MANIFEST_LIMIT:
-                    raw = json.loads(path.read_bytes())
+                if bodies.get(digest) is not None:
+                    raw = json.loads(bodies[digest])
                     data = raw if isinstance(raw, dict) else None
-            except (OSError, ValueError):
+            except ValueError:
                 data = None
             if data is None:
                 problems.append(f"manifest {digest} cannot be read as JSON; garbage-collect would stop here")
@@ -184,24 +286,24 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
     manifest_deletes = {False: [], True: []}
     link_deletes = {False: [], True: []}
 
-    for repo, path in _repositories(v2 / "repositories"):
-        mdir = path / "_manifests"
+    for repo, path in _repositories(tree, "repositories"):
+        mdir = f"{path}/_manifests"
         # Tags and their history.
         current: dict[str, str] = {}
-        for tag in _sorted_dirs(mdir / "tags"):
-            digest = _read_link(Path(tag.path) / "current" / "link")
+        for tag, tag_path in tree.subdirs(f"{mdir}/tags"):
+            digest = links.get(f"{tag_path}/current/link")
             if digest:
-                current[tag.name] = digest
-                tag_rows.append({"repository": repo, "tag": tag.name, "digest": digest, "current": True})
-            for d, _ in _links(Path(tag.path) / "index"):
+                current[tag] = digest
+                tag_rows.append({"repository": repo, "tag": tag, "digest": digest, "current": True})
+            for d, _ in _links(tree, links, f"{tag_path}/index"):
                 if d != digest:
-                    tag_rows.append({"repository": repo, "tag": tag.name, "digest": d, "current": False})
+                    tag_rows.append({"repository": repo, "tag": tag, "digest": d, "current": False})
         tags_of: dict[str, list[str]] = {}
         for tag, digest in current.items():
             tags_of.setdefault(digest, []).append(tag)
 
         # Manifest revisions: the link's content names the blob; a missing blob is skipped, as by GC.
-        revisions = [content for _, content in _links(mdir / "revisions")]
+        revisions = [content for _, content in _links(tree, links, f"{mdir}/revisions")]
         present = [d for d in revisions if d in blob_sizes]
         for d in revisions:
             if d not in blob_sizes:
@@ -227,8 +329,8 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
                 mark.update(r for r in info[d][1] if r)
 
         # Layer links, judged against the mark set as it stands after this repository (GC's order).
-        has_manifests = mdir.is_dir()
-        layer_links = _links(path / "_layers")
+        has_manifests = tree.is_dir(mdir)
+        layer_links = _links(tree, links, f"{path}/_layers")
         for _, content in layer_links:
             linked_by.setdefault(content, set()).add(repo)
             exists = content in blob_sizes
@@ -252,7 +354,7 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
                 "config_digest": config, "layer_count": len(refs) - (1 if config else 0) if mt else None,
                 "gc_untagged": (repo, d) in doomed_manifests,
             })
-        uploads = len(_sorted_dirs(path / "_uploads"))
+        uploads = len(tree.subdirs(f"{path}/_uploads"))
         repo_rows.append({"repository": repo, "tag_count": len(current), "manifest_count": len(revisions),
                           "untagged_count": sum(1 for d in revisions if d not in tags_of),
                           "layer_link_count": len(layer_links), "upload_count": uploads})
@@ -277,7 +379,8 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
         return coerce(pd.DataFrame(rows), kind) if rows else empty(kind)
 
     return StorageAudit(
-        root=v2, repositories=frame(repo_rows, "storage_repositories"), tags=frame(tag_rows, "storage_tags"),
+        root=store.url + v2[len(store.root):] if store.object_store else Path(v2),
+        requests=store.counts.to_dict(), cost_usd=store.cost_usd(), repositories=frame(repo_rows, "storage_repositories"), tags=frame(tag_rows, "storage_tags"),
         manifests=frame(manifest_rows, "storage_manifests"), layer_links=frame(link_rows, "storage_layer_links"),
         blobs=frame(blob_rows, "storage_blobs"), gc=plans[False], gc_untagged=plans[True], problems=problems,
     )
