@@ -41,6 +41,9 @@ class Header:
     linkname: str
     devmajor: int
     devminor: int
+    #: bytes of content that follow the header in the archive (for a sparse file, its stored data
+    #: and map, not its size); what a reader skips to reach the next header.
+    data_size: int = 0
 
 
 def _decode(raw: bytes) -> str:
@@ -112,8 +115,15 @@ def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Hea
             gid = int(pax[b"gid"])
         if b"size" in pax:
             size = int(pax[b"size"])
+    data_size = size
+    if info.type == tarfile.GNUTYPE_SPARSE:  # old GNU sparse: the real size is in the header block
+        size = tarfile.nti(block[483:495])
+    if pax and (b"GNU.sparse.realsize" in pax or b"GNU.sparse.size" in pax):  # PAX sparse 0.x / 1.0
+        size = int(pax.get(b"GNU.sparse.realsize") or pax[b"GNU.sparse.size"])
+        if b"GNU.sparse.name" in pax:
+            name = os.fsdecode(pax[b"GNU.sparse.name"])
     kind = KIND_BY_TYPE.get(info.type, "file")
-    return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor)
+    return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor, data_size)
 
 
 def _pax_time_ns(value: bytes) -> int:
@@ -125,11 +135,12 @@ def _pax_time_ns(value: bytes) -> int:
 
 
 def clean_path(name: str) -> str:
-    """A tar member name as an absolute, normalised path (``./etc/`` -> ``/etc``)."""
+    """A tar member name as an absolute, normalised path (``./etc/`` -> ``/etc``); ``..`` cannot
+    climb above ``/`` (``../../etc/x`` -> ``/etc/x``), as when a layer is unpacked."""
     path = "/" + name.lstrip("/")
     if path.startswith("/./"):
         path = path[2:]
     path = path.rstrip("/") or "/"
-    if "/./" in path or "//" in path or path.endswith("/."):
+    if "/./" in path or "//" in path or path.endswith("/.") or "/.." in path:
         path = posixpath.normpath(path)
     return path

@@ -1,0 +1,295 @@
+"""A layer blob (a tar, gzip or zstd compressed or not) read as a stream into rows of the files frame.
+
+Only headers are parsed (``tarheader.parse_headers``, shared with tar-split); file contents are
+skipped. The blob is read once, in large chunks, and hashed as it goes, so the digest it was named
+by (and the diff ID of its uncompressed tar) can be checked without a second read; a compressed
+blob is decompressed as it streams. Nothing is written anywhere.
+
+Hand-written rather than ``tarfile`` in stream mode: tarfile builds a TarInfo per member and copies
+every member's contents through its own buffers, which is several times slower for layers of many
+small files, and it cannot hash the compressed bytes it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ..errors import ArchiveError, LayerDigestMismatch
+from .entries import FileRows
+from .tarheader import BLOCK, EXTENSION_TYPES, clean_path, parse_headers
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_EXTENSION_FLAGS = frozenset(t[0] for t in EXTENSION_TYPES)
+_SPARSE = tarfile.GNUTYPE_SPARSE[0]
+_WITH_DATA = b"07\x00S"
+_KNOWN = b"0123456S7\x00"
+
+
+@dataclass
+class LayerRead:
+    """What reading one layer blob gave: its rows, the digests of its bytes, its sizes."""
+
+    rows: FileRows
+    blob_digest: str  # sha256 of the blob's bytes as stored (compressed, if it was)
+    diff_id: str  # sha256 of the uncompressed tar
+    blob_size: int
+    tar_size: int
+    compression: str  # "gzip", "zstd" or "none"
+
+
+def compression_of(head: bytes) -> str:
+    """The compression of a blob from its first bytes: ``gzip``, ``zstd`` or ``none``."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+class _Hashed:
+    """Chunks of a stream, hashed and counted on the way through."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self):
+        for chunk in self._chunks:
+            self.sha.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    try:
+        import zstandard
+    except ImportError:  # a dependency of layerlab: only a broken install lands here
+        raise ArchiveError(f"{what} is zstd-compressed and the `zstandard` package is missing; "
+                           "install it (pip install zstandard)", path=what) from None
+    d = zstandard.ZstdDecompressor().decompressobj()
+    fed = False
+    for chunk in chunks:
+        fed = True
+        out = d.decompress(chunk)
+        if out:
+            yield out
+        if d.eof:
+            rest = d.unused_data
+            d = zstandard.ZstdDecompressor().decompressobj()
+            fed = False
+            if rest:
+                fed = True
+                out = d.decompress(rest)
+                if out:
+                    yield out
+    if fed and not d.eof:
+        raise ArchiveError(f"{what}: the zstd stream ends early (truncated); fetch or save the image again", path=what)
+
+
+class _Reader:
+    """Hands out header blocks from a stream of chunks and skips file contents without copying them."""
+
+    __slots__ = ("_chunks", "_buf", "_pos")
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n: int) -> bytes | None:
+        """The next ``n`` bytes, or None when the stream ends first."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos >= n:
+            self._pos = pos + n
+            return buf[pos:pos + n]
+        parts, have = [buf[pos:]], len(buf) - pos
+        while have < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._buf, self._pos = b"", 0
+                return None
+            parts.append(chunk)
+            have += len(chunk)
+        buf = b"".join(parts)
+        self._buf, self._pos = buf, n
+        return buf[:n]
+
+    def skip(self, n: int) -> bool:
+        """Skip ``n`` bytes; False when the stream ends first."""
+        have = len(self._buf) - self._pos
+        if n <= have:
+            self._pos += n
+            return True
+        n -= have
+        self._buf, self._pos = b"", 0
+        while n > 0:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            if len(chunk) > n:
+                self._buf, self._pos = chunk, n
+                return True
+            n -= len(chunk)
+        return True
+
+    def drain(self) -> None:
+        """Read what is left (the end-of-archive padding), so the hash covers the whole blob."""
+        for _ in self._chunks:
+            pass
+
+
+def parse_tar(chunks: Iterator[bytes], rows: FileRows, what: str) -> None:
+    """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
+    r = _Reader(chunks)
+    ext: list[bytes] = []
+    first = True
+    while True:
+        block = r.take(BLOCK)
+        if block is None:
+            if ext:
+                raise _truncated(what)
+            break
+        if block.count(0) == BLOCK:  # end-of-archive
+            r.drain()
+            break
+        flag = block[156]
+        if flag in _EXTENSION_FLAGS:
+            size = _size(block, what)
+            data = r.take(-(-size // BLOCK) * BLOCK)
+            if data is None:
+                raise _truncated(what)
+            ext.append(block)
+            ext.append(data)
+            first = False
+            continue
+        try:
+            header = parse_headers(b"".join(ext) + block if ext else block)
+        except (tarfile.HeaderError, ValueError) as e:
+            if first:
+                raise ArchiveError(f"{what} is not a tar archive (its first block is no tar header: {e}); "
+                                   "expected an image layer (a tar, gzip or zstd compressed)", path=what) from None
+            raise ArchiveError(f"{what}: a damaged tar header after {len(rows)} entries ({e}); "
+                               "the layer is corrupt", path=what) from None
+        first = False
+        ext.clear()
+        if flag == _SPARSE and block[482]:  # old GNU sparse: more sparse map blocks follow the header
+            while True:
+                more = r.take(BLOCK)
+                if more is None:
+                    raise _truncated(what)
+                if not more[504]:
+                    break
+        # Contents follow regular files and unknown types; links, devices, dirs and fifos have none
+        # whatever their size field says (as tarfile and Go's archive/tar read them).
+        if header.data_size and (flag in _WITH_DATA or flag not in _KNOWN):
+            if not r.skip(-(-header.data_size // BLOCK) * BLOCK):
+                raise _truncated(what)
+        path = clean_path(header.name)
+        if path == "/":
+            continue
+        kind = header.kind
+        link = header.linkname if kind == "symlink" else clean_path(header.linkname) if kind == "hardlink" else None
+        rows.add_named(path, kind, header.size if kind == "file" else 0, header.mode, header.uid, header.gid,
+                       header.mtime_ns, link)
+
+
+def _size(block: bytes, what: str) -> int:
+    try:
+        return tarfile.nti(block[124:136])
+    except tarfile.InvalidHeaderError:
+        raise ArchiveError(f"{what}: a damaged tar header (bad size field); the layer is corrupt", path=what) from None
+
+
+def _truncated(what: str) -> ArchiveError:
+    return ArchiveError(f"{what}: the layer tar ends in the middle of an entry (truncated); save or fetch "
+                        "the image again", path=what)
+
+
+def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_digest: str | None = None,
+               diff_id: str | None = None, compression: str | None = None) -> LayerRead:
+    """Read one layer blob from ``read`` (a file's or a response's ``read``) into rows of the files frame.
+
+    ``blob_digest`` and ``diff_id``, when given, are checked once the blob is read: a mismatch raises
+    LayerDigestMismatch and the rows are never returned. ``compression`` is sniffed when not given.
+    ``what`` names the blob in messages (a file, a member of an archive, a URL).
+    """
+    raw = _Hashed(_chunks(read))
+    it = iter(raw)
+    head = next(it, b"")
+    if compression is None:
+        compression = compression_of(head)
+
+    def source():
+        if head:
+            yield head
+        yield from it
+
+    stream = source()
+    if compression == "gzip":
+        stream = _gunzip(stream, what)
+    elif compression == "zstd":
+        stream = _unzstd(stream, what)
+    elif compression != "none":
+        raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
+    tar = _Hashed(stream) if compression != "none" else None
+    tar_chunks = iter(tar) if tar is not None else stream
+    rows = FileRows(layer_id)
+    try:
+        parse_tar(tar_chunks, rows, what)
+        for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
+            pass
+    except zlib.error as e:
+        raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
+    except Exception as e:
+        if type(e).__name__ == "ZstdError":
+            raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt", path=what) from None
+        raise
+    got_blob = raw.digest
+    got_diff = tar.digest if tar is not None else got_blob
+    if blob_digest and blob_digest != got_blob:
+        raise LayerDigestMismatch(f"{what}: the blob hashes to {got_blob}, not {blob_digest} as it is named; "
+                                  "it is damaged or was altered, and is not analysed", path=what)
+    if diff_id and diff_id != got_diff:
+        raise LayerDigestMismatch(f"{what}: the uncompressed layer hashes to {got_diff}, but the image config "
+                                  f"says {diff_id}; the layer is damaged or belongs to another image, and is "
+                                  "not analysed", path=what)
+    return LayerRead(rows, got_blob, got_diff, raw.size, tar.size if tar is not None else raw.size, compression)
+
+
+def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """gzip members back to back, decompressed as they stream; truncation is an ArchiveError."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fed = False
+    for chunk in chunks:
+        while chunk:
+            fed = True
+            out = d.decompress(chunk)
+            if out:
+                yield out
+            if d.eof:
+                chunk = d.unused_data
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                fed = False
+            else:
+                chunk = b""
+    if fed and not d.eof:
+        raise ArchiveError(f"{what}: the gzip stream ends early (truncated); save or fetch the image again", path=what)

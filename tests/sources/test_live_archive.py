@@ -1,0 +1,148 @@
+"""Live tier: one image read three ways agrees: from the data root, from its `docker save` archive
+(classic form, gzip, and the OCI-layout form of Docker 25+), from an OCI layout skopeo made of it;
+and dive's own `--source docker-archive` export gives the same figures."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+import layerlab as ll
+from layerlab.analyses import dive_analysis, efficiency
+from layerlab.testing.archives import daemon_to_layout, docker25_archive
+from layerlab.testing.tiers import missing, require
+
+pytestmark = pytest.mark.live
+
+KEY = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
+FIGURES = ["size", "dive_efficiency", "dive_wasted_bytes", "dive_size_bytes", "dive_user_size_bytes", "reclaimable_bytes"]
+
+
+def rows(inv, layer_id: str) -> list[tuple]:
+    """A layer's files rows on the compared columns, mtime to the second, in a stable order."""
+    f = inv.files[inv.files["layer_id"] == layer_id][KEY].copy()
+    f["mtime"] = f["mtime"].dt.floor("s")
+    f["link_target"] = f["link_target"].astype(object).where(f["link_target"].notna(), None)
+    return sorted(f.itertuples(index=False, name=None), key=repr)
+
+
+def assert_same_images(inv, root, pairs):
+    """Same chain, same files rows per layer, same Docker size and analysis figures as the data root.
+
+    ``pairs``: (image ID in ``inv``, image ID in ``root``); they differ when a copy rewrote the config
+    (skopeo writes an OCI config), never the layers."""
+    pairs = [(p, p) if isinstance(p, str) else p for p in pairs]
+    ours = efficiency(inv, [a for a, _ in pairs]).set_index("image_id")
+    theirs = efficiency(root, [b for _, b in pairs]).set_index("image_id")
+    for iid, rid in pairs:
+        a = inv.image_layers[inv.image_layers["image_id"] == iid].sort_values("position")
+        b = root.image_layers[root.image_layers["image_id"] == rid].sort_values("position")
+        assert list(a["layer_id"]) == list(b["layer_id"]), iid
+        assert list(a["size"]) == list(b["size"]), iid  # Docker's layerdb size, per layer
+        for lid in a["layer_id"]:
+            assert rows(inv, lid) == rows(root, lid), (iid, lid)
+        size = inv.images.set_index("image_id").loc[iid, "size"]
+        assert size == root.images.set_index("image_id").loc[rid, "size"]
+        for col in FIGURES:
+            x, y = ours.loc[iid, col], theirs.loc[rid, col]
+            assert x == y or (pd.isna(x) and pd.isna(y)), (iid, col, x, y)
+
+
+def by_tag(inv, built, tags):
+    """(image ID in ``inv``, image ID in the data root) for each tag."""
+    return [(inv.image_id(t), built["images"][t]) for t in tags]
+
+
+@pytest.fixture(scope="module")
+def saved(overlay2_daemon, tmp_path_factory):
+    """(daemon, built, archive of every tagged sample image, the data root's Inventory, work dir)."""
+    daemon, built = overlay2_daemon
+    work = tmp_path_factory.mktemp("saved")
+    archive = work / "all.tar"
+    daemon.docker("save", "-o", archive, *sorted(built["images"]))
+    root = ll.open_root(str(daemon.data_root), progress=False)
+    return daemon, built, archive, root, work
+
+
+def test_archive_agrees_with_data_root(saved):
+    daemon, built, archive, root, _ = saved
+    inv = ll.open_source(f"docker-archive:{archive}", progress=False)
+    assert set(inv.images["image_id"]) == set(built["images"].values())
+    for tag, iid in built["images"].items():
+        assert inv.image_id(tag) == iid
+    # each layer once, however many images share it; no disk, no containers
+    assert inv.layers["layer_id"].is_unique
+    assert inv.layers["disk_usage"].isna().all() and len(inv.containers) == 0
+    assert (inv.layers["image_count"] >= 1).all()
+    assert_same_images(inv, root, sorted(set(built["images"].values())))
+    # Docker's own figure for the image size
+    for tag, iid in built["images"].items():
+        docker_size = daemon.docker_json("image", "inspect", tag)[0]["Size"]
+        assert inv.images.set_index("image_id").loc[iid, "size"] == docker_size, tag
+    # history from the config, as the data root has it
+    pd.testing.assert_frame_equal(
+        inv.history.sort_values(["image_id", "index"]).reset_index(drop=True),
+        root.history[root.history["image_id"].isin(inv.images["image_id"])].sort_values(["image_id", "index"]).reset_index(drop=True))
+
+
+def test_gzip_archive_and_bare_path(saved):
+    _, built, archive, root, work = saved
+    gz = work / "all.tar.gz"
+    with open(archive, "rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
+        shutil.copyfileobj(src, dst)
+    plain = ll.open_source(str(archive), progress=False)  # a bare path, recognised by content
+    packed = ll.open_source(str(gz), progress=False)
+    assert plain.source == f"docker-archive:{archive}"
+    pd.testing.assert_frame_equal(plain.files, packed.files)
+    pd.testing.assert_frame_equal(plain.images, packed.images)
+
+
+def test_oci_form_and_layouts_agree(saved):
+    daemon, built, archive, root, work = saved
+    require(missing(programs=("skopeo",)))
+    tags = [built["roles"]["overwrite"], built["roles"]["opaque_dir"], built["roles"]["base"]]
+    ids = sorted({built["images"][t] for t in tags})
+    layout = daemon_to_layout(daemon, tags, work / "layout")
+    oci = ll.open_source(f"oci:{layout}", progress=False)
+    assert len(oci.images) == len(ids)
+    assert sorted(t for ts in oci.images["tags"] for t in ts) == sorted(tags)
+    assert_same_images(oci, root, by_tag(oci, built, tags))
+    one = ll.open_source(f"oci:{layout}:{tags[0]}", progress=False)
+    assert list(one.images["tags"]) == [[tags[0]]]
+    d25 = docker25_archive(layout, work / "docker25.tar")
+    inv = ll.open_source(f"docker-archive:{d25}", progress=False)
+    assert sorted(t for ts in inv.images["tags"] for t in ts) == sorted(tags)
+    assert_same_images(inv, root, by_tag(inv, built, tags))
+    # gzip-compressed layers in a layout, read from a tar of it (oci-archive:)
+    packed = daemon_to_layout(daemon, tags[:1], work / "gz-layout", compressed=True)
+    subprocess.run(["tar", "-C", str(packed), "-cf", str(work / "gz.tar"), "."], check=True)
+    gz = ll.open_source(f"oci-archive:{work / 'gz.tar'}", progress=False)
+    assert_same_images(gz, root, by_tag(gz, built, tags[:1]))
+    assert all(len(c) == 1 for c in gz.layers["compressed"])
+
+
+def test_dive_reads_the_same_archive(saved):
+    daemon, built, archive, root, work = saved
+    require(missing(programs=("dive",)))
+    for role in ("overwrite", "opaque_dir", "child_image", "multi_stage"):
+        tag = built["roles"][role]
+        one = work / f"{role}.tar"
+        daemon.docker("save", "-o", one, tag)
+        out = work / f"{role}.json"
+        subprocess.run(["dive", "--source", "docker-archive", str(one), "--json", str(out)], check=True,
+                       capture_output=True, timeout=300)
+        d = json.loads(out.read_text())
+        inv = ll.open_source(f"docker-archive:{one}", progress=False)
+        eff = efficiency(inv).iloc[0]
+        image = d["image"]
+        assert eff.dive_efficiency == pytest.approx(image["efficiencyScore"], rel=1e-12, abs=0), tag
+        assert eff.dive_wasted_bytes == image["inefficientBytes"], tag
+        assert eff.dive_size_bytes == image["sizeBytes"], tag
+        theirs = sorted((f["file"], f["count"], f["sizeBytes"]) for f in image["fileReference"])
+        table = dive_analysis(inv, eff.image_id)
+        assert sorted(zip(table["path"], table["count"].astype(int), table["size_bytes"].astype(int))) == theirs, tag
