@@ -31,12 +31,18 @@ from .analyses.drivers import simulate_writes  # noqa: E402
 
 
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
-    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
+    """Read a data root (or an image archive, layout or registry image: anything ``open_source``
+    takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
     With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
     are read), so content comparisons still work on the snapshot without the data root.
     """
-    inv = open_root(root, driver, files=files, progress=progress)
+    from .sources.transports import is_transport, sniff
+
+    if is_transport(str(root)) or sniff(str(root)):
+        inv = open_source(str(root), progress=progress)
+    else:
+        inv = open_root(root, driver, files=files, progress=progress)
     if hash:
         from .analyses.hashing import fill_sha256
 

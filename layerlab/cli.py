@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"layerlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("scan", help="read a data root (as root) into a .layerlab snapshot")
-    s.add_argument("root", help="Docker data root, e.g. /var/lib/docker")
+    s = sub.add_parser("scan", help="read a data root (as root), an image archive, layout or registry image into a .layerlab snapshot")
+    s.add_argument("root", metavar="SOURCE", help="Docker data root (e.g. /var/lib/docker), docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://REF")
     s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto", help="where image layers' files are read from")
@@ -135,19 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("summary", help="images, containers and totals of a data root or snapshot")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("report", help="run the notebooks on a source and render them to HTML")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
     s.add_argument("-o", "--output", default="reports", help="output directory (default: reports/)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
     s.set_defaults(func=cmd_report)
 
-    for name in ("cli_registry", "cli_analyses"):
+    for name in ("cli_registry", "cli_analyses", "cli_cache"):
         try:
             module = __import__(f"layerlab.{name}", fromlist=["add_parser"])
         except ModuleNotFoundError as e:

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 
 from ._format import human_bytes as _human
+from .errors import LayerlabError
 
 
 def _num(x):
@@ -82,6 +83,10 @@ def cmd_check(args) -> int:
 
     rules = args.rules or default_rules_file()
     inv = open_source(args.source, driver=args.driver, progress=False)
+    if args.image is None:  # a source of one image (docker://REF, an archive of one) needs no name
+        if len(inv.images) != 1:
+            raise LayerlabError(f"{args.source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
+        args.image = inv.images["tags"].iloc[0][0] if len(inv.images["tags"].iloc[0]) else inv.images["image_id"].iloc[0]
     result = check(
         inv,
         args.image,
@@ -121,7 +126,7 @@ def cmd_check(args) -> int:
 
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
-    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
@@ -136,8 +141,8 @@ def add_parser(subparsers) -> None:
         "(a .dive-ci file; ./.dive-ci is read if present, as dive does), else dive's defaults "
         "(efficiency >= 0.9, user wasted <= 10%%). Exit 0: pass; 1: a limit is broken; 2: error.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
-    s.add_argument("image", help="tag, ID or ID prefix")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
+    s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--min-efficiency", metavar="F", help="lowest dive efficiency: ratio (0.9) or percent (90%%)")
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")

@@ -21,11 +21,13 @@ def skopeo(*args: str) -> None:
         raise RuntimeError(f"skopeo {' '.join(args)} failed: {proc.stderr.strip()}")
 
 
-def daemon_to_layout(daemon, tags: list[str], layout: Path, *, compressed: bool = False) -> Path:
+def daemon_to_layout(daemon, tags: list[str], layout: Path, *, compression: str | None = None) -> Path:
     """Copy ``tags`` from ``daemon`` into the OCI layout ``layout`` (one index entry per tag, shared
-    blobs once). Layers stay uncompressed, as Docker 25 stores them, unless ``compressed``."""
+    blobs once). Layers stay uncompressed, as Docker 25 stores them, unless ``compression`` is
+    ``gzip`` or ``zstd``."""
     for tag in tags:
-        extra = [] if compressed else ["--dest-oci-accept-uncompressed-layers"]
+        extra = (["--dest-oci-accept-uncompressed-layers"] if compression is None
+                 else ["--dest-compress-format", compression])
         skopeo("copy", "-q", "--src-daemon-host", daemon.host, *extra, f"docker-daemon:{tag}", f"oci:{layout}:{tag}")
     return layout
 

@@ -14,6 +14,7 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses import dive_analysis, efficiency
+from layerlab.sources.imageset import layer_blobs
 from layerlab.testing.archives import daemon_to_layout, docker25_archive
 from layerlab.testing.tiers import missing, require
 
@@ -118,12 +119,24 @@ def test_oci_form_and_layouts_agree(saved):
     inv = ll.open_source(f"docker-archive:{d25}", progress=False)
     assert sorted(t for ts in inv.images["tags"] for t in ts) == sorted(tags)
     assert_same_images(inv, root, by_tag(inv, built, tags))
-    # gzip-compressed layers in a layout, read from a tar of it (oci-archive:)
-    packed = daemon_to_layout(daemon, tags[:1], work / "gz-layout", compressed=True)
-    subprocess.run(["tar", "-C", str(packed), "-cf", str(work / "gz.tar"), "."], check=True)
-    gz = ll.open_source(f"oci-archive:{work / 'gz.tar'}", progress=False)
-    assert_same_images(gz, root, by_tag(gz, built, tags[:1]))
-    assert all(len(c) == 1 for c in gz.layers["compressed"])
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_layouts_agree(saved, compression):
+    """gzip and zstd layers in a layout read from a tar of it (oci-archive:), as skopeo compresses them."""
+    daemon, built, archive, root, work = saved
+    require(missing(programs=("skopeo",)))
+    tags = [built["roles"]["overwrite"], built["roles"]["opaque_dir"]]
+    layout = daemon_to_layout(daemon, tags, work / f"{compression}-layout", compression=compression)
+    tar = work / f"{compression}.tar"
+    subprocess.run(["tar", "-C", str(layout), "-cf", str(tar), "."], check=True)
+    inv = ll.open_source(f"oci-archive:{tar}:{tags[0]}", progress=False)
+    assert_same_images(inv, root, by_tag(inv, built, tags[:1]))
+    blobs = layer_blobs(inv)
+    assert (blobs["compression"] == compression).all()
+    assert (blobs["blob_size"] < blobs["size"]).any()
+    assert [c for c in inv.layers["compressed"]] == [[d] for d in blobs["blob_digest"]]
+    both = ll.open_source(f"oci-archive:{tar}", progress=False)
+    assert sorted(t for ts in both.images["tags"] for t in ts) == sorted(tags)
 
 
 def test_dive_reads_the_same_archive(saved):
