@@ -23,7 +23,7 @@ import zlib
 
 from ..errors import ArchiveError, LayerDigestMismatch
 from .imageset import ImageEntry, LayerBlob, build_inventory
-from .tarstream import GZIP_MAGIC, ZSTD_MAGIC, LayerRead, compression_of, read_layer
+from .tarstream import GZIP_MAGIC, ZSTD_MAGIC, LayerRead, read_layer
 
 #: Members up to this size are kept in memory when a compressed archive is streamed.
 SMALL = 1 << 20

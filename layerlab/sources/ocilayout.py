@@ -15,7 +15,7 @@ import hashlib
 import os
 
 from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
-from .archive import JSON_LIMIT, _blob, _json, open_store
+from .archive import JSON_LIMIT, _blob, _json
 from .imageset import ImageEntry, build_inventory
 from .tarstream import LayerRead, read_layer
 

@@ -254,14 +254,24 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
     tar_chunks = iter(tar) if tar is not None else stream
     rows = FileRows(layer_id)
     try:
-        parse_tar(tar_chunks, rows, what)
-        for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
-            pass
-    except zlib.error as e:
-        raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
-    except Exception as e:
-        if type(e).__name__ == "ZstdError":
-            raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt", path=what) from None
+        try:
+            parse_tar(tar_chunks, rows, what)
+            for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
+                pass
+        except zlib.error as e:
+            raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
+        except Exception as e:
+            if type(e).__name__ == "ZstdError":
+                raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt", path=what) from None
+            raise
+    except ArchiveError:
+        # A blob that fails to parse may simply not be the blob it is named as: say that, when so.
+        if blob_digest:
+            for _ in it:
+                pass
+            if raw.digest != blob_digest:
+                raise LayerDigestMismatch(f"{what}: the blob hashes to {raw.digest}, not {blob_digest} as it is "
+                                          "named; it is damaged or was altered, and is not analysed", path=what) from None
         raise
     got_blob = raw.digest
     got_diff = tar.digest if tar is not None else got_blob

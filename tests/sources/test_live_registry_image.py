@@ -16,7 +16,7 @@ from layerlab.sources.registry.image import LayerCache, open_registry_image
 from layerlab.testing.archives import skopeo
 from layerlab.testing.tiers import missing, require
 
-from test_live_archive import assert_same_images, by_tag, rows
+from sources_support import assert_same_images, rows
 
 pytestmark = pytest.mark.live
 
