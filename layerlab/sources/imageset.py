@@ -175,7 +175,7 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
     def one(item):
         cid, layer = item
         got = layer.read(cid)
-        if got.diff_id != layer.diff_id:
+        if got.diff_id is not None and got.diff_id != layer.diff_id:
             raise LayerDigestMismatch(f"{layer.where}: the uncompressed layer hashes to {got.diff_id}, but the image "
                                       f"config says {layer.diff_id}; the layer is damaged or belongs to another "
                                       "image, and is not analysed", path=layer.where)

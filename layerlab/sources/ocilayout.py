@@ -17,7 +17,7 @@ import os
 from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
 from .archive import JSON_LIMIT, _blob, _json
 from .imageset import ImageEntry, build_inventory
-from .tarstream import LayerRead, read_layer
+from .tarstream import LayerRead, read_layer, read_layer_unverified
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
@@ -42,8 +42,9 @@ IMAGE_NAME = "io.containerd.image.name"
 class DirStore:
     """Blobs of an OCI layout directory, read in place."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, verify: bool = True):
         self.path = path
+        self.verify = verify
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, *name.split("/"))
@@ -75,6 +76,8 @@ class DirStore:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
                                "copy the image into the layout again", path=self._file(name)) from None
         with f:
+            if not self.verify:
+                return read_layer_unverified(f, os.fstat(f.fileno()).st_size, layer_id, self.where(name))
             return read_layer(f.read, layer_id, self.where(name), **expect)
 
     def where(self, name: str) -> str:
@@ -193,22 +196,23 @@ def split_ref(spec: str) -> tuple[str, str | None]:
 
 
 def open_layout(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                progress: bool | None = None):
-    """Open an OCI image layout directory as an Inventory (``ref`` picks named images; default all)."""
+                progress: bool | None = None, verify: bool = True):
+    """Open an OCI image layout directory as an Inventory (``ref`` picks named images; default all).
+    ``verify=False`` reads uncompressed layers headers only (see ``archive.open_archive``)."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ArchiveError(f"{path} is not a directory; an OCI layout is a directory with oci-layout and index.json "
                            f"(for a tar of one use oci-archive:{path})", path=path)
-    store = DirStore(path)
+    store = DirStore(path, verify)
     images = images_from_layout(store, ref=ref, platform=platform)
     meta = {"source": f"oci:{path}" + (f":{ref}" if ref else ""), "image_store": "oci", "driver": None}
     return build_inventory(images, meta, workers=workers, progress=progress)
 
 
 def open_oci_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                     progress: bool | None = None):
+                     progress: bool | None = None, verify: bool = True):
     """Open a tar of an OCI image layout (``skopeo copy ... oci-archive:PATH``) as an Inventory."""
     from .archive import open_archive
 
-    inv = open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, transport="oci-archive")
-    return inv
+    return open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, verify=verify,
+                        transport="oci-archive")

@@ -33,11 +33,12 @@ _KNOWN = b"0123456S7\x00"
 
 @dataclass
 class LayerRead:
-    """What reading one layer blob gave: its rows, the digests of its bytes, its sizes."""
+    """What reading one layer blob gave: its rows, the digests of its bytes, its sizes (digests are
+    None when an uncompressed blob was read headers only, :func:`read_layer_unverified`)."""
 
     rows: FileRows
-    blob_digest: str  # sha256 of the blob's bytes as stored (compressed, if it was)
-    diff_id: str  # sha256 of the uncompressed tar
+    blob_digest: str | None  # sha256 of the blob's bytes as stored (compressed, if it was)
+    diff_id: str | None  # sha256 of the uncompressed tar
     blob_size: int
     tar_size: int
     compression: str  # "gzip", "zstd" or "none"
@@ -157,9 +158,33 @@ class _Reader:
             pass
 
 
-def parse_tar(chunks: Iterator[bytes], rows: FileRows, what: str) -> None:
+class _SeekReader:
+    """The same for a seekable file holding an uncompressed tar: contents are seeked past, never read."""
+
+    __slots__ = ("_f", "_end")
+
+    def __init__(self, f, end: int):
+        self._f = f
+        self._end = end  # offset in ``f`` where the tar ends
+
+    def take(self, n: int) -> bytes | None:
+        data = self._f.read(min(n, self._end - self._f.tell()))
+        return data if len(data) == n else None
+
+    def skip(self, n: int) -> bool:
+        pos = self._f.tell() + n
+        if pos > self._end:
+            return False
+        self._f.seek(pos)
+        return True
+
+    def drain(self) -> None:
+        pass
+
+
+def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
     """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
-    r = _Reader(chunks)
+    r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
     ext: list[bytes] = []
     first = True
     while True:
@@ -303,3 +328,19 @@ def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
                 chunk = b""
     if fed and not d.eof:
         raise ArchiveError(f"{what}: the gzip stream ends early (truncated); save or fetch the image again", path=what)
+
+
+def read_layer_unverified(f, end: int, layer_id: str, what: str) -> LayerRead:
+    """Read the layer blob in the seekable file ``f`` (from its position to offset ``end``) headers
+    only, seeking past file contents, as ``tar -t`` does; its digests are not checked (they would need
+    every byte). A compressed blob cannot be seeked in, so it is read in full, and checked, as by
+    :func:`read_layer`."""
+    start = f.tell()
+    head = f.read(4)
+    f.seek(start)
+    compression = compression_of(head)
+    if compression != "none":
+        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what)
+    rows = FileRows(layer_id)
+    parse_tar(_SeekReader(f, end), rows, what)
+    return LayerRead(rows, None, None, end - start, end - start, "none")

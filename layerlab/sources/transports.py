@@ -13,19 +13,20 @@ def is_transport(source: str) -> bool:
     return source.startswith(TRANSPORTS)
 
 
-def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None):
-    """An Inventory of the image(s) a transport-prefixed ``source`` names."""
+def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True):
+    """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
+    uncompressed local layers headers only (registry blobs are always verified)."""
     from .archive import open_archive
     from .ocilayout import open_layout, open_oci_archive, split_ref
 
     if source.startswith("docker-archive:"):
-        return open_archive(source[len("docker-archive:"):], platform=platform, progress=progress)
+        return open_archive(source[len("docker-archive:"):], platform=platform, progress=progress, verify=verify)
     if source.startswith("oci-archive:"):
         path, ref = split_ref(source[len("oci-archive:"):])
-        return open_oci_archive(path, ref=ref, platform=platform, progress=progress)
+        return open_oci_archive(path, ref=ref, platform=platform, progress=progress, verify=verify)
     if source.startswith("oci:"):
         path, ref = split_ref(source[len("oci:"):])
-        return open_layout(path, ref=ref, platform=platform, progress=progress)
+        return open_layout(path, ref=ref, platform=platform, progress=progress, verify=verify)
     if source.startswith("docker://"):
         from .registry.image import open_registry_image
 
