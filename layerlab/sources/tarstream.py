@@ -291,11 +291,12 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
             raise
     except ArchiveError:
         # A blob that fails to parse may simply not be the blob it is named as: say that, when so.
-        if blob_digest:
+        expected = blob_digest or (diff_id if compression == "none" else None)
+        if expected:
             for _ in it:
                 pass
-            if raw.digest != blob_digest:
-                raise LayerDigestMismatch(f"{what}: the blob hashes to {raw.digest}, not {blob_digest} as it is "
+            if raw.digest != expected:
+                raise LayerDigestMismatch(f"{what}: the blob hashes to {raw.digest}, not {expected} as it is "
                                           "named; it is damaged or was altered, and is not analysed", path=what) from None
         raise
     got_blob = raw.digest

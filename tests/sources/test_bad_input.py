@@ -90,11 +90,17 @@ def test_a_damaged_classic_archive_layer_is_refused(saved, tmp_path):
     daemon.docker("save", "-o", archive, built["roles"]["overwrite"])
     data = bytearray(archive.read_bytes())
     # a byte inside the big random file's contents: the tar stays readable, its digest does not match
-    at = data.find(b"data/big.bin")
-    assert at > 0
-    data[at + 4096] ^= 0xFF
+    at = data.find(b"data/big.bin\0")
+    while at % 512:  # the name field that starts a header block (inner tars are block-aligned)
+        at = data.find(b"data/big.bin\0", at + 1)
+    data[at + 512 + 4096] ^= 0xFF
     archive.write_bytes(bytes(data))
     with pytest.raises(LayerDigestMismatch, match="config says"):
+        ll.open_source(f"docker-archive:{archive}", progress=False).files
+    # a damaged header: the tar breaks, and the message is still the mismatch
+    data[at + 100] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
         ll.open_source(f"docker-archive:{archive}", progress=False).files
 
 
