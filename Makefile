@@ -22,7 +22,7 @@ test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/_fastwalk.c
+$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/_fastwalk.c layerlab/sources/_tarscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -68,6 +68,9 @@ class FileRows:
 
     def add_named(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None) -> None:
         """Add an entry as it is named in a tar or an aufs branch: ``.wh.`` names become whiteouts."""
+        if "/.wh." not in path:  # the usual case, without the name taken apart
+            self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
+            return
         meaning = whiteout_name(path)
         if meaning is None:
             self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
@@ -75,6 +78,28 @@ class FileRows:
             self._opaque.append(meaning[1])
         elif meaning[0] == "whiteout":
             self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
+
+    def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_ns, links) -> None:
+        """Add many entries named as in a tar (columns of equal length), in order; ``.wh.`` names
+        become whiteouts as in :meth:`add_named`."""
+        named = [i for i, p in enumerate(paths) if "/.wh." in p]
+        start = 0
+        for stop in named + [len(paths)]:
+            if stop > start:
+                n = stop - start
+                self.path += paths[start:stop]
+                self.kind += kinds[start:stop]
+                self.size += sizes[start:stop]
+                self.mode += modes[start:stop]
+                self.uid += uids[start:stop]
+                self.gid += gids[start:stop]
+                self.mtime_ns += mtimes_ns[start:stop]
+                self.link += links[start:stop]
+                self.blocks += [None] * n
+            if stop < len(paths):
+                self.add_named(paths[stop], kinds[stop], sizes[stop], modes[stop], uids[stop], gids[stop],
+                               mtimes_ns[stop], links[stop])
+            start = stop + 1
 
     def __len__(self) -> int:
         return len(self.path)

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 from ..errors import ArchiveError, LayerDigestMismatch
 from .entries import FileRows
-from .tarheader import BLOCK, EXTENSION_TYPES, clean_path, parse_headers
+from .tarheader import BLOCK, EXTENSION_TYPES, KIND_BY_TYPE, clean_path, parse_headers
+
+try:  # the C header walk (layerlab/sources/_tarscan.c), built when the package is installed
+    from . import _tarscan
+except ImportError:  # no compiler at install time: the Python parser reads every entry
+    _tarscan = None
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -161,21 +166,25 @@ class _Reader:
 class _SeekReader:
     """The same for a seekable file holding an uncompressed tar: contents are seeked past, never read."""
 
-    __slots__ = ("_f", "_end")
+    __slots__ = ("_f", "_pos", "_end")
 
     def __init__(self, f, end: int):
         self._f = f
+        self._pos = f.tell()  # kept here: BufferedReader.tell() is a syscall-priced call per entry
         self._end = end  # offset in ``f`` where the tar ends
 
     def take(self, n: int) -> bytes | None:
-        data = self._f.read(min(n, self._end - self._f.tell()))
+        if self._pos + n > self._end:
+            return None
+        data = self._f.read(n)
+        self._pos += len(data)
         return data if len(data) == n else None
 
     def skip(self, n: int) -> bool:
-        pos = self._f.tell() + n
-        if pos > self._end:
+        if self._pos + n > self._end:
             return False
-        self._f.seek(pos)
+        self._pos += n
+        self._f.seek(self._pos)
         return True
 
     def drain(self) -> None:
@@ -185,56 +194,87 @@ class _SeekReader:
 def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
     """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
     r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
-    ext: list[bytes] = []
+    if isinstance(r, _SeekReader) and _tarscan is not None:
+        return _parse_seekable_c(r, rows, what)
     first = True
+    while _entry(r, rows, what, first):
+        first = False
+
+
+_KIND_CODE = {t[0]: k for t, k in KIND_BY_TYPE.items() if t != tarfile.GNUTYPE_SPARSE}
+
+
+def _parse_seekable_c(r: _SeekReader, rows: FileRows, what: str) -> None:
+    """The C header walk (``_tarscan``) over the plain entries, the Python parser for each other one."""
+    cols: list[list] = [[] for _ in range(8)]
+    fd = r._f.fileno()
+    first = True
+    while True:
+        pos, stopped = _tarscan.scan(fd, r._pos, r._end, cols)
+        first = first and pos == r._pos
+        r._pos = pos
+        r._f.seek(pos)
+        if cols[0]:
+            paths, types, sizes, modes, uids, gids, mtimes, links = cols
+            rows.extend(paths, [_KIND_CODE[t] for t in types], sizes, modes, uids, gids, mtimes, links)
+            cols = [[] for _ in range(8)]
+        if stopped == 1:  # end-of-archive
+            return
+        if not _entry(r, rows, what, first):
+            return
+        first = False
+
+
+def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
+    """Read one entry (its extension records, header and skipped contents) into ``rows``; False at the end."""
+    ext: list[bytes] = []
     while True:
         block = r.take(BLOCK)
         if block is None:
             if ext:
                 raise _truncated(what)
-            break
+            return False
         if block.count(0) == BLOCK:  # end-of-archive
             r.drain()
-            break
+            return False
         flag = block[156]
-        if flag in _EXTENSION_FLAGS:
-            size = _size(block, what)
-            data = r.take(-(-size // BLOCK) * BLOCK)
-            if data is None:
-                raise _truncated(what)
-            ext.append(block)
-            ext.append(data)
-            first = False
-            continue
-        try:
-            header = parse_headers(b"".join(ext) + block if ext else block)
-        except (tarfile.HeaderError, ValueError) as e:
-            if first:
-                raise ArchiveError(f"{what} is not a tar archive (its first block is no tar header: {e}); "
-                                   "expected an image layer (a tar, gzip or zstd compressed)", path=what) from None
-            raise ArchiveError(f"{what}: a damaged tar header after {len(rows)} entries ({e}); "
-                               "the layer is corrupt", path=what) from None
+        if flag not in _EXTENSION_FLAGS:
+            break
+        size = _size(block, what)
+        data = r.take(-(-size // BLOCK) * BLOCK)
+        if data is None:
+            raise _truncated(what)
+        ext.append(block)
+        ext.append(data)
         first = False
-        ext.clear()
-        if flag == _SPARSE and block[482]:  # old GNU sparse: more sparse map blocks follow the header
-            while True:
-                more = r.take(BLOCK)
-                if more is None:
-                    raise _truncated(what)
-                if not more[504]:
-                    break
-        # Contents follow regular files and unknown types; links, devices, dirs and fifos have none
-        # whatever their size field says (as tarfile and Go's archive/tar read them).
-        if header.data_size and (flag in _WITH_DATA or flag not in _KNOWN):
-            if not r.skip(-(-header.data_size // BLOCK) * BLOCK):
+    try:
+        header = parse_headers(b"".join(ext) + block if ext else block)
+    except (tarfile.HeaderError, ValueError) as e:
+        if first:
+            raise ArchiveError(f"{what} is not a tar archive (its first block is no tar header: {e}); "
+                               "expected an image layer (a tar, gzip or zstd compressed)", path=what) from None
+        raise ArchiveError(f"{what}: a damaged tar header after {len(rows)} entries ({e}); "
+                           "the layer is corrupt", path=what) from None
+    if flag == _SPARSE and block[482]:  # old GNU sparse: more sparse map blocks follow the header
+        while True:
+            more = r.take(BLOCK)
+            if more is None:
                 raise _truncated(what)
-        path = clean_path(header.name)
-        if path == "/":
-            continue
-        kind = header.kind
-        link = header.linkname if kind == "symlink" else clean_path(header.linkname) if kind == "hardlink" else None
-        rows.add_named(path, kind, header.size if kind == "file" else 0, header.mode, header.uid, header.gid,
-                       header.mtime_ns, link)
+            if not more[504]:
+                break
+    # Contents follow regular files and unknown types; links, devices, dirs and fifos have none
+    # whatever their size field says (as tarfile and Go's archive/tar read them).
+    if header.data_size and (flag in _WITH_DATA or flag not in _KNOWN):
+        if not r.skip(-(-header.data_size // BLOCK) * BLOCK):
+            raise _truncated(what)
+    path = clean_path(header.name)
+    if path == "/":
+        return True
+    kind = header.kind
+    link = header.linkname if kind == "symlink" else clean_path(header.linkname) if kind == "hardlink" else None
+    rows.add_named(path, kind, header.size if kind == "file" else 0, header.mode, header.uid, header.gid,
+                   header.mtime_ns, link)
+    return True
 
 
 def _size(block: bytes, what: str) -> int:
