@@ -51,6 +51,17 @@ def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float,
     return elapsed, usage.ru_maxrss * 1024, out
 
 
+def build(tree: Path, work: Path, archive: Path) -> None:
+    """`docker import` a tar of ``tree`` as one layer on a daemon of its own, and `docker save` it."""
+    with Daemon(work / "d", driver="overlay2") as d:
+        print(f"importing a tar of {tree} as one layer ...", flush=True)
+        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
+        tar.wait()
+        print("docker save ...", flush=True)
+        d.docker("save", "-o", archive, "bench/big:1", timeout=3600)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", default="/usr", help="directory to import as the layer (default /usr)")
@@ -68,21 +79,20 @@ def main() -> int:
     tree = Path(args.tree).resolve()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-archive-"))
     archive = work / "big.tar"
-    with Daemon(work / "d", driver="overlay2") as d:
-        print(f"importing a tar of {tree} as one layer ...", flush=True)
-        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
-        tar.wait()
-        print("docker save ...", flush=True)
-        d.docker("save", "-o", archive, "bench/big:1", timeout=3600)
+    if archive.exists():  # a --workdir of an earlier run: its archive is reused
+        print(f"reusing {archive}", flush=True)
+    else:
+        build(tree, work, archive)
+
     # The layer tars inside the archive, copied out for tar -tvf (what GNU tar's header walk costs).
     layers = []
     with tarfile.open(archive) as outer:
         manifest = json.load(outer.extractfile("manifest.json"))
         for i, name in enumerate(manifest[0]["Layers"]):
             dest = work / f"layer{i}.tar"
-            with outer.extractfile(name) as src, open(dest, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            if not dest.exists():
+                with outer.extractfile(name) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
             layers.append(str(dest))
     print(f"archive {archive.stat().st_size / 1e9:.2f} GB, {len(layers)} layer tar(s)", flush=True)
 

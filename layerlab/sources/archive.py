@@ -23,7 +23,7 @@ import zlib
 
 from ..errors import ArchiveError, LayerDigestMismatch
 from .imageset import ImageEntry, LayerBlob, build_inventory
-from .tarstream import GZIP_MAGIC, ZSTD_MAGIC, LayerRead, read_layer, read_layer_unverified
+from .tarstream import GZIP_MAGIC, ZSTD_MAGIC, LayerRead, read_layer, read_layer_file, read_layer_unverified
 
 #: Members up to this size are kept in memory when a compressed archive is streamed.
 SMALL = 1 << 20
@@ -108,15 +108,12 @@ class TarStore:
 
     def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
         m = self._need(name)
-        if not self.verify:
-            with open(self.path, "rb") as f:
-                f.seek(m.offset_data)
+        with open(self.path, "rb") as f:
+            f.seek(m.offset_data)
+            if not self.verify:
                 return read_layer_unverified(f, m.offset_data + m.size, layer_id, self.where(name))
-        w = _Window(self.path, m.offset_data, m.size)
-        try:
-            return read_layer(w.read, layer_id, self.where(name), **expect)
-        finally:
-            w.close()
+            return read_layer_file(f, m.offset_data + m.size, layer_id, self.where(name),
+                                   blob_digest=expect.get("blob_digest"), diff_id=expect.get("diff_id"))
 
     def _need(self, name: str) -> tarfile.TarInfo:
         m = self._member(name)

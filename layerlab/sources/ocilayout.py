@@ -17,7 +17,7 @@ import os
 from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
 from .archive import JSON_LIMIT, _blob, _json
 from .imageset import ImageEntry, build_inventory
-from .tarstream import LayerRead, read_layer, read_layer_unverified
+from .tarstream import LayerRead, read_layer_file, read_layer_unverified
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
@@ -76,9 +76,11 @@ class DirStore:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
                                "copy the image into the layout again", path=self._file(name)) from None
         with f:
+            size = os.fstat(f.fileno()).st_size
             if not self.verify:
-                return read_layer_unverified(f, os.fstat(f.fileno()).st_size, layer_id, self.where(name))
-            return read_layer(f.read, layer_id, self.where(name), **expect)
+                return read_layer_unverified(f, size, layer_id, self.where(name))
+            return read_layer_file(f, size, layer_id, self.where(name), blob_digest=expect.get("blob_digest"),
+                                   diff_id=expect.get("diff_id"))
 
     def where(self, name: str) -> str:
         return self._file(name)

@@ -13,7 +13,9 @@ small files, and it cannot hash the compressed bytes it reads.
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -385,3 +387,53 @@ def read_layer_unverified(f, end: int, layer_id: str, what: str) -> LayerRead:
     rows = FileRows(layer_id)
     parse_tar(_SeekReader(f, end), rows, what)
     return LayerRead(rows, None, None, end - start, end - start, "none")
+
+
+def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str | None = None,
+                    diff_id: str | None = None) -> LayerRead:
+    """Read and check the layer blob in the seekable file ``f`` (from its position to offset ``end``).
+
+    An uncompressed blob is hashed by a second thread reading it front to back while this one walks
+    its headers (seeking past contents): the two run at once (hashlib and pread release the GIL),
+    so checking costs about the hashing alone. A compressed blob is read as a stream (:func:`read_layer`).
+    """
+    start = f.tell()
+    head = f.read(4)
+    f.seek(start)
+    if compression_of(head) != "none" or _tarscan is None:
+        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
+                          blob_digest=blob_digest, diff_id=diff_id)
+    sha = hashlib.sha256()
+    failed: list[BaseException] = []
+
+    def hash_all():
+        try:
+            pos = start
+            while pos < end:
+                chunk = os.pread(f.fileno(), min(CHUNK * 4, end - pos), pos)
+                if not chunk:
+                    break
+                sha.update(chunk)
+                pos += len(chunk)
+        except BaseException as e:  # reported by the reading thread
+            failed.append(e)
+
+    hasher = threading.Thread(target=hash_all, name="layerlab-hash", daemon=True)
+    hasher.start()
+    rows = FileRows(layer_id)
+    try:
+        parse_tar(_SeekReader(f, end), rows, what)
+        error = None
+    except ArchiveError as e:
+        error = e
+    hasher.join()
+    if failed:
+        raise failed[0]
+    got = "sha256:" + sha.hexdigest()
+    for expected, named in ((blob_digest, "as it is named"), (diff_id, "as its image config says")):
+        if expected and expected != got:
+            raise LayerDigestMismatch(f"{what}: the blob hashes to {got}, not {expected} {named}; it is damaged "
+                                      "or was altered, and is not analysed", path=what)
+    if error is not None:
+        raise error
+    return LayerRead(rows, got, got, end - start, end - start, "none")

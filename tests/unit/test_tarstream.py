@@ -114,3 +114,19 @@ def test_dotdot_names_stay_under_root(tmp_path):
         with open(archive, "rb") as f:
             paths = sorted(reader(f).rows.frame()["path"])
         assert paths == ["/b", "/c", "/etc/passwd"]
+
+
+def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
+    archive = tmp_path / "l.tar"
+    subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+    digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    with open(archive, "rb") as f:
+        got = tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest, diff_id=digest)
+    assert got.blob_digest == got.diff_id == digest
+    pd.testing.assert_frame_equal(_frame(got), _frame(tarstream.read_layer(io.BytesIO(data).read, "L", "x")))
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(damaged))
+    with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest)
