@@ -25,6 +25,12 @@ def cmd_diff(args) -> int:
     from .sources import open_source
 
     inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    if args.against:  # image_b is in another source (a registry image against an archive, say)
+        from .sources.imageset import combine
+
+        other = open_source(args.against, progress=False if args.json else None)
+        args.image_a, args.image_b = inv.image_id(args.image_a), other.image_id(args.image_b)
+        inv = combine(inv, other)
     paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
     layers = diff_layers(inv, args.image_a, args.image_b)
     ia, ib = inv.image_id(args.image_a), inv.image_id(args.image_b)
@@ -129,6 +135,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
+    s.add_argument("--against", metavar="SOURCE_B", help="look IMAGE_B up in this source instead (e.g. docker://REG/app:2 against an archive)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--top", type=int, default=30, help="paths listed (largest size change first; default 30)")
     s.add_argument("--json", action="store_true", help="machine-readable output, every path")

@@ -12,9 +12,11 @@
  * with "//", "/./" or "/..", the end of the archive or of the file) it stops and returns, and layerlab.sources.tarstream reads that entry
  * with the Python parser (tarheader.parse_headers), the reference the tests compare this with.
  *
- * scan(fd: int, pos: int, end: int, cols: list of 8 lists) -> (pos: int, stopped: int)
- *   cols: path (str), type (int, the typeflag byte), size, mode (& 07777), uid, gid, mtime (ns),
- *   link (str for symlinks, normalised str for hard links, else None).
+ * scan(fd: int, pos: int, end: int, cols: [paths, links]) ->
+ *     (pos: int, stopped: int, types: bytes, size: bytes, mode: bytes, uid: bytes, gid: bytes, mtime: bytes)
+ *   appends to paths (str) and links (str for symlinks, normalised str for hard links, else None);
+ *   returns the typeflag byte of each entry, and its size, mode (& 07777), uid, gid and mtime (ns) as
+ *   packed native int64 (no Python object per number).
  *   stopped: 0 at an entry for the Python parser (pos is its header), 1 at an all-zero block
  *   (end of archive), 2 when fewer than 512 bytes are left before end.
  * Read-only: pread only.
@@ -225,6 +227,29 @@ static int pax_records(const unsigned char *d, Py_ssize_t n, Ext *x) {
     return 1;
 }
 
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_put(Buf *b, const void *v, Py_ssize_t n) {
+    if (b->len + n > b->cap) {
+        Py_ssize_t cap = b->cap ? b->cap * 2 : 1 << 16;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *data = PyMem_Realloc(b->data, cap);
+        if (!data) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, v, n);
+    b->len += n;
+    return 0;
+}
+
 static int append(PyObject *list, PyObject *value) {
     if (!value)
         return -1;
@@ -239,12 +264,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *cols;
     if (!PyArg_ParseTuple(args, "iLLO!", &fd, &pos, &end, &PyList_Type, &cols))
         return NULL;
-    if (PyList_GET_SIZE(cols) != 8) {
-        PyErr_SetString(PyExc_ValueError, "cols must be a list of 8 lists");
+    if (PyList_GET_SIZE(cols) != 2) {
+        PyErr_SetString(PyExc_ValueError, "cols must be a list of 2 lists");
         return NULL;
     }
-    PyObject *c[8];
-    for (int i = 0; i < 8; i++) {
+    PyObject *c[2];
+    for (int i = 0; i < 2; i++) {
         c[i] = PyList_GET_ITEM(cols, i);
         if (!PyList_Check(c[i])) {
             PyErr_SetString(PyExc_TypeError, "cols must hold lists");
@@ -267,6 +292,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     x->name_len = x->link_len = -1;
     x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
     long long entry = pos; /* where this entry's first header (extension records included) is */
+    Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
+    int failed = 0;
     while (1) {
         if (pos + 512 > end) {
             stopped = 2;
@@ -275,9 +302,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         const unsigned char *b = block_at(r, pos);
         if (!b) {
             if (errno) {
-                PyMem_Free(r);
-                PyMem_Free(x);
-                return PyErr_SetFromErrno(PyExc_OSError);
+                PyErr_SetFromErrno(PyExc_OSError);
+                failed = 1;
+                break;
             }
             stopped = 2;
             break;
@@ -377,20 +404,18 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             lnk = PyUnicode_DecodeFSDefaultAndSize((const char *)link, cl);
         }
         if (!lnk) {
-            PyMem_Free(r);
-            PyMem_Free(x);
-            return NULL;
+            failed = 1;
+            break;
         }
         if (!(len == 1 && path[0] == '/')) {
+            int64_t v[5] = {regular ? size : 0, mode & 07777, uid, gid, mtime_ns};
             if (append(c[0], PyUnicode_DecodeFSDefaultAndSize((const char *)path, len)) < 0 ||
-                append(c[1], PyLong_FromLong(t)) < 0 || append(c[2], PyLong_FromLongLong(regular ? size : 0)) < 0 ||
-                append(c[3], PyLong_FromLongLong(mode & 07777)) < 0 || append(c[4], PyLong_FromLongLong(uid)) < 0 ||
-                append(c[5], PyLong_FromLongLong(gid)) < 0 || append(c[6], PyLong_FromLongLong(mtime_ns)) < 0 ||
-                PyList_Append(c[7], lnk) < 0) {
+                PyList_Append(c[1], lnk) < 0 || buf_put(&nums[0], &t, 1) < 0 || buf_put(&nums[1], &v[0], 8) < 0 ||
+                buf_put(&nums[2], &v[1], 8) < 0 || buf_put(&nums[3], &v[2], 8) < 0 || buf_put(&nums[4], &v[3], 8) < 0 ||
+                buf_put(&nums[5], &v[4], 8) < 0) {
                 Py_DECREF(lnk);
-                PyMem_Free(r);
-                PyMem_Free(x);
-                return NULL;
+                failed = 1;
+                break;
             }
         }
         Py_DECREF(lnk);
@@ -400,9 +425,17 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
     PyMem_Free(r);
     PyMem_Free(x);
-    if (stopped == 0 || entry != pos)
-        pos = entry; /* the Python parser reads this entry from its first extension header */
-    return Py_BuildValue("(Li)", pos, stopped);
+    PyObject *result = NULL;
+    if (!failed) {
+        if (stopped == 0 || entry != pos)
+            pos = entry; /* the Python parser reads this entry from its first extension header */
+        result = Py_BuildValue("(Liy#y#y#y#y#y#)", pos, stopped, nums[0].data, nums[0].len, nums[1].data,
+                               nums[1].len, nums[2].data, nums[2].len, nums[3].data, nums[3].len, nums[4].data,
+                               nums[4].len, nums[5].data, nums[5].len);
+    }
+    for (int i = 0; i < 6; i++)
+        PyMem_Free(nums[i].data);
+    return result;
 }
 
 static PyMethodDef methods[] = {

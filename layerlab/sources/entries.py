@@ -7,6 +7,7 @@ whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are transl
 from __future__ import annotations
 
 import posixpath
+from array import array
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # aufs bookkeeping entries in a branch root; not part of the image's filesystem.
 AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
+#: FileRows.mtime_ns's value for "no time" (int64's minimum, never a real time).
+NO_TIME = -(1 << 63)
 
 
 def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | None:
@@ -46,11 +49,12 @@ class FileRows:
         self.layer_id = layer_id
         self.path: list[str] = []
         self.kind: list[str] = []
-        self.size: list[int] = []
-        self.mode: list[int] = []
-        self.uid: list[int] = []
-        self.gid: list[int] = []
-        self.mtime_ns: list[int | None] = []
+        # Numbers packed (8 bytes a row, not a Python int each): most of a big layer's memory otherwise.
+        self.size = array("q")
+        self.mode = array("q")
+        self.uid = array("q")
+        self.gid = array("q")
+        self.mtime_ns = array("q")  # NO_TIME for none (a whiteout)
         self.link: list[str | None] = []
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
@@ -62,7 +66,7 @@ class FileRows:
         self.mode.append(mode)
         self.uid.append(uid)
         self.gid.append(gid)
-        self.mtime_ns.append(mtime_ns)
+        self.mtime_ns.append(NO_TIME if mtime_ns is None else mtime_ns)
         self.link.append(link)
         self.blocks.append(disk)
 
@@ -80,8 +84,8 @@ class FileRows:
             self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
 
     def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_ns, links) -> None:
-        """Add many entries named as in a tar (columns of equal length), in order; ``.wh.`` names
-        become whiteouts as in :meth:`add_named`."""
+        """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``), in
+        order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
         named = [i for i, p in enumerate(paths) if "/.wh." in p]
         start = 0
         for stop in named + [len(paths)]:
@@ -104,8 +108,9 @@ class FileRows:
     def __len__(self) -> int:
         return len(self.path)
 
-    def frame(self) -> pd.DataFrame:
-        """The rows as a files frame (contract dtypes), opaque markers applied."""
+    def frame(self, release: bool = False) -> pd.DataFrame:
+        """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
+        list as soon as its column is built (lower peak memory; the rows cannot be framed again)."""
         kinds = self.kind
         if self._opaque:
             index = {p: i for i, p in enumerate(self.path)}
@@ -117,26 +122,32 @@ class FileRows:
                     kinds[i] = "opaque"
             self._opaque = []
         n = len(self.path)
+        # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
+        cols = {"layer_id": pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))}
         paths, raw = exact_paths(self.path)
+        cols["path"] = arrow_strings(paths)
+        del paths
+        cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
+        cols["kind"] = pd.array(kinds, dtype=schema.STRING)
+        del kinds
+        if release:
+            self.path, self.kind = [], []
+        for name in ("size", "mode", "uid", "gid"):
+            cols[name] = np.frombuffer(getattr(self, name), dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+            if release:
+                setattr(self, name, array("q"))
+        ns = np.frombuffer(self.mtime_ns, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+        mtime = pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)
+        cols["mtime"] = pd.Series(mtime).astype(schema.TIME)
+        del mtime
         links, _ = exact_paths([x if x is not None else "" for x in self.link])
-        mtime = pd.to_datetime(pd.array(self.mtime_ns, dtype="Int64"), unit="ns", utc=True)
-        df = pd.DataFrame(
-            {
-                "layer_id": pd.array([self.layer_id] * n, dtype=schema.STRING),
-                "path": arrow_strings(paths),
-                "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
-                "kind": pd.array(kinds, dtype=schema.STRING),
-                "size": np.array(self.size, dtype=np.int64),
-                "mode": np.array(self.mode, dtype=np.int64),
-                "uid": np.array(self.uid, dtype=np.int64),
-                "gid": np.array(self.gid, dtype=np.int64),
-                "mtime": pd.Series(mtime).astype(schema.TIME),
-                "link_target": arrow_strings([t if o is not None else None for t, o in zip(links, self.link)]),
-                "disk_usage": pd.array(self.blocks, dtype="Int64"),
-                "sha256": pd.array([None] * n, dtype=schema.STRING),
-            }
-        )
-        return df
+        cols["link_target"] = arrow_strings([t if o is not None else None for t, o in zip(links, self.link)])
+        del links
+        cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
+        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
+        if release:
+            self.mtime_ns, self.link, self.blocks = array("q"), [], []
+        return pd.DataFrame(cols)
 
 
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:

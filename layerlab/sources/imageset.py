@@ -180,7 +180,7 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
                                       f"config says {layer.diff_id}; the layer is damaged or belongs to another "
                                       "image, and is not analysed", path=layer.where)
         got.rows.layer_id = cid
-        files = got.rows.frame()
+        files = got.rows.frame(release=True)
         return cid, (files, _docker_size(files), got.compression)
 
     items = list(todo.items())
@@ -213,3 +213,29 @@ def layer_blobs(inv: Inventory) -> pd.DataFrame:
     df["size"] = df["layer_id"].map(sizes).astype("Int64")
     df["blob_size"] = df["blob_size"].astype("Int64")
     return df
+
+
+def combine(*inventories: Inventory) -> Inventory:
+    """One Inventory holding the images of several (an archive and a registry image, say), so an image
+    of one can be compared with an image of another (``diff_images``); a layer or image present in
+    more than one is kept once, from the first that has it."""
+    def frames(name):
+        def build():
+            parts, seen = [], set()
+            key = {"images": "image_id", "layers": "layer_id", "files": "layer_id", "history": "image_id",
+                   "image_layers": "image_id"}.get(name)
+            for inv in inventories:
+                df = getattr(inv, name)
+                if key is not None:
+                    df = df[~df[key].isin(seen)]
+                    seen |= set(getattr(inv, name)[key])
+                parts.append(df)
+            parts = [p for p in parts if len(p)] or [parts[0]]
+            return schema.coerce(pd.concat(parts, ignore_index=True), name)
+        return build
+
+    meta = {"source": " + ".join(inv.source for inv in inventories), "image_store": "combined", "driver": None,
+            "host": socket.gethostname(), "scanned_at": datetime.now(timezone.utc).isoformat(),
+            "layerlab_version": __version__}
+    return Inventory(meta, {name: frames(name) for name in ("images", "layers", "image_layers", "history",
+                                                            "containers", "files", "skipped")})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from array import array
 import tarfile
 import threading
 import zlib
@@ -208,18 +209,22 @@ _KIND_CODE = {t[0]: k for t, k in KIND_BY_TYPE.items() if t != tarfile.GNUTYPE_S
 
 def _parse_seekable_c(r: _SeekReader, rows: FileRows, what: str) -> None:
     """The C header walk (``_tarscan``) over the plain entries, the Python parser for each other one."""
-    cols: list[list] = [[] for _ in range(8)]
     fd = r._f.fileno()
     first = True
     while True:
-        pos, stopped = _tarscan.scan(fd, r._pos, r._end, cols)
+        paths: list[str] = []
+        links: list[str | None] = []
+        pos, stopped, types, *nums = _tarscan.scan(fd, r._pos, r._end, [paths, links])
         first = first and pos == r._pos
         r._pos = pos
         r._f.seek(pos)
-        if cols[0]:
-            paths, types, sizes, modes, uids, gids, mtimes, links = cols
-            rows.extend(paths, [_KIND_CODE[t] for t in types], sizes, modes, uids, gids, mtimes, links)
-            cols = [[] for _ in range(8)]
+        if paths:
+            packed = []
+            for raw in nums:  # size, mode, uid, gid, mtime as native int64
+                a = array("q")
+                a.frombytes(raw)
+                packed.append(a)
+            rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
         if stopped == 1:  # end-of-archive
             return
         if not _entry(r, rows, what, first):

@@ -106,3 +106,21 @@ def test_layer_cache_serves_a_second_read_and_clears(pushed, tmp_path):
     assert 0 < small.usage()[1] <= small.max_bytes
     removed = cache.clear()
     assert removed[0] == n and cache.usage() == (0, 0)
+
+
+def test_diff_an_archive_against_a_registry_image(pushed, saved, capsys):
+    """`layerlab diff ARCHIVE A B --against docker://REF` equals the same diff on the data root."""
+    from layerlab.cli import main
+
+    daemon, built, registry, root = pushed
+    archive = saved[2]
+    base = built["roles"]["base"]
+    remote = next(r for r in built["registry"]["pushed"] if r.endswith(built["roles"]["overwrite"]))
+    assert main(["diff", f"docker-archive:{archive}", base, remote, "--against", f"docker://{remote}", "--json"]) == 0
+    across = json.loads(capsys.readouterr().out)
+    assert main(["diff", str(root.source), base, remote, "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert across["b"]["image_id"] == local["b"]["image_id"] == built["images"][remote]
+    for key in ("shared_layers", "only_a_layers", "only_b_layers", "totals"):
+        assert across[key] == local[key], key
+    assert across["paths"] == local["paths"]
