@@ -87,6 +87,10 @@ class FileRows:
         """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``), in
         order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
         named = [i for i, p in enumerate(paths) if "/.wh." in p]
+        if not named and not self.path:  # the usual case: a layer read in one go, taken as it is
+            self.path, self.kind, self.size, self.mode, self.uid, self.gid = paths, kinds, sizes, modes, uids, gids
+            self.mtime_ns, self.link, self.blocks = mtimes_ns, links, [None] * len(paths)
+            return
         start = 0
         for stop in named + [len(paths)]:
             if stop > start:
@@ -122,32 +126,40 @@ class FileRows:
                     kinds[i] = "opaque"
             self._opaque = []
         n = len(self.path)
-        # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
-        cols = {"layer_id": pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))}
+        # Each list is emptied as soon as its column exists (with release), and the columns that need no
+        # list come last, so the rows and the frame are not both whole in memory at once.
+        cols = {}
         paths, raw = exact_paths(self.path)
         cols["path"] = arrow_strings(paths)
         del paths
-        cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
+        if release:
+            self.path = []
         cols["kind"] = pd.array(kinds, dtype=schema.STRING)
         del kinds
         if release:
-            self.path, self.kind = [], []
+            self.kind = []
         for name in ("size", "mode", "uid", "gid"):
             cols[name] = np.frombuffer(getattr(self, name), dtype=np.int64).copy() if n else np.zeros(0, np.int64)
             if release:
                 setattr(self, name, array("q"))
         ns = np.frombuffer(self.mtime_ns, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
-        mtime = pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)
-        cols["mtime"] = pd.Series(mtime).astype(schema.TIME)
-        del mtime
+        if release:
+            self.mtime_ns = array("q")
+        cols["mtime"] = pd.Series(pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)).astype(schema.TIME)
+        del ns
         links, _ = exact_paths([x if x is not None else "" for x in self.link])
         cols["link_target"] = arrow_strings([t if o is not None else None for t, o in zip(links, self.link)])
         del links
-        cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
-        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
         if release:
-            self.mtime_ns, self.link, self.blocks = array("q"), [], []
-        return pd.DataFrame(cols)
+            self.link = []
+        cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
+        if release:
+            self.blocks = []
+        # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
+        cols["layer_id"] = pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))
+        cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
+        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
+        return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:

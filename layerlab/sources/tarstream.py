@@ -415,7 +415,7 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
         try:
             pos = start
             while pos < end:
-                chunk = os.pread(f.fileno(), min(CHUNK * 4, end - pos), pos)
+                chunk = os.pread(f.fileno(), min(CHUNK, end - pos), pos)
                 if not chunk:
                     break
                 sha.update(chunk)
