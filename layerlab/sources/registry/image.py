@@ -264,7 +264,8 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
         if own:
             client.close()
         raise
+    cfg = image.config
     meta = {"source": f"docker://{reference}", "image_store": "registry", "driver": None,
-            "platform": platform or host_platform()}
+            "platform": "/".join(p for p in (cfg.get("os"), cfg.get("architecture"), cfg.get("variant")) if p)}
     return build_inventory([image], meta, workers=workers or min(client.max_workers, max(1, len(image.layers))),
                            progress=progress)
