@@ -1,8 +1,8 @@
 """Benchmark: a registry image's full inventory (docker://) against `skopeo copy docker://REF oci:DIR`.
 
 Run as root: ``python benchmarks/bench_registry_image.py [--tree /usr/share]``. It starts a real
-dockerd and a real docker-registry on 127.0.0.1, builds an image of several layers (a ``docker
-import`` of TREE, then layers that add, copy and delete files), pushes it, and measures in this run:
+dockerd and a real docker-registry on 127.0.0.1, builds an image of several layers (busybox, a tar
+of TREE, then layers that add, copy and delete files), pushes it, and measures in this run:
   - layerlab: ``open_source("docker://REF").files`` with the layer cache off -- every layer blob
     downloaded, verified, decompressed and parsed
   - skopeo: ``skopeo copy docker://REF oci:DIR`` -- every blob downloaded and verified, written to disk
@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from bench_archive import measure  # noqa: E402
 
 from layerlab.testing.daemon import Daemon, dockerd_missing  # noqa: E402
+from layerlab.testing.images import busybox_rootfs  # noqa: E402
 from layerlab.testing.registry import Registry, registry_missing  # noqa: E402
 
 LAYERLAB = (
@@ -35,6 +36,7 @@ LAYERLAB = (
 )
 
 DOCKERFILE = """FROM {base}
+ADD tree.tar /
 RUN mkdir -p /data && dd if=/dev/urandom of=/data/random.bin bs=1M count=48 2>/dev/null
 RUN cp -r /{name}/doc /doc-copy 2>/dev/null || cp -r /{name} /tree-copy
 RUN rm -rf /doc-copy/[a-m]* /tree-copy/[a-m]* 2>/dev/null; echo done > /done.txt
@@ -55,12 +57,12 @@ def main() -> int:
     env = {**os.environ, "LAYERLAB_LAYER_CACHE_BYTES": "0"}
     with Registry(work / "reg") as reg, Daemon(work / "d", driver="overlay2") as d:
         base, ref = f"{reg.host}/bench/base:1", f"{reg.host}/bench/app:1"
-        print(f"importing {tree} and building {ref} ...", flush=True)
-        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        subprocess.run(["docker", "import", "-", base], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
-        tar.wait()
+        print(f"building {ref}: busybox, a tar of {tree}, then layers that add, copy and delete ...", flush=True)
+        d.docker("import", busybox_rootfs(work / "bb"), base)
         ctx = work / "ctx"
         ctx.mkdir(exist_ok=True)
+        subprocess.run(["tar", "-C", str(tree.parent), "-cf", str(ctx / "tree.tar"), tree.name], check=True,
+                       stderr=subprocess.DEVNULL)
         (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base, name=tree.name))
         d.docker("build", "-q", "-t", ref, ctx, timeout=3600)
         d.docker("push", "-q", ref, timeout=3600)

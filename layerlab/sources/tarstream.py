@@ -3,7 +3,9 @@
 Only headers are parsed (``tarheader.parse_headers``, shared with tar-split); file contents are
 skipped. The blob is read once, in large chunks, and hashed as it goes, so the digest it was named
 by (and the diff ID of its uncompressed tar) can be checked without a second read; a compressed
-blob is decompressed as it streams. Nothing is written anywhere.
+blob is decompressed as it streams. An uncompressed layer in a file is read headers only, seeking
+past contents (``read_layer_file`` hashes it in a second thread meanwhile; ``read_layer_unverified``
+does not hash it), with the C header walk ``_tarscan`` where it is built. Nothing is written anywhere.
 
 Hand-written rather than ``tarfile`` in stream mode: tarfile builds a TarInfo per member and copies
 every member's contents through its own buffers, which is several times slower for layers of many
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from array import array
 import tarfile
 import threading
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
