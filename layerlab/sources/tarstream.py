@@ -330,9 +330,11 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
         stream = _unzstd(stream, what)
     elif compression != "none":
         raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
-    tar = _Hashed(stream) if compression != "none" else None
-    ahead = _Ahead(iter(tar) if tar is not None else stream)
-    tar_chunks = iter(ahead)
+    # Two threads share the work: this one hashes the uncompressed tar and parses it, the other reads,
+    # hashes and inflates the blob a few chunks ahead.
+    ahead = _Ahead(stream)
+    tar = _Hashed(iter(ahead)) if compression != "none" else None
+    tar_chunks = iter(tar) if tar is not None else iter(ahead)
     rows = FileRows(layer_id)
     try:
         try:
