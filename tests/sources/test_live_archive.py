@@ -122,3 +122,14 @@ def test_headers_only_reading_gives_the_same_frames(saved):
     for name in ("images", "layers", "image_layers", "history", "files"):
         pd.testing.assert_frame_equal(getattr(checked, name), getattr(seeked, name))
     assert set(layer_blobs(seeked)["compression"]) == {"none"}
+
+
+def test_every_notebook_runs_on_an_archive(saved, tmp_path):
+    """The report (every notebook, `source` parameter set to the archive) renders without a failed cell."""
+    from layerlab.reports import render_all
+
+    _, built, archive, root, work = saved
+    one = work / "report.tar"
+    saved[0].docker("save", "-o", one, built["roles"]["overwrite"], built["roles"]["base"])
+    index = render_all(f"docker-archive:{one}", tmp_path / "report")
+    assert index.exists() and len(list((tmp_path / "report").glob("*.html"))) >= 6
