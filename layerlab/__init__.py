@@ -30,7 +30,8 @@ from .sources.sample import sample, sample_path  # noqa: E402
 from .analyses.drivers import simulate_writes  # noqa: E402
 
 
-def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
+def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
+         platform: str | None = None) -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
@@ -40,7 +41,7 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     from .sources.transports import is_transport, sniff
 
     if is_transport(str(root)) or sniff(str(root)):
-        inv = open_source(str(root), progress=progress)
+        inv = open_source(str(root), progress=progress, platform=platform)
     else:
         inv = open_root(root, driver, files=files, progress=progress)
     if hash:

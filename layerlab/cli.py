@@ -61,7 +61,8 @@ def summary_dict(inv) -> dict:
 def cmd_scan(args) -> int:
     from . import scan
 
-    out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet)
+    out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet,
+               platform=args.platform)
     from .frames.snapshot import load
 
     snap = load(out)
@@ -77,7 +78,7 @@ def cmd_scan(args) -> int:
 def cmd_summary(args) -> int:
     from .sources import open_source
 
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None, platform=getattr(args, "platform", None))
     data = summary_dict(inv)
     if args.json:
         json.dump(data, sys.stdout, indent=2)
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("root", metavar="SOURCE", help="Docker data root (e.g. /var/lib/docker), docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://REF")
     s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto", help="where image layers' files are read from")
     s.add_argument("--hash", action="store_true", help="record sha256 of files that have an identical twin (reads only files sharing a size)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="images, containers and totals of a data root or snapshot")
     s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     s.set_defaults(func=cmd_summary)
 

@@ -24,11 +24,11 @@ def cmd_diff(args) -> int:
     from .analyses import diff_images, diff_layers
     from .sources import open_source
 
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None, platform=getattr(args, "platform", None))
     if args.against:  # image_b is in another source (a registry image against an archive, say)
         from .sources.imageset import combine
 
-        other = open_source(args.against, progress=False if args.json else None)
+        other = open_source(args.against, progress=False if args.json else None, platform=args.platform)
         args.image_a, args.image_b = inv.image_id(args.image_a), other.image_id(args.image_b)
         inv = combine(inv, other)
     paths = diff_images(inv, args.image_a, args.image_b, progress=False if args.json else None)
@@ -88,7 +88,7 @@ def cmd_check(args) -> int:
     from .sources import open_source
 
     rules = args.rules or default_rules_file()
-    inv = open_source(args.source, driver=args.driver, progress=False)
+    inv = open_source(args.source, driver=args.driver, progress=False, platform=args.platform)
     if args.image is None:  # a source of one image (docker://REF, an archive of one) needs no name
         if len(inv.images) != 1:
             raise LayerlabError(f"{args.source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
@@ -137,6 +137,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--against", metavar="SOURCE_B", help="look IMAGE_B up in this source instead (e.g. docker://REG/app:2 against an archive)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--top", type=int, default=30, help="paths listed (largest size change first; default 30)")
     s.add_argument("--json", action="store_true", help="machine-readable output, every path")
     s.set_defaults(func=cmd_diff)
@@ -151,6 +152,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
     s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--min-efficiency", metavar="F", help="lowest dive efficiency: ratio (0.9) or percent (90%%)")
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
     s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")

@@ -133,3 +133,19 @@ def test_every_notebook_runs_on_an_archive(saved, tmp_path):
     saved[0].docker("save", "-o", one, built["roles"]["overwrite"], built["roles"]["base"])
     index = render_all(f"docker-archive:{one}", tmp_path / "report")
     assert index.exists() and len(list((tmp_path / "report").glob("*.html"))) >= 6
+
+
+def test_platform_picks_layout_images(saved, capsys):
+    """--platform (platform=) keeps the layout images of that platform and says so when there is none."""
+    from layerlab.cli import main
+
+    daemon, built, archive, root, work = saved
+    require(missing(programs=("skopeo",)))
+    layout = daemon_to_layout(daemon, [built["roles"]["base"]], work / "platform-layout")
+    arch = root.images.set_index("image_id").loc[built["images"][built["roles"]["base"]], "architecture"]
+    assert len(ll.open_source(f"oci:{layout}", platform=f"linux/{arch}", progress=False).images) == 1
+    other = "linux/s390x" if arch != "s390x" else "linux/amd64"
+    with pytest.raises(ll.ImageNotFound, match="no image for platform"):
+        ll.open_source(f"oci:{layout}", platform=other, progress=False)
+    assert main(["summary", f"oci:{layout}", "--platform", other]) == 2
+    assert "no image for platform" in capsys.readouterr().err
