@@ -324,15 +324,17 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
         yield from it
 
     stream = source()
-    if compression == "gzip":
-        stream = _gunzip(stream, what)
-    elif compression == "zstd":
-        stream = _unzstd(stream, what)
-    elif compression != "none":
+    if compression not in ("gzip", "zstd", "none"):
         raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
-    # Two threads share the work: this one hashes the uncompressed tar and parses it, the other reads,
-    # hashes and inflates the blob a few chunks ahead.
-    ahead = _Ahead(stream)
+    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates it
+    # (a compressed blob), and this one hashes the uncompressed tar and parses it.
+    if compression == "none":
+        threads = [_Ahead(stream)]
+    else:
+        fetched = _Ahead(source())
+        inflated = _gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what)
+        threads = [_Ahead(inflated), fetched]
+    ahead = threads[0]
     tar = _Hashed(iter(ahead)) if compression != "none" else None
     tar_chunks = iter(tar) if tar is not None else iter(ahead)
     rows = FileRows(layer_id)
@@ -343,7 +345,8 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
                 for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
                     pass
             finally:
-                ahead.stop()
+                for thread in threads:  # the consumer end first, so none waits on a stopped one
+                    thread.stop()
         except (zlib.error, _inflate.error) as e:
             raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
         except Exception as e:
@@ -408,7 +411,12 @@ class _Ahead:
 
     def __iter__(self):
         while True:
-            chunk = self._queue.get()
+            try:
+                chunk = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopped.is_set():  # stopped: nothing more will come
+                    return
+                continue
             if isinstance(chunk, tuple):
                 if chunk[1] is not None:
                     raise chunk[1]
