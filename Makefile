@@ -29,7 +29,7 @@ lab: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/layerfiles/_fastwalk.c
+$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/layerfiles/_fastwalk.c layerlab/sources/layerfiles/_tarscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,lab]'

@@ -18,6 +18,8 @@ setup(
     ext_modules=[
         # optional: without a compiler, layerlab falls back to its Python walk (same rows, slower)
         Extension("layerlab.sources.layerfiles._fastwalk", ["layerlab/sources/layerfiles/_fastwalk.c"], optional=True),
+        # optional: without it, tar layers read headers only are parsed in Python (same rows, slower)
+        Extension("layerlab.sources.layerfiles._tarscan", ["layerlab/sources/layerfiles/_tarscan.c"], optional=True),
         Extension("layerlab.analyses._firstblocks", ["layerlab/analyses/_firstblocks.c"], libraries=["z"], optional=True),
     ],
 )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
-    """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
+def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
+         platform: str | None = None) -> str:
+    """Read a data root (or an image archive, layout or registry image: anything ``open_source``
+    takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
     With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
     are read), so content comparisons still work on the snapshot without the data root.
@@ -12,7 +14,13 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     from .analyses.hashing import fill_sha256
     from .sources.docker.dataroot import open_root
 
-    inv = open_root(root, driver, files=files, progress=progress)
+    from .sources import open_source
+    from .sources.transports import is_transport, sniff
+
+    if is_transport(str(root)) or sniff(str(root)):
+        inv = open_source(str(root), progress=progress, platform=platform)
+    else:
+        inv = open_root(root, driver, files=files, progress=progress)
     if hash:
         hashed = fill_sha256(inv, progress=progress)
         if hashed is not None:

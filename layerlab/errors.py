@@ -81,6 +81,16 @@ class BoltError(CorruptMetadata):
     not a bbolt file, or unreadable."""
 
 
+class ArchiveError(LayerlabError, ValueError):
+    """An image archive or OCI layout is not an image, is truncated, lacks a blob, or holds a media
+    type or compression layerlab does not read (the message names the file and what was expected)."""
+
+
+class LayerDigestMismatch(ArchiveError):
+    """A layer blob does not hash to the digest it is named by, or to its config's diff ID; it is
+    refused, never analysed."""
+
+
 class ReportError(LayerlabError, RuntimeError):
     """A report could not be made: an unknown parameter, a missing notebook, or a failed cell."""
 

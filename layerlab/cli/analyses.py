@@ -7,6 +7,7 @@ import math
 import sys
 
 from ..display import human_bytes as _human
+from ..errors import LayerlabError
 
 
 def _num(x):
@@ -31,8 +32,8 @@ def cmd_diff(args) -> int:
     from ..sources import open_source
 
     quiet = False if args.json else None
-    inv = open_source(args.source, driver=args.driver, progress=quiet)
-    inv_b = inv if args.against is None else open_source(args.against, driver=args.driver, progress=quiet)
+    inv = open_source(args.source, driver=args.driver, progress=quiet, platform=args.platform)
+    inv_b = inv if args.against is None else open_source(args.against, driver=args.driver, progress=quiet, platform=args.platform)
     paths = diff_images(inv, args.image_a, args.image_b, progress=quiet, source_b=inv_b)
     layers = diff_layers(inv, args.image_a, args.image_b, source_b=inv_b)
     split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
@@ -115,7 +116,11 @@ def cmd_check(args) -> int:
     from ..sources import open_source
 
     rules = args.rules or default_rules_file()
-    inv = open_source(args.source, driver=args.driver, progress=False)
+    inv = open_source(args.source, driver=args.driver, progress=False, platform=args.platform)
+    if args.image is None:  # a source of one image (docker://REF, an archive of one) needs no name
+        if len(inv.images) != 1:
+            raise LayerlabError(f"{args.source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
+        args.image = inv.images["tags"].iloc[0][0] if len(inv.images["tags"].iloc[0]) else inv.images["image_id"].iloc[0]
     result = check(
         inv,
         args.image,
@@ -166,13 +171,14 @@ def cmd_check(args) -> int:
 
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
-    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--top", type=int, default=30, help="rows listed (content changes by size first, then metadata-only changes "
                    "grouped per directory; default 30)")
-    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (e.g. a later snapshot of the same host)")
+    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (a later snapshot of the same host, a registry image against an archive)")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output, every path")
     s.set_defaults(func=cmd_diff)
 
@@ -183,9 +189,10 @@ def add_parser(subparsers) -> None:
         "(a .dive-ci file; ./.dive-ci is read if present, as dive does), else dive's defaults "
         "(efficiency >= 0.9, user wasted <= 10%%). Exit 0: pass; 1: a limit is broken; 2: error.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
-    s.add_argument("image", help="tag, ID or ID prefix")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
+    s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--min-efficiency", metavar="F", help="lowest dive efficiency: ratio (0.9) or percent (90%%)")
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
     s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")

@@ -11,7 +11,8 @@ from ..errors import LayerlabError
 def cmd_scan(args) -> int:
     from ..collect import scan
 
-    out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet)
+    out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet,
+               platform=args.platform)
     from ..frames.snapshot import load
 
     snap = load(out)
@@ -34,7 +35,7 @@ def cmd_summary(args) -> int:
     from . import summary as cli_summary
 
     fmt = "json" if args.json else (args.format or "table")
-    inv = open_source(args.source, driver=args.driver, progress=False if fmt != "table" else None)
+    inv = open_source(args.source, driver=args.driver, progress=False if fmt != "table" else None, platform=args.platform)
     data = summary_dict(inv)
     images = cli_summary.ordered(data["images"], args.sort, args.top)
     if fmt == "json":
@@ -73,18 +74,20 @@ def cmd_report(args) -> int:
 
 def add_parser(sub) -> None:
     """Add ``scan``, ``summary`` and ``report`` to the ``layerlab`` command's subparsers."""
-    s = sub.add_parser("scan", help="read a data root (as root) into a .layerlab snapshot")
-    s.add_argument("root", help="Docker data root, e.g. /var/lib/docker")
+    s = sub.add_parser("scan", help="read a data root (as root), an image archive, layout or registry image into a .layerlab snapshot")
+    s.add_argument("root", metavar="SOURCE", help="Docker data root (e.g. /var/lib/docker), docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://REF")
     s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto", help="where image layers' files are read from")
     s.add_argument("--hash", action="store_true", help="record sha256 of files that have an identical twin (reads only files sharing a size)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("summary", help="images, containers and totals of a data root or snapshot")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     from .summary import add_arguments
 
@@ -92,7 +95,7 @@ def add_parser(sub) -> None:
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("report", help="run the notebooks on a source and render them to HTML")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
     s.add_argument("-o", "--output", default="reports", help="output directory (default: reports/)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")

@@ -45,12 +45,14 @@ def history_rows(config: dict, layer_count: int, **key) -> list[dict]:
     return rows
 
 
-def image_layer_rows(config: dict, image_id: str, chain: list[str], sizes: dict | None = None) -> list[dict]:
+def image_layer_rows(config: dict, image_id: str, chain: list[str], sizes: dict | None = None,
+                     layer_diff_ids: list[str] | None = None) -> list[dict]:
     """One ``image_layers`` row per layer, with the command of the history entry that made it (known
-    when the non-empty history entries match the layers one to one)."""
+    when the non-empty history entries match the layers one to one). ``layer_diff_ids`` stand in for
+    the config's when it has none (an archive's manifest lists them)."""
     made = [h for h in config.get("history") or [] if not h.get("empty_layer")]
     rows = []
-    for p, (cid, did) in enumerate(zip(chain, diff_ids(config))):
+    for p, (cid, did) in enumerate(zip(chain, diff_ids(config) or layer_diff_ids or [])):
         h = made[p] if len(made) == len(chain) else {}
         rows.append({"image_id": image_id, "position": p, "layer_id": cid, "diff_id": did,
                      "size": (sizes or {}).get(cid, 0), "created_by": h.get("created_by"),

@@ -7,19 +7,27 @@ import os
 from ..errors import NotADataRoot
 
 
-def open_source(source=None, *, driver: str | None = None, progress: bool | None = None):
+def open_source(source=None, *, driver: str | None = None, progress: bool | None = None,
+                platform: str | None = None, verify: bool = True):
     """An Inventory from whatever ``source`` names: None or "sample" (the bundled sample),
-    "sample:<driver>", a ``.layerlab`` snapshot, a data root, or an Inventory (returned as is)."""
+    "sample:<driver>", a ``.layerlab`` snapshot, a data root, an image archive or layout
+    (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
+    by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
+    Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
+    reads uncompressed local layers headers only (faster, unchecked)."""
     from ..frames.inventory import Inventory
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root
     from .sample import sample
+    from .transports import is_transport, open_transport, sniff
 
     if isinstance(source, Inventory):
         return source
     if source is None or source == "sample":
         return sample()
     source = os.fspath(source)
+    if is_transport(source):
+        return open_transport(source, platform=platform, progress=progress, verify=verify)
     if source.startswith("sample:"):
         return sample(source.split(":", 1)[1])
     if is_snapshot(source):
@@ -30,4 +38,8 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         raise NotADataRoot(
             f"{source} does not exist; give a Docker data root, a .layerlab snapshot, or 'sample'", path=source
         )
+    kind = sniff(source)
+    if kind is not None:
+        return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{source}", platform=platform,
+                              progress=progress, verify=verify)
     return open_root(source, driver, progress=progress)

@@ -43,7 +43,8 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         self.table = widgets.HTML()
         super().__init__(children=[self.container_select, self.chart, self.summary, self.table], **kwargs)
         self.add_class("layerlab-copyups")
-        widgets.link((self.container_select, "value"), (self, "container"))
+        if options:  # an empty dropdown's value is None, which is no container ID
+            widgets.link((self.container_select, "value"), (self, "container"))
         if container:
             self.container = container
         elif options:

@@ -69,3 +69,30 @@ def test_pax_keeps_subsecond_mtime(tree, tmp_path):
 )
 def test_clean_path(name, path):
     assert clean_path(name) == path
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "ustar", "pax", "v7"])
+def test_fast_path_equals_tarfile_path(tree, tmp_path, fmt):
+    """The fast header path gives the same Header as the tarfile.frombuf path for every block GNU tar
+    wrote (the fast path declines what it does not read: it must never differ)."""
+    from layerlab.sources.layerfiles.tarheader import _header, fast_header
+
+    archive = tmp_path / f"{fmt}.tar"
+    subprocess.run(["tar", f"--format={fmt}", "-C", "/usr/include", "-cf", str(archive), "."], check=True)
+    raw = archive.read_bytes()
+    with tarfile.open(archive, encoding="utf-8", errors="surrogateescape") as tf:
+        members = tf.getmembers()
+    fast = 0
+    for m in members:
+        block = raw[m.offset_data - 512:m.offset_data]  # the entry's own block, after any PAX/GNU records
+        h = fast_header(block)
+        if h is None:
+            continue
+        fast += 1
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        assert h == _header(info, block, {}, None, None)
+    assert fast > 0.5 * len(members)
+    # a damaged checksum is declined, and left to tarfile to refuse
+    block = bytearray(raw[members[0].offset:members[0].offset + 512])
+    block[0] ^= 1
+    assert fast_header(bytes(block)) is None

@@ -7,6 +7,7 @@ whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are transl
 from __future__ import annotations
 
 import posixpath
+from array import array
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # aufs bookkeeping entries in a branch root; not part of the image's filesystem.
 AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
+#: FileRows.mtime_ns's value for "no time" (int64's minimum, never a real time).
+NO_TIME = -(1 << 63)
 
 
 def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | None:
@@ -46,11 +49,12 @@ class FileRows:
         self.layer_id = layer_id
         self.path: list[str] = []
         self.kind: list[str] = []
-        self.size: list[int] = []
-        self.mode: list[int] = []
-        self.uid: list[int] = []
-        self.gid: list[int] = []
-        self.mtime_ns: list[int | None] = []
+        # Numbers packed (8 bytes a row, not a Python int each): most of a big layer's memory otherwise.
+        self.size = array("q")
+        self.mode = array("q")
+        self.uid = array("q")
+        self.gid = array("q")
+        self.mtime_ns = array("q")  # NO_TIME for none (a whiteout)
         self.link: list[str | None] = []
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
@@ -62,12 +66,15 @@ class FileRows:
         self.mode.append(mode)
         self.uid.append(uid)
         self.gid.append(gid)
-        self.mtime_ns.append(mtime_ns)
+        self.mtime_ns.append(NO_TIME if mtime_ns is None else mtime_ns)
         self.link.append(link)
         self.blocks.append(disk)
 
     def add_named(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None) -> None:
         """Add an entry as it is named in a tar or an aufs branch: ``.wh.`` names become whiteouts."""
+        if "/.wh." not in path:  # the usual case, without the name taken apart
+            self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
+            return
         meaning = whiteout_name(path)
         if meaning is None:
             self.add(path, kind, size, mode, uid, gid, mtime_ns, link, disk)
@@ -76,11 +83,38 @@ class FileRows:
         elif meaning[0] == "whiteout":
             self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
 
+    def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_ns, links) -> None:
+        """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``), in
+        order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
+        named = [i for i, p in enumerate(paths) if "/.wh." in p]
+        if not named and not self.path:  # the usual case: a layer read in one go, taken as it is
+            self.path, self.kind, self.size, self.mode, self.uid, self.gid = paths, kinds, sizes, modes, uids, gids
+            self.mtime_ns, self.link, self.blocks = mtimes_ns, links, [None] * len(paths)
+            return
+        start = 0
+        for stop in named + [len(paths)]:
+            if stop > start:
+                n = stop - start
+                self.path += paths[start:stop]
+                self.kind += kinds[start:stop]
+                self.size += sizes[start:stop]
+                self.mode += modes[start:stop]
+                self.uid += uids[start:stop]
+                self.gid += gids[start:stop]
+                self.mtime_ns += mtimes_ns[start:stop]
+                self.link += links[start:stop]
+                self.blocks += [None] * n
+            if stop < len(paths):
+                self.add_named(paths[stop], kinds[stop], sizes[stop], modes[stop], uids[stop], gids[stop],
+                               mtimes_ns[stop], links[stop])
+            start = stop + 1
+
     def __len__(self) -> int:
         return len(self.path)
 
-    def frame(self) -> pd.DataFrame:
-        """The rows as a files frame (contract dtypes), opaque markers applied."""
+    def frame(self, release: bool = False) -> pd.DataFrame:
+        """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
+        list as soon as its column is built (lower peak memory; the rows cannot be framed again)."""
         kinds = self.kind
         if self._opaque:
             index = {p: i for i, p in enumerate(self.path)}
@@ -92,26 +126,40 @@ class FileRows:
                     kinds[i] = "opaque"
             self._opaque = []
         n = len(self.path)
+        # Each list is emptied as soon as its column exists (with release), and the columns that need no
+        # list come last, so the rows and the frame are not both whole in memory at once.
+        cols = {}
         paths, raw = exact_paths(self.path)
+        cols["path"] = arrow_strings(paths)
+        del paths
+        if release:
+            self.path = []
+        cols["kind"] = pd.array(kinds, dtype=schema.STRING)
+        del kinds
+        if release:
+            self.kind = []
+        for name in ("size", "mode", "uid", "gid"):
+            cols[name] = np.frombuffer(getattr(self, name), dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+            if release:
+                setattr(self, name, array("q"))
+        ns = np.frombuffer(self.mtime_ns, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+        if release:
+            self.mtime_ns = array("q")
+        cols["mtime"] = pd.Series(pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)).astype(schema.TIME)
+        del ns
         links, _ = exact_paths([x if x is not None else "" for x in self.link])
-        mtime = pd.to_datetime(pd.array(self.mtime_ns, dtype="Int64"), unit="ns", utc=True)
-        df = pd.DataFrame(
-            {
-                "layer_id": pd.array([self.layer_id] * n, dtype=schema.STRING),
-                "path": arrow_strings(paths),
-                "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
-                "kind": pd.array(kinds, dtype=schema.STRING),
-                "size": np.array(self.size, dtype=np.int64),
-                "mode": np.array(self.mode, dtype=np.int64),
-                "uid": np.array(self.uid, dtype=np.int64),
-                "gid": np.array(self.gid, dtype=np.int64),
-                "mtime": pd.Series(mtime).astype(schema.TIME),
-                "link_target": arrow_strings([t if o is not None else None for t, o in zip(links, self.link)]),
-                "disk_usage": pd.array(self.blocks, dtype="Int64"),
-                "sha256": pd.array([None] * n, dtype=schema.STRING),
-            }
-        )
-        return df
+        cols["link_target"] = arrow_strings([t if o is not None else None for t, o in zip(links, self.link)])
+        del links
+        if release:
+            self.link = []
+        cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
+        if release:
+            self.blocks = []
+        # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
+        cols["layer_id"] = pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))
+        cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
+        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
+        return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:

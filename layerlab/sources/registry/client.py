@@ -503,6 +503,18 @@ class RegistryClient:
         Returns the response (its connection back in the pool) and its body. 4xx/5xx become
         LayerlabError subclasses.
         """
+        r = self.open(method, host, path, scope=scope, params=params, headers=headers, what=what, ref=ref, url=url)
+        try:
+            body = self._read(r, limit, what) if method != "HEAD" else b""
+        finally:
+            _discard(r)
+        return r, body
+
+    def open(self, method: str, host: str, path: str, *, scope: str | None, params=None,
+             headers: dict | None = None, what: str, ref: str | None = None,
+             url: str | None = None) -> urllib3.BaseHTTPResponse:
+        """As :meth:`request`, but the response's body is left unread, for the caller to stream (a layer
+        blob); the caller releases it (``release_conn``/``close``). 4xx/5xx are raised here."""
         url = url or self.base_url(host) + path
         origin = urlsplit(url).netloc
         fresh = False
@@ -525,13 +537,12 @@ class RegistryClient:
             raise AuthError(f"{what}: {host} refused {who}; run `docker login {host}` or check the "
                             "credentials and your access to the repository", ref=ref)
         self._note_rate_limit(r)
-        try:
-            if r.status >= 400:
+        if r.status >= 400:
+            try:
                 self._raise_for_status(r, what, ref)
-            body = self._read(r, limit, what) if method != "HEAD" else b""
-        finally:
-            _discard(r)
-        return r, body
+            finally:
+                _discard(r)
+        return r
 
     def _send(self, method, url, params, headers, auth, origin, what, ref) -> urllib3.BaseHTTPResponse:
         hdrs = dict(headers or {})

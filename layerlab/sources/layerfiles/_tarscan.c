@@ -1,0 +1,448 @@
+/*
+ * layerlab.sources._tarscan: walk the plain header blocks of an uncompressed tar in a file, seeking
+ * past contents, and append their fields to Python lists.
+ *
+ * Written by hand because no maintained library lists a tar's headers without reading contents
+ * and without a Python object per member (tarfile builds a TarInfo per member and was most of the
+ * time of a layer of many small files). Only the common case is read here: a ustar/GNU header with
+ * octal numbers, a correct unsigned checksum, a regular file, link, device, directory or fifo, and
+ * a name that needs no normalising beyond "./" and slashes, with GNU long names and links and PAX
+ * path, linkpath, size, uid, gid and mtime records (the ones tarheader applies) before it. At
+ * anything else (sparse files, global or long PAX records, base-256 numbers, a bad checksum, a name
+ * with "//", "/./" or "/..", the end of the archive or of the file) it stops and returns, and layerlab.sources.tarstream reads that entry
+ * with the Python parser (tarheader.parse_headers), the reference the tests compare this with.
+ *
+ * scan(fd: int, pos: int, end: int, cols: [paths, links]) ->
+ *     (pos: int, stopped: int, types: bytes, size: bytes, mode: bytes, uid: bytes, gid: bytes, mtime: bytes)
+ *   appends to paths (str) and links (str for symlinks, normalised str for hard links, else None);
+ *   returns the typeflag byte of each entry, and its size, mode (& 07777), uid, gid and mtime (ns) as
+ *   packed native int64 (no Python object per number).
+ *   stopped: 0 at an entry for the Python parser (pos is its header), 1 at an all-zero block
+ *   (end of archive), 2 when fewer than 512 bytes are left before end.
+ * Read-only: pread only.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WINDOW (1 << 16)
+
+typedef struct {
+    int fd;
+    long long start; /* file offset of buf[0] */
+    Py_ssize_t len;
+    unsigned char buf[WINDOW];
+} Reader;
+
+/* The 512-byte block at pos, or NULL (errno set on a read error, 0 at end of file). */
+static const unsigned char *block_at(Reader *r, long long pos) {
+    if (pos >= r->start && pos + 512 <= r->start + r->len)
+        return r->buf + (pos - r->start);
+    ssize_t n;
+    do {
+        n = pread(r->fd, r->buf, WINDOW, pos);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return NULL;
+    errno = 0;
+    r->start = pos;
+    r->len = n;
+    return n >= 512 ? r->buf : NULL;
+}
+
+/* An octal field as tarfile's nti reads it (up to the first NUL, spaces stripped); 0 on failure. */
+static int octal(const unsigned char *f, int width, long long *out) {
+    if (f[0] & 0x80)
+        return 0; /* base-256 */
+    int i = 0, end = width;
+    for (int k = 0; k < width; k++)
+        if (f[k] == 0) {
+            end = k;
+            break;
+        }
+    while (i < end && (f[i] == ' ' || f[i] == '\t' || f[i] == '\n' || f[i] == '\r' || f[i] == '\v' || f[i] == '\f'))
+        i++;
+    while (end > i && (f[end - 1] == ' ' || f[end - 1] == '\t' || f[end - 1] == '\n' || f[end - 1] == '\r' ||
+                       f[end - 1] == '\v' || f[end - 1] == '\f'))
+        end--;
+    long long v = 0;
+    if (i == end) {
+        *out = 0;
+        return 1;
+    }
+    for (int k = i; k < end; k++) {
+        if (f[k] < '0' || f[k] > '7')
+            return 0;
+        v = v * 8 + (f[k] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static Py_ssize_t field_len(const unsigned char *f, Py_ssize_t width) {
+    const void *nul = memchr(f, 0, width);
+    return nul ? (const unsigned char *)nul - f : width;
+}
+
+/* tarheader.clean_path for names that need no normpath: "/" + name without leading "/" and "./",
+ * trailing "/" dropped. Returns the length written to out, or -1 when normpath would be needed. */
+static Py_ssize_t clean(const unsigned char *name, Py_ssize_t n, unsigned char *out) {
+    Py_ssize_t i = 0;
+    while (i < n && name[i] == '/')
+        i++;
+    out[0] = '/';
+    Py_ssize_t len = 1;
+    memcpy(out + 1, name + i, n - i);
+    len += n - i;
+    if (len >= 3 && out[1] == '.' && out[2] == '/') { /* "/./x" -> "/x" */
+        memmove(out, out + 2, len - 2);
+        len -= 2;
+    }
+    while (len > 1 && out[len - 1] == '/')
+        len--;
+    for (Py_ssize_t k = 0; k + 1 < len; k++) {
+        if (out[k] != '/')
+            continue;
+        if (out[k + 1] == '/')
+            return -1;
+        if (out[k + 1] == '.' && (k + 2 == len || out[k + 2] == '/' || (out[k + 2] == '.')))
+            return -1; /* "/./", "/.", "/..": normpath's business */
+    }
+    return len;
+}
+
+#define EXT_MAX 8192 /* longer GNU/PAX records are left to the Python parser */
+
+/* Read exactly n bytes at off into out; 0 when the file ends first. */
+static int read_exact(int fd, unsigned char *out, Py_ssize_t n, long long off) {
+    Py_ssize_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, out + got, n - got, off + got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return 0;
+        got += k;
+    }
+    return 1;
+}
+
+static int decimal(const unsigned char *s, Py_ssize_t n, long long *out) {
+    long long v = 0;
+    if (n <= 0 || n > 18)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* A PAX time ("sec[.frac]") in ns, as tarheader._pax_time_ns reads it. */
+static int pax_time(const unsigned char *s, Py_ssize_t n, long long *out) {
+    int neg = n > 0 && s[0] == '-';
+    const unsigned char *dot = memchr(s, '.', n);
+    Py_ssize_t slen = dot ? dot - s : n;
+    long long sec;
+    if (!decimal(s + neg, slen - neg, &sec))
+        return 0;
+    long long ns = (neg ? -sec : sec) * 1000000000LL, frac = 0;
+    if (dot) {
+        Py_ssize_t flen = n - slen - 1;
+        for (Py_ssize_t i = 0; i < 9; i++) {
+            unsigned char ch = i < flen ? dot[1 + i] : '0';
+            if (ch < '0' || ch > '9')
+                return 0;
+            frac = frac * 10 + (ch - '0');
+        }
+        for (Py_ssize_t i = 9; i < flen; i++)
+            if (dot[1 + i] < '0' || dot[1 + i] > '9')
+                return 0;
+    }
+    *out = ns + (neg ? -frac : frac);
+    return 1;
+}
+
+typedef struct {
+    unsigned char name[EXT_MAX], link[EXT_MAX];
+    Py_ssize_t name_len, link_len; /* -1: not given */
+    long long size, uid, gid, mtime_ns;
+    int has_size, has_uid, has_gid, has_mtime;
+} Ext;
+
+/* Apply PAX records as tarheader.parse_pax/_header do; 0 when they need the Python parser. */
+static int pax_records(const unsigned char *d, Py_ssize_t n, Ext *x) {
+    Py_ssize_t pos = 0;
+    while (pos < n && d[pos] != 0) {
+        const unsigned char *sp = memchr(d + pos, ' ', n - pos);
+        if (!sp)
+            return 0;
+        long long length;
+        if (!decimal(d + pos, sp - (d + pos), &length) || length <= 0 || pos + length > n)
+            return 0;
+        const unsigned char *rec = sp + 1, *stop = d + pos + length - 1;
+        const unsigned char *eq = memchr(rec, '=', stop - rec);
+        if (!eq)
+            return 0;
+        Py_ssize_t klen = eq - rec, vlen = stop - (eq + 1);
+        const unsigned char *v = eq + 1;
+#define KEY(k) (klen == (Py_ssize_t)sizeof(k) - 1 && memcmp(rec, k, klen) == 0)
+        if (KEY("path") || KEY("linkpath")) {
+            unsigned char *dst = KEY("path") ? x->name : x->link;
+            if (vlen >= EXT_MAX)
+                return 0;
+            memcpy(dst, v, vlen);
+            if (KEY("path"))
+                x->name_len = vlen;
+            else
+                x->link_len = vlen;
+        } else if (KEY("size")) {
+            if (!decimal(v, vlen, &x->size))
+                return 0;
+            x->has_size = 1;
+        } else if (KEY("uid")) {
+            if (!decimal(v, vlen, &x->uid))
+                return 0;
+            x->has_uid = 1;
+        } else if (KEY("gid")) {
+            if (!decimal(v, vlen, &x->gid))
+                return 0;
+            x->has_gid = 1;
+        } else if (KEY("mtime")) {
+            if (!pax_time(v, vlen, &x->mtime_ns))
+                return 0;
+            x->has_mtime = 1;
+        } else if (klen >= 11 && memcmp(rec, "GNU.sparse.", 11) == 0) {
+            return 0;
+        }
+#undef KEY
+        pos += length;
+    }
+    return 1;
+}
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+static int buf_put(Buf *b, const void *v, Py_ssize_t n) {
+    if (b->len + n > b->cap) {
+        Py_ssize_t cap = b->cap ? b->cap * 2 : 1 << 16;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *data = PyMem_Realloc(b->data, cap);
+        if (!data) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, v, n);
+    b->len += n;
+    return 0;
+}
+
+static int append(PyObject *list, PyObject *value) {
+    if (!value)
+        return -1;
+    int rc = PyList_Append(list, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    int fd;
+    long long pos, end;
+    PyObject *cols;
+    if (!PyArg_ParseTuple(args, "iLLO!", &fd, &pos, &end, &PyList_Type, &cols))
+        return NULL;
+    if (PyList_GET_SIZE(cols) != 2) {
+        PyErr_SetString(PyExc_ValueError, "cols must be a list of 2 lists");
+        return NULL;
+    }
+    PyObject *c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = PyList_GET_ITEM(cols, i);
+        if (!PyList_Check(c[i])) {
+            PyErr_SetString(PyExc_TypeError, "cols must hold lists");
+            return NULL;
+        }
+    }
+    Reader *r = PyMem_Malloc(sizeof(Reader));
+    if (!r)
+        return PyErr_NoMemory();
+    r->fd = fd;
+    r->start = -1;
+    r->len = 0;
+    int stopped = 0;
+    unsigned char path[EXT_MAX + 8], link[EXT_MAX + 8], data[EXT_MAX];
+    Ext *x = PyMem_Malloc(sizeof(Ext));
+    if (!x) {
+        PyMem_Free(r);
+        return PyErr_NoMemory();
+    }
+    x->name_len = x->link_len = -1;
+    x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+    long long entry = pos; /* where this entry's first header (extension records included) is */
+    Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
+    int failed = 0;
+    while (1) {
+        if (pos + 512 > end) {
+            stopped = 2;
+            break;
+        }
+        const unsigned char *b = block_at(r, pos);
+        if (!b) {
+            if (errno) {
+                PyErr_SetFromErrno(PyExc_OSError);
+                failed = 1;
+                break;
+            }
+            stopped = 2;
+            break;
+        }
+        int zero = 1;
+        for (int k = 0; k < 512; k++)
+            if (b[k]) {
+                zero = 0;
+                break;
+            }
+        if (zero) {
+            stopped = 1;
+            break;
+        }
+        unsigned char t = b[156];
+        int ext = (t == 'L' || t == 'K' || t == 'x');
+        if (!(ext || t == 0 || (t >= '0' && t <= '7')))
+            break;
+        long long chk, size, mode, uid, gid, mtime;
+        if (!octal(b + 148, 8, &chk))
+            break;
+        long long sum = 256;
+        for (int k = 0; k < 148; k++)
+            sum += b[k];
+        for (int k = 156; k < 512; k++)
+            sum += b[k];
+        if (sum != chk)
+            break;
+        if (!octal(b + 124, 12, &size) || !octal(b + 100, 8, &mode) || !octal(b + 108, 8, &uid) ||
+            !octal(b + 116, 8, &gid) || !octal(b + 136, 12, &mtime))
+            break;
+        if (ext) {
+            long long next = pos + 512 + ((size + 511) / 512) * 512;
+            if (size >= EXT_MAX || next > end || !read_exact(fd, data, size, pos + 512))
+                break;
+            if (t == 'x') {
+                if (!pax_records(data, size, x))
+                    break;
+            } else { /* GNU long name or link: the bytes, trailing NULs dropped */
+                Py_ssize_t n = size;
+                while (n > 0 && data[n - 1] == 0)
+                    n--;
+                memcpy(t == 'L' ? x->name : x->link, data, n);
+                if (t == 'L')
+                    x->name_len = n;
+                else
+                    x->link_len = n;
+            }
+            pos = next;
+            continue;
+        }
+        if (x->has_size)
+            size = x->size;
+        if (x->has_uid)
+            uid = x->uid;
+        if (x->has_gid)
+            gid = x->gid;
+        long long mtime_ns = x->has_mtime ? x->mtime_ns : mtime * 1000000000LL;
+        Py_ssize_t nlen = field_len(b, 100), plen = field_len(b + 345, 155);
+        unsigned char full[EXT_MAX + 8];
+        Py_ssize_t flen = 0;
+        if (x->name_len >= 0) { /* a GNU long name or a PAX path replaces the header's */
+            memcpy(full, x->name, x->name_len);
+            flen = x->name_len;
+        } else {
+            if (plen) {
+                memcpy(full, b + 345, plen);
+                full[plen] = '/';
+                flen = plen + 1;
+            }
+            memcpy(full + flen, b, nlen);
+            flen += nlen;
+        }
+        if (t == 0 && nlen && b[nlen - 1] == '/')
+            t = '5'; /* an old-style regular entry named like a directory is one (as tarfile reads it) */
+        Py_ssize_t len = clean(full, flen, path);
+        if (len < 0)
+            break;
+        int regular = (t == '0' || t == 0 || t == '7');
+        long long next = pos + 512 + (regular ? ((size + 511) / 512) * 512 : 0);
+        if (next > end)
+            break; /* cut short: the Python parser says so */
+        PyObject *lnk = Py_None;
+        Py_INCREF(Py_None);
+        const unsigned char *lsrc = x->link_len >= 0 ? x->link : b + 157;
+        Py_ssize_t llen = x->link_len >= 0 ? x->link_len : field_len(b + 157, 100);
+        if (t == '2') {
+            Py_DECREF(lnk);
+            lnk = PyUnicode_DecodeFSDefaultAndSize((const char *)lsrc, llen);
+        } else if (t == '1') {
+            Py_ssize_t cl = clean(lsrc, llen, link);
+            if (cl < 0) {
+                Py_DECREF(lnk);
+                break;
+            }
+            Py_DECREF(lnk);
+            lnk = PyUnicode_DecodeFSDefaultAndSize((const char *)link, cl);
+        }
+        if (!lnk) {
+            failed = 1;
+            break;
+        }
+        if (!(len == 1 && path[0] == '/')) {
+            int64_t v[5] = {regular ? size : 0, mode & 07777, uid, gid, mtime_ns};
+            if (append(c[0], PyUnicode_DecodeFSDefaultAndSize((const char *)path, len)) < 0 ||
+                PyList_Append(c[1], lnk) < 0 || buf_put(&nums[0], &t, 1) < 0 || buf_put(&nums[1], &v[0], 8) < 0 ||
+                buf_put(&nums[2], &v[1], 8) < 0 || buf_put(&nums[3], &v[2], 8) < 0 || buf_put(&nums[4], &v[3], 8) < 0 ||
+                buf_put(&nums[5], &v[4], 8) < 0) {
+                Py_DECREF(lnk);
+                failed = 1;
+                break;
+            }
+        }
+        Py_DECREF(lnk);
+        pos = entry = next;
+        x->name_len = x->link_len = -1;
+        x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+    }
+    PyMem_Free(r);
+    PyMem_Free(x);
+    PyObject *result = NULL;
+    if (!failed) {
+        if (stopped == 0 || entry != pos)
+            pos = entry; /* the Python parser reads this entry from its first extension header */
+        result = Py_BuildValue("(Liy#y#y#y#y#y#)", pos, stopped, nums[0].data, nums[0].len, nums[1].data,
+                               nums[1].len, nums[2].data, nums[2].len, nums[3].data, nums[3].len, nums[4].data,
+                               nums[4].len, nums[5].data, nums[5].len);
+    }
+    for (int i = 0; i < 6; i++)
+        PyMem_Free(nums[i].data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "Append a tar's plain header fields to columns; stop where Python must read."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tarscan", "Tar header walk into columns.", -1, methods};
+
+PyMODINIT_FUNC PyInit__tarscan(void) { return PyModule_Create(&module); }

@@ -1,0 +1,515 @@
+"""A layer blob (a tar, gzip or zstd compressed or not) read as a stream into rows of the files frame.
+
+Only headers are parsed (``tarheader.parse_headers``, shared with tar-split); file contents are
+skipped. The blob is read once, in large chunks, and hashed as it goes, so the digest it was named
+by (and the diff ID of its uncompressed tar) can be checked without a second read; a compressed
+blob is decompressed as it streams. An uncompressed layer in a file is read headers only, seeking
+past contents (``read_layer_file`` hashes it in a second thread meanwhile; ``read_layer_unverified``
+does not hash it), with the C header walk ``_tarscan`` where it is built. Nothing is written anywhere.
+
+Hand-written rather than ``tarfile`` in stream mode: tarfile builds a TarInfo per member and copies
+every member's contents through its own buffers, which is several times slower for layers of many
+small files, and it cannot hash the compressed bytes it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import tarfile
+import threading
+import zlib
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ...errors import ArchiveError, LayerDigestMismatch
+from .rows import FileRows
+from .tarheader import BLOCK, EXTENSION_TYPES, KIND_BY_TYPE, clean_path, parse_headers
+
+try:  # ISA-L's inflate (the isal package, a dependency): about 3x zlib's speed on layer blobs
+    from isal import isal_zlib as _inflate
+except ImportError:
+    _inflate = zlib
+
+try:  # the C header walk (layerlab/sources/_tarscan.c), built when the package is installed
+    from . import _tarscan
+except ImportError:  # no compiler at install time: the Python parser reads every entry
+    _tarscan = None
+
+CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_EXTENSION_FLAGS = frozenset(t[0] for t in EXTENSION_TYPES)
+_SPARSE = tarfile.GNUTYPE_SPARSE[0]
+_WITH_DATA = b"07\x00S"
+_KNOWN = b"0123456S7\x00"
+
+
+@dataclass
+class LayerRead:
+    """What reading one layer blob gave: its rows, the digests of its bytes, its sizes (digests are
+    None when an uncompressed blob was read headers only, :func:`read_layer_unverified`)."""
+
+    rows: FileRows
+    blob_digest: str | None  # sha256 of the blob's bytes as stored (compressed, if it was)
+    diff_id: str | None  # sha256 of the uncompressed tar
+    blob_size: int
+    tar_size: int
+    compression: str  # "gzip", "zstd" or "none"
+
+
+def compression_of(head: bytes) -> str:
+    """The compression of a blob from its first bytes: ``gzip``, ``zstd`` or ``none``."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+class _Hashed:
+    """Chunks of a stream, hashed and counted on the way through."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def __iter__(self):
+        for chunk in self._chunks:
+            self.sha.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    try:
+        import zstandard
+    except ImportError:  # a dependency of layerlab: only a broken install lands here
+        raise ArchiveError(f"{what} is zstd-compressed and the `zstandard` package is missing; "
+                           "install it (pip install zstandard)", path=what) from None
+    d = zstandard.ZstdDecompressor().decompressobj()
+    fed = False
+    for chunk in chunks:
+        fed = True
+        out = d.decompress(chunk)
+        if out:
+            yield out
+        if d.eof:
+            rest = d.unused_data
+            d = zstandard.ZstdDecompressor().decompressobj()
+            fed = False
+            if rest:
+                fed = True
+                out = d.decompress(rest)
+                if out:
+                    yield out
+    if fed and not d.eof:
+        raise ArchiveError(f"{what}: the zstd stream ends early (truncated); fetch or save the image again", path=what)
+
+
+class _Reader:
+    """Hands out header blocks from a stream of chunks and skips file contents without copying them."""
+
+    __slots__ = ("_chunks", "_buf", "_pos")
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n: int) -> bytes | None:
+        """The next ``n`` bytes, or None when the stream ends first."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos >= n:
+            self._pos = pos + n
+            return buf[pos:pos + n]
+        parts, have = [buf[pos:]], len(buf) - pos
+        while have < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._buf, self._pos = b"", 0
+                return None
+            parts.append(chunk)
+            have += len(chunk)
+        buf = b"".join(parts)
+        self._buf, self._pos = buf, n
+        return buf[:n]
+
+    def skip(self, n: int) -> bool:
+        """Skip ``n`` bytes; False when the stream ends first."""
+        have = len(self._buf) - self._pos
+        if n <= have:
+            self._pos += n
+            return True
+        n -= have
+        self._buf, self._pos = b"", 0
+        while n > 0:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            if len(chunk) > n:
+                self._buf, self._pos = chunk, n
+                return True
+            n -= len(chunk)
+        return True
+
+    def drain(self) -> None:
+        """Read what is left (the end-of-archive padding), so the hash covers the whole blob."""
+        for _ in self._chunks:
+            pass
+
+
+class _SeekReader:
+    """The same for a seekable file holding an uncompressed tar: contents are seeked past, never read."""
+
+    __slots__ = ("_f", "_pos", "_end")
+
+    def __init__(self, f, end: int):
+        self._f = f
+        self._pos = f.tell()  # kept here: BufferedReader.tell() is a syscall-priced call per entry
+        self._end = end  # offset in ``f`` where the tar ends
+
+    def take(self, n: int) -> bytes | None:
+        if self._pos + n > self._end:
+            return None
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data if len(data) == n else None
+
+    def skip(self, n: int) -> bool:
+        if self._pos + n > self._end:
+            return False
+        self._pos += n
+        self._f.seek(self._pos)
+        return True
+
+    def drain(self) -> None:
+        pass
+
+
+def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
+    """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
+    r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
+    if isinstance(r, _SeekReader) and _tarscan is not None:
+        return _parse_seekable_c(r, rows, what)
+    first = True
+    while _entry(r, rows, what, first):
+        first = False
+
+
+_KIND_CODE = {t[0]: k for t, k in KIND_BY_TYPE.items() if t != tarfile.GNUTYPE_SPARSE}
+
+
+def _parse_seekable_c(r: _SeekReader, rows: FileRows, what: str) -> None:
+    """The C header walk (``_tarscan``) over the plain entries, the Python parser for each other one."""
+    fd = r._f.fileno()
+    first = True
+    while True:
+        paths: list[str] = []
+        links: list[str | None] = []
+        pos, stopped, types, *nums = _tarscan.scan(fd, r._pos, r._end, [paths, links])
+        first = first and pos == r._pos
+        r._pos = pos
+        r._f.seek(pos)
+        if paths:
+            packed = []
+            for raw in nums:  # size, mode, uid, gid, mtime as native int64
+                a = array("q")
+                a.frombytes(raw)
+                packed.append(a)
+            rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+        if stopped == 1:  # end-of-archive
+            return
+        if not _entry(r, rows, what, first):
+            return
+        first = False
+
+
+def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
+    """Read one entry (its extension records, header and skipped contents) into ``rows``; False at the end."""
+    ext: list[bytes] = []
+    while True:
+        block = r.take(BLOCK)
+        if block is None:
+            if ext:
+                raise _truncated(what)
+            return False
+        if block.count(0) == BLOCK:  # end-of-archive
+            r.drain()
+            return False
+        flag = block[156]
+        if flag not in _EXTENSION_FLAGS:
+            break
+        size = _size(block, what)
+        data = r.take(-(-size // BLOCK) * BLOCK)
+        if data is None:
+            raise _truncated(what)
+        ext.append(block)
+        ext.append(data)
+        first = False
+    try:
+        header = parse_headers(b"".join(ext) + block if ext else block)
+    except (tarfile.HeaderError, ValueError) as e:
+        if first:
+            raise ArchiveError(f"{what} is not a tar archive (its first block is no tar header: {e}); "
+                               "expected an image layer (a tar, gzip or zstd compressed)", path=what) from None
+        raise ArchiveError(f"{what}: a damaged tar header after {len(rows)} entries ({e}); "
+                           "the layer is corrupt", path=what) from None
+    if flag == _SPARSE and block[482]:  # old GNU sparse: more sparse map blocks follow the header
+        while True:
+            more = r.take(BLOCK)
+            if more is None:
+                raise _truncated(what)
+            if not more[504]:
+                break
+    # Contents follow regular files and unknown types; links, devices, dirs and fifos have none
+    # whatever their size field says (as tarfile and Go's archive/tar read them).
+    if header.data_size and (flag in _WITH_DATA or flag not in _KNOWN):
+        if not r.skip(-(-header.data_size // BLOCK) * BLOCK):
+            raise _truncated(what)
+    path = clean_path(header.name)
+    if path == "/":
+        return True
+    kind = header.kind
+    link = header.linkname if kind == "symlink" else clean_path(header.linkname) if kind == "hardlink" else None
+    rows.add_named(path, kind, header.size if kind == "file" else 0, header.mode, header.uid, header.gid,
+                   header.mtime_ns, link)
+    return True
+
+
+def _size(block: bytes, what: str) -> int:
+    try:
+        return tarfile.nti(block[124:136])
+    except tarfile.InvalidHeaderError:
+        raise ArchiveError(f"{what}: a damaged tar header (bad size field); the layer is corrupt", path=what) from None
+
+
+def _truncated(what: str) -> ArchiveError:
+    return ArchiveError(f"{what}: the layer tar ends in the middle of an entry (truncated); save or fetch "
+                        "the image again", path=what)
+
+
+def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_digest: str | None = None,
+               diff_id: str | None = None, compression: str | None = None) -> LayerRead:
+    """Read one layer blob from ``read`` (a file's or a response's ``read``) into rows of the files frame.
+
+    ``blob_digest`` and ``diff_id``, when given, are checked once the blob is read: a mismatch raises
+    LayerDigestMismatch and the rows are never returned. ``compression`` is sniffed when not given.
+    ``what`` names the blob in messages (a file, a member of an archive, a URL).
+    """
+    raw = _Hashed(_chunks(read))
+    it = iter(raw)
+    head = next(it, b"")
+    if compression is None:
+        compression = compression_of(head)
+
+    def source():
+        if head:
+            yield head
+        yield from it
+
+    stream = source()
+    if compression not in ("gzip", "zstd", "none"):
+        raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
+    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates it
+    # (a compressed blob), and this one hashes the uncompressed tar and parses it.
+    if compression == "none":
+        threads = [_Ahead(stream)]
+    else:
+        fetched = _Ahead(source())
+        inflated = _gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what)
+        threads = [_Ahead(inflated), fetched]
+    ahead = threads[0]
+    tar = _Hashed(iter(ahead)) if compression != "none" else None
+    tar_chunks = iter(tar) if tar is not None else iter(ahead)
+    rows = FileRows(layer_id)
+    try:
+        try:
+            try:
+                parse_tar(tar_chunks, rows, what)
+                for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
+                    pass
+            finally:
+                for thread in threads:  # the consumer end first, so none waits on a stopped one
+                    thread.stop()
+        except (zlib.error, _inflate.error) as e:
+            raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
+        except Exception as e:
+            if type(e).__name__ == "ZstdError":
+                raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt", path=what) from None
+            raise
+    except ArchiveError:
+        # A blob that fails to parse may simply not be the blob it is named as: say that, when so.
+        expected = blob_digest or (diff_id if compression == "none" else None)
+        if expected:
+            for _ in it:
+                pass
+            if raw.digest != expected:
+                raise LayerDigestMismatch(f"{what}: the blob hashes to {raw.digest}, not {expected} as it is "
+                                          "named; it is damaged or was altered, and is not analysed", path=what) from None
+        raise
+    got_blob = raw.digest
+    got_diff = tar.digest if tar is not None else got_blob
+    if blob_digest and blob_digest != got_blob:
+        raise LayerDigestMismatch(f"{what}: the blob hashes to {got_blob}, not {blob_digest} as it is named; "
+                                  "it is damaged or was altered, and is not analysed", path=what)
+    if diff_id and diff_id != got_diff:
+        raise LayerDigestMismatch(f"{what}: the uncompressed layer hashes to {got_diff}, but the image config "
+                                  f"says {diff_id}; the layer is damaged or belongs to another image, and is "
+                                  "not analysed", path=what)
+    return LayerRead(rows, got_blob, got_diff, raw.size, tar.size if tar is not None else raw.size, compression)
+
+
+class _Ahead:
+    """Runs a chain of chunk producers (reading, hashing, inflating: C work that releases the GIL) in
+    a thread of its own, a few chunks ahead of the header parser, so both cores are used."""
+
+    DEPTH = 8
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="layerlab-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._chunks:
+                while not self._stopped.is_set():
+                    try:
+                        self._queue.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stopped.is_set():
+                    return
+            item = None
+        except BaseException as e:  # raised again in the reading thread
+            item = e
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(("end", item), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            try:
+                chunk = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopped.is_set():  # stopped: nothing more will come
+                    return
+                continue
+            if isinstance(chunk, tuple):
+                if chunk[1] is not None:
+                    raise chunk[1]
+                return
+            yield chunk
+
+    def stop(self) -> None:
+        """Stop the thread (the chain is then left where it was, for the caller to go on with)."""
+        self._stopped.set()
+        self._thread.join()
+
+
+def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """gzip members back to back, decompressed as they stream; truncation is an ArchiveError."""
+    d = _inflate.decompressobj(16 + zlib.MAX_WBITS)
+    fed = False
+    for chunk in chunks:
+        while chunk:
+            fed = True
+            out = d.decompress(chunk)
+            if out:
+                yield out
+            if d.eof:
+                chunk = d.unused_data
+                d = _inflate.decompressobj(16 + zlib.MAX_WBITS)
+                fed = False
+            else:
+                chunk = b""
+    if fed and not d.eof:
+        raise ArchiveError(f"{what}: the gzip stream ends early (truncated); save or fetch the image again", path=what)
+
+
+def read_layer_unverified(f, end: int, layer_id: str, what: str) -> LayerRead:
+    """Read the layer blob in the seekable file ``f`` (from its position to offset ``end``) headers
+    only, seeking past file contents, as ``tar -t`` does; its digests are not checked (they would need
+    every byte). A compressed blob cannot be seeked in, so it is read in full, and checked, as by
+    :func:`read_layer`."""
+    start = f.tell()
+    head = f.read(4)
+    f.seek(start)
+    compression = compression_of(head)
+    if compression != "none":
+        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what)
+    rows = FileRows(layer_id)
+    parse_tar(_SeekReader(f, end), rows, what)
+    return LayerRead(rows, None, None, end - start, end - start, "none")
+
+
+def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str | None = None,
+                    diff_id: str | None = None) -> LayerRead:
+    """Read and check the layer blob in the seekable file ``f`` (from its position to offset ``end``).
+
+    An uncompressed blob is hashed by a second thread reading it front to back while this one walks
+    its headers (seeking past contents): the two run at once (hashlib and pread release the GIL),
+    so checking costs about the hashing alone. A compressed blob is read as a stream (:func:`read_layer`).
+    """
+    start = f.tell()
+    head = f.read(4)
+    f.seek(start)
+    if compression_of(head) != "none" or _tarscan is None:
+        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
+                          blob_digest=blob_digest, diff_id=diff_id)
+    sha = hashlib.sha256()
+    failed: list[BaseException] = []
+
+    def hash_all():
+        try:
+            pos = start
+            while pos < end:
+                chunk = os.pread(f.fileno(), min(CHUNK, end - pos), pos)
+                if not chunk:
+                    break
+                sha.update(chunk)
+                pos += len(chunk)
+        except BaseException as e:  # reported by the reading thread
+            failed.append(e)
+
+    hasher = threading.Thread(target=hash_all, name="layerlab-hash", daemon=True)
+    hasher.start()
+    rows = FileRows(layer_id)
+    try:
+        parse_tar(_SeekReader(f, end), rows, what)
+        error = None
+    except ArchiveError as e:
+        error = e
+    hasher.join()
+    if failed:
+        raise failed[0]
+    got = "sha256:" + sha.hexdigest()
+    for expected, named in ((blob_digest, "as it is named"), (diff_id, "as its image config says")):
+        if expected and expected != got:
+            raise LayerDigestMismatch(f"{what}: the blob hashes to {got}, not {expected} {named}; it is damaged "
+                                      "or was altered, and is not analysed", path=what)
+    if error is not None:
+        raise error
+    return LayerRead(rows, got, got, end - start, end - start, "none")

@@ -1,0 +1,220 @@
+"""``oci:DIR[:REF]`` and ``oci-archive:PATH[:REF]``: OCI image layouts (from ``skopeo copy``, ``buildx
+--output type=oci``, ``umoci``) as an Inventory.
+
+A layout is ``oci-layout``, ``index.json`` and content-addressed ``blobs/<alg>/<hex>``. The index
+lists image manifests or further indexes (one per platform); each manifest names a config and its
+layer blobs, which may be gzip, zstd or not compressed. Every blob read is checked against the
+digest it is named by. ``REF`` picks the index entries whose ``org.opencontainers.image.ref.name``
+(or ``io.containerd.image.name``) is REF; ``platform`` (``os/arch[/variant]``) picks platforms.
+Attestations and other artifacts in an index (buildx writes provenance manifests) are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
+from .archive import JSON_LIMIT, layer_blob, read_json_blob
+from .imageset import ImageEntry, build_inventory
+from .layerfiles.tarstream import LayerRead, read_layer_file, read_layer_unverified
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
+#: Layer media types and the compression of their blobs.
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "none",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "none",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
+}
+REF_NAME = "org.opencontainers.image.ref.name"
+IMAGE_NAME = "io.containerd.image.name"
+
+
+class DirStore:
+    """Blobs of an OCI layout directory, read in place."""
+
+    def __init__(self, path: str, verify: bool = True):
+        self.path = path
+        self.verify = verify
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self.path, *name.split("/"))
+
+    def has(self, name: str) -> bool:
+        return os.path.isfile(self._file(name))
+
+    def size(self, name: str) -> int | None:
+        try:
+            return os.stat(self._file(name)).st_size
+        except OSError:
+            return None
+
+    def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
+        try:
+            with open(self._file(name), "rb") as f:
+                data = f.read(limit + 1)
+        except FileNotFoundError:
+            raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a blob its index or a manifest "
+                               "names; copy the image into the layout again", path=self._file(name)) from None
+        if len(data) > limit:
+            raise ArchiveError(f"{self.where(name)} is too large for a manifest or config", path=self._file(name))
+        return data
+
+    def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
+        try:
+            f = open(self._file(name), "rb")
+        except FileNotFoundError:
+            raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
+                               "copy the image into the layout again", path=self._file(name)) from None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if not self.verify:
+                return read_layer_unverified(f, size, layer_id, self.where(name))
+            return read_layer_file(f, size, layer_id, self.where(name), blob_digest=expect.get("blob_digest"),
+                                   diff_id=expect.get("diff_id"))
+
+    def where(self, name: str) -> str:
+        return self._file(name)
+
+
+def _blob_name(digest: str, what: str, store) -> str:
+    alg, _, hexpart = (digest or "").partition(":")
+    if not alg or not hexpart or "/" in hexpart or alg not in ("sha256", "sha512"):
+        raise ArchiveError(f"{what}: {digest!r} is not a digest layerlab can look up (sha256:<hex>)", path=store.path)
+    return f"blobs/{alg}/{hexpart}"
+
+
+def _verified(store, desc: dict, what: str) -> bytes:
+    digest = desc.get("digest")
+    name = _blob_name(digest, what, store)
+    data = store.read_bytes(name)
+    alg, _, hexpart = digest.partition(":")
+    got = hashlib.new(alg, data).hexdigest()
+    if got != hexpart:
+        raise LayerDigestMismatch(f"{store.where(name)}: the blob hashes to {alg}:{got}, not {digest} as it is "
+                                  "named; it is damaged or was altered, and is not analysed", path=store.path)
+    return data
+
+
+def _wanted(platform: str | None, p: dict | None) -> bool:
+    if not platform or not p:
+        return True
+    want = platform.strip("/").split("/")
+    have = [p.get("os") or "", p.get("architecture") or ""] + ([p["variant"]] if p.get("variant") else [])
+    return have[:len(want)] == want
+
+
+def images_from_layout(store, *, ref: str | None = None, platform: str | None = None) -> list[ImageEntry]:
+    """The images an OCI layout's index.json reaches (optionally only those named ``ref``)."""
+    if not store.has("oci-layout") and not store.has("index.json"):
+        raise ArchiveError(f"{store.path} is not an OCI image layout: it has no oci-layout or index.json; "
+                           "expected a layout made by `skopeo copy ... oci:DIR` or `buildx --output type=oci`",
+                           path=store.path)
+    index = read_json_blob(store.read_bytes("index.json"), store.where("index.json"), "an OCI image index")
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise ArchiveError(f"{store.where('index.json')} has no manifests list; expected an OCI image index",
+                           path=store.path)
+    names = [((e.get("annotations") or {}).get(IMAGE_NAME) or (e.get("annotations") or {}).get(REF_NAME)) for e in entries]
+    if ref is not None:
+        picked = [(e, n) for e, n in zip(entries, names)
+                  if n == ref or (e.get("annotations") or {}).get(REF_NAME) == ref or e.get("digest") == ref]
+        if not picked:
+            known = sorted({n for n in names if n})
+            raise ImageNotFound(f"{store.path} has no image named {ref!r}; it has: {', '.join(known) or 'no named images'}",
+                                ref=ref)
+    else:
+        picked = list(zip(entries, names))
+    images: list[ImageEntry] = []
+    for entry, name in picked:
+        _collect(store, entry, [name] if name else [], platform, images, depth=0)
+    if not images:
+        raise ImageNotFound(f"{store.path} holds no image" + (f" for platform {platform}" if platform else ""),
+                            ref=ref)
+    return images
+
+
+def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list[ImageEntry], depth: int) -> None:
+    what = store.where("index.json")
+    media = desc.get("mediaType") or ""
+    if (desc.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest":
+        return
+    if not _wanted(platform, desc.get("platform")):
+        return
+    data = _verified(store, desc, what)
+    doc = read_json_blob(data, store.where(_blob_name(desc["digest"], what, store)), "an image manifest or index")
+    media = doc.get("mediaType") or media or ("application/vnd.oci.image.index.v1+json" if "manifests" in doc else
+                                              "application/vnd.oci.image.manifest.v1+json")
+    if media in INDEX_TYPES:
+        if depth > 4:
+            raise ArchiveError(f"{what}: indexes nested more than 4 deep", path=store.path)
+        for child in doc.get("manifests") or []:
+            _collect(store, child, tags, platform, out, depth + 1)
+        return
+    if media not in MANIFEST_TYPES:
+        raise ArchiveError(f"{store.where(_blob_name(desc['digest'], what, store))}: unknown manifest media type "
+                           f"{media!r}; expected an OCI or Docker image manifest or index", path=store.path)
+    config_desc = doc.get("config") or {}
+    if config_desc.get("mediaType") not in CONFIG_TYPES:
+        return  # an artifact (signature, SBOM, ...), not an image
+    mname = store.where(_blob_name(desc["digest"], what, store))
+    raw = _verified(store, config_desc, mname)
+    config = read_json_blob(raw, store.where(_blob_name(config_desc["digest"], mname, store)), "an image config")
+    if not _wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
+                              "variant": config.get("variant")}):
+        return
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    layers = doc.get("layers") or []
+    if len(layers) != len(diff_ids):
+        raise ArchiveError(f"{mname}: the manifest names {len(layers)} layers but its config has {len(diff_ids)} "
+                           "diff IDs; the image is damaged", path=store.path)
+    blobs = []
+    for layer, did in zip(layers, diff_ids):
+        lmedia = layer.get("mediaType") or ""
+        if lmedia not in LAYER_TYPES:
+            raise ArchiveError(f"{mname}: layer {layer.get('digest')} has the unknown media type {lmedia!r}; "
+                               f"expected one of {', '.join(sorted(LAYER_TYPES))}", path=store.path)
+        blobs.append(layer_blob(store, _blob_name(layer.get("digest"), mname, store), did, digest=layer.get("digest"),
+                           size=layer.get("size"), media_type=lmedia))
+    out.append(ImageEntry(config_desc["digest"], config, blobs, tags=list(tags)))
+
+
+def split_ref(spec: str) -> tuple[str, str | None]:
+    """``PATH[:REF]`` as skopeo splits it, at the first colon (a REF such as ``app:1`` has its own);
+    a PATH that exists whole is taken as given."""
+    if os.path.exists(spec) or ":" not in spec:
+        return spec, None
+    path, _, ref = spec.partition(":")
+    return path, ref or None
+
+
+def open_layout(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
+                progress: bool | None = None, verify: bool = True):
+    """Open an OCI image layout directory as an Inventory (``ref`` picks named images; default all).
+    ``verify=False`` reads uncompressed layers headers only (see ``archive.open_archive``)."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise ArchiveError(f"{path} is not a directory; an OCI layout is a directory with oci-layout and index.json "
+                           f"(for a tar of one use oci-archive:{path})", path=path)
+    store = DirStore(path, verify)
+    images = images_from_layout(store, ref=ref, platform=platform)
+    meta = {"source": f"oci:{path}" + (f":{ref}" if ref else ""), "image_store": "oci", "driver": None}
+    return build_inventory(images, meta, workers=workers, progress=progress)
+
+
+def open_oci_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
+                     progress: bool | None = None, verify: bool = True):
+    """Open a tar of an OCI image layout (``skopeo copy ... oci-archive:PATH``) as an Inventory."""
+    from .archive import open_archive
+
+    return open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, verify=verify,
+                        transport="oci-archive")

@@ -1,0 +1,271 @@
+"""``docker://REF``: an image in a registry, file by file, as an Inventory; nothing is extracted to disk.
+
+The manifest (or index: ``platform`` picks one, default this host's), config and layer blobs come
+through :class:`RegistryClient` (auth, TLS, proxies, retries). Each layer blob is streamed: hashed
+as it arrives (a blob that does not hash to its digest is refused, never analysed), decompressed
+and read as a tar stream by ``tarstream``; layers are fetched concurrently by a bounded pool.
+Verified blobs are kept in a size-bounded cache by digest (:class:`LayerCache`), so a second audit
+of images sharing a base downloads only what is new; ``layerlab cache clear`` empties it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import threading
+from pathlib import Path
+
+from ...errors import DigestMismatch, ImageNotFound, LayerDigestMismatch, RegistryError, UnsupportedManifest
+from ..imageset import ImageEntry, LayerBlob, build_inventory
+from ..layerfiles.tarstream import LayerRead, read_layer
+from .client import RegistryClient, default_cache_dir
+from ...oci.reference import Reference
+
+#: Default bound of the layer cache; ``LAYERLAB_LAYER_CACHE_BYTES`` overrides it (0: no cache).
+DEFAULT_CACHE_BYTES = 4 << 30
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "i686": "386"}
+
+
+def host_platform() -> str:
+    """This machine's platform as registries name it (``linux/amd64``), the default choice in an index."""
+    machine = _platform.machine()
+    return f"linux/{_ARCH.get(machine, machine)}"
+
+
+def default_layer_cache_dir() -> Path:
+    return default_cache_dir().parent / "layers"
+
+
+class LayerCache:
+    """Verified layer blobs by digest (``<dir>/<alg>/<hex>``), least recently used dropped first so the
+    total stays under ``max_bytes``. A damaged entry is noticed when read (its digest is checked
+    again) and fetched anew."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, max_bytes: int | None = None):
+        self.directory = Path(directory or default_layer_cache_dir())
+        if max_bytes is None:
+            max_bytes = int(os.environ.get("LAYERLAB_LAYER_CACHE_BYTES", DEFAULT_CACHE_BYTES))
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def path(self, digest: str) -> Path:
+        alg, _, hexpart = digest.partition(":")
+        if not hexpart or "/" in hexpart or "/" in alg:
+            raise ValueError(f"not a digest: {digest!r}")
+        return self.directory / alg / hexpart
+
+    def open(self, digest: str):
+        """The cached blob opened for reading, or None."""
+        p = self.path(digest)
+        try:
+            f = open(p, "rb")
+        except OSError:
+            return None
+        try:
+            os.utime(p)  # most recently used
+        except OSError:
+            pass
+        return f
+
+    def discard(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def writer(self, digest: str, size: int) -> "_Entry | None":
+        """A file to stream ``digest``'s blob into (committed once verified), or None when it cannot be
+        cached (larger than the cache, or the directory is not writable)."""
+        if size > self.max_bytes:
+            return None
+        final = self.path(digest)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            return _Entry(self, open(tmp, "wb"), tmp, final)
+        except OSError:
+            return None
+
+    def entries(self) -> list[tuple[Path, int, float]]:
+        out = []
+        if not self.directory.is_dir():
+            return out
+        for alg in self.directory.iterdir():
+            if not alg.is_dir():
+                continue
+            for p in alg.iterdir():
+                if p.name.startswith("."):
+                    continue
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                out.append((p, st.st_size, st.st_mtime))
+        return out
+
+    def usage(self) -> tuple[int, int]:
+        """(blobs, bytes) in the cache."""
+        e = self.entries()
+        return len(e), sum(s for _, s, _ in e)
+
+    def prune(self) -> None:
+        """Drop the least recently used blobs until the cache holds at most ``max_bytes``."""
+        with self._lock:
+            entries = sorted(self.entries(), key=lambda e: e[2])
+            total = sum(s for _, s, _ in entries)
+            for p, s, _ in entries:
+                if total <= self.max_bytes:
+                    break
+                p.unlink(missing_ok=True)
+                total -= s
+
+    def clear(self) -> tuple[int, int]:
+        """Remove every cached blob; returns (blobs, bytes) removed."""
+        entries = self.entries()
+        for p, _, _ in entries:
+            p.unlink(missing_ok=True)
+        return len(entries), sum(s for _, s, _ in entries)
+
+
+class _Entry:
+    def __init__(self, cache: LayerCache, f, tmp: Path, final: Path):
+        self.cache, self.f, self.tmp, self.final = cache, f, tmp, final
+
+    def write(self, data: bytes) -> None:
+        if self.f is not None:
+            try:
+                self.f.write(data)
+            except OSError:  # a full disk only costs the cache
+                self.abort()
+
+    def commit(self) -> None:
+        if self.f is None:
+            return
+        self.f.close()
+        self.f = None
+        os.replace(self.tmp, self.final)
+        self.cache.prune()
+
+    def abort(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+        self.tmp.unlink(missing_ok=True)
+
+
+def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, cache: LayerCache | None):
+    what = f"{ref.repository}@{desc.digest}"
+
+    def read(layer_id: str) -> LayerRead:
+        if cache is not None:
+            f = cache.open(desc.digest)
+            if f is not None:
+                with f:
+                    try:
+                        return read_layer(f.read, layer_id, f"{what} (cached in {cache.directory})",
+                                          blob_digest=desc.digest)
+                    except LayerDigestMismatch:
+                        pass  # damaged in the cache: fetch it again
+                cache.discard(desc.digest)
+        return _fetch(client, ref, desc, layer_id, what, cache)
+
+    return read
+
+
+def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None) -> LayerRead:
+    r = client.open("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(), what=what,
+                    ref=str(ref))
+    entry = cache.writer(desc.digest, desc.size) if cache is not None else None
+    done = False
+
+    def read(n: int) -> bytes:
+        try:
+            data = r.read(n, decode_content=False)
+        except Exception as e:  # urllib3's ProtocolError/ReadTimeoutError and OSError alike
+            raise RegistryError(f"{what}: the connection broke while reading the blob ({type(e).__name__}); "
+                                "try again", ref=str(ref)) from None
+        if entry is not None and data:
+            entry.write(data)
+        return data
+
+    try:
+        got = read_layer(read, layer_id, what, blob_digest=desc.digest)
+        done = True
+    except LayerDigestMismatch as e:
+        raise DigestMismatch(f"{e}; the registry or something between it and you altered the content",
+                             ref=str(ref)) from None
+    finally:
+        if not done and entry is not None:
+            entry.abort()
+        if done:
+            r.release_conn()
+        else:
+            r.close()
+    if got.blob_size != desc.size:
+        if entry is not None:
+            entry.abort()
+        raise DigestMismatch(f"{what}: the blob has {got.blob_size} bytes but the manifest says {desc.size}",
+                             ref=str(ref))
+    if entry is not None:
+        entry.commit()
+    return got
+
+
+def registry_image(client: RegistryClient, reference: str | Reference, platform: str | None = None,
+                   cache: LayerCache | None = None) -> ImageEntry:
+    """The image ``reference`` names (one platform of an index), with layers read from the registry."""
+    from ..ocilayout import LAYER_TYPES
+
+    ref = Reference.parse(reference) if isinstance(reference, str) else reference
+    try:
+        info = client.inspect(ref, platform=platform or host_platform())
+    except ImageNotFound:
+        if platform:
+            raise
+        info = client.inspect(ref)  # a single image for another platform: read it, as docker pulls it
+        if len(info.images) != 1:
+            raise
+    image = info.images[0]
+    diff_ids = (image.config.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(image.layers):
+        raise RegistryError(f"{ref}: the manifest names {len(image.layers)} layers but the config has "
+                            f"{len(diff_ids)} diff IDs; the image is damaged", ref=str(ref))
+    blobs = []
+    for desc, diff_id in zip(image.layers, diff_ids):
+        if desc.media_type not in LAYER_TYPES:
+            raise UnsupportedManifest(f"{ref}: layer {desc.digest} has the unknown media type {desc.media_type!r}; "
+                                      "layerlab reads tar layers, gzip, zstd or uncompressed", ref=str(ref))
+        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache),
+                               f"{ref.repository}@{desc.digest}", digest=desc.digest, size=desc.size,
+                               media_type=desc.media_type))
+    repo = Reference.parse(ref.repository).familiar.rsplit(":", 1)[0]
+    tags = [ref.with_tag(ref.tag).familiar] if ref.tag else []
+    return ImageEntry(image.config_digest, image.config, blobs, tags=tags, digests=[f"{repo}@{image.digest}"])
+
+
+def open_registry_image(reference: str, *, platform: str | None = None, client: RegistryClient | None = None,
+                        cache: LayerCache | bool | None = None, workers: int | None = None,
+                        progress: bool | None = None):
+    """Open a registry image (``docker://`` without the prefix) as an Inventory of the contract's frames.
+
+    ``platform`` (``os/arch[/variant]``) picks an image from an index; default this host's.
+    ``client`` defaults to a :class:`RegistryClient` with the user's docker config. ``cache``: a
+    :class:`LayerCache`, False for none, or None for the default (``~/.cache/layerlab/layers``,
+    bounded by ``LAYERLAB_LAYER_CACHE_BYTES``, default 4 GiB).
+    """
+    own = client is None
+    client = client or RegistryClient()
+    if cache is None:
+        cache = LayerCache()
+        if cache.max_bytes <= 0:
+            cache = None
+    elif cache is False:
+        cache = None
+    try:
+        image = registry_image(client, reference, platform, cache)
+    except BaseException:
+        if own:
+            client.close()
+        raise
+    cfg = image.config
+    meta = {"source": f"docker://{reference}", "image_store": "registry", "driver": None,
+            "platform": "/".join(p for p in (cfg.get("os"), cfg.get("architecture"), cfg.get("variant")) if p)}
+    return build_inventory([image], meta, workers=workers or min(client.max_workers, max(1, len(image.layers))),
+                           progress=progress)

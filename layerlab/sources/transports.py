@@ -1,0 +1,51 @@
+"""Image sources named as skopeo names them (``docker-archive:``, ``oci:``, ``oci-archive:``,
+``docker://``), and bare paths recognised by what they hold."""
+
+from __future__ import annotations
+
+import os
+
+TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:", "docker://")
+
+
+def is_transport(source: str) -> bool:
+    """True when ``source`` starts with one of the transport prefixes layerlab reads."""
+    return source.startswith(TRANSPORTS)
+
+
+def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True):
+    """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
+    uncompressed local layers headers only (registry blobs are always verified)."""
+    from .archive import open_archive
+    from .ocilayout import open_layout, open_oci_archive, split_ref
+
+    if source.startswith("docker-archive:"):
+        return open_archive(source[len("docker-archive:"):], platform=platform, progress=progress, verify=verify)
+    if source.startswith("oci-archive:"):
+        path, ref = split_ref(source[len("oci-archive:"):])
+        return open_oci_archive(path, ref=ref, platform=platform, progress=progress, verify=verify)
+    if source.startswith("oci:"):
+        path, ref = split_ref(source[len("oci:"):])
+        return open_layout(path, ref=ref, platform=platform, progress=progress, verify=verify)
+    if source.startswith("docker://"):
+        from .registry.image import open_registry_image
+
+        return open_registry_image(source[len("docker://"):], platform=platform, progress=progress)
+    raise ValueError(f"not a transport: {source!r}")
+
+
+def sniff(path: str) -> str | None:
+    """What a bare path holds, by content: ``oci`` (a layout directory), ``archive`` (a tar, plain or
+    compressed, to be read as `docker save` output or an OCI archive), or None (anything else)."""
+    if os.path.isdir(path):
+        return "oci" if os.path.isfile(os.path.join(path, "oci-layout")) else None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
+        return "archive"
+    if len(head) == 512 and head[257:262] == b"ustar":
+        return "archive"
+    return None

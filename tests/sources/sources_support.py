@@ -1,0 +1,45 @@
+"""Helpers the sources tests import (a plain module: test files must not import conftest)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from layerlab.analyses import efficiency
+
+KEY = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
+FIGURES = ["size", "dive_efficiency", "dive_wasted_bytes", "dive_size_bytes", "dive_user_size_bytes", "reclaimable_bytes"]
+
+
+def rows(inv, layer_id: str) -> list[tuple]:
+    """A layer's files rows on the compared columns, mtime to the second, in a stable order."""
+    f = inv.files[inv.files["layer_id"] == layer_id][KEY].copy()
+    f["mtime"] = f["mtime"].dt.floor("s")
+    f["link_target"] = f["link_target"].astype(object).where(f["link_target"].notna(), None)
+    return sorted(f.itertuples(index=False, name=None), key=repr)
+
+
+def assert_same_images(inv, root, pairs):
+    """Same chain, same files rows per layer, same Docker size and analysis figures as the data root.
+
+    ``pairs``: (image ID in ``inv``, image ID in ``root``); they differ when a copy rewrote the config
+    (skopeo writes an OCI config), never the layers."""
+    pairs = [(p, p) if isinstance(p, str) else p for p in pairs]
+    ours = efficiency(inv, [a for a, _ in pairs]).set_index("image_id")
+    theirs = efficiency(root, [b for _, b in pairs]).set_index("image_id")
+    for iid, rid in pairs:
+        a = inv.image_layers[inv.image_layers["image_id"] == iid].sort_values("position")
+        b = root.image_layers[root.image_layers["image_id"] == rid].sort_values("position")
+        assert list(a["layer_id"]) == list(b["layer_id"]), iid
+        assert list(a["size"]) == list(b["size"]), iid  # Docker's layerdb size, per layer
+        for lid in a["layer_id"]:
+            assert rows(inv, lid) == rows(root, lid), (iid, lid)
+        size = inv.images.set_index("image_id").loc[iid, "size"]
+        assert size == root.images.set_index("image_id").loc[rid, "size"]
+        for col in FIGURES:
+            x, y = ours.loc[iid, col], theirs.loc[rid, col]
+            assert x == y or (pd.isna(x) and pd.isna(y)), (iid, col, x, y)
+
+
+def by_tag(inv, built, tags):
+    """(image ID in ``inv``, image ID in the data root) for each tag."""
+    return [(inv.image_id(t), built["images"][t]) for t in tags]

@@ -1,0 +1,132 @@
+"""Layer tars read as streams: GNU tar writes them (gnu, ustar, pax, with long names, links, odd
+names, whiteouts, sparse files); tarfile is the reference for names and sizes, and the three ways
+layerlab reads a layer (streamed, headers only in C, headers only in Python) give the same rows."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import subprocess
+import tarfile
+
+import pandas as pd
+import pytest
+import zstandard
+
+from layerlab.errors import ArchiveError, LayerDigestMismatch
+from layerlab.sources.layerfiles import tarstream
+from layerlab.sources.layerfiles.tarheader import clean_path
+
+LONG = "d" * 60 + "/" + "n" * 120
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    (root / ("d" * 60)).mkdir(parents=True)
+    (root / LONG).write_bytes(b"x" * 700)
+    (root / "with space").write_text("s")
+    os.close(os.open(os.fsencode(root) + b"/bad\xffname", os.O_CREAT | os.O_WRONLY, 0o640))
+    os.link(root / LONG, root / "hard")
+    os.symlink("t" * 150, root / "longlink")
+    os.symlink("../x", root / "rel")
+    (root / "etc").mkdir()
+    (root / "etc" / ".wh.gone").write_text("")
+    (root / "opq").mkdir()
+    (root / "opq" / ".wh..wh..opq").write_text("")
+    (root / "opq" / "kept").write_text("k" * 3000)
+    with open(root / "sparse.img", "wb") as f:
+        f.truncate(4 << 20)
+        f.seek(3 << 20)
+        f.write(b"tail")
+    os.utime(root / "with space", ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    return root
+
+
+def _frame(read) -> pd.DataFrame:
+    return read.rows.frame().sort_values("path").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "ustar", "pax"])
+def test_three_readings_agree_with_tarfile(tree, tmp_path, fmt, monkeypatch):
+    archive = tmp_path / f"{fmt}.tar"
+    args = ["--sparse"] if fmt != "ustar" else []
+    excluded = ["--exclude=./longlink", f"--exclude=./{LONG}", "--exclude=./hard"] if fmt == "ustar" else []
+    subprocess.run(["tar", f"--format={fmt}", *args, *excluded, "-C", str(tree), "-cf", str(archive), "."], check=True)
+    with open(archive, "rb") as f:
+        streamed = tarstream.read_layer(f.read, "L", "x")
+    with open(archive, "rb") as f:
+        seeked_c = tarstream.read_layer_unverified(f, archive.stat().st_size, "L", "x")
+    monkeypatch.setattr(tarstream, "_tarscan", None)
+    with open(archive, "rb") as f:
+        seeked_py = tarstream.read_layer_unverified(f, archive.stat().st_size, "L", "x")
+    a, b, c = _frame(streamed), _frame(seeked_c), _frame(seeked_py)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, c)
+    with tarfile.open(archive, encoding="utf-8", errors="surrogateescape") as tf:
+        members = {clean_path(m.name): m for m in tf.getmembers() if clean_path(m.name) != "/"}
+    rows = a.set_index("path")
+    assert "/etc/gone" in rows.index and rows.loc["/etc/gone", "kind"] == "whiteout"
+    assert rows.loc["/opq", "kind"] == "opaque"
+    for path, m in members.items():
+        if "/.wh." in path:
+            continue
+        r = rows.loc[os.fsencode(path).decode("utf-8", "backslashreplace")]  # as the frame shows odd names
+        assert r["size"] == (m.size if m.isreg() else 0), path
+        assert r["mode"] == m.mode & 0o7777
+        if m.issym():
+            assert r["link_target"] == m.linkname
+        if m.islnk():
+            assert r["kind"] == "hardlink" and r["link_target"] == clean_path(m.linkname)
+    if fmt != "ustar":
+        assert rows.loc["/sparse.img", "size"] == 4 << 20  # the real size, not the stored data
+        assert rows.loc["/" + LONG, "size"] == 700
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lambda d: zstandard.ZstdCompressor().compress(d)])
+def test_compressed_layers_and_their_digests(tree, tmp_path, compress):
+    archive = tmp_path / "l.tar"
+    subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+    blob = compress(data)
+    got = tarstream.read_layer(io.BytesIO(blob).read, "L", "x")
+    assert got.compression in ("gzip", "zstd") and got.tar_size == len(data) and got.blob_size == len(blob)
+    plain = tarstream.read_layer(io.BytesIO(data).read, "L", "x")
+    pd.testing.assert_frame_equal(_frame(got), _frame(plain))
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer(io.BytesIO(blob).read, "L", "x", blob_digest="sha256:" + "0" * 64)
+    with pytest.raises(LayerDigestMismatch, match="config says"):
+        tarstream.read_layer(io.BytesIO(blob).read, "L", "x", diff_id="sha256:" + "0" * 64)
+    with pytest.raises(ArchiveError, match="truncated"):
+        tarstream.read_layer(io.BytesIO(blob[: len(blob) // 2]).read, "L", "x")
+
+
+def test_dotdot_names_stay_under_root(tmp_path):
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT) as tf:
+        for name in ("../../etc/passwd", "./a/../../b", "ok/../c"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tf.addfile(info, io.BytesIO(b"abc"))
+    for reader in (lambda f: tarstream.read_layer(f.read, "L", "x"),
+                   lambda f: tarstream.read_layer_unverified(f, archive.stat().st_size, "L", "x")):
+        with open(archive, "rb") as f:
+            paths = sorted(reader(f).rows.frame()["path"])
+        assert paths == ["/b", "/c", "/etc/passwd"]
+
+
+def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
+    archive = tmp_path / "l.tar"
+    subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+    digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    with open(archive, "rb") as f:
+        got = tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest, diff_id=digest)
+    assert got.blob_digest == got.diff_id == digest
+    pd.testing.assert_frame_equal(_frame(got), _frame(tarstream.read_layer(io.BytesIO(data).read, "L", "x")))
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(damaged))
+    with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest)
