@@ -28,6 +28,9 @@ from .sources import open_source  # noqa: E402
 from .sources.dataroot import open_root  # noqa: E402
 from .sources.sample import sample, sample_path  # noqa: E402
 from .analyses.drivers import simulate_writes  # noqa: E402
+# The function, not the subpackage, is ``layerlab.fleet`` (import layerlab.fleet.core and so on
+# still work); dask is imported only when a fleet is opened.
+from .fleet import fleet  # noqa: E402
 
 
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:
@@ -58,6 +61,7 @@ __all__ = [
     "UnsupportedStore",
     "__version__",
     "describe",
+    "fleet",
     "load",
     "open_root",
     "open_source",

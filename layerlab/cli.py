@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
     s.set_defaults(func=cmd_report)
 
-    for name in ("cli_registry", "cli_analyses"):
+    for name in ("cli_registry", "cli_analyses", "cli_fleet"):
         try:
             module = __import__(f"layerlab.{name}", fromlist=["add_parser"])
         except ModuleNotFoundError as e:
