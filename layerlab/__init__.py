@@ -37,9 +37,14 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     """Read a data root and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
     With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
-    are read), so content comparisons still work on the snapshot without the data root.
+    are read), so content comparisons still work on the snapshot without the data root. ``out`` may
+    be an fsspec URL (``s3://bucket/prefix/host.layerlab``). The snapshot records this machine's
+    hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
     """
+    from .frames.host import identity
+
     inv = open_root(root, driver, files=files, progress=progress)
+    inv.meta.update(identity())
     if hash:
         from .analyses.hashing import fill_sha256
 

@@ -65,25 +65,36 @@ def find_snapshots(paths, storage_options: dict | None = None) -> list[str]:
     for given in paths:
         if not given.strip():
             raise FleetError("an empty path was given: name snapshot folders, folders of snapshots, globs or URLs")
-        fs, path = filesystem(given, storage_options)
-        if any(c in path for c in GLOB_CHARS):
-            matches = sorted(m for m in fs.glob(path) if fs.isdir(m))
-            if not matches:
-                raise FleetError(f"{given} matches nothing; check the pattern", path=given)
-        elif fs.isdir(path):
-            matches = [path]
-        elif fs.exists(path):
-            raise FleetError(f"{given} is a file, not a snapshot folder or a folder of snapshots", path=given)
-        else:
-            raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs", path=given)
-        hits = []
-        for m in matches:
-            hits.extend([m] if _looks_like_snapshot(fs, m) else _children(fs, m))
-        if not hits:
-            raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o DIR/HOST.layerlab`)", path=given)
+        try:
+            hits, fs = _expand(given, storage_options)
+        except FleetError:
+            raise
+        except Exception as e:  # credentials, network, permissions: say which path and why
+            raise FleetError(f"cannot list {given} ({type(e).__name__}: {e})", path=given) from None
         for h in hits:
             found.setdefault(_name(fs, h.rstrip("/")), None)
     return list(found)
+
+
+def _expand(given: str, storage_options):
+    """The snapshot folders one given path names (with the filesystem to read them)."""
+    fs, path = filesystem(given, storage_options)
+    if any(c in path for c in GLOB_CHARS):
+        matches = sorted(m for m in fs.glob(path) if fs.isdir(m))
+        if not matches:
+            raise FleetError(f"{given} matches nothing; check the pattern", path=given)
+    elif fs.isdir(path):
+        matches = [path]
+    elif fs.exists(path):
+        raise FleetError(f"{given} is a file, not a snapshot folder or a folder of snapshots", path=given)
+    else:
+        raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs", path=given)
+    hits = []
+    for m in matches:
+        hits.extend([m] if _looks_like_snapshot(fs, m) else _children(fs, m))
+    if not hits:
+        raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o DIR/HOST.layerlab`)", path=given)
+    return hits, fs
 
 
 def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
@@ -123,6 +134,6 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
         out.update(meta=meta, rows=rows)
     except SnapshotError as e:
         out["reason"] = str(e)
-    except OSError as e:  # permissions, network
+    except Exception as e:  # permissions, network, missing credentials: this host only, never the fleet
         out["reason"] = f"unreadable ({type(e).__name__}: {e})"
     return out

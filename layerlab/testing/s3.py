@@ -74,7 +74,9 @@ class S3Server:
             time.sleep(0.1)
 
     def make_bucket(self, name: str) -> str:
-        self.filesystem().mkdir(name)
+        # Plain CreateBucket: s3fs's mkdir sends the region as a LocationConstraint, which S3 (and
+        # moto) refuse for us-east-1.
+        self.filesystem().call_s3("create_bucket", Bucket=name)
         return name
 
     def upload(self, local: str | os.PathLike, url: str) -> str:
