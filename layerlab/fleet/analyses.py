@@ -62,16 +62,34 @@ def host_bases(part: tuple[str, str], storage_options: dict | None = None) -> pd
 
 
 def _tables(fleet) -> dict:
-    """The small tables every analysis starts from, computed once per fleet in one pass."""
-    if "tables" in fleet._cache:
-        return fleet._cache["tables"]
+    """The small tables every analysis starts from, computed once per fleet."""
+    if "tables" not in fleet._cache:
+        t = dict(_frame_tables(fleet))
+        t["figures"], t["hidden"] = _image_tables(fleet, t["listed"])
+        fleet._cache["tables"] = t
+    return fleet._cache["tables"]
+
+
+def _host_totals(hl: pd.DataFrame) -> pd.DataFrame:
+    return hl.groupby(HOST, observed=True).agg(layers=("layer_id", "count"), physical_size=("size", "sum"))
+
+
+def _frame_tables(fleet) -> dict:
+    """The relational part: listed images per host, each host's layer totals, the distinct layers
+    and the containers, from the dask frames in one pass over the cluster."""
+    if "frame_tables" in fleet._cache:
+        return fleet._cache["frame_tables"]
     images = fleet.images
     listed = images[~images["intermediate"]][[HOST, "image_id", "tags", "size", "created", "container_count"]]
     hl = fleet.host_layers
-    per_host = hl.groupby(HOST).agg(layers=("layer_id", "count"), physical_size=("size", "sum"))
+    # A partition is one host, so per-host totals need no shuffle: each partition answers alone.
+    per_host = hl.map_partitions(_host_totals, meta=_host_totals(hl._meta))
     # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
     # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
-    distinct = hl.groupby("layer_id").agg(size=("size", "max"), hosts=(HOST, "count"), fleet_bytes=("size", "sum"))
+    # split_out=1: a tree reduction; the distinct layers of a fleet fit in memory, and a shuffle
+    # costs far more than it saves here.
+    distinct = hl.groupby("layer_id").agg(size=("size", "max"), hosts=(HOST, "count"), fleet_bytes=("size", "sum"),
+                                          split_out=1)
     ctrs = fleet.containers[[HOST, "container_id", "name", "image_id", "state", "rw_size"]]
     listed, per_host, distinct, ctrs = fleet.compute(listed, per_host, distinct, ctrs)
     t = {
@@ -80,9 +98,23 @@ def _tables(fleet) -> dict:
         "distinct_layers": distinct.reset_index(),
         "containers": ctrs.reset_index(drop=True),
     }
-    t["figures"], t["hidden"] = _image_tables(fleet, t["listed"])
-    fleet._cache["tables"] = t
+    fleet._cache["frame_tables"] = t
     return t
+
+
+def frame_totals(fleet) -> dict:
+    """The summary's figures that need no per-image analysis (what a SQL engine could also answer):
+    hosts, images, image_instances, layers, files, size_bytes, unique_layer_bytes."""
+    t = _frame_tables(fleet)
+    return {
+        "hosts": len(fleet.hosts),
+        "images": int(t["listed"]["image_id"].nunique()),
+        "image_instances": len(t["listed"]),
+        "layers": len(t["distinct_layers"]),
+        "files": int(fleet.hosts["files_rows"].sum()),
+        "size_bytes": int(t["host_layers"]["physical_size"].sum()),
+        "unique_layer_bytes": int(t["distinct_layers"]["size"].sum()),
+    }
 
 
 def _image_tables(fleet, listed: pd.DataFrame):
