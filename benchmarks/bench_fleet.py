@@ -2,7 +2,7 @@
 
 Host snapshots are made from real captures (the bundled samples by default, or snapshots given
 with ``--source``, e.g. a large ``layerlab scan`` of a test daemon): each host keeps a varying
-subset of one capture's images and containers (``layerlab.testing.fleetdata.make_fleet``). For
+subset of one capture's images and containers (``layerlab.fleet.demo.make_fleet``). For
 each fleet size, three peers answer the same questions over the same Parquet files, each in a
 process of its own so that its peak memory is its own:
 
@@ -148,7 +148,7 @@ def main() -> int:
         print(json.dumps(PEERS[args.one](json.loads(Path(args.list).read_text())), default=str))
         return 0
 
-    from layerlab.testing.fleetdata import make_fleet
+    from layerlab.fleet.demo import make_fleet
 
     sizes = sorted(int(x) for x in args.hosts.split(","))
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-fleet-"))
@@ -190,7 +190,7 @@ def main() -> int:
 def _make_from(sources: dict, out: Path, n: int) -> list[str]:
     import random
 
-    from layerlab.testing.fleetdata import host_snapshot
+    from layerlab.fleet.demo import host_snapshot
 
     rng = random.Random(0)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ from .sources import open_source  # noqa: E402
 from .sources.dataroot import open_root  # noqa: E402
 from .sources.sample import sample, sample_path  # noqa: E402
 from .analyses.drivers import simulate_writes  # noqa: E402
-# The function, not the subpackage, is ``layerlab.fleet`` (import layerlab.fleet.core and so on
-# still work); dask is imported only when a fleet is opened.
-from .fleet import fleet  # noqa: E402
+# ``layerlab.fleet`` is the fleet package, and callable: ll.fleet(paths, client=None). dask is
+# imported only when a fleet is opened.
+from . import fleet  # noqa: E402
 
 
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None) -> str:

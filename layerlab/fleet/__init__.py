@@ -7,7 +7,21 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 from .core import Fleet, fleet
 from .snapshots import FleetError
 
 __all__ = ["Fleet", "FleetError", "fleet"]
+
+
+class _CallableModule(types.ModuleType):
+    """``layerlab.fleet(paths, client=None, ...)`` calls :func:`layerlab.fleet.core.fleet` while
+    ``layerlab.fleet`` stays the package, so ``import layerlab.fleet.demo`` keeps working."""
+
+    def __call__(self, paths, client=None, **kwargs) -> Fleet:
+        return fleet(paths, client, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

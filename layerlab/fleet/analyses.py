@@ -52,10 +52,10 @@ def image_facts(part: tuple[str, str], image_ids: list[str], storage_options: di
     return pd.DataFrame(figures), hid
 
 
-def host_bases(part: tuple[str, str], storage_options: dict | None = None) -> pd.DataFrame:
-    """``layerlab.analyses.base_images`` of one host (its listed images), with ``host``."""
-    inv = open_inventory(part, storage_options)
-    return host_base_images(inv, all=False).assign(host=part[1])
+def host_bases(parts: list[tuple[str, str]], storage_options: dict | None = None) -> pd.DataFrame:
+    """``layerlab.analyses.base_images`` of each host in ``parts`` (its listed images), with ``host``."""
+    return pd.concat([host_base_images(open_inventory(p, storage_options), all=False).assign(host=p[1]) for p in parts],
+                     ignore_index=True)
 
 
 # -- the shared tables ---------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def base_images(fleet) -> pd.DataFrame:
 def host_base_rows(fleet) -> pd.DataFrame:
     """``layerlab.analyses.base_images`` of every host, with a ``host`` column."""
     if "bases" not in fleet._cache:
-        futures = fleet.client.map(host_bases, fleet.parts, storage_options=fleet.storage_options, pure=False)
+        futures = fleet.client.map(host_bases, fleet.batches, storage_options=fleet.storage_options, pure=False)
         fleet._cache["bases"] = pd.concat(_progress(futures, "base images", fleet.progress), ignore_index=True)
     return fleet._cache["bases"]
 

@@ -53,7 +53,7 @@ class Fleet:
 
     Build one with :func:`fleet`. Frames (``images``, ``layers``, ``image_layers``, ``history``,
     ``containers``, ``files``) are lazy ``dask.dataframe`` objects in the contract's columns and
-    dtypes plus a leading ``host`` column, one partition per host; ``frame("skipped")`` is each
+    dtypes plus a leading ``host`` column, each partition a batch of whole hosts; ``frame("skipped")`` is each
     snapshot's own ``skipped`` frame. ``hosts`` (one row per host kept), ``skipped`` (snapshots that
     could not be used, with the reason) and ``superseded`` (older snapshots of a host, replaced by
     its newest) are pandas DataFrames. Analyses are in :mod:`layerlab.fleet.analyses` and as methods.
@@ -175,6 +175,14 @@ class Fleet:
         """``(snapshot, host)`` of every host kept, in ``hosts`` order."""
         return list(zip(self.hosts["snapshot"], self.hosts["host"]))
 
+    @cached_property
+    def batches(self) -> list[list[tuple[str, str]]]:
+        """``parts`` in batches of whole hosts: the partitions of the fleet's frames."""
+        from .frames import batches
+
+        workers = len(self.client.scheduler_info(n_workers=-1)["workers"]) or 1
+        return batches(self.parts, workers)
+
     # -- frames -------------------------------------------------------------------------------------
 
     def frame(self, name: str):
@@ -185,7 +193,7 @@ class Fleet:
         if key not in self._cache:
             from . import frames as ff
 
-            self._cache[key] = ff.fleet_frame(self.parts, name, self.storage_options)
+            self._cache[key] = ff.fleet_frame(self.batches, name, self.storage_options)
         return self._cache[key]
 
     images = property(lambda self: self.frame("images"), doc="Every host's images (dask DataFrame).")
@@ -200,7 +208,7 @@ class Fleet:
         """Distinct image layers of each host's listed images (``host``, ``layer_id``, ``size``)."""
         from . import frames as ff
 
-        return ff.host_layers_frame(self.parts, self.storage_options)
+        return ff.host_layers_frame(self.batches, self.storage_options)
 
     # -- analyses (layerlab.fleet.analyses) ---------------------------------------------------------
 

@@ -1,7 +1,9 @@
-"""Reading one host's frame from its snapshot, as a partition of a fleet-wide dask DataFrame.
+"""Reading hosts' frames from their snapshots, as partitions of fleet-wide dask DataFrames.
 
-Each partition is one snapshot's Parquet file with a ``host`` column added, so per-host questions
-never need a shuffle. Only the columns asked for are read (dask passes ``columns``).
+A partition is a batch of whole hosts (never part of a host), so per-host questions never need a
+shuffle. A batch's Parquet files are read with pyarrow and joined as Arrow tables, then turned
+into pandas once: per-file pandas conversion cost more than the reading itself. Only the columns
+asked for are read (dask passes ``columns``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..frames import schema
 from .snapshots import _is_local, filesystem
 
 HOST = "host"
+Part = tuple[str, str]  # (snapshot, host)
 
 
 def _column(arr, col: schema.Column) -> pd.Series:
@@ -28,18 +32,32 @@ def _column(arr, col: schema.Column) -> pd.Series:
     return s if str(s.dtype) == col.dtype else s.astype(col.dtype)
 
 
-def read_frame(part: tuple[str, str], frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
-    """Frame ``frame`` of the snapshot ``part[0]`` with ``host`` = ``part[1]``, in contract dtypes."""
-    snapshot, host = part
-    spec = {c.name: c for c in schema.FRAMES[frame]}
-    wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
+def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
     fs, path = filesystem(snapshot, storage_options)
     target = f"{path}/{frame}.parquet"
-    table = pq.read_table(target, columns=wanted) if _is_local(fs) else pq.read_table(target, columns=wanted, filesystem=fs)
-    out = {HOST: pd.Series([host] * table.num_rows, dtype=schema.STRING)}
+    return pq.read_table(target, columns=columns) if _is_local(fs) else pq.read_table(target, columns=columns, filesystem=fs)
+
+
+def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
+    """Frame ``frame`` of the snapshots in ``parts`` (``(snapshot, host)`` pairs, or one pair),
+    with a ``host`` column first, in the contract's dtypes."""
+    if isinstance(parts, tuple):
+        parts = [parts]
+    spec = {c.name: c for c in schema.FRAMES[frame]}
+    wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
+    tables, hosts = [], []
+    for snapshot, host in parts:
+        t = _read_table(snapshot, frame, wanted, storage_options)
+        tables.append(t)
+        hosts.append((host, t.num_rows))
+    # An all-null column is typed null in one file and string in the next: promote to the wider.
+    table = pa.concat_tables(tables, promote_options="default") if tables else None
+    n = table.num_rows if table is not None else 0
+    host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
+    out = {HOST: host_col}
     for name in wanted:
-        out[name] = _column(table.column(name), spec[name])
-    df = pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
+        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+    df = pd.DataFrame(out, index=pd.RangeIndex(n))
     return df if columns is None else df[list(columns)]
 
 
@@ -48,30 +66,37 @@ def empty(frame: str) -> pd.DataFrame:
     return pd.concat([pd.DataFrame({HOST: pd.Series(dtype=schema.STRING)}), schema.empty(frame)], axis=1)
 
 
-def fleet_frame(parts: list[tuple[str, str]], frame: str, storage_options: dict | None = None) -> dd.DataFrame:
-    """A dask DataFrame of ``frame`` over every snapshot in ``parts``, one partition per host."""
+def fleet_frame(batches: list[list[Part]], frame: str, storage_options: dict | None = None) -> dd.DataFrame:
+    """A dask DataFrame of ``frame`` over every snapshot, one partition per batch of hosts."""
     # dask turns object columns into Arrow strings by default; the contract's list columns
     # (tags, digests, compressed) and raw bytes must stay Python objects.
     with dask.config.set({"dataframe.convert-string": False}):
         return dd.from_map(
-            read_frame, parts, frame=frame, storage_options=storage_options, meta=empty(frame),
+            read_frame, batches, frame=frame, storage_options=storage_options, meta=empty(frame),
             label=f"fleet-{frame}", enforce_metadata=False,
         )
 
 
-def read_host_layers(part: tuple[str, str], storage_options: dict | None = None) -> pd.DataFrame:
-    """The distinct image layers of one host's listed images (``docker images``, not intermediates):
-    ``host``, ``layer_id``, ``size``, the rows whose sum is the host's ``summary --json``
+def read_host_layers(parts: list[Part], storage_options: dict | None = None) -> pd.DataFrame:
+    """The distinct image layers of each host's listed images (``docker images``, not intermediates):
+    ``host``, ``layer_id``, ``size``, the rows whose sum is a host's ``summary --json``
     ``totals.physical_size``."""
-    images = read_frame(part, "images", ["image_id", "intermediate"], storage_options)
-    il = read_frame(part, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
-    listed = images.loc[~images["intermediate"], "image_id"]
-    il = il[il["image_id"].isin(listed)].drop_duplicates("layer_id")
+    images = read_frame(parts, "images", [HOST, "image_id", "intermediate"], storage_options)
+    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
+    listed = images.loc[~images["intermediate"], [HOST, "image_id"]]
+    il = il.merge(listed, on=[HOST, "image_id"]).drop_duplicates([HOST, "layer_id"])
     return il[[HOST, "layer_id", "size"]].reset_index(drop=True)
 
 
-def host_layers_frame(parts: list[tuple[str, str]], storage_options: dict | None = None) -> dd.DataFrame:
+def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = None) -> dd.DataFrame:
     meta = empty("image_layers")[[HOST, "layer_id", "size"]]
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_map(read_host_layers, parts, storage_options=storage_options, meta=meta,
+        return dd.from_map(read_host_layers, batches, storage_options=storage_options, meta=meta,
                            label="fleet-host-layers", enforce_metadata=False)
+
+
+def batches(parts: list[Part], workers: int, most: int = 32) -> list[list[Part]]:
+    """``parts`` cut into batches: about four per worker (so work spreads), at most ``most``
+    hosts each (so a partition of large hosts' files stays a few hundred MB)."""
+    size = max(1, min(most, -(-len(parts) // max(4 * workers, 1))))
+    return [parts[i:i + size] for i in range(0, len(parts), size)]

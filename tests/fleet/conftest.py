@@ -7,7 +7,8 @@ import pytest
 
 import layerlab as ll
 from layerlab.testing.dask_cluster import DaskCluster, dask_missing
-from layerlab.testing.fleetdata import host_snapshot, set_meta, truncate
+from layerlab.fleet.demo import host_snapshot
+from layerlab.testing.fleetdata import set_meta, truncate
 from layerlab.testing.s3 import S3Server, moto_missing
 from layerlab.testing.tiers import require
 
