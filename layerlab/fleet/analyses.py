@@ -285,14 +285,13 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
         mask = both(files["sha256"].isin([h, f"sha256:{h}"]))
     if size is not None:
         mask = both(files["size"] == int(size))
-    il = fleet.image_layers[[HOST, "image_id", "layer_id"]]
-    hits, = fleet.compute(files[mask])
+    # One pass over the cluster: the matching rows, and which image uses which layer on each host
+    # (small); the listed images' tags come from the tables the other analyses share.
+    hits, il = fleet.compute(files[mask], fleet.image_layers[[HOST, "image_id", "layer_id"]])
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
-    il_hits, = fleet.compute(il[il["layer_id"].isin(sorted(set(hits["layer_id"])))])
-    tags = fleet.compute(fleet.images[[HOST, "image_id", "tags", "intermediate"]])[0]
-    tags = tags[~tags["intermediate"]]
-    il_hits = il_hits.merge(tags[[HOST, "image_id", "tags"]], on=[HOST, "image_id"])
+    tags = _frame_tables(fleet)["listed"][[HOST, "image_id", "tags"]]
+    il_hits = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(tags, on=[HOST, "image_id"])
     names = {(h, l): sorted({(min(t, key=len) if len(t) else i) for i, t in zip(g["image_id"], g["tags"])})
              for (h, l), g in il_hits.groupby([HOST, "layer_id"], observed=True)}
     hits = hits.reset_index(drop=True)

@@ -36,16 +36,10 @@ def _progress(futures, desc: str, progress: bool | None):
 def _local_cluster():
     from distributed import LocalCluster
 
-    try:
-        import bokeh  # noqa: F401  (the dashboard needs it)
-
-        dashboard = "127.0.0.1:0"
-    except ImportError:
-        dashboard = None
     # One single-threaded worker process per core: the per-snapshot work is pandas/pyarrow code
     # that holds the GIL, and memory is split evenly between the workers (memory_limit="auto").
     return LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address=dashboard)
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port, loopback only
 
 
 class Fleet:
