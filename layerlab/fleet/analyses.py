@@ -118,12 +118,17 @@ def frame_totals(fleet) -> dict:
 
 
 def _image_tables(fleet, listed: pd.DataFrame):
-    # Each distinct image once, on the first host (in hosts order) that has it.
-    first = listed.drop_duplicates("image_id")
-    by_host = first.groupby(HOST, sort=False, observed=True)["image_id"].apply(list)
+    # Each distinct image once, on one host that has it: largest images first, each on the holder
+    # given the fewest so far, so that the work spreads over tasks (one task per chosen host).
+    holders = listed.groupby("image_id", observed=True)[HOST].apply(sorted)
+    sizes = listed.drop_duplicates("image_id").set_index("image_id")["size"]
+    given: dict[str, list[str]] = {}
+    for iid in sorted(holders.index, key=lambda i: (-int(sizes[i]), i)):
+        host = min(holders[iid], key=lambda h: (len(given.get(h, [])), h))
+        given.setdefault(host, []).append(iid)
     snap = dict(zip(fleet.hosts["host"], fleet.hosts["snapshot"]))
     futures = [fleet.client.submit(image_facts, (snap[h], h), ids, fleet.storage_options, pure=False)
-               for h, ids in by_host.items()]
+               for h, ids in given.items()]
     results = _progress(futures, "per-image figures", fleet.progress)
     figs = [r[0] for r in results if len(r[0])]
     hid = [r[1] for r in results if len(r[1])]
