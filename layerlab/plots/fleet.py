@@ -10,7 +10,8 @@ from ._util import bytes_axis, get_ax, no_data, shorten
 
 
 def _name(tags, image_id: str) -> str:
-    return min(tags, key=len) if len(tags) else image_id[7:19]
+    # The same tag can name different images on different hosts: the short ID tells them apart.
+    return f"{min(tags, key=len)} ({image_id[7:15]})" if len(tags) else image_id[7:19]
 
 
 def host_distribution(per_host: pd.DataFrame, column: str = "physical_size", *, ax=None, bins: int = 30):
@@ -33,10 +34,10 @@ def top_images(top: pd.DataFrame, *, ax=None, column: str = "fleet_reclaimable_b
     if top.empty:
         return no_data(ax, "no image has reclaimable bytes")
     top = top.iloc[::-1]
-    names = [shorten(_name(t, i), 40) for t, i in zip(top["tags"], top["image_id"])]
+    names = [shorten(_name(t, i), 48) for t, i in zip(top["tags"], top["image_id"])]
     ax.barh(names, top[column], color="#dd8452")
     for y, (v, h) in enumerate(zip(top[column], top["hosts"])):
-        ax.annotate(f" {h} hosts", (v, y), va="center", fontsize=8)
+        ax.annotate(f" {h} host{'s' if h != 1 else ''}", (v, y), va="center", fontsize=8)
     bytes_axis(ax, "x", "apparent", float(top[column].max()) or 1.0)
     ax.set_title("Images whose fix saves the most fleet-wide (reclaimable bytes × hosts)")
     return ax
@@ -53,7 +54,7 @@ def hosts_images(listed: pd.DataFrame, images: pd.DataFrame, *, ax=None, n: int 
     have = set(zip(listed["host"], listed["image_id"]))
     grid = np.array([[1.0 if (h, i) in have else 0.0 for h in hosts] for i in top["image_id"]])
     ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
-    ax.set_yticks(range(len(top)), [shorten(_name(t, i), 36) for t, i in zip(top["tags"], top["image_id"])], fontsize=8)
+    ax.set_yticks(range(len(top)), [shorten(_name(t, i), 48) for t, i in zip(top["tags"], top["image_id"])], fontsize=8)
     ax.set_xticks(range(len(hosts)), hosts, rotation=90, fontsize=7)
     more = f" (first {max_hosts} of {listed['host'].nunique()} hosts)" if listed["host"].nunique() > max_hosts else ""
     ax.set_title(f"Which host has which image: the {len(top)} images on most hosts{more}")
