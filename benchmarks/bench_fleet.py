@@ -40,6 +40,28 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# A peer is stopped past this resident size (MB), so that a pd.concat of a large fleet fails as
+# "out of memory" here rather than pushing the shared machine's other processes out.
+MEMORY_LIMIT_MB = int(os.environ.get("BENCH_FLEET_MEMORY_LIMIT_MB", "8192"))
+
+
+def watchdog(limit_mb: int) -> None:
+    import threading
+
+    import psutil
+
+    me = psutil.Process()
+
+    def watch():
+        while True:
+            if me.memory_info().rss / 2**20 > limit_mb:
+                sys.stderr.write(f"out of memory: resident size passed the {limit_mb} MB limit\n")
+                os._exit(3)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 # -- the peers, each run in its own process (--one NAME --list FILE) ------------------------------------
 
 
@@ -177,6 +199,7 @@ def main() -> int:
         global PATH
         job = json.loads(Path(args.list).read_text())
         PATH = job["path"]
+        watchdog(MEMORY_LIMIT_MB)
         print(json.dumps(PEERS[args.one](job["snaps"]), default=str))
         return 0
 
