@@ -68,11 +68,11 @@ def watchdog(limit_mb: int) -> None:
 def run_layerlab(snaps: list[str]) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
-    from layerlab.fleet.core import _local_cluster
+    from layerlab.fleet.core import local_cluster
     from distributed import Client
 
     t0 = time.perf_counter()
-    cluster = _local_cluster()
+    cluster = local_cluster()
     client = Client(cluster)
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")

@@ -191,6 +191,12 @@ def _hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
     return hidden
 
 
+def hidden_rows(files: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one image's ``files`` (with ``position``) holding bytes its final filesystem does
+    not show: what ``reclaimable_bytes`` sums (``size``)."""
+    return _hidden_bytes(files, resolve(files, "oci"))
+
+
 def _digest_lookup(inv, rows: pd.DataFrame, hashing: bool, progress, desc: str) -> dict:
     """sha256 per (layer_id, path) for ``rows``: from the frame's sha256 column, else read from the root."""
     out = {}

@@ -15,11 +15,11 @@ import re
 
 import pandas as pd
 
-from ..analyses._core import chain_files, image_chain, resolve
+from ..analyses._core import chain_files, image_chain
 from ..analyses.base import base_images as host_base_images
-from ..analyses.waste import _hidden_bytes, image_figures
+from ..analyses.waste import hidden_rows, image_figures
 from ..frames.inventory import FRAME_NAMES, Inventory
-from .core import _progress
+from .core import gather
 from .frames import HOST, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
@@ -46,7 +46,7 @@ def image_facts(part: tuple[str, str], image_ids: list[str], storage_options: di
         fig = image_figures(inv, iid, 0)
         figures.append({"image_id": iid, **{k: fig[k] for k in IMAGE_FIGURES}})
         files = chain_files(inv, image_chain(inv, iid))
-        rows = _hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "size"]]
+        rows = hidden_rows(files)[["layer_id", "path", "size"]]
         hidden.append(rows.assign(image_id=iid))
     hid = pd.concat(hidden, ignore_index=True) if hidden else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
     return pd.DataFrame(figures), hid
@@ -129,7 +129,7 @@ def _image_tables(fleet, listed: pd.DataFrame):
     snap = dict(zip(fleet.hosts["host"], fleet.hosts["snapshot"]))
     futures = [fleet.client.submit(image_facts, (snap[h], h), ids, fleet.storage_options, pure=False)
                for h, ids in given.items()]
-    results = _progress(futures, "per-image figures", fleet.progress)
+    results = gather(futures, "per-image figures", fleet.progress)
     figs = [r[0] for r in results if len(r[0])]
     hid = [r[1] for r in results if len(r[1])]
     figures = pd.concat(figs, ignore_index=True) if figs else pd.DataFrame(columns=["image_id", *IMAGE_FIGURES])
@@ -255,7 +255,7 @@ def host_base_rows(fleet) -> pd.DataFrame:
     """``layerlab.analyses.base_images`` of every host, with a ``host`` column."""
     if "bases" not in fleet._cache:
         futures = fleet.client.map(host_bases, fleet.batches, storage_options=fleet.storage_options, pure=False)
-        fleet._cache["bases"] = pd.concat(_progress(futures, "base images", fleet.progress), ignore_index=True)
+        fleet._cache["bases"] = pd.concat(gather(futures, "base images", fleet.progress), ignore_index=True)
     return fleet._cache["bases"]
 
 

@@ -20,7 +20,7 @@ SKIPPED_COLUMNS = ["snapshot", "reason"]
 SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
 
 
-def _progress(futures, desc: str, progress: bool | None):
+def gather(futures, desc: str, progress: bool | None):
     """Results of ``futures`` in order, with a tqdm bar over their completion."""
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -33,7 +33,7 @@ def _progress(futures, desc: str, progress: bool | None):
     return [f.result() for f in futures]
 
 
-def _local_cluster():
+def local_cluster():
     from distributed import LocalCluster
 
     # One single-threaded worker process per core: the per-snapshot work is pandas/pyarrow code
@@ -63,7 +63,7 @@ class Fleet:
         self._own_client = False
         self.client = self._connect(client)
         try:
-            checked = _progress(self.client.map(inspect, candidates, storage_options=storage_options, pure=False),
+            checked = gather(self.client.map(inspect, candidates, storage_options=storage_options, pure=False),
                                 "checking snapshots", progress)
             self._select(checked)
         except BaseException:
@@ -77,7 +77,7 @@ class Fleet:
         from distributed import Client
 
         if client is None:
-            self._cluster = _local_cluster()
+            self._cluster = local_cluster()
             self._own_client = True
             return Client(self._cluster)
         if isinstance(client, str):

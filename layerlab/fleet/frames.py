@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..frames import schema
-from .snapshots import _is_local, filesystem
+from .snapshots import filesystem, is_local
 
 HOST = "host"
 Part = tuple[str, str]  # (snapshot, host)
@@ -35,7 +35,7 @@ def _column(arr, col: schema.Column) -> pd.Series:
 def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
     fs, path = filesystem(snapshot, storage_options)
     target = f"{path}/{frame}.parquet"
-    return pq.read_table(target, columns=columns) if _is_local(fs) else pq.read_table(target, columns=columns, filesystem=fs)
+    return pq.read_table(target, columns=columns) if is_local(fs) else pq.read_table(target, columns=columns, filesystem=fs)
 
 
 def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:

@@ -33,10 +33,10 @@ def filesystem(url: str, storage_options: dict | None = None):
 def _name(fs, path: str) -> str:
     # Local snapshots are named by their absolute path, remote ones by their full URL, so that a
     # worker on another machine can open them with no other context.
-    return os.path.abspath(path) if _is_local(fs) else fs.unstrip_protocol(path)
+    return os.path.abspath(path) if is_local(fs) else fs.unstrip_protocol(path)
 
 
-def _is_local(fs) -> bool:
+def is_local(fs) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
 
 
