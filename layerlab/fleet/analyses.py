@@ -20,7 +20,7 @@ from ..analyses.base import base_images as host_base_images
 from ..analyses.waste import hidden_rows, image_figures
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
-from .frames import HOST, read_frame
+from .frames import HOST, find_rows, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
 
@@ -260,9 +260,27 @@ def host_base_rows(fleet) -> pd.DataFrame:
 
 
 def _glob_regex(pattern: str) -> str:
-    import fnmatch
+    """A shell glob as an anchored RE2 regex (Arrow's regex engine): ``*`` any run of characters
+    (``/`` included, so ``*/libssl.so*`` matches at any depth), ``?`` one, ``[...]`` a class.
+    Written here because fnmatch.translate's output uses Python-only syntax (``\\Z``)."""
+    import re
 
-    return fnmatch.translate(pattern)
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and "]" in pattern[i + 2:]:  # a class holds one character at least
+            j = pattern.index("]", i + 2)
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "^" + "".join(out) + "$"
 
 
 def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int | None = None) -> pd.DataFrame:
@@ -277,22 +295,15 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
 
     if path is None and sha256 is None and size is None:
         raise FleetError("find needs a path, a sha256 or a size")
-    files = fleet.files[[HOST, "layer_id", "path", "kind", "size", "sha256"]]
-    mask = None
-
-    def both(m):
-        return m if mask is None else mask & m
-
-    if path is not None:
-        mask = both(files["path"].str.match(_glob_regex(path)) if any(c in path for c in "*?[") else files["path"] == path)
-    if sha256 is not None:
-        h = sha256.lower().removeprefix("sha256:")
-        mask = both(files["sha256"].isin([h, f"sha256:{h}"]))
-    if size is not None:
-        mask = both(files["size"] == int(size))
-    # One pass over the cluster: the matching rows, and which image uses which layer on each host
-    # (small); the listed images' tags come from the tables the other analyses share.
-    hits, il = fleet.compute(files[mask], fleet.image_layers[[HOST, "image_id", "layer_id"]])
+    regex = _glob_regex(path) if path is not None and any(c in path for c in "*?[") else None
+    exact = path if regex is None else None
+    # One task per batch of hosts, matching on Arrow columns (only matches become pandas), and the
+    # small image_layers frame in the same pass; the listed images' tags come from the shared tables.
+    futures = fleet.client.map(find_rows, fleet.batches, path=exact, regex=regex, sha256=sha256, size=size,
+                               storage_options=fleet.storage_options, pure=False)
+    (il,) = fleet.compute(fleet.image_layers[[HOST, "image_id", "layer_id"]])
+    parts = [r for r in gather(futures, "find", fleet.progress) if len(r)]
+    hits = pd.concat(parts, ignore_index=True) if parts else find_rows([])
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
     tags = _frame_tables(fleet)["listed"][[HOST, "image_id", "tags"]]

@@ -100,3 +100,41 @@ def batches(parts: list[Part], workers: int, most: int = 32) -> list[list[Part]]
     hosts each (so a partition of large hosts' files stays a few hundred MB)."""
     size = max(1, min(most, -(-len(parts) // max(4 * workers, 1))))
     return [parts[i:i + size] for i in range(0, len(parts), size)]
+
+
+def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
+              size: int | None = None, storage_options: dict | None = None) -> pd.DataFrame:
+    """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
+    path regex, a content hash, a size), with ``host``. The match runs on Arrow columns and only the
+    matching rows become pandas: a fleet's files rows are tens of millions, the matches a few."""
+    import pyarrow.compute as pc
+
+    columns = ["layer_id", "path", "kind", "size", "sha256"]
+    spec = {c.name: c for c in schema.FRAMES["files"]}
+    found, hosts = [], []
+    for snapshot, host in parts:
+        t = _read_table(snapshot, "files", columns, storage_options)
+        masks = []
+        if path is not None:
+            masks.append(pc.equal(t["path"], path))
+        if regex is not None:
+            masks.append(pc.match_substring_regex(t["path"], regex))
+        if sha256 is not None:
+            h = sha256.lower().removeprefix("sha256:")
+            masks.append(pc.is_in(t["sha256"], pa.array([h, f"sha256:{h}"])))
+        if size is not None:
+            masks.append(pc.equal(t["size"], int(size)))
+        if not masks:
+            continue
+        mask = masks[0]
+        for m in masks[1:]:
+            mask = pc.and_(mask, m)
+        hit = t.filter(pc.fill_null(mask, False))
+        if hit.num_rows:
+            found.append(hit)
+            hosts += [host] * hit.num_rows
+    out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
+    table = pa.concat_tables(found, promote_options="default") if found else None
+    for name in columns:
+        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))

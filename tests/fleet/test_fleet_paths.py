@@ -49,3 +49,20 @@ def test_default_group_drops_the_trailing_number():
     assert default_group("ci-agent-17") == "ci-agent"
     assert default_group("web3") == "web"
     assert default_group("vm") == "vm"
+
+
+def test_find_rows_matches_on_arrow_like_pandas(fleet_dir):
+    import re
+
+    from layerlab.fleet.analyses import _glob_regex
+    from layerlab.fleet.frames import find_rows
+
+    parts = [(str(fleet_dir / "hosts" / f"{n}.layerlab"), n) for n, *_ in HOSTS]
+    files = read_frame(parts, "files")
+    for glob in ("/data/big.*", "*/conf/?.conf", "/etc/[!a-m]*"):
+        got = find_rows(parts, regex=_glob_regex(glob))
+        want = files[files["path"].map(lambda p: re.fullmatch(_glob_regex(glob)[1:-1], p) is not None)]
+        assert sorted(zip(got["host"], got["path"])) == sorted(zip(want["host"], want["path"])) and len(got), glob
+    digest = next(d for d in files["sha256"] if isinstance(d, str))
+    got = find_rows(parts, sha256=digest, size=int(files.loc[files["sha256"] == digest, "size"].iloc[0]))
+    assert len(got) == (files["sha256"] == digest).sum()
