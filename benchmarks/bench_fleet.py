@@ -212,14 +212,17 @@ def main() -> int:
     if args.capture:
         args.source = [capture(work)]
         print(f"capture: {args.source[0]} ({time.perf_counter() - t0:.0f} s)")
-    if args.source:
+    made = sorted(str(p) for p in (work / "hosts").glob("*.layerlab")) if (work / "hosts").is_dir() else []
+    if len(made) >= sizes[-1]:  # --dir of an earlier run: the same hosts again
+        snaps = made[: sizes[-1]]
+    elif args.source:
         import layerlab as ll
 
         sources = {str(i): ll.load(s) for i, s in enumerate(args.source)}
         snaps = _make_from(sources, work / "hosts", sizes[-1])
     else:
         snaps = make_fleet(work / "hosts", sizes[-1])
-    print(f"{sizes[-1]} host snapshots in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make)")
+    print(f"{sizes[-1]} host snapshots in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
     rows = []
     for n in sizes:
         res = {name: one(name, snaps[:n], find) for name in ("layerlab", "pandas", "duckdb")}
