@@ -37,6 +37,15 @@ FRAMES = ("images", "image_layers", "files")
 
 
 def peak_mb() -> float:
+    """This process's peak resident size (MB): VmHWM, which exec resets (ru_maxrss keeps the
+    parent's peak across fork and exec on Linux, so a small child would show its parent's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -87,13 +96,8 @@ def run_layerlab(snaps: list[str]) -> dict:
     top = f.top_images(10)
     full = time.perf_counter() - t0
 
-    def worker_peak():
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    workers = sum(client.run(worker_peak).values())
-    scheduler = client.run_on_scheduler(worker_peak)
+    workers = sum(client.run(peak_mb).values())
+    scheduler = client.run_on_scheduler(peak_mb)
     client.close()
     cluster.close()
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
