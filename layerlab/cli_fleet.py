@@ -47,7 +47,8 @@ def cmd_summary(args) -> int:
         if len(top):
             print(f"\n{'TOP IMAGES BY FLEET-WIDE SAVINGS':<48} {'HOSTS':>5} {'RECLAIM':>9} {'FLEET':>9}")
             for r in top.itertuples(index=False):
-                name = ", ".join(r.tags[:2]) or r.image_id[7:19]
+                # one tag can name different images on different hosts: the short ID tells them apart
+                name = f"{min(r.tags, key=len)} ({r.image_id[7:15]})" if len(r.tags) else r.image_id[7:19]
                 print(f"{name[:48]:<48} {r.hosts:>5} {human_bytes(r.reclaimable_bytes):>9} {human_bytes(r.fleet_reclaimable_bytes):>9}")
         if f.dashboard_link and args.scheduler:
             print(f"\nDask dashboard: {f.dashboard_link}")
