@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
-from .snapshots import FleetError, find_snapshots, inspect
+from .snapshots import FleetError, find_snapshots, inspect_all
 
 SKIPPED_COLUMNS = ["snapshot", "reason"]
 SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
@@ -63,8 +63,13 @@ class Fleet:
         self._own_client = False
         self.client = self._connect(client)
         try:
-            checked = gather(self.client.map(inspect, candidates, storage_options=storage_options, pure=False),
-                                "checking snapshots", progress)
+            # A batch of snapshots per task: a 1,000-host fleet is a few dozen tasks, not 1,000.
+            from .frames import batches
+
+            workers = len(self.client.scheduler_info(n_workers=-1)["workers"]) or 1
+            futures = self.client.map(inspect_all, batches(candidates, workers), storage_options=storage_options,
+                                      pure=False)
+            checked = [c for part in gather(futures, "checking snapshots", progress) for c in part]
             self._select(checked)
         except BaseException:
             self.close()

@@ -137,3 +137,8 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
     except Exception as e:  # permissions, network, missing credentials: this host only, never the fleet
         out["reason"] = f"unreadable ({type(e).__name__}: {e})"
     return out
+
+
+def inspect_all(snapshots: list[str], storage_options: dict | None = None) -> list[dict]:
+    """``inspect`` of each snapshot, in order (one task for a batch of them)."""
+    return [inspect(s, storage_options) for s in snapshots]
