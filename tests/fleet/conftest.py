@@ -6,25 +6,13 @@ import shutil
 import pytest
 
 import layerlab as ll
-from layerlab.testing.dask_cluster import DaskCluster, dask_missing
 from layerlab.fleet.demo import host_snapshot
+from layerlab.testing.dask_cluster import DaskCluster, dask_missing
 from layerlab.testing.fleetdata import set_meta, truncate
 from layerlab.testing.s3 import S3Server, moto_missing
 from layerlab.testing.tiers import require
 
-# (hostname, sample driver, images kept (tags; None = all), containers kept (names; None = all), scanned_at)
-HOSTS = [
-    ("web-1", "overlay2", None, None, "2026-11-28T07:00:00+00:00"),
-    ("web-2", "overlay2", ["layerlab/app:1", "layerlab/base:1", "layerlab/tree:1", "127.0.0.1:5000/overlay2/layerlab/multi:1"],
-     [], "2026-11-28T07:00:00+00:00"),
-    ("web-3", "overlay2", None, ["ll-exited"], "2026-11-28T07:05:00+00:00"),
-    ("ci-1", "vfs", None, None, "2026-11-28T07:00:00+00:00"),
-    ("ci-2", "vfs", ["layerlab/app:1", "layerlab/base:1", "layerlab/bloat:1", "127.0.0.1:5000/vfs/layerlab/multi:1"],
-     ["ll-created"], "2026-11-28T07:00:00+00:00"),
-    ("db-1", "containerd", ["layerlab/app:1", "layerlab/bloat:1"], None, "2026-11-28T07:00:00+00:00"),
-]
-# An older scan of web-2 (all images): the newer one above must win.
-OLD = ("web-2", "overlay2", None, None, "2026-11-27T07:00:00+00:00")
+from fleet_support import HOSTS, OLD
 
 
 @pytest.fixture(scope="session")

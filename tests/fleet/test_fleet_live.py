@@ -11,7 +11,7 @@ import layerlab as ll
 from layerlab.analyses import waste
 from layerlab.cli import summary_dict
 
-from conftest import HOSTS
+from fleet_support import HOSTS
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from layerlab.fleet.analyses import default_group
 from layerlab.fleet.frames import batches, read_frame
 from layerlab.fleet.snapshots import find_snapshots, inspect
 
-from conftest import HOSTS
+from fleet_support import HOSTS
 
 
 def test_folders_globs_and_snapshots_each_once(fleet_dir):

@@ -15,7 +15,7 @@ from layerlab.sources.sample import data_dir
 from layerlab.testing.fleetdata import truncate
 from layerlab.testing.tiers import require_root
 
-from conftest import HOSTS
+from fleet_support import HOSTS
 
 KEYS = ("hosts", "images", "image_instances", "layers", "files", "size_bytes", "unique_layer_bytes", "reclaimable_bytes")
 
