@@ -42,6 +42,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
+    if name == "fleet":  # the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use
+        return importlib.import_module(".fleet", __name__)
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
@@ -50,7 +52,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, "fleet"])
 
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "UnsupportedStore",
     "__version__",
     "describe",
+    "fleet",
     "load",
     "open_root",
     "open_source",

@@ -9,18 +9,21 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
     With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
-    are read), so content comparisons still work on the snapshot without the data root.
+    are read), so content comparisons still work on the snapshot without the data root. ``out`` may
+    be an fsspec URL (``s3://bucket/prefix/host.layerlab``). A data root's snapshot records this
+    machine's hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
     """
     from .analyses.hashing import fill_sha256
-    from .sources.docker.dataroot import open_root
-
+    from .frames.host import identity
     from .sources import open_source
+    from .sources.docker.dataroot import open_root
     from .sources.transports import is_transport, sniff
 
     if is_transport(str(root)) or sniff(str(root)):
         inv = open_source(str(root), progress=progress, platform=platform)
     else:
         inv = open_root(root, driver, files=files, progress=progress)
+        inv.meta.update(identity())
     if hash:
         hashed = fill_sha256(inv, progress=progress)
         if hashed is not None:

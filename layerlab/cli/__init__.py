@@ -1,5 +1,5 @@
 """The ``layerlab`` command. Each module adds its subcommands: ``inventory`` (scan, summary, report),
-``analyses`` (diff, check), ``bloat``, ``registry`` (registry ...), ``cache`` (registry layer blobs),
+``analyses`` (diff, check), ``bloat``, ``registry`` (registry ...), ``cache`` (registry layer blobs), ``fleet``,
 ``notebooks`` (copy the notebooks out); ``summary`` and ``findings`` format what the summary and check commands print.
 
 Only argparse is imported to build the parser, so ``--help`` and ``--version`` answer at once; each
@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("inventory", "analyses", "bloat", "registry", "cache", "notebooks")
+COMMANDS = ("inventory", "analyses", "bloat", "registry", "cache", "fleet", "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

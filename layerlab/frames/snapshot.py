@@ -1,7 +1,9 @@
 """``.layerlab`` snapshots: a directory of Parquet files (one per frame) and ``meta.json``.
 
 Exact bytes of names that are not valid UTF-8 (``path_raw``) are binary columns; list columns are
-Parquet lists.
+Parquet lists. Format 2 adds the host's identity to meta.json (``hostname``, ``host_id``,
+``scanned_at``, ``layerlab_version``) so a fleet of snapshots can be read in place; format 1 still
+loads. A path may be an fsspec URL (``s3://bucket/prefix/host.layerlab``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ..errors import SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 SUFFIX = ".layerlab"
 
 
@@ -52,8 +55,35 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
     return schema.coerce(pd.DataFrame(out), kind)
 
 
+def remote(path):
+    """``(filesystem, path)`` for an fsspec URL other than a local file (``s3://...``), else None."""
+    path = os.fspath(path)
+    if "://" not in path or path.startswith("file://"):
+        return None
+    import fsspec
+
+    return fsspec.core.url_to_fs(path)
+
+
+def _upload(local: Path, url: str) -> str:
+    # Parquet files first and meta.json last: a reader takes a folder without meta.json as no
+    # snapshot, so an interrupted upload is never read as a whole one.
+    fs, target = remote(url)
+    if fs.exists(target):
+        fs.rm(target, recursive=True)
+    for f in sorted(local.iterdir(), key=lambda f: f.name == "meta.json"):
+        fs.put_file(str(f), f"{target.rstrip('/')}/{f.name}")
+    return url
+
+
 def save(inventory: Inventory, path) -> str:
-    """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``); returns the path."""
+    """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``, or an fsspec URL such as
+    ``s3://bucket/host.layerlab``); returns the path."""
+    if remote(path):
+        url = os.fspath(path)
+        url = url if url.rstrip("/").endswith(SUFFIX) else url.rstrip("/") + SUFFIX
+        with tempfile.TemporaryDirectory() as tmp:
+            return _upload(Path(save(inventory, Path(tmp) / "snapshot")), url)
     path = Path(path)
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
@@ -69,6 +99,9 @@ def save(inventory: Inventory, path) -> str:
         for name, df in frames.items():
             pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
+        meta.setdefault("hostname", meta.get("host"))
+        meta.setdefault("host_id", None)
+        meta.pop("snapshot", None)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         if path.exists():
             shutil.rmtree(path)
@@ -80,11 +113,17 @@ def save(inventory: Inventory, path) -> str:
 
 
 def is_snapshot(path) -> bool:
+    if remote(path):
+        fs, p = remote(path)
+        return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")
     return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
 
 
 def load(path) -> Inventory:
-    """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save``."""
+    """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save`` (a folder or
+    an fsspec URL)."""
+    if remote(path):
+        return _load_remote(os.fspath(path))
     path = Path(path)
     if not path.exists():
         raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
@@ -92,12 +131,7 @@ def load(path) -> Inventory:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise SnapshotError(
-            f"{path} has snapshot format {version}; this layerlab reads format {FORMAT_VERSION}: rescan the root",
-            path=str(path),
-        )
+    check_meta(meta, path)
     missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
     if missing:
         raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing; rescan the root", path=str(path))
@@ -106,4 +140,38 @@ def load(path) -> Inventory:
         return lambda: _from_table(pq.read_table(path / f"{name}.parquet"), name)
 
     meta["snapshot"] = str(path)
+    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
+
+
+def check_meta(meta: dict, path) -> dict:
+    """Raise SnapshotError unless ``meta`` is of a format this layerlab reads; fill format 1's gaps."""
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version not in READABLE_FORMATS:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise SnapshotError(
+            f"{path} has snapshot format {version}; this layerlab reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}: " + ("upgrade layerlab" if newer else "rescan the root"),
+            path=str(path),
+        )
+    meta.setdefault("hostname", meta.get("host"))
+    meta.setdefault("host_id", None)
+    return meta
+
+
+def _load_remote(url: str) -> Inventory:
+    fs, path = remote(url)
+    path = path.rstrip("/")
+    try:
+        with fs.open(f"{path}/meta.json", "rb") as f:
+            meta = json.loads(f.read())
+    except FileNotFoundError:
+        raise SnapshotError(f"no snapshot at {url} (no meta.json there)", path=url) from None
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{url} is not a layerlab snapshot (meta.json unreadable: {e})", path=url) from None
+    check_meta(meta, url)
+
+    def reader(name):
+        return lambda: _from_table(pq.read_table(f"{path}/{name}.parquet", filesystem=fs), name)
+
+    meta["snapshot"] = url
     return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})

@@ -20,7 +20,8 @@ def notebooks_dir() -> Path:
 
 def notebooks() -> list[Path]:
     """The report notebooks, in reading order (their file names start with a number)."""
-    found = sorted(notebooks_dir().glob("[0-9]*.ipynb"))
+    # Fleet notebooks read many hosts' snapshots: `layerlab fleet report` renders them, not this.
+    found = sorted(p for p in notebooks_dir().glob("[0-9]*.ipynb") if not p.stem.endswith("-fleet"))
     if not found:
         raise ReportError(f"no notebooks in {notebooks_dir()}; reinstall layerlab (its wheel carries them) or set LAYERLAB_NOTEBOOKS")
     return found

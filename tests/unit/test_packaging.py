@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _bounds(specs) -> dict[str, str]:
     out = {}
     for spec in specs:
-        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", spec.strip())
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?\s*>=\s*([0-9][0-9.]*)", spec.strip())  # extras allowed
         assert m, f"{spec!r}: declare each dependency as name>=minimum"
         out[m.group(1).lower()] = m.group(2)
     return out

@@ -1,0 +1,280 @@
+"""Benchmark: a fleet of host snapshots on a Dask LocalCluster, against pandas and DuckDB.
+
+Host snapshots are made from real captures (the bundled samples by default, or snapshots given
+with ``--source``, e.g. a large ``layerlab scan`` of a test daemon): each host keeps a varying
+subset of one capture's images and containers (``layerlab.fleet.demo.make_fleet``). For
+each fleet size, three peers answer the same questions over the same Parquet files, each in a
+process of its own so that its peak memory is its own:
+
+- relational totals: hosts, distinct images, (host, image) pairs, distinct layers, files rows,
+  bytes stored on the hosts (``size_bytes``) and bytes of the distinct layers;
+- ``find``: how many hosts carry a path (a scan of every host's ``files`` rows);
+- layerlab only: the whole ``fleet summary`` plus the top images by fleet-wide savings (per-image
+  waste by the single-host code, which neither peer can compute).
+
+Peers: ``pandas`` (``pd.concat`` of every snapshot's frames, then the same query) and ``duckdb``
+(SQL over ``read_parquet`` of the same files, the single-machine peer). The answers are checked
+equal. Run: ``python benchmarks/bench_fleet.py [--hosts 50,100,200,500] [--dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PATH = "/data/big.bin"  # what `find` looks for: a file every sample capture has, in some images only
+CAPTURE_PATH = "/usr/include/stdio.h"  # ... and in the --capture images
+FRAMES = ("images", "image_layers", "files")
+
+
+def peak_mb() -> float:
+    """This process's peak resident size (MB): VmHWM, which exec resets (ru_maxrss keeps the
+    parent's peak across fork and exec on Linux, so a small child would show its parent's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# A peer is stopped past this resident size (MB), so that a pd.concat of a large fleet fails as
+# "out of memory" here rather than pushing the shared machine's other processes out.
+MEMORY_LIMIT_MB = int(os.environ.get("BENCH_FLEET_MEMORY_LIMIT_MB", "8192"))
+
+
+def watchdog(limit_mb: int) -> None:
+    import threading
+
+    import psutil
+
+    me = psutil.Process()
+
+    def watch():
+        while True:
+            if me.memory_info().rss / 2**20 > limit_mb:
+                sys.stderr.write(f"out of memory: resident size passed the {limit_mb} MB limit\n")
+                os._exit(3)
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+# -- the peers, each run in its own process (--one NAME --list FILE) ------------------------------------
+
+
+def run_layerlab(snaps: list[str]) -> dict:
+    import layerlab as ll
+    from layerlab.fleet.analyses import frame_totals
+    from layerlab.fleet.core import local_cluster
+    from distributed import Client
+
+    t0 = time.perf_counter()
+    cluster = local_cluster()
+    client = Client(cluster)
+    # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
+    client.run(__import__, "layerlab.fleet.analyses")
+    started = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f = ll.fleet(snaps, client=client, progress=False)
+    totals = frame_totals(f)
+    found = int(f.find(PATH)["host"].nunique())
+    relational = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    s = f.summary()
+    top = f.top_images(10)
+    full = time.perf_counter() - t0
+
+    workers = sum(client.run(peak_mb).values())
+    scheduler = client.run_on_scheduler(peak_mb)
+    client.close()
+    cluster.close()
+    return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
+            "totals": totals, "find_hosts": found, "reclaimable_bytes": s["reclaimable_bytes"],
+            "top_image": top["image_id"].iloc[0] if len(top) else None,
+            "client_peak_mb": peak_mb(), "cluster_peak_mb": workers + scheduler + peak_mb()}
+
+
+def run_pandas(snaps: list[str]) -> dict:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    frames = {n: pd.concat([pq.read_table(f"{s}/{n}.parquet").to_pandas().assign(host=s) for s in snaps],
+                           ignore_index=True) for n in FRAMES}
+    images, il, files = frames["images"], frames["image_layers"], frames["files"]
+    listed = images.loc[~images["intermediate"], ["host", "image_id"]]
+    hl = il.merge(listed, on=["host", "image_id"]).drop_duplicates(["host", "layer_id"])
+    distinct = hl.groupby("layer_id")["size"].max()
+    totals = {
+        "hosts": len(snaps), "images": int(listed["image_id"].nunique()), "image_instances": len(listed),
+        "layers": len(distinct), "files": len(files), "size_bytes": int(hl["size"].sum()),
+        "unique_layer_bytes": int(distinct.sum()),
+    }
+    found = int(files.loc[files["path"] == PATH, "host"].nunique())
+    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": found, "client_peak_mb": peak_mb()}
+
+
+def run_duckdb(snaps: list[str]) -> dict:
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+
+    def files_of(name):
+        return "[" + ", ".join(f"'{s}/{name}.parquet'" for s in snaps) + "]"
+
+    host = "regexp_replace(filename, '/[^/]+\\.parquet$', '')"
+    con.execute(f"create temp view listed as select {host} as host, image_id from read_parquet({files_of('images')}, filename=true) where not intermediate")
+    con.execute(f"create temp view il as select {host} as host, image_id, layer_id, size from read_parquet({files_of('image_layers')}, filename=true)")
+    con.execute("create temp table hl as select distinct il.host, layer_id, size from il join listed using (host, image_id)")
+    images, pairs = con.execute("select count(distinct image_id), count(*) from listed").fetchone()
+    size_bytes = con.execute("select sum(size) from hl").fetchone()[0]
+    layers, unique = con.execute("select count(*), sum(m) from (select max(size) m from hl group by layer_id)").fetchone()
+    nfiles = con.execute(f"select count(*) from read_parquet({files_of('files')})").fetchone()[0]
+    found = con.execute(f"select count(distinct filename) from read_parquet({files_of('files')}, filename=true) where path = ?", [PATH]).fetchone()[0]
+    totals = {"hosts": len(snaps), "images": int(images), "image_instances": int(pairs), "layers": int(layers),
+              "files": int(nfiles), "size_bytes": int(size_bytes), "unique_layer_bytes": int(unique)}
+    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": int(found), "client_peak_mb": peak_mb()}
+
+
+PEERS = {"layerlab": run_layerlab, "pandas": run_pandas, "duckdb": run_duckdb}
+
+# --capture: images `docker import`-ed from parts of this machine's /usr on a throwaway dockerd, so
+# hosts carry tens of thousands of real files rows each (the bundled captures have about 350).
+CAPTURE_PARTS = {"bench/share:1": "usr/share", "bench/include:1": "usr/include", "bench/python:1": "usr/lib/python3",
+                 "bench/bin:1": "usr/bin"}
+
+
+def capture(work: Path) -> str:
+    """Scan a throwaway dockerd holding CAPTURE_PARTS as images into ``work``/capture.layerlab."""
+    import layerlab as ll
+    from harness.daemon import Daemon
+
+    out = work / "capture.layerlab"
+    if (out / "meta.json").is_file():
+        return str(out)
+    with Daemon(work / "daemon") as daemon:
+        for ref, part in CAPTURE_PARTS.items():
+            tar = work / "part.tar"
+            subprocess.run(["tar", "-cf", str(tar), "-C", "/", part], check=True)
+            daemon.docker("import", str(tar), ref, timeout=1800)
+            tar.unlink()
+        ll.scan(str(daemon.data_root), str(out), "overlay2", progress=False)
+    subprocess.run(["rm", "-rf", str(work / "daemon")], check=False)
+    return str(out)
+
+
+def one(name: str, snaps: list[str], path: str) -> dict:
+    listing = Path(tempfile.mkstemp(suffix=".json")[1])
+    listing.write_text(json.dumps({"snaps": snaps, "path": path}))
+    try:
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--list", str(listing)], capture_output=True,
+                             text=True, check=False)
+    finally:
+        listing.unlink()
+    if out.returncode != 0:  # pandas may run out of memory on a large fleet: a result too
+        return {"failed": f"exit {out.returncode}: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hosts", default="50,100,200,500", help="fleet sizes, comma-separated")
+    p.add_argument("--dir", help="where the host snapshots go (kept; default a temporary folder)")
+    p.add_argument("--source", action="append", help="snapshot(s) to make hosts from (default: the bundled samples)")
+    p.add_argument("--capture", action="store_true",
+                   help="make the hosts from a large capture: parts of /usr imported into a throwaway dockerd (root)")
+    p.add_argument("--one", choices=sorted(PEERS), help=argparse.SUPPRESS)
+    p.add_argument("--list", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        global PATH
+        job = json.loads(Path(args.list).read_text())
+        PATH = job["path"]
+        watchdog(MEMORY_LIMIT_MB)
+        print(json.dumps(PEERS[args.one](job["snaps"]), default=str))
+        return 0
+
+    from layerlab.fleet.demo import make_fleet
+
+    sizes = sorted(int(x) for x in args.hosts.split(","))
+    work = Path(args.dir or tempfile.mkdtemp(prefix="bench-fleet-"))
+    t0 = time.perf_counter()
+    find = CAPTURE_PATH if args.capture else PATH
+    if args.capture:
+        args.source = [capture(work)]
+        print(f"capture: {args.source[0]} ({time.perf_counter() - t0:.0f} s)")
+    made = sorted(str(p) for p in (work / "hosts").glob("*.layerlab")) if (work / "hosts").is_dir() else []
+    if len(made) >= sizes[-1]:  # --dir of an earlier run: the same hosts again
+        snaps = made[: sizes[-1]]
+    elif args.source:
+        import layerlab as ll
+
+        sources = {str(i): ll.load(s) for i, s in enumerate(args.source)}
+        snaps = _make_from(sources, work / "hosts", sizes[-1])
+    else:
+        snaps = make_fleet(work / "hosts", sizes[-1])
+    print(f"{sizes[-1]} host snapshots in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
+    rows = []
+    for n in sizes:
+        res = {name: one(name, snaps[:n], find) for name in ("layerlab", "pandas", "duckdb")}
+        ref = res["duckdb"]
+        for name, r in res.items():
+            if "failed" in r:
+                continue
+            assert r["totals"] == ref["totals"], (name, r["totals"], ref["totals"])
+            assert r["find_hosts"] == ref["find_hosts"], name
+        ll_ = res["layerlab"]
+        rows.append((n, res))
+        print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image pairs; "
+              f"{ref['find_hosts']} hosts carry {find}")
+        print(f"  layerlab (LocalCluster, {os.cpu_count()} workers; started and warmed in {ll_['cluster_start_seconds']:.1f} s): "
+              f"totals + find {ll_['seconds']:.2f} s, full summary + top images {ll_['summary_seconds']:.2f} s more; "
+              f"client peak {ll_['client_peak_mb']:.0f} MB, cluster peak {ll_['cluster_peak_mb']:.0f} MB")
+        for name in ("pandas", "duckdb"):
+            r = res[name]
+            if "failed" in r:
+                print(f"  {name}: failed ({r['failed']})")
+                continue
+            print(f"  {name}: {r['seconds']:.2f} s, peak {r['client_peak_mb']:.0f} MB; layerlab/{name} time "
+                  f"{ll_['seconds'] / r['seconds']:.2f}x, client memory {ll_['client_peak_mb'] / r['client_peak_mb']:.2f}x")
+    if len(rows) > 1:
+        (n0, a), (n1, b) = rows[0], rows[-1]
+        print(f"\ngrowth {n0} -> {n1} hosts ({n1 / n0:.0f}x): " + ", ".join(
+            f"{name} {b[name]['seconds'] / a[name]['seconds']:.1f}x" for name in ("layerlab", "pandas", "duckdb")
+            if "failed" not in a[name] and "failed" not in b[name])
+            + f"; layerlab full summary {b['layerlab']['summary_seconds'] / a['layerlab']['summary_seconds']:.1f}x")
+    return 0
+
+
+def _make_from(sources: dict, out: Path, n: int) -> list[str]:
+    import random
+
+    from layerlab.fleet.demo import host_snapshot
+
+    rng = random.Random(0)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = sorted(sources)
+    paths = []
+    for i in range(n):
+        inv = sources[keys[i % len(keys)]]
+        ids = list(inv.images.loc[~inv.images["intermediate"], "image_id"])
+        keep = sorted(rng.sample(ids, rng.randint(max(1, len(ids) // 2), len(ids))))
+        paths.append(host_snapshot(inv, out / f"host-{i:04d}.layerlab", hostname=f"host-{i:04d}", images=keep))
+    return paths
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""``layerlab.fleet``: many hosts' snapshots as one dataset, computed on a Dask cluster.
+
+The same code runs on a laptop (a LocalCluster started for the fleet) and on a real cluster (a
+``dask.distributed.Client`` or a scheduler address): every per-host and per-image step is a task
+that reads snapshots itself, so the client only ever holds small per-host and per-image tables.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import pandas as pd
+
+from ..frames import schema
+from ..frames.inventory import FRAME_NAMES
+from .snapshots import FleetError, find_snapshots, inspect_all
+
+SKIPPED_COLUMNS = ["snapshot", "reason"]
+SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
+
+
+def gather(futures, desc: str, progress: bool | None):
+    """Results of ``futures`` in order, with a tqdm bar over their completion."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    if progress is None:
+        progress = len(futures) > 20
+    with tqdm(total=len(futures), desc=desc, unit="task", disable=not progress, leave=False) as bar:
+        for _ in as_completed(futures):
+            bar.update(1)
+    return [f.result() for f in futures]
+
+
+def local_cluster():
+    from distributed import LocalCluster
+
+    # One single-threaded worker process per core: the per-snapshot work is pandas/pyarrow code
+    # that holds the GIL, and memory is split evenly between the workers (memory_limit="auto").
+    return LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port, loopback only
+
+
+class Fleet:
+    """Many hosts' ``.layerlab`` snapshots as one dataset.
+
+    Build one with :func:`fleet`. Frames (``images``, ``layers``, ``image_layers``, ``history``,
+    ``containers``, ``files``) are lazy ``dask.dataframe`` objects in the contract's columns and
+    dtypes plus a leading ``host`` column, each partition a batch of whole hosts; ``frame("skipped")`` is each
+    snapshot's own ``skipped`` frame. ``hosts`` (one row per host kept), ``skipped`` (snapshots that
+    could not be used, with the reason) and ``superseded`` (older snapshots of a host, replaced by
+    its newest) are pandas DataFrames. Analyses are in :mod:`layerlab.fleet.analyses` and as methods.
+    Use as a context manager, or call ``close()``: a LocalCluster the fleet started is stopped then.
+    """
+
+    def __init__(self, paths, client=None, *, storage_options: dict | None = None, progress: bool | None = None):
+        self.paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        self.storage_options = storage_options
+        self.progress = progress
+        candidates = find_snapshots(self.paths, storage_options)
+        self._cluster = None
+        self._own_client = False
+        self.client = self._connect(client)
+        try:
+            # A batch of snapshots per task: a 1,000-host fleet is a few dozen tasks, not 1,000.
+            from .frames import batches
+
+            workers = len(self.client.scheduler_info(n_workers=-1)["workers"]) or 1
+            futures = self.client.map(inspect_all, batches(candidates, workers), storage_options=storage_options,
+                                      pure=False)
+            checked = [c for part in gather(futures, "checking snapshots", progress) for c in part]
+            self._select(checked)
+        except BaseException:
+            self.close()
+            raise
+        self._cache: dict = {}
+
+    # -- cluster ----------------------------------------------------------------------------------
+
+    def _connect(self, client):
+        from distributed import Client
+
+        if client is None:
+            self._cluster = local_cluster()
+            self._own_client = True
+            return Client(self._cluster)
+        if isinstance(client, str):
+            self._own_client = True
+            try:
+                return Client(client, timeout="10s")
+            except (OSError, TimeoutError) as e:
+                raise FleetError(f"cannot reach the Dask scheduler at {client} ({e}); is `dask scheduler` running there?") from None
+        return client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's URL, when the cluster serves one."""
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    def close(self) -> None:
+        """Close the client and the LocalCluster this fleet started (a client given is left open)."""
+        if self._own_client and getattr(self, "client", None) is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def compute(self, *collections):
+        """Compute dask collections on this fleet's cluster; returns their results."""
+        return tuple(self.client.gather(self.client.compute(list(collections))))
+
+    # -- which snapshots ----------------------------------------------------------------------------
+
+    def _select(self, checked: list[dict]) -> None:
+        skipped = [(c["snapshot"], c["reason"]) for c in checked if c["reason"]]
+        good = [c for c in checked if not c["reason"]]
+        self.skipped = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).astype("string")
+        rows = []
+        for c in good:
+            m = c["meta"]
+            hostname = m.get("hostname") or m.get("host") or os.path.basename(c["snapshot"]).removesuffix(".layerlab")
+            rows.append({
+                "snapshot": c["snapshot"],
+                "hostname": hostname,
+                "host_id": m.get("host_id"),
+                # Without a machine ID (format 1), a hostname is all there is to tell hosts apart.
+                "identity": m.get("host_id") or f"hostname:{hostname}",
+                "scanned_at": pd.to_datetime(m.get("scanned_at"), utc=True, errors="coerce"),
+                "format_version": m.get("format_version"),
+                "layerlab_version": m.get("layerlab_version"),
+                "driver": m.get("driver"),
+                "image_store": m.get("image_store"),
+                **{f"{n}_rows": c["rows"][n] for n in FRAME_NAMES},
+            })
+        df = pd.DataFrame(rows, columns=["snapshot", "hostname", "host_id", "identity", "scanned_at", "format_version",
+                                         "layerlab_version", "driver", "image_store", *[f"{n}_rows" for n in FRAME_NAMES]])
+        df["scanned_at"] = pd.to_datetime(df["scanned_at"], utc=True)
+        # Newest scan of each host wins; ties go to the snapshot named last, so the choice is stable.
+        df = df.sort_values(["identity", "scanned_at", "snapshot"], na_position="first", kind="stable")
+        newest = df.groupby("identity", sort=False).tail(1)
+        old = df[~df.index.isin(newest.index)].merge(
+            newest[["identity", "snapshot", "scanned_at"]].rename(columns={"snapshot": "kept", "scanned_at": "kept_scanned_at"}),
+            on="identity")
+        hosts = newest.copy()
+        # The host column: the hostname, made unique with the machine ID when two hosts share it.
+        shared = hosts["hostname"].duplicated(keep=False)
+        hosts["host"] = hosts["hostname"].where(
+            ~shared, hosts["hostname"] + "~" + hosts["host_id"].fillna(hosts["snapshot"].map(os.path.basename)).str[:12])
+        if hosts["host"].duplicated().any():  # same hostname, no IDs, different folders: name by folder
+            dup = hosts["host"].duplicated(keep=False)
+            hosts.loc[dup, "host"] = hosts.loc[dup, "hostname"] + "~" + hosts.loc[dup, "snapshot"].map(os.path.basename)
+        old = old.merge(hosts[["identity", "host"]], on="identity")
+        self.superseded = old[SUPERSEDED_COLUMNS].reset_index(drop=True)
+        cols = ["host", *[c for c in hosts.columns if c not in ("host", "identity")]]
+        self.hosts = hosts[cols].sort_values("host").reset_index(drop=True)
+        self.hosts["host"] = self.hosts["host"].astype(schema.STRING)
+        if self.hosts.empty:
+            raise FleetError(
+                f"none of the {len(checked)} snapshot(s) in {', '.join(self.paths)} could be used: "
+                + "; ".join(f"{s}: {r}" for s, r in skipped[:5]), path=self.paths[0])
+
+    @property
+    def parts(self) -> list[tuple[str, str]]:
+        """``(snapshot, host)`` of every host kept, in ``hosts`` order."""
+        return list(zip(self.hosts["snapshot"], self.hosts["host"]))
+
+    @cached_property
+    def batches(self) -> list[list[tuple[str, str]]]:
+        """``parts`` in batches of whole hosts: the partitions of the fleet's frames."""
+        from .frames import batches
+
+        workers = len(self.client.scheduler_info(n_workers=-1)["workers"]) or 1
+        return batches(self.parts, workers)
+
+    # -- frames -------------------------------------------------------------------------------------
+
+    def frame(self, name: str):
+        """The contract frame ``name`` over the whole fleet (a dask DataFrame with ``host`` first)."""
+        if name not in FRAME_NAMES:
+            raise FleetError(f"no frame {name!r}; frames: {', '.join(FRAME_NAMES)}")
+        key = ("frame", name)
+        if key not in self._cache:
+            from . import frames as ff
+
+            self._cache[key] = ff.fleet_frame(self.batches, name, self.storage_options)
+        return self._cache[key]
+
+    images = property(lambda self: self.frame("images"), doc="Every host's images (dask DataFrame).")
+    layers = property(lambda self: self.frame("layers"), doc="Every host's layers (dask DataFrame).")
+    image_layers = property(lambda self: self.frame("image_layers"), doc="Every host's image layers (dask DataFrame).")
+    history = property(lambda self: self.frame("history"), doc="Every host's image history (dask DataFrame).")
+    containers = property(lambda self: self.frame("containers"), doc="Every host's containers (dask DataFrame).")
+    files = property(lambda self: self.frame("files"), doc="Every host's files rows (dask DataFrame).")
+
+    @cached_property
+    def host_layers(self):
+        """Distinct image layers of each host's listed images (``host``, ``layer_id``, ``size``)."""
+        from . import frames as ff
+
+        return ff.host_layers_frame(self.batches, self.storage_options)
+
+    # -- analyses (layerlab.fleet.analyses) ---------------------------------------------------------
+
+    def summary(self) -> dict:
+        from .analyses import summary
+
+        return summary(self)
+
+    def per_host(self) -> pd.DataFrame:
+        from .analyses import per_host
+
+        return per_host(self)
+
+    def images_across(self) -> pd.DataFrame:
+        from .analyses import images_across
+
+        return images_across(self)
+
+    def top_images(self, n: int = 20) -> pd.DataFrame:
+        from .analyses import top_images
+
+        return top_images(self, n)
+
+    def layer_dedup(self) -> pd.DataFrame:
+        from .analyses import layer_dedup
+
+        return layer_dedup(self)
+
+    def base_images(self) -> pd.DataFrame:
+        from .analyses import base_images
+
+        return base_images(self)
+
+    def fleet_containers(self) -> pd.DataFrame:
+        from .analyses import containers
+
+        return containers(self)
+
+    def find(self, path: str | None = None, *, sha256: str | None = None, size: int | None = None) -> pd.DataFrame:
+        from .analyses import find
+
+        return find(self, path, sha256=sha256, size=size)
+
+    def drift(self, groups=None) -> pd.DataFrame:
+        from .analyses import drift
+
+        return drift(self, groups)
+
+    def __repr__(self) -> str:
+        return (f"<layerlab.Fleet hosts={len(self.hosts)} skipped={len(self.skipped)} "
+                f"superseded={len(self.superseded)} scheduler={self.client.scheduler.address if self.client else None}>")
+
+
+def fleet(paths, client=None, *, storage_options: dict | None = None, progress: bool | None = None) -> Fleet:
+    """Many hosts' ``.layerlab`` snapshots as one dataset on Dask.
+
+    Parameters
+    ----------
+    paths
+        One or more snapshot folders, folders (or bucket prefixes) holding snapshots, globs of
+        either, or fsspec URLs (``s3://bucket/prefix/``).
+    client
+        A ``dask.distributed.Client``, or a scheduler address (``tcp://host:8786``). Without one a
+        LocalCluster sized to this machine is started, and stopped by ``Fleet.close()``.
+    storage_options
+        Passed to fsspec for URLs (for S3: ``key``, ``secret``, ``endpoint_url``, ...); the usual
+        environment variables (``AWS_*``) work too.
+    progress
+        Show progress bars (default: when there are more than 20 snapshots).
+
+    Returns
+    -------
+    Fleet
+        Bad snapshots are in ``fleet.skipped`` with the reason, older snapshots of a host replaced
+        by its newest in ``fleet.superseded``.
+    """
+    return Fleet(paths, client, storage_options=storage_options, progress=progress)

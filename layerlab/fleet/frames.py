@@ -1,0 +1,140 @@
+"""Reading hosts' frames from their snapshots, as partitions of fleet-wide dask DataFrames.
+
+A partition is a batch of whole hosts (never part of a host), so per-host questions never need a
+shuffle. A batch's Parquet files are read with pyarrow and joined as Arrow tables, then turned
+into pandas once: per-file pandas conversion cost more than the reading itself. Only the columns
+asked for are read (dask passes ``columns``).
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..frames import schema
+from .snapshots import filesystem, is_local
+
+HOST = "host"
+Part = tuple[str, str]  # (snapshot, host)
+
+
+def _column(arr, col: schema.Column) -> pd.Series:
+    if col.logical == schema.RAW:
+        return pd.Series(arr.to_pylist(), dtype=object)
+    if col.logical == schema.LIST:
+        return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+    s = arr.to_pandas()
+    if col.dtype == schema.TIME:
+        return pd.to_datetime(s, utc=True).astype(schema.TIME)
+    return s if str(s.dtype) == col.dtype else s.astype(col.dtype)
+
+
+def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
+    fs, path = filesystem(snapshot, storage_options)
+    target = f"{path}/{frame}.parquet"
+    return pq.read_table(target, columns=columns) if is_local(fs) else pq.read_table(target, columns=columns, filesystem=fs)
+
+
+def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
+    """Frame ``frame`` of the snapshots in ``parts`` (``(snapshot, host)`` pairs, or one pair),
+    with a ``host`` column first, in the contract's dtypes."""
+    if isinstance(parts, tuple):
+        parts = [parts]
+    spec = {c.name: c for c in schema.FRAMES[frame]}
+    wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
+    tables, hosts = [], []
+    for snapshot, host in parts:
+        t = _read_table(snapshot, frame, wanted, storage_options)
+        tables.append(t)
+        hosts.append((host, t.num_rows))
+    # An all-null column is typed null in one file and string in the next: promote to the wider.
+    table = pa.concat_tables(tables, promote_options="default") if tables else None
+    n = table.num_rows if table is not None else 0
+    host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
+    out = {HOST: host_col}
+    for name in wanted:
+        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    return df if columns is None else df[list(columns)]
+
+
+def empty(frame: str) -> pd.DataFrame:
+    """The meta (no rows) of a fleet frame: ``host`` then the contract's columns."""
+    return pd.concat([pd.DataFrame({HOST: pd.Series(dtype=schema.STRING)}), schema.empty(frame)], axis=1)
+
+
+def fleet_frame(batches: list[list[Part]], frame: str, storage_options: dict | None = None) -> dd.DataFrame:
+    """A dask DataFrame of ``frame`` over every snapshot, one partition per batch of hosts."""
+    # dask turns object columns into Arrow strings by default; the contract's list columns
+    # (tags, digests, compressed) and raw bytes must stay Python objects.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            read_frame, batches, frame=frame, storage_options=storage_options, meta=empty(frame),
+            label=f"fleet-{frame}", enforce_metadata=False,
+        )
+
+
+def read_host_layers(parts: list[Part], storage_options: dict | None = None) -> pd.DataFrame:
+    """The distinct image layers of each host's listed images (``docker images``, not intermediates):
+    ``host``, ``layer_id``, ``size``, the rows whose sum is a host's ``summary --json``
+    ``totals.physical_size``."""
+    images = read_frame(parts, "images", [HOST, "image_id", "intermediate"], storage_options)
+    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
+    listed = images.loc[~images["intermediate"], [HOST, "image_id"]]
+    il = il.merge(listed, on=[HOST, "image_id"]).drop_duplicates([HOST, "layer_id"])
+    return il[[HOST, "layer_id", "size"]].reset_index(drop=True)
+
+
+def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = None) -> dd.DataFrame:
+    meta = empty("image_layers")[[HOST, "layer_id", "size"]]
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(read_host_layers, batches, storage_options=storage_options, meta=meta,
+                           label="fleet-host-layers", enforce_metadata=False)
+
+
+def batches(parts: list[Part], workers: int, most: int = 32) -> list[list[Part]]:
+    """``parts`` cut into batches: about four per worker (so work spreads), at most ``most``
+    hosts each (so a partition of large hosts' files stays a few hundred MB)."""
+    size = max(1, min(most, -(-len(parts) // max(4 * workers, 1))))
+    return [parts[i:i + size] for i in range(0, len(parts), size)]
+
+
+def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
+              size: int | None = None, storage_options: dict | None = None) -> pd.DataFrame:
+    """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
+    path regex, a content hash, a size), with ``host``. The match runs on Arrow columns and only the
+    matching rows become pandas: a fleet's files rows are tens of millions, the matches a few."""
+    import pyarrow.compute as pc
+
+    columns = ["layer_id", "path", "kind", "size", "sha256"]
+    spec = {c.name: c for c in schema.FRAMES["files"]}
+    found, hosts = [], []
+    for snapshot, host in parts:
+        t = _read_table(snapshot, "files", columns, storage_options)
+        masks = []
+        if path is not None:
+            masks.append(pc.equal(t["path"], path))
+        if regex is not None:
+            masks.append(pc.match_substring_regex(t["path"], regex))
+        if sha256 is not None:
+            h = sha256.lower().removeprefix("sha256:")
+            masks.append(pc.is_in(t["sha256"], pa.array([h, f"sha256:{h}"])))
+        if size is not None:
+            masks.append(pc.equal(t["size"], int(size)))
+        if not masks:
+            continue
+        mask = masks[0]
+        for m in masks[1:]:
+            mask = pc.and_(mask, m)
+        hit = t.filter(pc.fill_null(mask, False))
+        if hit.num_rows:
+            found.append(hit)
+            hosts += [host] * hit.num_rows
+    out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
+    table = pa.concat_tables(found, promote_options="default") if found else None
+    for name in columns:
+        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))

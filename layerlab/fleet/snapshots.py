@@ -1,0 +1,144 @@
+"""Finding a fleet's snapshots (folders, globs, fsspec URLs) and checking each one before use.
+
+A fleet of 1,000 hosts always has a few bad snapshots: a scan cut off mid-upload, one from a newer
+layerlab, a folder nobody can read. Each is checked here (meta.json and every Parquet footer, no
+row data read) and either kept or skipped with a reason, so one bad host never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import fsspec
+import pyarrow.parquet as pq
+
+from ..errors import LayerlabError, SnapshotError
+from ..frames import schema
+from ..frames.inventory import FRAME_NAMES
+from ..frames.snapshot import SUFFIX, check_meta
+
+GLOB_CHARS = "*?["
+
+
+class FleetError(LayerlabError, ValueError):
+    """A fleet could not be assembled: a path that does not exist or holds no snapshots."""
+
+
+def filesystem(url: str, storage_options: dict | None = None):
+    """``(fs, path)`` for a local path or an fsspec URL."""
+    return fsspec.core.url_to_fs(url, **(storage_options or {}))
+
+
+def _name(fs, path: str) -> str:
+    # Local snapshots are named by their absolute path, remote ones by their full URL, so that a
+    # worker on another machine can open them with no other context.
+    return os.path.abspath(path) if is_local(fs) else fs.unstrip_protocol(path)
+
+
+def is_local(fs) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+
+
+def _looks_like_snapshot(fs, path: str) -> bool:
+    return path.rstrip("/").endswith(SUFFIX) or fs.isfile(f"{path.rstrip('/')}/meta.json")
+
+
+def _children(fs, path: str) -> list[str]:
+    return sorted(p for p in fs.ls(path, detail=False) if fs.isdir(p) and _looks_like_snapshot(fs, p))
+
+
+def find_snapshots(paths, storage_options: dict | None = None) -> list[str]:
+    """Every candidate snapshot the paths name, in a stable order, each once.
+
+    A path is a snapshot folder, a folder (or bucket prefix) whose children are snapshots, or a
+    glob of either; local or an fsspec URL (``s3://bucket/prefix/``). Candidates are not checked
+    here (see ``inspect``): a folder named ``*.layerlab`` without meta.json is still a candidate,
+    so that it is reported as skipped rather than silently ignored.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise FleetError("no paths given: name snapshot folders, folders of snapshots, globs or s3:// URLs")
+    found: dict[str, None] = {}
+    for given in paths:
+        if not given.strip():
+            raise FleetError("an empty path was given: name snapshot folders, folders of snapshots, globs or URLs")
+        try:
+            hits, fs = _expand(given, storage_options)
+        except FleetError:
+            raise
+        except Exception as e:  # credentials, network, permissions: say which path and why
+            raise FleetError(f"cannot list {given} ({type(e).__name__}: {e})", path=given) from None
+        for h in hits:
+            found.setdefault(_name(fs, h.rstrip("/")), None)
+    return list(found)
+
+
+def _expand(given: str, storage_options):
+    """The snapshot folders one given path names (with the filesystem to read them)."""
+    fs, path = filesystem(given, storage_options)
+    if any(c in path for c in GLOB_CHARS):
+        matches = sorted(m for m in fs.glob(path) if fs.isdir(m))
+        if not matches:
+            raise FleetError(f"{given} matches nothing; check the pattern", path=given)
+    elif fs.isdir(path):
+        matches = [path]
+    elif fs.exists(path):
+        raise FleetError(f"{given} is a file, not a snapshot folder or a folder of snapshots", path=given)
+    else:
+        raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs", path=given)
+    hits = []
+    for m in matches:
+        hits.extend([m] if _looks_like_snapshot(fs, m) else _children(fs, m))
+    if not hits:
+        raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o DIR/HOST.layerlab`)", path=given)
+    return hits, fs
+
+
+def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
+    """Check one snapshot without reading its rows: meta.json, and each frame's Parquet footer.
+
+    Returns a dict with ``snapshot``, ``reason`` (None when usable) and, when usable, ``meta`` and
+    ``rows`` (rows per frame, from the Parquet footers). Runs on a worker.
+    """
+    out = {"snapshot": snapshot, "reason": None, "meta": None, "rows": None}
+    try:
+        fs, path = filesystem(snapshot, storage_options)
+        try:
+            with fs.open(f"{path}/meta.json", "rb") as f:
+                meta = json.loads(f.read())
+        except FileNotFoundError:
+            raise SnapshotError("meta.json missing (an interrupted scan or upload?)") from None
+        except ValueError as e:
+            raise SnapshotError(f"meta.json is not valid JSON ({e})") from None
+        check_meta(meta, snapshot)
+        rows = {}
+        for name in FRAME_NAMES:
+            try:
+                with fs.open(f"{path}/{name}.parquet", "rb") as f:
+                    pf = pq.ParquetFile(f)
+                    md, names = pf.metadata, set(pf.schema_arrow.names)
+            except FileNotFoundError:
+                raise SnapshotError(f"{name}.parquet missing") from None
+            except Exception as e:  # pyarrow raises ArrowInvalid/OSError for truncated or garbled files
+                raise SnapshotError(f"{name}.parquet unreadable ({type(e).__name__}: {e})") from None
+            lacking = [c for c in schema.columns(name) if c not in names]
+            if lacking:
+                raise SnapshotError(f"{name}.parquet lacks columns {lacking}")
+            expected = (meta.get("rows") or {}).get(name)
+            if expected is not None and expected != md.num_rows:
+                raise SnapshotError(f"{name}.parquet has {md.num_rows} rows, meta.json says {expected} (truncated?)")
+            rows[name] = md.num_rows
+        out.update(meta=meta, rows=rows)
+    except SnapshotError as e:
+        out["reason"] = str(e)
+    except Exception as e:  # permissions, network, missing credentials: this host only, never the fleet
+        out["reason"] = f"unreadable ({type(e).__name__}: {e})"
+    return out
+
+
+def inspect_all(snapshots: list[str], storage_options: dict | None = None) -> list[dict]:
+    """``inspect`` of each snapshot, in order (one task for a batch of them)."""
+    return [inspect(s, storage_options) for s in snapshots]

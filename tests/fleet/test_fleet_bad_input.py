@@ -1,0 +1,67 @@
+"""Bad snapshots are skipped with a reason, never aborting the others; bad paths are clear errors."""
+
+import pytest
+
+import layerlab as ll
+from layerlab.fleet import FleetError
+from layerlab.fleet.snapshots import find_snapshots
+
+
+def test_bad_snapshots_are_skipped_with_reasons(fleet_dir, bad_dir, dask_cluster):
+    with ll.fleet([fleet_dir / "hosts"], client=dask_cluster.address) as good:
+        want = good.summary()
+    with ll.fleet([fleet_dir / "hosts", bad_dir], client=dask_cluster.address) as f:
+        reasons = dict(zip(f.skipped["snapshot"].str.rsplit("/", n=1).str[-1], f.skipped["reason"]))
+        assert set(reasons) == {"truncated.layerlab", "future.layerlab", "no-meta.layerlab", "bad-json.layerlab"}
+        assert "files.parquet" in reasons["truncated.layerlab"]
+        assert "format 99" in reasons["future.layerlab"] and "upgrade layerlab" in reasons["future.layerlab"]
+        assert "meta.json missing" in reasons["no-meta.layerlab"]
+        assert "not valid JSON" in reasons["bad-json.layerlab"]
+        got = f.summary()
+    assert len(got["skipped"]) == 4
+    for key in ("hosts", "images", "layers", "files", "size_bytes", "reclaimable_bytes"):
+        assert got[key] == want[key], key
+
+
+def test_only_bad_snapshots_is_an_error(bad_dir, dask_cluster):
+    with pytest.raises(FleetError, match="none of the 4 snapshot"):
+        ll.fleet(bad_dir, client=dask_cluster.address)
+
+
+@pytest.mark.parametrize("given, match", [
+    ("", "empty path"),
+    ("/nonexistent/fleet", "does not exist"),
+    ("/nonexistent/*.layerlab", "matches nothing"),
+])
+def test_mistyped_paths_are_clear_errors(given, match):
+    with pytest.raises(FleetError, match=match) as e:
+        find_snapshots([given])
+    assert isinstance(e.value, ll.LayerlabError)
+
+
+def test_a_folder_without_snapshots_or_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FleetError, match="holds no .layerlab snapshots"):
+        find_snapshots([tmp_path])
+    with pytest.raises(FleetError, match="is a file"):
+        find_snapshots([tmp_path / "notes.txt"])
+    with pytest.raises(FleetError, match="no paths"):
+        find_snapshots([])
+
+
+def test_cli_error_is_one_line(capsys):
+    from layerlab.cli import main
+
+    assert main(["fleet", "summary", "/nonexistent/fleet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerlab: error: /nonexistent/fleet does not exist") and "Traceback" not in err
+
+
+def test_without_a_client_a_local_cluster_is_started_and_closed(fleet_dir):
+    import os
+
+    with ll.fleet(fleet_dir / "hosts" / "web-1.layerlab") as f:
+        cluster = f._cluster
+        assert len(cluster.workers) == (os.cpu_count() or 1)
+        assert f.summary()["hosts"] == 1
+    assert cluster.status.name == "closed" and f.client.status == "closed"
