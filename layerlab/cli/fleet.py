@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-import pandas as pd
-
 from ..display import human_bytes
 
 
@@ -56,6 +54,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_find(args) -> int:
+    import pandas as pd
+
     with _open(args) as f:
         _report_choices(f)
         hits = f.find(args.path, sha256=args.sha256, size=args.size)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import pandas as pd
-
 from ..display import command_label, human_bytes
 
 #: --sort keys: JSON field, and whether larger comes first.
@@ -77,14 +75,17 @@ def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> l
 def to_csv(data: dict, images: list[dict], out=None) -> None:
     """One CSV row per image (tags joined with spaces; sizes in bytes)."""
     rows = [{**im, "name": image_name(im), "tags": " ".join(im["tags"])} for im in images]
+    import pandas as pd
+
     pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(out or sys.stdout, index=False)
 
 
-def waste_lines(inv, image_ids, top: int = 5) -> pd.DataFrame:
+def waste_lines(inv, image_ids, top: int = 5):
     """The largest (writing layer, hiding layer) pairs over ``image_ids``, each pair once."""
-    from ..analyses.attribution import waste_by_line
-
+    import pandas as pd
     from tqdm.auto import tqdm
+
+    from ..analyses.attribution import waste_by_line
 
     # disable=None: a bar only on a terminal, as the other long steps show one
     parts = [waste_by_line(inv, i) for i in tqdm(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False,

@@ -90,3 +90,14 @@ def test_runtime_never_imports_the_harness_or_pytest():
     for path in FILES:
         for target, _ in _imports(path):
             assert not target.startswith(("harness", "pytest", "tests")), f"{_module(path)} imports {target}"
+
+
+def test_the_cli_starts_without_pandas_pyarrow_or_matplotlib():
+    # --help and --version answer at once: building the parser imports none of the heavy libraries.
+    import subprocess
+    import sys
+
+    code = ("import sys, layerlab, layerlab.cli; layerlab.cli.build_parser(); "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", f"building the CLI parser imports {out}"
