@@ -10,8 +10,10 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     are read), so content comparisons still work on the snapshot without the data root.
     """
     from .analyses.hashing import fill_sha256
+    from .frames.snapshot import check_output
     from .sources.docker.dataroot import open_root
 
+    check_output(out)  # a bad -o is refused before a long scan, not after
     inv = open_root(root, driver, files=files, progress=progress)
     if hash:
         hashed = fill_sha256(inv, progress=progress)

@@ -16,9 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import SnapshotError
+from ..errors import OutputError, SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
+from .output import check_name, check_target, swap_into_place
 
 FORMAT_VERSION = 1
 SUFFIX = ".layerlab"
@@ -52,15 +53,44 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
     return schema.coerce(pd.DataFrame(out), kind)
 
 
-def save(inventory: Inventory, path) -> str:
-    """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``); returns the path."""
+def check_output(path) -> Path:
+    """The snapshot path ``save`` would write for ``path``, or OutputError if it must not.
+
+    ``scan`` calls it before reading a data root, so a bad ``-o`` is reported at once.
+    """
     path = Path(path)
+    check_name(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; choose another -o path", path=str(path))
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path, FRAME_NAMES)
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+    if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        what = "is not a folder" if not parent.is_dir() else "is not writable here"
+        raise OutputError(f"cannot write a snapshot at {path}: {parent} {what}; choose another -o path", path=str(path))
+    return path
+
+
+def save(inventory: Inventory, path) -> str:
+    """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``); returns the path.
+
+    An existing layerlab snapshot at ``path`` is replaced (the new one is written aside and swapped
+    in, so an interrupted save leaves one whole snapshot); anything else there is refused with
+    :class:`~layerlab.errors.OutputError`, never removed.
+    """
+    path = check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write next to the target and swap, so a failed scan never leaves a half snapshot behind.
+        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise OutputError(
+            f"cannot write a snapshot at {path}: {e.strerror or e} ({e.filename or path.parent}); "
+            "choose a folder you can write to",
+            path=str(path),
+        ) from None
     frames = inventory.frames()
-    # Write next to the target and rename, so a failed scan never leaves a half snapshot behind.
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
     # mkdtemp makes the directory private; a snapshot is for analysts who are not root.
     umask = os.umask(0)
     os.umask(umask)
@@ -70,9 +100,10 @@ def save(inventory: Inventory, path) -> str:
             pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        swap_into_place(tmp, path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write a snapshot at {path}: {e}", path=str(path)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
