@@ -432,6 +432,10 @@ class RegistryClient:
         if challenge is None:
             return None
         creds = self.credentials(host)
+        if creds is not None and self.base_url(host).startswith("http:") and not is_loopback(host):
+            # docker sends credentials to an --insecure registry in the clear; layerlab does not.
+            raise AuthError(f"{host} asks for credentials but speaks plain HTTP; refusing to send them "
+                            "unencrypted to a host that is not loopback (serve it over TLS)", ref=host)
         if challenge.scheme == "basic":
             if creds is None or creds.password is None:
                 raise AuthError(f"{host} asks for a user name and password; run `docker login {host}` or pass "
@@ -441,7 +445,9 @@ class RegistryClient:
             raise AuthError(f"{host} asks for {challenge.scheme!r} authentication, which layerlab does not "
                             "speak (only Basic and Bearer)", ref=host)
         scopes = sorted({s for s in ([scope] if scope else []) + challenge.scopes})
-        key = (challenge.realm, challenge.service, tuple(scopes), creds.username if creds else None)
+        # Per host: a token got with one host's credentials is never handed to another host that
+        # names the same realm.
+        key = (host, challenge.realm, challenge.service, tuple(scopes), creds.username if creds else None)
         token = None if fresh else self._tokens.get(key)
         if token is None:
             token, expires_in = self._fetch_token(host, challenge, scopes, creds)
@@ -454,9 +460,9 @@ class RegistryClient:
         if not realm or urlsplit(realm).scheme not in ("http", "https"):
             raise AuthError(f"{host} sent a bearer challenge without a usable realm", ref=host)
         realm_host = urlsplit(realm).netloc
-        if creds and urlsplit(realm).scheme == "http" and not self.plain_http_allowed(realm_host):
+        if creds and urlsplit(realm).scheme == "http" and not is_loopback(realm_host):
             raise AuthError(f"{host}'s token server {realm_host} is plain HTTP; refusing to send credentials "
-                            "there (add it to insecure hosts if this is intended)", ref=host)
+                            "there unencrypted (only loopback token servers may be plain HTTP)", ref=host)
         params = {"scope": scopes} if scopes else {}
         if challenge.service:
             params["service"] = challenge.service
@@ -508,10 +514,16 @@ class RegistryClient:
         fresh = False
         for attempt in range(2):
             auth = self._authorization(host, scope, fresh=fresh)
-            r = self._send(method, url, params, headers, auth, origin, what, ref)
+            r, final = self._send(method, url, params, headers, auth, origin, what, ref)
             if r.status != 401:
                 break
             _discard(r)
+            if urlsplit(final).netloc != origin:
+                # A challenge counts only from the host itself: one met after a redirect is another
+                # host asking for this host's credentials (and would poison the cached challenge).
+                raise AuthError(f"{what}: {origin} redirected to {urlsplit(final).netloc}, which asks for "
+                                f"credentials; layerlab sends {host}'s credentials only to {host} and the token "
+                                "server it names itself", ref=ref)
             challenge = Challenge.parse(r.headers.get("WWW-Authenticate", ""))
             if challenge is None:
                 raise AuthError(f"{what}: {host} answered 401 without saying how to authenticate", ref=ref)
@@ -533,7 +545,8 @@ class RegistryClient:
             _discard(r)
         return r, body
 
-    def _send(self, method, url, params, headers, auth, origin, what, ref) -> urllib3.BaseHTTPResponse:
+    def _send(self, method, url, params, headers, auth, origin, what, ref) -> tuple[urllib3.BaseHTTPResponse, str]:
+        """The response (redirects followed, credentials kept to ``origin``) and the URL that gave it."""
         hdrs = dict(headers or {})
         url = _with_query(url, params)
         for _ in range(6):
@@ -545,7 +558,7 @@ class RegistryClient:
             self._count()
             location = r.get_redirect_location()
             if not location:
-                return r
+                return r, url
             _discard(r)
             target = urljoin(url, location)
             if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
