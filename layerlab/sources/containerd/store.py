@@ -36,6 +36,7 @@ from .._reader import (
     docker_size,
     fill_layer_counts,
     metadata_frames,
+    is_digest,
     read_bytes,
     read_json,
     source_meta,
@@ -134,6 +135,9 @@ class ContainerdStore:
     def blob(self, digest: str) -> bytes | None:
         """A content blob's bytes (read-only), or None if it is not in the content store."""
         if digest not in self._blob_cache:
+            if not is_digest(digest):  # a digest from metadata becomes a path: never ../
+                raise CorruptMetadata(f"{digest[:80]!r} is not a digest (sha256:<64 hex>) but names a blob in "
+                                      f"{self.root}; the store is damaged", path=self.root)
             alg, _, hexpart = digest.partition(":")
             path = os.path.join(self.root, CONTENT_DIR, alg, hexpart)
             try:

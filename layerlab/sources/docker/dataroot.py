@@ -19,9 +19,11 @@ from .._reader import (
     SCAN_HINT,
     Skipped,
     assemble,
+    check_id,
     container_state,
     docker_size,
     fill_layer_counts,
+    is_digest,
     metadata_frames,
     read_bytes,
     read_int,
@@ -135,7 +137,7 @@ class DataRoot:
                 continue
             d = os.path.join(base, name)
             try:
-                layers["sha256:" + name] = {
+                layer = {
                     "layer_id": "sha256:" + name,
                     "diff_id": read_text(os.path.join(d, "diff")).strip(),
                     "size": read_int(os.path.join(d, "size")),
@@ -145,6 +147,12 @@ class DataRoot:
                 }
             except FileNotFoundError as e:
                 self.skipped.add("layer", "sha256:" + name, d, f"layer metadata vanished while reading ({e.filename})")
+                continue
+            bad = _bad_layer_ids(layer)
+            if bad:
+                self.skipped.add("layer", "sha256:" + name, os.path.join(d, bad[0]), bad[1])
+                continue
+            layers["sha256:" + name] = layer
         return layers
 
     def read_repositories(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -196,6 +204,12 @@ class DataRoot:
                 parent = read_optional(os.path.join(m, "parent"))
             except FileNotFoundError:
                 self.skipped.add("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
+                mount_id = init_id = parent = None
+            if mount_id is not None and (not check_id(mount_id) or (init_id and not check_id(init_id, "-init"))
+                                         or (parent and not is_digest(parent))):
+                self.skipped.add("container", cid, m, f"its layer mount record holds an ID that is not a 64-hex ID "
+                                 f"or digest ({mount_id[:80]!r}, {str(init_id)[:80]!r}, {str(parent)[:80]!r}); "
+                                 "IDs become paths, so its layers are not read")
                 mount_id = init_id = parent = None
             out.append({"id": cid, "config": cfg, "mount_id": mount_id, "init_id": init_id, "parent": parent})
         return out
@@ -325,7 +339,10 @@ class DataRoot:
             if use_walk and diff is not None:
                 files = walk_layer(diff, lid, drv.convention)
                 return files, None, self._disk_from_walk(files, cache, diff)
-            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid).frame()
+            refused: list = []
+            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused).frame()
+            for name, reason in refused:
+                self.skipped.add("layer", lid, self._layerdb[lid]["tar_split"], reason)
             return files, None, self._disk(cache)
         # init and container layers
         if drv.container_files == "walk":
@@ -427,6 +444,22 @@ class DataRoot:
 
 class _NotPlain(Exception):
     pass
+
+
+def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
+    """(file, reason) if a layerdb entry's IDs are not what Docker writes, else None.
+
+    The cache ID becomes a path under the driver's directory: one such as ``../../outside`` would
+    make the scan read outside the data root, so only 64-hex IDs are followed.
+    """
+    if not is_digest(layer["diff_id"]):
+        return "diff", f"its diff {layer['diff_id'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+    if not check_id(layer["cache_id"]):
+        return "cache-id", (f"its cache-id {layer['cache_id'][:80]!r} is not a 64-hex ID; IDs become paths, so "
+                            "the layer is not read (the layer store is damaged or was tampered with)")
+    if layer["parent"] and not is_digest(layer["parent"]):
+        return "parent", f"its parent {layer['parent'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+    return None
 
 
 def open_root(path: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:
