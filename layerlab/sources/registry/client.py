@@ -17,6 +17,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -51,6 +52,7 @@ from ...oci.manifest import (
 )
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
+from .deadline import POOL_CLASSES, DeadlinePassed, deadline
 
 log = logging.getLogger("layerlab.registry")
 
@@ -132,13 +134,39 @@ class BlobCache:
             log.debug("registry cache not written (%s)", e.__class__.__name__)
 
 
+class _RetryAfterTooLong(Exception):
+    """The registry's Retry-After would take the request's waiting above the client's cap."""
+
+    def __init__(self, header: str, cap: float):
+        super().__init__(header)
+        self.header, self.cap = header, cap
+
+
 class _CappedRetry(Retry):
-    """urllib3 Retry whose Retry-After sleep is capped (a registry may ask for hours)."""
+    """urllib3 Retry with one cap on all Retry-After waiting of a request (a registry may ask for
+    hours, or for a minute again and again): past the cap the request fails, naming the header."""
 
     max_retry_after = 60.0
+    waited = 0.0
 
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+    def new(self, **kw):
+        fresh = super().new(**kw)
+        fresh.waited = self.waited  # urllib3 makes a new Retry per attempt: carry the total over
+        return fresh
+
+    def sleep_for_retry(self, response) -> bool:
+        header = response.headers.get("Retry-After") if response is not None else None
+        if not header:
+            return False
+        try:
+            wait = self.parse_retry_after(header)
+        except Exception:  # noqa: BLE001 - urllib3 raises InvalidHeader; an unreadable header is no wait
+            return False
+        if self.waited + wait > self.max_retry_after:
+            raise _RetryAfterTooLong(header, self.max_retry_after)
+        self.waited += wait
+        time.sleep(wait)
+        return True
 
 
 @dataclass(frozen=True)
@@ -258,6 +286,13 @@ def _next_link(r: urllib3.BaseHTTPResponse) -> str | None:
 
 
 def _pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
+    manager = _plain_pool_manager(proxy, args)
+    if not proxy or not proxy.startswith("socks"):
+        manager.pool_classes_by_scheme = POOL_CLASSES  # connections the request deadline can cut
+    return manager
+
+
+def _plain_pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
     if not proxy:
         return urllib3.PoolManager(**args)
     parsed = urllib3.util.parse_url(proxy)
@@ -298,13 +333,19 @@ class RegistryClient:
     verify : True, or the path of a CA bundle to trust (e.g. a test CA).
     cache_dir : where content-addressed bodies are cached; False for no cache.
     max_workers : concurrent requests when building frames (also the connection pool size).
-    retries, backoff, max_retry_after : bounded retries on 429/5xx and connection errors.
+    timeout : seconds to connect, and to wait for each read.
+    deadline : seconds one request may take in all (auth included); a server that answers a
+        byte at a time fails it with a clear error.
+    retries, backoff : bounded retries on 429/5xx and connection errors.
+    max_retry_after : seconds of Retry-After waiting one request may do in all; a registry asking
+        for more fails the request with an error naming the header.
+    max_pages : pages of ``Link`` pagination followed for one list of tags or repositories.
     """
 
     def __init__(self, *, docker_config=None, credentials: dict | None = None, insecure: Iterable[str] = (),
                  verify: bool | str | os.PathLike = True, cache_dir: str | os.PathLike | bool | None = None,
                  max_workers: int = 8, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 max_retry_after: float = 60.0):
+                 max_retry_after: float = 60.0, deadline: float | None = 300.0, max_pages: int = 1000):
         if docker_config is False:
             self.docker_config = None
         elif isinstance(docker_config, DockerConfig):
@@ -317,6 +358,9 @@ class RegistryClient:
         self.cache = None if cache_dir is False else BlobCache(cache_dir or default_cache_dir())
         self.max_workers = max_workers
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_pages = max_pages
+        self.max_retry_after = float(max_retry_after)
         self.rate_limit: RateLimit | None = None
         self.request_count = 0
         self._lock = threading.Lock()
@@ -509,6 +553,21 @@ class RegistryClient:
         Returns the response (its connection back in the pool) and its body. 4xx/5xx become
         LayerlabError subclasses.
         """
+        late = RegistryError(f"{what}: no complete answer within {format(self.deadline or 0, 'g')} s (the deadline for one "
+                             "request); the registry is too slow or misbehaving", ref=ref)
+        with deadline(self.deadline) as fired:
+            try:
+                answer = self._request(method, host, path, scope=scope, params=params, headers=headers, limit=limit,
+                                       what=what, ref=ref, url=url)
+            except Exception:
+                if fired.is_set():
+                    raise late from None
+                raise
+        if fired.is_set():  # a cut connection can look like a short answer: never trust it
+            raise late
+        return answer
+
+    def _request(self, method, host, path, *, scope, params, headers, limit, what, ref, url):
         url = url or self.base_url(host) + path
         origin = urlsplit(url).netloc
         fresh = False
@@ -575,6 +634,12 @@ class RegistryClient:
         try:
             return pool.request(method, url, headers={"User-Agent": USER_AGENT, **headers},
                                 redirect=False, preload_content=False, **extra)
+        except _RetryAfterTooLong as e:
+            raise RateLimited(f"{what}: {netloc} asks to wait (Retry-After: {e.header}) longer than the {e.cap:g} s "
+                              "layerlab waits in all for one request; try again later (or raise max_retry_after)",
+                              ref=ref) from None
+        except DeadlinePassed:
+            raise
         except MaxRetryError as e:
             error = e.reason
         except (TransportError, OSError) as e:
@@ -825,6 +890,9 @@ class RegistryClient:
         url = self.base_url(host) + path
         seen = set()
         while url:
+            if len(seen) >= self.max_pages:
+                raise RegistryError(f"{what}: the registry's Link pagination goes on past {self.max_pages} pages; "
+                                    "refusing to follow more (pass a larger page_size, or max_pages)")
             if url in seen:
                 raise RegistryError(f"{what}: the registry's Link pagination loops back to {url}")
             seen.add(url)
