@@ -20,6 +20,7 @@ from ..errors import OutputError, SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
 from .output import check_name, check_target, swap_into_place
+from .snapshot_check import check_layers_known, check_meta, read_table
 
 FORMAT_VERSION = 1
 SUFFIX = ".layerlab"
@@ -123,6 +124,7 @@ def load(path) -> Inventory:
         meta = json.loads((path / "meta.json").read_text())
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
+    meta = check_meta(meta, path)
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise SnapshotError(
@@ -133,8 +135,17 @@ def load(path) -> Inventory:
     if missing:
         raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing; rescan the root", path=str(path))
 
+    rows = meta.get("rows") or {}
+
+    def read(name):
+        file = path / f"{name}.parquet"
+        df = _from_table(read_table(file, name, rows.get(name)), name)
+        if name == "image_layers":
+            check_layers_known(df, path / "layers.parquet")
+        return df
+
     def reader(name):
-        return lambda: _from_table(pq.read_table(path / f"{name}.parquet"), name)
+        return lambda: read(name)
 
     meta["snapshot"] = str(path)
     return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
