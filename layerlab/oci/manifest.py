@@ -40,9 +40,13 @@ class Descriptor:
     @classmethod
     def from_json(cls, d: dict, what: str) -> "Descriptor":
         try:
-            digest, size = d["digest"], int(d["size"])
-        except (KeyError, TypeError, ValueError):
+            digest, size = d["digest"], d["size"]
+        except (KeyError, TypeError):
             raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
+        # A size is a JSON integer >= 0 (OCI image-spec descriptor); a digest is a string.
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(digest, str):
+            raise RegistryError(f"{what}: a descriptor has size {str(size)[:40]!r} and digest {str(digest)[:80]!r}; "
+                                "a size is a non-negative integer and a digest a string — the registry is misbehaving")
         return cls(d.get("mediaType") or "", digest, size, platform_string(d.get("platform")))
 
 

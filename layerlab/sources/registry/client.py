@@ -66,6 +66,8 @@ ERROR_LIMIT = 64 << 10
 MEMORY_LIMIT = 64 << 20
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+#: Printable ASCII without spaces: what an RFC 6750 bearer token (and a JWT) is made of.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 USER_AGENT = "layerlab-registry"
 
 
@@ -539,7 +541,16 @@ class RegistryClient:
             token, data = None, {}
         if not token:
             raise AuthError(f"{host}'s token server {realm_host} answered without a token", ref=host)
-        return token, float(data.get("expires_in") or 60)
+        # A token goes into a header: one with CR LF or other non-token bytes would make urllib3
+        # raise with the whole header (the secret) in its message. Never quote it.
+        if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token):
+            raise AuthError(f"{host}'s token server {realm_host} answered with a token that is not a "
+                            "string of printable characters; the token server is misbehaving", ref=host)
+        try:
+            expires_in = float(data.get("expires_in") or 60)
+        except (TypeError, ValueError):
+            expires_in = 60.0  # as docker does for a missing or unusable expires_in
+        return token, expires_in
 
     def _count(self) -> None:
         with self._lock:
@@ -899,9 +910,14 @@ class RegistryClient:
             r, body = self.request("GET", host, "", url=url, params=params, scope=scope, limit=LIST_LIMIT,
                                    what=what, ref=what)
             try:
-                items.extend(json.loads(body).get(key) or [])
+                page = json.loads(body).get(key) or []
             except (ValueError, AttributeError):
                 raise RegistryError(f"{what}: the registry's answer is not the expected JSON") from None
+            # "tags": "latest" would otherwise become six one-letter tags
+            if not isinstance(page, list) or not all(isinstance(x, str) for x in page):
+                raise RegistryError(f"{what}: the registry's `{key}` is not a list of strings "
+                                    f"({json.dumps(page)[:80]}); the registry is misbehaving")
+            items.extend(page)
             nxt = _next_link(r)
             if not nxt:
                 break
