@@ -8,6 +8,7 @@ and the steps here turn the answers into the contract's frames.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -72,6 +73,27 @@ def open_regular(path, limit: int | None = METADATA_LIMIT):
         raise CorruptMetadata(f"{path} holds {st.st_size} bytes, above the {limit} byte limit for a metadata "
                               "file; the store is damaged", path=str(path))
     return os.fdopen(fd, "rb")
+
+
+def listdir(path) -> list[str]:
+    """``os.listdir`` without touching the folder's access time (``O_NOATIME`` where allowed)."""
+    fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def scandir(path):
+    """``os.scandir`` without touching the folder's access time; entries' ``name`` is a str and
+    ``stat()`` works, but ``path`` is only the name (join it to ``path`` yourself)."""
+    fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as it:
+            yield it
+    finally:
+        os.close(fd)
 
 
 def read_bytes(path, limit: int | None = METADATA_LIMIT) -> bytes:

@@ -36,3 +36,19 @@ def root_copy(public_tmp):
         check=True,
     )
     return root
+
+
+@pytest.fixture
+def containerd_copy(public_tmp):
+    """A copy of the real containerd capture (a containerd-store data root made by dockerd), to damage."""
+    require_root("tar", "xz")
+    import sys
+
+    from layerlab.sources.sample import data_dir
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from capture_sample import unpack
+
+    root = public_tmp / "ctrd"
+    unpack(data_dir() / "capture" / "containerd.tar.xz", root)
+    return root

@@ -178,3 +178,27 @@ def test_a_fifo_as_tarsplit_skips_the_layer(root_copy):
         f"inv = ll.open_root({str(root_copy)!r}, files='tar-split', progress=False)\ninv.files\n"
         "print('SKIPPED', inv.skipped['reason'].tolist())\n")
     assert "SKIPPED" in r.stdout and "FIFO" in r.stdout, r.stderr[-2000:]
+
+
+# -- content that is not what its name says -----------------------------------------------------
+
+
+def test_a_containerd_config_blob_that_no_longer_matches_its_digest_is_refused(containerd_copy):
+    blobs = containerd_copy / "containerd/daemon/io.containerd.content.v1.content/blobs/sha256"
+    if not blobs.is_dir():
+        blobs = next(containerd_copy.rglob("io.containerd.content.v1.content")) / "blobs/sha256"
+    config = next(p for p in sorted(blobs.iterdir()) if b'"architecture"' in p.read_bytes()[:1 << 20]
+                  and b'"rootfs"' in p.read_bytes()[:1 << 20])
+    config.write_bytes(config.read_bytes().replace(b'"architecture":"', b'"architecture":"evil-', 1))
+    with pytest.raises(CorruptMetadata, match="does not match its digest"):
+        ll.open_root(str(containerd_copy), progress=False)
+
+
+def test_a_zero_byte_tarsplit_skips_the_layer_with_a_reason(root_copy):
+    layer = _first_layer(root_copy)
+    (layer / "tar-split.json.gz").write_bytes(b"")
+    with pytest.warns(UserWarning, match="empty"):
+        inv = ll.open_root(str(root_copy), files="tar-split", progress=False)
+        files = inv.files
+    assert "sha256:" + layer.name not in set(files["layer_id"])
+    assert inv.skipped.loc[inv.skipped["id"] == "sha256:" + layer.name, "reason"].str.contains("empty").any()

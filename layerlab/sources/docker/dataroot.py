@@ -23,6 +23,7 @@ from .._reader import (
     container_state,
     docker_size,
     fill_layer_counts,
+    listdir,
     is_digest,
     metadata_frames,
     read_bytes,
@@ -58,7 +59,7 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
     image_dir = os.path.join(root, "image")
     try:
         present = sorted(
-            d for d in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
+            d for d in listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
         ) if os.path.isdir(image_dir) else []
     except PermissionError:
         raise DataRootPermissionError(f"permission denied reading {image_dir}; {SCAN_HINT}", path=image_dir) from None
@@ -132,7 +133,7 @@ class DataRoot:
         layers: dict[str, dict] = {}
         if not os.path.isdir(base):
             return layers
-        for name in sorted(os.listdir(base)):
+        for name in sorted(listdir(base)):
             if len(name) != 64:  # "<hex>-<random>-removing" entries are being deleted
                 continue
             d = os.path.join(base, name)
@@ -172,7 +173,7 @@ class DataRoot:
         out = []
         if not os.path.isdir(content):
             return out
-        for name in sorted(os.listdir(content)):
+        for name in sorted(listdir(content)):
             path = os.path.join(content, name)
             try:
                 raw = read_bytes(path)
@@ -192,7 +193,7 @@ class DataRoot:
         out = []
         if not os.path.isdir(cdir):
             return out
-        for cid in sorted(os.listdir(cdir)):
+        for cid in sorted(listdir(cdir)):
             cfg_path = os.path.join(cdir, cid, "config.v2.json")
             if not os.path.exists(cfg_path):
                 continue
@@ -220,7 +221,7 @@ class DataRoot:
         out: dict[str, list[str]] = {}
         if not os.path.isdir(base):
             return out
-        for name in os.listdir(base):
+        for name in listdir(base):
             entries = read_json(os.path.join(base, name)) or []
             out["sha256:" + name] = sorted({e["Digest"] for e in entries if e.get("Digest")})
         return out
@@ -380,7 +381,7 @@ class DataRoot:
         layer_dir = self.driver.layer_dir(self.root, cache)
         if os.path.abspath(layer_dir) != os.path.abspath(diff):
             total += os.lstat(layer_dir).st_blocks * 512
-            for name in os.listdir(layer_dir):
+            for name in listdir(layer_dir):
                 p = os.path.join(layer_dir, name)
                 if os.path.abspath(p) == os.path.abspath(diff):
                     continue

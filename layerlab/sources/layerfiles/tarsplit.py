@@ -35,6 +35,8 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
     pending = bytearray()
     prev_size = 0
     with open_regular(path, limit=None) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+        if os.fstat(raw.fileno()).st_size == 0:  # even an empty layer's tar-split holds the end blocks
+            raise ValueError("the tar-split file is empty (0 bytes)")
         while True:
             line = fh.readline(LINE_LIMIT)
             if not line:
