@@ -14,12 +14,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from ...errors import DataRootPermissionError, NotADataRoot
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
+from .._reader import read_bytes, read_text, scandir
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -37,7 +39,7 @@ def find_v2(root: str | os.PathLike) -> Path:
 
 def _read_link(path: Path) -> str | None:
     try:
-        text = path.read_text().strip()
+        text = read_text(path).strip()
     except FileNotFoundError:
         return None
     except PermissionError:
@@ -46,10 +48,17 @@ def _read_link(path: Path) -> str | None:
     return text or None
 
 
-def _sorted_dirs(path: Path) -> list[os.DirEntry]:
+class _Dir(NamedTuple):
+    name: str
+    path: str
+
+
+def _sorted_dirs(path: Path) -> list[_Dir]:
+    # Listed through an O_NOATIME descriptor: an audit must not move the storage's access times.
     try:
-        with os.scandir(path) as it:
-            return sorted((e for e in it if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+        with scandir(path) as it:
+            return sorted((_Dir(e.name, os.path.join(path, e.name)) for e in it if e.is_dir(follow_symlinks=False)),
+                          key=lambda e: e.name)
     except FileNotFoundError:
         return []
     except PermissionError:
@@ -157,10 +166,9 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
             path = v2 / "blobs" / digest.split(":")[0] / digest.split(":")[1][:2] / digest.split(":")[1] / "data"
             data = None
             try:
-                if path.stat().st_size <= MANIFEST_LIMIT:
-                    raw = json.loads(path.read_bytes())
-                    data = raw if isinstance(raw, dict) else None
-            except (OSError, ValueError):
+                raw = json.loads(read_bytes(path, MANIFEST_LIMIT))
+                data = raw if isinstance(raw, dict) else None
+            except (OSError, ValueError):  # CorruptMetadata (too large, not a regular file) included
                 data = None
             if data is None:
                 problems.append(f"manifest {digest} cannot be read as JSON; garbage-collect would stop here")
