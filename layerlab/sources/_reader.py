@@ -139,7 +139,10 @@ def read_json(path, raw: bytes | None = None):
 def read_int(path) -> int:
     text = read_text(path).strip()
     try:
-        return int(text)
+        value = int(text)
+        if not 0 <= value < 1 << 63:  # a size beyond int64 cannot be a real layer, nor go in a frame
+            raise ValueError
+        return value
     except ValueError:
         raise CorruptMetadata(
             f"{path} should hold a decimal byte count, found {text[:40]!r}; the layer store is damaged "

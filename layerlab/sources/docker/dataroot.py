@@ -162,7 +162,15 @@ class DataRoot:
         digests: dict[str, list[str]] = {}
         if not os.path.exists(path):
             return tags, digests
-        for refs in (read_json(path).get("Repositories") or {}).values():
+        data = read_json(path)
+        repos = data.get("Repositories") if isinstance(data, dict) else None
+        if not isinstance(repos or {}, dict) or not all(
+                isinstance(refs, dict) and all(isinstance(r, str) and isinstance(i, str) for r, i in refs.items())
+                for refs in (repos or {}).values()):
+            raise CorruptMetadata(f"{path} is not docker's repositories.json shape ({{\"Repositories\": {{repo: "
+                                  "{reference: image ID}}}}); the image store is damaged: `docker images` will "
+                                  "fail too", path=path)
+        for refs in (repos or {}).values():
             for ref, image_id in refs.items():
                 (digests if "@" in ref else tags).setdefault(image_id, []).append(ref)
         return tags, digests
@@ -198,6 +206,10 @@ class DataRoot:
             if not os.path.exists(cfg_path):
                 continue
             cfg = read_json(cfg_path)
+            if not isinstance(cfg, dict):
+                self.skipped.add("container", cid, cfg_path, "config.v2.json is not a JSON object; the container "
+                                 "record is damaged")
+                continue
             m = os.path.join(mounts, cid)
             try:
                 mount_id = read_text(os.path.join(m, "mount-id")).strip()
@@ -222,8 +234,13 @@ class DataRoot:
         if not os.path.isdir(base):
             return out
         for name in listdir(base):
-            entries = read_json(os.path.join(base, name)) or []
-            out["sha256:" + name] = sorted({e["Digest"] for e in entries if e.get("Digest")})
+            path = os.path.join(base, name)
+            entries = read_json(path) or []
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                self.skipped.add("layer", "sha256:" + name, path, "its distribution metadata is not a list of "
+                                 "objects: its compressed digests are unknown")
+                continue
+            out["sha256:" + name] = sorted({e["Digest"] for e in entries if isinstance(e.get("Digest"), str) and e["Digest"]})
         return out
 
     # -- frames -------------------------------------------------------------------------------
