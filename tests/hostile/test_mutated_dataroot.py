@@ -133,3 +133,39 @@ def test_damaged_metadata_is_a_clear_error_or_skipped(root, role, mutation):
             path.unlink()
         path.write_bytes(saved)
         os.chmod(path, stat.S_IMODE(mode))
+
+
+CONFIGS = {
+    "a list": b"[1, 2]",
+    "a string": b'"config"',
+    "history of strings": b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "history": ["a", "b"]}',
+    "history a dict": b'{"rootfs": {"type": "layers", "diff_ids": []}, "history": {"a": 1}}',
+    "rootfs a string": b'{"rootfs": "layers"}',
+    "diff_ids of numbers": b'{"rootfs": {"type": "layers", "diff_ids": [1, 2]}}',
+    "created a number": b'{"created": 12, "rootfs": {"type": "layers", "diff_ids": []}}',
+    "architecture a list": b'{"architecture": ["amd64"], "os": 7, "rootfs": {"type": "layers", "diff_ids": []}}',
+}
+
+
+@pytest.mark.parametrize("body", list(CONFIGS))
+def test_a_config_of_the_wrong_shape_under_its_own_digest(root, body):
+    """A config the digest check cannot catch (it is named by its own hash): clear error or skipped."""
+    import hashlib
+
+    raw = CONFIGS[body]
+    path = root / "image/overlay2/imagedb/content/sha256" / hashlib.sha256(raw).hexdigest()
+    path.write_bytes(raw)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(30)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inv = ll.open_root(str(root), progress=False)
+            inv.files, inv.history, inv.images
+        assert ("sha256:" + path.name) in set(inv.skipped["id"]) or ("sha256:" + path.name) in set(inv.images["image_id"])
+    except ll.LayerlabError as e:
+        assert str(path) in str(e) or path.name in str(e), f"the error does not name the file: {e}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        path.unlink()

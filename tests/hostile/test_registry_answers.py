@@ -61,3 +61,17 @@ def test_a_descriptor_size_that_is_not_a_non_negative_integer_is_an_error(size):
     with pytest.raises(LayerlabError, match="descriptor"):
         Descriptor.from_json({"digest": "sha256:" + "a" * 64, "size": size}, "app:1")
     assert Descriptor.from_json({"digest": "sha256:" + "a" * 64, "size": 0}, "app:1").size == 0
+
+
+@pytest.mark.parametrize("platform", ['"linux/amd64"', '{"os": 7, "architecture": "amd64"}', "[1]"])
+def test_a_descriptor_platform_of_the_wrong_shape_is_an_error(platform):
+    with pytest.raises(RegistryError, match="platform is not an object of strings"):
+        Descriptor.from_json({"digest": "sha256:" + "a" * 64, "size": 1, "platform": json.loads(platform)}, "app:1")
+
+
+@pytest.mark.parametrize("config", [[1], {"os": 7}, {"history": {"a": 1}}, {"rootfs": {"diff_ids": [1]}}])
+def test_a_config_of_the_wrong_shape_is_named(config):
+    from layerlab.oci.config import config_problem
+
+    assert config_problem(config)
+    assert config_problem({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": []}, "history": []}) is None

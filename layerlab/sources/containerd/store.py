@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from ...errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames import schema
 from ...frames.inventory import Inventory
-from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from ...oci.manifest import INDEX_TYPES, platform_order
 from ...oci.reference import familiar, repository_of
 from .._reader import (
@@ -236,6 +236,10 @@ class ContainerdStore:
                 config = self._json_blob(cdigest) if cdigest else None
                 if config is None:
                     self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
+                    continue
+                if config_problem(config):
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR),
+                                     f"config {cdigest}: {config_problem(config)}; the content store is damaged")
                     continue
                 img = images.setdefault(cdigest, {"config": config, "names": [], "targets": set(), "manifest": manifest,
                                                   "manifest_digest": mdigest, "created_at": row.created})

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames.inventory import Inventory
-from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
     SCAN_HINT,
     Skipped,
@@ -191,6 +191,10 @@ class DataRoot:
             if hashlib.sha256(raw).hexdigest() != name:
                 raise CorruptMetadata(f"{path} does not match its digest: the image store is damaged", path=path)
             config = read_json(path, raw)
+            problem = config_problem(config)
+            if problem:
+                self.skipped.add("image", "sha256:" + name, path, f"{problem}; the image store is damaged")
+                continue
             parent = read_optional(os.path.join(meta, name, "parent"))
             out.append({"image_id": "sha256:" + name, "config": config, "parent": parent or None})
         return out

@@ -50,6 +50,7 @@ from ...oci.manifest import (
     platform_matches,
     platform_string,
 )
+from ...oci.config import config_problem
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
 from .deadline import POOL_CLASSES, DeadlinePassed, deadline
@@ -888,6 +889,9 @@ class RegistryClient:
             return
         config_desc = manifest.config()
         config = self.get_config(ref, config_desc)
+        problem = config_problem(config)
+        if problem:
+            raise RegistryError(f"{ref}: config {config_desc.digest}: {problem}; the image is malformed", ref=str(ref))
         plat = index_platform or platform_string(config) or "unknown"
         if platform and not platform_matches(platform, plat):
             return
