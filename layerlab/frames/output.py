@@ -126,3 +126,25 @@ def swap_into_place(new: Path, path: Path) -> None:
             old.rename(path)
             raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_dir(path: Path, what: str = "report") -> Path:
+    """Create the folder ``path`` for output pages, or raise OutputError saying why it cannot be.
+
+    Pages go into it beside whatever is there, so the filesystem root is refused (a stray
+    ``-o /`` would scatter files there), as are files and places that cannot be written.
+    """
+    path = Path(path)
+    if path.resolve() == Path("/"):
+        raise OutputError(f"-o {path} is the filesystem root; give a folder for the {what}, such as reports/",
+                          path=str(path))
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; give a folder for the {what} with -o", path=str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {path} for the {what}: {e.strerror or e} ({e.filename or path}); "
+                          "give a folder you can write to with -o", path=str(path)) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path} is not writable; give a folder you can write to with -o", path=str(path))
+    return path

@@ -175,3 +175,15 @@ def test_save_refuses_the_same_paths_with_output_error(inv, tmp_path, monkeypatc
     with pytest.raises(ll.OutputError, match=r"-o|not a folder|cannot write"):
         inv.save(where)
     assert sorted(os.listdir(tmp_path)) == ["a-file", "a-file.layerlab"]
+
+
+@pytest.mark.parametrize("where", ["/", "a-file", "a-file/under", "/proc/sys/reports"])
+def test_report_output_that_cannot_hold_pages_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("keep")
+    root_before = set(os.listdir("/"))
+    assert main(["report", "sample", "-o", where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerlab: error:") and "Traceback" not in err
+    assert set(os.listdir("/")) == root_before
+    assert (tmp_path / "a-file").read_text() == "keep"
