@@ -202,3 +202,16 @@ def test_a_zero_byte_tarsplit_skips_the_layer_with_a_reason(root_copy):
         files = inv.files
     assert "sha256:" + layer.name not in set(files["layer_id"])
     assert inv.skipped.loc[inv.skipped["id"] == "sha256:" + layer.name, "reason"].str.contains("empty").any()
+
+
+def test_scan_hash_does_not_read_sparse_files_to_the_end(root_copy, tmp_path):
+    """Two 1 TiB sparse files of one size: hashing them would read 2 TiB of holes."""
+    diff = next(p for p in sorted((root_copy / "overlay2").iterdir()) if (p / "diff").is_dir()) / "diff"
+    for name in ("huge-a", "huge-b"):
+        with open(diff / name, "wb") as f:
+            f.truncate(1 << 40)
+    out = tmp_path / "s.layerlab"
+    r = _in_child("import warnings, layerlab as ll\nwarnings.simplefilter('ignore')\n"
+                  f"ll.scan({str(root_copy)!r}, {str(out)!r}, hash=True, progress=False)\n"
+                  f"print('META', ll.load({str(out)!r}).meta.get('hash_skipped'))\n", timeout=60)
+    assert "META" in r.stdout and "'sparse_files': 2" in r.stdout, r.stderr[-2000:]
