@@ -21,7 +21,7 @@ import pandas as pd
 from ...errors import DataRootPermissionError, NotADataRoot
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
-from .._reader import read_bytes, read_text, scandir
+from .._reader import is_digest, read_bytes, read_text, scandir
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -85,9 +85,11 @@ class GcPlan:
     bytes: int
     manifests: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest)
     layer_links: list[tuple[str, str]] = field(default_factory=list)
+    #: why garbage-collect in this mode would stop before deleting anything (then the lists are empty)
+    error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"blobs": self.blobs, "bytes": self.bytes,
+        return {"blobs": self.blobs, "bytes": self.bytes, "error": self.error,
                 "manifests": [{"repository": r, "digest": d} for r, d in self.manifests],
                 "layer_links": [{"repository": r, "digest": d} for r, d in self.layer_links]}
 
@@ -189,6 +191,7 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
     kinds: dict[str, str] = {}
     linked_by: dict[str, set[str]] = {}
     marks = {False: set(), True: set()}  # delete_untagged -> mark set
+    gc_untagged_error = None
     manifest_deletes = {False: [], True: []}
     link_deletes = {False: [], True: []}
 
@@ -198,6 +201,14 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
         current: dict[str, str] = {}
         for tag in _sorted_dirs(mdir / "tags"):
             digest = _read_link(Path(tag.path) / "current" / "link")
+            if digest and not is_digest(digest):
+                # distribution's tag lookup parses every tag link: --delete-untagged stops at this one
+                # (plain garbage-collect never reads tags)
+                message = (f"failed to retrieve tags for digest of {repo}: tag {tag.name}'s link holds "
+                           f"{digest[:80]!r}: invalid checksum digest format")
+                gc_untagged_error = gc_untagged_error or message
+                problems.append(f"{message}; `garbage-collect --delete-untagged` stops here and deletes nothing")
+                digest = None
             if digest:
                 current[tag.name] = digest
                 tag_rows.append({"repository": repo, "tag": tag.name, "digest": digest, "current": True})
@@ -275,6 +286,10 @@ def audit_storage(root: str | os.PathLike) -> StorageAudit:
         doomed = [d for d in blob_sizes if d not in marks[untagged_mode]]
         plans[untagged_mode] = GcPlan(sorted(doomed), sum(blob_sizes[d] for d in doomed),
                                       manifest_deletes[untagged_mode], link_deletes[untagged_mode])
+    if gc_untagged_error:  # GC fails in its mark phase: its sweep never runs
+        plans[True] = GcPlan([], 0, error=gc_untagged_error)
+        for row in manifest_rows + link_rows:
+            row["gc_untagged"] = False
     gc_set, gcu_set = set(plans[False].blobs), set(plans[True].blobs)
     for d, size in blob_sizes.items():
         kind = revision_types.get(d) or kinds.get(d) or "unreferenced"
