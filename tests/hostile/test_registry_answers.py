@@ -75,3 +75,48 @@ def test_a_config_of_the_wrong_shape_is_named(config):
 
     assert config_problem(config)
     assert config_problem({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": []}, "history": []}) is None
+
+
+# -- docker's config.json and credential helpers of the wrong shape ---------------------------------
+
+
+@pytest.mark.parametrize("config", ['[1]', '{"auths": []}', '{"auths": {"h": "x"}}', '{"credHelpers": {"h": 1}}',
+                                    '{"credsStore": ["a"]}', '{"auths": {"h": {"auth": 5}}}'])
+def test_a_docker_config_of_the_wrong_shape_is_an_auth_error(tmp_path, config):
+    from layerlab.sources.registry.auth import DockerConfig
+
+    path = tmp_path / "config.json"
+    path.write_text(config)
+    with pytest.raises(AuthError, match="config|auth"):
+        DockerConfig(path).credentials("h")
+
+
+@pytest.mark.parametrize("answer", ['["a", "b"]', '{"Username": 1, "Secret": "' + SECRET + '"}', '"x"'])
+def test_a_credential_helper_printing_the_wrong_shape_is_an_auth_error_without_its_output(tmp_path, monkeypatch, answer):
+    from layerlab.sources.registry.auth import DockerConfig
+
+    helper = tmp_path / "bin" / "docker-credential-odd"
+    helper.parent.mkdir()
+    helper.write_text(f"#!/bin/sh\ncat >/dev/null\nprintf '%s' '{answer}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{__import__('os').environ['PATH']}")
+    (tmp_path / "config.json").write_text('{"credsStore": "odd"}')
+    with pytest.raises(AuthError, match="not an object of Username and Secret") as e:
+        DockerConfig(tmp_path / "config.json").credentials("h")
+    assert SECRET not in str(e.value)
+
+
+def test_debug_logging_never_shows_credentials(server, caplog):
+    import base64
+    import logging
+
+    server.route(r"^/v2/", lambda s, h: (
+        (200, {"Content-Type": "application/json"}, b'{"name": "app", "tags": ["1"]}')
+        if h.headers.get("Authorization") else (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"{}")))
+    caplog.set_level(logging.DEBUG)
+    with RegistryClient(docker_config=False, cache_dir=False, credentials={server.host: ("alice", SECRET)},
+                        retries=0, timeout=5) as c:
+        assert c.tags(f"{server.host}/app") == ["1"]
+        assert SECRET not in repr(c.credentials(server.host))
+    encoded = base64.b64encode(f"alice:{SECRET}".encode()).decode()
+    assert caplog.records and SECRET not in caplog.text and encoded not in caplog.text
