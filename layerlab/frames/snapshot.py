@@ -20,7 +20,7 @@ from ..errors import OutputError, SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
 from .output import check_name, check_target, swap_into_place
-from .snapshot_check import check_layers_known, check_meta, read_table
+from .snapshot_check import check_layers_known, check_meta, read_meta, read_table
 
 FORMAT_VERSION = 1
 SUFFIX = ".layerlab"
@@ -121,7 +121,7 @@ def load(path) -> Inventory:
     if not path.exists():
         raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
     try:
-        meta = json.loads((path / "meta.json").read_text())
+        meta = json.loads(read_meta(path / "meta.json"))
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
     meta = check_meta(meta, path)
@@ -133,7 +133,8 @@ def load(path) -> Inventory:
         )
     missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
     if missing:
-        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing; rescan the root", path=str(path))
+        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing (no regular file "
+                            f"{missing[0]}.parquet); rescan the root", path=str(path))
 
     rows = meta.get("rows") or {}
 

@@ -7,6 +7,8 @@ emptied file load as no rows, and a layer missing from ``layers`` vanish from ev
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +45,19 @@ def _fits(t: pa.DataType, logical: str) -> bool:
     if logical == schema.FLOAT:
         return pa.types.is_floating(t) or pa.types.is_integer(t)
     return False
+
+
+META_LIMIT = 16 << 20
+
+
+def read_meta(path: Path) -> bytes:
+    """meta.json's bytes, read only if it is a regular file (a FIFO would block, /dev/zero never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > META_LIMIT:
+            raise ValueError(f"not a regular file of at most {META_LIMIT} bytes")
+        return f.read(META_LIMIT)
 
 
 def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
