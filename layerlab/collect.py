@@ -15,10 +15,12 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     """
     from .analyses.hashing import fill_sha256
     from .frames.host import identity
+    from .frames.snapshot import check_output
     from .sources import open_source
     from .sources.docker.dataroot import open_root
     from .sources.transports import is_transport, sniff
 
+    check_output(out)  # a bad -o is refused before a long scan, not after
     if is_transport(str(root)) or sniff(str(root)):
         inv = open_source(str(root), progress=progress, platform=platform)
     else:

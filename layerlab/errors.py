@@ -39,6 +39,10 @@ class SnapshotError(LayerlabError, ValueError):
     """A .layerlab snapshot is missing, incomplete or of an unknown version."""
 
 
+class OutputError(LayerlabError, OSError):
+    """An output path cannot be written, or holds something layerlab will not replace."""
+
+
 class SchemaError(LayerlabError, ValueError):
     """A frame does not match the contract in layerlab.frames.schema."""
 

@@ -221,7 +221,10 @@ def audit_summary(audit) -> pd.DataFrame:
     for kind, g in blobs.groupby("kind"):
         rows.append((f"  {kind} blobs", len(g), human_bytes(g["size"].sum())))
     rows.append(("garbage-collect would delete", len(audit.gc.blobs), human_bytes(audit.gc.bytes)))
-    rows.append(("… with --delete-untagged", len(audit.gc_untagged.blobs), human_bytes(audit.gc_untagged.bytes)))
+    if getattr(audit.gc_untagged, "error", None):  # GC itself would stop: say so, not "0 blobs"
+        rows.append(("… with --delete-untagged", 0, f"fails: {audit.gc_untagged.error}"))
+    else:
+        rows.append(("… with --delete-untagged", len(audit.gc_untagged.blobs), human_bytes(audit.gc_untagged.bytes)))
     return pd.DataFrame(rows, columns=["what", "count", "compressed bytes"])
 
 

@@ -80,6 +80,8 @@ def load_rules(path) -> dict[str, str]:
         raise RuleError(f"cannot read rules file {path}: {e.strerror}", path=str(path)) from None
     except yaml.YAMLError as e:
         raise RuleError(f"{path} is not valid YAML: {e}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise RuleError(f"{path} is not UTF-8 text; give a .dive-ci YAML file", path=str(path)) from None
     rules = doc.get("rules") if isinstance(doc, dict) else None
     if not isinstance(rules, dict):
         raise RuleError(f"{path} has no 'rules:' mapping; see dive's README for the .dive-ci format", path=str(path))

@@ -113,6 +113,9 @@ def _rest(path: bytes, h):
     except OSError:
         return None
     try:
+        st = os.fstat(fd)
+        if st.st_size >= SPARSE_MIN and st.st_blocks * 512 * SPARSE_RATIO < st.st_size:
+            return None  # mostly holes: see SPARSE_MIN (no digest, as for a file that cannot be read)
         os.lseek(fd, FIRST_BLOCK, os.SEEK_SET)
         while True:
             data = os.read(fd, CHUNK)
@@ -223,6 +226,18 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     return {key: known[key] for key in todo if key in known}
 
 
+#: A file this large whose allocated blocks are under 1/SPARSE_RATIO of its size is mostly holes
+#: (a 1 TiB sparse file allocates almost nothing): hashing it would read its holes as zeros to the end.
+SPARSE_MIN = 64 << 20
+SPARSE_RATIO = 8
+
+
+def _sparse(files: pd.DataFrame) -> pd.Series:
+    """Which rows are large files mostly made of holes (``disk_usage`` known and far below ``size``)."""
+    usage = files["disk_usage"]
+    return (files["size"] >= SPARSE_MIN) & usage.notna() & (usage.fillna(0) * SPARSE_RATIO < files["size"])
+
+
 def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
     """Fill the files frame's ``sha256`` for every regular file that has an identical twin
     (``identical_groups`` over all files sharing a size), so a snapshot keeps content identity for
@@ -234,6 +249,13 @@ def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
         return None
     files = inv.files
     regular = files[(files["kind"] == "file") & (files["size"] > 0)]
+    sparse = _sparse(regular)
+    if sparse.any():
+        n, apparent = int(sparse.sum()), int(regular.loc[sparse, "size"].sum())
+        inv.meta["hash_skipped"] = {"sparse_files": n, "apparent_bytes": apparent}
+        warnings.warn(f"layerlab: {n} sparse files ({apparent:,} apparent bytes, mostly holes) are not hashed: "
+                      "reading their holes would take long and tell little; they get no sha256", stacklevel=2)
+        regular = regular[~sparse]
     shared = regular[regular["size"].duplicated(keep=False)]
     digests = identical_groups(inv, zip(shared["layer_id"], shared["path"], shared["size"]), progress=progress)
     if not digests:

@@ -18,9 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import SnapshotError
+from ..errors import OutputError, SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
+from .output import check_name, check_target, swap_into_place
+from .snapshot_check import check_layers_known, read_meta, read_table
+from .snapshot_check import check_meta as validate_meta
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -76,21 +79,53 @@ def _upload(local: Path, url: str) -> str:
     return url
 
 
+def check_output(path) -> Path:
+    """The snapshot path ``save`` would write for ``path``, or OutputError if it must not.
+
+    ``scan`` calls it before reading a data root, so a bad ``-o`` is reported at once. An fsspec
+    URL is checked by the store when the snapshot is uploaded.
+    """
+    if remote(path):
+        return path
+    path = Path(path)
+    check_name(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; choose another -o path", path=str(path))
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    check_target(path, FRAME_NAMES)
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+    if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        what = "is not a folder" if not parent.is_dir() else "is not writable here"
+        raise OutputError(f"cannot write a snapshot at {path}: {parent} {what}; choose another -o path", path=str(path))
+    return path
+
+
 def save(inventory: Inventory, path) -> str:
     """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``, or an fsspec URL such as
-    ``s3://bucket/host.layerlab``); returns the path."""
+    ``s3://bucket/host.layerlab``); returns the path.
+
+    An existing layerlab snapshot at ``path`` is replaced (the new one is written aside and swapped
+    in, so an interrupted save leaves one whole snapshot); anything else there is refused with
+    :class:`~layerlab.errors.OutputError`, never removed.
+    """
     if remote(path):
         url = os.fspath(path)
         url = url if url.rstrip("/").endswith(SUFFIX) else url.rstrip("/") + SUFFIX
         with tempfile.TemporaryDirectory() as tmp:
             return _upload(Path(save(inventory, Path(tmp) / "snapshot")), url)
-    path = Path(path)
-    if path.suffix != SUFFIX:
-        path = path.with_name(path.name + SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write next to the target and swap, so a failed scan never leaves a half snapshot behind.
+        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise OutputError(
+            f"cannot write a snapshot at {path}: {e.strerror or e} ({e.filename or path.parent}); "
+            "choose a folder you can write to",
+            path=str(path),
+        ) from None
     frames = inventory.frames()
-    # Write next to the target and rename, so a failed scan never leaves a half snapshot behind.
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
     # mkdtemp makes the directory private; a snapshot is for analysts who are not root.
     umask = os.umask(0)
     os.umask(umask)
@@ -103,9 +138,10 @@ def save(inventory: Inventory, path) -> str:
         meta.setdefault("host_id", None)
         meta.pop("snapshot", None)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        swap_into_place(tmp, path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write a snapshot at {path}: {e}", path=str(path)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -128,16 +164,27 @@ def load(path) -> Inventory:
     if not path.exists():
         raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
     try:
-        meta = json.loads((path / "meta.json").read_text())
+        meta = json.loads(read_meta(path / "meta.json"))
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
+    meta = validate_meta(meta, path)
     check_meta(meta, path)
     missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
     if missing:
-        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing; rescan the root", path=str(path))
+        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing (no regular file "
+                            f"{missing[0]}.parquet); rescan the root", path=str(path))
+
+    rows = meta.get("rows") or {}
+
+    def read(name):
+        file = path / f"{name}.parquet"
+        df = _from_table(read_table(file, name, rows.get(name)), name)
+        if name == "image_layers":
+            check_layers_known(df, path / "layers.parquet")
+        return df
 
     def reader(name):
-        return lambda: _from_table(pq.read_table(path / f"{name}.parquet"), name)
+        return lambda: read(name)
 
     meta["snapshot"] = str(path)
     return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})

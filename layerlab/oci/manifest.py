@@ -40,10 +40,19 @@ class Descriptor:
     @classmethod
     def from_json(cls, d: dict, what: str) -> "Descriptor":
         try:
-            digest, size = d["digest"], int(d["size"])
-        except (KeyError, TypeError, ValueError):
+            digest, size = d["digest"], d["size"]
+        except (KeyError, TypeError):
             raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
-        return cls(d.get("mediaType") or "", digest, size, platform_string(d.get("platform")))
+        # A size is a JSON integer >= 0 (OCI image-spec descriptor); a digest is a string.
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(digest, str):
+            raise RegistryError(f"{what}: a descriptor has size {str(size)[:40]!r} and digest {str(digest)[:80]!r}; "
+                                "a size is a non-negative integer and a digest a string — the registry is misbehaving")
+        platform = d.get("platform")
+        if platform is not None and not (isinstance(platform, dict) and all(
+                isinstance(platform.get(k), (str, type(None))) for k in ("os", "architecture", "variant"))):
+            raise RegistryError(f"{what}: a descriptor's platform is not an object of strings "
+                                f"({str(platform)[:80]!r}); the registry is misbehaving")
+        return cls(d.get("mediaType") or "", digest, size, platform_string(platform))
 
 
 def platform_string(p: dict | None) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import LayerlabError, NotebookFailed, ReportError
+from ..frames.output import prepare_dir
 from ..widgets._base import REPORT_ENV
 from .index import about_html, write_index
 from .kernel import STARTUP
@@ -248,8 +249,7 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
     check_parameters(params, known)
     if "source" in params:  # --param source=... names the source as well as the positional does
         source = params.pop("source")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(Path(out_dir))
     workdir = Path(tempfile.mkdtemp(prefix="llreport-work-"))
     try:
         try:

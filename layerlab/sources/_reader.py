@@ -8,8 +8,12 @@ and the steps here turn the answers into the contract's frames.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
+import stat
 import socket
 import warnings
 from collections.abc import Callable
@@ -40,14 +44,76 @@ def open_noatime(path, flags: int = os.O_RDONLY) -> int:
     return os.open(path, flags)
 
 
-def read_bytes(path) -> bytes:
-    """A file's bytes, read without touching its access time (see ``open_noatime``)."""
-    with os.fdopen(open_noatime(path), "rb") as f:
-        return f.read()
+#: The most a metadata file may hold (image configs with long histories stay far below it).
+METADATA_LIMIT = 64 << 20
+
+
+def open_regular(path, limit: int | None = METADATA_LIMIT):
+    """A binary file object for a metadata file, or CorruptMetadata if it is not a regular file.
+
+    Opened with ``O_NONBLOCK`` and ``O_NOFOLLOW`` and checked with ``fstat`` before anything is
+    read: a FIFO, a device (a symlink to /dev/zero) or a symlink out of the store is refused, never
+    waited on or followed. ``limit`` (bytes, None for none) refuses files larger than that.
+    """
+    try:
+        fd = open_noatime(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab "
+                                  "does not follow it (the store is damaged or was tampered with)", path=str(path)) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise CorruptMetadata(f"{path} is {what} where a metadata file should be; the store is damaged",
+                              path=str(path))
+    if limit is not None and st.st_size > limit:
+        os.close(fd)
+        raise CorruptMetadata(f"{path} holds {st.st_size} bytes, above the {limit} byte limit for a metadata "
+                              "file; the store is damaged", path=str(path))
+    return os.fdopen(fd, "rb")
+
+
+def listdir(path) -> list[str]:
+    """``os.listdir`` without touching the folder's access time (``O_NOATIME`` where allowed)."""
+    fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def scandir(path):
+    """``os.scandir`` without touching the folder's access time; entries' ``name`` is a str and
+    ``stat()`` works, but ``path`` is only the name (join it to ``path`` yourself)."""
+    fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as it:
+            yield it
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path, limit: int | None = METADATA_LIMIT) -> bytes:
+    """A regular file's bytes (at most ``limit``), read without touching its access time.
+
+    See ``open_regular`` for what is refused, and ``open_noatime`` for the access time.
+    """
+    with open_regular(path, limit) as f:
+        data = f.read(limit + 1) if limit is not None else f.read()
+    if limit is not None and len(data) > limit:  # grew while being read
+        raise CorruptMetadata(f"{path} is above the {limit} byte limit for a metadata file", path=str(path))
+    return data
 
 
 def read_text(path) -> str:
-    return read_bytes(path).decode("utf-8")
+    raw = read_bytes(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptMetadata(f"{path} is not UTF-8 text ({raw[:40]!r}...); the store is damaged", path=str(path)) from None
 
 
 def read_optional(path) -> str | None:
@@ -73,13 +139,33 @@ def read_json(path, raw: bytes | None = None):
 def read_int(path) -> int:
     text = read_text(path).strip()
     try:
-        return int(text)
+        value = int(text)
+        if not 0 <= value < 1 << 63:  # a size beyond int64 cannot be a real layer, nor go in a frame
+            raise ValueError
+        return value
     except ValueError:
         raise CorruptMetadata(
             f"{path} should hold a decimal byte count, found {text[:40]!r}; the layer store is damaged "
             "(`docker image inspect` of its images will fail too)",
             path=str(path),
         ) from None
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+
+
+def check_id(value, suffix: str = "") -> str | None:
+    """``value`` if it is a 64-hex ID (optionally followed by ``suffix``, such as ``-init``), else
+    None: IDs read from metadata become paths, and one like ``../../etc`` must never be followed."""
+    if isinstance(value, str) and (_HEX_ID.fullmatch(value) or (suffix and value.endswith(suffix) and _HEX_ID.fullmatch(value[: -len(suffix)]))):
+        return value
+    return None
+
+
+def is_digest(value) -> bool:
+    """True for ``sha256:<64 hex>`` or ``sha512:<128 hex>`` (what content addresses and DiffIDs are)."""
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def docker_size(files: pd.DataFrame) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ...errors import BoltError, NotADataRoot
+from .._reader import listdir
 from .bbolt import DB, Bucket
 
 META_DB = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
@@ -310,7 +311,7 @@ def find_containerd_root(path: str | os.PathLike[str]) -> str:
     path = os.path.abspath(os.fspath(path))
     for candidate in (path, os.path.join(path, "containerd", "daemon")):
         if os.path.isdir(candidate) and any(
-            entry.startswith("io.containerd.") for entry in os.listdir(candidate)
+            entry.startswith("io.containerd.") for entry in listdir(candidate)
         ):
             return candidate
     raise NotADataRoot(
@@ -326,7 +327,7 @@ def _what_else(root: str) -> str:
     blobs = os.path.join(root, CONTENT_DIR)
     if os.path.isdir(blobs):
         parts.append(f"content blobs under {blobs}")
-    for entry in sorted(os.listdir(root)):
+    for entry in sorted(listdir(root)):
         if entry.startswith("io.containerd.snapshotter.v1.") and os.path.isfile(
             os.path.join(root, entry, "metadata.db")
         ):

@@ -16,6 +16,7 @@ blobs and the unpacked snapshots. Everything is read-only (see containerd_meta):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from ...errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames import schema
 from ...frames.inventory import Inventory
-from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from ...oci.manifest import INDEX_TYPES, platform_order
 from ...oci.reference import familiar, repository_of
 from .._reader import (
@@ -36,6 +37,8 @@ from .._reader import (
     docker_size,
     fill_layer_counts,
     metadata_frames,
+    is_digest,
+    listdir,
     read_bytes,
     read_json,
     source_meta,
@@ -134,12 +137,20 @@ class ContainerdStore:
     def blob(self, digest: str) -> bytes | None:
         """A content blob's bytes (read-only), or None if it is not in the content store."""
         if digest not in self._blob_cache:
+            if not is_digest(digest):  # a digest from metadata becomes a path: never ../
+                raise CorruptMetadata(f"{digest[:80]!r} is not a digest (sha256:<64 hex>) but names a blob in "
+                                      f"{self.root}; the store is damaged", path=self.root)
             alg, _, hexpart = digest.partition(":")
             path = os.path.join(self.root, CONTENT_DIR, alg, hexpart)
             try:
-                self._blob_cache[digest] = read_bytes(path)
+                raw = read_bytes(path)
             except FileNotFoundError:
-                self._blob_cache[digest] = None
+                raw = None
+            # Content-addressed: a blob is trusted only if it still hashes to its name.
+            if raw is not None and hashlib.new(alg, raw).hexdigest() != hexpart:
+                raise CorruptMetadata(f"{path} does not match its digest {digest}; the content store is damaged "
+                                      "(`ctr content verify`? re-pull the image)", path=path)
+            self._blob_cache[digest] = raw
         return self._blob_cache[digest]
 
     def _json_blob(self, digest: str):
@@ -194,7 +205,7 @@ class ContainerdStore:
         """Last resort: the snapshot directories themselves, with no names or parents."""
         base = os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter), "snapshots")
         rows = []
-        for name in sorted(os.listdir(base), key=lambda n: (len(n), n)) if os.path.isdir(base) else ():
+        for name in sorted(listdir(base), key=lambda n: (len(n), n)) if os.path.isdir(base) else ():
             fs = os.path.join(base, name, "fs") if self.snapshotter == "overlayfs" else os.path.join(base, name)
             rows.append({"key": f"snapshot:{name}", "parent": None, "kind": "Unknown", "id": int(name) if name.isdigit() else None,
                          "fs": fs, "fs_exists": os.path.isdir(fs), "size": None, "inodes": None, "snapshot_ref": None,
@@ -225,6 +236,10 @@ class ContainerdStore:
                 config = self._json_blob(cdigest) if cdigest else None
                 if config is None:
                     self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
+                    continue
+                if config_problem(config):
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR),
+                                     f"config {cdigest}: {config_problem(config)}; the content store is damaged")
                     continue
                 img = images.setdefault(cdigest, {"config": config, "names": [], "targets": set(), "manifest": manifest,
                                                   "manifest_digest": mdigest, "created_at": row.created})
@@ -320,7 +335,7 @@ class ContainerdStore:
                 out[c.id] = {"id": c.id, "name": c.id, "image_id": by_name.get(c.image, c.image), "state": "unknown",
                              "created": c.created, "snapshot_key": c.snapshot_key or c.id}
         cdir = os.path.join(self.docker_root, "containers") if self.docker_root else None
-        for cid in sorted(os.listdir(cdir)) if cdir and os.path.isdir(cdir) else ():
+        for cid in sorted(listdir(cdir)) if cdir and os.path.isdir(cdir) else ():
             path = os.path.join(cdir, cid, "config.v2.json")
             if not os.path.exists(path):
                 continue

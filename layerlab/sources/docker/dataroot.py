@@ -14,14 +14,17 @@ from tqdm.auto import tqdm
 
 from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames.inventory import Inventory
-from ...oci.config import chain_ids, diff_ids, history_rows, image_layer_rows, parse_time
+from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
     SCAN_HINT,
     Skipped,
     assemble,
+    check_id,
     container_state,
     docker_size,
     fill_layer_counts,
+    listdir,
+    is_digest,
     metadata_frames,
     read_bytes,
     read_int,
@@ -56,7 +59,7 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
     image_dir = os.path.join(root, "image")
     try:
         present = sorted(
-            d for d in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
+            d for d in listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
         ) if os.path.isdir(image_dir) else []
     except PermissionError:
         raise DataRootPermissionError(f"permission denied reading {image_dir}; {SCAN_HINT}", path=image_dir) from None
@@ -130,12 +133,12 @@ class DataRoot:
         layers: dict[str, dict] = {}
         if not os.path.isdir(base):
             return layers
-        for name in sorted(os.listdir(base)):
+        for name in sorted(listdir(base)):
             if len(name) != 64:  # "<hex>-<random>-removing" entries are being deleted
                 continue
             d = os.path.join(base, name)
             try:
-                layers["sha256:" + name] = {
+                layer = {
                     "layer_id": "sha256:" + name,
                     "diff_id": read_text(os.path.join(d, "diff")).strip(),
                     "size": read_int(os.path.join(d, "size")),
@@ -145,6 +148,12 @@ class DataRoot:
                 }
             except FileNotFoundError as e:
                 self.skipped.add("layer", "sha256:" + name, d, f"layer metadata vanished while reading ({e.filename})")
+                continue
+            bad = _bad_layer_ids(layer)
+            if bad:
+                self.skipped.add("layer", "sha256:" + name, os.path.join(d, bad[0]), bad[1])
+                continue
+            layers["sha256:" + name] = layer
         return layers
 
     def read_repositories(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -153,7 +162,15 @@ class DataRoot:
         digests: dict[str, list[str]] = {}
         if not os.path.exists(path):
             return tags, digests
-        for refs in (read_json(path).get("Repositories") or {}).values():
+        data = read_json(path)
+        repos = data.get("Repositories") if isinstance(data, dict) else None
+        if not isinstance(repos or {}, dict) or not all(
+                isinstance(refs, dict) and all(isinstance(r, str) and isinstance(i, str) for r, i in refs.items())
+                for refs in (repos or {}).values()):
+            raise CorruptMetadata(f"{path} is not docker's repositories.json shape ({{\"Repositories\": {{repo: "
+                                  "{reference: image ID}}}}); the image store is damaged: `docker images` will "
+                                  "fail too", path=path)
+        for refs in (repos or {}).values():
             for ref, image_id in refs.items():
                 (digests if "@" in ref else tags).setdefault(image_id, []).append(ref)
         return tags, digests
@@ -164,7 +181,7 @@ class DataRoot:
         out = []
         if not os.path.isdir(content):
             return out
-        for name in sorted(os.listdir(content)):
+        for name in sorted(listdir(content)):
             path = os.path.join(content, name)
             try:
                 raw = read_bytes(path)
@@ -174,6 +191,10 @@ class DataRoot:
             if hashlib.sha256(raw).hexdigest() != name:
                 raise CorruptMetadata(f"{path} does not match its digest: the image store is damaged", path=path)
             config = read_json(path, raw)
+            problem = config_problem(config)
+            if problem:
+                self.skipped.add("image", "sha256:" + name, path, f"{problem}; the image store is damaged")
+                continue
             parent = read_optional(os.path.join(meta, name, "parent"))
             out.append({"image_id": "sha256:" + name, "config": config, "parent": parent or None})
         return out
@@ -184,11 +205,15 @@ class DataRoot:
         out = []
         if not os.path.isdir(cdir):
             return out
-        for cid in sorted(os.listdir(cdir)):
+        for cid in sorted(listdir(cdir)):
             cfg_path = os.path.join(cdir, cid, "config.v2.json")
             if not os.path.exists(cfg_path):
                 continue
             cfg = read_json(cfg_path)
+            if not isinstance(cfg, dict):
+                self.skipped.add("container", cid, cfg_path, "config.v2.json is not a JSON object; the container "
+                                 "record is damaged")
+                continue
             m = os.path.join(mounts, cid)
             try:
                 mount_id = read_text(os.path.join(m, "mount-id")).strip()
@@ -196,6 +221,12 @@ class DataRoot:
                 parent = read_optional(os.path.join(m, "parent"))
             except FileNotFoundError:
                 self.skipped.add("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
+                mount_id = init_id = parent = None
+            if mount_id is not None and (not check_id(mount_id) or (init_id and not check_id(init_id, "-init"))
+                                         or (parent and not is_digest(parent))):
+                self.skipped.add("container", cid, m, f"its layer mount record holds an ID that is not a 64-hex ID "
+                                 f"or digest ({mount_id[:80]!r}, {str(init_id)[:80]!r}, {str(parent)[:80]!r}); "
+                                 "IDs become paths, so its layers are not read")
                 mount_id = init_id = parent = None
             out.append({"id": cid, "config": cfg, "mount_id": mount_id, "init_id": init_id, "parent": parent})
         return out
@@ -206,9 +237,14 @@ class DataRoot:
         out: dict[str, list[str]] = {}
         if not os.path.isdir(base):
             return out
-        for name in os.listdir(base):
-            entries = read_json(os.path.join(base, name)) or []
-            out["sha256:" + name] = sorted({e["Digest"] for e in entries if e.get("Digest")})
+        for name in listdir(base):
+            path = os.path.join(base, name)
+            entries = read_json(path) or []
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                self.skipped.add("layer", "sha256:" + name, path, "its distribution metadata is not a list of "
+                                 "objects: its compressed digests are unknown")
+                continue
+            out["sha256:" + name] = sorted({e["Digest"] for e in entries if isinstance(e.get("Digest"), str) and e["Digest"]})
         return out
 
     # -- frames -------------------------------------------------------------------------------
@@ -325,7 +361,10 @@ class DataRoot:
             if use_walk and diff is not None:
                 files = walk_layer(diff, lid, drv.convention)
                 return files, None, self._disk_from_walk(files, cache, diff)
-            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid).frame()
+            refused: list = []
+            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused).frame()
+            for name, reason in refused:
+                self.skipped.add("layer", lid, self._layerdb[lid]["tar_split"], reason)
             return files, None, self._disk(cache)
         # init and container layers
         if drv.container_files == "walk":
@@ -363,7 +402,7 @@ class DataRoot:
         layer_dir = self.driver.layer_dir(self.root, cache)
         if os.path.abspath(layer_dir) != os.path.abspath(diff):
             total += os.lstat(layer_dir).st_blocks * 512
-            for name in os.listdir(layer_dir):
+            for name in listdir(layer_dir):
                 p = os.path.join(layer_dir, name)
                 if os.path.abspath(p) == os.path.abspath(diff):
                     continue
@@ -427,6 +466,22 @@ class DataRoot:
 
 class _NotPlain(Exception):
     pass
+
+
+def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
+    """(file, reason) if a layerdb entry's IDs are not what Docker writes, else None.
+
+    The cache ID becomes a path under the driver's directory: one such as ``../../outside`` would
+    make the scan read outside the data root, so only 64-hex IDs are followed.
+    """
+    if not is_digest(layer["diff_id"]):
+        return "diff", f"its diff {layer['diff_id'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+    if not check_id(layer["cache_id"]):
+        return "cache-id", (f"its cache-id {layer['cache_id'][:80]!r} is not a 64-hex ID; IDs become paths, so "
+                            "the layer is not read (the layer store is damaged or was tampered with)")
+    if layer["parent"] and not is_digest(layer["parent"]):
+        return "parent", f"its parent {layer['parent'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+    return None
 
 
 def open_root(path: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:

@@ -182,12 +182,34 @@ def _pax_time_ns(value: bytes) -> int:
 
 
 def clean_path(name: str) -> str:
-    """A tar member name as an absolute, normalised path (``./etc/`` -> ``/etc``); ``..`` cannot
-    climb above ``/`` (``../../etc/x`` -> ``/etc/x``), as when a layer is unpacked."""
+    """A tar member name as an absolute, normalised path (``./etc/`` -> ``/etc``).
+
+    Rooted and cleaned as Docker's extraction does: ``..`` cannot climb above ``/``
+    (``../../etc/shadow`` -> ``/etc/shadow``); ``climbs_out`` tells such names apart.
+    """
     path = "/" + name.lstrip("/")
     if path.startswith("/./"):
         path = path[2:]
     path = path.rstrip("/") or "/"
     if "/./" in path or "//" in path or path.endswith("/.") or "/.." in path:
         path = posixpath.normpath(path)
+        if path.startswith("//"):  # normpath keeps a leading double slash (POSIX allows it a meaning)
+            path = "/" + path.lstrip("/")
     return path
+
+
+def climbs_out(name: str) -> bool:
+    """True if the tar member name ``name`` would climb above the extraction root with ``..``.
+
+    Docker's extraction joins the name to the layer directory and refuses the entry (a breakout
+    error) when the result lies outside it.
+    """
+    depth = 0
+    for part in name.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False

@@ -14,18 +14,38 @@ import os
 import tarfile
 import zlib
 
+from .._reader import open_regular
 from .rows import FileRows
-from .tarheader import BLOCK, clean_path, parse_headers
+from .tarheader import BLOCK, clean_path, climbs_out, parse_headers
 
 
-def read_tarsplit(path: str | os.PathLike, layer_id: str) -> FileRows:
-    """Rows of the files frame for one layer, from its tar-split file at ``path``."""
+#: The longest tar-split line read (its lines are JSON objects of a few hundred bytes; headers of
+#: long names a few KiB): a longer one is damage, and reading it whole could exhaust memory.
+LINE_LIMIT = 16 << 20
+
+
+def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None = None) -> FileRows:
+    """Rows of the files frame for one layer, from its tar-split file at ``path``.
+
+    Names are rooted and cleaned as Docker's extraction does; an entry whose name climbs above
+    the layer's root (``../../etc/shadow``) is one Docker refuses to extract: it is left out and,
+    when ``refused`` is a list, ``(name, reason)`` is appended to it.
+    """
     rows = FileRows(layer_id)
     pending = bytearray()
     prev_size = 0
-    with gzip.open(path, "rb") as fh:
-        for line in fh:
+    with open_regular(path, limit=None) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+        if os.fstat(raw.fileno()).st_size == 0:  # even an empty layer's tar-split holds the end blocks
+            raise ValueError("the tar-split file is empty (0 bytes)")
+        while True:
+            line = fh.readline(LINE_LIMIT)
+            if not line:
+                break
+            if len(line) >= LINE_LIMIT and not line.endswith(b"\n"):
+                raise ValueError(f"a line longer than {LINE_LIMIT} bytes (the file is damaged)")
             entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError(f"a line that is not a JSON object ({line[:40]!r})")
             if entry["type"] == 2:
                 payload = entry.get("payload")
                 if payload:
@@ -41,12 +61,20 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str) -> FileRows:
             if header is None:  # a PAX global header shows up as an entry of its own
                 continue
             path_ = clean_path(name)
+            if climbs_out(name):
+                if refused is not None:
+                    refused.append((name, f"tar entry {name!r} climbs above the layer root (Docker refuses to extract it); left out"))
+                continue
             if path_ == "/":
                 continue
             link = None
             if header.kind == "symlink":
                 link = header.linkname
             elif header.kind == "hardlink":
+                if climbs_out(header.linkname):
+                    if refused is not None:
+                        refused.append((name, f"hard link {name!r} points above the layer root ({header.linkname!r}); left out"))
+                    continue
                 link = clean_path(header.linkname)
             rows.add_named(
                 path_,

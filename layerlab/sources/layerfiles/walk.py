@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...frames import schema
-from .._reader import open_noatime
+from .._reader import open_noatime, scandir
 from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
@@ -229,7 +229,7 @@ def disk_usage(root: str | os.PathLike) -> int:
     stack = [os.fsencode(root)]
     while stack:
         d = stack.pop()
-        with os.scandir(d) as it:
+        with scandir(d) as it:
             for e in it:
                 st = e.stat(follow_symlinks=False)
                 if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
@@ -239,7 +239,7 @@ def disk_usage(root: str | os.PathLike) -> int:
                     seen.add(key)
                 total += st.st_blocks * 512
                 if stat.S_ISDIR(st.st_mode):
-                    stack.append(e.path)
+                    stack.append(os.path.join(d, os.fsencode(e.name)))
     return total
 
 
@@ -249,13 +249,13 @@ def stat_tree(root: str | os.PathLike) -> dict[str, os.stat_result]:
     stack = [(os.fsencode(root), "")]
     while stack:
         dir_b, prefix = stack.pop()
-        with os.scandir(dir_b) as it:
+        with scandir(dir_b) as it:
             for e in it:
                 st = e.stat(follow_symlinks=False)
                 path = prefix + "/" + os.fsdecode(e.name)
                 out[path] = st
                 if stat.S_ISDIR(st.st_mode):
-                    stack.append((e.path, path))
+                    stack.append((os.path.join(dir_b, os.fsencode(e.name)), path))
     return out
 
 

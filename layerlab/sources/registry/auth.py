@@ -68,6 +68,17 @@ class DockerConfig:
         except (OSError, ValueError) as e:
             raise AuthError(f"cannot read docker config {self.path}: {e.__class__.__name__}; "
                             "fix the file or point DOCKER_CONFIG elsewhere", path=str(self.path)) from None
+        # The shapes docker's own config loader accepts; anything else would end in a traceback.
+        shapes = {"auths": dict, "credHelpers": dict, "credsStore": str}
+        bad = [k for k, t in shapes.items() if isinstance(self.data, dict) and self.data.get(k) is not None
+               and not isinstance(self.data[k], t)]
+        if not isinstance(self.data, dict) or bad or not all(
+                isinstance(e, dict) for e in (self.data.get("auths") or {}).values()) or not all(
+                isinstance(h, str) for h in (self.data.get("credHelpers") or {}).values()):
+            what = f"its {bad[0]} is not a {shapes[bad[0]].__name__}" if bad else "it is not of docker's shape"
+            raise AuthError(f"docker config {self.path}: {what} (auths: {{host: {{auth: ...}}}}, credHelpers: "
+                            "{host: name}, credsStore: name); fix the file or point DOCKER_CONFIG elsewhere",
+                            path=str(self.path))
 
     def credentials(self, host: str) -> Credentials | None:
         """Credentials for registry ``host`` (an API host or a domain), or None for anonymous."""
@@ -92,7 +103,7 @@ def _from_auth_entry(entry: dict, host: str) -> Credentials | None:
     if entry.get("auth"):
         try:
             user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, TypeError):
             raise AuthError(f"the `auth` entry for {host} in docker's config.json is not base64 user:password; "
                             f"run `docker login {host}` again") from None
         return Credentials(user, password)
@@ -119,6 +130,9 @@ def _from_helper(helper: str, server: str) -> Credentials | None:
         data = json.loads(proc.stdout)
     except ValueError:
         raise AuthError(f"{program} printed something that is not JSON for {server}") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), (str, type(None))) for k in ("Username", "Secret")):
+        # Never quote it: a helper's answer holds the secret.
+        raise AuthError(f"{program} printed JSON that is not an object of Username and Secret strings for {server}")
     if data.get("Username") == "<token>":
         return Credentials(identity_token=data.get("Secret"))
     return Credentials(data.get("Username"), data.get("Secret"))

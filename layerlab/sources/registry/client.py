@@ -17,6 +17,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -49,8 +50,10 @@ from ...oci.manifest import (
     platform_matches,
     platform_string,
 )
+from ...oci.config import config_problem
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
+from .deadline import POOL_CLASSES, DeadlinePassed, deadline
 
 log = logging.getLogger("layerlab.registry")
 
@@ -64,6 +67,8 @@ ERROR_LIMIT = 64 << 10
 MEMORY_LIMIT = 64 << 20
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+#: Printable ASCII without spaces: what an RFC 6750 bearer token (and a JWT) is made of.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 USER_AGENT = "layerlab-registry"
 
 
@@ -132,13 +137,39 @@ class BlobCache:
             log.debug("registry cache not written (%s)", e.__class__.__name__)
 
 
+class _RetryAfterTooLong(Exception):
+    """The registry's Retry-After would take the request's waiting above the client's cap."""
+
+    def __init__(self, header: str, cap: float):
+        super().__init__(header)
+        self.header, self.cap = header, cap
+
+
 class _CappedRetry(Retry):
-    """urllib3 Retry whose Retry-After sleep is capped (a registry may ask for hours)."""
+    """urllib3 Retry with one cap on all Retry-After waiting of a request (a registry may ask for
+    hours, or for a minute again and again): past the cap the request fails, naming the header."""
 
     max_retry_after = 60.0
+    waited = 0.0
 
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+    def new(self, **kw):
+        fresh = super().new(**kw)
+        fresh.waited = self.waited  # urllib3 makes a new Retry per attempt: carry the total over
+        return fresh
+
+    def sleep_for_retry(self, response) -> bool:
+        header = response.headers.get("Retry-After") if response is not None else None
+        if not header:
+            return False
+        try:
+            wait = self.parse_retry_after(header)
+        except Exception:  # noqa: BLE001 - urllib3 raises InvalidHeader; an unreadable header is no wait
+            return False
+        if self.waited + wait > self.max_retry_after:
+            raise _RetryAfterTooLong(header, self.max_retry_after)
+        self.waited += wait
+        time.sleep(wait)
+        return True
 
 
 @dataclass(frozen=True)
@@ -258,6 +289,13 @@ def _next_link(r: urllib3.BaseHTTPResponse) -> str | None:
 
 
 def _pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
+    manager = _plain_pool_manager(proxy, args)
+    if not proxy or not proxy.startswith("socks"):
+        manager.pool_classes_by_scheme = POOL_CLASSES  # connections the request deadline can cut
+    return manager
+
+
+def _plain_pool_manager(proxy: str | None, args: dict) -> urllib3.PoolManager:
     if not proxy:
         return urllib3.PoolManager(**args)
     parsed = urllib3.util.parse_url(proxy)
@@ -298,13 +336,19 @@ class RegistryClient:
     verify : True, or the path of a CA bundle to trust (e.g. a test CA).
     cache_dir : where content-addressed bodies are cached; False for no cache.
     max_workers : concurrent requests when building frames (also the connection pool size).
-    retries, backoff, max_retry_after : bounded retries on 429/5xx and connection errors.
+    timeout : seconds to connect, and to wait for each read.
+    deadline : seconds one request may take in all (auth included); a server that answers a
+        byte at a time fails it with a clear error.
+    retries, backoff : bounded retries on 429/5xx and connection errors.
+    max_retry_after : seconds of Retry-After waiting one request may do in all; a registry asking
+        for more fails the request with an error naming the header.
+    max_pages : pages of ``Link`` pagination followed for one list of tags or repositories.
     """
 
     def __init__(self, *, docker_config=None, credentials: dict | None = None, insecure: Iterable[str] = (),
                  verify: bool | str | os.PathLike = True, cache_dir: str | os.PathLike | bool | None = None,
                  max_workers: int = 8, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 max_retry_after: float = 60.0):
+                 max_retry_after: float = 60.0, deadline: float | None = 300.0, max_pages: int = 1000):
         if docker_config is False:
             self.docker_config = None
         elif isinstance(docker_config, DockerConfig):
@@ -317,6 +361,9 @@ class RegistryClient:
         self.cache = None if cache_dir is False else BlobCache(cache_dir or default_cache_dir())
         self.max_workers = max_workers
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_pages = max_pages
+        self.max_retry_after = float(max_retry_after)
         self.rate_limit: RateLimit | None = None
         self.request_count = 0
         self._lock = threading.Lock()
@@ -432,6 +479,10 @@ class RegistryClient:
         if challenge is None:
             return None
         creds = self.credentials(host)
+        if creds is not None and self.base_url(host).startswith("http:") and not is_loopback(host):
+            # docker sends credentials to an --insecure registry in the clear; layerlab does not.
+            raise AuthError(f"{host} asks for credentials but speaks plain HTTP; refusing to send them "
+                            "unencrypted to a host that is not loopback (serve it over TLS)", ref=host)
         if challenge.scheme == "basic":
             if creds is None or creds.password is None:
                 raise AuthError(f"{host} asks for a user name and password; run `docker login {host}` or pass "
@@ -441,7 +492,9 @@ class RegistryClient:
             raise AuthError(f"{host} asks for {challenge.scheme!r} authentication, which layerlab does not "
                             "speak (only Basic and Bearer)", ref=host)
         scopes = sorted({s for s in ([scope] if scope else []) + challenge.scopes})
-        key = (challenge.realm, challenge.service, tuple(scopes), creds.username if creds else None)
+        # Per host: a token got with one host's credentials is never handed to another host that
+        # names the same realm.
+        key = (host, challenge.realm, challenge.service, tuple(scopes), creds.username if creds else None)
         token = None if fresh else self._tokens.get(key)
         if token is None:
             token, expires_in = self._fetch_token(host, challenge, scopes, creds)
@@ -454,9 +507,9 @@ class RegistryClient:
         if not realm or urlsplit(realm).scheme not in ("http", "https"):
             raise AuthError(f"{host} sent a bearer challenge without a usable realm", ref=host)
         realm_host = urlsplit(realm).netloc
-        if creds and urlsplit(realm).scheme == "http" and not self.plain_http_allowed(realm_host):
+        if creds and urlsplit(realm).scheme == "http" and not is_loopback(realm_host):
             raise AuthError(f"{host}'s token server {realm_host} is plain HTTP; refusing to send credentials "
-                            "there (add it to insecure hosts if this is intended)", ref=host)
+                            "there unencrypted (only loopback token servers may be plain HTTP)", ref=host)
         params = {"scope": scopes} if scopes else {}
         if challenge.service:
             params["service"] = challenge.service
@@ -489,7 +542,16 @@ class RegistryClient:
             token, data = None, {}
         if not token:
             raise AuthError(f"{host}'s token server {realm_host} answered without a token", ref=host)
-        return token, float(data.get("expires_in") or 60)
+        # A token goes into a header: one with CR LF or other non-token bytes would make urllib3
+        # raise with the whole header (the secret) in its message. Never quote it.
+        if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token):
+            raise AuthError(f"{host}'s token server {realm_host} answered with a token that is not a "
+                            "string of printable characters; the token server is misbehaving", ref=host)
+        try:
+            expires_in = float(data.get("expires_in") or 60)
+        except (TypeError, ValueError):
+            expires_in = 60.0  # as docker does for a missing or unusable expires_in
+        return token, expires_in
 
     def _count(self) -> None:
         with self._lock:
@@ -503,11 +565,21 @@ class RegistryClient:
         Returns the response (its connection back in the pool) and its body. 4xx/5xx become
         LayerlabError subclasses.
         """
-        r = self.open(method, host, path, scope=scope, params=params, headers=headers, what=what, ref=ref, url=url)
-        try:
-            body = self._read(r, limit, what) if method != "HEAD" else b""
-        finally:
-            _discard(r)
+        late = RegistryError(f"{what}: no complete answer within {format(self.deadline or 0, 'g')} s (the deadline for one "
+                             "request); the registry is too slow or misbehaving", ref=ref)
+        with deadline(self.deadline) as fired:
+            try:
+                r = self.open(method, host, path, scope=scope, params=params, headers=headers, what=what, ref=ref, url=url)
+                try:
+                    body = self._read(r, limit, what) if method != "HEAD" else b""
+                finally:
+                    _discard(r)
+            except Exception:
+                if fired.is_set():
+                    raise late from None
+                raise
+        if fired.is_set():  # a cut connection can look like a short answer: never trust it
+            raise late
         return r, body
 
     def open(self, method: str, host: str, path: str, *, scope: str | None, params=None,
@@ -520,10 +592,16 @@ class RegistryClient:
         fresh = False
         for attempt in range(2):
             auth = self._authorization(host, scope, fresh=fresh)
-            r = self._send(method, url, params, headers, auth, origin, what, ref)
+            r, final = self._send(method, url, params, headers, auth, origin, what, ref)
             if r.status != 401:
                 break
             _discard(r)
+            if urlsplit(final).netloc != origin:
+                # A challenge counts only from the host itself: one met after a redirect is another
+                # host asking for this host's credentials (and would poison the cached challenge).
+                raise AuthError(f"{what}: {origin} redirected to {urlsplit(final).netloc}, which asks for "
+                                f"credentials; layerlab sends {host}'s credentials only to {host} and the token "
+                                "server it names itself", ref=ref)
             challenge = Challenge.parse(r.headers.get("WWW-Authenticate", ""))
             if challenge is None:
                 raise AuthError(f"{what}: {host} answered 401 without saying how to authenticate", ref=ref)
@@ -544,7 +622,8 @@ class RegistryClient:
                 _discard(r)
         return r
 
-    def _send(self, method, url, params, headers, auth, origin, what, ref) -> urllib3.BaseHTTPResponse:
+    def _send(self, method, url, params, headers, auth, origin, what, ref) -> tuple[urllib3.BaseHTTPResponse, str]:
+        """The response (redirects followed, credentials kept to ``origin``) and the URL that gave it."""
         hdrs = dict(headers or {})
         url = _with_query(url, params)
         for _ in range(6):
@@ -556,7 +635,7 @@ class RegistryClient:
             self._count()
             location = r.get_redirect_location()
             if not location:
-                return r
+                return r, url
             _discard(r)
             target = urljoin(url, location)
             if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
@@ -573,6 +652,12 @@ class RegistryClient:
         try:
             return pool.request(method, url, headers={"User-Agent": USER_AGENT, **headers},
                                 redirect=False, preload_content=False, **extra)
+        except _RetryAfterTooLong as e:
+            raise RateLimited(f"{what}: {netloc} asks to wait (Retry-After: {e.header}) longer than the {e.cap:g} s "
+                              "layerlab waits in all for one request; try again later (or raise max_retry_after)",
+                              ref=ref) from None
+        except DeadlinePassed:
+            raise
         except MaxRetryError as e:
             error = e.reason
         except (TransportError, OSError) as e:
@@ -810,6 +895,9 @@ class RegistryClient:
             return
         config_desc = manifest.config()
         config = self.get_config(ref, config_desc)
+        problem = config_problem(config)
+        if problem:
+            raise RegistryError(f"{ref}: config {config_desc.digest}: {problem}; the image is malformed", ref=str(ref))
         plat = index_platform or platform_string(config) or "unknown"
         if platform and not platform_matches(platform, plat):
             return
@@ -823,15 +911,23 @@ class RegistryClient:
         url = self.base_url(host) + path
         seen = set()
         while url:
+            if len(seen) >= self.max_pages:
+                raise RegistryError(f"{what}: the registry's Link pagination goes on past {self.max_pages} pages; "
+                                    "refusing to follow more (pass a larger page_size, or max_pages)")
             if url in seen:
                 raise RegistryError(f"{what}: the registry's Link pagination loops back to {url}")
             seen.add(url)
             r, body = self.request("GET", host, "", url=url, params=params, scope=scope, limit=LIST_LIMIT,
                                    what=what, ref=what)
             try:
-                items.extend(json.loads(body).get(key) or [])
+                page = json.loads(body).get(key) or []
             except (ValueError, AttributeError):
                 raise RegistryError(f"{what}: the registry's answer is not the expected JSON") from None
+            # "tags": "latest" would otherwise become six one-letter tags
+            if not isinstance(page, list) or not all(isinstance(x, str) for x in page):
+                raise RegistryError(f"{what}: the registry's `{key}` is not a list of strings "
+                                    f"({json.dumps(page)[:80]}); the registry is misbehaving")
+            items.extend(page)
             nxt = _next_link(r)
             if not nxt:
                 break

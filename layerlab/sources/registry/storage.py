@@ -23,6 +23,7 @@ from ...errors import NotADataRoot
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 from .stores import Store, open_store
+from .._reader import is_digest
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -148,9 +149,11 @@ class GcPlan:
     bytes: int
     manifests: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest)
     layer_links: list[tuple[str, str]] = field(default_factory=list)
+    #: why garbage-collect in this mode would stop before deleting anything (then the lists are empty)
+    error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"blobs": self.blobs, "bytes": self.bytes,
+        return {"blobs": self.blobs, "bytes": self.bytes, "error": self.error,
                 "manifests": [{"repository": r, "digest": d} for r, d in self.manifests],
                 "layer_links": [{"repository": r, "digest": d} for r, d in self.layer_links]}
 
@@ -283,6 +286,7 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     kinds: dict[str, str] = {}
     linked_by: dict[str, set[str]] = {}
     marks = {False: set(), True: set()}  # delete_untagged -> mark set
+    gc_untagged_error = None
     manifest_deletes = {False: [], True: []}
     link_deletes = {False: [], True: []}
 
@@ -292,6 +296,14 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
         current: dict[str, str] = {}
         for tag, tag_path in tree.subdirs(f"{mdir}/tags"):
             digest = links.get(f"{tag_path}/current/link")
+            if digest and not is_digest(digest):
+                # distribution's tag lookup parses every tag link: --delete-untagged stops at this one
+                # (plain garbage-collect never reads tags)
+                message = (f"failed to retrieve tags for digest of {repo}: tag {tag}'s link holds "
+                           f"{digest[:80]!r}: invalid checksum digest format")
+                gc_untagged_error = gc_untagged_error or message
+                problems.append(f"{message}; `garbage-collect --delete-untagged` stops here and deletes nothing")
+                digest = None
             if digest:
                 current[tag] = digest
                 tag_rows.append({"repository": repo, "tag": tag, "digest": digest, "current": True})
@@ -369,6 +381,10 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
         doomed = [d for d in blob_sizes if d not in marks[untagged_mode]]
         plans[untagged_mode] = GcPlan(sorted(doomed), sum(blob_sizes[d] for d in doomed),
                                       manifest_deletes[untagged_mode], link_deletes[untagged_mode])
+    if gc_untagged_error:  # GC fails in its mark phase: its sweep never runs
+        plans[True] = GcPlan([], 0, error=gc_untagged_error)
+        for row in manifest_rows + link_rows:
+            row["gc_untagged"] = False
     gc_set, gcu_set = set(plans[False].blobs), set(plans[True].blobs)
     for d, size in blob_sizes.items():
         kind = revision_types.get(d) or kinds.get(d) or "unreferenced"

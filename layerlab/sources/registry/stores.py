@@ -22,6 +22,10 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
+from .._reader import read_bytes, scandir
+
+#: distribution refuses manifests above 4 MiB; a link or manifest file larger than this is not one.
+MANIFEST_LIMIT = 4 << 20
 
 #: S3 Standard request prices (USD per 1000 requests, us-east-1, 2024): LIST is billed like PUT.
 S3_PRICES = {"LIST": 0.005, "GET": 0.0004, "HEAD": 0.0004, "other": 0.005}
@@ -94,6 +98,12 @@ class Store:
         with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
+            if not self.object_store:  # local: listed without touching the folder's access time
+                try:
+                    with scandir(path) as it:
+                        return [(e.name, "directory" if e.is_dir(follow_symlinks=False) else "file") for e in it]
+                except (FileNotFoundError, NotADirectoryError):
+                    return None
             try:
                 entries = self.fs.ls(path, detail=True)
             except FileNotFoundError:
@@ -120,6 +130,8 @@ class Store:
             if not self.http_counted:
                 self.counts.add("GET")
             try:
+                if not self.object_store:  # local: regular files only, capped, no access time touched
+                    return read_bytes(path, MANIFEST_LIMIT)
                 return self.fs.cat_file(path)
             except FileNotFoundError:
                 return None
@@ -154,13 +166,14 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
     while stack:
         directory = stack.pop()
         try:
-            with os.scandir(directory) as it:
+            with scandir(directory) as it:  # O_NOATIME: the audit moves no access time
                 for entry in it:
+                    path = f"{directory}/{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
-                        out[entry.path] = ("directory", 0)
-                        stack.append(entry.path)
+                        out[path] = ("directory", 0)
+                        stack.append(path)
                     elif entry.is_file(follow_symlinks=False):
-                        out[entry.path] = ("file", entry.stat(follow_symlinks=False).st_size)
+                        out[path] = ("file", entry.stat(follow_symlinks=False).st_size)
         except FileNotFoundError:
             continue
     return out

@@ -1,0 +1,150 @@
+"""Where a snapshot may be written, and replacing an old one without a moment with neither.
+
+Two promises: a path that holds anything but a layerlab snapshot (or an empty folder) is never
+removed, and a signal at any point of a replacement leaves one complete snapshot at the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+from ..errors import OutputError
+
+#: The names a snapshot folder holds (``meta.json`` and one Parquet file per frame).
+META = "meta.json"
+
+
+def check_target(path: Path, frame_names) -> None:
+    """Raise OutputError unless ``path`` is free, an empty folder, or a layerlab snapshot.
+
+    Only a folder whose files are all a snapshot's own (``meta.json`` with a ``format_version``,
+    ``<frame>.parquet``) may be replaced: anything else may be someone's work.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; choose another -o path", path=str(path))
+    try:
+        names = set(os.listdir(path))
+    except OSError as e:
+        raise OutputError(f"{path} cannot be listed ({e.strerror}); choose another -o path", path=str(path)) from None
+    if not names:
+        return
+    own = {META} | {f"{n}.parquet" for n in frame_names}
+    foreign = sorted(names - own)
+    meta = path / META
+    is_snapshot = False
+    if not foreign and meta.is_file() and not meta.is_symlink():
+        try:
+            is_snapshot = "format_version" in json.loads(meta.read_text())
+        except (OSError, ValueError, TypeError):
+            is_snapshot = False
+    if not is_snapshot:
+        what = f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign else "it has no layerlab meta.json"
+        raise OutputError(
+            f"{path} exists and is not a layerlab snapshot ({what}); layerlab only replaces its own snapshots: "
+            "choose another -o path or move that folder away",
+            path=str(path),
+        )
+
+
+def check_name(path: Path) -> None:
+    """Refuse paths that name no folder of their own (``/``, ``.``, ``..``)."""
+    if path.name in ("", ".", "..") or str(path) in ("/", "."):
+        raise OutputError(f"-o {path} names no snapshot folder; give one such as host.layerlab", path=str(path))
+
+
+def _renameat2():
+    # Python has no binding for renameat2(RENAME_EXCHANGE), the one atomic swap of two paths Linux
+    # offers; glibc >= 2.28 exports it, so call it through ctypes.
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    return getattr(libc, "renameat2", None)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` atomically; False where the kernel or filesystem cannot."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT/SIGTERM/SIGHUP until the block ends (a no-op off the main thread's reach)."""
+    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def swap_into_place(new: Path, path: Path) -> None:
+    """Move the complete snapshot ``new`` to ``path``, replacing a snapshot there.
+
+    The old snapshot is swapped aside (atomically where the kernel can, otherwise by two renames
+    with signals held), and only then removed: at every moment ``path`` holds one whole snapshot.
+    """
+    if not path.exists():
+        new.rename(path)
+        return
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()  # an empty folder: nothing to keep
+        new.rename(path)
+        return
+    if _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now names the old snapshot
+        return
+    old = new.with_name(new.name + ".old")
+    with _signals_held():
+        path.rename(old)
+        try:
+            new.rename(path)
+        except BaseException:
+            old.rename(path)
+            raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prepare_dir(path: Path, what: str = "report") -> Path:
+    """Create the folder ``path`` for output pages, or raise OutputError saying why it cannot be.
+
+    Pages go into it beside whatever is there, so the filesystem root is refused (a stray
+    ``-o /`` would scatter files there), as are files and places that cannot be written.
+    """
+    path = Path(path)
+    if path.resolve() == Path("/"):
+        raise OutputError(f"-o {path} is the filesystem root; give a folder for the {what}, such as reports/",
+                          path=str(path))
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; give a folder for the {what} with -o", path=str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {path} for the {what}: {e.strerror or e} ({e.filename or path}); "
+                          "give a folder you can write to with -o", path=str(path)) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path} is not writable; give a folder you can write to with -o", path=str(path))
+    return path
