@@ -6,6 +6,9 @@ import layerlab as ll
 from layerlab.fleet import FleetError
 from layerlab.fleet.snapshots import find_snapshots
 
+# A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
+pytestmark = pytest.mark.live
+
 
 def test_bad_snapshots_are_skipped_with_reasons(fleet_dir, bad_dir, dask_cluster):
     with ll.fleet([fleet_dir / "hosts"], client=dask_cluster.address) as good:

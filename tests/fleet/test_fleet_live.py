@@ -13,6 +13,9 @@ from layerlab.analyses.summary import summary_dict
 
 from fleet_support import HOSTS
 
+# A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def paths(fleet_dir):

@@ -1,11 +1,13 @@
 """The fleet notebook rendered by `layerlab fleet report`, on the test fleet and the loopback cluster."""
 
 import nbformat
+import pytest
 
 from layerlab import reports
 from layerlab.cli import main
 
 
+@pytest.mark.live  # a real Dask scheduler and workers on loopback
 def test_fleet_report_renders_without_errors(fleet_dir, dask_cluster, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["fleet", "report", str(fleet_dir / "hosts"), "--scheduler", dask_cluster.address, "-o", str(out)]) == 0

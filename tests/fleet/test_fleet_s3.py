@@ -17,6 +17,9 @@ from harness.tiers import require_root
 
 from fleet_support import HOSTS
 
+# A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
+pytestmark = pytest.mark.live
+
 KEYS = ("hosts", "images", "image_instances", "layers", "files", "size_bytes", "unique_layer_bytes", "reclaimable_bytes")
 
 
