@@ -89,16 +89,30 @@ def _exchange(a: Path, b: Path) -> bool:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Hold SIGINT/SIGTERM/SIGHUP until the block ends (a no-op off the main thread's reach)."""
-    sigs = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    """Defer SIGINT/SIGTERM/SIGHUP until the block ends, then deliver them as they would have been.
+
+    Python-level handlers, not a signal mask: a mask holds the signal for this thread only, and the
+    kernel may hand it to another thread (tqdm's monitor, a worker pool), whose Python handler runs
+    here in the main thread all the same. Off the main thread handlers cannot be set: no deferral.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    pending: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous = signal.getsignal(sig)
+        if previous is None:  # a handler set outside Python: leave it alone
+            continue
+        old[sig] = previous
+        signal.signal(sig, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+        for sig in pending:
+            os.kill(os.getpid(), sig)
 
 
 def swap_into_place(new: Path, path: Path) -> None:

@@ -117,8 +117,14 @@ def test_the_fallback_swap_holds_signals(inv, tmp_path, monkeypatch):
     """Where renameat2 cannot swap, two renames run with SIGINT held: still one whole snapshot."""
     from layerlab.frames import output
 
+    import threading
+    import time
+
     path = Path(inv.save(tmp_path / "s.layerlab"))
     monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    # another thread, as tqdm's monitor or a worker pool would be: a signal mask on the main thread
+    # alone lets the kernel hand the signal to it, and Python still raises in the main thread
+    threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
     real_rename = Path.rename
 
     def rename_with_sigint(self, target):

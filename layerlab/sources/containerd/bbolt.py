@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import time
 from collections.abc import Iterator
@@ -140,10 +141,19 @@ def _read_metas(path: str, buf: bytes) -> Meta:
 
 
 def _open_flags() -> list[int]:
-    base = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    # O_NONBLOCK: a FIFO in place of the file must not block the open (it is refused below).
+    base = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     noatime = getattr(os, "O_NOATIME", 0)
     # O_NOATIME keeps reading from touching access times, but only the owner (or root) may use it.
     return [base | noatime, base] if noatime else [base]
+
+
+def _check_regular(fd: int, path: str) -> None:
+    """Refuse a FIFO, a device (a symlink to /dev/zero) or a directory: never wait, never read forever."""
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise BoltError(f"{path} is {what}, not a bbolt file; the store is damaged", path=path)
 
 
 def _read_file(path: str) -> bytes:
@@ -155,6 +165,7 @@ def _read_file(path: str) -> bytes:
             last = exc
             continue
         try:
+            _check_regular(fd, path)
             chunks = []
             while chunk := os.read(fd, 1 << 24):
                 chunks.append(chunk)
@@ -437,6 +448,7 @@ def _read_head(path: str, size: int) -> bytes:
         except PermissionError:
             continue
         try:
+            _check_regular(fd, path)
             return os.pread(fd, size, 0)
         finally:
             os.close(fd)

@@ -438,7 +438,8 @@ class ContainerdStore:
                 "content_size": sum(r["size"] or 0 for r in blobs),
                 "content_disk_usage": sum(r["disk_usage"] or 0 for r in blobs),
                 # containerd's recorded usage of each committed snapshot (what `ctr snapshots usage` shows).
-                "snapshot_usage": sum(int(usage_by_key.get(self._layer_rows[c]["_snap"]["key"]) or 0) for c in chain),
+                # unknown (NA) when the snapshotter's own database could not be read
+                "snapshot_usage": sum(_known_int(usage_by_key.get(self._layer_rows[c]["_snap"]["key"])) for c in chain),
                 "snapshot_disk_usage": int(layers.loc[layers["layer_id"].isin(chain), "disk_usage"].fillna(0).sum()),
             })
         kinds = layers["kind"]
@@ -480,3 +481,8 @@ def open_containerd(path: str, namespace: str | None = None, snapshotter: str | 
     Read-only: nothing under ``path`` is created, changed or locked.
     """
     return ContainerdStore(path, namespace, snapshotter, docker_root=docker_root, partial=partial, progress=progress).inventory()
+
+
+def _known_int(value) -> int:
+    """``value`` as an int, 0 when it is missing or NA."""
+    return 0 if value is None or pd.isna(value) else int(value)

@@ -1,0 +1,86 @@
+"""Every kind of metadata of the real containerd capture damaged every way: a clear error or a skipped
+row, never a traceback or a hang (the data-root twin is test_mutated_dataroot.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import warnings
+from pathlib import Path
+
+import pytest
+
+import layerlab as ll
+from harness.tiers import require_root
+from test_mutated_dataroot import MUTATIONS, _Hang, _on_alarm
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    require_root("tar", "xz")
+    import sys
+
+    from layerlab.sources.sample import data_dir
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from capture_sample import unpack
+
+    root = tmp_path_factory.mktemp("mutated-ctrd") / "root"
+    unpack(data_dir() / "capture" / "containerd.tar.xz", root)
+    return root
+
+
+def _blob(kind):
+    def find(root):
+        blobs = next(root.rglob("io.containerd.content.v1.content")) / "blobs" / "sha256"
+        for p in sorted(blobs.iterdir()):
+            if p.stat().st_size > 1 << 20:
+                continue
+            try:
+                doc = json.loads(p.read_bytes())
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and ("layers" in doc if kind == "manifest" else "rootfs" in doc):
+                return p
+        raise AssertionError(f"no {kind} blob in the capture")
+    return find
+
+
+ROLES = {
+    "meta.db": lambda root: next(root.rglob("io.containerd.metadata.v1.bolt/meta.db")),
+    "snapshotter metadata.db": lambda root: next(root.rglob("io.containerd.snapshotter.v1.overlayfs/metadata.db")),
+    "manifest blob": _blob("manifest"),
+    "config blob": _blob("config"),
+}
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+@pytest.mark.parametrize("role", list(ROLES))
+def test_damaged_containerd_metadata_is_a_clear_error_or_skipped(root, role, mutation):
+    path = ROLES[role](root)
+    saved, mode = path.read_bytes(), path.stat().st_mode
+    MUTATIONS[mutation](path)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(30)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inv = ll.open_root(str(root), progress=False)
+            inv.files, inv.containers, inv.skipped
+    except ll.LayerlabError as e:
+        assert str(path) in str(e) or str(path.parent) in str(e) or path.name in str(e), \
+            f"the error does not name the file: {e}"
+    except _Hang:
+        pytest.fail(f"{role} as {mutation}: still reading after 30 s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.write_bytes(saved)
+        os.chmod(path, stat.S_IMODE(mode))
