@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the harness (tests/harness)
 
+from bench_support import measure  # noqa: E402
 from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 
 # Prints: files, seconds to import layerlab (pandas, pyarrow), seconds to build the files frame.
@@ -38,18 +37,6 @@ LAYERLAB = (
     "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] == '1').files; "
     "t2 = time.perf_counter(); print(len(f), t1 - t0, t2 - t1)"
 )
-
-
-def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes, and stdout of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024, out
 
 
 def build(tree: Path, work: Path, archive: Path) -> None:

@@ -12,18 +12,17 @@ Targets (issue 2): layerlab within 1.5x of find, at least 20x faster than dive, 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
+from bench_support import measure  # noqa: E402
 from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 
 FIND_FORMAT = "%p\\t%y\\t%s\\t%m\\t%U\\t%G\\t%T@\\t%l\\t%b\\n"
@@ -33,18 +32,6 @@ LAYERLAB = (
     "f = ll.open_root(sys.argv[1], progress=False).files; t2 = time.perf_counter(); "
     "print(len(f), int(f['size'].sum()), t1 - t0, t2 - t1)"
 )
-
-
-def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes, and stdout of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024, out
 
 
 def main() -> int:

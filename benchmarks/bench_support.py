@@ -1,0 +1,19 @@
+"""What the benchmark scripts share: timing a child process with its peak memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+
+def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in bytes, and stdout of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss * 1024, out
