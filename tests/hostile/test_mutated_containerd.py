@@ -4,10 +4,6 @@ row, never a traceback or a hang (the data-root twin is test_mutated_dataroot.py
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import stat
 import warnings
 from pathlib import Path
 
@@ -15,7 +11,8 @@ import pytest
 
 import layerlab as ll
 from harness.tiers import require_root
-from test_mutated_dataroot import MUTATIONS, _Hang, _on_alarm
+from mutations import bounded, damaged
+from test_mutated_dataroot import MUTATIONS
 
 
 @pytest.fixture(scope="module")
@@ -61,26 +58,12 @@ ROLES = {
 @pytest.mark.parametrize("role", list(ROLES))
 def test_damaged_containerd_metadata_is_a_clear_error_or_skipped(root, role, mutation):
     path = ROLES[role](root)
-    saved, mode = path.read_bytes(), path.stat().st_mode
-    MUTATIONS[mutation](path)
-    old = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(30)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inv = ll.open_root(str(root), progress=False)
-            inv.files, inv.containers, inv.skipped
-    except ll.LayerlabError as e:
-        assert str(path) in str(e) or str(path.parent) in str(e) or path.name in str(e), \
-            f"the error does not name the file: {e}"
-    except _Hang:
-        pytest.fail(f"{role} as {mutation}: still reading after 30 s")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        path.write_bytes(saved)
-        os.chmod(path, stat.S_IMODE(mode))
+    with damaged(path, MUTATIONS[mutation]), bounded(30, f"{role} as {mutation}"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inv = ll.open_root(str(root), progress=False)
+                inv.files, inv.containers, inv.skipped
+        except ll.LayerlabError as e:
+            assert str(path) in str(e) or str(path.parent) in str(e) or path.name in str(e), \
+                f"the error does not name the file: {e}"

@@ -8,18 +8,14 @@ reads the whole root (metadata, files, container sizes), and puts the file back.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import stat
 import subprocess
 import warnings
-from pathlib import Path
 
 import pytest
 
 import layerlab as ll
 from harness.tiers import require_root
+from mutations import COMMON, bounded, damaged, write
 
 
 @pytest.fixture(scope="module")
@@ -59,80 +55,28 @@ ROLES = {
 }
 
 
-def _write(content: bytes):
-    def mutate(path: Path):
-        path.write_bytes(content)
-    return mutate
-
-
-def _truncate(path: Path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _fifo(path: Path):
-    path.unlink()
-    os.mkfifo(path)
-
-
-def _dev_zero(path: Path):
-    path.unlink()
-    path.symlink_to("/dev/zero")
-
-
-def _directory(path: Path):
-    path.unlink()
-    path.mkdir()
-
-
 MUTATIONS = {
-    "truncated": _truncate,
-    "empty": _write(b""),
-    "json list": _write(b"[1, 2]"),
-    "json string": _write(b'"text"'),
-    "json number": _write(b"42"),
-    "not utf-8": _write(b"\xff\xfe\x00bad"),
-    "beyond int64": _write(b"99999999999999999999999"),
-    "fifo": _fifo,
-    "dev zero": _dev_zero,
-    "directory": _directory,
+    **COMMON,
+    "json list": write(b"[1, 2]"),
+    "json string": write(b'"text"'),
+    "json number": write(b"42"),
+    "not utf-8": write(b"\xff\xfe\x00bad"),
+    "beyond int64": write(b"99999999999999999999999"),
 }
-
-
-class _Hang(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise _Hang()
 
 
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 @pytest.mark.parametrize("role", list(ROLES))
 def test_damaged_metadata_is_a_clear_error_or_skipped(root, role, mutation):
     path = ROLES[role](root)
-    saved, mode = path.read_bytes(), path.stat().st_mode
-    MUTATIONS[mutation](path)
-    old = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(30)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inv = ll.open_root(str(root), progress=False)
-            inv.files, inv.containers, inv.skipped
-    except ll.LayerlabError as e:
-        assert str(path) in str(e) or str(path.parent) in str(e), f"the error does not name the file: {e}"
-    except _Hang:
-        pytest.fail(f"{role} as {mutation}: still reading after 30 s")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        path.write_bytes(saved)
-        os.chmod(path, stat.S_IMODE(mode))
+    with damaged(path, MUTATIONS[mutation]), bounded(30, f"{role} as {mutation}"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inv = ll.open_root(str(root), progress=False)
+                inv.files, inv.containers, inv.skipped
+        except ll.LayerlabError as e:
+            assert str(path) in str(e) or str(path.parent) in str(e), f"the error does not name the file: {e}"
 
 
 CONFIGS = {
@@ -155,17 +99,14 @@ def test_a_config_of_the_wrong_shape_under_its_own_digest(root, body):
     raw = CONFIGS[body]
     path = root / "image/overlay2/imagedb/content/sha256" / hashlib.sha256(raw).hexdigest()
     path.write_bytes(raw)
-    old = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(30)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inv = ll.open_root(str(root), progress=False)
-            inv.files, inv.history, inv.images
-        assert ("sha256:" + path.name) in set(inv.skipped["id"]) or ("sha256:" + path.name) in set(inv.images["image_id"])
+        with bounded(30, f"a config that is {body}"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inv = ll.open_root(str(root), progress=False)
+                inv.files, inv.history, inv.images
+            assert ("sha256:" + path.name) in set(inv.skipped["id"]) or ("sha256:" + path.name) in set(inv.images["image_id"])
     except ll.LayerlabError as e:
         assert str(path) in str(e) or path.name in str(e), f"the error does not name the file: {e}"
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
         path.unlink()
