@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
 from harness.btrfs import BtrfsMount, btrfs_missing  # noqa: E402
+from harness.captures import unpack  # noqa: E402,F401  (capture_containerd imports it from here too)
 from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 from harness.images import build_sample  # noqa: E402
 
@@ -71,13 +72,6 @@ def archive_dir(root: Path, out: Path, exclude: tuple[str, ...] = ()) -> dict:
         raise SystemExit(f"archiving {root} failed: {' '.join(cmd)}\n{proc.stderr}")
     tmp.replace(out)
     return {"archive": str(out.relative_to(out.parent.parent)), "bytes": out.stat().st_size, "sha256": sha256_file(out)}
-
-
-def unpack(archive: Path, dest: Path) -> None:
-    """Unpack a capture as root, keeping device files (whiteouts), owners and trusted.* xattrs."""
-    dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", str(archive), "-C", str(dest)],
-                   check=True)
 
 
 def registry_port() -> int:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import subprocess
-import tempfile
 import warnings
-from pathlib import Path
 
 import pytest
 
 import layerlab as ll
 from layerlab.cli import main
-from harness.tiers import require_root
 
 
 def test_missing_path(tmp_path):
@@ -58,29 +54,6 @@ def test_unknown_image_lists_tags():
 
 
 # -- on copies of a real data root (root tier) -------------------------------------------------
-
-
-@pytest.fixture
-def public_tmp():
-    """A temp dir other users can reach (pytest's own is private to root)."""
-    path = tempfile.mkdtemp(prefix="layerlab-test-")
-    os.chmod(path, 0o755)
-    yield Path(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def root_copy(public_tmp):
-    require_root("tar")
-    from layerlab.sources.sample import data_dir
-
-    root = public_tmp / "root"
-    root.mkdir()
-    subprocess.run(
-        ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", str(data_dir() / "capture/overlay2.tar.xz"), "-C", str(root)],
-        check=True,
-    )
-    return root
 
 
 def _first_layer(root):

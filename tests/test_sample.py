@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import lzma
-import subprocess
 
 import pandas as pd
 import pytest
+from harness.captures import unpack_capture
+from harness.tiers import require_root
 
 import layerlab as ll
 from layerlab.frames.inventory import FRAME_NAMES
 from layerlab.sources.sample import DRIVERS, data_dir
-from harness.tiers import require_root
 
 
 def peers(driver: str) -> dict:
@@ -49,10 +49,7 @@ def test_sample_shows_what_users_hit():
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_scan_of_the_raw_capture_equals_the_committed_snapshot(driver, tmp_path):
     require_root("tar")
-    root = tmp_path / "root"
-    root.mkdir()
-    archive = data_dir() / "capture" / f"{driver}.tar.xz"
-    subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf", str(archive), "-C", str(root)], check=True)
+    root = unpack_capture(driver, tmp_path / "root")
     # as scripts/capture_sample.py scans them: with content hashes of files that have a twin
     fresh = ll.load(ll.scan(str(root), str(tmp_path / "fresh.layerlab"), None if driver == "containerd" else driver, hash=True, progress=False))
     committed = ll.sample(driver)

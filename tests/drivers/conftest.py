@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from harness.captures import unpack_capture
 from harness.tiers import missing, require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,11 +18,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 def containerd_capture(tmp_path_factory):
     """data/capture/containerd.tar.xz unpacked (as root: whiteout device files and trusted.* xattrs)."""
     require(missing(root=True, programs=("tar", "xz")))
-    from capture_sample import unpack
-
-    root = tmp_path_factory.mktemp("ctrd-capture") / "root"
-    unpack(DATA / "capture" / "containerd.tar.xz", root)
-    return root
+    return unpack_capture("containerd", tmp_path_factory.mktemp("ctrd-capture") / "root")
 
 
 @pytest.fixture()

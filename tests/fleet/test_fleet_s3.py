@@ -7,15 +7,14 @@ import sys
 
 import pandas as pd
 import pytest
+from fleet_support import HOSTS
+from harness.captures import unpack_capture
+from harness.fleetdata import truncate
+from harness.tiers import require_root
 
 import layerlab as ll
 from layerlab.frames.host import machine_id
 from layerlab.frames.inventory import FRAME_NAMES
-from layerlab.sources.sample import data_dir
-from harness.fleetdata import truncate
-from harness.tiers import require_root
-
-from fleet_support import HOSTS
 
 # A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
 pytestmark = pytest.mark.live
@@ -99,10 +98,7 @@ def test_scan_writes_to_s3(s3_server, tmp_path, monkeypatch):
     require_root("tar")
     for k, v in s3_server.env.items():
         monkeypatch.setenv(k, v)
-    root = tmp_path / "root"
-    root.mkdir()
-    archive = data_dir() / "capture" / "vfs.tar.xz"
-    subprocess.run(["tar", "--numeric-owner", "-xpJf", str(archive), "-C", str(root)], check=True)
+    root = unpack_capture("vfs", tmp_path / "root")
     s3_server.make_bucket("scans")
     out = subprocess.run([sys.executable, "-m", "layerlab.cli", "scan", str(root), "--driver", "vfs", "-q", "-o",
                           "s3://scans/vm.layerlab"], capture_output=True, text=True, env=_env(s3_server), timeout=300)

@@ -86,3 +86,22 @@ def bounded(seconds: int, what: str):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def read_damaged_root(root: Path, path: Path, mutate, what: str, *, names: tuple[str, ...] = ()) -> None:
+    """Open the data root ``root`` with ``path`` damaged by ``mutate`` and read every frame: it must
+    end, within 30 s, either read (what could not be, in ``skipped``) or in a LayerlabError naming
+    the file (its path, its folder, or one of ``names``)."""
+    import warnings
+
+    import layerlab as ll
+
+    with damaged(path, mutate), bounded(30, what):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inv = ll.open_root(str(root), progress=False)
+                inv.files, inv.containers, inv.skipped
+        except ll.LayerlabError as e:
+            assert str(path) in str(e) or str(path.parent) in str(e) or any(n in str(e) for n in names), \
+                f"the error does not name the file: {e}"

@@ -6,9 +6,10 @@ import os
 import subprocess
 
 import pytest
+from harness.captures import unpack_capture
+from harness.tiers import require_root
 
 import layerlab as ll
-from harness.tiers import require_root
 
 OLD = 1_000_000_000 * 10**9  # 2001: any read under strictatime would move it to now
 
@@ -16,14 +17,12 @@ OLD = 1_000_000_000 * 10**9  # 2001: any read under strictatime would move it to
 @pytest.fixture
 def strict_root(public_tmp):
     require_root("mount", "tar")
-    from layerlab.sources.sample import data_dir
 
     mnt = public_tmp / "strict"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "strictatime,mode=755", "tmpfs", str(mnt)], check=True)
     try:
-        subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf",
-                        str(data_dir() / "capture/overlay2.tar.xz"), "-C", str(mnt)], check=True)
+        unpack_capture("overlay2", mnt)
         for path in _entries(mnt):
             st = os.lstat(path)
             os.utime(path, ns=(OLD, st.st_mtime_ns), follow_symlinks=False)

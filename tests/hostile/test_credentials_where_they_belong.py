@@ -11,8 +11,8 @@ import json
 import secrets
 
 import pytest
-
 from harness.scripted import Scripted
+
 from layerlab.errors import AuthError
 from layerlab.sources.registry import RegistryClient
 

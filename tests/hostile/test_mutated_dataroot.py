@@ -8,26 +8,20 @@ reads the whole root (metadata, files, container sizes), and puts the file back.
 
 from __future__ import annotations
 
-import subprocess
 import warnings
 
 import pytest
+from harness.captures import unpack_capture
+from harness.tiers import require_root
+from mutations import COMMON, bounded, read_damaged_root, write
 
 import layerlab as ll
-from harness.tiers import require_root
-from mutations import COMMON, bounded, damaged, write
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     require_root("tar")
-    from layerlab.sources.sample import data_dir
-
-    root = tmp_path_factory.mktemp("mutated") / "root"
-    root.mkdir()
-    subprocess.run(["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpJf",
-                    str(data_dir() / "capture/overlay2.tar.xz"), "-C", str(root)], check=True)
-    return root
+    return unpack_capture("overlay2", tmp_path_factory.mktemp("mutated") / "root")
 
 
 def _first(pattern):
@@ -68,15 +62,7 @@ MUTATIONS = {
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 @pytest.mark.parametrize("role", list(ROLES))
 def test_damaged_metadata_is_a_clear_error_or_skipped(root, role, mutation):
-    path = ROLES[role](root)
-    with damaged(path, MUTATIONS[mutation]), bounded(30, f"{role} as {mutation}"):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                inv = ll.open_root(str(root), progress=False)
-                inv.files, inv.containers, inv.skipped
-        except ll.LayerlabError as e:
-            assert str(path) in str(e) or str(path.parent) in str(e), f"the error does not name the file: {e}"
+    read_damaged_root(root, ROLES[role](root), MUTATIONS[mutation], f"{role} as {mutation}")
 
 
 CONFIGS = {

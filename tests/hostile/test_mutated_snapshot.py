@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mutations import COMMON, bounded, damaged, write
 
 import layerlab as ll
 from layerlab.frames.inventory import FRAME_NAMES
-from mutations import COMMON, bounded, damaged, write
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 import traceback
 
 import pytest
-
 from harness.scripted import Scripted
+
 from layerlab.errors import AuthError, LayerlabError, RegistryError
 from layerlab.oci.manifest import Descriptor
 from layerlab.sources.registry import RegistryClient

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-
 from harness.scripted import Scripted
+
 from layerlab.errors import RateLimited, RegistryError
 from layerlab.sources.registry import RegistryClient
 

@@ -115,10 +115,10 @@ def test_sigterm_during_a_replacement_leaves_one_whole_snapshot(inv, tmp_path, h
 
 def test_the_fallback_swap_holds_signals(inv, tmp_path, monkeypatch):
     """Where renameat2 cannot swap, two renames run with SIGINT held: still one whole snapshot."""
-    from layerlab.frames import output
-
     import threading
     import time
+
+    from layerlab.frames import output
 
     path = Path(inv.save(tmp_path / "s.layerlab"))
     monkeypatch.setattr(output, "_exchange", lambda a, b: False)
