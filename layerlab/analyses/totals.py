@@ -15,20 +15,15 @@ from __future__ import annotations
 import pandas as pd
 
 from ..sources import open_source
-from .stacking import chain_files, resolve
 
 
 def hidden_rows(inv, image_id: str) -> pd.DataFrame:
     """(layer_id, path, bytes) of every stored entry ``image_id``'s final filesystem hides."""
-    from .waste import hidden_bytes
+    from .waste import hidden_of
 
-    c = inv.cache.setdefault("hidden_rows", {})
-    if image_id not in c:
-        files = chain_files(inv, inv.chain(image_id))
-        hidden = hidden_bytes(files, resolve(files, "oci"))
-        c[image_id] = pd.DataFrame({"layer_id": hidden["layer_id"].astype(object), "path": hidden["path"].astype(object),
-                                    "bytes": hidden["size"].astype("int64")})
-    return c[image_id]
+    hidden = hidden_of(inv, image_id)
+    return pd.DataFrame({"layer_id": hidden["layer_id"].astype(object), "path": hidden["path"].astype(object),
+                         "bytes": hidden["size"].astype("int64")})
 
 
 def _listed(inv, images=None) -> list[str]:

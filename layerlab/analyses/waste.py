@@ -189,6 +189,19 @@ def hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
     return hidden
 
 
+def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The stored entries image ``image_id``'s final filesystem hides (``layer_id``, ``path``,
+    ``position``, ``size``): what ``reclaimable_bytes`` sums. Stacked once per image and kept on the
+    Inventory, since efficiency, honest totals and fleets all need it; ``files`` are the image's
+    chain files when the caller has them already."""
+    c = inv.cache.setdefault("hidden", {})
+    if image_id not in c:
+        if files is None:
+            files = chain_files(inv, inv.chain(image_id))
+        c[image_id] = hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "position", "size"]]
+    return c[image_id]
+
+
 def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", progress=None) -> pd.DataFrame:
     """``waste`` for files rows of one image (with ``position``)."""
     files = files.reset_index(drop=True)
@@ -344,8 +357,7 @@ def image_figures(inv, image_id: str, base_layers: int) -> dict:
     chain = inv.chain(image_id)
     files = chain_files(inv, chain)
     figures, _ = dive_figures(files, len(chain))
-    visible = resolve(files, "oci")
-    hidden = hidden_bytes(files, visible)
+    hidden = hidden_of(inv, image_id, files)
     b = max(base_layers, 1)
     squashed, _ = dive_figures(_squash_base(files, b), len(chain) - b + 1) if len(chain) >= b else (figures, None)
     user_hidden = hidden[hidden["position"] >= base_layers]

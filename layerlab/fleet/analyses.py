@@ -15,9 +15,8 @@ import re
 
 import pandas as pd
 
-from ..analyses.stacking import chain_files, resolve
 from ..analyses.base import base_images as host_base_images
-from ..analyses.waste import hidden_bytes, image_figures
+from ..analyses.waste import hidden_of, image_figures
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
 from .frames import HOST, find_rows, read_frame
@@ -45,9 +44,7 @@ def image_facts(part: tuple[str, str], image_ids: list[str], storage_options: di
     for iid in image_ids:
         fig = image_figures(inv, iid, 0)
         figures.append({"image_id": iid, **{k: fig[k] for k in IMAGE_FIGURES}})
-        files = chain_files(inv, inv.chain(iid))
-        rows = hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "size"]]
-        hidden.append(rows.assign(image_id=iid))
+        hidden.append(hidden_of(inv, iid)[["layer_id", "path", "size"]].assign(image_id=iid))
     hid = pd.concat(hidden, ignore_index=True) if hidden else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
     return pd.DataFrame(figures), hid
 

@@ -19,21 +19,18 @@ frames as a data root's are built (``dataroot.metadata_frames``, ``fill_layer_co
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._version import __version__
 from ..errors import LayerDigestMismatch
 from ..frames import schema
 from ..frames.inventory import Inventory
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
-from ._reader import docker_size, fill_layer_counts, metadata_frames
+from ._reader import docker_size, fill_layer_counts, metadata_frames, source_meta
 from .layerfiles.rows import concat_files
 from .layerfiles.tarstream import LayerRead
 
@@ -96,8 +93,9 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
         for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
             blobs[cid] = {"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size,
                           "media_type": layer.media_type, "compression": None}
-    meta = {"host": socket.gethostname(), "scanned_at": datetime.now(timezone.utc).isoformat(),
-            "layerlab_version": __version__, "files_from": "tar", "layer_blobs": blobs, **meta}
+    given = dict(meta)
+    meta = source_meta(given.pop("source"), given.pop("image_store"), given.pop("driver"), files_from="tar",
+                       layer_blobs=blobs, **given)
     inv = Inventory(meta, {name: get(name) for name in ("images", "layers", "image_layers", "history",
                                                         "containers", "files", "skipped")})
     return inv
@@ -193,29 +191,3 @@ def layer_blobs(inv: Inventory) -> pd.DataFrame:
     df["size"] = df["layer_id"].map(sizes).astype("Int64")
     df["blob_size"] = df["blob_size"].astype("Int64")
     return df
-
-
-def combine(*inventories: Inventory) -> Inventory:
-    """One Inventory holding the images of several (an archive and a registry image, say), so an image
-    of one can be compared with an image of another (``diff_images``); a layer or image present in
-    more than one is kept once, from the first that has it."""
-    def frames(name):
-        def build():
-            parts, seen = [], set()
-            key = {"images": "image_id", "layers": "layer_id", "files": "layer_id", "history": "image_id",
-                   "image_layers": "image_id"}.get(name)
-            for inv in inventories:
-                df = getattr(inv, name)
-                if key is not None:
-                    df = df[~df[key].isin(seen)]
-                    seen |= set(getattr(inv, name)[key])
-                parts.append(df)
-            parts = [p for p in parts if len(p)] or [parts[0]]
-            return schema.coerce(pd.concat(parts, ignore_index=True), name)
-        return build
-
-    meta = {"source": " + ".join(inv.source for inv in inventories), "image_store": "combined", "driver": None,
-            "host": socket.gethostname(), "scanned_at": datetime.now(timezone.utc).isoformat(),
-            "layerlab_version": __version__}
-    return Inventory(meta, {name: frames(name) for name in ("images", "layers", "image_layers", "history",
-                                                            "containers", "files", "skipped")})
