@@ -8,8 +8,12 @@ the command line starts at once.
 from __future__ import annotations
 
 import math
+import re
 
 UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
+
+#: A content digest in a COPY/ADD source (``file:<64 hex>``): shown by its first 12 hex digits.
+_LONG_DIGEST = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b")
 
 
 def unit_for(max_bytes: float) -> tuple[str, float]:
@@ -74,8 +78,6 @@ def command_label(created_by, width: int = 40) -> str:
     """A Dockerfile-like, shortened label for a history ``created_by``:
     ``/bin/sh -c #(nop) COPY file:<64 hex> in /x`` -> ``COPY file:2174286787de… in /x``;
     ``/bin/sh -c apt-get ...`` -> ``RUN apt-get ...``; cut to ``width`` characters with "…"."""
-    import re
-
     if not isinstance(created_by, str) or not created_by.strip():  # None, NaN, NA: nothing recorded
         return "(imported)"
     text = " ".join(str(created_by).split())
@@ -85,5 +87,5 @@ def command_label(created_by, width: int = 40) -> str:
             if prefix == "/bin/sh -c ":
                 text = "RUN " + text
             break
-    text = re.sub(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b", r"\1…", text)  # content digests of COPY/ADD sources
+    text = _LONG_DIGEST.sub(r"\1…", text)
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"

@@ -22,8 +22,7 @@ from ..errors import OutputError, SnapshotError
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
 from .output import check_name, check_target, swap_into_place
-from .snapshot_check import check_layers_known, read_meta, read_table
-from .snapshot_check import check_meta as validate_meta
+from .snapshot_check import check_layers_known, check_meta_shape, read_meta, read_table
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -167,7 +166,6 @@ def load(path) -> Inventory:
         meta = json.loads(read_meta(path / "meta.json"))
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
-    meta = validate_meta(meta, path)
     check_meta(meta, path)
     missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
     if missing:
@@ -191,8 +189,10 @@ def load(path) -> Inventory:
 
 
 def check_meta(meta: dict, path) -> dict:
-    """Raise SnapshotError unless ``meta`` is of a format this layerlab reads; fill format 1's gaps."""
-    version = meta.get("format_version") if isinstance(meta, dict) else None
+    """Raise SnapshotError unless ``meta`` is a meta.json of the right shape and of a format this
+    layerlab reads (every loader: a folder, a URL, a fleet's); fill format 1's gaps."""
+    meta = check_meta_shape(meta, path)
+    version = meta.get("format_version")
     if version not in READABLE_FORMATS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise SnapshotError(

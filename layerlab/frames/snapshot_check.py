@@ -82,14 +82,15 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
     return table
 
 
-def check_meta(meta, path: Path) -> dict:
-    """meta.json's content if it is an object whose ``rows`` (if any) maps frame names to counts."""
+def check_meta_shape(meta, path) -> dict:
+    """meta.json's content if it is an object whose ``rows`` (if any) maps frame names to counts;
+    ``path`` is the snapshot (a folder or a URL)."""
     if not isinstance(meta, dict):
-        raise SnapshotError(f"{path / 'meta.json'} is not a JSON object; {_HINT}", path=str(path))
+        raise SnapshotError(f"{path}/meta.json is not a JSON object; {_HINT}", path=str(path))
     rows = meta.get("rows")
     if rows is not None and not (isinstance(rows, dict) and all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rows.values())):
-        raise SnapshotError(f"{path / 'meta.json'}: `rows` should map each frame to its row count; {_HINT}",
+        raise SnapshotError(f"{path}/meta.json: `rows` should map each frame to its row count; {_HINT}",
                             path=str(path))
     return meta
 
