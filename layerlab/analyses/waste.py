@@ -44,7 +44,7 @@ WASTE_COLUMNS = [
 # -- dive ---------------------------------------------------------------------------------------
 
 
-def _postorder_key(path: str, whiteout: bool):
+def postorder_key(path: str, whiteout: bool):
     # dive visits each layer tree children-first, siblings sorted bytewise; a whiteout node is
     # named ".wh.<name>".
     comps = [c.encode("utf-8", "surrogateescape") for c in path.split("/")[1:]]
@@ -104,7 +104,7 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
         if missing:
             # dive stops visiting the layer at the first whiteout it cannot find below (in visit
             # order), after creating that path's entry with no occurrence.
-            keys = [_postorder_key(p, w) for p, w in zip(layer["path"], is_wh)]
+            keys = [postorder_key(p, w) for p, w in zip(layer["path"], is_wh)]
             first = min(missing, key=lambda i: keys[i])
             visit &= np.fromiter((k < keys[first] for k in keys), dtype=bool, count=len(keys))
             p = layer.at[first, "path"]
@@ -129,7 +129,7 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
     figures = {
         "dive_efficiency": 1.0 if discovered == 0 else minimum / discovered,
         "dive_wasted_bytes": wasted,
-        "dive_user_wasted_percent": _go_divide(wasted, user),
+        "dive_user_wasted_percent": go_divide(wasted, user),
         "dive_size_bytes": int(sizes.sum()),
         "dive_user_size_bytes": user,
     }
@@ -137,7 +137,7 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
     return figures, table
 
 
-def _go_divide(a: float, b: float) -> float:
+def go_divide(a: float, b: float) -> float:
     # Go's float64 division, as dive does it: x/0 is +Inf, 0/0 is NaN.
     if b == 0:
         return math.nan if a == 0 else math.inf
@@ -189,16 +189,50 @@ def hidden_bytes(files: pd.DataFrame, visible: pd.DataFrame) -> pd.DataFrame:
     return hidden
 
 
+def hidden_stacked(files: pd.DataFrame) -> pd.DataFrame:
+    """The stored entries of one image's chain files (with ``position``) that its final filesystem
+    hides, stacked on their own: the per-image reference for what ``stack_all`` finds."""
+    return hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "position", "size"]]
+
+
+def stack_all(inv, image_ids, base_layers: dict | None = None) -> dict:
+    """``image_figures`` of many images in one walk along their layer tree (``layertree.walk``).
+
+    Kept on the Inventory, with each image's hidden entries (for ``hidden_of``): images sharing a
+    prefix of layers share its stacking. ``base_layers`` maps an image ID to its base's layer count
+    (default 0). Returns per image ID its figures.
+    """
+    from .layertree import walk
+
+    base_layers = base_layers or {}
+    figs = inv.cache.setdefault("image_figures", {})
+    rows = inv.cache.setdefault("hidden_rows", {})
+    ids = list(dict.fromkeys(image_ids))
+    todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
+    if todo:
+        for iid, fig in walk(inv, todo, base_layers).items():
+            rows[iid] = (fig.pop("hidden_rows"), fig.pop("hidden_positions"))
+            figs[(iid, int(base_layers.get(iid, 0)))] = fig
+    return {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
+
+
 def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataFrame:
     """The stored entries image ``image_id``'s final filesystem hides (``layer_id``, ``path``,
-    ``position``, ``size``): what ``reclaimable_bytes`` sums. Stacked once per image and kept on the
-    Inventory, since efficiency, honest totals and fleets all need it; ``files`` are the image's
-    chain files when the caller has them already."""
+    ``position``, ``size``): what ``reclaimable_bytes`` sums. Found once per image and kept on the
+    Inventory, since efficiency, honest totals and fleets all need it (``stack_all`` finds them for
+    many images at once); ``files`` are the image's chain files when the caller has them already."""
     c = inv.cache.setdefault("hidden", {})
     if image_id not in c:
-        if files is None:
-            files = chain_files(inv, inv.chain(image_id))
-        c[image_id] = hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "position", "size"]]
+        walked = inv.cache.get("hidden_rows", {}).get(image_id)
+        if walked is not None:
+            at, positions = walked
+            part = inv.files.iloc[at]
+            c[image_id] = pd.DataFrame({"layer_id": part["layer_id"].to_numpy(), "path": part["path"].astype(object).to_numpy(),
+                                        "position": positions, "size": part["size"].to_numpy()})
+        else:
+            if files is None:
+                files = chain_files(inv, inv.chain(image_id))
+            c[image_id] = hidden_stacked(files)
     return c[image_id]
 
 
@@ -353,11 +387,12 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
 
 
 def image_figures(inv, image_id: str, base_layers: int) -> dict:
-    """dive's figures and reclaimable bytes for one image (no hashing needed)."""
+    """dive's figures and reclaimable bytes for one image (no hashing needed), the image stacked on
+    its own: the reference ``stack_all`` is tested against (which ``efficiency`` uses)."""
     chain = inv.chain(image_id)
     files = chain_files(inv, chain)
     figures, _ = dive_figures(files, len(chain))
-    hidden = hidden_of(inv, image_id, files)
+    hidden = hidden_stacked(files)
     b = max(base_layers, 1)
     squashed, _ = dive_figures(_squash_base(files, b), len(chain) - b + 1) if len(chain) >= b else (figures, None)
     user_hidden = hidden[hidden["position"] >= base_layers]
@@ -413,14 +448,14 @@ def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
         wanted = {inv.image_id(i) for i in ([images] if isinstance(images, str) else images)}
         imgs = inv.images[inv.images["image_id"].isin(wanted)]
     bases = base_images(inv).set_index("image_id")
-    c = inv.cache.setdefault("image_figures", {})
+    counts = bases["base_layer_count"]
+    layers = {iid: int(counts.get(iid, 0)) for iid in imgs["image_id"]}
+    figures = stack_all(inv, list(imgs["image_id"]), layers)
     rows = []
     for r in imgs.itertuples(index=False):
         base = bases.loc[r.image_id] if r.image_id in bases.index else None
         base_layers = int(base["base_layer_count"]) if base is not None else 0
-        if r.image_id not in c:
-            c[r.image_id] = image_figures(inv, r.image_id, base_layers)
-        fig = c[r.image_id]
+        fig = figures[r.image_id]
         rows.append(
             {
                 "image_id": r.image_id,
@@ -457,8 +492,8 @@ EFFICIENCY_COLUMNS = [
 def summary_fields(inv, image_id: str) -> dict:
     """The analysis fields of one image in ``layerlab summary --json`` (JSON-safe values)."""
     c = inv.cache
-    if "summary_efficiency" not in c:
-        c["summary_efficiency"] = efficiency(inv, all=True).set_index("image_id")
+    if "summary_efficiency" not in c:  # the images summary lists, all at once
+        c["summary_efficiency"] = efficiency(inv).set_index("image_id")
     row = c["summary_efficiency"].loc[image_id]
 
     def num(x):

@@ -1,0 +1,366 @@
+"""Every image of a source stacked in one walk along its layer tree.
+
+Images built on one another share a prefix of layers (their chain IDs say so), and stacking each
+image from scratch redoes that prefix once per image. Here the images' layer chains form a tree (a
+trie of layer IDs, the way the layers themselves are shared): a depth-first walk applies each
+layer once on top of the state its parent left, reads the figures of the images that end there,
+and undoes the layer on the way back up.
+
+The state is a few arrays indexed by path: every path of the files frame gets a number in sorted
+order, so a directory's subtree is one contiguous range of numbers. They hold which entry each
+path shows by the OCI rules (what ``stacking.resolve(files, "oci")`` keeps) and by dive's, and
+dive's per-path occurrence count, sum and minimum. The figures are exactly those of
+``waste.dive_figures`` (and of ``waste._squash_base`` for the figures excluding the base) and
+``waste.hidden_bytes``, computed incrementally; the tests compare the two paths on every image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .stacking import NOT_DIRS_HIDE
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class _Paths:
+    """Every path of the files frame numbered in sorted order, with each number's subtree range."""
+
+    def __init__(self, path: pd.Series):
+        codes, uniq = pd.factorize(path, sort=True)
+        codes = codes.astype(np.int64)
+        names = np.asarray(uniq, dtype=object)
+        # The ranges below rely on Python's str order (code points); Arrow strings sort by UTF-8
+        # bytes, the same order, but a categorical sorts by its categories' order.
+        if not pd.Index(names).is_monotonic_increasing:
+            order = np.argsort(names, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            codes, names = rank[codes], names[order]
+        self.codes, self.names = codes, names
+        n = len(self.names)
+        # Strict descendants of path a are the paths in [a + "/", a + "0"): "0" follows "/".
+        self.lo = np.zeros(n, dtype=np.int64)
+        self.hi = np.zeros(n, dtype=np.int64)
+        dirs = self._with_descendants()
+        if len(dirs):
+            d = self.names[dirs]
+            self.lo[dirs] = np.searchsorted(self.names, np.array([p + "/" for p in d], dtype=object))
+            self.hi[dirs] = np.searchsorted(self.names, np.array([p + "0" for p in d], dtype=object))
+
+    def _with_descendants(self) -> np.ndarray:
+        # The numbers of paths that are a strict ancestor of another path (implicit parents included).
+        parents = {p.rpartition("/")[0] for p in self.names}
+        frontier = parents
+        while frontier:
+            frontier = {p.rpartition("/")[0] for p in frontier} - parents
+            parents |= frontier
+        parents.discard("")
+        idx = pd.Index(self.names).get_indexer(list(parents))
+        return np.sort(idx[idx >= 0])
+
+    def code_of(self, values) -> np.ndarray:
+        return pd.Index(self.names).get_indexer(np.asarray(values, dtype=object)).astype(np.int64)
+
+
+class _Layer:
+    """What the walk needs of one layer's rows, computed once however many images hold the layer."""
+
+    def __init__(self, rows: np.ndarray, cols: dict, paths: _Paths):
+        self.rows = rows
+        c = self.codes = paths.codes[rows]
+        kind = cols["kind"][rows]
+        self.size = cols["size"][rows]
+        self.raw = int(self.size.sum())
+        self.is_wh = kind == 0
+        self.wh = np.flatnonzero(self.is_wh)
+        adds = np.flatnonzero(~self.is_wh)
+        # The last row of a path wins (resolve keeps the last); earlier rows of it are hidden at once.
+        last = pd.Series(c[adds]).duplicated(keep="last").to_numpy()
+        self.adds, self.self_hidden = adds[~last], adds[last]
+        self.add_codes_sorted = np.sort(c[self.adds])
+        self.unique = not pd.Series(c).duplicated().any()
+        lo, hi = paths.lo[c], paths.hi[c]
+        # OCI: whiteouts, opaque directories and non-directories hide what lower layers have below.
+        hides = (self.is_wh | (kind == 1) | (kind == 3)) & (hi > lo)
+        self.oci_hiders = np.flatnonzero(hides)
+        self.dive_hiders = np.flatnonzero(self.is_wh & (hi > lo))
+        # dive visits the leaves of the layer's tree (and every whiteout).
+        sc = np.sort(c)
+        inner = np.searchsorted(sc, hi) > np.searchsorted(sc, lo)
+        self.leaves = self.is_wh | ~inner
+        link = cols["link"][rows]
+        self.links = np.flatnonzero(link >= 0)
+        self.link_codes = link[self.links]
+
+
+class _Acc:
+    """dive's per-path occurrences (count, sum of sizes, smallest size) and their totals."""
+
+    def __init__(self, n: int):
+        self.cnt = np.zeros(n, dtype=np.int64)
+        self.tot = np.zeros(n, dtype=np.int64)
+        self.mn = np.zeros(n, dtype=np.int64)
+        self.discovered = self.minimum = self.wasted = 0
+        self.phantom: list[int] = []
+
+    def add(self, codes, sizes, unique: bool, undo: list):
+        if not len(codes):
+            return
+        if unique:
+            c, n_l, s_l, m_l = codes, 1, sizes, sizes
+        else:
+            c, inverse = np.unique(codes, return_inverse=True)
+            n_l = np.bincount(inverse, minlength=len(c)).astype(np.int64)
+            s_l = np.zeros(len(c), dtype=np.int64)
+            np.add.at(s_l, inverse, sizes)
+            m_l = np.full(len(c), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(m_l, inverse, sizes)
+        oc, ot, om = self.cnt[c], self.tot[c], self.mn[c]
+        nc, nt = oc + n_l, ot + s_l
+        nm = np.where(oc > 0, np.minimum(om, m_l), m_l)
+        undo.append((self, c, oc, ot, om, self.discovered, self.minimum, self.wasted, len(self.phantom)))
+        self.discovered += int(s_l.sum())
+        self.minimum += int(nm.sum()) - int(om[oc > 0].sum())
+        self.wasted += int(nt[nc >= 2].sum()) - int(ot[oc >= 2].sum())
+        self.cnt[c], self.tot[c], self.mn[c] = nc, nt, nm
+
+    def figures(self, user: int) -> dict:
+        from .waste import go_divide
+
+        phantom = len({c for c in self.phantom if self.cnt[c] == 0})
+        return {
+            "dive_efficiency": 1.0 if self.discovered == 0 else (self.minimum - phantom) / self.discovered,
+            "dive_wasted_bytes": int(self.wasted),
+            "dive_user_wasted_percent": go_divide(self.wasted, user),
+        }
+
+
+def _columns(files: pd.DataFrame, paths: _Paths) -> dict:
+    kind = files["kind"]
+    code = np.full(len(files), 9, dtype=np.int8)  # 9: dir and any other kind that hides nothing
+    code[(kind == "whiteout").to_numpy(dtype=bool)] = 0
+    code[(kind == "opaque").to_numpy(dtype=bool)] = 1
+    code[kind.isin(sorted(NOT_DIRS_HIDE)).to_numpy(dtype=bool)] = 3
+    code[(kind == "hardlink").to_numpy(dtype=bool)] = 4  # a hard link hides children like any non-dir
+    code[(kind == "dir").to_numpy(dtype=bool)] = 2
+    link = np.full(len(files), -1, dtype=np.int64)
+    hard = np.flatnonzero(code == 4)
+    if len(hard):
+        link[hard] = paths.code_of(files["link_target"].iloc[hard].astype(object).to_numpy())
+    code[hard] = 3
+    return {"kind": code, "size": files["size"].to_numpy(dtype=np.int64), "link": link}
+
+
+def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
+    """dive's figures and the hidden entries of every image in ``image_ids``, in one walk.
+
+    Parameters
+    ----------
+    inv
+        An Inventory.
+    image_ids
+        Full image IDs.
+    base_layers
+        Per image ID, the layer count of its base (``base_images``' ``base_layer_count``): the
+        figures ``*_excluding_base`` squash those layers into one, as ``waste.image_figures`` does.
+
+    Returns
+    -------
+    dict
+        Per image ID, ``waste.image_figures``' dict plus ``hidden_rows`` (positions in
+        ``inv.files`` of the entries ``hidden_of`` returns, in its order) and ``hidden_positions``.
+    """
+    base_layers = base_layers or {}
+    chains = inv.chains()
+    image_ids = list(dict.fromkeys(image_ids))
+    # The trie of chains: node 0 is the empty stack.
+    children: list[dict] = [{}]
+    node_layer: list[str | None] = [None]
+    ends: dict[int, list[str]] = {}
+    starts: set[int] = set()  # nodes where a squashed base ends (base_layers > 1)
+    for iid in image_ids:
+        node = 0
+        path = [0]
+        for lid in chains.get(iid, []):
+            nxt = children[node].get(lid)
+            if nxt is None:
+                nxt = children[node][lid] = len(node_layer)
+                children.append({})
+                node_layer.append(lid)
+            node = nxt
+            path.append(node)
+        ends.setdefault(node, []).append(iid)
+        b = int(base_layers.get(iid, 0))
+        if 1 < b <= len(path) - 1:
+            starts.add(path[b])
+    files = inv.files
+    paths = _Paths(files["path"])
+    cols = _columns(files, paths)
+    if "files_by_layer" not in inv.cache:
+        inv.cache["files_by_layer"] = files.groupby("layer_id", observed=True, sort=False).indices
+    by_layer = inv.cache["files_by_layer"]
+    layers: dict[str, _Layer] = {}
+    for lid in set(node_layer[1:]):
+        rows = by_layer.get(lid)
+        layers[lid] = _Layer(np.asarray(rows if rows is not None else _EMPTY, dtype=np.int64), cols, paths)
+    total = sum(len(layers[lid].rows) for lid in node_layer[1:])
+    n_paths = len(paths.names)
+    # Entries: one per (trie node, row of its layer), numbered in walk order, so along one chain
+    # entry numbers grow with position and, within a layer, with the files frame's row order.
+    ent_row = np.zeros(total, dtype=np.int64)
+    ent_pos = np.zeros(total, dtype=np.int64)
+    ent_node = np.zeros(total, dtype=np.int64)
+    size, kind = cols["size"], cols["kind"]
+    oci = np.full(n_paths, -1, dtype=np.int64)
+    dive = np.full(n_paths, -1, dtype=np.int64)
+    full = _Acc(n_paths)
+    out: dict[str, dict] = {}
+    state = {"next": 0}
+    # Along the current chain: raw bytes below each depth, hidden entries and hard links per layer,
+    # and the accumulators of squashed bases (by base depth).
+    raw_below = [0]
+    hidden_stack: list[np.ndarray] = []
+    links_stack: list[np.ndarray] = []
+    squashed: dict[int, _Acc] = {}
+
+    def figures_of(node: int, depth: int):
+        hidden = np.sort(np.concatenate(hidden_stack)) if hidden_stack else _EMPTY
+        hidden = hidden[size[ent_row[hidden]] > 0]
+        links = np.concatenate(links_stack) if links_stack else _EMPTY
+        if len(links) and len(hidden):
+            # A hidden file still shows through a visible hard link to it in the same layer.
+            visible = links[oci[paths.codes[ent_row[links]]] == links]
+            if len(visible):
+                shown = set(zip(ent_node[visible].tolist(), cols["link"][ent_row[visible]].tolist()))
+                keep = [k not in shown for k in zip(ent_node[hidden].tolist(), paths.codes[ent_row[hidden]].tolist())]
+                hidden = hidden[np.array(keep, dtype=bool)]
+        user = raw_below[depth] - raw_below[min(depth, 1)]
+        fig = {**full.figures(user), "dive_size_bytes": raw_below[depth], "dive_user_size_bytes": user}
+        hsize = size[ent_row[hidden]]
+        hpos = ent_pos[hidden]
+        for iid in ends[node]:
+            b = int(base_layers.get(iid, 0))
+            sq = squashed[b].figures(raw_below[depth] - raw_below[b]) if b in squashed else fig
+            out[iid] = {
+                **fig,
+                "reclaimable_bytes": int(hsize.sum()),
+                "reclaimable_bytes_excluding_base": int(hsize[hpos >= b].sum()),
+                "dive_efficiency_excluding_base": sq["dive_efficiency"],
+                "dive_wasted_bytes_excluding_base": sq["dive_wasted_bytes"],
+                "dive_user_wasted_percent_excluding_base": sq["dive_user_wasted_percent"],
+                "hidden_rows": ent_row[hidden],
+                "hidden_positions": hpos,
+            }
+
+    def apply(node: int, depth: int, undo: list):
+        """Stack the layer of ``node`` (at position depth - 1) on the state; record how to undo it."""
+        lay = layers[node_layer[node]]
+        n = len(lay.rows)
+        ids = np.arange(state["next"], state["next"] + n, dtype=np.int64)
+        state["next"] += n
+        ent_row[ids], ent_pos[ids], ent_node[ids] = lay.rows, depth - 1, node
+        c = lay.codes
+        # dive: a whiteout's size is what it deletes in dive's stacked tree below (a directory's
+        # subtree, a file 0); a whiteout of nothing stops dive's walk of the layer there.
+        occ_size = lay.size.copy()
+        missing = []
+        for i in lay.wh:
+            e = dive[c[i]]
+            if e < 0:
+                missing.append(i)
+            elif kind[ent_row[e]] in (1, 2):
+                seg = dive[paths.lo[c[i]]:paths.hi[c[i]]]
+                occ_size[i] = size[ent_row[e]] + int(size[ent_row[seg[seg >= 0]]].sum())
+            else:
+                occ_size[i] = 0
+        visit = lay.leaves
+        accs = [full, *squashed.values()]
+        if missing:
+            from .waste import postorder_key
+
+            names = paths.names[c]
+            keys = [postorder_key(p, w) for p, w in zip(names, lay.is_wh)]
+            first = min(missing, key=lambda i: keys[i])
+            visit = visit & np.fromiter((k < keys[first] for k in keys), dtype=bool, count=n)
+            for acc in accs:
+                if acc.cnt[c[first]] == 0:
+                    acc.phantom.append(int(c[first]))
+        for acc in accs:
+            acc.add(c[visit], occ_size[visit], lay.unique, undo)
+        # dive's state: whiteouts delete the path and its subtree; adds replace the path.
+        _clear(dive, c[lay.wh], undo)
+        for i in lay.dive_hiders:
+            _clear_range(dive, paths.lo[c[i]], paths.hi[c[i]], undo)
+        # OCI's state, and the entries this layer hides.
+        hidden = [ids[lay.self_hidden], _clear(oci, c[lay.wh], undo)]
+        for i in lay.oci_hiders:
+            hidden.append(_clear_range(oci, paths.lo[c[i]], paths.hi[c[i]], undo))
+        for state_ in (dive, oci):
+            ac = c[lay.adds]
+            old = state_[ac]
+            undo.append((state_, ac, old))
+            if state_ is oci:
+                hidden.append(old[old >= 0])
+            state_[ac] = ids[lay.adds]
+        hidden_stack.append(np.concatenate(hidden))
+        links_stack.append(ids[lay.links])
+        raw_below.append(raw_below[-1] + lay.raw)
+        if node in starts:
+            squashed[depth] = _squashed_start(dive, paths, size, ent_row)
+
+    def visit_node(node: int, depth: int):
+        undo: list = []
+        if node:
+            apply(node, depth, undo)
+        if node in ends:
+            figures_of(node, depth)
+        for child in children[node].values():
+            visit_node(child, depth + 1)
+        if node:
+            squashed.pop(depth, None)
+            hidden_stack.pop()
+            links_stack.pop()
+            raw_below.pop()
+            for u in reversed(undo):
+                if isinstance(u[0], _Acc):
+                    acc, c, oc, ot, om, d, m, w, nph = u
+                    acc.cnt[c], acc.tot[c], acc.mn[c] = oc, ot, om
+                    acc.discovered, acc.minimum, acc.wasted = d, m, w
+                    del acc.phantom[nph:]
+                else:
+                    arr, where, old = u
+                    arr[where] = old
+
+    visit_node(0, 0)  # one Python frame per layer of the longest chain (docker allows 127)
+    return out
+
+
+def _clear(arr: np.ndarray, where: np.ndarray, undo: list) -> np.ndarray:
+    """Set ``arr[where]`` to -1 (nothing shown); the entries it held."""
+    old = arr[where]
+    undo.append((arr, where, old))
+    arr[where] = -1
+    return old[old >= 0]
+
+
+def _clear_range(arr: np.ndarray, lo: int, hi: int, undo: list) -> np.ndarray:
+    seg = arr[lo:hi]
+    at = np.flatnonzero(seg >= 0)
+    if not len(at):
+        return _EMPTY
+    return _clear(arr, at + lo, undo)
+
+
+def _squashed_start(dive: np.ndarray, paths: _Paths, size: np.ndarray, ent_row: np.ndarray) -> _Acc:
+    """A fresh accumulator holding the base squashed into one layer: the leaves of dive's stacked tree."""
+    acc = _Acc(len(dive))
+    shown = dive >= 0
+    below = np.concatenate([[0], np.cumsum(shown, dtype=np.int64)])
+    vis = np.flatnonzero(shown)
+    leaves = vis[below[paths.hi[vis]] == below[paths.lo[vis]]]
+    s = size[ent_row[dive[leaves]]]
+    acc.cnt[leaves], acc.tot[leaves], acc.mn[leaves] = 1, s, s
+    acc.discovered = acc.minimum = int(s.sum())
+    return acc
