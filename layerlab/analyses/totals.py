@@ -51,10 +51,10 @@ def reclaimable_once(source, images=None) -> dict:
     """
     inv = open_source(source)
     ids = _listed(inv, images)
-    from tqdm.auto import tqdm
+    from .waste import stack_all
 
-    parts = [hidden_rows(inv, i) for i in tqdm(ids, desc="hidden bytes", unit="image", leave=False,
-                                               disable=None if len(ids) > 10 else True)]
+    stack_all(inv, ids)  # every image's hidden entries in one pass along the layer tree
+    parts = [hidden_rows(inv, i) for i in ids]
     per_image = int(sum(int(p["bytes"].sum()) for p in parts))
     if parts:
         union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"])

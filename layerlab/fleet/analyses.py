@@ -16,7 +16,7 @@ import re
 import pandas as pd
 
 from ..analyses.base import base_images as host_base_images
-from ..analyses.waste import hidden_of, image_figures
+from ..analyses.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
 from .frames import HOST, find_rows, read_frame
@@ -41,8 +41,9 @@ def image_facts(part: tuple[str, str], image_ids: list[str], storage_options: di
     and their hidden rows (``layer_id``, ``path``, ``size``: what ``reclaimable_bytes`` sums)."""
     inv = open_inventory(part, storage_options)
     figures, hidden = [], []
+    walked = stack_all(inv, image_ids)  # the images of the snapshot stacked in one pass
     for iid in image_ids:
-        fig = image_figures(inv, iid, 0)
+        fig = walked[iid]
         figures.append({"image_id": iid, **{k: fig[k] for k in IMAGE_FIGURES}})
         hidden.append(hidden_of(inv, iid)[["layer_id", "path", "size"]].assign(image_id=iid))
     hid = pd.concat(hidden, ignore_index=True) if hidden else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
