@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..sources import open_source
@@ -14,6 +15,60 @@ def commands(inv, image_id: str) -> pd.Series:
     il = inv.image_layers
     rows = il[il["image_id"] == image_id]
     return pd.Series(rows["created_by"].astype(object).to_numpy(), index=rows["position"].to_numpy())
+
+
+def walked_waste(inv, image_id: str) -> pd.DataFrame:
+    """The reclaimable rows of ``waste(inv, image_id, hash=False)`` with the columns grouping needs
+    (``position``, ``layer_id``, ``path``, ``bytes``, ``by_position``, ``by_layer_id``, ``reason``,
+    ``reclaimable``), from the one pass over every image (``waste.stack_all``), in ``waste``'s order."""
+    from .waste import stack_all
+
+    if image_id not in inv.cache.get("hidden_rows", {}):
+        stack_all(inv, [image_id])
+    at, positions, by, over = inv.cache["hidden_rows"][image_id]
+    part = inv.files.iloc[at]
+    chain = np.array(inv.chain(image_id) or [None], dtype=object)
+    part = part.reset_index(drop=True)
+    w = pd.DataFrame({
+        "path": part["path"].astype(object).to_numpy(),
+        "layer_id": part["layer_id"].astype(object).to_numpy(),
+        "position": positions,
+        "bytes": part["size"].to_numpy(dtype=np.int64),
+        "reason": np.where(over, "overwritten", "deleted").astype(object),
+        "reclaimable": True,
+        "by_layer_id": chain[by],
+        "by_position": by,
+    })
+    if "sha256" in part.columns and part["sha256"].notna().any():
+        _recorded_copies(inv, w, part)
+    return w.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _recorded_copies(inv, w: pd.DataFrame, part: pd.DataFrame) -> None:
+    """``metadata_only`` where ``waste`` (hash=False) finds it: an overwritten file whose copy above,
+    a file of the same size, has the same recorded sha256 (a ``--hash`` snapshot)."""
+    lower = (w["reason"] == "overwritten").to_numpy() & (part["kind"] == "file").to_numpy() & part["sha256"].notna().to_numpy()
+    if not lower.any():
+        return
+    cols = ["layer_id", "path", "kind", "size", "link_target", "sha256"]
+    files = inv.files[inv.files["layer_id"].isin(set(w.loc[lower, "by_layer_id"]))][cols].astype(
+        {"layer_id": object, "path": object, "kind": object, "link_target": object})
+    files = files.drop_duplicates(["layer_id", "path"], keep="last")
+    cand = pd.DataFrame({"layer_id": w.loc[lower, "by_layer_id"].to_numpy(), "path": w.loc[lower, "path"].to_numpy(),
+                         "size0": w.loc[lower, "bytes"].to_numpy(), "sha0": part.loc[lower, "sha256"].to_numpy(),
+                         "at": np.flatnonzero(lower)})
+    upper = cand.merge(files, on=["layer_id", "path"], how="left")
+    # a copy made to add a hard link keeps its bytes on the first link
+    linked = upper["kind"] == "hardlink"
+    if linked.any():
+        first = upper.loc[linked, ["layer_id", "link_target"]].merge(
+            files[["layer_id", "path", "kind", "size", "sha256"]].rename(columns={"path": "link_target"}),
+            on=["layer_id", "link_target"], how="left")
+        found = first["kind"].notna().to_numpy()
+        rows = upper.index[linked][found]
+        upper.loc[rows, ["kind", "size", "sha256"]] = first.loc[found, ["kind", "size", "sha256"]].to_numpy()
+    same = (upper["kind"] == "file") & (upper["size"] == upper["size0"]) & (upper["sha256"] == upper["sha0"])
+    w.loc[upper.loc[same.fillna(False).astype(bool), "at"].to_numpy(), "reason"] = "metadata_only"
 
 
 def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=False) -> pd.DataFrame:
@@ -30,7 +85,8 @@ def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=Fals
     hash
         Passed to ``waste`` when it is computed here (default False: no file is read; the
         grouping does not depend on contents, only ``reason`` may say ``overwritten`` where a
-        hash would say ``metadata_only``).
+        hash would say ``metadata_only``). With False the rows come from the one pass over
+        every image (``walked_waste``), not from stacking this image alone.
 
     Returns
     -------
@@ -44,7 +100,10 @@ def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=Fals
 
     inv = open_source(source)
     image_id = inv.image_id(image)
-    w = waste_of(inv, image_id, hash=hash, progress=False) if waste is None else waste
+    if waste is None and hash is False:
+        w = walked_waste(inv, image_id)
+    else:
+        w = waste_of(inv, image_id, hash=hash, progress=False) if waste is None else waste
     w = w[w["reclaimable"]]
     if w.empty:
         return pd.DataFrame(columns=LINE_COLUMNS)

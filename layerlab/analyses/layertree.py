@@ -170,7 +170,9 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
     -------
     dict
         Per image ID, ``waste.image_figures``' dict plus ``hidden_rows`` (positions in
-        ``inv.files`` of the entries ``hidden_of`` returns, in its order) and ``hidden_positions``.
+        ``inv.files`` of the entries ``hidden_of`` returns, in its order), ``hidden_positions``
+        (their positions in the image), ``hidden_by`` (the position of the layer that hid each) and
+        ``hidden_overwritten`` (that layer put something at the same path; else it deleted it).
     """
     base_layers = base_layers or {}
     chains = inv.chains()
@@ -226,16 +228,22 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
     squashed: dict[int, _Acc] = {}
 
     def figures_of(node: int, depth: int):
-        hidden = np.sort(np.concatenate(hidden_stack)) if hidden_stack else _EMPTY
-        hidden = hidden[size[ent_row[hidden]] > 0]
+        if hidden_stack:
+            hidden, by, over = (np.concatenate(parts) for parts in zip(*hidden_stack))
+            keep = np.argsort(hidden, kind="stable")
+            keep = keep[size[ent_row[hidden[keep]]] > 0]
+            hidden, by, over = hidden[keep], by[keep], over[keep]
+        else:
+            hidden, by, over = _EMPTY, _EMPTY, np.zeros(0, dtype=bool)
         links = np.concatenate(links_stack) if links_stack else _EMPTY
         if len(links) and len(hidden):
             # A hidden file still shows through a visible hard link to it in the same layer.
             visible = links[oci[paths.codes[ent_row[links]]] == links]
             if len(visible):
                 shown = set(zip(ent_node[visible].tolist(), cols["link"][ent_row[visible]].tolist()))
-                keep = [k not in shown for k in zip(ent_node[hidden].tolist(), paths.codes[ent_row[hidden]].tolist())]
-                hidden = hidden[np.array(keep, dtype=bool)]
+                keep = np.array([k not in shown for k in zip(ent_node[hidden].tolist(), paths.codes[ent_row[hidden]].tolist())],
+                                dtype=bool)
+                hidden, by, over = hidden[keep], by[keep], over[keep]
         user = raw_below[depth] - raw_below[min(depth, 1)]
         fig = {**full.figures(user), "dive_size_bytes": raw_below[depth], "dive_user_size_bytes": user}
         hsize = size[ent_row[hidden]]
@@ -252,6 +260,8 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
                 "dive_user_wasted_percent_excluding_base": sq["dive_user_wasted_percent"],
                 "hidden_rows": ent_row[hidden],
                 "hidden_positions": hpos,
+                "hidden_by": by,
+                "hidden_overwritten": over,
             }
 
     def apply(node: int, depth: int, undo: list):
@@ -304,7 +314,13 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
             if state_ is oci:
                 hidden.append(old[old >= 0])
             state_[ac] = ids[lay.adds]
-        hidden_stack.append(np.concatenate(hidden))
+        hidden = np.concatenate(hidden)
+        # Who hid each entry (for waste by Dockerfile line): this layer; overwritten when it puts
+        # something at the entry's path, else deleted.
+        at = np.searchsorted(lay.add_codes_sorted, paths.codes[ent_row[hidden]])
+        over = at < len(lay.add_codes_sorted)
+        over[over] = lay.add_codes_sorted[at[over]] == paths.codes[ent_row[hidden[over]]]
+        hidden_stack.append((hidden, np.full(len(hidden), depth - 1, dtype=np.int64), over))
         links_stack.append(ids[lay.links])
         raw_below.append(raw_below[-1] + lay.raw)
         if node in starts:

@@ -211,7 +211,7 @@ def stack_all(inv, image_ids, base_layers: dict | None = None) -> dict:
     todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
     if todo:
         for iid, fig in walk(inv, todo, base_layers).items():
-            rows[iid] = (fig.pop("hidden_rows"), fig.pop("hidden_positions"))
+            rows[iid] = tuple(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by", "hidden_overwritten"))
             figs[(iid, int(base_layers.get(iid, 0)))] = fig
     return {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
 
@@ -225,7 +225,7 @@ def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataF
     if image_id not in c:
         walked = inv.cache.get("hidden_rows", {}).get(image_id)
         if walked is not None:
-            at, positions = walked
+            at, positions = walked[:2]
             part = inv.files.iloc[at]
             c[image_id] = pd.DataFrame({"layer_id": part["layer_id"].to_numpy(), "path": part["path"].astype(object).to_numpy(),
                                         "position": positions, "size": part["size"].to_numpy()})

@@ -12,9 +12,10 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses import efficiency
+from layerlab.analyses.attribution import waste_by_line
 from layerlab.analyses.base import base_images
 from layerlab.analyses.stacking import chain_files
-from layerlab.analyses.waste import hidden_of, hidden_stacked, image_figures, stack_all
+from layerlab.analyses.waste import hidden_of, hidden_stacked, image_figures, stack_all, waste
 from layerlab.frames.inventory import Inventory
 from layerlab.sources.sample import DRIVERS, sample_path
 from harness.tiers import require, require_root
@@ -41,6 +42,10 @@ def assert_one_pass_is_per_image(inv) -> int:
         one = hidden_of(inv, iid)
         for col in ("layer_id", "path", "position", "size"):
             assert list(one[col]) == list(alone[col]), (iid, col)
+        # waste by Dockerfile line: who hid what, and how
+        lines = waste_by_line(inv, iid)
+        ref_lines = waste_by_line(inv, iid, waste=waste(inv, iid, hash=False, progress=False))
+        pd.testing.assert_frame_equal(lines.reset_index(drop=True), ref_lines.reset_index(drop=True), check_dtype=False)
     # efficiency reads the same figures (and the same bases)
     eff = efficiency(inv, all=True).set_index("image_id")
     for iid in ids:
