@@ -43,7 +43,7 @@ BUILDS = [
     ("bench/sys-slim:2", "bench/sys-slim:1", ["echo 2 > /etc/version"]),
     ("bench/sys-man:1", "bench/system:1", ["chmod -R go-w /usr/share/man"]),
     ("bench/sys-man:2", "bench/sys-man:1", ["rm -rf /usr/share/man/man3 && mkdir /usr/share/man/man3 && echo x > /usr/share/man/man3/x"]),
-    ("bench/sys-locale:1", "bench/system:1", ["cp -a /usr/share/locale /opt/locale", "rm -rf /opt/locale/de"]),
+    ("bench/sys-locale:1", "bench/system:1", ["mkdir -p /opt && cp -a /usr/share/locale /opt/locale", "rm -rf /opt/locale/de"]),
     ("bench/sys-icons:1", "bench/sys-slim:1", ["chmod -R a+r /usr/share/icons", "mkdir -p /srv && echo icons > /srv/id"]),
     ("bench/py-app:1", "bench/python:1", ["mkdir /app && echo 'print(1)' > /app/main.py"]),
     ("bench/py-app:2", "bench/py-app:1", [f"rm -rf {SITE}/botocore", "echo 2 > /app/version"]),
@@ -67,23 +67,32 @@ def tar_of(tree_root: str, members: list[str], rootfs: Path, out: Path, prefix: 
 
 
 def build(d: Daemon, work: Path) -> None:
+    """The images (a data root left by an interrupted run is completed: imports are skipped when
+    their tag is there, builds reuse the builder's cache)."""
+
+    def have(tag):
+        return d.docker("image", "inspect", tag, check=False).returncode == 0
+
     rootfs = busybox_rootfs(work / "rootfs")
     d.docker("import", "--change", 'CMD ["/bin/sh"]', str(rootfs), "bench/busybox:1")
-    usr_py = [p.name for p in Path("/usr/lib").glob("python3*") if p.is_dir()]
-    system = tar_of("/", ["usr/share", *[f"usr/lib/{p}" for p in usr_py]], rootfs, work / "system.tar")
-    d.docker("import", "--change", 'CMD ["/bin/sh"]', str(system), "bench/system:1", timeout=1200)
-    system.unlink()
-    site = Path(sys.prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
-    python = tar_of(str(site.parent), ["site-packages"], rootfs, work / "python.tar", prefix=str(Path(SITE).parent).lstrip("/") + "/")
-    d.docker("import", "--change", 'CMD ["/bin/sh"]', str(python), "bench/python:1", timeout=1200)
-    python.unlink()
+    if not have("bench/system:1"):
+        usr_py = [p.name for p in Path("/usr/lib").glob("python3*") if p.is_dir()]
+        system = tar_of("/", ["usr/share", *[f"usr/lib/{p}" for p in usr_py]], rootfs, work / "system.tar")
+        d.docker("import", "--change", 'CMD ["/bin/sh"]', str(system), "bench/system:1", timeout=1200)
+        system.unlink()
+    if not have("bench/python:1"):
+        site = Path(sys.prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
+        python = tar_of(str(site.parent), ["site-packages"], rootfs, work / "python.tar",
+                        prefix=str(Path(SITE).parent).lstrip("/") + "/")
+        d.docker("import", "--change", 'CMD ["/bin/sh"]', str(python), "bench/python:1", timeout=1200)
+        python.unlink()
     builds = list(BUILDS)
     for i in range(SMALL):
         builds.append((f"bench/sys-small-{i}:1", "bench/system:1", [f"echo {i} > /etc/small"]))
         builds.append((f"bench/py-small-{i}:1", "bench/python:1", [f"echo {i} > /etc/small"]))
     for tag, base, runs in builds:
         ctx = work / "ctx" / tag.replace("/", "_").replace(":", "_")
-        ctx.mkdir(parents=True)
+        ctx.mkdir(parents=True, exist_ok=True)
         (ctx / "Dockerfile").write_text(f"FROM {base}\n" + "".join(f"RUN {r}\n" for r in runs) + f'LABEL bench="{tag}"\n')
         print(f"  building {tag}", flush=True)
         d.docker("build", "--network", "none", "-q", "-t", tag, str(ctx), timeout=1800)

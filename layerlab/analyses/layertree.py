@@ -326,10 +326,17 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
         if node in starts:
             squashed[depth] = _squashed_start(dive, paths, size, ent_row)
 
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar only on a terminal, and only for trees big enough to take a while
+    bar = tqdm(total=len(node_layer) - 1, desc="stacking layers", unit="layer", leave=False,
+               disable=None if total > 200_000 else True)
+
     def visit_node(node: int, depth: int):
         undo: list = []
         if node:
             apply(node, depth, undo)
+            bar.update(1)
         if node in ends:
             figures_of(node, depth)
         for child in children[node].values():
@@ -349,7 +356,8 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
                     arr, where, old = u
                     arr[where] = old
 
-    visit_node(0, 0)  # one Python frame per layer of the longest chain (docker allows 127)
+    with bar:
+        visit_node(0, 0)  # one Python frame per layer of the longest chain (docker allows 127)
     return out
 
 

@@ -12,6 +12,7 @@ uses; that is ``prunable_bytes``.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..sources import open_source
@@ -54,11 +55,12 @@ def reclaimable_once(source, images=None) -> dict:
     from .waste import stack_all
 
     stack_all(inv, ids)  # every image's hidden entries in one pass along the layer tree
-    parts = [hidden_rows(inv, i) for i in ids]
-    per_image = int(sum(int(p["bytes"].sum()) for p in parts))
-    if parts:
-        union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"])
-        once = int(union["bytes"].sum())
+    at = [inv.cache["hidden_rows"][i][0] for i in ids]  # rows of inv.files
+    size = inv.files["size"].to_numpy()
+    per_image = int(sum(int(size[a].sum()) for a in at))
+    if at:
+        union = inv.files.iloc[np.unique(np.concatenate(at))][["layer_id", "path", "size"]]
+        once = int(union.drop_duplicates(["layer_id", "path"])["size"].sum())
     else:
         once = 0
     return {"reclaimable_bytes": once, "reclaimable_bytes_sum_of_images": per_image, "images": len(ids)}
