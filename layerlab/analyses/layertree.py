@@ -28,17 +28,13 @@ class _Paths:
     """Every path of the files frame numbered in sorted order, with each number's subtree range."""
 
     def __init__(self, path: pd.Series):
-        codes, uniq = pd.factorize(path, sort=True)
-        codes = codes.astype(np.int64)
-        names = np.asarray(uniq, dtype=object)
-        # The ranges below rely on Python's str order (code points); Arrow strings sort by UTF-8
-        # bytes, the same order, but a categorical sorts by its categories' order.
-        if not pd.Index(names).is_monotonic_increasing:
-            order = np.argsort(names, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            codes, names = rank[codes], names[order]
-        self.codes, self.names = codes, names
+        codes, uniq = pd.factorize(path)  # hashing only: sorting the distinct paths is cheaper
+        order = _sort_order(uniq)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.codes = rank[codes.astype(np.int64)]
+        self.names = np.asarray(uniq, dtype=object)[order]
+        self.index = pd.Index(self.names, dtype=object)
         n = len(self.names)
         # Strict descendants of path a are the paths in [a + "/", a + "0"): "0" follows "/".
         self.lo = np.zeros(n, dtype=np.int64)
@@ -57,11 +53,24 @@ class _Paths:
             frontier = {p.rpartition("/")[0] for p in frontier} - parents
             parents |= frontier
         parents.discard("")
-        idx = pd.Index(self.names).get_indexer(list(parents))
+        idx = self.index.get_indexer(list(parents))
         return np.sort(idx[idx >= 0])
 
     def code_of(self, values) -> np.ndarray:
-        return pd.Index(self.names).get_indexer(np.asarray(values, dtype=object)).astype(np.int64)
+        return self.index.get_indexer(np.asarray(values, dtype=object)).astype(np.int64)
+
+
+def _sort_order(uniq) -> np.ndarray:
+    """The order that sorts distinct paths by code point, the order the subtree ranges rely on."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        # Arrow sorts UTF-8 bytes, which is code point order; a path holding surrogates (no Arrow
+        # string can) is sorted by Python instead.
+        return np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string())), dtype=np.int64)
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return np.argsort(np.asarray(uniq, dtype=object), kind="stable")
 
 
 class _Layer:
