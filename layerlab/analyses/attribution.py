@@ -23,15 +23,15 @@ def walked_waste(inv, image_id: str) -> pd.DataFrame:
     ``reclaimable``), from the one pass over every image (``waste.stack_all``), in ``waste``'s order."""
     from .waste import stack_all
 
-    if image_id not in inv.cache.get("hidden_rows", {}):
-        stack_all(inv, [image_id])
+    stack_all(inv, [image_id], hidden_only=True)
     at, positions, by, over = inv.cache["hidden_rows"][image_id]
-    part = inv.files.iloc[at]
+    # only the columns needed, taken one by one (taking whole rows of the files frame costs more)
+    part = pd.DataFrame({c: inv.files[c].take(at).to_numpy() for c in ("path", "layer_id", "kind", "size", "sha256")
+                         if c in inv.files.columns})
     chain = np.array(inv.chain(image_id) or [None], dtype=object)
-    part = part.reset_index(drop=True)
     w = pd.DataFrame({
-        "path": part["path"].astype(object).to_numpy(),
-        "layer_id": part["layer_id"].astype(object).to_numpy(),
+        "path": part["path"].to_numpy(dtype=object),
+        "layer_id": part["layer_id"].to_numpy(dtype=object),
         "position": positions,
         "bytes": part["size"].to_numpy(dtype=np.int64),
         "reason": np.where(over, "overwritten", "deleted").astype(object),

@@ -54,12 +54,13 @@ def reclaimable_once(source, images=None) -> dict:
     ids = _listed(inv, images)
     from .waste import stack_all
 
-    stack_all(inv, ids)  # every image's hidden entries in one pass along the layer tree
+    stack_all(inv, ids, hidden_only=True)  # every image's hidden entries in one pass along the layer tree
     at = [inv.cache["hidden_rows"][i][0] for i in ids]  # rows of inv.files
     size = inv.files["size"].to_numpy()
     per_image = int(sum(int(size[a].sum()) for a in at))
     if at:
-        union = inv.files.iloc[np.unique(np.concatenate(at))][["layer_id", "path", "size"]]
+        rows = np.unique(np.concatenate(at))
+        union = pd.DataFrame({c: inv.files[c].take(rows).to_numpy() for c in ("layer_id", "path", "size")})
         once = int(union.drop_duplicates(["layer_id", "path"])["size"].sum())
     else:
         once = 0

@@ -195,12 +195,13 @@ def hidden_stacked(files: pd.DataFrame) -> pd.DataFrame:
     return hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "position", "size"]]
 
 
-def stack_all(inv, image_ids, base_layers: dict | None = None) -> dict:
+def stack_all(inv, image_ids, base_layers: dict | None = None, *, hidden_only: bool = False) -> dict:
     """``image_figures`` of many images in one walk along their layer tree (``layertree.walk``).
 
     Kept on the Inventory, with each image's hidden entries (for ``hidden_of``): images sharing a
     prefix of layers share its stacking. ``base_layers`` maps an image ID to its base's layer count
-    (default 0). Returns per image ID its figures.
+    (default 0). Returns per image ID its figures; with ``hidden_only``, only makes sure the hidden
+    entries are there (they do not depend on the base) and returns nothing.
     """
     from .layertree import walk
 
@@ -208,12 +209,15 @@ def stack_all(inv, image_ids, base_layers: dict | None = None) -> dict:
     figs = inv.cache.setdefault("image_figures", {})
     rows = inv.cache.setdefault("hidden_rows", {})
     ids = list(dict.fromkeys(image_ids))
-    todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
+    if hidden_only:
+        todo = [i for i in ids if i not in rows]
+    else:
+        todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
     if todo:
         for iid, fig in walk(inv, todo, base_layers).items():
             rows[iid] = tuple(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by", "hidden_overwritten"))
             figs[(iid, int(base_layers.get(iid, 0)))] = fig
-    return {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
+    return {} if hidden_only else {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
 
 
 def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -226,9 +230,10 @@ def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataF
         walked = inv.cache.get("hidden_rows", {}).get(image_id)
         if walked is not None:
             at, positions = walked[:2]
-            part = inv.files.iloc[at]
-            c[image_id] = pd.DataFrame({"layer_id": part["layer_id"].to_numpy(), "path": part["path"].astype(object).to_numpy(),
-                                        "position": positions, "size": part["size"].to_numpy()})
+            f = inv.files
+            c[image_id] = pd.DataFrame({"layer_id": f["layer_id"].take(at).to_numpy(dtype=object),
+                                        "path": f["path"].take(at).to_numpy(dtype=object),
+                                        "position": positions, "size": f["size"].to_numpy()[at]})
         else:
             if files is None:
                 files = chain_files(inv, inv.chain(image_id))
