@@ -24,30 +24,34 @@ def walked_waste(inv, image_id: str) -> pd.DataFrame:
     from .waste import stack_all
 
     stack_all(inv, [image_id], hidden_only=True)
-    at, positions, by, over = inv.cache["hidden_rows"][image_id]
-    # only the columns needed, taken one by one (taking whole rows of the files frame costs more)
-    part = pd.DataFrame({c: inv.files[c].take(at).to_numpy() for c in ("path", "layer_id", "kind", "size", "sha256")
-                         if c in inv.files.columns})
+    at, positions, by, over, codes = inv.cache["hidden_rows"][image_id]
+    files = inv.files
+    size = files["size"].to_numpy()[at]
+    # waste's order: bytes, largest first, then path (the codes sort as the paths do); stable
+    order = np.lexsort((codes, -size))
+    at, positions, by, over, size = (a[order] for a in (at, positions, by, over, size))
     chain = np.array(inv.chain(image_id) or [None], dtype=object)
     w = pd.DataFrame({
-        "path": part["path"].to_numpy(dtype=object),
-        "layer_id": part["layer_id"].to_numpy(dtype=object),
+        "path": pd.Series(files["path"].take(at).to_numpy(dtype=object), dtype=object),
+        "layer_id": pd.Series(chain[positions], dtype=object),
         "position": positions,
-        "bytes": part["size"].to_numpy(dtype=np.int64),
-        "reason": np.where(over, "overwritten", "deleted").astype(object),
+        "bytes": size,
+        "reason": pd.Series(np.where(over, "overwritten", "deleted"), dtype=object),
         "reclaimable": True,
-        "by_layer_id": chain[by],
+        "by_layer_id": pd.Series(chain[by], dtype=object),
         "by_position": by,
     })
-    if "sha256" in part.columns and part["sha256"].notna().any():
-        _recorded_copies(inv, w, part)
-    return w.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    if "sha256" in files.columns:
+        sha = files["sha256"].take(at)
+        if sha.notna().any():
+            _recorded_copies(inv, w, files["kind"].take(at).to_numpy(dtype=object), sha.to_numpy(dtype=object))
+    return w
 
 
-def _recorded_copies(inv, w: pd.DataFrame, part: pd.DataFrame) -> None:
+def _recorded_copies(inv, w: pd.DataFrame, kind: np.ndarray, sha: np.ndarray) -> None:
     """``metadata_only`` where ``waste`` (hash=False) finds it: an overwritten file whose copy above,
     a file of the same size, has the same recorded sha256 (a ``--hash`` snapshot)."""
-    lower = (w["reason"] == "overwritten").to_numpy() & (part["kind"] == "file").to_numpy() & part["sha256"].notna().to_numpy()
+    lower = (w["reason"] == "overwritten").to_numpy() & (kind == "file") & pd.notna(sha)
     if not lower.any():
         return
     cols = ["layer_id", "path", "kind", "size", "link_target", "sha256"]
@@ -55,8 +59,7 @@ def _recorded_copies(inv, w: pd.DataFrame, part: pd.DataFrame) -> None:
         {"layer_id": object, "path": object, "kind": object, "link_target": object})
     files = files.drop_duplicates(["layer_id", "path"], keep="last")
     cand = pd.DataFrame({"layer_id": w.loc[lower, "by_layer_id"].to_numpy(), "path": w.loc[lower, "path"].to_numpy(),
-                         "size0": w.loc[lower, "bytes"].to_numpy(), "sha0": part.loc[lower, "sha256"].to_numpy(),
-                         "at": np.flatnonzero(lower)})
+                         "size0": w.loc[lower, "bytes"].to_numpy(), "sha0": sha[lower], "at": np.flatnonzero(lower)})
     upper = cand.merge(files, on=["layer_id", "path"], how="left")
     # a copy made to add a hard link keeps its bytes on the first link
     linked = upper["kind"] == "hardlink"

@@ -180,8 +180,9 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
     dict
         Per image ID, ``waste.image_figures``' dict plus ``hidden_rows`` (positions in
         ``inv.files`` of the entries ``hidden_of`` returns, in its order), ``hidden_positions``
-        (their positions in the image), ``hidden_by`` (the position of the layer that hid each) and
-        ``hidden_overwritten`` (that layer put something at the same path; else it deleted it).
+        (their positions in the image), ``hidden_by`` (the position of the layer that hid each),
+        ``hidden_overwritten`` (that layer put something at the same path; else it deleted it) and
+        ``hidden_path_codes`` (numbers that sort as the paths do).
     """
     base_layers = base_layers or {}
     chains = inv.chains()
@@ -270,6 +271,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
                 "hidden_rows": ent_row[hidden],
                 "hidden_positions": hpos,
                 "hidden_by": by,
+                "hidden_path_codes": paths.codes[ent_row[hidden]],
                 "hidden_overwritten": over,
             }
 

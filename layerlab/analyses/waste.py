@@ -215,7 +215,8 @@ def stack_all(inv, image_ids, base_layers: dict | None = None, *, hidden_only: b
         todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
     if todo:
         for iid, fig in walk(inv, todo, base_layers).items():
-            rows[iid] = tuple(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by", "hidden_overwritten"))
+            rows[iid] = tuple(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by", "hidden_overwritten",
+                                                  "hidden_path_codes"))
             figs[(iid, int(base_layers.get(iid, 0)))] = fig
     return {} if hidden_only else {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
 
