@@ -111,16 +111,18 @@ def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=Fals
     if w.empty:
         return pd.DataFrame(columns=LINE_COLUMNS)
     cmd = commands(inv, image_id)
+    # a position names its layer in one image: grouping by numbers is enough (and cheaper)
     g = (w.assign(by_position=w["by_position"].astype("int64"))
-         .groupby(["position", "layer_id", "by_position", "by_layer_id", "reason"], sort=False)
-         .agg(bytes=("bytes", "sum"), paths=("path", "count")).reset_index())
+         .groupby(["position", "by_position", "reason"], sort=False)
+         .agg(bytes=("bytes", "sum"), paths=("bytes", "count")).reset_index())
+    chain = np.array(inv.chain(image_id), dtype=object)
     out = pd.DataFrame({
         "image_id": image_id,
         "position": g["position"].astype("int64"),
-        "layer_id": g["layer_id"].astype(object),
+        "layer_id": pd.Series(chain[g["position"].to_numpy(dtype=np.int64)], dtype=object),
         "created_by": g["position"].map(cmd).astype(object),
         "by_position": g["by_position"].astype("int64"),
-        "by_layer_id": g["by_layer_id"].astype(object),
+        "by_layer_id": pd.Series(chain[g["by_position"].to_numpy(dtype=np.int64)], dtype=object),
         "by_created_by": g["by_position"].map(cmd).astype(object),
         "reason": g["reason"].astype(object),
         "bytes": g["bytes"].astype("int64"),
