@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .stacking import NOT_DIRS_HIDE
 
@@ -29,12 +31,16 @@ class _Paths:
 
     def __init__(self, path: pd.Series):
         codes, uniq = pd.factorize(path)  # hashing only: sorting the distinct paths is cheaper
-        order = _sort_order(uniq)
+        try:
+            # Arrow sorts UTF-8 bytes, which is code point order, the order Python sorts str in
+            order = np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string(), from_pandas=True)), dtype=np.int64)
+        except (pa.ArrowException, UnicodeError):
+            # a path holding surrogates (no Arrow string can): sorted by Python
+            order = np.argsort(np.asarray(uniq, dtype=object), kind="stable")
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         self.codes = rank[codes.astype(np.int64)]
         self.names = np.asarray(uniq, dtype=object)[order]
-        self.index = pd.Index(self.names, dtype=object)
         n = len(self.names)
         # Strict descendants of path a are the paths in [a + "/", a + "0"): "0" follows "/".
         self.lo = np.zeros(n, dtype=np.int64)
@@ -46,31 +52,27 @@ class _Paths:
             self.hi[dirs] = np.searchsorted(self.names, np.array([p + "0" for p in d], dtype=object))
 
     def _with_descendants(self) -> np.ndarray:
-        # The numbers of paths that are a strict ancestor of another path (implicit parents included).
+        """The numbers of paths that are a strict ancestor of another path (through implicit
+        parents too)."""
         parents = {p.rpartition("/")[0] for p in self.names}
         frontier = parents
         while frontier:
             frontier = {p.rpartition("/")[0] for p in frontier} - parents
             parents |= frontier
-        parents.discard("")
-        idx = self.index.get_indexer(list(parents))
+        idx = self.code_of(list(parents - {""}))
         return np.sort(idx[idx >= 0])
 
     def code_of(self, values) -> np.ndarray:
-        return self.index.get_indexer(np.asarray(values, dtype=object)).astype(np.int64)
-
-
-def _sort_order(uniq) -> np.ndarray:
-    """The order that sorts distinct paths by code point, the order the subtree ranges rely on."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        # Arrow sorts UTF-8 bytes, which is code point order; a path holding surrogates (no Arrow
-        # string can) is sorted by Python instead.
-        return np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string())), dtype=np.int64)
-    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
-        return np.argsort(np.asarray(uniq, dtype=object), kind="stable")
+        """The numbers of ``values`` (paths), -1 for anything not a path of the files frame."""
+        values = np.asarray(values, dtype=object)
+        out = np.full(len(values), -1, dtype=np.int64)
+        ok = np.flatnonzero([isinstance(v, str) for v in values])
+        if len(ok) and len(self.names):
+            # a binary search in the sorted paths: cheaper than hashing them all for a lookup
+            at = np.minimum(np.searchsorted(self.names, values[ok]), len(self.names) - 1)
+            hit = self.names[at] == values[ok]
+            out[ok[hit]] = at[hit]
+        return out
 
 
 class _Layer:
