@@ -27,48 +27,58 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 class _Paths:
-    """Every path of the files frame numbered in sorted order, with each number's subtree range."""
+    """Every path of the files frame numbered in sorted order, so that a directory's subtree (its
+    strict descendants) is one range of numbers, ``lo[d]:hi[d]``."""
 
     def __init__(self, path: pd.Series):
-        codes, uniq = pd.factorize(path)  # hashing only: sorting the distinct paths is cheaper
+        codes, uniq = pd.factorize(path)  # hashing only: the distinct paths are sorted below
+        names = np.asarray(uniq, dtype=object)
+        # The directories above some path (some of them named by no row: a tar may omit them).
+        dirs = {p.rpartition("/")[0] for p in names}
+        frontier = dirs
+        while frontier:
+            frontier = {p.rpartition("/")[0] for p in frontier} - dirs
+            dirs |= frontier
+        dirs.discard("")
+        dirs = np.array(list(dirs), dtype=object)
+        nd, n = len(dirs), len(names)
+        # Where each directory d, d + "/" and d + "0" would go among the sorted paths: d's
+        # number, and its subtree's bounds ("0" follows "/").
+        queries = np.concatenate([dirs, dirs + "/", dirs + "0"]) if nd else np.zeros(0, dtype=object)
         try:
-            # Arrow sorts UTF-8 bytes, which is code point order, the order Python sorts str in
-            order = np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string(), from_pandas=True)), dtype=np.int64)
+            # One sort of paths and queries together (Arrow sorts UTF-8 bytes, which is code point
+            # order, Python's; stable, so a query goes before an equal path, as searchsorted does).
+            both = pa.concat_arrays([pa.array(queries, type=pa.large_string()),
+                                     pa.array(uniq, type=pa.large_string(), from_pandas=True)])
+            merged = np.asarray(pc.sort_indices(both), dtype=np.int64)
+            is_name = merged >= len(queries)
+            order = merged[is_name] - len(queries)
+            before = np.cumsum(is_name) - is_name
+            at = np.empty(len(queries), dtype=np.int64)
+            at[merged[~is_name]] = before[~is_name]
+            self.names = names[order]
         except (pa.ArrowException, UnicodeError):
-            # a path holding surrogates (no Arrow string can): sorted by Python
-            order = np.argsort(np.asarray(uniq, dtype=object), kind="stable")
+            # a path holding surrogates (no Arrow string can): sorted and searched by Python
+            order = np.argsort(names, kind="stable")
+            self.names = names[order]
+            at = np.searchsorted(self.names, queries).astype(np.int64)
         rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
+        rank[order] = np.arange(n)
         self.codes = rank[codes.astype(np.int64)]
-        self.names = np.asarray(uniq, dtype=object)[order]
-        n = len(self.names)
-        # Strict descendants of path a are the paths in [a + "/", a + "0"): "0" follows "/".
         self.lo = np.zeros(n, dtype=np.int64)
         self.hi = np.zeros(n, dtype=np.int64)
-        dirs = self._with_descendants()
-        if len(dirs):
-            d = self.names[dirs]
-            self.lo[dirs] = np.searchsorted(self.names, np.array([p + "/" for p in d], dtype=object))
-            self.hi[dirs] = np.searchsorted(self.names, np.array([p + "0" for p in d], dtype=object))
-
-    def _with_descendants(self) -> np.ndarray:
-        """The numbers of paths that are a strict ancestor of another path (through implicit
-        parents too)."""
-        parents = {p.rpartition("/")[0] for p in self.names}
-        frontier = parents
-        while frontier:
-            frontier = {p.rpartition("/")[0] for p in frontier} - parents
-            parents |= frontier
-        idx = self.code_of(list(parents - {""}))
-        return np.sort(idx[idx >= 0])
+        if nd:
+            pos, lo, hi = at[:nd], at[nd:2 * nd], at[2 * nd:]
+            named = pos < n
+            named[named] = self.names[pos[named]] == dirs[named]
+            self.lo[pos[named]], self.hi[pos[named]] = lo[named], hi[named]
 
     def code_of(self, values) -> np.ndarray:
-        """The numbers of ``values`` (paths), -1 for anything not a path of the files frame."""
+        """The numbers of ``values`` (paths), -1 for anything not a path here."""
         values = np.asarray(values, dtype=object)
         out = np.full(len(values), -1, dtype=np.int64)
         ok = np.flatnonzero([isinstance(v, str) for v in values])
         if len(ok) and len(self.names):
-            # a binary search in the sorted paths: cheaper than hashing them all for a lookup
             at = np.minimum(np.searchsorted(self.names, values[ok]), len(self.names) - 1)
             hit = self.names[at] == values[ok]
             out[ok[hit]] = at[hit]
