@@ -94,7 +94,7 @@ class _Layer:
         kind = cols["kind"][rows]
         self.size = cols["size"][rows]
         self.raw = int(self.size.sum())
-        self.is_wh = kind == 0
+        self.is_wh = kind == WHITEOUT
         self.wh = np.flatnonzero(self.is_wh)
         adds = np.flatnonzero(~self.is_wh)
         # The last row of a path wins (resolve keeps the last); earlier rows of it are hidden at once.
@@ -104,16 +104,14 @@ class _Layer:
         self.unique = not pd.Series(c).duplicated().any()
         lo, hi = paths.lo[c], paths.hi[c]
         # OCI: whiteouts, opaque directories and non-directories hide what lower layers have below.
-        hides = (self.is_wh | (kind == 1) | (kind == 3)) & (hi > lo)
+        hides = (self.is_wh | (kind == OPAQUE) | (kind == NOT_DIR)) & (hi > lo)
         self.oci_hiders = np.flatnonzero(hides)
         self.dive_hiders = np.flatnonzero(self.is_wh & (hi > lo))
         # dive visits the leaves of the layer's tree (and every whiteout).
         sc = np.sort(c)
         inner = np.searchsorted(sc, hi) > np.searchsorted(sc, lo)
         self.leaves = self.is_wh | ~inner
-        link = cols["link"][rows]
-        self.links = np.flatnonzero(link >= 0)
-        self.link_codes = link[self.links]
+        self.links = np.flatnonzero(cols["link"][rows] >= 0)
 
 
 class _Acc:
@@ -158,19 +156,23 @@ class _Acc:
         }
 
 
+# The kinds as the walk tells them apart.
+WHITEOUT, OPAQUE, DIR, NOT_DIR, OTHER = 0, 1, 2, 3, 9
+
+
 def _columns(files: pd.DataFrame, paths: _Paths) -> dict:
+    """The files frame's kind (as numbers), size and hard link targets (as path numbers), whatever
+    the frame's dtypes (object, Arrow strings, categorical)."""
     kind = files["kind"]
-    code = np.full(len(files), 9, dtype=np.int8)  # 9: dir and any other kind that hides nothing
-    code[(kind == "whiteout").to_numpy(dtype=bool)] = 0
-    code[(kind == "opaque").to_numpy(dtype=bool)] = 1
-    code[kind.isin(sorted(NOT_DIRS_HIDE)).to_numpy(dtype=bool)] = 3
-    code[(kind == "hardlink").to_numpy(dtype=bool)] = 4  # a hard link hides children like any non-dir
-    code[(kind == "dir").to_numpy(dtype=bool)] = 2
+    code = np.full(len(files), OTHER, dtype=np.int8)
+    code[kind.isin(sorted(NOT_DIRS_HIDE)).to_numpy(dtype=bool)] = NOT_DIR
+    code[(kind == "dir").to_numpy(dtype=bool)] = DIR
+    code[(kind == "opaque").to_numpy(dtype=bool)] = OPAQUE
+    code[(kind == "whiteout").to_numpy(dtype=bool)] = WHITEOUT
     link = np.full(len(files), -1, dtype=np.int64)
-    hard = np.flatnonzero(code == 4)
+    hard = np.flatnonzero((kind == "hardlink").to_numpy(dtype=bool))
     if len(hard):
         link[hard] = paths.code_of(files["link_target"].iloc[hard].astype(object).to_numpy())
-    code[hard] = 3
     return {"kind": code, "size": files["size"].to_numpy(dtype=np.int64), "link": link}
 
 
@@ -245,7 +247,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
     # Along the current chain: raw bytes below each depth, hidden entries and hard links per layer,
     # and the accumulators of squashed bases (by base depth).
     raw_below = [0]
-    hidden_stack: list[np.ndarray] = []
+    hidden_stack: list[tuple] = []  # (entries, position of the layer that hid them, overwritten)
     links_stack: list[np.ndarray] = []
     squashed: dict[int, _Acc] = {}
 
@@ -303,7 +305,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
             e = dive[c[i]]
             if e < 0:
                 missing.append(i)
-            elif kind[ent_row[e]] in (1, 2):
+            elif kind[ent_row[e]] in (DIR, OPAQUE):
                 seg = dive[paths.lo[c[i]]:paths.hi[c[i]]]
                 occ_size[i] = size[ent_row[e]] + int(size[ent_row[seg[seg >= 0]]].sum())
             else:
