@@ -49,9 +49,13 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     if highlight is not None and highlight in set(df["position"]):
         i = int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])
         ax.barh(y[i], max(left[i], left.max() * 0.01), height=0.86, fill=False, edgecolor="black", linewidth=1.5)
+        # A band across the whole row too: a tiny layer's outline alone is a speck.
+        ax.axhspan(y[i] - 0.48, y[i] + 0.48, color="#f2c744", alpha=0.3, zorder=0, lw=0)
     for yi, total in zip(y, left):
         ax.annotate(human_bytes(total), (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])], fontsize=8)
+    if highlight is not None and highlight in set(df["position"]):
+        ax.get_yticklabels()[int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])].set_fontweight("bold")
     ax.invert_yaxis()
     ax.set_ylabel("layer (0 = base)")
     top = float(left.max()) * 1.2 or 1.0
