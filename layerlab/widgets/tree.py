@@ -192,6 +192,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.inv = require_inventory(inv, "FileTree")
         self._trees: dict[tuple[str, int, str], Tree] = {}
         self._shown: list[int] = []
+        self._listing_update = False
         first = self.inv.resolve_image(image)
         self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
                                              layout=widgets.Layout(width="380px"))
@@ -283,7 +284,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
 
     def _clicked(self, change):
         path = change["new"]
-        if not path or not self._ready:
+        if not path or not self._ready or self._listing_update:
             return
         tree = self.tree()
         i = tree.index.get(path)
@@ -386,17 +387,23 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
         self._shown = shown
         self.summary.value = self._summary_html()
-        with self.listing.hold_trait_notifications():
+        # ipywidgets selects the first new option on its way: that is no click (``_clicked`` skips it).
+        self._listing_update = True
+        try:
             self.listing.options = options
             self.listing.value = None  # nothing selected, so clicking the same directory again toggles it
+        finally:
+            self._listing_update = False
         self.details.value = self._details_html()
 
     def snapshot(self, open_depth: int = 2, max_entries: int = 2000) -> Snapshot:
-        """The tree as static HTML for a report: directories open to ``open_depth`` levels, deeper ones
-        closed (a reader opens them in the page, no JavaScript needed), at most ``max_entries`` entries.
+        """The tree as static HTML for a report: directories open to ``open_depth`` levels and those the
+        widget has open, the others closed (a reader opens them in the page, no JavaScript needed), at
+        most ``max_entries`` entries.
         The filter and the "only changes" switch apply as in the widget."""
         tree = self.tree()
         keep = self.keep()
+        expanded = set(self.expanded)
         budget = [max_entries]
         deepest = open_depth + 3  # closed directories below this show their size, not their contents
 
@@ -416,7 +423,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
                     break
                 budget[0] -= 1
                 if tree.is_dir[i] and tree.depth[i] < deepest and len(tree.children.get(tree.paths[i], ())):
-                    is_open = " open" if tree.depth[i] <= open_depth else ""
+                    is_open = " open" if tree.depth[i] <= open_depth or tree.paths[i] in expanded else ""
                     parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(tree.paths[i])}</details>")
                 else:
                     parts.append(f"<div>{line(i, False)}</div>")
