@@ -33,6 +33,8 @@ _TYPE_BITS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "symlink": stat.S_IFLNK
 #: Rows the live tree lists at most (a filter narrows a longer listing).
 MAX_ROWS = 3000
 NBSP = "\u00a0"
+#: A report's tree opens a directory by itself only when it holds at most this many entries.
+OPEN_AT_MOST = 60
 
 
 def permissions(kind: str, mode: int) -> str:
@@ -397,8 +399,9 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.details.value = self._details_html()
 
     def snapshot(self, open_depth: int = 2, max_entries: int = 2000) -> Snapshot:
-        """The tree as static HTML for a report: directories open to ``open_depth`` levels and those the
-        widget has open, the others closed (a reader opens them in the page, no JavaScript needed), at
+        """The tree as static HTML for a report: open are the directories the widget has open, and to
+        ``open_depth`` levels those holding a change of the layer (and at most ``OPEN_AT_MOST``
+        entries); the others are closed, a reader opens them in the page (no JavaScript needed). At
         most ``max_entries`` entries.
         The filter and the "only changes" switch apply as in the widget."""
         tree = self.tree()
@@ -423,7 +426,9 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
                     break
                 budget[0] -= 1
                 if tree.is_dir[i] and tree.depth[i] < deepest and len(tree.children.get(tree.paths[i], ())):
-                    is_open = " open" if tree.depth[i] <= open_depth or tree.paths[i] in expanded else ""
+                    kids = len(tree.children.get(tree.paths[i], ()))
+                    auto = tree.depth[i] <= open_depth and kids <= OPEN_AT_MOST and tree.changes_under(i) > 0
+                    is_open = " open" if auto or tree.paths[i] in expanded else ""
                     parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(tree.paths[i])}</details>")
                 else:
                     parts.append(f"<div>{line(i, False)}</div>")

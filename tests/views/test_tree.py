@@ -189,9 +189,12 @@ def test_tree_snapshot_is_a_static_tree_for_reports(sample, monkeypatch):
     assert re.search(r'<span class="ll-removed">- drwxr-xr-x +0:0 .*old/</span>', html)
     opened = re.findall(r'<details( open)?><summary>.*? {2}((?:  )*)<span class="ll-arrow"></span>([^<]+)/</span></summary>', html)
     assert len(opened) > 5, html[:500]
+    tree = ft.tree()
+    changed_top = {tree.name[i] for i in tree.children["/"] if tree.changes_under(i)}
+    assert changed_top == {"srv"}
     for is_open, indent, name in opened:
         depth = len(indent) // 2 + 1
-        assert bool(is_open) == (depth <= 1 or name == "data"), (name, depth, is_open)
+        assert bool(is_open) == ((depth <= 1 and name in changed_top) or name == "data"), (name, depth, is_open)
     assert any(name == "data" and is_open for is_open, _, name in opened)
     small = ft.snapshot(max_entries=5).html
     assert "the report lists 5 of" in small
