@@ -179,3 +179,20 @@ def test_explorer_says_what_a_later_layer_does_to_an_entry(sample):
     assert row["change"] == "adds" and row["later"] == f"overwritten by layer {by}"
     ex.position = len(ex.chain) - 1  # the top layer: nothing above it
     assert set(ex.layer_table()["later"]) == {"kept"}
+
+
+def test_the_selected_layer_stands_out_however_small(sample):
+    ex = LayerExplorer(sample, "layerlab/bloat:1")
+    sizes = ex.chain["size"].to_numpy()
+    ex.position = int(sizes.argmin())  # the smallest layer: its bar (and outline) is a speck
+    fig, ax = plt.subplots()
+    ex.plot(ax)
+    labels = ax.get_yticklabels()
+    bold = [t.get_text() for t in labels if t.get_fontweight() == "bold"]
+    assert bold == [labels[ex.position].get_text()] and bold[0].startswith(f"{ex.position}:")
+    # a band across the whole row (axes coordinates 0..1 in x), centred on the row
+    bands = [p for p in ax.patches if p.get_zorder() == 0]
+    assert len(bands) == 1
+    box = bands[0].get_bbox()
+    assert box.x0 == 0 and box.x1 == 1 and box.y0 < ex.position < box.y1
+    plt.close(fig)
