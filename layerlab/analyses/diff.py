@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -16,9 +18,22 @@ def _mask(values) -> np.ndarray:
     return np.asarray(pd.Series(values).fillna(False).to_numpy(), dtype=bool)
 
 
+#: Merged views kept per Inventory (by layer chain): stepping through an image's layers compares each
+#: prefix of its chain with the next, so each is stacked once, not twice.
+_KEEP_MERGED = 8
+
+
 def _merged(inv, chain):
+    kept = inv.cache.setdefault("merged_chains", OrderedDict())
+    key = tuple(chain)
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
     files = chain_files(inv, chain)
-    return merged_from_files(files), files
+    kept[key] = merged_from_files(files), files
+    while len(kept) > _KEEP_MERGED:
+        kept.popitem(last=False)
+    return kept[key]
 
 
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:

@@ -95,9 +95,11 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @observe("image")
     def _image_changed(self, change):
+        ready, self._ready = self._ready, False  # one redraw, not one more when the slider re-clamps
         self.layer_slider.max = max(len(self.chain) - 1, 0)
         self.position = self.position  # re-clamp to the new image's layers
-        if self._ready:
+        self._ready = ready
+        if ready:
             self._refresh(chart=True)
 
     @observe("position")

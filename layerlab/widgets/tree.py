@@ -78,6 +78,12 @@ class Tree:
         self.kind = df["kind"].to_numpy(dtype=object)
         self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
+        # plain arrays: a row's columns are read one by one for every line listed
+        self.size_of = df["size"].to_numpy()
+        self.mode = df["mode"].to_numpy()
+        self.uid = df["uid"].to_numpy()
+        self.gid = df["gid"].to_numpy()
+        self.link_target = df["link_target"].to_numpy(dtype=object)
         # children of each directory, in path order (= name order within one parent)
         self.children = {p: idx for p, idx in df.groupby(self.parent, sort=False).indices.items()}
         # Directory totals: a live directory's count the files still there, a removed one's the files removed.
@@ -96,7 +102,7 @@ class Tree:
     def size(self, i: int) -> int:
         """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them)."""
         if not self.is_dir[i]:
-            return int(self.frame.at[i, "size"])
+            return int(self.size_of[i])
         s = self.subtree(i)
         total = self._removed_bytes if self.status[i] == "removed" else self._bytes
         return int(total[s.stop] - total[s.start])
@@ -141,13 +147,12 @@ class Tree:
 
     def columns(self, i: int) -> tuple[str, str, str, str]:
         """(marker, permissions, uid:gid, size) as the tree prints them."""
-        f = self.frame
-        uid, gid = int(f.at[i, "uid"]), int(f.at[i, "gid"])
+        uid, gid = int(self.uid[i]), int(self.gid[i])
         owner = f"{uid}:{gid}" if uid >= 0 else "?:?"
-        return MARKS[self.status[i]], permissions(self.kind[i], int(f.at[i, "mode"])), owner, human_bytes(self.size(i))
+        return MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner, human_bytes(self.size(i))
 
     def name_of(self, i: int) -> str:
-        target = self.frame.at[i, "link_target"]
+        target = self.link_target[i]
         link = f" → {target}" if self.kind[i] == "symlink" and isinstance(target, str) else ""
         return self.name[i] + ("/" if self.is_dir[i] else "") + link
 
@@ -335,7 +340,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
             "depth": tree.depth[shown] if shown else [],
             "status": [WORDS[s] for s in tree.status[shown]] if shown else [],
             "marker": [MARKS[s] for s in tree.status[shown]] if shown else [],
-            "permissions": [permissions(tree.kind[i], int(tree.frame.at[i, "mode"])) for i in shown],
+            "permissions": [permissions(tree.kind[i], int(tree.mode[i])) for i in shown],
             "owner": [tree.columns(i)[2] for i in shown],
             "size": [tree.size(i) for i in shown],
             "dir": tree.is_dir[shown] if shown else [],
