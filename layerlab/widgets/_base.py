@@ -33,6 +33,8 @@ CSS = """<style>
 .layerlab-tree select, .layerlab-tree-static {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 12px;}
 .layerlab-tree-static summary, .layerlab-tree-static div {white-space: pre;}
+.layerlab-tree-header {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px;
+  white-space: pre; font-weight: bold; padding-left: 5px;}
 .ll-added {color: #1a7f37;} .ll-modified {color: #9a6700;} .ll-removed {color: #cf222e; text-decoration: line-through;}
 </style>"""
 

@@ -33,6 +33,8 @@ _TYPE_BITS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "symlink": stat.S_IFLNK
 #: Rows the live tree lists at most (a filter narrows a longer listing).
 MAX_ROWS = 3000
 NBSP = "\u00a0"
+#: The tree opens directories holding changes by itself while it lists at most this many rows.
+OPEN_ROWS = 200
 #: A report's tree opens a directory by itself only when it holds at most this many entries.
 OPEN_AT_MOST = 60
 
@@ -204,18 +206,23 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
                                              layout=widgets.Layout(width="380px"))
         self.layer_slider = widgets.IntSlider(min=0, max=0, description="layer", continuous_update=False)
-        self.view_buttons = widgets.ToggleButtons(options=[("layer changes", "layer"), ("aggregated", "aggregated")],
-                                                  style={"button_width": "110px"})
+        self.view_buttons = widgets.ToggleButtons(options=[("this layer", "layer"), ("aggregated", "aggregated")],
+                                                  tooltips=["what this layer changed in the layers below",
+                                                            "what every layer above the base changed"],
+                                                  style={"button_width": "100px"})
         self.filter_box = widgets.Text(placeholder="filter paths, e.g. /etc", description="paths",
                                        continuous_update=False, layout=widgets.Layout(width="260px"))
         self.changes_box = widgets.Checkbox(description="only changes", indent=False, layout=widgets.Layout(width="120px"))
         self.summary = widgets.HTML()
         self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
+        header = f"  {'Permission':<10} {'UID:GID':>11} {'Size':>9}  Filetree"
+        self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(header)}</div>')
+        self.listing.add_class("layerlab-tree-listing")
         self.listing.observe(self._clicked, "value")
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
                                                                self.filter_box, self.changes_box, self._untagged_box()),
-                                   self.summary, self.listing, self.details], **kwargs)
+                                   self.summary, self.header, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
         widgets.link((self.layer_slider, "value"), (self, "position"))
@@ -324,9 +331,21 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         return self.tree().keep(self.path_filter, self.changes_only)
 
     def _default_expanded(self) -> list[str]:
-        """The top-level directories holding a change of the layer shown."""
+        """The directories holding a change of the layer shown, shallowest first, as many as keep the
+        listing under ``OPEN_ROWS`` rows (so a base layer, which changes everything, opens only a little)."""
         tree = self.tree()
-        return [tree.paths[i] for i in tree.children.get("/", ()) if tree.is_dir[i] and tree.changes_under(i)]
+        rows = len(tree.children.get("/", ()))
+        out: dict[str, None] = {}
+        dirs = np.flatnonzero(tree.is_dir)
+        for i in dirs[np.argsort(tree.depth[dirs], kind="stable")]:
+            if (tree.depth[i] > 1 and tree.parent[i] not in out) or not tree.changes_under(i):
+                continue
+            kids = len(tree.children.get(tree.paths[i], ()))
+            if rows + kids > OPEN_ROWS:
+                continue
+            rows += kids
+            out[tree.paths[i]] = None
+        return list(out)
 
     def rows(self) -> pd.DataFrame:
         """The rows the tree lists now, in order: ``path``, ``depth`` (1 = top level), ``status``
@@ -444,13 +463,13 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         more = (f"<div><i>… the report lists {max_entries} of {total} entries; the live widget "
                 f"(or a path filter) shows the rest</i></div>" if budget[0] <= 0 else "")
         legend = ('<span class="ll-added">+ added</span> · <span class="ll-modified">~ modified</span> · '
-                  '<span class="ll-removed">- removed</span> · permissions, uid:gid, size, name')
+                  '<span class="ll-removed">- removed</span>')
         style = ("<style>.layerlab-tree-static summary {list-style: none; cursor: pointer;}"
                  ".layerlab-tree-static summary::-webkit-details-marker {display: none;}"
                  ".layerlab-tree-static details > summary .ll-arrow::before {content: '▸ ';}"
                  ".layerlab-tree-static details[open] > summary .ll-arrow::before {content: '▾ ';}</style>")
         where = f" · paths matching <code>{html.escape(self.path_filter)}</code>" if self.path_filter else ""
-        return Snapshot(f"{style}<div>{self._summary_html()}{where}</div><div>{legend}</div>"
+        return Snapshot(f"{style}<div>{self._summary_html()}{where}</div><div>{legend}</div>{self.header.value}"
                         f'<div class="layerlab-tree-static">{body}</div>{more}',
                         f"{image_name(self.inv, self.image)} layer {self.position}")
 

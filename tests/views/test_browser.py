@@ -151,19 +151,19 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
 
 
 def _tree_options(page) -> list[str]:
-    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree select option')).map(o => o.textContent)")
+    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree-listing select option')).map(o => o.textContent)")
 
 
 def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterlab, artifacts):
     page, errors = _run_notebook_02(browser, jupyterlab)
-    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree select option').length > 5", timeout=120_000)
+    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree-listing select option').length > 5", timeout=120_000)
     page.locator(".layerlab-tree").scroll_into_view_if_needed()
     before = _tree_options(page)
     closed = [i for i, t in enumerate(before) if t.replace("\u00a0", " ").endswith("▸ etc/")]
     assert closed, before[:20]
-    select = page.locator(".layerlab-tree select")
+    select = page.locator(".layerlab-tree-listing select")
     select.select_option(index=closed[0])  # a click on the closed directory
-    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree select option').length > n",
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length > n",
                            arg=len(before), timeout=30_000)
     opened = [t.replace("\u00a0", " ") for t in _tree_options(page)]
     assert any(t.endswith("▾ etc/") for t in opened)
@@ -173,7 +173,7 @@ def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterla
     assert "/etc" in details and "drwxr-xr-x 0:0" in details
     page.screenshot(path=str(artifacts / "lab-tree-open.png"), full_page=False)
     select.select_option(index=closed[0])  # and a second click closes it again
-    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree select option').length === n",
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length === n",
                            arg=len(before), timeout=30_000)
     assert not errors, errors
     page.close()

@@ -192,9 +192,11 @@ def test_tree_snapshot_is_a_static_tree_for_reports(sample, monkeypatch):
     tree = ft.tree()
     changed_top = {tree.name[i] for i in tree.children["/"] if tree.changes_under(i)}
     assert changed_top == {"srv"}
+    open_in_widget = {p.rsplit("/", 1)[-1] for p in ft.expanded}
+    assert {"srv", "old", "data"} <= open_in_widget  # what holds the layer's change, and what was opened
     for is_open, indent, name in opened:
         depth = len(indent) // 2 + 1
-        assert bool(is_open) == ((depth <= 1 and name in changed_top) or name == "data"), (name, depth, is_open)
+        assert bool(is_open) == ((depth <= 1 and name in changed_top) or name in open_in_widget), (name, depth, is_open)
     assert any(name == "data" and is_open for is_open, _, name in opened)
     small = ft.snapshot(max_entries=5).html
     assert "the report lists 5 of" in small
