@@ -26,8 +26,11 @@ PAGE_ROWS = 15
 #: instead of being cut at the right edge, the tree in a fixed-width font so its columns line up.
 CSS = """<style>
 .layerlab-table {border-collapse: collapse; font-size: 12px; margin: 2px 0;}
-.layerlab-table th, .layerlab-table td {text-align: left; padding: 2px 10px 2px 0; vertical-align: top;
-  white-space: nowrap; max-width: 48em; overflow: hidden; text-overflow: ellipsis;}
+/* !important: JupyterLab's and the report's own table rules would otherwise align headers and cells
+   differently (pandas also writes text-align: right on the header row) */
+.layerlab-table th, .layerlab-table td {text-align: left !important; padding: 2px 12px 2px 0 !important;
+  line-height: 1.3 !important; vertical-align: top; white-space: nowrap; max-width: 48em; overflow: hidden;
+  text-overflow: ellipsis;}
 .layerlab-table th {border-bottom: 1px solid #999;}
 .layerlab-controls {flex-wrap: wrap; gap: 4px 12px;}
 .layerlab-tree select, .layerlab-tree-static {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;

@@ -169,6 +169,7 @@ def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterla
     assert any(t.endswith("▾ etc/") for t in opened)
     assert any(t.endswith("passwd") for t in opened), opened[:30]
     # the details line names the entry clicked, with its permissions and owner
+    page.wait_for_function("() => document.querySelector('.layerlab-tree').innerText.includes('/etc ·')", timeout=30_000)
     details = page.locator(".layerlab-tree").inner_text()
     assert "/etc" in details and "drwxr-xr-x 0:0" in details
     page.screenshot(path=str(artifacts / "lab-tree-open.png"), full_page=False)
