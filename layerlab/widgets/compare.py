@@ -104,7 +104,13 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
 
     def plot(self, ax):
         """The bytes of the paths shown (the filter applies to the chart as to the table)."""
-        return plots.image_diff(self.inv, self.a, self.b, data=self.diff_table(), ax=ax)
+        shown = self.diff_table()
+        if shown.empty and self.path_filter and len(self.diff()):
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"no differing path contains {self.path_filter!r}", ha="center", va="center",
+                    transform=ax.transAxes)
+            return ax
+        return plots.image_diff(self.inv, self.a, self.b, data=shown, ax=ax)
 
     def _summary_html(self, shown: pd.DataFrame) -> str:
         by = shown["status"].value_counts()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
 import pandas as pd
 from traitlets import Bool, Int, TraitError, Unicode, observe, validate
@@ -176,7 +178,9 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
                 f"{human_bytes(row['size'])} apparent · <code>{command_label(row['created_by'], 120)}</code><br>"
                 f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
                 f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "
-                f"bytes it hides in the layers below: {hidden}")
+                f"bytes it hides in the layers below: {hidden}"
+                + (f"<br>paths containing <code>{html.escape(self.path_filter)}</code> (the chart shows whole layers)"
+                   if self.path_filter else ""))
 
     def _refresh(self, chart: bool):
         table = self.layer_table()

@@ -196,3 +196,14 @@ def test_the_selected_layer_stands_out_however_small(sample):
     box = bands[0].get_bbox()
     assert box.x0 == 0 and box.x1 == 1 and box.y0 < ex.position < box.y1
     plt.close(fig)
+
+
+def test_a_filter_matching_nothing_says_so_in_the_chart(sample):
+    cmp = ImageCompare(sample, "layerlab/base:1", "layerlab/app:1")
+    cmp.path_filter = "/no/such/path"
+    fig, ax = plt.subplots()
+    cmp.plot(ax)
+    assert [t.get_text() for t in ax.texts] == ["no differing path contains '/no/such/path'"]
+    plt.close(fig)
+    assert "0 paths differ matching" in cmp.summary.value
+    assert "nothing to show" in cmp.table.html.value
