@@ -46,6 +46,11 @@ def permissions(kind: str, mode: int) -> str:
     return stat.filemode(_TYPE_BITS.get(kind, stat.S_IFREG) | int(mode))
 
 
+def printable(name: str) -> str:
+    """``name`` with each unprintable character written as Python escapes it (``\\n``, ``\\x1b``)."""
+    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 class Tree:
     """The entries of one (image, layer, view), arranged for a tree.
 
@@ -154,9 +159,11 @@ class Tree:
         return MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner, human_bytes(self.size(i))
 
     def name_of(self, i: int) -> str:
+        """The name as the tree prints it: control characters escaped (``ls -b``), so a name holding a
+        newline stays on its line; ``/`` after a directory, ``→ target`` after a symlink."""
         target = self.link_target[i]
-        link = f" → {target}" if self.kind[i] == "symlink" and isinstance(target, str) else ""
-        return self.name[i] + ("/" if self.is_dir[i] else "") + link
+        link = f" → {printable(target)}" if self.kind[i] == "symlink" and isinstance(target, str) else ""
+        return printable(self.name[i]) + ("/" if self.is_dir[i] else "") + link
 
 
 @fill_doc

@@ -218,3 +218,14 @@ def test_tree_markers_on_the_real_captures(driver, tmp_path):
     assert checked > 10
     ft = FileTree(inv)
     assert ft.rows()["permissions"].str.match(r"^[-dlcbps][-rwxsStT?]{9}$").all()
+
+
+def test_tree_names_stay_on_their_line(sample):
+    ft = FileTree(sample, "layerlab/tree:1")
+    ft.path_filter = "/srv/odd"
+    labels = [label for label, _ in ft.listing.options]
+    assert any(label.endswith("new\\nline.txt") for label in labels), labels
+    assert not any("\n" in label for label in labels)
+    html = ft.snapshot().html
+    tree_part = html.split('class="layerlab-tree-static">')[1]
+    assert "new\\nline.txt" in tree_part and "new\nline" not in tree_part
