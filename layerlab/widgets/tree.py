@@ -33,6 +33,8 @@ _TYPE_BITS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "symlink": stat.S_IFLNK
 #: Rows the live tree lists at most (a filter narrows a longer listing).
 MAX_ROWS = 3000
 NBSP = "\u00a0"
+#: The column names over the tree's lines (``Tree.columns`` and the name).
+HEADER = f"  {'Permission':<10} {'UID:GID':>11} {'Size':>9}  Filetree"
 #: The tree opens directories holding changes by itself while it lists at most this many rows.
 OPEN_ROWS = 200
 #: A report's tree opens a directory by itself only when it holds at most this many entries.
@@ -223,8 +225,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.summary = widgets.HTML()
         self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
-        header = f"  {'Permission':<10} {'UID:GID':>11} {'Size':>9}  Filetree"
-        self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(header)}</div>')
+        self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(HEADER)}</div>')
         self.listing.add_class("layerlab-tree-listing")
         self.listing.observe(self._clicked, "value")
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
@@ -476,8 +477,9 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
                  ".layerlab-tree-static details > summary .ll-arrow::before {content: '▸ ';}"
                  ".layerlab-tree-static details[open] > summary .ll-arrow::before {content: '▾ ';}</style>")
         where = f" · paths matching <code>{html.escape(self.path_filter)}</code>" if self.path_filter else ""
-        return Snapshot(f"{style}<div>{self._summary_html()}{where}</div><div>{legend}</div>{self.header.value}"
-                        f'<div class="layerlab-tree-static">{body}</div>{more}',
+        header = f'<div style="font-weight: bold">{html.escape(HEADER)}</div>'
+        return Snapshot(f"{style}<div>{self._summary_html()}{where}</div><div>{legend}</div>"
+                        f'<div class="layerlab-tree-static">{header}{body}</div>{more}',
                         f"{image_name(self.inv, self.image)} layer {self.position}")
 
 
