@@ -21,7 +21,7 @@ from ._base import (CSS, ImagePicking, SnapshotMixin, Snapshot, TablePager, chai
 class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
     """Step through an image's layers: each layer's size and command, its largest files, what it
     overwrote or deleted in the layers below, and what a later layer does to each of its entries; a
-    path filter narrows the table, which pages 15 rows at a time.
+    path filter narrows the chart and the table alike; the table pages 15 rows at a time.
 
     State lives in traits (``image``: an image ID, ``position``: 0 = base, clamped to the image's
     layers, ``path_filter``: a substring of the paths to list, ``show_untagged``: list ``<none>``
@@ -112,7 +112,7 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
     @observe("path_filter")
     def _filter_changed(self, change):
         if self._ready:
-            self._refresh(chart=False)
+            self._refresh(chart=True)
 
     # -- data (filters of cached frames) --------------------------------------------------------
 
@@ -165,7 +165,8 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
 
     def plot(self, ax):
         """Draw the current image's layers with the current one outlined."""
-        return plots.layer_sizes(self.inv, self.image, waste=self.waste(), highlight=self.position, ax=ax)
+        return plots.layer_sizes(self.inv, self.image, waste=self.waste(), highlight=self.position,
+                                 path_filter=self.path_filter or None, ax=ax)
 
     def _summary_html(self, table: pd.DataFrame) -> str:
         chain = self.chain
@@ -179,7 +180,7 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
                 f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
                 f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "
                 f"bytes it hides in the layers below: {hidden}"
-                + (f"<br>paths containing <code>{html.escape(self.path_filter)}</code> (the chart shows whole layers)"
+                + (f"<br>chart and table: paths containing <code>{html.escape(self.path_filter)}</code>"
                    if self.path_filter else ""))
 
     def _refresh(self, chart: bool):

@@ -207,3 +207,28 @@ def test_a_filter_matching_nothing_says_so_in_the_chart(sample):
     plt.close(fig)
     assert "0 paths differ matching" in cmp.summary.value
     assert "nothing to show" in cmp.table.html.value
+
+
+def test_explorer_filter_narrows_its_chart_too(sample):
+    ex = LayerExplorer(sample, "layerlab/bloat:1")
+
+    def bar_totals():
+        fig, ax = plt.subplots()
+        ex.plot(ax)
+        labels = [t.get_text() for t in ax.texts]
+        title = ax.get_title()
+        plt.close(fig)
+        return labels, title
+
+    whole, title = bar_totals()
+    ex.path_filter = "scratch"
+    files = sample.image_files("layerlab/bloat:1")
+    matching = files[files["path"].str.contains("scratch") & (files["kind"] == "file")]
+    per_layer = matching.groupby("position")["size"].sum()
+    narrowed, title = bar_totals()
+    assert "paths containing 'scratch'" in title
+    from layerlab.display import human_bytes
+
+    assert narrowed == [human_bytes(int(per_layer.get(p, 0))) for p in range(len(ex.chain))]
+    assert narrowed != whole
+    assert "chart and table: paths containing" in ex.summary.value
