@@ -32,6 +32,7 @@ from .errors import (
 _LAZY = {
     "Inventory": ".frames.inventory",
     "describe": ".frames.schema",
+    "file_tree": ".widgets.tree",
     "load": ".frames.snapshot",
     "open_source": ".sources",
     "open_root": ".sources.docker.dataroot",
@@ -69,6 +70,7 @@ __all__ = [
     "UnsupportedStore",
     "__version__",
     "describe",
+    "file_tree",
     "fleet",
     "load",
     "open_root",

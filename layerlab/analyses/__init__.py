@@ -12,7 +12,7 @@ from .bloat import bloat, bloat_files, bloat_rules
 from .check import check, load_rules, parse_bytes
 from .copyups import copy_ups
 from .dedup import content_dedup, dedup_levels
-from .diff import diff_images, diff_layers
+from .diff import diff_images, diff_layers, layer_changes
 from .merged import merged_view
 from .sharing import layer_dedup, sharing, sharing_matrix
 from .waste import dive_analysis, efficiency, layer_reasons, waste
@@ -30,6 +30,7 @@ __all__ = [
     "diff_layers",
     "dive_analysis",
     "efficiency",
+    "layer_changes",
     "layer_dedup",
     "layer_reasons",
     "load_rules",

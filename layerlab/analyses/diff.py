@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -16,10 +18,22 @@ def _mask(values) -> np.ndarray:
     return np.asarray(pd.Series(values).fillna(False).to_numpy(), dtype=bool)
 
 
-def _merged(inv, image_id):
-    chain = inv.chain(image_id)
+#: Merged views kept per Inventory (by layer chain): stepping through an image's layers compares each
+#: prefix of its chain with the next, so each is stacked once, not twice.
+_KEEP_MERGED = 8
+
+
+def _merged(inv, chain):
+    kept = inv.cache.setdefault("merged_chains", OrderedDict())
+    key = tuple(chain)
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
     files = chain_files(inv, chain)
-    return merged_from_files(files), files
+    kept[key] = merged_from_files(files), files
+    while len(kept) > _KEEP_MERGED:
+        kept.popitem(last=False)
+    return kept[key]
 
 
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
@@ -62,7 +76,13 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     inv = open_source(source)
     inv_b = inv if source_b is None else open_source(source_b)
     ia, ib = inv.image_id(a), inv_b.image_id(b)
-    (ma, fa), (mb, fb) = _merged(inv, ia), _merged(inv_b, ib)
+    return _compare(inv, inv_b, inv.chain(ia), inv_b.chain(ib), unchanged=unchanged, hash=hash, progress=progress)
+
+
+def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False) -> pd.DataFrame:
+    """``diff_images`` of two layer chains (the filesystems they stack to); with ``entries``, also each
+    path's ``mode``, ``uid``, ``gid`` and ``link_target`` (b's, or a's for a removed path)."""
+    (ma, fa), (mb, fb) = _merged(inv, chain_a), _merged(inv_b, chain_b)
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
     m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
     both = (m["_merge"] == "both").to_numpy()
@@ -133,12 +153,59 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
             "content_changed": content,
         }
     )
+    if entries:
+        for col in ("mode", "uid", "gid"):
+            out[col] = m[f"{col}_b"].fillna(m[f"{col}_a"]).astype("int64")
+        out["link_target"] = m["link_target_b"].where(m["_merge"] != "left_only", m["link_target_a"]).astype(object)
+        out = nulls_as_none(out, ["link_target"])
     out["status"] = out["status"].astype(object)
     # pandas 3 makes a column of strings and None a str column with NaN: keep None, as the frames do.
     out = nulls_as_none(out, ["changes", "kind_a", "kind_b", "layer_a", "layer_b"])
     if not unchanged:
         out = out[out["status"] != "unchanged"]
     return out.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def layer_changes(source, image, position=None, *, aggregated: bool = False, unchanged: bool = False,
+                  hash=False, progress=None) -> pd.DataFrame:
+    """What one layer of an image changes in the filesystem below it, as dive's file tree marks it.
+
+    The filesystem the layers up to ``position`` stack to is compared with the one the layers
+    below it stack to, exactly as ``diff_images`` compares two images (the same rules and columns).
+
+    Parameters
+    ----------
+    source
+        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    image
+        Tag, ID or ID prefix.
+    position
+        The layer (0 = base); the top layer when omitted.
+    aggregated
+        Compare with the base layer instead of the layer below: what layers 1 to ``position``
+        changed together (dive's "aggregated changes"; nothing for the base layer itself).
+    unchanged
+        Also return the paths the layer leaves as they were (the rest of the stacked tree).
+    hash
+        As in ``diff_images``; False by default (a file rewritten with the same size, mode, owner
+        and mtime then counts as unchanged), so stepping through layers stays fast.
+
+    Returns
+    -------
+    DataFrame
+        ``diff_images``' columns, ``a`` being the filesystem below and ``b`` the one through
+        ``position``: ``added`` paths the layer adds, ``removed`` ones it deletes (a whiteout, an
+        opaque directory, a file over a directory), ``changed`` ones it rewrites; and each path's
+        ``mode``, ``uid``, ``gid`` and ``link_target`` (as the layer leaves it, or as it was for a
+        removed path), what a file tree shows beside it.
+    """
+    inv = open_source(source)
+    chain = inv.chain(inv.image_id(image))
+    top = len(chain) - 1 if position is None else int(position)
+    if not 0 <= top < len(chain):
+        raise ValueError(f"position {position} is not a layer of {image!r}: it has layers 0 to {len(chain) - 1}")
+    below = chain[:1] if aggregated else chain[:top]
+    return _compare(inv, inv, below, chain[:top + 1], unchanged=unchanged, hash=hash, progress=progress, entries=True)
 
 
 def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:

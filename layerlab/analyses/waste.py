@@ -521,17 +521,21 @@ def summary_fields(inv, image_id: str) -> dict:
 STACK = ("kept", "overwritten", "deleted", "metadata_only")
 
 
-def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None) -> pd.DataFrame:
+def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path_contains: str | None = None) -> pd.DataFrame:
     """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
-    split into kept / overwritten / deleted / metadata_only (file content, apparent bytes)."""
+    split into kept / overwritten / deleted / metadata_only (file content, apparent bytes); with
+    ``path_contains``, only the files whose path contains that text."""
     inv = open_source(source)
     image_id = inv.resolve_image(image)
     chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
     files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
-    content = files.groupby("layer_id")["size"].sum()
     if waste is None:
         waste = waste_of_files(inv, image_id, chain_files(inv, inv.chain(image_id)))
     w = waste[waste["reason"].isin(STACK[1:])]
+    if path_contains:
+        files = files[files["path"].str.contains(path_contains, regex=False, na=False)]
+        w = w[w["path"].str.contains(path_contains, regex=False, na=False)]
+    content = files.groupby("layer_id")["size"].sum()
     by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
     out = pd.DataFrame({
         "position": chain["position"].to_numpy(),

@@ -14,7 +14,7 @@ from ._util import REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
 
 @fill_doc
 def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
-                ax=None, label_width: int = 40):
+                path_filter: str | None = None, ax=None, label_width: int = 40):
     """Each layer of an image as a bar of its file content, stacked by what became of it: kept,
     overwritten by a later layer, deleted by a later layer, or copied only to change metadata.
 
@@ -27,6 +27,8 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
         ``layerlab.analyses.waste(source, image)``, when already computed.
     highlight : int, optional
         A layer position to outline (the one a widget has selected).
+    path_filter : str, optional
+        Count only the files whose path contains this text.
     {ax}
     {label_width}
 
@@ -37,7 +39,7 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     image_id = inv.resolve_image(image)
-    df = analyses.layer_reasons(inv, image_id, waste=waste)
+    df = analyses.layer_reasons(inv, image_id, waste=waste, path_contains=path_filter)
     if df.empty:
         return no_data(ax, "the image has no layers")
     y = np.arange(len(df))
@@ -49,9 +51,13 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     if highlight is not None and highlight in set(df["position"]):
         i = int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])
         ax.barh(y[i], max(left[i], left.max() * 0.01), height=0.86, fill=False, edgecolor="black", linewidth=1.5)
+        # A band across the whole row too: a tiny layer's outline alone is a speck.
+        ax.axhspan(y[i] - 0.48, y[i] + 0.48, color="#f2c744", alpha=0.3, zorder=0, lw=0)
     for yi, total in zip(y, left):
         ax.annotate(human_bytes(total), (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])], fontsize=8)
+    if highlight is not None and highlight in set(df["position"]):
+        ax.get_yticklabels()[int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])].set_fontweight("bold")
     ax.invert_yaxis()
     ax.set_ylabel("layer (0 = base)")
     top = float(left.max()) * 1.2 or 1.0
@@ -60,7 +66,8 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     ax.legend(loc="lower right", fontsize=8)
     wasted = df[list(STACK[1:])].to_numpy().sum()
     name = image_names(inv.images[inv.images["image_id"] == image_id]).iloc[0]
-    ax.set_title(f"{name}: {human_bytes(wasted)} of {human_bytes(left.sum())} in its layers is never seen")
+    where = f", paths containing {path_filter!r}" if path_filter else ""
+    ax.set_title(f"{name}{where}: {human_bytes(wasted)} of {human_bytes(left.sum())} in its layers is never seen")
     return ax
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pandas as pd
 from traitlets import TraitError, Unicode, observe, validate
 
@@ -11,7 +10,7 @@ from .. import plots
 from .._docstrings import fill_doc
 from ..frames.inventory import require_inventory
 from ..tables import copy_ups_table
-from ._base import SnapshotMixin, draw, table_axes, table_html
+from ._base import CSS, Snapshot, SnapshotMixin, TablePager, draw, snapshot_table
 
 
 @fill_doc
@@ -40,8 +39,8 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
                                                  layout=widgets.Layout(width="420px"))
         self.chart = widgets.Output()
         self.summary = widgets.HTML()
-        self.table = widgets.HTML()
-        super().__init__(children=[self.container_select, self.chart, self.summary, self.table], **kwargs)
+        self.table = TablePager()
+        super().__init__(children=[widgets.HTML(CSS), self.container_select, self.chart, self.summary, self.table], **kwargs)
         self.add_class("layerlab-copyups")
         if options:  # an empty dropdown's value is None, which is no container ID
             widgets.link((self.container_select, "value"), (self, "container"))
@@ -86,12 +85,18 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
             return
         draw(self.chart, self.plot, figsize=(9, 3.5))
         ups = self.copy_ups()
-        self.summary.value = f"{len(ups)} paths in the read-write layer"
-        self.table.value = table_html(copy_ups_table(ups))
+        self.summary.value = self._summary_html(ups)
+        self.table.show(copy_ups_table(ups))
 
-    def snapshot(self):
-        fig, (ax, tab) = plt.subplots(2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [2, 2]})
-        self.plot(ax)
-        table_axes(tab, copy_ups_table(self.copy_ups()).drop(columns=['container']), "read-write layer, largest first")
-        fig.tight_layout()
-        return fig
+    def _summary_html(self, ups: pd.DataFrame) -> str:
+        name = self.inv.containers.set_index("container_id")["name"].get(self.container, "every container")
+        return f"<b>{name}</b>: {len(ups)} paths in the read-write layer"
+
+    def snapshot(self) -> Snapshot:
+        """The current state as HTML: the summary and the top of the read-write layer's table (no
+        chart: the notebook draws it in the cell above)."""
+        if self.inv.containers.empty:
+            return Snapshot("<i>no containers in this source</i>", "no containers")
+        ups = self.copy_ups()
+        return Snapshot(snapshot_table(self._summary_html(ups), copy_ups_table(ups).drop(columns=["container"]), what="paths"),
+                        self._summary_html(ups))

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pandas as pd
-from traitlets import Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
 from ..errors import LayerlabError
 from ..display import command_label, human_bytes
 from ..frames.inventory import require_inventory
-from ._base import SnapshotMixin, chain_rows, draw, image_choices, image_name, table_axes, table_html
+from ._base import (CSS, ImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
+                    keep_if_frozen, set_options, snapshot_table)
 
 
 @fill_doc
-class LayerExplorer(SnapshotMixin, widgets.VBox):
-    """Step through an image's layers: each layer's size and command, its largest files, and what it
-    overwrote or deleted in the layers below; a path filter narrows the table.
+class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
+    """Step through an image's layers: each layer's size and command, its largest files, what it
+    overwrote or deleted in the layers below, and what a later layer does to each of its entries; a
+    path filter narrows the chart and the table alike; the table pages 15 rows at a time.
 
     State lives in traits (``image``: an image ID, ``position``: 0 = base, clamped to the image's
-    layers, ``path_filter``: a substring of the paths to list), so code can drive it as well as a
-    person can: ``ex.image = "app:1"; ex.position = 2``.
+    layers, ``path_filter``: a substring of the paths to list, ``show_untagged``: list ``<none>``
+    images in the dropdown), so code can drive it as well as a person can:
+    ``ex.image = "app:1"; ex.position = 2``.
 
     Parameters
     ----------
@@ -36,27 +40,30 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     image = Unicode(help="image ID shown")
     position = Int(0, help="layer shown, 0 = base")
     path_filter = Unicode("", help="only list paths containing this text")
+    show_untagged = Bool(False, help="list untagged (<none>) images in the image dropdown")
 
     def __init__(self, inv, image=None, position: int | None = None, **kwargs):
         self._ready = False  # no drawing until every control exists and is linked
         self.inv = require_inventory(inv, "LayerExplorer")
         self._waste: dict[str, pd.DataFrame] = {}
         self._files: dict[str, pd.DataFrame] = {}
-        self.image_select = widgets.Dropdown(options=image_choices(self.inv), description="image",
-                                             layout=widgets.Layout(width="420px"))
+        first = self.inv.resolve_image(image)
+        self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
+                                             layout=widgets.Layout(width="380px"))
         self.layer_slider = widgets.IntSlider(min=0, max=0, description="layer", continuous_update=False)
         self.filter_box = widgets.Text(placeholder="filter paths, e.g. /usr/lib", description="paths",
-                                       continuous_update=False)
+                                       continuous_update=False, layout=widgets.Layout(width="300px"))
         self.summary = widgets.HTML()
         self.chart = widgets.Output()
-        self.table = widgets.HTML()
-        super().__init__(children=[widgets.HBox([self.image_select, self.layer_slider, self.filter_box]),
+        self.table = TablePager()
+        super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.filter_box,
+                                                               self._untagged_box()),
                                    self.chart, self.summary, self.table], **kwargs)
         self.add_class("layerlab-explorer")
         widgets.link((self.image_select, "value"), (self, "image"))
         widgets.link((self.layer_slider, "value"), (self, "position"))
         widgets.link((self.filter_box, "value"), (self, "path_filter"))
-        self.image = self.inv.resolve_image(image)
+        self.image = first
         if position is None:
             w = self.waste()
             position = int(w.groupby("position")["bytes"].sum().idxmax()) if len(w) else 0
@@ -68,10 +75,20 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
 
     @validate("image")
     def _valid_image(self, proposal):
+        frozen = keep_if_frozen(self, proposal)
+        if frozen is not None:
+            return frozen
         try:
-            return self.inv.image_id(proposal["value"])
+            image_id = self.inv.image_id(proposal["value"])
         except LayerlabError as e:
             raise TraitError(str(e)) from None
+        if image_id not in dict(self.image_select.options).values():  # an untagged image asked for by code
+            set_options(self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self)
+        return image_id
+
+    @observe("show_untagged")
+    def _untagged_changed(self, change):
+        set_options(self.image_select, self._image_choices(self.image), self.image, self)
 
     @validate("position")
     def _valid_position(self, proposal):
@@ -80,9 +97,11 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
 
     @observe("image")
     def _image_changed(self, change):
+        ready, self._ready = self._ready, False  # one redraw, not one more when the slider re-clamps
         self.layer_slider.max = max(len(self.chain) - 1, 0)
         self.position = self.position  # re-clamp to the new image's layers
-        if self._ready:
+        self._ready = ready
+        if ready:
             self._refresh(chart=True)
 
     @observe("position")
@@ -93,7 +112,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     @observe("path_filter")
     def _filter_changed(self, change):
         if self._ready:
-            self._refresh(chart=False)
+            self._refresh(chart=True)
 
     # -- data (filters of cached frames) --------------------------------------------------------
 
@@ -118,7 +137,9 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
 
     def layer_table(self) -> pd.DataFrame:
         """The rows listed for the current layer: path, kind, size and what the entry does to the
-        layers below (adds, overwrites, deletes, makes opaque), largest first, path filter applied."""
+        layers below (adds, overwrites, deletes, makes opaque), what a later layer does to it (``later``:
+        kept, or overwritten / deleted / copied again by layer N, as ``analyses.waste`` finds), largest
+        first, path filter applied."""
         files = self.image_files()
         here = files[files["position"] == self.position]
         below = set(files.loc[(files["position"] < self.position) & (files["kind"] != "whiteout"), "path"])
@@ -128,7 +149,14 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
         change[here["path"].isin(below) & (here["kind"] == "dir")] = "updates dir"
         change[here["kind"] == "whiteout"] = "deletes"
         change[here["kind"] == "opaque"] = "hides lower contents"
-        out = pd.DataFrame({"path": here["path"], "kind": here["kind"], "size": here["size"], "change": change})
+        # What a later layer does to the entry (the waste the chart draws for this layer, path by path).
+        w = self.waste()
+        w = w[(w["position"] == self.position) & w["reclaimable"]]
+        later = dict(zip(w["path"], [f"{r.replace('_', '-')} by layer {int(b)}" if r != "metadata_only"
+                                     else f"copied again by layer {int(b)} (metadata only)"
+                                     for r, b in zip(w["reason"], w["by_position"])]))
+        out = pd.DataFrame({"path": here["path"], "kind": here["kind"], "size": here["size"], "change": change,
+                            "later": [later.get(p, "kept") for p in here["path"]]})
         if self.path_filter:
             out = out[out["path"].str.contains(self.path_filter, regex=False, na=False)]
         return out.sort_values(["size", "path"], ascending=[False, True]).reset_index(drop=True)
@@ -137,7 +165,8 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
 
     def plot(self, ax):
         """Draw the current image's layers with the current one outlined."""
-        return plots.layer_sizes(self.inv, self.image, waste=self.waste(), highlight=self.position, ax=ax)
+        return plots.layer_sizes(self.inv, self.image, waste=self.waste(), highlight=self.position,
+                                 path_filter=self.path_filter or None, ax=ax)
 
     def _summary_html(self, table: pd.DataFrame) -> str:
         chain = self.chain
@@ -150,21 +179,20 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
                 f"{human_bytes(row['size'])} apparent · <code>{command_label(row['created_by'], 120)}</code><br>"
                 f"{len(table)} entries listed · overwrites {counts.get('overwrites', 0)} paths · deletes "
                 f"{counts.get('deletes', 0)} · opaque dirs {counts.get('hides lower contents', 0)} · "
-                f"bytes it hides in the layers below: {hidden}")
+                f"bytes it hides in the layers below: {hidden}"
+                + (f"<br>chart and table: paths containing <code>{html.escape(self.path_filter)}</code>"
+                   if self.path_filter else ""))
 
     def _refresh(self, chart: bool):
         table = self.layer_table()
         if chart:
             draw(self.chart, self.plot)
         self.summary.value = self._summary_html(table)
-        shown = table.assign(size=table["size"].map(human_bytes))
-        self.table.value = table_html(shown)
+        self.table.show(table)
 
-    def snapshot(self):
-        """A static Figure of the current state: the layer chart and the top of the layer's table."""
-        fig, (ax, tab) = plt.subplots(2, 1, figsize=(10, 7), gridspec_kw={"height_ratios": [3, 2]})
-        self.plot(ax)
-        table_axes(tab, self.layer_table().assign(size=lambda d: d["size"].map(human_bytes)),
-                    f"layer {self.position}: largest entries")
-        fig.tight_layout()
-        return fig
+    def snapshot(self) -> Snapshot:
+        """The current state as HTML: the summary of the layer and the top of its table (the chart is
+        drawn by the notebook cell above the widget, so it is not repeated)."""
+        table = self.layer_table()
+        return Snapshot(snapshot_table(self._summary_html(table), table),
+                        f"{image_name(self.inv, self.image)} layer {self.position}")

@@ -102,7 +102,8 @@ def _explorer_state(page) -> dict:
     }""")
 
 
-def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, artifacts):
+def _run_notebook_02(browser, jupyterlab):
+    """A page with notebook 02 open in JupyterLab and all its cells run; the page errors collected."""
     base, token, root = jupyterlab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []
@@ -114,6 +115,11 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
         return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel &&
                w.sessionContext.session.kernel.status === 'idle'; }""", timeout=60_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page, errors
+
+
+def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, artifacts):
+    page, errors = _run_notebook_02(browser, jupyterlab)
     page.wait_for_function("""() => { const ex = document.querySelector('.layerlab-explorer');
         return ex && ex.querySelector('img') && ex.querySelectorAll('table').length > 0; }""", timeout=120_000)
     page.locator(".layerlab-explorer").scroll_into_view_if_needed()
@@ -140,6 +146,36 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
     assert target in after["summary"], after["summary"][:300]
     # The round trip through the browser, the kernel and matplotlib; generous for a loaded CI box.
     assert elapsed < 10, f"the explorer took {elapsed:.1f}s to follow the image"
+    assert not errors, errors
+    page.close()
+
+
+def _tree_options(page) -> list[str]:
+    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree-listing select option')).map(o => o.textContent)")
+
+
+def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterlab, artifacts):
+    page, errors = _run_notebook_02(browser, jupyterlab)
+    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree-listing select option').length > 5", timeout=120_000)
+    page.locator(".layerlab-tree").scroll_into_view_if_needed()
+    before = _tree_options(page)
+    closed = [i for i, t in enumerate(before) if t.replace("\u00a0", " ").endswith("▸ etc/")]
+    assert closed, before[:20]
+    select = page.locator(".layerlab-tree-listing select")
+    select.select_option(index=closed[0])  # a click on the closed directory
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length > n",
+                           arg=len(before), timeout=30_000)
+    opened = [t.replace("\u00a0", " ") for t in _tree_options(page)]
+    assert any(t.endswith("▾ etc/") for t in opened)
+    assert any(t.endswith("passwd") for t in opened), opened[:30]
+    # the details line names the entry clicked, with its permissions and owner
+    page.wait_for_function("() => document.querySelector('.layerlab-tree').innerText.includes('/etc ·')", timeout=30_000)
+    details = page.locator(".layerlab-tree").inner_text()
+    assert "/etc" in details and "drwxr-xr-x 0:0" in details
+    page.screenshot(path=str(artifacts / "lab-tree-open.png"), full_page=False)
+    select.select_option(index=closed[0])  # and a second click closes it again
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length === n",
+                           arg=len(before), timeout=30_000)
     assert not errors, errors
     page.close()
 

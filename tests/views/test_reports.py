@@ -139,24 +139,26 @@ def test_tour_key_outputs(report):
 def test_waste_notebook_key_outputs(report):
     nb = _executed(report[0], "02-layers-and-waste")
     pngs = _outputs(nb, "image/png")
-    assert len(pngs) == 4  # waste per image, layer sizes, bloat by category, the explorer's snapshot
+    assert len(pngs) == 3  # waste per image, layer sizes, bloat by category (the widgets' snapshots are HTML)
     html = "".join(_outputs(nb, "text/html"))
     assert "/data/big.bin" in html and "overwritten" in html and "deleted" in html
-    # The explorer rendered as a picture, not as a widget the page cannot show.
+    # The explorer as its summary and table, the file tree as a static tree of <details>.
+    assert 'class="layerlab-tree-static"' in html and "<details open>" in html
+    # The widgets rendered as still HTML, not as widgets the page cannot show.
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                    for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_sharing_notebook_key_outputs(report):
     nb = _executed(report[0], "03-sharing-and-dedup")
-    assert len(_outputs(nb, "image/png")) == 3  # matrix, dedup, compare snapshot
+    assert len(_outputs(nb, "image/png")) == 2  # matrix, dedup (the compare snapshot is HTML)
     html = "".join(_outputs(nb, "text/html"))
     assert "layerlab/base:1" in html and "added" in html
 
 
 def test_drivers_notebook_key_outputs(report):
     nb = _executed(report[0], "04-storage-drivers")
-    assert len(_outputs(nb, "image/png")) == 3  # copy-ups, widget snapshot, driver footprint
+    assert len(_outputs(nb, "image/png")) == 2  # copy-ups, driver footprint (the widget snapshot is HTML)
     html = "".join(_outputs(nb, "text/html"))
     assert "copied up" in html and "whiteout (deletes)" in html and "opaque dir" in html
 

@@ -1,0 +1,488 @@
+"""FileTree: an image's filesystem as a tree, layer by layer, each entry marked with what the layer did
+to it (added, modified, removed), as dive's file tree shows it; static HTML for reports."""
+
+from __future__ import annotations
+
+import html
+import stat
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
+
+from .._docstrings import fill_doc
+from ..analyses.stacking import ancestor_closure, parent_of
+from ..display import command_label, human_bytes
+from ..errors import LayerlabError
+from ..frames.inventory import require_inventory
+from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name, keep_if_frozen,
+                    set_options)
+
+# Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
+# a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
+# one widget model per node, so a Debian image's /usr (thousands of entries) would cost thousands of
+# comm messages on every switch of layer. Here a switch is one message, whatever the image holds.
+
+#: The letter before each entry (a <select> cannot colour its rows; the report's tree adds colours).
+MARKS = {"added": "+", "changed": "~", "removed": "-", "unchanged": " "}
+#: dive's word for each status.
+WORDS = {"added": "added", "changed": "modified", "removed": "removed", "unchanged": ""}
+_TYPE_BITS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
+              "block": stat.S_IFBLK, "fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK}
+#: Rows the live tree lists at most (a filter narrows a longer listing).
+MAX_ROWS = 3000
+NBSP = "\u00a0"
+#: The column names over the tree's lines (``Tree.columns`` and the name).
+HEADER = f"  {'Permission':<10} {'UID:GID':>11} {'Size':>9}  Filetree"
+#: The tree opens directories holding changes by itself while it lists at most this many rows.
+OPEN_ROWS = 200
+#: A report's tree opens a directory by itself only when it holds at most this many entries.
+OPEN_AT_MOST = 60
+
+
+def permissions(kind: str, mode: int) -> str:
+    """``ls -l``'s permission string for an entry (``drwxr-xr-x``); ``?`` where the mode is unknown."""
+    if mode < 0:
+        return ("d" if kind == "dir" else "-") + "?" * 9
+    return stat.filemode(_TYPE_BITS.get(kind, stat.S_IFREG) | int(mode))
+
+
+def printable(name: str) -> str:
+    """``name`` with each unprintable character written as Python escapes it (``\\n``, ``\\x1b``)."""
+    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+class Tree:
+    """The entries of one (image, layer, view), arranged for a tree.
+
+    ``changes`` is ``analyses.layer_changes(..., unchanged=True)``: every path of the stacked
+    filesystem and every path the layer removed. Rows are kept sorted by path, so a directory's
+    subtree is one slice (two binary searches) and its total one difference of a cumulative sum.
+    """
+
+    def __init__(self, changes: pd.DataFrame):
+        d = changes
+        # Directories a tar lists only through their children (`docker import` of such a tar).
+        implied = sorted(ancestor_closure(set(d["path"])) - set(d["path"]) - {"/"})
+        kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
+        size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
+        df = pd.DataFrame({
+            "path": d["path"].astype(object), "status": d["status"].astype(object), "changes": d["changes"].astype(object),
+            "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
+            "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
+            "position": d["position_b"].fillna(d["position_a"]).astype("float"),
+        })
+        if implied:
+            df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None, "kind": "dir",
+                                              "size": 0, "mode": -1, "uid": -1, "gid": -1, "link_target": None,
+                                              "position": np.nan})], ignore_index=True)
+        df = df[df["path"] != "/"].sort_values("path", kind="stable").reset_index(drop=True)
+        self.frame = df
+        self.paths = df["path"].to_numpy(dtype=object)
+        self.index = {p: i for i, p in enumerate(self.paths)}
+        self.parent = parent_of(df["path"]).to_numpy(dtype=object)
+        self.depth = df["path"].str.count("/").to_numpy()
+        self.name = df["path"].str.rpartition("/")[2].to_numpy(dtype=object)
+        self.kind = df["kind"].to_numpy(dtype=object)
+        self.status = df["status"].to_numpy(dtype=object)
+        self.is_dir = self.kind == "dir"
+        # plain arrays: a row's columns are read one by one for every line listed
+        self.size_of = df["size"].to_numpy()
+        self.mode = df["mode"].to_numpy()
+        self.uid = df["uid"].to_numpy()
+        self.gid = df["gid"].to_numpy()
+        self.link_target = df["link_target"].to_numpy(dtype=object)
+        # children of each directory, in path order (= name order within one parent)
+        self.children = {p: idx for p, idx in df.groupby(self.parent, sort=False).indices.items()}
+        # Directory totals: a live directory's count the files still there, a removed one's the files removed.
+        files = self.kind == "file"
+        removed = self.status == "removed"
+        sizes = df["size"].to_numpy()
+        self._bytes = np.concatenate([[0], np.cumsum(np.where(files & ~removed, sizes, 0))])
+        self._removed_bytes = np.concatenate([[0], np.cumsum(np.where(files & removed, sizes, 0))])
+        self._changed = np.concatenate([[0], np.cumsum(self.status != "unchanged")])
+
+    def subtree(self, i: int) -> slice:
+        """Rows under entry ``i`` (not ``i`` itself)."""
+        p = self.paths[i]
+        return slice(int(np.searchsorted(self.paths, p + "/")), int(np.searchsorted(self.paths, p + "0")))
+
+    def size(self, i: int) -> int:
+        """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them)."""
+        if not self.is_dir[i]:
+            return int(self.size_of[i])
+        s = self.subtree(i)
+        total = self._removed_bytes if self.status[i] == "removed" else self._bytes
+        return int(total[s.stop] - total[s.start])
+
+    def changes_under(self, i: int) -> int:
+        s = self.subtree(i)
+        return int(self._changed[s.stop] - self._changed[s.start])
+
+    def keep(self, path_filter: str = "", changes_only: bool = False) -> np.ndarray | None:
+        """Which rows a filter keeps (matches and their directories), or None for every row."""
+        if not path_filter and not changes_only:
+            return None
+        hit = np.ones(len(self.paths), dtype=bool)
+        if path_filter:
+            hit &= self.frame["path"].str.contains(path_filter, regex=False).to_numpy()
+        if changes_only:
+            hit &= self.status != "unchanged"
+        keep = set(self.paths[hit])
+        keep = ancestor_closure(keep)
+        return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
+
+    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS) -> tuple[list[int], int]:
+        """Rows shown, in tree order: children of "/", and the children of each expanded directory
+        (under a filter, every directory holding a kept row is open). Returns (rows, rows left out)."""
+        out: list[int] = []
+        left = 0
+        stack = [iter(self.children.get("/", ()))]
+        while stack:
+            i = next(stack[-1], None)
+            if i is None:
+                stack.pop()
+                continue
+            if keep is not None and not keep[i]:
+                continue
+            if len(out) >= limit:
+                left += 1
+                continue
+            out.append(i)
+            if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
+                stack.append(iter(self.children.get(self.paths[i], ())))
+        return out, left
+
+    def columns(self, i: int) -> tuple[str, str, str, str]:
+        """(marker, permissions, uid:gid, size) as the tree prints them."""
+        uid, gid = int(self.uid[i]), int(self.gid[i])
+        owner = f"{uid}:{gid}" if uid >= 0 else "?:?"
+        return MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner, human_bytes(self.size(i))
+
+    def name_of(self, i: int) -> str:
+        """The name as the tree prints it: control characters escaped (``ls -b``), so a name holding a
+        newline stays on its line; ``/`` after a directory, ``→ target`` after a symlink."""
+        target = self.link_target[i]
+        link = f" → {printable(target)}" if self.kind[i] == "symlink" and isinstance(target, str) else ""
+        return printable(self.name[i]) + ("/" if self.is_dir[i] else "") + link
+
+
+@fill_doc
+class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
+    """An image's filesystem as a tree, as dive's file tree shows it: expand and collapse directories,
+    each entry with its permissions, owner (uid:gid) and size, marked ``+`` added, ``~`` modified or
+    ``-`` removed by the layer selected.
+
+    Two views, as in dive: ``view="layer"`` marks what the selected layer changed in the filesystem
+    the layers below it make; ``view="aggregated"`` marks what every layer from 1 to the selected
+    one changed in the base layer's. The tree is the filesystem the layers up to the selected one
+    make, plus the paths removed (struck through in reports). Markers come from
+    ``layerlab.analyses.layer_changes``.
+
+    State lives in traits, so code drives it as a person does: ``image``, ``position`` (0 = base),
+    ``view``, ``path_filter`` (show paths containing this text, their directories open),
+    ``changes_only`` (show only changed paths and their directories), ``expanded`` (the open
+    directories), ``selected`` (the entry whose details are shown), ``show_untagged``. Clicking a
+    directory opens or closes it; ``toggle(path)`` does the same from code.
+
+    Parameters
+    ----------
+    {inv}
+    image : str, optional
+        Tag or ID to start on; the image with the most layers when omitted.
+    position : int, optional
+        Layer to start on; the top layer when omitted.
+    view : {{"layer", "aggregated"}}
+    """
+
+    image = Unicode(help="image ID shown")
+    position = Int(0, help="layer shown, 0 = base")
+    view = Unicode("layer", help="'layer': what the layer changed; 'aggregated': what layers 1..position changed")
+    path_filter = Unicode("", help="only show paths containing this text (and their directories)")
+    changes_only = Bool(False, help="only show changed paths (and their directories)")
+    expanded = List(Unicode(), help="open directories (paths)")
+    selected = Unicode("", help="the entry whose details are shown")
+    show_untagged = Bool(False, help="list untagged (<none>) images in the image dropdown")
+
+    def __init__(self, inv, image=None, position: int | None = None, view: str = "layer", **kwargs):
+        self._ready = False
+        self.inv = require_inventory(inv, "FileTree")
+        self._trees: dict[tuple[str, int, str], Tree] = {}
+        self._shown: list[int] = []
+        self._listing_update = False
+        first = self.inv.resolve_image(image)
+        self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
+                                             layout=widgets.Layout(width="380px"))
+        self.layer_slider = widgets.IntSlider(min=0, max=0, description="layer", continuous_update=False)
+        self.view_buttons = widgets.ToggleButtons(options=[("this layer", "layer"), ("aggregated", "aggregated")],
+                                                  tooltips=["what this layer changed in the layers below",
+                                                            "what every layer above the base changed"],
+                                                  style={"button_width": "100px"})
+        self.filter_box = widgets.Text(placeholder="filter paths, e.g. /etc", description="paths",
+                                       continuous_update=False, layout=widgets.Layout(width="260px"))
+        self.changes_box = widgets.Checkbox(description="only changes", indent=False, layout=widgets.Layout(width="120px"))
+        self.summary = widgets.HTML()
+        self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
+        self.details = widgets.HTML()
+        self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(HEADER)}</div>')
+        self.listing.add_class("layerlab-tree-listing")
+        self.listing.observe(self._clicked, "value")
+        super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
+                                                               self.filter_box, self.changes_box, self._untagged_box()),
+                                   self.summary, self.header, self.listing, self.details], **kwargs)
+        self.add_class("layerlab-tree")
+        widgets.link((self.image_select, "value"), (self, "image"))
+        widgets.link((self.layer_slider, "value"), (self, "position"))
+        widgets.link((self.view_buttons, "value"), (self, "view"))
+        widgets.link((self.filter_box, "value"), (self, "path_filter"))
+        widgets.link((self.changes_box, "value"), (self, "changes_only"))
+        self.view = view
+        self.position = len(self.chain) - 1 if position is None else position
+        self.expanded = self._default_expanded()
+        self._ready = True
+        self._refresh()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @validate("image")
+    def _valid_image(self, proposal):
+        frozen = keep_if_frozen(self, proposal)
+        if frozen is not None:
+            return frozen
+        try:
+            image_id = self.inv.image_id(proposal["value"])
+        except LayerlabError as e:
+            raise TraitError(str(e)) from None
+        if image_id not in dict(self.image_select.options).values():  # an untagged image asked for by code
+            set_options(self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self)
+        return image_id
+
+    @validate("position")
+    def _valid_position(self, proposal):
+        last = len(self.chain) - 1 if self.image else 0
+        return min(max(int(proposal["value"]), 0), max(last, 0))
+
+    @validate("view")
+    def _valid_view(self, proposal):
+        if proposal["value"] not in ("layer", "aggregated"):
+            raise TraitError(f"view {proposal['value']!r}: choose 'layer' or 'aggregated'")
+        return proposal["value"]
+
+    @observe("show_untagged")
+    def _untagged_changed(self, change):
+        set_options(self.image_select, self._image_choices(self.image), self.image, self)
+
+    @observe("image")
+    def _image_changed(self, change):
+        ready, self._ready = self._ready, False
+        self.layer_slider.max = max(len(self.chain) - 1, 0)
+        self.position = len(self.chain) - 1  # a new image opens on its top layer: its whole filesystem
+        self.selected = ""
+        self.expanded = self._default_expanded()
+        self._ready = ready
+        if ready:
+            self._refresh()
+
+    @observe("position", "view")
+    def _layer_changed(self, change):
+        if self._ready:
+            self._ready = False
+            self.expanded = sorted(set(self.expanded) | set(self._default_expanded()))
+            self._ready = True
+            self._refresh()
+
+    @observe("path_filter", "changes_only", "expanded", "selected")
+    def _listing_changed(self, change):
+        if self._ready:
+            self._refresh()
+
+    def toggle(self, path: str):
+        """Open a closed directory, close an open one."""
+        if path in self.expanded:
+            self.expanded = [p for p in self.expanded if p != path]
+        else:
+            self.expanded = sorted({*self.expanded, path})
+
+    def _clicked(self, change):
+        path = change["new"]
+        if not path or not self._ready or self._listing_update:
+            return
+        tree = self.tree()
+        i = tree.index.get(path)
+        self._ready = False
+        self.selected = path
+        if i is not None and tree.is_dir[i] and self.keep() is None:
+            self.toggle(path)
+        self._ready = True
+        self._refresh()
+
+    # -- data ----------------------------------------------------------------------------------
+
+    @property
+    def chain(self) -> pd.DataFrame:
+        """The image's layers, base first."""
+        return chain_rows(self.inv, self.image)
+
+    def tree(self) -> Tree:
+        """The entries of the current image, layer and view (cached)."""
+        from .. import analyses
+
+        key = (self.image, self.position, self.view)
+        if key not in self._trees:
+            changes = analyses.layer_changes(self.inv, self.image, self.position, aggregated=self.view == "aggregated",
+                                             unchanged=True)
+            self._trees[key] = Tree(changes)
+        return self._trees[key]
+
+    def keep(self) -> np.ndarray | None:
+        return self.tree().keep(self.path_filter, self.changes_only)
+
+    def _default_expanded(self) -> list[str]:
+        """The directories holding a change of the layer shown, shallowest first, as many as keep the
+        listing under ``OPEN_ROWS`` rows (so a base layer, which changes everything, opens only a little)."""
+        tree = self.tree()
+        rows = len(tree.children.get("/", ()))
+        out: dict[str, None] = {}
+        dirs = np.flatnonzero(tree.is_dir)
+        for i in dirs[np.argsort(tree.depth[dirs], kind="stable")]:
+            if (tree.depth[i] > 1 and tree.parent[i] not in out) or not tree.changes_under(i):
+                continue
+            kids = len(tree.children.get(tree.paths[i], ()))
+            if rows + kids > OPEN_ROWS:
+                continue
+            rows += kids
+            out[tree.paths[i]] = None
+        return list(out)
+
+    def rows(self) -> pd.DataFrame:
+        """The rows the tree lists now, in order: ``path``, ``depth`` (1 = top level), ``status``
+        (added, modified, removed or ""), ``marker``, ``permissions``, ``owner`` (uid:gid),
+        ``size`` (bytes; a directory's: its files'), ``dir``, ``open``."""
+        tree = self.tree()
+        shown, _ = tree.visible(set(self.expanded), self.keep())
+        keep = self.keep()
+        return pd.DataFrame({
+            "path": tree.paths[shown] if shown else [],
+            "depth": tree.depth[shown] if shown else [],
+            "status": [WORDS[s] for s in tree.status[shown]] if shown else [],
+            "marker": [MARKS[s] for s in tree.status[shown]] if shown else [],
+            "permissions": [permissions(tree.kind[i], int(tree.mode[i])) for i in shown],
+            "owner": [tree.columns(i)[2] for i in shown],
+            "size": [tree.size(i) for i in shown],
+            "dir": tree.is_dir[shown] if shown else [],
+            "open": [bool(tree.is_dir[i] and (keep is not None or tree.paths[i] in self.expanded)) for i in shown],
+        })
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def _label(self, tree: Tree, i: int, is_open: bool) -> str:
+        mark, perms, owner, size = tree.columns(i)
+        arrow = ("▾ " if is_open else "▸ ") if tree.is_dir[i] else "  "
+        text = f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}{arrow}{tree.name_of(i)}"
+        return text.replace(" ", NBSP)  # an <option> collapses runs of spaces
+
+    def _summary_html(self) -> str:
+        tree = self.tree()
+        chain = self.chain
+        row = chain[chain["position"] == self.position].iloc[0]
+        counts = pd.Series(tree.status).value_counts()
+        what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
+                else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
+        counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))
+        return (f"<b>{html.escape(image_name(self.inv, self.image))}</b> layer {self.position} (of 0–{len(chain) - 1}) · "
+                f"<code>{html.escape(command_label(row['created_by'], 100))}</code><br>{what}: {counted}; "
+                f"sizes are apparent bytes (a directory's: the files under it)")
+
+    def _details_html(self) -> str:
+        tree = self.tree()
+        i = tree.index.get(self.selected)
+        if i is None:
+            return "<i>click an entry for its details; click a directory to open or close it</i>"
+        mark, perms, owner, size = tree.columns(i)
+        f = tree.frame
+        pos = f.at[i, "position"]
+        chain = self.chain
+        cmd = chain.loc[chain["position"] == pos, "created_by"] if pd.notna(pos) else pd.Series(dtype=object)
+        layer = (f"layer {int(pos)} <code>{html.escape(command_label(cmd.iloc[0], 80))}</code>" if len(cmd) else "—")
+        status = WORDS[tree.status[i]] or "unchanged"
+        if tree.status[i] == "changed" and isinstance(f.at[i, "changes"], str):
+            status += f" ({f.at[i, 'changes'].replace(',', ', ')})"
+        return (f"<code>{html.escape(tree.paths[i])}</code> · {status} · {perms} {owner} · {size} · "
+                f"{'was in' if tree.status[i] == 'removed' else 'from'} {layer}")
+
+    def _refresh(self):
+        tree = self.tree()
+        keep = self.keep()
+        shown, left = tree.visible(set(self.expanded), keep)
+        expanded = set(self.expanded)
+        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded), tree.paths[i]) for i in shown]
+        if left:
+            options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
+        self._shown = shown
+        self.summary.value = self._summary_html()
+        # ipywidgets selects the first new option on its way: that is no click (``_clicked`` skips it).
+        self._listing_update = True
+        try:
+            self.listing.options = options
+            self.listing.value = None  # nothing selected, so clicking the same directory again toggles it
+        finally:
+            self._listing_update = False
+        self.details.value = self._details_html()
+
+    def snapshot(self, open_depth: int = 2, max_entries: int = 2000) -> Snapshot:
+        """The tree as static HTML for a report: open are the directories the widget has open, and to
+        ``open_depth`` levels those holding a change of the layer (and at most ``OPEN_AT_MOST``
+        entries); the others are closed, a reader opens them in the page (no JavaScript needed). At
+        most ``max_entries`` entries.
+        The filter and the "only changes" switch apply as in the widget."""
+        tree = self.tree()
+        keep = self.keep()
+        expanded = set(self.expanded)
+        budget = [max_entries]
+        deepest = open_depth + 3  # closed directories below this show their size, not their contents
+
+        def line(i: int, is_dir: bool) -> str:
+            mark, perms, owner, size = tree.columns(i)
+            text = f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}"
+            css = f' class="ll-{WORDS[tree.status[i]]}"' if tree.status[i] != "unchanged" else ""
+            arrow = '<span class="ll-arrow"></span>' if is_dir else "  "
+            return f"<span{css}>{html.escape(text)}{arrow}{html.escape(tree.name_of(i))}</span>"
+
+        def walk(parent: str) -> str:
+            parts = []
+            for i in tree.children.get(parent, ()):
+                if keep is not None and not keep[i]:
+                    continue
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+                if tree.is_dir[i] and tree.depth[i] < deepest and len(tree.children.get(tree.paths[i], ())):
+                    kids = len(tree.children.get(tree.paths[i], ()))
+                    auto = tree.depth[i] <= open_depth and kids <= OPEN_AT_MOST and tree.changes_under(i) > 0
+                    is_open = " open" if auto or tree.paths[i] in expanded else ""
+                    parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(tree.paths[i])}</details>")
+                else:
+                    parts.append(f"<div>{line(i, False)}</div>")
+            return "".join(parts)
+
+        body = walk("/")
+        total = len(tree.paths) if keep is None else int(keep.sum())
+        more = (f"<div><i>… the report lists {max_entries} of {total} entries; the live widget "
+                f"(or a path filter) shows the rest</i></div>" if budget[0] <= 0 else "")
+        legend = ('<span class="ll-added">+ added</span> · <span class="ll-modified">~ modified</span> · '
+                  '<span class="ll-removed">- removed</span>')
+        style = ("<style>.layerlab-tree-static summary {list-style: none; cursor: pointer;}"
+                 ".layerlab-tree-static summary::-webkit-details-marker {display: none;}"
+                 ".layerlab-tree-static details > summary .ll-arrow::before {content: '▸ ';}"
+                 ".layerlab-tree-static details[open] > summary .ll-arrow::before {content: '▾ ';}</style>")
+        where = f" · paths matching <code>{html.escape(self.path_filter)}</code>" if self.path_filter else ""
+        header = f'<div style="font-weight: bold">{html.escape(HEADER)}</div>'
+        return Snapshot(f"{style}<div>{self._summary_html()}{where}</div><div>{legend}</div>"
+                        f'<div class="layerlab-tree-static">{header}{body}</div>{more}',
+                        f"{image_name(self.inv, self.image)} layer {self.position}")
+
+
+def file_tree(inv, image=None, position: int | None = None, view: str = "layer") -> FileTree:
+    """``FileTree(inv, image, position, view)``: an image's files as a tree, layer by layer."""
+    return FileTree(inv, image, position, view)
