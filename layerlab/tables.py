@@ -116,11 +116,13 @@ def distribution_table(inv) -> pd.DataFrame:
 
 def readable(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as text for a page: byte columns as sizes, lists joined, times to the minute, numbers
-    rounded, missing values as "—". Every table of a report goes through it (no index column)."""
+    rounded, booleans as yes / no, missing values as "—". Every table of a report goes through it (no index column)."""
     out = bytes_columns(df)
     for col in out.columns:
         values = out[col]
-        if pd.api.types.is_datetime64_any_dtype(values):
+        if pd.api.types.is_bool_dtype(values):
+            out[col] = values.astype(object).map(_yes_no)
+        elif pd.api.types.is_datetime64_any_dtype(values):
             out[col] = values.dt.strftime("%Y-%m-%d %H:%M").astype(object)
         elif pd.api.types.is_float_dtype(values):
             out[col] = values.astype(object).map(_number)
@@ -133,6 +135,10 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
 MISSING = "—"
 
 
+def _yes_no(v):
+    return MISSING if v is None or pd.isna(v) else ("yes" if v else "no")
+
+
 def _number(v):
     if v is None or pd.isna(v):
         return MISSING
@@ -142,6 +148,8 @@ def _number(v):
 
 
 def _cell(v):
+    if isinstance(v, bool):
+        return _yes_no(v)
     if isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and not isinstance(v, str) and getattr(v, "ndim", 0) == 1):
         items = [str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)]
         return ", ".join(items) if items else MISSING
@@ -336,4 +344,23 @@ def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
         "written by": [command_label(c, 48) for c in findings["created_by"]],
         "fix": findings["fix"].fillna("").to_numpy(),
         "examples": [", ".join(e) for e in findings["examples"]],
+    })
+
+
+def measured_layers_table(measurements: pd.DataFrame) -> pd.DataFrame:
+    """How many layers were measured per driver, and how (``analyses.measurements.load_measurements``)."""
+    counts = measurements.groupby(["driver", "how"], sort=False).size()
+    return counts.rename("layers measured").reset_index()
+
+
+def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.store_usage.image_sizes`` for reading: each image's two copies in a containerd store."""
+    return pd.DataFrame({
+        "image": sizes["tags"].map(lambda t: ", ".join(t) if t is not None and len(t) else "<none>").to_numpy(),
+        "id": sizes["image_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
+        "size (apparent)": sizes["size"].map(human_bytes).to_numpy(),
+        "blobs (compressed)": sizes["content_size"].map(human_bytes).to_numpy(),
+        "blobs on disk": sizes["content_disk_usage"].map(human_bytes).to_numpy(),
+        "snapshots (docker image ls)": sizes["snapshot_usage"].map(human_bytes).to_numpy(),
+        "snapshots on disk": sizes["snapshot_disk_usage"].map(human_bytes).to_numpy(),
     })
