@@ -100,18 +100,28 @@ def markers_table(inv) -> pd.DataFrame:
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
 
-def distribution_table(inv) -> pd.DataFrame:
-    """Layers whose registry (compressed) digests the daemon recorded when it pulled or pushed them."""
+def distribution_table(inv, blobs=None) -> pd.DataFrame:
+    """Image layers with the registry (compressed) digests the daemon recorded when it pulled or
+    pushed them; with ``blobs`` (registry data: a live registry's frames or a storage audit's blobs)
+    also each one's compressed size, or why it is unknown, by the one rule of
+    ``analyses.compressed.layer_compressed`` that the charts use too."""
+    from .analyses.compressed import layer_compressed
+
     inv = require_inventory(inv, "layerlab.tables")
     layers = inv.layers[(inv.layers["kind"] == "image")]
     has = layers["compressed"].map(lambda v: v is not None and len(v) > 0)
-    return pd.DataFrame({
+    rule = layer_compressed(inv, blobs).set_index("layer_id").reindex(layers["layer_id"])
+    out = pd.DataFrame({
         "layer": layers["layer_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
         "apparent size": layers["size"].map(human_bytes).to_numpy(),
         "images": layers["image_count"].to_numpy(),
         "compressed digests": layers["compressed"].map(lambda v: ", ".join(d.removeprefix("sha256:")[:12] for d in (v if v is not None else []))).to_numpy(),
         "known to a registry": has.to_numpy(),
     })
+    if blobs is not None:
+        out["compressed size"] = [human_bytes(n) if pd.notna(n) else f"unknown: {why}"
+                                  for n, why in zip(rule["compressed_size"], rule["unknown_reason"])]
+    return out
 
 
 def readable(df: pd.DataFrame) -> pd.DataFrame:
@@ -363,4 +373,15 @@ def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
         "blobs on disk": sizes["content_disk_usage"].map(human_bytes).to_numpy(),
         "snapshots (docker image ls)": sizes["snapshot_usage"].map(human_bytes).to_numpy(),
         "snapshots on disk": sizes["snapshot_disk_usage"].map(human_bytes).to_numpy(),
+    })
+
+
+def btrfs_du_table(du: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.measurements.btrfs_du`` for reading: what ``du`` counts per btrfs layer against what
+    ``btrfs filesystem du`` says the layer owns alone and shares."""
+    return pd.DataFrame({
+        "btrfs subvolume": du["layer"].to_numpy(),
+        "du (shared extents counted in each layer)": du["du_bytes"].map(human_bytes).to_numpy(),
+        "exclusive (owned alone)": du["exclusive_bytes"].map(human_bytes).to_numpy(),
+        "shared with other snapshots": du["shared_bytes"].map(human_bytes).to_numpy(),
     })

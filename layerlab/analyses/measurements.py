@@ -91,3 +91,20 @@ def compare_model(source="sample", measurements=None) -> pd.DataFrame:
                      **{f"{k}_model": int(pred[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")}})
     return pd.DataFrame(rows)
 
+
+
+def btrfs_du(measurements=None) -> pd.DataFrame:
+    """The measured btrfs layers as ``btrfs filesystem du`` tells them apart: per image layer (and the
+    unchanged container), ``du_bytes`` (what ``du`` counts: every extent the subvolume shows, shared
+    ones included), ``exclusive_bytes`` (extents no other subvolume uses) and ``shared_bytes``
+    (extents shared with other subvolumes). Empty when no btrfs run was measured."""
+    m = load_measurements() if measurements is None else measurements
+    b = m[(m["driver"] == "btrfs") & ((m["object"] == "image_layer") | (m["workload"] == "noop"))]
+    out = pd.DataFrame({
+        "layer": [f"layer {int(p)}" if o == "image_layer" else "container (unchanged)"
+                  for o, p in zip(b["object"], b["position"])],
+        "du_bytes": b["disk_bytes"].astype("int64").to_numpy(),
+        "exclusive_bytes": b["exclusive_bytes"].astype("Int64").to_numpy(),
+        "shared_bytes": b["shared_bytes"].astype("Int64").to_numpy(),
+    })
+    return out.reset_index(drop=True)
