@@ -100,27 +100,39 @@ def markers_table(inv) -> pd.DataFrame:
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
 
-def distribution_table(inv) -> pd.DataFrame:
-    """Layers whose registry (compressed) digests the daemon recorded when it pulled or pushed them."""
+def distribution_table(inv, blobs=None) -> pd.DataFrame:
+    """Image layers with the registry (compressed) digests the daemon recorded when it pulled or
+    pushed them; with ``blobs`` (registry data: a live registry's frames or a storage audit's blobs)
+    also each one's compressed size, or why it is unknown, by the one rule of
+    ``analyses.compressed.layer_compressed`` that the charts use too."""
+    from .analyses.compressed import layer_compressed
+
     inv = require_inventory(inv, "layerlab.tables")
     layers = inv.layers[(inv.layers["kind"] == "image")]
     has = layers["compressed"].map(lambda v: v is not None and len(v) > 0)
-    return pd.DataFrame({
+    rule = layer_compressed(inv, blobs).set_index("layer_id").reindex(layers["layer_id"])
+    out = pd.DataFrame({
         "layer": layers["layer_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
         "apparent size": layers["size"].map(human_bytes).to_numpy(),
         "images": layers["image_count"].to_numpy(),
         "compressed digests": layers["compressed"].map(lambda v: ", ".join(d.removeprefix("sha256:")[:12] for d in (v if v is not None else []))).to_numpy(),
         "known to a registry": has.to_numpy(),
     })
+    if blobs is not None:
+        out["compressed size"] = [human_bytes(n) if pd.notna(n) else f"unknown: {why}"
+                                  for n, why in zip(rule["compressed_size"], rule["unknown_reason"])]
+    return out
 
 
 def readable(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as text for a page: byte columns as sizes, lists joined, times to the minute, numbers
-    rounded, missing values as "—". Every table of a report goes through it (no index column)."""
+    rounded, booleans as yes / no, missing values as "—". Every table of a report goes through it (no index column)."""
     out = bytes_columns(df)
     for col in out.columns:
         values = out[col]
-        if pd.api.types.is_datetime64_any_dtype(values):
+        if pd.api.types.is_bool_dtype(values):
+            out[col] = values.astype(object).map(_yes_no)
+        elif pd.api.types.is_datetime64_any_dtype(values):
             out[col] = values.dt.strftime("%Y-%m-%d %H:%M").astype(object)
         elif pd.api.types.is_float_dtype(values):
             out[col] = values.astype(object).map(_number)
@@ -133,6 +145,10 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
 MISSING = "—"
 
 
+def _yes_no(v):
+    return MISSING if v is None or pd.isna(v) else ("yes" if v else "no")
+
+
 def _number(v):
     if v is None or pd.isna(v):
         return MISSING
@@ -142,6 +158,8 @@ def _number(v):
 
 
 def _cell(v):
+    if isinstance(v, bool):
+        return _yes_no(v)
     if isinstance(v, (list, tuple)) or (hasattr(v, "tolist") and not isinstance(v, str) and getattr(v, "ndim", 0) == 1):
         items = [str(x) for x in (v.tolist() if hasattr(v, "tolist") else v)]
         return ", ".join(items) if items else MISSING
@@ -336,4 +354,34 @@ def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
         "written by": [command_label(c, 48) for c in findings["created_by"]],
         "fix": findings["fix"].fillna("").to_numpy(),
         "examples": [", ".join(e) for e in findings["examples"]],
+    })
+
+
+def measured_layers_table(measurements: pd.DataFrame) -> pd.DataFrame:
+    """How many layers were measured per driver, and how (``analyses.measurements.load_measurements``)."""
+    counts = measurements.groupby(["driver", "how"], sort=False).size()
+    return counts.rename("layers measured").reset_index()
+
+
+def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.store_usage.image_sizes`` for reading: each image's two copies in a containerd store."""
+    return pd.DataFrame({
+        "image": sizes["tags"].map(lambda t: ", ".join(t) if t is not None and len(t) else "<none>").to_numpy(),
+        "id": sizes["image_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
+        "size (apparent)": sizes["size"].map(human_bytes).to_numpy(),
+        "blobs (compressed)": sizes["content_size"].map(human_bytes).to_numpy(),
+        "blobs on disk": sizes["content_disk_usage"].map(human_bytes).to_numpy(),
+        "snapshots (docker image ls)": sizes["snapshot_usage"].map(human_bytes).to_numpy(),
+        "snapshots on disk": sizes["snapshot_disk_usage"].map(human_bytes).to_numpy(),
+    })
+
+
+def btrfs_du_table(du: pd.DataFrame) -> pd.DataFrame:
+    """``analyses.measurements.btrfs_du`` for reading: what ``du`` counts per btrfs layer against what
+    ``btrfs filesystem du`` says the layer owns alone and shares."""
+    return pd.DataFrame({
+        "btrfs subvolume": du["layer"].to_numpy(),
+        "du (shared extents counted in each layer)": du["du_bytes"].map(human_bytes).to_numpy(),
+        "exclusive (owned alone)": du["exclusive_bytes"].map(human_bytes).to_numpy(),
+        "shared with other snapshots": du["shared_bytes"].map(human_bytes).to_numpy(),
     })

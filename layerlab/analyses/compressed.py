@@ -58,3 +58,59 @@ def local_sizes(source, image: str, client=None, *, reference: str | None = None
     return df.astype({"position": "int64", "size": "int64", "disk_usage": "Int64", "compressed_size": "Int64",
                       "image_id": "string", "layer_id": "string", "diff_id": "string",
                       "compressed_digest": "string"})
+
+
+#: Why a layer's compressed size is not known (the one rule every chart, table and notebook uses).
+UNKNOWN_REASONS = {
+    "no_digest": "never pulled or pushed (no registry digest recorded)",
+    "no_registry_data": "no registry data given",
+    "not_in_registry_data": "its blob is not in the registry data given",
+}
+
+
+def blob_sizes(blobs) -> dict:
+    """``{blob digest: compressed bytes}`` from registry data: a ``registry_layers`` or
+    ``registry_blobs`` frame, a storage audit's ``blobs``, or a mapping; ``{}`` for None."""
+    if blobs is None:
+        return {}
+    if isinstance(blobs, dict):
+        return dict(blobs)
+    digest_col = "digest" if "digest" in blobs.columns else "blob"
+    return dict(zip(blobs[digest_col], blobs["size"].astype("int64")))
+
+
+def layer_compressed(source, blobs=None) -> pd.DataFrame:
+    """Each image layer's compressed size, known or unknown by one rule, and why when unknown.
+
+    A layer's compressed size is known when the daemon recorded a registry blob digest for it
+    (its distribution metadata: the layer was pulled or pushed) **and** the registry data given
+    (``blobs``: a live registry's frames or a storage audit's blobs) holds that blob; the first
+    recorded digest found there gives the size. Otherwise ``compressed_size`` is null and
+    ``unknown_reason`` says which of ``UNKNOWN_REASONS`` applies. An image's compressed size is known
+    only when every one of its layers' is.
+
+    Returns
+    -------
+    DataFrame
+        One row per image layer: ``layer_id``, ``compressed_digest`` (the blob whose size is shown,
+        else the first recorded digest, else null), ``compressed_size`` (Int64), ``unknown_reason``
+        (null when known).
+    """
+    inv = open_source(source)
+    sizes = blob_sizes(blobs)
+    layers = inv.layers[inv.layers["kind"] == "image"]
+    rows = []
+    for layer_id, digests in zip(layers["layer_id"], layers["compressed"]):
+        digests = list(digests if digests is not None else [])
+        hits = [d for d in digests if d in sizes]
+        if hits:
+            rows.append((layer_id, hits[0], sizes[hits[0]], None))
+        else:
+            reason = "no_digest" if not digests else "no_registry_data" if not sizes else "not_in_registry_data"
+            rows.append((layer_id, digests[0] if digests else None, None, UNKNOWN_REASONS[reason]))
+    df = pd.DataFrame(rows, columns=["layer_id", "compressed_digest", "compressed_size", "unknown_reason"])
+    df = df.astype({"layer_id": "string", "compressed_digest": "string", "compressed_size": "Int64"})
+    # Missing text stays None, as in the other analyses (pandas 3 would make it NaN in a str column).
+    from .stacking import nulls_as_none
+
+    return nulls_as_none(df, ["compressed_digest", "unknown_reason"])

@@ -62,7 +62,8 @@ def cmd_report(args) -> int:
         if not sep:
             raise LayerlabError(f"--param takes key=value, got {item!r}")
         params[key] = value
-    index = render_all(args.source, args.output, params=params, driver=args.driver, show_code=args.show_code)
+    index = render_all(args.source, args.output, params=params, driver=args.driver, show_code=args.show_code,
+                       jobs=args.jobs)
     url = index.resolve().as_uri()
     print(f"report written: {url}")
     if args.open:
@@ -100,5 +101,6 @@ def add_parser(sub) -> None:
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
     s.add_argument("--show-code", action="store_true", help="keep the notebooks' code cells on the pages")
+    s.add_argument("-j", "--jobs", type=int, metavar="N", help="notebooks run at once, one kernel each (default: one per CPU)")
     s.add_argument("--open", action="store_true", help="open the index page in a browser when done")
     s.set_defaults(func=cmd_report)

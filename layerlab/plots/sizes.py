@@ -127,14 +127,10 @@ def _log_bytes_formatter():
 
 def compressed_sizes(blobs) -> dict:
     """A ``{digest: compressed bytes}`` map from a registry frame (``registry_layers``, ``registry_blobs``,
-    a storage audit's blobs) or a mapping."""
-    if blobs is None:
-        return {}
-    if isinstance(blobs, dict):
-        return dict(blobs)
-    frame = blobs
-    digest_col = "digest" if "digest" in frame.columns else "blob"
-    return dict(zip(frame[digest_col], frame["size"].astype("int64")))
+    a storage audit's blobs) or a mapping (``analyses.compressed.blob_sizes``)."""
+    from ..analyses.compressed import blob_sizes
+
+    return blob_sizes(blobs)
 
 
 @fill_doc
@@ -159,15 +155,18 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
 
     {returns_ax}
     """
+    from ..analyses.compressed import layer_compressed
+
     inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
-    comp = compressed_sizes(compressed)
     layers = inv.layers.set_index("layer_id")
+    # Known or unknown by the one rule (analyses.compressed.layer_compressed), as every table says.
+    rule = layer_compressed(inv, compressed).set_index("layer_id")
+    comp = dict(zip(rule.index, rule["compressed_size"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)))
+    why = rule["unknown_reason"]
 
     def comp_size(layer_id):
-        digests = layers.at[layer_id, "compressed"] if layer_id in layers.index else []
-        hits = [comp[d] for d in (digests if digests is not None else []) if d in comp]
-        return hits[0] if hits else np.nan
+        return comp.get(layer_id, np.nan)
 
     if image is not None:
         image_id = inv.image_id(image)
@@ -179,6 +178,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             "compressed": [comp_size(i) for i in chain["layer_id"]],
         })
         title = f"{_image_name(inv, image_id)}: each layer counted " + "{ways}"
+        layer_ids = list(chain["layer_id"])
     else:
         images = inv.tagged
         names = image_names(images, label_width)
@@ -194,6 +194,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             "compressed": g["comp"].apply(lambda s: s.sum() if s.notna().all() else np.nan).to_numpy(dtype=float),
         })
         title = "each image counted {ways}"
+        layer_ids = list(il["layer_id"].unique())
     if rows.empty:
         return no_data(ax, "no layers to show")
     y = np.arange(len(rows))
@@ -215,7 +216,12 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     bytes_axis(ax, "x", "bytes: apparent / on disk / compressed", np.nanmax(rows[["apparent", "disk", "compressed"]].to_numpy(dtype=float)))
     missing = int(np.isnan(rows["compressed"].to_numpy(dtype=float)).sum())
-    ax.set_title(title + (f"\n(compressed size unknown for {missing} of {len(rows)}: never pulled or pushed, or no registry data given)" if missing else ""), fontsize=10)
+    if missing:
+        what = "layers" if image is not None else "images"
+        reasons = sorted(set(why[why.notna()].reindex(layer_ids).dropna()))
+        title += (f"\n(compressed size unknown for {missing} of {len(rows)} {what}: "
+                  + "; ".join(reasons) + ")")
+    ax.set_title(title, fontsize=10)
     return ax
 
 

@@ -63,7 +63,8 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     top = float(left.max()) * 1.2 or 1.0
     ax.set_xlim(0, top)
     bytes_axis(ax, "x", "content", top)
-    ax.legend(loc="lower right", fontsize=8)
+    # Outside the plot: inside it covers the bars of images whose lowest layers are the largest.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     wasted = df[list(STACK[1:])].to_numpy().sum()
     name = image_names(inv.images[inv.images["image_id"] == image_id]).iloc[0]
     where = f", paths containing {path_filter!r}" if path_filter else ""

@@ -7,8 +7,9 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -39,7 +40,18 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
+_EXPORTERS: dict = {}
+_EXPORT_LOCK = threading.Lock()
+
+
 def _exporter(show_code: bool):
+    """One HTML exporter per ``show_code``, made once: making one compiles its templates again."""
+    if show_code not in _EXPORTERS:
+        _EXPORTERS[show_code] = _new_exporter(show_code)
+    return _EXPORTERS[show_code]
+
+
+def _new_exporter(show_code: bool):
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
@@ -65,7 +77,9 @@ def to_html(nb, out_html, *, show_code: bool = False) -> Path:
     heading; code cells are left out unless ``show_code``."""
     out_html = Path(out_html)
     resources = {"metadata": {"name": notebook_title(nb, out_html.stem)}}
-    body, _ = _exporter(show_code).from_notebook_node(nb, resources=resources)
+    # The report's threads share the exporters; an exporter keeps state while it converts.
+    with _EXPORT_LOCK:
+        body, _ = _exporter(show_code).from_notebook_node(nb, resources=resources)
     out_html.write_text(body, encoding="utf-8")
     return out_html
 
@@ -219,6 +233,14 @@ def _open_for_report(source, driver, workdir: Path):
     return str(path), inv
 
 
+def _cores() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def check_inputs(inv, params: dict) -> None:
     """Refuse, before any notebook runs, parameters that name what the source does not hold: an
     image (``image``, ``image_a``, ``image_b``) or a container, with the error ``summary`` gives."""
@@ -278,18 +300,35 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
                 entry["exception"] = e
             return entry
 
-        workers = jobs or min(len(paths), max(os.cpu_count() or 1, 1), 4)
-        quiet = not sys.stderr.isatty() if progress is None else not progress
-        with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(paths), desc="rendering notebooks", unit="notebook", disable=quiet) as bar:
-            futures = [pool.submit(one, p) for p in paths]
-            for _ in as_completed(futures):
-                bar.update()
-            entries = [f.result() for f in futures]
         from ..analyses.summary import summary_dict
 
+        workers = max(1, min(len(paths), jobs or _cores()))
+        quiet = not sys.stderr.isatty() if progress is None else not progress
+        running: list[str] = []
+        lock = threading.Lock()
+
+        def tracked(path: Path) -> dict:
+            # The bar counts finished notebooks; its postfix names the ones running now.
+            with lock:
+                running.append(path.stem[:2])
+                bar.set_postfix_str("running " + ", ".join(sorted(running)), refresh=True)
+            try:
+                return one(path)
+            finally:
+                with lock:
+                    running.remove(path.stem[:2])
+                    bar.set_postfix_str("running " + ", ".join(sorted(running)) if running else "", refresh=False)
+                    bar.update()
+
+        with tqdm(total=len(paths), desc=f"rendering notebooks ({workers} at a time)", unit="notebook",
+                  disable=quiet) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(tracked, p) for p in paths]
+            # The index's figures, queued last: computed while the last notebooks finish.
+            summary = pool.submit(summary_dict, inv)
+            entries = [f.result() for f in futures]
+            summary = summary.result()
         index = write_index(out_dir, about_block=about_html(inv), entries=entries, params=params,
-                            seconds=time.monotonic() - started, summary=summary_dict(inv))
+                            seconds=time.monotonic() - started, summary=summary)
         failed = [e for e in entries if e.get("error")]
         if failed:
             first = failed[0]["exception"]

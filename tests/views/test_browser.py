@@ -202,3 +202,91 @@ def test_rendered_report_shows_its_figures_without_console_errors(browser, tmp_p
     assert not failed, failed
     assert "layerlab/app:1" in page.inner_text("body")
     page.close()
+
+
+#: What a page for readers must not show: Python's own output instead of a sentence or a table.
+_PAGE_CHECK = r"""() => {
+    const outputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'));
+    const text = document.body.innerText;
+    const found = [];
+    const add = (what, sample) => found.push(what + ': ' + String(sample).slice(0, 160));
+    if (/Traceback \(most recent call last\)/.test(text)) add('traceback', 'Traceback');
+    for (const el of document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]'))
+        add('stderr output', el.innerText);
+    for (const m of text.match(/(^|[^\w])(NaN|NaT|<NA>)(?![\w])/g) || []) add('missing value shown raw', m);
+    for (const el of outputs) {
+        const t = el.innerText.trim();
+        if (/^(['"]).*\1$/s.test(t)) add('a quoted string repr', t);
+        if (/\[\s*'[^']*'/.test(t) || /\(\s*'[^']*',/.test(t)) add('a list or tuple repr', t);
+        if (/\{\s*'[^']*'\s*:/.test(t)) add('a dict repr', t);
+        if (/ object at 0x[0-9a-f]+/.test(t)) add('an object repr', t);
+        if (/^<[\w.]+ [^>]*>$/.test(t)) add('an object repr', t);
+        if (/\bdtype: \w+/.test(t)) add('a Series repr', t);
+    }
+    for (const td of document.querySelectorAll('.jp-OutputArea-output td')) {
+        const t = td.innerText.trim();
+        if (t === 'True' || t === 'False') add('a Python bool in a table', t);
+        if (/^(sha256:)?[0-9a-f]{64}$/.test(t)) add('a whole digest in a table (12 characters name it)', t);
+    }
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) add('horizontal scroll', root.scrollWidth + ' > ' + root.clientWidth);
+    // An output wider than the page gets its own scroll bar instead: as bad for a reader.
+    for (const el of document.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *'))
+        if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible')
+            add('horizontal scroll', el.tagName + ' ' + el.scrollWidth + ' > ' + el.clientWidth + ': ' + el.innerText.slice(0, 60));
+    if (document.title.trim() === 'Notebook' || !document.title.trim()) add('title', JSON.stringify(document.title));
+    return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    """Every page of the report on the sample, rendered as `layerlab report sample` does."""
+    require(_browser_missing())
+    from layerlab.reports import render_all
+
+    out = tmp_path_factory.mktemp("full-report")
+    render_all("sample", out, progress=False)
+    return out
+
+
+def test_every_report_page_reads_as_prose_not_python(browser, full_report, artifacts):
+    pages = [full_report / "index.html"] + sorted(full_report.glob("0*.html"))
+    assert len(pages) >= 7, pages
+    problems = {}
+    for path in pages:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        found = page.evaluate(_PAGE_CHECK) + [f"page error: {e}" for e in errors]
+        if found:
+            problems[path.name] = found
+            page.screenshot(path=str(artifacts / f"report-{path.stem}.png"), full_page=True)
+        page.close()
+    assert not problems, "\n".join(f"{name}:\n  " + "\n  ".join(found) for name, found in problems.items())
+
+
+def test_the_page_check_finds_python_output(browser, tmp_path):
+    """The check above on a page made of what it must catch, printed by a real kernel."""
+    import nbformat
+
+    from layerlab.errors import NotebookFailed
+    from layerlab.reports import to_html
+    from layerlab.reports.run import execute
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        "'a string'", "['layerlab/app:1', 'layerlab/app:stable']", "object()",
+        "import pandas as pd\npd.Series([1.0, float('nan')])", "from IPython.display import HTML\nHTML('<table><tr><td>True</td></tr></table>')", "import sys\nprint('careful', file=sys.stderr)",
+        "from IPython.display import HTML\nHTML('<div style=\"width:3000px\">wide</div>')", "1 / 0")]
+    with pytest.raises(NotebookFailed) as info:
+        execute(nb)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(to_html(info.value.nb, tmp_path / "Notebook.html").as_uri())
+    found = " / ".join(page.evaluate(_PAGE_CHECK))
+    page.close()
+    for what in ("traceback", "stderr output", "missing value shown raw", "a quoted string repr", "a list or tuple repr",
+                 "an object repr", "a Series repr", "a Python bool in a table", "horizontal scroll", "title"):
+        assert what + ":" in found, (what, found)

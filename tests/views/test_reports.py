@@ -206,3 +206,46 @@ def test_a_failing_cell_keeps_the_notebook_and_is_named(tmp_path, monkeypatch):
     page = (tmp_path / "out" / "01-broken.html").read_text()
     assert "This notebook failed at cell 5" in page
     assert "failed" in (tmp_path / "out" / "index.html").read_text()
+
+
+def _timing_notebooks(nbdir: Path, n: int) -> None:
+    """``n`` notebooks that record when their kernel ran (and its pid) and sleep a little."""
+    nbdir.mkdir()
+    for i in range(n):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# Timing {i}\n\nWhen did kernel {i} run?"),
+                    nbformat.v4.new_code_cell('source = "sample"', metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell("import os, time\nstart = time.time()\ntime.sleep(1.5)\n"
+                                              "print(os.getpid(), start, time.time())")]
+        nbformat.write(nb, nbdir / f"0{i}-timing.ipynb")
+
+
+def _spans(out: Path, n: int) -> list[tuple[int, float, float]]:
+    spans = []
+    for i in range(n):
+        text = "".join(o.get("text", "") for c in _executed(out, f"0{i}-timing").cells if c.cell_type == "code"
+                       for o in c.get("outputs", []))
+        pid, start, end = text.split()
+        spans.append((int(pid), float(start), float(end)))
+    return spans
+
+
+def test_notebooks_run_concurrently_one_kernel_each_bounded_by_jobs(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "nbs"
+    _timing_notebooks(nbdir, 3)
+    monkeypatch.setenv("LAYERLAB_NOTEBOOKS", str(nbdir))
+
+    reports.render_all("sample", tmp_path / "serial", jobs=1, progress=False)
+    serial = sorted(_spans(tmp_path / "serial", 3), key=lambda s: s[1])
+    assert all(a[2] <= b[1] for a, b in zip(serial, serial[1:])), f"jobs=1 overlapped: {serial}"
+
+    reports.render_all("sample", tmp_path / "parallel", jobs=2, progress=True)
+    spans = _spans(tmp_path / "parallel", 3)
+    assert len({pid for pid, _, _ in spans}) == 3, "each notebook has its own kernel"
+    # At most two at any moment, and at least two at some moment.
+    at = [sum(s <= t < e for _, s, e in spans) for _, t, _ in spans]
+    assert max(at) == 2, spans
+    err = capsys.readouterr().err
+    assert "3/3" in err and "2 at a time" in err and "running" in err, err[-500:]
+    index = (tmp_path / "parallel" / "index.html").read_text()
+    assert [index.index(f"0{i}-timing.html") for i in range(3)] == sorted(index.index(f"0{i}-timing.html") for i in range(3))
