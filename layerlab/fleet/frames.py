@@ -99,10 +99,10 @@ def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = 
                            label="fleet-host-layers", enforce_metadata=False)
 
 
-def batches(parts: list[Part], workers: int, most: int = 32) -> list[list[Part]]:
-    """``parts`` cut into batches: about four per worker (so work spreads), at most ``most``
-    hosts each (so a partition of large hosts' files stays a few hundred MB)."""
-    size = max(1, min(most, -(-len(parts) // max(4 * workers, 1))))
+def batches(parts: list[Part], slots: int, most: int = 32) -> list[list[Part]]:
+    """``parts`` cut into batches: about four per task slot (worker thread; so work spreads), at
+    most ``most`` hosts each (so a partition of large hosts' files stays a few hundred MB)."""
+    size = max(1, min(most, -(-len(parts) // max(4 * slots, 1))))
     return [parts[i:i + size] for i in range(0, len(parts), size)]
 
 
