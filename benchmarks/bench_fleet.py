@@ -79,6 +79,16 @@ def pid_peak() -> tuple[int, float]:
     return os.getpid(), peak_mb()
 
 
+def pid_cpu() -> tuple[int, float]:
+    """This process's CPU seconds (user + system, all its threads)."""
+    return os.getpid(), time.process_time()
+
+
+def cluster_cpu(client) -> dict[int, float]:
+    """CPU seconds of every process of the cluster, this one included, by pid."""
+    return dict([*client.run(pid_cpu).values(), client.run_on_scheduler(pid_cpu), pid_cpu()])
+
+
 def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
@@ -91,6 +101,7 @@ def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")
     started = time.perf_counter() - t0
+    cpu0 = cluster_cpu(client)
     t0 = time.perf_counter()
     f = ll.fleet(snaps, client=client, progress=False)
     opened = time.perf_counter() - t0
@@ -98,6 +109,7 @@ def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     totalled = time.perf_counter() - t0
     found = int(f.find(PATH)["host"].nunique())
     relational = time.perf_counter() - t0
+    cpu1 = cluster_cpu(client)
     t0 = time.perf_counter()
     s = f.summary()
     top = f.top_images(10)
@@ -108,6 +120,7 @@ def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     client.close()
     cluster.close()
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
+            "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
             "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened, "find": relational - totalled},
             "totals": totals, "find_hosts": found, "reclaimable_bytes": s["reclaimable_bytes"],
             "top_image": top["image_id"].iloc[0] if len(top) else None,
@@ -118,7 +131,7 @@ def run_pandas(snaps: list[str]) -> dict:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     frames = {n: pd.concat([pq.read_table(f"{s}/{n}.parquet").to_pandas().assign(host=s) for s in snaps],
                            ignore_index=True) for n in FRAMES}
     images, il, files = frames["images"], frames["image_layers"], frames["files"]
@@ -131,13 +144,14 @@ def run_pandas(snaps: list[str]) -> dict:
         "unique_layer_bytes": int(distinct.sum()),
     }
     found = int(files.loc[files["path"] == PATH, "host"].nunique())
-    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": found, "client_peak_mb": peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
+            "find_hosts": found, "client_peak_mb": peak_mb()}
 
 
 def run_duckdb(snaps: list[str]) -> dict:
     import duckdb
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     con = duckdb.connect()
 
     def files_of(name):
@@ -154,7 +168,8 @@ def run_duckdb(snaps: list[str]) -> dict:
     found = con.execute(f"select count(distinct filename) from read_parquet({files_of('files')}, filename=true) where path = ?", [PATH]).fetchone()[0]
     totals = {"hosts": len(snaps), "images": int(images), "image_instances": int(pairs), "layers": int(layers),
               "files": int(nfiles), "size_bytes": int(size_bytes), "unique_layer_bytes": int(unique)}
-    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": int(found), "client_peak_mb": peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
+            "find_hosts": int(found), "client_peak_mb": peak_mb()}
 
 
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
@@ -255,15 +270,17 @@ def main() -> int:
             elif name.startswith("layerlab"):
                 how = "worker processes" if name.endswith("processes") else "one worker, a thread per core"
                 print(f"  {name} (LocalCluster, {how}, {os.cpu_count()} cores; started and warmed in "
-                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s "
+                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s "
                       f"({', '.join(f'{k} {v:.2f} s' for k, v in r['stages'].items())}), "
                       f"full summary + top images {r['summary_seconds']:.2f} s more; client peak {r['client_peak_mb']:.0f} MB, "
                       f"cluster peak {r['cluster_peak_mb']:.0f} MB")
             else:
-                print(f"  {name}: {r['seconds']:.2f} s, peak {r['client_peak_mb']:.0f} MB")
+                print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, peak {r['client_peak_mb']:.0f} MB")
         for name in [p for p in res if p.startswith("layerlab") and "failed" not in res[p]]:
             print("  " + f"{name} time / " + ", ".join(f"{peer} {res[name]['seconds'] / res[peer]['seconds']:.2f}x"
-                                                   for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer]))
+                                                   for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer])
+                  + "; CPU time / " + ", ".join(f"{peer} {res[name]['cpu_seconds'] / res[peer]['cpu_seconds']:.2f}x"
+                                                for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer]))
     if len(rows) > 1:
         (n0, a), (n1, b) = rows[0], rows[-1]
         print(f"\ngrowth {n0} -> {n1} hosts ({n1 / n0:.0f}x): " + ", ".join(
