@@ -82,8 +82,11 @@ def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = No
     images = read_frame(parts, "images", [*LISTED, "intermediate"], storage_options)
     il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
     hl = listed_layers(images, il)
+    listed = images.loc[~images["intermediate"], LISTED]
     return {
-        "listed": images.loc[~images["intermediate"], LISTED],
+        "listed": listed,
+        # which listed image holds which layer, for naming find's matches
+        "listed_layers": il[[HOST, "image_id", "layer_id"]].merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"]),
         "host_layers": _host_totals(hl),
         # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
         # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
@@ -110,6 +113,7 @@ def _frame_tables(fleet) -> dict:
                                                                   fleet_bytes=("fleet_bytes", "sum"))
     t = {
         "listed": joined("listed").reset_index(drop=True),
+        "listed_layers": joined("listed_layers").reset_index(drop=True),
         "host_layers": joined("host_layers"),
         "distinct_layers": distinct.reset_index(),
         "containers": joined("containers").reset_index(drop=True),
@@ -313,12 +317,21 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
         raise FleetError("find needs a path, a sha256 or a size")
     regex = _glob_regex(path) if path is not None and any(c in path for c in "*?[") else None
     exact = path if regex is None else None
-    # One task per batch of hosts: it matches on Arrow columns (only matches become pandas) and names
-    # the images holding each match from the same hosts' small frames, so nothing else is read.
+    # One task per batch of hosts, matching on Arrow columns (only matches become pandas); the
+    # images holding each match come from the shared tables (which summary and the others use too).
     futures = fleet.client.map(find_rows, fleet.batches, path=exact, regex=regex, sha256=sha256, size=size,
                                storage_options=fleet.storage_options, pure=False)
+    t = _frame_tables(fleet)
     parts = [r for r in gather(futures, "find", fleet.progress) if len(r)]
     hits = pd.concat(parts, ignore_index=True) if parts else find_rows([])
+    if hits.empty:
+        return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
+    il = t["listed_layers"]
+    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]], on=[HOST, "image_id"])
+    names: dict = {}
+    for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
+        names.setdefault((h, lid), set()).add(min(tags, key=len) if len(tags) else iid)
+    hits["images"] = [sorted(names.get((h, lid), ())) for h, lid in zip(hits[HOST], hits["layer_id"])]
     return hits.sort_values([HOST, "path", "layer_id"], ignore_index=True)
 
 

@@ -128,24 +128,10 @@ def _match(t: pa.Table, path, regex, sha256, size):
     return pc.fill_null(mask, False)
 
 
-def _image_names(parts: list[Part], storage_options: dict | None) -> dict:
-    """``{(host, layer_id): [image names]}`` of the hosts in ``parts``: the shortest tag (or the ID)
-    of each listed image whose layers include the layer."""
-    images = read_frame(parts, "images", [HOST, "image_id", "intermediate", "tags"], storage_options)
-    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id"], storage_options)
-    listed = images.loc[~images["intermediate"], [HOST, "image_id", "tags"]]
-    il = il.merge(listed, on=[HOST, "image_id"])
-    names: dict = {}
-    for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
-        names.setdefault((h, lid), set()).add(min(tags, key=len) if len(tags) else iid)
-    return {k: sorted(v) for k, v in names.items()}
-
-
 def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
               size: int | None = None, storage_options: dict | None = None) -> pd.DataFrame:
     """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
-    path regex, a content hash, a size), with ``host`` and ``images`` (the host's listed images whose
-    layers hold the row; empty for a container's layer).
+    path regex, a content hash, a size), with ``host``.
 
     The match runs on Arrow columns and only the matching rows become pandas: a fleet's files rows
     are tens of millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores
@@ -164,8 +150,4 @@ def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None =
     table = pa.concat_tables(found, promote_options="default") if found else None
     for name in FIND_COLUMNS:
         out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
-    df = pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))
-    names = _image_names([p for p in parts if p[1] in set(hosts)], storage_options) if hosts else {}
-    df["images"] = pd.Series([names.get((h, lid), []) for h, lid in zip(df[HOST], df["layer_id"])], dtype=object,
-                             index=df.index)
-    return df
+    return pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))
