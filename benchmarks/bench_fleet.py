@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness (tests/harness), for --capture
 
 PATH = "/data/big.bin"  # what `find` looks for: a file every sample capture has, in some images only
 CAPTURE_PATH = "/usr/include/stdio.h"  # ... and in the --capture images
@@ -74,43 +75,63 @@ def watchdog(limit_mb: int) -> None:
 # -- the peers, each run in its own process (--one NAME --list FILE) ------------------------------------
 
 
-def run_layerlab(snaps: list[str]) -> dict:
+def pid_peak() -> tuple[int, float]:
+    return os.getpid(), peak_mb()
+
+
+def pid_cpu() -> tuple[int, float]:
+    """This process's CPU seconds (user + system, all its threads)."""
+    return os.getpid(), time.process_time()
+
+
+def cluster_cpu(client) -> dict[int, float]:
+    """CPU seconds of every process of the cluster, this one included, by pid."""
+    return dict([*client.run(pid_cpu).values(), client.run_on_scheduler(pid_cpu), pid_cpu()])
+
+
+def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
     from layerlab.fleet.core import local_cluster
     from distributed import Client
 
     t0 = time.perf_counter()
-    cluster = local_cluster()
+    cluster = local_cluster(processes=processes)
     client = Client(cluster)
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")
     started = time.perf_counter() - t0
+    cpu0 = cluster_cpu(client)
     t0 = time.perf_counter()
     f = ll.fleet(snaps, client=client, progress=False)
+    opened = time.perf_counter() - t0
     totals = frame_totals(f)
+    totalled = time.perf_counter() - t0
     found = int(f.find(PATH)["host"].nunique())
     relational = time.perf_counter() - t0
+    cpu1 = cluster_cpu(client)
     t0 = time.perf_counter()
     s = f.summary()
     top = f.top_images(10)
     full = time.perf_counter() - t0
 
-    workers = sum(client.run(peak_mb).values())
-    scheduler = client.run_on_scheduler(peak_mb)
+    # Peak of every process of the cluster once (a threaded LocalCluster's worker is this process).
+    peaks = dict([*client.run(pid_peak).values(), client.run_on_scheduler(pid_peak), pid_peak()])
     client.close()
     cluster.close()
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
+            "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
+            "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened, "find": relational - totalled},
             "totals": totals, "find_hosts": found, "reclaimable_bytes": s["reclaimable_bytes"],
             "top_image": top["image_id"].iloc[0] if len(top) else None,
-            "client_peak_mb": peak_mb(), "cluster_peak_mb": workers + scheduler + peak_mb()}
+            "client_peak_mb": peak_mb(), "cluster_peak_mb": sum(peaks.values())}
 
 
 def run_pandas(snaps: list[str]) -> dict:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     frames = {n: pd.concat([pq.read_table(f"{s}/{n}.parquet").to_pandas().assign(host=s) for s in snaps],
                            ignore_index=True) for n in FRAMES}
     images, il, files = frames["images"], frames["image_layers"], frames["files"]
@@ -123,13 +144,14 @@ def run_pandas(snaps: list[str]) -> dict:
         "unique_layer_bytes": int(distinct.sum()),
     }
     found = int(files.loc[files["path"] == PATH, "host"].nunique())
-    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": found, "client_peak_mb": peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
+            "find_hosts": found, "client_peak_mb": peak_mb()}
 
 
 def run_duckdb(snaps: list[str]) -> dict:
     import duckdb
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     con = duckdb.connect()
 
     def files_of(name):
@@ -146,10 +168,12 @@ def run_duckdb(snaps: list[str]) -> dict:
     found = con.execute(f"select count(distinct filename) from read_parquet({files_of('files')}, filename=true) where path = ?", [PATH]).fetchone()[0]
     totals = {"hosts": len(snaps), "images": int(images), "image_instances": int(pairs), "layers": int(layers),
               "files": int(nfiles), "size_bytes": int(size_bytes), "unique_layer_bytes": int(unique)}
-    return {"seconds": time.perf_counter() - t0, "totals": totals, "find_hosts": int(found), "client_peak_mb": peak_mb()}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
+            "find_hosts": int(found), "client_peak_mb": peak_mb()}
 
 
-PEERS = {"layerlab": run_layerlab, "pandas": run_pandas, "duckdb": run_duckdb}
+PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
+         "pandas": run_pandas, "duckdb": run_duckdb}
 
 # --capture: images `docker import`-ed from parts of this machine's /usr on a throwaway dockerd, so
 # hosts carry tens of thousands of real files rows each (the bundled captures have about 350).
@@ -196,6 +220,7 @@ def main() -> int:
     p.add_argument("--source", action="append", help="snapshot(s) to make hosts from (default: the bundled samples)")
     p.add_argument("--capture", action="store_true",
                    help="make the hosts from a large capture: parts of /usr imported into a throwaway dockerd (root)")
+    p.add_argument("--peers", default="layerlab,pandas,duckdb", help="peers to run, comma-separated")
     p.add_argument("--one", choices=sorted(PEERS), help=argparse.SUPPRESS)
     p.add_argument("--list", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -229,33 +254,40 @@ def main() -> int:
     print(f"{sizes[-1]} host snapshots in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
     rows = []
     for n in sizes:
-        res = {name: one(name, snaps[:n], find) for name in ("layerlab", "pandas", "duckdb")}
+        res = {name: one(name, snaps[:n], find) for name in args.peers.split(",")}
         ref = res["duckdb"]
         for name, r in res.items():
             if "failed" in r:
                 continue
             assert r["totals"] == ref["totals"], (name, r["totals"], ref["totals"])
             assert r["find_hosts"] == ref["find_hosts"], name
-        ll_ = res["layerlab"]
         rows.append((n, res))
         print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image pairs; "
               f"{ref['find_hosts']} hosts carry {find}")
-        print(f"  layerlab (LocalCluster, {os.cpu_count()} workers; started and warmed in {ll_['cluster_start_seconds']:.1f} s): "
-              f"totals + find {ll_['seconds']:.2f} s, full summary + top images {ll_['summary_seconds']:.2f} s more; "
-              f"client peak {ll_['client_peak_mb']:.0f} MB, cluster peak {ll_['cluster_peak_mb']:.0f} MB")
-        for name in ("pandas", "duckdb"):
-            r = res[name]
+        for name, r in res.items():
             if "failed" in r:
                 print(f"  {name}: failed ({r['failed']})")
-                continue
-            print(f"  {name}: {r['seconds']:.2f} s, peak {r['client_peak_mb']:.0f} MB; layerlab/{name} time "
-                  f"{ll_['seconds'] / r['seconds']:.2f}x, client memory {ll_['client_peak_mb'] / r['client_peak_mb']:.2f}x")
+            elif name.startswith("layerlab"):
+                how = "worker processes" if name.endswith("processes") else "one worker, a thread per core"
+                print(f"  {name} (LocalCluster, {how}, {os.cpu_count()} cores; started and warmed in "
+                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s "
+                      f"({', '.join(f'{k} {v:.2f} s' for k, v in r['stages'].items())}), "
+                      f"full summary + top images {r['summary_seconds']:.2f} s more; client peak {r['client_peak_mb']:.0f} MB, "
+                      f"cluster peak {r['cluster_peak_mb']:.0f} MB")
+            else:
+                print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, peak {r['client_peak_mb']:.0f} MB")
+        for name in [p for p in res if p.startswith("layerlab") and "failed" not in res[p]]:
+            print("  " + f"{name} time / " + ", ".join(f"{peer} {res[name]['seconds'] / res[peer]['seconds']:.2f}x"
+                                                   for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer])
+                  + "; CPU time / " + ", ".join(f"{peer} {res[name]['cpu_seconds'] / res[peer]['cpu_seconds']:.2f}x"
+                                                for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer]))
     if len(rows) > 1:
         (n0, a), (n1, b) = rows[0], rows[-1]
         print(f"\ngrowth {n0} -> {n1} hosts ({n1 / n0:.0f}x): " + ", ".join(
-            f"{name} {b[name]['seconds'] / a[name]['seconds']:.1f}x" for name in ("layerlab", "pandas", "duckdb")
-            if "failed" not in a[name] and "failed" not in b[name])
-            + f"; layerlab full summary {b['layerlab']['summary_seconds'] / a['layerlab']['summary_seconds']:.1f}x")
+            f"{name} {b[name]['seconds'] / a[name]['seconds']:.1f}x" for name in a
+            if name in a and "failed" not in a[name] and "failed" not in b[name])
+            + (f"; layerlab full summary {b['layerlab']['summary_seconds'] / a['layerlab']['summary_seconds']:.1f}x"
+               if "layerlab" in a and "failed" not in a["layerlab"] and "failed" not in b["layerlab"] else ""))
     return 0
 
 

@@ -11,7 +11,11 @@ from ..display import human_bytes
 def _open(args):
     from ..fleet import fleet
 
-    return fleet(args.paths, client=args.scheduler, progress=False if getattr(args, "json", False) else None)
+    # Progress bars go to stderr when it is a terminal (so --json output stays clean either way).
+    f = fleet(args.paths, client=args.scheduler)
+    if f.dashboard_link:  # while the fleet computes: task stream, worker memory, progress
+        print(f"Dask dashboard: {f.dashboard_link}", file=sys.stderr)
+    return f
 
 
 def _report_choices(f) -> None:
@@ -48,8 +52,6 @@ def cmd_summary(args) -> int:
                 # one tag can name different images on different hosts: the short ID tells them apart
                 name = f"{min(r.tags, key=len)} ({r.image_id[7:15]})" if len(r.tags) else r.image_id[7:19]
                 print(f"{name[:48]:<48} {r.hosts:>5} {human_bytes(r.reclaimable_bytes):>9} {human_bytes(r.fleet_reclaimable_bytes):>9}")
-        if f.dashboard_link and args.scheduler:
-            print(f"\nDask dashboard: {f.dashboard_link}")
     return 0
 
 

@@ -19,7 +19,7 @@ from ..analyses.base import base_images as host_base_images
 from ..analyses.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
-from .frames import HOST, find_rows, read_frame
+from .frames import HOST, find_rows, listed_layers, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
 
@@ -72,29 +72,52 @@ def _host_totals(hl: pd.DataFrame) -> pd.DataFrame:
     return hl.groupby(HOST, observed=True).agg(layers=("layer_id", "count"), physical_size=("size", "sum"))
 
 
+LISTED = [HOST, "image_id", "tags", "size", "created", "container_count"]
+CONTAINERS = [HOST, "container_id", "name", "image_id", "state", "rw_size"]
+
+
+def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = None) -> dict:
+    """A batch of hosts' share of the relational tables, in one task (each file read once): the
+    listed images, each host's layer totals, the batch's distinct layers (reduced here, combined on
+    the client), and the containers."""
+    images = read_frame(parts, "images", [*LISTED, "intermediate"], storage_options)
+    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
+    hl = listed_layers(images, il)
+    listed = images.loc[~images["intermediate"], LISTED]
+    return {
+        "listed": listed,
+        # which listed image holds which layer, for naming find's matches
+        "listed_layers": il[[HOST, "image_id", "layer_id"]].merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"]),
+        "host_layers": _host_totals(hl),
+        # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
+        # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
+        "distinct_layers": hl.groupby("layer_id").agg(size=("size", "max"), hosts=(HOST, "count"),
+                                                      fleet_bytes=("size", "sum")),
+        "containers": read_frame(parts, "containers", CONTAINERS, storage_options),
+    }
+
+
 def _frame_tables(fleet) -> dict:
     """The relational part: listed images per host, each host's layer totals, the distinct layers
-    and the containers, from the dask frames in one pass over the cluster."""
+    and the containers. One task per batch of hosts reads what it needs of each host's small
+    frames once; the client only concatenates per-host rows and combines the distinct layers.
+    (Through dask.dataframe, the same took one graph per frame and read images twice.)"""
     if "frame_tables" in fleet._cache:
         return fleet._cache["frame_tables"]
-    images = fleet.images
-    listed = images[~images["intermediate"]][[HOST, "image_id", "tags", "size", "created", "container_count"]]
-    hl = fleet.host_layers
-    # A partition is one host, so per-host totals need no shuffle: each partition answers alone.
-    per_host = hl.map_partitions(_host_totals, meta=_host_totals(hl._meta))
-    # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
-    # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
-    # split_out=1: a tree reduction; the distinct layers of a fleet fit in memory, and a shuffle
-    # costs far more than it saves here.
-    distinct = hl.groupby("layer_id").agg(size=("size", "max"), hosts=(HOST, "count"), fleet_bytes=("size", "sum"),
-                                          split_out=1)
-    ctrs = fleet.containers[[HOST, "container_id", "name", "image_id", "state", "rw_size"]]
-    listed, per_host, distinct, ctrs = fleet.compute(listed, per_host, distinct, ctrs)
+    futures = fleet.client.map(batch_tables, fleet.batches, storage_options=fleet.storage_options, pure=False)
+    parts = gather(futures, "reading hosts", fleet.progress)
+
+    def joined(key):
+        return pd.concat([p[key] for p in parts])
+
+    distinct = joined("distinct_layers").groupby("layer_id").agg(size=("size", "max"), hosts=("hosts", "sum"),
+                                                                  fleet_bytes=("fleet_bytes", "sum"))
     t = {
-        "listed": listed.reset_index(drop=True),
-        "host_layers": per_host,
+        "listed": joined("listed").reset_index(drop=True),
+        "listed_layers": joined("listed_layers").reset_index(drop=True),
+        "host_layers": joined("host_layers"),
         "distinct_layers": distinct.reset_index(),
-        "containers": ctrs.reset_index(drop=True),
+        "containers": joined("containers").reset_index(drop=True),
     }
     fleet._cache["frame_tables"] = t
     return t
@@ -295,21 +318,21 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
         raise FleetError("find needs a path, a sha256 or a size")
     regex = _glob_regex(path) if path is not None and any(c in path for c in "*?[") else None
     exact = path if regex is None else None
-    # One task per batch of hosts, matching on Arrow columns (only matches become pandas), and the
-    # small image_layers frame in the same pass; the listed images' tags come from the shared tables.
+    # One task per batch of hosts, matching on Arrow columns (only matches become pandas); the
+    # images holding each match come from the shared tables (which summary and the others use too).
     futures = fleet.client.map(find_rows, fleet.batches, path=exact, regex=regex, sha256=sha256, size=size,
                                storage_options=fleet.storage_options, pure=False)
-    (il,) = fleet.compute(fleet.image_layers[[HOST, "image_id", "layer_id"]])
+    t = _frame_tables(fleet)
     parts = [r for r in gather(futures, "find", fleet.progress) if len(r)]
     hits = pd.concat(parts, ignore_index=True) if parts else find_rows([])
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
-    tags = _frame_tables(fleet)["listed"][[HOST, "image_id", "tags"]]
-    il_hits = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(tags, on=[HOST, "image_id"])
-    names = {(h, l): sorted({(min(t, key=len) if len(t) else i) for i, t in zip(g["image_id"], g["tags"])})
-             for (h, l), g in il_hits.groupby([HOST, "layer_id"], observed=True)}
-    hits = hits.reset_index(drop=True)
-    hits["images"] = [names.get((h, l), []) for h, l in zip(hits[HOST], hits["layer_id"])]
+    il = t["listed_layers"]
+    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]], on=[HOST, "image_id"])
+    names: dict = {}
+    for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
+        names.setdefault((h, lid), set()).add(min(tags, key=len) if len(tags) else iid)
+    hits["images"] = [sorted(names.get((h, lid), ())) for h, lid in zip(hits[HOST], hits["layer_id"])]
     return hits.sort_values([HOST, "path", "layer_id"], ignore_index=True)
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..frames import schema
-from .snapshots import filesystem, is_local
+from .snapshots import open_parquet
 
 HOST = "host"
 Part = tuple[str, str]  # (snapshot, host)
@@ -33,9 +33,8 @@ def _column(arr, col: schema.Column) -> pd.Series:
 
 
 def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
-    fs, path = filesystem(snapshot, storage_options)
-    target = f"{path}/{frame}.parquet"
-    return pq.read_table(target, columns=columns) if is_local(fs) else pq.read_table(target, columns=columns, filesystem=fs)
+    with open_parquet(snapshot, frame, storage_options) as pf:
+        return pf.read(columns=columns)
 
 
 def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
@@ -77,15 +76,20 @@ def fleet_frame(batches: list[list[Part]], frame: str, storage_options: dict | N
         )
 
 
-def read_host_layers(parts: list[Part], storage_options: dict | None = None) -> pd.DataFrame:
+def listed_layers(images: pd.DataFrame, image_layers: pd.DataFrame) -> pd.DataFrame:
     """The distinct image layers of each host's listed images (``docker images``, not intermediates):
     ``host``, ``layer_id``, ``size``, the rows whose sum is a host's ``summary --json``
     ``totals.physical_size``."""
+    listed = images.loc[~images["intermediate"], [HOST, "image_id"]]
+    il = image_layers[[HOST, "image_id", "layer_id", "size"]].merge(listed, on=[HOST, "image_id"])
+    return il.drop_duplicates([HOST, "layer_id"])[[HOST, "layer_id", "size"]].reset_index(drop=True)
+
+
+def read_host_layers(parts: list[Part], storage_options: dict | None = None) -> pd.DataFrame:
+    """``listed_layers`` of the hosts in ``parts``, read from their snapshots."""
     images = read_frame(parts, "images", [HOST, "image_id", "intermediate"], storage_options)
     il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
-    listed = images.loc[~images["intermediate"], [HOST, "image_id"]]
-    il = il.merge(listed, on=[HOST, "image_id"]).drop_duplicates([HOST, "layer_id"])
-    return il[[HOST, "layer_id", "size"]].reset_index(drop=True)
+    return listed_layers(images, il)
 
 
 def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = None) -> dd.DataFrame:
@@ -95,46 +99,55 @@ def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = 
                            label="fleet-host-layers", enforce_metadata=False)
 
 
-def batches(parts: list[Part], workers: int, most: int = 32) -> list[list[Part]]:
-    """``parts`` cut into batches: about four per worker (so work spreads), at most ``most``
-    hosts each (so a partition of large hosts' files stays a few hundred MB)."""
-    size = max(1, min(most, -(-len(parts) // max(4 * workers, 1))))
+def batches(parts: list[Part], slots: int, most: int = 32) -> list[list[Part]]:
+    """``parts`` cut into batches: about four per task slot (worker thread; so work spreads), at
+    most ``most`` hosts each (so a partition of large hosts' files stays a few hundred MB)."""
+    size = max(1, min(most, -(-len(parts) // max(4 * slots, 1))))
     return [parts[i:i + size] for i in range(0, len(parts), size)]
+
+
+FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
+
+
+def _match(t: pa.Table, path, regex, sha256, size):
+    import pyarrow.compute as pc
+
+    masks = []
+    if path is not None:
+        masks.append(pc.equal(t["path"], path))
+    if regex is not None:
+        masks.append(pc.match_substring_regex(t["path"], regex))
+    if sha256 is not None:
+        h = sha256.lower().removeprefix("sha256:")
+        masks.append(pc.is_in(t["sha256"], pa.array([h, f"sha256:{h}"])))
+    if size is not None:
+        masks.append(pc.equal(t["size"], int(size)))
+    mask = masks[0]
+    for m in masks[1:]:
+        mask = pc.and_(mask, m)
+    return pc.fill_null(mask, False)
 
 
 def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
               size: int | None = None, storage_options: dict | None = None) -> pd.DataFrame:
     """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
-    path regex, a content hash, a size), with ``host``. The match runs on Arrow columns and only the
-    matching rows become pandas: a fleet's files rows are tens of millions, the matches a few."""
-    import pyarrow.compute as pc
+    path regex, a content hash, a size), with ``host``.
 
-    columns = ["layer_id", "path", "kind", "size", "sha256"]
+    The match runs on Arrow columns and only the matching rows become pandas: a fleet's files rows
+    are tens of millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores
+    them, dictionary-encoded (a few distinct values), and decoded for the matches only."""
     spec = {c.name: c for c in schema.FRAMES["files"]}
     found, hosts = [], []
-    for snapshot, host in parts:
-        t = _read_table(snapshot, "files", columns, storage_options)
-        masks = []
-        if path is not None:
-            masks.append(pc.equal(t["path"], path))
-        if regex is not None:
-            masks.append(pc.match_substring_regex(t["path"], regex))
-        if sha256 is not None:
-            h = sha256.lower().removeprefix("sha256:")
-            masks.append(pc.is_in(t["sha256"], pa.array([h, f"sha256:{h}"])))
-        if size is not None:
-            masks.append(pc.equal(t["size"], int(size)))
-        if not masks:
-            continue
-        mask = masks[0]
-        for m in masks[1:]:
-            mask = pc.and_(mask, m)
-        hit = t.filter(pc.fill_null(mask, False))
-        if hit.num_rows:
-            found.append(hit)
-            hosts += [host] * hit.num_rows
+    if any(v is not None for v in (path, regex, sha256, size)):
+        for snapshot, host in parts:
+            with open_parquet(snapshot, "files", storage_options, read_dictionary=["layer_id", "kind"]) as pf:
+                t = pf.read(columns=FIND_COLUMNS)
+            hit = t.filter(_match(t, path, regex, sha256, size))
+            if hit.num_rows:
+                found.append(hit)
+                hosts += [host] * hit.num_rows
     out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
     table = pa.concat_tables(found, promote_options="default") if found else None
-    for name in columns:
+    for name in FIND_COLUMNS:
         out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
     return pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))

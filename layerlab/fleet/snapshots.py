@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 
 import fsspec
 import pyarrow.parquet as pq
@@ -38,6 +39,28 @@ def _name(fs, path: str) -> str:
 
 def is_local(fs) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+
+
+def is_url(snapshot: str) -> bool:
+    """Whether a snapshot name (``snapshots.find_snapshots``: an absolute path or a full URL) is a URL."""
+    return "://" in snapshot
+
+
+@contextmanager
+def open_parquet(snapshot: str, frame: str, storage_options: dict | None = None, **kwargs):
+    """``frame``'s Parquet file of ``snapshot`` as a ``pyarrow.parquet.ParquetFile``.
+
+    ``ParquetFile.read`` rather than ``pq.read_table``: the latter goes through the dataset layer,
+    which costs about 7 ms per file against 0.3 ms here; a fleet reads thousands of small files.
+    ``kwargs`` go to ``ParquetFile`` (``read_dictionary``).
+    """
+    if not is_url(snapshot):
+        with pq.ParquetFile(f"{snapshot}/{frame}.parquet", **kwargs) as pf:
+            yield pf
+        return
+    fs, path = filesystem(snapshot, storage_options)
+    with fs.open(f"{path}/{frame}.parquet", "rb") as f, pq.ParquetFile(f, **kwargs) as pf:
+        yield pf
 
 
 def _looks_like_snapshot(fs, path: str) -> bool:
@@ -105,10 +128,14 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
     """
     out = {"snapshot": snapshot, "reason": None, "meta": None, "rows": None}
     try:
-        fs, path = filesystem(snapshot, storage_options)
         try:
-            with fs.open(f"{path}/meta.json", "rb") as f:
-                meta = json.loads(f.read())
+            if is_url(snapshot):
+                fs, path = filesystem(snapshot, storage_options)
+                with fs.open(f"{path}/meta.json", "rb") as f:
+                    meta = json.loads(f.read())
+            else:  # a local folder: plain open, as the Parquet files below (fsspec costs more than the read)
+                with open(f"{snapshot}/meta.json", "rb") as f:
+                    meta = json.loads(f.read())
         except FileNotFoundError:
             raise SnapshotError("meta.json missing (an interrupted scan or upload?)") from None
         except ValueError as e:
@@ -117,8 +144,7 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
         rows = {}
         for name in FRAME_NAMES:
             try:
-                with fs.open(f"{path}/{name}.parquet", "rb") as f:
-                    pf = pq.ParquetFile(f)
+                with open_parquet(snapshot, name, storage_options) as pf:
                     md, names = pf.metadata, set(pf.schema_arrow.names)
             except FileNotFoundError:
                 raise SnapshotError(f"{name}.parquet missing") from None

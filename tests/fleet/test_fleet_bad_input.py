@@ -65,6 +65,7 @@ def test_without_a_client_a_local_cluster_is_started_and_closed(fleet_dir):
 
     with ll.fleet(fleet_dir / "hosts" / "web-1.layerlab") as f:
         cluster = f._cluster
-        assert len(cluster.workers) == (os.cpu_count() or 1)
+        assert f.slots == (os.cpu_count() or 1)  # a thread per core, in this process
+        assert f.dashboard_link.startswith("http://127.0.0.1:")  # bokeh (dask[diagnostics]) serves it
         assert f.summary()["hosts"] == 1
     assert cluster.status.name == "closed" and f.client.status == "closed"

@@ -27,11 +27,11 @@ def test_inspect_reads_footers_not_rows(fleet_dir):
 
 def test_batches_keep_hosts_whole_and_in_order():
     parts = [(f"s{i}", f"h{i}") for i in range(100)]
-    cut = batches(parts, workers=2)
+    cut = batches(parts, slots=2)
     assert [p for b in cut for p in b] == parts
     assert len(cut) == 8 and max(map(len, cut)) <= 32
-    assert max(map(len, batches(parts * 10, workers=2))) == 32
-    assert batches(parts[:3], workers=4) == [[p] for p in parts[:3]]
+    assert max(map(len, batches(parts * 10, slots=2))) == 32
+    assert batches(parts[:3], slots=4) == [[p] for p in parts[:3]]
 
 
 def test_a_batch_read_equals_the_single_host_frames(fleet_dir):
