@@ -5,7 +5,8 @@ skipped. The blob is read once, in large chunks, and hashed as it goes, so the d
 by (and the diff ID of its uncompressed tar) can be checked without a second read; a compressed
 blob is decompressed as it streams. An uncompressed layer in a file is read headers only, seeking
 past contents (``read_layer_file`` hashes it in a second thread meanwhile; ``read_layer_unverified``
-does not hash it), with the C header walk ``_tarscan`` where it is built. Nothing is written anywhere.
+does not hash it). The C header walk ``_tarscan`` reads the plain entries (of a file, or of the
+chunks of a stream) where it is built; the Python parser reads the rest. Nothing is written anywhere.
 
 Hand-written rather than ``tarfile`` in stream mode: tarfile builds a TarInfo per member and copies
 every member's contents through its own buffers, which is several times slower for layers of many
@@ -204,9 +205,11 @@ class _SeekReader:
 
 def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
     """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
+    if _tarscan is not None:
+        if isinstance(chunks, _SeekReader):
+            return _parse_seekable_c(chunks, rows, what)
+        return _parse_stream_c(iter(chunks), rows, what)
     r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
-    if isinstance(r, _SeekReader) and _tarscan is not None:
-        return _parse_seekable_c(r, rows, what)
     first = True
     while _entry(r, rows, what, first):
         first = False
@@ -227,17 +230,76 @@ def _parse_seekable_c(r: _SeekReader, rows: FileRows, what: str) -> None:
         r._pos = pos
         r._f.seek(pos)
         if paths:
-            packed = []
-            for raw in nums:  # size, mode, uid, gid, mtime as native int64
-                a = array("q")
-                a.frombytes(raw)
-                packed.append(a)
-            rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+            _add_scanned(rows, paths, links, types, nums)
         if stopped == 1:  # end-of-archive
             return
         if not _entry(r, rows, what, first):
             return
         first = False
+
+
+def _add_scanned(rows: FileRows, paths: list, links: list, types: bytes, nums: list[bytes]) -> None:
+    packed = []
+    for raw in nums:  # size, mode, uid, gid, mtime as native int64
+        a = array("q")
+        a.frombytes(raw)
+        packed.append(a)
+    rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+
+
+#: How much of the next chunk is joined to an entry's headers cut by a chunk's end (more when they need it).
+_JOIN = 1 << 16
+
+
+def _parse_stream_c(it: Iterator[bytes], rows: FileRows, what: str) -> None:
+    """The C header walk (``_tarscan.scan_buffer``) over a tar stream chunk by chunk, contents skipped
+    by counting; the Python parser reads each entry the walk leaves to it."""
+    buf, pos, first = b"", 0, True
+    while True:
+        # buf[pos:] holds no whole entry; pos may lie past buf's end (contents still to skip)
+        chunk = next(it, None)
+        if chunk is None:
+            break
+        if pos >= len(buf):
+            buf, pos = chunk, pos - len(buf)
+            if pos >= len(buf):
+                continue
+        else:  # an entry's headers are cut by the chunk's end: join them to the start of the next chunk
+            carry = buf[pos:]
+            paths: list[str] = []
+            links: list[str | None] = []
+            got, _, types, *nums = _tarscan.scan_buffer(carry + chunk[:_JOIN], 0, [paths, links])
+            if paths:
+                _add_scanned(rows, paths, links, types, nums)
+            if got:
+                buf, pos, first = chunk, got - len(carry), False
+            else:  # the headers need more than _JOIN bytes, or the Python parser: join it all
+                buf, pos = carry + chunk, 0
+        while pos < len(buf):
+            paths, links = [], []
+            start = pos
+            pos, stopped, types, *nums = _tarscan.scan_buffer(buf, pos, [paths, links])
+            if paths:
+                _add_scanned(rows, paths, links, types, nums)
+            first = first and pos == start
+            if stopped == 2:  # the next entry starts in, or after, the next chunk
+                break
+            if stopped == 1:  # end-of-archive: read the rest, so the hashes cover the whole blob
+                for _ in it:
+                    pass
+                return
+            r = _Reader(it)  # an entry for the Python parser, from pos on
+            r._buf, r._pos = buf, pos
+            if not _entry(r, rows, what, first):
+                return
+            buf, pos, first = r._buf, r._pos, False
+    if pos < len(buf):  # the stream ends inside an entry's headers: the Python parser says how
+        r = _Reader(iter(()))
+        r._buf, r._pos = buf, pos
+        while _entry(r, rows, what, first):
+            first = False
+    elif pos > len(buf):
+        raise _truncated(what)
 
 
 def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
