@@ -14,7 +14,8 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
     by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
     Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
-    reads uncompressed local layers headers only (faster, unchecked)."""
+    reads uncompressed local layers headers only (faster, unchecked), and does not hash a registry
+    image's uncompressed tars (its blobs are still checked)."""
     from ..frames.inventory import Inventory
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root

@@ -93,13 +93,20 @@ def test_compressed_layers_and_their_digests(tree, tmp_path, compress):
     got = tarstream.read_layer(io.BytesIO(blob).read, "L", "x")
     assert got.compression in ("gzip", "zstd") and got.tar_size == len(data) and got.blob_size == len(blob)
     plain = tarstream.read_layer(io.BytesIO(data).read, "L", "x")
-    pd.testing.assert_frame_equal(_frame(got), _frame(plain))
+    got_frame = _frame(got)
+    pd.testing.assert_frame_equal(got_frame, _frame(plain))
     with pytest.raises(LayerDigestMismatch, match="not analysed"):
         tarstream.read_layer(io.BytesIO(blob).read, "L", "x", blob_digest="sha256:" + "0" * 64)
     with pytest.raises(LayerDigestMismatch, match="config says"):
         tarstream.read_layer(io.BytesIO(blob).read, "L", "x", diff_id="sha256:" + "0" * 64)
     with pytest.raises(ArchiveError, match="truncated"):
         tarstream.read_layer(io.BytesIO(blob[: len(blob) // 2]).read, "L", "x")
+    # hash_tar=False (docker:// with verify=False): the tar is not hashed, the blob still is
+    quick = tarstream.read_layer(io.BytesIO(blob).read, "L", "x", hash_tar=False)
+    assert quick.diff_id is None and quick.blob_digest == got.blob_digest and quick.tar_size == len(data)
+    pd.testing.assert_frame_equal(_frame(quick), got_frame)
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer(io.BytesIO(blob).read, "L", "x", blob_digest="sha256:" + "0" * 64, hash_tar=False)
 
 
 def test_dotdot_names_stay_under_root(tmp_path):

@@ -79,16 +79,18 @@ def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
 
 
 class _Hashed:
-    """Chunks of a stream, hashed and counted on the way through."""
+    """Chunks of a stream, hashed (unless ``hash`` is False) and counted on the way through."""
 
-    def __init__(self, chunks: Iterator[bytes]):
+    def __init__(self, chunks: Iterator[bytes], hash: bool = True):
         self._chunks = chunks
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if hash else None
         self.size = 0
 
     def __iter__(self):
+        sha = self.sha
         for chunk in self._chunks:
-            self.sha.update(chunk)
+            if sha is not None:
+                sha.update(chunk)
             self.size += len(chunk)
             yield chunk
 
@@ -367,11 +369,13 @@ def _truncated(what: str) -> ArchiveError:
 
 
 def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_digest: str | None = None,
-               diff_id: str | None = None, compression: str | None = None) -> LayerRead:
+               diff_id: str | None = None, compression: str | None = None, hash_tar: bool = True) -> LayerRead:
     """Read one layer blob from ``read`` (a file's or a response's ``read``) into rows of the files frame.
 
     ``blob_digest`` and ``diff_id``, when given, are checked once the blob is read: a mismatch raises
     LayerDigestMismatch and the rows are never returned. ``compression`` is sniffed when not given.
+    ``hash_tar=False`` does not hash the uncompressed tar of a compressed blob (its ``diff_id`` is
+    then None, and cannot be checked); the blob itself is always hashed.
     ``what`` names the blob in messages (a file, a member of an archive, a URL).
     """
     raw = _Hashed(_chunks(read))
@@ -385,20 +389,24 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
             yield head
         yield from it
 
-    stream = source()
     if compression not in ("gzip", "zstd", "none"):
         raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
-    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates it
-    # (a compressed blob), and this one hashes the uncompressed tar and parses it.
+    if diff_id and compression != "none" and not hash_tar:
+        raise ValueError("a diff_id to check needs hash_tar=True")
+    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates
+    # it (a compressed blob), and this one hashes the tar and walks its headers (in C). Hashing and
+    # inflating are C that releases the GIL, so they run on both cores; inflating is the longest
+    # stage, so it has a thread to itself.
+    tar = None
     if compression == "none":
-        threads = [_Ahead(stream)]
+        threads = [_Ahead(source())]
+        tar_chunks = iter(threads[0])
     else:
         fetched = _Ahead(source())
-        inflated = _gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what)
-        threads = [_Ahead(inflated), fetched]
-    ahead = threads[0]
-    tar = _Hashed(iter(ahead)) if compression != "none" else None
-    tar_chunks = iter(tar) if tar is not None else iter(ahead)
+        inflated = _Ahead(_gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what))
+        threads = [inflated, fetched]
+        tar = _Hashed(iter(inflated), hash=hash_tar)
+        tar_chunks = iter(tar)
     rows = FileRows(layer_id)
     try:
         try:
@@ -426,7 +434,7 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
                                           "named; it is damaged or was altered, and is not analysed", path=what) from None
         raise
     got_blob = raw.digest
-    got_diff = tar.digest if tar is not None else got_blob
+    got_diff = got_blob if tar is None else tar.digest if hash_tar else None
     if blob_digest and blob_digest != got_blob:
         raise LayerDigestMismatch(f"{what}: the blob hashes to {got_blob}, not {blob_digest} as it is named; "
                                   "it is damaged or was altered, and is not analysed", path=what)
