@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the harness (tests/harness)
 
-from bench_support import measure  # noqa: E402
+from bench_support import measure_cpu as measure  # noqa: E402
 
 from harness.daemon import Daemon, dockerd_missing  # noqa: E402
 from harness.images import busybox_rootfs  # noqa: E402
@@ -122,19 +122,20 @@ def main() -> int:
             sko.append(measure(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{dest}:x"]))
             shutil.rmtree(dest, ignore_errors=True)
             flo.append(measure(floor_cmd))
-    s_wall, s_rss, _ = min(sko)
+    s_wall, s_rss = min(sko)[:2]
     f_wall = min(f[0] for f in flo)
-    print(f"\nfiles: {int(min(lay)[2].split()[0]):,}")
-    print(f"skopeo copy to oci:            {s_wall:.2f} s (runs {_span(sko)}), peak RSS {s_rss / 1e6:.0f} MB")
-    print(f"floor (download | hash, inflate | hash):  {f_wall:.2f} s (runs {_span(flo)})")
+    print(f"\nfiles: {int(min(lay)[2].split()[0]):,}   (CPU: user + system seconds of the process)")
+    print(f"skopeo copy to oci:            {s_wall:.2f} s (runs {_span(sko)}; CPU {_cpu(sko)}), "
+          f"peak RSS {s_rss / 1e6:.0f} MB")
+    print(f"floor (download | hash, inflate | hash): {f_wall:.2f} s (runs {_span(flo)}; CPU {_cpu(flo)})")
     for label, runs in (("baseline checkout (default)  ", base), ("layerlab docker:// (default) ", lay),
                         ("layerlab verify=False        ", fast)):
         if not runs:
             continue
-        l_wall, _, l_out = min(runs)
-        inv = [float(o.split()[1]) for _, _, o in runs]
+        l_wall = min(r[0] for r in runs)
+        inv = [float(r[2].split()[1]) for r in runs]
         print(f"{label}: inventory {min(inv):.2f} s (runs {min(inv):.2f}-{max(inv):.2f}), whole process "
-              f"{l_wall:.2f} s (runs {_span(runs)}), peak RSS {max(r[1] for r in runs) / 1e6:.0f} MB")
+              f"{l_wall:.2f} s (runs {_span(runs)}; CPU {_cpu(runs)}), peak RSS {max(r[1] for r in runs) / 1e6:.0f} MB")
         print(f"  ratio inventory / skopeo = {min(inv) / s_wall:.2f}x, whole process {l_wall / s_wall:.2f}x "
               f"(target <= 1.2x); inventory / floor = {min(inv) / f_wall:.2f}x")
     if not args.workdir:
@@ -144,6 +145,10 @@ def main() -> int:
 
 def _span(runs) -> str:
     return f"{min(r[0] for r in runs):.2f}-{max(r[0] for r in runs):.2f}"
+
+
+def _cpu(runs) -> str:
+    return f"{min(r[3] for r in runs):.2f}-{max(r[3] for r in runs):.2f} s"
 
 
 if __name__ == "__main__":

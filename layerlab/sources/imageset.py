@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..errors import LayerDigestMismatch
 from ..frames import schema
@@ -162,7 +161,12 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
         return cid, (files, docker_size(files), got.compression)
 
     items = list(todo.items())
-    bar = tqdm(total=len(items), desc="reading layers", unit="layer", disable=progress is False or not items, leave=False)
+    if progress is False or not items:  # tqdm is imported only to be shown (a script's startup counts)
+        bar = _NoBar()
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc="reading layers", unit="layer", leave=False)
     out = {}
     try:
         if workers <= 1 or len(items) <= 1:
@@ -178,6 +182,14 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
     finally:
         bar.close()
     return out
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def layer_blobs(inv: Inventory) -> pd.DataFrame:
