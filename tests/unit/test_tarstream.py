@@ -145,6 +145,8 @@ def test_streamed_c_walk_agrees_with_python_at_any_chunk_size(tree, tmp_path, fm
     # walk over chunks (scan_buffer) must give the Python parser's rows, and fail where it fails.
     for i in range(40):  # many small entries, so chunk ends fall inside headers of every kind
         (tree / f"f{i:02d}-{'x' * (i * 5)}").write_bytes(b"y" * (i * 37))
+    for size in (5000, 70000, 300000):  # and contents longer than the C walk's read windows
+        (tree / f"big{size}").write_bytes(b"z" * size)
     archive = tmp_path / f"{fmt}.tar"
     subprocess.run(["tar", f"--format={fmt}", "--sparse", "-C", str(tree), "-cf", str(archive), "."], check=True)
     data = archive.read_bytes()
@@ -160,11 +162,14 @@ def test_streamed_c_walk_agrees_with_python_at_any_chunk_size(tree, tmp_path, fm
     sizes = (1, 100, 511, 513, 1500, 70000)
     got = {size: outcome(size) for size in sizes}
     got_cut = {cut: outcome(700, data[:cut]) for cut in cuts}
+    with open(archive, "rb") as f:
+        seeked = _frame(tarstream.read_layer_unverified(f, len(data), "L", "x"))
     monkeypatch.setattr(tarstream, "_tarscan", None)
     reference = outcome(1 << 20)
     assert len(reference) > 50
     for size in sizes:
         pd.testing.assert_frame_equal(got[size], reference, obj=f"chunks of {size} bytes")
+    pd.testing.assert_frame_equal(seeked, reference, obj="the C walk over the file")
     truncated = 0
     for cut in cuts:
         want = outcome(700, data[:cut])

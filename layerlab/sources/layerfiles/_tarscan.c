@@ -33,7 +33,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef WINDOW
 #define WINDOW (1 << 16)
+#endif
+#ifndef SMALL_WINDOW
+#define SMALL_WINDOW (1 << 12)
+#endif
 
 typedef struct {
     int fd;                   /* -1: the tar is the bytes at mem (scan_buffer) */
@@ -52,9 +57,13 @@ static const unsigned char *block_at(Reader *r, long long pos) {
     }
     if (pos >= r->start && pos + 512 <= r->start + r->len)
         return r->buf + (pos - r->start);
+    /* After a jump over a file's contents read a little (the next header, and maybe a few small
+     * entries); when the walk runs on past the window (small entries back to back), a whole window.
+     * Most of the time of a header walk over a big layer was the kernel copying 64 KiB windows. */
+    size_t want = pos > r->start + r->len || r->start < 0 ? SMALL_WINDOW : WINDOW;
     ssize_t n;
     do {
-        n = pread(r->fd, r->buf, WINDOW, pos);
+        n = pread(r->fd, r->buf, want, pos);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return NULL;
