@@ -160,7 +160,9 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
         files = got.rows.frame(release=True)
         return cid, (files, docker_size(files), got.compression)
 
-    items = list(todo.items())
+    # Largest blob first: the longest read starts at once and the small ones fill in beside it,
+    # rather than a big layer late in the manifest running alone at the end.
+    items = sorted(todo.items(), key=lambda item: -(item[1].size or 0))
     if progress is False or not items:  # tqdm is imported only to be shown (a script's startup counts)
         bar = _NoBar()
     else:
@@ -181,7 +183,7 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
                     bar.update()
     finally:
         bar.close()
-    return out
+    return {cid: out[cid] for cid in todo}  # in the images' order again
 
 
 class _NoBar:
