@@ -273,10 +273,11 @@ def _parse_stream_c(it: Iterator[bytes], rows: FileRows, what: str) -> None:
             got, _, types, *nums = _tarscan.scan_buffer(carry + chunk[:_JOIN], 0, [paths, links])
             if paths:
                 _add_scanned(rows, paths, links, types, nums)
-            if got:
-                buf, pos, first = chunk, got - len(carry), False
+            first = first and got == 0
+            if got >= len(carry):  # past the cut: go on in the chunk itself
+                buf, pos = chunk, got - len(carry)
             else:  # the headers need more than _JOIN bytes, or the Python parser: join it all
-                buf, pos = carry + chunk, 0
+                buf, pos = carry + chunk, got
         while pos < len(buf):
             paths, links = [], []
             start = pos
