@@ -63,7 +63,10 @@ static const unsigned char *block_at(Reader *r, long long pos) {
     size_t want = pos > r->start + r->len || r->start < 0 ? SMALL_WINDOW : WINDOW;
     ssize_t n;
     do {
+        /* without the GIL: a checked read hashes the same file in another thread meanwhile */
+        Py_BEGIN_ALLOW_THREADS
         n = pread(r->fd, r->buf, want, pos);
+        Py_END_ALLOW_THREADS
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return NULL;
@@ -147,7 +150,10 @@ static int read_exact(Reader *r, unsigned char *out, Py_ssize_t n, long long off
     int fd = r->fd;
     Py_ssize_t got = 0;
     while (got < n) {
-        ssize_t k = pread(fd, out + got, n - got, off + got);
+        ssize_t k;
+        Py_BEGIN_ALLOW_THREADS
+        k = pread(fd, out + got, n - got, off + got);
+        Py_END_ALLOW_THREADS
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)

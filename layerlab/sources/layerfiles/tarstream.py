@@ -554,16 +554,30 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     failed: list[BaseException] = []
 
     def hash_all():
+        # A file description of its own (the same file, reopened through /proc where there is one):
+        # the kernel keeps read-ahead state per description, and the header walk's jumps on the
+        # shared one kept it from reading ahead of this front-to-back read.
+        fd = f.fileno()
         try:
+            own = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | getattr(os, "O_NOATIME", 0))
+        except OSError:
+            own = None
+        try:
+            if own is not None and os.fstat(own).st_ino != os.fstat(fd).st_ino:
+                os.close(own)  # not the same file after all: read the shared one
+                own = None
             pos = start
             while pos < end:
-                chunk = os.pread(f.fileno(), min(CHUNK, end - pos), pos)
+                chunk = os.pread(fd if own is None else own, min(CHUNK, end - pos), pos)
                 if not chunk:
                     break
                 sha.update(chunk)
                 pos += len(chunk)
         except BaseException as e:  # reported by the reading thread
             failed.append(e)
+        finally:
+            if own is not None:
+                os.close(own)
 
     hasher = threading.Thread(target=hash_all, name="layerlab-hash", daemon=True)
     hasher.start()
