@@ -14,20 +14,23 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
     by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
     Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
-    reads uncompressed local layers headers only (faster, unchecked)."""
+    reads uncompressed local layers headers only (faster, unchecked), and does not hash a registry
+    image's uncompressed tars (its blobs are still checked)."""
     from ..frames.inventory import Inventory
-    from ..frames.snapshot import is_snapshot, load
-    from .docker.dataroot import open_root
-    from .sample import sample
     from .transports import is_transport, open_transport, sniff
 
     if isinstance(source, Inventory):
         return source
+    if source is not None:
+        source = os.fspath(source)
+        if is_transport(source):  # before the other readers are imported: a script's startup counts
+            return open_transport(source, platform=platform, progress=progress, verify=verify)
+    from ..frames.snapshot import is_snapshot, load
+    from .docker.dataroot import open_root
+    from .sample import sample
+
     if source is None or source == "sample":
         return sample()
-    source = os.fspath(source)
-    if is_transport(source):
-        return open_transport(source, platform=platform, progress=progress, verify=verify)
     if source.startswith("sample:"):
         return sample(source.split(":", 1)[1])
     if is_snapshot(source):

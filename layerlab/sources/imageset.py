@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..errors import LayerDigestMismatch
 from ..frames import schema
@@ -161,8 +160,15 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
         files = got.rows.frame(release=True)
         return cid, (files, docker_size(files), got.compression)
 
-    items = list(todo.items())
-    bar = tqdm(total=len(items), desc="reading layers", unit="layer", disable=progress is False or not items, leave=False)
+    # Largest blob first: the longest read starts at once and the small ones fill in beside it,
+    # rather than a big layer late in the manifest running alone at the end.
+    items = sorted(todo.items(), key=lambda item: -(item[1].size or 0))
+    if progress is False or not items:  # tqdm is imported only to be shown (a script's startup counts)
+        bar = _NoBar()
+    else:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc="reading layers", unit="layer", leave=False)
     out = {}
     try:
         if workers <= 1 or len(items) <= 1:
@@ -177,7 +183,15 @@ def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -
                     bar.update()
     finally:
         bar.close()
-    return out
+    return {cid: out[cid] for cid in todo}  # in the images' order again
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def layer_blobs(inv: Inventory) -> pd.DataFrame:

@@ -15,7 +15,8 @@ def is_transport(source: str) -> bool:
 
 def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True):
     """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
-    uncompressed local layers headers only (registry blobs are always verified)."""
+    uncompressed local layers headers only; registry blobs are still checked against their digests,
+    but their uncompressed tars are not hashed (nor checked against the config's diff IDs)."""
     from .archive import open_archive
     from .ocilayout import open_layout, open_oci_archive, split_ref
 
@@ -30,7 +31,7 @@ def open_transport(source: str, *, platform: str | None = None, progress: bool |
     if source.startswith("docker://"):
         from .registry.image import open_registry_image
 
-        return open_registry_image(source[len("docker://"):], platform=platform, progress=progress)
+        return open_registry_image(source[len("docker://"):], platform=platform, progress=progress, verify=verify)
     raise ValueError(f"not a transport: {source!r}")
 
 

@@ -93,13 +93,20 @@ def test_compressed_layers_and_their_digests(tree, tmp_path, compress):
     got = tarstream.read_layer(io.BytesIO(blob).read, "L", "x")
     assert got.compression in ("gzip", "zstd") and got.tar_size == len(data) and got.blob_size == len(blob)
     plain = tarstream.read_layer(io.BytesIO(data).read, "L", "x")
-    pd.testing.assert_frame_equal(_frame(got), _frame(plain))
+    got_frame = _frame(got)
+    pd.testing.assert_frame_equal(got_frame, _frame(plain))
     with pytest.raises(LayerDigestMismatch, match="not analysed"):
         tarstream.read_layer(io.BytesIO(blob).read, "L", "x", blob_digest="sha256:" + "0" * 64)
     with pytest.raises(LayerDigestMismatch, match="config says"):
         tarstream.read_layer(io.BytesIO(blob).read, "L", "x", diff_id="sha256:" + "0" * 64)
     with pytest.raises(ArchiveError, match="truncated"):
         tarstream.read_layer(io.BytesIO(blob[: len(blob) // 2]).read, "L", "x")
+    # hash_tar=False (docker:// with verify=False): the tar is not hashed, the blob still is
+    quick = tarstream.read_layer(io.BytesIO(blob).read, "L", "x", hash_tar=False)
+    assert quick.diff_id is None and quick.blob_digest == got.blob_digest and quick.tar_size == len(data)
+    pd.testing.assert_frame_equal(_frame(quick), got_frame)
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer(io.BytesIO(blob).read, "L", "x", blob_digest="sha256:" + "0" * 64, hash_tar=False)
 
 
 def test_dotdot_names_stay_under_root(tmp_path):
@@ -130,3 +137,45 @@ def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
     archive.write_bytes(bytes(damaged))
     with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="not analysed"):
         tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest)
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax"])
+def test_streamed_c_walk_agrees_with_python_at_any_chunk_size(tree, tmp_path, fmt, monkeypatch):
+    # Chunks cut headers, PAX and GNU long-name records and contents at every kind of place; the C
+    # walk over chunks (scan_buffer) must give the Python parser's rows, and fail where it fails.
+    for i in range(40):  # many small entries, so chunk ends fall inside headers of every kind
+        (tree / f"f{i:02d}-{'x' * (i * 5)}").write_bytes(b"y" * (i * 37))
+    for size in (5000, 70000, 300000):  # and contents longer than the C walk's read windows
+        (tree / f"big{size}").write_bytes(b"z" * size)
+    archive = tmp_path / f"{fmt}.tar"
+    subprocess.run(["tar", f"--format={fmt}", "--sparse", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+
+    def outcome(size, blob=data):
+        f = io.BytesIO(blob)
+        try:
+            return _frame(tarstream.read_layer(lambda n: f.read(min(n, size)), "L", "x"))
+        except ArchiveError as e:
+            return str(e)
+
+    cuts = [len(data) * k // 13 + d for k in range(1, 13) for d in (0, 100, 511)]
+    sizes = (1, 100, 511, 513, 1500, 70000)
+    got = {size: outcome(size) for size in sizes}
+    got_cut = {cut: outcome(700, data[:cut]) for cut in cuts}
+    with open(archive, "rb") as f:
+        seeked = _frame(tarstream.read_layer_unverified(f, len(data), "L", "x"))
+    monkeypatch.setattr(tarstream, "_tarscan", None)
+    reference = outcome(1 << 20)
+    assert len(reference) > 50
+    for size in sizes:
+        pd.testing.assert_frame_equal(got[size], reference, obj=f"chunks of {size} bytes")
+    pd.testing.assert_frame_equal(seeked, reference, obj="the C walk over the file")
+    truncated = 0
+    for cut in cuts:
+        want = outcome(700, data[:cut])
+        if isinstance(want, str):
+            truncated += 1
+            assert got_cut[cut] == want, cut
+        else:
+            pd.testing.assert_frame_equal(got_cut[cut], want, obj=f"cut at {cut}")
+    assert truncated  # some cuts fall inside contents or records

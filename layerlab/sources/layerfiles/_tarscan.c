@@ -19,6 +19,10 @@
  *   packed native int64 (no Python object per number).
  *   stopped: 0 at an entry for the Python parser (pos is its header), 1 at an all-zero block
  *   (end of archive), 2 when fewer than 512 bytes are left before end.
+ * scan_buffer(data: bytes-like, pos: int, cols) -> the same tuple, over a chunk of a tar stream in
+ *   memory (a layer blob as it is inflated): contents are skipped by counting, so the returned pos
+ *   may lie past len(data) (the caller skips the rest in the next chunks); stopped 2 then means the
+ *   next entry's headers are not all in data (pos is where they start).
  * Read-only: pread only.
  */
 #define PY_SSIZE_T_CLEAN
@@ -29,10 +33,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifndef WINDOW
 #define WINDOW (1 << 16)
+#endif
+#ifndef SMALL_WINDOW
+#define SMALL_WINDOW (1 << 12)
+#endif
 
 typedef struct {
-    int fd;
+    int fd;                   /* -1: the tar is the bytes at mem (scan_buffer) */
+    const unsigned char *mem;
+    long long mem_len;
     long long start; /* file offset of buf[0] */
     Py_ssize_t len;
     unsigned char buf[WINDOW];
@@ -40,11 +51,22 @@ typedef struct {
 
 /* The 512-byte block at pos, or NULL (errno set on a read error, 0 at end of file). */
 static const unsigned char *block_at(Reader *r, long long pos) {
+    if (r->fd < 0) {
+        errno = 0;
+        return pos >= 0 && pos + 512 <= r->mem_len ? r->mem + pos : NULL;
+    }
     if (pos >= r->start && pos + 512 <= r->start + r->len)
         return r->buf + (pos - r->start);
+    /* After a jump over a file's contents read a little (the next header, and maybe a few small
+     * entries); when the walk runs on past the window (small entries back to back), a whole window.
+     * Most of the time of a header walk over a big layer was the kernel copying 64 KiB windows. */
+    size_t want = pos > r->start + r->len || r->start < 0 ? SMALL_WINDOW : WINDOW;
     ssize_t n;
     do {
-        n = pread(r->fd, r->buf, WINDOW, pos);
+        /* without the GIL: a checked read hashes the same file in another thread meanwhile */
+        Py_BEGIN_ALLOW_THREADS
+        n = pread(r->fd, r->buf, want, pos);
+        Py_END_ALLOW_THREADS
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return NULL;
@@ -117,11 +139,21 @@ static Py_ssize_t clean(const unsigned char *name, Py_ssize_t n, unsigned char *
 
 #define EXT_MAX 8192 /* longer GNU/PAX records are left to the Python parser */
 
-/* Read exactly n bytes at off into out; 0 when the file ends first. */
-static int read_exact(int fd, unsigned char *out, Py_ssize_t n, long long off) {
+/* Read exactly n bytes at off into out; 0 when the file (or buffer) ends first. */
+static int read_exact(Reader *r, unsigned char *out, Py_ssize_t n, long long off) {
+    if (r->fd < 0) {
+        if (off + n > r->mem_len)
+            return 0;
+        memcpy(out, r->mem + off, n);
+        return 1;
+    }
+    int fd = r->fd;
     Py_ssize_t got = 0;
     while (got < n) {
-        ssize_t k = pread(fd, out + got, n - got, off + got);
+        ssize_t k;
+        Py_BEGIN_ALLOW_THREADS
+        k = pread(fd, out + got, n - got, off + got);
+        Py_END_ALLOW_THREADS
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -258,23 +290,32 @@ static int append(PyObject *list, PyObject *value) {
     return rc;
 }
 
-static PyObject *scan(PyObject *self, PyObject *args) {
-    int fd;
-    long long pos, end;
-    PyObject *cols;
-    if (!PyArg_ParseTuple(args, "iLLO!", &fd, &pos, &end, &PyList_Type, &cols))
-        return NULL;
+static int columns(PyObject *cols, PyObject *c[2]) {
     if (PyList_GET_SIZE(cols) != 2) {
         PyErr_SetString(PyExc_ValueError, "cols must be a list of 2 lists");
-        return NULL;
+        return -1;
     }
-    PyObject *c[2];
     for (int i = 0; i < 2; i++) {
         c[i] = PyList_GET_ITEM(cols, i);
         if (!PyList_Check(c[i])) {
             PyErr_SetString(PyExc_TypeError, "cols must hold lists");
-            return NULL;
+            return -1;
         }
+    }
+    return 0;
+}
+
+static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]);
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    int fd;
+    long long pos, end;
+    PyObject *cols, *c[2];
+    if (!PyArg_ParseTuple(args, "iLLO!", &fd, &pos, &end, &PyList_Type, &cols) || columns(cols, c) < 0)
+        return NULL;
+    if (fd < 0) {
+        PyErr_SetString(PyExc_ValueError, "fd must be a file descriptor");
+        return NULL;
     }
     Reader *r = PyMem_Malloc(sizeof(Reader));
     if (!r)
@@ -282,13 +323,47 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     r->fd = fd;
     r->start = -1;
     r->len = 0;
+    PyObject *result = walk(r, pos, end, c);
+    PyMem_Free(r);
+    return result;
+}
+
+/* scan_buffer(data, pos, cols): the same walk over the tar bytes in ``data`` (a chunk of a stream),
+ * from ``pos``. A regular file's contents may run past the end of data: the returned pos is then
+ * beyond len(data), and the caller skips that many bytes of the stream. stopped 2 means: the next
+ * entry's headers are not all in data (pos is where they start); the caller joins more of the stream. */
+static PyObject *scan_buffer(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    long long pos;
+    PyObject *cols, *c[2];
+    if (!PyArg_ParseTuple(args, "y*LO!", &view, &pos, &PyList_Type, &cols))
+        return NULL;
+    if (columns(cols, c) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Reader *r = PyMem_Malloc(sizeof(Reader) - WINDOW); /* no window: the bytes are all there */
+    if (!r) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    r->fd = -1;
+    r->mem = view.buf;
+    r->mem_len = view.len;
+    r->start = -1;
+    r->len = 0;
+    PyObject *result = walk(r, pos, view.len, c);
+    PyMem_Free(r);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
     int stopped = 0;
     unsigned char path[EXT_MAX + 8], link[EXT_MAX + 8], data[EXT_MAX];
     Ext *x = PyMem_Malloc(sizeof(Ext));
-    if (!x) {
-        PyMem_Free(r);
+    if (!x)
         return PyErr_NoMemory();
-    }
     x->name_len = x->link_len = -1;
     x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
     long long entry = pos; /* where this entry's first header (extension records included) is */
@@ -338,8 +413,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             break;
         if (ext) {
             long long next = pos + 512 + ((size + 511) / 512) * 512;
-            if (size >= EXT_MAX || next > end || !read_exact(fd, data, size, pos + 512))
+            if (size >= EXT_MAX)
                 break;
+            if (next > end || !read_exact(r, data, size, pos + 512)) {
+                if (r->fd < 0)
+                    stopped = 2; /* the rest of this entry's headers is in the next chunk */
+                break;
+            }
             if (t == 'x') {
                 if (!pax_records(data, size, x))
                     break;
@@ -385,8 +465,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             break;
         int regular = (t == '0' || t == 0 || t == '7');
         long long next = pos + 512 + (regular ? ((size + 511) / 512) * 512 : 0);
-        if (next > end)
-            break; /* cut short: the Python parser says so */
+        if (next > end && r->fd >= 0)
+            break; /* cut short: the Python parser says so (a stream's contents run on into the next chunks) */
         PyObject *lnk = Py_None;
         Py_INCREF(Py_None);
         const unsigned char *lsrc = x->link_len >= 0 ? x->link : b + 157;
@@ -423,7 +503,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         x->name_len = x->link_len = -1;
         x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
     }
-    PyMem_Free(r);
     PyMem_Free(x);
     PyObject *result = NULL;
     if (!failed) {
@@ -440,6 +519,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Append a tar's plain header fields to columns; stop where Python must read."},
+    {"scan_buffer", scan_buffer, METH_VARARGS, "The same over a chunk of a tar stream in memory."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,7 +5,8 @@ skipped. The blob is read once, in large chunks, and hashed as it goes, so the d
 by (and the diff ID of its uncompressed tar) can be checked without a second read; a compressed
 blob is decompressed as it streams. An uncompressed layer in a file is read headers only, seeking
 past contents (``read_layer_file`` hashes it in a second thread meanwhile; ``read_layer_unverified``
-does not hash it), with the C header walk ``_tarscan`` where it is built. Nothing is written anywhere.
+does not hash it). The C header walk ``_tarscan`` reads the plain entries (of a file, or of the
+chunks of a stream) where it is built; the Python parser reads the rest. Nothing is written anywhere.
 
 Hand-written rather than ``tarfile`` in stream mode: tarfile builds a TarInfo per member and copies
 every member's contents through its own buffers, which is several times slower for layers of many
@@ -78,16 +79,18 @@ def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
 
 
 class _Hashed:
-    """Chunks of a stream, hashed and counted on the way through."""
+    """Chunks of a stream, hashed (unless ``hash`` is False) and counted on the way through."""
 
-    def __init__(self, chunks: Iterator[bytes]):
+    def __init__(self, chunks: Iterator[bytes], hash: bool = True):
         self._chunks = chunks
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if hash else None
         self.size = 0
 
     def __iter__(self):
+        sha = self.sha
         for chunk in self._chunks:
-            self.sha.update(chunk)
+            if sha is not None:
+                sha.update(chunk)
             self.size += len(chunk)
             yield chunk
 
@@ -204,9 +207,11 @@ class _SeekReader:
 
 def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
     """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
+    if _tarscan is not None:
+        if isinstance(chunks, _SeekReader):
+            return _parse_seekable_c(chunks, rows, what)
+        return _parse_stream_c(iter(chunks), rows, what)
     r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
-    if isinstance(r, _SeekReader) and _tarscan is not None:
-        return _parse_seekable_c(r, rows, what)
     first = True
     while _entry(r, rows, what, first):
         first = False
@@ -227,17 +232,77 @@ def _parse_seekable_c(r: _SeekReader, rows: FileRows, what: str) -> None:
         r._pos = pos
         r._f.seek(pos)
         if paths:
-            packed = []
-            for raw in nums:  # size, mode, uid, gid, mtime as native int64
-                a = array("q")
-                a.frombytes(raw)
-                packed.append(a)
-            rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+            _add_scanned(rows, paths, links, types, nums)
         if stopped == 1:  # end-of-archive
             return
         if not _entry(r, rows, what, first):
             return
         first = False
+
+
+def _add_scanned(rows: FileRows, paths: list, links: list, types: bytes, nums: list[bytes]) -> None:
+    packed = []
+    for raw in nums:  # size, mode, uid, gid, mtime as native int64
+        a = array("q")
+        a.frombytes(raw)
+        packed.append(a)
+    rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+
+
+#: How much of the next chunk is joined to an entry's headers cut by a chunk's end (more when they need it).
+_JOIN = 1 << 16
+
+
+def _parse_stream_c(it: Iterator[bytes], rows: FileRows, what: str) -> None:
+    """The C header walk (``_tarscan.scan_buffer``) over a tar stream chunk by chunk, contents skipped
+    by counting; the Python parser reads each entry the walk leaves to it."""
+    buf, pos, first = b"", 0, True
+    while True:
+        # buf[pos:] holds no whole entry; pos may lie past buf's end (contents still to skip)
+        chunk = next(it, None)
+        if chunk is None:
+            break
+        if pos >= len(buf):
+            buf, pos = chunk, pos - len(buf)
+            if pos >= len(buf):
+                continue
+        else:  # an entry's headers are cut by the chunk's end: join them to the start of the next chunk
+            carry = buf[pos:]
+            paths: list[str] = []
+            links: list[str | None] = []
+            got, _, types, *nums = _tarscan.scan_buffer(carry + chunk[:_JOIN], 0, [paths, links])
+            if paths:
+                _add_scanned(rows, paths, links, types, nums)
+            first = first and got == 0
+            if got >= len(carry):  # past the cut: go on in the chunk itself
+                buf, pos = chunk, got - len(carry)
+            else:  # the headers need more than _JOIN bytes, or the Python parser: join it all
+                buf, pos = carry + chunk, got
+        while pos < len(buf):
+            paths, links = [], []
+            start = pos
+            pos, stopped, types, *nums = _tarscan.scan_buffer(buf, pos, [paths, links])
+            if paths:
+                _add_scanned(rows, paths, links, types, nums)
+            first = first and pos == start
+            if stopped == 2:  # the next entry starts in, or after, the next chunk
+                break
+            if stopped == 1:  # end-of-archive: read the rest, so the hashes cover the whole blob
+                for _ in it:
+                    pass
+                return
+            r = _Reader(it)  # an entry for the Python parser, from pos on
+            r._buf, r._pos = buf, pos
+            if not _entry(r, rows, what, first):
+                return
+            buf, pos, first = r._buf, r._pos, False
+    if pos < len(buf):  # the stream ends inside an entry's headers: the Python parser says how
+        r = _Reader(iter(()))
+        r._buf, r._pos = buf, pos
+        while _entry(r, rows, what, first):
+            first = False
+    elif pos > len(buf):
+        raise _truncated(what)
 
 
 def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
@@ -305,11 +370,13 @@ def _truncated(what: str) -> ArchiveError:
 
 
 def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_digest: str | None = None,
-               diff_id: str | None = None, compression: str | None = None) -> LayerRead:
+               diff_id: str | None = None, compression: str | None = None, hash_tar: bool = True) -> LayerRead:
     """Read one layer blob from ``read`` (a file's or a response's ``read``) into rows of the files frame.
 
     ``blob_digest`` and ``diff_id``, when given, are checked once the blob is read: a mismatch raises
     LayerDigestMismatch and the rows are never returned. ``compression`` is sniffed when not given.
+    ``hash_tar=False`` does not hash the uncompressed tar of a compressed blob (its ``diff_id`` is
+    then None, and cannot be checked); the blob itself is always hashed.
     ``what`` names the blob in messages (a file, a member of an archive, a URL).
     """
     raw = _Hashed(_chunks(read))
@@ -323,20 +390,24 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
             yield head
         yield from it
 
-    stream = source()
     if compression not in ("gzip", "zstd", "none"):
         raise ArchiveError(f"{what}: unknown layer compression {compression!r}; expected gzip, zstd or none", path=what)
-    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates it
-    # (a compressed blob), and this one hashes the uncompressed tar and parses it.
+    if diff_id and compression != "none" and not hash_tar:
+        raise ValueError("a diff_id to check needs hash_tar=True")
+    # The work is shared by threads a few chunks apart: one reads and hashes the blob, one inflates
+    # it (a compressed blob), and this one hashes the tar and walks its headers (in C). Hashing and
+    # inflating are C that releases the GIL, so they run on both cores; inflating is the longest
+    # stage, so it has a thread to itself.
+    tar = None
     if compression == "none":
-        threads = [_Ahead(stream)]
+        threads = [_Ahead(source())]
+        tar_chunks = iter(threads[0])
     else:
         fetched = _Ahead(source())
-        inflated = _gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what)
-        threads = [_Ahead(inflated), fetched]
-    ahead = threads[0]
-    tar = _Hashed(iter(ahead)) if compression != "none" else None
-    tar_chunks = iter(tar) if tar is not None else iter(ahead)
+        inflated = _Ahead(_gunzip(iter(fetched), what) if compression == "gzip" else _unzstd(iter(fetched), what))
+        threads = [inflated, fetched]
+        tar = _Hashed(iter(inflated), hash=hash_tar)
+        tar_chunks = iter(tar)
     rows = FileRows(layer_id)
     try:
         try:
@@ -364,7 +435,7 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
                                           "named; it is damaged or was altered, and is not analysed", path=what) from None
         raise
     got_blob = raw.digest
-    got_diff = tar.digest if tar is not None else got_blob
+    got_diff = got_blob if tar is None else tar.digest if hash_tar else None
     if blob_digest and blob_digest != got_blob:
         raise LayerDigestMismatch(f"{what}: the blob hashes to {got_blob}, not {blob_digest} as it is named; "
                                   "it is damaged or was altered, and is not analysed", path=what)
@@ -483,16 +554,30 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     failed: list[BaseException] = []
 
     def hash_all():
+        # A file description of its own (the same file, reopened through /proc where there is one):
+        # the kernel keeps read-ahead state per description, and the header walk's jumps on the
+        # shared one kept it from reading ahead of this front-to-back read.
+        fd = f.fileno()
         try:
+            own = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | getattr(os, "O_NOATIME", 0))
+        except OSError:
+            own = None
+        try:
+            if own is not None and os.fstat(own).st_ino != os.fstat(fd).st_ino:
+                os.close(own)  # not the same file after all: read the shared one
+                own = None
             pos = start
             while pos < end:
-                chunk = os.pread(f.fileno(), min(CHUNK, end - pos), pos)
+                chunk = os.pread(fd if own is None else own, min(CHUNK, end - pos), pos)
                 if not chunk:
                     break
                 sha.update(chunk)
                 pos += len(chunk)
         except BaseException as e:  # reported by the reading thread
             failed.append(e)
+        finally:
+            if own is not None:
+                os.close(own)
 
     hasher = threading.Thread(target=hash_all, name="layerlab-hash", daemon=True)
     hasher.start()
