@@ -20,6 +20,7 @@ from .._reader import (
     Skipped,
     assemble,
     check_id,
+    container_problem,
     container_state,
     docker_size,
     fill_layer_counts,
@@ -210,9 +211,9 @@ class DataRoot:
             if not os.path.exists(cfg_path):
                 continue
             cfg = read_json(cfg_path)
-            if not isinstance(cfg, dict):
-                self.skipped.add("container", cid, cfg_path, "config.v2.json is not a JSON object; the container "
-                                 "record is damaged")
+            problem = container_problem(cfg)
+            if problem:
+                self.skipped.add("container", cid, cfg_path, f"{problem}; the container record is damaged")
                 continue
             m = os.path.join(mounts, cid)
             try:
