@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
 
+
+@expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT)
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
          platform: str | None = None) -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import FLAG, HASH, IMAGE, PROGRESS, expects
+from ..frames.inventory import OPTIONAL_SOURCE, SOURCE
 from ..sources import open_source
 from .hashing import can_hash, digest_lookup
 from .merged import merged_from_files
@@ -22,6 +24,7 @@ def _merged(inv, image_id):
     return merged_from_files(files), files
 
 
+@expects(source=SOURCE, a=IMAGE, b=IMAGE, unchanged=FLAG, hash=HASH, progress=PROGRESS, source_b=OPTIONAL_SOURCE)
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
     """Paths that differ between the filesystems of images ``a`` and ``b``.
 
@@ -141,6 +144,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     return out.sort_values("path", kind="stable").reset_index(drop=True)
 
 
+@expects(source=SOURCE, a=IMAGE, b=IMAGE, source_b=OPTIONAL_SOURCE)
 def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:
     """The layers of images ``a`` and ``b``: which they share and which only one has.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import SchemaError
+from ..errors import TEXT, expects
 
 # File names are bytes on Linux. ``path`` is always valid UTF-8 (Arrow strings require it) and one
 # string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
@@ -271,6 +272,7 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return df
 
 
+@expects(kind=TEXT)
 def describe(kind: str) -> pd.DataFrame:
     """The contract for ``kind`` as a table (column, dtype, meaning), for docs and notebooks."""
     return pd.DataFrame([(c.name, c.dtype, c.doc) for c in _spec(kind)], columns=["column", "dtype", "meaning"])

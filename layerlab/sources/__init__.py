@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import NotADataRoot
+from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, NotADataRoot, check_argument
 
 
 def open_source(source=None, *, driver: str | None = None, progress: bool | None = None,
@@ -15,12 +15,16 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
     Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
     reads uncompressed local layers headers only (faster, unchecked)."""
-    from ..frames.inventory import Inventory
+    from ..frames.inventory import OPTIONAL_SOURCE, Inventory
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root
     from .sample import sample
     from .transports import is_transport, open_transport, sniff
 
+    for name, value, expect in (("source", source, OPTIONAL_SOURCE), ("driver", driver, OPTIONAL_TEXT),
+                                ("progress", progress, PROGRESS), ("platform", platform, OPTIONAL_TEXT),
+                                ("verify", verify, FLAG)):
+        check_argument("open_source", name, value, expect)
     if isinstance(source, Inventory):
         return source
     if source is None or source == "sample":

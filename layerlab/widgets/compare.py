@@ -9,8 +9,8 @@ from traitlets import TraitError, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
-from ..errors import LayerlabError
-from ..frames.inventory import require_inventory
+from ..errors import OPTIONAL_IMAGE, LayerlabError, expects
+from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
 from ._base import SnapshotMixin, draw, image_choices, image_name, table_axes, table_html
 
@@ -33,6 +33,7 @@ class ImageCompare(SnapshotMixin, widgets.VBox):
     b = Unicode(help="image ID compared to")
     path_filter = Unicode("", help="only list paths containing this text")
 
+    @expects(inv=INVENTORY, a=OPTIONAL_IMAGE, b=OPTIONAL_IMAGE)
     def __init__(self, inv, a=None, b=None, **kwargs):
         self._ready = False
         self.inv = require_inventory(inv, "ImageCompare")

@@ -9,10 +9,13 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
-from ..errors import LayerlabError
+from ..errors import OPTIONAL_IMAGE, Expect, LayerlabError, expects
 from ..display import command_label, human_bytes
-from ..frames.inventory import require_inventory
+from ..frames.inventory import INVENTORY, require_inventory
 from ._base import SnapshotMixin, chain_rows, draw, image_choices, image_name, table_axes, table_html
+
+
+POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
 
 
 @fill_doc
@@ -37,6 +40,7 @@ class LayerExplorer(SnapshotMixin, widgets.VBox):
     position = Int(0, help="layer shown, 0 = base")
     path_filter = Unicode("", help="only list paths containing this text")
 
+    @expects(inv=INVENTORY, image=OPTIONAL_IMAGE, position=POSITION)
     def __init__(self, inv, image=None, position: int | None = None, **kwargs):
         self._ready = False  # no drawing until every control exists and is linked
         self.inv = require_inventory(inv, "LayerExplorer")

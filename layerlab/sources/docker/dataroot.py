@@ -12,7 +12,7 @@ import os
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
+from ...errors import OPTIONAL_TEXT, PATH, PROGRESS, TEXT, CorruptMetadata, DataRootPermissionError, NotADataRoot, expects
 from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
@@ -485,6 +485,7 @@ def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
     return None
 
 
+@expects(path=PATH, driver=OPTIONAL_TEXT, files=TEXT, progress=PROGRESS)
 def open_root(path: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:
     """Open a Docker data root (e.g. ``/var/lib/docker``) as an Inventory of the contract's frames.
 
