@@ -13,24 +13,27 @@ def is_transport(source: str) -> bool:
     return source.startswith(TRANSPORTS)
 
 
-def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True):
+def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True,
+                   hash_files: bool = False):
     """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
-    uncompressed local layers headers only (registry blobs are always verified)."""
+    uncompressed local layers headers only (registry blobs are always verified); ``hash_files`` gives
+    every regular file its SHA-256, hashed as its layer streams."""
+    opts = {"platform": platform, "progress": progress, "hash_files": hash_files}
     from .archive import open_archive
     from .ocilayout import open_layout, open_oci_archive, split_ref
 
     if source.startswith("docker-archive:"):
-        return open_archive(source[len("docker-archive:"):], platform=platform, progress=progress, verify=verify)
+        return open_archive(source[len("docker-archive:"):], verify=verify, **opts)
     if source.startswith("oci-archive:"):
         path, ref = split_ref(source[len("oci-archive:"):])
-        return open_oci_archive(path, ref=ref, platform=platform, progress=progress, verify=verify)
+        return open_oci_archive(path, ref=ref, verify=verify, **opts)
     if source.startswith("oci:"):
         path, ref = split_ref(source[len("oci:"):])
-        return open_layout(path, ref=ref, platform=platform, progress=progress, verify=verify)
+        return open_layout(path, ref=ref, verify=verify, **opts)
     if source.startswith("docker://"):
         from .registry.image import open_registry_image
 
-        return open_registry_image(source[len("docker://"):], platform=platform, progress=progress)
+        return open_registry_image(source[len("docker://"):], **opts)
     raise ValueError(f"not a transport: {source!r}")
 
 

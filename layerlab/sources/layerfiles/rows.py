@@ -44,7 +44,8 @@ def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | Non
 class FileRows:
     """Column-wise accumulator for one layer's rows of the files frame."""
 
-    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque")
+    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque",
+                 "_sha256")
 
     def __init__(self, layer_id: str):
         self.layer_id = layer_id
@@ -59,6 +60,11 @@ class FileRows:
         self.link: list[str | None] = []
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
+        self._sha256: dict[int, str] = {}  # row -> hex digest, for files hashed as their tar streamed
+
+    def set_sha256(self, row: int, digest: str) -> None:
+        """Record the SHA-256 (hex) of row ``row``'s contents."""
+        self._sha256[row] = digest
 
     def add(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None):
         self.path.append(path)
@@ -159,7 +165,13 @@ class FileRows:
         # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
         cols["layer_id"] = pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))
         cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
-        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
+        if self._sha256:
+            digests = [None] * n
+            for i, d in self._sha256.items():
+                digests[i] = d
+            cols["sha256"] = arrow_strings(digests)
+        else:
+            cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
         return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 

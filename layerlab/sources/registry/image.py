@@ -150,7 +150,8 @@ class _Entry:
         self.tmp.unlink(missing_ok=True)
 
 
-def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, cache: LayerCache | None):
+def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, cache: LayerCache | None,
+                  hash_files: bool = False):
     what = f"{ref.repository}@{desc.digest}"
 
     def read(layer_id: str) -> LayerRead:
@@ -160,16 +161,17 @@ def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, ca
                 with f:
                     try:
                         return read_layer(f.read, layer_id, f"{what} (cached in {cache.directory})",
-                                          blob_digest=desc.digest)
+                                          blob_digest=desc.digest, hash_files=hash_files)
                     except LayerDigestMismatch:
                         pass  # damaged in the cache: fetch it again
                 cache.discard(desc.digest)
-        return _fetch(client, ref, desc, layer_id, what, cache)
+        return _fetch(client, ref, desc, layer_id, what, cache, hash_files)
 
     return read
 
 
-def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None) -> LayerRead:
+def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
+           hash_files: bool = False) -> LayerRead:
     r = client.open("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(), what=what,
                     ref=str(ref))
     entry = cache.writer(desc.digest, desc.size) if cache is not None else None
@@ -186,7 +188,7 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
         return data
 
     try:
-        got = read_layer(read, layer_id, what, blob_digest=desc.digest)
+        got = read_layer(read, layer_id, what, blob_digest=desc.digest, hash_files=hash_files)
         done = True
     except LayerDigestMismatch as e:
         raise DigestMismatch(f"{e}; the registry or something between it and you altered the content",
@@ -209,7 +211,7 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
 
 
 def registry_image(client: RegistryClient, reference: str | Reference, platform: str | None = None,
-                   cache: LayerCache | None = None) -> ImageEntry:
+                   cache: LayerCache | None = None, hash_files: bool = False) -> ImageEntry:
     """The image ``reference`` names (one platform of an index), with layers read from the registry."""
     from ..ocilayout import LAYER_TYPES
 
@@ -232,7 +234,7 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
         if desc.media_type not in LAYER_TYPES:
             raise UnsupportedManifest(f"{ref}: layer {desc.digest} has the unknown media type {desc.media_type!r}; "
                                       "layerlab reads tar layers, gzip, zstd or uncompressed", ref=str(ref))
-        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache),
+        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache, hash_files),
                                f"{ref.repository}@{desc.digest}", digest=desc.digest, size=desc.size,
                                media_type=desc.media_type))
     repo = Reference.parse(ref.repository).familiar.rsplit(":", 1)[0]
@@ -242,13 +244,14 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
 
 def open_registry_image(reference: str, *, platform: str | None = None, client: RegistryClient | None = None,
                         cache: LayerCache | bool | None = None, workers: int | None = None,
-                        progress: bool | None = None):
+                        progress: bool | None = None, hash_files: bool = False):
     """Open a registry image (``docker://`` without the prefix) as an Inventory of the contract's frames.
 
     ``platform`` (``os/arch[/variant]``) picks an image from an index; default this host's.
     ``client`` defaults to a :class:`RegistryClient` with the user's docker config. ``cache``: a
     :class:`LayerCache`, False for none, or None for the default (``~/.cache/layerlab/layers``,
-    bounded by ``LAYERLAB_LAYER_CACHE_BYTES``, default 4 GiB).
+    bounded by ``LAYERLAB_LAYER_CACHE_BYTES``, default 4 GiB). ``hash_files``: every regular file
+    gets its SHA-256 (``files.sha256``), hashed as its layer streams.
     """
     own = client is None
     client = client or RegistryClient()
@@ -259,7 +262,7 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
     elif cache is False:
         cache = None
     try:
-        image = registry_image(client, reference, platform, cache)
+        image = registry_image(client, reference, platform, cache, hash_files)
     except BaseException:
         if own:
             client.close()
