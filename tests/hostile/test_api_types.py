@@ -2,9 +2,10 @@
 a TypeError) raised by layerlab's own check, naming the function and the parameter, never a
 traceback from deep inside.
 
-Each parameter of each function in ``layerlab.__all__``, ``layerlab.analyses.__all__`` and
-``layerlab.widgets.__all__`` is given, in turn, values no parameter takes (an object of no meaning, a
-complex number), the others being valid; the check runs before the function does anything.
+Each parameter of each function in ``layerlab.__all__``, ``layerlab.analyses.__all__``,
+``layerlab.plots.__all__`` and ``layerlab.widgets.__all__`` is given, in turn, values no parameter
+takes (an object of no meaning, a complex number), the others being valid; the check runs before
+the function does anything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 
 import layerlab as ll
-from layerlab import analyses, widgets
+from layerlab import analyses, plots, widgets
 from layerlab.errors import ArgumentError
 
 
@@ -33,7 +34,7 @@ def _valid(inv) -> dict:
     tag = inv.tagged["tags"].iloc[0][0] if "tags" in inv.tagged.columns else inv.images["image_id"].iloc[0]
     return {"source": inv, "inv": inv, "image": tag, "a": tag, "b": tag, "writes": "noop", "kind": "files",
             "path": "/nonexistent", "value": "1MB", "root": "sample", "out": "/nonexistent/x.layerlab",
-            "paths": "/nonexistent"}
+            "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv}}
 
 
 def _public():
@@ -49,6 +50,8 @@ def _public():
             out.append((name, obj, inspect.signature(obj)))
     for name in analyses.__all__:
         out.append((f"analyses.{name}", getattr(analyses, name), inspect.signature(getattr(analyses, name))))
+    for name in plots.__all__:
+        out.append((f"plots.{name}", getattr(plots, name), inspect.signature(getattr(plots, name))))
     for name in widgets.__all__:
         cls = getattr(widgets, name)
         out.append((f"widgets.{name}", cls, inspect.signature(cls.__init__)))
@@ -93,6 +96,7 @@ def test_every_public_function_is_covered():
     names = {n for n, _ in CASES}
     assert {f"analyses.{n}" for n in analyses.__all__} <= names
     assert {f"widgets.{n}" for n in widgets.__all__} <= names
+    assert {f"plots.{n}" for n in plots.__all__} <= names
 
 
 def test_the_cases_the_issue_names(inv):
