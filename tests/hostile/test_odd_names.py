@@ -132,3 +132,15 @@ def test_docker_save_archive_keeps_every_name_apart(odd):
     assert sorted(rows["size"]) == sorted(walked["size"])
     merged = merged_view(inv, image_id)
     _check(_odd_rows(merged.assign(layer_id="merged")), "docker-archive, merged view")
+
+
+def test_oci_layout_keeps_every_name_apart(odd, tmp_path):
+    """skopeo's OCI layout of the image (gzip layers, streamed and inflated): the same rows."""
+    from harness.archives import daemon_to_layout
+    from harness.tiers import missing
+
+    require(missing(programs=("skopeo",)))
+    daemon, _, _ = odd
+    layout = daemon_to_layout(daemon, [ODD], tmp_path / "layout", compression="gzip")
+    inv = ll.open_source(f"oci:{layout}", progress=False)
+    _check(_odd_rows(inv.files), "oci layout")
