@@ -8,6 +8,8 @@ one run:
     its digest (every byte hashed), and with ``verify=False`` (headers only, contents seeked past)
   - dive: ``dive --source docker-archive FILE --json OUT`` on the same file (no daemon)
   - tar: ``tar -tvf LAYER.tar`` on the layer tar inside the archive (GNU tar seeks past contents)
+  - with --hash: layerlab with ``hash_files=True`` (what ``scan --hash`` does: every regular file's
+    SHA-256 as the tar streams) against ``sha256sum LAYER.tar`` (the same bytes hashed once, in C)
 Wall time is the best of --repeat interleaved runs (dive: one run); peak memory is each process's
 max RSS. Targets (issue 11): layerlab >= 20x faster than dive with lower peak memory; within 1.5x
 of `tar -tvf`.
@@ -34,7 +36,8 @@ from harness.daemon import Daemon  # noqa: E402
 # Prints: files, seconds to import layerlab (pandas, pyarrow), seconds to build the files frame.
 LAYERLAB = (
     "import sys, time; t0 = time.perf_counter(); import layerlab as ll; t1 = time.perf_counter(); "
-    "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] == '1').files; "
+    "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] != '0', "
+    "hash_files=sys.argv[2] == 'h').files; "
     "t2 = time.perf_counter(); print(len(f), t1 - t0, t2 - t1)"
 )
 
@@ -55,6 +58,7 @@ def main() -> int:
     ap.add_argument("--tree", default="/usr", help="directory to import as the layer (default /usr)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of layerlab and tar, interleaved (best is kept)")
     ap.add_argument("--no-dive", action="store_true", help="skip dive")
+    ap.add_argument("--hash", action="store_true", help="also measure hash_files=True against sha256sum")
     ap.add_argument("--workdir", default=None, help="where the daemon and the archive live (default: a temp dir)")
     args = ap.parse_args()
     dive = dockerd_and_dive(args.no_dive)
@@ -80,11 +84,14 @@ def main() -> int:
     print(f"archive {archive.stat().st_size / 1e9:.2f} GB, {len(layers)} layer tar(s)", flush=True)
 
     # Interleaved, so a change in the machine's speed during the run affects all alike.
-    checked, seeked, tars = [], [], []
+    checked, seeked, tars, hashed, sums = [], [], [], [], []
     for _ in range(args.repeat):
         checked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "1"], stdout=None))
         seeked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "0"], stdout=None))
         tars.append(measure(["sh", "-c", " && ".join(f"tar -tvf {p} > /dev/null" for p in layers)]))
+        if args.hash:
+            hashed.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "h"], stdout=None))
+            sums.append(measure(["sh", "-c", "sha256sum " + " ".join(layers) + " > /dev/null"]))
 
     def best(runs):
         wall, rss, out = min(runs)
@@ -99,6 +106,12 @@ def main() -> int:
     print(f"tar -tvf layer tars : {tar_time:6.2f} s")
     print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process {s_wall / tar_time:.2f}x")
     print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads headers)")
+    if args.hash:
+        h_wall, h_rss, h_frame, _ = best(hashed)
+        sum_time = min(t[0] for t in sums)
+        print(f"layerlab, hash_files: files frame {h_frame:6.2f} s (whole process {h_wall:.2f} s), peak RSS {h_rss / 1e6:.0f} MB")
+        print(f"sha256sum layer tars: {sum_time:6.2f} s")
+        print(f"  hash_files frame / sha256sum = {h_frame / sum_time:.2f}x; hash_files / checked = {h_frame / c_frame:.2f}x")
     if not args.no_dive:
         out = work / "dive.json"
         dive_time, dive_rss, _ = measure([dive, "--source", "docker-archive", str(archive), "--json", str(out)])
