@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import layerlab as ll
-from layerlab import analyses, plots, widgets
+from layerlab import analyses, plots, tables, widgets
 from layerlab.errors import ArgumentError
 
 
@@ -27,6 +27,10 @@ class _Meaningless:
 
 
 WRONG = [_Meaningless(), 3 + 4j]
+#: layerlab.tables' functions of an Inventory or a frame (the registry ones take results of their own kinds).
+TABLES = ["base_table", "bloat_table", "bytes_columns", "containers_table", "copy_ups_table", "diff_table",
+          "distribution_table", "efficiency_table", "frame_overview", "images_table", "layers_table",
+          "markers_table", "model_table", "readable", "table_html", "waste_table"]
 
 
 def _valid(inv) -> dict:
@@ -34,7 +38,8 @@ def _valid(inv) -> dict:
     tag = inv.tagged["tags"].iloc[0][0] if "tags" in inv.tagged.columns else inv.images["image_id"].iloc[0]
     return {"source": inv, "inv": inv, "image": tag, "a": tag, "b": tag, "writes": "noop", "kind": "files",
             "path": "/nonexistent", "value": "1MB", "root": "sample", "out": "/nonexistent/x.layerlab",
-            "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv}}
+            "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv}, "df": pd.DataFrame(), "findings": pd.DataFrame(), "ups": pd.DataFrame(),
+            "diff": pd.DataFrame(), "comparison": pd.DataFrame(), "waste": pd.DataFrame()}
 
 
 def _public():
@@ -52,6 +57,8 @@ def _public():
         out.append((f"analyses.{name}", getattr(analyses, name), inspect.signature(getattr(analyses, name))))
     for name in plots.__all__:
         out.append((f"plots.{name}", getattr(plots, name), inspect.signature(getattr(plots, name))))
+    for name in TABLES:
+        out.append((f"tables.{name}", getattr(tables, name), inspect.signature(getattr(tables, name))))
     for name in widgets.__all__:
         cls = getattr(widgets, name)
         out.append((f"widgets.{name}", cls, inspect.signature(cls.__init__)))
