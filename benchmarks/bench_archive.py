@@ -12,6 +12,8 @@ Wall time is the best of --repeat interleaved runs (dive's too, unless --dive-ru
 the ratio to dive is given best against best and for each round (the runs of one round see the
 same load); peak memory is each process's max RSS; CPU is user + system seconds. Targets (issue
 11): layerlab >= 20x faster than dive with lower peak memory; within 1.5x of `tar -tvf`.
+With --hash, layerlab with ``hash_files=True`` (what ``scan --hash`` does: every regular file's
+SHA-256 as the tar streams) is measured against ``sha256sum LAYER.tar`` (the same bytes hashed once, in C).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from harness.daemon import Daemon  # noqa: E402
 # Prints: files, seconds to import layerlab (pandas, pyarrow), seconds to build the files frame.
 LAYERLAB = (
     "import sys, time; t0 = time.perf_counter(); import layerlab as ll; t1 = time.perf_counter(); "
-    "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] == '1').files; "
+    "f = ll.open_source('docker-archive:' + sys.argv[1], progress=False, verify=sys.argv[2] != '0', "
+    "hash_files=sys.argv[2] == 'h').files; "
     "t2 = time.perf_counter(); print(len(f), t1 - t0, t2 - t1)"
 )
 
@@ -57,6 +60,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of layerlab and tar, interleaved (best is kept)")
     ap.add_argument("--no-dive", action="store_true", help="skip dive")
     ap.add_argument("--dive-runs", type=int, default=None, help="runs of dive (default: --repeat), interleaved")
+    ap.add_argument("--hash", action="store_true", help="also measure hash_files=True against sha256sum")
     ap.add_argument("--workdir", default=None, help="where the daemon and the archive live (default: a temp dir)")
     args = ap.parse_args()
     dive = dockerd_and_dive(args.no_dive)
@@ -82,7 +86,7 @@ def main() -> int:
     print(f"archive {archive.stat().st_size / 1e9:.2f} GB, {len(layers)} layer tar(s)", flush=True)
 
     # Interleaved, so a change in the machine's speed during the run affects all alike.
-    checked, seeked, tars, dives = [], [], [], []
+    checked, seeked, tars, dives, hashed, sums = [], [], [], [], [], []
     dive_runs = 0 if args.no_dive else args.dive_runs if args.dive_runs is not None else args.repeat
     for i in range(args.repeat):
         checked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "1"], stdout=None))
@@ -90,6 +94,9 @@ def main() -> int:
         tars.append(measure(["sh", "-c", " && ".join(f"tar -tvf {p} > /dev/null" for p in layers)]))
         if i < dive_runs:
             dives.append(measure([dive, "--source", "docker-archive", str(archive), "--json", str(work / "dive.json")]))
+        if args.hash:
+            hashed.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "h"], stdout=None))
+            sums.append(measure(["sh", "-c", "sha256sum " + " ".join(layers) + " > /dev/null"]))
 
     def best(runs):
         wall, rss, out = min(runs)[:3]
@@ -109,6 +116,12 @@ def main() -> int:
     print(f"tar -tvf layer tars : {tar_time:6.2f} s (runs {span(tars)})")
     print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process {s_wall / tar_time:.2f}x")
     print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads headers)")
+    if args.hash:
+        h_wall, h_rss, h_frame, _ = best(hashed)
+        sum_time = min(t[0] for t in sums)
+        print(f"layerlab, hash_files: files frame {h_frame:6.2f} s (whole process {h_wall:.2f} s), peak RSS {h_rss / 1e6:.0f} MB")
+        print(f"sha256sum layer tars: {sum_time:6.2f} s")
+        print(f"  hash_files frame / sha256sum = {h_frame / sum_time:.2f}x; hash_files / checked = {h_frame / c_frame:.2f}x")
     if dives:
         dive_time = min(d[0] for d in dives)
         dive_rss = max(d[1] for d in dives)

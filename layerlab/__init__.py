@@ -17,6 +17,7 @@ import importlib
 
 from ._version import __version__
 from .errors import (
+    ArgumentError,
     CorruptMetadata,
     DataRootPermissionError,
     ImageNotFound,
@@ -58,6 +59,7 @@ def __dir__():
 
 
 __all__ = [
+    "ArgumentError",
     "CorruptMetadata",
     "DataRootPermissionError",
     "ImageNotFound",

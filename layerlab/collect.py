@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
 
+
+@expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT)
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
          platform: str | None = None) -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
     With ``hash``, files that have an identical twin get their ``sha256`` (only files sharing a size
-    are read), so content comparisons still work on the snapshot without the data root. ``out`` may
+    are read), so content comparisons still work on the snapshot without the data root; for an image
+    read from its layer tars (an archive, a layout, a registry) every regular file gets it, hashed as
+    the tar streams. ``out`` may
     be an fsspec URL (``s3://bucket/prefix/host.layerlab``). A data root's snapshot records this
     machine's hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
     """
@@ -22,11 +27,14 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
 
     check_output(out)  # a bad -o is refused before a long scan, not after
     if is_transport(str(root)) or sniff(str(root)):
-        inv = open_source(str(root), progress=progress, platform=platform)
+        # Every byte of the layer tars is read anyway: each regular file is hashed as its tar streams.
+        inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash)
+        if hash:
+            inv.meta["hashed"] = int(inv.files["sha256"].notna().sum())
     else:
         inv = open_root(root, driver, files=files, progress=progress)
         inv.meta.update(identity())
-    if hash:
+    if hash and "hashed" not in inv.meta:
         hashed = fill_sha256(inv, progress=progress)
         if hashed is not None:
             inv.meta["hashed"] = hashed

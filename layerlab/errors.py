@@ -109,3 +109,95 @@ class NotebookFailed(ReportError):
                  source: str = "", ename: str = "", evalue: str = ""):
         super().__init__(message, path=path)
         self.cell, self.source, self.ename, self.evalue = cell, source, ename, evalue
+
+
+class ArgumentError(LayerlabError, TypeError):
+    """A public function was given an argument of the wrong type; the message names the function,
+    the parameter, what it takes and what it got."""
+
+
+class Expect:
+    """What one parameter of a public function takes: instances of ``types``, None when ``none``,
+    anything ``test`` accepts, and for a list/tuple/set, items that are instances of ``each``.
+    ``what`` says it in words for the message."""
+
+    __slots__ = ("what", "types", "none", "test", "each")
+
+    def __init__(self, what: str, *types: type, none: bool = False, test=None, each: type | tuple | None = None):
+        self.what, self.types, self.none, self.test, self.each = what, types, none, test, each
+
+    def accepts(self, value) -> bool:
+        if value is None:
+            return self.none
+        if self.test is not None and self.test(value):
+            return True
+        if not isinstance(value, self.types):
+            return False
+        if self.each is not None and isinstance(value, (list, tuple, set, frozenset)):
+            return all(isinstance(v, self.each) for v in value)
+        return True
+
+
+def check_argument(function: str, name: str, value, expect: Expect) -> None:
+    """Raise :class:`ArgumentError` unless ``expect`` accepts ``value`` (parameter ``name`` of ``function``)."""
+    if expect.accepts(value):
+        return
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise ArgumentError(f"{function}(): {name} must be {expect.what}, not {type(value).__name__} {shown}")
+
+
+def expects(**specs: Expect):
+    """Decorate a public function so each named parameter is checked (:func:`check_argument`) before
+    the call: a wrong type is an ArgumentError naming it, not a traceback from deep inside."""
+    def decorate(fn):
+        import functools
+        import inspect
+
+        signature = inspect.signature(fn)
+        unknown = set(specs) - set(signature.parameters)
+        if unknown:
+            raise AssertionError(f"{fn.__qualname__} has no parameter {sorted(unknown)}")
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:  # a missing or unknown argument: Python's own message says it best
+                return fn(*args, **kwargs)
+            for name, value in bound.arguments.items():
+                spec = specs.get(name)
+                if spec is not None:
+                    check_argument(fn.__qualname__, name, value, spec)
+            return fn(*args, **kwargs)
+        return checked
+    return decorate
+
+
+def _is_path(value) -> bool:
+    return hasattr(value, "__fspath__")
+
+
+def _strings(value) -> bool:
+    """A sized collection of strings (a list, tuple, set, pandas Series or Index), not a string itself."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or not hasattr(value, "__iter__"):
+        return False
+    return all(isinstance(v, str) for v in value)
+
+
+def _is_flag(value) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's bool too
+
+
+# The parameters many public functions share (sources and Inventories: layerlab.frames.inventory).
+TEXT = Expect("a string", str)
+OPTIONAL_TEXT = Expect("a string or None", str, none=True)
+PATH = Expect("a path (str or os.PathLike)", str, test=_is_path)
+FLAG = Expect("True or False", test=_is_flag)
+PROGRESS = Expect("True, False or None (show a bar when it takes a while)", test=_is_flag, none=True)
+HASH = Expect("'auto', True or False", test=lambda v: _is_flag(v) or (isinstance(v, str) and v == "auto"))
+IMAGE = Expect("an image tag, ID or ID prefix (a string)", str)
+OPTIONAL_IMAGE = Expect("an image tag, ID or ID prefix (a string) or None", str, none=True)
+IMAGES = Expect("an image tag, ID or ID prefix, a list (or Series) of them, or None", str, none=True,
+                test=lambda v: _strings(v))
+CONTAINER = Expect("a container name, ID or ID prefix (a string) or None", str, none=True)

@@ -9,10 +9,16 @@ from __future__ import annotations
 import pandas as pd
 
 from .display import command_label, human_bytes, image_names
-from .frames.inventory import FRAME_NAMES, require_inventory
+from .errors import FLAG, OPTIONAL_IMAGE, Expect, expects
+from .frames.inventory import FRAME_NAMES, INVENTORY, require_inventory
 from .frames.schema import FRAMES
 
+TABLE = Expect("a DataFrame (an analysis' result)", pd.DataFrame)
+OPTIONAL_TABLE = Expect("a DataFrame (an analysis' result) or None", pd.DataFrame, none=True)
+COLUMNS = Expect("a list of column names, or None", list, tuple, set, frozenset, none=True, each=str)
 
+
+@expects(inv=INVENTORY)
 def frame_overview(inv) -> pd.DataFrame:
     """One row per frame: its name, rows, and what one row is."""
     inv = require_inventory(inv, "layerlab.tables")
@@ -25,6 +31,7 @@ def frame_overview(inv) -> pd.DataFrame:
                         columns=["frame", "rows", "one row is", "columns"])
 
 
+@expects(inv=INVENTORY, include_untagged=FLAG)
 def images_table(inv, *, include_untagged: bool = False) -> pd.DataFrame:
     """Images as ``docker system df -v`` lists them: name, short ID, size, shared, unique, layers, containers."""
     inv = require_inventory(inv, "layerlab.tables")
@@ -43,6 +50,7 @@ def images_table(inv, *, include_untagged: bool = False) -> pd.DataFrame:
     })
 
 
+@expects(inv=INVENTORY)
 def containers_table(inv) -> pd.DataFrame:
     """Containers with their image's name and read-write layer size."""
     inv = require_inventory(inv, "layerlab.tables")
@@ -57,6 +65,7 @@ def containers_table(inv) -> pd.DataFrame:
     })
 
 
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE)
 def layers_table(inv, image=None) -> pd.DataFrame:
     """An image's layers, base first: position, command, size, files, whiteouts, opaque dirs, images sharing it."""
     inv = require_inventory(inv, "layerlab.tables")
@@ -75,6 +84,7 @@ def layers_table(inv, image=None) -> pd.DataFrame:
     })
 
 
+@expects(inv=INVENTORY)
 def markers_table(inv) -> pd.DataFrame:
     """Every whiteout and opaque-directory marker: which layer (image and position, or container) and path."""
     inv = require_inventory(inv, "layerlab.tables")
@@ -100,6 +110,7 @@ def markers_table(inv) -> pd.DataFrame:
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
 
+@expects(inv=INVENTORY)
 def distribution_table(inv, blobs=None) -> pd.DataFrame:
     """Image layers with the registry (compressed) digests the daemon recorded when it pulled or
     pushed them; with ``blobs`` (registry data: a live registry's frames or a storage audit's blobs)
@@ -124,6 +135,7 @@ def distribution_table(inv, blobs=None) -> pd.DataFrame:
     return out
 
 
+@expects(df=TABLE)
 def readable(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` as text for a page: byte columns as sizes, lists joined, times to the minute, numbers
     rounded, booleans as yes / no, missing values as "—". Every table of a report goes through it (no index column)."""
@@ -168,11 +180,13 @@ def _cell(v):
     return v
 
 
+@expects(df=TABLE)
 def table_html(df: pd.DataFrame) -> str:
     """A table as a report page shows it: ``readable`` values, no index column."""
     return readable(df).to_html(index=False, border=0, escape=True, classes="dataframe layerlab-table")
 
 
+@expects(df=TABLE, columns=COLUMNS)
 def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
     """``df`` with its byte columns (``bytes``, ``size``, ``*_bytes``, ``*_size``) as readable text."""
     out = df.copy()
@@ -182,6 +196,7 @@ def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
     return out
 
 
+@expects(inv=INVENTORY, efficiency=OPTIONAL_TABLE)
 def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
     """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as percentages."""
     from . import analyses
@@ -216,6 +231,7 @@ def registry_summary(frames) -> pd.DataFrame:
     })
 
 
+@expects(comparison=TABLE)
 def model_table(comparison: pd.DataFrame) -> pd.DataFrame:
     """``analyses.measurements.compare_model`` for reading: per driver and workload, what the write
     cost on disk (measured) next to what ``simulate_writes`` predicted, and the entries it added."""
@@ -266,6 +282,7 @@ def audit_comparison(**audits) -> pd.DataFrame:
     return pd.DataFrame(columns).rename_axis("what").reset_index()
 
 
+@expects(inv=INVENTORY, waste=TABLE)
 def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
     """``analyses.waste`` for reading: path, layer, reason, bytes, the layer that hid it, and the
     Dockerfile commands of both layers."""
@@ -289,6 +306,7 @@ def waste_table(inv, waste: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(inv=INVENTORY)
 def base_table(inv) -> pd.DataFrame:
     """``analyses.base_images`` for tagged images, with names instead of IDs."""
     from . import analyses
@@ -307,6 +325,7 @@ def base_table(inv) -> pd.DataFrame:
     }).sort_values("image").reset_index(drop=True)
 
 
+@expects(diff=TABLE)
 def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
     """``analyses.diff_images`` for reading: content changes first, largest first (a file rewritten
     with new bytes of the same size ranks by its size), metadata-only changes last; sizes as text,
@@ -330,6 +349,7 @@ def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(ups=TABLE)
 def copy_ups_table(ups: pd.DataFrame) -> pd.DataFrame:
     """``analyses.copy_ups`` for reading: container, path, action, bytes stored and bytes below, largest first."""
     d = ups.sort_values(["bytes", "path"], ascending=[False, True], kind="stable")
@@ -344,6 +364,7 @@ def copy_ups_table(ups: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(findings=TABLE)
 def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
     """``analyses.bloat`` for reading: category, bytes, files, the layer's command, the fix, examples."""
     return pd.DataFrame({

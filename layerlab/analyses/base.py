@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..errors import FLAG, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .stacking import nulls_as_none
 
@@ -13,6 +15,7 @@ BASE_COLUMNS = [
 ]
 
 
+@expects(source=SOURCE, all=FLAG)
 def base_images(source, *, all: bool = True) -> pd.DataFrame:
     """The base of every image: the longest prefix of its layer chain that is itself a local image.
 

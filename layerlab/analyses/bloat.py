@@ -21,10 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import LayerlabError
+from ..errors import IMAGE, Expect, LayerlabError, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .stacking import chain_files, nulls_as_none
 from .merged import merged_from_files
+
+#: What ``rules`` takes (bloat, bloat_files, bloat_rules, check's bloat_rules).
+RULES_TABLE = Expect("None, a CSV file path or a DataFrame (see bloat_rules)", str, pd.DataFrame, none=True,
+                     test=lambda v: hasattr(v, "__fspath__"))
 
 RULES_FILE = Path(__file__).with_name("bloat_rules.csv")
 RULE_COLUMNS = ["category", "pattern", "fix", "see"]
@@ -67,6 +72,7 @@ def _read_table(path) -> pd.DataFrame:
     return table
 
 
+@expects(rules=RULES_TABLE)
 def bloat_rules(rules=None) -> pd.DataFrame:
     """The rule table: the bundled one, extended or overridden by ``rules``.
 
@@ -96,6 +102,7 @@ def bloat_rules(rules=None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@expects(source=SOURCE, image=IMAGE, rules=RULES_TABLE)
 def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     """Every visible path of ``image`` that a bloat rule matches.
 
@@ -138,6 +145,7 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
+@expects(source=SOURCE, image=IMAGE, rules=RULES_TABLE)
 def bloat(source, image, *, rules=None) -> pd.DataFrame:
     """Files in ``image``'s final filesystem that an image rarely needs, by category and layer.
 

@@ -16,8 +16,15 @@ import re
 import pandas as pd
 
 from ..display import human_bytes
-from ..errors import LayerlabError
+from ..errors import FLAG, IMAGE, PATH, Expect, LayerlabError, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
+from .bloat import RULES_TABLE
+
+LIMIT = Expect("a number, a string such as '90%' or '20MB', 'disabled', or None", int, float, str, none=True)
+DIVE_RULES = Expect("a .dive-ci file path, a dict of rule keys to values, or None", str, dict, none=True,
+                    test=lambda v: hasattr(v, "__fspath__"))
+BYTES = Expect("a byte count (a number) or a size such as '20MB' (a string)", int, float, str)
 
 RULE_KEYS = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
 #: dive's defaults when a rule is not configured (cmd/dive/cli/internal/options/ci_rules.go).
@@ -43,6 +50,7 @@ def disabled(value) -> bool:
     return value is None or str(value).strip().lower() in ("", "disabled", "off", "false")
 
 
+@expects(value=BYTES)
 def parse_bytes(value) -> int:
     """Bytes from ``20MB``, ``1.5GiB``, ``19Mb`` or ``1048576`` (go-humanize's ParseBytes rules)."""
     text = str(value).strip()
@@ -69,6 +77,7 @@ def parse_ratio(value, what: str) -> float:
     return ratio
 
 
+@expects(path=PATH)
 def load_rules(path) -> dict[str, str]:
     """The rules of a ``.dive-ci`` file, over dive's defaults for the rules it does not set."""
     import yaml
@@ -96,6 +105,7 @@ def load_rules(path) -> dict[str, str]:
     return out
 
 
+@expects(source=SOURCE, image=IMAGE, min_efficiency=LIMIT, max_wasted_bytes=LIMIT, max_wasted_percent=LIMIT, exclude_base=FLAG, rules=DIVE_RULES, max_reclaimable_bytes=LIMIT, max_reclaimable_bytes_excluding_base=LIMIT, max_bloat_bytes=LIMIT, bloat_rules=RULES_TABLE)
 def check(
     source,
     image,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import CONTAINER, HASH, PROGRESS, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .hashing import can_hash, digest_lookup
 from .stacking import (
@@ -25,6 +27,7 @@ COPYUP_COLUMNS = [
 ]
 
 
+@expects(source=SOURCE, container=CONTAINER, hash=HASH, progress=PROGRESS)
 def copy_ups(source, container=None, *, hash="auto", progress=None) -> pd.DataFrame:
     """Every entry of containers' read-write layers, against what the layers below provide.
 

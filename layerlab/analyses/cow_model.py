@@ -23,8 +23,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import LayerlabError
+from ..errors import Expect, LayerlabError, expects
+from ..errors import IMAGE as IMAGE_ARG
+from ..frames.inventory import SOURCE
 from ..sources import open_source
+
+WRITES = Expect("a workload name (a string) or a list of Write or (op, path[, arg]) tuples", str, list, tuple)
+DRIVERS_ARG = Expect("a storage driver name or a list of them", str, list, tuple, each=str)
 
 # -- writes and the measured workloads ---------------------------------------------------------------
 # Each write is a small, named change a container makes to a file or directory it got from its image.
@@ -318,6 +323,7 @@ class _CopyLayer:
                 "exclusive_bytes": self.exclusive if self.snapshot else disk, "entries": len(self.files)}
 
 
+@expects(source=SOURCE, image=IMAGE_ARG, writes=WRITES, driver=DRIVERS_ARG)
 def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     """Predict how a container layer grows when a container of ``image`` makes ``writes``.
 

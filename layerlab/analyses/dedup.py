@@ -7,14 +7,19 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..errors import Expect, HASH, PROGRESS, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .hashing import hash_source, identical_groups, recorded
+
+KINDS = Expect("a list of layer kinds ('image', 'init', 'container')", list, tuple, set, frozenset, each=str)
 
 DEDUP_COLUMNS = [
     "group", "sha256", "size", "copies", "layer_id", "path", "image_count", "reclaimable", "evidence",
 ]
 
 
+@expects(source=SOURCE, kinds=KINDS, hash=HASH, progress=PROGRESS)
 def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd.DataFrame:
     """Groups of identical regular files across layers and paths, and what storing each once saves.
 
@@ -110,6 +115,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     return out.sort_values(["group", "reclaimable"], kind="stable")[columns].reset_index(drop=True)
 
 
+@expects(source=SOURCE)
 def dedup_levels(source) -> pd.DataFrame:
     """The bytes of three levels of sharing (``layer_dedup`` and ``content_dedup``): every image stored
     alone, each layer stored once, and each file content stored once; ``ratio`` against the first."""

@@ -7,6 +7,8 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
+from ..errors import FLAG, HASH, IMAGE, PROGRESS, Expect, expects
+from ..frames.inventory import OPTIONAL_SOURCE, SOURCE
 from ..sources import open_source
 from .hashing import can_hash, digest_lookup
 from .merged import merged_from_files
@@ -36,6 +38,7 @@ def _merged(inv, chain):
     return kept[key]
 
 
+@expects(source=SOURCE, a=IMAGE, b=IMAGE, unchanged=FLAG, hash=HASH, progress=PROGRESS, source_b=OPTIONAL_SOURCE)
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
     """Paths that differ between the filesystems of images ``a`` and ``b``.
 
@@ -166,6 +169,8 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     return out.sort_values("path", kind="stable").reset_index(drop=True)
 
 
+@expects(source=SOURCE, image=IMAGE, position=Expect("a layer position (an int, 0 = base) or None", int, none=True),
+         aggregated=FLAG, unchanged=FLAG, hash=HASH, progress=PROGRESS)
 def layer_changes(source, image, position=None, *, aggregated: bool = False, unchanged: bool = False,
                   hash=False, progress=None) -> pd.DataFrame:
     """What one layer of an image changes in the filesystem below it, as dive's file tree marks it.
@@ -208,6 +213,7 @@ def layer_changes(source, image, position=None, *, aggregated: bool = False, unc
     return _compare(inv, inv, below, chain[:top + 1], unchanged=unchanged, hash=hash, progress=progress, entries=True)
 
 
+@expects(source=SOURCE, a=IMAGE, b=IMAGE, source_b=OPTIONAL_SOURCE)
 def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:
     """The layers of images ``a`` and ``b``: which they share and which only one has.
 

@@ -107,7 +107,9 @@ def _read_first(path: bytes) -> bytes | None:
         os.close(fd)
 
 
-def _rest(path: bytes, h):
+def _rest(path: bytes, h, bar=None):
+    """Hash the rest of ``path`` after its first block into ``h`` (None if it cannot be read);
+    ``bar`` (a tqdm, thread-safe) counts the bytes as they are read."""
     try:
         fd = _open(path)
     except OSError:
@@ -122,6 +124,8 @@ def _rest(path: bytes, h):
             if not data:
                 break
             h.update(data)
+            if bar is not None:
+                bar.update(len(data))
     except OSError:
         return None
     finally:
@@ -159,8 +163,8 @@ def _first_pass(groups, dirs: dict[str, bytes]):
     return done, partial
 
 
-def _rest_batch(batch):
-    return [_rest(path, h) for path, h in batch]
+def _rest_batch(batch, bar=None):
+    return [_rest(path, h, bar) for path, h in batch]
 
 
 def _batches(items, n: int = 256):
@@ -198,7 +202,8 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
             by_size[int(size)].append((layer_id, path))
     todo = [key for keys in by_size.values() if len(keys) > 1 for key in keys]
     groups = [(size, keys) for size, keys in by_size.items() if len(keys) > 1 and any(k not in known for k in keys)]
-    # Progress counts first blocks (the rests overlap with them).
+    # Progress counts the bytes read: every first block, and each rest once it is known to be read
+    # (its bytes join the total then, and count as they are read).
     total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not groups)
     # Each file is read once: its first block, and the rest only if that block has a twin. First
@@ -216,8 +221,11 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
             for key, path, size, h in part:  # a size group never spans two batches
                 matches[(size, h.copy().digest())].append((key, path, h))
             more = [m for ms in matches.values() if len(ms) > 1 for m in ms]
+            if more:
+                bar.total += sum(size - FIRST_BLOCK for (size, _), ms in matches.items() if len(ms) > 1 for _ in ms)
+                bar.refresh()
             for chunk in _batches(more, 16):
-                pending.append((chunk, pool.submit(_rest_batch, [(path, h) for _, path, h in chunk])))
+                pending.append((chunk, pool.submit(_rest_batch, [(path, h) for _, path, h in chunk], bar)))
         for chunk, future in pending:
             for (key, _, _), h in zip(chunk, future.result()):
                 if h is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import ImageNotFound
+from ..errors import CONTAINER, OPTIONAL_IMAGE, ImageNotFound, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .stacking import chain_files, container_chain, container_row, resolve
 
@@ -71,6 +72,7 @@ def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) 
     return pd.DataFrame(columns)
 
 
+@expects(source=SOURCE, image=OPTIONAL_IMAGE, container=CONTAINER)
 def merged_view(source, image=None, container=None) -> pd.DataFrame:
     """Every path the image's filesystem shows (or a container's: image, init and read-write layers).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..errors import FLAG, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 
 
@@ -11,6 +13,7 @@ def _listed(inv, all: bool) -> pd.DataFrame:
     return inv.images if all else inv.listed
 
 
+@expects(source=SOURCE, all=FLAG)
 def sharing(source, *, all: bool = False) -> pd.DataFrame:
     """Per image, bytes shared with other images and bytes of its own, as ``docker system df -v``.
 
@@ -43,6 +46,7 @@ def sharing(source, *, all: bool = False) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
+@expects(source=SOURCE, long=FLAG, all=FLAG)
 def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataFrame:
     """Which image uses which layer.
 
@@ -84,6 +88,7 @@ def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataF
     return wide.reindex(columns=list(order), fill_value=False)
 
 
+@expects(source=SOURCE, all=FLAG)
 def layer_dedup(source, *, all: bool = False) -> pd.DataFrame:
     """What sharing layers saves: the images' sizes summed against the bytes of distinct layers.
 

@@ -21,6 +21,8 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
+from ..errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONAL_TEXT, PROGRESS, expects
+from ..frames.inventory import SOURCE
 from ..sources import open_source
 from .hashing import can_hash, digest_lookup
 from .stacking import (
@@ -34,6 +36,8 @@ from .stacking import (
     sorted_paths,
     subtree_index,
 )
+
+WASTE_FRAME = Expect("a frame from waste(), or None", pd.DataFrame, none=True)
 
 WASTE_COLUMNS = [
     "image_id", "path", "layer_id", "position", "kind", "bytes", "reason", "reclaimable",
@@ -154,6 +158,7 @@ def _squash_base(files: pd.DataFrame, base_layers: int) -> pd.DataFrame:
     return pd.concat([base, user], ignore_index=True)
 
 
+@expects(source=SOURCE, image=IMAGE)
 def dive_analysis(source, image) -> pd.DataFrame:
     """dive's per-path table for one image: the ``fileReference`` list of ``dive --json``.
 
@@ -345,6 +350,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
+@expects(source=SOURCE, image=IMAGE, hash=HASH, progress=PROGRESS)
 def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
     """Every wasted byte of one image, per path and layer, with the reason.
 
@@ -412,6 +418,7 @@ def image_figures(inv, image_id: str, base_layers: int) -> dict:
     return figures
 
 
+@expects(source=SOURCE, images=IMAGES, all=FLAG)
 def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
     """Per image: dive's efficiency figures, layerlab's reclaimable bytes, and the base image.
 
@@ -521,6 +528,7 @@ def summary_fields(inv, image_id: str) -> dict:
 STACK = ("kept", "overwritten", "deleted", "metadata_only")
 
 
+@expects(source=SOURCE, image=OPTIONAL_IMAGE, waste=WASTE_FRAME, path_contains=OPTIONAL_TEXT)
 def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path_contains: str | None = None) -> pd.DataFrame:
     """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
     split into kept / overwritten / deleted / metadata_only (file content, apparent bytes); with

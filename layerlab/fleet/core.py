@@ -13,9 +13,15 @@ from functools import cached_property
 
 import pandas as pd
 
+from ..errors import PROGRESS, Expect, expects
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
 from .snapshots import FleetError, find_snapshots, inspect_all
+
+FLEET_PATHS = Expect("a folder, glob or URL of snapshots, or a list of them", str, list, tuple,
+                     test=lambda v: hasattr(v, "__fspath__"))
+CLIENT = Expect("a dask Client, a scheduler address, or None", str, none=True, test=lambda v: hasattr(v, "scheduler_info"))
+OPTIONS = Expect("a dict of fsspec storage options, or None", dict, none=True)
 
 SKIPPED_COLUMNS = ["snapshot", "reason"]
 SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
@@ -305,6 +311,7 @@ class Fleet:
                 f"superseded={len(self.superseded)} scheduler={self.client.scheduler.address if self.client else None}>")
 
 
+@expects(paths=FLEET_PATHS, client=CLIENT, storage_options=OPTIONS, progress=PROGRESS)
 def fleet(paths, client=None, *, storage_options: dict | None = None, progress: bool | None = None) -> Fleet:
     """Many hosts' ``.layerlab`` snapshots as one dataset on Dask.
 

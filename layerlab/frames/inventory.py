@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import ImageNotFound, LayerlabError
+from ..errors import Expect, ImageNotFound, LayerlabError, check_argument
 from . import schema
 
 FRAME_NAMES = ("images", "layers", "image_layers", "history", "containers", "files", "skipped")
@@ -157,10 +157,16 @@ class Inventory:
         return f"<layerlab.Inventory {m.get('source')!r} store={m.get('image_store')} driver={m.get('driver')} {counts}>"
 
 
-def require_inventory(data, what: str = "this function") -> Inventory:
-    """``data`` if it is an Inventory, else a clear error: charts and widgets draw what they are given
-    and never open (or substitute) a source themselves."""
-    if isinstance(data, Inventory):
-        return data
-    raise LayerlabError(f"{what} takes an Inventory, got {type(data).__name__} {data!r:.60}; open the source first: "
-                        "inv = layerlab.open_source(...) (a data root, a .layerlab snapshot, or 'sample')")
+def require_inventory(data, what: str = "this function", name: str = "inv") -> Inventory:
+    """``data`` if it is an Inventory, else an ArgumentError naming ``name`` of ``what``: charts and
+    widgets draw what they are given and never open (or substitute) a source themselves."""
+    check_argument(what, name, data, INVENTORY)
+    return data
+
+
+#: What a public function's ``source`` takes (layerlab.errors.expects), and what takes an Inventory only.
+SOURCE = Expect("an Inventory, a data root or .layerlab snapshot path, 'sample', or an image such as "
+                "'docker-archive:PATH' or 'docker://REF'", str, Inventory, test=lambda v: hasattr(v, "__fspath__"))
+INVENTORY = Expect("an Inventory: open the source first, inv = layerlab.open_source(...) (a data root, a "
+                   ".layerlab snapshot, or 'sample')", Inventory)
+OPTIONAL_SOURCE = Expect(SOURCE.what + ", or None", str, Inventory, none=True, test=SOURCE.test)

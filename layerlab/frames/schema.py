@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import SchemaError
+from ..errors import TEXT, expects
 
-# File names are bytes on Linux. ``path`` is always valid UTF-8 (Arrow strings require it): a name
-# that is not valid UTF-8 shows its bad bytes as ``\xNN`` escapes there, and its exact bytes are kept
-# in ``path_raw`` (null for every other row), so nothing is lost.
+# File names are bytes on Linux. ``path`` is always valid UTF-8 (Arrow strings require it) and one
+# string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
+# there, and its exact bytes are kept in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
 RAW = "raw"  # object dtype holding bytes or None
 LIST = "list"  # object dtype holding Python lists of str
@@ -101,8 +102,9 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
     "files": _frame_spec(
         ("layer_id", STRING, "layer the entry belongs to"),
-        ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN"),
-        ("path_raw", RAW, "the path's exact bytes when it is not valid UTF-8; null otherwise"),
+        ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File names below)"),
+        ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
+                             "doubled); null otherwise"),
         ("kind", STRING, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque"),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
         ("mode", INT, "permission bits (st_mode & 0o7777)"),
@@ -270,6 +272,7 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return df
 
 
+@expects(kind=TEXT)
 def describe(kind: str) -> pd.DataFrame:
     """The contract for ``kind`` as a table (column, dtype, meaning), for docs and notebooks."""
     return pd.DataFrame([(c.name, c.dtype, c.doc) for c in _spec(kind)], columns=["column", "dtype", "meaning"])
@@ -280,6 +283,25 @@ def _spec(kind: str) -> tuple[Column, ...]:
         return FRAMES[kind]
     except KeyError:
         raise SchemaError(f"unknown frame {kind!r}; known frames: {sorted(FRAMES)}") from None
+
+
+NAMES = r"""
+A Linux file name is any bytes but `/` and NUL; Arrow strings must be valid UTF-8. `path` (and
+`link_target`) therefore escape a name, one way for every reader (a layer directory walk, tar-split,
+a tar header, a streamed layer tar), chosen so that two distinct names never get the same `path`
+(the `(layer_id, path)` key) and every name docker and dive show plainly stays as it is:
+
+- a byte that is not part of valid UTF-8 is written `\xNN` (two lower-case hex digits, `80` to `ff`);
+- a backslash that would read as the start of such an escape is doubled: one before another
+  backslash, before `x` and two hex digits from `80` to `ff`, or before a byte written `\xNN`;
+- everything else is kept as it is: newlines, tabs, carriage returns, `é`, a Windows-style `a\b`,
+  systemd's `dev-disk-by\x2dlabel.device` (an escape of a byte below `80` cannot be a bad byte).
+
+So the byte `0xff` is `\xff` and the four characters backslash-x-f-f are `\\xff`. `path_raw` holds
+the exact bytes wherever they differ from `path`'s UTF-8 (null otherwise), and readers of layer
+contents (hashing, comparisons) open that name. Names are taken as the kernel or the tar gives
+them; `layerlab.sources.layerfiles.rows.unescape_name` turns a `path` back into the bytes.
+"""
 
 
 def markdown() -> str:
@@ -294,6 +316,7 @@ def markdown() -> str:
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]
         lines += [f"| `{c.name}` | {c.dtype} | {c.doc.replace('|', '/')} |" for c in cols]
+    lines += ["", "## File names", "", *NAMES.strip().splitlines()]
     return "\n".join(lines) + "\n"
 
 

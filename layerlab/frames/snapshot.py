@@ -23,6 +23,7 @@ from . import schema
 from .inventory import FRAME_NAMES, Inventory
 from .output import check_name, check_target, swap_into_place
 from .snapshot_check import check_layers_known, check_meta_shape, read_meta, read_table
+from ..errors import PATH, expects
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -154,6 +155,7 @@ def is_snapshot(path) -> bool:
     return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
 
 
+@expects(path=PATH)
 def load(path) -> Inventory:
     """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save`` (a folder or
     an fsspec URL)."""

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..display import unit_for
+from ..errors import Expect
+
+# What the charts' parameters take (checked by layerlab.errors.expects before a chart draws).
+AX = Expect("a matplotlib Axes or None", Axes, none=True)
+FRAME = Expect("a DataFrame (the analysis, already computed) or None", pd.DataFrame, none=True)
+COUNT = Expect("a whole number (an int)", int)
+POSITION = Expect("a layer position (an int) or None", int, none=True)
+LAYER = Expect("a layer_id (a string) or None", str, none=True)
+COMPRESSED = Expect("a registry frame, a dict of digest to bytes, or None", pd.DataFrame, dict, none=True)
+BLOBS = Expect("a registry frame (a DataFrame)", pd.DataFrame)
 
 #: What a byte count measures; every byte axis names one of these.
 SIZE_KINDS = {

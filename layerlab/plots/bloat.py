@@ -7,12 +7,15 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
+from ..analyses.bloat import RULES_TABLE
 from ..display import command_label, human_bytes, image_names
-from ..frames.inventory import require_inventory
-from ._util import bytes_axis, get_ax, no_data
+from ..errors import OPTIONAL_IMAGE, expects
+from ..frames.inventory import INVENTORY, require_inventory
+from ._util import AX, COUNT, FRAME, bytes_axis, get_ax, no_data
 
 
 @fill_doc
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, findings=FRAME, rules=RULES_TABLE, ax=AX, label_width=COUNT)
 def bloat_categories(inv, image=None, *, findings: pd.DataFrame | None = None, rules=None, ax=None,
                      label_width: int = 40):
     """Bytes of each bloat category in an image, one bar per category, stacked by the layer

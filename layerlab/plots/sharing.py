@@ -9,11 +9,13 @@ import pandas as pd
 
 from .._docstrings import fill_doc
 from ..display import command_label, human_bytes, image_names, unit_for
-from ..frames.inventory import require_inventory
-from ._util import bytes_axis, get_ax, no_data
+from ..errors import FLAG, expects
+from ..frames.inventory import INVENTORY, require_inventory
+from ._util import AX, BLOBS, COUNT, FRAME, bytes_axis, get_ax, no_data
 
 
 @fill_doc
+@expects(inv=INVENTORY, include_untagged=FLAG, top=COUNT, ax=AX, label_width=COUNT)
 def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=None, label_width: int = 34):
     """Which image uses which layer: one row per image, one column per layer, coloured by layer size.
 
@@ -61,6 +63,7 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
 
 
 @fill_doc
+@expects(inv=INVENTORY, data=FRAME, ax=AX)
 def dedup_ratios(inv, *, data: pd.DataFrame | None = None, ax=None):
     """How much sharing saves: bytes if every image were stored alone, with each layer stored once,
     and (when files are hashed) with each distinct file content stored once; ratios on the bars.
@@ -98,6 +101,7 @@ def dedup_ratios(inv, *, data: pd.DataFrame | None = None, ax=None):
 
 
 @fill_doc
+@expects(blobs=BLOBS, top=COUNT, ax=AX)
 def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
     """Largest registry layer blobs by compressed size, coloured by how many references use each.
 

@@ -7,8 +7,11 @@ import pandas as pd
 
 from .._docstrings import fill_doc
 from ..display import command_label, human_bytes, image_names, shorten
-from ..frames.inventory import require_inventory
-from ._util import bytes_axis, get_ax, no_data
+from ..errors import OPTIONAL_IMAGE, Expect, expects
+from ..frames.inventory import INVENTORY, require_inventory
+from ._util import AX, COMPRESSED, COUNT, LAYER, bytes_axis, get_ax, no_data
+
+SOURCES = Expect("a dict of name to Inventory", dict)
 
 
 def _dir_at_depth(path: str, depth: int) -> str:
@@ -19,6 +22,7 @@ def _dir_at_depth(path: str, depth: int) -> str:
 
 
 @fill_doc
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, layer=LAYER, depth=COUNT, top=COUNT, ax=AX)
 def treemap(inv, image=None, *, layer=None, depth: int = 2, top: int = 24, ax=None):
     """Treemap of the file content bytes of an image's layers (or of one layer) by directory.
 
@@ -78,6 +82,7 @@ def _image_name(inv, image_id: str) -> str:
 
 
 @fill_doc
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, layer=LAYER, ax=AX)
 def file_sizes(inv, image=None, *, layer=None, ax=None):
     """Histogram of regular-file sizes (log-scaled bins), in an image's layers, one layer, or the whole source.
 
@@ -125,6 +130,7 @@ def _log_bytes_formatter():
     return FuncFormatter(lambda v, _pos: human_bytes(v).replace(" ", "\u00a0") if v >= 1 else "")
 
 
+@expects(blobs=COMPRESSED)
 def compressed_sizes(blobs) -> dict:
     """A ``{digest: compressed bytes}`` map from a registry frame (``registry_layers``, ``registry_blobs``,
     a storage audit's blobs) or a mapping (``analyses.compressed.blob_sizes``)."""
@@ -134,6 +140,7 @@ def compressed_sizes(blobs) -> dict:
 
 
 @fill_doc
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, compressed=COMPRESSED, ax=AX, label_width=COUNT)
 def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 34):
     """Each layer of an image (or each image) counted three ways: apparent, on disk, compressed.
 
@@ -226,6 +233,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
 
 
 @fill_doc
+@expects(sources=SOURCES, ax=AX)
 def driver_footprint(sources: dict, *, ax=None):
     """Apparent and on-disk bytes of all image layers, per storage driver, side by side.
 

@@ -8,11 +8,13 @@ import pandas as pd
 from .._docstrings import fill_doc
 from ..analyses.waste import STACK
 from ..display import command_label, human_bytes, image_names
-from ..frames.inventory import require_inventory
-from ._util import REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
+from ..errors import CONTAINER, OPTIONAL_IMAGE, expects
+from ..frames.inventory import INVENTORY, require_inventory
+from ._util import AX, COUNT, FRAME, POSITION, REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
 
 
 @fill_doc
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, waste=FRAME, highlight=POSITION, ax=AX, label_width=COUNT)
 def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
                 path_filter: str | None = None, ax=None, label_width: int = 40):
     """Each layer of an image as a bar of its file content, stacked by what became of it: kept,
@@ -73,6 +75,7 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
 
 
 @fill_doc
+@expects(inv=INVENTORY, data=FRAME, top=COUNT, ax=AX, label_width=COUNT)
 def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
     """Per image: bytes its final filesystem shows and bytes it could shed (reclaimable), with dive's
     efficiency score on each bar.
@@ -118,6 +121,7 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None
 
 
 @fill_doc
+@expects(inv=INVENTORY, container=CONTAINER, data=FRAME, top=COUNT, ax=AX)
 def copy_ups(inv, container=None, *, data: pd.DataFrame | None = None, top: int = 15, ax=None):
     """A container's read-write layer: the largest paths, coloured by whether the container copied
     a file up from the image (whole file, even for one byte or a chmod) or wrote a new one.
@@ -171,6 +175,7 @@ STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518"
 
 
 @fill_doc
+@expects(inv=INVENTORY, a=OPTIONAL_IMAGE, b=OPTIONAL_IMAGE, data=FRAME, ax=AX, label_width=COUNT)
 def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
     """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed), with
     the number of paths on each bar.

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import os
 
-from ..errors import NotADataRoot
+from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, NotADataRoot, check_argument
 
 
 def open_source(source=None, *, driver: str | None = None, progress: bool | None = None,
-                platform: str | None = None, verify: bool = True):
+                platform: str | None = None, verify: bool = True, hash_files: bool = False):
     """An Inventory from whatever ``source`` names: None or "sample" (the bundled sample),
     "sample:<driver>", a ``.layerlab`` snapshot, a data root, an image archive or layout
     (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
     by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
     Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
     reads uncompressed local layers headers only (faster, unchecked), and does not hash a registry
-    image's uncompressed tars (its blobs are still checked)."""
-    from ..frames.inventory import Inventory
+    image's uncompressed tars (its blobs are still checked). ``hash_files``: for an image read
+    from its layer tars (archives, layouts, registries), every regular file gets its SHA-256
+    (``files.sha256``), hashed as the tar streams; a data root's files are hashed by
+    ``layerlab.scan(..., hash=True)`` instead."""
+    from ..frames.inventory import OPTIONAL_SOURCE, Inventory
     from .transports import is_transport, open_transport, sniff
 
+    for name, value, expect in (("source", source, OPTIONAL_SOURCE), ("driver", driver, OPTIONAL_TEXT),
+                                ("progress", progress, PROGRESS), ("platform", platform, OPTIONAL_TEXT),
+                                ("verify", verify, FLAG), ("hash_files", hash_files, FLAG)):
+        check_argument("open_source", name, value, expect)
     if isinstance(source, Inventory):
         return source
     if source is not None:
         source = os.fspath(source)
         if is_transport(source):  # before the other readers are imported: a script's startup counts
-            return open_transport(source, platform=platform, progress=progress, verify=verify)
+            return open_transport(source, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root
     from .sample import sample
@@ -44,5 +51,5 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     kind = sniff(source)
     if kind is not None:
         return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{source}", platform=platform,
-                              progress=progress, verify=verify)
+                              progress=progress, verify=verify, hash_files=hash_files)
     return open_root(source, driver, progress=progress)

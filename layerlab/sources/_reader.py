@@ -174,6 +174,26 @@ def docker_size(files: pd.DataFrame) -> int:
     return int(files["size"].sum()) + sum(len(os.fsencode(t)) for t in links)
 
 
+#: The fields of a container's config.v2.json layerlab reads, and the JSON type Docker writes each as.
+_CONTAINER_FIELDS = {"Name": str, "Image": str, "Created": str, "State": dict}
+_STATE_FIELDS = {"Running": bool, "Paused": bool, "Restarting": bool, "RemovalInProgress": bool, "Dead": bool,
+                 "StartedAt": str}
+
+
+def container_problem(cfg) -> str | None:
+    """What is wrong with the shape of a container's ``config.v2.json`` (None when nothing): it must
+    be an object whose fields layerlab reads have the types Docker writes (null allowed)."""
+    if not isinstance(cfg, dict):
+        return f"config.v2.json is a JSON {type(cfg).__name__}, not an object"
+    for fields, obj, where in ((_CONTAINER_FIELDS, cfg, ""), (_STATE_FIELDS, cfg.get("State") or {}, "State.")):
+        for name, kind in fields.items():
+            value = obj.get(name)
+            if value is not None and not isinstance(value, kind):
+                return (f"config.v2.json's {where}{name} is a JSON {type(value).__name__}, "
+                        f"not {'an object' if kind is dict else 'a ' + {str: 'string', bool: 'boolean'}[kind]}")
+    return None
+
+
 def container_state(state: dict) -> str:
     """Docker's ``State.StateString()`` from a container config's ``State``."""
     if state.get("Running"):

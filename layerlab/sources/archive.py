@@ -63,9 +63,10 @@ class _Window:
 class TarStore:
     """Members of an uncompressed tar archive, read in place (links between members followed)."""
 
-    def __init__(self, path: str, verify: bool = True):
+    def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
         self.path = path
         self.verify = verify
+        self.hash_files = hash_files
         try:
             with tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape") as tf:
                 members = tf.getmembers()
@@ -111,9 +112,11 @@ class TarStore:
         with open(self.path, "rb") as f:
             f.seek(m.offset_data)
             if not self.verify:
-                return read_layer_unverified(f, m.offset_data + m.size, layer_id, self.where(name))
+                return read_layer_unverified(f, m.offset_data + m.size, layer_id, self.where(name),
+                                             hash_files=self.hash_files)
             return read_layer_file(f, m.offset_data + m.size, layer_id, self.where(name),
-                                   blob_digest=expect.get("blob_digest"), diff_id=expect.get("diff_id"))
+                                   blob_digest=expect.get("blob_digest"), diff_id=expect.get("diff_id"),
+                                   hash_files=self.hash_files)
 
     def _need(self, name: str) -> tarfile.TarInfo:
         m = self._member(name)
@@ -129,12 +132,13 @@ class TarStore:
 class StreamedTarStore:
     """Members of a compressed tar archive, read in one pass: small ones kept, large ones read as layers."""
 
-    def __init__(self, path: str, progress: bool | None = None, fileobj=None):
+    def __init__(self, path: str, progress: bool | None = None, fileobj=None, hash_files: bool = False):
         self.path = path
         self._small: dict[str, bytes] = {}
         self._layers: dict[str, LayerRead | ArchiveError] = {}
         self._links: dict[str, str] = {}
         self._sizes: dict[str, int] = {}
+        self.hash_files = hash_files
         try:
             opened = (tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape") if fileobj
                       else tarfile.open(path, "r|*", encoding="utf-8", errors="surrogateescape"))
@@ -155,7 +159,7 @@ class StreamedTarStore:
                         self._small[name] = f.read()
                     else:
                         try:
-                            self._layers[name] = read_layer(f.read, "", self.where(name))
+                            self._layers[name] = read_layer(f.read, "", self.where(name), hash_files=hash_files)
                         except ArchiveError as e:  # kept: it matters only if the name is a layer
                             self._layers[name] = e
         except (tarfile.ReadError, EOFError, zlib.error, OSError) as e:
@@ -192,7 +196,7 @@ class StreamedTarStore:
         if key in self._small:
             data = io.BytesIO(self._small[key])
             return read_layer(data.read, layer_id, self.where(name), blob_digest=blob_digest, diff_id=diff_id,
-                              compression=compression)
+                              compression=compression, hash_files=self.hash_files)
         got = self._layers.get(key)
         if got is None:
             raise self._missing(name)
@@ -220,9 +224,10 @@ def _bad_tar(path: str, e: Exception) -> str:
             "OCI archive (a tar, optionally gzip or zstd compressed)")
 
 
-def open_store(path: str, progress: bool | None = None, verify: bool = True):
+def open_store(path: str, progress: bool | None = None, verify: bool = True, hash_files: bool = False):
     """A member store for the archive at ``path``: random access when plain, one pass when compressed.
-    ``verify=False``: uncompressed layers of a plain archive are read headers only (see open_archive)."""
+    ``verify=False``: uncompressed layers of a plain archive are read headers only (see open_archive);
+    ``hash_files``: layers' regular files get their SHA-256 as they stream."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -232,19 +237,19 @@ def open_store(path: str, progress: bool | None = None, verify: bool = True):
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist; give the path of a `docker save` archive", path=path) from None
     if head.startswith(ZSTD_MAGIC):
-        return _zstd_store(path, progress)
+        return _zstd_store(path, progress, hash_files)
     if head.startswith(GZIP_MAGIC):
-        return StreamedTarStore(path, progress)
-    return TarStore(path, verify)
+        return StreamedTarStore(path, progress, hash_files=hash_files)
+    return TarStore(path, verify, hash_files)
 
 
-def _zstd_store(path: str, progress) -> "StreamedTarStore":
+def _zstd_store(path: str, progress, hash_files: bool = False) -> "StreamedTarStore":
     # tarfile reads gzip, bz2 and xz itself; a zstd stream is handed to it already decompressing.
     import zstandard
 
     with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as z:
         try:
-            return StreamedTarStore(path, progress, fileobj=z)
+            return StreamedTarStore(path, progress, fileobj=z, hash_files=hash_files)
         except zstandard.ZstdError as e:
             raise ArchiveError(_bad_tar(path, e), path=path) from None
 
@@ -309,7 +314,8 @@ def layer_blob(store, name: str, diff_id: str, *, digest: str | None = None, siz
 
 
 def open_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                 progress: bool | None = None, verify: bool = True, transport: str = "docker-archive"):
+                 progress: bool | None = None, verify: bool = True, transport: str = "docker-archive",
+                 hash_files: bool = False):
     """Open a ``docker save`` archive (or a tar of an OCI layout) as an Inventory of the contract's frames.
 
     ``path`` may be plain, gzip or zstd compressed. Every image in it is read; a layer several images
@@ -319,9 +325,10 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
     file contents as ``tar -t`` does: faster for layers of big files, but a damaged layer is then
     noticed only if its tar structure breaks (configs and compressed layers are still checked).
     ``ref`` and ``platform`` select images of an OCI layout's index (``oci-archive:PATH:REF``).
+    ``hash_files``: every regular file gets its SHA-256 (``files.sha256``), hashed as its layer streams.
     """
     path = os.fspath(path)
-    store = open_store(path, progress, verify)
+    store = open_store(path, progress, verify, hash_files)
     meta = {"source": f"{transport}:{path}", "image_store": transport, "driver": None}
     if store.has("manifest.json") and transport == "docker-archive":
         manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"), "`docker save`'s manifest.json")

@@ -42,9 +42,10 @@ IMAGE_NAME = "io.containerd.image.name"
 class DirStore:
     """Blobs of an OCI layout directory, read in place."""
 
-    def __init__(self, path: str, verify: bool = True):
+    def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
         self.path = path
         self.verify = verify
+        self.hash_files = hash_files
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, *name.split("/"))
@@ -78,9 +79,9 @@ class DirStore:
         with f:
             size = os.fstat(f.fileno()).st_size
             if not self.verify:
-                return read_layer_unverified(f, size, layer_id, self.where(name))
+                return read_layer_unverified(f, size, layer_id, self.where(name), hash_files=self.hash_files)
             return read_layer_file(f, size, layer_id, self.where(name), blob_digest=expect.get("blob_digest"),
-                                   diff_id=expect.get("diff_id"))
+                                   diff_id=expect.get("diff_id"), hash_files=self.hash_files)
 
     def where(self, name: str) -> str:
         return self._file(name)
@@ -198,23 +199,23 @@ def split_ref(spec: str) -> tuple[str, str | None]:
 
 
 def open_layout(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                progress: bool | None = None, verify: bool = True):
+                progress: bool | None = None, verify: bool = True, hash_files: bool = False):
     """Open an OCI image layout directory as an Inventory (``ref`` picks named images; default all).
     ``verify=False`` reads uncompressed layers headers only (see ``archive.open_archive``)."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ArchiveError(f"{path} is not a directory; an OCI layout is a directory with oci-layout and index.json "
                            f"(for a tar of one use oci-archive:{path})", path=path)
-    store = DirStore(path, verify)
+    store = DirStore(path, verify, hash_files)
     images = images_from_layout(store, ref=ref, platform=platform)
     meta = {"source": f"oci:{path}" + (f":{ref}" if ref else ""), "image_store": "oci", "driver": None}
     return build_inventory(images, meta, workers=workers, progress=progress)
 
 
 def open_oci_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                     progress: bool | None = None, verify: bool = True):
+                     progress: bool | None = None, verify: bool = True, hash_files: bool = False):
     """Open a tar of an OCI image layout (``skopeo copy ... oci-archive:PATH``) as an Inventory."""
     from .archive import open_archive
 
     return open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, verify=verify,
-                        transport="oci-archive")
+                        transport="oci-archive", hash_files=hash_files)

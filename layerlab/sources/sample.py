@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .._bundled import bundled
 from ..errors import SnapshotError
+from ..errors import TEXT, expects
 
 DRIVERS = ("overlay2", "vfs", "btrfs", "containerd")
 
@@ -18,12 +19,14 @@ def data_dir() -> Path:
     return Path(env) if env else bundled("data")
 
 
+@expects(driver=TEXT)
 def sample_path(driver: str = "overlay2") -> Path:
     if driver not in DRIVERS:
         raise SnapshotError(f"no sample for driver {driver!r}; samples: {', '.join(DRIVERS)}")
     return data_dir() / f"sample-{driver}.layerlab"
 
 
+@expects(driver=TEXT)
 def sample(driver: str = "overlay2"):
     """The bundled sample snapshot for ``driver`` (overlay2 by default) as an Inventory."""
     from ..frames.snapshot import load

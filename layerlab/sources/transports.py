@@ -13,25 +13,28 @@ def is_transport(source: str) -> bool:
     return source.startswith(TRANSPORTS)
 
 
-def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True):
+def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True,
+                   hash_files: bool = False):
     """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
     uncompressed local layers headers only; registry blobs are still checked against their digests,
-    but their uncompressed tars are not hashed (nor checked against the config's diff IDs)."""
+    but their uncompressed tars are not hashed (nor checked against the config's diff IDs).
+    ``hash_files`` gives every regular file its SHA-256, hashed as its layer streams."""
+    opts = {"platform": platform, "progress": progress, "hash_files": hash_files}
     from .archive import open_archive
     from .ocilayout import open_layout, open_oci_archive, split_ref
 
     if source.startswith("docker-archive:"):
-        return open_archive(source[len("docker-archive:"):], platform=platform, progress=progress, verify=verify)
+        return open_archive(source[len("docker-archive:"):], verify=verify, **opts)
     if source.startswith("oci-archive:"):
         path, ref = split_ref(source[len("oci-archive:"):])
-        return open_oci_archive(path, ref=ref, platform=platform, progress=progress, verify=verify)
+        return open_oci_archive(path, ref=ref, verify=verify, **opts)
     if source.startswith("oci:"):
         path, ref = split_ref(source[len("oci:"):])
-        return open_layout(path, ref=ref, platform=platform, progress=progress, verify=verify)
+        return open_layout(path, ref=ref, verify=verify, **opts)
     if source.startswith("docker://"):
         from .registry.image import open_registry_image
 
-        return open_registry_image(source[len("docker://"):], platform=platform, progress=progress, verify=verify)
+        return open_registry_image(source[len("docker://"):], verify=verify, **opts)
     raise ValueError(f"not a transport: {source!r}")
 
 

@@ -9,8 +9,8 @@ from traitlets import Bool, TraitError, Unicode, observe, validate
 from .. import plots
 from .._docstrings import fill_doc
 from ..display import human_bytes
-from ..errors import LayerlabError
-from ..frames.inventory import require_inventory
+from ..errors import OPTIONAL_IMAGE, LayerlabError, expects
+from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
 from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, keep_if_frozen,
                     set_options, snapshot_table)
@@ -36,6 +36,7 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
     path_filter = Unicode("", help="only chart and list paths containing this text")
     show_untagged = Bool(False, help="list untagged (<none>) images in the image dropdowns")
 
+    @expects(inv=INVENTORY, a=OPTIONAL_IMAGE, b=OPTIONAL_IMAGE)
     def __init__(self, inv, a=None, b=None, **kwargs):
         self._ready = False
         self.inv = require_inventory(inv, "ImageCompare")

@@ -8,7 +8,8 @@ from traitlets import TraitError, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
-from ..frames.inventory import require_inventory
+from ..errors import CONTAINER, expects
+from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import copy_ups_table
 from ._base import CSS, Snapshot, SnapshotMixin, TablePager, draw, snapshot_table
 
@@ -28,6 +29,7 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
 
     container = Unicode("", help="container ID shown")
 
+    @expects(inv=INVENTORY, container=CONTAINER)
     def __init__(self, inv, container=None, **kwargs):
         self._ready = False
         self.inv = require_inventory(inv, "CopyUpExplorer")

@@ -10,11 +10,14 @@ from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
-from ..errors import LayerlabError
+from ..errors import OPTIONAL_IMAGE, Expect, LayerlabError, expects
 from ..display import command_label, human_bytes
-from ..frames.inventory import require_inventory
+from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, ImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
                     keep_if_frozen, set_options, snapshot_table)
+
+
+POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
 
 
 @fill_doc
@@ -42,6 +45,7 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
     path_filter = Unicode("", help="only list paths containing this text")
     show_untagged = Bool(False, help="list untagged (<none>) images in the image dropdown")
 
+    @expects(inv=INVENTORY, image=OPTIONAL_IMAGE, position=POSITION)
     def __init__(self, inv, image=None, position: int | None = None, **kwargs):
         self._ready = False  # no drawing until every control exists and is linked
         self.inv = require_inventory(inv, "LayerExplorer")

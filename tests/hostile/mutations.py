@@ -105,3 +105,71 @@ def read_damaged_root(root: Path, path: Path, mutate, what: str, *, names: tuple
         except ll.LayerlabError as e:
             assert str(path) in str(e) or str(path.parent) in str(e) or any(n in str(e) for n in names), \
                 f"the error does not name the file: {e}"
+
+
+def _set(field, value):
+    def change(cfg):
+        obj = cfg
+        *parents, last = field.split(".")
+        for p in parents:
+            obj = obj.setdefault(p, {})
+        obj[last] = value
+        return cfg
+    return change
+
+
+#: A container's config.v2.json with one field Docker writes of another JSON type (or the whole file
+#: of another type); ``hostconfig.json`` likewise. Each must skip the container naming what is wrong,
+#: or be read, never end in a traceback.
+CONTAINER_CONFIGS = {
+    "config.v2.json a list": lambda cfg: [cfg],
+    "config.v2.json a string": lambda cfg: "config",
+    "State a list": _set("State", ["running"]),
+    "State a string": _set("State", "exited"),
+    "State.Running a string": _set("State.Running", "yes"),
+    "State.StartedAt a number": _set("State.StartedAt", 1700000000),
+    "State.Dead a list": _set("State.Dead", [True]),
+    "Name a number": _set("Name", 7),
+    "Name a list": _set("Name", ["/web"]),
+    "Image an object": _set("Image", {"id": "sha256:00"}),
+    "Image a number": _set("Image", 12),
+    "Created a list": _set("Created", ["2024-01-01T00:00:00Z"]),
+    "Created a number": _set("Created", 1700000000),
+    "Config a string": _set("Config", "cmd"),
+    "MountPoints a number": _set("MountPoints", 3),
+}
+
+HOSTCONFIGS = {
+    "hostconfig.json a list": lambda cfg: [cfg],
+    "Binds a string": _set("Binds", "/:/host"),
+    "RestartPolicy a list": _set("RestartPolicy", ["always"]),
+}
+
+
+def read_container_config(root: Path, path: Path, change, what: str) -> None:
+    """Read the data root ``root`` with the container config at ``path`` rewritten by ``change``
+    (a function of its JSON): the container is read or skipped with a reason, or the error names the file."""
+    import json
+    import warnings
+
+    import layerlab as ll
+
+    cid = path.parent.name
+    body = json.dumps(change(json.loads(path.read_bytes()))).encode()
+    with damaged(path, write(body)), bounded(30, what):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inv = ll.open_root(str(root), progress=False)
+                inv.files, inv.containers, inv.skipped
+        except ll.LayerlabError as e:
+            assert str(path) in str(e), f"the error does not name the file: {e}"
+            return
+    skipped = inv.skipped[inv.skipped["id"] == cid]
+    if cid in set(inv.containers["container_id"]):
+        row = inv.containers.set_index("container_id").loc[cid]
+        assert isinstance(row["name"], str) and row["state"] in {"created", "running", "paused", "restarting",
+                                                                  "removing", "dead", "exited", "unknown"}
+    else:
+        assert len(skipped) and str(path) in set(skipped["path"]), f"{what}: the container vanished without a skipped row"
+        assert "config.v2.json" in skipped["reason"].iloc[0]

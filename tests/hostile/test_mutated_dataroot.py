@@ -13,7 +13,7 @@ import warnings
 import pytest
 from harness.captures import unpack_capture
 from harness.tiers import require_root
-from mutations import COMMON, bounded, read_damaged_root, write
+from mutations import COMMON, CONTAINER_CONFIGS, HOSTCONFIGS, bounded, read_container_config, read_damaged_root, write
 
 import layerlab as ll
 
@@ -43,6 +43,7 @@ ROLES = {
     "image parent": _config_with_parent,
     "repositories.json": _first("image/overlay2/repositories.json"),
     "container config": _first("containers/*/config.v2.json"),
+    "container hostconfig": _first("containers/*/hostconfig.json"),
     "mount-id": _first("image/overlay2/layerdb/mounts/*/mount-id"),
     "init-id": _first("image/overlay2/layerdb/mounts/*/init-id"),
     "distribution metadata": _first("image/overlay2/distribution/v2metadata-by-diffid/sha256/*"),
@@ -96,3 +97,15 @@ def test_a_config_of_the_wrong_shape_under_its_own_digest(root, body):
         assert str(path) in str(e) or path.name in str(e), f"the error does not name the file: {e}"
     finally:
         path.unlink()
+
+
+@pytest.mark.parametrize("case", list(CONTAINER_CONFIGS))
+def test_a_container_config_with_fields_of_the_wrong_type(root, case):
+    path = sorted(root.glob("containers/*/config.v2.json"))[0]
+    read_container_config(root, path, CONTAINER_CONFIGS[case], f"config.v2.json: {case}")
+
+
+@pytest.mark.parametrize("case", list(HOSTCONFIGS))
+def test_a_hostconfig_with_fields_of_the_wrong_type(root, case):
+    path = sorted(root.glob("containers/*/hostconfig.json"))[0]
+    read_container_config(root, path, HOSTCONFIGS[case], f"hostconfig.json: {case}")

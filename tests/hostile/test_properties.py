@@ -3,6 +3,7 @@ WWW-Authenticate headers, .dive-ci files) answer or raise a clear error, for any
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 from hypothesis import HealthCheck, given, settings
@@ -88,3 +89,23 @@ def test_dive_ci_files_load_or_raise_a_rule_error(tmp_path_factory, raw):
     except LayerlabError:
         return
     assert isinstance(rules, dict)
+
+
+# Names built mostly from the pieces that make escapes ambiguous: backslashes, x, hex digits, bad bytes.
+name_bytes = st.lists(st.one_of(st.sampled_from([b"\\", b"x", b"f", b"8", b"2d", b"\xff", b"\x80", b"\xc3",
+                                                 b"\xa9", b"/", b"a", b"\n", b"\t", b"\r"]),
+                                st.binary(min_size=1, max_size=3)), max_size=10).map(b"".join)
+
+
+@SETTINGS
+@given(st.lists(name_bytes.map(lambda b: b.replace(b"\0", b"")), min_size=1, max_size=8, unique=True))
+def test_distinct_names_get_distinct_paths_and_their_bytes_back(raw_names):
+    from layerlab.sources.layerfiles.rows import exact_paths, unescape_name
+
+    paths, raw = exact_paths([os.fsdecode(b) for b in raw_names])
+    assert len(set(paths)) == len(raw_names)  # the (layer, path) key stays unique
+    for i, (b, p) in enumerate(zip(raw_names, paths)):
+        assert unescape_name(p) == b
+        assert p.encode("utf-8") == b or (raw is not None and raw[i] == b)
+        if raw is not None and raw[i] is None:
+            assert p.encode("utf-8") == b

@@ -33,6 +33,7 @@ from .._reader import (
     SCAN_HINT,
     Skipped,
     assemble,
+    container_problem,
     container_state,
     docker_size,
     fill_layer_counts,
@@ -340,6 +341,10 @@ class ContainerdStore:
             if not os.path.exists(path):
                 continue
             cfg = read_json(path)
+            problem = container_problem(cfg)
+            if problem:
+                self.skipped.add("container", cid, path, f"{problem}; the container record is damaged")
+                continue
             image = cfg.get("Image")
             out[cid] = {"id": cid, "name": (cfg.get("Name") or "").lstrip("/"), "image_id": by_name.get(image, image),
                         "state": container_state(cfg.get("State") or {}), "created": parse_time(cfg.get("Created")), "snapshot_key": cid}

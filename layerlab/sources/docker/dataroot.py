@@ -12,7 +12,7 @@ import os
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ...errors import CorruptMetadata, DataRootPermissionError, NotADataRoot
+from ...errors import OPTIONAL_TEXT, PATH, PROGRESS, TEXT, CorruptMetadata, DataRootPermissionError, NotADataRoot, expects
 from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
@@ -20,6 +20,7 @@ from .._reader import (
     Skipped,
     assemble,
     check_id,
+    container_problem,
     container_state,
     docker_size,
     fill_layer_counts,
@@ -210,9 +211,9 @@ class DataRoot:
             if not os.path.exists(cfg_path):
                 continue
             cfg = read_json(cfg_path)
-            if not isinstance(cfg, dict):
-                self.skipped.add("container", cid, cfg_path, "config.v2.json is not a JSON object; the container "
-                                 "record is damaged")
+            problem = container_problem(cfg)
+            if problem:
+                self.skipped.add("container", cid, cfg_path, f"{problem}; the container record is damaged")
                 continue
             m = os.path.join(mounts, cid)
             try:
@@ -484,6 +485,7 @@ def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
     return None
 
 
+@expects(path=PATH, driver=OPTIONAL_TEXT, files=TEXT, progress=PROGRESS)
 def open_root(path: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:
     """Open a Docker data root (e.g. ``/var/lib/docker``) as an Inventory of the contract's frames.
 

@@ -7,6 +7,7 @@ whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are transl
 from __future__ import annotations
 
 import posixpath
+import re
 from array import array
 
 import numpy as np
@@ -43,7 +44,8 @@ def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | Non
 class FileRows:
     """Column-wise accumulator for one layer's rows of the files frame."""
 
-    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque")
+    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque",
+                 "_sha256")
 
     def __init__(self, layer_id: str):
         self.layer_id = layer_id
@@ -58,6 +60,11 @@ class FileRows:
         self.link: list[str | None] = []
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
+        self._sha256: dict[int, str] = {}  # row -> hex digest, for files hashed as their tar streamed
+
+    def set_sha256(self, row: int, digest: str) -> None:
+        """Record the SHA-256 (hex) of row ``row``'s contents."""
+        self._sha256[row] = digest
 
     def add(self, path, kind, size, mode, uid, gid, mtime_ns, link=None, disk=None):
         self.path.append(path)
@@ -158,7 +165,13 @@ class FileRows:
         # Built by Arrow, not from a list of n references: a third of a big layer's peak memory went there.
         cols["layer_id"] = pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(self.layer_id, pa.large_string()), n))
         cols["path_raw"] = pd.Series(raw if raw is not None else [None] * n, dtype=object)
-        cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
+        if self._sha256:
+            digests = [None] * n
+            for i, d in self._sha256.items():
+                digests[i] = d
+            cols["sha256"] = arrow_strings(digests)
+        else:
+            cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
         return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
@@ -168,26 +181,58 @@ def arrow_strings(values) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string(), memory_pool=pa.system_memory_pool()))
 
 
+# Names become ``path`` strings by one escaping, chosen so that distinct names stay distinct (the
+# (layer, path) key) while every name that is valid UTF-8 and holds no backslash-escape look-alike
+# is kept as it is, as docker and dive show it: a byte that is not UTF-8 is written ``\\xNN``
+# (two lower-case hex digits, 80 to ff), and a backslash that would otherwise read as the start of
+# such an escape (one before a backslash, before ``x`` and two such digits, or before a bad byte) is
+# doubled. systemd's ``\\x2d`` names and any other backslash stay as they are. See docs/frames.md.
+_READS_AS_ESCAPE = re.compile("\\\\(?=\\\\|x[89a-f][0-9a-f]|[\udc80-\udcff])")
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(rb"\\(\\|x[89a-f][0-9a-f])")
+
+
+def escape_name(name: str) -> str:
+    """The ``path`` string of a name decoded with ``surrogateescape`` (as ``os.fsdecode`` does):
+    valid UTF-8, one string per distinct name (:func:`unescape_name` gives the bytes back)."""
+    if "\\" in name:
+        name = _READS_AS_ESCAPE.sub(r"\\\\", name)
+    return _BAD_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name)
+
+
+def unescape_name(path: str) -> bytes:
+    """The exact bytes of the name :func:`escape_name` wrote as ``path``."""
+    return _ESCAPE.sub(lambda m: b"\\" if m.group(1) == b"\\" else bytes([int(m.group(1)[1:], 16)]),
+                       path.encode("utf-8"))
+
+
 def exact_paths(paths: list[str]) -> tuple[list[str], list[bytes | None] | None]:
-    """Turn ``surrogateescape``-decoded names into valid UTF-8 (bad bytes as ``\\xNN``) plus their
-    exact bytes; the second list is None when every name was valid UTF-8 (the usual case)."""
-    try:  # the usual case, checked at C speed: every name is valid UTF-8 (no surrogate escapes)
-        "".join(paths).encode("utf-8")
-        return paths, None
-    except UnicodeEncodeError:
-        pass
+    """Turn ``surrogateescape``-decoded names into their ``path`` strings (:func:`escape_name`) plus
+    their exact bytes where the two differ; the second list is None when no name needed escaping
+    (the usual case). ``paths`` is changed in place."""
+    joined = "".join(paths)
+    if "\\" not in joined:
+        try:  # the usual case, checked at C speed: every name is valid UTF-8 (no surrogate escapes)
+            joined.encode("utf-8")
+            return paths, None
+        except UnicodeEncodeError:
+            pass
+    del joined
     raw: list[bytes | None] | None = None
     for i, p in enumerate(paths):
-        if p.isascii():
+        if p.isascii() and "\\" not in p:
             continue
         try:
-            p.encode("utf-8")
-        except UnicodeEncodeError:
             b = p.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that is no escaped byte (from JSON's \\udXXX): its bytes
+            b = p.encode("utf-8", "surrogatepass")
+            p = b.decode("utf-8", "surrogateescape")
+        escaped = escape_name(p)
+        if escaped.encode("utf-8") != b:
             if raw is None:
                 raw = [None] * len(paths)
             raw[i] = b
-            paths[i] = b.decode("utf-8", "backslashreplace")
+            paths[i] = escaped
     return paths, raw
 
 

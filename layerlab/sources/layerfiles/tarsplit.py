@@ -46,14 +46,20 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
             entry = json.loads(line)
             if not isinstance(entry, dict):
                 raise ValueError(f"a line that is not a JSON object ({line[:40]!r})")
-            if entry["type"] == 2:
-                payload = entry.get("payload")
+            kind = entry.get("type")
+            if kind == 2 and type(kind) is int:
+                payload = _field(entry, "payload", str, line)
                 if payload:
-                    pending += base64.b64decode(payload)
+                    pending += base64.b64decode(payload, validate=True)
                 continue
-            size = entry.get("size") or 0
-            raw_name = entry.get("name_raw")
-            name = os.fsdecode(base64.b64decode(raw_name)) if raw_name else entry.get("name", "")
+            if kind != 1 or type(kind) is not int:
+                raise ValueError(f"an entry of unknown type {kind!r} ({line[:60]!r})")
+            size = _field(entry, "size", int, line) or 0
+            if not 0 <= size < 1 << 63:
+                raise ValueError(f"an entry whose size is {size} ({line[:60]!r})")
+            raw_name = _field(entry, "name_raw", str, line)
+            name = (os.fsdecode(base64.b64decode(raw_name, validate=True)) if raw_name
+                    else _field(entry, "name", str, line) or "")
             start = (-prev_size) % BLOCK  # skip the previous file's padding
             header = parse_headers(bytes(pending[start:]))
             pending.clear()
@@ -87,6 +93,15 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
                 link,
             )
     return rows
+
+
+def _field(entry: dict, key: str, kind: type, line: bytes):
+    """``entry[key]`` if absent, null or of JSON type ``kind``; else a ValueError naming the line."""
+    value = entry.get(key)
+    if value is not None and (type(value) is not kind):
+        raise ValueError(f"an entry whose {key!r} is {type(value).__name__} {value!r:.40}, not "
+                         f"{'a number' if kind is int else 'a string'} ({line[:60]!r})")
+    return value
 
 
 # tarfile.HeaderError: a header block that does not parse (an old-GNU sparse extension block, damage).

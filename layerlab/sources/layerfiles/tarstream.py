@@ -205,15 +205,17 @@ class _SeekReader:
         pass
 
 
-def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str) -> None:
-    """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short."""
-    if _tarscan is not None:
+def parse_tar(chunks: Iterator[bytes] | _SeekReader, rows: FileRows, what: str, *, hash_files: bool = False) -> None:
+    """Append the entries of the tar stream ``chunks`` to ``rows``; ArchiveError if it is no tar or cut short.
+    ``hash_files``: read each regular file's contents as they pass and keep their SHA-256 in ``rows``
+    (by the Python parser: the C walk skips contents)."""
+    if _tarscan is not None and not hash_files:
         if isinstance(chunks, _SeekReader):
             return _parse_seekable_c(chunks, rows, what)
         return _parse_stream_c(iter(chunks), rows, what)
     r = chunks if isinstance(chunks, _SeekReader) else _Reader(chunks)
     first = True
-    while _entry(r, rows, what, first):
+    while _entry(r, rows, what, first, hash_files):
         first = False
 
 
@@ -305,7 +307,7 @@ def _parse_stream_c(it: Iterator[bytes], rows: FileRows, what: str) -> None:
         raise _truncated(what)
 
 
-def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
+def _entry(r, rows: FileRows, what: str, first: bool, hash_files: bool = False) -> bool:
     """Read one entry (its extension records, header and skipped contents) into ``rows``; False at the end."""
     ext: list[bytes] = []
     while True:
@@ -344,17 +346,38 @@ def _entry(r, rows: FileRows, what: str, first: bool) -> bool:
                 break
     # Contents follow regular files and unknown types; links, devices, dirs and fifos have none
     # whatever their size field says (as tarfile and Go's archive/tar read them).
-    if header.data_size and (flag in _WITH_DATA or flag not in _KNOWN):
-        if not r.skip(-(-header.data_size // BLOCK) * BLOCK):
+    digest = None
+    padded = -(-header.data_size // BLOCK) * BLOCK
+    if hash_files and header.kind == "file" and flag != _SPARSE and header.data_size == header.size:
+        # the stored bytes are the file (a sparse entry stores only its data regions: no digest)
+        digest = _hash_contents(r, header.data_size, what)
+        padded -= header.data_size
+    if padded and (flag in _WITH_DATA or flag not in _KNOWN):
+        if not r.skip(padded):
             raise _truncated(what)
     path = clean_path(header.name)
     if path == "/":
         return True
     kind = header.kind
     link = header.linkname if kind == "symlink" else clean_path(header.linkname) if kind == "hardlink" else None
+    before = len(rows)
     rows.add_named(path, kind, header.size if kind == "file" else 0, header.mode, header.uid, header.gid,
                    header.mtime_ns, link)
+    if digest is not None and len(rows) > before and rows.kind[-1] == "file":  # not a .wh. name
+        rows.set_sha256(len(rows) - 1, digest)
     return True
+
+
+def _hash_contents(r, size: int, what: str) -> str:
+    """SHA-256 of the next ``size`` bytes of ``r`` (a file's contents), read a chunk at a time."""
+    h = hashlib.sha256()
+    while size > 0:
+        data = r.take(min(CHUNK, size))
+        if data is None:
+            raise _truncated(what)
+        h.update(data)
+        size -= len(data)
+    return h.hexdigest()
 
 
 def _size(block: bytes, what: str) -> int:
@@ -370,14 +393,16 @@ def _truncated(what: str) -> ArchiveError:
 
 
 def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_digest: str | None = None,
-               diff_id: str | None = None, compression: str | None = None, hash_tar: bool = True) -> LayerRead:
+               diff_id: str | None = None, compression: str | None = None, hash_tar: bool = True,
+               hash_files: bool = False) -> LayerRead:
     """Read one layer blob from ``read`` (a file's or a response's ``read``) into rows of the files frame.
 
     ``blob_digest`` and ``diff_id``, when given, are checked once the blob is read: a mismatch raises
     LayerDigestMismatch and the rows are never returned. ``compression`` is sniffed when not given.
     ``hash_tar=False`` does not hash the uncompressed tar of a compressed blob (its ``diff_id`` is
     then None, and cannot be checked); the blob itself is always hashed.
-    ``what`` names the blob in messages (a file, a member of an archive, a URL).
+    ``what`` names the blob in messages (a file, a member of an archive, a URL). ``hash_files``: the
+    rows get each regular file's SHA-256, hashed as its contents stream past (``sha256`` column).
     """
     raw = _Hashed(_chunks(read))
     it = iter(raw)
@@ -412,7 +437,7 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
     try:
         try:
             try:
-                parse_tar(tar_chunks, rows, what)
+                parse_tar(tar_chunks, rows, what, hash_files=hash_files)
                 for _ in tar_chunks:  # whatever follows the end-of-archive blocks, so the digests cover it
                     pass
             finally:
@@ -520,7 +545,7 @@ def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
         raise ArchiveError(f"{what}: the gzip stream ends early (truncated); save or fetch the image again", path=what)
 
 
-def read_layer_unverified(f, end: int, layer_id: str, what: str) -> LayerRead:
+def read_layer_unverified(f, end: int, layer_id: str, what: str, *, hash_files: bool = False) -> LayerRead:
     """Read the layer blob in the seekable file ``f`` (from its position to offset ``end``) headers
     only, seeking past file contents, as ``tar -t`` does; its digests are not checked (they would need
     every byte). A compressed blob cannot be seeked in, so it is read in full, and checked, as by
@@ -529,15 +554,15 @@ def read_layer_unverified(f, end: int, layer_id: str, what: str) -> LayerRead:
     head = f.read(4)
     f.seek(start)
     compression = compression_of(head)
-    if compression != "none":
-        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what)
+    if compression != "none" or hash_files:  # every byte is read anyway: checked too
+        return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what, hash_files=hash_files)
     rows = FileRows(layer_id)
     parse_tar(_SeekReader(f, end), rows, what)
     return LayerRead(rows, None, None, end - start, end - start, "none")
 
 
 def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str | None = None,
-                    diff_id: str | None = None) -> LayerRead:
+                    diff_id: str | None = None, hash_files: bool = False) -> LayerRead:
     """Read and check the layer blob in the seekable file ``f`` (from its position to offset ``end``).
 
     An uncompressed blob is hashed by a second thread reading it front to back while this one walks
@@ -547,9 +572,9 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     start = f.tell()
     head = f.read(4)
     f.seek(start)
-    if compression_of(head) != "none" or _tarscan is None:
+    if compression_of(head) != "none" or _tarscan is None or hash_files:
         return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
-                          blob_digest=blob_digest, diff_id=diff_id)
+                          blob_digest=blob_digest, diff_id=diff_id, hash_files=hash_files)
     sha = hashlib.sha256()
     failed: list[BaseException] = []
 

@@ -151,7 +151,7 @@ class _Entry:
 
 
 def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, cache: LayerCache | None,
-                  verify: bool = True):
+                  verify: bool = True, hash_files: bool = False):
     what = f"{ref.repository}@{desc.digest}"
 
     def read(layer_id: str) -> LayerRead:
@@ -161,17 +161,17 @@ def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, ca
                 with f:
                     try:
                         return read_layer(f.read, layer_id, f"{what} (cached in {cache.directory})",
-                                          blob_digest=desc.digest, hash_tar=verify)
+                                          blob_digest=desc.digest, hash_tar=verify, hash_files=hash_files)
                     except LayerDigestMismatch:
                         pass  # damaged in the cache: fetch it again
                 cache.discard(desc.digest)
-        return _fetch(client, ref, desc, layer_id, what, cache, verify)
+        return _fetch(client, ref, desc, layer_id, what, cache, verify, hash_files)
 
     return read
 
 
 def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
-           verify: bool = True) -> LayerRead:
+           verify: bool = True, hash_files: bool = False) -> LayerRead:
     r = client.open("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(), what=what,
                     ref=str(ref))
     entry = cache.writer(desc.digest, desc.size) if cache is not None else None
@@ -188,7 +188,7 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
         return data
 
     try:
-        got = read_layer(read, layer_id, what, blob_digest=desc.digest, hash_tar=verify)
+        got = read_layer(read, layer_id, what, blob_digest=desc.digest, hash_tar=verify, hash_files=hash_files)
         done = True
     except LayerDigestMismatch as e:
         raise DigestMismatch(f"{e}; the registry or something between it and you altered the content",
@@ -211,10 +211,11 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
 
 
 def registry_image(client: RegistryClient, reference: str | Reference, platform: str | None = None,
-                   cache: LayerCache | None = None, verify: bool = True) -> ImageEntry:
+                   cache: LayerCache | None = None, verify: bool = True, hash_files: bool = False) -> ImageEntry:
     """The image ``reference`` names (one platform of an index), with layers read from the registry.
     ``verify=False``: the uncompressed tars are not hashed, so not checked against the config's diff
-    IDs (the blobs are still checked against their digests)."""
+    IDs (the blobs are still checked against their digests). ``hash_files``: every regular file gets
+    its SHA-256 as its layer streams."""
     from ..ocilayout import LAYER_TYPES
 
     ref = Reference.parse(reference) if isinstance(reference, str) else reference
@@ -236,7 +237,7 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
         if desc.media_type not in LAYER_TYPES:
             raise UnsupportedManifest(f"{ref}: layer {desc.digest} has the unknown media type {desc.media_type!r}; "
                                       "layerlab reads tar layers, gzip, zstd or uncompressed", ref=str(ref))
-        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache, verify),
+        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache, verify, hash_files),
                                f"{ref.repository}@{desc.digest}", digest=desc.digest, size=desc.size,
                                media_type=desc.media_type))
     repo = Reference.parse(ref.repository).familiar.rsplit(":", 1)[0]
@@ -246,7 +247,7 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
 
 def open_registry_image(reference: str, *, platform: str | None = None, client: RegistryClient | None = None,
                         cache: LayerCache | bool | None = None, workers: int | None = None,
-                        progress: bool | None = None, verify: bool = True):
+                        progress: bool | None = None, verify: bool = True, hash_files: bool = False):
     """Open a registry image (``docker://`` without the prefix) as an Inventory of the contract's frames.
 
     ``platform`` (``os/arch[/variant]``) picks an image from an index; default this host's.
@@ -254,7 +255,8 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
     :class:`LayerCache`, False for none, or None for the default (``~/.cache/layerlab/layers``,
     bounded by ``LAYERLAB_LAYER_CACHE_BYTES``, default 4 GiB). Every blob is checked against its
     digest and every uncompressed layer against the config's diff ID; ``verify=False`` leaves out the
-    second check (the tars are not hashed: about a third less work for gzip layers).
+    second check (the tars are not hashed: about a third less work for gzip layers). ``hash_files``:
+    every regular file gets its SHA-256 (``files.sha256``), hashed as its layer streams.
     """
     own = client is None
     client = client or RegistryClient()
@@ -265,7 +267,7 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
     elif cache is False:
         cache = None
     try:
-        image = registry_image(client, reference, platform, cache, verify)
+        image = registry_image(client, reference, platform, cache, verify, hash_files)
     except BaseException:
         if own:
             client.close()
