@@ -487,7 +487,7 @@ def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None) -> p
     image_id = inv.resolve_image(image)
     chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
     files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
-    content = files.groupby("layer_id")["size"].sum()
+    content = files.groupby("layer_id", observed=True)["size"].sum()
     if waste is None:
         waste = waste_of_files(inv, image_id, chain_files(inv, inv.chain(image_id)))
     w = waste[waste["reason"].isin(STACK[1:])]

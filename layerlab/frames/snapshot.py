@@ -34,7 +34,7 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
     for col in schema.FRAMES[kind]:
         values = df[col.name]
         if col.logical == schema.RAW:
-            arr = pa.array([v if isinstance(v, bytes) else None for v in values], type=pa.binary())
+            arr = pa.array(schema.coerce_column(values, col, kind).array)  # Arrow binary, as it is in memory
         elif col.logical == schema.LIST:
             arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
         else:
@@ -49,7 +49,7 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
     for col in schema.FRAMES[kind]:
         arr = table.column(col.name)
         if col.logical == schema.RAW:
-            out[col.name] = pd.Series(arr.to_pylist(), dtype=object)
+            out[col.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
         elif col.logical == schema.LIST:
             out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
         else:
