@@ -125,7 +125,7 @@ def main() -> int:
         scan_rss = max(r[1] for r in scan_runs)
         summary_time = min(r[0] for r in summary_runs)
         summary_rss = max(r[1] for r in summary_runs)
-        _, mem_rss, mem_out = measure([sys.executable, "-c", MEMORY, root], stdout=None)
+        _, mem_rss, mem_out = measure([sys.executable, "-P", "-c", MEMORY, root], stdout=None)
         rows, nbytes = map(int, mem_out.split())
         entries = int(subprocess.run(f"find {' '.join(diffs)} -mindepth 1 | wc -l", shell=True, capture_output=True,
                                      text=True).stdout)

@@ -131,7 +131,10 @@ def save(inventory: Inventory, path) -> str:
     os.chmod(tmp, 0o777 & ~umask)
     try:
         for name, df in frames.items():
-            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
+            # Dictionary pages only for the categorical columns: trying them on paths (no repeats)
+            # took most of the write time.
+            dictionary = [c.name for c in schema.FRAMES[name] if c.logical == schema.CATEGORY] or False
+            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary)
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
         meta.setdefault("hostname", meta.get("host"))
         meta.setdefault("host_id", None)

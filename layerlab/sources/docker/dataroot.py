@@ -465,6 +465,8 @@ class DataRoot:
         self.read_layers(layers)
         read = {k: v for k, v in self._read.items() if v is not None}
         files = concat_files([v[0] for v in read.values()])
+        for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
+            self._read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
         lid = layers["layer_id"]
         is_rw = layers["kind"] != "image"

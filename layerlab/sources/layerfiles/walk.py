@@ -219,7 +219,7 @@ def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
             "mtime": pd.to_datetime(mtime, unit="ns", utc=True) if n else pd.Series([], dtype=schema.TIME),
             "link_target": link,
             "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
-            "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.string())),
+            "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
         }
     )
     return df if keep.all() else df[keep].reset_index(drop=True)
@@ -229,12 +229,10 @@ _KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
 
 
 def _strings(n: int, data: bytes, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """An Arrow string array over packed UTF-8 (``offsets``: n + 1 int64), without a copy per entry;
-    ArrowInvalid if a value is not valid UTF-8."""
-    small = offsets[-1] < (1 << 31) if len(offsets) else True
-    typ = pa.string() if small else pa.large_string()
+    """An Arrow string array over packed UTF-8 (``offsets``: n + 1 int64), without a copy (large_string,
+    which pandas' Arrow strings use anyway); ArrowInvalid if a value is not valid UTF-8."""
     bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    arr = pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(offsets.astype(np.int32) if small else offsets), pa.py_buffer(data)],
+    arr = pa.Array.from_buffers(pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
                                 null_count=-1 if valid is not None else 0)
     arr.validate(full=True)  # UTF-8, checked at C speed
     return arr
