@@ -326,6 +326,14 @@ def markdown() -> str:
         "Every source yields these frames with exactly these columns and dtypes (generated from",
         "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
         "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
+        "",
+        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: `layer_id`",
+        "and `kind` are pandas categoricals (a byte a row; `kind`'s categories are the ten kinds, in this",
+        "order), `path`, `link_target` and `sha256` Arrow strings, and `path_raw` Arrow binary, null for",
+        "every name that is valid UTF-8. A categorical compares with a string as a string column does; group",
+        "by it with `observed=True`, and compare the `layer_id` of two sources as strings (`astype(object)`),",
+        "since their categories differ. Snapshots keep the categoricals dictionary-encoded; snapshots",
+        "written before (plain strings, bytes in an object column) load into the same dtypes.",
     ]
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]

@@ -24,6 +24,7 @@
  * where allowed), nothing is written.
  */
 #define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE /* mremap */
 #include <Python.h>
 
 #include <dirent.h>
@@ -33,11 +34,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* A growable byte buffer (plain malloc: it is filled without the GIL). */
+/* A growable byte buffer in pages of its own (mmap, grown by mremap): growing never copies, pages
+ * not yet written take no memory, and freeing gives the memory back to the system at once (malloc
+ * would keep it in the walking thread's arena, and a scan's peak memory would grow by it). */
 typedef struct {
     char *data;
     size_t len, cap;
@@ -49,12 +53,20 @@ static int buf_reserve(Buf *b, size_t more) {
     size_t cap = b->cap ? b->cap : 1 << 16;
     while (cap < b->len + more)
         cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (!data)
+    void *data = b->data ? mremap(b->data, b->cap, cap, MREMAP_MAYMOVE)
+                         : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED)
         return -1;
     b->data = data;
     b->cap = cap;
     return 0;
+}
+
+static void buf_free(Buf *b) {
+    if (b->data)
+        munmap(b->data, b->cap);
+    b->data = NULL;
+    b->len = b->cap = 0;
 }
 
 static int buf_put(Buf *b, const void *src, size_t n) {
@@ -84,7 +96,7 @@ static void walk_free(Walk *w) {
     Buf *bufs[] = {&w->stats, &w->path_data, &w->path_off, &w->link_index, &w->link_data, &w->link_off,
                    &w->opaque, &w->named, &w->inodes, &w->rdevs, &w->stack};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
-        free(bufs[k]->data);
+        buf_free(bufs[k]);
     free(w->err_path);
 }
 
@@ -301,7 +313,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
                                    as_bytes(&w.opaque), as_bytes(&w.named), as_bytes(&w.inodes), as_bytes(&w.rdevs));
         else
             PyErr_NoMemory();
-        free(link_off.data);
+        buf_free(&link_off);
     }
     Py_DECREF(root);
     walk_free(&w);
