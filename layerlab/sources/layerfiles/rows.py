@@ -215,10 +215,15 @@ def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(frames) == 1:
         out = schema.coerce(frames[0], "files")
         return out.assign(layer_id=out["layer_id"].cat.reorder_categories(sorted(out["layer_id"].cat.categories)))
-    layer_ids = union_categoricals([_as_categorical(f["layer_id"]) for f in frames], sort_categories=True)
-    out = pd.concat([f.drop(columns="layer_id") for f in frames], ignore_index=True)
-    out.insert(0, "layer_id", layer_ids)
-    return schema.coerce(out, "files")
+    # Column by column through each array type's own concatenation (the extension-array interface's
+    # _concat_same_type): pd.concat of many parts took half as long again. layer_id goes through
+    # union_categoricals (concatenating categoricals with other categories gives objects).
+    cols = {"layer_id": union_categoricals([_as_categorical(f["layer_id"]) for f in frames], sort_categories=True)}
+    for c in schema.columns("files")[1:]:
+        arrays = [f[c].array for f in frames]
+        cols[c] = type(arrays[0])._concat_same_type(arrays) if len({a.dtype for a in arrays}) == 1 else \
+            pd.concat([f[c] for f in frames], ignore_index=True)
+    return schema.coerce(pd.DataFrame(cols), "files")
 
 
 def _as_categorical(col: pd.Series) -> pd.Categorical:
