@@ -18,7 +18,6 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     be an fsspec URL (``s3://bucket/prefix/host.layerlab``). A data root's snapshot records this
     machine's hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
     """
-    from .analyses.hashing import fill_sha256
     from .frames.host import identity
     from .frames.snapshot import check_output
     from .sources import open_source
@@ -35,6 +34,8 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
         inv = open_root(root, driver, files=files, progress=progress)
         inv.meta.update(identity())
     if hash and "hashed" not in inv.meta:
+        from .analyses.hashing import fill_sha256  # only here: the analyses take a while to import
+
         hashed = fill_sha256(inv, progress=progress)
         if hashed is not None:
             inv.meta["hashed"] = hashed

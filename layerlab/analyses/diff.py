@@ -89,7 +89,8 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
     m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
     both = (m["_merge"] == "both").to_numpy()
-    same_layer = both & _mask((m["layer_id_a"] == m["layer_id_b"]))
+    # layer_id is categorical; the two sides' categories differ, so compare the IDs themselves
+    same_layer = both & _mask((m["layer_id_a"].astype(object) == m["layer_id_b"].astype(object)))
     changes = [[] for _ in range(len(m))]
 
     def flag(mask, name):

@@ -12,10 +12,8 @@ from .waste import summary_fields
 
 
 def image_counts(inv) -> dict:
-    """The image counts every output names the same way: ``images`` (what ``docker images`` lists),
-    ``tagged_images`` (with at least one tag) and ``all_images`` (``docker images -a``: the classic
-    builder's intermediate images too)."""
-    return {"images": len(inv.listed), "tagged_images": len(inv.tagged), "all_images": len(inv.images)}
+    """``Inventory.image_counts``: ``images``, ``tagged_images`` and ``all_images``."""
+    return inv.image_counts()
 
 
 def summary_dict(inv) -> dict:

@@ -17,11 +17,10 @@ def cmd_scan(args) -> int:
 
     snap = load(out)
     skipped = snap.skipped
-    from ..analyses.summary import image_counts
-
-    counts = image_counts(snap)
+    counts = snap.image_counts()
+    rows = snap.meta.get("rows") or {}  # counted as it was written: the files frame is not read back
     print(f"wrote {out}: {counts['images']} images ({counts['tagged_images']} tagged, {counts['all_images']} with "
-          f"intermediate build images), {len(snap.layers)} layers, {len(snap.files)} files")
+          f"intermediate build images), {len(snap.layers)} layers, {rows.get('files', len(snap.files))} files")
     if len(skipped):
         print(f"warning: {len(skipped)} item(s) could not be read and are recorded in the snapshot's `skipped` frame:", file=sys.stderr)
         for r in skipped.head(10).itertuples(index=False):

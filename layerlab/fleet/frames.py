@@ -21,15 +21,21 @@ HOST = "host"
 Part = tuple[str, str]  # (snapshot, host)
 
 
-def _column(arr, col: schema.Column) -> pd.Series:
+def _column(arr, col: schema.Column, frame: str) -> pd.Series:
     if col.logical == schema.RAW:
-        return pd.Series(arr.to_pylist(), dtype=object)
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
     if col.logical == schema.LIST:
         return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
-    s = arr.to_pandas()
-    if col.dtype == schema.TIME:
-        return pd.to_datetime(s, utc=True).astype(schema.TIME)
-    return s if str(s.dtype) == col.dtype else s.astype(col.dtype)
+    return schema.coerce_column(arr.to_pandas(), col, frame)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary columns (categoricals) as their values, so that snapshots that
+    stored a column plain (older ones) and dictionary-encoded concatenate."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
 
 
 def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
@@ -46,7 +52,7 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
     tables, hosts = [], []
     for snapshot, host in parts:
-        t = _read_table(snapshot, frame, wanted, storage_options)
+        t = _plain(_read_table(snapshot, frame, wanted, storage_options))
         tables.append(t)
         hosts.append((host, t.num_rows))
     # An all-null column is typed null in one file and string in the next: promote to the wider.
@@ -55,7 +61,7 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
     out = {HOST: host_col}
     for name in wanted:
-        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+        out[name] = _column(table.column(name), spec[name], frame) if table is not None else pd.Series(dtype=spec[name].pandas_dtype())
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     return df if columns is None else df[list(columns)]
 
@@ -142,12 +148,13 @@ def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None =
         for snapshot, host in parts:
             with open_parquet(snapshot, "files", storage_options, read_dictionary=["layer_id", "kind"]) as pf:
                 t = pf.read(columns=FIND_COLUMNS)
-            hit = t.filter(_match(t, path, regex, sha256, size))
+            hit = _plain(t.filter(_match(t, path, regex, sha256, size)))  # old and new snapshots' dictionaries differ
             if hit.num_rows:
                 found.append(hit)
                 hosts += [host] * hit.num_rows
     out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
     table = pa.concat_tables(found, promote_options="default") if found else None
     for name in FIND_COLUMNS:
-        out[name] = _column(table.column(name), spec[name]) if table is not None else pd.Series(dtype=spec[name].dtype)
+        out[name] = _column(table.column(name), spec[name], "files") if table is not None \
+            else pd.Series(dtype=spec[name].pandas_dtype())
     return pd.DataFrame(out, index=pd.RangeIndex(len(hosts)))

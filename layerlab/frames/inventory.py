@@ -103,6 +103,12 @@ class Inventory:
             self.cache["listed"] = self.images[~self.images["intermediate"]]
         return self.cache["listed"]
 
+    def image_counts(self) -> dict:
+        """The image counts every output names the same way: ``images`` (what ``docker images`` lists),
+        ``tagged_images`` (with at least one tag) and ``all_images`` (``docker images -a``: the classic
+        builder's intermediate images too)."""
+        return {"images": len(self.listed), "tagged_images": len(self.tagged), "all_images": len(self.images)}
+
     def chains(self) -> dict[str, list[str]]:
         """Every image's layer IDs, base (position 0) first."""
         if "chains" not in self.cache:

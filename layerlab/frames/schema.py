@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import SchemaError
 from ..errors import TEXT, expects
@@ -18,7 +19,8 @@ from ..errors import TEXT, expects
 # string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
 # there, and its exact bytes are kept in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
-RAW = "raw"  # object dtype holding bytes or None
+RAW = "binary[pyarrow]"  # Arrow binary: the exact bytes, or null
+CATEGORY = "category"  # pandas Categorical: a few distinct values, stored once each (1-2 bytes a row)
 LIST = "list"  # object dtype holding Python lists of str
 INT = "int64"
 NULLABLE_INT = "Int64"
@@ -32,14 +34,27 @@ class Column:
     name: str
     logical: str
     doc: str
+    categories: tuple[str, ...] | None = None  # the fixed categories of a CATEGORY column, if fixed
 
     @property
     def dtype(self) -> str:
-        """The pandas dtype of the column."""
-        return "object" if self.logical in (RAW, LIST) else self.logical
+        """The pandas dtype of the column, as ``str(series.dtype)`` prints it."""
+        return "object" if self.logical == LIST else self.logical
+
+    def pandas_dtype(self):
+        """The dtype to cast to: a CategoricalDtype with the fixed categories, or :attr:`dtype`."""
+        if self.logical == CATEGORY and self.categories is not None:
+            return pd.CategoricalDtype(list(self.categories))
+        if self.logical == RAW:
+            return pd.ArrowDtype(pa.binary())
+        return self.dtype
 
 
-def _frame_spec(*cols: tuple[str, str, str]) -> tuple[Column, ...]:
+FILE_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "whiteout", "opaque")
+LAYER_KINDS = ("image", "init", "container")
+
+
+def _frame_spec(*cols: tuple) -> tuple[Column, ...]:
     return tuple(Column(*c) for c in cols)
 
 
@@ -101,11 +116,12 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("rw_size", NULLABLE_INT, "bytes in the read-write layer as `docker ps -s` counts them"),
     ),
     "files": _frame_spec(
-        ("layer_id", STRING, "layer the entry belongs to"),
+        ("layer_id", CATEGORY, "layer the entry belongs to (categorical: each ID stored once)"),
         ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File names below)"),
         ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
                              "doubled); null otherwise"),
-        ("kind", STRING, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque"),
+        ("kind", CATEGORY, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque (categorical, these categories)",
+         FILE_KINDS),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
         ("mode", INT, "permission bits (st_mode & 0o7777)"),
         ("uid", INT, "owner uid"),
@@ -209,10 +225,6 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-FILE_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "socket", "whiteout", "opaque")
-LAYER_KINDS = ("image", "init", "container")
-
-
 def columns(kind: str) -> list[str]:
     """The column names of frame ``kind`` in contract order."""
     return [c.name for c in _spec(kind)]
@@ -220,7 +232,7 @@ def columns(kind: str) -> list[str]:
 
 def empty(kind: str) -> pd.DataFrame:
     """An empty frame of ``kind`` with the contract's dtypes."""
-    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in _spec(kind)})
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.pandas_dtype()) for c in _spec(kind)})
 
 
 def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -229,19 +241,43 @@ def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     missing = [c.name for c in spec if c.name not in df.columns]
     if missing:
         raise SchemaError(f"{kind} frame lacks columns {missing}")
-    out = {}
-    for c in spec:
-        col = df[c.name]
-        if c.dtype == TIME:
-            col = pd.to_datetime(col, utc=True).astype(TIME)
-        elif c.logical == RAW:  # concat turns None into NaN in object columns; keep None
-            col = col.astype(object)
-            if col.isna().any():
-                col = col.where(col.notna(), None)
-        elif str(col.dtype) != c.dtype:
-            col = col.astype(c.dtype)
-        out[c.name] = col
+    out = {c.name: coerce_column(df[c.name], c, kind) for c in spec}
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+
+
+def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
+    """``col`` cast to the contract's column ``c`` of frame ``kind``."""
+    if c.dtype == TIME:
+        col = pd.to_datetime(col, utc=True).astype(TIME)
+    elif c.logical == RAW:
+        if str(col.dtype) != c.dtype:  # bytes or None/NaN in an object column
+            col = pd.Series(pd.array([v if isinstance(v, bytes) else None for v in col], dtype=c.pandas_dtype()), index=col.index)
+    elif c.logical == CATEGORY:
+        col = _categorical(col, c, kind)
+    elif str(col.dtype) != c.dtype:
+        col = col.astype(c.dtype)
+    return col
+
+
+def _categorical(col: pd.Series, c: Column, kind: str) -> pd.Series:
+    """``col`` as the categorical column ``c`` (its fixed categories, if it has them)."""
+    if c.categories is None:
+        return col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(CATEGORY)
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(c.categories):
+        return col
+    _check_known(col, c, kind)
+    return col.astype(c.pandas_dtype())
+
+
+def _check_known(col: pd.Series, c: Column, kind: str) -> None:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.unique()
+        present = col.cat.categories[codes[codes >= 0]]
+    else:
+        present = col.dropna().unique()
+    bad = sorted(set(present) - set(c.categories) - {None})
+    if bad:
+        raise SchemaError(f"{kind} frame has unknown {c.name} values {bad}; known: {c.categories}")
 
 
 def from_rows(kind: str, rows: list[dict], **defaults) -> pd.DataFrame:
@@ -261,10 +297,10 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     wrong = [f"{c.name}: {df[c.name].dtype} (expected {c.dtype})" for c in spec if str(df[c.name].dtype) != c.dtype]
     if wrong:
         raise SchemaError(f"{kind} frame has wrong dtypes: " + "; ".join(wrong))
-    if kind == "files" and len(df):
-        bad = sorted(set(df["kind"].dropna().unique()) - set(FILE_KINDS))
-        if bad:
-            raise SchemaError(f"files frame has unknown kinds {bad}; known: {FILE_KINDS}")
+    fixed = [c for c in spec if c.categories is not None and list(df[c.name].cat.categories) != list(c.categories)]
+    if fixed:
+        raise SchemaError(f"{kind} frame's {fixed[0].name} has categories {list(df[fixed[0].name].cat.categories)}, "
+                          f"expected {list(fixed[0].categories)}")
     if kind == "layers" and len(df):
         bad = sorted(set(df["kind"].dropna().unique()) - set(LAYER_KINDS))
         if bad:
@@ -312,6 +348,14 @@ def markdown() -> str:
         "Every source yields these frames with exactly these columns and dtypes (generated from",
         "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
         "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
+        "",
+        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: `layer_id`",
+        "and `kind` are pandas categoricals (a byte a row; `kind`'s categories are the ten kinds, in this",
+        "order), `path`, `link_target` and `sha256` Arrow strings, and `path_raw` Arrow binary, null for",
+        "every name that is valid UTF-8. A categorical compares with a string as a string column does; group",
+        "by it with `observed=True`, and compare the `layer_id` of two sources as strings (`astype(object)`),",
+        "since their categories differ. Snapshots keep the categoricals dictionary-encoded; snapshots",
+        "written before (plain strings, bytes in an object column) load into the same dtypes.",
     ]
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]

@@ -35,7 +35,7 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
     for col in schema.FRAMES[kind]:
         values = df[col.name]
         if col.logical == schema.RAW:
-            arr = pa.array([v if isinstance(v, bytes) else None for v in values], type=pa.binary())
+            arr = pa.array(schema.coerce_column(values, col, kind).array)  # Arrow binary, as it is in memory
         elif col.logical == schema.LIST:
             arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
         else:
@@ -50,7 +50,7 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
     for col in schema.FRAMES[kind]:
         arr = table.column(col.name)
         if col.logical == schema.RAW:
-            out[col.name] = pd.Series(arr.to_pylist(), dtype=object)
+            out[col.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
         elif col.logical == schema.LIST:
             out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
         else:
@@ -132,7 +132,10 @@ def save(inventory: Inventory, path) -> str:
     os.chmod(tmp, 0o777 & ~umask)
     try:
         for name, df in frames.items():
-            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
+            # Dictionary pages only for the categorical columns: trying them on paths (no repeats)
+            # took most of the write time.
+            dictionary = [c.name for c in schema.FRAMES[name] if c.logical == schema.CATEGORY] or False
+            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary)
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
         meta.setdefault("hostname", meta.get("host"))
         meta.setdefault("host_id", None)

@@ -29,7 +29,7 @@ def _fits(t: pa.DataType, logical: str) -> bool:
     """Whether an Arrow column type can hold the contract's ``logical`` type without guessing."""
     if pa.types.is_null(t):  # a column of nulls only
         return logical not in (schema.INT, schema.BOOL)
-    if logical == schema.STRING:
+    if logical in (schema.STRING, schema.CATEGORY):  # a category column may be stored plain (older snapshots)
         return _is_string(t)
     if logical == schema.LIST:
         return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (
@@ -63,7 +63,7 @@ def read_meta(path: Path) -> bytes:
 def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
     """The Parquet table of frame ``kind`` at ``path``, or SnapshotError naming the file and the fault."""
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # not read_table: its dataset layer is slow to import
     except (OSError, pa.ArrowException, ValueError) as e:
         raise SnapshotError(f"{path} is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}); {_HINT}",
                             path=str(path)) from None
@@ -97,7 +97,7 @@ def check_meta_shape(meta, path) -> dict:
 
 def check_layers_known(image_layers, layers_file: Path) -> None:
     """Every layer ``image_layers`` names must be in ``layers`` (read from its one column)."""
-    known = set(pq.read_table(layers_file, columns=["layer_id"]).column("layer_id").to_pylist())
+    known = set(pq.ParquetFile(layers_file).read(columns=["layer_id"]).column("layer_id").to_pylist())
     missing = sorted(set(image_layers["layer_id"].dropna()) - known)
     if missing:
         raise SnapshotError(f"{layers_file} lacks layers that image_layers uses ({', '.join(m[:19] for m in missing[:3])}"

@@ -20,14 +20,16 @@ def test_validate_names_wrong_dtype_and_missing_columns():
         schema.validate(df.drop(columns=["size"]), "images")
 
 
-def test_validate_rejects_unknown_file_kind():
-    df = schema.empty("files")
-    row = schema.coerce(
-        pd.DataFrame([{c: None for c in schema.columns("files")} | {"layer_id": "x", "path": "/a", "kind": "weird", "size": 0, "mode": 0, "uid": 0, "gid": 0}]),
-        "files",
-    )
-    with pytest.raises(ll.SchemaError, match="unknown kinds \\['weird'\\]"):
-        schema.validate(pd.concat([df, row], ignore_index=True), "files")
+def test_an_unknown_file_kind_is_refused():
+    row = pd.DataFrame([{c: None for c in schema.columns("files")} | {"layer_id": "x", "path": "/a", "kind": "weird", "size": 0, "mode": 0, "uid": 0, "gid": 0}])
+    with pytest.raises(ll.SchemaError, match="unknown kind values \\['weird'\\]"):
+        schema.coerce(row, "files")
+    # kind is categorical with the contract's categories: a frame with others is refused as well
+    ok = schema.coerce(row.assign(kind="file"), "files")
+    bad = ok.assign(kind=pd.Categorical(["weird"]))
+    with pytest.raises(ll.SchemaError, match="kind has categories \\['weird'\\]"):
+        schema.validate(bad, "files")
+    assert list(schema.validate(ok, "files")["kind"].cat.categories) == list(schema.FILE_KINDS)
 
 
 def test_unknown_frame_lists_known_ones():

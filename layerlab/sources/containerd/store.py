@@ -384,6 +384,8 @@ class ContainerdStore:
         bar.close()
         self._read = read
         files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
+        for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
+            read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
         layers["size"] = [read[x][1] if x in read else 0 for x in layers["layer_id"]]
         self._fill_sizes(frames)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -417,23 +418,39 @@ class DataRoot:
         """Read the files of the layers selected by ``which`` (all by default) into the cache."""
         self._layer_rows = {r.layer_id: r for r in layers.itertuples(index=False)}
         rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False) if r.layer_id not in self._read]
-        bar = tqdm(rows, desc="reading layers", unit="layer", disable=self.progress is False or not rows, leave=False)
-        for row in bar:
-            where = self.driver.layer_dir(self.root, row.cache_id)
+        bar = tqdm(total=len(rows), desc="reading layers", unit="layer", disable=self.progress is False or not rows, leave=False)
+
+        def read(row):
             try:
-                self._read[row.layer_id] = self.layer_files(row)
-                continue
-            except _NotPlain as e:
-                reason, path = str(e), where
-            except FileNotFoundError as e:
-                reason, path = "layer vanished while reading (removed by the daemon?)", e.filename or where
-            except PermissionError as e:
-                reason, path = f"permission denied; {SCAN_HINT}", e.filename or where
-            except TARSPLIT_ERRORS as e:
-                reason, path = f"unreadable tar-split ({type(e).__name__}: {e})", where
-            self._read[row.layer_id] = None
-            self.skipped.add("layer", row.layer_id, path, reason)
+                return self.layer_files(row), None
+            except (_NotPlain, OSError, *TARSPLIT_ERRORS) as e:
+                return None, e
+            finally:
+                bar.update()
+
+        # Layers are read on every core at once: the C walker releases the GIL while it walks, and
+        # one layer's frame is built while others are walked. Biggest first, so no core is left
+        # with a big layer at the end; results are kept in layer order.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), os.cpu_count() or 1, 8))) as pool:
+            futures = {id(r): pool.submit(read, r) for r in sorted(rows, key=lambda r: -r.size)}
+            results = [futures[id(r)].result() for r in rows]
         bar.close()
+        for row, (got, e) in zip(rows, results):
+            self._read[row.layer_id] = got
+            if e is None:
+                continue
+            where = self.driver.layer_dir(self.root, row.cache_id)
+            if isinstance(e, _NotPlain):
+                reason, path = str(e), where
+            elif isinstance(e, FileNotFoundError):
+                reason, path = "layer vanished while reading (removed by the daemon?)", e.filename or where
+            elif isinstance(e, PermissionError):
+                reason, path = f"permission denied; {SCAN_HINT}", e.filename or where
+            elif isinstance(e, TARSPLIT_ERRORS):
+                reason, path = f"unreadable tar-split ({type(e).__name__}: {e})", where
+            else:
+                raise e
+            self.skipped.add("layer", row.layer_id, path, reason)
 
     def container_sizes(self, meta: dict[str, pd.DataFrame]) -> pd.DataFrame:
         """The containers frame with rw_size (reads only container and init layers)."""
@@ -449,6 +466,8 @@ class DataRoot:
         self.read_layers(layers)
         read = {k: v for k, v in self._read.items() if v is not None}
         files = concat_files([v[0] for v in read.values()])
+        for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
+            self._read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
         lid = layers["layer_id"]
         is_rw = layers["kind"] != "image"

@@ -13,6 +13,7 @@ from array import array
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ...frames import schema
 from .._reader import open_noatime, scandir
@@ -45,9 +46,10 @@ except ImportError:  # no compiler at install time: the Python walk below gives 
 def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, use_c: bool = True) -> pd.DataFrame:
     """The files frame rows of the layer stored in directory ``root``.
 
-    Written for speed (this is the inventory's hot loop): one ``fstatat`` per entry, in C when
-    the extension is built (``use_c``), everything else computed column-wise afterwards with numpy.
-    (Walking subtrees in worker processes was measured too: no faster on 2 cores, more memory.)
+    Written for speed (this is the inventory's hot loop): one ``fstatat`` per entry, in C when the
+    extension is built (``use_c``) and with the GIL released, so layers are walked on several cores
+    at once (``walk_layers``); the frame is then built column-wise with numpy and Arrow from the
+    walker's packed buffers, with no Python object per entry.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
@@ -56,50 +58,63 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
     return _files_frame(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
 
 
-def _scan_c(root_b: bytes, overlay: bool, markers: bool) -> tuple:
-    """``_scan`` done by the C walker: the same tuple."""
-    stats, paths, links, opaque, named, inodes, rdevs = _fastwalk.walk(root_b, overlay, markers)
-    return paths, _columns(stats), links, opaque, named, inodes, rdevs
+class _Walked:
+    """One walk's packed columns (see _fastwalk.c): int64 numpy arrays and bytes."""
+
+    __slots__ = ("stats", "path_data", "path_off", "link_index", "link_data", "link_off", "opaque", "named", "inodes", "rdevs")
+
+    def __init__(self, stats, path_data, path_off, link_index, link_data, link_off, opaque, named, inodes, rdevs):
+        ints = lambda b, width=1: np.frombuffer(b, dtype=np.int64).reshape(-1, width) if width > 1 else np.frombuffer(b, dtype=np.int64)  # noqa: E731
+        self.stats = ints(stats, len(_COLUMNS))
+        self.path_data, self.path_off = path_data, ints(path_off)
+        self.link_index, self.link_data, self.link_off = ints(link_index), link_data, ints(link_off)
+        self.opaque, self.named = ints(opaque), ints(named)
+        self.inodes, self.rdevs = ints(inodes, 3), ints(rdevs, 2)
+
+    def path(self, i: int) -> bytes:
+        return self.path_data[self.path_off[i]:self.path_off[i + 1]]
+
+
+def _scan_c(root_b: bytes, overlay: bool, markers: bool) -> _Walked:
+    return _Walked(*_fastwalk.walk(root_b, overlay, markers))
 
 
 _COLUMNS = ("mode", "size", "uid", "gid", "mtime", "blocks")
 
 
-def _columns(stats) -> dict[str, np.ndarray]:
-    """The int64 stat fields of every entry, one after the other (``_COLUMNS``), as columns."""
-    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(_COLUMNS)) if len(stats) else np.zeros((0, len(_COLUMNS)), np.int64)
-    return {c: table[:, j] for j, c in enumerate(_COLUMNS)}
+def _pack(items: list[bytes]) -> tuple[bytes, bytes]:
+    """Byte strings as (data, int64 offsets), as the C walker packs them."""
+    lengths = np.fromiter((len(b) for b in items), dtype=np.int64, count=len(items))
+    return b"".join(items), np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64).tobytes()
 
 
-def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
-    """Walk the tree at ``root_b``. Returns (paths, {column: int64 array}, links, opaque, named,
-    inodes, rdevs).
+def _scan(root_b: bytes, overlay: bool, markers: bool) -> _Walked:
+    """Walk the tree at ``root_b`` in Python: the C walker's result, in the same order.
 
     Stat fields go straight into int64 arrays: keeping the stat objects would cost ~800 bytes an entry.
     """
-    readlink, fsencode = os.readlink, os.fsencode
-    paths: list[str] = []
+    readlink = os.readlink
+    paths: list[bytes] = []
     stats = array("q")  # _COLUMNS of every entry, one after the other
     add_stat = stats.extend
-    links: dict[int, str] = {}
-    inodes: dict[int, tuple[int, int]] = {}  # regular files with several links: (dev, ino)
-    rdevs: dict[int, int] = {}  # character devices
-    opaque: list[int] = []
-    named: list[int] = []  # entries named .wh.*
-    dirs = [(root_b, "", None)]
+    link_index, links = array("q"), []
+    inodes = array("q")  # regular files with several links: index, dev, ino
+    rdevs = array("q")  # character devices: index, rdev
+    opaque, named = array("q"), array("q")  # named: entries named .wh.*
+    dirs = [(root_b, b"", -1)]
     while dirs:
         dir_b, prefix, index = dirs.pop()
         # Listing through a directory fd makes every stat an fstatat() relative to it, as find's
         # fts does, instead of resolving the whole path again for each entry.
         fd = _open_dir(dir_b)
-        prefix += "/"
-        if overlay and index is not None and _is_opaque(fd):
+        prefix += b"/"
+        if overlay and index >= 0 and _is_opaque(fd):
             opaque.append(index)
         try:
             with os.scandir(fd) as it:
                 for entry in it:
                     st = entry.stat(follow_symlinks=False)
-                    name = entry.name  # str, decoded with surrogateescape
+                    name = os.fsencode(entry.name)
                     i = len(paths)
                     paths.append(prefix + name)
                     m = st.st_mode
@@ -107,102 +122,174 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> tuple:
                     fmt = m >> 12
                     if fmt == 8:
                         if st.st_nlink > 1:
-                            inodes[i] = (st.st_dev, st.st_ino)
+                            inodes.extend((i, st.st_dev, st.st_ino))
                     elif fmt == 4:
-                        dirs.append((dir_b + b"/" + fsencode(name), paths[i], i))
+                        dirs.append((dir_b + b"/" + name, paths[i], i))
                     elif fmt == 10:
-                        links[i] = readlink(name, dir_fd=fd)
+                        link_index.append(i)
+                        links.append(readlink(name, dir_fd=fd))
                     elif fmt == 2:
-                        rdevs[i] = st.st_rdev
-                    if markers and name.startswith(".wh."):
+                        rdevs.extend((i, st.st_rdev))
+                    if markers and name.startswith(b".wh."):
                         named.append(i)
         finally:
             os.close(fd)
-    return paths, _columns(stats), links, opaque, named, inodes, rdevs
+    path_data, path_off = _pack(paths)
+    link_data, link_off = _pack(links)
+    return _Walked(stats.tobytes(), path_data, path_off, link_index.tobytes(), link_data, link_off, opaque.tobytes(),
+                   named.tobytes(), inodes.tobytes(), rdevs.tobytes())
 
 
 def _open_dir(path_b: bytes) -> int:
     return open_noatime(path_b, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
 
-_FMT_KIND = np.array(["file"] * 16, dtype=object)
+#: kind's category code of each file type (st_mode >> 12)
+_FMT_CODE = np.zeros(16, dtype=np.int8)
 for _fmt, _kind in _KIND.items():
-    _FMT_KIND[_fmt >> 12] = _kind
+    _FMT_CODE[_fmt >> 12] = schema.FILE_KINDS.index(_kind)
+_CODE = {k: np.int8(i) for i, k in enumerate(schema.FILE_KINDS)}
 _NAT = np.iinfo(np.int64).min
 
 
-def _files_frame(layer_id: str, chunk: tuple, overlay: bool) -> pd.DataFrame:
-    paths, cols, links, opaque, named, inodes, rdevs = chunk
-    n = len(paths)
-    st_mode = cols["mode"]
+def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
+    n = len(w.stats)
+    st_mode = w.stats[:, 0]
     fmt = st_mode >> 12
-    kind = _FMT_KIND[fmt]
-    size = np.where(fmt == 8, cols["size"], 0)
+    code = _FMT_CODE[fmt]
+    size = np.where(fmt == 8, w.stats[:, 1], 0)
     mode = st_mode & 0o7777
-    uid, gid, mtime = cols["uid"], cols["gid"], cols["mtime"].copy()
-    disk = cols["blocks"] * 512
+    uid, gid, mtime = w.stats[:, 2].copy(), w.stats[:, 3].copy(), w.stats[:, 4].copy()
+    disk = w.stats[:, 5] * 512
     no_disk = np.zeros(n, dtype=bool)
-    link = np.full(n, None, dtype=object)
-    for i, target in links.items():
-        link[i] = target
     keep = np.ones(n, dtype=bool)
     whiteout = np.zeros(n, dtype=bool)
-    if overlay:
-        for i, rdev in rdevs.items():
-            whiteout[i] = rdev == 0  # overlay whiteout: char device 0/0
+    if overlay and len(w.rdevs):
+        whiteout[w.rdevs[:, 0][w.rdevs[:, 1] == 0]] = True  # overlay whiteout: char device 0/0
+    hard: dict[int, bytes] = {}  # index -> the path a hard link points to
     # Hard links: the first path in walk order (Docker's tar order) is the file, the rest link to it.
-    if inodes:
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, key in inodes.items():
-            groups.setdefault(key, []).append(i)
-        for members in groups.values():
+    if len(w.inodes):
+        order = np.lexsort((w.inodes[:, 2], w.inodes[:, 1]))
+        keys = w.inodes[order, 1:]
+        starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+        for members in np.split(w.inodes[order, 0], starts[1:]):
             if len(members) < 2:
                 continue
-            members.sort(key=lambda i: os.fsencode(paths[i]).split(b"/"))
-            first = paths[members[0]]
+            members = sorted(members.tolist(), key=lambda i: w.path(i).split(b"/"))
             for i in members[1:]:
-                kind[i], size[i], link[i], no_disk[i] = "hardlink", 0, first, True
-    if named or opaque:
-        index = {p: i for i, p in enumerate(paths)} if named else {}
-        for i in named:
-            what, path = whiteout_name(paths[i], fuse_marker=overlay)
+                hard[i] = w.path(members[0])
+        if hard:
+            idx = np.fromiter(hard, dtype=np.int64, count=len(hard))
+            code[idx], size[idx], no_disk[idx] = _CODE["hardlink"], 0, True
+    renamed: dict[int, str] = {}
+    opaque = w.opaque.tolist()
+    if len(w.named):
+        index = None
+        for i in w.named.tolist():
+            what, path = whiteout_name(os.fsdecode(w.path(i)), fuse_marker=overlay)
             keep[i] = what == "whiteout"
             if what == "opaque":
-                j = index.get(path)
+                if index is None:
+                    index = {w.path(j): j for j in range(n)}
+                j = index.get(os.fsencode(path))
                 if j is not None:
                     opaque.append(j)
             elif what == "whiteout":
-                paths[i] = path
+                renamed[i] = path
                 whiteout[i] = True
-        for i in opaque:
-            kind[i] = "opaque"
+    if opaque:
+        code[opaque] = _CODE["opaque"]
     if whiteout.any():
-        kind[whiteout] = "whiteout"
+        code[whiteout] = _CODE["whiteout"]
         mode[whiteout] = size[whiteout] = 0
         mtime[whiteout] = _NAT
-        link[whiteout] = None
         no_disk |= whiteout
-    paths, raw = exact_paths(paths)
-    if links:
-        targets, _ = exact_paths([t for t in link if t is not None])
-        link[np.not_equal(link, None)] = targets
+    paths, raw = _path_column(w, renamed)
+    link = _link_column(w, n, hard, whiteout)
     df = pd.DataFrame(
         {
-            "layer_id": pd.Series(layer_id, index=range(n), dtype=schema.STRING),
-            "path": arrow_strings(paths),
-            "path_raw": pd.Series(raw if raw is not None else [None] * n, dtype=object),
-            "kind": arrow_strings(kind),
+            "layer_id": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[layer_id]),
+            "path": paths,
+            "path_raw": raw,
+            "kind": pd.Categorical.from_codes(code, dtype=_KIND_DTYPE),
             "size": size,
             "mode": mode,
             "uid": uid,
             "gid": gid,
             "mtime": pd.to_datetime(mtime, unit="ns", utc=True) if n else pd.Series([], dtype=schema.TIME),
-            "link_target": arrow_strings(link),
+            "link_target": link,
             "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
-            "sha256": pd.Series(pd.NA, index=range(n), dtype=schema.STRING),
+            "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
         }
     )
     return df if keep.all() else df[keep].reset_index(drop=True)
+
+
+_KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
+
+
+def _strings(n: int, data: bytes, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An Arrow string array over packed UTF-8 (``offsets``: n + 1 int64), without a copy (large_string,
+    which pandas' Arrow strings use anyway); ArrowInvalid if a value is not valid UTF-8."""
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    arr = pa.Array.from_buffers(pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                null_count=-1 if valid is not None else 0)
+    arr.validate(full=True)  # UTF-8, checked at C speed
+    return arr
+
+
+def _path_column(w: _Walked, renamed: dict[int, str]):
+    """The path and path_raw columns: packed bytes straight into Arrow when all are UTF-8, none
+    renamed and no backslash needs escaping (the usual case), else through Python strings."""
+    n = len(w.path_off) - 1
+    if not renamed and b"\\" not in w.path_data:
+        try:
+            return pd.arrays.ArrowStringArray(_strings(n, w.path_data, w.path_off)), _no_raw(n)
+        except pa.ArrowInvalid:
+            pass
+    paths = [os.fsdecode(w.path(i)) for i in range(n)]
+    for i, p in renamed.items():
+        paths[i] = p
+    paths, raw = exact_paths(paths)
+    raw_col = pd.array(raw, dtype=pd.ArrowDtype(pa.binary())) if raw is not None else _no_raw(n)
+    return arrow_strings(paths), raw_col
+
+
+def _no_raw(n: int):
+    return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
+
+
+def _link_column(w: _Walked, n: int, hard: dict[int, bytes], whiteout: np.ndarray):
+    """link_target: symlink targets (packed by the walker) and hard links' first paths."""
+    lengths = np.zeros(n, dtype=np.int64)
+    valid = np.zeros(n, dtype=bool)
+    data = w.link_data
+    if hard:  # merge the hard links' targets into the symlinks' packed ones (few rows)
+        items = {int(i): w.link_data[w.link_off[k]:w.link_off[k + 1]] for k, i in enumerate(w.link_index)}
+        items.update(hard)
+        order = sorted(items)
+        data = b"".join(items[i] for i in order)
+        idx = np.array(order, dtype=np.int64)
+        lengths[idx] = [len(items[i]) for i in order]
+    else:
+        idx = w.link_index
+        lengths[idx] = np.diff(w.link_off)
+    valid[idx] = True
+    valid &= ~whiteout
+    if whiteout[idx].any():  # a whiteout keeps no target: drop its bytes
+        return arrow_strings([os.fsdecode(data[o:o + ln]) if v else None for o, ln, v in
+                              zip(np.concatenate([[0], np.cumsum(lengths)])[:-1], lengths, valid)])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    try:
+        if b"\\" in data:  # escaped by exact_paths below, as paths are
+            raise pa.ArrowInvalid("a backslash to escape")
+        return pd.arrays.ArrowStringArray(_strings(n, data, offsets, valid))
+    except pa.ArrowInvalid:  # a target that is not UTF-8: \xNN escapes, as for paths
+        targets = [os.fsdecode(data[offsets[i]:offsets[i + 1]]) for i in range(n) if valid[i]]
+        targets, _ = exact_paths(targets)
+        out = np.full(n, None, dtype=object)
+        out[valid] = targets
+        return arrow_strings(list(out))
 
 
 def _is_opaque(fd: int) -> bool:
