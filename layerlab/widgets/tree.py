@@ -213,7 +213,6 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self._ready = False
         self.inv = require_inventory(inv, "FileTree")
         self._trees: dict[tuple[str, int, str], Tree] = {}
-        self._shown: list[int] = []
         self._listing_update = False
         first = self.inv.resolve_image(image)
         self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
@@ -283,9 +282,9 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.layer_slider.max = max(len(self.chain) - 1, 0)
         self.position = len(self.chain) - 1  # a new image opens on its top layer: its whole filesystem
         self.selected = ""
-        self.expanded = self._default_expanded()
-        self._ready = ready
-        if ready:
+        if ready:  # (while the widget is built, __init__ computes the tree it starts on, once)
+            self.expanded = self._default_expanded()
+            self._ready = True
             self._refresh()
 
     @observe("position", "view")
@@ -423,7 +422,6 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded), tree.paths[i]) for i in shown]
         if left:
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
-        self._shown = shown
         self.summary.value = self._summary_html()
         # ipywidgets selects the first new option on its way: that is no click (``_clicked`` skips it).
         self._listing_update = True
