@@ -12,7 +12,7 @@ import pandas as pd
 from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 
 from .._docstrings import fill_doc
-from ..analyses.stacking import ancestor_closure, parent_of
+from ..analyses.stacking import ancestor_closure
 from ..display import command_label, human_bytes
 from ..errors import LayerlabError
 from ..frames.inventory import require_inventory
@@ -81,9 +81,11 @@ class Tree:
         self.frame = df
         self.paths = df["path"].to_numpy(dtype=object)
         self.index = {p: i for i, p in enumerate(self.paths)}
-        self.parent = parent_of(df["path"]).to_numpy(dtype=object)
-        self.depth = df["path"].str.count("/").to_numpy()
-        self.name = df["path"].str.rpartition("/")[2].to_numpy(dtype=object)
+        # plain str methods: pandas' .str accessor builds frames and costs ten times as much here
+        split = [p.rpartition("/") for p in self.paths]
+        self.parent = np.array([head or "/" for head, _, _ in split], dtype=object)
+        self.name = np.array([tail for _, _, tail in split], dtype=object)
+        self.depth = np.fromiter((p.count("/") for p in self.paths), dtype=np.int64, count=len(self.paths))
         self.kind = df["kind"].to_numpy(dtype=object)
         self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
@@ -94,7 +96,9 @@ class Tree:
         self.gid = df["gid"].to_numpy()
         self.link_target = df["link_target"].to_numpy(dtype=object)
         # children of each directory, in path order (= name order within one parent)
-        self.children = {p: idx for p, idx in df.groupby(self.parent, sort=False).indices.items()}
+        self.children: dict[str, list[int]] = {}
+        for i, parent in enumerate(self.parent):
+            self.children.setdefault(parent, []).append(i)
         # Directory totals: a live directory's count the files still there, a removed one's the files removed.
         files = self.kind == "file"
         removed = self.status == "removed"
@@ -209,7 +213,6 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self._ready = False
         self.inv = require_inventory(inv, "FileTree")
         self._trees: dict[tuple[str, int, str], Tree] = {}
-        self._shown: list[int] = []
         self._listing_update = False
         first = self.inv.resolve_image(image)
         self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
@@ -279,9 +282,9 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         self.layer_slider.max = max(len(self.chain) - 1, 0)
         self.position = len(self.chain) - 1  # a new image opens on its top layer: its whole filesystem
         self.selected = ""
-        self.expanded = self._default_expanded()
-        self._ready = ready
-        if ready:
+        if ready:  # (while the widget is built, __init__ computes the tree it starts on, once)
+            self.expanded = self._default_expanded()
+            self._ready = True
             self._refresh()
 
     @observe("position", "view")
@@ -419,7 +422,6 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded), tree.paths[i]) for i in shown]
         if left:
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
-        self._shown = shown
         self.summary.value = self._summary_html()
         # ipywidgets selects the first new option on its way: that is no click (``_clicked`` skips it).
         self._listing_update = True

@@ -144,6 +144,13 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
     assert after["img"] != before["img"], "the chart did not change"
     assert after["table"] != before["table"], "the table did not change"
     assert target in after["summary"], after["summary"][:300]
+    # the table's headers sit over their cells (JupyterLab's own rules aligned them apart)
+    align = page.evaluate("""() => { const t = document.querySelector('.layerlab-explorer table.layerlab-table');
+        const th = t.querySelector('th'), td = t.querySelector('td');
+        return [getComputedStyle(th).textAlign, getComputedStyle(td).textAlign,
+                th.getBoundingClientRect().left - td.getBoundingClientRect().left]; }""")
+    assert align[0] == align[1] and abs(align[2]) < 1, align
+    assert "NaN" not in after["table"]
     # The round trip through the browser, the kernel and matplotlib; generous for a loaded CI box.
     assert elapsed < 10, f"the explorer took {elapsed:.1f}s to follow the image"
     assert not errors, errors
