@@ -54,9 +54,9 @@ def local_cluster(processes: bool = False):
 
     By default one worker in this process with a thread per core: the fleet's tasks spend their
     time in pyarrow (Parquet decoding, Arrow compute), which releases the GIL, and their results
-    then need no pickling between processes. On this project's 2-core machine, 200 hosts' totals
-    and ``find`` took 8.7 s this way against 17.1 s with one single-threaded worker process per
-    core (docs/fleet.md). ``processes=True`` gives the latter (memory split evenly between them).
+    then need no pickling between processes. On this project's 2-core machine, 50–200 hosts' totals
+    and ``find`` took a third of the time of one single-threaded worker process per core, and less
+    CPU at 500 hosts (docs/fleet.md). ``processes=True`` gives the latter (memory split evenly).
     """
     from distributed import LocalCluster
 

@@ -12,7 +12,6 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..frames import schema
 from .snapshots import open_parquet
