@@ -15,6 +15,8 @@ from .frames.schema import FRAMES
 
 TABLE = Expect("a DataFrame (an analysis' result)", pd.DataFrame)
 OPTIONAL_TABLE = Expect("a DataFrame (an analysis' result) or None", pd.DataFrame, none=True)
+BLOBS = Expect("registry data (a registry_layers/registry_blobs frame or a storage audit's blobs), a dict of "
+               "digest to bytes, or None", pd.DataFrame, dict, none=True)
 COLUMNS = Expect("a list of column names, or None", list, tuple, set, frozenset, none=True, each=str)
 
 
@@ -110,7 +112,7 @@ def markers_table(inv) -> pd.DataFrame:
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
 
-@expects(inv=INVENTORY)
+@expects(inv=INVENTORY, blobs=BLOBS)
 def distribution_table(inv, blobs=None) -> pd.DataFrame:
     """Image layers with the registry (compressed) digests the daemon recorded when it pulled or
     pushed them; with ``blobs`` (registry data: a live registry's frames or a storage audit's blobs)

@@ -8,13 +8,14 @@ import pandas as pd
 from .._docstrings import fill_doc
 from ..analyses.waste import STACK
 from ..display import command_label, human_bytes, image_names
-from ..errors import CONTAINER, OPTIONAL_IMAGE, expects
+from ..errors import CONTAINER, OPTIONAL_IMAGE, OPTIONAL_TEXT, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ._util import AX, COUNT, FRAME, POSITION, REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
 
 
 @fill_doc
-@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, waste=FRAME, highlight=POSITION, ax=AX, label_width=COUNT)
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, waste=FRAME, highlight=POSITION, path_filter=OPTIONAL_TEXT, ax=AX,
+         label_width=COUNT)
 def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight: int | None = None,
                 path_filter: str | None = None, ax=None, label_width: int = 40):
     """Each layer of an image as a bar of its file content, stacked by what became of it: kept,

@@ -14,8 +14,8 @@ from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 from .._docstrings import fill_doc
 from ..analyses.stacking import ancestor_closure
 from ..display import command_label, human_bytes
-from ..errors import LayerlabError
-from ..frames.inventory import require_inventory
+from ..errors import OPTIONAL_IMAGE, Expect, LayerlabError, expects
+from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name, keep_if_frozen,
                     set_options)
 
@@ -51,6 +51,10 @@ def permissions(kind: str, mode: int) -> str:
 def printable(name: str) -> str:
     """``name`` with each unprintable character written as Python escapes it (``\\n``, ``\\x1b``)."""
     return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
+VIEW = Expect("'layer' or 'aggregated'", test=lambda v: isinstance(v, str) and v in ("layer", "aggregated"))
 
 
 class Tree:
@@ -209,6 +213,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
     selected = Unicode("", help="the entry whose details are shown")
     show_untagged = Bool(False, help="list untagged (<none>) images in the image dropdown")
 
+    @expects(inv=INVENTORY, image=OPTIONAL_IMAGE, position=POSITION, view=VIEW)
     def __init__(self, inv, image=None, position: int | None = None, view: str = "layer", **kwargs):
         self._ready = False
         self.inv = require_inventory(inv, "FileTree")
@@ -485,6 +490,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
                         f"{image_name(self.inv, self.image)} layer {self.position}")
 
 
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, position=POSITION, view=VIEW)
 def file_tree(inv, image=None, position: int | None = None, view: str = "layer") -> FileTree:
     """``FileTree(inv, image, position, view)``: an image's files as a tree, layer by layer."""
     return FileTree(inv, image, position, view)

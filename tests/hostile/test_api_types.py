@@ -60,8 +60,8 @@ def _public():
     for name in TABLES:
         out.append((f"tables.{name}", getattr(tables, name), inspect.signature(getattr(tables, name))))
     for name in widgets.__all__:
-        cls = getattr(widgets, name)
-        out.append((f"widgets.{name}", cls, inspect.signature(cls.__init__)))
+        obj = getattr(widgets, name)  # a widget class, or a function that builds one
+        out.append((f"widgets.{name}", obj, inspect.signature(obj.__init__ if isinstance(obj, type) else obj)))
     return out
 
 
