@@ -430,7 +430,10 @@ class ContainerdStore:
             for r in c.itertuples(index=False):
                 disk = None
                 if r.blob_exists:
-                    disk = os.lstat(r.blob).st_blocks * 512
+                    try:
+                        disk = os.lstat(r.blob).st_blocks * 512
+                    except FileNotFoundError:  # a live store: containerd's GC removed it since it was listed
+                        self.issues.append(f"content blob {r.digest} was removed while the store was read")
                 content_rows.append({"digest": r.digest, "kind": kinds.get(r.digest, "other"), "size": int(r.size) if pd.notna(r.size) else None,
                                      "disk_usage": disk, "uncompressed": r.uncompressed, "images": sorted(users.get(r.digest, []))})
         layers = frames["layers"]
