@@ -52,6 +52,9 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
             out[col.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
         elif col.logical == schema.LIST:
             out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+        elif kind == "files" and col.logical == schema.STRING and not pa.types.is_dictionary(arr.type):
+            # Arrow strings, as a walk gives them (pandas 2 would make Python strings: 3x the memory)
+            out[col.name] = pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())))
         else:
             out[col.name] = arr.to_pandas()
     return schema.coerce(pd.DataFrame(out), kind)
