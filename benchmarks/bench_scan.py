@@ -99,6 +99,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command, interleaved (best is kept)")
     ap.add_argument("--workdir", default=None, help="where the temporary daemon lives (kept and reused when given)")
+    ap.add_argument("--baseline", default=None, metavar="BIN",
+                    help="also time the layerlab of another install, interleaved (its venv's bin/, e.g. of the main branch)")
     args = ap.parse_args()
     dockerd_and_dive(no_dive=True)
 
@@ -112,11 +114,15 @@ def main() -> int:
         images = len(d.docker("images", "-aq").stdout.split())
         print(f"{images} images, {len(diffs)} layer directories", flush=True)
 
-        find_runs, scan_runs, bare_runs = [], [], []
+        find_runs, scan_runs, bare_runs, base_runs = [], [], [], []
         for _ in range(args.repeat):  # interleaved, so a change in the machine's speed affects all alike
             find_runs.append(measure(["find", *diffs, "-printf", FIND_FORMAT]))
             bare_runs.append(measure([sys.executable, "-c", "import pandas, pyarrow"]))
             scan_runs.append(measure([layerlab, "scan", root, "-o", str(out), "-q"]))
+            if args.baseline:
+                bin_ = Path(args.baseline)
+                base_runs.append((measure([str(bin_ / "python"), "-c", "import pandas, pyarrow"]),
+                                  measure([str(bin_ / "layerlab"), "scan", root, "-o", str(work / "baseline.layerlab"), "-q"])))
         find_time = min(r[0] for r in find_runs)
         bare_time = min(r[0] for r in bare_runs)
         scan_time = min(r[0] for r in scan_runs)
@@ -131,6 +137,9 @@ def main() -> int:
     ratio = (scan_time - bare_time) / find_time
     print("\nper run, seconds (find, scan, start-up -> ratio): " + "; ".join(
         f"{f[0]:.2f} {s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x" for f, s, b in zip(find_runs, scan_runs, bare_runs)))
+    if base_runs:
+        print("baseline per run (scan, start-up -> ratio, peak RSS): " + "; ".join(
+            f"{s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x {s[1] / 1e6:.0f} MB" for f, (b, s) in zip(find_runs, base_runs)))
     print(f"root: {images} images, {len(diffs)} layers, {entries:,} entries under them; files frame {rows:,} rows")
     print(f"find -printf            : {find_time:6.2f} s")
     print(f"layerlab scan (process) : {scan_time:6.2f} s, of which python + pandas + pyarrow start-up {bare_time:.2f} s")

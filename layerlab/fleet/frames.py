@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..frames import schema
+from ..frames.snapshot import column_from_arrow
 from .snapshots import open_parquet
 
 HOST = "host"
@@ -21,11 +22,7 @@ Part = tuple[str, str]  # (snapshot, host)
 
 
 def _column(arr, col: schema.Column, frame: str) -> pd.Series:
-    if col.logical == schema.RAW:
-        return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
-    if col.logical == schema.LIST:
-        return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
-    return schema.coerce_column(arr.to_pandas(), col, frame)
+    return column_from_arrow(arr, col, frame)  # as a single snapshot's frames are read
 
 
 def _plain(table: pa.Table) -> pa.Table:

@@ -46,16 +46,20 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
 
 
 def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
-    out = {}
-    for col in schema.FRAMES[kind]:
-        arr = table.column(col.name)
-        if col.logical == schema.RAW:
-            out[col.name] = pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
-        elif col.logical == schema.LIST:
-            out[col.name] = pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
-        else:
-            out[col.name] = arr.to_pandas()
+    out = {col.name: column_from_arrow(table.column(col.name), col, kind) for col in schema.FRAMES[kind]}
     return schema.coerce(pd.DataFrame(out), kind)
+
+
+def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
+    """Column ``col`` of frame ``kind`` from the Arrow array it was stored as, in the contract's dtype."""
+    if col.logical == schema.RAW:
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
+    if col.logical == schema.LIST:
+        return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+    if kind == "files" and col.logical == schema.STRING and not pa.types.is_dictionary(arr.type):
+        # Arrow strings, as a walk gives them (pandas 2 would make Python strings: 3x the memory)
+        return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())))
+    return schema.coerce_column(arr.to_pandas(), col, kind)
 
 
 def remote(path):

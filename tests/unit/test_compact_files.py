@@ -1,0 +1,56 @@
+"""The files frame's compact columns: categoricals and Arrow binary, through concat and snapshots."""
+
+import os
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+import layerlab as ll
+from layerlab.frames import schema
+from layerlab.sources.layerfiles import walk
+from layerlab.sources.layerfiles.rows import concat_files
+
+
+def _layer(root, names):
+    for name in names:
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(name)
+    os.symlink("a", root / "link")
+    return root
+
+
+def test_layers_concatenate_into_one_categorical_per_column(tmp_path):
+    a = walk.walk_layer(_layer(tmp_path / "a", ["etc/a", "etc/b"]), "sha256:" + "b" * 64)
+    b = walk.walk_layer(_layer(tmp_path / "b", ["usr/c"]), "sha256:" + "a" * 64)
+    files = schema.validate(concat_files([a, b]), "files")
+    assert list(files["layer_id"].cat.categories) == ["sha256:" + "a" * 64, "sha256:" + "b" * 64]  # sorted as strings
+    assert list(files["kind"].cat.categories) == list(schema.FILE_KINDS)
+    assert (files["layer_id"] == "sha256:" + "b" * 64).sum() == len(a)
+    assert set(files.loc[files["kind"] == "symlink", "link_target"]) == {"a"}
+    assert files["path_raw"].isna().all()
+    # a byte a row (the codes), not a 71-character ID a row
+    assert files["layer_id"].cat.codes.dtype.itemsize == 1 and files["kind"].cat.codes.dtype.itemsize == 1
+
+
+def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_path):
+    files = walk.walk_layer(_layer(tmp_path / "a", ["x/1", "x/2"]), "L1")
+    inv = ll.sample()
+    frames = {**inv.frames(), "files": files}
+    frames["layers"] = frames["layers"].head(0)
+    snap = ll.Inventory(dict(inv.meta), frames).save(tmp_path / "s.layerlab")
+    back = ll.load(snap).files
+    pd.testing.assert_frame_equal(back, schema.validate(files, "files"))
+    stored = pq.ParquetFile(os.path.join(snap, "files.parquet")).schema_arrow
+    assert str(stored.field("layer_id").type).startswith("dictionary") and str(stored.field("kind").type).startswith("dictionary")
+
+
+def test_frames_of_the_old_dtypes_coerce_to_the_new():
+    old = pd.DataFrame({c: pd.Series([None, None], dtype=object) for c in schema.columns("files")})
+    old = old.assign(layer_id=pd.array(["L2", "L1"], dtype="string"), kind=pd.array(["file", "dir"], dtype="string"),
+                     path=["/a", "/b\\xff"], path_raw=pd.Series([None, b"/b\xff"], dtype=object),
+                     size=[1, 0], mode=[0o644, 0o755], uid=[0, 0], gid=[0, 0])
+    new = schema.validate(schema.coerce(old, "files"), "files")
+    assert list(new["layer_id"].cat.categories) == ["L1", "L2"]
+    assert new["kind"].tolist() == ["file", "dir"]
+    assert pd.isna(new["path_raw"].iloc[0]) and new["path_raw"].iloc[1] == b"/b\xff"
