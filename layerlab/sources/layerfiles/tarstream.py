@@ -588,7 +588,7 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
         except OSError:
             own = None
         try:
-            if own is not None and os.fstat(own).st_ino != os.fstat(fd).st_ino:
+            if own is not None and ((a := os.fstat(own)).st_ino, a.st_dev) != ((b := os.fstat(fd)).st_ino, b.st_dev):
                 os.close(own)  # not the same file after all: read the shared one
                 own = None
             pos = start
