@@ -25,7 +25,7 @@ def walked_waste(inv, image_id: str, *, paths: bool = True) -> pd.DataFrame:
     from .waste import stack_all
 
     stack_all(inv, [image_id], hidden_only=True)
-    at, positions, by, over, codes = inv.cache["hidden_rows"][image_id]
+    at, positions, by, over, codes = inv.cache["hidden_rows"][image_id]  # waste.HiddenRows
     files = inv.files
     size = files["size"].to_numpy()[at]
     # waste's order: bytes, largest first, then path (the codes sort as the paths do); stable

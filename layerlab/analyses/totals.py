@@ -55,13 +55,13 @@ def reclaimable_once(source, images=None) -> dict:
     from .waste import stack_all
 
     stack_all(inv, ids, hidden_only=True)  # every image's hidden entries in one pass along the layer tree
-    hidden = [inv.cache["hidden_rows"][i] for i in ids]  # rows of inv.files, ..., path numbers
+    hidden = [inv.cache["hidden_rows"][i] for i in ids]  # waste.HiddenRows
     size = inv.files["size"].to_numpy()
-    per_image = int(sum(int(size[h[0]].sum()) for h in hidden))
+    per_image = int(sum(int(size[h.rows].sum()) for h in hidden))
     once = 0
     if hidden:
-        at = np.concatenate([h[0] for h in hidden])
-        path_code = np.concatenate([h[4] for h in hidden])
+        at = np.concatenate([h.rows for h in hidden])
+        path_code = np.concatenate([h.path_codes for h in hidden])
         if len(at):
             # each (layer, path) once, by numbers rather than strings: the first one met counts
             layer_code = np.empty(len(size), dtype=np.int64)
