@@ -17,14 +17,15 @@ def commands(inv, image_id: str) -> pd.Series:
     return pd.Series(rows["created_by"].astype(object).to_numpy(), index=rows["position"].to_numpy())
 
 
-def walked_waste(inv, image_id: str) -> pd.DataFrame:
+def walked_waste(inv, image_id: str, *, paths: bool = True) -> pd.DataFrame:
     """The reclaimable rows of ``waste(inv, image_id, hash=False)`` with the columns grouping needs
     (``position``, ``layer_id``, ``path``, ``bytes``, ``by_position``, ``by_layer_id``, ``reason``,
-    ``reclaimable``), from the one pass over every image (``waste.stack_all``), in ``waste``'s order."""
+    ``reclaimable``), from the one pass over every image (``waste.stack_all``), in ``waste``'s order.
+    ``paths=False`` leaves out ``path`` (grouping only counts the rows)."""
     from .waste import stack_all
 
     stack_all(inv, [image_id], hidden_only=True)
-    at, positions, by, over, codes = inv.cache["hidden_rows"][image_id]
+    at, positions, by, over, codes = inv.cache["hidden_rows"][image_id]  # waste.HiddenRows
     files = inv.files
     size = files["size"].to_numpy()[at]
     # waste's order: bytes, largest first, then path (the codes sort as the paths do); stable
@@ -32,7 +33,6 @@ def walked_waste(inv, image_id: str) -> pd.DataFrame:
     at, positions, by, over, size = (a[order] for a in (at, positions, by, over, size))
     chain = np.array(inv.chain(image_id) or [None], dtype=object)
     w = pd.DataFrame({
-        "path": pd.Series(files["path"].take(at).to_numpy(dtype=object), dtype=object),
         "layer_id": pd.Series(chain[positions], dtype=object),
         "position": positions,
         "bytes": size,
@@ -44,13 +44,16 @@ def walked_waste(inv, image_id: str) -> pd.DataFrame:
     if "sha256" in files.columns:
         sha = files["sha256"].take(at)
         if sha.notna().any():
-            _recorded_copies(inv, w, files["kind"].take(at).to_numpy(dtype=object), sha.to_numpy(dtype=object))
+            _recorded_copies(inv, w, at, files["kind"].take(at).to_numpy(dtype=object), sha.to_numpy(dtype=object))
+    if paths:
+        w.insert(0, "path", pd.Series(files["path"].take(at).to_numpy(dtype=object), dtype=object))
     return w
 
 
-def _recorded_copies(inv, w: pd.DataFrame, kind: np.ndarray, sha: np.ndarray) -> None:
+def _recorded_copies(inv, w: pd.DataFrame, at: np.ndarray, kind: np.ndarray, sha: np.ndarray) -> None:
     """``metadata_only`` where ``waste`` (hash=False) finds it: an overwritten file whose copy above,
-    a file of the same size, has the same recorded sha256 (a ``--hash`` snapshot)."""
+    a file of the same size, has the same recorded sha256 (a ``--hash`` snapshot). ``at``: the rows'
+    positions in the files frame."""
     lower = (w["reason"] == "overwritten").to_numpy() & (kind == "file") & pd.notna(sha)
     if not lower.any():
         return
@@ -58,7 +61,8 @@ def _recorded_copies(inv, w: pd.DataFrame, kind: np.ndarray, sha: np.ndarray) ->
     files = inv.files[inv.files["layer_id"].isin(set(w.loc[lower, "by_layer_id"]))][cols].astype(
         {"layer_id": object, "path": object, "kind": object, "link_target": object})
     files = files.drop_duplicates(["layer_id", "path"], keep="last")
-    cand = pd.DataFrame({"layer_id": w.loc[lower, "by_layer_id"].to_numpy(), "path": w.loc[lower, "path"].to_numpy(),
+    cand = pd.DataFrame({"layer_id": w.loc[lower, "by_layer_id"].to_numpy(),
+                         "path": inv.files["path"].take(at[lower]).to_numpy(dtype=object),
                          "size0": w.loc[lower, "bytes"].to_numpy(), "sha0": sha[lower], "at": np.flatnonzero(lower)})
     upper = cand.merge(files, on=["layer_id", "path"], how="left")
     # a copy made to add a hard link keeps its bytes on the first link
@@ -104,7 +108,7 @@ def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=Fals
     inv = open_source(source)
     image_id = inv.image_id(image)
     if waste is None and hash is False:
-        w = walked_waste(inv, image_id)
+        w = walked_waste(inv, image_id, paths=False)
     else:
         w = waste_of(inv, image_id, hash=hash, progress=False) if waste is None else waste
     w = w[w["reclaimable"]]

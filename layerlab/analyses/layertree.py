@@ -28,12 +28,73 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 class _Paths:
     """Every path of the files frame numbered in sorted order, so that a directory's subtree (its
-    strict descendants) is one range of numbers, ``lo[d]:hi[d]``."""
+    strict descendants) is one range of numbers, ``lo[d]:hi[d]``; ``links`` are the numbers of
+    ``link_targets`` (-1 for a target that is no path here)."""
 
-    def __init__(self, path: pd.Series):
+    def __init__(self, path: pd.Series, link_targets=()):
         codes, uniq = pd.factorize(path)  # hashing only: the distinct paths are sorted below
+        targets = np.asarray(link_targets, dtype=object)
+        try:
+            at, order, self.names, dirs_named = self._sorted_arrow(uniq, targets)
+        except (pa.ArrowException, UnicodeError):
+            # a path holding surrogates (no Arrow string can): sorted and searched by Python
+            at, order, self.names, dirs_named = self._sorted_python(uniq, targets)
+        n = self.n = len(order)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(n)
+        self.codes = rank[codes.astype(np.int64)]
+        self.lo = np.zeros(n, dtype=np.int64)
+        self.hi = np.zeros(n, dtype=np.int64)
+        nd = len(dirs_named)
+        pos, lo, hi = at[:nd], at[nd:2 * nd], at[2 * nd:3 * nd]
+        self.lo[pos[dirs_named]], self.hi[pos[dirs_named]] = lo[dirs_named], hi[dirs_named]
+        self.links = at[3 * nd:]
+
+    @staticmethod
+    def _merge(queries_and_paths_sorted: np.ndarray, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+        """From one stable sort of queries then paths: each query's insertion point among the sorted
+        paths (searchsorted's, left), and the paths' order."""
+        merged = queries_and_paths_sorted
+        is_path = merged >= n_queries
+        before = np.cumsum(is_path) - is_path
+        at = np.empty(n_queries, dtype=np.int64)
+        at[merged[~is_path]] = before[~is_path]
+        return at, merged[is_path] - n_queries
+
+    def _sorted_arrow(self, uniq, targets):
+        # Arrow sorts UTF-8 bytes, which is code point order, the order Python sorts str in; the
+        # strings stay in Arrow (no Python object per path).
+        paths = pa.array(uniq, type=pa.large_string(), from_pandas=True)
+        up = pc.unique(pc.replace_substring_regex(paths, pattern="/[^/]*$", replacement=""))
+        dirs = frontier = up
+        while len(frontier):  # directories above others, named by no row (a tar may omit them)
+            up = pc.unique(pc.replace_substring_regex(frontier, pattern="/[^/]*$", replacement=""))
+            frontier = up.filter(pc.invert(pc.is_in(up, value_set=dirs)))
+            dirs = pa.concat_arrays([dirs, frontier])
+        dirs = dirs.filter(pc.not_equal(dirs, ""))
+        empty = pa.scalar("", pa.large_string())
+        slash, zero = pa.scalar("/", pa.large_string()), pa.scalar("0", pa.large_string())
+        queries = [dirs, pc.binary_join_element_wise(dirs, empty, slash), pc.binary_join_element_wise(dirs, empty, zero),
+                   pa.array(targets, type=pa.large_string(), from_pandas=True)]
+        nq = sum(len(q) for q in queries)
+        # stable: a query goes before an equal path, as searchsorted(side="left") puts it
+        merged = np.asarray(pc.sort_indices(pa.chunked_array([*queries, paths])), dtype=np.int64)
+        at, order = self._merge(merged, nq)
+        names = paths.take(pa.array(order))
+        nd = len(dirs)
+        named = at[:nd] < len(order)
+        named[named] = pc.equal(names.take(pa.array(at[:nd][named])), dirs.filter(pa.array(named))).to_numpy(zero_copy_only=False)
+        links = at[3 * nd:]
+        ok = links < len(order)
+        if len(targets):
+            t = queries[3]
+            same = np.zeros(len(links), dtype=bool)
+            same[ok] = pc.fill_null(pc.equal(names.take(pa.array(links[ok])), t.filter(pa.array(ok))), False).to_numpy(zero_copy_only=False)
+            at[3 * nd:][~same] = -1
+        return at, order, names, named
+
+    def _sorted_python(self, uniq, targets):
         names = np.asarray(uniq, dtype=object)
-        # The directories above some path (some of them named by no row: a tar may omit them).
         dirs = {p.rpartition("/")[0] for p in names}
         frontier = dirs
         while frontier:
@@ -41,48 +102,22 @@ class _Paths:
             dirs |= frontier
         dirs.discard("")
         dirs = np.array(list(dirs), dtype=object)
-        nd, n = len(dirs), len(names)
-        # Where each directory d, d + "/" and d + "0" would go among the sorted paths: d's
-        # number, and its subtree's bounds ("0" follows "/").
-        queries = np.concatenate([dirs, dirs + "/", dirs + "0"]) if nd else np.zeros(0, dtype=object)
-        try:
-            # One sort of paths and queries together (Arrow sorts UTF-8 bytes, which is code point
-            # order, Python's; stable, so a query goes before an equal path, as searchsorted does).
-            both = pa.concat_arrays([pa.array(queries, type=pa.large_string()),
-                                     pa.array(uniq, type=pa.large_string(), from_pandas=True)])
-            merged = np.asarray(pc.sort_indices(both), dtype=np.int64)
-            is_name = merged >= len(queries)
-            order = merged[is_name] - len(queries)
-            before = np.cumsum(is_name) - is_name
-            at = np.empty(len(queries), dtype=np.int64)
-            at[merged[~is_name]] = before[~is_name]
-            self.names = names[order]
-        except (pa.ArrowException, UnicodeError):
-            # a path holding surrogates (no Arrow string can): sorted and searched by Python
-            order = np.argsort(names, kind="stable")
-            self.names = names[order]
-            at = np.searchsorted(self.names, queries).astype(np.int64)
-        rank = np.empty_like(order)
-        rank[order] = np.arange(n)
-        self.codes = rank[codes.astype(np.int64)]
-        self.lo = np.zeros(n, dtype=np.int64)
-        self.hi = np.zeros(n, dtype=np.int64)
-        if nd:
-            pos, lo, hi = at[:nd], at[nd:2 * nd], at[2 * nd:]
-            named = pos < n
-            named[named] = self.names[pos[named]] == dirs[named]
-            self.lo[pos[named]], self.hi[pos[named]] = lo[named], hi[named]
+        order = np.argsort(names, kind="stable")
+        names = names[order]
+        strs = np.array([t if isinstance(t, str) else "" for t in targets], dtype=object)
+        queries = np.concatenate([dirs, dirs + "/", dirs + "0", strs]) if len(dirs) else strs
+        at = np.searchsorted(names, queries).astype(np.int64)
+        nd = len(dirs)
+        clipped = np.minimum(at, max(len(names) - 1, 0))
+        hit = (at < len(names)) & (names[clipped] == queries) if len(names) else np.zeros(len(queries), dtype=bool)
+        at[3 * nd:][~hit[3 * nd:]] = -1
+        return at, order, names, hit[:nd]
 
-    def code_of(self, values) -> np.ndarray:
-        """The numbers of ``values`` (paths), -1 for anything not a path here."""
-        values = np.asarray(values, dtype=object)
-        out = np.full(len(values), -1, dtype=np.int64)
-        ok = np.flatnonzero([isinstance(v, str) for v in values])
-        if len(ok) and len(self.names):
-            at = np.minimum(np.searchsorted(self.names, values[ok]), len(self.names) - 1)
-            hit = self.names[at] == values[ok]
-            out[ok[hit]] = at[hit]
-        return out
+    def names_of(self, codes) -> list[str]:
+        """The paths of some numbers."""
+        if isinstance(self.names, np.ndarray):
+            return list(self.names[codes])
+        return self.names.take(pa.array(np.asarray(codes, dtype=np.int64))).to_pylist()
 
 
 class _Layer:
@@ -160,6 +195,11 @@ class _Acc:
 WHITEOUT, OPAQUE, DIR, NOT_DIR, OTHER = 0, 1, 2, 3, 9
 
 
+def hard_links(files: pd.DataFrame) -> np.ndarray:
+    """Rows of the files frame that are hard links."""
+    return np.flatnonzero((files["kind"] == "hardlink").to_numpy(dtype=bool))
+
+
 def _columns(files: pd.DataFrame, paths: _Paths) -> dict:
     """The files frame's kind (as numbers), size and hard link targets (as path numbers), whatever
     the frame's dtypes (object, Arrow strings, categorical)."""
@@ -170,9 +210,7 @@ def _columns(files: pd.DataFrame, paths: _Paths) -> dict:
     code[(kind == "opaque").to_numpy(dtype=bool)] = OPAQUE
     code[(kind == "whiteout").to_numpy(dtype=bool)] = WHITEOUT
     link = np.full(len(files), -1, dtype=np.int64)
-    hard = np.flatnonzero((kind == "hardlink").to_numpy(dtype=bool))
-    if len(hard):
-        link[hard] = paths.code_of(files["link_target"].iloc[hard].astype(object).to_numpy())
+    link[hard_links(files)] = paths.links
     return {"kind": code, "size": files["size"].to_numpy(dtype=np.int64), "link": link}
 
 
@@ -222,7 +260,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
         if 1 < b <= len(path) - 1:
             starts.add(path[b])
     files = inv.files
-    paths = _Paths(files["path"])
+    paths = _Paths(files["path"], files["link_target"].take(hard_links(files)).to_numpy(dtype=object))
     cols = _columns(files, paths)
     if "files_by_layer" not in inv.cache:
         inv.cache["files_by_layer"] = files.groupby("layer_id", observed=True, sort=False).indices
@@ -232,7 +270,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
         rows = by_layer.get(lid)
         layers[lid] = _Layer(np.asarray(rows if rows is not None else _EMPTY, dtype=np.int64), cols, paths)
     total = sum(len(layers[lid].rows) for lid in node_layer[1:])
-    n_paths = len(paths.names)
+    n_paths = paths.n
     # Entries: one per (trie node, row of its layer), numbered in walk order, so along one chain
     # entry numbers grow with position and, within a layer, with the files frame's row order.
     ent_row = np.zeros(total, dtype=np.int64)
@@ -315,7 +353,7 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
         if missing:
             from .waste import postorder_key
 
-            names = paths.names[c]
+            names = paths.names_of(c)
             keys = [postorder_key(p, w) for p, w in zip(names, lay.is_wh)]
             first = min(missing, key=lambda i: keys[i])
             visit = visit & np.fromiter((k < keys[first] for k in keys), dtype=bool, count=n)

@@ -55,15 +55,21 @@ def reclaimable_once(source, images=None) -> dict:
     from .waste import stack_all
 
     stack_all(inv, ids, hidden_only=True)  # every image's hidden entries in one pass along the layer tree
-    at = [inv.cache["hidden_rows"][i][0] for i in ids]  # rows of inv.files
+    hidden = [inv.cache["hidden_rows"][i] for i in ids]  # waste.HiddenRows
     size = inv.files["size"].to_numpy()
-    per_image = int(sum(int(size[a].sum()) for a in at))
-    if at:
-        rows = np.unique(np.concatenate(at))
-        union = pd.DataFrame({c: inv.files[c].take(rows).to_numpy() for c in ("layer_id", "path", "size")})
-        once = int(union.drop_duplicates(["layer_id", "path"])["size"].sum())
-    else:
-        once = 0
+    per_image = int(sum(int(size[h.rows].sum()) for h in hidden))
+    once = 0
+    if hidden:
+        at = np.concatenate([h.rows for h in hidden])
+        path_code = np.concatenate([h.path_codes for h in hidden])
+        if len(at):
+            # each (layer, path) once, by numbers rather than strings: the first one met counts
+            layer_code = np.empty(len(size), dtype=np.int64)
+            for k, rows in enumerate(inv.cache["files_by_layer"].values()):
+                layer_code[rows] = k
+            key = layer_code[at] * (int(path_code.max()) + 1) + path_code
+            _, first = np.unique(key, return_index=True)
+            once = int(size[at[first]].sum())
     return {"reclaimable_bytes": once, "reclaimable_bytes_sum_of_images": per_image, "images": len(ids)}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -200,6 +201,16 @@ def hidden_stacked(files: pd.DataFrame) -> pd.DataFrame:
     return hidden_bytes(files, resolve(files, "oci"))[["layer_id", "path", "position", "size"]]
 
 
+class HiddenRows(NamedTuple):
+    """One image's hidden entries as the one pass finds them (``stack_all``), aligned arrays."""
+
+    rows: np.ndarray  #: positions in ``inv.files``, in ``hidden_of``'s order
+    positions: np.ndarray  #: each entry's layer position in the image
+    by: np.ndarray  #: position of the layer that hid it
+    overwritten: np.ndarray  #: that layer put something at the same path (else it deleted it)
+    path_codes: np.ndarray  #: numbers that sort as the paths do
+
+
 def stack_all(inv, image_ids, base_layers: dict | None = None, *, hidden_only: bool = False) -> dict:
     """``image_figures`` of many images in one walk along their layer tree (``layertree.walk``).
 
@@ -220,8 +231,8 @@ def stack_all(inv, image_ids, base_layers: dict | None = None, *, hidden_only: b
         todo = [i for i in ids if (i, int(base_layers.get(i, 0))) not in figs]
     if todo:
         for iid, fig in walk(inv, todo, base_layers).items():
-            rows[iid] = tuple(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by", "hidden_overwritten",
-                                                  "hidden_path_codes"))
+            rows[iid] = HiddenRows(*(fig.pop(k) for k in ("hidden_rows", "hidden_positions", "hidden_by",
+                                                           "hidden_overwritten", "hidden_path_codes")))
             figs[(iid, int(base_layers.get(iid, 0)))] = fig
     return {} if hidden_only else {i: figs[(i, int(base_layers.get(i, 0)))] for i in ids}
 
@@ -235,7 +246,7 @@ def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataF
     if image_id not in c:
         walked = inv.cache.get("hidden_rows", {}).get(image_id)
         if walked is not None:
-            at, positions = walked[:2]
+            at, positions = walked.rows, walked.positions
             f = inv.files
             c[image_id] = pd.DataFrame({"layer_id": f["layer_id"].take(at).to_numpy(dtype=object),
                                         "path": f["path"].take(at).to_numpy(dtype=object),

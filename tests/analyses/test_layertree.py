@@ -12,9 +12,10 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses import efficiency
-from layerlab.analyses.attribution import waste_by_line
+from layerlab.analyses.attribution import walked_waste, waste_by_line
 from layerlab.analyses.base import base_images
 from layerlab.analyses.stacking import chain_files
+from layerlab.analyses.totals import reclaimable_once
 from layerlab.analyses.waste import hidden_of, hidden_stacked, image_figures, stack_all, waste
 from layerlab.frames.inventory import Inventory
 from layerlab.sources.sample import DRIVERS, sample_path
@@ -43,9 +44,21 @@ def assert_one_pass_is_per_image(inv) -> int:
         for col in ("layer_id", "path", "position", "size"):
             assert list(one[col]) == list(alone[col]), (iid, col)
         # waste by Dockerfile line: who hid what, and how
+        ref_waste = waste(inv, iid, hash=False, progress=False)
+        ref_rows = ref_waste[ref_waste["reclaimable"]].reset_index(drop=True)
+        rows = walked_waste(inv, iid)
+        for col in ("path", "layer_id", "position", "bytes", "reason", "by_position", "by_layer_id"):
+            assert list(rows[col]) == list(ref_rows[col]), (iid, col)
         lines = waste_by_line(inv, iid)
-        ref_lines = waste_by_line(inv, iid, waste=waste(inv, iid, hash=False, progress=False))
+        ref_lines = waste_by_line(inv, iid, waste=ref_waste)
         pd.testing.assert_frame_equal(lines.reset_index(drop=True), ref_lines.reset_index(drop=True), check_dtype=False)
+    # honest totals: each (layer, path) once over the listed images
+    listed = list(inv.listed["image_id"])
+    parts = [hidden_stacked(chain_files(inv, inv.chain(i))) for i in listed]
+    union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"]) if parts else pd.DataFrame({"size": []})
+    once = reclaimable_once(inv, listed)
+    assert once["reclaimable_bytes"] == int(union["size"].sum())
+    assert once["reclaimable_bytes_sum_of_images"] == sum(int(p["size"].sum()) for p in parts)
     # efficiency reads the same figures (and the same bases)
     eff = efficiency(inv, all=True).set_index("image_id")
     for iid in ids:
