@@ -107,15 +107,28 @@ def _failed_cell(nb) -> tuple[int, dict] | tuple[None, None]:
     return None, None
 
 
-def _mark_failure(nb, index: int, error: dict) -> None:
+def _running_cell(nb) -> int | None:
+    """The code cell that started and never finished (nbclient records when each one starts)."""
+    for i, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {}) if cell.cell_type == "code" else {}
+        if "iopub.execute_input" in timing and "shell.execute_reply" not in timing:
+            return i
+    return None
+
+
+def _mark_failure(nb, index: int | None, error: dict) -> None:
     """Put a banner at the top that links to the failing cell, as papermill does."""
     import nbformat
 
+    what = f'{html.escape(error.get("ename", ""))}: {html.escape(str(error.get("evalue", ""))[:300])}'
+    if index is None:
+        banner = f'<div class="layerlab-failed"><b>This notebook failed</b> ({what}); the cells with output ran.</div>'
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+        return
     anchor = '<span id="layerlab-failed-cell"></span>'
     nb.cells[index].metadata.setdefault("tags", []).append("layerlab-failed")
     nb.cells.insert(index, nbformat.v4.new_markdown_cell(anchor))
-    banner = (f'<div class="layerlab-failed"><b>This notebook failed at cell {index}</b> '
-              f'({html.escape(error.get("ename", ""))}: {html.escape(str(error.get("evalue", ""))[:300])}). '
+    banner = (f'<div class="layerlab-failed"><b>This notebook failed at cell {index}</b> ({what}). '
               f'<a href="#layerlab-failed-cell">Go to the failing cell</a>; everything above it ran.</div>')
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
 
@@ -126,9 +139,10 @@ def execute(nb, cwd=None, timeout: int = 600):
     On a failing cell the run stops there and NotebookFailed is raised carrying the executed
     notebook (``.nb``) so the caller can still keep and render it.
     """
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     # IPC sockets in a private directory: nothing listens on the network while a report runs.
     kernel_dir = tempfile.mkdtemp(prefix="llreport-kernel-")
@@ -137,7 +151,9 @@ def execute(nb, cwd=None, timeout: int = 600):
     startup = Path(kernel_dir) / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-layerlab.py").write_text(STARTUP)
-    km = KernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(kernel_dir, "kernel.json"))
+    # The asynchronous manager, as nbclient expects: with the blocking one a kernel that dies leaves
+    # nbclient waiting on its output forever, since its liveness check never gets to run.
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(kernel_dir, "kernel.json"))
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or os.getcwd())}})
     try:
@@ -152,9 +168,17 @@ def execute(nb, cwd=None, timeout: int = 600):
             cell=index, source=source, ename=(error or {}).get("ename", ""), evalue=str((error or {}).get("evalue", "")))
         failure.nb = nb
         raise failure from None
+    except (DeadKernelError, CellTimeoutError) as e:
+        # The kernel died or a cell ran past the timeout: the notebook fails, the report goes on.
+        index = _running_cell(nb)
+        source = nb.cells[index].source if index is not None else ""
+        failure = NotebookFailed(f"cell {index}: {type(e).__name__}: {str(e).strip()[:300]}", cell=index, source=source,
+                                 ename=type(e).__name__, evalue=str(e).strip()[:300])
+        failure.nb = nb
+        raise failure from None
     finally:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
         shutil.rmtree(kernel_dir, ignore_errors=True)
     return nb
 
@@ -181,7 +205,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
     except NotebookFailed as failure:
         nb = failure.nb
         nbformat.write(nb, executed_path)
-        _mark_failure(nb, failure.cell, _failed_cell(nb)[1] or {})
+        _mark_failure(nb, failure.cell, _failed_cell(nb)[1] or {"ename": failure.ename, "evalue": failure.evalue})
         _header(nb, params, index_link)
         to_html(nb, out_html, show_code=True)  # the failing cell's code is what the reader needs
         failure.path = str(executed_path)
@@ -296,7 +320,7 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
             try:
                 render(path, out_dir / entry["html"], show_code=show_code, index_link=True, **given)
             except NotebookFailed as e:
-                entry["error"] = f"cell {e.cell}: {e.ename}: {e.evalue[:200]}"
+                entry["error"] = (f"cell {e.cell}: " if e.cell is not None else "") + f"{e.ename}: {e.evalue[:200]}"
                 entry["exception"] = e
             return entry
 

@@ -249,3 +249,22 @@ def test_notebooks_run_concurrently_one_kernel_each_bounded_by_jobs(tmp_path, mo
     assert "3/3" in err and "2 at a time" in err and "running" in err, err[-500:]
     index = (tmp_path / "parallel" / "index.html").read_text()
     assert [index.index(f"0{i}-timing.html") for i in range(3)] == sorted(index.index(f"0{i}-timing.html") for i in range(3))
+
+
+def test_a_dead_kernel_fails_its_page_and_the_others_render(tmp_path, monkeypatch):
+    nbdir = tmp_path / "nbs"
+    _timing_notebooks(nbdir, 2)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Dies\n\nWhat if the kernel dies?"),
+                nbformat.v4.new_code_cell("print('before')"), nbformat.v4.new_code_cell("import os\nos._exit(1)")]
+    nbformat.write(nb, nbdir / "09-dies.ipynb")
+    monkeypatch.setenv("LAYERLAB_NOTEBOOKS", str(nbdir))
+    with pytest.raises(NotebookFailed) as info:
+        reports.render_all("sample", tmp_path / "out", jobs=2, progress=False)
+    assert info.value.ename == "DeadKernelError" and "09-dies.ipynb" in str(info.value) and "1 of 3" in str(info.value)
+    assert info.value.cell == 2
+    assert len(_spans(tmp_path / "out", 2)) == 2  # the other notebooks ran to the end
+    page = (tmp_path / "out" / "09-dies.html").read_text()
+    assert "This notebook failed at cell 2" in page and "DeadKernelError" in page and "before" in page
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert re.search(r'09-dies\.html">Dies</a> <span class="failed">failed</span>: cell 2: DeadKernelError', index), index
