@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .._version import __version__
-from ..errors import CorruptMetadata
+from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
 from ..frames.inventory import Inventory
 
@@ -61,6 +61,8 @@ def open_regular(path, limit: int | None = METADATA_LIMIT):
         if e.errno == errno.ELOOP:
             raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab "
                                   "does not follow it (the store is damaged or was tampered with)", path=str(path)) from None
+        if e.errno in (errno.EACCES, errno.EPERM):
+            raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=str(path)) from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):

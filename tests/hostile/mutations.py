@@ -173,3 +173,30 @@ def read_container_config(root: Path, path: Path, change, what: str) -> None:
     else:
         assert len(skipped) and str(path) in set(skipped["path"]), f"{what}: the container vanished without a skipped row"
         assert "config.v2.json" in skipped["reason"].iloc[0]
+
+
+def _first(pattern):
+    return lambda root: sorted(root.glob(pattern))[0]
+
+
+def _config_with_parent(root):
+    meta = root / "image/overlay2/imagedb/metadata/sha256"
+    return next(p / "parent" for p in sorted(meta.iterdir()) if (p / "parent").exists())
+
+
+#: One metadata file of each kind in the overlay2 capture, by role.
+DATAROOT_ROLES = {
+    "layerdb diff": _first("image/overlay2/layerdb/sha256/*/diff"),
+    "layerdb size": _first("image/overlay2/layerdb/sha256/*/size"),
+    "layerdb cache-id": _first("image/overlay2/layerdb/sha256/*/cache-id"),
+    "layerdb parent": _first("image/overlay2/layerdb/sha256/*/parent"),
+    "layerdb tar-split": _first("image/overlay2/layerdb/sha256/*/tar-split.json.gz"),
+    "image config": _first("image/overlay2/imagedb/content/sha256/*"),
+    "image parent": _config_with_parent,
+    "repositories.json": _first("image/overlay2/repositories.json"),
+    "container config": _first("containers/*/config.v2.json"),
+    "container hostconfig": _first("containers/*/hostconfig.json"),
+    "mount-id": _first("image/overlay2/layerdb/mounts/*/mount-id"),
+    "init-id": _first("image/overlay2/layerdb/mounts/*/init-id"),
+    "distribution metadata": _first("image/overlay2/distribution/v2metadata-by-diffid/sha256/*"),
+}

@@ -13,7 +13,7 @@ import warnings
 import pytest
 from harness.captures import unpack_capture
 from harness.tiers import require_root
-from mutations import COMMON, CONTAINER_CONFIGS, HOSTCONFIGS, bounded, read_container_config, read_damaged_root, write
+from mutations import COMMON, CONTAINER_CONFIGS, DATAROOT_ROLES as ROLES, HOSTCONFIGS, bounded, read_container_config, read_damaged_root, write
 
 import layerlab as ll
 
@@ -22,32 +22,6 @@ import layerlab as ll
 def root(tmp_path_factory):
     require_root("tar")
     return unpack_capture("overlay2", tmp_path_factory.mktemp("mutated") / "root")
-
-
-def _first(pattern):
-    return lambda root: sorted(root.glob(pattern))[0]
-
-
-def _config_with_parent(root):
-    meta = root / "image/overlay2/imagedb/metadata/sha256"
-    return next(p / "parent" for p in sorted(meta.iterdir()) if (p / "parent").exists())
-
-
-ROLES = {
-    "layerdb diff": _first("image/overlay2/layerdb/sha256/*/diff"),
-    "layerdb size": _first("image/overlay2/layerdb/sha256/*/size"),
-    "layerdb cache-id": _first("image/overlay2/layerdb/sha256/*/cache-id"),
-    "layerdb parent": _first("image/overlay2/layerdb/sha256/*/parent"),
-    "layerdb tar-split": _first("image/overlay2/layerdb/sha256/*/tar-split.json.gz"),
-    "image config": _first("image/overlay2/imagedb/content/sha256/*"),
-    "image parent": _config_with_parent,
-    "repositories.json": _first("image/overlay2/repositories.json"),
-    "container config": _first("containers/*/config.v2.json"),
-    "container hostconfig": _first("containers/*/hostconfig.json"),
-    "mount-id": _first("image/overlay2/layerdb/mounts/*/mount-id"),
-    "init-id": _first("image/overlay2/layerdb/mounts/*/init-id"),
-    "distribution metadata": _first("image/overlay2/distribution/v2metadata-by-diffid/sha256/*"),
-}
 
 
 MUTATIONS = {
