@@ -9,12 +9,18 @@ from __future__ import annotations
 import pandas as pd
 
 from .display import command_label, human_bytes, image_names
-from .errors import FLAG, OPTIONAL_IMAGE, Expect, expects
+from .errors import FLAG, OPTIONAL_IMAGE, Expect, check_argument, expects
 from .frames.inventory import FRAME_NAMES, INVENTORY, require_inventory
 from .frames.schema import FRAMES
 
 TABLE = Expect("a DataFrame (an analysis' result)", pd.DataFrame)
 OPTIONAL_TABLE = Expect("a DataFrame (an analysis' result) or None", pd.DataFrame, none=True)
+# By what they hold, so that this module need not import the registry readers.
+REGISTRY_FRAMES = Expect("registry frames (layerlab.sources.registry.registry_frames(...))",
+                         test=lambda v: all(hasattr(v, a) for a in ("manifests", "layers", "blobs")))
+AUDIT = Expect("a storage audit (layerlab.sources.registry.audit_storage(...))",
+               test=lambda v: all(hasattr(v, a) for a in ("repositories", "blobs", "gc", "gc_untagged")))
+OPTIONAL_AUDIT = Expect(AUDIT.what + " or None", none=True, test=AUDIT.test)
 BLOBS = Expect("registry data (a registry_layers/registry_blobs frame or a storage audit's blobs), a dict of "
                "digest to bytes, or None", pd.DataFrame, dict, none=True)
 COLUMNS = Expect("a list of column names, or None", list, tuple, set, frozenset, none=True, each=str)
@@ -218,6 +224,7 @@ def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFram
     return out.iloc[eff["reclaimable_bytes"].to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
 
 
+@expects(frames=REGISTRY_FRAMES)
 def registry_summary(frames) -> pd.DataFrame:
     """One row per inspected reference: platform, layers, compressed size, and how many of its
     blobs other references share."""
@@ -250,6 +257,7 @@ def model_table(comparison: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(audit=AUDIT)
 def audit_summary(audit) -> pd.DataFrame:
     """A storage audit in a few lines: repositories, blobs by kind, and what garbage-collect would free."""
     blobs = audit.blobs
@@ -269,6 +277,7 @@ def audit_comparison(**audits) -> pd.DataFrame:
     what garbage-collect would free, and the requests each audit made (with an S3 cost estimate)."""
     columns = {}
     for name, audit in audits.items():
+        check_argument("audit_comparison", name, audit, OPTIONAL_AUDIT)
         if audit is None:
             continue
         req, cost = audit.requests, audit.cost_usd
@@ -380,12 +389,14 @@ def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(measurements=TABLE)
 def measured_layers_table(measurements: pd.DataFrame) -> pd.DataFrame:
     """How many layers were measured per driver, and how (``analyses.measurements.load_measurements``)."""
     counts = measurements.groupby(["driver", "how"], sort=False).size()
     return counts.rename("layers measured").reset_index()
 
 
+@expects(sizes=TABLE)
 def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
     """``analyses.store_usage.image_sizes`` for reading: each image's two copies in a containerd store."""
     return pd.DataFrame({
@@ -399,6 +410,7 @@ def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+@expects(du=TABLE)
 def btrfs_du_table(du: pd.DataFrame) -> pd.DataFrame:
     """``analyses.measurements.btrfs_du`` for reading: what ``du`` counts per btrfs layer against what
     ``btrfs filesystem du`` says the layer owns alone and shares."""

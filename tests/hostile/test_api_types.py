@@ -30,7 +30,8 @@ WRONG = [_Meaningless(), 3 + 4j]
 #: layerlab.tables' functions of an Inventory or a frame (the registry ones take results of their own kinds).
 TABLES = ["base_table", "bloat_table", "bytes_columns", "containers_table", "copy_ups_table", "diff_table",
           "distribution_table", "efficiency_table", "frame_overview", "images_table", "layers_table",
-          "markers_table", "model_table", "readable", "table_html", "waste_table"]
+          "markers_table", "model_table", "readable", "table_html", "waste_table", "registry_summary",
+          "audit_summary", "measured_layers_table", "store_images_table", "btrfs_du_table"]
 
 
 def _valid(inv) -> dict:
@@ -39,7 +40,9 @@ def _valid(inv) -> dict:
     return {"source": inv, "inv": inv, "image": tag, "a": tag, "b": tag, "writes": "noop", "kind": "files",
             "path": "/nonexistent", "value": "1MB", "root": "sample", "out": "/nonexistent/x.layerlab",
             "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv}, "df": pd.DataFrame(), "findings": pd.DataFrame(), "ups": pd.DataFrame(),
-            "diff": pd.DataFrame(), "comparison": pd.DataFrame(), "waste": pd.DataFrame()}
+            "diff": pd.DataFrame(), "comparison": pd.DataFrame(), "waste": pd.DataFrame(),
+            "measurements": pd.DataFrame(), "sizes": pd.DataFrame(), "du": pd.DataFrame(),
+            "frames": None, "audit": None}  # the last two: only ever the parameter under test
 
 
 def _public():
@@ -122,3 +125,8 @@ def test_the_cases_the_issue_names(inv):
         analyses.efficiency("not an inventory")
     # valid values still work
     assert isinstance(analyses.efficiency(inv, images=list(inv.tagged["image_id"][:1])), pd.DataFrame)
+
+
+def test_audits_compared_are_audits():
+    with pytest.raises(ArgumentError, match=r"audit_comparison\(\): s3 must be a storage audit"):
+        tables.audit_comparison(filesystem=None, s3="s3://bucket/registry")
