@@ -108,10 +108,10 @@ def _failed_cell(nb) -> tuple[int, dict] | tuple[None, None]:
 
 
 def _running_cell(nb) -> int | None:
-    """The code cell that started and never finished (nbclient records when each one starts)."""
+    """The code cell that was running: the first one without a reply (nbclient records each reply's
+    time; cells run in order, and a kernel can die before it says a cell started)."""
     for i, cell in enumerate(nb.cells):
-        timing = cell.get("metadata", {}).get("execution", {}) if cell.cell_type == "code" else {}
-        if "iopub.execute_input" in timing and "shell.execute_reply" not in timing:
+        if cell.cell_type == "code" and "shell.execute_reply" not in cell.get("metadata", {}).get("execution", {}):
             return i
     return None
 
