@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import Expect, ImageNotFound, LayerlabError, check_argument
+from ..errors import Expect, ImageNotFound, check_argument
 from . import schema
 
 FRAME_NAMES = ("images", "layers", "image_layers", "history", "containers", "files", "skipped")

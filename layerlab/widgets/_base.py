@@ -11,9 +11,10 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
-from traitlets import Int, observe
+from traitlets import Int, TraitError, observe
 
 from ..display import image_names
+from ..errors import LayerlabError
 from ..tables import table_html
 
 #: Set by ``layerlab.reports`` in the kernel it runs: widgets then display as their snapshot.
@@ -227,6 +228,21 @@ class ImagePicking:
 
     def _image_choices(self, *keep):
         return image_choices(self.inv, self.show_untagged, keep=[k for k in keep if k])
+
+    def _picked_image(self, proposal, select, on_unlisted) -> str:
+        """Validate an image trait: its current value while a dropdown's options change, else the
+        image ID the value names (a TraitError saying why when none); ``on_unlisted(image_id)`` runs
+        for an image ``select`` does not list (an untagged image asked for by code)."""
+        frozen = keep_if_frozen(self, proposal)
+        if frozen is not None:
+            return frozen
+        try:
+            image_id = self.inv.image_id(proposal["value"])
+        except LayerlabError as e:
+            raise TraitError(str(e)) from None
+        if image_id not in dict(select.options).values():
+            on_unlisted(image_id)
+        return image_id
 
     def _untagged_box(self):
         box = widgets.Checkbox(value=False, description="untagged images", indent=False,

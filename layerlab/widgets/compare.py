@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pandas as pd
-from traitlets import Bool, TraitError, Unicode, observe, validate
+from traitlets import Bool, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
 from ..display import human_bytes
-from ..errors import OPTIONAL_IMAGE, LayerlabError, expects
+from ..errors import OPTIONAL_IMAGE, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
-from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, keep_if_frozen,
-                    set_options, snapshot_table)
+from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, set_options, snapshot_table)
 
 
 @fill_doc
@@ -62,16 +61,7 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @validate("a", "b")
     def _valid_image(self, proposal):
-        frozen = keep_if_frozen(self, proposal)
-        if frozen is not None:
-            return frozen
-        try:
-            image_id = self.inv.image_id(proposal["value"])
-        except LayerlabError as e:
-            raise TraitError(str(e)) from None
-        if image_id not in dict(self.a_select.options).values():  # an untagged image asked for by code
-            self._set_choices(image_id)
-        return image_id
+        return self._picked_image(proposal, self.a_select, self._set_choices)
 
     def _set_choices(self, *keep):
         opts = self._image_choices(self.a, self.b, *keep)

@@ -6,15 +6,15 @@ import html
 
 import ipywidgets as widgets
 import pandas as pd
-from traitlets import Bool, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Int, Unicode, observe, validate
 
 from .. import plots
 from .._docstrings import fill_doc
-from ..errors import OPTIONAL_IMAGE, Expect, LayerlabError, expects
+from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..display import command_label, human_bytes
 from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, ImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
-                    keep_if_frozen, set_options, snapshot_table)
+                    set_options, snapshot_table)
 
 
 POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
@@ -79,16 +79,8 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @validate("image")
     def _valid_image(self, proposal):
-        frozen = keep_if_frozen(self, proposal)
-        if frozen is not None:
-            return frozen
-        try:
-            image_id = self.inv.image_id(proposal["value"])
-        except LayerlabError as e:
-            raise TraitError(str(e)) from None
-        if image_id not in dict(self.image_select.options).values():  # an untagged image asked for by code
-            set_options(self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self)
-        return image_id
+        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
+            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
 
     @observe("show_untagged")
     def _untagged_changed(self, change):

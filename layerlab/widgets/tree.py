@@ -14,10 +14,9 @@ from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 from .._docstrings import fill_doc
 from ..analyses.stacking import ancestor_closure
 from ..display import command_label, human_bytes
-from ..errors import OPTIONAL_IMAGE, Expect, LayerlabError, expects
+from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name, keep_if_frozen,
-                    set_options)
+from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name, set_options)
 
 # Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
 # a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
@@ -255,16 +254,8 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @validate("image")
     def _valid_image(self, proposal):
-        frozen = keep_if_frozen(self, proposal)
-        if frozen is not None:
-            return frozen
-        try:
-            image_id = self.inv.image_id(proposal["value"])
-        except LayerlabError as e:
-            raise TraitError(str(e)) from None
-        if image_id not in dict(self.image_select.options).values():  # an untagged image asked for by code
-            set_options(self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self)
-        return image_id
+        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
+            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
 
     @validate("position")
     def _valid_position(self, proposal):
@@ -407,7 +398,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
         i = tree.index.get(self.selected)
         if i is None:
             return "<i>click an entry for its details; click a directory to open or close it</i>"
-        mark, perms, owner, size = tree.columns(i)
+        _, perms, owner, size = tree.columns(i)
         f = tree.frame
         pos = f.at[i, "position"]
         chain = self.chain
