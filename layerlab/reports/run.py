@@ -9,7 +9,8 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -277,6 +278,23 @@ def check_inputs(inv, params: dict) -> None:
         container_row(inv, str(params["container"]))
 
 
+def _warm() -> None:
+    """What every page's worker needs first, imported while the parent opens the source."""
+    import nbclient  # noqa: F401
+    import nbconvert  # noqa: F401
+
+
+def _render_page(path: Path, out_html: Path, show_code: bool, params: dict) -> dict | None:
+    """``render`` in a worker process; a failure comes back as NotebookFailed's fields (an
+    exception with keyword-only attributes does not cross processes whole)."""
+    try:
+        render(path, out_html, show_code=show_code, index_link=True, **params)
+    except NotebookFailed as e:
+        return {"message": e.args[0], "path": e.path, "cell": e.cell, "source": e.source, "ename": e.ename,
+                "evalue": e.evalue}
+    return None
+
+
 def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = None, show_code: bool = False,
                progress: bool | None = None) -> Path:
     """Run every report notebook on ``source`` and write ``out_dir``/index.html and one page each.
@@ -297,6 +315,15 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
         source = params.pop("source")
     out_dir = prepare_dir(Path(out_dir))
     workdir = Path(tempfile.mkdtemp(prefix="llreport-work-"))
+    workers = max(1, min(len(paths), jobs or _cores()))
+    # Each notebook is run by nbclient in a process of its own (threads here only wait on them):
+    # nbclient is not thread-safe, and with ipykernel 6.29 and nbclient 0.10 (the declared
+    # minimums) two notebooks run from threads of one process hung about one report in six,
+    # while the same notebooks from separate processes never did (12 of 12). The workers start now,
+    # so their imports overlap opening the source.
+    pages = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        pages.submit(_warm)
     try:
         try:
             notebook_source, inv = _open_for_report(source, driver, workdir)
@@ -317,16 +344,15 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
                 given["driver"] = None  # already applied when the source was opened
             title, question = _title_and_question(path)
             entry = {"title": title, "question": question, "html": path.stem + ".html", "ipynb": path.stem + ".ipynb"}
-            try:
-                render(path, out_dir / entry["html"], show_code=show_code, index_link=True, **given)
-            except NotebookFailed as e:
+            failed = pages.submit(_render_page, path, out_dir / entry["html"], show_code, given).result()
+            if failed is not None:
+                e = NotebookFailed(failed.pop("message"), **failed)
                 entry["error"] = (f"cell {e.cell}: " if e.cell is not None else "") + f"{e.ename}: {e.evalue[:200]}"
                 entry["exception"] = e
             return entry
 
         from ..analyses.summary import summary_dict
 
-        workers = max(1, min(len(paths), jobs or _cores()))
         quiet = not sys.stderr.isatty() if progress is None else not progress
         running: list[str] = []
         lock = threading.Lock()
@@ -361,4 +387,5 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
                 + first.args[0], path=first.path, cell=first.cell, source=first.source, ename=first.ename, evalue=first.evalue)
         return index
     finally:
+        pages.shutdown(cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -55,14 +55,15 @@ def _shapes_overlap(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _out_of_view_ticklabels(fig) -> set:
-    """Tick labels of ticks outside their axis' view: matplotlib does not draw them."""
+    """Tick labels matplotlib does not draw: of ticks outside their axis' view, and of axes turned
+    off (``set_axis_off``: older matplotlib still lists those labels as visible)."""
     hidden = set()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             lo, hi = sorted(axis.get_view_interval())
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
                 loc = tick.get_loc()
-                if loc is None or not (lo - 1e-9 * abs(hi - lo) <= loc <= hi + 1e-9 * abs(hi - lo)):
+                if not ax.axison or loc is None or not (lo - 1e-9 * abs(hi - lo) <= loc <= hi + 1e-9 * abs(hi - lo)):
                     hidden.update((tick.label1, tick.label2))
     return hidden
 
