@@ -554,7 +554,7 @@ def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path
     if path_contains:
         files = files[files["path"].str.contains(path_contains, regex=False, na=False)]
         w = w[w["path"].str.contains(path_contains, regex=False, na=False)]
-    content = files.groupby("layer_id")["size"].sum()
+    content = files.groupby("layer_id", observed=True)["size"].sum()
     by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
     out = pd.DataFrame({
         "position": chain["position"].to_numpy(),

@@ -94,7 +94,7 @@ def waste_lines(inv, image_ids, top: int = 5):
     if not parts:
         return pd.DataFrame()
     lines = pd.concat(parts, ignore_index=True)
-    images = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False)["image_id"].agg(lambda s: list(dict.fromkeys(s)))
+    images = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False, observed=True)["image_id"].agg(lambda s: list(dict.fromkeys(s)))
     lines = lines.drop_duplicates(["layer_id", "by_layer_id", "reason"]).copy()
     lines["images"] = [images[(a, b, r)] for a, b, r in zip(lines["layer_id"], lines["by_layer_id"], lines["reason"])]
     return lines.sort_values("bytes", ascending=False, kind="stable").head(top).reset_index(drop=True)
