@@ -17,7 +17,7 @@ COUNT = Expect("a whole number (an int)", int)
 POSITION = Expect("a layer position (an int) or None", int, none=True)
 LAYER = Expect("a layer_id (a string) or None", str, none=True)
 COMPRESSED = Expect("a registry frame, a dict of digest to bytes, or None", pd.DataFrame, dict, none=True)
-BLOBS = Expect("a registry frame (a DataFrame)", pd.DataFrame)
+BLOBS = Expect("a registry frame (a DataFrame), or None (the chart says there is none)", pd.DataFrame, none=True)
 
 #: What a byte count measures; every byte axis names one of these.
 SIZE_KINDS = {
