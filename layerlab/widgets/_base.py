@@ -244,6 +244,12 @@ class ImagePicking:
             on_unlisted(image_id)
         return image_id
 
+    def _picked_listed_image(self, proposal) -> str:
+        """``_picked_image`` for a widget with one image dropdown (``image_select``), which then
+        lists the image too."""
+        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
+            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
+
     def _untagged_box(self):
         box = widgets.Checkbox(value=False, description="untagged images", indent=False,
                                layout=widgets.Layout(width="150px"))

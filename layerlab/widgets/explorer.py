@@ -79,8 +79,7 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @validate("image")
     def _valid_image(self, proposal):
-        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
-            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
+        return self._picked_listed_image(proposal)
 
     @observe("show_untagged")
     def _untagged_changed(self, change):

@@ -254,8 +254,7 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
 
     @validate("image")
     def _valid_image(self, proposal):
-        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
-            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
+        return self._picked_listed_image(proposal)
 
     @validate("position")
     def _valid_position(self, proposal):
