@@ -19,7 +19,7 @@ from ..analyses.base import base_images as host_base_images
 from ..analyses.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
-from .frames import HOST, find_rows, listed_layers, read_frame
+from .frames import HOST, find_rows, glob_prefix, listed_layers, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
 
@@ -77,14 +77,30 @@ CONTAINERS = [HOST, "container_id", "name", "image_id", "state", "rw_size"]
 
 
 def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = None) -> dict:
-    """A batch of hosts' share of the relational tables, in one task (each file read once): the
-    listed images, each host's layer totals, the batch's distinct layers (reduced here, combined on
-    the client), and the containers."""
+    """A batch of hosts' listed-image rows and image-layer rows, in one task (each file read once,
+    the batch turned into pandas once): what the relational totals are computed from."""
     images = read_frame(parts, "images", [*LISTED, "intermediate"], storage_options)
-    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
-    hl = listed_layers(images, il)
-    listed = images.loc[~images["intermediate"], LISTED]
     return {
+        "listed": images.loc[~images["intermediate"], LISTED],
+        "image_layers": read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options),
+    }
+
+
+def _frame_tables(fleet) -> dict:
+    """The relational part: listed images per host, which listed image holds which layer, each
+    host's layer totals and the distinct layers. One task per batch of hosts reads what it needs of
+    each host's images and image_layers; the client joins and groups these per-host rows once.
+    Batches here are coarser than the files frame's (``fleet.table_batches``): the files are small,
+    and per-task pandas work, not reading, had been most of the time. (Through dask.dataframe the
+    same took one graph per frame and read images twice.)"""
+    if "frame_tables" in fleet._cache:
+        return fleet._cache["frame_tables"]
+    futures = fleet.client.map(batch_tables, fleet.table_batches, storage_options=fleet.storage_options, pure=False)
+    parts = gather(futures, "reading hosts", fleet.progress)
+    listed = pd.concat([p["listed"] for p in parts], ignore_index=True)
+    il = pd.concat([p["image_layers"] for p in parts], ignore_index=True)
+    hl = listed_layers(listed.assign(intermediate=False), il)
+    t = {
         "listed": listed,
         # which listed image holds which layer, for naming find's matches
         "listed_layers": il[[HOST, "image_id", "layer_id"]].merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"]),
@@ -92,35 +108,24 @@ def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = No
         # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
         # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
         "distinct_layers": hl.groupby("layer_id").agg(size=("size", "max"), hosts=(HOST, "count"),
-                                                      fleet_bytes=("size", "sum")),
-        "containers": read_frame(parts, "containers", CONTAINERS, storage_options),
-    }
-
-
-def _frame_tables(fleet) -> dict:
-    """The relational part: listed images per host, each host's layer totals, the distinct layers
-    and the containers. One task per batch of hosts reads what it needs of each host's small
-    frames once; the client only concatenates per-host rows and combines the distinct layers.
-    (Through dask.dataframe, the same took one graph per frame and read images twice.)"""
-    if "frame_tables" in fleet._cache:
-        return fleet._cache["frame_tables"]
-    futures = fleet.client.map(batch_tables, fleet.batches, storage_options=fleet.storage_options, pure=False)
-    parts = gather(futures, "reading hosts", fleet.progress)
-
-    def joined(key):
-        return pd.concat([p[key] for p in parts])
-
-    distinct = joined("distinct_layers").groupby("layer_id").agg(size=("size", "max"), hosts=("hosts", "sum"),
-                                                                  fleet_bytes=("fleet_bytes", "sum"))
-    t = {
-        "listed": joined("listed").reset_index(drop=True),
-        "listed_layers": joined("listed_layers").reset_index(drop=True),
-        "host_layers": joined("host_layers"),
-        "distinct_layers": distinct.reset_index(),
-        "containers": joined("containers").reset_index(drop=True),
+                                                      fleet_bytes=("size", "sum")).reset_index(),
     }
     fleet._cache["frame_tables"] = t
     return t
+
+
+def batch_containers(parts: list[tuple[str, str]], storage_options: dict | None = None) -> pd.DataFrame:
+    """A batch of hosts' containers (one task)."""
+    return read_frame(parts, "containers", CONTAINERS, storage_options)
+
+
+def _containers(fleet) -> pd.DataFrame:
+    """Every host's containers, read only when an analysis needs them (not for the totals or find)."""
+    if "containers" not in fleet._cache:
+        futures = fleet.client.map(batch_containers, fleet.table_batches, storage_options=fleet.storage_options,
+                                   pure=False)
+        fleet._cache["containers"] = pd.concat(gather(futures, "containers", fleet.progress), ignore_index=True)
+    return fleet._cache["containers"]
 
 
 def frame_totals(fleet) -> dict:
@@ -189,7 +194,7 @@ def per_host(fleet) -> pd.DataFrame:
     out["logical_size"] = g["size"].sum()
     out = out.join(t["host_layers"])
     out["reclaimable_bytes"] = _reclaimable_per_host(listed, t["hidden"])
-    c = t["containers"].groupby(HOST, observed=True)
+    c = _containers(fleet).groupby(HOST, observed=True)
     out["containers"] = c.size()
     out["rw_bytes"] = c["rw_size"].sum()
     for col in ("images", "logical_size", "layers", "physical_size", "reclaimable_bytes", "containers", "rw_bytes"):
@@ -244,7 +249,7 @@ def containers(fleet) -> pd.DataFrame:
     """Every host's containers with their image's tags and read-write bytes, largest first."""
     t = _tables(fleet)
     tags = t["listed"].drop_duplicates("image_id").set_index("image_id")["tags"]
-    out = t["containers"].copy()
+    out = _containers(fleet).copy()
     out["image_tags"] = [list(tags.get(i, [])) for i in out["image_id"]]
     return out.sort_values(["rw_size", HOST], ascending=[False, True], na_position="last", ignore_index=True)
 
@@ -321,6 +326,7 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     # One task per batch of hosts, matching on Arrow columns (only matches become pandas); the
     # images holding each match come from the shared tables (which summary and the others use too).
     futures = fleet.client.map(find_rows, fleet.batches, path=exact, regex=regex, sha256=sha256, size=size,
+                               prefix=glob_prefix(path) if regex is not None else "",
                                storage_options=fleet.storage_options, pure=False)
     t = _frame_tables(fleet)
     parts = [r for r in gather(futures, "find", fleet.progress) if len(r)]

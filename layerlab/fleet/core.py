@@ -186,7 +186,7 @@ class Fleet:
                 "host_id": m.get("host_id"),
                 # Without a machine ID (format 1), a hostname is all there is to tell hosts apart.
                 "identity": m.get("host_id") or f"hostname:{hostname}",
-                "scanned_at": pd.to_datetime(m.get("scanned_at"), utc=True, errors="coerce"),
+                "scanned_at": m.get("scanned_at"),
                 "format_version": m.get("format_version"),
                 "layerlab_version": m.get("layerlab_version"),
                 "driver": m.get("driver"),
@@ -195,7 +195,8 @@ class Fleet:
             })
         df = pd.DataFrame(rows, columns=["snapshot", "hostname", "host_id", "identity", "scanned_at", "format_version",
                                          "layerlab_version", "driver", "image_store", *[f"{n}_rows" for n in FRAME_NAMES]])
-        df["scanned_at"] = pd.to_datetime(df["scanned_at"], utc=True)
+        # One conversion for all hosts: per value, pandas guessed the format each time (1 ms a host).
+        df["scanned_at"] = pd.to_datetime(df["scanned_at"], utc=True, errors="coerce", format="ISO8601")
         # Newest scan of each host wins; ties go to the snapshot named last, so the choice is stable.
         df = df.sort_values(["identity", "scanned_at", "snapshot"], na_position="first", kind="stable")
         newest = df.groupby("identity", sort=False).tail(1)
@@ -231,6 +232,14 @@ class Fleet:
         from .frames import batches
 
         return batches(self.parts, self.slots)
+
+    @cached_property
+    def table_batches(self) -> list[list[tuple[str, str]]]:
+        """``parts`` in the coarser batches that read the hosts' small frames (images,
+        image_layers, containers: a few kB each), two per task slot, at most 256 hosts each."""
+        from .frames import batches
+
+        return batches(self.parts, self.slots, most=256, per_slot=2)
 
     # -- frames -------------------------------------------------------------------------------------
 

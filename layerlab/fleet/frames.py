@@ -36,7 +36,7 @@ def _plain(table: pa.Table) -> pa.Table:
 
 def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
     with open_parquet(snapshot, frame, storage_options) as pf:
-        return pf.read(columns=columns)
+        return pf.read(columns=columns, use_threads=False)  # the tasks are the parallelism
 
 
 def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
@@ -51,8 +51,9 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
         t = _plain(_read_table(snapshot, frame, wanted, storage_options))
         tables.append(t)
         hosts.append((host, t.num_rows))
-    # An all-null column is typed null in one file and string in the next: promote to the wider.
-    table = pa.concat_tables(tables, promote_options="default") if tables else None
+    # An all-null column is typed null in one file and string in the next, an integer column int64
+    # in older snapshots and narrower in newer ones: promote to the wider.
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
     n = table.num_rows if table is not None else 0
     host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
     out = {HOST: host_col}
@@ -101,14 +102,20 @@ def host_layers_frame(batches: list[list[Part]], storage_options: dict | None = 
                            label="fleet-host-layers", enforce_metadata=False)
 
 
-def batches(parts: list[Part], slots: int, most: int = 32) -> list[list[Part]]:
-    """``parts`` cut into batches: about four per task slot (worker thread; so work spreads), at
-    most ``most`` hosts each (so a partition of large hosts' files stays a few hundred MB)."""
-    size = max(1, min(most, -(-len(parts) // max(4 * slots, 1))))
+def batches(parts: list[Part], slots: int, most: int = 32, per_slot: int = 4) -> list[list[Part]]:
+    """``parts`` cut into batches: about ``per_slot`` per task slot (worker thread; so work
+    spreads), at most ``most`` hosts each (so a partition of large hosts' files stays a few hundred MB)."""
+    size = max(1, min(most, -(-len(parts) // max(per_slot * slots, 1))))
     return [parts[i:i + size] for i in range(0, len(parts), size)]
 
 
 FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
+
+
+def _values(arr):
+    """A column as its values: dictionary-encoded columns (categoricals in newer snapshots) decoded,
+    so the same match works on every snapshot's files."""
+    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
 
 
 def _match(t: pa.Table, path, regex, sha256, size):
@@ -116,12 +123,12 @@ def _match(t: pa.Table, path, regex, sha256, size):
 
     masks = []
     if path is not None:
-        masks.append(pc.equal(t["path"], path))
+        masks.append(pc.equal(_values(t["path"]), path))
     if regex is not None:
-        masks.append(pc.match_substring_regex(t["path"], regex))
+        masks.append(pc.match_substring_regex(_values(t["path"]), regex))
     if sha256 is not None:
         h = sha256.lower().removeprefix("sha256:")
-        masks.append(pc.is_in(t["sha256"], pa.array([h, f"sha256:{h}"])))
+        masks.append(pc.is_in(_values(t["sha256"]), pa.array([h, f"sha256:{h}"])))
     if size is not None:
         masks.append(pc.equal(t["size"], int(size)))
     mask = masks[0]
@@ -130,26 +137,63 @@ def _match(t: pa.Table, path, regex, sha256, size):
     return pc.fill_null(mask, False)
 
 
-def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
-              size: int | None = None, storage_options: dict | None = None) -> pd.DataFrame:
-    """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
-    path regex, a content hash, a size), with ``host``.
+def glob_prefix(pattern: str) -> str:
+    """The literal start of a glob (before its first ``*``, ``?`` or ``[``): every match begins with it."""
+    cut = min((i for i in (pattern.find(c) for c in "*?[") if i >= 0), default=len(pattern))
+    return pattern[:cut]
 
-    The match runs on Arrow columns and only the matching rows become pandas: a fleet's files rows
-    are tens of millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores
-    them, dictionary-encoded (a few distinct values), and decoded for the matches only."""
+
+def row_groups(md, ranges: dict) -> list[int]:
+    """The row groups of a Parquet file (its ``FileMetaData``) whose min/max statistics may hold a
+    match: ``ranges`` maps a column to an inclusive ``(low, high)``. Format-3 snapshots store files
+    sorted by path in small row groups, so a path lookup keeps one group of a host's dozens; older
+    snapshots have one row group, kept unless the value lies outside its whole range."""
+    at = {md.row_group(0).column(i).path_in_schema: i for i in range(md.num_columns)} if md.num_row_groups else {}
+    keep = []
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        ok = True
+        for column, (low, high) in ranges.items():
+            st = rg.column(at[column]).statistics if column in at else None
+            if st is not None and st.has_min_max and (st.max < low or st.min > high):
+                ok = False
+                break
+        if ok:
+            keep.append(g)
+    return keep
+
+
+def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
+              size: int | None = None, prefix: str = "", storage_options: dict | None = None) -> pd.DataFrame:
+    """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
+    path regex whose matches all start with ``prefix``, a content hash, a size), with ``host``.
+
+    Only the row groups whose statistics allow a match are read (``row_groups``), the match runs
+    on Arrow columns and only the matching rows become pandas: a fleet's files rows are tens of
+    millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores them,
+    dictionary-encoded (a few distinct values), and decoded for the matches only."""
     spec = {c.name: c for c in schema.FRAMES["files"]}
+    ranges = {}
+    if path is not None:
+        ranges["path"] = (path, path)
+    elif prefix:
+        ranges["path"] = (prefix, prefix + chr(0x10FFFF))  # every string that starts with prefix
+    if size is not None:
+        ranges["size"] = (int(size), int(size))
     found, hosts = [], []
     if any(v is not None for v in (path, regex, sha256, size)):
         for snapshot, host in parts:
             with open_parquet(snapshot, "files", storage_options, read_dictionary=["layer_id", "kind"]) as pf:
-                t = pf.read(columns=FIND_COLUMNS)
+                groups = row_groups(pf.metadata, ranges)
+                if not groups:
+                    continue
+                t = pf.read_row_groups(groups, columns=FIND_COLUMNS, use_threads=False)  # tasks are the parallelism
             hit = _plain(t.filter(_match(t, path, regex, sha256, size)))  # old and new snapshots' dictionaries differ
             if hit.num_rows:
                 found.append(hit)
                 hosts += [host] * hit.num_rows
     out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
-    table = pa.concat_tables(found, promote_options="default") if found else None
+    table = pa.concat_tables(found, promote_options="permissive") if found else None
     for name in FIND_COLUMNS:
         out[name] = _column(table.column(name), spec[name], "files") if table is not None \
             else pd.Series(dtype=spec[name].pandas_dtype())

@@ -121,7 +121,8 @@ def _expand(given: str, storage_options):
 
 
 def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
-    """Check one snapshot without reading its rows: meta.json, and each frame's Parquet footer.
+    """Check one snapshot without reading its rows: meta.json, then each frame's Parquet file, by
+    its size (format 3, ``_by_sizes``) or its footer (formats 1 and 2, ``_by_footers``).
 
     Returns a dict with ``snapshot``, ``reason`` (None when usable) and, when usable, ``meta`` and
     ``rows`` (rows per frame, from the Parquet footers). Runs on a worker.
@@ -141,28 +142,63 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
         except ValueError as e:
             raise SnapshotError(f"meta.json is not valid JSON ({e})") from None
         check_meta(meta, snapshot)
-        rows = {}
-        for name in FRAME_NAMES:
-            try:
-                with open_parquet(snapshot, name, storage_options) as pf:
-                    md, names = pf.metadata, set(pf.schema_arrow.names)
-            except FileNotFoundError:
-                raise SnapshotError(f"{name}.parquet missing") from None
-            except Exception as e:  # pyarrow raises ArrowInvalid/OSError for truncated or garbled files
-                raise SnapshotError(f"{name}.parquet unreadable ({type(e).__name__}: {e})") from None
-            lacking = [c for c in schema.columns(name) if c not in names]
-            if lacking:
-                raise SnapshotError(f"{name}.parquet lacks columns {lacking}")
-            expected = (meta.get("rows") or {}).get(name)
-            if expected is not None and expected != md.num_rows:
-                raise SnapshotError(f"{name}.parquet has {md.num_rows} rows, meta.json says {expected} (truncated?)")
-            rows[name] = md.num_rows
+        sizes = meta.get("bytes")
+        rows = _by_sizes(snapshot, meta, sizes, storage_options) if isinstance(sizes, dict) \
+            else _by_footers(snapshot, meta, storage_options)
         out.update(meta=meta, rows=rows)
     except SnapshotError as e:
         out["reason"] = str(e)
     except Exception as e:  # permissions, network, missing credentials: this host only, never the fleet
         out["reason"] = f"unreadable ({type(e).__name__}: {e})"
     return out
+
+
+def _by_sizes(snapshot: str, meta: dict, sizes: dict, storage_options: dict | None) -> dict:
+    """Rows per frame of a format-3 snapshot, checked by file sizes: meta.json records each Parquet
+    file's bytes, so one listing (a stat per file, or one request to a bucket) finds a file missing,
+    cut short or replaced without opening it. The rows are meta.json's, written with the files."""
+    if is_url(snapshot):
+        fs, path = filesystem(snapshot, storage_options)
+        found = {os.path.basename(e["name"].rstrip("/")): e.get("size") for e in fs.ls(path, detail=True)}
+    else:
+        found = {}
+        for name in FRAME_NAMES:
+            try:
+                found[f"{name}.parquet"] = os.stat(f"{snapshot}/{name}.parquet").st_size
+            except FileNotFoundError:
+                pass
+    rows = meta.get("rows") or {}
+    for name in FRAME_NAMES:
+        have, want = found.get(f"{name}.parquet"), sizes.get(name)
+        if have is None:
+            raise SnapshotError(f"{name}.parquet missing")
+        if not isinstance(rows.get(name), int) or not isinstance(want, int):
+            raise SnapshotError(f"meta.json lacks the rows or bytes of {name}.parquet")
+        if have != want:
+            raise SnapshotError(f"{name}.parquet has {have} bytes, meta.json says {want} (truncated or replaced?)")
+    return {name: rows[name] for name in FRAME_NAMES}
+
+
+def _by_footers(snapshot: str, meta: dict, storage_options: dict | None) -> dict:
+    """Rows per frame of a format-1 or -2 snapshot, from each Parquet footer (checked against
+    meta.json's rows and the contract's columns)."""
+    rows = {}
+    for name in FRAME_NAMES:
+        try:
+            with open_parquet(snapshot, name, storage_options) as pf:
+                md, names = pf.metadata, set(pf.schema_arrow.names)
+        except FileNotFoundError:
+            raise SnapshotError(f"{name}.parquet missing") from None
+        except Exception as e:  # pyarrow raises ArrowInvalid/OSError for truncated or garbled files
+            raise SnapshotError(f"{name}.parquet unreadable ({type(e).__name__}: {e})") from None
+        lacking = [c for c in schema.columns(name) if c not in names]
+        if lacking:
+            raise SnapshotError(f"{name}.parquet lacks columns {lacking}")
+        expected = (meta.get("rows") or {}).get(name)
+        if expected is not None and expected != md.num_rows:
+            raise SnapshotError(f"{name}.parquet has {md.num_rows} rows, meta.json says {expected} (truncated?)")
+        rows[name] = md.num_rows
+    return rows
 
 
 def inspect_all(snapshots: list[str], storage_options: dict | None = None) -> list[dict]:

@@ -2,8 +2,12 @@
 
 Exact bytes of names that are not valid UTF-8 (``path_raw``) are binary columns; list columns are
 Parquet lists. Format 2 adds the host's identity to meta.json (``hostname``, ``host_id``,
-``scanned_at``, ``layerlab_version``) so a fleet of snapshots can be read in place; format 1 still
-loads. A path may be an fsspec URL (``s3://bucket/prefix/host.layerlab``).
+``scanned_at``, ``layerlab_version``) so a fleet of snapshots can be read in place. Format 3 writes
+the files rows sorted by path in row groups of ``FILES_ROW_GROUP`` rows (so a reader looking for a
+path skips the row groups whose min/max statistics exclude it) and records each Parquet file's
+byte size in meta.json (``bytes``: a fleet checks a snapshot with one listing instead of parsing
+every footer). Formats 1 and 2 still load. A path may be an fsspec URL
+(``s3://bucket/prefix/host.layerlab``).
 """
 
 from __future__ import annotations
@@ -25,8 +29,12 @@ from .output import check_name, check_target, swap_into_place
 from .snapshot_check import check_layers_known, check_meta_shape, read_meta, read_table
 from ..errors import PATH, expects
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+# Rows per row group of files.parquet: small enough that a path lookup reads one group of a host's
+# tens of thousands of rows, large enough that a full scan is not slowed by per-group costs
+# (docs/fleet.md has the figures).
+FILES_ROW_GROUP = 8192
 SUFFIX = ".layerlab"
 
 
@@ -43,6 +51,14 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
         arrays.append(arr)
         fields.append(pa.field(col.name, arr.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def sorted_by_path(files: pa.Table) -> pa.Table:
+    """``files`` rows ordered by path (a stable sort: rows of one path keep their layer order), so
+    that each row group's min/max path statistics cover a narrow range a lookup can skip."""
+    import pyarrow.compute as pc
+
+    return files.take(pc.sort_indices(files["path"]))  # Arrow's sort is stable
 
 
 def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
@@ -139,8 +155,13 @@ def save(inventory: Inventory, path) -> str:
             # Dictionary pages only for the categorical columns: trying them on paths (no repeats)
             # took most of the write time.
             dictionary = [c.name for c in schema.FRAMES[name] if c.logical == schema.CATEGORY] or False
-            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary)
-        meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()})
+            table = _to_table(df, name)
+            if name == "files":
+                table = sorted_by_path(table)
+            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary,
+                           row_group_size=FILES_ROW_GROUP if name == "files" else None)
+        meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()},
+                    bytes={n: (tmp / f"{n}.parquet").stat().st_size for n in frames})
         meta.setdefault("hostname", meta.get("host"))
         meta.setdefault("host_id", None)
         meta.pop("snapshot", None)

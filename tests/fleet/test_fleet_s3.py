@@ -15,6 +15,7 @@ from harness.tiers import require_root
 import layerlab as ll
 from layerlab.frames.host import machine_id
 from layerlab.frames.inventory import FRAME_NAMES
+from layerlab.frames.snapshot import FORMAT_VERSION
 
 # A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
 pytestmark = pytest.mark.live
@@ -89,7 +90,7 @@ def test_save_and_load_through_s3(s3_server, monkeypatch):
     url = inv.save("s3://snaps/host")
     assert url == "s3://snaps/host.layerlab"
     back = ll.load(url)
-    assert back.meta["snapshot"] == url and back.meta["format_version"] == 2
+    assert back.meta["snapshot"] == url and back.meta["format_version"] == FORMAT_VERSION
     for name in FRAME_NAMES:
         pd.testing.assert_frame_equal(getattr(back, name), getattr(inv, name), obj=name)
 
@@ -105,7 +106,7 @@ def test_scan_writes_to_s3(s3_server, tmp_path, monkeypatch):
     assert out.returncode == 0, out.stderr
     assert "wrote s3://scans/vm.layerlab" in out.stdout
     snap = ll.load("s3://scans/vm.layerlab")
-    assert snap.meta["format_version"] == 2 and snap.meta["host_id"] == machine_id()
+    assert snap.meta["format_version"] == FORMAT_VERSION and snap.meta["host_id"] == machine_id()
     committed = ll.sample("vfs")
     for name in ("images", "layers", "image_layers", "containers"):
         pd.testing.assert_frame_equal(getattr(snap, name), getattr(committed, name), obj=name)
