@@ -54,4 +54,7 @@ def test_scan_of_the_raw_capture_equals_the_committed_snapshot(driver, tmp_path)
     fresh = ll.load(ll.scan(str(root), str(tmp_path / "fresh.layerlab"), None if driver == "containerd" else driver, hash=True, progress=False))
     committed = ll.sample(driver)
     for name in FRAME_NAMES:
-        pd.testing.assert_frame_equal(getattr(fresh, name), getattr(committed, name), obj=f"{driver} {name}")
+        want = getattr(committed, name)
+        if name == "files":  # snapshot format 3 stores the files rows in path order; the sample is format 1
+            want = want.sort_values("path", kind="stable", ignore_index=True)
+        pd.testing.assert_frame_equal(getattr(fresh, name), want, obj=f"{driver} {name}")

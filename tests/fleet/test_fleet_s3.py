@@ -92,7 +92,10 @@ def test_save_and_load_through_s3(s3_server, monkeypatch):
     back = ll.load(url)
     assert back.meta["snapshot"] == url and back.meta["format_version"] == FORMAT_VERSION
     for name in FRAME_NAMES:
-        pd.testing.assert_frame_equal(getattr(back, name), getattr(inv, name), obj=name)
+        want = getattr(inv, name)
+        if name == "files":  # format 3 stores the files rows in path order (stable: a path's rows keep their order)
+            want = want.sort_values("path", kind="stable", ignore_index=True)
+        pd.testing.assert_frame_equal(getattr(back, name), want, obj=name)
 
 
 def test_scan_writes_to_s3(s3_server, tmp_path, monkeypatch):
