@@ -172,6 +172,8 @@ def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None =
     on Arrow columns and only the matching rows become pandas: a fleet's files rows are tens of
     millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores them,
     dictionary-encoded (a few distinct values), and decoded for the matches only."""
+    import pyarrow.compute as pc
+
     spec = {c.name: c for c in schema.FRAMES["files"]}
     ranges = {}
     if path is not None:
@@ -187,8 +189,19 @@ def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None =
                 groups = row_groups(pf.metadata, ranges)
                 if not groups:
                     continue
-                t = pf.read_row_groups(groups, columns=FIND_COLUMNS, use_threads=False)  # tasks are the parallelism
-            hit = _plain(t.filter(_match(t, path, regex, sha256, size)))  # old and new snapshots' dictionaries differ
+                # A path lookup reads the path column first and the others only where it matched:
+                # most hosts of a fleet do not carry a given file. (use_threads=False: the tasks
+                # are the parallelism.)
+                first = ["path"] if sha256 is None and size is None else FIND_COLUMNS
+                t = pf.read_row_groups(groups, columns=first, use_threads=False)
+                mask = _match(t, path, regex, sha256, size)
+                if first is not FIND_COLUMNS:
+                    if not pc.any(mask).as_py():
+                        continue
+                    rest = [c for c in FIND_COLUMNS if c not in first]
+                    t = pa.Table.from_arrays([*pf.read_row_groups(groups, columns=rest, use_threads=False).columns,
+                                              t["path"]], names=[*rest, "path"]).select(FIND_COLUMNS)
+            hit = _plain(t.filter(mask))  # old and new snapshots' dictionaries differ
             if hit.num_rows:
                 found.append(hit)
                 hosts += [host] * hit.num_rows

@@ -22,3 +22,54 @@ def truncate(file, keep: float = 0.5) -> None:
     path = Path(file)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
+
+
+def _rewrite_files(snapshot, table, *, row_group_size=None, **meta_changes) -> None:
+    """Write ``table`` as the snapshot's files.parquet and update meta.json (bytes, when kept)."""
+    import pyarrow.parquet as pq
+
+    path = Path(snapshot)
+    cats = [n for n in ("layer_id", "kind", "link_target", "sha256", "path_raw") if n in table.column_names
+            and str(table.schema.field(n).type).startswith("dictionary")]
+    pq.write_table(table, path / "files.parquet", compression="zstd", use_dictionary=cats or False,
+                   row_group_size=row_group_size)
+    meta = json.loads((path / "meta.json").read_text())
+    meta.update(meta_changes)
+    if "bytes" in meta:
+        meta["bytes"]["files"] = (path / "files.parquet").stat().st_size
+    (path / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def as_format2(snapshot) -> None:
+    """Turn a (format-3) snapshot into what format 2 wrote: files in the order the scan gave them
+    (here: reversed path order, unlike format 3's) in one row group, and meta.json without
+    the files' byte sizes. The rows are the snapshot's own, re-encoded."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(Path(snapshot) / "files.parquet").read()
+    table = table.take(pc.sort_indices(table["path"], sort_keys=[("", "descending")]))
+    path = Path(snapshot)
+    meta = json.loads((path / "meta.json").read_text())
+    meta.pop("bytes", None)
+    (path / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    _rewrite_files(snapshot, table, format_version=2)
+
+
+def with_narrow_files(snapshot) -> None:
+    """Store a snapshot's files frame in the narrower types a newer writer uses: ``mode`` uint16,
+    ``uid``/``gid`` uint32, ``link_target``/``sha256``/``path_raw`` dictionary-encoded (pandas
+    categoricals), the rows sorted by path in small row groups, as format 3 writes them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(Path(snapshot) / "files.parquet").read()
+    narrow = {"mode": pa.uint16(), "uid": pa.uint32(), "gid": pa.uint32()}
+    for i, field in enumerate(table.schema):
+        if field.name in narrow:
+            table = table.set_column(i, field.name, table.column(i).cast(narrow[field.name]))
+        elif field.name in ("link_target", "sha256", "path_raw"):
+            col = table.column(i)
+            plain = col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+            table = table.set_column(i, field.name, plain.dictionary_encode())
+    _rewrite_files(snapshot, table, row_group_size=64)

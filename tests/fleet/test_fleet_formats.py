@@ -1,0 +1,149 @@
+"""Snapshot format 3 (files sorted by path in row groups, file sizes in meta.json) and fleets that mix
+it with formats 1 and 2 and with files stored in narrower types (uint16 ``mode``, uint32 ``uid``/
+``gid``, dictionary-encoded ``link_target``/``sha256``/``path_raw``), on a real Dask cluster."""
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import layerlab as ll
+from layerlab.analyses.summary import summary_dict
+from layerlab.fleet.frames import glob_prefix, row_groups
+from layerlab.fleet.snapshots import inspect
+from layerlab.frames import schema, snapshot
+from harness.fleetdata import as_format2, host_snapshot, with_narrow_files
+
+PATH = "/data/big.bin"
+SMALL_GROUPS = 32  # rows per files row group in this module's format-3 snapshots: the samples have ~380 rows
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(tmp_path_factory):
+    """Hosts of every stored form, made from the bundled real captures: format 3 in small row
+    groups, format 2 (files in scan order, one row group, no sizes), format 3 with narrow files
+    types, and the bundled format-1 sample read in place."""
+    root = tmp_path_factory.mktemp("mixed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(snapshot, "FILES_ROW_GROUP", SMALL_GROUPS)
+        host_snapshot(ll.sample("overlay2"), root / "hosts" / "new-1.layerlab", hostname="new-1")
+    host_snapshot(ll.sample("overlay2"), root / "hosts" / "old-1.layerlab", hostname="old-1",
+                  images=["layerlab/app:1", "layerlab/bloat:1"])
+    as_format2(root / "hosts" / "old-1.layerlab")
+    host_snapshot(ll.sample("vfs"), root / "hosts" / "narrow-1.layerlab", hostname="narrow-1")
+    # the same host as the single-host loader of this layerlab reads it (the contract's types)
+    shutil.copytree(root / "hosts" / "narrow-1.layerlab", root / "plain" / "narrow-1.layerlab")
+    with_narrow_files(root / "hosts" / "narrow-1.layerlab")
+    return root
+
+
+@pytest.fixture(scope="module")
+def singles(mixed_dir):
+    out = {p.name.removesuffix(".layerlab"): ll.load(p) for p in sorted((mixed_dir / "hosts").iterdir())
+           if p.name != "narrow-1.layerlab"}
+    out["narrow-1"] = ll.load(mixed_dir / "plain" / "narrow-1.layerlab")
+    out["vm"] = ll.sample("containerd")
+    return out
+
+
+def _paths(mixed_dir):
+    return [str(mixed_dir / "hosts"), str(ll.sample_path("containerd"))]
+
+
+def test_format3_stores_files_by_path_in_row_groups_with_sizes(mixed_dir, singles):
+    snap = mixed_dir / "hosts" / "new-1.layerlab"
+    meta = json.loads((snap / "meta.json").read_text())
+    assert meta["format_version"] == snapshot.FORMAT_VERSION == 3
+    assert meta["bytes"] == {n: os.path.getsize(snap / f"{n}.parquet") for n in meta["rows"]}
+    md = pq.ParquetFile(snap / "files.parquet").metadata
+    assert md.num_row_groups == -(-meta["rows"]["files"] // SMALL_GROUPS) > 5
+    paths = list(singles["new-1"].files["path"])
+    assert paths == sorted(paths)  # stored and loaded in path order
+    keep = row_groups(md, {"path": (PATH, PATH)})
+    assert 1 <= len(keep) <= 2  # a lookup reads one group (two when the path's rows straddle a boundary)
+    stored = pq.ParquetFile(snap / "files.parquet").read_row_groups(keep, columns=["path"])["path"].to_pylist()
+    assert paths.count(PATH) == stored.count(PATH)
+    # the format-2 copy: one row group, no sizes, read by its footers
+    old = json.loads((mixed_dir / "hosts" / "old-1.layerlab" / "meta.json").read_text())
+    assert old["format_version"] == 2 and "bytes" not in old
+    assert pq.ParquetFile(mixed_dir / "hosts" / "old-1.layerlab" / "files.parquet").metadata.num_row_groups == 1
+
+
+def test_checks_by_sizes_and_by_footers(mixed_dir, tmp_path):
+    good = inspect(str(mixed_dir / "hosts" / "new-1.layerlab"))
+    assert good["reason"] is None and good["rows"]["files"] == good["meta"]["rows"]["files"]
+    assert inspect(str(mixed_dir / "hosts" / "old-1.layerlab"))["reason"] is None
+    # a format-3 files.parquet swapped for another host's: the same kind of file, another size
+    swapped = tmp_path / "swapped.layerlab"
+    shutil.copytree(mixed_dir / "hosts" / "new-1.layerlab", swapped)
+    shutil.copy(mixed_dir / "hosts" / "narrow-1.layerlab" / "files.parquet", swapped / "files.parquet")
+    assert "files.parquet has" in inspect(str(swapped))["reason"] and "bytes" in inspect(str(swapped))["reason"]
+    # format 3 without the sizes (edited by hand): checked by the footers, as format 2
+    meta = json.loads((swapped / "meta.json").read_text())
+    del meta["bytes"]
+    (swapped / "meta.json").write_text(json.dumps(meta))
+    assert "rows, meta.json says" in inspect(str(swapped))["reason"]
+
+
+def test_glob_prefix():
+    assert glob_prefix("/usr/lib/*/libssl.so*") == "/usr/lib/"
+    assert glob_prefix("*/libssl.so*") == ""
+    assert glob_prefix("/etc/ssl/openssl.cnf") == "/etc/ssl/openssl.cnf"
+    assert glob_prefix("/a/b?[") == "/a/b"
+
+
+@pytest.fixture(scope="module")
+def fleet(mixed_dir, dask_cluster):
+    with ll.fleet(_paths(mixed_dir), client=dask_cluster.address) as f:
+        yield f
+
+
+@pytest.mark.live
+def test_mixed_fleet_reads_every_form(fleet, singles):
+    assert sorted(fleet.hosts["host"]) == sorted(singles)
+    assert dict(zip(fleet.hosts["host"], fleet.hosts["format_version"])) == {"new-1": 3, "old-1": 2, "narrow-1": 3,
+                                                                             "vm": 1}
+    assert fleet.skipped.empty
+    files = fleet.files[["host", "path", "mode", "uid", "gid", "link_target", "sha256", "size"]].compute()
+    for name in ("mode", "uid", "gid", "link_target", "sha256", "size", "path"):
+        assert files[name].dtype == schema.empty("files")[name].dtype, name
+    for host, inv in singles.items():
+        mine = files[files["host"] == host]
+        assert len(mine) == len(inv.files) == int(fleet.hosts.set_index("host").loc[host, "files_rows"])
+        for name in ("mode", "uid", "gid", "size"):
+            assert sorted(mine[name]) == sorted(inv.files[name]), (host, name)
+        for name in ("link_target", "sha256"):
+            assert sorted(mine[name].dropna().astype(str)) == sorted(inv.files[name].dropna().astype(str)), (host, name)
+    s = fleet.summary()
+    assert s["files"] == sum(len(inv.files) for inv in singles.values())
+    assert {h["host"]: h["physical_size"] for h in s["per_host"]} == {
+        h: summary_dict(inv)["totals"]["physical_size"] for h, inv in singles.items()}
+
+
+def _expect(singles, mask_of):
+    return sorted((h, p, str(lid)) for h, inv in singles.items()
+                  for p, lid in zip(inv.files.loc[mask_of(inv.files), "path"], inv.files.loc[mask_of(inv.files), "layer_id"]))
+
+
+def _got(hits):
+    return sorted(zip(hits["host"], hits["path"], hits["layer_id"].astype(str)))
+
+
+@pytest.mark.live
+def test_find_on_every_form(fleet, singles):
+    assert _got(fleet.find(PATH)) == _expect(singles, lambda f: f["path"] == PATH) != []
+    # a glob with a literal start (row groups pruned by it) and one without
+    assert _got(fleet.find("/data/big.*")) == _expect(singles, lambda f: f["path"].str.startswith("/data/big."))
+    assert _got(fleet.find("*/big.bin")) == _expect(singles, lambda f: f["path"].str.endswith("/big.bin"))
+    # a content hash: categorical in the narrow host's files, plain strings in the others
+    narrow = singles["narrow-1"].files
+    digest = next(d for d in narrow.loc[narrow["path"] == PATH, "sha256"] if isinstance(d, str))
+    by_hash = fleet.find(sha256=digest)
+    assert _got(by_hash) == _expect(singles, lambda f: f["sha256"].astype(object) == digest)
+    assert set(by_hash["host"]) == {"narrow-1", "new-1", "old-1", "vm"}
+    size = int(singles["new-1"].files.loc[singles["new-1"].files["path"] == PATH, "size"].iloc[0])
+    assert _got(fleet.find(size=size)) == _expect(singles, lambda f: f["size"] == size)
+    assert fleet.find("/no/such/file").empty and fleet.find("/zzz*").empty
