@@ -34,7 +34,7 @@ READABLE_FORMATS = (1, 2, 3)
 # Rows per row group of files.parquet: small enough that a path lookup reads one group of a host's
 # tens of thousands of rows, large enough that a full scan is not slowed by per-group costs
 # (docs/fleet.md has the figures).
-FILES_ROW_GROUP = 8192
+FILES_ROW_GROUP = 4096
 SUFFIX = ".layerlab"
 
 
