@@ -90,12 +90,12 @@ def _frame_tables(fleet) -> dict:
     """The relational part: listed images per host, which listed image holds which layer, each
     host's layer totals and the distinct layers. One task per batch of hosts reads what it needs of
     each host's images and image_layers; the client joins and groups these per-host rows once.
-    Batches here are coarser than the files frame's (``fleet.table_batches``): the files are small,
+    Batches here are coarser than the files frame's (``fleet.coarse_batches``): the files are small,
     and per-task pandas work, not reading, had been most of the time. (Through dask.dataframe the
     same took one graph per frame and read images twice.)"""
     if "frame_tables" in fleet._cache:
         return fleet._cache["frame_tables"]
-    futures = fleet.client.map(batch_tables, fleet.table_batches, storage_options=fleet.storage_options, pure=False)
+    futures = fleet.client.map(batch_tables, fleet.coarse_batches, storage_options=fleet.storage_options, pure=False)
     parts = gather(futures, "reading hosts", fleet.progress)
     listed = pd.concat([p["listed"] for p in parts], ignore_index=True)
     il = pd.concat([p["image_layers"] for p in parts], ignore_index=True)
@@ -122,7 +122,7 @@ def batch_containers(parts: list[tuple[str, str]], storage_options: dict | None 
 def _containers(fleet) -> pd.DataFrame:
     """Every host's containers, read only when an analysis needs them (not for the totals or find)."""
     if "containers" not in fleet._cache:
-        futures = fleet.client.map(batch_containers, fleet.table_batches, storage_options=fleet.storage_options,
+        futures = fleet.client.map(batch_containers, fleet.coarse_batches, storage_options=fleet.storage_options,
                                    pure=False)
         fleet._cache["containers"] = pd.concat(gather(futures, "containers", fleet.progress), ignore_index=True)
     return fleet._cache["containers"]
@@ -325,7 +325,7 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     exact = path if regex is None else None
     # One task per batch of hosts, matching on Arrow columns (only matches become pandas); the
     # images holding each match come from the shared tables (which summary and the others use too).
-    futures = fleet.client.map(find_rows, fleet.batches, path=exact, regex=regex, sha256=sha256, size=size,
+    futures = fleet.client.map(find_rows, fleet.coarse_batches, path=exact, regex=regex, sha256=sha256, size=size,
                                prefix=glob_prefix(path) if regex is not None else "",
                                storage_options=fleet.storage_options, pure=False)
     t = _frame_tables(fleet)

@@ -90,11 +90,11 @@ class Fleet:
         self._own_client = False
         self.client = self._connect(client)
         try:
-            # A batch of snapshots per task: a 1,000-host fleet is a few dozen tasks, not 1,000.
-            from .frames import batches
+            # A batch of snapshots per task: a 1,000-host fleet is a few tasks, not 1,000.
+            from .frames import COARSE, batches
 
-            futures = self.client.map(inspect_all, batches(candidates, self.slots), storage_options=storage_options,
-                                      pure=False)
+            futures = self.client.map(inspect_all, batches(candidates, self.slots, **COARSE),
+                                      storage_options=storage_options, pure=False)
             checked = [c for part in gather(futures, "checking snapshots", progress) for c in part]
             self._select(checked)
         except BaseException:
@@ -234,12 +234,12 @@ class Fleet:
         return batches(self.parts, self.slots)
 
     @cached_property
-    def table_batches(self) -> list[list[tuple[str, str]]]:
-        """``parts`` in the coarser batches that read the hosts' small frames (images,
-        image_layers, containers: a few kB each), two per task slot, at most 256 hosts each."""
-        from .frames import batches
+    def coarse_batches(self) -> list[list[tuple[str, str]]]:
+        """``parts`` in the coarser batches of the tasks that return small results (the hosts'
+        small frames, ``find``'s matches): ``COARSE`` (two per task slot, at most 256 hosts each)."""
+        from .frames import COARSE, batches
 
-        return batches(self.parts, self.slots, most=256, per_slot=2)
+        return batches(self.parts, self.slots, **COARSE)
 
     # -- frames -------------------------------------------------------------------------------------
 

@@ -109,6 +109,11 @@ def batches(parts: list[Part], slots: int, most: int = 32, per_slot: int = 4) ->
     return [parts[i:i + size] for i in range(0, len(parts), size)]
 
 
+# Batches of the tasks whose results are small (checking snapshots, reading the small frames, find):
+# each task costs a few ms of scheduling and pandas work, and on 500 hosts 16 tasks of 32 hosts took
+# half as much CPU again as 4 of 125 (docs/fleet.md).
+COARSE = {"per_slot": 2, "most": 256}
+
 FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
 
 
