@@ -147,3 +147,18 @@ def test_find_on_every_form(fleet, singles):
     size = int(singles["new-1"].files.loc[singles["new-1"].files["path"] == PATH, "size"].iloc[0])
     assert _got(fleet.find(size=size)) == _expect(singles, lambda f: f["size"] == size)
     assert fleet.find("/no/such/file").empty and fleet.find("/zzz*").empty
+
+
+@pytest.mark.live
+def test_a_file_damaged_without_changing_its_size_is_named(mixed_dir, tmp_path, dask_cluster):
+    # Format 3 is checked by file sizes: a footer overwritten in place passes the check, and is
+    # reported naming the file when a query reads it.
+    bad = tmp_path / "bad.layerlab"
+    shutil.copytree(mixed_dir / "hosts" / "new-1.layerlab", bad)
+    data = bytearray((bad / "files.parquet").read_bytes())
+    data[-200:-8] = b"\xff" * 192  # the footer's thrift, keeping its length and the PAR1 magic
+    (bad / "files.parquet").write_bytes(bytes(data))
+    with ll.fleet([str(bad)], client=dask_cluster.address) as f:
+        assert f.skipped.empty
+        with pytest.raises(ll.LayerlabError, match="bad.layerlab/files.parquet is unreadable"):
+            f.find(PATH)
