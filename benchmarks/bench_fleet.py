@@ -8,7 +8,8 @@ process of its own so that its peak memory is its own:
 
 - relational totals: hosts, distinct images, (host, image) pairs, distinct layers, files rows,
   bytes stored on the hosts (``size_bytes``) and bytes of the distinct layers;
-- ``find``: how many hosts carry a path (a scan of every host's ``files`` rows);
+- ``find``: how many hosts carry a path (format-3 snapshots: the row groups whose path statistics
+  allow it, in every peer; older ones: every host's ``path`` column);
 - layerlab only: the whole ``fleet summary`` plus the top images by fleet-wide savings (per-image
   waste by the single-host code, which neither peer can compute).
 
@@ -251,7 +252,9 @@ def main() -> int:
         snaps = _make_from(sources, work / "hosts", sizes[-1])
     else:
         snaps = make_fleet(work / "hosts", sizes[-1])
-    print(f"{sizes[-1]} host snapshots in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
+    fmt = json.loads((Path(snaps[0]) / "meta.json").read_text()).get("format_version")
+    # --dir of an earlier round may hold older snapshots: their files are read whole (docs/fleet.md)
+    print(f"{sizes[-1]} host snapshots (format {fmt}) in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
     rows = []
     for n in sizes:
         res = {name: one(name, snaps[:n], find) for name in args.peers.split(",")}
