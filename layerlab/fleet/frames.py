@@ -110,8 +110,8 @@ def batches(parts: list[Part], slots: int, most: int = 32, per_slot: int = 4) ->
 
 
 # Batches of the tasks whose results are small (checking snapshots, reading the small frames, find):
-# each task costs a few ms of scheduling and pandas work, and on 500 hosts 16 tasks of 32 hosts took
-# half as much CPU again as 4 of 125 (docs/fleet.md).
+# each task costs some scheduling and pandas work, and their results need no partition size limit
+# (docs/fleet.md: on 500 hosts, find in 32 tasks took 10-30% more CPU than in 4).
 COARSE = {"per_slot": 2, "most": 256}
 
 FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
