@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import re
 
+#: Set to "1" in a report's kernels: widgets then show static snapshots (no callbacks run in HTML).
+REPORT_ENV = "LAYERLAB_REPORT"
+
 UNITS = (("B", 1), ("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12))
 
 #: A content digest in a COPY/ADD source (``file:<64 hex>``): shown by its first 12 hex digits.

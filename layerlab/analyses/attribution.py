@@ -59,7 +59,7 @@ def _recorded_copies(inv, w: pd.DataFrame, at: np.ndarray, kind: np.ndarray, sha
         return
     cols = ["layer_id", "path", "kind", "size", "link_target", "sha256"]
     files = inv.files[inv.files["layer_id"].isin(set(w.loc[lower, "by_layer_id"]))][cols].astype(
-        {"layer_id": object, "path": object, "kind": object, "link_target": object})
+        {"layer_id": object, "path": object, "kind": object, "link_target": object, "sha256": object})
     files = files.drop_duplicates(["layer_id", "path"], keep="last")
     cand = pd.DataFrame({"layer_id": w.loc[lower, "by_layer_id"].to_numpy(),
                          "path": inv.files["path"].take(at[lower]).to_numpy(dtype=object),

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..frames import schema
 from ..sources._reader import open_noatime
 from ..sources.docker.layouts import DRIVERS
 
@@ -271,8 +272,8 @@ def fill_sha256(inv, *, progress: bool | None = None) -> int | None:
     keys = pd.MultiIndex.from_frame(files[["layer_id", "path"]])
     found = pd.Series(digests, dtype="string")
     found.index = pd.MultiIndex.from_tuples(found.index)
-    files["sha256"] = found.reindex(keys).to_numpy()
-    files["sha256"] = files["sha256"].astype("string")
+    column = pd.Series(found.reindex(keys).to_numpy(), index=files.index)
+    files["sha256"] = schema.coerce_column(column, schema.column("files", "sha256"), "files")
     return len(digests)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from ..errors import CONTAINER, OPTIONAL_IMAGE, ImageNotFound, expects
 from ..frames.inventory import SOURCE
 from ..sources import open_source
-from .stacking import chain_files, container_chain, container_row, resolve
+from .stacking import chain_files, container_chain, container_row, nulls_as_none, resolve
 
 
 def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[str]]:
@@ -63,13 +63,14 @@ def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) 
             "uid": out["uid"],
             "gid": out["gid"],
             "mtime": out["mtime"],
-            "link_target": out["link_target"].astype(object),
+            "link_target": out["link_target"],
             "layer_id": out["layer_id"],
             "position": out["position"].astype("int64"),
     }
     if "path_raw" in out.columns:
-        columns["path_raw"] = out["path_raw"].astype(object)
-    return pd.DataFrame(columns)
+        columns["path_raw"] = out["path_raw"]
+    # Python values, None where missing (a categorical's astype(object) gives NaN there)
+    return nulls_as_none(pd.DataFrame(columns), [c for c in ("link_target", "path_raw") if c in columns])
 
 
 @expects(source=SOURCE, image=OPTIONAL_IMAGE, container=CONTAINER)

@@ -71,8 +71,7 @@ def chain_files(inv, chain: list[str]) -> pd.DataFrame:
         return out
     out = pd.concat(parts, ignore_index=True)
     out["path"] = out["path"].astype(object)
-    out["link_target"] = out["link_target"].astype(object)
-    return out
+    return nulls_as_none(out, ["link_target"])
 
 
 def parent_of(paths: pd.Series) -> pd.Series:

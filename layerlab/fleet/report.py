@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import NotebookFailed, ReportError
 from ..reports.index import write_index
 from ..reports.params import notebooks_dir
-from ..reports.run import render
+from ..reports.page import render
 
 NOTEBOOK = "07-fleet.ipynb"
 

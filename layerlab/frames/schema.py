@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import SchemaError
 from ..errors import TEXT, expects
@@ -19,10 +21,12 @@ from ..errors import TEXT, expects
 # string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
 # there, and its exact bytes are kept in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
-RAW = "binary[pyarrow]"  # Arrow binary: the exact bytes, or null
-CATEGORY = "category"  # pandas Categorical: a few distinct values, stored once each (1-2 bytes a row)
+RAW = "raw"  # exact bytes, or null: a pandas Categorical of bytes (rare values, a byte a row of codes)
+CATEGORY = "category"  # pandas Categorical: each distinct value stored once, 1-4 bytes a row of codes
 LIST = "list"  # object dtype holding Python lists of str
 INT = "int64"
+UINT16 = "uint16"
+UINT32 = "uint32"
 NULLABLE_INT = "Int64"
 BOOL = "bool"
 TIME = "datetime64[ns, UTC]"
@@ -39,14 +43,12 @@ class Column:
     @property
     def dtype(self) -> str:
         """The pandas dtype of the column, as ``str(series.dtype)`` prints it."""
-        return "object" if self.logical == LIST else self.logical
+        return {LIST: "object", RAW: CATEGORY}.get(self.logical, self.logical)
 
     def pandas_dtype(self):
         """The dtype to cast to: a CategoricalDtype with the fixed categories, or :attr:`dtype`."""
         if self.logical == CATEGORY and self.categories is not None:
             return pd.CategoricalDtype(list(self.categories))
-        if self.logical == RAW:
-            return pd.ArrowDtype(pa.binary())
         return self.dtype
 
 
@@ -119,17 +121,17 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_id", CATEGORY, "layer the entry belongs to (categorical: each ID stored once)"),
         ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File names below)"),
         ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
-                             "doubled); null otherwise"),
+                             "doubled); null otherwise (categorical of bytes)"),
         ("kind", CATEGORY, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque (categorical, these categories)",
          FILE_KINDS),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
-        ("mode", INT, "permission bits (st_mode & 0o7777)"),
-        ("uid", INT, "owner uid"),
-        ("gid", INT, "owner gid"),
+        ("mode", UINT16, "permission bits (st_mode & 0o7777)"),
+        ("uid", UINT32, "owner uid"),
+        ("gid", UINT32, "owner gid"),
         ("mtime", TIME, "modification time; null for whiteouts"),
-        ("link_target", STRING, "symlink target, or the path a hard link points to; null otherwise"),
+        ("link_target", CATEGORY, "symlink target, or the path a hard link points to; null otherwise (categorical)"),
         ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
-        ("sha256", STRING, "content hash, null until hashed"),
+        ("sha256", CATEGORY, "content hash, null until hashed (categorical)"),
     ),
     # -- registries (layerlab.sources.registry): sizes here are compressed blob bytes -------------
     "manifests": _frame_spec(
@@ -230,6 +232,14 @@ def columns(kind: str) -> list[str]:
     return [c.name for c in _spec(kind)]
 
 
+def column(kind: str, name: str) -> Column:
+    """The contract's column ``name`` of frame ``kind``."""
+    found = [c for c in _spec(kind) if c.name == name]
+    if not found:
+        raise SchemaError(f"{kind} frame has no column {name!r}; its columns: {columns(kind)}")
+    return found[0]
+
+
 def empty(kind: str) -> pd.DataFrame:
     """An empty frame of ``kind`` with the contract's dtypes."""
     return pd.DataFrame({c.name: pd.Series([], dtype=c.pandas_dtype()) for c in _spec(kind)})
@@ -250,23 +260,65 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
     if c.dtype == TIME:
         col = pd.to_datetime(col, utc=True).astype(TIME)
     elif c.logical == RAW:
-        if str(col.dtype) != c.dtype:  # bytes or None/NaN in an object column
-            col = pd.Series(pd.array([v if isinstance(v, bytes) else None for v in col], dtype=c.pandas_dtype()), index=col.index)
+        if not isinstance(col.dtype, pd.CategoricalDtype):  # bytes and None/NaN, as objects or Arrow binary
+            values = col.array if isinstance(col.dtype, pd.ArrowDtype) else [v if isinstance(v, bytes) else None for v in col]
+            col = pd.Series(categorical_from_arrow(pa.array(values, type=pa.binary())), index=col.index)
     elif c.logical == CATEGORY:
         col = _categorical(col, c, kind)
+    elif c.logical in (UINT16, UINT32) and str(col.dtype) != c.dtype:
+        col = pd.Series(narrow(col.to_numpy(), c.logical, f"{kind} frame's {c.name}"), index=col.index)
     elif str(col.dtype) != c.dtype:
         col = col.astype(c.dtype)
     return col
 
 
+def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
+    """Integer ``values`` as the narrower unsigned ``dtype`` (uint16 modes, uint32 IDs), or SchemaError
+    naming ``what`` if one does not fit (a tar header can claim any number; Linux cannot hold it)."""
+    info = np.iinfo(dtype)
+    if len(values):
+        low, high = values.min(), values.max()
+        if low < info.min or high > info.max:
+            raise SchemaError(f"{what} holds {low if low < info.min else high}, outside {dtype}'s range "
+                              f"(0 to {info.max}): no file on Linux has it; the input is damaged or not made by an image tool")
+    return values.astype(dtype)
+
+
 def _categorical(col: pd.Series, c: Column, kind: str) -> pd.Series:
     """``col`` as the categorical column ``c`` (its fixed categories, if it has them)."""
     if c.categories is None:
-        return col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype(CATEGORY)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col
+        # Through Arrow: a dictionary encode of Arrow strings at C speed (astype is several times slower).
+        return pd.Series(categorical_from_arrow(pa.array(col.array if isinstance(col.dtype, pd.StringDtype) else col,
+                                                         from_pandas=True)), index=col.index)
     if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(c.categories):
         return col
     _check_known(col, c, kind)
     return col.astype(c.pandas_dtype())
+
+
+def categorical_from_arrow(arr) -> pd.Categorical:
+    """A pandas Categorical of an Arrow string or binary array, plain or dictionary-encoded (nulls
+    are code -1; the categories are Python values, as a list of str gives them)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.unify_dictionaries() if pa.types.is_dictionary(arr.type) else arr
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_null(arr.type):
+        return pd.Categorical.from_codes(np.full(len(arr), -1, dtype=np.int8), categories=[])
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode()
+    codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    # Categories sorted (as astype("category") sorts them), so equal sets of values give equal dtypes.
+    order = pc.array_sort_indices(arr.dictionary).to_numpy()
+    values = arr.dictionary.take(pa.array(order)).to_pylist()
+    if len(set(values)) != len(values) or None in values:  # a dictionary written by another tool
+        plain = arr.dictionary.to_pylist()
+        return pd.Categorical([plain[i] if i >= 0 else None for i in codes], categories=sorted(set(values) - {None}))
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1  # code -1 (null) stays -1
+    return pd.Categorical.from_codes(rank[codes], categories=values)
 
 
 def _check_known(col: pd.Series, c: Column, kind: str) -> None:
@@ -349,13 +401,16 @@ def markdown() -> str:
         "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
         "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
         "",
-        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: `layer_id`",
-        "and `kind` are pandas categoricals (a byte a row; `kind`'s categories are the ten kinds, in this",
-        "order), `path`, `link_target` and `sha256` Arrow strings, and `path_raw` Arrow binary, null for",
-        "every name that is valid UTF-8. A categorical compares with a string as a string column does; group",
-        "by it with `observed=True`, and compare the `layer_id` of two sources as strings (`astype(object)`),",
-        "since their categories differ. Snapshots keep the categoricals dictionary-encoded; snapshots",
-        "written before (plain strings, bytes in an object column) load into the same dtypes.",
+        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact, about 120",
+        "bytes a row with paths of 70 characters: `layer_id` and `kind` are pandas categoricals (a byte a",
+        "row; `kind`'s categories are the ten kinds, in this order); `link_target`, `sha256` and `path_raw`",
+        "(mostly null: only links have a target, only hashed sources a digest, only names that are not",
+        "UTF-8 raw bytes) are categoricals too, one to four bytes a row of codes; `path` is Arrow strings;",
+        "`mode` is uint16 and `uid`/`gid` uint32 (what Linux holds). A categorical compares with a string as",
+        "a string column does; group by it with `observed=True`, and compare such columns of two sources as",
+        "strings (`astype(object)`), since their categories differ; to set values, assign a whole column.",
+        "Snapshots keep the categoricals dictionary-encoded; snapshots written before (plain strings, int64,",
+        "bytes in an object or binary column) load into the same dtypes.",
     ]
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]

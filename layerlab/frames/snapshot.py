@@ -1,6 +1,6 @@
 """``.layerlab`` snapshots: a directory of Parquet files (one per frame) and ``meta.json``.
 
-Exact bytes of names that are not valid UTF-8 (``path_raw``) are binary columns; list columns are
+Exact bytes of names that are not valid UTF-8 (``path_raw``) are binary columns (dictionary-encoded); list columns are
 Parquet lists. Format 2 adds the host's identity to meta.json (``hostname``, ``host_id``,
 ``scanned_at``, ``layerlab_version``) so a fleet of snapshots can be read in place. Format 3 writes
 the files rows sorted by path in row groups of ``FILES_ROW_GROUP`` rows (so a reader looking for a
@@ -43,11 +43,15 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
     for col in schema.FRAMES[kind]:
         values = df[col.name]
         if col.logical == schema.RAW:
-            arr = pa.array(schema.coerce_column(values, col, kind).array)  # Arrow binary, as it is in memory
+            arr = pa.array(schema.coerce_column(values, col, kind).array)  # dictionary-encoded binary
         elif col.logical == schema.LIST:
             arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
         else:
             arr = pa.Array.from_pandas(values)
+        if col.dtype == schema.CATEGORY:  # an all-null categorical has no value type: give it its own
+            value_type = pa.binary() if col.logical == schema.RAW else pa.string()
+            if pa.types.is_null(arr.type) or (pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 0):
+                arr = pa.DictionaryArray.from_arrays(pa.nulls(len(arr), pa.int8()), pa.array([], value_type))
         arrays.append(arr)
         fields.append(pa.field(col.name, arr.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
@@ -68,8 +72,8 @@ def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
 
 def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
     """Column ``col`` of frame ``kind`` from the Arrow array it was stored as, in the contract's dtype."""
-    if col.logical == schema.RAW:
-        return pd.Series(pd.arrays.ArrowExtensionArray(arr.cast(pa.binary())))
+    if col.logical == schema.RAW or (col.logical == schema.CATEGORY and col.categories is None and kind == "files"):
+        return pd.Series(schema.categorical_from_arrow(arr))  # plain (older snapshots) or dictionary-encoded
     if col.logical == schema.LIST:
         return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
     if kind == "files" and col.logical == schema.STRING and not pa.types.is_dictionary(arr.type):
@@ -154,7 +158,7 @@ def save(inventory: Inventory, path) -> str:
         for name, df in frames.items():
             # Dictionary pages only for the categorical columns: trying them on paths (no repeats)
             # took most of the write time.
-            dictionary = [c.name for c in schema.FRAMES[name] if c.logical == schema.CATEGORY] or False
+            dictionary = [c.name for c in schema.FRAMES[name] if c.dtype == schema.CATEGORY] or False
             table = _to_table(df, name)
             if name == "files":
                 table = sorted_by_path(table)

@@ -28,7 +28,7 @@ def _is_string(t: pa.DataType) -> bool:
 def _fits(t: pa.DataType, logical: str) -> bool:
     """Whether an Arrow column type can hold the contract's ``logical`` type without guessing."""
     if pa.types.is_null(t):  # a column of nulls only
-        return logical not in (schema.INT, schema.BOOL)
+        return logical not in (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL)
     if logical in (schema.STRING, schema.CATEGORY):  # a category column may be stored plain (older snapshots)
         return _is_string(t)
     if logical == schema.LIST:
@@ -36,11 +36,12 @@ def _fits(t: pa.DataType, logical: str) -> bool:
             _is_string(t.value_type) or pa.types.is_null(t.value_type))
     if logical == schema.TIME:
         return pa.types.is_timestamp(t) and t.tz is not None and t.tz.upper() in ("UTC", "+00:00", "Z")
-    if logical in (schema.INT, schema.NULLABLE_INT):
+    if logical in (schema.INT, schema.NULLABLE_INT, schema.UINT16, schema.UINT32):
         return pa.types.is_integer(t)
     if logical == schema.BOOL:
         return pa.types.is_boolean(t)
     if logical == schema.RAW:
+        t = t.value_type if pa.types.is_dictionary(t) else t
         return pa.types.is_binary(t) or pa.types.is_large_binary(t)
     if logical == schema.FLOAT:
         return pa.types.is_floating(t) or pa.types.is_integer(t)
@@ -74,7 +75,7 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
         if not _fits(t, col.logical):
             raise SnapshotError(f"{path}: column {col.name!r} is stored as {t}, where the contract has "
                                 f"{col.dtype}; {_HINT}", path=str(path))
-        if col.logical in (schema.INT, schema.BOOL) and table.column(col.name).null_count:
+        if col.logical in (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL) and table.column(col.name).null_count:
             raise SnapshotError(f"{path}: column {col.name!r} holds nulls, where the contract has {col.dtype} "
                                 f"(never null); {_HINT}", path=str(path))
     if rows is not None and table.num_rows != rows:

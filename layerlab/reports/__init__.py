@@ -4,19 +4,37 @@
     reports.render_all("/var/lib/docker", "reports/")            # every notebook + index.html
     reports.render("notebooks/02-layers-and-waste.ipynb", "out.html", image="app:1")
 
-``params`` (papermill's parameters contract), ``run`` (executing and rendering), ``index`` (the index
-page and the "about" line), ``inputs`` (registry inputs and optional sources for the notebooks).
+``params`` (papermill's parameters contract), ``page`` (one notebook run and rendered), ``run``
+(the whole report), ``index`` (the index page and the "about" line), ``inputs`` (registry inputs
+and optional sources for the notebooks). Names load on first use: a report's page workers import
+``page`` alone, without pandas or the widgets.
 """
 
-from .index import About, about, about_html, note
-from .inputs import (audit_or_none, available, object_store_audit_or_none, registry_blobs, registry_frames_or_none,
-                     sample_capture)
-from .params import (check_parameters, coerce_value, inject_parameters, known_parameters, notebooks, notebooks_dir,
-                     parameters)
-from .run import execute, render, render_all, to_html
+from __future__ import annotations
 
-__all__ = [
-    "About", "about", "about_html", "note", "audit_or_none", "available", "object_store_audit_or_none", "check_parameters", "coerce_value", "execute",
-    "inject_parameters", "known_parameters", "notebooks", "notebooks_dir", "parameters", "registry_blobs",
-    "registry_frames_or_none", "render", "render_all", "sample_capture", "to_html",
-]
+import importlib
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(["About", "about", "about_html", "note"], ".index"),
+    **dict.fromkeys(["audit_or_none", "available", "object_store_audit_or_none", "registry_blobs",
+                     "registry_frames_or_none", "sample_capture"], ".inputs"),
+    **dict.fromkeys(["check_parameters", "coerce_value", "inject_parameters", "known_parameters", "notebooks",
+                     "notebooks_dir", "parameters"], ".params"),
+    **dict.fromkeys(["execute", "render", "to_html"], ".page"),
+    "render_all": ".run",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'layerlab.reports' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

@@ -13,12 +13,9 @@ import pandas as pd
 from IPython.display import display
 from traitlets import Int, TraitError, observe
 
-from ..display import image_names
+from ..display import REPORT_ENV, image_names
 from ..errors import LayerlabError
 from ..tables import table_html
-
-#: Set by ``layerlab.reports`` in the kernel it runs: widgets then display as their snapshot.
-REPORT_ENV = "LAYERLAB_REPORT"
 
 #: Rows a widget's table shows per page (the pager reaches the rest).
 PAGE_ROWS = 15

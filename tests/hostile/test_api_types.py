@@ -130,3 +130,20 @@ def test_the_cases_the_issue_names(inv):
 def test_audits_compared_are_audits():
     with pytest.raises(ArgumentError, match=r"audit_comparison\(\): s3 must be a storage audit"):
         tables.audit_comparison(filesystem=None, s3="s3://bucket/registry")
+
+
+@pytest.mark.parametrize("method, args", [
+    ("inspect", {"ref": "localhost:5000/app:1", "platform": None}),
+    ("get_manifest", {"ref": "localhost:5000/app:1"}),
+    ("tags", {"repository": "localhost:5000/app", "page_size": None}),
+    ("catalog", {"host": "localhost:5000", "page_size": None}),
+    ("ping", {"host": "localhost:5000"}),
+])
+def test_the_registry_clients_methods_check_their_arguments_before_any_request(method, args):
+    from layerlab.sources.registry.client import RegistryClient
+
+    with RegistryClient(docker_config=False, cache_dir=False) as client:
+        for name in args:
+            for bad in WRONG:
+                with pytest.raises(ArgumentError, match=rf"RegistryClient\.{method}\(\): {name} must be"):
+                    getattr(client, method)(**{**args, name: bad})

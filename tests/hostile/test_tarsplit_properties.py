@@ -131,7 +131,7 @@ def test_a_whole_tarsplit_reads_as_tarfile_reads_the_tar(archive):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "tar-split.json.gz")
         _write(_tarsplit(tar), path)
-        if not _in_int64(entries, fmt):  # tarfile reads it; the files frame holds int64: a clear error
+        if not _in_range(entries, fmt):  # tarfile reads it; the files frame cannot hold it: a clear error
             with pytest.raises(ValueError, match="out of range"):
                 _read(path)
             return
@@ -142,9 +142,11 @@ def test_a_whole_tarsplit_reads_as_tarfile_reads_the_tar(archive):
     assert refused == want_refused
 
 
-def _in_int64(entries, fmt) -> bool:
-    return fmt != tarfile.PAX_FORMAT or all(-(1 << 63) <= v * (10**9 if k == "mtime" else 1) < (1 << 63)
-                                            for e in entries for k, v in e["pax"].items())
+def _in_range(entries, fmt) -> bool:
+    """Whether the files frame holds every PAX number: int64 times (ns), uint32 uid and gid."""
+    def fits(k, v):
+        return 0 <= v < (1 << 32) if k in ("uid", "gid") else -(1 << 63) <= v * (10**9 if k == "mtime" else 1) < (1 << 63)
+    return fmt != tarfile.PAX_FORMAT or all(fits(k, v) for e in entries for k, v in e["pax"].items())
 
 
 def _damage(lines: list[dict], how: str, i: int, value: int) -> tuple[list[dict] | None, bytes | None]:

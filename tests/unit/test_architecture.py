@@ -101,3 +101,15 @@ def test_the_cli_starts_without_pandas_pyarrow_or_matplotlib():
             "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'dask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"building the CLI parser imports {out}"
+
+
+def test_a_report_page_worker_imports_no_pandas_or_widgets():
+    # Each page of a report renders in a worker process that imports reports.page to run it: its
+    # kernel imports what the notebook needs, so the worker itself must stay light.
+    import subprocess
+    import sys
+
+    code = ("import sys, layerlab.reports.page; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'ipywidgets', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", f"a report page's worker imports {out}"

@@ -1,8 +1,9 @@
-"""The files frame's compact columns: categoricals and Arrow binary, through concat and snapshots."""
+"""The files frame's compact columns: categoricals and narrow integers, through concat and snapshots."""
 
 import os
 
 import pandas as pd
+import pytest
 import pyarrow.parquet as pq
 
 import layerlab as ll
@@ -31,10 +32,14 @@ def test_layers_concatenate_into_one_categorical_per_column(tmp_path):
     assert files["path_raw"].isna().all()
     # a byte a row (the codes), not a 71-character ID a row
     assert files["layer_id"].cat.codes.dtype.itemsize == 1 and files["kind"].cat.codes.dtype.itemsize == 1
+    # mostly-null columns: a byte a row of codes while they hold few distinct values
+    for name in ("link_target", "sha256", "path_raw"):
+        assert files[name].cat.codes.dtype.itemsize == 1
+    assert (files["mode"].dtype, files["uid"].dtype, files["gid"].dtype) == ("uint16", "uint32", "uint32")
 
 
 def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_path):
-    files = walk.walk_layer(_layer(tmp_path / "a", ["x/1", "x/2"]), "L1")
+    files = concat_files([walk.walk_layer(_layer(tmp_path / "a", ["x/1", "x/2"]), "L1")])
     inv = ll.sample()
     frames = {**inv.frames(), "files": files}
     frames["layers"] = frames["layers"].head(0)
@@ -43,7 +48,8 @@ def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_p
     # snapshot format 3 stores the rows in path order (a stable sort)
     pd.testing.assert_frame_equal(back, schema.validate(files, "files").sort_values("path", kind="stable", ignore_index=True))
     stored = pq.ParquetFile(os.path.join(snap, "files.parquet")).schema_arrow
-    assert str(stored.field("layer_id").type).startswith("dictionary") and str(stored.field("kind").type).startswith("dictionary")
+    for name in ("layer_id", "kind", "link_target", "sha256", "path_raw"):
+        assert str(stored.field(name).type).startswith("dictionary"), name
 
 
 def test_frames_of_the_old_dtypes_coerce_to_the_new():
@@ -55,3 +61,13 @@ def test_frames_of_the_old_dtypes_coerce_to_the_new():
     assert list(new["layer_id"].cat.categories) == ["L1", "L2"]
     assert new["kind"].tolist() == ["file", "dir"]
     assert pd.isna(new["path_raw"].iloc[0]) and new["path_raw"].iloc[1] == b"/b\xff"
+
+
+def test_an_id_outside_what_linux_holds_is_a_clear_error():
+    old = schema.empty("files").astype({"mode": "int64", "uid": "int64", "gid": "int64"})
+    row = {c: None for c in old.columns} | {"layer_id": "L1", "kind": "file", "path": "/a", "size": 1, "mode": 0o644,
+                                             "uid": 1 << 40, "gid": 0}
+    bad = pd.DataFrame([row])
+    with pytest.raises(ll.errors.SchemaError, match="uid holds 1099511627776, outside uint32's range"):
+        schema.coerce(bad, "files")
+    assert schema.coerce(bad.assign(uid=4294967295), "files")["uid"].iloc[0] == 4294967295  # the largest uid fits

@@ -281,7 +281,7 @@ def test_the_page_check_finds_python_output(browser, tmp_path):
 
     from layerlab.errors import NotebookFailed
     from layerlab.reports import to_html
-    from layerlab.reports.run import execute
+    from layerlab.reports.page import execute
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (

@@ -238,12 +238,12 @@ static int pax_records(const unsigned char *d, Py_ssize_t n, Ext *x) {
             if (!decimal(v, vlen, &x->size))
                 return 0;
             x->has_size = 1;
-        } else if (KEY("uid")) {
-            if (!decimal(v, vlen, &x->uid))
+        } else if (KEY("uid")) {  /* past uint32 (what Linux holds): tarheader says why, in Python */
+            if (!decimal(v, vlen, &x->uid) || x->uid > 0xFFFFFFFFLL)
                 return 0;
             x->has_uid = 1;
         } else if (KEY("gid")) {
-            if (!decimal(v, vlen, &x->gid))
+            if (!decimal(v, vlen, &x->gid) || x->gid > 0xFFFFFFFFLL)
                 return 0;
             x->has_gid = 1;
         } else if (KEY("mtime")) {

@@ -147,7 +147,9 @@ class FileRows:
         if release:
             self.kind = []
         for name in ("size", "mode", "uid", "gid"):
-            cols[name] = np.frombuffer(getattr(self, name), dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+            values = np.frombuffer(getattr(self, name), dtype=np.int64) if n else np.zeros(0, np.int64)
+            dtype = schema.column("files", name).dtype
+            cols[name] = values.copy() if dtype == schema.INT else schema.narrow(values, dtype, f"a layer's {name}")
             if release:
                 setattr(self, name, array("q"))
         ns = np.frombuffer(self.mtime_ns, dtype=np.int64).copy() if n else np.zeros(0, np.int64)

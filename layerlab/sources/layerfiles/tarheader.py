@@ -170,16 +170,18 @@ def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Hea
         if b"GNU.sparse.name" in pax:
             name = os.fsdecode(pax[b"GNU.sparse.name"])
     kind = KIND_BY_TYPE.get(info.type, "file")
-    # PAX records and base-256 fields hold numbers of any size; the files frame holds int64 (and Go's
-    # archive/tar refuses a negative size), so a number past that is a damaged header, not a crash.
-    for field, value, low in (("size", size, 0), ("size", data_size, 0), ("uid", uid, _INT64_MIN),
-                              ("gid", gid, _INT64_MIN), ("mtime", mtime_ns, _INT64_MIN)):
-        if not low <= value <= _INT64_MAX:
-            raise ValueError(f"the header's {field} ({value}) is out of range")
+    # PAX records and base-256 fields hold numbers of any size; the files frame holds int64 sizes and
+    # times and uint32 IDs (what Linux holds; Go's archive/tar refuses a negative size), so a number
+    # past those is a damaged header, not a crash.
+    for field, value, low, high in (("size", size, 0, _INT64_MAX), ("size", data_size, 0, _INT64_MAX),
+                                    ("uid", uid, 0, _UINT32_MAX), ("gid", gid, 0, _UINT32_MAX),
+                                    ("mtime", mtime_ns, _INT64_MIN, _INT64_MAX)):
+        if not low <= value <= high:
+            raise ValueError(f"the header's {field} ({value}) is out of range ({low} to {high})")
     return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor, data_size)
 
 
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_INT64_MIN, _INT64_MAX, _UINT32_MAX = -(1 << 63), (1 << 63) - 1, (1 << 32) - 1
 
 
 def _pax_time_ns(value: bytes) -> int:

@@ -158,8 +158,8 @@ def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
     fmt = st_mode >> 12
     code = _FMT_CODE[fmt]
     size = np.where(fmt == 8, w.stats[:, 1], 0)
-    mode = st_mode & 0o7777
-    uid, gid, mtime = w.stats[:, 2].copy(), w.stats[:, 3].copy(), w.stats[:, 4].copy()
+    mode = (st_mode & 0o7777).astype(np.uint16)
+    uid, gid, mtime = w.stats[:, 2].astype(np.uint32), w.stats[:, 3].astype(np.uint32), w.stats[:, 4].copy()
     disk = w.stats[:, 5] * 512
     no_disk = np.zeros(n, dtype=bool)
     keep = np.ones(n, dtype=bool)

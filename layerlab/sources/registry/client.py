@@ -32,13 +32,17 @@ from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
 from ...errors import (
+    OPTIONAL_TEXT,
+    TEXT,
     AuthError,
     DigestMismatch,
+    Expect,
     ImageNotFound,
     ManifestNotFound,
     RateLimited,
     RegistryError,
     UnsupportedManifest,
+    expects,
 )
 from ...oci.manifest import (
     ACCEPT,
@@ -322,6 +326,12 @@ def _discard(r: urllib3.BaseHTTPResponse) -> None:
         r.drain_conn()
     else:
         r.close()
+
+
+#: What the client's public methods take, checked before a request is made.
+_REF = Expect("an image reference: a string such as 'registry:5000/app:1', or a Reference", str, Reference)
+_PAGE_SIZE = Expect("a whole number of entries a page, or None", test=lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+                    none=True)
 
 
 class RegistryClient:
@@ -772,10 +782,12 @@ class RegistryClient:
         raise RegistryError(f"{what}: the registry answered {status} {r.reason}{detail}", ref=ref)
 
     # -- API ------------------------------------------------------------------------------------
+    @expects(host=TEXT)
     def ping(self, host: str) -> None:
         """Check that ``host`` answers ``GET /v2/`` (after authenticating if it asks)."""
         self.request("GET", host, "/v2/", scope=None, limit=ERROR_LIMIT, what=f"{host}/v2/")
 
+    @expects(ref=_REF)
     def get_manifest(self, ref: Reference | str) -> Manifest:
         """The manifest or index ``ref`` names, checked against its digest."""
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
@@ -861,6 +873,7 @@ class RegistryClient:
             return {}  # an artifact's config need not be JSON
         return config if isinstance(config, dict) else {}
 
+    @expects(ref=_REF, platform=OPTIONAL_TEXT)
     def inspect(self, ref: Reference | str, platform: str | None = None) -> Inspection:
         """The manifest or index of ``ref`` with every platform's manifest, config and layers."""
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
@@ -938,12 +951,14 @@ class RegistryClient:
             url, params = target, None
         return items
 
+    @expects(repository=_REF, page_size=_PAGE_SIZE)
     def tags(self, repository: Reference | str, page_size: int | None = None) -> list[str]:
         """Every tag of ``repository``, following ``Link`` pagination."""
         repo = parse_repository(repository) if isinstance(repository, str) else repository
         return self._paginate(repo.api_host, f"/v2/{repo.path}/tags/list", "tags", scope=repo.scope(),
                               page_size=page_size, what=f"{repo.repository} tags")
 
+    @expects(host=TEXT, page_size=_PAGE_SIZE)
     def catalog(self, host: str, page_size: int | None = None) -> list[str]:
         """Every repository on registry ``host`` (distribution's ``_catalog``), following pagination."""
         api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
