@@ -41,14 +41,23 @@ def _rewrite_files(snapshot, table, *, row_group_size=None, **meta_changes) -> N
 
 
 def as_format2(snapshot) -> None:
-    """Turn a (format-3) snapshot into what format 2 wrote: files in the order the scan gave them
-    (here: reversed path order, unlike format 3's) in one row group, and meta.json without
-    the files' byte sizes. The rows are the snapshot's own, re-encoded."""
+    """Turn a (format-3) snapshot into what format 2 wrote: the files in the types of then (``mode``,
+    ``uid``, ``gid`` int64; ``link_target``, ``sha256`` plain strings; ``path_raw`` plain binary),
+    in another order than path order (here: reversed) in one row group, and meta.json without the
+    files' byte sizes. The rows are the snapshot's own, re-encoded."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.ParquetFile(Path(snapshot) / "files.parquet").read()
     table = table.take(pc.sort_indices(table["path"], sort_keys=[("", "descending")]))
+    wide = {"mode": pa.int64(), "uid": pa.int64(), "gid": pa.int64(), "link_target": pa.large_string(),
+            "sha256": pa.large_string(), "path_raw": pa.binary()}
+    for i, field in enumerate(table.schema):
+        if field.name in wide:
+            col = table.column(i)
+            col = col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+            table = table.set_column(i, field.name, col.cast(wide[field.name]))
     path = Path(snapshot)
     meta = json.loads((path / "meta.json").read_text())
     meta.pop("bytes", None)
@@ -57,9 +66,9 @@ def as_format2(snapshot) -> None:
 
 
 def with_narrow_files(snapshot) -> None:
-    """Store a snapshot's files frame in the narrower types a newer writer uses: ``mode`` uint16,
-    ``uid``/``gid`` uint32, ``link_target``/``sha256``/``path_raw`` dictionary-encoded (pandas
-    categoricals), the rows sorted by path in small row groups, as format 3 writes them."""
+    """Store a snapshot's files frame in the narrow types (``mode`` uint16, ``uid``/``gid`` uint32,
+    ``link_target``/``sha256``/``path_raw`` dictionary-encoded) whatever the writer gave, in row
+    groups of 64 rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
