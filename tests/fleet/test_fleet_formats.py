@@ -58,6 +58,14 @@ def test_format3_stores_files_by_path_in_row_groups_with_sizes(mixed_dir, single
     assert md.num_row_groups == -(-meta["rows"]["files"] // SMALL_GROUPS) > 5
     paths = list(singles["new-1"].files["path"])
     assert paths == sorted(paths)  # stored and loaded in path order
+    # each group's dictionaries hold only its own values (Arrow would write the whole one each time)
+    pf = pq.ParquetFile(snap / "files.parquet")
+    sizes = []
+    for g in range(md.num_row_groups):
+        col = pf.read_row_group(g, columns=["link_target"])["link_target"].combine_chunks()
+        assert set(col.dictionary.to_pylist()) == set(col.drop_null().dictionary_decode().to_pylist())
+        sizes.append(len(col.dictionary))
+    assert max(sizes) < singles["new-1"].files["link_target"].nunique()
     keep = row_groups(md, {"path": (PATH, PATH)})
     assert 1 <= len(keep) <= 2  # a lookup reads one group (two when the path's rows straddle a boundary)
     stored = pq.ParquetFile(snap / "files.parquet").read_row_groups(keep, columns=["path"])["path"].to_pylist()
