@@ -1,4 +1,5 @@
-"""Snapshot format 2: the host's identity in meta.json; format 1 (the bundled samples) still loads."""
+"""Snapshot formats 2 and 3: the host's identity in meta.json; format 1 (the bundled samples) still loads
+(format 3's layout: tests/fleet/test_fleet_formats.py)."""
 
 import hashlib
 import json
@@ -21,7 +22,7 @@ def _tree_digest(path: Path) -> str:
 
 
 @pytest.mark.parametrize("driver", ["overlay2", "containerd"])
-def test_format1_sample_loads_and_resaves_as_format2(tmp_path, driver):
+def test_format1_sample_loads_and_resaves_as_the_current_format(tmp_path, driver):
     src = ll.sample_path(driver)
     before = _tree_digest(src)
     assert json.loads((src / "meta.json").read_text())["format_version"] == 1
