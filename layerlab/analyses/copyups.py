@@ -119,7 +119,11 @@ def _one(inv, cid: str, hash, progress) -> pd.DataFrame:
         out.append(rec)
     if pairs:
         hashing = can_hash(inv, hash)
-        rows = pd.concat([rw.loc[[i for _, i, _ in pairs]], pd.DataFrame([b for _, _, b in pairs])], ignore_index=True)
+        # the upper and lower entries as plain values (concatenating the frames' categoricals with
+        # all-null columns of the lower ones is deprecated in pandas 2.2)
+        cols = ["layer_id", "path", "size", *(c for c in ("path_raw", "sha256") if c in rw.columns)]
+        upper = rw.loc[[i for _, i, _ in pairs], cols]
+        rows = pd.DataFrame({c: [*upper[c].astype(object), *(b.get(c) for _, _, b in pairs)] for c in cols})
         digests = digest_lookup(inv, rows, hashing, progress, "comparing copy-ups")
         for n, i, below in pairs:
             d1 = digests.get((rw_id, rw.at[i, "path"]))

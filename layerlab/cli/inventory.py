@@ -53,7 +53,10 @@ def cmd_summary(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ..reports import render_all
+    from ..reports.page import skip_iri_format_checker
+    from ..reports.run import render_all
+
+    skip_iri_format_checker()  # this process is the report's own
 
     params = {}
     for item in args.param or []:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -217,8 +218,21 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
 
 # -- the worker process of one page (run.render_all) ----------------------------------------------
 
+def skip_iri_format_checker() -> None:
+    """Keep jsonschema from loading its ``iri`` format checker in this process (one of layerlab's own).
+
+    nbformat imports jsonschema, whose format checkers import ``rfc3987_syntax`` when it is
+    installed (nbformat's ``jsonschema[format-nongpl]`` installs it); that module compiles some 35
+    Lark grammars at import, over a second of CPU in every process that reads a notebook
+    (jsonschema issue 1428). No notebook schema uses the ``iri`` format, so the checker is left out
+    of the report's processes; a user's kernel is never touched.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # import of it then raises ImportError, which jsonschema expects
+
+
 def warm() -> None:
     """What every page's worker needs first, imported while the parent opens the source."""
+    skip_iri_format_checker()
     import nbclient  # noqa: F401
     import nbconvert  # noqa: F401
 
@@ -226,6 +240,7 @@ def warm() -> None:
 def render_page(path: Path, out_html: Path, show_code: bool, params: dict) -> dict | None:
     """``render`` in a worker process; a failure comes back as NotebookFailed's fields (an
     exception with keyword-only attributes does not cross processes whole)."""
+    skip_iri_format_checker()
     try:
         render(path, out_html, show_code=show_code, index_link=True, **params)
     except NotebookFailed as e:

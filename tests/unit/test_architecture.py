@@ -109,7 +109,22 @@ def test_a_report_page_worker_imports_no_pandas_or_widgets():
     import subprocess
     import sys
 
-    code = ("import sys, layerlab.reports.page; "
-            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'ipywidgets', 'dask') if m in sys.modules))")
+    code = ("import sys, layerlab.reports.page as page; page.warm(); "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'ipywidgets', 'dask', 'rfc3987_syntax') "
+            "if sys.modules.get(m)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"a report page's worker imports {out}"
+
+
+def test_notebooks_still_validate_without_the_iri_format_checker(tmp_path):
+    import subprocess
+    import sys
+
+    from layerlab.reports import notebooks
+
+    code = ("import sys, layerlab.reports.page as page; page.skip_iri_format_checker(); import nbformat; "
+            f"nb = nbformat.read({str(notebooks()[0])!r}, as_version=4); nbformat.validate(nb); "
+            "nb.cells[0]['cell_type'] = 'nonsense'\n"
+            "try:\n nbformat.validate(nb)\nexcept nbformat.ValidationError:\n print('refused')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "refused"  # validation runs: a good notebook passes, a broken one is refused
