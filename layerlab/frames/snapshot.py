@@ -6,7 +6,8 @@ Parquet lists. Format 2 adds the host's identity to meta.json (``hostname``, ``h
 the files rows sorted by path in row groups of ``FILES_ROW_GROUP`` rows (so a reader looking for a
 path skips the row groups whose min/max statistics exclude it) and records each Parquet file's
 byte size in meta.json (``bytes``: a fleet checks a snapshot with one listing instead of parsing
-every footer). Formats 1 and 2 still load. A path may be an fsspec URL
+every footer); its categorical files columns are plain values with Parquet's dictionary encoding
+(one small dictionary per row group). Formats 1 and 2 still load. A path may be an fsspec URL
 (``s3://bucket/prefix/host.layerlab``).
 """
 
@@ -65,24 +66,15 @@ def sorted_by_path(files: pa.Table) -> pa.Table:
     return files.take(pc.sort_indices(files["path"]))  # Arrow's sort is stable
 
 
-def _compact(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
-    """A dictionary column whose dictionary holds only the values its rows use."""
-    values = column.cast(type_.value_type)
-    return values.dictionary_encode().cast(type_)
-
-
 def _write_row_groups(files: pa.Table, target: Path, dictionary) -> None:
-    """files.parquet in row groups of ``FILES_ROW_GROUP`` rows. Arrow writes a dictionary column's
-    whole dictionary into every row group, so each group's dictionaries are cut to the values it
-    uses first: a host's thousands of symlink targets would otherwise be stored once per group
-    (a third of the file)."""
-    with pq.ParquetWriter(target, files.schema, compression="zstd", use_dictionary=dictionary) as writer:
-        for start in range(0, files.num_rows, FILES_ROW_GROUP):
-            group = files.slice(start, FILES_ROW_GROUP)
-            for i, field in enumerate(group.schema):
-                if pa.types.is_dictionary(field.type):
-                    group = group.set_column(i, field, _compact(group.column(i), field.type))
-            writer.write_table(group, row_group_size=FILES_ROW_GROUP)
+    """files.parquet in row groups of ``FILES_ROW_GROUP`` rows. The categorical columns are written
+    as plain values with Parquet's dictionary encoding, whose dictionary page is per row group and
+    holds only that group's values (an Arrow dictionary column would put its whole dictionary in
+    every group: a host's thousands of symlink targets once per group, a third of the file; cutting
+    it group by group took longer than the write). Readers ask for them back as dictionaries."""
+    plain = pa.Table.from_arrays([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in files.columns],
+                                 names=files.column_names)
+    pq.write_table(plain, target, compression="zstd", use_dictionary=dictionary, row_group_size=FILES_ROW_GROUP)
 
 
 def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:

@@ -64,7 +64,10 @@ def read_meta(path: Path) -> bytes:
 def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
     """The Parquet table of frame ``kind`` at ``path``, or SnapshotError naming the file and the fault."""
     try:
-        table = pq.ParquetFile(path).read()  # not read_table: its dataset layer is slow to import
+        # not read_table: its dataset layer is slow to import. Categorical columns come back as
+        # dictionaries (format 3 stores them as plain values, dictionary-encoded by Parquet).
+        categorical = [c.name for c in schema.FRAMES[kind] if c.dtype == schema.CATEGORY]
+        table = pq.ParquetFile(path, read_dictionary=categorical or None).read()
     except (OSError, pa.ArrowException, ValueError) as e:
         raise SnapshotError(f"{path} is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}); {_HINT}",
                             path=str(path)) from None
