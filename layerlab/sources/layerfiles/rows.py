@@ -2,6 +2,8 @@
 
 Every reader (a layer directory walk, a tar-split file, a tar archive) appends entries here; the
 whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are translated in one place.
+numpy, pandas and pyarrow are imported where the frame is built, not with the module: a layer can
+then be read while they are still being imported (``imageset`` starts the reads first).
 """
 
 from __future__ import annotations
@@ -9,13 +11,6 @@ from __future__ import annotations
 import posixpath
 import re
 from array import array
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-from pandas.api.types import union_categoricals
-
-from ...frames import schema
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -123,6 +118,12 @@ class FileRows:
     def frame(self, release: bool = False) -> pd.DataFrame:
         """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
         list as soon as its column is built (lower peak memory; the rows cannot be framed again)."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        from ...frames import schema
+
         kinds = self.kind
         if self._opaque:
             index = {p: i for i, p in enumerate(self.path)}
@@ -142,7 +143,7 @@ class FileRows:
         del paths
         if release:
             self.path = []
-        cols["kind"] = pd.Categorical(kinds, dtype=KIND_DTYPE)
+        cols["kind"] = pd.Categorical(kinds, dtype=kind_dtype())
         del kinds
         if release:
             self.kind = []
@@ -175,16 +176,28 @@ class FileRows:
         return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
-KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
+def kind_dtype():
+    """The kind column's categorical dtype (the contract's file kinds)."""
+    import pandas as pd
+
+    from ...frames import schema
+
+    return pd.CategoricalDtype(list(schema.FILE_KINDS))
 
 
 def layer_column(layer_id: str, n: int) -> pd.Categorical:
     """The layer_id column of one layer's ``n`` rows: one category, a byte a row."""
+    import numpy as np
+    import pandas as pd
+
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[layer_id])
 
 
 def raw_column(raw: list[bytes | None] | None, n: int):
     """The path_raw column: ``raw`` (exact bytes or None), or all null when ``raw`` is None."""
+    import pandas as pd
+    import pyarrow as pa
+
     if raw is None:
         return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
     return pd.array(raw, dtype=pd.ArrowDtype(pa.binary()))
@@ -193,6 +206,9 @@ def raw_column(raw: list[bytes | None] | None, n: int):
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:
     """A "string" (Arrow) array from a list of str/None, built in the system allocator: Arrow's
     default pool keeps the builder's growth buffers, which doubles the peak memory of a big scan."""
+    import pandas as pd
+    import pyarrow as pa
+
     return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string(), memory_pool=pa.system_memory_pool()))
 
 
@@ -254,6 +270,11 @@ def exact_paths(paths: list[str]) -> tuple[list[str], list[bytes | None] | None]
 def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One files frame of many layers' rows; layer_id's categories are the union, sorted (so the
     categorical sorts and groups as the IDs do as strings)."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    from ...frames import schema
+
     frames = [f for f in frames if len(f)]
     if not frames:
         return schema.empty("files")
@@ -272,4 +293,6 @@ def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _as_categorical(col: pd.Series) -> pd.Categorical:
+    import pandas as pd
+
     return col.array if isinstance(col.dtype, pd.CategoricalDtype) else pd.Categorical(col)
