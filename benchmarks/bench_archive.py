@@ -72,6 +72,9 @@ def main() -> int:
     ap.add_argument("--dive-runs", type=int, default=None, help="runs of dive (default: --repeat), interleaved")
     ap.add_argument("--hash", action="store_true", help="also measure hash_files=True against sha256sum")
     ap.add_argument("--workdir", default=None, help="where the daemon and the archive live (default: a temp dir)")
+    ap.add_argument("--baseline", default=None, metavar="CHECKOUT",
+                    help="also measure verify=False with the layerlab of another checkout (C helpers built), "
+                         "interleaved, for before/after figures in the same run")
     args = ap.parse_args()
     dive = dockerd_and_dive(args.no_dive)
 
@@ -97,11 +100,16 @@ def main() -> int:
 
     # Interleaved, so a change in the machine's speed during the run affects all alike.
     checked, seeked, warm, tars, dives, hashed, sums = [], [], [], [], [], [], []
+    base_cold, base_warm = [], []
+    prefix = f"import sys; sys.path.insert(0, {str(Path(args.baseline).resolve())!r}); " if args.baseline else ""
     dive_runs = 0 if args.no_dive else args.dive_runs if args.dive_runs is not None else args.repeat
     for i in range(args.repeat):
         checked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "1"], stdout=None))
         seeked.append(measure([sys.executable, "-c", LAYERLAB, str(archive), "0"], stdout=None))
         warm.append(measure([sys.executable, "-c", LAYERLAB_IMPORTED, str(archive), "0"], stdout=None))
+        if args.baseline:
+            base_cold.append(measure([sys.executable, "-c", prefix + LAYERLAB, str(archive), "0"], stdout=None))
+            base_warm.append(measure([sys.executable, "-c", prefix + LAYERLAB_IMPORTED, str(archive), "0"], stdout=None))
         tars.append(measure(["sh", "-c", " && ".join(f"tar -tvf {p} > /dev/null" for p in layers)]))
         if i < dive_runs:
             dives.append(measure([dive, "--source", "docker-archive", str(archive), "--json", str(work / "dive.json")]))
@@ -120,6 +128,10 @@ def main() -> int:
     s_wall, s_rss, s_frame, _ = best(seeked)
     w_frame = min(float(r[2].split()[2]) for r in warm)
     tar_time = min(t[0] for t in tars)
+    if base_cold:
+        print(f"\nbaseline checkout, verify=False: whole process {min(r[0] for r in base_cold):.2f} s "
+              f"(runs {span(base_cold)}; CPU {span(base_cold, 3)} s); files frame with the imports done "
+              f"{min(float(r[2].split()[2]) for r in base_warm):.2f} s")
     print(f"\nfiles in the image: {files:,}")
     print(f"layerlab, checked   : files frame {c_frame:6.2f} s (whole process {c_wall:.2f} s, runs {span(checked)}; "
           f"CPU {span(checked, 3)} s), peak RSS {c_rss / 1e6:.0f} MB")
