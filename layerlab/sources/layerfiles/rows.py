@@ -201,11 +201,11 @@ def path_column(paths: list[str]):
         escaped, raw = exact_paths(paths)
         return arrow_strings(escaped), raw
     # the rows whose bytes hold a backslash, from the array's data and offsets buffers (no copy)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
     data = arr.buffers()[2]
     hits = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\\")) if data is not None and data.size else []
     raw = None
     if len(hits):
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
         for i in np.unique(np.searchsorted(offsets, hits, side="right") - 1).tolist():
             escaped = escape_name(paths[i])
             if escaped != paths[i]:
