@@ -352,8 +352,12 @@ static PyObject *scan_buffer(PyObject *self, PyObject *args) {
 
 /* The walk runs without the GIL (the reads, the parsing, the names gathered as bytes), so that
  * another thread (importing pandas, hashing the same file, inflating another layer) runs meanwhile;
- * the names become str objects afterwards, with the GIL. failed: 1 a read error (err holds errno),
- * 2 out of memory. */
+ * every BATCH entries it takes the GIL once to make their names str objects (a batch's names are
+ * still in the cache then; one pass over all of them at the end was slower than the walk holding
+ * the GIL). failed: 1 a read error (err holds errno), 2 out of memory, 3 a Python error. */
+#ifndef BATCH
+#define BATCH 2048
+#endif
 static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
     int stopped = 0, err = 0;
     unsigned char path[EXT_MAX + 8], link[EXT_MAX + 8], data[EXT_MAX];
@@ -366,7 +370,10 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
     Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
     /* the names: bytes back to back, and per entry (Py_ssize_t) the end of its path, of its link */
     Buf names = {0}, ends = {0};
-    int failed = 0;
+    int failed = 0, more;
+    do { /* a batch of entries without the GIL, then their names made str objects with it */
+    more = 0;
+    int batch = 0;
     Py_BEGIN_ALLOW_THREADS
     while (1) {
         if (pos + 512 > end) {
@@ -496,9 +503,12 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         pos = entry = next;
         x->name_len = x->link_len = -1;
         x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+        if (++batch == BATCH) {
+            more = 1;
+            break;
+        }
     }
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(x);
     if (failed == 1) {
         errno = err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -524,6 +534,9 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         Py_XDECREF(lnk);
         start = link_end;
     }
+    names.len = ends.len = 0;
+    } while (more && !failed);
+    PyMem_RawFree(x);
     PyMem_RawFree(names.data);
     PyMem_RawFree(ends.data);
     PyObject *result = NULL;
