@@ -50,9 +50,10 @@ def by_tag(inv, built, tags):
 
 
 #: Opens argv[1] and prints, as JSON: whether pandas was imported when the layer reads were started,
-#: whether it is imported once open_source returned, and the number of files rows.
+#: whether it is imported once open_source returned, the number of files rows, and whether the
+#: interpreter's garbage collector and switch interval (changed during the import) are as they were.
 READS_BEFORE_PANDAS = """
-import json, sys
+import gc, json, sys
 import layerlab as ll
 from layerlab.sources import imageset
 start, seen = imageset._Reads.__init__, []
@@ -60,8 +61,10 @@ def spy(self, *args):
     seen.append("pandas" in sys.modules)
     start(self, *args)
 imageset._Reads.__init__ = spy
+interval = sys.getswitchinterval()
 inv = ll.open_source(sys.argv[1], progress=False)
-print(json.dumps([seen, "pandas" in sys.modules, len(inv.files)]))
+restored = gc.isenabled() and sys.getswitchinterval() == interval
+print(json.dumps([seen, "pandas" in sys.modules, len(inv.files), restored]))
 """
 
 

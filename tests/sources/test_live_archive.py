@@ -130,8 +130,8 @@ def test_layers_are_read_while_pandas_is_imported(saved):
     overlaps the reading); the frames are those the reading gives with one worker or several, asked
     for at once or once every read has ended."""
     _, _, archive, root, _ = saved
-    seen, imported, count = reads_before_pandas(f"docker-archive:{archive}")
-    assert seen == [False] and imported
+    seen, imported, count, restored = reads_before_pandas(f"docker-archive:{archive}")
+    assert seen == [False] and imported and restored
     from layerlab.sources.archive import open_archive
 
     one = open_archive(str(archive), workers=1, progress=False)

@@ -135,8 +135,8 @@ def test_registry_layers_are_downloaded_while_pandas_is_imported(pushed):
     daemon, built, registry, root = pushed
     ref = built["registry"]["pushed"][0]
     env = {**os.environ, "LAYERLAB_LAYER_CACHE_BYTES": "0"}
-    seen, imported, count = reads_before_pandas(f"docker://{ref}", env=env)
-    assert seen == [False] and imported
+    seen, imported, count, restored = reads_before_pandas(f"docker://{ref}", env=env)
+    assert seen == [False] and imported and restored
     iid = built["images"][ref]
     chain = root.image_layers.loc[root.image_layers["image_id"] == iid, "layer_id"]
     assert count == int(root.files["layer_id"].isin(set(chain)).sum())
