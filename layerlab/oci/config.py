@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pandas as pd
-
 
 def config_problem(config) -> str | None:
     """Why ``config`` is not an image config of the shape the OCI image spec gives, or None.
@@ -46,6 +44,8 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 def parse_time(value) -> pd.Timestamp:
     """A UTC timestamp from an RFC 3339 string (a config's or container's ``created``); NaT if absent."""
+    import pandas as pd  # here, not with the module: the registry client reads configs before pandas is needed
+
     if not value or isinstance(value, (int, float)):  # a bare number is no RFC 3339 time (it read as 1970)
         return pd.NaT
     try:

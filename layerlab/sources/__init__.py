@@ -19,18 +19,32 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     from its layer tars (archives, layouts, registries), every regular file gets its SHA-256
     (``files.sha256``), hashed as the tar streams; a data root's files are hashed by
     ``layerlab.scan(..., hash=True)`` instead."""
-    from ..frames.inventory import OPTIONAL_SOURCE, Inventory
     from .transports import is_transport, open_transport, sniff
 
-    for name, value, expect in (("source", source, OPTIONAL_SOURCE), ("driver", driver, OPTIONAL_TEXT),
-                                ("progress", progress, PROGRESS), ("platform", platform, OPTIONAL_TEXT),
-                                ("verify", verify, FLAG), ("hash_files", hash_files, FLAG)):
+    for name, value, expect in (("driver", driver, OPTIONAL_TEXT), ("progress", progress, PROGRESS),
+                                ("platform", platform, OPTIONAL_TEXT), ("verify", verify, FLAG),
+                                ("hash_files", hash_files, FLAG)):
         check_argument("open_source", name, value, expect)
+    # A transport is opened before pandas is imported (and before the other readers are): its reader
+    # starts reading the layers first, so the import overlaps the reading (sources/imageset.py).
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(text, str) and is_transport(text):
+            return open_transport(text, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
+        # a bare path to an archive or a layout (sniffed by content; never a snapshot, a data root or
+        # the bundled sample's names)
+        kind = sniff(text) if isinstance(text, str) and text != "sample" and not text.startswith("sample:") else None
+        if kind is not None:
+            return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{text}", platform=platform,
+                                  progress=progress, verify=verify, hash_files=hash_files)
+    from ..frames.inventory import OPTIONAL_SOURCE, Inventory
+
+    check_argument("open_source", "source", source, OPTIONAL_SOURCE)
     if isinstance(source, Inventory):
         return source
     if source is not None:
         source = os.fspath(source)
-        if is_transport(source):  # before the other readers are imported: a script's startup counts
+        if is_transport(source):
             return open_transport(source, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root

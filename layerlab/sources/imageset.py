@@ -14,26 +14,35 @@ frames as a data root's are built (``dataroot.metadata_frames``, ``fill_layer_co
   ``inv.meta["layer_blobs"]`` (see :func:`layer_blobs`).
 - ``files``: from the layer tars' headers (``tarstream``).
 - ``history``/``image_layers``: from the configs.
+
+The layers are read from the moment the Inventory is built, in a background pool (:class:`_Reads`),
+and pandas and pyarrow are imported only after the reads have started: the import (about 0.4 s of
+one core) then overlaps the downloads, hashing, inflating and header walks, which release the GIL,
+instead of coming before them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import LayerDigestMismatch
-from ..frames import schema
-from ..frames.inventory import Inventory
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
-from ._reader import docker_size, fill_layer_counts, metadata_frames, source_meta
 from .layerfiles.rows import concat_files
 from .layerfiles.tarstream import LayerRead
 
-#: Layers read at once (decompression and hashing release the GIL; tar headers do not).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..frames.inventory import Inventory
+
+#: Layers read at once (decompression, hashing and the C header walk release the GIL; the rest holds it).
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
@@ -68,7 +77,9 @@ class ImageEntry:
 
 def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None = None,
                     progress: bool | None = None) -> Inventory:
-    """An Inventory of ``images``; layers are read on first use of a frame that needs them."""
+    """An Inventory of ``images``. Every distinct layer starts being read at once, in a background pool
+    of ``workers`` threads; a frame that needs the layers waits for the reads (and raises the first
+    error one of them met, e.g. a digest that does not match)."""
     by_id: dict[str, ImageEntry] = {}
     for img in images:  # the same image under several names (RepoTags, index entries) is one row
         seen = by_id.get(img.config_digest)
@@ -78,10 +89,11 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
             seen.tags = sorted(set(seen.tags) | set(img.tags))
             seen.digests = sorted(set(seen.digests) | set(img.digests))
     state: dict = {}
+    reads = _Reads(_layers_to_read(list(by_id.values())), workers or DEFAULT_WORKERS)
 
     def frames() -> dict[str, pd.DataFrame]:
         if "frames" not in state:
-            state["frames"] = _frames(list(by_id.values()), workers or DEFAULT_WORKERS, progress, inv.meta["layer_blobs"])
+            state["frames"] = _frames(list(by_id.values()), reads, progress, inv.meta["layer_blobs"])
         return state["frames"]
 
     def get(name):
@@ -92,6 +104,11 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
         for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
             blobs[cid] = {"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size,
                           "media_type": layer.media_type, "compression": None}
+    # pandas and pyarrow are first imported here, while the layers are read (see the module's docstring)
+    with _collector_paused(), _quick_switches():
+        from ..frames.inventory import Inventory
+        from ._reader import source_meta
+
     given = dict(meta)
     meta = source_meta(given.pop("source"), given.pop("image_store"), given.pop("driver"), files_from="tar",
                        layer_blobs=blobs, **given)
@@ -100,17 +117,58 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
     return inv
 
 
-def _frames(images: list[ImageEntry], workers: int, progress: bool | None, blobs: dict) -> dict[str, pd.DataFrame]:
-    chains: dict[str, list[str]] = {}
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector paused (when it was running): importing pandas and pyarrow
+    makes some 200,000 objects and no garbage, and the collections they set off walk every object so
+    far while holding the GIL, stalling the threads reading the layers (py-spy showed the collector as
+    the main thread's largest item on the benchmark's registry image). Reference counting still frees
+    everything; the collector runs again as soon as the import is done."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _quick_switches(interval: float = 0.0005):
+    """The interpreter's switch interval shortened (5 ms to 0.5 ms) while pandas is imported: a thread
+    reading a layer takes the GIL back after each chunk it inflates, hashes or receives, and waited up
+    to the whole interval for the importing thread to let go each time (ISA-L inflating a blob beside a
+    thread running Python took 3.2 s instead of 0.4 s; with 0.5 ms, 1.0 s)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+def _layers_to_read(images: list[ImageEntry]) -> dict[str, LayerBlob]:
+    """Every distinct layer of ``images`` by chain ID, in the images' order."""
     todo: dict[str, LayerBlob] = {}
+    for img in images:
+        for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
+            todo.setdefault(cid, layer)
+    return todo
+
+
+def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blobs: dict) -> dict[str, pd.DataFrame]:
+    from ..frames import schema
+    from ._reader import fill_layer_counts, metadata_frames
+
+    chains: dict[str, list[str]] = {}
+    todo = reads.todo
     parents: dict[str, str | None] = {}
     image_rows, il_rows, hist_rows = [], [], []
     for img in images:
         diff_ids = [l.diff_id for l in img.layers]
         chain = chain_ids(diff_ids)
         chains[img.config_digest] = chain
-        for pos, (cid, layer) in enumerate(zip(chain, img.layers)):
-            todo.setdefault(cid, layer)
+        for pos, cid in enumerate(chain):
             parents[cid] = chain[pos - 1] if pos else None
         hist_rows += history_rows(img.config, len(chain), image_id=img.config_digest)
         il_rows += image_layer_rows(img.config, img.config_digest, chain, layer_diff_ids=diff_ids)
@@ -120,7 +178,7 @@ def _frames(images: list[ImageEntry], workers: int, progress: bool | None, blobs
                            "os": cfg.get("os"), "layer_count": len(chain), "size": 0, "shared_size": 0,
                            "unique_size": 0, "container_count": 0, "parent": img.parent, "intermediate": False})
 
-    read = _read_all(todo, workers, progress)
+    read = reads.results(progress)
     files = concat_files([r[0] for r in read.values()])
     size = {cid: r[1] for cid, r in read.items()}
     for cid, r in read.items():
@@ -147,43 +205,57 @@ def _frames(images: list[ImageEntry], workers: int, progress: bool | None, blobs
     return out
 
 
-def _read_all(todo: dict[str, LayerBlob], workers: int, progress: bool | None) -> dict[str, tuple[pd.DataFrame, int, str]]:
-    """Read every layer once: (files rows, Docker's size, compression of the blob) by chain ID."""
-    def one(item):
-        cid, layer = item
-        got = layer.read(cid)
-        if got.diff_id is not None and got.diff_id != layer.diff_id:
-            raise LayerDigestMismatch(f"{layer.where}: the uncompressed layer hashes to {got.diff_id}, but the image "
-                                      f"config says {layer.diff_id}; the layer is damaged or belongs to another "
-                                      "image, and is not analysed", path=layer.where)
-        got.rows.layer_id = cid
-        files = got.rows.frame(release=True)
-        return cid, (files, docker_size(files), got.compression)
+class _Reads:
+    """Every layer of ``todo`` read once, in a pool of ``workers`` threads started at once (largest
+    blob first: the longest read starts first and the small ones fill in beside it, rather than a big
+    layer late in the manifest running alone at the end). Each gives (files rows, Docker's size,
+    compression of the blob) by chain ID."""
 
-    # Largest blob first: the longest read starts at once and the small ones fill in beside it,
-    # rather than a big layer late in the manifest running alone at the end.
-    items = sorted(todo.items(), key=lambda item: -(item[1].size or 0))
-    if progress is False or not items:  # tqdm is imported only to be shown (a script's startup counts)
-        bar = _NoBar()
-    else:
-        from tqdm.auto import tqdm
+    def __init__(self, todo: dict[str, LayerBlob], workers: int):
+        self.todo = todo
+        self._futures: dict = {}
+        self._done: dict | None = None
+        items = sorted(todo.items(), key=lambda item: -(item[1].size or 0))
+        if not items:
+            return
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items))), thread_name_prefix="layerlab-layer")
+        self._futures = {cid: pool.submit(_read_one, cid, layer) for cid, layer in items}
+        pool.shutdown(wait=False)  # the threads end when the reads are done
 
-        bar = tqdm(total=len(items), desc="reading layers", unit="layer", leave=False)
-    out = {}
-    try:
-        if workers <= 1 or len(items) <= 1:
-            for item in items:
-                cid, value = one(item)
-                out[cid] = value
-                bar.update()
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for cid, value in pool.map(one, items):
-                    out[cid] = value
+    def results(self, progress: bool | None) -> dict[str, tuple[pd.DataFrame, int, str]]:
+        """Wait for every read (a bar shows them as they end); then the first error met, in the order
+        the reads started, is raised."""
+        if self._done is None:
+            from concurrent.futures import as_completed
+
+            if progress is False or not self._futures:  # tqdm is imported only to be shown (a script's startup counts)
+                bar = _NoBar()
+            else:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(self._futures), desc="reading layers", unit="layer", leave=False)
+            try:
+                for _ in as_completed(self._futures.values()):
                     bar.update()
-    finally:
-        bar.close()
-    return {cid: out[cid] for cid in todo}  # in the images' order again
+            finally:
+                bar.close()
+            for f in self._futures.values():
+                f.result()  # raises the read's error
+            self._done = {cid: self._futures[cid].result() for cid in self.todo}  # in the images' order again
+        return self._done
+
+
+def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame, int, str]:
+    from ._reader import docker_size
+
+    got = layer.read(cid)
+    if got.diff_id is not None and got.diff_id != layer.diff_id:
+        raise LayerDigestMismatch(f"{layer.where}: the uncompressed layer hashes to {got.diff_id}, but the image "
+                                  f"config says {layer.diff_id}; the layer is damaged or belongs to another "
+                                  "image, and is not analysed", path=layer.where)
+    got.rows.layer_id = cid
+    files = got.rows.frame(release=True)
+    return files, docker_size(files), got.compression
 
 
 class _NoBar:
@@ -197,6 +269,8 @@ class _NoBar:
 def layer_blobs(inv: Inventory) -> pd.DataFrame:
     """Per layer of an archive, layout or registry image: the blob as stored (digest, size, media type,
     compression: gzip, zstd or none) beside the uncompressed ``size`` Docker counts."""
+    import pandas as pd
+
     blobs = inv.meta.get("layer_blobs") or {}
     rows = [{"layer_id": cid, **b} for cid, b in blobs.items()]
     df = pd.DataFrame(rows, columns=["layer_id", "diff_id", "digest", "size", "media_type", "compression"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pandas as pd
 
 from layerlab.analyses import efficiency
@@ -43,3 +47,28 @@ def assert_same_images(inv, root, pairs):
 def by_tag(inv, built, tags):
     """(image ID in ``inv``, image ID in the data root) for each tag."""
     return [(inv.image_id(t), built["images"][t]) for t in tags]
+
+
+#: Opens argv[1] and prints, as JSON: whether pandas was imported when the layer reads were started,
+#: whether it is imported once open_source returned, the number of files rows, and whether the
+#: interpreter's garbage collector and switch interval (changed during the import) are as they were.
+READS_BEFORE_PANDAS = """
+import gc, json, sys
+import layerlab as ll
+from layerlab.sources import imageset
+start, seen = imageset._Reads.__init__, []
+def spy(self, *args):
+    seen.append("pandas" in sys.modules)
+    start(self, *args)
+imageset._Reads.__init__ = spy
+interval = sys.getswitchinterval()
+inv = ll.open_source(sys.argv[1], progress=False)
+restored = gc.isenabled() and sys.getswitchinterval() == interval
+print(json.dumps([seen, "pandas" in sys.modules, len(inv.files), restored]))
+"""
+
+
+def reads_before_pandas(source: str, env=None) -> list:
+    out = subprocess.run([sys.executable, "-c", READS_BEFORE_PANDAS, source], check=True, capture_output=True,
+                         text=True, env=env).stdout
+    return json.loads(out)

@@ -8,6 +8,7 @@ import gzip
 import json
 import shutil
 import subprocess
+import time
 
 import pandas as pd
 import pytest
@@ -18,7 +19,7 @@ from layerlab.sources.imageset import layer_blobs
 from harness.archives import daemon_to_layout, docker25_archive
 from harness.tiers import missing, require
 
-from sources_support import assert_same_images, by_tag
+from sources_support import assert_same_images, by_tag, reads_before_pandas
 
 pytestmark = pytest.mark.live
 
@@ -122,6 +123,23 @@ def test_headers_only_reading_gives_the_same_frames(saved):
     for name in ("images", "layers", "image_layers", "history", "files"):
         pd.testing.assert_frame_equal(getattr(checked, name), getattr(seeked, name))
     assert set(layer_blobs(seeked)["compression"]) == {"none"}
+
+
+def test_layers_are_read_while_pandas_is_imported(saved):
+    """open_source starts reading the layers before pandas and pyarrow are imported (the import then
+    overlaps the reading); the frames are those the reading gives with one worker or several, asked
+    for at once or once every read has ended."""
+    _, _, archive, root, _ = saved
+    seen, imported, count, restored = reads_before_pandas(f"docker-archive:{archive}")
+    assert seen == [False] and imported and restored
+    from layerlab.sources.archive import open_archive
+
+    one = open_archive(str(archive), workers=1, progress=False)
+    many = open_archive(str(archive), workers=8, progress=False)
+    time.sleep(1)  # the reads end in the background before any frame is asked for
+    assert len(many.files) == count
+    for name in ("images", "layers", "image_layers", "history", "files", "containers", "skipped"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(many, name))
 
 
 def test_every_notebook_runs_on_an_archive(saved, tmp_path):

@@ -5,6 +5,7 @@ a skopeo-made OCI layout of it reads the same; the layer cache serves a second r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -16,7 +17,7 @@ from layerlab.sources.registry.image import LayerCache, open_registry_image
 from harness.archives import skopeo
 from harness.tiers import missing, require
 
-from sources_support import assert_same_images, rows
+from sources_support import assert_same_images, reads_before_pandas, rows
 
 pytestmark = pytest.mark.live
 
@@ -126,3 +127,16 @@ def test_diff_an_archive_against_a_registry_image(pushed, saved, capsys):
     for key in ("shared_layers", "only_a_layers", "only_b_layers", "totals"):
         assert across[key] == local[key], key
     assert across["paths"] == local["paths"]
+
+
+def test_registry_layers_are_downloaded_while_pandas_is_imported(pushed):
+    """docker:// starts downloading (and verifying, inflating, walking) the layers before pandas and
+    pyarrow are imported, so the import overlaps the network; the rows are the data root's."""
+    daemon, built, registry, root = pushed
+    ref = built["registry"]["pushed"][0]
+    env = {**os.environ, "LAYERLAB_LAYER_CACHE_BYTES": "0"}
+    seen, imported, count, restored = reads_before_pandas(f"docker://{ref}", env=env)
+    assert seen == [False] and imported and restored
+    iid = built["images"][ref]
+    chain = root.image_layers.loc[root.image_layers["image_id"] == iid, "layer_id"]
+    assert count == int(root.files["layer_id"].isin(set(chain)).sum())

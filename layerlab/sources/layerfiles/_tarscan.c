@@ -63,10 +63,7 @@ static const unsigned char *block_at(Reader *r, long long pos) {
     size_t want = pos > r->start + r->len || r->start < 0 ? SMALL_WINDOW : WINDOW;
     ssize_t n;
     do {
-        /* without the GIL: a checked read hashes the same file in another thread meanwhile */
-        Py_BEGIN_ALLOW_THREADS
         n = pread(r->fd, r->buf, want, pos);
-        Py_END_ALLOW_THREADS
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return NULL;
@@ -150,10 +147,7 @@ static int read_exact(Reader *r, unsigned char *out, Py_ssize_t n, long long off
     int fd = r->fd;
     Py_ssize_t got = 0;
     while (got < n) {
-        ssize_t k;
-        Py_BEGIN_ALLOW_THREADS
-        k = pread(fd, out + got, n - got, off + got);
-        Py_END_ALLOW_THREADS
+        ssize_t k = pread(fd, out + got, n - got, off + got);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -269,11 +263,9 @@ static int buf_put(Buf *b, const void *v, Py_ssize_t n) {
         Py_ssize_t cap = b->cap ? b->cap * 2 : 1 << 16;
         while (cap < b->len + n)
             cap *= 2;
-        char *data = PyMem_Realloc(b->data, cap);
-        if (!data) {
-            PyErr_NoMemory();
-            return -1;
-        }
+        char *data = PyMem_RawRealloc(b->data, cap); /* the raw allocator: called without the GIL */
+        if (!data)
+            return -1; /* the caller raises MemoryError once it holds the GIL again */
         b->data = data;
         b->cap = cap;
     }
@@ -358,17 +350,31 @@ static PyObject *scan_buffer(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* The walk runs without the GIL (the reads, the parsing, the names gathered as bytes), so that
+ * another thread (importing pandas, hashing the same file, inflating another layer) runs meanwhile;
+ * every BATCH entries it takes the GIL once to make their names str objects (a batch's names are
+ * still in the cache then; one pass over all of them at the end was slower than the walk holding
+ * the GIL). failed: 1 a read error (err holds errno), 2 out of memory, 3 a Python error. */
+#ifndef BATCH
+#define BATCH 2048
+#endif
 static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
-    int stopped = 0;
+    int stopped = 0, err = 0;
     unsigned char path[EXT_MAX + 8], link[EXT_MAX + 8], data[EXT_MAX];
-    Ext *x = PyMem_Malloc(sizeof(Ext));
+    Ext *x = PyMem_RawMalloc(sizeof(Ext));
     if (!x)
         return PyErr_NoMemory();
     x->name_len = x->link_len = -1;
     x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
     long long entry = pos; /* where this entry's first header (extension records included) is */
     Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
-    int failed = 0;
+    /* the names: bytes back to back, and per entry (Py_ssize_t) the end of its path, of its link */
+    Buf names = {0}, ends = {0};
+    int failed = 0, more;
+    do { /* a batch of entries without the GIL, then their names made str objects with it */
+    more = 0;
+    int batch = 0;
+    Py_BEGIN_ALLOW_THREADS
     while (1) {
         if (pos + 512 > end) {
             stopped = 2;
@@ -377,7 +383,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         const unsigned char *b = block_at(r, pos);
         if (!b) {
             if (errno) {
-                PyErr_SetFromErrno(PyExc_OSError);
+                err = errno;
                 failed = 1;
                 break;
             }
@@ -467,43 +473,72 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         long long next = pos + 512 + (regular ? ((size + 511) / 512) * 512 : 0);
         if (next > end && r->fd >= 0)
             break; /* cut short: the Python parser says so (a stream's contents run on into the next chunks) */
-        PyObject *lnk = Py_None;
-        Py_INCREF(Py_None);
         const unsigned char *lsrc = x->link_len >= 0 ? x->link : b + 157;
         Py_ssize_t llen = x->link_len >= 0 ? x->link_len : field_len(b + 157, 100);
+        const unsigned char *lname = NULL; /* the link's name as kept: none, a symlink's target as */
+        Py_ssize_t lname_len = 0;          /* written, a hard link's target cleaned as paths are */
         if (t == '2') {
-            Py_DECREF(lnk);
-            lnk = PyUnicode_DecodeFSDefaultAndSize((const char *)lsrc, llen);
+            lname = lsrc;
+            lname_len = llen;
         } else if (t == '1') {
-            Py_ssize_t cl = clean(lsrc, llen, link);
-            if (cl < 0) {
-                Py_DECREF(lnk);
+            lname_len = clean(lsrc, llen, link);
+            if (lname_len < 0)
                 break;
-            }
-            Py_DECREF(lnk);
-            lnk = PyUnicode_DecodeFSDefaultAndSize((const char *)link, cl);
-        }
-        if (!lnk) {
-            failed = 1;
-            break;
+            lname = link;
         }
         if (!(len == 1 && path[0] == '/')) {
             int64_t v[5] = {regular ? size : 0, mode & 07777, uid, gid, mtime_ns};
-            if (append(c[0], PyUnicode_DecodeFSDefaultAndSize((const char *)path, len)) < 0 ||
-                PyList_Append(c[1], lnk) < 0 || buf_put(&nums[0], &t, 1) < 0 || buf_put(&nums[1], &v[0], 8) < 0 ||
-                buf_put(&nums[2], &v[1], 8) < 0 || buf_put(&nums[3], &v[2], 8) < 0 || buf_put(&nums[4], &v[3], 8) < 0 ||
+            unsigned char has_link = lname != NULL;
+            Py_ssize_t path_end = names.len + len, link_end = path_end + lname_len;
+            if (buf_put(&names, path, len) < 0 || buf_put(&names, lname ? lname : path, lname_len) < 0 ||
+                buf_put(&ends, &path_end, sizeof path_end) < 0 || buf_put(&ends, &link_end, sizeof link_end) < 0 ||
+                buf_put(&ends, &has_link, 1) < 0 || buf_put(&nums[0], &t, 1) < 0 ||
+                buf_put(&nums[1], &v[0], 8) < 0 || buf_put(&nums[2], &v[1], 8) < 0 ||
+                buf_put(&nums[3], &v[2], 8) < 0 || buf_put(&nums[4], &v[3], 8) < 0 ||
                 buf_put(&nums[5], &v[4], 8) < 0) {
-                Py_DECREF(lnk);
-                failed = 1;
+                failed = 2;
                 break;
             }
         }
-        Py_DECREF(lnk);
         pos = entry = next;
         x->name_len = x->link_len = -1;
         x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+        if (++batch == BATCH) {
+            more = 1;
+            break;
+        }
     }
-    PyMem_Free(x);
+    Py_END_ALLOW_THREADS
+    if (failed == 1) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else if (failed == 2) {
+        PyErr_NoMemory();
+    }
+    /* the names as str objects (the filesystem encoding with surrogateescape, as os.fsdecode) */
+    const unsigned char *e = (const unsigned char *)ends.data;
+    Py_ssize_t start = 0, step = 2 * sizeof(Py_ssize_t) + 1;
+    for (Py_ssize_t i = 0; !failed && i < ends.len / step; i++) {
+        Py_ssize_t path_end, link_end;
+        memcpy(&path_end, e + i * step, sizeof path_end);
+        memcpy(&link_end, e + i * step + sizeof path_end, sizeof link_end);
+        PyObject *lnk = Py_None;
+        Py_INCREF(Py_None);
+        if (e[i * step + 2 * sizeof(Py_ssize_t)]) {
+            Py_DECREF(lnk);
+            lnk = PyUnicode_DecodeFSDefaultAndSize(names.data + path_end, link_end - path_end);
+        }
+        if (!lnk || append(c[0], PyUnicode_DecodeFSDefaultAndSize(names.data + start, path_end - start)) < 0 ||
+            PyList_Append(c[1], lnk) < 0)
+            failed = 3;
+        Py_XDECREF(lnk);
+        start = link_end;
+    }
+    names.len = ends.len = 0;
+    } while (more && !failed);
+    PyMem_RawFree(x);
+    PyMem_RawFree(names.data);
+    PyMem_RawFree(ends.data);
     PyObject *result = NULL;
     if (!failed) {
         if (stopped == 0 || entry != pos)
@@ -513,7 +548,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
                                nums[4].len, nums[5].data, nums[5].len);
     }
     for (int i = 0; i < 6; i++)
-        PyMem_Free(nums[i].data);
+        PyMem_RawFree(nums[i].data);
     return result;
 }
 

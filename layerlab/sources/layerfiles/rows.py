@@ -2,6 +2,8 @@
 
 Every reader (a layer directory walk, a tar-split file, a tar archive) appends entries here; the
 whiteout conventions (``.wh.<name>`` files, ``.wh..wh..opq`` markers) are translated in one place.
+numpy, pandas and pyarrow are imported where the frame is built, not with the module: a layer can
+then be read while they are still being imported (``imageset`` starts the reads first).
 """
 
 from __future__ import annotations
@@ -9,13 +11,6 @@ from __future__ import annotations
 import posixpath
 import re
 from array import array
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-from pandas.api.types import union_categoricals
-
-from ...frames import schema
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -94,7 +89,8 @@ class FileRows:
     def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_ns, links) -> None:
         """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``), in
         order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
-        named = [i for i, p in enumerate(paths) if "/.wh." in p]
+        # whiteout names looked for in all the names at once first (at C speed; NUL is in no name)
+        named = [i for i, p in enumerate(paths) if "/.wh." in p] if "/.wh." in "\0".join(paths) else []
         if not named and not self.path:  # the usual case: a layer read in one go, taken as it is
             self.path, self.kind, self.size, self.mode, self.uid, self.gid = paths, kinds, sizes, modes, uids, gids
             self.mtime_ns, self.link, self.blocks = mtimes_ns, links, [None] * len(paths)
@@ -123,6 +119,12 @@ class FileRows:
     def frame(self, release: bool = False) -> pd.DataFrame:
         """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
         list as soon as its column is built (lower peak memory; the rows cannot be framed again)."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        from ...frames import schema
+
         kinds = self.kind
         if self._opaque:
             index = {p: i for i, p in enumerate(self.path)}
@@ -137,12 +139,10 @@ class FileRows:
         # Each list is emptied as soon as its column exists (with release), and the columns that need no
         # list come last, so the rows and the frame are not both whole in memory at once.
         cols = {}
-        paths, raw = exact_paths(self.path)
-        cols["path"] = arrow_strings(paths)
-        del paths
+        cols["path"], raw = path_column(self.path)
         if release:
             self.path = []
-        cols["kind"] = pd.Categorical(kinds, dtype=KIND_DTYPE)
+        cols["kind"] = kind_column(kinds)
         del kinds
         if release:
             self.kind = []
@@ -157,12 +157,13 @@ class FileRows:
             self.mtime_ns = array("q")
         cols["mtime"] = pd.Series(pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)).astype(schema.TIME)
         del ns
-        links, _ = exact_paths([x if x is not None else "" for x in self.link])
-        cols["link_target"] = arrow_strings([t if o is not None else None for t, o in zip(links, self.link)])
-        del links
+        cols["link_target"] = link_column(self.link)
         if release:
             self.link = []
-        cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
+        if self.blocks.count(None) == n:  # no sizes on disk (a tar): all null, without a look at each row
+            cols["disk_usage"] = pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
+        else:
+            cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
         if release:
             self.blocks = []
         cols["layer_id"] = layer_column(self.layer_id, n)
@@ -177,16 +178,92 @@ class FileRows:
         return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
-KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
+def kind_dtype():
+    """The kind column's categorical dtype (the contract's file kinds)."""
+    import pandas as pd
+
+    from ...frames import schema
+
+    return pd.CategoricalDtype(list(schema.FILE_KINDS))
+
+
+def path_column(paths: list[str]):
+    """The path column and the exact bytes where a name needed escaping (:func:`exact_paths`; None when
+    none did). ``paths`` may be changed in place. Done on the Arrow array: building it fails on a name
+    that is not valid UTF-8 (then every name is looked at, by :func:`exact_paths`); otherwise only the
+    names holding a backslash, found in the array's bytes, can need escaping, and only they are looked at (a
+    layer of /usr has systemd's ``\\x2d`` names, which sent all 142,000 names through the loop)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(paths, type=pa.large_string(), memory_pool=pa.system_memory_pool())
+    except UnicodeEncodeError:  # a surrogate-escaped byte: every name is looked at
+        escaped, raw = exact_paths(paths)
+        return arrow_strings(escaped), raw
+    # the rows whose bytes hold a backslash, from the array's data and offsets buffers (no copy)
+    data = arr.buffers()[2]
+    hits = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\\")) if data is not None and data.size else []
+    raw = None
+    if len(hits):
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
+        for i in np.unique(np.searchsorted(offsets, hits, side="right") - 1).tolist():
+            escaped = escape_name(paths[i])
+            if escaped != paths[i]:
+                if raw is None:
+                    raw = [None] * len(paths)
+                raw[i] = paths[i].encode("utf-8")
+                paths[i] = escaped
+    if raw is None:
+        return pd.arrays.ArrowStringArray(arr), None
+    del arr
+    return arrow_strings(paths), raw
+
+
+def kind_column(kinds: list[str]):
+    """The kind column from the kinds' names: their codes looked up at C speed (``map`` over a dict)
+    rather than hashed by ``pd.Categorical`` (which was a fifth of the time of framing a big layer)."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = kind_dtype()
+    code = {k: i for i, k in enumerate(dtype.categories)}
+    try:
+        codes = np.fromiter(map(code.__getitem__, kinds), dtype=np.int8, count=len(kinds))
+    except KeyError:  # a kind outside the contract: pd.Categorical makes it null, as before
+        return pd.Categorical(kinds, dtype=dtype)
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def link_column(links: list[str | None]):
+    """The link_target column from link targets (None where an entry is no link), escaped as paths
+    are (:func:`exact_paths`); the targets are looked at one by one only when one needs escaping."""
+    joined = "".join(filter(None, links))
+    if "\\" not in joined:
+        try:  # the usual case, checked at C speed: every target is valid UTF-8, none needs escaping
+            joined.encode("utf-8")
+            return arrow_strings(links)
+        except UnicodeEncodeError:
+            pass
+    del joined
+    escaped, _ = exact_paths([x if x is not None else "" for x in links])
+    return arrow_strings([t if o is not None else None for t, o in zip(escaped, links)])
 
 
 def layer_column(layer_id: str, n: int) -> pd.Categorical:
     """The layer_id column of one layer's ``n`` rows: one category, a byte a row."""
+    import numpy as np
+    import pandas as pd
+
     return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[layer_id])
 
 
 def raw_column(raw: list[bytes | None] | None, n: int):
     """The path_raw column: ``raw`` (exact bytes or None), or all null when ``raw`` is None."""
+    import pandas as pd
+    import pyarrow as pa
+
     if raw is None:
         return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
     return pd.array(raw, dtype=pd.ArrowDtype(pa.binary()))
@@ -195,6 +272,9 @@ def raw_column(raw: list[bytes | None] | None, n: int):
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:
     """A "string" (Arrow) array from a list of str/None, built in the system allocator: Arrow's
     default pool keeps the builder's growth buffers, which doubles the peak memory of a big scan."""
+    import pandas as pd
+    import pyarrow as pa
+
     return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string(), memory_pool=pa.system_memory_pool()))
 
 
@@ -256,6 +336,11 @@ def exact_paths(paths: list[str]) -> tuple[list[str], list[bytes | None] | None]
 def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One files frame of many layers' rows; layer_id's categories are the union, sorted (so the
     categorical sorts and groups as the IDs do as strings)."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    from ...frames import schema
+
     frames = [f for f in frames if len(f)]
     if not frames:
         return schema.empty("files")
@@ -274,4 +359,6 @@ def concat_files(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _as_categorical(col: pd.Series) -> pd.Categorical:
+    import pandas as pd
+
     return col.array if isinstance(col.dtype, pd.CategoricalDtype) else pd.Categorical(col)

@@ -248,7 +248,7 @@ def _add_scanned(rows: FileRows, paths: list, links: list, types: bytes, nums: l
         a = array("q")
         a.frombytes(raw)
         packed.append(a)
-    rows.extend(paths, [_KIND_CODE[t] for t in types], *packed, links)
+    rows.extend(paths, list(map(_KIND_CODE.__getitem__, types)), *packed, links)
 
 
 #: How much of the next chunk is joined to an entry's headers cut by a chunk's end (more when they need it).
