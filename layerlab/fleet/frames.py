@@ -1,9 +1,9 @@
 """Reading hosts' frames from their snapshots, as partitions of fleet-wide dask DataFrames.
 
 A partition is a batch of whole hosts (never part of a host), so per-host questions never need a
-shuffle. A batch's Parquet files are read with pyarrow and joined as Arrow tables, then turned
-into pandas once: per-file pandas conversion cost more than the reading itself. Only the columns
-asked for are read (dask passes ``columns``).
+shuffle. A batch's Parquet files are read by one Arrow dataset scan and turned into pandas once:
+per-file pandas conversion cost more than the reading itself. Only the columns asked for are read
+(dask passes ``columns``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds  # imported with the module: a third of a second, paid once per worker
 
 from ..frames import schema
 from ..frames.snapshot import column_from_arrow
-from .snapshots import open_parquet
+from .snapshots import FleetError, filesystem, is_url, open_parquet
 
 HOST = "host"
 Part = tuple[str, str]  # (snapshot, host)
@@ -25,35 +27,24 @@ def _column(arr, col: schema.Column, frame: str) -> pd.Series:
     return column_from_arrow(arr, col, frame)  # as a single snapshot's frames are read
 
 
-def _plain(table: pa.Table) -> pa.Table:
-    """``table`` with dictionary columns (categoricals) as their values, so that snapshots that
-    stored a column plain (older ones) and dictionary-encoded concatenate."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
-    return table
-
-
-def _read_table(snapshot: str, frame: str, columns: list[str], storage_options: dict | None) -> pa.Table:
-    with open_parquet(snapshot, frame, storage_options) as pf:
-        return pf.read(columns=columns, use_threads=False)  # the tasks are the parallelism
-
-
 def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
     """Frame ``frame`` of the snapshots in ``parts`` (``(snapshot, host)`` pairs, or one pair),
-    with a ``host`` column first, in the contract's dtypes."""
+    with a ``host`` column first, in the contract's dtypes.
+
+    The batch's files are read by one Arrow dataset scan (C++, no Python per file), through one
+    schema made from the contract: older snapshots store some columns plain or as int64, newer
+    ones dictionary-encoded or narrower, and all-null columns as nulls."""
     if isinstance(parts, tuple):
         parts = [parts]
     spec = {c.name: c for c in schema.FRAMES[frame]}
     wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
+    read = pa.schema([(name, _read_type(spec[name])) for name in wanted])
     tables, hosts = [], []
-    for snapshot, host in parts:
-        t = _plain(_read_table(snapshot, frame, wanted, storage_options))
-        tables.append(t)
-        hosts.append((host, t.num_rows))
-    # An all-null column is typed null in one file and string in the next, an integer column int64
-    # in older snapshots and narrower in newer ones: promote to the wider.
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
+    for fs, by_file in _files_by_filesystem(parts, storage_options, frame):
+        for table, host in _scan(fs, by_file, None, storage_options, frame, read, every=True):
+            tables.append(table)
+            hosts.append((host, table.num_rows))
+    table = pa.concat_tables(tables) if tables else None
     n = table.num_rows if table is not None else 0
     host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
     out = {HOST: host_col}
@@ -61,6 +52,13 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
         out[name] = _column(table.column(name), spec[name], frame) if table is not None else pd.Series(dtype=spec[name].pandas_dtype())
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     return df if columns is None else df[list(columns)]
+
+
+def _read_type(col: schema.Column) -> pa.DataType:
+    """The Arrow type a column of any snapshot format is read as (the widest it was stored in)."""
+    return {schema.STRING: pa.large_string(), schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
+            schema.LIST: pa.list_(pa.string()), schema.BOOL: pa.bool_(), schema.TIME: pa.timestamp("ns", tz="UTC"),
+            schema.FLOAT: pa.float64()}.get(col.logical, pa.int64())
 
 
 def empty(frame: str) -> pd.DataFrame:
@@ -117,29 +115,70 @@ COARSE = {"per_slot": 2, "most": 256}
 FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
 
 
-def _values(arr):
-    """A column as its values: dictionary-encoded columns (categoricals in newer snapshots) decoded,
-    so the same match works on every snapshot's files."""
-    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+#: The columns ``find`` reads, in the types every snapshot format's can be read as.
+FIND_SCHEMA = pa.schema([("layer_id", pa.string()), ("path", pa.large_string()), ("kind", pa.string()),
+                         ("size", pa.int64()), ("sha256", pa.string())])
 
 
-def _match(t: pa.Table, path, regex, sha256, size):
-    import pyarrow.compute as pc
-
-    masks = []
+def _condition(path, regex, sha256, size, prefix: str):
+    """The Arrow expression ``find`` filters by; comparisons on ``path`` and ``size`` let the
+    scanner skip row groups by their statistics."""
+    terms = []
     if path is not None:
-        masks.append(pc.equal(_values(t["path"]), path))
+        terms.append(pc.field("path") == path)
     if regex is not None:
-        masks.append(pc.match_substring_regex(_values(t["path"]), regex))
+        if prefix:  # every match starts with prefix: a range the statistics can rule out
+            terms.append((pc.field("path") >= prefix) & (pc.field("path") <= prefix + chr(0x10FFFF)))
+        terms.append(pc.match_substring_regex(pc.field("path"), pattern=regex))
     if sha256 is not None:
         h = sha256.lower().removeprefix("sha256:")
-        masks.append(pc.is_in(_values(t["sha256"]), pa.array([h, f"sha256:{h}"])))
+        terms.append(pc.field("sha256").isin([h, f"sha256:{h}"]))
     if size is not None:
-        masks.append(pc.equal(t["size"], int(size)))
-    mask = masks[0]
-    for m in masks[1:]:
-        mask = pc.and_(mask, m)
-    return pc.fill_null(mask, False)
+        terms.append(pc.field("size") == int(size))
+    condition = terms[0]
+    for term in terms[1:]:
+        condition = condition & term
+    return condition
+
+
+def _files_by_filesystem(parts: list[Part], storage_options: dict | None, frame: str = "files"):
+    """``(fs, {<frame>.parquet path: (snapshot, host)})`` for the hosts in ``parts``, one entry per
+    filesystem (None for local files)."""
+    groups: dict = {}
+    for snapshot, host in parts:
+        if is_url(snapshot):
+            fs, base = filesystem(snapshot, storage_options)
+        else:
+            fs, base = None, snapshot
+        groups.setdefault(id(fs), (fs, {}))[1][f"{base.rstrip('/')}/{frame}.parquet"] = (snapshot, host)
+    return list(groups.values())
+
+
+def _scan(fs, by_file: dict, condition, storage_options: dict | None, frame: str = "files",
+          read: pa.Schema = FIND_SCHEMA, every: bool = False):
+    """(rows, host) of each file, the rows matching ``condition`` (None: all), for every file when
+    ``every`` else for those with some: one dataset scan, without threads (the tasks are the
+    parallelism)."""
+    try:
+        dataset = ds.dataset(list(by_file), format="parquet", schema=read, filesystem=fs)
+        scanner = dataset.scanner(columns=read.names, filter=condition, use_threads=False)
+        found = {}
+        for tagged in scanner.scan_batches():
+            if tagged.record_batch.num_rows or every:
+                found.setdefault(tagged.fragment.path, []).append(tagged.record_batch)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException) as e:
+        # A file damaged in a way its size does not show (format 3 is checked by sizes): open each
+        # to name it (open_parquet's FleetError), else say what the scan said.
+        for snapshot, _ in by_file.values():
+            with open_parquet(snapshot, frame, storage_options) as pf:
+                pf.metadata
+        raise FleetError(f"the hosts' {frame}.parquet could not be read ({type(e).__name__}: {str(e)[:300]}); "
+                         "rescan the host it names or remove its snapshot") from None
+    for path, (_, host) in by_file.items():  # in the hosts' order
+        if path in found or every:
+            yield pa.Table.from_batches(found.get(path, []), schema=read), host
 
 
 def glob_prefix(pattern: str) -> str:
@@ -148,68 +187,24 @@ def glob_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
-def row_groups(md, ranges: dict) -> list[int]:
-    """The row groups of a Parquet file (its ``FileMetaData``) whose min/max statistics may hold a
-    match: ``ranges`` maps a column to an inclusive ``(low, high)``. Format-3 snapshots store files
-    sorted by path in small row groups, so a path lookup keeps one group of a host's dozens; older
-    snapshots have one row group, kept unless the value lies outside its whole range."""
-    at = {md.row_group(0).column(i).path_in_schema: i for i in range(md.num_columns)} if md.num_row_groups else {}
-    keep = []
-    for g in range(md.num_row_groups):
-        rg = md.row_group(g)
-        ok = True
-        for column, (low, high) in ranges.items():
-            st = rg.column(at[column]).statistics if column in at else None
-            if st is not None and st.has_min_max and (st.max < low or st.min > high):
-                ok = False
-                break
-        if ok:
-            keep.append(g)
-    return keep
-
-
 def find_rows(parts: list[Part], *, path: str | None = None, regex: str | None = None, sha256: str | None = None,
               size: int | None = None, prefix: str = "", storage_options: dict | None = None) -> pd.DataFrame:
     """``files`` rows of the hosts in ``parts`` matching every condition given (an exact path, a
     path regex whose matches all start with ``prefix``, a content hash, a size), with ``host``.
 
-    Only the row groups whose statistics allow a match are read (``row_groups``), the match runs
-    on Arrow columns and only the matching rows become pandas: a fleet's files rows are tens of
-    millions, the matches a few. ``layer_id`` and ``kind`` are read as Parquet stores them,
-    dictionary-encoded (a few distinct values), and decoded for the matches only."""
-    import pyarrow.compute as pc
-
-    spec = {c.name: c for c in schema.FRAMES["files"]}
-    ranges = {}
-    if path is not None:
-        ranges["path"] = (path, path)
-    elif prefix:
-        ranges["path"] = (prefix, prefix + chr(0x10FFFF))  # every string that starts with prefix
-    if size is not None:
-        ranges["size"] = (int(size), int(size))
+    The hosts' ``files.parquet`` are read by Arrow's dataset scanner in one pass, in C++: only the
+    row groups whose statistics allow a match are read (format 3 stores files sorted by path in
+    small row groups, so a path lookup reads one of a host's dozens), the match runs on Arrow
+    columns and only the matching rows become pandas. Snapshots of every format are read through
+    one schema (older ones store these columns plain, newer ones dictionary-encoded)."""
     found, hosts = [], []
-    if any(v is not None for v in (path, regex, sha256, size)):
-        for snapshot, host in parts:
-            with open_parquet(snapshot, "files", storage_options, read_dictionary=["layer_id", "kind"]) as pf:
-                groups = row_groups(pf.metadata, ranges)
-                if not groups:
-                    continue
-                # A path lookup reads the path column first and the others only where it matched:
-                # most hosts of a fleet do not carry a given file. (use_threads=False: the tasks
-                # are the parallelism.)
-                first = ["path"] if sha256 is None and size is None else FIND_COLUMNS
-                t = pf.read_row_groups(groups, columns=first, use_threads=False)
-                mask = _match(t, path, regex, sha256, size)
-                if first is not FIND_COLUMNS:
-                    if not pc.any(mask).as_py():
-                        continue
-                    rest = [c for c in FIND_COLUMNS if c not in first]
-                    t = pa.Table.from_arrays([*pf.read_row_groups(groups, columns=rest, use_threads=False).columns,
-                                              t["path"]], names=[*rest, "path"]).select(FIND_COLUMNS)
-            hit = _plain(t.filter(mask))  # old and new snapshots' dictionaries differ
-            if hit.num_rows:
-                found.append(hit)
-                hosts += [host] * hit.num_rows
+    if parts and any(v is not None for v in (path, regex, sha256, size)):
+        condition = _condition(path, regex, sha256, size, prefix)
+        for fs, by_file in _files_by_filesystem(parts, storage_options):
+            for table, host in _scan(fs, by_file, condition, storage_options):
+                found.append(table)
+                hosts += [host] * table.num_rows
+    spec = {c.name: c for c in schema.FRAMES["files"]}
     out = {HOST: pd.Series(hosts, dtype=schema.STRING)}
     table = pa.concat_tables(found, promote_options="permissive") if found else None
     for name in FIND_COLUMNS:

@@ -176,7 +176,9 @@ def _by_sizes(snapshot: str, meta: dict, sizes: dict, storage_options: dict | No
             try:
                 found[f"{name}.parquet"] = os.stat(f"{snapshot}/{name}.parquet").st_size
             except FileNotFoundError:
-                pass
+                continue
+            if not os.access(f"{snapshot}/{name}.parquet", os.R_OK):  # one this user may not read
+                raise SnapshotError(f"{name}.parquet unreadable (permission denied)")
     rows = meta.get("rows") or {}
     for name in FRAME_NAMES:
         have, want = found.get(f"{name}.parquet"), sizes.get(name)

@@ -12,10 +12,10 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses.summary import summary_dict
-from layerlab.fleet.frames import glob_prefix, row_groups
+from layerlab.fleet.frames import glob_prefix
 from layerlab.fleet.snapshots import inspect
 from layerlab.frames import schema, snapshot
-from harness.fleetdata import as_format2, host_snapshot, with_narrow_files
+from harness.fleetdata import as_format2, host_snapshot, row_groups, with_narrow_files
 
 PATH = "/data/big.bin"
 SMALL_GROUPS = 32  # rows per files row group in this module's format-3 snapshots: the samples have ~380 rows

@@ -82,3 +82,23 @@ def with_narrow_files(snapshot) -> None:
             plain = col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
             table = table.set_column(i, field.name, plain.dictionary_encode())
     _rewrite_files(snapshot, table, row_group_size=64)
+
+
+def row_groups(md, ranges: dict) -> list[int]:
+    """The row groups of a Parquet file (its ``FileMetaData``) whose min/max statistics may hold a
+    match: ``ranges`` maps a column to an inclusive ``(low, high)``. Format-3 snapshots store files
+    sorted by path in small row groups, so a path lookup keeps one group of a host's dozens; older
+    snapshots have one row group, kept unless the value lies outside its whole range."""
+    at = {md.row_group(0).column(i).path_in_schema: i for i in range(md.num_columns)} if md.num_row_groups else {}
+    keep = []
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        ok = True
+        for column, (low, high) in ranges.items():
+            st = rg.column(at[column]).statistics if column in at else None
+            if st is not None and st.has_min_max and (st.max < low or st.min > high):
+                ok = False
+                break
+        if ok:
+            keep.append(g)
+    return keep

@@ -65,3 +65,26 @@ def test_an_unreadable_metadata_file_is_named(root, control, role):
         return
     assert done.returncode == 2, done.stderr
     assert f"permission denied reading {path}" in done.stderr, done.stderr
+
+
+def test_a_fleet_skips_a_snapshot_whose_file_it_may_not_read(tmp_path_factory):
+    # Format 3 is checked by file sizes (a stat), so an unreadable file must be caught by its mode.
+    require_root("setpriv")
+    import tempfile
+
+    import layerlab as ll
+
+    base = tempfile.mkdtemp(prefix="layerlab-perm-fleet-")
+    os.chmod(base, 0o755)
+    for host in ("a", "b"):
+        ll.sample().save(os.path.join(base, f"{host}.layerlab"))
+    subprocess.run(["chmod", "-R", "a+rX", base], check=True)
+    os.chmod(os.path.join(base, "b.layerlab", "files.parquet"), 0o600)  # root's alone
+    code = ("from layerlab.fleet.snapshots import inspect; import sys; "
+            "print([inspect(p)['reason'] for p in sys.argv[1:]])")
+    env = {**os.environ, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([*NOBODY, sys.executable, "-c", code, os.path.join(base, "a.layerlab"), os.path.join(base, "b.layerlab")],
+                          capture_output=True, text=True, env=env, timeout=120, cwd="/tmp")
+    subprocess.run(["rm", "-rf", base], check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[None, 'files.parquet unreadable (permission denied)']"
