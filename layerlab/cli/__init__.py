@@ -48,3 +48,18 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return 0
 
+
+def run() -> None:
+    """The ``layerlab`` command: :func:`main`, then the process ends without tearing Python down.
+
+    Freeing a scan's frames and the modules of pandas, pyarrow and dask one by one at exit took
+    0.1-0.16 s of a 1.2 s ``scan``. By then the command has written and closed everything it makes
+    (snapshots, pages, JSON; worker pools and clusters are shut down by the commands), so the
+    standard streams are flushed and the process exits at once."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head), or a stream closed by main
+            pass
+    os._exit(code)
