@@ -4,6 +4,10 @@ every source builds the same way (formats: docs/formats.md, "Image config")."""
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built, not with the module
+    import pandas as pd
 
 
 def config_problem(config) -> str | None:

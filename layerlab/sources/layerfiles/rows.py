@@ -11,6 +11,10 @@ from __future__ import annotations
 import posixpath
 import re
 from array import array
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built, not with the module
+    import pandas as pd
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
