@@ -13,7 +13,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from ..errors import PROGRESS, Expect, expects
+from ..errors import OPTIONAL_TEXT, PROGRESS, TEXT, Expect, expects
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
 from .snapshots import FleetError, find_snapshots, inspect_all
@@ -67,6 +67,15 @@ def local_cluster(processes: bool = False):
     # In-process: the scheduler and worker talk over inproc://, so nothing listens but the dashboard.
     return LocalCluster(n_workers=1, threads_per_worker=cores, processes=False, dashboard_address="127.0.0.1:0",
                         worker_dashboard_address="127.0.0.1:0")
+
+
+def _whole(low: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+#: What Fleet's methods take, checked before any task is sent to the cluster.
+_COUNT = Expect("a whole number, 1 or more", test=_whole(1))
+_SIZE = Expect("a whole number of bytes or None", test=_whole(0), none=True)
 
 
 class Fleet:
@@ -243,6 +252,7 @@ class Fleet:
 
     # -- frames -------------------------------------------------------------------------------------
 
+    @expects(name=TEXT)
     def frame(self, name: str):
         """The contract frame ``name`` over the whole fleet (a dask DataFrame with ``host`` first)."""
         if name not in FRAME_NAMES:
@@ -285,6 +295,7 @@ class Fleet:
 
         return images_across(self)
 
+    @expects(n=_COUNT)
     def top_images(self, n: int = 20) -> pd.DataFrame:
         from .analyses import top_images
 
@@ -305,6 +316,7 @@ class Fleet:
 
         return containers(self)
 
+    @expects(path=OPTIONAL_TEXT, sha256=OPTIONAL_TEXT, size=_SIZE)
     def find(self, path: str | None = None, *, sha256: str | None = None, size: int | None = None) -> pd.DataFrame:
         from .analyses import find
 

@@ -69,3 +69,21 @@ def test_without_a_client_a_local_cluster_is_started_and_closed(fleet_dir):
         assert f.dashboard_link.startswith("http://127.0.0.1:")  # bokeh (dask[diagnostics]) serves it
         assert f.summary()["hosts"] == 1
     assert cluster.status.name == "closed" and f.client.status == "closed"
+
+
+def test_methods_check_their_arguments_before_any_task(fleet_dir, dask_cluster):
+    from layerlab.errors import ArgumentError
+
+    with ll.fleet([fleet_dir / "hosts"], client=dask_cluster.address) as f:
+        for call, match in [
+            (lambda: f.find(42), r"Fleet\.find\(\): path must be a string or None"),
+            (lambda: f.find(sha256=b"ab"), r"Fleet\.find\(\): sha256 must be a string or None"),
+            (lambda: f.find(size="10"), r"Fleet\.find\(\): size must be a whole number of bytes or None"),
+            (lambda: f.find(size=-1), r"Fleet\.find\(\): size must be"),
+            (lambda: f.top_images(0), r"Fleet\.top_images\(\): n must be a whole number, 1 or more"),
+            (lambda: f.top_images(True), r"Fleet\.top_images\(\): n must be"),
+            (lambda: f.frame(None), r"Fleet\.frame\(\): name must be a string"),
+        ]:
+            with pytest.raises(ArgumentError, match=match):
+                call()
+        assert len(f.top_images(1)) == 1 and f.find(size=0) is not None  # valid calls still run
