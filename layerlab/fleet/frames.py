@@ -38,7 +38,7 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
         parts = [parts]
     spec = {c.name: c for c in schema.FRAMES[frame]}
     wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
-    read = pa.schema([(name, _read_type(spec[name])) for name in wanted])
+    read = read_schema(frame, wanted)
     tables, hosts = [], []
     for fs, by_file in _files_by_filesystem(parts, storage_options, frame):
         for table, host in _scan(fs, by_file, None, storage_options, frame, read, every=True):
@@ -54,11 +54,13 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     return df if columns is None else df[list(columns)]
 
 
-def _read_type(col: schema.Column) -> pa.DataType:
-    """The Arrow type a column of any snapshot format is read as (the widest it was stored in)."""
-    return {schema.STRING: pa.large_string(), schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
+def read_schema(frame: str, names: list[str]) -> pa.Schema:
+    """The Arrow types the columns ``names`` of ``frame`` are read as from a snapshot of any format:
+    the widest each was stored in (plain or dictionary-encoded strings, int64 or narrower integers)."""
+    wide = {schema.STRING: pa.large_string(), schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
             schema.LIST: pa.list_(pa.string()), schema.BOOL: pa.bool_(), schema.TIME: pa.timestamp("ns", tz="UTC"),
-            schema.FLOAT: pa.float64()}.get(col.logical, pa.int64())
+            schema.FLOAT: pa.float64()}
+    return pa.schema([(name, wide.get(schema.column(frame, name).logical, pa.int64())) for name in names])
 
 
 def empty(frame: str) -> pd.DataFrame:
@@ -116,8 +118,7 @@ FIND_COLUMNS = ["layer_id", "path", "kind", "size", "sha256"]
 
 
 #: The columns ``find`` reads, in the types every snapshot format's can be read as.
-FIND_SCHEMA = pa.schema([("layer_id", pa.string()), ("path", pa.large_string()), ("kind", pa.string()),
-                         ("size", pa.int64()), ("sha256", pa.string())])
+FIND_SCHEMA = read_schema("files", FIND_COLUMNS)
 
 
 def _condition(path, regex, sha256, size, prefix: str):
