@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
-from traitlets import Int, TraitError, observe
+from traitlets import HasTraits, Int, TraitError, observe, validate
 
 from ..display import REPORT_ENV, image_names
 from ..errors import LayerlabError
@@ -241,14 +241,30 @@ class ImagePicking:
             on_unlisted(image_id)
         return image_id
 
-    def _picked_listed_image(self, proposal) -> str:
-        """``_picked_image`` for a widget with one image dropdown (``image_select``), which then
-        lists the image too."""
-        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
-            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
 
     def _untagged_box(self):
         box = widgets.Checkbox(value=False, description="untagged images", indent=False,
                                layout=widgets.Layout(width="150px"))
         widgets.link((box, "value"), (self, "show_untagged"))
         return box
+
+
+class OneImagePicking(ImagePicking, HasTraits):
+    """``ImagePicking`` for a widget with one image dropdown (``image_select``) and a layer
+    ``position`` (its traits ``image``, ``position``, ``show_untagged``): the image asked for is
+    validated and listed, the dropdown follows ``show_untagged``, the position stays within the
+    image's layers."""
+
+    @validate("image")
+    def _valid_image(self, proposal):
+        return self._picked_image(proposal, self.image_select, lambda image_id: set_options(
+            self.image_select, self._image_choices(image_id, self.image), self.image_select.value, self))
+
+    @observe("show_untagged")
+    def _untagged_changed(self, change):
+        set_options(self.image_select, self._image_choices(self.image), self.image, self)
+
+    @validate("position")
+    def _valid_position(self, proposal):
+        last = len(self.chain) - 1 if self.image else 0
+        return min(max(int(proposal["value"]), 0), max(last, 0))

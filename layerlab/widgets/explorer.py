@@ -6,22 +6,22 @@ import html
 
 import ipywidgets as widgets
 import pandas as pd
-from traitlets import Bool, Int, Unicode, observe, validate
+from traitlets import Bool, Int, Unicode, observe
 
 from .. import plots
 from .._docstrings import fill_doc
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..display import command_label, human_bytes
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, ImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
-                    set_options, snapshot_table)
+from ._base import (CSS, OneImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
+                    snapshot_table)
 
 
 POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
 
 
 @fill_doc
-class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
+class LayerExplorer(OneImagePicking, SnapshotMixin, widgets.VBox):
     """Step through an image's layers: each layer's size and command, its largest files, what it
     overwrote or deleted in the layers below, and what a later layer does to each of its entries; a
     path filter narrows the chart and the table alike; the table pages 15 rows at a time.
@@ -76,19 +76,6 @@ class LayerExplorer(ImagePicking, SnapshotMixin, widgets.VBox):
         self._refresh(chart=True)
 
     # -- state ---------------------------------------------------------------------------------
-
-    @validate("image")
-    def _valid_image(self, proposal):
-        return self._picked_listed_image(proposal)
-
-    @observe("show_untagged")
-    def _untagged_changed(self, change):
-        set_options(self.image_select, self._image_choices(self.image), self.image, self)
-
-    @validate("position")
-    def _valid_position(self, proposal):
-        last = len(self.chain) - 1 if self.image else 0
-        return min(max(int(proposal["value"]), 0), max(last, 0))
 
     @observe("image")
     def _image_changed(self, change):

@@ -16,7 +16,7 @@ from ..analyses.stacking import ancestor_closure
 from ..display import command_label, human_bytes
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name, set_options)
+from ._base import (CSS, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
 
 # Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
 # a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
@@ -176,7 +176,7 @@ class Tree:
 
 
 @fill_doc
-class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
+class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
     """An image's filesystem as a tree, as dive's file tree shows it: expand and collapse directories,
     each entry with its permissions, owner (uid:gid) and size, marked ``+`` added, ``~`` modified or
     ``-`` removed by the layer selected.
@@ -252,24 +252,11 @@ class FileTree(ImagePicking, SnapshotMixin, widgets.VBox):
 
     # -- state ---------------------------------------------------------------------------------
 
-    @validate("image")
-    def _valid_image(self, proposal):
-        return self._picked_listed_image(proposal)
-
-    @validate("position")
-    def _valid_position(self, proposal):
-        last = len(self.chain) - 1 if self.image else 0
-        return min(max(int(proposal["value"]), 0), max(last, 0))
-
     @validate("view")
     def _valid_view(self, proposal):
         if proposal["value"] not in ("layer", "aggregated"):
             raise TraitError(f"view {proposal['value']!r}: choose 'layer' or 'aggregated'")
         return proposal["value"]
-
-    @observe("show_untagged")
-    def _untagged_changed(self, change):
-        set_options(self.image_select, self._image_choices(self.image), self.image, self)
 
     @observe("image")
     def _image_changed(self, change):
