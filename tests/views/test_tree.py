@@ -70,13 +70,18 @@ def check_tree_against_files(inv, image_id: str, position: int):
     return tree
 
 
-def test_tree_markers_follow_each_layers_own_entries(sample):
+def check_every_layer(inv) -> int:
+    """``check_tree_against_files`` at every layer of every tagged image; the number checked."""
     checked = 0
-    for image_id in sample.tagged["image_id"]:
-        for position in range(len(sample.chain(image_id))):
-            check_tree_against_files(sample, image_id, position)
+    for image_id in inv.tagged["image_id"]:
+        for position in range(len(inv.chain(image_id))):
+            check_tree_against_files(inv, image_id, position)
             checked += 1
-    assert checked > 15
+    return checked
+
+
+def test_tree_markers_follow_each_layers_own_entries(sample):
+    assert check_every_layer(sample) > 15
 
 
 def test_tree_markers_equal_diff_images_between_build_steps(sample):
@@ -210,12 +215,7 @@ def test_tree_markers_on_the_real_captures(driver, tmp_path):
     require_root("tar")
     root = unpack_capture(driver, tmp_path / "root")
     inv = ll.open_source(str(root), driver=None if driver == "containerd" else driver)
-    checked = 0
-    for image_id in inv.tagged["image_id"]:
-        for position in range(len(inv.chain(image_id))):
-            check_tree_against_files(inv, image_id, position)
-            checked += 1
-    assert checked > 10
+    assert check_every_layer(inv) > 10
     ft = FileTree(inv)
     assert ft.rows()["permissions"].str.match(r"^[-dlcbps][-rwxsStT?]{9}$").all()
 
