@@ -92,16 +92,11 @@ def read_damaged_root(root: Path, path: Path, mutate, what: str, *, names: tuple
     """Open the data root ``root`` with ``path`` damaged by ``mutate`` and read every frame: it must
     end, within 30 s, either read (what could not be, in ``skipped``) or in a LayerlabError naming
     the file (its path, its folder, or one of ``names``)."""
-    import warnings
-
     import layerlab as ll
 
     with damaged(path, mutate), bounded(30, what):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                inv = ll.open_root(str(root), progress=False)
-                inv.files, inv.containers, inv.skipped
+            read_quietly(root)
         except ll.LayerlabError as e:
             assert str(path) in str(e) or str(path.parent) in str(e) or any(n in str(e) for n in names), \
                 f"the error does not name the file: {e}"
@@ -150,7 +145,6 @@ def read_container_config(root: Path, path: Path, change, what: str) -> None:
     """Read the data root ``root`` with the container config at ``path`` rewritten by ``change``
     (a function of its JSON): the container is read or skipped with a reason, or the error names the file."""
     import json
-    import warnings
 
     import layerlab as ll
 
@@ -158,10 +152,7 @@ def read_container_config(root: Path, path: Path, change, what: str) -> None:
     body = json.dumps(change(json.loads(path.read_bytes()))).encode()
     with damaged(path, write(body)), bounded(30, what):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                inv = ll.open_root(str(root), progress=False)
-                inv.files, inv.containers, inv.skipped
+            inv = read_quietly(root)
         except ll.LayerlabError as e:
             assert str(path) in str(e), f"the error does not name the file: {e}"
             return
@@ -200,3 +191,17 @@ DATAROOT_ROLES = {
     "init-id": _first("image/overlay2/layerdb/mounts/*/init-id"),
     "distribution metadata": _first("image/overlay2/distribution/v2metadata-by-diffid/sha256/*"),
 }
+
+
+def read_quietly(root):
+    """The data root at ``root`` opened and every frame that reads it built, warnings silenced (a
+    damaged file warns as it is skipped); the Inventory."""
+    import warnings
+
+    import layerlab as ll
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inv = ll.open_root(str(root), progress=False)
+        inv.files, inv.containers, inv.skipped
+    return inv
