@@ -13,8 +13,7 @@ pandas and pyarrow load only when a source is opened.
 
 from __future__ import annotations
 
-import importlib
-
+from ._lazy import attach
 from ._version import __version__
 from .errors import (
     ArgumentError,
@@ -44,18 +43,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name == "fleet":  # the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use
-        return importlib.import_module(".fleet", __name__)
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'layerlab' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY, "fleet"])
+# ll.fleet is the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), submodules=("fleet",))
 
 
 __all__ = [

@@ -12,7 +12,7 @@ and optional sources for the notebooks). Names load on first use: a report's pag
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import attach
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -28,13 +28,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'layerlab.reports' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = attach(__name__, _LAZY, globals())

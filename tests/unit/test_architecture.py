@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "layerlab"
 
 #: The rooms in the order the data flows; a room may import only rooms before it (and itself).
 ORDER = [
-    "_version", "_bundled", "errors", "_docstrings", "display",
+    "_version", "_lazy", "_bundled", "errors", "_docstrings", "display",
     "frames", "oci", "sources", "analyses", "collect", "tables", "plots", "widgets", "reports", "fleet", "cli",
 ]
 #: Private modules other rooms may import whole (their public names are the point of them).

@@ -8,6 +8,7 @@
 Sizes here are compressed: the bytes of the blobs a registry stores and a pull downloads.
 """
 
+from ..._lazy import attach
 from ...oci.manifest import Descriptor
 from ...oci.reference import InvalidReference, Reference
 from .auth import Credentials, DockerConfig
@@ -15,17 +16,10 @@ from .client import Inspection, Manifest, PlatformImage, RateLimit, RegistryClie
 
 # The frames of many references and the storage audit load on first use: reading one image
 # (docker://, registry.image) needs neither, and a script's startup counts.
-_LAZY = {name: "references" for name in ("RegistryFrames", "blob_sharing", "dedup_ratio", "inspect_many",
-                                         "manifests", "registry_frames", "registry_layers")}
-_LAZY.update(StorageAudit="storage", audit_storage="storage")
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_LAZY = {name: ".references" for name in ("RegistryFrames", "blob_sharing", "dedup_ratio", "inspect_many",
+                                          "manifests", "registry_frames", "registry_layers")}
+_LAZY.update(StorageAudit=".storage", audit_storage=".storage")
+__getattr__, __dir__ = attach(__name__, _LAZY, globals())
 
 __all__ = [
     "Credentials", "Descriptor", "DockerConfig", "Inspection", "InvalidReference", "Manifest", "PlatformImage",
