@@ -147,3 +147,17 @@ def test_the_registry_clients_methods_check_their_arguments_before_any_request(m
             for bad in WRONG:
                 with pytest.raises(ArgumentError, match=rf"RegistryClient\.{method}\(\): {name} must be"):
                     getattr(client, method)(**{**args, name: bad})
+
+
+def test_a_storage_audit_checks_its_arguments_before_reading(tmp_path):
+    from layerlab.sources.registry import audit_storage
+
+    for name in ("root", "config", "progress"):
+        for bad in WRONG:
+            with pytest.raises(ArgumentError, match=rf"audit_storage\(\): {name} must be"):
+                audit_storage(**{"root": str(tmp_path), name: bad})
+    with pytest.raises(ArgumentError, match=r"audit_storage\(\): needs a root"):
+        audit_storage()
+    # a valid root that is no registry's storage still reaches the reading, and says so
+    with pytest.raises(ll.NotADataRoot):
+        audit_storage(tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...errors import NotADataRoot
+from ...errors import PROGRESS, ArgumentError, Expect, NotADataRoot, expects
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 from .stores import Store, open_store
@@ -214,6 +214,12 @@ def _blob_path(digest: str) -> str:
     return f"blobs/{alg}/{hexpart[:2]}/{hexpart}/data"
 
 
+_ROOT = Expect("a directory, an s3:// or other fsspec URL, a Store, or None (with config=)", str, none=True,
+               test=lambda v: hasattr(v, "__fspath__") or isinstance(v, Store))
+_CONFIG = Expect("the path of the registry's config.yml, or None", str, none=True, test=lambda v: hasattr(v, "__fspath__"))
+
+
+@expects(root=_ROOT, config=_CONFIG, progress=PROGRESS)
 def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str | os.PathLike | None = None,
                   progress: bool | None = None, **options) -> StorageAudit:
     """Audit a registry's storage, read-only.
@@ -233,7 +239,7 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     if config is not None:
         store = store_from_config(config, progress=progress, **options)
     elif root is None:
-        raise TypeError("audit_storage needs a root (a directory or s3://BUCKET/ROOTDIRECTORY) or config=")
+        raise ArgumentError("audit_storage(): needs a root (a directory or s3://BUCKET/ROOTDIRECTORY) or config=")
     else:
         store = open_store(root, progress=progress, **options)
     v2 = find_v2(store)
