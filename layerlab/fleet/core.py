@@ -74,6 +74,8 @@ def _whole(low: int):
 
 
 #: What Fleet's methods take, checked before any task is sent to the cluster.
+_GROUPS = Expect("a dict or Series (host -> group), a function of the host name, or None", dict, none=True,
+                 test=lambda v: callable(v) or hasattr(v, "get"))
 _COUNT = Expect("a whole number, 1 or more", test=_whole(1))
 _SIZE = Expect("a whole number of bytes or None", test=_whole(0), none=True)
 
@@ -322,6 +324,7 @@ class Fleet:
 
         return find(self, path, sha256=sha256, size=size)
 
+    @expects(groups=_GROUPS)
     def drift(self, groups=None) -> pd.DataFrame:
         from .analyses import drift
 
