@@ -185,6 +185,11 @@ def _strings(value) -> bool:
     return all(isinstance(v, str) for v in value)
 
 
+def whole_number(low: int = 0):
+    """A test for :class:`Expect`: an int (not a bool, which Python counts as one) of ``low`` or more."""
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
 def _is_flag(value) -> bool:
     return isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's bool too
 

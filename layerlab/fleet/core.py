@@ -13,7 +13,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from ..errors import OPTIONAL_TEXT, PROGRESS, TEXT, Expect, expects
+from ..errors import OPTIONAL_TEXT, PROGRESS, TEXT, Expect, expects, whole_number
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
 from .snapshots import FleetError, find_snapshots, inspect_all
@@ -69,15 +69,11 @@ def local_cluster(processes: bool = False):
                         worker_dashboard_address="127.0.0.1:0")
 
 
-def _whole(low: int):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
 #: What Fleet's methods take, checked before any task is sent to the cluster.
 _GROUPS = Expect("a dict or Series (host -> group), a function of the host name, or None", dict, none=True,
                  test=lambda v: callable(v) or hasattr(v, "get"))
-_COUNT = Expect("a whole number, 1 or more", test=_whole(1))
-_SIZE = Expect("a whole number of bytes or None", test=_whole(0), none=True)
+_COUNT = Expect("a whole number, 1 or more", test=whole_number(1))
+_SIZE = Expect("a whole number of bytes or None", test=whole_number(0), none=True)
 
 
 class Fleet:

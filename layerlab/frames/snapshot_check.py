@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import SnapshotError
+from ..errors import SnapshotError, whole_number
 from . import schema
 
 _HINT = "the snapshot is damaged or was edited; rescan the root (`layerlab scan ROOT -o ...`)"
@@ -25,10 +25,14 @@ def _is_string(t: pa.DataType) -> bool:
         pa.types.is_dictionary(t) and _is_string(t.value_type))
 
 
+#: The contract's types that are never null (an all-null column cannot be one of them).
+_NEVER_NULL = (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL)
+
+
 def _fits(t: pa.DataType, logical: str) -> bool:
     """Whether an Arrow column type can hold the contract's ``logical`` type without guessing."""
     if pa.types.is_null(t):  # a column of nulls only
-        return logical not in (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL)
+        return logical not in _NEVER_NULL
     if logical in (schema.STRING, schema.CATEGORY):  # a category column may be stored plain (older snapshots)
         return _is_string(t)
     if logical == schema.LIST:
@@ -78,7 +82,7 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
         if not _fits(t, col.logical):
             raise SnapshotError(f"{path}: column {col.name!r} is stored as {t}, where the contract has "
                                 f"{col.dtype}; {_HINT}", path=str(path))
-        if col.logical in (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL) and table.column(col.name).null_count:
+        if col.logical in _NEVER_NULL and table.column(col.name).null_count:
             raise SnapshotError(f"{path}: column {col.name!r} holds nulls, where the contract has {col.dtype} "
                                 f"(never null); {_HINT}", path=str(path))
     if rows is not None and table.num_rows != rows:
@@ -92,8 +96,7 @@ def check_meta_shape(meta, path) -> dict:
     if not isinstance(meta, dict):
         raise SnapshotError(f"{path}/meta.json is not a JSON object; {_HINT}", path=str(path))
     rows = meta.get("rows")
-    if rows is not None and not (isinstance(rows, dict) and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rows.values())):
+    if rows is not None and not (isinstance(rows, dict) and all(map(whole_number(0), rows.values()))):
         raise SnapshotError(f"{path}/meta.json: `rows` should map each frame to its row count; {_HINT}",
                             path=str(path))
     return meta

@@ -43,6 +43,7 @@ from ...errors import (
     RegistryError,
     UnsupportedManifest,
     expects,
+    whole_number,
 )
 from ...oci.manifest import (
     ACCEPT,
@@ -330,8 +331,7 @@ def _discard(r: urllib3.BaseHTTPResponse) -> None:
 
 #: What the client's public methods take, checked before a request is made.
 _REF = Expect("an image reference: a string such as 'registry:5000/app:1', or a Reference", str, Reference)
-_PAGE_SIZE = Expect("a whole number of entries a page, or None", test=lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-                    none=True)
+_PAGE_SIZE = Expect("a whole number of entries a page, or None", test=whole_number(1), none=True)
 
 
 class RegistryClient:
