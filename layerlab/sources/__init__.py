@@ -25,15 +25,15 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
                                 ("platform", platform, OPTIONAL_TEXT), ("verify", verify, FLAG),
                                 ("hash_files", hash_files, FLAG)):
         check_argument("open_source", name, value, expect)
-    # A transport is opened before pandas is imported (and before the other readers are): its reader
-    # starts reading the layers first, so the import overlaps the reading (sources/imageset.py).
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if isinstance(text, str) and is_transport(text):
+    # A transport (or a bare path to an archive or a layout, sniffed by content; never a snapshot, a
+    # data root or the bundled sample's names) is opened before pandas is imported, and before the
+    # other readers are: its reader starts reading the layers first, so the import overlaps the
+    # reading (sources/imageset.py).
+    text = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    if isinstance(text, str):
+        if is_transport(text):
             return open_transport(text, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
-        # a bare path to an archive or a layout (sniffed by content; never a snapshot, a data root or
-        # the bundled sample's names)
-        kind = sniff(text) if isinstance(text, str) and text != "sample" and not text.startswith("sample:") else None
+        kind = None if text == "sample" or text.startswith("sample:") else sniff(text)
         if kind is not None:
             return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{text}", platform=platform,
                                   progress=progress, verify=verify, hash_files=hash_files)
@@ -44,8 +44,6 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         return source
     if source is not None:
         source = os.fspath(source)
-        if is_transport(source):
-            return open_transport(source, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
     from ..frames.snapshot import is_snapshot, load
     from .docker.dataroot import open_root
     from .sample import sample
@@ -62,8 +60,4 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         raise NotADataRoot(
             f"{source} does not exist; give a Docker data root, a .layerlab snapshot, or 'sample'", path=source
         )
-    kind = sniff(source)
-    if kind is not None:
-        return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{source}", platform=platform,
-                              progress=progress, verify=verify, hash_files=hash_files)
     return open_root(source, driver, progress=progress)
