@@ -88,8 +88,17 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
         else:
             seen.tags = sorted(set(seen.tags) | set(img.tags))
             seen.digests = sorted(set(seen.digests) | set(img.digests))
+    # Every distinct layer by chain ID, in the images' order (the first image's blob is the one read),
+    # and its blob as ``meta["layer_blobs"]`` lists it (the last image's)
+    todo: dict[str, LayerBlob] = {}
+    blobs = {}
+    for img in by_id.values():
+        for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
+            todo.setdefault(cid, layer)
+            blobs[cid] = {"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size,
+                          "media_type": layer.media_type, "compression": None}
+    reads = _Reads(todo, workers or DEFAULT_WORKERS)
     state: dict = {}
-    reads = _Reads(_layers_to_read(list(by_id.values())), workers or DEFAULT_WORKERS)
 
     def frames() -> dict[str, pd.DataFrame]:
         if "frames" not in state:
@@ -99,11 +108,6 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
     def get(name):
         return lambda: frames()[name]
 
-    blobs = {}
-    for img in by_id.values():
-        for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
-            blobs[cid] = {"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size,
-                          "media_type": layer.media_type, "compression": None}
     # pandas and pyarrow are first imported here, while the layers are read (see the module's docstring)
     with _collector_paused(), _quick_switches():
         from ..frames.inventory import Inventory
@@ -145,15 +149,6 @@ def _quick_switches(interval: float = 0.0005):
         yield
     finally:
         sys.setswitchinterval(old)
-
-
-def _layers_to_read(images: list[ImageEntry]) -> dict[str, LayerBlob]:
-    """Every distinct layer of ``images`` by chain ID, in the images' order."""
-    todo: dict[str, LayerBlob] = {}
-    for img in images:
-        for cid, layer in zip(chain_ids([l.diff_id for l in img.layers]), img.layers):
-            todo.setdefault(cid, layer)
-    return todo
 
 
 def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blobs: dict) -> dict[str, pd.DataFrame]:
