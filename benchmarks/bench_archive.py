@@ -126,7 +126,8 @@ def main() -> int:
 
     c_wall, c_rss, c_frame, files = best(checked)
     s_wall, s_rss, s_frame, _ = best(seeked)
-    w_frame = min(float(r[2].split()[2]) for r in warm)
+    warm_frames = [float(r[2].split()[2]) for r in warm]
+    w_frame = min(warm_frames)
     tar_time = min(t[0] for t in tars)
     if base_cold:
         print(f"\nbaseline checkout, verify=False: whole process {min(r[0] for r in base_cold):.2f} s "
@@ -138,7 +139,7 @@ def main() -> int:
     print(f"layerlab, verify=False: files frame {s_frame:6.2f} s (whole process {s_wall:.2f} s, runs {span(seeked)}; "
           f"CPU {span(seeked, 3)} s), peak RSS {s_rss / 1e6:.0f} MB")
     print(f"layerlab, verify=False, pandas, pyarrow and layerlab imported first: files frame {w_frame:.2f} s "
-          f"(runs {min(float(r[2].split()[2]) for r in warm):.2f}-{max(float(r[2].split()[2]) for r in warm):.2f})")
+          f"(runs {w_frame:.2f}-{max(warm_frames):.2f})")
     print(f"tar -tvf layer tars : {tar_time:6.2f} s (runs {span(tars)})")
     print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process {s_wall / tar_time:.2f}x")
     print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads headers)")
@@ -158,7 +159,7 @@ def main() -> int:
               f"(each round: {rounds(checked)}); target >= 20x")
         print(f"  verify=False, whole process (a CLI run: Python, pandas and pyarrow start included): "
               f"{dive_time / s_wall:.1f}x faster than dive (each round: {rounds(seeked)}); target >= 20x")
-        in_process = ", ".join(f"{d[0] / float(r[2].split()[2]):.1f}x" for d, r in zip(dives, warm))
+        in_process = ", ".join(f"{d[0] / w:.1f}x" for d, w in zip(dives, warm_frames))
         print(f"  verify=False, files frame in a process with its imports done (a notebook): "
               f"{dive_time / w_frame:.1f}x faster than dive (each round: {in_process}); target >= 20x")
         print(f"  layerlab peak memory is {c_rss / dive_rss:.2f}x dive's (target < 1)")

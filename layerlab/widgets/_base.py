@@ -241,7 +241,6 @@ class ImagePicking:
             on_unlisted(image_id)
         return image_id
 
-
     def _untagged_box(self):
         box = widgets.Checkbox(value=False, description="untagged images", indent=False,
                                layout=widgets.Layout(width="150px"))
