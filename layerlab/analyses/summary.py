@@ -75,4 +75,16 @@ def _summary(inv) -> dict:
             "physical_size": physical,
             "dedup_ratio": round(logical / physical, 4) if physical else None,
         },
+        "skipped": skipped_list(inv),
     }
+
+
+def skipped_list(inv) -> list[dict]:
+    """What the source could not read, one dict each: ``kind`` (image, layer, container, ...), ``id``,
+    ``reason``, ``path``, and ``names`` (a skipped image's tags and digests; empty for the others)."""
+    names = {iid: n for iid, n, _ in inv.skipped_images()}
+    return [
+        {"kind": r.what, "id": r.id, "names": list(names.get(r.id, [])), "reason": r.reason,
+         "path": None if pd.isna(r.path) else r.path}
+        for r in inv.skipped.itertuples(index=False)
+    ]

@@ -74,12 +74,45 @@ class Inventory:
             return hits[0]
         if len(hits) > 1:
             raise ImageNotFound(f"{ref!r} is ambiguous: it matches {len(hits)} images; give more of the ID", ref=ref)
+        skipped = self._skipped_named(ref)
+        if skipped:
+            shown = "; ".join(f"{iid[:19]}" + (f" ({', '.join(names[:5])})" if names else "") + f": {reason}"
+                              for iid, names, reason in skipped[:3])
+            raise ImageNotFound(
+                f"no image {ref!r} in {self.source or 'this source'}: {'an image' if len(skipped) == 1 else 'images'} "
+                f"of that name {'was' if len(skipped) == 1 else 'were'} skipped as unreadable: {shown}. What was "
+                "skipped, and why, is in the `skipped` frame (`layerlab summary --json`: \"skipped\")",
+                ref=ref,
+            )
         known = sorted({t for tags in images["tags"] for t in tags})[:10]
         raise ImageNotFound(
             f"no image {ref!r} in {self.source or 'this source'}; give a tag, an ID or an ID prefix"
             + (f" (tags here include: {', '.join(known)})" if known else ""),
             ref=ref,
         )
+
+    def skipped_images(self) -> list[tuple[str, list[str], str]]:
+        """(image ID, names, reason) of the images the source skipped as unreadable, known without
+        reading any layer (meta ``skipped_images``; a snapshot's meta is checked, not trusted)."""
+        found = self.meta.get("skipped_images")
+        if not isinstance(found, dict):
+            return []
+        out = []
+        for iid, rec in found.items():
+            rec = rec if isinstance(rec, dict) else {}
+            names, reason = rec.get("names"), rec.get("reason")
+            names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+            out.append((str(iid), names, reason if isinstance(reason, str) else "unreadable"))
+        return sorted(out)
+
+    def _skipped_named(self, ref: str) -> list[tuple[str, list[str], str]]:
+        # The same rules as image_id: a name, name:latest, a digest reference, an ID or ID prefix.
+        hexpart = ref.removeprefix("sha256:").lower()
+        by_id = len(hexpart) >= 1 and all(c in "0123456789abcdef" for c in hexpart)
+        bare = ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref
+        return [(iid, names, reason) for iid, names, reason in self.skipped_images()
+                if ref in names or (bare and f"{ref}:latest" in names)
+                or (by_id and iid.removeprefix("sha256:").startswith(hexpart))]
 
     def image_files(self, ref: str) -> pd.DataFrame:
         """Rows of ``files`` for the layers of one image, with its ``position`` column (0 = base)."""
@@ -137,7 +170,10 @@ class Inventory:
             return self.image_id(str(image))
         pool = self.tagged if len(self.tagged) else self.images
         if pool.empty:
-            raise ImageNotFound(f"{self.source or 'this source'} holds no images", ref=None)
+            skipped = self.skipped_images()
+            raise ImageNotFound(f"{self.source or 'this source'} holds no images" + (
+                f" that could be read: {len(skipped)} were skipped ({skipped[0][0][:19]}: {skipped[0][2]}); see the "
+                "`skipped` frame (`layerlab summary --json`: \"skipped\")" if skipped else ""), ref=None)
         best = pool.sort_values(["layer_count", "size", "image_id"], ascending=[False, False, True]).iloc[0]
         return best["image_id"]
 

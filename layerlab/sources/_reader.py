@@ -159,10 +159,38 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 
 def check_id(value, suffix: str = "") -> str | None:
     """``value`` if it is a 64-hex ID (optionally followed by ``suffix``, such as ``-init``), else
-    None: IDs read from metadata become paths, and one like ``../../etc`` must never be followed."""
+    None: IDs read from metadata become paths, and one like ``../../etc`` must never be followed.
+
+    For IDs the daemon itself only accepts in this form (a container's mount-id and init-id); a
+    layer's cache ID takes more forms (``check_name``)."""
     if isinstance(value, str) and (_HEX_ID.fullmatch(value) or (suffix and value.endswith(suffix) and _HEX_ID.fullmatch(value[: -len(suffix)]))):
         return value
     return None
+
+
+#: A file name can hold at most NAME_MAX (255) bytes: a longer ID cannot name a driver's directory.
+NAME_MAX = 255
+
+
+def check_name(value) -> str | None:
+    """``value`` if it can only name one entry inside a folder, else None.
+
+    A storage driver's directory for a layer is ``<driver home>/<cache ID>``, and the daemon writes
+    cache IDs in more than one form (64 hex from the layer store, 25 base-36 characters from
+    BuildKit; docs/formats.md), trusting them as it reads them back. Any form is accepted as long
+    as joining it cannot leave the folder: no ``/``, no NUL, not ``.`` or ``..``, not empty, at
+    most NAME_MAX bytes, and no control characters (the daemon writes none).
+    """
+    if not isinstance(value, str) or value in ("", ".", "..") or _NOT_IN_A_NAME.search(value):
+        return None
+    try:
+        size = len(os.fsencode(value))
+    except UnicodeEncodeError:  # a lone surrogate not from surrogateescape: no file has this name
+        return None
+    return value if size <= NAME_MAX else None
+
+
+_NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
 def is_digest(value) -> bool:
@@ -217,9 +245,16 @@ def container_state(state: dict) -> str:
 class Skipped(list):
     """What could not be read, one dict per item; becomes the ``skipped`` frame."""
 
-    def add(self, what: str, id_: str, path, reason: str) -> None:
-        warnings.warn(f"layerlab: skipped {what} {id_}: {reason} ({path})", stacklevel=3)
-        self.append({"what": what, "id": id_, "path": None if path is None else str(path), "reason": reason})
+    def add(self, what: str, id_: str, path, reason: str, names: list[str] | None = None) -> None:
+        """Record (and warn about) one item not read; ``names`` are a skipped image's tags and digests."""
+        named = f" ({', '.join(names)})" if names else ""
+        warnings.warn(f"layerlab: skipped {what} {id_}{named}: {reason} ({path})", stacklevel=3)
+        self.append({"what": what, "id": id_, "path": None if path is None else str(path), "reason": reason,
+                     "names": list(names or [])})
+
+    def images(self) -> dict[str, dict]:
+        """The skipped images: image ID -> {"names", "reason"} (Inventory meta ``skipped_images``)."""
+        return {r["id"]: {"names": r["names"], "reason": r["reason"]} for r in self if r["what"] == "image"}
 
     def frame(self) -> pd.DataFrame:
         return schema.coerce(pd.DataFrame(list(self), columns=schema.columns("skipped")), "skipped")
@@ -278,6 +313,9 @@ def assemble(meta: dict, frames: dict[str, pd.DataFrame], read_files: Callable[[
     def after_files(name: str):
         return lambda: (files(), frames[name])[1]
 
+    # Images are skipped while the metadata is read, so their names are known now: an image not found
+    # by name can say it was skipped (Inventory.image_id) without reading any layer.
+    meta = {**meta, "skipped_images": skipped.images()}
     parts: dict = {name: after_files(name) if name in filled_by_files else frame for name, frame in frames.items()}
     parts.update(lazy)
     parts["files"] = files

@@ -21,6 +21,7 @@ from .._reader import (
     Skipped,
     assemble,
     check_id,
+    check_name,
     container_problem,
     container_state,
     docker_size,
@@ -158,6 +159,22 @@ class DataRoot:
             layers["sha256:" + name] = layer
         return layers
 
+    def _missing_layers(self, missing: list[str]) -> str:
+        """Why an image whose layers ``missing`` were not read is skipped: the layers' own skips, or absent."""
+        skipped = {r["id"]: r["reason"] for r in self.skipped if r["what"] == "layer"}
+        read_but_skipped = [m for m in missing if m in skipped]
+        absent = [m for m in missing if m not in skipped]
+        parts = []
+        if read_but_skipped:
+            first = read_but_skipped[0]
+            parts.append(f"its layer{'s' if len(read_but_skipped) > 1 else ''} "
+                         f"{', '.join(m[:19] for m in read_but_skipped)} could not be read "
+                         f"({first[:19]}: {skipped[first]})")
+        if absent:
+            parts.append(f"its layer{'s' if len(absent) > 1 else ''} {', '.join(m[:19] for m in absent)} "
+                         f"{'are' if len(absent) > 1 else 'is'} not in the layer store (image/{self.driver.name}/layerdb)")
+        return "; ".join(parts)
+
     def read_repositories(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         path = os.path.join(self.store, "repositories.json")
         tags: dict[str, list[str]] = {}
@@ -224,11 +241,13 @@ class DataRoot:
             except FileNotFoundError:
                 self.skipped.add("container", cid, m, "no layer mount record (layerdb/mounts) for this container")
                 mount_id = init_id = parent = None
+            # mount-id and init-id are 64 hex (init: plus "-init") in every form the daemon writes, and the
+            # daemon refuses others itself (layer/filestore.go isValidID): kept that strict.
             if mount_id is not None and (not check_id(mount_id) or (init_id and not check_id(init_id, "-init"))
                                          or (parent and not is_digest(parent))):
                 self.skipped.add("container", cid, m, f"its layer mount record holds an ID that is not a 64-hex ID "
-                                 f"or digest ({mount_id[:80]!r}, {str(init_id)[:80]!r}, {str(parent)[:80]!r}); "
-                                 "IDs become paths, so its layers are not read")
+                                 f"or digest ({mount_id[:80]!r}, {str(init_id)[:80]!r}, {str(parent)[:80]!r}), as "
+                                 "Docker writes them and reads them back; IDs become paths, so its layers are not read")
                 mount_id = init_id = parent = None
             out.append({"id": cid, "config": cfg, "mount_id": mount_id, "init_id": init_id, "parent": parent})
         return out
@@ -270,7 +289,8 @@ class DataRoot:
             chain = chain_ids(diff_ids(cfg))
             missing = [c for c in chain if c not in layerdb]
             if missing:
-                self.skipped.add("image", iid, self.layerdb, f"layers {', '.join(m[:19] for m in missing)} are not in the layer store")
+                self.skipped.add("image", iid, self.layerdb, self._missing_layers(missing),
+                                 names=sorted(tags.get(iid, [])) + sorted(digests.get(iid, [])))
                 continue
             chains[iid] = chain
             hist_rows += history_rows(cfg, len(chain), image_id=iid)
@@ -491,13 +511,15 @@ class _NotPlain(Exception):
 def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
     """(file, reason) if a layerdb entry's IDs are not what Docker writes, else None.
 
-    The cache ID becomes a path under the driver's directory: one such as ``../../outside`` would
-    make the scan read outside the data root, so only 64-hex IDs are followed.
+    The cache ID becomes a path under the driver's directory: 64 hex for layers the layer store made,
+    25 base-36 characters for BuildKit's, and any name is followed, but one such as ``../../outside``
+    would make the scan read outside the data root, so only a single folder name is (``check_name``).
     """
     if not is_digest(layer["diff_id"]):
         return "diff", f"its diff {layer['diff_id'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
-    if not check_id(layer["cache_id"]):
-        return "cache-id", (f"its cache-id {layer['cache_id'][:80]!r} is not a 64-hex ID; IDs become paths, so "
+    if not check_name(layer["cache_id"]):
+        return "cache-id", (f"its cache-id {layer['cache_id'][:80]!r} is not a folder name (it is empty, '.' or '..', "
+                            "longer than 255 bytes, or holds '/', NUL or a control character); IDs become paths, so "
                             "the layer is not read (the layer store is damaged or was tampered with)")
     if layer["parent"] and not is_digest(layer["parent"]):
         return "parent", f"its parent {layer['parent'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
