@@ -50,9 +50,79 @@ def test_a_cache_id_that_climbs_out_is_skipped_and_nothing_outside_is_read(root_
         files = inv.files
     assert not files["path"].str.contains("OUTSIDE").any()
     row = inv.skipped[inv.skipped["id"] == "sha256:" + layer.name]
-    assert len(row) == 1 and "not a 64-hex ID" in row["reason"].iloc[0]
+    assert len(row) == 1 and "not a folder name" in row["reason"].iloc[0]
     assert row["path"].iloc[0].endswith("cache-id")
     assert "sha256:" + layer.name not in set(inv.layers["layer_id"])
+
+
+#: cache-ids that could leave the driver's folder, or name no folder at all: each is refused.
+REFUSED_CACHE_IDS = {
+    "two parents up": "../../etc",
+    "one parent up": "../x",
+    "the parent": "..",
+    "the folder itself": ".",
+    "a path": "a/b",
+    "absolute": "/etc",
+    "climbing after a name": "abc/../../..",
+    "NUL": "abc\x00def",
+    "NUL and parents": "..\x00/../../etc",
+    "a newline inside": "abc\ndef",
+    "empty": "",
+    "only blanks": "  \n",
+    "above NAME_MAX": "a" * 256,
+    "above NAME_MAX in bytes": "\u00e9" * 128,
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_CACHE_IDS))
+def test_a_cache_id_that_is_not_one_folder_name_is_refused(root_copy, case):
+    outside = root_copy.parent / "etc" / "diff"
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "OUTSIDE-THE-DATA-ROOT").write_text("secret")
+    layer = _first_layer(root_copy)
+    (layer / "cache-id").write_bytes(REFUSED_CACHE_IDS[case].encode())
+    with pytest.warns(UserWarning, match="not a folder name"):
+        inv = ll.open_root(str(root_copy), progress=False)
+        files = inv.files
+    assert not files["path"].str.contains("OUTSIDE").any()
+    assert "sha256:" + layer.name not in set(inv.layers["layer_id"])
+    reasons = inv.skipped.loc[inv.skipped["id"] == "sha256:" + layer.name, "reason"]
+    assert len(reasons) == 1 and "cache-id" in reasons.iloc[0]
+    # the images that need the layer are skipped too, saying why
+    needing = inv.skipped[(inv.skipped["what"] == "image")]
+    assert len(needing) and needing["reason"].str.contains(layer.name[:12] + ".*could not be read").all()
+
+
+#: Forms the daemon writes: BuildKit's random IDs (moby/buildkit identity.NewID) and the key its
+#: extraction uses ("extract-<id> <chain ID>", cache/refs.go), which the graphdriver adapter registers.
+ACCEPTED_CACHE_IDS = {
+    "BuildKit": "628teidt5i0qm39l062m2n822",
+    "BuildKit extract key": "extract-628teidt5i0qm39l062m2n822 sha256:" + "ab" * 32,
+}
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED_CACHE_IDS))
+def test_a_cache_id_in_another_form_the_daemon_writes_is_read(root_copy, case):
+    before = ll.open_root(str(root_copy), progress=False)
+    layer = _first_layer(root_copy)
+    lid = "sha256:" + layer.name
+    key = ["path", "kind", "size", "mode", "mtime"]
+    expected = before.files[before.files["layer_id"] == lid][key].sort_values("path").reset_index(drop=True)
+    old = (layer / "cache-id").read_text().strip()
+    new = ACCEPTED_CACHE_IDS[case]
+    home = root_copy / "overlay2"
+    # move the layer's folder as the daemon would have named it, and its short link with it
+    (home / old).rename(home / new)
+    link = home / "l" / (home / new / "link").read_text().strip()
+    link.unlink()
+    link.symlink_to(f"../{new}/diff")
+    (layer / "cache-id").write_text(new)
+    after = ll.open_root(str(root_copy), progress=False)
+    assert after.skipped.empty, after.skipped.to_dict("records")
+    assert after.layers.set_index("layer_id").loc[lid, "cache_id"] == new
+    assert set(after.images["image_id"]) == set(before.images["image_id"])
+    ours = after.files[after.files["layer_id"] == lid][key].sort_values("path").reset_index(drop=True)
+    assert len(ours) and ours.equals(expected)
 
 
 def test_a_diff_that_is_not_a_digest_is_skipped(root_copy):
