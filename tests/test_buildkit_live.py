@@ -177,6 +177,12 @@ def test_summary_json_lists_what_a_damaged_copy_skipped(built, inv, tmp_path, ca
     listed = {i["image_id"] for i in data["images"]}
     assert listed == set(inv.listed["image_id"]) - {overwrite, multi}
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        capsys.readouterr()
+        assert main(["summary", str(copy)]) == 0
+    assert "skipped: 1 layer(s), 2 image(s) could not be read" in capsys.readouterr().out
+
     copied = ll.open_root(str(copy), progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -166,6 +166,12 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
               f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
         print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `docker image prune` would free "
               f"{human_bytes(t['prunable_bytes'])}", file=out)
+    if data.get("skipped"):
+        counts: dict[str, int] = {}
+        for s in data["skipped"]:
+            counts[s["kind"]] = counts.get(s["kind"], 0) + 1
+        print(f"skipped: {', '.join(f'{n} {k}(s)' for k, n in counts.items())} could not be read and are left out "
+              "(--json lists each with the reason)", file=out)
 
 
 def add_arguments(parser) -> None:

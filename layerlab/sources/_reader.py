@@ -254,7 +254,7 @@ class Skipped(list):
 
     def images(self) -> dict[str, dict]:
         """The skipped images: image ID -> {"names", "reason"} (Inventory meta ``skipped_images``)."""
-        return {r["id"]: {"names": r["names"], "reason": r["reason"]} for r in self if r["what"] == "image"}
+        return {r["id"]: {"names": r.get("names", []), "reason": r["reason"]} for r in self if r["what"] == "image"}
 
     def frame(self) -> pd.DataFrame:
         return schema.coerce(pd.DataFrame(list(self), columns=schema.columns("skipped")), "skipped")

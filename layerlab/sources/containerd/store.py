@@ -230,17 +230,20 @@ class ContainerdStore:
             for row in im.itertuples(index=False):
                 resolved = self.resolve(row.target_digest, row.target_media_type)
                 if resolved is None:
-                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)")
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)",
+                                     names=[familiar(str(row.name))])
                     continue
                 mdigest, manifest = resolved
                 cdigest = (manifest.get("config") or {}).get("digest")
                 config = self._json_blob(cdigest) if cdigest else None
                 if config is None:
-                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store")
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store",
+                                     names=[familiar(str(row.name))])
                     continue
                 if config_problem(config):
                     self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR),
-                                     f"config {cdigest}: {config_problem(config)}; the content store is damaged")
+                                     f"config {cdigest}: {config_problem(config)}; the content store is damaged",
+                                     names=[familiar(str(row.name))])
                     continue
                 img = images.setdefault(cdigest, {"config": config, "names": [], "targets": set(), "manifest": manifest,
                                                   "manifest_digest": mdigest, "created_at": row.created})
@@ -263,7 +266,8 @@ class ContainerdStore:
             missing = [c for c in chain if snapshot_for(c) is None]
             if missing:
                 self.skipped.add("image", iid, os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
-                           f"not unpacked for {self.snapshotter}: no snapshot for layers {', '.join(m[:19] for m in missing)}")
+                           f"not unpacked for {self.snapshotter}: no snapshot for layers {', '.join(m[:19] for m in missing)}",
+                           names=sorted({familiar(n) for n in img["names"]}))
                 continue
             chains[iid] = chain
             for pos, (cid, did) in enumerate(zip(chain, dids)):
