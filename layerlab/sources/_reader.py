@@ -193,6 +193,21 @@ def check_name(value) -> str | None:
 _NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
+def symlinked_folder(base: str, path: str) -> str | None:
+    """The first of the folders below ``base`` down to ``path`` (``path`` included, ``base`` not) that
+    is a symbolic link, or None. A layer's folder is named by an ID from metadata: one that is a
+    symlink would take the walk out of the data root, so it is refused, never followed."""
+    current = base
+    for part in os.path.relpath(path, base).split(os.sep):
+        current = os.path.join(current, part)
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return current
+        except FileNotFoundError:
+            return None
+    return None
+
+
 def is_digest(value) -> bool:
     """True for ``sha256:<64 hex>`` or ``sha512:<128 hex>`` (what content addresses and DiffIDs are)."""
     return isinstance(value, str) and _DIGEST.fullmatch(value) is not None

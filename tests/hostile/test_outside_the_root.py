@@ -93,6 +93,24 @@ def test_a_cache_id_that_is_not_one_folder_name_is_refused(root_copy, case):
     assert len(needing) and needing["reason"].str.contains(layer.name[:12] + ".*could not be read").all()
 
 
+@pytest.mark.parametrize("which", ["layer folder", "diff folder"])
+def test_a_layer_folder_that_is_a_symlink_out_of_the_root_is_not_followed(root_copy, which):
+    outside = root_copy.parent / "elsewhere"
+    (outside / "diff").mkdir(parents=True)
+    (outside / "diff" / "OUTSIDE-THE-DATA-ROOT").write_text("secret")
+    layer = _first_layer(root_copy)
+    folder = root_copy / "overlay2" / (layer / "cache-id").read_text().strip()
+    target = folder if which == "layer folder" else folder / "diff"
+    target.rename(target.with_name(target.name + ".real"))
+    target.symlink_to(outside if which == "layer folder" else outside / "diff")
+    with pytest.warns(UserWarning, match="symbolic link"):
+        inv = ll.open_root(str(root_copy), progress=False)
+        files = inv.files
+    assert not files["path"].str.contains("OUTSIDE").any()
+    reasons = inv.skipped.loc[inv.skipped["id"] == "sha256:" + layer.name, "reason"]
+    assert reasons.str.contains("symbolic link").any()
+
+
 #: Forms the daemon writes: BuildKit's random IDs (moby/buildkit identity.NewID) and the key its
 #: extraction uses ("extract-<id> <chain ID>", cache/refs.go), which the graphdriver adapter registers.
 ACCEPTED_CACHE_IDS = {

@@ -35,6 +35,7 @@ from .._reader import (
     read_optional,
     read_text,
     source_meta,
+    symlinked_folder,
 )
 from ..layerfiles.rows import concat_files
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
@@ -377,6 +378,9 @@ class DataRoot:
         """(files rows, docker size or None, disk usage or None) of one layer row."""
         drv, root = self.driver, self.root
         lid, kind, cache = row.layer_id, row.kind, row.cache_id
+        self._refuse_symlinks(cache)
+        if (kind != "image" and drv.container_files == "compare") or (kind == "container" and drv.name == "overlay"):
+            self._refuse_symlinks(self._lower_cache(row))  # read below too
         if kind == "image":
             use_walk = self.files_from == "walk" or (self.files_from == "auto" and drv.image_files == "walk")
             diff = drv.diff_dir(root, cache)
@@ -405,6 +409,19 @@ class DataRoot:
             rows, size = compare_trees(drv.full_dir(root, lower_cache), drv.full_dir(root, cache), lid)
             return rows.frame(), size, self._disk(cache)
         raise _NotPlain(f"the {drv.name} driver keeps container layers in block devices or datasets, not plain directories")
+
+    def _refuse_symlinks(self, cache: str) -> None:
+        """_Symlinked if the folder the driver keeps layer ``cache`` in, or one it reads below it, is a
+        symbolic link (the driver's own home may be one: that is the host's choice, not metadata's)."""
+        drv, home = self.driver, os.path.join(self.root, self.driver.name)
+        layer_dir = drv.layer_dir(self.root, cache)
+        for path in (layer_dir, drv.diff_dir(self.root, cache), drv.diff_dir(self.root, cache, container=True),
+                     drv.full_dir(self.root, cache)):
+            found = path and symlinked_folder(home, path)
+            if found:
+                raise _Symlinked(f"{found} is a symbolic link where the {drv.name} driver keeps a layer's folder; "
+                                 "layerlab does not follow it out of the data root (the store is damaged or was "
+                                 "tampered with)", found)
 
     def _lower_cache(self, row) -> str:
         if row.kind == "container" and str(row.parent).startswith("init:"):
@@ -443,7 +460,7 @@ class DataRoot:
         def read(row):
             try:
                 return self.layer_files(row), None
-            except (_NotPlain, OSError, *TARSPLIT_ERRORS) as e:
+            except (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS) as e:
                 return None, e
             finally:
                 bar.update()
@@ -462,6 +479,8 @@ class DataRoot:
             where = self.driver.layer_dir(self.root, row.cache_id)
             if isinstance(e, _NotPlain):
                 reason, path = str(e), where
+            elif isinstance(e, _Symlinked):
+                reason, path = e.args
             elif isinstance(e, FileNotFoundError):
                 reason, path = "layer vanished while reading (removed by the daemon?)", e.filename or where
             elif isinstance(e, PermissionError):
@@ -506,6 +525,10 @@ class DataRoot:
 
 class _NotPlain(Exception):
     pass
+
+
+class _Symlinked(Exception):
+    """(reason, path): a layer's folder is a symbolic link."""
 
 
 def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
