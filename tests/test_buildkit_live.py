@@ -8,9 +8,11 @@ layer store's 64-hex IDs skipped them, and with them the user's images.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import warnings
+from pathlib import Path
 
 import pytest
 from harness.buildkit import BUILDKIT_CACHE_ID, buildkit_missing, build_both
@@ -21,14 +23,15 @@ import layerlab as ll
 from layerlab.analyses import dive_analysis, efficiency, merged_view
 from layerlab.analyses.summary import summary_dict
 from layerlab.cli import main
+from layerlab.sources.docker.layouts import DRIVERS
 
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
+@pytest.fixture(scope="module", params=["overlay2", "vfs"])
+def built(tmp_path_factory, request):
     require(dockerd_missing() or buildkit_missing())
-    with Daemon(tmp_path_factory.mktemp("buildkit") / "d") as daemon:
+    with Daemon(tmp_path_factory.mktemp(f"buildkit-{request.param}") / "d", driver=request.param) as daemon:
         yield daemon, build_both(daemon)
 
 
@@ -55,7 +58,7 @@ def test_buildkit_layers_have_cache_ids_of_their_own_and_none_is_skipped(built, 
     buildkit = layers[layers["cache_id"].str.fullmatch(BUILDKIT_CACHE_ID.pattern)]
     assert len(buildkit) >= 5, "BuildKit registered its layers under its own IDs (the premise of this test)"
     # every layer of the layer store is read, whatever its cache ID's form
-    on_disk = {p.name for p in (daemon.data_root / "image/overlay2/layerdb/sha256").iterdir() if len(p.name) == 64}
+    on_disk = {p.name for p in (daemon.data_root / f"image/{daemon.driver}/layerdb/sha256").iterdir() if len(p.name) == 64}
     assert set(layers["layer_id"]) == {"sha256:" + n for n in on_disk}
     assert (inv.files["layer_id"].isin(buildkit["layer_id"])).any()
     assert inv.skipped.empty, inv.skipped.to_dict("records")
@@ -150,12 +153,15 @@ def test_summary_json_lists_what_a_damaged_copy_skipped(built, inv, tmp_path, ca
     copy = tmp_path / "root"
     # cp -a keeps what copytree cannot: whiteouts (0/0 character devices) and trusted.* xattrs
     subprocess.run(["cp", "-a", str(daemon.data_root), str(copy)], check=True)
-    layerdb = copy / "image/overlay2/layerdb/sha256"
+    layerdb = copy / f"image/{daemon.driver}/layerdb/sha256"
     climbing, climbing_id = _layer_of(inv, images["images"]["overwrite", "buildkit"])
     assert BUILDKIT_CACHE_ID.fullmatch(climbing["cache_id"])
     (layerdb / climbing_id[7:] / "cache-id").write_text("../x")
-    (copy / "x/diff").mkdir(parents=True)
-    (copy / "x/diff/NOT-IN-ANY-LAYER").write_text("outside the driver's folder")
+    # where the climbing ID leads (overlay2: <root>/x, vfs: <root>/vfs/x), with a marker to never see
+    lead = Path(os.path.normpath(DRIVERS[daemon.driver].layer_dir(str(copy), "../x")))
+    for folder in (lead, lead / "diff"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "NOT-IN-ANY-LAYER").write_text("outside the driver's folder")
     _, gone_id = _layer_of(inv, images["images"]["multi", "buildkit"])
     shutil.rmtree(layerdb / gone_id[7:])
 
