@@ -102,6 +102,17 @@ def test_sizes_equal_docker_image_inspect_and_system_df(built, inv):
     assert layers["images"] == len(df["Images"])
 
 
+def test_history_equals_docker_history(built, inv):
+    daemon, images = built
+    for (name, builder), image_id in images["images"].items():
+        docker = daemon.api(f"/images/{image_id}/history")[::-1]  # docker lists newest first
+        ours = inv.history[inv.history["image_id"] == image_id].sort_values("index")
+        assert list(ours["created_by"].fillna("")) == [h["CreatedBy"] for h in docker], (name, builder)
+        layers = inv.image_layers[inv.image_layers["image_id"] == image_id].set_index("position")["size"]
+        sizes = [0 if empty else int(layers[pos]) for empty, pos in zip(ours["empty_layer"], ours["position"])]
+        assert sizes == [h["Size"] for h in docker], (name, builder)
+
+
 def test_dive_figures_equal_dive_json(built, inv, tmp_path):
     daemon, images = built
     require(missing(programs=("dive",)))
