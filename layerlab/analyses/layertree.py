@@ -359,6 +359,9 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
             visit = visit & np.fromiter((k < keys[first] for k in keys), dtype=bool, count=n)
             for acc in accs:
                 if acc.cnt[c[first]] == 0:
+                    # undone on the way back up like the rest: a sibling branch of the tree
+                    # (another image of the batch) must not see this image's phantom
+                    undo.append((acc.phantom, len(acc.phantom)))
                     acc.phantom.append(int(c[first]))
         for acc in accs:
             acc.add(c[visit], occ_size[visit], lay.unique, undo)
@@ -415,6 +418,8 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
                     acc.cnt[c], acc.tot[c], acc.mn[c] = oc, ot, om
                     acc.discovered, acc.minimum, acc.wasted = d, m, w
                     del acc.phantom[nph:]
+                elif isinstance(u[0], list):  # a phantom list, back to its length before the layer
+                    del u[0][u[1]:]
                 else:
                     arr, where, old = u
                     arr[where] = old
