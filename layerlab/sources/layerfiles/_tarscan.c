@@ -7,7 +7,8 @@
  * time of a layer of many small files). Only the common case is read here: a ustar/GNU header with
  * octal numbers, a correct unsigned checksum, a regular file, link, device, directory or fifo, and
  * a name that needs no normalising beyond "./" and slashes, with GNU long names and links and PAX
- * path, linkpath, size, uid, gid and mtime records (the ones tarheader applies) before it. At
+ * path, linkpath, size, uid, gid and mtime records (the ones tarheader applies, as Go's archive/tar
+ * applies them: docs/formats.md, "Tar headers: whose reading layerlab follows") before it. At
  * anything else (sparse files, global or long PAX records, base-256 numbers, a bad checksum, a name
  * with "//", "/./" or "/..", the end of the archive or of the file) it stops and returns, and layerlab.sources.tarstream reads that entry
  * with the Python parser (tarheader.parse_headers), the reference the tests compare this with.
@@ -195,39 +196,55 @@ static int pax_time(const unsigned char *s, Py_ssize_t n, long long *out) {
     return 1;
 }
 
+/* What the extension headers before an entry give it. As Go's archive/tar (docker's reader): the
+ * last PAX header counts (each one replaces the one before), and a GNU long name or link wins over a
+ * PAX path or linkpath whatever their order. */
 typedef struct {
-    unsigned char name[EXT_MAX], link[EXT_MAX];
-    Py_ssize_t name_len, link_len; /* -1: not given */
+    unsigned char name[EXT_MAX], link[EXT_MAX];    /* GNU long name, long link */
+    unsigned char pname[EXT_MAX], plink[EXT_MAX];  /* PAX path, linkpath */
+    Py_ssize_t name_len, link_len, pname_len, plink_len; /* -1: not given */
     long long size, uid, gid, mtime_ns;
     int has_size, has_uid, has_gid, has_mtime;
 } Ext;
 
-/* Apply PAX records as tarheader.parse_pax/_header do; 0 when they need the Python parser. */
+static void pax_reset(Ext *x) {
+    x->pname_len = x->plink_len = -1;
+    x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+}
+
+/* Apply PAX records as tarheader.parse_pax/_header do; 0 when they need the Python parser (which
+ * also says what Go refuses): any record not plainly well formed, an empty value, a NUL. */
 static int pax_records(const unsigned char *d, Py_ssize_t n, Ext *x) {
     Py_ssize_t pos = 0;
-    while (pos < n && d[pos] != 0) {
+    pax_reset(x);
+    while (pos < n) {
         const unsigned char *sp = memchr(d + pos, ' ', n - pos);
         if (!sp)
             return 0;
         long long length;
-        if (!decimal(d + pos, sp - (d + pos), &length) || length <= 0 || pos + length > n)
+        if (!decimal(d + pos, sp - (d + pos), &length) || length < 5 || pos + length > n ||
+            d[pos + length - 1] != '\n' || sp + 1 >= d + pos + length - 1)
             return 0;
         const unsigned char *rec = sp + 1, *stop = d + pos + length - 1;
         const unsigned char *eq = memchr(rec, '=', stop - rec);
-        if (!eq)
+        if (!eq || eq == rec || eq + 1 == stop || memchr(rec, 0, stop - rec))
             return 0;
         Py_ssize_t klen = eq - rec, vlen = stop - (eq + 1);
         const unsigned char *v = eq + 1;
 #define KEY(k) (klen == (Py_ssize_t)sizeof(k) - 1 && memcmp(rec, k, klen) == 0)
         if (KEY("path") || KEY("linkpath")) {
-            unsigned char *dst = KEY("path") ? x->name : x->link;
+            unsigned char *dst = KEY("path") ? x->pname : x->plink;
             if (vlen >= EXT_MAX)
                 return 0;
             memcpy(dst, v, vlen);
             if (KEY("path"))
-                x->name_len = vlen;
+                x->pname_len = vlen;
             else
-                x->link_len = vlen;
+                x->plink_len = vlen;
+        } else if (KEY("atime") || KEY("ctime")) { /* not kept, but Go refuses a bad one */
+            long long unused;
+            if (!pax_time(v, vlen, &unused))
+                return 0;
         } else if (KEY("size")) {
             if (!decimal(v, vlen, &x->size))
                 return 0;
@@ -365,7 +382,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
     if (!x)
         return PyErr_NoMemory();
     x->name_len = x->link_len = -1;
-    x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+    pax_reset(x);
     long long entry = pos; /* where this entry's first header (extension records included) is */
     Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
     /* the names: bytes back to back, and per entry (Py_ssize_t) the end of its path, of its link */
@@ -429,15 +446,13 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
             if (t == 'x') {
                 if (!pax_records(data, size, x))
                     break;
-            } else { /* GNU long name or link: the bytes, trailing NULs dropped */
-                Py_ssize_t n = size;
-                while (n > 0 && data[n - 1] == 0)
-                    n--;
+            } else { /* GNU long name or link: a C string, up to its first NUL; an empty one is none */
+                Py_ssize_t n = field_len(data, size);
                 memcpy(t == 'L' ? x->name : x->link, data, n);
                 if (t == 'L')
-                    x->name_len = n;
+                    x->name_len = n ? n : -1;
                 else
-                    x->link_len = n;
+                    x->link_len = n ? n : -1;
             }
             pos = next;
             continue;
@@ -455,6 +470,9 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         if (x->name_len >= 0) { /* a GNU long name or a PAX path replaces the header's */
             memcpy(full, x->name, x->name_len);
             flen = x->name_len;
+        } else if (x->pname_len >= 0) {
+            memcpy(full, x->pname, x->pname_len);
+            flen = x->pname_len;
         } else {
             if (plen) {
                 memcpy(full, b + 345, plen);
@@ -473,8 +491,8 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         long long next = pos + 512 + (regular ? ((size + 511) / 512) * 512 : 0);
         if (next > end && r->fd >= 0)
             break; /* cut short: the Python parser says so (a stream's contents run on into the next chunks) */
-        const unsigned char *lsrc = x->link_len >= 0 ? x->link : b + 157;
-        Py_ssize_t llen = x->link_len >= 0 ? x->link_len : field_len(b + 157, 100);
+        const unsigned char *lsrc = x->link_len >= 0 ? x->link : x->plink_len >= 0 ? x->plink : b + 157;
+        Py_ssize_t llen = x->link_len >= 0 ? x->link_len : x->plink_len >= 0 ? x->plink_len : field_len(b + 157, 100);
         const unsigned char *lname = NULL; /* the link's name as kept: none, a symlink's target as */
         Py_ssize_t lname_len = 0;          /* written, a hard link's target cleaned as paths are */
         if (t == '2') {
@@ -502,7 +520,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
         }
         pos = entry = next;
         x->name_len = x->link_len = -1;
-        x->has_size = x->has_uid = x->has_gid = x->has_mtime = 0;
+        pax_reset(x);
         if (++batch == BATCH) {
             more = 1;
             break;

@@ -2,7 +2,8 @@
 
 The 512-byte ustar/GNU block is parsed by the standard library (``tarfile.TarInfo.frombuf``); what is
 added here is applying PAX and GNU long-name records that precede it, which tarfile only does while
-reading a whole archive stream.
+reading a whole archive stream, and as Go's archive/tar (docker's reader) applies them where tarfile
+and GNU tar read otherwise (docs/formats.md, "Tar headers: whose reading layerlab follows").
 """
 
 from __future__ import annotations
@@ -47,22 +48,55 @@ class Header:
 
 
 def _decode(raw: bytes) -> str:
-    return os.fsdecode(raw.rstrip(b"\0"))
+    # a GNU long name or link is a C string: it ends at its first NUL (as GNU tar, tarfile and Go read it)
+    return os.fsdecode(raw.split(b"\0", 1)[0])
+
+
+def _go_int(value: bytes, what: str) -> int:
+    """A decimal number as Go's ``strconv.ParseInt(s, 10, 64)`` reads it (an optional sign, then
+    digits only: no spaces, underscores or empty string, which Python's ``int`` would take)."""
+    digits = value[1:] if value[:1] in (b"+", b"-") else value
+    if not digits or not digits.isdigit() or not digits.isascii():
+        raise ValueError(f"the PAX {what} record {value[:40]!r} is no decimal number (docker's reader, Go's "
+                         "archive/tar, refuses the header)")
+    n = int(value)
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        raise ValueError(f"the PAX {what} record {value[:40]!r} is out of range (docker's reader, Go's archive/tar, "
+                         "refuses the header)")
+    return n
+
+
+#: PAX records whose value is a name: a NUL in one makes Go refuse the header (in others, in the key).
+_PAX_NAMES = (b"path", b"linkpath", b"uname", b"gname")
 
 
 def parse_pax(data: bytes) -> dict[bytes, bytes]:
-    """PAX extended header records (``"%d key=value\\n"``) as raw bytes."""
+    """PAX extended header records (``"%d key=value\\n"``) as raw bytes, checked as Go's archive/tar
+    (docker's reader) checks them: a record it refuses is a ValueError here. Hand-written: tarfile
+    applies records to a TarInfo while reading a whole archive, and is more lenient than Go."""
     records: dict[bytes, bytes] = {}
+    sparse: list[bytes] = []  # GNU sparse 0.0 offset/numbytes pairs: Go checks their order
     pos = 0
-    while pos < len(data) and data[pos] != 0:
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        if length <= 0:
-            break
-        record = data[space + 1 : pos + length - 1]  # drop the trailing newline
-        key, _, value = record.partition(b"=")
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            raise ValueError("a PAX record without a length (docker's reader, Go's archive/tar, refuses the header)")
+        length = _go_int(data[pos:space], "record length")
+        end = pos + length
+        if length < 5 or end > len(data) or end <= space + 1 or data[end - 1:end] != b"\n":
+            raise ValueError(f"a PAX record of a wrong length ({length}) (docker's reader, Go's archive/tar, "
+                             "refuses the header)")
+        key, eq, value = data[space + 1 : end - 1].partition(b"=")
+        if not eq or not key or (b"\0" in value if key in _PAX_NAMES else b"\0" in key):
+            raise ValueError(f"a PAX record {key[:40]!r} that is malformed or holds a NUL byte (docker's reader, "
+                             "Go's archive/tar, refuses the header)")
+        if key in (b"GNU.sparse.offset", b"GNU.sparse.numbytes"):
+            if key != (b"GNU.sparse.offset", b"GNU.sparse.numbytes")[len(sparse) % 2] or b"," in value:
+                raise ValueError("GNU sparse 0.0 records out of order (docker's reader, Go's archive/tar, refuses "
+                                 "the header)")
+            sparse.append(value)
         records[key] = value
-        pos += length
+        pos = end
     return records
 
 
@@ -132,36 +166,50 @@ def parse_headers(raw: bytes) -> Header | None:
         if info.type in EXTENSION_TYPES:
             data = raw[pos : pos + info.size]
             pos += -(-info.size // BLOCK) * BLOCK
+            # As Go's archive/tar (docker's reader) reads them: the last PAX header before an entry is
+            # the one that counts (GNU tar agrees; tarfile merges them); a global header is an entry
+            # of its own (docker ignores it), so nothing read before it carries past it.
             if info.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
-                pax.update(parse_pax(data))
+                pax = parse_pax(data)
+            elif info.type == tarfile.XGLTYPE:
+                parse_pax(data)
+                pax, longname, longlink = {}, None, None
             elif info.type == tarfile.GNUTYPE_LONGNAME:
                 longname = _decode(data)
             elif info.type == tarfile.GNUTYPE_LONGLINK:
                 longlink = _decode(data)
-            continue  # a global header (g) carries no entry of its own
+            continue
         header = _header(info, block, pax, longname, longlink)
         pax, longname, longlink = {}, None, None
     return header
 
 
 def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Header:
-    name = longname if longname is not None else info.name
-    link = longlink if longlink is not None else info.linkname
+    name, link = info.name, info.linkname
     mtime_ns = int(info.mtime) * 1_000_000_000
     uid, gid, size = info.uid, info.gid, info.size
-    if pax:
-        if b"path" in pax:
+    if pax:  # as Go's mergePAX: an empty value keeps the header's
+        if pax.get(b"path"):
             name = os.fsdecode(pax[b"path"])
-        if b"linkpath" in pax:
+        if pax.get(b"linkpath"):
             link = os.fsdecode(pax[b"linkpath"])
-        if b"mtime" in pax:
+        for key in (b"atime", b"ctime"):  # not kept, but Go refuses a header with a bad one
+            if pax.get(key):
+                _pax_time_ns(pax[key], key.decode())
+        if pax.get(b"mtime"):
             mtime_ns = _pax_time_ns(pax[b"mtime"])
-        if b"uid" in pax:
-            uid = int(pax[b"uid"])
-        if b"gid" in pax:
-            gid = int(pax[b"gid"])
-        if b"size" in pax:
-            size = int(pax[b"size"])
+        if pax.get(b"uid"):
+            uid = _go_int(pax[b"uid"], "uid")
+        if pax.get(b"gid"):
+            gid = _go_int(pax[b"gid"], "gid")
+        if pax.get(b"size"):
+            size = _go_int(pax[b"size"], "size")
+    # a GNU long name or link wins over a PAX path, in whichever order they come (as Go reads them;
+    # GNU tar takes the PAX path): an empty one keeps the name there is
+    if longname:
+        name = longname
+    if longlink:
+        link = longlink
     data_size = size
     if info.type == tarfile.GNUTYPE_SPARSE:  # old GNU sparse: the real size is in the header block
         size = tarfile.nti(block[483:495])
@@ -184,12 +232,16 @@ def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Hea
 _INT64_MIN, _INT64_MAX, _UINT32_MAX = -(1 << 63), (1 << 63) - 1, (1 << 32) - 1
 
 
-def _pax_time_ns(value: bytes) -> int:
-    sec, _, frac = value.decode().partition(".")
-    ns = int(sec) * 1_000_000_000
-    if frac:
-        ns += int((frac + "000000000")[:9]) * (-1 if sec.startswith("-") else 1)
-    return ns
+def _pax_time_ns(value: bytes, what: str = "mtime") -> int:
+    """A PAX time ("sec[.frac]") in ns, as Go's ``parsePAXTime`` reads it: whole seconds as
+    ``ParseInt`` takes them, then digits only, truncated to nanoseconds; a sign applies to both."""
+    sec, dot, frac = value.partition(b".")
+    seconds = _go_int(sec, what)
+    if frac and not (frac.isdigit() and frac.isascii()):
+        raise ValueError(f"the PAX {what} record {value[:40]!r} is no time (docker's reader, Go's archive/tar, "
+                         "refuses the header)")
+    ns = int((frac + b"000000000")[:9]) if frac else 0
+    return seconds * 1_000_000_000 + (-ns if sec.startswith(b"-") else ns)
 
 
 def clean_path(name: str) -> str:

@@ -128,12 +128,13 @@ def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
 class _Reader:
     """Hands out header blocks from a stream of chunks and skips file contents without copying them."""
 
-    __slots__ = ("_chunks", "_buf", "_pos")
+    __slots__ = ("_chunks", "_buf", "_pos", "short")
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
         self._buf = b""
         self._pos = 0
+        self.short = 0  # after a take that found the stream ended: how many bytes were left
 
     def take(self, n: int) -> bytes | None:
         """The next ``n`` bytes, or None when the stream ends first."""
@@ -145,7 +146,7 @@ class _Reader:
         while have < n:
             chunk = next(self._chunks, None)
             if chunk is None:
-                self._buf, self._pos = b"", 0
+                self._buf, self._pos, self.short = b"", 0, have
                 return None
             parts.append(chunk)
             have += len(chunk)
@@ -180,18 +181,21 @@ class _Reader:
 class _SeekReader:
     """The same for a seekable file holding an uncompressed tar: contents are seeked past, never read."""
 
-    __slots__ = ("_f", "_pos", "_end")
+    __slots__ = ("_f", "_pos", "_end", "short")
 
     def __init__(self, f, end: int):
         self._f = f
         self._pos = f.tell()  # kept here: BufferedReader.tell() is a syscall-priced call per entry
         self._end = end  # offset in ``f`` where the tar ends
+        self.short = 0
 
     def take(self, n: int) -> bytes | None:
         if self._pos + n > self._end:
+            self.short = self._end - self._pos
             return None
         data = self._f.read(n)
         self._pos += len(data)
+        self.short = len(data)
         return data if len(data) == n else None
 
     def skip(self, n: int) -> bool:
@@ -313,12 +317,15 @@ def _entry(r, rows: FileRows, what: str, first: bool, hash_files: bool = False) 
     while True:
         block = r.take(BLOCK)
         if block is None:
-            if ext:
+            # extension headers and then the end of the stream, exactly: Go's archive/tar (docker's
+            # reader) ends the archive there, as GNU tar does; a part of a block is a cut-short one
+            if ext and r.short:
                 raise _truncated(what)
-            return False
+            break
         if block.count(0) == BLOCK:  # end-of-archive
             r.drain()
-            return False
+            block = None
+            break
         flag = block[156]
         if flag not in _EXTENSION_FLAGS:
             break
@@ -330,13 +337,17 @@ def _entry(r, rows: FileRows, what: str, first: bool, hash_files: bool = False) 
         ext.append(data)
         first = False
     try:
-        header = parse_headers(b"".join(ext) + block if ext else block)
+        # at the end, extension headers with no entry after them are still read: records Go would
+        # refuse are damage
+        header = parse_headers(b"".join(ext) + (block or b"") if ext else block) if ext or block else None
     except (tarfile.HeaderError, ValueError) as e:
         if first:
             raise ArchiveError(f"{what} is not a tar archive (its first block is no tar header: {e}); "
                                "expected an image layer (a tar, gzip or zstd compressed)", path=what) from None
         raise ArchiveError(f"{what}: a damaged tar header after {len(rows)} entries ({e}); "
                            "the layer is corrupt", path=what) from None
+    if block is None:
+        return False
     if flag == _SPARSE and block[482]:  # old GNU sparse: more sparse map blocks follow the header
         while True:
             more = r.take(BLOCK)
