@@ -145,3 +145,32 @@ def test_a_phantom_of_one_image_is_not_counted_in_its_sibling():
             assert got[i]["dive_efficiency"] == image_figures(inv, i, 0)["dive_efficiency"]
     assert got["sha256:" + "a" * 64]["dive_efficiency"] < 1.0  # the phantom counts where it is
     assert got["sha256:" + "b" * 64]["dive_efficiency"] == 1.0
+
+
+def test_a_deep_image_and_its_intermediates_beside_a_phantom_sibling():
+    """A 125-layer image (each layer a file, every tenth deleting the one before) with all its
+    intermediate images, beside a sibling on the same base whose layer whites out nothing: in one
+    batch or alone, every image has its own figures."""
+    lid = lambda n: f"sha256:{n:064x}"  # noqa: E731
+    layers = {lid(1): {"/bin": ("dir", 0, None), "/bin/sh": ("file", 1000, None)},
+              lid(2): {"/ghost": ("whiteout", 0, None), "/x": ("file", 3, None)}}
+    chain = [lid(1)]
+    for n in range(3, 127):
+        rows = {f"/f{n}": ("file", n, None)}
+        if n % 10 == 0:
+            rows[f"/f{n - 1}"] = ("whiteout", 0, None)
+        layers[lid(n)] = rows
+        chain.append(lid(n))
+    chains = {f"sha256:{999:064x}": [lid(1), lid(2)]}  # first in the batch: walked before the deep one
+    chains.update({f"sha256:{1000 + k:064x}": chain[:k] for k in range(1, len(chain) + 1)})
+    checked = [f"sha256:{n:064x}" for n in (999, 1001, 1002, 1060, 1000 + len(chain))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inv = _inventory(chains, layers)
+        got = stack_all(inv, list(chains))
+        for i in checked:  # the reference stacks each image alone: a few of them, not all 126
+            ref = image_figures(inv, i, 0)
+            for key, value in ref.items():
+                assert _same(got[i][key], value), (i, key)
+        deep = got[f"sha256:{1000 + len(chain):064x}"]
+    assert len(chain) == 125 and deep["dive_wasted_bytes"] > 0
