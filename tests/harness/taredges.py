@@ -114,7 +114,7 @@ def build_gotar(into: Path) -> Path:
     """Build the Go lister into ``into``: stdlib only, nothing fetched, caches kept in ``into``."""
     exe = into / "gotar"
     env = {**os.environ, "GOPATH": str(into / "gopath"), "GOCACHE": str(into / "gocache"), "GOFLAGS": "-mod=mod",
-           "GO111MODULE": "off", "CGO_ENABLED": "0", "GOPROXY": "off"}
+           "GO111MODULE": "off", "CGO_ENABLED": "0", "GOPROXY": "off", "GOENV": "off"}
     subprocess.run([shutil.which("go") or "go", "build", "-o", str(exe), str(GOTAR)], check=True, env=env, cwd=into,
                    capture_output=True)
     return exe

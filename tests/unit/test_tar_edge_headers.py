@@ -84,15 +84,15 @@ def _go_rows(out: dict) -> tuple[list, bool]:
             for e in out["entries"] if e["type"] not in "gxLK" and clean_path(e["name"]) != "/"], True
 
 
-def _layerlab(data: bytes, how: str, monkeypatch) -> tuple[list, bool]:
+def _layerlab(data: bytes, how: str, monkeypatch, tmp_path) -> tuple[list, bool]:
     """layerlab's rows (path, mtime ns, uid), or ([], False) for an ArchiveError."""
     with monkeypatch.context() as m:
         if how == "python":
             m.setattr(tarstream, "_tarscan", None)
         try:
             if how == "file":
-                f = io.BufferedReader(io.FileIO(_tmpfile(data)))
-                with f:
+                (tmp_path / "layer.tar").write_bytes(data)
+                with open(tmp_path / "layer.tar", "rb") as f:
                     read = tarstream.read_layer_unverified(f, len(data), "L", "edge.tar")
             else:
                 read = tarstream.read_layer(io.BytesIO(data).read, "L", "edge.tar")
@@ -100,19 +100,6 @@ def _layerlab(data: bytes, how: str, monkeypatch) -> tuple[list, bool]:
             assert "docker's reader" in str(e) and "edge.tar" in str(e), e  # says what, and by whose rules
             return [], False
     return list(zip(read.rows.path, read.rows.mtime_ns, read.rows.uid, read.rows.link)), True
-
-
-_FILES: list = []
-
-
-def _tmpfile(data: bytes) -> str:
-    import tempfile
-
-    fd, name = tempfile.mkstemp(suffix=".tar")
-    with open(fd, "wb") as f:
-        f.write(data)
-    _FILES.append(name)
-    return name
 
 
 def _first_entry_headers(data: bytes) -> bytes:
@@ -142,7 +129,7 @@ def test_read_as_go_reads_it(case, gotar, tmp_path, monkeypatch):
     assert agree == FOLLOWS[case], f"{case}: GNU tar {others['gnu']}, tarfile {others['python']}, Go {go}"
     want = _go_rows(taredges.go_tar(gotar, path))
     for how in ("file", "stream", "python"):
-        assert _layerlab(data, how, monkeypatch) == want, (case, how)
+        assert _layerlab(data, how, monkeypatch, tmp_path) == want, (case, how)
     if not case.startswith("pax_then"):  # the edge is the first entry: as tar-split holds it
         headers = _first_entry_headers(data)
         try:
@@ -157,13 +144,6 @@ def test_gnu_tar_and_tarfile_disagree_with_go_somewhere():
     """The table is no formality: in most cases one of GNU tar and tarfile reads otherwise than Go."""
     assert sum(FOLLOWS[c] != {"gnu", "python"} for c in FOLLOWS) >= 10
     assert set(FOLLOWS) == set(taredges.CASES)
-
-
-def teardown_module(module):
-    import os
-
-    for name in _FILES:
-        os.unlink(name)
 
 
 _record = st.sampled_from([(b"path", b"p1"), (b"path", b""), (b"path", b"a\0b"), (b"path", b"d/./e"),
@@ -199,4 +179,4 @@ def test_any_run_of_extension_headers_reads_as_go_reads_it(gotar, tmp_path, monk
     out = taredges.go_tar(gotar, path)
     want = _go_rows(out)
     for how in ("file", "stream", "python"):
-        assert _layerlab(data, how, monkeypatch) == want, (how, out)
+        assert _layerlab(data, how, monkeypatch, tmp_path) == want, (how, out)
