@@ -71,17 +71,17 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
                 if refused is not None:
                     refused.append((name, f"tar entry {name!r} climbs above the layer root (Docker refuses to extract it); left out"))
                 continue
-            if path_ == "/":
-                continue
             link = None
             if header.kind == "symlink":
                 link = header.linkname
             elif header.kind == "hardlink":
-                if climbs_out(header.linkname):
+                if climbs_out(header.linkname):  # refused whatever its own name (even the root's)
                     if refused is not None:
                         refused.append((name, f"hard link {name!r} points above the layer root ({header.linkname!r}); left out"))
                     continue
                 link = clean_path(header.linkname)
+            if path_ == "/":
+                continue
             rows.add_named(
                 path_,
                 header.kind,
