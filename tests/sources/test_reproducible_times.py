@@ -187,3 +187,30 @@ def test_buildah_timestamp_0_image(buildah_image, tmp_path, capsys):
         assert main(["scan", source, "-o", str(out)]) == 0
         again = ll.load(out)
         assert list(again.images["created"]) == [epoch] and (again.files["mtime"].dropna() == epoch).all()
+
+
+def test_a_data_root_with_far_times(made, tmp_path, capsys):
+    """The same images `docker load`-ed into a dockerd of its own, with a container of the year-1
+    image: the data root reads whole, with docker's own `created` to the microsecond."""
+    require_root("dockerd", "docker")
+    from harness.daemon import Daemon
+
+    sources, listed = made
+    with Daemon(tmp_path / "d", driver="vfs") as d:
+        for tag in CREATED:
+            d.docker("load", "-i", sources[f"archive-{tag}"].removeprefix("docker-archive:"))
+        d.docker("create", "--name", "ll-y1", "y1", "/bin/sh")
+        inspected = {tag: d.docker_json("image", "inspect", tag)[0] for tag in CREATED}
+        root = str(d.data_root)
+        for argv in (["summary", root], ["summary", root, "--json"], ["check", root, "y1"], ["bloat", root, "y9999"],
+                     ["diff", root, "y1", "y9999"]):
+            assert main(argv) == 0, argv
+        capsys.readouterr()
+        inv = ll.open_root(root, progress=False)
+        _check_times(inv, listed)
+        for tag, info in inspected.items():
+            assert info["Created"] == CREATED[tag][0]  # docker keeps them as umoci wrote them
+        assert list(inv.containers["name"]) == ["ll-y1"] and inv.containers["created"].notna().all()
+        out = tmp_path / "root.layerlab"
+        assert main(["scan", root, "-o", str(out)]) == 0
+        _check_times(ll.load(out), listed)
