@@ -285,7 +285,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAT_US = np.iinfo(np.int64).min  # NaT's int64
 # RFC 3339 (Go's time.RFC3339Nano as docker, containerd and podman write it), with any number of
 # fraction digits; a missing offset is taken as UTC (as older layerlab did).
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))?")
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))?", re.ASCII)
 
 
 def _warn_time(value, why: str) -> None:

@@ -214,3 +214,48 @@ def test_a_data_root_with_far_times(made, tmp_path, capsys):
         out = tmp_path / "root.layerlab"
         assert main(["scan", root, "-o", str(out)]) == 0
         _check_times(ll.load(out), listed)
+
+
+def _put_blob(layout, data: bytes) -> dict:
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def test_a_bad_time_spoils_no_other_image(made, tmp_path, capsys):
+    """The layout with y1's config given times no tool should write (and its blobs re-addressed, as
+    a tool that wrote them would): those are NaT with a warning; every image is read, every command
+    exits 0."""
+    import shutil
+
+    sources, listed = made
+    layout = tmp_path / "layout"
+    shutil.copytree(sources["oci"].removeprefix("oci:"), layout)
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "y1")
+    manifest = json.loads((layout / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")).read_bytes())
+    config = json.loads((layout / "blobs" / "sha256" / manifest["config"]["digest"].removeprefix("sha256:")).read_bytes())
+    config["created"] = "yesterday"
+    config["history"][0]["created"] = "2023-02-30T00:00:00Z"
+    config["history"][1]["created"] = 1700000000
+    manifest["config"].update(_put_blob(layout, json.dumps(config).encode()))
+    entry.update(_put_blob(layout, json.dumps(manifest).encode()))
+    (layout / "index.json").write_text(json.dumps(index))
+    source = f"oci:{layout}"
+    with pytest.warns(UserWarning, match="kept as NaT"):
+        inv = ll.open_source(source, progress=False)
+        inv.frames()
+    tags = _tags(inv)
+    assert set(tags) == set(CREATED)
+    images = inv.images.set_index("image_id")
+    assert pd.isna(images.loc[tags["y1"], "created"])
+    bad = inv.history[inv.history["image_id"] == tags["y1"]]["created"]
+    assert bad.iloc[:2].isna().all() and bad.iloc[2:].eq(CREATED["y1"][1]).all()
+    for tag in ("y9999", "ns"):
+        assert images.loc[tags[tag], "created"] == CREATED[tag][1]
+    for argv in (["summary", source], ["check", source, "y1"], ["bloat", source, "y1"], ["diff", source, "y1", "ns"],
+                 ["scan", source, "-o", str(tmp_path / "s.layerlab")]):
+        assert main(argv) == 0, argv
+    assert pd.isna(ll.load(tmp_path / "s.layerlab").images.set_index("image_id").loc[tags["y1"], "created"])
