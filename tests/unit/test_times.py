@@ -52,7 +52,8 @@ def test_parse_time_keeps_years_1_to_9999(text, expected):
 
 
 @pytest.mark.parametrize("value", ["garbage", "2023-13-01T00:00:00Z", "2023-06-30T23:59:60Z",
-                                   "0001-01-01T00:00:00+01:00", "10000-01-01T00:00:00Z", 0, 1.5])
+                                   "0001-01-01T00:00:00+01:00", "10000-01-01T00:00:00Z", 0, 1.5,
+                                   "２０２３-01-01T00:00:00Z", ["2023-01-01T00:00:00Z"]])
 def test_invalid_times_are_nat_with_a_warning(value):
     with pytest.warns(UserWarning, match="kept as NaT"):
         assert parse_time(value) is pd.NaT
@@ -79,6 +80,22 @@ def test_history_rows_and_frames_keep_far_times():
     schema.validate(frame, "history")
     assert str(frame["created"].dtype) == schema.TIME == "datetime64[us, UTC]"
     assert list(frame["created"]) == [_ts(1, 1, 1), _ts(9999, 12, 31, 23, 59, 59, 999999)]
+
+
+def test_containerd_binary_times_keep_their_span():
+    import struct
+
+    from layerlab.sources.containerd.meta import go_time
+
+    def marshal(sec_since_year_1: int, nsec: int) -> bytes:  # Go's time.Time.MarshalBinary, version 1, UTC
+        return b"\x01" + struct.pack(">qi", sec_since_year_1, nsec) + b"\xff\xff"
+
+    assert go_time(marshal(0, 0)) is pd.NaT  # Go's zero time: a field never set
+    assert go_time(marshal(1, 999_999_999)) == _ts(1, 1, 1, 0, 0, 1, 999999)
+    last = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - datetime(1, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+    assert go_time(marshal(last, 999_999_999)) == _ts(9999, 12, 31, 23, 59, 59, 999999)
+    with pytest.warns(UserWarning, match="outside the years 1 to 9999"):
+        assert go_time(marshal(last + 1, 0)) is pd.NaT
 
 
 def test_time_column_floors_nanoseconds_toward_the_past():
