@@ -135,6 +135,21 @@ def test_mixed_fleet_reads_every_form(fleet, singles):
         h: summary_dict(inv)["totals"]["physical_size"] for h, inv in singles.items()}
 
 
+@pytest.mark.live
+def test_mixed_fleet_reads_times_of_every_unit(fleet, singles):
+    """Formats 1 to 3 store nanoseconds, format 4 microseconds: the fleet reads them all in the
+    contract's unit, each host's times as its own snapshot loads them (truncated alike)."""
+    assert any(pq.read_schema(inv.meta["snapshot"] + "/files.parquet").field("mtime").type.unit == "ns"
+               for inv in singles.values() if inv.meta.get("snapshot"))
+    for frame, column in (("images", "created"), ("history", "created"), ("containers", "created"), ("files", "mtime")):
+        got = fleet.frame(frame)[["host", column]].compute()
+        assert str(got[column].dtype) == schema.TIME, frame
+        for host, inv in singles.items():
+            mine = got.loc[got["host"] == host, column]
+            assert sorted(mine.dropna()) == sorted(inv.frames()[frame][column].dropna()), (host, frame)
+            assert mine.isna().sum() == inv.frames()[frame][column].isna().sum(), (host, frame)
+
+
 def _values(column) -> list:
     """The non-null values of a column, sorted, whatever its dtype (categorical, Arrow, object)."""
     return sorted(v for v in column.astype(object) if not pd.isna(v))
