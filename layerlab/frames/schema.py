@@ -332,7 +332,10 @@ def time_us(value) -> int | None:
                 return None
             us = int(v.astype("datetime64[us]").astype(np.int64))
         else:
-            us = ((value if value.tzinfo else value.replace(tzinfo=timezone.utc)) - _EPOCH) // timedelta(microseconds=1)
+            try:
+                us = ((value if value.tzinfo else value.replace(tzinfo=timezone.utc)) - _EPOCH) // timedelta(microseconds=1)
+            except OverflowError:  # an offset that takes year 1 before it
+                us = TIME_MIN_US - 1
         if TIME_MIN_US <= us <= TIME_MAX_US:
             return us
         _warn_time(value, "is outside the years 1 to 9999 (UTC)")
