@@ -8,6 +8,7 @@ Sizes are int64 bytes, IDs full ``sha256:<hex>`` strings, times UTC.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -289,7 +290,11 @@ _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+)
 
 
 def _warn_time(value, why: str) -> None:
-    warnings.warn(f"layerlab: the time {str(value)[:80]!r} {why}; it is kept as NaT (unknown)", stacklevel=3)
+    # The warning names the first caller outside the time helpers (the source that read the value).
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "layerlab.oci.config"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"layerlab: the time {str(value)[:80]!r} {why}; it is kept as NaT (unknown)", stacklevel=level)
 
 
 def _text_us(text: str) -> int | None:

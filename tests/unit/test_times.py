@@ -250,3 +250,25 @@ def test_a_failed_save_leaves_no_tmp_folder(tmp_path):
     leftovers = [p.name for p in tmp_path.rglob("*")]
     assert not [n for n in leftovers if n.endswith(".tmp")], leftovers
     assert not (tmp_path / "out" / "host.layerlab").exists()
+
+
+def test_walked_mtimes_past_2262_and_before_1970(tmp_path):
+    """A layer directory's files dated where nanoseconds cannot reach (ext4 keeps up to 2446): the C
+    and Python walks give the same microseconds, floored from what stat says."""
+    import os
+
+    from layerlab.sources.layerfiles import walk
+
+    stamps = {"late": 13_000_000_000 * 10**9 + 123_456_789, "early": -(10**9) * 86400 * 365 - 1, "now": 1_700_000_000_999_999_999}
+    for name, ns in stamps.items():
+        (tmp_path / name).write_text(name)
+        os.utime(tmp_path / name, ns=(ns, ns))
+    kept = {name: os.stat(tmp_path / name).st_mtime_ns for name in stamps}
+    if kept["late"] != stamps["late"]:
+        pytest.skip(f"this filesystem does not keep an mtime past 2262 ({kept['late']})")
+    frames = [walk.walk_layer(tmp_path, "L", "plain", use_c=c) for c in ((True, False) if walk._fastwalk else (False,))]
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other)
+    got = frames[0].set_index("path")["mtime"]
+    for name, ns in kept.items():
+        assert got[f"/{name}"] == pd.Timestamp(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)), name
