@@ -259,3 +259,39 @@ def test_a_bad_time_spoils_no_other_image(made, tmp_path, capsys):
                  ["scan", source, "-o", str(tmp_path / "s.layerlab")]):
         assert main(argv) == 0, argv
     assert pd.isna(ll.load(tmp_path / "s.layerlab").images.set_index("image_id").loc[tags["y1"], "created"])
+
+
+def test_a_registry_with_far_times(made, tmp_path, capsys):
+    """The umoci images pushed by skopeo to a registry of its own: `docker://` reads them, and the
+    registry commands and frames keep their times."""
+    require(missing(programs=("docker-registry", "skopeo")))
+    from harness.registry import Registry
+
+    from layerlab.sources.registry import registry_frames
+
+    sources, listed = made
+    layout = sources["oci"].removeprefix("oci:")
+    with Registry(tmp_path / "reg") as reg:
+        refs = {tag: f"{reg.host}/times/{tag}:1" for tag in CREATED}
+        for tag, ref in refs.items():
+            _run("skopeo", "copy", "--quiet", *reg.skopeo_args(side="dest"), f"oci:{layout}:{tag}", f"docker://{ref}")
+        env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # the layer and metadata caches: this test's own
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            for tag, ref in refs.items():
+                for argv in (["summary", f"docker://{ref}"], ["check", f"docker://{ref}"], ["registry", "inspect", ref]):
+                    assert main(argv) == 0, argv
+                inv = ll.open_source(f"docker://{ref}", progress=False)
+                assert list(inv.images["created"]) == [CREATED[tag][1]], tag
+                assert (inv.history["created"] == CREATED[tag][1]).all(), tag
+                if tag in listed:
+                    files = inv.files.set_index("path")["mtime"]
+                    assert all(files[p] == t for p, t in listed[tag].items()), tag
+            frames = registry_frames(list(refs.values()))
+        capsys.readouterr()
+    manifests = frames.manifests.set_index("reference")
+    for tag, ref in refs.items():
+        row = manifests.loc[[r for r in manifests.index if r.endswith(f"/times/{tag}:1")][0]]
+        assert row["created"] == CREATED[tag][1], tag
+    assert (frames.history["created"].isin([t for _, t in CREATED.values()])).all()
