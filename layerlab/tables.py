@@ -54,8 +54,20 @@ def images_table(inv, *, include_untagged: bool = False) -> pd.DataFrame:
         "unique": images["unique_size"].map(human_bytes).to_numpy(),
         "layers": images["layer_count"].to_numpy(),
         "containers": images["container_count"].to_numpy(),
-        "created": images["created"].dt.strftime("%Y-%m-%d %H:%M").to_numpy(),
+        "created": to_minute(images["created"]),
     })
+
+
+def to_minute(times: pd.Series):
+    """Times as ``YYYY-MM-DD HH:MM`` text (each in its own zone; None for NaT). Through numpy, not
+    ``strftime``: pandas 2.2 writes year 1 (a reproducible build's ``created``) as ``1-01-01``."""
+    import numpy as np
+
+    wall = times.dt.tz_localize(None) if times.dt.tz is not None else times
+    text = np.datetime_as_string(wall.to_numpy().astype("datetime64[m]"), unit="m").astype(object)
+    text = np.char.replace(text.astype(str), "T", " ").astype(object) if len(text) else text
+    text[wall.isna().to_numpy()] = None
+    return text
 
 
 @expects(inv=INVENTORY)
@@ -153,7 +165,7 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(values):
             out[col] = values.astype(object).map(_yes_no)
         elif pd.api.types.is_datetime64_any_dtype(values):
-            out[col] = values.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+            out[col] = to_minute(values)
         elif pd.api.types.is_float_dtype(values):
             out[col] = values.astype(object).map(_number)
         elif values.dtype == object or pd.api.types.is_string_dtype(values):

@@ -202,8 +202,8 @@ class Fleet:
             })
         df = pd.DataFrame(rows, columns=["snapshot", "hostname", "host_id", "identity", "scanned_at", "format_version",
                                          "layerlab_version", "driver", "image_store", *[f"{n}_rows" for n in FRAME_NAMES]])
-        # One conversion for all hosts: per value, pandas guessed the format each time (1 ms a host).
-        df["scanned_at"] = pd.to_datetime(df["scanned_at"], utc=True, errors="coerce", format="ISO8601")
+        # The one time parser of every source (a bad or edited value is NaT, with a warning).
+        df["scanned_at"] = schema.time_column(df["scanned_at"])
         # Newest scan of each host wins; ties go to the snapshot named last, so the choice is stable.
         df = df.sort_values(["identity", "scanned_at", "snapshot"], na_position="first", kind="stable")
         newest = df.groupby("identity", sort=False).tail(1)

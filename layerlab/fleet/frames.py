@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds  # imported with the module: a third of a second, paid once per worker
+import pyarrow.parquet as pq
 
 from ..frames import schema
 from ..frames.snapshot import column_from_arrow
@@ -41,7 +42,7 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     read = read_schema(frame, wanted)
     tables, hosts = [], []
     for fs, by_file in _files_by_filesystem(parts, storage_options, frame):
-        for table, host in _scan(fs, by_file, None, storage_options, frame, read, every=True):
+        for table, host in _scan_every(fs, by_file, storage_options, frame, read):
             tables.append(table)
             hosts.append((host, table.num_rows))
     table = pa.concat_tables(tables) if tables else None
@@ -54,11 +55,40 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     return df if columns is None else df[list(columns)]
 
 
+def _scan_every(fs, by_file: dict, storage_options: dict | None, frame: str, read: pa.Schema):
+    """``_scan`` of every file, in the hosts' order. Snapshots written before times were microseconds
+    store nanoseconds, which Arrow will not cast to microseconds where a value has finer digits: when
+    a time column is read, files are scanned by the unit they store (one footer read each), and
+    nanoseconds truncated toward the past as a single snapshot's are (schema.time_column)."""
+    times = [f.name for f in read if pa.types.is_timestamp(f.type)]
+    if not times:
+        yield from _scan(fs, by_file, None, storage_options, frame, read, every=True)
+        return
+    groups: dict[str, dict] = {}
+    for path, part in by_file.items():
+        try:
+            unit = pq.read_schema(path, filesystem=fs).field(times[0]).type.unit
+        except (OSError, KeyError, pa.ArrowException):
+            unit = "us"  # a damaged or odd file: the scan names it
+        groups.setdefault("ns" if unit == "ns" else "us", {})[path] = part
+    tables = {}
+    for unit, files in groups.items():
+        as_stored = pa.schema([f.with_type(pa.timestamp(unit, tz="UTC")) if f.name in times else f for f in read])
+        for (path, _), (table, _) in zip(files.items(), _scan(fs, files, None, storage_options, frame, as_stored, every=True)):
+            for name in times if unit == "ns" else ():
+                floored = table.column(name).to_numpy().astype("datetime64[us]")  # numpy floors
+                table = table.set_column(table.schema.get_field_index(name), name,
+                                         pa.array(floored, type=pa.timestamp("us", tz="UTC"), from_pandas=True))
+            tables[path] = table
+    for path, (_, host) in by_file.items():
+        yield tables[path], host
+
+
 def read_schema(frame: str, names: list[str]) -> pa.Schema:
     """The Arrow types the columns ``names`` of ``frame`` are read as from a snapshot of any format:
     the widest each was stored in (plain or dictionary-encoded strings, int64 or narrower integers)."""
     wide = {schema.STRING: pa.large_string(), schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
-            schema.LIST: pa.list_(pa.string()), schema.BOOL: pa.bool_(), schema.TIME: pa.timestamp("ns", tz="UTC"),
+            schema.LIST: pa.list_(pa.string()), schema.BOOL: pa.bool_(), schema.TIME: pa.timestamp("us", tz="UTC"),
             schema.FLOAT: pa.float64()}
     return pa.schema([(name, wide.get(schema.column(frame, name).logical, pa.int64())) for name in names])
 

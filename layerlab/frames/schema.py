@@ -7,7 +7,11 @@ Sizes are int64 bytes, IDs full ``sha256:<hex>`` strings, times UTC.
 
 from __future__ import annotations
 
+import re
+import sys
+import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -29,7 +33,9 @@ UINT16 = "uint16"
 UINT32 = "uint32"
 NULLABLE_INT = "Int64"
 BOOL = "bool"
-TIME = "datetime64[ns, UTC]"
+# Microseconds, not pandas' default nanoseconds: datetime64[ns] ends in 1677 and 2262, while image
+# tools write RFC 3339's whole span (reproducible builds: year 1 or 1970; some: 9999). TIMES below.
+TIME = "datetime64[us, UTC]"
 FLOAT = "float64"
 
 
@@ -258,7 +264,7 @@ def coerce(df: pd.DataFrame, kind: str) -> pd.DataFrame:
 def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
     """``col`` cast to the contract's column ``c`` of frame ``kind``."""
     if c.dtype == TIME:
-        col = pd.to_datetime(col, utc=True).astype(TIME)
+        col = time_column(col)
     elif c.logical == RAW:
         if not isinstance(col.dtype, pd.CategoricalDtype):  # bytes and None/NaN, as objects or Arrow binary
             values = col.array if isinstance(col.dtype, pd.ArrowDtype) else [v if isinstance(v, bytes) else None for v in col]
@@ -270,6 +276,124 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
     elif str(col.dtype) != c.dtype:
         col = col.astype(c.dtype)
     return col
+
+
+#: The span of the contract's times, in microseconds since 1970 (UTC): 0001-01-01T00:00:00Z to
+#: 9999-12-31T23:59:59.999999Z, RFC 3339's years.
+TIME_MIN_US = -62_135_596_800_000_000
+TIME_MAX_US = 253_402_300_799_999_999
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAT_US = np.iinfo(np.int64).min  # NaT's int64
+# RFC 3339 (Go's time.RFC3339Nano as docker, containerd and podman write it), with any number of
+# fraction digits; a missing offset is taken as UTC (as older layerlab did).
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))?", re.ASCII)
+
+
+def _warn_time(value, why: str) -> None:
+    # The warning names the first caller outside the time helpers (the source that read the value).
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "layerlab.oci.config"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"layerlab: the time {str(value)[:80]!r} {why}; it is kept as NaT (unknown)", stacklevel=level)
+
+
+def _text_us(text: str) -> int | None:
+    """Microseconds since 1970 of an RFC 3339 string, fraction truncated (toward the past), or None."""
+    m = _RFC3339.fullmatch(text.strip())
+    try:
+        if m:
+            y, mo, d, h, mi, s, frac, sign, oh, om = m.groups()
+            t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "")[:6].ljust(6, "0")),
+                         tzinfo=timezone.utc)
+            us = (t - _EPOCH) // timedelta(microseconds=1)
+            if sign:
+                us -= (-1 if sign == "-" else 1) * (int(oh) * 60 + int(om)) * 60_000_000
+        else:  # other ISO 8601 forms (a date alone, a basic-format offset)
+            t = datetime.fromisoformat(text.strip())
+            us = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)) - _EPOCH
+            us = us // timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        _warn_time(text, "is not an RFC 3339 time")
+        return None
+    if not TIME_MIN_US <= us <= TIME_MAX_US:
+        _warn_time(text, "is outside the years 1 to 9999 (UTC)")
+        return None
+    return us
+
+
+def time_us(value) -> int | None:
+    """``value`` (an RFC 3339 string, a Timestamp, datetime or numpy datetime64) as microseconds
+    since 1970 UTC, truncated toward the past; None for no time (absent, NaT, not a time, or outside
+    the years 1 to 9999, the last two with a warning). Naive times are taken as UTC."""
+    if isinstance(value, str):
+        return _text_us(value) if value.strip() else None
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, (datetime, np.datetime64)):  # pd.Timestamp is a datetime
+        if isinstance(value, (pd.Timestamp, np.datetime64)):
+            # numpy's cast floors (toward the past), and keeps a Timestamp's nanoseconds' unit exact
+            v = value.to_datetime64() if isinstance(value, pd.Timestamp) else value
+            if np.isnat(v):
+                return None
+            us = int(v.astype("datetime64[us]").astype(np.int64))
+        else:
+            try:
+                us = ((value if value.tzinfo else value.replace(tzinfo=timezone.utc)) - _EPOCH) // timedelta(microseconds=1)
+            except OverflowError:  # an offset that takes year 1 before it
+                us = TIME_MIN_US - 1
+        if TIME_MIN_US <= us <= TIME_MAX_US:
+            return us
+        _warn_time(value, "is outside the years 1 to 9999 (UTC)")
+        return None
+    _warn_time(value, "is not an RFC 3339 time")  # a bare number: no image tool writes one (it read as 1970)
+    return None
+
+
+def parse_time(value) -> pd.Timestamp:
+    """The one parser of times every source uses: an RFC 3339 string (a config's, history entry's or
+    container's ``created``) as a UTC Timestamp in microseconds, NaT if absent or invalid (with a
+    warning, never an error). Nanoseconds are truncated toward the past (``...59.999999999Z`` is
+    ``...59.999999``: never rounded into the next second, or past year 9999)."""
+    return timestamp_us(time_us(value))
+
+
+def timestamp_us(us: int | None) -> pd.Timestamp:
+    """A UTC Timestamp (in microseconds) of ``us`` microseconds since 1970; NaT for None, and for a
+    time outside the years 1 to 9999 (with a warning)."""
+    if us is None:
+        return pd.NaT
+    if not TIME_MIN_US <= us <= TIME_MAX_US:
+        _warn_time(f"{us} µs after 1970", "is outside the years 1 to 9999 (UTC)")
+        return pd.NaT
+    return pd.Timestamp(_EPOCH + timedelta(microseconds=us))  # from a datetime: microseconds (pandas 2.2 too)
+
+
+def times_from_us(us: np.ndarray, index=None) -> pd.Series:
+    """A contract time column from int64 microseconds since 1970 (int64's minimum is NaT; values
+    outside the years 1 to 9999 become NaT too)."""
+    us = np.asarray(us, dtype=np.int64)
+    out = (us < TIME_MIN_US) | (us > TIME_MAX_US)
+    if out.any():
+        us = np.where(out, _NAT_US, us)
+    return pd.Series(us.view("datetime64[us]"), index=index).dt.tz_localize("UTC")
+
+
+def time_column(values) -> pd.Series:
+    """``values`` (a Series or array of datetimes of any unit or zone, Timestamps, RFC 3339 strings,
+    None) as a contract time column (``TIME``). Finer units are truncated toward the past, as
+    ``time_us`` does; old snapshots' nanosecond columns load through here."""
+    index = values.index if isinstance(values, pd.Series) else None
+    dtype = getattr(values, "dtype", None)
+    if str(dtype) == TIME:
+        return values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        s = pd.Series(values, copy=False)
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        # numpy's cast floors finer units; a coarser unit (seconds) is exact in microseconds
+        return times_from_us(s.to_numpy().astype("datetime64[us]").view(np.int64), index)
+    us = np.fromiter((_NAT_US if (u := time_us(v)) is None else u for v in values), dtype=np.int64, count=len(values))
+    return times_from_us(us, index)
 
 
 def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
@@ -391,6 +515,25 @@ contents (hashing, comparisons) open that name. Names are taken as the kernel or
 them; `layerlab.sources.layerfiles.rows.unescape_name` turns a `path` back into the bytes.
 """
 
+TIMES = r"""
+Every time column is `datetime64[us, UTC]`: microseconds, which span RFC 3339's years 1 to 9999
+(pandas' default nanoseconds end in 1677 and 2262). Image tools write that whole span: kaniko, ko,
+bazel, nix and `buildah commit --timestamp` write `created` as `0001-01-01T00:00:00Z` or
+`1970-01-01T00:00:00Z` for reproducible builds, some tools `9999-...`; such times are kept as they are.
+
+- Finer digits are truncated toward the past: `9999-12-31T23:59:59.999999999Z` is
+  `9999-12-31 23:59:59.999999`, never rounded into the next second (or past year 9999); a file's
+  mtime of `...1.0000005` seconds before 1970 is `...1.000001` before it. Compare times to the
+  microsecond (`pd.Timestamp(text).floor("us")` for a time after 1970).
+- Every source parses times with one function, `layerlab.frames.schema.parse_time` (RFC 3339,
+  any number of fraction digits, any offset, converted to UTC; a time without an offset is taken as
+  UTC). A string that is not a time, or a time outside the years 1 to 9999 UTC (a tar mtime can
+  be), is NaT, with a warning; it never stops the read.
+- containerd's binary times: Go's zero `time.Time` (a field never set) is NaT.
+- Snapshots store microseconds; snapshots written with nanoseconds (before this unit) load into
+  microseconds, truncated the same way.
+"""
+
 
 def markdown() -> str:
     """The whole contract as Markdown (docs/frames.md is this text; a test keeps them equal)."""
@@ -416,6 +559,7 @@ def markdown() -> str:
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]
         lines += [f"| `{c.name}` | {c.dtype} | {c.doc.replace('|', '/')} |" for c in cols]
     lines += ["", "## File names", "", *NAMES.strip().splitlines()]
+    lines += ["", "## Times", "", *TIMES.strip().splitlines()]
     return "\n".join(lines) + "\n"
 
 

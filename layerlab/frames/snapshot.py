@@ -7,7 +7,9 @@ the files rows sorted by path in row groups of ``FILES_ROW_GROUP`` rows (so a re
 path skips the row groups whose min/max statistics exclude it) and records each Parquet file's
 byte size in meta.json (``bytes``: a fleet checks a snapshot with one listing instead of parsing
 every footer); its categorical files columns are plain values with Parquet's dictionary encoding
-(one small dictionary per row group). Formats 1 and 2 still load. A path may be an fsspec URL
+(one small dictionary per row group). Format 4 stores times in microseconds (the contract's unit,
+years 1 to 9999), where formats 1 to 3 stored nanoseconds; those still load, into microseconds
+(truncated toward the past). A path may be an fsspec URL
 (``s3://bucket/prefix/host.layerlab``).
 """
 
@@ -30,8 +32,8 @@ from .output import check_name, check_target, swap_into_place
 from .snapshot_check import check_layers_known, check_meta_shape, read_meta, read_table
 from ..errors import PATH, expects
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 # Rows per row group of files.parquet: small enough that a path lookup reads one group of a host's
 # tens of thousands of rows, large enough that a full scan is not slowed by per-group costs
 # (docs/fleet.md has the figures).
@@ -151,6 +153,9 @@ def save(inventory: Inventory, path) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             return _upload(Path(save(inventory, Path(tmp) / "snapshot")), url)
     path = check_output(path)
+    # Everything is read before anything is written: a source that fails while its frames are read
+    # (a damaged layer, a bad time) leaves no empty X.layerlab.XXXX.tmp folder behind.
+    frames = inventory.frames()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write next to the target and swap, so a failed scan never leaves a half snapshot behind.
@@ -161,7 +166,6 @@ def save(inventory: Inventory, path) -> str:
             "choose a folder you can write to",
             path=str(path),
         ) from None
-    frames = inventory.frames()
     # mkdtemp makes the directory private; a snapshot is for analysts who are not root.
     umask = os.umask(0)
     os.umask(umask)

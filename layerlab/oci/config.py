@@ -47,16 +47,11 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 def parse_time(value) -> pd.Timestamp:
-    """A UTC timestamp from an RFC 3339 string (a config's or container's ``created``); NaT if absent."""
-    import pandas as pd  # here, not with the module: the registry client reads configs before pandas is needed
+    """A UTC timestamp (microseconds) from an RFC 3339 string (a config's or container's ``created``);
+    NaT if absent or invalid. The one parser every source uses: ``layerlab.frames.schema.parse_time``."""
+    from ..frames import schema  # here, not with the module: the registry client reads configs before pandas is needed
 
-    if not value or isinstance(value, (int, float)):  # a bare number is no RFC 3339 time (it read as 1970)
-        return pd.NaT
-    try:
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return pd.NaT
-    return t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")
+    return schema.parse_time(value)
 
 
 def _text(value) -> str | None:

@@ -66,7 +66,7 @@ def test_images_match_ctr(meta, images_ls):
     assert (moby["created"] <= moby["updated"]).all()
     other = meta.images[meta.images["namespace"] == "other"]
     assert set(other["name"]) == {BASE_REF, APP_REF}
-    assert str(meta.images["created"].dtype) == "datetime64[ns, UTC]"
+    assert str(meta.images["created"].dtype) == "datetime64[us, UTC]"  # the contract's unit (docs/frames.md, Times)
     assert str(meta.images["target_size"].dtype) == "Int64"
 
 
@@ -125,7 +125,8 @@ def test_snapshots_match_ctr(live, meta):
         assert row["kind"] == kind
         info = _ctr_json(live, "snapshots", "info", key)
         assert info["Kind"] == kind and info["Name"] == key
-        assert row["created"] == pd.Timestamp(info["Created"]) and row["updated"] == pd.Timestamp(info["Updated"])
+        # ctr prints nanoseconds; layerlab keeps microseconds (truncated)
+        assert row["created"] == pd.Timestamp(info["Created"]).floor("us") and row["updated"] == pd.Timestamp(info["Updated"]).floor("us")
         assert row["labels"] == info.get("Labels", {})
         # the backend's parent is the parent's backend key
         if parent:
@@ -173,8 +174,8 @@ def test_containers_match_ctr(live, meta):
     assert row["snapshot_key"] == info["SnapshotKey"] and row["snapshotter"] == info["Snapshotter"]
     assert row["runtime"] == info["Runtime"]["Name"]
     assert row["labels"] == (info["Labels"] or {})
-    assert row["created"] == pd.Timestamp(info["CreatedAt"])
-    assert row["updated"] == pd.Timestamp(info["UpdatedAt"])
+    assert row["created"] == pd.Timestamp(info["CreatedAt"]).floor("us")
+    assert row["updated"] == pd.Timestamp(info["UpdatedAt"]).floor("us")
 
 
 def test_leases_and_namespaces_match_ctr(live, meta):

@@ -52,7 +52,7 @@ def _paths(mixed_dir):
 def test_format3_stores_files_by_path_in_row_groups_with_sizes(mixed_dir, singles):
     snap = mixed_dir / "hosts" / "new-1.layerlab"
     meta = json.loads((snap / "meta.json").read_text())
-    assert meta["format_version"] == snapshot.FORMAT_VERSION == 3
+    assert meta["format_version"] == snapshot.FORMAT_VERSION == 4
     assert meta["bytes"] == {n: os.path.getsize(snap / f"{n}.parquet") for n in meta["rows"]}
     md = pq.ParquetFile(snap / "files.parquet").metadata
     assert md.num_row_groups == -(-meta["rows"]["files"] // SMALL_GROUPS) > 5
@@ -113,7 +113,7 @@ def fleet(mixed_dir, dask_cluster):
 @pytest.mark.live
 def test_mixed_fleet_reads_every_form(fleet, singles):
     assert sorted(fleet.hosts["host"]) == sorted(singles)
-    assert dict(zip(fleet.hosts["host"], fleet.hosts["format_version"])) == {"new-1": 3, "old-1": 2, "narrow-1": 3,
+    assert dict(zip(fleet.hosts["host"], fleet.hosts["format_version"])) == {"new-1": 4, "old-1": 2, "narrow-1": 4,
                                                                              "vm": 1}
     assert fleet.skipped.empty
     files = fleet.files[["host", "path", "mode", "uid", "gid", "link_target", "sha256", "path_raw", "size"]].compute()
@@ -133,6 +133,21 @@ def test_mixed_fleet_reads_every_form(fleet, singles):
     assert s["files"] == sum(len(inv.files) for inv in singles.values())
     assert {h["host"]: h["physical_size"] for h in s["per_host"]} == {
         h: summary_dict(inv)["totals"]["physical_size"] for h, inv in singles.items()}
+
+
+@pytest.mark.live
+def test_mixed_fleet_reads_times_of_every_unit(fleet, singles):
+    """Formats 1 to 3 store nanoseconds, format 4 microseconds: the fleet reads them all in the
+    contract's unit, each host's times as its own snapshot loads them (truncated alike)."""
+    assert any(pq.read_schema(inv.meta["snapshot"] + "/files.parquet").field("mtime").type.unit == "ns"
+               for inv in singles.values() if inv.meta.get("snapshot"))
+    for frame, column in (("images", "created"), ("history", "created"), ("containers", "created"), ("files", "mtime")):
+        got = fleet.frame(frame)[["host", column]].compute()
+        assert str(got[column].dtype) == schema.TIME, frame
+        for host, inv in singles.items():
+            mine = got.loc[got["host"] == host, column]
+            assert sorted(mine.dropna()) == sorted(inv.frames()[frame][column].dropna()), (host, frame)
+            assert mine.isna().sum() == inv.frames()[frame][column].isna().sum(), (host, frame)
 
 
 def _values(column) -> list:

@@ -30,7 +30,7 @@ def test_format1_sample_loads_and_resaves_as_the_current_format(tmp_path, driver
     assert inv.meta["hostname"] == inv.meta["host"] and inv.meta["host_id"] is None
     out = inv.save(tmp_path / "copy.layerlab")
     meta = json.loads((Path(out) / "meta.json").read_text())
-    assert meta["format_version"] == snapshot.FORMAT_VERSION == 3
+    assert meta["format_version"] == snapshot.FORMAT_VERSION == 4
     assert meta["hostname"] == inv.meta["host"] and "host_id" in meta and "snapshot" not in meta
     assert meta["scanned_at"] == inv.meta["scanned_at"] and meta["layerlab_version"]
     again = ll.load(out)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ...errors import BoltError, NotADataRoot
+from ...frames import schema
 from .._reader import listdir
 from .bbolt import DB, Bucket
 
@@ -36,7 +37,7 @@ LABEL_GC_CONTENT = "containerd.io/gc.ref.content."
 LABEL_GC_SNAPSHOT = "containerd.io/gc.ref.snapshot."
 
 STRING = "string"
-TIME = "datetime64[ns, UTC]"
+TIME = schema.TIME
 
 # Go's time.Time counts seconds from 0001-01-01; Unix time starts this many seconds later.
 _GO_UNIX_OFFSET = 62135596800
@@ -76,11 +77,10 @@ def go_time(buf: bytes | None) -> pd.Timestamp:
     if not buf or buf[0] not in (1, 2) or len(buf) < 15:
         return pd.NaT
     sec, nsec = struct.unpack_from(">qi", buf, 1)
-    unix = sec - _GO_UNIX_OFFSET
-    try:
-        return pd.Timestamp(unix * 1_000_000_000 + nsec, unit="ns", tz="UTC")
-    except (OverflowError, ValueError):
-        return pd.NaT  # Go's zero time (year 1) and far dates do not fit in datetime64[ns]
+    if sec == 0 and nsec == 0:
+        return pd.NaT  # Go's zero time.Time: a field never set (IsZero), not a time in year 1
+    # nanoseconds truncated toward the past, as every layerlab time (schema.TIME is microseconds)
+    return schema.timestamp_us((sec - _GO_UNIX_OFFSET) * 1_000_000 + nsec // 1000)
 
 
 def _text(buf: bytes | None) -> str | None:
@@ -104,7 +104,7 @@ def _frame(rows: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(dtypes))
     for col, dtype in dtypes.items():
         if dtype == TIME:
-            df[col] = pd.to_datetime(df[col], utc=True).astype(TIME)
+            df[col] = schema.time_column(df[col])
         else:
             df[col] = df[col].astype(dtype)
     return df

@@ -10,7 +10,7 @@
  * and the reference the tests compare this with.
  *
  * walk(root: bytes, overlay: bool, markers: bool) -> (
- *     stats: bytes,        int64 mode, size, uid, gid, mtime_ns, blocks of each entry, one after the other
+ *     stats: bytes,        int64 mode, size, uid, gid, mtime (µs, floored), blocks of each entry, one after the other
  *     path_data: bytes,    every entry's path below root ("/etc/passwd"), one after the other
  *     path_offsets: bytes, int64 start of each path in path_data, and the end (entries + 1 values)
  *     link_index: bytes,   int64 index of each symbolic link
@@ -216,7 +216,7 @@ static int run(Walk *w, const char *root, int overlay, int markers) {
             memcpy(w->path_data.data + w->path_data.len, name, name_len);
             w->path_data.len += name_len;
             int64_t row[6] = {st.st_mode, st.st_size, st.st_uid, st.st_gid,
-                              (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, st.st_blocks};
+                              (int64_t)st.st_mtim.tv_sec * 1000000LL + st.st_mtim.tv_nsec / 1000, st.st_blocks};
             if (buf_int(&w->path_off, (int64_t)w->path_data.len) < 0 || buf_put(&w->stats, row, sizeof row) < 0)
                 goto nomem;
             switch (st.st_mode & S_IFMT) {
@@ -327,4 +327,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastwalk", "Directory walk into packed columns.", -1, methods};
 
-PyMODINIT_FUNC PyInit__fastwalk(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastwalk(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* the unit of the mtimes it returns: a build of older source (nanoseconds) is not used */
+    if (m && PyModule_AddStringConstant(m, "MTIME_UNIT", "us") < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -16,7 +16,7 @@
  * scan(fd: int, pos: int, end: int, cols: [paths, links]) ->
  *     (pos: int, stopped: int, types: bytes, size: bytes, mode: bytes, uid: bytes, gid: bytes, mtime: bytes)
  *   appends to paths (str) and links (str for symlinks, normalised str for hard links, else None);
- *   returns the typeflag byte of each entry, and its size, mode (& 07777), uid, gid and mtime (ns) as
+ *   returns the typeflag byte of each entry, and its size, mode (& 07777), uid, gid and mtime (µs) as
  *   packed native int64 (no Python object per number).
  *   stopped: 0 at an entry for the Python parser (pos is its header), 1 at an all-zero block
  *   (end of archive), 2 when fewer than 512 bytes are left before end.
@@ -171,7 +171,9 @@ static int decimal(const unsigned char *s, Py_ssize_t n, long long *out) {
     return 1;
 }
 
-/* A PAX time ("sec[.frac]") in ns, as tarheader._pax_time_ns reads it. */
+/* A PAX time ("sec[.frac]") in microseconds, as tarheader reads it: the first nine fraction digits,
+ * floored to the microsecond (toward the past). 0 (the Python parser decides) for a time outside
+ * the years 1 to 9999, which the files frame does not hold. */
 static int pax_time(const unsigned char *s, Py_ssize_t n, long long *out) {
     int neg = n > 0 && s[0] == '-';
     const unsigned char *dot = memchr(s, '.', n);
@@ -179,7 +181,9 @@ static int pax_time(const unsigned char *s, Py_ssize_t n, long long *out) {
     long long sec;
     if (!decimal(s + neg, slen - neg, &sec))
         return 0;
-    long long ns = (neg ? -sec : sec) * 1000000000LL, frac = 0;
+    if (neg ? sec > 62135596800LL : sec > 253402300799LL)
+        return 0;
+    long long frac = 0; /* nanoseconds */
     if (dot) {
         Py_ssize_t flen = n - slen - 1;
         for (Py_ssize_t i = 0; i < 9; i++) {
@@ -192,7 +196,10 @@ static int pax_time(const unsigned char *s, Py_ssize_t n, long long *out) {
             if (dot[1 + i] < '0' || dot[1 + i] > '9')
                 return 0;
     }
-    *out = ns + (neg ? -frac : frac);
+    long long us = neg ? -sec * 1000000LL - (frac + 999) / 1000 : sec * 1000000LL + frac / 1000;
+    if (us < -62135596800000000LL)
+        return 0;
+    *out = us;
     return 1;
 }
 
@@ -203,7 +210,7 @@ typedef struct {
     unsigned char name[EXT_MAX], link[EXT_MAX];    /* GNU long name, long link */
     unsigned char pname[EXT_MAX], plink[EXT_MAX];  /* PAX path, linkpath */
     Py_ssize_t name_len, link_len, pname_len, plink_len; /* -1: not given */
-    long long size, uid, gid, mtime_ns;
+    long long size, uid, gid, mtime_us;
     int has_size, has_uid, has_gid, has_mtime;
 } Ext;
 
@@ -258,7 +265,7 @@ static int pax_records(const unsigned char *d, Py_ssize_t n, Ext *x) {
                 return 0;
             x->has_gid = 1;
         } else if (KEY("mtime")) {
-            if (!pax_time(v, vlen, &x->mtime_ns))
+            if (!pax_time(v, vlen, &x->mtime_us))
                 return 0;
             x->has_mtime = 1;
         } else if (klen >= 11 && memcmp(rec, "GNU.sparse.", 11) == 0) {
@@ -384,7 +391,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
     x->name_len = x->link_len = -1;
     pax_reset(x);
     long long entry = pos; /* where this entry's first header (extension records included) is */
-    Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_ns */
+    Buf nums[6] = {{0}}; /* typeflag (1 byte each), then int64 size, mode, uid, gid, mtime_us */
     /* the names: bytes back to back, and per entry (Py_ssize_t) the end of its path, of its link */
     Buf names = {0}, ends = {0};
     int failed = 0, more;
@@ -463,7 +470,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
             uid = x->uid;
         if (x->has_gid)
             gid = x->gid;
-        long long mtime_ns = x->has_mtime ? x->mtime_ns : mtime * 1000000000LL;
+        long long mtime_us = x->has_mtime ? x->mtime_us : mtime * 1000000LL; /* 11 octal digits: < year 2243 */
         Py_ssize_t nlen = field_len(b, 100), plen = field_len(b + 345, 155);
         unsigned char full[EXT_MAX + 8];
         Py_ssize_t flen = 0;
@@ -505,7 +512,7 @@ static PyObject *walk(Reader *r, long long pos, long long end, PyObject *c[2]) {
             lname = link;
         }
         if (!(len == 1 && path[0] == '/')) {
-            int64_t v[5] = {regular ? size : 0, mode & 07777, uid, gid, mtime_ns};
+            int64_t v[5] = {regular ? size : 0, mode & 07777, uid, gid, mtime_us};
             unsigned char has_link = lname != NULL;
             Py_ssize_t path_end = names.len + len, link_end = path_end + lname_len;
             if (buf_put(&names, path, len) < 0 || buf_put(&names, lname ? lname : path, lname_len) < 0 ||
@@ -578,4 +585,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tarscan", "Tar header walk into columns.", -1, methods};
 
-PyMODINIT_FUNC PyInit__tarscan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__tarscan(void) {
+    PyObject *m = PyModule_Create(&module);
+    /* the unit of the mtimes it returns: a build of older source (nanoseconds) is not used */
+    if (m && PyModule_AddStringConstant(m, "MTIME_UNIT", "us") < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

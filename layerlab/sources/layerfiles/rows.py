@@ -20,8 +20,13 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # aufs bookkeeping entries in a branch root; not part of the image's filesystem.
 AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
-#: FileRows.mtime_ns's value for "no time" (int64's minimum, never a real time).
+#: FileRows.mtime_us's value for "no time" (int64's minimum, NaT's; never a real time).
 NO_TIME = -(1 << 63)
+
+
+def _clamp_us(us: int) -> int:
+    """``us`` where an int64 holds it, else NO_TIME (the frame keeps the years 1 to 9999; past them NaT)."""
+    return us if NO_TIME < us < (1 << 63) else NO_TIME
 
 
 def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | None:
@@ -44,7 +49,7 @@ def whiteout_name(path: str, fuse_marker: bool = False) -> tuple[str, str] | Non
 class FileRows:
     """Column-wise accumulator for one layer's rows of the files frame."""
 
-    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "link", "blocks", "_opaque",
+    __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_us", "link", "blocks", "_opaque",
                  "_sha256")
 
     def __init__(self, layer_id: str):
@@ -56,7 +61,9 @@ class FileRows:
         self.mode = array("q")
         self.uid = array("q")
         self.gid = array("q")
-        self.mtime_ns = array("q")  # NO_TIME for none (a whiteout)
+        # Microseconds (the contract's unit), floored: int64 nanoseconds end in 1677 and 2262, a
+        # reproducible build's tar may say year 1. NO_TIME for none (a whiteout).
+        self.mtime_us = array("q")
         self.link: list[str | None] = []
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
@@ -73,7 +80,7 @@ class FileRows:
         self.mode.append(mode)
         self.uid.append(uid)
         self.gid.append(gid)
-        self.mtime_ns.append(NO_TIME if mtime_ns is None else mtime_ns)
+        self.mtime_us.append(NO_TIME if mtime_ns is None else _clamp_us(mtime_ns // 1000))
         self.link.append(link)
         self.blocks.append(disk)
 
@@ -90,14 +97,14 @@ class FileRows:
         elif meaning[0] == "whiteout":
             self.add(meaning[1], "whiteout", 0, 0, uid, gid, None)
 
-    def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_ns, links) -> None:
-        """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``), in
-        order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
+    def extend(self, paths, kinds, sizes, modes, uids, gids, mtimes_us, links) -> None:
+        """Add many entries named as in a tar (columns of equal length; numbers as ``array("q")``,
+        mtimes in microseconds), in order; ``.wh.`` names become whiteouts as in :meth:`add_named`."""
         # whiteout names looked for in all the names at once first (at C speed; NUL is in no name)
         named = [i for i, p in enumerate(paths) if "/.wh." in p] if "/.wh." in "\0".join(paths) else []
         if not named and not self.path:  # the usual case: a layer read in one go, taken as it is
             self.path, self.kind, self.size, self.mode, self.uid, self.gid = paths, kinds, sizes, modes, uids, gids
-            self.mtime_ns, self.link, self.blocks = mtimes_ns, links, [None] * len(paths)
+            self.mtime_us, self.link, self.blocks = mtimes_us, links, [None] * len(paths)
             return
         start = 0
         for stop in named + [len(paths)]:
@@ -109,12 +116,12 @@ class FileRows:
                 self.mode += modes[start:stop]
                 self.uid += uids[start:stop]
                 self.gid += gids[start:stop]
-                self.mtime_ns += mtimes_ns[start:stop]
+                self.mtime_us += mtimes_us[start:stop]
                 self.link += links[start:stop]
                 self.blocks += [None] * n
             if stop < len(paths):
                 self.add_named(paths[stop], kinds[stop], sizes[stop], modes[stop], uids[stop], gids[stop],
-                               mtimes_ns[stop], links[stop])
+                               mtimes_us[stop] * 1000, links[stop])  # add_named takes nanoseconds
             start = stop + 1
 
     def __len__(self) -> int:
@@ -156,11 +163,11 @@ class FileRows:
             cols[name] = values.copy() if dtype == schema.INT else schema.narrow(values, dtype, f"a layer's {name}")
             if release:
                 setattr(self, name, array("q"))
-        ns = np.frombuffer(self.mtime_ns, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+        us = np.frombuffer(self.mtime_us, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
         if release:
-            self.mtime_ns = array("q")
-        cols["mtime"] = pd.Series(pd.to_datetime(pd.arrays.IntegerArray(ns, ns == NO_TIME), unit="ns", utc=True)).astype(schema.TIME)
-        del ns
+            self.mtime_us = array("q")
+        cols["mtime"] = schema.times_from_us(us)  # NO_TIME is NaT
+        del us
         cols["link_target"] = link_column(self.link)
         if release:
             self.link = []

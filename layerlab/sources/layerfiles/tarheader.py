@@ -219,11 +219,12 @@ def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Hea
             name = os.fsdecode(pax[b"GNU.sparse.name"])
     kind = KIND_BY_TYPE.get(info.type, "file")
     # PAX records and base-256 fields hold numbers of any size; the files frame holds int64 sizes and
-    # times and uint32 IDs (what Linux holds; Go's archive/tar refuses a negative size), so a number
-    # past those is a damaged header, not a crash.
+    # uint32 IDs (what Linux holds; Go's archive/tar refuses a negative size), and Go reads int64
+    # seconds of mtime, so a number past those is a damaged header, not a crash. (An mtime past the
+    # frame's years 1 to 9999 is NaT there.)
     for field, value, low, high in (("size", size, 0, _INT64_MAX), ("size", data_size, 0, _INT64_MAX),
                                     ("uid", uid, 0, _UINT32_MAX), ("gid", gid, 0, _UINT32_MAX),
-                                    ("mtime", mtime_ns, _INT64_MIN, _INT64_MAX)):
+                                    ("mtime", mtime_ns // 1_000_000_000, _INT64_MIN, _INT64_MAX)):
         if not low <= value <= high:
             raise ValueError(f"the header's {field} ({value}) is out of range ({low} to {high})")
     return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor, data_size)

@@ -36,6 +36,8 @@ except ImportError:
 
 try:  # the C header walk (layerlab/sources/_tarscan.c), built when the package is installed
     from . import _tarscan
+    if getattr(_tarscan, "MTIME_UNIT", None) != "us":  # a stale build (nanoseconds) would give wrong times
+        raise ImportError("stale _tarscan build")
 except ImportError:  # no compiler at install time: the Python parser reads every entry
     _tarscan = None
 

@@ -41,6 +41,8 @@ try:  # the C walker (layerlab/sources/layerfiles/_fastwalk.c), built when the p
     from . import _fastwalk
 except ImportError:  # no compiler at install time: the Python walk below gives the same rows
     _fastwalk = None
+if getattr(_fastwalk, "MTIME_UNIT", None) != "us":  # a stale build (nanoseconds) would give wrong times
+    _fastwalk = None
 
 
 def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, use_c: bool = True) -> pd.DataFrame:
@@ -79,7 +81,7 @@ def _scan_c(root_b: bytes, overlay: bool, markers: bool) -> _Walked:
     return _Walked(*_fastwalk.walk(root_b, overlay, markers))
 
 
-_COLUMNS = ("mode", "size", "uid", "gid", "mtime", "blocks")
+_COLUMNS = ("mode", "size", "uid", "gid", "mtime", "blocks")  # mtime in microseconds, floored
 
 
 def _pack(items: list[bytes]) -> tuple[bytes, bytes]:
@@ -118,7 +120,7 @@ def _scan(root_b: bytes, overlay: bool, markers: bool) -> _Walked:
                     i = len(paths)
                     paths.append(prefix + name)
                     m = st.st_mode
-                    add_stat((m, st.st_size, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_blocks))
+                    add_stat((m, st.st_size, st.st_uid, st.st_gid, st.st_mtime_ns // 1000, st.st_blocks))
                     fmt = m >> 12
                     if fmt == 8:
                         if st.st_nlink > 1:
@@ -216,7 +218,7 @@ def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
             "mode": mode,
             "uid": uid,
             "gid": gid,
-            "mtime": pd.to_datetime(mtime, unit="ns", utc=True) if n else pd.Series([], dtype=schema.TIME),
+            "mtime": schema.times_from_us(mtime),
             "link_target": link,
             "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
             "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),

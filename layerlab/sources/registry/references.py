@@ -113,10 +113,7 @@ def _rows_frame(rows: list[dict], kind: str) -> pd.DataFrame:
     """A registry frame of ``kind`` from row dicts (``created`` parsed from RFC 3339 text)."""
     if not rows:
         return empty(kind)
-    df = pd.DataFrame(rows)
-    if "created" in df:
-        df["created"] = pd.to_datetime(df["created"], utc=True, errors="coerce", format="ISO8601")
-    return coerce(df, kind)
+    return coerce(pd.DataFrame(rows), kind)  # coerce parses ``created`` (schema.parse_time)
 
 
 def blob_sharing(layers: pd.DataFrame) -> pd.DataFrame:
