@@ -80,16 +80,16 @@ def _go(exe, path) -> tuple[list, bool]:
 
 
 def _go_rows(out: dict) -> tuple[list, bool]:
-    """Go's entries as layerlab's rows show them: (path, mtime ns, uid, link)."""
+    """Go's entries as layerlab's rows show them: (path, mtime in µs floored as the files frame keeps it, uid, link)."""
     if "error" in out:
         return [], False
     link = {"2": lambda e: e["linkname"], "1": lambda e: clean_path(e["linkname"])}
-    return [(clean_path(e["name"]), e["mtime_ns"], e["uid"], link[e["type"]](e) if e["type"] in link else None)
+    return [(clean_path(e["name"]), e["mtime_ns"] // 1000, e["uid"], link[e["type"]](e) if e["type"] in link else None)
             for e in out["entries"] if e["type"] not in "gxLK" and clean_path(e["name"]) != "/"], True
 
 
 def _layerlab(data: bytes, how: str, monkeypatch, tmp_path) -> tuple[list, bool]:
-    """layerlab's rows (path, mtime ns, uid), or ([], False) for an ArchiveError."""
+    """layerlab's rows (path, mtime µs, uid, link), or ([], False) for an ArchiveError."""
     with monkeypatch.context() as m:
         if how == "python":
             m.setattr(tarstream, "_tarscan", None)
@@ -103,7 +103,7 @@ def _layerlab(data: bytes, how: str, monkeypatch, tmp_path) -> tuple[list, bool]
         except ArchiveError as e:
             assert "docker's reader" in str(e) and "edge.tar" in str(e), e  # says what, and by whose rules
             return [], False
-    return list(zip(read.rows.path, read.rows.mtime_ns, read.rows.uid, read.rows.link)), True
+    return list(zip(read.rows.path, read.rows.mtime_us, read.rows.uid, read.rows.link)), True
 
 
 def _tarsplit(data: bytes, names: list[str], path) -> None:
@@ -150,7 +150,7 @@ def test_read_as_go_reads_it(case, gotar, tmp_path, monkeypatch):
     except TARSPLIT_ERRORS as e:
         assert not go[1] and "Go's archive/tar" in str(e), e
     else:
-        assert go[1] and list(zip(rows.path, rows.mtime_ns, rows.uid, rows.link)) == want[0]
+        assert go[1] and list(zip(rows.path, rows.mtime_us, rows.uid, rows.link)) == want[0]
 
 
 def test_gnu_tar_and_tarfile_disagree_with_go_somewhere():
