@@ -34,7 +34,8 @@ def cmd_summary(args) -> int:
     from . import summary as cli_summary
 
     fmt = "json" if args.json else (args.format or "table")
-    inv = open_source(args.source, driver=args.driver, progress=False if fmt != "table" else None, platform=args.platform)
+    inv = open_source(args.source, driver=args.driver, progress=False if fmt != "table" else None, platform=args.platform,
+                      foreign_layers=args.foreign_layers)
     data = summary_dict(inv)
     images = cli_summary.ordered(data["images"], args.sort, args.top)
     if fmt == "json":
@@ -92,6 +93,9 @@ def add_parser(sub) -> None:
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
+    s.add_argument("--foreign-layers", choices=("fetch", "skip"), default="fetch",
+                   help="a foreign layer (blob only at its urls, e.g. Windows base images): fetch it from them, "
+                        "checked and without credentials (default), or skip it (listed as skipped)")
     from .summary import add_arguments
 
     add_arguments(s)

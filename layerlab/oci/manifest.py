@@ -16,7 +16,7 @@ SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
            "application/vnd.docker.distribution.manifest.v1+prettyjws")
 INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
 IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
-ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST) + SCHEMA1[::-1])
 
 #: ``uname -m`` -> the OCI architecture name.
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -36,6 +36,7 @@ class Descriptor:
     digest: str
     size: int
     platform: str | None = None
+    urls: tuple[str, ...] = ()  # where a foreign layer's blob lives (sources/foreign.py)
 
     @classmethod
     def from_json(cls, d: dict, what: str) -> "Descriptor":
@@ -52,7 +53,9 @@ class Descriptor:
                 isinstance(platform.get(k), (str, type(None))) for k in ("os", "architecture", "variant"))):
             raise RegistryError(f"{what}: a descriptor's platform is not an object of strings "
                                 f"({str(platform)[:80]!r}); the registry is misbehaving")
-        return cls(d.get("mediaType") or "", digest, size, platform_string(platform))
+        urls = d.get("urls") or ()
+        urls = tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else ()
+        return cls(d.get("mediaType") or "", digest, size, platform_string(platform), urls)
 
 
 def platform_string(p: dict | None) -> str | None:

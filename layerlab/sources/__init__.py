@@ -8,7 +8,8 @@ from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, NotADataRoot, check_argument
 
 
 def open_source(source=None, *, driver: str | None = None, progress: bool | None = None,
-                platform: str | None = None, verify: bool = True, hash_files: bool = False):
+                platform: str | None = None, verify: bool = True, hash_files: bool = False,
+                foreign_layers: str = "fetch"):
     """An Inventory from whatever ``source`` names: None or "sample" (the bundled sample),
     "sample:<driver>", a ``.layerlab`` snapshot, a data root, an image archive or layout
     (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
@@ -18,7 +19,9 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     image's uncompressed tars (its blobs are still checked). ``hash_files``: for an image read
     from its layer tars (archives, layouts, registries), every regular file gets its SHA-256
     (``files.sha256``), hashed as the tar streams; a data root's files are hashed by
-    ``layerlab.scan(..., hash=True)`` instead."""
+    ``layerlab.scan(..., hash=True)`` instead. ``foreign_layers``: "fetch" (default) reads a foreign
+    layer an image names by ``urls`` from them (checked, no credential sent), "skip" leaves it out
+    and lists it in the ``skipped`` frame."""
     from .transports import is_transport, open_transport, sniff
 
     for name, value, expect in (("driver", driver, OPTIONAL_TEXT), ("progress", progress, PROGRESS),
@@ -32,11 +35,13 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
     text = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     if isinstance(text, str):
         if is_transport(text):
-            return open_transport(text, platform=platform, progress=progress, verify=verify, hash_files=hash_files)
+            return open_transport(text, platform=platform, progress=progress, verify=verify, hash_files=hash_files,
+                                  foreign_layers=foreign_layers)
         kind = None if text == "sample" or text.startswith("sample:") else sniff(text)
         if kind is not None:
             return open_transport(f"{'oci' if kind == 'oci' else 'docker-archive'}:{text}", platform=platform,
-                                  progress=progress, verify=verify, hash_files=hash_files)
+                                  progress=progress, verify=verify, hash_files=hash_files,
+                                  foreign_layers=foreign_layers)
     from ..frames.inventory import OPTIONAL_SOURCE, Inventory
 
     check_argument("open_source", "source", source, OPTIONAL_SOURCE)

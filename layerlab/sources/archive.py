@@ -22,8 +22,10 @@ import tarfile
 import zlib
 
 from ..errors import ArchiveError, LayerDigestMismatch
+from .foreign import foreign_urls
 from .imageset import ImageEntry, LayerBlob, build_inventory
-from .layerfiles.tarstream import GZIP_MAGIC, ZSTD_MAGIC, LayerRead, read_layer, read_layer_file, read_layer_unverified
+from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
+                                  read_layer_unverified, unzstd_file)
 
 #: Members up to this size are kept in memory when a compressed archive is streamed.
 SMALL = 1 << 20
@@ -236,7 +238,7 @@ def open_store(path: str, progress: bool | None = None, verify: bool = True, has
                            path=path) from None
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist; give the path of a `docker save` archive", path=path) from None
-    if head.startswith(ZSTD_MAGIC):
+    if is_zstd(head):  # a zstd frame, or pzstd's skippable frame before one
         return _zstd_store(path, progress, hash_files)
     if head.startswith(GZIP_MAGIC):
         return StreamedTarStore(path, progress, hash_files=hash_files)
@@ -244,14 +246,17 @@ def open_store(path: str, progress: bool | None = None, verify: bool = True, has
 
 
 def _zstd_store(path: str, progress, hash_files: bool = False) -> "StreamedTarStore":
-    # tarfile reads gzip, bz2 and xz itself; a zstd stream is handed to it already decompressing.
-    import zstandard
-
-    with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as z:
+    # tarfile reads gzip, bz2 and xz itself; a zstd stream (one frame, or many as pzstd writes them,
+    # skippable frames between) is handed to it already decompressing.
+    with open(path, "rb") as raw:
         try:
-            return StreamedTarStore(path, progress, fileobj=z, hash_files=hash_files)
-        except zstandard.ZstdError as e:
-            raise ArchiveError(_bad_tar(path, e), path=path) from None
+            return StreamedTarStore(path, progress, fileobj=unzstd_file(raw, path), hash_files=hash_files)
+        except ArchiveError as e:
+            raise ArchiveError(_bad_tar(path, e) if "zstd stream" not in str(e) else str(e), path=path) from None
+        except Exception as e:
+            if type(e).__name__ == "ZstdError":
+                raise ArchiveError(_bad_tar(path, e), path=path) from None
+            raise
 
 
 def _layer_expect(name: str) -> str | None:
@@ -262,7 +267,7 @@ def _layer_expect(name: str) -> str | None:
     return None
 
 
-def images_from_manifest(store, manifest: list) -> list[ImageEntry]:
+def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -> list[ImageEntry]:
     """The images of a ``docker save`` manifest.json (both forms) with their layers in ``store``."""
     what = store.where("manifest.json")
     if not isinstance(manifest, list):
@@ -284,7 +289,17 @@ def images_from_manifest(store, manifest: list) -> list[ImageEntry]:
         if len(layers) != len(diff_ids):
             raise ArchiveError(f"{what}: image {digest[:19]} names {len(layers)} layers but its config has "
                                f"{len(diff_ids)} diff IDs; the archive is damaged", path=store.path)
-        blobs = [layer_blob(store, name, did) for name, did in zip(layers, diff_ids)]
+        sources = entry.get("LayerSources") or {}
+        blobs = []
+        for name, did in zip(layers, diff_ids):
+            desc = sources.get(did) if isinstance(sources, dict) else None
+            urls = foreign_urls(desc, (desc or {}).get("mediaType"))
+            if urls and not store.has(name):  # a foreign layer docker save left out: from its urls
+                from .ocilayout import foreign_blob
+
+                blobs.append(foreign_blob(store, name, did, desc, urls, foreign_layers))
+            else:
+                blobs.append(layer_blob(store, name, did))
         images.append(ImageEntry(digest, config, blobs, tags=list(entry.get("RepoTags") or []),
                                  parent=entry.get("Parent") or None))
     return images
@@ -315,7 +330,7 @@ def layer_blob(store, name: str, diff_id: str, *, digest: str | None = None, siz
 
 def open_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
                  progress: bool | None = None, verify: bool = True, transport: str = "docker-archive",
-                 hash_files: bool = False):
+                 hash_files: bool = False, foreign_layers: str = "fetch"):
     """Open a ``docker save`` archive (or a tar of an OCI layout) as an Inventory of the contract's frames.
 
     ``path`` may be plain, gzip or zstd compressed. Every image in it is read; a layer several images
@@ -326,17 +341,22 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
     noticed only if its tar structure breaks (configs and compressed layers are still checked).
     ``ref`` and ``platform`` select images of an OCI layout's index (``oci-archive:PATH:REF``).
     ``hash_files``: every regular file gets its SHA-256 (``files.sha256``), hashed as its layer streams.
+    ``foreign_layers``: "fetch" (default) or "skip" a foreign layer the archive does not hold (docker
+    save leaves them out, naming their urls in ``LayerSources``): sources/foreign.py.
     """
+    from .foreign import check_choice
+
+    check_choice(foreign_layers)
     path = os.fspath(path)
     store = open_store(path, progress, verify, hash_files)
     meta = {"source": f"{transport}:{path}", "image_store": transport, "driver": None}
     if store.has("manifest.json") and transport == "docker-archive":
         manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"), "`docker save`'s manifest.json")
-        images = images_from_manifest(store, manifest)
+        images = images_from_manifest(store, manifest, foreign_layers)
     elif store.has("index.json"):
         from .ocilayout import images_from_layout
 
-        images = images_from_layout(store, ref=ref, platform=platform)
+        images = images_from_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
     else:
         raise ArchiveError(f"{path} is a tar archive but not an image: it has neither manifest.json (`docker save` "
                            "output) nor index.json (an OCI layout); expected the output of `docker save` or "

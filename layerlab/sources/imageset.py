@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import LayerDigestMismatch
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
-from .layerfiles.rows import concat_files
+from .foreign import LayerSkipped
+from .layerfiles.rows import FileRows, concat_files
 from .layerfiles.tarstream import LayerRead
 
 if TYPE_CHECKING:
@@ -152,6 +153,8 @@ def _quick_switches(interval: float = 0.0005):
 
 
 def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blobs: dict) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+
     from ..frames import schema
     from ._reader import fill_layer_counts, metadata_frames
 
@@ -175,6 +178,7 @@ def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blob
 
     read = reads.results(progress)
     files = concat_files([r[0] for r in read.values()])
+    skipped = [r[3] for r in read.values() if r[3] is not None]
     size = {cid: r[1] for cid, r in read.items()}
     for cid, r in read.items():
         blobs[cid]["compression"] = r[2]
@@ -196,7 +200,8 @@ def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blob
     out = metadata_frames(image_rows, layer_rows, il_rows, hist_rows, [])
     fill_layer_counts(out["layers"], files, {})
     out["files"] = files
-    out["skipped"] = schema.empty("skipped")
+    out["skipped"] = schema.coerce(pd.DataFrame(skipped, columns=schema.columns("skipped")), "skipped") if skipped \
+        else schema.empty("skipped")
     return out
 
 
@@ -243,14 +248,22 @@ class _Reads:
 def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame, int, str]:
     from ._reader import docker_size
 
-    got = layer.read(cid)
+    try:
+        got = layer.read(cid)
+    except LayerSkipped as e:  # left out on purpose (a foreign layer not fetched): no rows, said why
+        import warnings
+
+        warnings.warn(f"layerlab: skipped layer {cid}: {e.reason} ({layer.where})", stacklevel=2)
+        got = LayerRead(FileRows(cid), None, None, 0, 0, "none")
+        return got.rows.frame(release=True), 0, "none", {"what": "layer", "id": cid, "path": layer.where,
+                                                         "reason": e.reason}
     if got.diff_id is not None and got.diff_id != layer.diff_id:
         raise LayerDigestMismatch(f"{layer.where}: the uncompressed layer hashes to {got.diff_id}, but the image "
                                   f"config says {layer.diff_id}; the layer is damaged or belongs to another "
                                   "image, and is not analysed", path=layer.where)
     got.rows.layer_id = cid
     files = got.rows.frame(release=True)
-    return files, docker_size(files), got.compression
+    return files, docker_size(files), got.compression, None
 
 
 class _NoBar:

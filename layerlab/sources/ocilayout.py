@@ -16,7 +16,8 @@ import os
 
 from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
 from .archive import JSON_LIMIT, layer_blob, read_json_blob
-from .imageset import ImageEntry, build_inventory
+from .foreign import check_choice, foreign_urls, read_foreign
+from .imageset import ImageEntry, LayerBlob, build_inventory
 from .layerfiles.tarstream import LayerRead, read_layer_file, read_layer_unverified
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -114,7 +115,8 @@ def _wanted(platform: str | None, p: dict | None) -> bool:
     return have[:len(want)] == want
 
 
-def images_from_layout(store, *, ref: str | None = None, platform: str | None = None) -> list[ImageEntry]:
+def images_from_layout(store, *, ref: str | None = None, platform: str | None = None,
+                       foreign_layers: str = "fetch") -> list[ImageEntry]:
     """The images an OCI layout's index.json reaches (optionally only those named ``ref``)."""
     if not store.has("oci-layout") and not store.has("index.json"):
         raise ArchiveError(f"{store.path} is not an OCI image layout: it has no oci-layout or index.json; "
@@ -137,17 +139,20 @@ def images_from_layout(store, *, ref: str | None = None, platform: str | None = 
         picked = list(zip(entries, names))
     images: list[ImageEntry] = []
     for entry, name in picked:
-        _collect(store, entry, [name] if name else [], platform, images, depth=0)
+        _collect(store, entry, [name] if name else [], platform, images, depth=0, foreign_layers=foreign_layers)
     if not images:
         raise ImageNotFound(f"{store.path} holds no image" + (f" for platform {platform}" if platform else ""),
                             ref=ref)
     return images
 
 
-def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list[ImageEntry], depth: int) -> None:
+def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list[ImageEntry], depth: int,
+             foreign_layers: str = "fetch") -> None:
     what = store.where("index.json")
     media = desc.get("mediaType") or ""
     if (desc.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest":
+        return
+    if (desc.get("platform") or {}).get("architecture") == "unknown":  # buildkit's attestations, however annotated
         return
     if not _wanted(platform, desc.get("platform")):
         return
@@ -159,7 +164,7 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         if depth > 4:
             raise ArchiveError(f"{what}: indexes nested more than 4 deep", path=store.path)
         for child in doc.get("manifests") or []:
-            _collect(store, child, tags, platform, out, depth + 1)
+            _collect(store, child, tags, platform, out, depth + 1, foreign_layers)
         return
     if media not in MANIFEST_TYPES:
         raise ArchiveError(f"{store.where(_blob_name(desc['digest'], what, store))}: unknown manifest media type "
@@ -170,8 +175,10 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
     mname = store.where(_blob_name(desc["digest"], what, store))
     raw = _verified(store, config_desc, mname)
     config = read_json_blob(raw, store.where(_blob_name(config_desc["digest"], mname, store)), "an image config")
-    if not _wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
-                              "variant": config.get("variant")}):
+    # The index entry's platform decides, as containerd and skopeo choose (and docker:// here): the
+    # config's own is asked only of an entry that names none.
+    if not desc.get("platform") and not _wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
+                                                          "variant": config.get("variant")}):
         return
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     layers = doc.get("layers") or []
@@ -184,9 +191,24 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         if lmedia not in LAYER_TYPES:
             raise ArchiveError(f"{mname}: layer {layer.get('digest')} has the unknown media type {lmedia!r}; "
                                f"expected one of {', '.join(sorted(LAYER_TYPES))}", path=store.path)
-        blobs.append(layer_blob(store, _blob_name(layer.get("digest"), mname, store), did, digest=layer.get("digest"),
-                           size=layer.get("size"), media_type=lmedia))
+        name = _blob_name(layer.get("digest"), mname, store)
+        urls = foreign_urls(layer, lmedia)
+        if urls and not store.has(name):  # a foreign layer skopeo left out of the layout: from its urls
+            blobs.append(foreign_blob(store, name, did, layer, urls, foreign_layers))
+            continue
+        blobs.append(layer_blob(store, name, did, digest=layer.get("digest"), size=layer.get("size"), media_type=lmedia))
     out.append(ImageEntry(config_desc["digest"], config, blobs, tags=list(tags)))
+
+
+def foreign_blob(store, name: str, diff_id: str, desc: dict, urls: list[str], foreign_layers: str) -> LayerBlob:
+    """A foreign layer a layout or archive does not hold, read from its ``urls`` (sources/foreign.py)."""
+    digest, size = desc.get("digest"), desc.get("size")
+
+    def read(layer_id: str) -> LayerRead:
+        return read_foreign(urls, digest, size, layer_id, store.where(name), foreign_layers=foreign_layers,
+                            diff_id=diff_id, hash_files=store.hash_files)
+
+    return LayerBlob(diff_id, read, store.where(name), digest=digest, size=size, media_type=desc.get("mediaType"))
 
 
 def split_ref(spec: str) -> tuple[str, str | None]:
@@ -199,23 +221,27 @@ def split_ref(spec: str) -> tuple[str, str | None]:
 
 
 def open_layout(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                progress: bool | None = None, verify: bool = True, hash_files: bool = False):
+                progress: bool | None = None, verify: bool = True, hash_files: bool = False,
+                foreign_layers: str = "fetch"):
     """Open an OCI image layout directory as an Inventory (``ref`` picks named images; default all).
-    ``verify=False`` reads uncompressed layers headers only (see ``archive.open_archive``)."""
+    ``verify=False`` reads uncompressed layers headers only (see ``archive.open_archive``);
+    ``foreign_layers``: "fetch" or "skip" a foreign layer the layout lacks (sources/foreign.py)."""
+    check_choice(foreign_layers)
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ArchiveError(f"{path} is not a directory; an OCI layout is a directory with oci-layout and index.json "
                            f"(for a tar of one use oci-archive:{path})", path=path)
     store = DirStore(path, verify, hash_files)
-    images = images_from_layout(store, ref=ref, platform=platform)
+    images = images_from_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
     meta = {"source": f"oci:{path}" + (f":{ref}" if ref else ""), "image_store": "oci", "driver": None}
     return build_inventory(images, meta, workers=workers, progress=progress)
 
 
 def open_oci_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
-                     progress: bool | None = None, verify: bool = True, hash_files: bool = False):
+                     progress: bool | None = None, verify: bool = True, hash_files: bool = False,
+                     foreign_layers: str = "fetch"):
     """Open a tar of an OCI image layout (``skopeo copy ... oci-archive:PATH``) as an Inventory."""
     from .archive import open_archive
 
     return open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, verify=verify,
-                        transport="oci-archive", hash_files=hash_files)
+                        transport="oci-archive", hash_files=hash_files, foreign_layers=foreign_layers)

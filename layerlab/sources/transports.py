@@ -14,12 +14,13 @@ def is_transport(source: str) -> bool:
 
 
 def open_transport(source: str, *, platform: str | None = None, progress: bool | None = None, verify: bool = True,
-                   hash_files: bool = False):
+                   hash_files: bool = False, foreign_layers: str = "fetch"):
     """An Inventory of the image(s) a transport-prefixed ``source`` names. ``verify=False`` reads
     uncompressed local layers headers only; registry blobs are still checked against their digests,
     but their uncompressed tars are not hashed (nor checked against the config's diff IDs).
-    ``hash_files`` gives every regular file its SHA-256, hashed as its layer streams."""
-    opts = {"platform": platform, "progress": progress, "hash_files": hash_files}
+    ``hash_files`` gives every regular file its SHA-256, hashed as its layer streams.
+    ``foreign_layers``: "fetch" a foreign layer from its urls (default) or "skip" it (sources/foreign.py)."""
+    opts = {"platform": platform, "progress": progress, "hash_files": hash_files, "foreign_layers": foreign_layers}
     from .archive import open_archive
     from .ocilayout import open_layout, open_oci_archive, split_ref
 
@@ -50,6 +51,8 @@ def sniff(path: str) -> str | None:
         return None
     if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
         return "archive"
+    if len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18":
+        return "archive"  # a zstd skippable frame first, as pzstd writes: tarstream.is_zstd
     if len(head) == 512 and head[257:262] == b"ustar":
         return "archive"
     return None

@@ -44,6 +44,9 @@ except ImportError:  # no compiler at install time: the Python parser reads ever
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: A zstd skippable frame starts with 0x184D2A5? (little-endian): pzstd puts one before each frame,
+#: zstd:chunked keeps its table of contents and tar-split in them.
+_SKIPPABLE_TAIL = b"\x2a\x4d\x18"
 _EXTENSION_FLAGS = frozenset(t[0] for t in EXTENSION_TYPES)
 _SPARSE = tarfile.GNUTYPE_SPARSE[0]
 _WITH_DATA = b"07\x00S"
@@ -67,9 +70,14 @@ def compression_of(head: bytes) -> str:
     """The compression of a blob from its first bytes: ``gzip``, ``zstd`` or ``none``."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
-    if head.startswith(ZSTD_MAGIC):
+    if is_zstd(head):
         return "zstd"
     return "none"
+
+
+def is_zstd(head: bytes) -> bool:
+    """True when ``head`` starts a zstd stream: a zstd frame, or a skippable frame (pzstd, zstd:chunked)."""
+    return head.startswith(ZSTD_MAGIC) or (len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == _SKIPPABLE_TAIL)
 
 
 def _chunks(read: Callable[[int], bytes]) -> Iterator[bytes]:
@@ -102,29 +110,63 @@ class _Hashed:
 
 
 def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """zstd frames back to back (zstd:chunked and pzstd write many, with skippable frames between:
+    those give no output), decompressed as they stream; a stream cut inside a frame is an ArchiveError.
+    Frame by frame rather than ``read_across_frames=True``: that mode cannot tell a stream cut
+    between two frames' bytes from a whole one."""
     try:
         import zstandard
     except ImportError:  # a dependency of layerlab: only a broken install lands here
         raise ArchiveError(f"{what} is zstd-compressed and the `zstandard` package is missing; "
                            "install it (pip install zstandard)", path=what) from None
-    d = zstandard.ZstdDecompressor().decompressobj()
+    z = zstandard.ZstdDecompressor()
+    d = z.decompressobj()
     fed = False
     for chunk in chunks:
-        fed = True
-        out = d.decompress(chunk)
-        if out:
-            yield out
-        if d.eof:
-            rest = d.unused_data
-            d = zstandard.ZstdDecompressor().decompressobj()
-            fed = False
-            if rest:
-                fed = True
-                out = d.decompress(rest)
-                if out:
-                    yield out
-    if fed and not d.eof:
+        while chunk:
+            fed = True
+            out = d.decompress(chunk)
+            if out:
+                yield out
+            if d.eof:
+                chunk = d.unused_data
+                d = z.decompressobj()
+                fed = False
+            else:
+                chunk = b""
+    if fed:
         raise ArchiveError(f"{what}: the zstd stream ends early (truncated); fetch or save the image again", path=what)
+
+
+class _IterFile:
+    """``read(n)`` over an iterator of chunks: a decompressing stream handed to ``tarfile``."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0  # tarfile reads 10 KiB at a time: slicing the chunk at each read would copy it
+
+    def read(self, n: int = -1) -> bytes:
+        buf, pos = self._buf, self._pos
+        if 0 <= n <= len(buf) - pos:
+            self._pos = pos + n
+            return buf[pos:pos + n]
+        parts, have = [buf[pos:]], len(buf) - pos
+        while n < 0 or have < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        buf = b"".join(parts)
+        n = len(buf) if n < 0 else min(n, len(buf))
+        self._buf, self._pos = buf, n
+        return buf[:n]
+
+
+def unzstd_file(f, what: str) -> _IterFile:
+    """The zstd stream in the file ``f`` (every frame; skippable frames skipped) as a file to read."""
+    return _IterFile(_unzstd(_chunks(f.read), what))
 
 
 class _Reader:

@@ -56,6 +56,7 @@ from ...oci.manifest import (
     platform_string,
 )
 from ...oci.config import config_problem
+from ...oci import schema1
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
 from .deadline import POOL_CLASSES, DeadlinePassed, deadline
@@ -218,6 +219,10 @@ class Manifest:
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
 
+    @property
+    def is_schema1(self) -> bool:
+        return self.media_type in SCHEMA1
+
     def children(self) -> list[Descriptor]:
         return [Descriptor.from_json(d, str(self.reference)) for d in self.data.get("manifests") or []]
 
@@ -243,8 +248,9 @@ class PlatformImage:
 
     @property
     def size(self) -> int:
-        """Compressed bytes: the sum of the layer blob sizes (what a pull downloads, config aside)."""
-        return sum(layer.size for layer in self.layers)
+        """Compressed bytes: the sum of the layer blob sizes (what a pull downloads, config aside);
+        a schema1 manifest does not give them (-1 each): those count 0."""
+        return sum(layer.size for layer in self.layers if layer.size > 0)
 
     @property
     def history(self) -> list[dict]:
@@ -273,6 +279,31 @@ class Inspection:
     def to_dict(self) -> dict:
         return {"reference": str(self.reference), "digest": self.digest, "media_type": self.media_type,
                 "manifests": [image.to_dict() for image in self.images]}
+
+
+#: The media type a schema1 layer blob has once converted (skopeo's convertToManifestSchema2).
+SCHEMA1_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def _schema_version(body: bytes):
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data.get("schemaVersion") if isinstance(data, dict) else None
+
+
+def _schema1_image(manifest: "Manifest", index_platform: str | None = None) -> PlatformImage:
+    """A schema1 manifest as a platform image: layers base first, throwaway ones left out, sizes
+    unknown (-1), the config synthesized without diff IDs and no config digest (both need the layers
+    read: ``registry.image`` does that)."""
+    s1 = schema1.Schema1(manifest.data, str(manifest.reference))
+    config = json.loads(s1.config([]))
+    plat = index_platform or platform_string({"os": config.get("os") or "linux",
+                                              "architecture": config.get("architecture") or s1.architecture,
+                                              "variant": config.get("variant")}) or "unknown"
+    layers = [Descriptor(SCHEMA1_LAYER, d, -1) for d in s1.layer_digests]
+    return PlatformImage(plat, manifest.digest, manifest.media_type, "", config, layers)
 
 
 def _basic_auth(username: str, password: str) -> str:
@@ -632,6 +663,18 @@ class RegistryClient:
                 _discard(r)
         return r
 
+    def open_url(self, url: str, *, what: str) -> urllib3.BaseHTTPResponse:
+        """GET ``url`` (a foreign layer's), its body left unread, WITHOUT any credential: the url is
+        not a registry's, and no host's credentials go to a host they were not for. Redirects are
+        followed (never from HTTPS to plain HTTP); 4xx/5xx are raised."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise RegistryError(f"{what}: {url} is not an http(s) url")
+        r, _ = self._send("GET", url, None, None, None, urlsplit(url).netloc, what, None)
+        if r.status >= 400:
+            _discard(r)
+            raise RegistryError(f"{what}: answered {r.status} {r.reason}")
+        return r
+
     def _send(self, method, url, params, headers, auth, origin, what, ref) -> tuple[urllib3.BaseHTTPResponse, str]:
         """The response (redirects followed, credentials kept to ``origin``) and the URL that gave it."""
         hdrs = dict(headers or {})
@@ -818,6 +861,10 @@ class RegistryClient:
                                    what=what, ref=what)
             content_type = r.headers.get("Content-Type")
             announced = r.headers.get("Docker-Content-Digest")
+            if b'"signatures"' in body and _schema_version(body) == 1:
+                # A signed schema1 manifest: its digest is its payload's (the registry signs it anew
+                # on each GET); the payload is kept and read, so the signatures add nothing unchecked.
+                body = schema1.payload(body, what)
             if ref.digest:
                 verify_digest(body, ref.digest, what)
                 digest = ref.digest
@@ -832,13 +879,9 @@ class RegistryClient:
         except ValueError:
             raise RegistryError(f"{what}: the manifest is not a JSON object") from None
         media_type = media_type_of(data, content_type)
-        if media_type in SCHEMA1:
-            raise UnsupportedManifest(f"{what} is a Docker schema1 manifest ({media_type}), deprecated since "
-                                      "2017 and not read by layerlab; re-push it with a current docker, or "
-                                      "convert it with `skopeo copy`", ref=what)
-        if media_type not in INDEX_TYPES + IMAGE_TYPES:
+        if media_type not in INDEX_TYPES + IMAGE_TYPES + SCHEMA1:
             raise UnsupportedManifest(f"{what}: unknown manifest media type {media_type!r}; layerlab reads "
-                                      "Docker schema2, manifest lists and OCI manifests and indexes", ref=what)
+                                      "Docker schema2 and schema1, manifest lists and OCI manifests and indexes", ref=what)
         return Manifest(ref, digest, media_type, body, data)
 
     def _flight(self, key: str) -> threading.Lock:
@@ -889,6 +932,8 @@ class RegistryClient:
     def _platforms(self, top: Manifest) -> list[str]:
         if top.is_index:
             return [c.platform or "unknown" for c in top.children()]
+        if top.is_schema1:
+            return [_schema1_image(top).platform]
         return [platform_string(self.get_config(top.reference, top.config())) or "unknown"]
 
     def _collect(self, manifest: Manifest, images: list, platform: str | None, depth: int,
@@ -898,6 +943,8 @@ class RegistryClient:
             if depth > 4:
                 raise RegistryError(f"{ref}: indexes nested more than 4 deep")
             for child in manifest.children():
+                if child.platform == "unknown/unknown":  # buildkit's attestations, annotated or not
+                    continue
                 if platform and child.platform and not platform_matches(platform, child.platform):
                     continue
                 sub = self.get_manifest(ref.with_digest(child.digest))
@@ -905,6 +952,11 @@ class RegistryClient:
                     raise DigestMismatch(f"{ref}: child manifest {child.digest} has {len(sub.body)} bytes but "
                                          f"the index says {child.size}", ref=str(ref))
                 self._collect(sub, images, platform, depth + 1, child.platform)
+            return
+        if manifest.is_schema1:
+            image = _schema1_image(manifest, index_platform)
+            if not platform or platform_matches(platform, image.platform):
+                images.append(image)
             return
         config_desc = manifest.config()
         config = self.get_config(ref, config_desc)

@@ -10,6 +10,7 @@ of images sharing a base downloads only what is new; ``layerlab cache clear`` em
 
 from __future__ import annotations
 
+import json
 import os
 import platform as _platform
 import threading
@@ -18,7 +19,10 @@ from pathlib import Path
 from ...errors import DigestMismatch, ImageNotFound, LayerDigestMismatch, RegistryError, UnsupportedManifest
 from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
-from .client import RegistryClient, default_cache_dir
+from .client import RegistryClient, compute_digest, default_cache_dir
+from ...oci.manifest import SCHEMA1
+from ...oci.schema1 import Schema1
+from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
 
 #: Default bound of the layer cache; ``LAYERLAB_LAYER_CACHE_BYTES`` overrides it (0: no cache).
@@ -200,7 +204,7 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
             r.release_conn()
         else:
             r.close()
-    if got.blob_size != desc.size:
+    if desc.size >= 0 and got.blob_size != desc.size:  # a schema1 manifest gives no sizes (-1)
         if entry is not None:
             entry.abort()
         raise DigestMismatch(f"{what}: the blob has {got.blob_size} bytes but the manifest says {desc.size}",
@@ -210,8 +214,17 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
     return got
 
 
+def _foreign_reader(client, ref, desc, diff_id, urls, foreign_layers, hash_files):
+    def read(layer_id: str) -> LayerRead:
+        return read_foreign(urls, desc.digest, desc.size, layer_id, f"{ref.repository}@{desc.digest}",
+                            foreign_layers=foreign_layers, client=client, diff_id=diff_id, hash_files=hash_files)
+
+    return read
+
+
 def registry_image(client: RegistryClient, reference: str | Reference, platform: str | None = None,
-                   cache: LayerCache | None = None, verify: bool = True, hash_files: bool = False) -> ImageEntry:
+                   cache: LayerCache | None = None, verify: bool = True, hash_files: bool = False,
+                   foreign_layers: str = "fetch") -> ImageEntry:
     """The image ``reference`` names (one platform of an index), with layers read from the registry.
     ``verify=False``: the uncompressed tars are not hashed, so not checked against the config's diff
     IDs (the blobs are still checked against their digests). ``hash_files``: every regular file gets
@@ -228,6 +241,8 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
         if len(info.images) != 1:
             raise
     image = info.images[0]
+    if image.media_type in SCHEMA1:
+        return _schema1_entry(client, ref, image, cache, hash_files)
     diff_ids = (image.config.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(image.layers):
         raise RegistryError(f"{ref}: the manifest names {len(image.layers)} layers but the config has "
@@ -237,17 +252,48 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
         if desc.media_type not in LAYER_TYPES:
             raise UnsupportedManifest(f"{ref}: layer {desc.digest} has the unknown media type {desc.media_type!r}; "
                                       "layerlab reads tar layers, gzip, zstd or uncompressed", ref=str(ref))
-        blobs.append(LayerBlob(diff_id, _layer_reader(client, ref, desc, diff_id, cache, verify, hash_files),
+        read = _layer_reader(client, ref, desc, diff_id, cache, verify, hash_files)
+        urls = foreign_urls({"urls": list(desc.urls)}, desc.media_type)
+        if urls:  # a foreign layer: from its urls, as skopeo fetches it (the registry does not hold it)
+            read = _foreign_reader(client, ref, desc, diff_id, urls, foreign_layers, hash_files)
+        blobs.append(LayerBlob(diff_id, read,
                                f"{ref.repository}@{desc.digest}", digest=desc.digest, size=desc.size,
                                media_type=desc.media_type))
+    return ImageEntry(image.config_digest, image.config, blobs, **_names(ref, image))
+
+
+def _names(ref: Reference, image) -> dict:
     repo = Reference.parse(ref.repository).familiar.rsplit(":", 1)[0]
     tags = [ref.with_tag(ref.tag).familiar] if ref.tag else []
-    return ImageEntry(image.config_digest, image.config, blobs, tags=tags, digests=[f"{repo}@{image.digest}"])
+    return {"tags": tags, "digests": [f"{repo}@{image.digest}"]}
+
+
+def _schema1_entry(client: RegistryClient, ref: Reference, image, cache: LayerCache | None,
+                   hash_files: bool) -> ImageEntry:
+    """A schema1 image as skopeo converts it: its manifest names no diff IDs, so its layers are read
+    first (each once, checked against its blob digest) and the config is synthesized from the
+    v1Compatibility history with the diff IDs they hash to; the image ID is that config's digest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s1 = Schema1(client.get_manifest(ref.with_digest(image.digest)).data, str(ref))
+    readers = [_layer_reader(client, ref, desc, "", cache, True, hash_files) for desc in image.layers]
+    with ThreadPoolExecutor(max_workers=max(1, min(client.max_workers, len(readers)))) as pool:
+        reads = list(pool.map(lambda read: read(""), readers))
+    config_bytes = s1.config([r.diff_id for r in reads])
+    config = json.loads(config_bytes)
+
+    def given(got: LayerRead):
+        return lambda layer_id: got
+
+    blobs = [LayerBlob(got.diff_id, given(got), f"{ref.repository}@{desc.digest}", digest=desc.digest,
+                       size=got.blob_size, media_type=desc.media_type) for desc, got in zip(image.layers, reads)]
+    return ImageEntry(compute_digest(config_bytes), config, blobs, **_names(ref, image))
 
 
 def open_registry_image(reference: str, *, platform: str | None = None, client: RegistryClient | None = None,
                         cache: LayerCache | bool | None = None, workers: int | None = None,
-                        progress: bool | None = None, verify: bool = True, hash_files: bool = False):
+                        progress: bool | None = None, verify: bool = True, hash_files: bool = False,
+                        foreign_layers: str = "fetch"):
     """Open a registry image (``docker://`` without the prefix) as an Inventory of the contract's frames.
 
     ``platform`` (``os/arch[/variant]``) picks an image from an index; default this host's.
@@ -257,7 +303,10 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
     digest and every uncompressed layer against the config's diff ID; ``verify=False`` leaves out the
     second check (the tars are not hashed: about a third less work for gzip layers). ``hash_files``:
     every regular file gets its SHA-256 (``files.sha256``), hashed as its layer streams.
+    ``foreign_layers``: "fetch" (default) reads a foreign layer from its ``urls``, checked, with no
+    credential sent; "skip" leaves it out, listed in the ``skipped`` frame (sources/foreign.py).
     """
+    check_choice(foreign_layers)
     own = client is None
     client = client or RegistryClient()
     if cache is None:
@@ -267,7 +316,7 @@ def open_registry_image(reference: str, *, platform: str | None = None, client: 
     elif cache is False:
         cache = None
     try:
-        image = registry_image(client, reference, platform, cache, verify, hash_files)
+        image = registry_image(client, reference, platform, cache, verify, hash_files, foreign_layers)
     except BaseException:
         if own:
             client.close()
