@@ -36,7 +36,9 @@ def wild(tmp_path_factory):
     work = tmp_path_factory.mktemp("wild")
     base = umoci_image(work / "base", "app", work)
     with Registry(work / "reg", htpasswd={"alice": "s3cret"},
-                  config={"compatibility": {"schema1": {"enabled": True}}}) as reg:
+                  config={"compatibility": {"schema1": {"enabled": True}},
+                          # distribution takes foreign layer urls only from hosts it is told to allow
+                          "validation": {"manifests": {"urls": {"allow": [r"^http://127\.0\.0\.2:\d+/layers/"]}}}}) as reg:
         yield work, base, reg
 
 
