@@ -135,3 +135,58 @@ def test_no_credentials_to_a_plain_http_realm_that_is_not_loopback(a):
     with client({a.host: ("alice", "s3cret")}) as c:
         with pytest.raises(AuthError, match="plain HTTP"):
             c.tags(f"{a.host}/app")
+
+
+def _foreign_image(a, b):
+    """Host A: a registry wanting Basic auth whose image's only layer is foreign, its urls on A itself
+    (first, answering 404) and on B. Returns the layer blob's digest."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("etc/hello")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    blob = gzip.compress(raw.getvalue())
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
+                         "history": [{"created_by": "foreign"}]}).encode()
+    cdigest = "sha256:" + hashlib.sha256(config).hexdigest()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cdigest,
+                                      "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                                       "digest": digest, "size": len(blob),
+                                       "urls": [f"{a.url}/foreign/{digest}", f"{b.url}/foreign/{digest}"]}]}).encode()
+
+    def registry(s, h):
+        if h.headers.get("Authorization") != basic("alice", "s3cret"):
+            return 401, {"WWW-Authenticate": 'Basic realm="a"'}, b"{}"
+        if "/manifests/" in h.path:
+            return 200, {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}, manifest
+        if h.path.endswith(cdigest):
+            return 200, {}, config
+        return 404, {}, b"{}"
+
+    a.route(r"^/v2/", registry)
+    a.route(r"^/foreign/", lambda s, h: (404, {}, b"no"))
+    b.route(r"^/foreign/", lambda s, h: (200, {}, blob))
+    return digest
+
+
+def test_a_foreign_layers_urls_get_no_credentials_even_on_the_registrys_own_host(a, b):
+    from layerlab.sources.registry.image import open_registry_image
+
+    digest = _foreign_image(a, b)
+    with client({a.host: ("alice", "s3cret")}) as c:
+        inv = open_registry_image(f"{a.host}/app:1", client=c, cache=False, progress=False)
+        assert list(inv.files["path"]) == ["/etc/hello"]
+    api = [h.get("Authorization") for _, p, h in a.seen if p.startswith("/v2/")]
+    assert basic("alice", "s3cret") in api  # the registry itself got them
+    to_urls = [h for _, p, h in a.seen + b.seen if p.startswith("/foreign/")]
+    assert len(to_urls) == 2 and all("Authorization" not in h for h in to_urls)
+    assert b.authorizations() == []

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from faulty import FaultyProxy
-from layerlab.errors import DigestMismatch, RateLimited, RegistryError, UnsupportedManifest
+from layerlab.errors import DigestMismatch, RateLimited, RegistryError
 from layerlab.sources.registry import RegistryClient
 
 pytestmark = pytest.mark.live
@@ -134,15 +134,34 @@ def test_tags_follow_link_pagination(proxy):
     assert len([s for s in p.seen if "tags/list" in s[1]]) == 3
 
 
-def test_schema1_gets_a_clear_message(proxy, tmp_path):
+def test_schema1_digest_is_the_signed_payloads(proxy, tmp_path):
+    """A signed schema1 manifest is checked as skopeo checks it: its digest (`skopeo manifest-digest`)
+    covers the payload, not the signatures a registry makes anew on each GET; an altered payload is
+    refused whatever its signatures say."""
     p, refs = proxy
     reg_url = refs["app"]
     out = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", "--format", "v2s1",
                           f"docker://{reg_url}", f"dir:{tmp_path / 's1'}"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    body = (tmp_path / "s1" / "manifest.json").read_bytes()
-    assert json.loads(body)["schemaVersion"] == 1
-    p.fault("/manifests/", "serve", body=body,
-            headers={"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"})
-    with make_client() as c, pytest.raises(UnsupportedManifest, match="schema1"):
-        c.inspect(ref_via(p, refs["app"]))
+    path = tmp_path / "s1" / "manifest.json"
+    body = path.read_bytes()
+    doc = json.loads(body)
+    assert doc["schemaVersion"] == 1 and doc["signatures"]
+    digest = subprocess.run(["skopeo", "manifest-digest", str(path)], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    ref = ref_via(p, reg_url).rsplit(":", 1)[0] + "@" + digest
+    signed = {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"}
+    resigned = body.replace(doc["signatures"][0]["signature"].encode(), b"A" * len(doc["signatures"][0]["signature"]))
+    for served in (body, resigned):
+        p.fault("/manifests/", "serve", body=served, headers=signed)
+        with make_client() as c:
+            info = c.inspect(ref)
+        assert info.digest == digest
+        kept = [l["blobSum"] for l, h in zip(doc["fsLayers"], doc["history"])
+                if not json.loads(h["v1Compatibility"]).get("throwaway")]
+        assert [l.digest for l in info.images[0].layers] == kept[::-1]
+    altered = body.replace(b'"architecture":"amd64"', b'"architecture":"arm64"', 1)
+    assert altered != body
+    p.fault("/manifests/", "serve", body=altered, headers=signed)
+    with make_client() as c, pytest.raises(DigestMismatch, match="hashes to"):
+        c.inspect(ref)
