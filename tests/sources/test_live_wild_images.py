@@ -95,7 +95,7 @@ def test_zstd_layers_of_many_frames_read_through_every_transport(wild, how):
         same_files(ll.open_source(source, progress=False), plain)
 
 
-def test_a_zstd_stream_cut_between_frames_is_truncated(wild, tmp_path):
+def test_a_zstd_stream_of_many_frames_cut_inside_one_is_truncated(wild, tmp_path):
     work, base, reg = wild
     layout = zstd_frames_layout(base, "app", tmp_path / "cut", "frames", tmp_path)
     manifest = json.loads((layout / "blobs/sha256" / json.loads((layout / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())

@@ -112,8 +112,9 @@ class _Hashed:
 def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
     """zstd frames back to back (zstd:chunked and pzstd write many, with skippable frames between:
     those give no output), decompressed as they stream; a stream cut inside a frame is an ArchiveError.
-    Frame by frame rather than ``read_across_frames=True``: that mode cannot tell a stream cut
-    between two frames' bytes from a whole one."""
+    Frame by frame rather than ``read_across_frames=True``: that mode never reports the end of a
+    frame, so it cannot tell a stream cut inside a frame from a whole one. (A stream cut exactly
+    between frames is valid zstd: the tar walk or the digest check notices it.)"""
     try:
         import zstandard
     except ImportError:  # a dependency of layerlab: only a broken install lands here
