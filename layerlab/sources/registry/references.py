@@ -140,6 +140,7 @@ def dedup_ratio(layers: pd.DataFrame) -> float:
 
     1.0 means nothing is shared; 3.0 means the registry stores a third of what the images add up to.
     """
+    layers = layers[layers["size"] >= 0]  # a schema1 manifest gives no blob sizes (-1, as skopeo says)
     if layers.empty:
         return float("nan")
     total = int(layers["size"].sum())
