@@ -5,9 +5,10 @@ from __future__ import annotations
 from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
 
 
-@expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT)
+@expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT,
+         foreign_layers=TEXT)
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
-         platform: str | None = None) -> str:
+         platform: str | None = None, foreign_layers: str = "fetch") -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
@@ -17,6 +18,7 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     the tar streams. ``out`` may
     be an fsspec URL (``s3://bucket/prefix/host.layerlab``). A data root's snapshot records this
     machine's hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
+    ``foreign_layers``: "fetch" or "skip" an image's foreign layers (``open_source``).
     """
     from .frames.host import identity
     from .frames.snapshot import check_output
@@ -27,7 +29,7 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     check_output(out)  # a bad -o is refused before a long scan, not after
     if is_transport(str(root)) or sniff(str(root)):
         # Every byte of the layer tars is read anyway: each regular file is hashed as its tar streams.
-        inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash)
+        inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash, foreign_layers=foreign_layers)
         if hash:
             inv.meta["hashed"] = int(inv.files["sha256"].notna().sum())
     else:

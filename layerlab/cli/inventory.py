@@ -12,7 +12,7 @@ def cmd_scan(args) -> int:
     from ..collect import scan
 
     out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet,
-               platform=args.platform)
+               platform=args.platform, foreign_layers=args.foreign_layers)
     from ..frames.snapshot import load
 
     snap = load(out)
@@ -84,6 +84,9 @@ def add_parser(sub) -> None:
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto", help="where image layers' files are read from")
+    s.add_argument("--foreign-layers", choices=("fetch", "skip"), default="fetch",
+                   help="a foreign layer (blob only at its urls): fetch it from them, checked and without credentials "
+                        "(default), or skip it (recorded as skipped)")
     s.add_argument("--hash", action="store_true", help="record sha256 of files that have an identical twin (reads only files sharing a size)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_scan)

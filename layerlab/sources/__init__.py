@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, NotADataRoot, check_argument
+from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, Expect, NotADataRoot, check_argument
+
+_FOREIGN = Expect("'fetch' or 'skip'", test=lambda v: v in ("fetch", "skip"))
 
 
 def open_source(source=None, *, driver: str | None = None, progress: bool | None = None,
@@ -26,7 +28,7 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
 
     for name, value, expect in (("driver", driver, OPTIONAL_TEXT), ("progress", progress, PROGRESS),
                                 ("platform", platform, OPTIONAL_TEXT), ("verify", verify, FLAG),
-                                ("hash_files", hash_files, FLAG)):
+                                ("hash_files", hash_files, FLAG), ("foreign_layers", foreign_layers, _FOREIGN)):
         check_argument("open_source", name, value, expect)
     # A transport (or a bare path to an archive or a layout, sniffed by content; never a snapshot, a
     # data root or the bundled sample's names) is opened before pandas is imported, and before the

@@ -223,3 +223,9 @@ def test_foreign_layers_come_from_their_urls_without_credentials(wild, foreign):
         remote(reg, ref)
     with pytest.raises(ll.LayerlabError):
         ll.open_source(f"oci:{layout}:app", progress=False).files
+    # the CLI: --foreign-layers skip reads the image without the layer its url now serves wrongly
+    from layerlab.cli import main
+
+    with pytest.warns(UserWarning, match="foreign layer"):
+        assert main(["summary", f"oci:{layout}:app", "--json", "--foreign-layers", "skip"]) == 0
+    assert main(["summary", f"oci:{layout}:app", "--json"]) != 0
