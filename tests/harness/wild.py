@@ -156,3 +156,28 @@ def push_as_is(registry, layout: Path, tag: str, repository: str, ref_tag: str, 
         put = s.put(f"{registry.url}/v2/{repository}/manifests/{ref_tag}", data=manifest,
                     headers={"Content-Type": doc.get("mediaType") or OCI_MANIFEST})
         put.raise_for_status()
+
+
+def save_without_foreign(archive: Path, out: Path, descriptor: dict) -> Path:
+    """``archive`` (skopeo's docker-archive:, which holds every layer) in the form `docker save` writes
+    for an image with a foreign base layer on Windows: that layer's tar left out and its descriptor
+    (urls included) named in ``LayerSources`` under its diff ID (moby's image/tarexport)."""
+    import io
+    import tarfile
+
+    with tarfile.open(archive) as src:
+        entry = json.loads(src.extractfile("manifest.json").read())
+        config = json.loads(src.extractfile(entry[0]["Config"]).read())
+        dropped = entry[0]["Layers"][0]
+        entry[0]["LayerSources"] = {config["rootfs"]["diff_ids"][0]: descriptor}
+        with tarfile.open(out, "w") as dst:
+            for m in src.getmembers():
+                if m.name == dropped:
+                    continue
+                if m.name == "manifest.json":
+                    data = json.dumps(entry).encode()
+                    m.size = len(data)
+                    dst.addfile(m, io.BytesIO(data))
+                else:
+                    dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+    return out

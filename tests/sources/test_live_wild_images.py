@@ -21,7 +21,7 @@ from layerlab.sources.registry.image import open_registry_image
 from harness.registry import Registry
 from harness.scripted import Scripted
 from harness.tiers import missing, require
-from harness.wild import push_as_is, run, tar_layout, umoci_image, with_index, zstd_frames_layout
+from harness.wild import push_as_is, run, save_without_foreign, tar_layout, umoci_image, with_index, zstd_frames_layout
 
 from sources_support import rows
 
@@ -36,9 +36,7 @@ def wild(tmp_path_factory):
     work = tmp_path_factory.mktemp("wild")
     base = umoci_image(work / "base", "app", work)
     with Registry(work / "reg", htpasswd={"alice": "s3cret"},
-                  config={"compatibility": {"schema1": {"enabled": True}},
-                          # distribution takes foreign layer urls only from hosts it is told to allow
-                          "validation": {"manifests": {"urls": {"allow": [r"^http://127\.0\.0\.2:\d+/layers/"]}}}}) as reg:
+                  config={"compatibility": {"schema1": {"enabled": True}}, **ALLOW_FOREIGN}) as reg:
         yield work, base, reg
 
 
@@ -162,29 +160,39 @@ def test_attestation_without_annotation_and_index_platform(wild):
     assert len(sources["oci"]().images) == 1  # no platform asked: the image, not the attestation
 
 
+def publish_foreign(reg, base, repository: str, server, auth=None) -> tuple[str, str]:
+    """Push ``base`` to ``repository`` (schema2, by skopeo), then a manifest of it whose base layer is
+    foreign, its blob served by ``server`` at the url the manifest names. Returns (ref, blob digest)."""
+    ref = f"{reg.host}/{repository}"
+    push_args = reg.skopeo_args(side="dest", user="alice" if auth else None)
+    run("skopeo", "copy", "-q", "--format", "v2s2", *push_args, f"oci:{base}:app", f"docker://{ref}:src")
+    s = requests.Session()
+    s.auth, s.verify = auth, (str(reg.ca_file) if reg.ca_file else True)
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override the test CA
+    mtype = "application/vnd.docker.distribution.manifest.v2+json"
+    manifest = s.get(f"{reg.url}/v2/{repository}/manifests/src", headers={"Accept": mtype}).json()
+    layer = manifest["layers"][0]
+    server.blob = s.get(f"{reg.url}/v2/{repository}/blobs/{layer['digest']}").content
+    server.route(r"^/layers/", lambda srv, h: (200, {"Content-Type": "application/octet-stream"}, server.blob))
+    layer["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    layer["urls"] = [f"{server.url}/layers/{layer['digest']}"]
+    put = s.put(f"{reg.url}/v2/{repository}/manifests/1", data=json.dumps(manifest), headers={"Content-Type": mtype})
+    put.raise_for_status()
+    return f"{ref}:1", layer["digest"]
+
+
+#: distribution takes foreign layer urls only from hosts it is told to allow
+ALLOW_FOREIGN = {"validation": {"manifests": {"urls": {"allow": [r"^http://127\.0\.0\.2:\d+/layers/"]}}}}
+
+
 @pytest.fixture
 def foreign(wild):
     """A manifest in the registry whose base layer is foreign: its blob served by another loopback
     host (127.0.0.2), named by urls. Yields (ref, server, blob digest)."""
     work, base, reg = wild
-    ref = f"{reg.host}/wild/foreign"
-    push(reg, f"oci:{base}:app", f"{ref}:src", "--format", "v2s2")
-    s = requests.Session()
-    s.auth, s.verify = ("alice", "s3cret"), str(reg.ca_file)
-    s.trust_env = False  # REQUESTS_CA_BUNDLE would override the test CA
-    mtype = "application/vnd.docker.distribution.manifest.v2+json"
-    manifest = s.get(f"{reg.url}/v2/wild/foreign/manifests/src", headers={"Accept": mtype}).json()
-    layer = manifest["layers"][0]
-    blob = s.get(f"{reg.url}/v2/wild/foreign/blobs/{layer['digest']}").content
     with Scripted("127.0.0.2") as server:
-        server.blob = blob
-        server.route(r"^/layers/", lambda srv, h: (200, {"Content-Type": "application/octet-stream"}, server.blob))
-        layer["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-        layer["urls"] = [f"{server.url}/layers/{layer['digest']}"]
-        put = s.put(f"{reg.url}/v2/wild/foreign/manifests/1", data=json.dumps(manifest),
-                    headers={"Content-Type": mtype})
-        put.raise_for_status()
-        yield f"{ref}:1", server, layer["digest"]
+        ref, digest = publish_foreign(reg, base, "wild/foreign", server, auth=("alice", "s3cret"))
+        yield ref, server, digest
 
 
 def test_foreign_layers_come_from_their_urls_without_credentials(wild, foreign):
@@ -209,6 +217,13 @@ def test_foreign_layers_come_from_their_urls_without_credentials(wild, foreign):
     saved = work / "foreign-docker.tar"
     run("skopeo", "copy", "-q", *reg.skopeo_args(side="src", user="alice"), f"docker://{ref}", f"docker-archive:{saved}")
     same_files(ll.open_source(f"docker-archive:{saved}", progress=False), plain)
+    # as docker save writes it on Windows: the layer left out, its urls in LayerSources
+    desc = {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "digest": digest,
+            "size": len(server.blob), "urls": [f"{server.url}/layers/{digest}"]}
+    stripped = save_without_foreign(saved, work / "foreign-stripped.tar", desc)
+    before = len(server.seen)
+    same_files(ll.open_source(f"docker-archive:{stripped}", progress=False), plain)
+    assert len(server.seen) == before + 1 and server.authorizations() == []
     # turned off: the layer is skipped, with a reason, and the rest is read
     with pytest.warns(UserWarning, match="foreign layer"):
         for inv in (remote(reg, ref, foreign_layers="skip"), ll.open_source(f"oci:{layout}:app", progress=False,
@@ -229,3 +244,4 @@ def test_foreign_layers_come_from_their_urls_without_credentials(wild, foreign):
     with pytest.warns(UserWarning, match="foreign layer"):
         assert main(["summary", f"oci:{layout}:app", "--json", "--foreign-layers", "skip"]) == 0
     assert main(["summary", f"oci:{layout}:app", "--json"]) != 0
+
