@@ -10,7 +10,7 @@ import time
 import pytest
 
 from faulty import FaultyProxy
-from layerlab.errors import DigestMismatch, RateLimited, RegistryError
+from layerlab.errors import DigestMismatch, RateLimited, RegistryError, UnsupportedManifest
 from layerlab.sources.registry import RegistryClient
 
 pytestmark = pytest.mark.live
@@ -164,4 +164,12 @@ def test_schema1_digest_is_the_signed_payloads(proxy, tmp_path):
     assert altered != body
     p.fault("/manifests/", "serve", body=altered, headers=signed)
     with make_client() as c, pytest.raises(DigestMismatch, match="hashes to"):
+        c.inspect(ref)
+    # a protected header that cuts past the body is refused, not read
+    sig = doc["signatures"][0]
+    cut = json.loads(base64.urlsafe_b64decode(sig["protected"] + "=" * (-len(sig["protected"]) % 4)))
+    cut["formatLength"] = len(body) + 100
+    bad = body.replace(sig["protected"].encode(), base64.urlsafe_b64encode(json.dumps(cut).encode()).rstrip(b"="))
+    p.fault("/manifests/", "serve", body=bad, headers=signed)
+    with make_client() as c, pytest.raises(UnsupportedManifest, match="no usable signature"):
         c.inspect(ref)

@@ -91,6 +91,9 @@ def test_zstd_layers_of_many_frames_read_through_every_transport(wild, how):
                         f"&& cat {saved}.part.*.zst > {saved}.zst")
     for source in (f"docker-archive:{saved}", f"docker-archive:{saved}.zst", f"{saved}.zst"):
         same_files(ll.open_source(source, progress=False), plain)
+    # an oci-archive compressed by pzstd too
+    run("pzstd", "-q", "-f", "-p", "2", archive, "-o", f"{archive}.zst")
+    same_files(ll.open_source(f"oci-archive:{archive}.zst:app", progress=False), plain)
 
 
 def test_a_zstd_stream_of_many_frames_cut_inside_one_is_truncated(wild, tmp_path):
