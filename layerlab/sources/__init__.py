@@ -13,7 +13,8 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
                 platform: str | None = None, verify: bool = True, hash_files: bool = False,
                 foreign_layers: str = "fetch"):
     """An Inventory from whatever ``source`` names: None or "sample" (the bundled sample),
-    "sample:<driver>", a ``.layerlab`` snapshot, a data root, an image archive or layout
+    "sample:<driver>", a ``.layerlab`` snapshot, a data root (Docker's, containerd's, or podman's
+    containers-storage: a graph root or ``containers-storage:[DRIVER@ROOT]REF``), an image archive or layout
     (``docker-archive:PATH``, ``oci:DIR[:REF]``, ``oci-archive:PATH[:REF]``, or a bare path recognised
     by content), a registry image (``docker://REF``; ``platform`` defaults to this host's), or an
     Inventory (returned as is). Layer blobs are checked against their digests; ``verify=False``
@@ -65,6 +66,12 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         return load(source)  # gives the snapshot error (missing or incomplete)
     if not os.path.exists(source):
         raise NotADataRoot(
-            f"{source} does not exist; give a Docker data root, a .layerlab snapshot, or 'sample'", path=source
+            f"{source} does not exist; give a Docker data root, a containers-storage root, a .layerlab snapshot, or 'sample'", path=source
         )
+    from .containers_storage.location import is_containers_storage
+
+    if is_containers_storage(source):
+        from .containers_storage.store import open_containers_storage
+
+        return open_containers_storage(source, driver, progress=progress)
     return open_root(source, driver, progress=progress)

@@ -1,11 +1,11 @@
 """Image sources named as skopeo names them (``docker-archive:``, ``oci:``, ``oci-archive:``,
-``docker://``), and bare paths recognised by what they hold."""
+``docker://``, ``containers-storage:``), and bare paths recognised by what they hold."""
 
 from __future__ import annotations
 
 import os
 
-TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:", "docker://")
+TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:", "docker://", "containers-storage:")
 
 
 def is_transport(source: str) -> bool:
@@ -36,6 +36,13 @@ def open_transport(source: str, *, platform: str | None = None, progress: bool |
         from .registry.image import open_registry_image
 
         return open_registry_image(source[len("docker://"):], verify=verify, **opts)
+    if source.startswith("containers-storage:"):
+        # A store on this host, read in place: nothing to verify against a digest but each config's.
+        from .containers_storage.location import parse_transport
+        from .containers_storage.store import open_containers_storage
+
+        where = parse_transport(source)
+        return open_containers_storage(where.root, where.driver, where.ref, progress=progress)
     raise ValueError(f"not a transport: {source!r}")
 
 

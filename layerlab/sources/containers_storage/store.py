@@ -1,0 +1,570 @@
+"""podman, buildah and CRI-O's image store (containers/storage) read into the contract's frames.
+
+The store (``/var/lib/containers/storage``, rootless ``~/.local/share/containers/storage``) keeps:
+
+- ``<driver>-layers/layers.json``: one record per layer (``id``, ``parent``, ``diff-digest``,
+  ``diff-size``, ``compressed-diff-digest``, ...), and ``<id>.tar-split.gz`` beside it for layers
+  that came from a tar;
+- ``<driver>-images/images.json``: one record per image (``id`` = its config digest, ``names``,
+  ``digest``, ``layer`` = its top layer), and ``<driver>-images/<id>/`` holding the image's "big
+  data" (its config, manifests, signatures), each file named by its key, base64'd after ``=`` when
+  the key holds other characters than ``[0-9a-z.]``;
+- ``<driver>-containers/containers.json``: one record per container (podman's and buildah's), whose
+  ``layer`` is its read-write layer;
+- ``<driver>/<id>/diff`` (overlay: the layer's changes, overlay whiteouts) or ``vfs/dir/<id>``
+  (vfs: a full copy of the filesystem).
+
+Layers are keyed by chain ID (as every layerlab source), computed from the config's ``diff_ids``
+and checked against each layer record's ``diff-digest``; ``cache_id`` is the store's layer ID.
+Sizes follow podman: a layer's ``size`` is its ``diff-size`` (the uncompressed tar's length), an
+image's ``size`` is ``podman image inspect``'s (its layers plus its big data), ``shared_size`` and
+``unique_size`` are what ``podman system df -v`` (podman 4.x) shows. Read-only, no locks taken:
+podman need not run, and nothing under the store is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import os
+import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ...errors import CorruptMetadata, DataRootPermissionError, ImageNotFound, NotADataRoot, UnsupportedStore
+from ...frames import schema
+from ...frames.inventory import Inventory
+from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
+from .._reader import (
+    SCAN_HINT,
+    Skipped,
+    assemble,
+    docker_size,
+    fill_layer_counts,
+    is_digest,
+    listdir,
+    metadata_frames,
+    read_bytes,
+    read_json,
+    source_meta,
+)
+from ..layerfiles.rows import concat_files
+from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
+from ..layerfiles.walk import compare_trees, walk_layer
+from .location import DRIVERS, OTHER_DRIVERS, store_driver
+
+FILES_FROM = ("auto", "walk", "tar-split")
+_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def store_id(value) -> str | None:
+    """``value`` if it is a 64-hex containers-storage ID, else None: IDs become paths, so one such as
+    ``../../etc`` or ``a/b`` is never followed."""
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def big_data_name(key: str) -> str:
+    """The file name containers/storage gives an image's big-data item ``key`` (makeBigDataBaseName)."""
+    if key and all(c == "." or "0" <= c <= "9" or "a" <= c <= "z" for c in key):
+        return key
+    return "=" + base64.b64encode(key.encode()).decode()
+
+
+class _Outside(OSError):
+    """A layer directory that is a symbolic link (or not a directory): never followed."""
+
+
+def real_dir(base: str, *parts: str) -> str:
+    """``base/parts...`` after checking that each part is a real directory, not a symbolic link (a
+    link could lead out of the store); _Outside otherwise, FileNotFoundError when it is missing."""
+    path = base
+    for part in parts:
+        path = os.path.join(path, part)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+            raise _Outside(errno.ELOOP, f"{path} is {what} where the store keeps a layer directory; not followed "
+                           "(the store is damaged or was tampered with)", path)
+    return path
+
+
+def content_dir(root: str, driver: str, cache_id: str) -> str | None:
+    """The directory holding a layer's version of its files (for hashing), or None if unsafe or absent."""
+    if not store_id(cache_id):
+        return None
+    try:
+        return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir", cache_id)
+    except OSError:
+        return None
+
+
+class ContainersStore:
+    """Reads one containers-storage graph root. Use ``open_containers_storage``; this holds the steps."""
+
+    def __init__(self, root: str, driver: str | None = None, ref: str | None = None, *, files: str = "auto",
+                 progress: bool | None = None):
+        if files not in FILES_FROM:
+            raise ValueError(f"files={files!r}; choose one of {FILES_FROM}")
+        self.root = os.path.abspath(os.fspath(root))
+        if not os.path.isdir(self.root):
+            raise NotADataRoot(f"{self.root} does not exist or is not a directory; give a containers-storage graph root "
+                               "(`podman info -f '{{.Store.GraphRoot}}'` prints it)", path=self.root)
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise DataRootPermissionError(f"permission denied reading {self.root}; {SCAN_HINT}", path=self.root)
+        present = store_driver(self.root)
+        if driver is None:
+            if not present:
+                raise NotADataRoot(f"{self.root} is not a containers-storage graph root: no <driver>-layers/layers.json "
+                                   "or <driver>-images/images.json in it", path=self.root)
+            if len(present) > 1:
+                raise NotADataRoot(f"{self.root} holds stores of several drivers ({', '.join(present)}); choose one "
+                                   "with driver=… (CLI: --driver, or containers-storage:[DRIVER@ROOT])", path=self.root)
+            driver = present[0]
+        if driver in OTHER_DRIVERS or (driver not in DRIVERS and driver in present):
+            raise UnsupportedStore(f"{self.root} uses the {driver} driver; layerlab reads the overlay and vfs drivers' "
+                                   "layer directories only (copy the images to one of those with skopeo)", path=self.root)
+        if driver not in DRIVERS:
+            raise NotADataRoot(f"unknown containers-storage driver {driver!r}; known: {', '.join(DRIVERS)}", path=self.root)
+        if driver not in present:
+            raise NotADataRoot(f"{self.root} has no {driver} store ({driver}-layers/layers.json is missing); present: "
+                               f"{present or 'none'}", path=self.root)
+        self.driver = driver
+        self.ref = ref
+        self.files_from = files
+        self.progress = progress
+        self.layers_dir = os.path.join(self.root, f"{driver}-layers")
+        self.images_dir = os.path.join(self.root, f"{driver}-images")
+        self.containers_dir = os.path.join(self.root, f"{driver}-containers")
+        denied = [p for p in (self.layers_dir, self.images_dir, self.containers_dir, os.path.join(self.root, driver))
+                  if os.path.exists(p) and not os.access(p, os.R_OK | os.X_OK)]
+        if denied:
+            raise DataRootPermissionError(f"permission denied reading {', '.join(denied)}; {SCAN_HINT}", path=denied[0])
+        self.skipped = Skipped()
+        self._read: dict[str, tuple | None] = {}
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def _records(self, folder: str, names: tuple[str, ...], what: str) -> list[dict]:
+        """The records of ``folder``'s JSON lists (``layers.json`` and ``volatile-layers.json`` ...)."""
+        out: list[dict] = []
+        for name in names:
+            path = os.path.join(folder, name)
+            if not os.path.lexists(path):
+                continue
+            data = read_json(path)
+            if data is None:
+                continue
+            if not isinstance(data, list):
+                raise CorruptMetadata(f"{path} is a JSON {type(data).__name__}, not a list of {what} records; the "
+                                      "store is damaged (`podman images` will fail too)", path=path)
+            for rec in data:
+                if not isinstance(rec, dict):
+                    self.skipped.add(what, "?", path, f"a {what} record that is a JSON {type(rec).__name__}, not an object")
+                    continue
+                rec_id = rec.get("id")
+                if not store_id(rec_id):
+                    self.skipped.add(what, str(rec_id)[:80], path, f"its id {str(rec_id)[:80]!r} is not a 64-hex ID; IDs "
+                                     "become paths, so it is not read (the store is damaged or was tampered with)")
+                    continue
+                out.append(rec)
+        return out
+
+    def read_layers(self) -> dict[str, dict]:
+        layers: dict[str, dict] = {}
+        path = os.path.join(self.layers_dir, "layers.json")
+        for rec in self._records(self.layers_dir, ("layers.json", "volatile-layers.json"), "layer"):
+            lid = rec["id"]
+            parent = rec.get("parent") or None
+            problem = None
+            if parent is not None and not store_id(parent):
+                problem = f"its parent {str(parent)[:80]!r} is not a 64-hex ID"
+            elif rec.get("diff-digest") is not None and not is_digest(rec.get("diff-digest")):
+                problem = f"its diff-digest {str(rec.get('diff-digest'))[:80]!r} is not a digest"
+            elif rec.get("diff-size") is not None and (type(rec.get("diff-size")) is not int or not -1 <= rec["diff-size"] < 1 << 63):
+                problem = f"its diff-size {str(rec.get('diff-size'))[:40]!r} is not a byte count"
+            elif isinstance(rec.get("flags"), dict) and rec["flags"].get("incomplete"):
+                problem = "it is marked incomplete (being written, or left by an interrupted pull)"
+            if problem:
+                self.skipped.add("layer", lid, path, f"{problem}; the layer is not read")
+                continue
+            layers[lid] = rec
+        return layers
+
+    def big_data(self, image_id: str, key: str) -> bytes:
+        """One big-data item of an image (its config, a manifest), read-only; FileNotFoundError if absent."""
+        folder = real_dir(self.images_dir, image_id)
+        return read_bytes(os.path.join(folder, big_data_name(key)))
+
+    def _big_data_size(self, rec: dict, key: str) -> int:
+        sizes = rec.get("big-data-sizes") if isinstance(rec.get("big-data-sizes"), dict) else {}
+        if isinstance(sizes.get(key), int):
+            return sizes[key]
+        try:  # as containers/storage's BigDataSize: the file's length when the record has none
+            return os.lstat(os.path.join(self.images_dir, rec["id"], big_data_name(key))).st_size
+        except OSError:
+            return 0
+
+    # -- frames -----------------------------------------------------------------------------------
+
+    def metadata_frames(self) -> dict[str, pd.DataFrame]:
+        layers = self.read_layers()
+        image_recs = self._records(self.images_dir, ("images.json",), "image")
+        container_recs = self._records(self.containers_dir, ("containers.json", "volatile-containers.json"), "container")
+        self._layers = layers
+
+        def record_chain(top: str | None) -> list[dict] | None:
+            out, seen, cur = [], set(), top
+            while cur:
+                if cur in seen or cur not in layers:
+                    return None
+                seen.add(cur)
+                out.append(layers[cur])
+                cur = layers[cur].get("parent") or None
+            return out[::-1]
+
+        # Chain IDs of layer records from their own diff digests (for layers no image names).
+        chain_of: dict[str, str] = {}
+
+        def chain_id(lid: str) -> str | None:
+            if lid in chain_of:
+                return chain_of[lid]
+            recs = record_chain(lid)
+            if recs is None or not all(r.get("diff-digest") for r in recs):
+                return None
+            for r, c in zip(recs, chain_ids([r["diff-digest"] for r in recs])):
+                chain_of.setdefault(r["id"], c)
+            return chain_of[lid]
+
+        images: list[dict] = []
+        for rec in image_recs:
+            iid = rec["id"]
+            where = os.path.join(self.images_dir, iid)
+            try:
+                raw = self.big_data(iid, "sha256:" + iid)
+            except FileNotFoundError:
+                self.skipped.add("image", "sha256:" + iid, where, "no image config in its big data (a manifest list, or an "
+                                 "image being written)")
+                continue
+            except _Outside as e:
+                self.skipped.add("image", "sha256:" + iid, where, e.strerror)
+                continue
+            except CorruptMetadata as e:
+                self.skipped.add("image", "sha256:" + iid, where, str(e))
+                continue
+            if hashlib.sha256(raw).hexdigest() != iid:
+                self.skipped.add("image", "sha256:" + iid, where, "its config does not hash to the image ID; the store is damaged")
+                continue
+            try:
+                config = read_json(where, raw)
+            except CorruptMetadata as e:
+                self.skipped.add("image", "sha256:" + iid, where, str(e))
+                continue
+            problem = config_problem(config)
+            top = rec.get("layer") or None
+            recs = record_chain(top) if (top is None or store_id(top)) else None
+            dids = diff_ids(config)
+            if problem:
+                reason = f"{problem}; the store is damaged"
+            elif recs is None:
+                reason = f"its top layer {str(top)[:80]!r} or one below it is not in the layer store"
+            elif len(recs) != len(dids):
+                reason = f"its config lists {len(dids)} layers but its layer chain in the store has {len(recs)}"
+            else:
+                bad = [r["id"] for r, d in zip(recs, dids) if r.get("diff-digest") and r["diff-digest"] != d]
+                reason = f"layer {bad[0][:12]}'s diff-digest is not the config's diff ID" if bad else None
+            if reason:
+                self.skipped.add("image", "sha256:" + iid, where, reason)
+                continue
+            chain = chain_ids(dids)
+            for r, c in zip(recs, chain):
+                chain_of.setdefault(r["id"], c)
+            images.append({"rec": rec, "config": config, "chain": chain, "recs": recs})
+
+        for img in images:
+            img["selected"] = True
+        if self.ref is not None:
+            self._select(images)
+
+        # Containers and their read-write layers.
+        by_image = {img["rec"]["id"]: img for img in images}
+        container_layer: dict[str, dict] = {}
+        containers: list[dict] = []
+        for c in container_recs:
+            image = c.get("image") if isinstance(c.get("image"), str) else ""
+            if self.ref is not None and not (image in by_image and by_image[image]["selected"]):
+                continue
+            layer = c.get("layer")
+            if not store_id(layer) or layer not in layers:
+                self.skipped.add("container", c["id"], os.path.join(self.containers_dir, "containers.json"),
+                                 f"its read-write layer {str(layer)[:80]!r} is not in the layer store")
+                layer = None
+            else:
+                container_layer[layer] = c
+            containers.append({**c, "_layer": layer})
+
+        sizes = {lid: (r["diff-size"] if r.get("diff-digest") and isinstance(r.get("diff-size"), int) and r["diff-size"] >= 0
+                       else None) for lid, r in layers.items()}
+        self._unknown_sizes = {lid for lid, s in sizes.items() if s is None}
+        chosen = [img for img in images if img["selected"]]
+        self._podman_figures(chosen, sizes, containers)
+
+        image_rows, il_rows, hist_rows = [], [], []
+        layer_rows: dict[str, dict] = {}
+        image_count: dict[str, int] = {}
+        for img in chosen:
+            rec, cfg, chain = img["rec"], img["config"], img["chain"]
+            iid = "sha256:" + rec["id"]
+            for pos, (r, c) in enumerate(zip(img["recs"], chain)):
+                image_count[c] = image_count.get(c, 0) + 1
+                layer_rows.setdefault(c, self._layer_row(c, r, chain[pos - 1] if pos else None, sizes))
+            hist_rows += history_rows(cfg, len(chain), image_id=iid)
+            il_rows += image_layer_rows(cfg, iid, chain, {c: layer_rows[c]["size"] for c in chain})
+            names = [n for n in rec.get("names") or [] if isinstance(n, str)]
+            tags = sorted(n for n in names if "@" not in n)
+            digest = rec.get("digest") if is_digest(rec.get("digest")) else None
+            digests = sorted({n for n in names if "@" in n} | ({f"{t.rsplit(':', 1)[0]}@{digest}" for t in tags} if digest else set()))
+            created = parse_time(cfg.get("created"))
+            image_rows.append({
+                "image_id": iid, "tags": tags, "digests": digests,
+                "created": created if not pd.isna(created) else parse_time(rec.get("created")),
+                "architecture": cfg.get("architecture"), "os": cfg.get("os"), "layer_count": len(chain),
+                **img["figures"],
+            })
+        if self.ref is None:  # layers no image uses (left by removed images, or being built)
+            for lid, r in layers.items():
+                c = chain_id(lid)
+                if lid in container_layer or c is None or c in layer_rows:
+                    continue
+                parent = chain_of.get(r.get("parent")) if r.get("parent") else None
+                layer_rows[c] = self._layer_row(c, r, parent, sizes)
+        for c, row in layer_rows.items():
+            row["image_count"] = image_count.get(c, 0)
+
+        container_rows = []
+        for c in containers:
+            cid = c["id"]
+            if c["_layer"]:
+                r = layers[c["_layer"]]
+                parent = chain_of.get(r.get("parent")) if r.get("parent") else None
+                layer_rows[f"container:{cid}"] = {"layer_id": f"container:{cid}", "kind": "container", "diff_id": None,
+                                                  "parent": parent, "cache_id": c["_layer"], "size": 0, "image_count": 0,
+                                                  "compressed": []}
+            image = c.get("image") if store_id(c.get("image")) else None
+            names = [n for n in c.get("names") or [] if isinstance(n, str)]
+            container_rows.append({
+                "container_id": cid, "name": names[0] if names else "", "image_id": "sha256:" + image if image else None,
+                # The state lives in podman's own database (libpod), not in the store.
+                "state": "unknown", "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
+                "layer_id": f"container:{cid}", "rw_size": None,
+            })
+        self._layer_rows = layer_rows
+        self._chains = {"sha256:" + img["rec"]["id"]: img["chain"] for img in chosen}
+        return metadata_frames(image_rows, list(layer_rows.values()), il_rows, hist_rows, container_rows)
+
+    def _layer_row(self, chain_id: str, rec: dict, parent: str | None, sizes: dict) -> dict:
+        compressed = rec.get("compressed-diff-digest")
+        return {"layer_id": chain_id, "kind": "image", "diff_id": rec.get("diff-digest"), "parent": parent,
+                "cache_id": rec["id"], "size": sizes.get(rec["id"]) or 0, "image_count": 0,
+                "compressed": [compressed] if is_digest(compressed) else []}
+
+    def _select(self, images: list[dict]) -> None:
+        """Keep the image ``self.ref`` names (a name, a short name as podman resolves it, an ID or prefix)."""
+        ref = self.ref.removeprefix("sha256:")
+        wanted = [ref] if (":" in ref.rsplit("/", 1)[-1] or "@" in ref) else [ref, ref + ":latest"]
+        hits = [img for img in images if any(n in wanted for n in img["rec"].get("names") or [])]
+        if not hits:  # a short name: podman matches it against the end of a stored name
+            hits = [img for img in images if any(isinstance(n, str) and any(n.endswith("/" + w) for w in wanted)
+                                                 for n in img["rec"].get("names") or [])]
+        if not hits and re.fullmatch(r"[0-9a-f]{3,64}", ref):
+            hits = [img for img in images if img["rec"]["id"].startswith(ref)]
+        if len({img["rec"]["id"] for img in hits}) != 1:
+            names = sorted({n for img in images for n in img["rec"].get("names") or [] if isinstance(n, str)})[:10]
+            skipped = [s["id"] for s in self.skipped if s["what"] == "image"]
+            raise ImageNotFound(
+                f"{'no' if not hits else 'more than one'} image {self.ref!r} in {self.root}"
+                + (f" (names here include: {', '.join(names)})" if names else "")
+                + (f"; {len(skipped)} image(s) were skipped as unreadable: {', '.join(skipped[:5])}" if skipped else ""),
+                ref=self.ref)
+        keep = hits[0]["rec"]["id"]
+        for img in images:
+            img["selected"] = img["rec"]["id"] == keep
+
+    def _podman_figures(self, images: list[dict], sizes: dict, containers: list[dict]) -> None:
+        """Each image's size, shared/unique split, parent and whether it is intermediate, as podman 4's
+        libimage computes them (``podman image inspect``, ``podman system df -v``, ``podman images``).
+
+        podman's parent of an image is an image whose top layer is the same or the one below, whose
+        diff IDs are a prefix of the image's and whose history is the image's less its last entry;
+        an image with a child shares all its size, else it shares its parent's size."""
+        layers = self._layers
+        by_top: dict[str | None, list[dict]] = {}
+        for img in images:
+            by_top.setdefault(img["rec"].get("layer") or None, []).append(img)
+        below: dict[str, list[str]] = {}
+        for lid, r in layers.items():
+            if r.get("parent"):
+                below.setdefault(r["parent"], []).append(lid)
+
+        def size(img) -> int | None:
+            total = 0
+            for r in img["recs"]:
+                if sizes.get(r["id"]) is None:
+                    return None
+                total += sizes[r["id"]]
+            names = [n for n in img["rec"].get("big-data-names") or [] if isinstance(n, str)]
+            return total + sum(self._big_data_size(img["rec"], n) for n in names)
+
+        for img in images:
+            top = img["rec"].get("layer") or None
+            cands = list(by_top.get(top, []))
+            if top is not None and layers[top].get("parent"):
+                cands += by_top.get(layers[top]["parent"], [])
+            parent = next((p for p in cands if p is not img and _parent_and_child(p["config"], img["config"])), None)
+            kids = list(by_top.get(top, [])) if top is not None else []
+            for child_top in below.get(top, []) if top is not None else []:
+                kids += by_top.get(child_top, [])
+            if top is None:
+                kids = list(by_top.get(None, []))
+            has_child = any(k is not img and _parent_and_child(img["config"], k["config"]) for k in kids)
+            own = size(img)
+            shared = own if has_child else (size(parent) if parent is not None else 0)
+            names = [n for n in img["rec"].get("names") or [] if isinstance(n, str)]
+            img["figures"] = {
+                "size": own or 0, "shared_size": (shared or 0) if own is not None else 0,
+                "unique_size": (own - (shared or 0)) if own is not None else 0,
+                "container_count": sum(1 for c in containers if c.get("image") == img["rec"]["id"]),
+                "parent": "sha256:" + parent["rec"]["id"] if parent is not None else None,
+                "intermediate": not names and has_child,
+            }
+            img["size_known"] = own is not None
+
+    # -- layer contents ---------------------------------------------------------------------------
+
+    def _dir(self, cache_id: str) -> str:
+        if self.driver == "overlay":
+            return real_dir(self.root, "overlay", cache_id, "diff")
+        return real_dir(self.root, "vfs", "dir", cache_id)
+
+    def layer_files(self, row) -> tuple[pd.DataFrame, int | None, int | None]:
+        """(files rows, size as podman measures a diff, disk usage or None) of one layer row."""
+        lid, cache = row.layer_id, row.cache_id
+        tar_split = os.path.join(self.layers_dir, cache + ".tar-split.gz")
+        if row.kind == "image" and self.files_from != "walk" and (self.files_from == "tar-split" or os.path.lexists(tar_split)):
+            refused: list = []
+            files = read_tarsplit(tar_split, lid, refused).frame()
+            for _name, reason in refused:
+                self.skipped.add("layer", lid, tar_split, reason)
+            return files, docker_size(files), None
+        d = self._dir(cache)
+        if self.driver == "overlay":
+            files = walk_layer(d, lid, "overlay")
+            size = docker_size(files)
+        else:  # vfs keeps full copies: a layer's changes are what differs from its parent's copy
+            parent = self._layers[cache].get("parent")
+            if parent:
+                rows, size = compare_trees(self._dir(parent), d, lid)
+                files = rows.frame()
+            else:
+                files = walk_layer(d, lid, "plain")
+                size = docker_size(files)
+        return files, size, int(files["disk_usage"].sum()) + os.lstat(d).st_blocks * 512
+
+    def read_layer_files(self, layers: pd.DataFrame, which=None) -> None:
+        rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False)
+                if r.layer_id not in self._read]
+        bar = tqdm(total=len(rows), desc="reading layers", unit="layer", disable=self.progress is False or not rows, leave=False)
+
+        def read(row):
+            try:
+                return self.layer_files(row), None
+            except (OSError, *TARSPLIT_ERRORS, CorruptMetadata) as e:
+                return None, e
+            finally:
+                bar.update()
+
+        # As the data-root reader: layers on several cores (the C walk releases the GIL), biggest first.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), os.cpu_count() or 1, 8))) as pool:
+            futures = {id(r): pool.submit(read, r) for r in sorted(rows, key=lambda r: -r.size)}
+            results = [futures[id(r)].result() for r in rows]
+        bar.close()
+        for row, (got, e) in zip(rows, results):
+            self._read[row.layer_id] = got
+            if e is None:
+                continue
+            where = os.path.join(self.root, self.driver, row.cache_id)
+            if isinstance(e, _Outside):
+                reason, path = e.strerror, e.filename
+            elif isinstance(e, FileNotFoundError):
+                reason, path = "layer directory or tar-split missing (removed while reading?)", e.filename or where
+            elif isinstance(e, PermissionError):
+                reason, path = f"permission denied; {SCAN_HINT}", e.filename or where
+            elif isinstance(e, CorruptMetadata):
+                reason, path = str(e), e.path or where
+            else:
+                reason, path = f"unreadable layer ({type(e).__name__}: {e})", where
+            self.skipped.add("layer", row.layer_id, path, reason)
+
+    def files_frame(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        layers, containers = frames["layers"], frames["containers"]
+        self.read_layer_files(layers)
+        read = {k: v for k, v in self._read.items() if v is not None}
+        files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
+        for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
+            self._read[k] = (None, *v[1:])
+        fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
+        is_rw = layers["kind"] != "image"
+        if is_rw.any():
+            layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in layers.loc[is_rw, "layer_id"]]
+        containers["rw_size"] = pd.array([read[x][1] if x in read else None for x in containers["layer_id"]], dtype="Int64")
+        return files
+
+    def container_sizes(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        layers, containers = frames["layers"], frames["containers"]
+        self.read_layer_files(layers, layers["kind"] != "image")
+        sizes = {k: v[1] for k, v in self._read.items() if v is not None}
+        containers["rw_size"] = pd.array([sizes.get(x) for x in containers["layer_id"]], dtype="Int64")
+        return containers
+
+    def inventory(self) -> Inventory:
+        frames = self.metadata_frames()
+        source = self.root if self.ref is None else f"containers-storage:[{self.driver}@{self.root}]{self.ref}"
+        meta = source_meta(source, "containers-storage", self.driver, files_from=self.files_from, graph_root=self.root)
+        return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped,
+                        containers=lambda: self.container_sizes(frames))
+
+
+def _parent_and_child(parent: dict, child: dict) -> bool:
+    """libimage's areParentAndChild: the child's diff IDs start with the parent's, and its history is
+    the parent's plus one entry (compared on created, created_by, author, comment, empty_layer)."""
+    pd_, cd = diff_ids(parent), diff_ids(child)
+    if len(pd_) > len(cd) or cd[:len(pd_)] != pd_:
+        return False
+    ph, ch = parent.get("history") or [], child.get("history") or []
+    if len(ph) + 1 != len(ch):
+        return False
+    for a, b in zip(ph, ch):
+        ta, tb = a.get("created"), b.get("created")
+        if (ta is None) != (tb is None) or (ta is not None and parse_time(ta) != parse_time(tb)):
+            return False
+        if any((a.get(k) or "") != (b.get(k) or "") for k in ("created_by", "author", "comment")):
+            return False
+        if bool(a.get("empty_layer")) != bool(b.get("empty_layer")):
+            return False
+    return True
+
+
+def open_containers_storage(root: str, driver: str | None = None, ref: str | None = None, *, files: str = "auto",
+                            progress: bool | None = None) -> Inventory:
+    """Open a containers-storage graph root (podman, buildah, CRI-O: ``/var/lib/containers/storage``,
+    rootless ``~/.local/share/containers/storage``) as an Inventory, without podman.
+
+    ``driver`` chooses the store when several are present (overlay or vfs); ``ref`` reads one image
+    (a name, a short name, an ID or ID prefix) and its containers. ``files``: where image layers'
+    files come from: ``"auto"`` (the layer's tar-split where it has one, else its directory),
+    ``"walk"`` or ``"tar-split"``. Nothing under ``root`` is written, and no lock is taken.
+    """
+    return ContainersStore(root, driver, ref, files=files, progress=progress).inventory()
