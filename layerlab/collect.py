@@ -24,10 +24,17 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     from .frames.snapshot import check_output
     from .sources import open_source
     from .sources.docker.dataroot import open_root
+    from .sources.containers_storage.location import PREFIX, is_containers_storage
     from .sources.transports import is_transport, sniff
 
     check_output(out)  # a bad -o is refused before a long scan, not after
-    if is_transport(str(root)) or sniff(str(root)):
+    if str(root).startswith(PREFIX) or is_containers_storage(str(root)):
+        # podman's store is a store on this host, as a data root is: its files are hashed in place.
+        from .sources.containers_storage.store import open_location
+
+        inv = open_location(str(root), driver, files=files, progress=progress)
+        inv.meta.update(identity())
+    elif is_transport(str(root)) or sniff(str(root)):
         # Every byte of the layer tars is read anyway: each regular file is hashed as its tar streams.
         inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash, foreign_layers=foreign_layers)
         if hash:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..frames import schema
 from ..sources._reader import open_noatime
+from ..sources.containers_storage.store import content_dir as cs_content_dir
 from ..sources.docker.layouts import DRIVERS
 
 try:  # layerlab/analyses/_firstblocks.c, built when the package is installed
@@ -51,6 +52,9 @@ def hash_source(inv) -> tuple[bool, str]:
     snapshots = _containerd_snapshots(inv)
     driver = DRIVERS.get(inv.meta.get("driver") or "")
     home = snapshots or (os.path.join(root, driver.name) if driver else None)
+    if inv.meta.get("image_store") == "containers-storage":
+        root = inv.meta.get("graph_root") or ""
+        home = os.path.join(root, inv.meta.get("driver") or "")
     if home is None:
         answer = (False, f"files of a {inv.meta.get('driver')!r} store cannot be read for hashing")
     elif not root or not os.path.isdir(home):
@@ -81,7 +85,9 @@ def content_dirs(inv) -> dict[str, bytes]:
         snapshots = _containerd_snapshots(inv)
         driver = DRIVERS.get(inv.meta["driver"])
         for r in inv.layers.itertuples(index=False):
-            if snapshots:  # containerd: snapshots/<id>/fs (overlayfs) or snapshots/<id> (native)
+            if inv.meta.get("image_store") == "containers-storage":
+                d = cs_content_dir(inv.meta.get("graph_root") or "", inv.meta["driver"], r.cache_id)
+            elif snapshots:  # containerd: snapshots/<id>/fs (overlayfs) or snapshots/<id> (native)
                 d = os.path.join(snapshots, str(r.cache_id), "fs" if inv.meta["driver"] == "overlayfs" else "")
             else:
                 d = driver.diff_dir(root, r.cache_id, container=r.kind != "image") or driver.full_dir(root, r.cache_id)

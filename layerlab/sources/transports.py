@@ -37,12 +37,10 @@ def open_transport(source: str, *, platform: str | None = None, progress: bool |
 
         return open_registry_image(source[len("docker://"):], verify=verify, **opts)
     if source.startswith("containers-storage:"):
-        # A store on this host, read in place: nothing to verify against a digest but each config's.
-        from .containers_storage.location import parse_transport
-        from .containers_storage.store import open_containers_storage
+        # A store on this host, read in place as a data root is (configs checked against their IDs).
+        from .containers_storage.store import open_location
 
-        where = parse_transport(source)
-        return open_containers_storage(where.root, where.driver, where.ref, progress=progress)
+        return open_location(source, progress=progress)
     raise ValueError(f"not a transport: {source!r}")
 
 

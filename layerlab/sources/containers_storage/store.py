@@ -568,3 +568,13 @@ def open_containers_storage(root: str, driver: str | None = None, ref: str | Non
     ``"walk"`` or ``"tar-split"``. Nothing under ``root`` is written, and no lock is taken.
     """
     return ContainersStore(root, driver, ref, files=files, progress=progress).inventory()
+
+
+def open_location(source: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:
+    """``open_containers_storage`` of a graph root path or a ``containers-storage:[DRIVER@ROOT]REF`` name."""
+    from .location import PREFIX, parse_transport
+
+    if source.startswith(PREFIX):
+        where = parse_transport(source)
+        return open_containers_storage(where.root, where.driver or driver, where.ref, files=files, progress=progress)
+    return open_containers_storage(source, driver, files=files, progress=progress)

@@ -1,0 +1,265 @@
+"""Live tier: podman/buildah stores (overlay and vfs) read directly, compared with podman and dive."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import layerlab as ll
+from harness import podman as hp
+from harness.tiers import missing, require
+from layerlab.analyses import dive_analysis, efficiency
+from layerlab.errors import ImageNotFound, NotADataRoot
+from readonly_support import tree_state
+
+pytestmark = pytest.mark.live
+
+
+def _need():
+    require(missing(root=True, programs=hp.PROGRAMS))
+
+
+def _tool(name: str) -> str:
+    """A program from PATH, else the one installed beside this Python (the venv's dive, layerlab)."""
+    found = shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    require(None if found else f"needs {name} installed (.ci/run installs it)")
+    return found
+
+
+@pytest.fixture(scope="module", params=["overlay", "vfs"])
+def store(request, tmp_path_factory):
+    _need()
+    tmp = tmp_path_factory.mktemp(f"cstorage-{request.param}")
+    s = hp.build_images(hp.make_store(tmp / "store", request.param), tmp / "ctx")
+    yield s
+    s.stop()
+
+
+def _inspect(store, ref, fmt):
+    return store.podman("image", "inspect", "--format", fmt, ref).strip()
+
+
+def test_images_equal_podman(store):
+    inv = ll.open_source(str(store.root))
+    assert inv.meta["image_store"] == "containers-storage" and inv.meta["driver"] == store.driver
+    assert inv.skipped.empty
+    every = store.podman("images", "-a", "--no-trunc", "--format", "{{.ID}}").split()
+    listed = store.podman("images", "--no-trunc", "--format", "{{.ID}}").split()
+    assert sorted(inv.images["image_id"]) == sorted(set(every))
+    assert sorted(inv.listed["image_id"]) == sorted(set(listed))  # intermediate images left out as podman does
+    images = inv.images.set_index("image_id")
+    for ref, iid in store.images.items():
+        row = images.loc["sha256:" + iid]
+        assert ref in row["tags"]
+        assert row["size"] == int(_inspect(store, ref, "{{.Size}}"))
+        assert _inspect(store, ref, "{{.Digest}}") in {d.split("@", 1)[1] for d in row["digests"]}
+        created = pd.Timestamp(int(_inspect(store, ref, "{{.Created.UnixNano}}")), unit="ns", tz="UTC")
+        assert abs(row["created"] - created) < pd.Timedelta(microseconds=1)
+        assert row["layer_count"] == len(json.loads(_inspect(store, ref, "{{json .RootFS.Layers}}")))
+    # every image's size and split as `podman system df -v` prints them (rounded by podman)
+    df = hp.system_df(store)
+    assert len(df) == len(inv.images)
+    for r in inv.images.itertuples(index=False):
+        printed = df[r.image_id[7:19]]
+        assert (hp.podman_human(r.size), hp.podman_human(r.shared_size), hp.podman_human(r.unique_size)) == \
+            (printed["size"], printed["shared"], printed["unique"]), r.tags
+        assert r.container_count == printed["containers"]
+    # the podman parent chain: app's parent is an intermediate image of its own build
+    app = images.loc["sha256:" + store.images["localhost/app:1"]]
+    assert app["parent"] in set(images.index) and images.loc[app["parent"], "intermediate"]
+
+
+def test_layers_and_history(store):
+    inv = ll.open_source(store.transport + "localhost/app:1")
+    assert list(inv.images["tags"].iloc[0]) == ["localhost/app:1"]
+    chain = inv.image_layers.sort_values("position")
+    diff_ids = json.loads(_inspect(store, "localhost/app:1", "{{json .RootFS.Layers}}"))
+    assert list(chain["diff_id"]) == diff_ids
+    assert chain["layer_id"].iloc[0] == diff_ids[0]  # chain IDs, as every layerlab source keys layers
+    layers = inv.layers.set_index("layer_id")
+    assert (layers.loc[chain["layer_id"], "cache_id"].str.len() == 64).all()
+    # history from the config: one entry per Dockerfile step after the base's
+    history = inv.history
+    assert history["created_by"].str.contains("rm -rf /opq").any()
+    assert history["empty_layer"].any()  # ENV X=1
+    files = inv.files
+    if store.driver == "overlay":  # buildah commits the upper dir: the rebuilt /opq is opaque
+        assert ((files["kind"] == "opaque") & (files["path"] == "/opq")).any()
+    else:  # vfs commits a naive diff of two copies: each entry that went is whited out
+        assert ((files["kind"] == "whiteout") & files["path"].isin(["/opq/a", "/opq/sub"])).sum() == 2
+    assert ((files["kind"] == "whiteout") & (files["path"] == "/data/big.bin")).any()
+    assert ((files["kind"] == "whiteout") & (files["path"] == "/home")).any()
+
+
+def test_containers_equal_podman(store):
+    inv = ll.open_source(str(store.root))
+    containers = inv.containers.set_index("container_id")
+    assert set(containers.index) == set(store.containers.values())
+    sizes = hp.container_sizes(store)
+    c1 = store.containers["c1"]
+    assert containers.loc[c1, "rw_size"] == sizes[c1] == 5006
+    assert containers.loc[c1, "name"] == "c1"
+    assert containers.loc[c1, "image_id"] == "sha256:" + store.images["localhost/app:1"]
+    files = inv.files[inv.files["layer_id"] == f"container:{c1}"]
+    assert {"/data/new.txt", "/opq/b"} <= set(files.loc[files["kind"] == "file", "path"])
+    assert "/bin/ls" in set(files.loc[files["kind"] == "whiteout", "path"])
+    work = [cid for name, cid in store.containers.items() if name != "c1"][0]
+    files = inv.files[inv.files["layer_id"] == f"container:{work}"]
+    assert "/small.txt" in set(files.loc[files["kind"] == "whiteout", "path"])
+    assert containers.loc[work, "rw_size"] == 7000
+
+
+def _dive(archive, out):
+    subprocess.run([_tool("dive"), "--json", str(out), "--source", "docker-archive", str(archive)], check=True,
+                   capture_output=True, timeout=300)
+    return json.loads(out.read_text())
+
+
+def test_waste_equals_dive_on_podman_save(store, tmp_path):
+    inv = ll.open_source(str(store.root))
+    for ref in ("localhost/app:1", "localhost/small:1", "localhost/busybox:base"):
+        iid = "sha256:" + store.images[ref]
+        name = ref.rsplit("/", 1)[-1].replace(":", "-")
+        d = _dive(store.save(ref, tmp_path / f"{name}.tar"), tmp_path / f"{name}.json")
+        r = efficiency(inv, [iid]).iloc[0]
+        image = d["image"]
+        assert r.dive_efficiency == pytest.approx(image["efficiencyScore"], rel=1e-12, abs=0), ref
+        assert r.dive_wasted_bytes == image["inefficientBytes"], ref
+        assert r.dive_size_bytes == image["sizeBytes"], ref
+        theirs = sorted((f["file"], f["count"], f["sizeBytes"]) for f in image["fileReference"])
+        table = dive_analysis(inv, iid)
+        assert sorted(zip(table["path"], table["count"].astype(int), table["size_bytes"].astype(int))) == theirs, ref
+    assert efficiency(inv, ["sha256:" + store.images["localhost/app:1"]]).iloc[0].dive_wasted_bytes > 300_000
+
+
+def test_walk_gives_the_files_tar_split_gives(store):
+    from layerlab.sources.containers_storage.store import open_containers_storage
+
+    a = open_containers_storage(str(store.root), files="tar-split")
+    b = open_containers_storage(str(store.root), files="walk")
+    key = ["layer_id", "path", "kind", "size", "link_target"]
+    images = set(a.layers.loc[a.layers["kind"] == "image", "layer_id"])
+
+    def rows(inv):
+        f = inv.files[inv.files["layer_id"].isin(images)]
+        if store.driver == "vfs":  # a full-copy diff also lists the directories above a change
+            f = f[f["kind"] != "dir"]
+        return sorted(map(tuple, f[key].astype(str).to_numpy()))
+
+    assert rows(a) == rows(b)
+    assert len(rows(a)) > 250
+
+
+def test_transport_forms(store):
+    app = store.images["localhost/app:1"]
+    for ref in ("localhost/app:1", "app:1", app[:12], "sha256:" + app):
+        inv = ll.open_source(store.transport + ref)
+        assert list(inv.images["image_id"]) == ["sha256:" + app], ref
+        assert set(inv.containers["container_id"]) == {store.containers["c1"]}
+    for ref in ("nosuch:1", "app"):  # app means app:latest, which is not there
+        with pytest.raises(ImageNotFound, match="localhost/app:1"):
+            ll.open_source(store.transport + ref)
+    with pytest.raises(NotADataRoot, match="absolute"):
+        ll.open_source("containers-storage:[overlay@relative/root]x")
+    other = "vfs" if store.driver == "overlay" else "overlay"
+    with pytest.raises(NotADataRoot, match=f"no {other} store"):
+        ll.open_source(f"containers-storage:[{other}@{store.root}]")
+    # the CLI takes it like any source
+    out = subprocess.run([_tool("layerlab"), "summary", "--json", store.transport + "small:1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [im["tags"] for im in data["images"]] == [["localhost/small:1"]]
+    assert data["image_store"] == "containers-storage"
+
+
+def test_snapshot_round_trip_and_read_only(store, tmp_path):
+    before = tree_state(store.root)
+    inv = ll.open_source(str(store.root))
+    files = inv.files
+    path = ll.scan(str(store.root), tmp_path / "host.layerlab")
+    assert tree_state(store.root) == before
+    back = ll.open_source(str(path))
+    assert back.meta["image_store"] == "containers-storage"
+    assert len(back.files) == len(files)
+    assert back.images["size"].tolist() == inv.images["size"].tolist()
+
+
+# -- hostile stores -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def copy(store, tmp_path):
+    dst = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(store.root), str(dst)], check=True)
+    return dst, store
+
+
+def _edit_json(path, fn):
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def test_layer_ids_that_would_leave_the_store_are_refused(copy):
+    root, store = copy
+    drv = store.driver
+    outside = root.parent / "outside"
+    (outside / "diff").mkdir(parents=True)
+    (outside / "diff" / "MARKER").write_text("secret")
+    images = json.loads((root / f"{drv}-images" / "images.json").read_text())
+    small_top = next(i["layer"] for i in images if "localhost/small:1" in i.get("names", []))
+
+    def poison(layers):
+        for rec in layers:
+            if rec["id"] == small_top:
+                rec["id"] = "../../outside"
+        layers.append({"id": "a/b", "diff-digest": "sha256:" + "0" * 64})
+    _edit_json(root / f"{drv}-layers" / "layers.json", poison)
+    with pytest.warns(UserWarning):
+        inv = ll.open_source(str(root))
+        files = inv.files
+    skipped = inv.skipped
+    assert {"../../outside", "a/b"} <= set(skipped["id"])
+    assert skipped["reason"].str.contains("not a 64-hex ID").any()
+    assert "sha256:" + store.images["localhost/small:1"] in set(skipped["id"])  # its top layer is gone
+    assert "sha256:" + store.images["localhost/app:1"] in set(inv.images["image_id"])  # the others still read
+    assert "/MARKER" not in set(files["path"])
+
+
+def test_a_symlinked_layer_directory_is_not_followed(copy):
+    root, store = copy
+    drv = store.driver
+    outside = root.parent / "outside"
+    (outside / "diff").mkdir(parents=True)
+    (outside / "diff" / "MARKER").write_text("secret")
+    c1 = store.containers["c1"]
+    rec = next(c for c in json.loads((root / f"{drv}-containers" / "containers.json").read_text()) if c["id"] == c1)
+    layer_dir = root / "overlay" / rec["layer"] if drv == "overlay" else root / "vfs" / "dir" / rec["layer"]
+    shutil.rmtree(layer_dir)
+    os.symlink(outside if drv == "overlay" else outside / "diff", layer_dir)
+    with pytest.warns(UserWarning, match="symbolic link"):
+        inv = ll.open_source(str(root))
+        files = inv.files
+    assert "/MARKER" not in set(files["path"])
+    row = inv.skipped[inv.skipped["id"] == f"container:{c1}"]
+    assert len(row) == 1 and "symbolic link" in row["reason"].iloc[0]
+    assert pd.isna(inv.containers.set_index("container_id").loc[c1, "rw_size"])
+
+
+def test_an_image_id_with_a_slash_is_skipped(copy):
+    root, store = copy
+    drv = store.driver
+
+    def poison(images):
+        images[0]["id"] = "../" + images[0]["id"][3:]
+    _edit_json(root / f"{drv}-images" / "images.json", poison)
+    with pytest.warns(UserWarning, match="not a 64-hex ID"):
+        inv = ll.open_source(str(root))
+    assert len(inv.images) == len(store.podman("images", "-a", "-q").split()) - 1
