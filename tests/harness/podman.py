@@ -181,3 +181,34 @@ def container_sizes(store: Store) -> dict[str, int]:
 
     rows = json.loads(store.podman("ps", "-a", "--external", "--size", "--format", "json"))
     return {r["Id"]: r["Size"]["rwSize"] for r in rows if r.get("Size")}
+
+
+def rootless_user(name: str = "llrootless") -> tuple[int, int]:
+    """(uid, gid) of a local user for rootless podman, made (with subordinate IDs) if missing."""
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True, timeout=60)
+        pw = pwd.getpwnam(name)
+    for path in ("/etc/subuid", "/etc/subgid"):  # useradd adds them on Debian; older setups may not
+        text = Path(path).read_text() if Path(path).exists() else ""
+        if not any(line.split(":")[0] == name for line in text.splitlines()):
+            subprocess.run(["usermod", "--add-subuids" if path.endswith("uid") else "--add-subgids",
+                            "200000-265535", name], check=True, capture_output=True, timeout=60)
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_user(name: str, home: Path, *cmd: str, timeout: int = 300) -> str:
+    """``cmd`` run as user ``name`` with HOME at ``home`` (and no XDG dirs: podman's defaults)."""
+    env = ["env", "-i", f"HOME={home}", f"USER={name}", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    return _run(["runuser", "-u", name, "--", *env, *cmd], timeout)
+
+
+def userns_problem() -> str | None:
+    """Why rootless podman cannot run here (no user namespaces for users), or None."""
+    uid, _ = rootless_user()
+    p = subprocess.run(["runuser", "-u", "llrootless", "--", "unshare", "-U", "-r", "true"], capture_output=True,
+                       text=True, timeout=60)
+    return None if p.returncode == 0 else f"user namespaces are not available to users here: {p.stderr.strip()}"

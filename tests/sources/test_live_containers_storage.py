@@ -263,3 +263,45 @@ def test_an_image_id_with_a_slash_is_skipped(copy):
     with pytest.warns(UserWarning, match="not a 64-hex ID"):
         inv = ll.open_source(str(root))
     assert len(inv.images) == len(store.podman("images", "-a", "-q").split()) - 1
+
+
+# -- the rootless store ---------------------------------------------------------------------------
+
+
+def test_rootless_store_is_found_and_read_as_podman_sees_it(public_tmp):
+    """A user's own store, made by rootless podman and buildah, found where `podman info` finds it."""
+    from layerlab.sources.containers_storage.location import default_store
+
+    require(missing(root=True, programs=(*hp.PROGRAMS, "runuser", "useradd", "unshare")))
+    require(hp.userns_problem())
+    name = "llrootless"
+    uid, gid = hp.rootless_user(name)
+    home = public_tmp / "home"
+    home.mkdir()
+    rootfs = hp.busybox_rootfs(public_tmp / "base")
+    ctx = public_tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM localhost/busybox:base\nCOPY a.txt /a.txt\nRUN rm /etc/os-release\n")
+    (ctx / "a.txt").write_text("a\n")
+    for p in (home, public_tmp / "base", rootfs, ctx, ctx / "Dockerfile", ctx / "a.txt"):
+        os.chown(p, uid, gid)
+    try:
+        graphroot = hp.as_user(name, home, "podman", "info", "--format", "{{.Store.GraphRoot}}").strip()
+        assert graphroot == str(home / ".local/share/containers/storage")
+        assert default_store(uid, {"HOME": str(home), "USER": name})[0] == graphroot
+        hp.as_user(name, home, "podman", "import", str(rootfs), "localhost/busybox:base")
+        hp.as_user(name, home, "buildah", "bud", "--layers", "--pull=never", "--isolation", "chroot",
+                   "-t", "localhost/mine:1", str(ctx))
+        size = int(hp.as_user(name, home, "podman", "image", "inspect", "--format", "{{.Size}}", "localhost/mine:1"))
+        listed = hp.as_user(name, home, "podman", "images", "--no-trunc", "--format", "{{.ID}}").split()
+        inv = ll.open_source(f"containers-storage:[{graphroot}]")  # read by root, as `sudo layerlab` would
+        assert sorted(inv.listed["image_id"]) == sorted(set(listed))
+        mine = inv.images[inv.images["tags"].map(lambda t: "localhost/mine:1" in t)].iloc[0]
+        assert mine["size"] == size
+        assert inv.skipped.empty
+        files = inv.image_files("localhost/mine:1")
+        assert {"/a.txt", "/etc/os-release"} <= set(files["path"])
+        assert ((files["path"] == "/etc/os-release") & (files["kind"] == "whiteout")).any()
+    finally:
+        subprocess.run(["runuser", "-u", name, "--", "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin",
+                        "podman", "system", "reset", "--force"], capture_output=True, timeout=300)
