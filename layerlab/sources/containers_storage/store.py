@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import json
 import os
 import re
 import stat
@@ -58,6 +59,10 @@ from ..layerfiles.walk import compare_trees, walk_layer
 from .location import DRIVERS, OTHER_DRIVERS, store_driver
 
 FILES_FROM = ("auto", "walk", "tar-split")
+#: libpod's ContainerStatus codes as the contract's states (podman prints 1 and 2 as "created" and
+#: "initialized", 4 as "stopped", 8 as "stopping").
+_PODMAN_STATES = {1: "created", 2: "created", 3: "running", 4: "exited", 5: "paused", 6: "exited",
+                  7: "removing", 8: "running"}
 _ID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -344,6 +349,7 @@ class ContainersStore:
         for c, row in layer_rows.items():
             row["image_count"] = image_count.get(c, 0)
 
+        states = self._podman_states() if containers else {}
         container_rows = []
         for c in containers:
             cid = c["id"]
@@ -357,13 +363,34 @@ class ContainersStore:
             names = [n for n in c.get("names") or [] if isinstance(n, str)]
             container_rows.append({
                 "container_id": cid, "name": names[0] if names else "", "image_id": "sha256:" + image if image else None,
-                # The state lives in podman's own database (libpod), not in the store.
-                "state": "unknown", "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
+                "state": states.get(cid, "unknown"), "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
                 "layer_id": f"container:{cid}", "rw_size": None,
             })
         self._layer_rows = layer_rows
         self._chains = {"sha256:" + img["rec"]["id"]: img["chain"] for img in chosen}
         return metadata_frames(image_rows, list(layer_rows.values()), il_rows, hist_rows, container_rows)
+
+    def _podman_states(self) -> dict[str, str]:
+        """Each podman container's state as podman last recorded it in its own database
+        (``libpod/bolt_state.db``, podman 4); {} where there is none (buildah's containers, podman 5's
+        SQLite database, which is not read)."""
+        path = os.path.join(self.root, "libpod", "bolt_state.db")
+        if not os.path.lexists(path):
+            return {}
+        from ..containerd.bbolt import DB
+
+        try:
+            ctr = DB(path).bucket("ctr")
+            out = {}
+            for cid, bucket in ctr.buckets() if ctr is not None else ():
+                raw = bucket.get("state")
+                state = json.loads(raw) if raw else None
+                code = state.get("state") if isinstance(state, dict) else None
+                out[cid.decode("utf-8", "replace")] = _PODMAN_STATES.get(code, "unknown") if type(code) is int else "unknown"
+            return out
+        except (CorruptMetadata, ValueError) as e:  # BoltError is a CorruptMetadata
+            self.skipped.add("container", "*", path, f"podman's state database is unreadable ({e}); states unknown")
+            return {}
 
     def _layer_row(self, chain_id: str, rec: dict, parent: str | None, sizes: dict) -> dict:
         compressed = rec.get("compressed-diff-digest")
