@@ -171,6 +171,10 @@ class ContainersStore:
                     self.skipped.add(what, "?", path, f"a {what} record that is a JSON {type(rec).__name__}, not an object")
                     continue
                 rec_id = rec.get("id")
+                problem = _record_problem(rec, what)
+                if problem:
+                    self.skipped.add(what, str(rec_id)[:80], path, f"{problem}; the store is damaged, so it is not read")
+                    continue
                 if not store_id(rec_id):
                     self.skipped.add(what, str(rec_id)[:80], path, f"its id {str(rec_id)[:80]!r} is not a 64-hex ID; IDs "
                                      "become paths, so it is not read (the store is damaged or was tampered with)")
@@ -566,6 +570,27 @@ class ContainersStore:
         meta = source_meta(source, "containers-storage", self.driver, files_from=self.files_from, graph_root=self.root)
         return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped,
                         containers=lambda: self.container_sizes(frames))
+
+
+#: The fields of each record layerlab reads, and the JSON type containers/storage writes each as
+#: (absent or null allowed): a record of another shape is skipped, naming the field.
+_FIELDS = {
+    "layer": {"parent": str, "diff-digest": str, "diff-size": int, "compressed-diff-digest": str, "flags": dict},
+    "image": {"names": list, "digest": str, "layer": str, "big-data-names": list, "big-data-sizes": dict, "created": str},
+    "container": {"names": list, "image": str, "layer": str, "created": str},
+}
+_JSON_TYPE = {str: "a string", int: "a number", list: "a list", dict: "an object"}
+
+
+def _record_problem(rec: dict, what: str) -> str | None:
+    """What is wrong with the shape of a layer, image or container record (None when nothing)."""
+    for name, kind in _FIELDS[what].items():
+        value = rec.get(name)
+        if value is None:
+            continue
+        if type(value) is not kind or (kind is list and not all(isinstance(v, str) for v in value)):
+            return f"its {name!r} is {str(value)[:40]!r}, not {_JSON_TYPE[kind]}{' of strings' if kind is list else ''}"
+    return None
 
 
 def _parent_and_child(parent: dict, child: dict) -> bool:
