@@ -311,6 +311,11 @@ def test_rootless_store_is_found_and_read_as_podman_sees_it(public_tmp):
         files = inv.image_files("localhost/mine:1")
         assert {"/a.txt", "/etc/os-release"} <= set(files["path"])
         assert ((files["path"] == "/etc/os-release") & (files["kind"] == "whiteout")).any()
+        # and as the user, `containers-storage:` is that store
+        as_user = _as_user_in_process(uid, gid, home, name)
+        assert as_user["source"] == graphroot
+        assert sorted(as_user["images"]) == sorted(inv.images["image_id"]) and as_user["skipped"] == []
+        assert as_user["files"] == len(inv.files)
     finally:
         subprocess.run(["runuser", "-u", name, "--", "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin",
                         "podman", "system", "reset", "--force"], capture_output=True, timeout=300)
@@ -331,3 +336,39 @@ def test_reading_moves_no_access_time(copy):
     with open(probe, "rb") as f:
         f.read(1)
     assert os.lstat(probe).st_atime_ns != atimes[probe][-1]  # a plain read does move it here
+
+
+def _as_user_in_process(uid: int, gid: int, home, name: str) -> dict:
+    """``open_source("containers-storage:")`` in a forked child that became the user (this Python lives
+    under /root, which the user cannot run): what it found, as a dict."""
+    from layerlab.analyses.summary import summary_dict
+
+    summary_dict(ll.open_source("sample", progress=False))  # import what the child will need first
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.close(r)
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.environ.update(HOME=str(home), USER=name)
+            os.environ.pop("XDG_DATA_HOME", None)
+            os.environ.pop("XDG_CONFIG_HOME", None)
+            inv = ll.open_source("containers-storage:", progress=False)
+            summary_dict(inv)
+            out = {"source": inv.source, "images": list(inv.images["image_id"]), "files": len(inv.files),
+                   "skipped": inv.skipped.to_dict("records")}
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out = {"error": repr(e)}
+        os.write(w, json.dumps(out, default=str).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    out = json.loads(data)
+    assert "error" not in out, out
+    return out

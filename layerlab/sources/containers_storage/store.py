@@ -496,7 +496,15 @@ class ContainersStore:
             return files, docker_size(files), None
         d = self._dir(cache)
         if self.driver == "overlay":
-            files = walk_layer(d, lid, "overlay")
+            try:
+                files = walk_layer(d, lid, "overlay")
+            except PermissionError:
+                # A rootless store read by its user: a folder owned by another of the user's
+                # subordinate IDs is closed to them; an image layer's tar-split still lists it.
+                if row.kind != "image" or not os.path.lexists(tar_split):
+                    raise
+                files = read_tarsplit(tar_split, lid).frame()
+                return files, docker_size(files), None
             size = docker_size(files)
         else:  # vfs keeps full copies: a layer's changes are what differs from its parent's copy
             parent = self._layers[cache].get("parent")
