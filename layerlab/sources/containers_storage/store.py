@@ -441,11 +441,19 @@ class ContainersStore:
                 below.setdefault(r["parent"], []).append(lid)
 
         def size(img) -> int | None:
-            total = 0
-            for r in img["recs"]:
-                if sizes.get(r["id"]) is None:
-                    return None
-                total += sizes[r["id"]]
+            # containers/storage's ImageSize: every layer below the top layer and below each of the
+            # image's id-mapped copies of it (mapped-top-layers), each once, plus its big data
+            total, seen = 0, set()
+            tops = [img["rec"].get("layer")] + list(img["rec"].get("mapped-top-layers") or [])
+            for top in tops:
+                cur = top
+                while cur and cur not in seen:
+                    seen.add(cur)
+                    r = layers.get(cur)
+                    if r is None or sizes.get(cur) is None:
+                        return None
+                    total += sizes[cur]
+                    cur = r.get("parent")
             names = [n for n in img["rec"].get("big-data-names") or [] if isinstance(n, str)]
             return total + sum(self._big_data_size(img["rec"], n) for n in names)
 
@@ -544,7 +552,8 @@ class ContainersStore:
             elif isinstance(e, FileNotFoundError):
                 reason, path = "layer directory or tar-split missing (removed while reading?)", e.filename or where
             elif isinstance(e, PermissionError):
-                reason, path = f"permission denied; {SCAN_HINT}", e.filename or where
+                reason, path = (f"permission denied; {SCAN_HINT}, or as the store's rootless user inside "
+                                "its user namespace (`podman unshare layerlab ...`)"), e.filename or where
             elif isinstance(e, CorruptMetadata):
                 reason, path = str(e), e.path or where
             else:
@@ -584,7 +593,8 @@ class ContainersStore:
 #: (absent or null allowed): a record of another shape is skipped, naming the field.
 _FIELDS = {
     "layer": {"parent": str, "diff-digest": str, "diff-size": int, "compressed-diff-digest": str, "flags": dict},
-    "image": {"names": list, "digest": str, "layer": str, "big-data-names": list, "big-data-sizes": dict, "created": str},
+    "image": {"names": list, "digest": str, "layer": str, "big-data-names": list, "big-data-sizes": dict, "created": str,
+              "mapped-top-layers": list},
     "container": {"names": list, "image": str, "layer": str, "created": str},
 }
 _JSON_TYPE = {str: "a string", int: "a number", list: "a list", dict: "an object"}
