@@ -65,6 +65,11 @@ class Inventory:
             hits = [i for i, tags in zip(images["image_id"], images["tags"]) if f"{ref}:latest" in tags]
         if not hits and "@" in ref:
             hits = [i for i, d in zip(images["image_id"], images["digests"]) if ref in d]
+        if not hits and self.meta.get("image_store") == "containers-storage":
+            # podman's names are full (localhost/app:1); a short name matches their end, as podman resolves it
+            want = {ref} if ":" in ref.rsplit("/", 1)[-1] or "@" in ref else {ref, f"{ref}:latest"}
+            hits = [i for i, tags in zip(images["image_id"], images["tags"])
+                    if any(t.endswith("/" + w) for t in tags for w in want)]
         if not hits:
             hexpart = ref.removeprefix("sha256:").lower()
             if len(hexpart) >= 1 and all(c in "0123456789abcdef" for c in hexpart):

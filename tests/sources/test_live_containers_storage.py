@@ -181,6 +181,12 @@ def test_transport_forms(store):
     data = json.loads(out.stdout)
     assert [im["tags"] for im in data["images"]] == [["localhost/small:1"]]
     assert data["image_store"] == "containers-storage"
+    # every command takes podman's short names, as podman does
+    inv = ll.open_source(str(store.root))
+    assert inv.image_id("app:1") == inv.image_id("localhost/app:1") == "sha256:" + app
+    out = subprocess.run([_tool("layerlab"), "check", str(store.root), "small:1", "--min-efficiency", "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and f"small:1 ({store.images['localhost/small:1'][:12]})" in out.stdout, out.stdout
 
 
 def _atimes(root):
