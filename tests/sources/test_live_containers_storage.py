@@ -266,6 +266,18 @@ def test_a_symlinked_layer_directory_is_not_followed(copy):
     row = inv.skipped[inv.skipped["id"] == f"container:{c1}"]
     assert len(row) == 1 and "symbolic link" in row["reason"].iloc[0]
     assert pd.isna(inv.containers.set_index("container_id").loc[c1, "rw_size"])
+    if drv == "overlay":  # image layers are walked too: a diff/ that is a symlink is not followed either
+        images = json.loads((root / "overlay-images" / "images.json").read_text())
+        top = next(i["layer"] for i in images if "localhost/small:1" in i.get("names", []))
+        diff = root / "overlay" / top / "diff"
+        shutil.rmtree(diff)
+        os.symlink(outside / "diff", diff)
+        with pytest.warns(UserWarning, match="symbolic link"):
+            inv = ll.open_source(str(root))
+            files = inv.files
+        assert "/MARKER" not in set(files["path"])
+        lid = inv.layers.loc[inv.layers["cache_id"] == top, "layer_id"].iloc[0]
+        assert "symbolic link" in inv.skipped.loc[inv.skipped["id"] == lid, "reason"].iloc[0]
 
 
 def test_an_image_id_with_a_slash_is_skipped(copy):
