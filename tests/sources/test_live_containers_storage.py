@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pandas as pd
+from pathlib import Path
 import pytest
 
 import layerlab as ll
@@ -390,3 +391,43 @@ def _as_user_in_process(uid: int, gid: int, home, name: str) -> dict:
     out = json.loads(data)
     assert "error" not in out, out
     return out
+
+
+def _directory_size(path) -> int:
+    """containers/storage's directory.Size: every entry but directories, each inode once."""
+    seen, total = set(), 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if st.st_ino in seen:
+                continue
+            seen.add(st.st_ino)
+            if not stat.S_ISDIR(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def test_layers_without_a_recorded_size_are_sized_from_their_files(copy):
+    """A layer record whose diff-size is -1 (unknown): podman 4.3 then calls the image corrupted
+    ("size for layer ... is unknown") and gives no size; layerlab sizes the layer as the overlay
+    driver's DiffSize does (directory.Size of its diff) and the image as ImageSize adds it up."""
+    root, store = copy
+    path = root / f"{store.driver}-layers" / "layers.json"
+    records = json.loads(path.read_text())
+    first = ll.open_source(str(root))
+    before = first.images.set_index("image_id")
+    for rec in records:
+        rec["diff-size"] = -1
+    path.write_text(json.dumps(records))
+    inv = ll.open_source(str(root))
+    images = inv.images.set_index("image_id")
+    assert (images["size"] > 0).all()
+    layers = inv.layers[inv.layers["kind"] == "image"].set_index("layer_id")
+    if store.driver == "overlay":
+        for lid, r in layers.iterrows():
+            assert r["size"] == _directory_size(root / "overlay" / r["cache_id"] / "diff"), lid
+    app = "sha256:" + store.images["localhost/app:1"]
+    chain = inv.image_layers[inv.image_layers["image_id"] == app]["layer_id"]
+    big_data = before.loc[app, "size"] - int(first.image_layers.loc[first.image_layers["image_id"] == app, "size"].sum())
+    assert images.loc[app, "size"] == int(layers.loc[chain, "size"].sum()) + big_data
+    assert images.loc[app, "size"] != before.loc[app, "size"]  # file bytes, not the tars' lengths

@@ -315,11 +315,14 @@ class ContainersStore:
                 container_layer[layer] = c
             containers.append({**c, "_layer": layer})
 
-        sizes = {lid: (r["diff-size"] if r.get("diff-digest") and isinstance(r.get("diff-size"), int) and r["diff-size"] >= 0
-                       else None) for lid, r in layers.items()}
-        self._unknown_sizes = {lid for lid, s in sizes.items() if s is None}
+        # As containers/storage's ImageSize: a record's diff-size (absent: 0) counts when it has a
+        # diff-digest and the size is not -1; otherwise the size comes from the layer's files.
+        sizes = {lid: (r.get("diff-size") or 0) if r.get("diff-digest") and r.get("diff-size") != -1 else None
+                 for lid, r in layers.items()}
         chosen = [img for img in images if img["selected"]]
         self._podman_figures(chosen, sizes, containers)
+        self._sizes, self._chosen, self._container_recs = sizes, chosen, containers
+        self._unknown_sizes = {r["id"] for img in chosen for r in img["recs"] if sizes.get(r["id"]) is None}
 
         image_rows, il_rows, hist_rows = [], [], []
         layer_rows: dict[str, dict] = {}
@@ -568,11 +571,31 @@ class ContainersStore:
         for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
             self._read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
+        if self._unknown_sizes:
+            self._fill_unknown_sizes(frames, read)
         is_rw = layers["kind"] != "image"
         if is_rw.any():
             layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in layers.loc[is_rw, "layer_id"]]
         containers["rw_size"] = pd.array([read[x][1] if x in read else None for x in containers["layer_id"]], dtype="Int64")
         return files
+
+    def _fill_unknown_sizes(self, frames: dict[str, pd.DataFrame], read: dict) -> None:
+        """Sizes of layers whose record holds none, from their files (what the driver's DiffSize
+        counts: file and symlink bytes, hard links once), and the images' figures again with them."""
+        layers, images, il = frames["layers"], frames["images"], frames["image_layers"]
+        by_cache = dict(zip(layers["cache_id"], layers["layer_id"]))
+        for cache in self._unknown_sizes:
+            got = read.get(by_cache.get(cache))
+            if got is not None:
+                self._sizes[cache] = got[1]
+        self._podman_figures(self._chosen, self._sizes, self._container_recs)
+        size_of = {lid: self._sizes.get(cache) or 0 for cache, lid in by_cache.items()}
+        is_image = layers["kind"] == "image"
+        layers.loc[is_image, "size"] = layers.loc[is_image, "layer_id"].map(size_of).astype("int64")
+        il["size"] = il["layer_id"].map(size_of).fillna(0).astype("int64")
+        figures = {"sha256:" + img["rec"]["id"]: img["figures"] for img in self._chosen}
+        for col in ("size", "shared_size", "unique_size"):
+            images[col] = images["image_id"].map(lambda i: figures[i][col]).astype("int64")
 
     def container_sizes(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         layers, containers = frames["layers"], frames["containers"]
@@ -585,7 +608,9 @@ class ContainersStore:
         frames = self.metadata_frames()
         source = self.root if self.ref is None else f"containers-storage:[{self.driver}@{self.root}]{self.ref}"
         meta = source_meta(source, "containers-storage", self.driver, files_from=self.files_from, graph_root=self.root)
-        return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped,
+        # Images whose layers' records hold no size get their figures once the files are read.
+        filled = ("layers", "images", "image_layers") if self._unknown_sizes else ("layers",)
+        return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped, filled_by_files=filled,
                         containers=lambda: self.container_sizes(frames))
 
 
