@@ -31,7 +31,7 @@ ENV X=1
 """
 SMALL = """FROM localhost/busybox:base
 COPY small.txt /small.txt
-RUN cp /bin/busybox /bin/busybox2 && rm /bin/busybox2
+RUN cp /bin/busybox /bin/busybox2 && rm /bin/busybox2 && cp /small.txt /small-copy.txt
 LABEL role=small
 """
 

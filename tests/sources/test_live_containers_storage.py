@@ -199,12 +199,16 @@ def test_snapshot_round_trip_and_read_only(store, tmp_path):
     before = tree_state(store.root)
     inv = ll.open_source(str(store.root))
     files = inv.files
-    path = ll.scan(str(store.root), tmp_path / "host.layerlab")
+    path = ll.scan(str(store.root), tmp_path / "host.layerlab", hash=True)
     assert tree_state(store.root) == before
     back = ll.open_source(str(path))
     assert back.meta["image_store"] == "containers-storage"
     assert len(back.files) == len(files)
     assert back.images["size"].tolist() == inv.images["size"].tolist()
+    # twins hashed in place (their layers' directories): the same content in two layers
+    twins = back.files[back.files["path"].isin(["/small.txt", "/small-copy.txt"]) & (back.files["kind"] == "file")]
+    assert len(twins) == 2 and twins["sha256"].notna().all() and twins["sha256"].nunique() == 1
+    assert back.meta["hashed"] >= 2
 
 
 # -- hostile stores -------------------------------------------------------------------------------
