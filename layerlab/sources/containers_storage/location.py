@@ -121,5 +121,6 @@ def store_driver(root: str) -> list[str]:
 
 
 def is_containers_storage(path: str) -> bool:
-    """True when ``path`` is a containers-storage graph root (its ``storage.lock`` and a driver's records)."""
-    return os.path.isdir(path) and bool(store_driver(path)) and os.path.exists(os.path.join(path, "storage.lock"))
+    """True when ``path`` is a containers-storage graph root: a driver's layer or image records in it
+    (a copy made without ``storage.lock`` is one too)."""
+    return os.path.isdir(path) and bool(store_driver(path))

@@ -91,7 +91,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
         return "containerd", "auto"
     raise NotADataRoot(
         f"{root} is not a Docker data root: no image/<driver>/ store in it. Give the daemon's --data-root "
-        "(default /var/lib/docker; `docker info -f '{{.DockerRootDir}}'` prints it)",
+        "(default /var/lib/docker; `docker info -f '{{.DockerRootDir}}'` prints it), or podman's store "
+        "(/var/lib/containers/storage; `podman info -f '{{.Store.GraphRoot}}'` prints it)",
         path=root,
     )
 
