@@ -171,7 +171,7 @@ def cmd_check(args) -> int:
 
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
-    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample'")
     s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
     s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
@@ -189,7 +189,7 @@ def add_parser(subparsers) -> None:
         "(a .dive-ci file; ./.dive-ci is read if present, as dive does), else dive's defaults "
         "(efficiency >= 0.9, user wasted <= 10%%). Exit 0: pass; 1: a limit is broken; 2: error.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample'")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample'")
     s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")

@@ -79,7 +79,7 @@ def cmd_report(args) -> int:
 def add_parser(sub) -> None:
     """Add ``scan``, ``summary`` and ``report`` to the ``layerlab`` command's subparsers."""
     s = sub.add_parser("scan", help="read a data root (as root), an image archive, layout or registry image into a .layerlab snapshot")
-    s.add_argument("root", metavar="SOURCE", help="Docker data root (e.g. /var/lib/docker), docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://REF")
+    s.add_argument("root", metavar="SOURCE", help="Docker data root (e.g. /var/lib/docker), docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF or containers-storage:[REF] (podman's store)")
     s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
@@ -92,7 +92,7 @@ def add_parser(sub) -> None:
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("summary", help="images, containers and totals of a data root or snapshot")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample' (default)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--platform", help="os/arch[/variant] to read from a docker:// index (default: this host's) or an OCI layout (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
@@ -105,7 +105,7 @@ def add_parser(sub) -> None:
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("report", help="run the notebooks on a source and render them to HTML")
-    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, or 'sample' (default)")
+    s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample' (default)")
     s.add_argument("-o", "--output", default="reports", help="output directory (default: reports/)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
