@@ -447,3 +447,20 @@ def test_report_of_a_store(store, tmp_path):
     index = (tmp_path / "report" / "index.html").read_text()
     assert "containers-storage" in index
     assert len(list((tmp_path / "report").glob("*.html"))) > 2
+
+
+def test_a_symlinked_big_data_folder_is_not_followed(copy):
+    """An image's big-data folder (its config, manifests) that is a symlink, even to a faithful copy
+    outside the store, is not read: the image is skipped naming the link."""
+    root, store = copy
+    folder = root / f"{store.driver}-images" / store.images["localhost/small:1"]
+    outside = root.parent / "outside-big-data"
+    shutil.copytree(folder, outside)
+    shutil.rmtree(folder)
+    os.symlink(outside, folder)
+    with pytest.warns(UserWarning, match="symbolic link"):
+        inv = ll.open_source(str(root))
+    assert "sha256:" + store.images["localhost/small:1"] not in set(inv.images["image_id"])
+    assert "sha256:" + store.images["localhost/app:1"] in set(inv.images["image_id"])
+    row = inv.skipped[inv.skipped["id"] == "sha256:" + store.images["localhost/small:1"]]
+    assert "symbolic link" in row["reason"].iloc[0]
