@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pandas as pd
-from pathlib import Path
 import pytest
 
 import layerlab as ll

@@ -47,7 +47,6 @@ from .._reader import (
     docker_size,
     fill_layer_counts,
     is_digest,
-    listdir,
     metadata_frames,
     read_bytes,
     read_json,
