@@ -1,0 +1,242 @@
+"""Benchmark: ``layerlab summary`` of a many-layer `docker save` archive against the same files
+squashed into one layer, and dive on both, in one run (cost should follow content, not layer count).
+
+Run as root: ``python benchmarks/bench_layers.py``. It makes two pairs of archives (cached under
+--cache, so later runs only measure):
+
+  - 125 layers, on a real dockerd (``tests/harness``): busybox-static ``docker import``-ed as the
+    base, then a Dockerfile of 124 steps, the classic builder (one layer per step): each ``COPY``
+    adds a small file (2-10 KiB of random bytes), every fifth also rewrites one shared file, and every
+    25th step is a ``RUN rm`` of a file an earlier step added. 125 is the deepest chain docker's layer
+    store holds (``max depth exceeded`` beyond), so this is as deep as a daemon can build or load.
+    Squashed: a container of it ``docker export``-ed and ``docker import``-ed as one layer (the same
+    files, plus the few entries a container adds: /.dockerenv, /etc/hosts, ...). Both ``docker save``-d.
+  - 400 layers: too deep for any daemon, so made as image tools that need none do: umoci unpacks the
+    busybox base once, and each step changes the bundle's rootfs as above and ``umoci repack
+    --refresh-bundle``-s it (umoci computes the layer diff, whiteouts included); skopeo copies the
+    layout to a ``docker-archive:``. Squashed: a tar of the final rootfs as the one layer of an
+    image (``umoci raw add-layer``), copied the same way.
+
+Then it measures, for each archive (best of --repeat interleaved runs):
+  - ``layerlab summary docker-archive:FILE`` as a fresh process (what a CLI user waits for);
+  - in a process that has imported pandas, pyarrow and layerlab first (a notebook):
+    ``open_source(...)`` with every frame the summary reads, ``summary_dict`` and the CLI's table;
+  - ``dive --source docker-archive FILE --json OUT``.
+Targets (issue 24): layerlab on the 125-layer archive within 1.3x of its squashed twin, 400 layers
+within 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the harness (tests/harness)
+
+from bench_support import dockerd_and_dive, measure_cpu as measure  # noqa: E402
+from harness.daemon import Daemon  # noqa: E402
+from harness.images import EPOCH, busybox_rootfs  # noqa: E402
+
+LAYERLAB = str(Path(sys.executable).parent / "layerlab")  # the console script of this environment
+VERSION = 1  # of the made data: a change to what is built changes the cache folder
+# Prints the seconds of: open_source with the frames the summary reads, summary_dict, the CLI's table.
+IN_PROCESS = """
+import io, sys, time
+import pandas, pyarrow, pyarrow.compute
+import layerlab as ll
+import layerlab.sources.archive, layerlab.sources._reader, layerlab.frames.inventory
+from layerlab.analyses.summary import summary_dict
+from layerlab.cli import summary as cli_summary
+t0 = time.perf_counter()
+inv = ll.open_source('docker-archive:' + sys.argv[1], progress=False)
+inv.files
+t1 = time.perf_counter()
+data = summary_dict(inv)
+t2 = time.perf_counter()
+cli_summary.print_table(inv, data, cli_summary.ordered(data['images']), out=io.StringIO())
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def steps(count: int):
+    """What each layer after the base does: ("add", path, bytes, mtime, also_state) or ("rm", path).
+
+    Step i adds /srv/layers/NNN.bin; every fifth add rewrites /srv/state.txt too (a file hidden
+    again and again); every 25th step removes the file added 20 steps before."""
+    out = []
+    for i in range(1, count):
+        if i % 25 == 0:
+            out.append(("rm", f"srv/layers/{i - 20:03d}.bin"))
+            continue
+        data = random.Random(i).randbytes(random.Random(-i).randint(2048, 10240))
+        state = f"state of layer {i}\n".encode() * 40 if i % 5 == 0 else None
+        out.append(("add", f"srv/layers/{i:03d}.bin", data, EPOCH + i, state))
+    return out
+
+
+def write_step(root: Path, step) -> None:
+    """Apply one step to a directory tree (a build context or a rootfs)."""
+    if step[0] == "rm":
+        (root / step[1]).unlink()
+        return
+    _, rel, data, mtime, state = step
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+    if state is not None:
+        (root / "srv/state.txt").write_bytes(state)
+        os.utime(root / "srv/state.txt", (mtime, mtime))
+
+
+def build_daemon(work: Path, deep: Path, flat: Path, layers: int) -> None:
+    """The deep image by the classic builder on a dockerd of its own, its squashed twin by export and
+    import; both ``docker save``-d."""
+    tmp = work / "tmp-daemon"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with Daemon(tmp / "d", driver="overlay2") as d:
+        rootfs = busybox_rootfs(tmp / "rootfs")
+        d.docker("import", "--change", 'CMD ["/bin/sh"]', str(rootfs), "bench/base:1")
+        ctx = tmp / "ctx"
+        lines = ["FROM bench/base:1"]
+        for i, step in enumerate(steps(layers), 1):
+            if step[0] == "rm":
+                lines.append(f"RUN rm /{step[1]}")
+                continue
+            write_step(ctx / f"l{i:03d}", step)
+            lines.append(f"COPY l{i:03d}/ /")
+        (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+        print(f"building {layers} layers with the classic builder ...", flush=True)
+        d.docker("build", "--network", "none", "-q", "-t", f"bench/deep:{layers}", str(ctx), timeout=3600)
+        got = len(d.docker_json("image", "inspect", f"bench/deep:{layers}")[0]["RootFS"]["Layers"])
+        if got != layers:
+            raise SystemExit(f"the build made {got} layers, not {layers}")
+        cid = d.docker("create", "--network", "none", f"bench/deep:{layers}").stdout.strip()
+        export = subprocess.Popen(["docker", "export", cid], env=d.env, stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "--change", 'CMD ["/bin/sh"]', "-", f"bench/flat:{layers}"],
+                       stdin=export.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
+        if export.wait():
+            raise SystemExit("docker export failed")
+        d.docker("save", "-o", deep, f"bench/deep:{layers}", timeout=3600)
+        d.docker("save", "-o", flat, f"bench/flat:{layers}", timeout=3600)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_umoci(work: Path, deep: Path, flat: Path, layers: int) -> None:
+    """The deep image by umoci (one repack per step), its squashed twin as one layer; skopeo writes both
+    as `docker save` archives."""
+    tmp = work / "tmp-umoci"
+    shutil.rmtree(tmp, ignore_errors=True)
+    layout, bundle = tmp / "layout", tmp / "bundle"
+
+    def run(*cmd):
+        subprocess.run([str(c) for c in cmd], check=True, stdout=subprocess.DEVNULL)
+
+    rootfs = busybox_rootfs(tmp / "rootfs")
+    run("umoci", "init", "--layout", layout)
+    for tag in ("deep", "flat"):
+        run("umoci", "new", "--image", f"{layout}:{tag}")
+        run("umoci", "config", "--image", f"{layout}:{tag}", "--config.cmd", "/bin/sh")
+    run("umoci", "raw", "add-layer", "--image", f"{layout}:deep", rootfs)
+    run("umoci", "unpack", "--image", f"{layout}:deep", bundle)
+    print(f"making {layers} layers with umoci ...", flush=True)
+    for i, step in enumerate(steps(layers), 1):
+        write_step(bundle / "rootfs", step)
+        run("umoci", "repack", "--refresh-bundle", "--history.created_by", f"step {i}", "--image", f"{layout}:deep", bundle)
+    squashed = tmp / "squashed.tar"
+    run("tar", "--sort=name", "-C", bundle / "rootfs", "-cf", squashed, ".")
+    run("umoci", "raw", "add-layer", "--image", f"{layout}:flat", squashed)
+    for tag, out in (("deep", deep), ("flat", flat)):
+        run("skopeo", "copy", f"oci:{layout}:{tag}", f"docker-archive:{out}:bench/{tag}:{layers}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def archives(cache: Path, layers: int) -> tuple[Path, Path]:
+    """The (deep, squashed) archives of ``layers`` layers, made once into ``cache``."""
+    how = "daemon" if layers <= 125 else "umoci"
+    folder = cache / f"v{VERSION}-{how}-{layers}"
+    deep, flat = folder / "deep.tar", folder / "flat.tar"
+    if deep.exists() and flat.exists():
+        print(f"reusing {folder}", flush=True)
+        return deep, flat
+    folder.mkdir(parents=True, exist_ok=True)
+    (build_daemon if how == "daemon" else build_umoci)(folder, deep, flat, layers)
+    return deep, flat
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", type=int, nargs="+", default=[125, 400], help="layer counts (default 125 400; "
+                    "up to 125 on a dockerd, more with umoci)")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of each measurement (best is kept)")
+    ap.add_argument("--no-dive", action="store_true", help="skip dive")
+    ap.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
+                                                    "layerlab-bench", "layers"),
+                    help="where the made archives are kept between runs (default ~/.cache/layerlab-bench/layers)")
+    ap.add_argument("--make-only", action="store_true", help="make (or find) the archives and stop")
+    args = ap.parse_args()
+    dive = dockerd_and_dive(args.no_dive)
+    for tool in ("umoci", "skopeo"):
+        if any(n > 125 for n in args.layers) and not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (apt-get install {tool}); it makes the images deeper than 125 layers")
+    cache = Path(args.cache)
+    pairs = {n: archives(cache, n) for n in args.layers}
+    if args.make_only:
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="llbench-layers-"))
+
+    results = {}
+    for n, (deep, flat) in pairs.items():
+        runs = {kind: {"cli": [], "in": [], "dive": []} for kind in ("deep", "flat")}
+        for i in range(args.repeat):
+            for kind, path in (("deep", deep), ("flat", flat)):
+                runs[kind]["cli"].append(measure([LAYERLAB, "summary", f"docker-archive:{path}"]))
+                runs[kind]["in"].append(measure([sys.executable, "-c", IN_PROCESS, str(path)], stdout=None))
+                if not args.no_dive:
+                    runs[kind]["dive"].append(measure([dive, "--source", "docker-archive", str(path), "--json", str(work / "dive.json")]))
+        results[n] = runs
+
+    def span(rs):
+        return f"{min(rs):.2f}-{max(rs):.2f}"
+
+    print()
+    for n, runs in results.items():
+        deep, flat = pairs[n]
+        print(f"{n} layers: {deep.stat().st_size / 1e6:.1f} MB archive; squashed {flat.stat().st_size / 1e6:.1f} MB")
+        best = {}
+        for kind in ("deep", "flat"):
+            cli = [r[0] for r in runs[kind]["cli"]]
+            parts = [[float(x) for x in r[2].split()] for r in runs[kind]["in"]]
+            total = [sum(p) for p in parts]
+            best[kind] = {"cli": min(cli), "in": min(total), "dive": min((r[0] for r in runs[kind]["dive"]), default=None)}
+            label = f"{n} layers" if kind == "deep" else "squashed "
+            p = min(parts, key=sum)
+            print(f"  {label}: layerlab summary (process) {min(cli):.2f} s (runs {span(cli)}; CPU "
+                  f"{span([r[3] for r in runs[kind]['cli']])} s); in process {min(total):.2f} s "
+                  f"(open_source + frames {p[0]:.2f}, summary_dict {p[1]:.2f}, table {p[2]:.2f})"
+                  + (f"; dive --json {best[kind]['dive']:.2f} s" if best[kind]["dive"] is not None else ""))
+        target = 1.3 if n <= 125 else 1.5
+        cli_ratio = best["deep"]["cli"] / best["flat"]["cli"]
+        in_ratio = best["deep"]["in"] / best["flat"]["in"]
+        rounds = ", ".join(f"{d[0] / f[0]:.2f}x" for d, f in zip(runs["deep"]["cli"], runs["flat"]["cli"]))
+        print(f"  {n} layers / squashed: process {cli_ratio:.2f}x (each round: {rounds}); in process {in_ratio:.2f}x "
+              f"(target <= {target}x)")
+        if best["deep"]["dive"] is not None:
+            print(f"  dive: {n} layers / squashed {best['deep']['dive'] / best['flat']['dive']:.2f}x; layerlab process / dive "
+                  f"{best['deep']['cli'] / best['deep']['dive']:.1f}x on {n} layers, "
+                  f"{best['flat']['cli'] / best['flat']['dive']:.1f}x squashed")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
