@@ -123,10 +123,14 @@ def test_dotdot_names_stay_under_root(tmp_path):
         assert paths == ["/b", "/c", "/etc/passwd"]
 
 
-def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
+@pytest.mark.parametrize("whole", [False, True], ids=["hashed-beside", "read-whole"])
+def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path, whole, monkeypatch):
+    """A big blob is hashed by a second thread while its headers are walked; a small one is read whole
+    (SMALL_BLOB): both give the rows of the streamed reading and refuse a damaged or cut blob."""
     archive = tmp_path / "l.tar"
     subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
     data = archive.read_bytes()
+    monkeypatch.setattr(tarstream, "SMALL_BLOB", len(data) if whole else 0)
     digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
     with open(archive, "rb") as f:
         got = tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest, diff_id=digest)
@@ -137,6 +141,9 @@ def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
     archive.write_bytes(bytes(damaged))
     with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="not analysed"):
         tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest)
+    archive.write_bytes(data[: len(data) // 2])
+    with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="config says"):
+        tarstream.read_layer_file(f, len(data), "L", "x", diff_id=digest)
 
 
 @pytest.mark.parametrize("fmt", ["gnu", "pax"])

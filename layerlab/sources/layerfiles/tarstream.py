@@ -42,6 +42,8 @@ except ImportError:  # no compiler at install time: the Python parser reads ever
     _tarscan = None
 
 CHUNK = 1 << 20
+#: An uncompressed layer of a file up to this size is read whole into memory (and hashed and walked there).
+SMALL_BLOB = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: A zstd skippable frame starts with 0x184D2A5? (little-endian): pzstd puts one before each frame,
@@ -631,6 +633,16 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     if compression_of(head) != "none" or _tarscan is None or hash_files:
         return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
                           blob_digest=blob_digest, diff_id=diff_id, hash_files=hash_files)
+    if end - start <= SMALL_BLOB:  # read whole: a thread and a file reopened per layer cost more than it
+        data = os.pread(f.fileno(), end - start, start)
+        rows = FileRows(layer_id)
+        try:
+            parse_tar(iter((data,)), rows, what)
+            error = None
+        except ArchiveError as e:
+            error = e
+        return _checked(rows, "sha256:" + hashlib.sha256(data).hexdigest(), error, end - start, what,
+                        blob_digest, diff_id)
     sha = hashlib.sha256()
     failed: list[BaseException] = []
 
@@ -671,11 +683,16 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     hasher.join()
     if failed:
         raise failed[0]
-    got = "sha256:" + sha.hexdigest()
+    return _checked(rows, "sha256:" + sha.hexdigest(), error, end - start, what, blob_digest, diff_id)
+
+
+def _checked(rows: FileRows, got: str, error: ArchiveError | None, size: int, what: str, blob_digest: str | None,
+             diff_id: str | None) -> LayerRead:
+    """An uncompressed blob's read, once its digest is checked (a mismatch is said before a parse error)."""
     for expected, named in ((blob_digest, "as it is named"), (diff_id, "as its image config says")):
         if expected and expected != got:
             raise LayerDigestMismatch(f"{what}: the blob hashes to {got}, not {expected} {named}; it is damaged "
                                       "or was altered, and is not analysed", path=what)
     if error is not None:
         raise error
-    return LayerRead(rows, got, got, end - start, end - start, "none")
+    return LayerRead(rows, got, got, size, size, "none")
