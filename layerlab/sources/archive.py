@@ -14,7 +14,6 @@ pass: small members (configs, manifests) are kept, larger ones are read as layer
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import posixpath
@@ -25,7 +24,7 @@ from ..errors import ArchiveError, LayerDigestMismatch
 from .foreign import foreign_urls
 from .imageset import ImageEntry, LayerBlob, build_inventory
 from .layerfiles.tarheader import BLOCK, fast_header
-from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
+from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_bytes, read_layer_file,
                                   read_layer_unverified, unzstd_file)
 
 #: Members up to this size are kept in memory when a compressed archive is streamed.
@@ -231,9 +230,8 @@ class StreamedTarStore:
     def read_layer(self, name: str, layer_id: str, *, blob_digest=None, diff_id=None, compression=None) -> LayerRead:
         key = self._resolve(name)
         if key in self._small:
-            data = io.BytesIO(self._small[key])
-            return read_layer(data.read, layer_id, self.where(name), blob_digest=blob_digest, diff_id=diff_id,
-                              compression=compression, hash_files=self.hash_files)
+            return read_layer_bytes(self._small[key], layer_id, self.where(name), blob_digest=blob_digest,
+                                    diff_id=diff_id, compression=compression, hash_files=self.hash_files)
         got = self._layers.get(key)
         if got is None:
             raise self._missing(name)

@@ -146,6 +146,30 @@ def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path, whol
         tarstream.read_layer_file(f, len(data), "L", "x", diff_id=digest)
 
 
+def test_a_blob_in_memory_is_read_as_a_stream_is(tree, tmp_path):
+    """read_layer_bytes (a small member of a compressed `docker save` archive) walks an uncompressed blob
+    at once and streams a compressed one: the rows, digests and refusals of read_layer."""
+    archive = tmp_path / "l.tar"
+    subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+    digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    for blob in (data, gzip.compress(data)):
+        streamed = tarstream.read_layer(io.BytesIO(blob).read, "L", "x")
+        got = tarstream.read_layer_bytes(blob, "L", "x", diff_id=digest)
+        assert (got.blob_digest, got.diff_id, got.blob_size, got.tar_size, got.compression) == \
+            (streamed.blob_digest, streamed.diff_id, streamed.blob_size, streamed.tar_size, streamed.compression)
+        pd.testing.assert_frame_equal(_frame(got), _frame(streamed))
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer_bytes(data, "L", "x", blob_digest="sha256:" + "0" * 64)
+    with pytest.raises(LayerDigestMismatch, match="config says"):
+        tarstream.read_layer_bytes(data[: len(data) // 2], "L", "x", diff_id=digest)
+    with pytest.raises(ArchiveError) as streamed_error:
+        tarstream.read_layer(io.BytesIO(b"x" * 1024).read, "L", "x")
+    with pytest.raises(ArchiveError) as error:
+        tarstream.read_layer_bytes(b"x" * 1024, "L", "x")
+    assert str(error.value) == str(streamed_error.value)
+
+
 @pytest.mark.parametrize("fmt", ["gnu", "pax"])
 def test_streamed_c_walk_agrees_with_python_at_any_chunk_size(tree, tmp_path, fmt, monkeypatch):
     # Chunks cut headers, PAX and GNU long-name records and contents at every kind of place; the C

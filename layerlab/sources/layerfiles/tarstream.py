@@ -16,6 +16,7 @@ small files, and it cannot hash the compressed bytes it reads.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import tarfile
@@ -634,15 +635,8 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
         return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
                           blob_digest=blob_digest, diff_id=diff_id, hash_files=hash_files)
     if end - start <= SMALL_BLOB:  # read whole: a thread and a file reopened per layer cost more than it
-        data = os.pread(f.fileno(), end - start, start)
-        rows = FileRows(layer_id)
-        try:
-            parse_tar(iter((data,)), rows, what)
-            error = None
-        except ArchiveError as e:
-            error = e
-        return _checked(rows, "sha256:" + hashlib.sha256(data).hexdigest(), error, end - start, what,
-                        blob_digest, diff_id)
+        return read_layer_bytes(os.pread(f.fileno(), end - start, start), layer_id, what, blob_digest=blob_digest,
+                                diff_id=diff_id)
     sha = hashlib.sha256()
     failed: list[BaseException] = []
 
@@ -684,6 +678,22 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     if failed:
         raise failed[0]
     return _checked(rows, "sha256:" + sha.hexdigest(), error, end - start, what, blob_digest, diff_id)
+
+
+def read_layer_bytes(data: bytes, layer_id: str, what: str, *, blob_digest: str | None = None,
+                     diff_id: str | None = None, compression: str | None = None, hash_files: bool = False) -> LayerRead:
+    """:func:`read_layer` of a blob held in memory: an uncompressed one is hashed and walked here, at
+    once, without the threads a stream is read with (they cost more than a small layer's walk)."""
+    if compression not in (None, "none") or compression_of(data[:4]) != "none" or _tarscan is None or hash_files:
+        return read_layer(io.BytesIO(data).read, layer_id, what, blob_digest=blob_digest, diff_id=diff_id,
+                          compression=compression, hash_files=hash_files)
+    rows = FileRows(layer_id)
+    try:
+        parse_tar(iter((data,)), rows, what)
+        error = None
+    except ArchiveError as e:
+        error = e
+    return _checked(rows, "sha256:" + hashlib.sha256(data).hexdigest(), error, len(data), what, blob_digest, diff_id)
 
 
 def _checked(rows: FileRows, got: str, error: ArchiveError | None, size: int, what: str, blob_digest: str | None,
