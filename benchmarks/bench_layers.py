@@ -21,7 +21,9 @@ Then it measures, for each archive (best of --repeat interleaved runs):
   - ``layerlab summary docker-archive:FILE`` as a fresh process (what a CLI user waits for);
   - in a process that has imported pandas, pyarrow and layerlab first (a notebook):
     ``open_source(...)`` with every frame the summary reads, ``summary_dict`` and the CLI's table;
-  - ``dive --source docker-archive FILE --json OUT``.
+  - ``dive --source docker-archive FILE --json OUT``;
+  - with --data-root (125 layers or fewer): ``layerlab summary ROOT`` of a data root holding only
+    the image (each archive ``docker load``-ed on a dockerd of its own).
 Targets (issue 24): layerlab on the 125-layer archive within 1.3x of its squashed twin, 400 layers
 within 1.5x.
 """
@@ -173,6 +175,22 @@ def archives(cache: Path, layers: int) -> tuple[Path, Path]:
     return deep, flat
 
 
+def data_roots(cache: Path, layers: int, deep: Path, flat: Path) -> tuple[Path, Path]:
+    """Data roots holding only the deep image, and only its squashed twin (``docker load`` of each
+    archive on a dockerd of its own), made once into ``cache``."""
+    roots = []
+    for kind, archive in (("deep", deep), ("flat", flat)):
+        root = cache / f"v{VERSION}-daemon-{layers}" / f"root-{kind}"
+        if not (root / "image").is_dir():
+            shutil.rmtree(root, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix="llbench-load-"))
+            with Daemon(tmp, driver="overlay2", data_root=root) as d:
+                d.docker("load", "-q", "-i", archive, timeout=3600)
+            shutil.rmtree(tmp, ignore_errors=True)
+        roots.append(root)
+    return roots[0], roots[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, nargs="+", default=[125, 400], help="layer counts (default 125 400; "
@@ -182,6 +200,8 @@ def main() -> int:
     ap.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
                                                     "layerlab-bench", "layers"),
                     help="where the made archives are kept between runs (default ~/.cache/layerlab-bench/layers)")
+    ap.add_argument("--data-root", action="store_true", help="also `layerlab summary` of data roots holding each image "
+                    "of the pairs of up to 125 layers (docker load-ed; a daemon holds no deeper image)")
     ap.add_argument("--make-only", action="store_true", help="make (or find) the archives and stop")
     args = ap.parse_args()
     dive = dockerd_and_dive(args.no_dive)
@@ -190,15 +210,19 @@ def main() -> int:
             raise SystemExit(f"{tool} is not installed (apt-get install {tool}); it makes the images deeper than 125 layers")
     cache = Path(args.cache)
     pairs = {n: archives(cache, n) for n in args.layers}
+    roots = {n: data_roots(cache, n, *pairs[n]) for n in args.layers if args.data_root and n <= 125}
     if args.make_only:
         return 0
     work = Path(tempfile.mkdtemp(prefix="llbench-layers-"))
 
     results = {}
     for n, (deep, flat) in pairs.items():
-        runs = {kind: {"cli": [], "in": [], "dive": []} for kind in ("deep", "flat")}
+        runs = {kind: {"cli": [], "in": [], "dive": [], "root": []} for kind in ("deep", "flat")}
         for i in range(args.repeat):  # interleaved: a change in the machine's load affects all alike
             for kind, path in (("deep", deep), ("flat", flat)):
+                if n in roots:
+                    root = roots[n][0 if kind == "deep" else 1]
+                    runs[kind]["root"].append(measure([LAYERLAB, "summary", str(root)], stderr=subprocess.DEVNULL))
                 runs[kind]["cli"].append(measure([LAYERLAB, "summary", f"docker-archive:{path}"],
                                                  stderr=subprocess.DEVNULL))
                 runs[kind]["in"].append(measure([sys.executable, "-c", IN_PROCESS, str(path)], stdout=None))
@@ -235,6 +259,12 @@ def main() -> int:
               f"best (each round: {rounds}); {d['cli_cpu'] / f['cli_cpu']:.2f}x CPU (target <= {target}x)")
         print(f"  {n} layers / squashed, in a process with its imports done: {d['in'] / f['in']:.2f}x wall, "
               f"{d['in_cpu'] / f['in_cpu']:.2f}x CPU")
+        if runs["deep"]["root"]:
+            walls = {k: [r[0] for r in runs[k]["root"]] for k in runs}
+            cpus = {k: [r[3] for r in runs[k]["root"]] for k in runs}
+            print(f"  data roots (docker load of each archive): layerlab summary ROOT {min(walls['deep']):.2f} s "
+                  f"(CPU {span(cpus['deep'])} s), squashed {min(walls['flat']):.2f} s (CPU {span(cpus['flat'])} s): "
+                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x CPU")
         if d["dive"] is not None:
             print(f"  dive: {n} layers / squashed {d['dive'] / f['dive']:.2f}x; layerlab process / dive "
                   f"{d['cli'] / d['dive']:.1f}x on {n} layers, {f['cli'] / f['dive']:.1f}x squashed")
