@@ -23,8 +23,7 @@ import zlib
 from ..errors import ArchiveError, LayerDigestMismatch
 from .foreign import foreign_urls
 from .imageset import ImageEntry, LayerBlob, build_inventory
-from .layerfiles.tarheader import BLOCK, fast_header
-from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_bytes, read_layer_file,
+from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
                                   read_layer_unverified, unzstd_file)
 
 #: Members up to this size are kept in memory when a compressed archive is streamed.
@@ -143,6 +142,8 @@ def _plain_members(path: str) -> list[tarfile.TarInfo] | None:
     GNU records, a bad checksum, an archive cut short, no tar at all), which then reads them all and
     says what is wrong. Hand-rolled because tarfile takes some 40 µs a member, and a `docker save`
     archive has about four members a layer: most of the per-layer time of reading small layers."""
+    from .layerfiles.tarheader import BLOCK, fast_header
+
     members: list[tarfile.TarInfo] = []
     with open(path, "rb") as f:
         fd = f.fileno()
@@ -230,6 +231,8 @@ class StreamedTarStore:
     def read_layer(self, name: str, layer_id: str, *, blob_digest=None, diff_id=None, compression=None) -> LayerRead:
         key = self._resolve(name)
         if key in self._small:
+            from .layerfiles.tarstream import read_layer_bytes
+
             return read_layer_bytes(self._small[key], layer_id, self.where(name), blob_digest=blob_digest,
                                     diff_id=diff_id, compression=compression, hash_files=self.hash_files)
         got = self._layers.get(key)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import LayerDigestMismatch
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
 from .foreign import LayerSkipped
-from .layerfiles.rows import FileRows, concat_files, frame_layers
+from .layerfiles.rows import FileRows, concat_files
 from .layerfiles.tarstream import LayerRead
 
 if TYPE_CHECKING:
@@ -276,6 +276,7 @@ def _files_and_sizes(read: dict) -> tuple[pd.DataFrame, dict[str, int]]:
     """The files frame of every layer read (in order) and each layer's Docker size: the runs of small
     layers left unframed are framed a run at a time (:func:`frame_layers`), not a layer at a time."""
     from ._reader import docker_sizes
+    from .layerfiles.rows import frame_layers
 
     frames, size, run = [], {}, []
 

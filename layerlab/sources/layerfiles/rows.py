@@ -213,12 +213,10 @@ def frame_layers(parts: list[FileRows]) -> pd.DataFrame:
         start = len(merged)
         ids.append(part.layer_id)
         counts.append(n)
-        merged.path += part.path
-        merged.kind += part.kind
-        for name in ("size", "mode", "uid", "gid", "mtime_us"):
-            getattr(merged, name).extend(getattr(part, name))
-        merged.link += part.link
-        merged.blocks += part.blocks
+        for name in FileRows.__slots__:  # the columns: lists and packed numbers
+            column = getattr(part, name)
+            if isinstance(column, (list, array)) and name != "_opaque":
+                getattr(merged, name).extend(column)
         merged._sha256.update({start + row: digest for row, digest in part._sha256.items()})
         part.__init__(part.layer_id)  # its lists go now, not when the caller drops it
     return merged.frame(release=True, layers=(ids, counts))

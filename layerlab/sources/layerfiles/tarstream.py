@@ -43,8 +43,6 @@ except ImportError:  # no compiler at install time: the Python parser reads ever
     _tarscan = None
 
 CHUNK = 1 << 20
-#: An uncompressed layer of a file up to this size is read whole into memory (and hashed and walked there).
-SMALL_BLOB = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: A zstd skippable frame starts with 0x184D2A5? (little-endian): pzstd puts one before each frame,
@@ -618,6 +616,10 @@ def read_layer_unverified(f, end: int, layer_id: str, what: str, *, hash_files: 
     rows = FileRows(layer_id)
     parse_tar(_SeekReader(f, end), rows, what)
     return LayerRead(rows, None, None, end - start, end - start, "none")
+
+
+#: An uncompressed layer of a file up to this size is read whole into memory (and hashed and walked there).
+SMALL_BLOB = 1 << 20
 
 
 def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str | None = None,
