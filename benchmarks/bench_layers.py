@@ -22,6 +22,7 @@ Then it measures, for each archive (best of --repeat interleaved runs):
   - in a process that has imported pandas, pyarrow and layerlab first (a notebook):
     ``open_source(...)`` with every frame the summary reads, ``summary_dict`` and the CLI's table;
   - ``dive --source docker-archive FILE --json OUT``;
+  - with --baseline CHECKOUT: ``layerlab summary`` by another checkout's code (before/after, same run);
   - with --data-root (125 layers or fewer): ``layerlab summary ROOT`` of a data root holding only
     the image (each archive ``docker load``-ed on a dockerd of its own).
 Targets (issue 24): layerlab on the 125-layer archive within 1.3x of its squashed twin, 400 layers
@@ -202,6 +203,9 @@ def main() -> int:
                     help="where the made archives are kept between runs (default ~/.cache/layerlab-bench/layers)")
     ap.add_argument("--data-root", action="store_true", help="also `layerlab summary` of data roots holding each image "
                     "of the pairs of up to 125 layers (docker load-ed; a daemon holds no deeper image)")
+    ap.add_argument("--baseline", default=None, metavar="CHECKOUT",
+                    help="also time `layerlab summary` with the layerlab of another checkout (C helpers built), "
+                         "interleaved, for before/after figures in the same run")
     ap.add_argument("--make-only", action="store_true", help="make (or find) the archives and stop")
     args = ap.parse_args()
     dive = dockerd_and_dive(args.no_dive)
@@ -215,9 +219,12 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="llbench-layers-"))
 
+    # the other checkout's CLI, first on the path (nothing written into it: no bytecode files)
+    baseline_cli = (f"import sys; sys.dont_write_bytecode = True; sys.path.insert(0, {str(Path(args.baseline or '.').resolve())!r}); "
+                    "sys.argv[0] = 'layerlab'; from layerlab.cli import run; run()")
     results = {}
     for n, (deep, flat) in pairs.items():
-        runs = {kind: {"cli": [], "in": [], "dive": [], "root": []} for kind in ("deep", "flat")}
+        runs = {kind: {"cli": [], "in": [], "dive": [], "root": [], "base": []} for kind in ("deep", "flat")}
         for i in range(args.repeat):  # interleaved: a change in the machine's load affects all alike
             for kind, path in (("deep", deep), ("flat", flat)):
                 if n in roots:
@@ -226,6 +233,9 @@ def main() -> int:
                 runs[kind]["cli"].append(measure([LAYERLAB, "summary", f"docker-archive:{path}"],
                                                  stderr=subprocess.DEVNULL))
                 runs[kind]["in"].append(measure([sys.executable, "-c", IN_PROCESS, str(path)], stdout=None))
+                if args.baseline:
+                    runs[kind]["base"].append(measure([sys.executable, "-c", baseline_cli, "summary",
+                                                       f"docker-archive:{path}"], stderr=subprocess.DEVNULL))
                 if not args.no_dive:
                     runs[kind]["dive"].append(measure([dive, "--source", "docker-archive", str(path), "--json",
                                                        str(work / "dive.json")], stderr=subprocess.DEVNULL))
@@ -259,6 +269,12 @@ def main() -> int:
               f"best (each round: {rounds}); {d['cli_cpu'] / f['cli_cpu']:.2f}x CPU (target <= {target}x)")
         print(f"  {n} layers / squashed, in a process with its imports done: {d['in'] / f['in']:.2f}x wall, "
               f"{d['in_cpu'] / f['in_cpu']:.2f}x CPU")
+        if runs["deep"]["base"]:
+            walls = {k: [r[0] for r in runs[k]["base"]] for k in runs}
+            cpus = {k: [r[3] for r in runs[k]["base"]] for k in runs}
+            print(f"  baseline checkout, same runs: layerlab summary {min(walls['deep']):.2f} s (CPU {span(cpus['deep'])} s), "
+                  f"squashed {min(walls['flat']):.2f} s (CPU {span(cpus['flat'])} s): "
+                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x CPU")
         if runs["deep"]["root"]:
             walls = {k: [r[0] for r in runs[k]["root"]] for k in runs}
             cpus = {k: [r[3] for r in runs[k]["root"]] for k in runs}
