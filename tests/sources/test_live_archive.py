@@ -153,6 +153,7 @@ def test_small_layers_framed_together_give_the_frames_of_one_each(saved, monkeyp
     from layerlab.sources.archive import open_archive
 
     together = open_archive(str(archive), progress=False)
+    together.frames()  # read now, before FRAME_ALONE changes (the reads run in the background)
     monkeypatch.setattr(imageset, "FRAME_ALONE", alone)
     each = open_archive(str(archive), progress=False)
     counts = each.files.groupby("layer_id", observed=True).size()

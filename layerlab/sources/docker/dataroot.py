@@ -38,7 +38,7 @@ from .._reader import (
     symlinked_folder,
 )
 from ..imageset import FRAME_ALONE
-from ..layerfiles.rows import concat_files
+from ..layerfiles.rows import FileRows, concat_files, frame_layers
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from ..layerfiles.walk import WalkedLayer, compare_trees, disk_usage, frame_walked, walk_layer
 from .layouts import DRIVERS, Driver
@@ -377,7 +377,8 @@ class DataRoot:
         return metadata_frames(image_rows, layer_rows, il_rows, hist_rows, container_rows)
 
     def layer_files(self, row) -> tuple[pd.DataFrame, int | None, int | None]:
-        """(files rows, docker size or None, disk usage or None) of one layer row."""
+        """(files rows, docker size or None, disk usage or None) of one layer row. An image layer's rows
+        are a frame, or for a small layer its walk or tar-split rows, framed with the others by files_frame."""
         drv, root = self.driver, self.root
         lid, kind, cache = row.layer_id, row.kind, row.cache_id
         self._refuse_symlinks(cache)
@@ -392,10 +393,10 @@ class DataRoot:
                 # a small layer is framed with the others (files_frame); a large one here, beside the other walks
                 return walked if len(walked) < FRAME_ALONE else frame_walked([walked]), None, disk
             refused: list = []
-            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused).frame()
+            rows = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused)
             for name, reason in refused:
                 self.skipped.add("layer", lid, self._layerdb[lid]["tar_split"], reason)
-            return files, None, self._disk(cache)
+            return rows if len(rows) < FRAME_ALONE else rows.frame(), None, self._disk(cache)
         # init and container layers
         if drv.container_files == "walk":
             diff = drv.diff_dir(root, cache, container=True)
@@ -528,18 +529,23 @@ class DataRoot:
 
 
 def _frames_of(parts: list) -> list[pd.DataFrame]:
-    """Layers' files frames in order, each run of walked layers not yet framed made one frame."""
+    """Layers' files frames in order, each run of layers not yet framed (walked, or read from
+    tar-split) made one frame."""
     frames, run = [], []
+
+    def frame_run():
+        frames.append(frame_walked(run) if isinstance(run[0], WalkedLayer) else frame_layers(run))
+        run.clear()
+
     for part in parts:
-        if isinstance(part, WalkedLayer):
+        if run and type(part) is not type(run[0]):
+            frame_run()
+        if isinstance(part, (WalkedLayer, FileRows)):
             run.append(part)
-            continue
-        if run:
-            frames.append(frame_walked(run))
-            run = []
-        frames.append(part)
+        else:
+            frames.append(part)
     if run:
-        frames.append(frame_walked(run))
+        frame_run()
     return frames
 
 
