@@ -13,11 +13,11 @@ def measure(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float,
     return measure_cpu(cmd, env, stdout)[:3]
 
 
-def measure_cpu(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> tuple[float, int, str, float]:
+def measure_cpu(cmd: list[str], env=None, stdout=subprocess.DEVNULL, stderr=None) -> tuple[float, int, str, float]:
     """:func:`measure`, and the CPU seconds (user + system) of the child and its children: on a
     loaded machine a steadier figure than wall time."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if stdout is None else stdout, stderr=stderr)
     out = proc.stdout.read().decode() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start

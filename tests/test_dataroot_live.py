@@ -169,6 +169,27 @@ def test_tar_split_and_walk_give_the_same_inventory(overlay2_daemon):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.parametrize("files", ["walk", "tar-split"])
+def test_small_layers_framed_together_give_the_frames_of_one_each(overlay2_daemon, monkeypatch, files):
+    """Small image layers are framed together once read (a pandas frame per layer cost a millisecond
+    or more each): every frame and figure is that of a frame per layer (FRAME_ALONE 0), and with
+    layers framed alone between runs of small ones (50: the busybox layer and a few others)."""
+    from layerlab.analyses import efficiency
+    from layerlab.sources.docker import dataroot
+
+    daemon, _ = overlay2_daemon
+    together = ll.open_root(str(daemon.data_root), files=files, progress=False)
+    together.frames()  # read now, before FRAME_ALONE changes (the frames are read on first use)
+    for alone in (0, 50):
+        monkeypatch.setattr(dataroot, "FRAME_ALONE", alone)
+        each = ll.open_root(str(daemon.data_root), files=files, progress=False)
+        counts = each.files.groupby("layer_id", observed=True).size()
+        assert (counts >= 50).any() and (counts < 50).any()
+        for name in ("images", "layers", "image_layers", "history", "files", "containers", "skipped"):
+            pd.testing.assert_frame_equal(getattr(together, name), getattr(each, name), check_exact=True)
+        pd.testing.assert_frame_equal(efficiency(together), efficiency(each), check_exact=True)
+
+
 @pytest.mark.parametrize("other", DAEMONS[1:])
 def test_container_changes_agree_across_drivers(request, overlay2_daemon, other):
     """overlay2 reads the upper dir, vfs and btrfs compare full copies, the legacy overlay driver

@@ -133,20 +133,29 @@ class _Layer:
         self.wh = np.flatnonzero(self.is_wh)
         adds = np.flatnonzero(~self.is_wh)
         # The last row of a path wins (resolve keeps the last); earlier rows of it are hidden at once.
-        last = pd.Series(c[adds]).duplicated(keep="last").to_numpy()
+        last = _followed_by_same(c[adds])
         self.adds, self.self_hidden = adds[~last], adds[last]
         self.add_codes_sorted = np.sort(c[self.adds])
-        self.unique = not pd.Series(c).duplicated().any()
+        sc = np.sort(c)
+        self.unique = not (sc[1:] == sc[:-1]).any()
         lo, hi = paths.lo[c], paths.hi[c]
         # OCI: whiteouts, opaque directories and non-directories hide what lower layers have below.
         hides = (self.is_wh | (kind == OPAQUE) | (kind == NOT_DIR)) & (hi > lo)
         self.oci_hiders = np.flatnonzero(hides)
         self.dive_hiders = np.flatnonzero(self.is_wh & (hi > lo))
         # dive visits the leaves of the layer's tree (and every whiteout).
-        sc = np.sort(c)
         inner = np.searchsorted(sc, hi) > np.searchsorted(sc, lo)
         self.leaves = self.is_wh | ~inner
         self.links = np.flatnonzero(cols["link"][rows] >= 0)
+
+
+def _followed_by_same(codes: np.ndarray) -> np.ndarray:
+    """Where a later element has the same value (pandas' ``duplicated(keep="last")``), in numpy: a
+    Series a layer cost more than the rest of the layer's work on a layer of a few files."""
+    order = np.argsort(codes, kind="stable")  # equal values keep their order
+    out = np.zeros(len(codes), dtype=bool)
+    out[order[:-1]] = codes[order[:-1]] == codes[order[1:]]
+    return out
 
 
 class _Acc:

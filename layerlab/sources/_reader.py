@@ -219,6 +219,15 @@ def docker_size(files: pd.DataFrame) -> int:
     return int(files["size"].sum()) + sum(len(os.fsencode(t)) for t in links)
 
 
+def docker_sizes(files: pd.DataFrame) -> dict[str, int]:
+    """:func:`docker_size` of each layer of a files frame of several layers (those with rows)."""
+    sizes = {lid: int(v) for lid, v in files.groupby("layer_id", observed=True, sort=False)["size"].sum().items()}
+    links = files["kind"] == "symlink"
+    for lid, target in zip(files.loc[links, "layer_id"], files.loc[links, "link_target"]):
+        sizes[lid] += len(os.fsencode(target))
+    return sizes
+
+
 #: The fields of a container's config.v2.json layerlab reads, and the JSON type Docker writes each as.
 _CONTAINER_FIELDS = {"Name": str, "Image": str, "Created": str, "State": dict}
 _STATE_FIELDS = {"Running": bool, "Paused": bool, "Restarting": bool, "RemovalInProgress": bool, "Dead": bool,

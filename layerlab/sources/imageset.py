@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
     from ..frames.inventory import Inventory
 
+#: A layer of fewer rows is framed together with the other small ones once all are read (a frame has a
+#: fixed cost, about a millisecond); a larger one is framed as soon as it is read.
+FRAME_ALONE = 10_000
 #: Layers read at once (decompression, hashing and the C header walk release the GIL; the rest holds it).
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -177,9 +180,8 @@ def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blob
                            "unique_size": 0, "container_count": 0, "parent": img.parent, "intermediate": False})
 
     read = reads.results(progress)
-    files = concat_files([r[0] for r in read.values()])
+    files, size = _files_and_sizes(read)
     skipped = [r[3] for r in read.values() if r[3] is not None]
-    size = {cid: r[1] for cid, r in read.items()}
     for cid, r in read.items():
         blobs[cid]["compression"] = r[2]
     refs: dict[str, int] = {}
@@ -245,7 +247,9 @@ class _Reads:
         return self._done
 
 
-def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame, int, str]:
+def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame | FileRows, int | None, str, dict | None]:
+    """A layer's (files frame, Docker's size, compression, skipped record or None); a small layer's
+    rows are left unframed (size None), to be framed with the others (:func:`_files_and_sizes`)."""
     from ._reader import docker_size
 
     try:
@@ -262,8 +266,40 @@ def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame, int, str]:
                                   f"config says {layer.diff_id}; the layer is damaged or belongs to another "
                                   "image, and is not analysed", path=layer.where)
     got.rows.layer_id = cid
-    files = got.rows.frame(release=True)
+    if len(got.rows) < FRAME_ALONE:
+        return got.rows, None, got.compression, None
+    files = got.rows.frame(release=True)  # here, beside the other reads, not after them
     return files, docker_size(files), got.compression, None
+
+
+def _files_and_sizes(read: dict) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The files frame of every layer read (in order) and each layer's Docker size: the runs of small
+    layers left unframed are framed a run at a time (:func:`frame_layers`), not a layer at a time."""
+    from ._reader import docker_sizes
+    from .layerfiles.rows import frame_layers
+
+    frames, size, run = [], {}, []
+
+    def frame_run():
+        merged = frame_layers(run)
+        size.update(docker_sizes(merged))
+        frames.append(merged)
+        run.clear()
+
+    for cid, r in read.items():
+        got, layer_size = r[0], r[1]
+        if layer_size is None:
+            run.append(got)
+            size[cid] = 0  # a layer without rows: not in its run's frame
+            continue
+        if run:
+            frame_run()
+        frames.append(got)
+        size[cid] = layer_size
+    if run:
+        frame_run()
+    files = concat_files(frames)
+    return files, size
 
 
 class _NoBar:

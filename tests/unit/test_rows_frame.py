@@ -111,3 +111,71 @@ def test_whiteouts_among_plain_names_are_translated_in_order():
     f = r.frame()
     assert list(f["path"]) == ["/a", "/d/gone", "/d", "/e"]
     assert list(f["kind"].astype(str)) == ["file", "whiteout", "opaque", "file"]
+
+
+def _tar_of(tmp_path, name: str, make) -> str:
+    """A layer tar written by GNU tar from a directory ``make(root)`` fills in (names as bytes)."""
+    root = os.fsencode(tmp_path / name)
+    os.mkdir(root)
+    make(root)
+    archive = str(tmp_path / f"{name}.tar")
+    subprocess.run(["tar", "--format=gnu", "-C", os.fsdecode(root), "-cf", archive, "."], check=True)
+    return archive
+
+
+def _write(root: bytes, rel: bytes, data: bytes = b"") -> None:
+    os.makedirs(os.path.dirname(root + b"/" + rel), exist_ok=True)
+    with open(root + b"/" + rel, "wb") as f:
+        f.write(data)
+
+
+def test_layers_framed_together_equal_their_frames_concatenated(tmp_path):
+    """frame_layers (small layers of an image framed at once) gives concat_files of a frame per layer:
+    the same rows, columns, dtypes and layer categories, whiteouts, opaque markers (with and without
+    their directory), odd names, hashes and Docker's sizes; an empty layer has no rows and no category."""
+    from layerlab.sources._reader import docker_size, docker_sizes
+    from layerlab.sources.layerfiles.rows import concat_files, frame_layers
+
+    def base(root):
+        _write(root, b"etc/a", b"a" * 10)
+        _write(root, ODD[0], b"odd")
+        os.symlink(b"to\xffx", root + b"/bad-target")
+        os.symlink(b"etc/a", root + b"/plain-link")
+
+    def deletes(root):
+        _write(root, b"etc/.wh.a")
+        _write(root, b"srv/.wh..wh..opq")  # a marker with its directory in the layer
+        _write(root, b"srv/new", b"n" * 7)
+
+    def lone_marker(root):
+        _write(root, b"var/.wh..wh..opq")
+        _write(root, b"dev-disk-by\\x2dlabel.device", b"s")
+
+    def empty(root):
+        pass
+
+    made = [_tar_of(tmp_path, f"l{i}", make) for i, make in enumerate((base, deletes, empty, lone_marker))]
+    made[2] = str(tmp_path / "none.tar")
+    subprocess.run(["tar", "-cf", made[2], "-T", "/dev/null"], check=True)
+
+    def read(hash_files):
+        out = []
+        for i, archive in enumerate(made):
+            with open(archive, "rb") as f:
+                rows = tarstream.read_layer_unverified(f, os.path.getsize(archive), f"sha256:{i:064x}", archive,
+                                                       hash_files=hash_files).rows
+            out.append(rows)
+        return out
+
+    for hash_files in (False, True):
+        one_by_one = [r.frame() for r in read(hash_files)]
+        expected = concat_files(one_by_one)
+        together = frame_layers(read(hash_files))
+        got = concat_files([together])
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        assert list(got["layer_id"].cat.categories) == list(expected["layer_id"].cat.categories)
+        assert len(expected["layer_id"].cat.categories) == 3  # the empty layer has none
+        assert "opaque" in set(got["kind"].astype(str)) and "whiteout" in set(got["kind"].astype(str))
+        assert got["sha256"].notna().any() == hash_files
+        sizes = {f["layer_id"].iloc[0]: docker_size(f) for f in one_by_one if len(f)}
+        assert docker_sizes(together) == sizes and sizes[f"sha256:{0:064x}"] > 10

@@ -123,10 +123,14 @@ def test_dotdot_names_stay_under_root(tmp_path):
         assert paths == ["/b", "/c", "/etc/passwd"]
 
 
-def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
+@pytest.mark.parametrize("whole", [False, True], ids=["hashed-beside", "read-whole"])
+def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path, whole, monkeypatch):
+    """A big blob is hashed by a second thread while its headers are walked; a small one is read whole
+    (SMALL_BLOB): both give the rows of the streamed reading and refuse a damaged or cut blob."""
     archive = tmp_path / "l.tar"
     subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
     data = archive.read_bytes()
+    monkeypatch.setattr(tarstream, "SMALL_BLOB", len(data) if whole else 0)
     digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
     with open(archive, "rb") as f:
         got = tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest, diff_id=digest)
@@ -137,6 +141,33 @@ def test_checked_file_reading_hashes_beside_the_header_walk(tree, tmp_path):
     archive.write_bytes(bytes(damaged))
     with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="not analysed"):
         tarstream.read_layer_file(f, len(data), "L", "x", blob_digest=digest)
+    archive.write_bytes(data[: len(data) // 2])
+    with open(archive, "rb") as f, pytest.raises(LayerDigestMismatch, match="config says"):
+        tarstream.read_layer_file(f, len(data), "L", "x", diff_id=digest)
+
+
+def test_a_blob_in_memory_is_read_as_a_stream_is(tree, tmp_path):
+    """read_layer_bytes (a small member of a compressed `docker save` archive) walks an uncompressed blob
+    at once and streams a compressed one: the rows, digests and refusals of read_layer."""
+    archive = tmp_path / "l.tar"
+    subprocess.run(["tar", "--format=pax", "-C", str(tree), "-cf", str(archive), "."], check=True)
+    data = archive.read_bytes()
+    digest = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    for blob in (data, gzip.compress(data)):
+        streamed = tarstream.read_layer(io.BytesIO(blob).read, "L", "x")
+        got = tarstream.read_layer_bytes(blob, "L", "x", diff_id=digest)
+        assert (got.blob_digest, got.diff_id, got.blob_size, got.tar_size, got.compression) == \
+            (streamed.blob_digest, streamed.diff_id, streamed.blob_size, streamed.tar_size, streamed.compression)
+        pd.testing.assert_frame_equal(_frame(got), _frame(streamed))
+    with pytest.raises(LayerDigestMismatch, match="not analysed"):
+        tarstream.read_layer_bytes(data, "L", "x", blob_digest="sha256:" + "0" * 64)
+    with pytest.raises(LayerDigestMismatch, match="config says"):
+        tarstream.read_layer_bytes(data[: len(data) // 2], "L", "x", diff_id=digest)
+    with pytest.raises(ArchiveError) as streamed_error:
+        tarstream.read_layer(io.BytesIO(b"x" * 1024).read, "L", "x")
+    with pytest.raises(ArchiveError) as error:
+        tarstream.read_layer_bytes(b"x" * 1024, "L", "x")
+    assert str(error.value) == str(streamed_error.value)
 
 
 @pytest.mark.parametrize("fmt", ["gnu", "pax"])

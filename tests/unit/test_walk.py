@@ -54,3 +54,29 @@ def test_a_missing_layer_directory_names_itself(tmp_path, use_c):
     with pytest.raises(FileNotFoundError) as e:
         walk.walk_layer(tmp_path / "nope", "L", use_c=use_c)
     assert "nope" in str(e.value.filename)
+
+
+@pytest.mark.parametrize("convention", walk.CONVENTIONS)
+def test_walked_layers_framed_together_equal_their_frames_concatenated(tree, tmp_path, convention):
+    """A data root's small layers are framed together (frame_walked): the rows, dtypes and layer
+    categories of a frame per layer concatenated, whatever the layers hold (odd names, hard links,
+    markers dropped, an empty layer), and the walk's disk bytes are the frame's."""
+    from layerlab.sources.layerfiles.rows import concat_files
+
+    plain = tmp_path / "plain"
+    (plain / "usr").mkdir(parents=True)
+    (plain / "usr" / "back\\x2dslash").write_text("b")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dirs = [tree, empty, plain, tree]
+    ids = [f"sha256:{i:064x}" for i in (3, 1, 2, 0)]  # not in sorted order
+    one_by_one = [walk.walk_layer(d, i, convention) for d, i in zip(dirs, ids)]
+    walked = [walk.walk_layer(d, i, convention, frame=False) for d, i in zip(dirs, ids)]
+    assert [w.disk_bytes for w in walked] == [int(f["disk_usage"].sum()) for f in one_by_one]
+    assert walked[0].disk_bytes > 0 and len(walked[1]) == 0
+    expected = concat_files(one_by_one)
+    got = concat_files([walk.frame_walked(walked)])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert list(got["layer_id"].cat.categories) == sorted(ids[:1] + ids[2:])
+    for f, w in zip(one_by_one, walked):  # a layer alone, framed by the same function
+        pd.testing.assert_frame_equal(walk.frame_walked([w]), f, check_exact=True)

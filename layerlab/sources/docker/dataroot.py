@@ -37,9 +37,10 @@ from .._reader import (
     source_meta,
     symlinked_folder,
 )
-from ..layerfiles.rows import concat_files
+from ..imageset import FRAME_ALONE
+from ..layerfiles.rows import FileRows, concat_files, frame_layers
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
-from ..layerfiles.walk import compare_trees, disk_usage, walk_layer
+from ..layerfiles.walk import WalkedLayer, compare_trees, disk_usage, frame_walked, walk_layer
 from .layouts import DRIVERS, Driver
 
 FILES_FROM = ("auto", "walk", "tar-split")
@@ -376,7 +377,8 @@ class DataRoot:
         return metadata_frames(image_rows, layer_rows, il_rows, hist_rows, container_rows)
 
     def layer_files(self, row) -> tuple[pd.DataFrame, int | None, int | None]:
-        """(files rows, docker size or None, disk usage or None) of one layer row."""
+        """(files rows, docker size or None, disk usage or None) of one layer row. An image layer's rows
+        are a frame, or for a small layer its walk or tar-split rows, framed with the others by files_frame."""
         drv, root = self.driver, self.root
         lid, kind, cache = row.layer_id, row.kind, row.cache_id
         self._refuse_symlinks(cache)
@@ -386,13 +388,15 @@ class DataRoot:
             use_walk = self.files_from == "walk" or (self.files_from == "auto" and drv.image_files == "walk")
             diff = drv.diff_dir(root, cache)
             if use_walk and diff is not None:
-                files = walk_layer(diff, lid, drv.convention)
-                return files, None, self._disk_from_walk(files, cache, diff)
+                walked = walk_layer(diff, lid, drv.convention, frame=False)
+                disk = self._disk_from_walk(walked.disk_bytes, cache, diff)
+                # a small layer is framed with the others (files_frame); a large one here, beside the other walks
+                return walked if len(walked) < FRAME_ALONE else frame_walked([walked]), None, disk
             refused: list = []
-            files = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused).frame()
+            rows = read_tarsplit(self._layerdb[lid]["tar_split"], lid, refused)
             for name, reason in refused:
                 self.skipped.add("layer", lid, self._layerdb[lid]["tar_split"], reason)
-            return files, None, self._disk(cache)
+            return rows if len(rows) < FRAME_ALONE else rows.frame(), None, self._disk(cache)
         # init and container layers
         if drv.container_files == "walk":
             diff = drv.diff_dir(root, cache, container=True)
@@ -404,7 +408,7 @@ class DataRoot:
                 key = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
                 same = files[key].merge(init[key].drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
                 files = files[~same.to_numpy()].reset_index(drop=True)
-            return files, docker_size(files), self._disk_from_walk(files, cache, diff)
+            return files, docker_size(files), self._disk_from_walk(int(files["disk_usage"].sum()), cache, diff)
         if drv.container_files == "compare":
             lower_cache = self._lower_cache(row)
             rows, size = compare_trees(drv.full_dir(root, lower_cache), drv.full_dir(root, cache), lid)
@@ -435,10 +439,10 @@ class DataRoot:
             return None
         return disk_usage(d) + os.lstat(d).st_blocks * 512
 
-    def _disk_from_walk(self, files: pd.DataFrame, cache: str, diff: str) -> int:
-        # The walk already has every block under diff/; add the diff dir itself and the driver's
-        # bookkeeping beside it (link, lower, work/), without walking diff/ twice.
-        total = int(files["disk_usage"].sum()) + os.lstat(diff).st_blocks * 512
+    def _disk_from_walk(self, walked_bytes: int, cache: str, diff: str) -> int:
+        # The walk already has every block under diff/ (``walked_bytes``); add the diff dir itself and
+        # the driver's bookkeeping beside it (link, lower, work/), without walking diff/ twice.
+        total = walked_bytes + os.lstat(diff).st_blocks * 512
         layer_dir = self.driver.layer_dir(self.root, cache)
         if os.path.abspath(layer_dir) != os.path.abspath(diff):
             total += os.lstat(layer_dir).st_blocks * 512
@@ -505,7 +509,7 @@ class DataRoot:
         layers = meta["layers"]
         self.read_layers(layers)
         read = {k: v for k, v in self._read.items() if v is not None}
-        files = concat_files([v[0] for v in read.values()])
+        files = concat_files(_frames_of([v[0] for v in read.values()]))
         for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
             self._read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})
@@ -522,6 +526,27 @@ class DataRoot:
         meta = source_meta(self.root, self.image_store, self.driver.name, files_from=self.files_from)
         return assemble(meta, frames, lambda: self.files_frame(frames), self.skipped,
                         containers=lambda: self.container_sizes(frames))
+
+
+def _frames_of(parts: list) -> list[pd.DataFrame]:
+    """Layers' files frames in order, each run of layers not yet framed (walked, or read from
+    tar-split) made one frame."""
+    frames, run = [], []
+
+    def frame_run():
+        frames.append(frame_walked(run) if isinstance(run[0], WalkedLayer) else frame_layers(run))
+        run.clear()
+
+    for part in parts:
+        if run and type(part) is not type(run[0]):
+            frame_run()
+        if isinstance(part, (WalkedLayer, FileRows)):
+            run.append(part)
+        else:
+            frames.append(part)
+    if run:
+        frame_run()
+    return frames
 
 
 class _NotPlain(Exception):

@@ -127,16 +127,8 @@ class FileRows:
     def __len__(self) -> int:
         return len(self.path)
 
-    def frame(self, release: bool = False) -> pd.DataFrame:
-        """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
-        list as soon as its column is built (lower peak memory; the rows cannot be framed again)."""
-        import numpy as np
-        import pandas as pd
-        import pyarrow as pa
-
-        from ...frames import schema
-
-        kinds = self.kind
+    def _apply_opaque(self) -> None:
+        """Turn the opaque markers met into their directories' kind (or rows of their own)."""
         if self._opaque:
             index = {p: i for i, p in enumerate(self.path)}
             for d in self._opaque:
@@ -144,8 +136,21 @@ class FileRows:
                 if i is None:  # a marker without its directory entry: keep the fact
                     self.add(d, "opaque", 0, 0, 0, 0, None)
                 else:
-                    kinds[i] = "opaque"
+                    self.kind[i] = "opaque"
             self._opaque = []
+
+    def frame(self, release: bool = False, *, layers: tuple[list[str], list[int]] | None = None) -> pd.DataFrame:
+        """The rows as a files frame (contract dtypes), opaque markers applied. ``release``: empty each
+        list as soon as its column is built (lower peak memory; the rows cannot be framed again).
+        ``layers``: the rows are several layers' (IDs and row counts, in order; see :func:`frame_layers`)."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        from ...frames import schema
+
+        self._apply_opaque()
+        kinds = self.kind
         n = len(self.path)
         # Each list is emptied as soon as its column exists (with release), and the columns that need no
         # list come last, so the rows and the frame are not both whole in memory at once.
@@ -177,7 +182,11 @@ class FileRows:
             cols["disk_usage"] = pd.array(self.blocks, dtype="Int64")
         if release:
             self.blocks = []
-        cols["layer_id"] = layer_column(self.layer_id, n)
+        if layers is None:
+            cols["layer_id"] = layer_column(self.layer_id, n)
+        else:
+            ids, counts = layers
+            cols["layer_id"] = pd.Categorical.from_codes(np.repeat(np.arange(len(ids)), counts), categories=ids)
         cols["path_raw"] = raw_column(raw, n)
         if self._sha256:
             digests = [None] * n
@@ -187,6 +196,30 @@ class FileRows:
         else:
             cols["sha256"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
         return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
+
+
+def frame_layers(parts: list[FileRows]) -> pd.DataFrame:
+    """One files frame of several layers' rows, in order, as :func:`concat_files` of their frames would
+    be, but built at once: a frame per layer costs pandas a millisecond or more however few its rows,
+    which made an image of many small layers slow to read (400 layers of a few files took 3x the time
+    of the same files in one layer). The parts are emptied as they are taken."""
+    merged = FileRows("")
+    ids, counts = [], []
+    for part in parts:
+        part._apply_opaque()
+        n = len(part)
+        if not n:  # concat_files drops empty frames: no category for the layer either
+            continue
+        start = len(merged)
+        ids.append(part.layer_id)
+        counts.append(n)
+        for name in FileRows.__slots__:  # the columns: lists and packed numbers
+            column = getattr(part, name)
+            if isinstance(column, (list, array)) and name != "_opaque":
+                getattr(merged, name).extend(column)
+        merged._sha256.update({start + row: digest for row, digest in part._sha256.items()})
+        part.__init__(part.layer_id)  # its lists go now, not when the caller drops it
+    return merged.frame(release=True, layers=(ids, counts))
 
 
 def kind_dtype():

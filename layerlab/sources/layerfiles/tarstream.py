@@ -16,6 +16,7 @@ small files, and it cannot hash the compressed bytes it reads.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import tarfile
@@ -617,6 +618,10 @@ def read_layer_unverified(f, end: int, layer_id: str, what: str, *, hash_files: 
     return LayerRead(rows, None, None, end - start, end - start, "none")
 
 
+#: An uncompressed layer of a file up to this size is read whole into memory (and hashed and walked there).
+SMALL_BLOB = 1 << 20
+
+
 def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str | None = None,
                     diff_id: str | None = None, hash_files: bool = False) -> LayerRead:
     """Read and check the layer blob in the seekable file ``f`` (from its position to offset ``end``).
@@ -631,6 +636,9 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     if compression_of(head) != "none" or _tarscan is None or hash_files:
         return read_layer(lambda n: f.read(max(0, min(n, end - f.tell()))), layer_id, what,
                           blob_digest=blob_digest, diff_id=diff_id, hash_files=hash_files)
+    if end - start <= SMALL_BLOB:  # read whole: a thread and a file reopened per layer cost more than it
+        return read_layer_bytes(os.pread(f.fileno(), end - start, start), layer_id, what, blob_digest=blob_digest,
+                                diff_id=diff_id)
     sha = hashlib.sha256()
     failed: list[BaseException] = []
 
@@ -671,11 +679,32 @@ def read_layer_file(f, end: int, layer_id: str, what: str, *, blob_digest: str |
     hasher.join()
     if failed:
         raise failed[0]
-    got = "sha256:" + sha.hexdigest()
+    return _checked(rows, "sha256:" + sha.hexdigest(), error, end - start, what, blob_digest, diff_id)
+
+
+def read_layer_bytes(data: bytes, layer_id: str, what: str, *, blob_digest: str | None = None,
+                     diff_id: str | None = None, compression: str | None = None, hash_files: bool = False) -> LayerRead:
+    """:func:`read_layer` of a blob held in memory: an uncompressed one is hashed and walked here, at
+    once, without the threads a stream is read with (they cost more than a small layer's walk)."""
+    if compression not in (None, "none") or compression_of(data[:4]) != "none" or _tarscan is None or hash_files:
+        return read_layer(io.BytesIO(data).read, layer_id, what, blob_digest=blob_digest, diff_id=diff_id,
+                          compression=compression, hash_files=hash_files)
+    rows = FileRows(layer_id)
+    try:
+        parse_tar(iter((data,)), rows, what)
+        error = None
+    except ArchiveError as e:
+        error = e
+    return _checked(rows, "sha256:" + hashlib.sha256(data).hexdigest(), error, len(data), what, blob_digest, diff_id)
+
+
+def _checked(rows: FileRows, got: str, error: ArchiveError | None, size: int, what: str, blob_digest: str | None,
+             diff_id: str | None) -> LayerRead:
+    """An uncompressed blob's read, once its digest is checked (a mismatch is said before a parse error)."""
     for expected, named in ((blob_digest, "as it is named"), (diff_id, "as its image config says")):
         if expected and expected != got:
             raise LayerDigestMismatch(f"{what}: the blob hashes to {got}, not {expected} {named}; it is damaged "
                                       "or was altered, and is not analysed", path=what)
     if error is not None:
         raise error
-    return LayerRead(rows, got, got, end - start, end - start, "none")
+    return LayerRead(rows, got, got, size, size, "none")

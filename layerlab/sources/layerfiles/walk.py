@@ -45,19 +45,55 @@ if getattr(_fastwalk, "MTIME_UNIT", None) != "us":  # a stale build (nanoseconds
     _fastwalk = None
 
 
-def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, use_c: bool = True) -> pd.DataFrame:
+def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, use_c: bool = True,
+               frame: bool = True) -> pd.DataFrame | WalkedLayer:
     """The files frame rows of the layer stored in directory ``root``.
 
     Written for speed (this is the inventory's hot loop): one ``fstatat`` per entry, in C when the
     extension is built (``use_c``) and with the GIL released, so layers are walked on several cores
     at once (``walk_layers``); the frame is then built column-wise with numpy and Arrow from the
     walker's packed buffers, with no Python object per entry.
+    ``frame=False``: the layer's columns, to be framed with other layers' (:func:`frame_walked`).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
     overlay = convention == "overlay"
     scan = _scan_c if use_c and _fastwalk is not None else _scan
-    return _files_frame(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
+    walked = _files_columns(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
+    return frame_walked([walked]) if frame else walked
+
+
+class WalkedLayer:
+    """A walked layer's columns of the files frame (the rows kept), not yet a frame: a pandas frame
+    costs about a millisecond whatever its rows, so many small layers are framed together."""
+
+    __slots__ = ("layer_id", "columns", "disk_bytes")
+
+    def __init__(self, layer_id: str, columns: dict, disk_bytes: int):
+        self.layer_id, self.columns, self.disk_bytes = layer_id, columns, disk_bytes
+
+    def __len__(self) -> int:
+        return len(self.columns["size"])
+
+
+def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
+    """One files frame of walked layers, in order: the rows ``concat_files`` of a frame per layer
+    gives (a layer without rows has no category either)."""
+    parts = [p for p in parts if len(p)] or parts[:1]
+    ids, counts = [p.layer_id for p in parts], [len(p) for p in parts]
+    cols = {"layer_id": pd.Categorical.from_codes(np.repeat(np.arange(len(ids), dtype=np.int64), counts), categories=ids)}
+    for name in parts[0].columns:
+        arrays = [p.columns[name] for p in parts]
+        if len(arrays) == 1:
+            cols[name] = arrays[0]
+        elif isinstance(arrays[0], np.ndarray):
+            cols[name] = np.concatenate(arrays)
+        elif len({a.dtype for a in arrays}) == 1:
+            cols[name] = type(arrays[0])._concat_same_type(arrays)
+        else:
+            cols[name] = pd.concat([pd.Series(a) for a in arrays], ignore_index=True)
+    cols["mtime"] = schema.times_from_us(cols["mtime"])
+    return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
 
 
 class _Walked:
@@ -154,7 +190,7 @@ _CODE = {k: np.int8(i) for i, k in enumerate(schema.FILE_KINDS)}
 _NAT = np.iinfo(np.int64).min
 
 
-def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
+def _files_columns(layer_id: str, w: _Walked, overlay: bool) -> WalkedLayer:
     n = len(w.stats)
     st_mode = w.stats[:, 0]
     fmt = st_mode >> 12
@@ -208,23 +244,22 @@ def _files_frame(layer_id: str, w: _Walked, overlay: bool) -> pd.DataFrame:
         no_disk |= whiteout
     paths, raw = _path_column(w, renamed)
     link = _link_column(w, n, hard, whiteout)
-    df = pd.DataFrame(
-        {
-            "layer_id": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[layer_id]),
-            "path": paths,
-            "path_raw": raw,
-            "kind": pd.Categorical.from_codes(code, dtype=_KIND_DTYPE),
-            "size": size,
-            "mode": mode,
-            "uid": uid,
-            "gid": gid,
-            "mtime": schema.times_from_us(mtime),
-            "link_target": link,
-            "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
-            "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
-        }
-    )
-    return df if keep.all() else df[keep].reset_index(drop=True)
+    columns = {
+        "path": paths,
+        "path_raw": raw,
+        "kind": pd.Categorical.from_codes(code, dtype=_KIND_DTYPE),
+        "size": size,
+        "mode": mode,
+        "uid": uid,
+        "gid": gid,
+        "mtime": mtime,  # microseconds: made times once the layers are together
+        "link_target": link,
+        "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
+        "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
+    }
+    if not keep.all():
+        columns = {name: column[keep] for name, column in columns.items()}
+    return WalkedLayer(layer_id, columns, int(disk[keep & ~no_disk].sum()))
 
 
 _KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
