@@ -31,10 +31,8 @@ import json
 import os
 import re
 import stat
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ...errors import CorruptMetadata, DataRootPermissionError, ImageNotFound, NotADataRoot, UnsupportedStore
 from ...frames import schema
@@ -49,6 +47,7 @@ from .._reader import (
     is_digest,
     metadata_frames,
     read_bytes,
+    read_each_layer,
     read_json,
     source_meta,
 )
@@ -529,21 +528,7 @@ class ContainersStore:
     def read_layer_files(self, layers: pd.DataFrame, which=None) -> None:
         rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False)
                 if r.layer_id not in self._read]
-        bar = tqdm(total=len(rows), desc="reading layers", unit="layer", disable=self.progress is False or not rows, leave=False)
-
-        def read(row):
-            try:
-                return self.layer_files(row), None
-            except (OSError, *TARSPLIT_ERRORS, CorruptMetadata) as e:
-                return None, e
-            finally:
-                bar.update()
-
-        # As the data-root reader: layers on several cores (the C walk releases the GIL), biggest first.
-        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), os.cpu_count() or 1, 8))) as pool:
-            futures = {id(r): pool.submit(read, r) for r in sorted(rows, key=lambda r: -r.size)}
-            results = [futures[id(r)].result() for r in rows]
-        bar.close()
+        results = read_each_layer(rows, self.layer_files, (OSError, *TARSPLIT_ERRORS, CorruptMetadata), self.progress)
         for row, (got, e) in zip(rows, results):
             self._read[row.layer_id] = got
             if e is None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ...errors import OPTIONAL_TEXT, PATH, PROGRESS, TEXT, CorruptMetadata, DataRootPermissionError, NotADataRoot, expects
 from ...frames.inventory import Inventory
@@ -30,6 +28,7 @@ from .._reader import (
     is_digest,
     metadata_frames,
     read_bytes,
+    read_each_layer,
     read_int,
     read_json,
     read_optional,
@@ -460,23 +459,7 @@ class DataRoot:
         """Read the files of the layers selected by ``which`` (all by default) into the cache."""
         self._layer_rows = {r.layer_id: r for r in layers.itertuples(index=False)}
         rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False) if r.layer_id not in self._read]
-        bar = tqdm(total=len(rows), desc="reading layers", unit="layer", disable=self.progress is False or not rows, leave=False)
-
-        def read(row):
-            try:
-                return self.layer_files(row), None
-            except (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS) as e:
-                return None, e
-            finally:
-                bar.update()
-
-        # Layers are read on every core at once: the C walker releases the GIL while it walks, and
-        # one layer's frame is built while others are walked. Biggest first, so no core is left
-        # with a big layer at the end; results are kept in layer order.
-        with ThreadPoolExecutor(max_workers=max(1, min(len(rows), os.cpu_count() or 1, 8))) as pool:
-            futures = {id(r): pool.submit(read, r) for r in sorted(rows, key=lambda r: -r.size)}
-            results = [futures[id(r)].result() for r in rows]
-        bar.close()
+        results = read_each_layer(rows, self.layer_files, (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS), self.progress)
         for row, (got, e) in zip(rows, results):
             self._read[row.layer_id] = got
             if e is None:
