@@ -122,22 +122,7 @@ def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
         raise ArchiveError(f"{what} is zstd-compressed and the `zstandard` package is missing; "
                            "install it (pip install zstandard)", path=what) from None
     z = zstandard.ZstdDecompressor()
-    d = z.decompressobj()
-    fed = False
-    for chunk in chunks:
-        while chunk:
-            fed = True
-            out = d.decompress(chunk)
-            if out:
-                yield out
-            if d.eof:
-                chunk = d.unused_data
-                d = z.decompressobj()
-                fed = False
-            else:
-                chunk = b""
-    if fed:
-        raise ArchiveError(f"{what}: the zstd stream ends early (truncated); fetch or save the image again", path=what)
+    yield from _members(chunks, z.decompressobj, what, "zstd")
 
 
 class _IterFile:
@@ -584,7 +569,13 @@ class _Ahead:
 
 def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
     """gzip members back to back, decompressed as they stream; truncation is an ArchiveError."""
-    d = _inflate.decompressobj(16 + zlib.MAX_WBITS)
+    yield from _members(chunks, lambda: _inflate.decompressobj(16 + zlib.MAX_WBITS), what, "gzip")
+
+
+def _members(chunks: Iterator[bytes], new: Callable, what: str, name: str) -> Iterator[bytes]:
+    """Members (gzip) or frames (zstd) back to back, each by a fresh decompressor from ``new()``,
+    decompressed as they stream; input that ends inside one is an ArchiveError."""
+    d = new()
     fed = False
     for chunk in chunks:
         while chunk:
@@ -594,12 +585,12 @@ def _gunzip(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
                 yield out
             if d.eof:
                 chunk = d.unused_data
-                d = _inflate.decompressobj(16 + zlib.MAX_WBITS)
+                d = new()
                 fed = False
             else:
                 chunk = b""
-    if fed and not d.eof:
-        raise ArchiveError(f"{what}: the gzip stream ends early (truncated); save or fetch the image again", path=what)
+    if fed:
+        raise ArchiveError(f"{what}: the {name} stream ends early (truncated); save or fetch the image again", path=what)
 
 
 def read_layer_unverified(f, end: int, layer_id: str, what: str, *, hash_files: bool = False) -> LayerRead:
