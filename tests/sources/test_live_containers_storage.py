@@ -189,6 +189,26 @@ def test_transport_forms(store):
     assert out.returncode == 0 and f"small:1 ({store.images['localhost/small:1'][:12]})" in out.stdout, out.stdout
 
 
+def test_skopeo_id_forms_name_the_image_skopeo_names(store):
+    """skopeo's containers-storage references by ID: @ID, @ID-prefix and NAME@ID (the name one of the
+    image's names, or its repository); a NAME@ID whose name belongs to another image is refused."""
+    require(missing(programs=("skopeo",)))
+    app, small = store.images["localhost/app:1"], store.images["localhost/small:1"]
+
+    def skopeo_accepts(ref: str) -> bool:
+        return subprocess.run(["skopeo", "inspect", "--raw", store.transport + ref], capture_output=True,
+                              timeout=120).returncode == 0
+
+    for ref in ("@" + app, "@" + app[:12], "localhost/app:1@" + app, "localhost/app@" + app):
+        assert skopeo_accepts(ref), ref
+        inv = ll.open_source(store.transport + ref)
+        assert list(inv.images["image_id"]) == ["sha256:" + app], ref
+    assert list(ll.open_source(store.transport + "@" + small).images["image_id"]) == ["sha256:" + small]
+    assert not skopeo_accepts("localhost/small:1@" + app)
+    with pytest.raises(ImageNotFound, match="localhost/app:1"):
+        ll.open_source(store.transport + "localhost/small:1@" + app)
+
+
 def _atimes(root):
     # readlink moves a symlink's own atime (no O_NOATIME for it: docs/security.md): those are left out
     return {p: e for p, e in tree_state(root, contents=False, atimes=True).items() if not stat.S_ISLNK(e[0])}

@@ -406,12 +406,16 @@ class ContainersStore:
     def _select(self, images: list[dict]) -> None:
         """Keep the image ``self.ref`` names (a name, a short name as podman resolves it, an ID or prefix)."""
         ref = self.ref.removeprefix("sha256:")
-        wanted = [ref] if (":" in ref.rsplit("/", 1)[-1] or "@" in ref) else [ref, ref + ":latest"]
-        hits = [img for img in images if any(n in wanted for n in img["rec"].get("names") or [])]
-        if not hits:  # a short name: podman matches it against the end of a stored name
-            hits = [img for img in images if any(isinstance(n, str) and any(n.endswith("/" + w) for w in wanted)
-                                                 for n in img["rec"].get("names") or [])]
-        if not hits and re.fullmatch(r"[0-9a-f]{3,64}", ref):
+        name, at, by_id = ref.rpartition("@")
+        if at and re.fullmatch(r"[0-9a-f]{3,64}", by_id):
+            # skopeo's @ID and NAME@ID (an ID prefix too): the image by its ID; a NAME given must be one of
+            # its names, or the repository of one (localhost/app@ID)
+            hits = [img for img in images if img["rec"]["id"].startswith(by_id)]
+            if name:
+                hits = _named(hits, [name], repository=True)
+        else:
+            hits = _named(images, [ref] if (":" in ref.rsplit("/", 1)[-1] or at) else [ref, ref + ":latest"])
+        if not hits and not at and re.fullmatch(r"[0-9a-f]{3,64}", ref):
             hits = [img for img in images if img["rec"]["id"].startswith(ref)]
         if len({img["rec"]["id"] for img in hits}) != 1:
             names = sorted({n for img in images for n in img["rec"].get("names") or [] if isinstance(n, str)})[:10]
@@ -618,6 +622,28 @@ def _record_problem(rec: dict, what: str) -> str | None:
         if type(value) is not kind or (kind is list and not all(isinstance(v, str) for v in value)):
             return f"its {name!r} is {str(value)[:40]!r}, not {_JSON_TYPE[kind]}{' of strings' if kind is list else ''}"
     return None
+
+
+def _repository(name: str) -> str:
+    """A stored name without its tag or digest (``localhost:5000/app:1`` -> ``localhost:5000/app``)."""
+    name = name.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last) + last.index(":")] if ":" in last else name
+
+
+def _named(images: list[dict], wanted: list[str], *, repository: bool = False) -> list[dict]:
+    """The images one of whose names is in ``wanted`` (or, with ``repository``, whose repository is);
+    failing that, as podman resolves a short name, one whose name ends in ``/`` + it."""
+    def forms(n: str) -> tuple[str, ...]:
+        return (n, _repository(n)) if repository else (n,)
+
+    for short in (False, True):
+        hits = [img for img in images
+                if any(isinstance(n, str) and any(f == w or (short and f.endswith("/" + w)) for f in forms(n) for w in wanted)
+                       for n in img["rec"].get("names") or [])]
+        if hits:
+            return hits
+    return []
 
 
 def _parent_and_child(parent: dict, child: dict) -> bool:
