@@ -16,7 +16,7 @@ import layerlab as ll
 from harness import podman as hp
 from harness.tiers import missing, require
 from layerlab.analyses import dive_analysis, efficiency
-from layerlab.errors import ImageNotFound, NotADataRoot
+from layerlab.errors import ImageNotFound, NotADataRoot, UnsupportedStore
 from readonly_support import tree_state
 
 pytestmark = pytest.mark.live
@@ -174,6 +174,9 @@ def test_transport_forms(store):
     other = "vfs" if store.driver == "overlay" else "overlay"
     with pytest.raises(NotADataRoot, match=f"no {other} store"):
         ll.open_source(f"containers-storage:[{other}@{store.root}]")
+    # a driver layerlab cannot read, asked of a store that does not have it: the store is not said to use it
+    with pytest.raises(NotADataRoot, match=f"has no btrfs store .*; present: {store.driver}$"):
+        ll.open_source(f"containers-storage:[btrfs@{store.root}]")
     # the CLI takes it like any source
     out = subprocess.run([_tool("layerlab"), "summary", "--json", store.transport + "small:1"],
                          capture_output=True, text=True, timeout=300)
@@ -244,6 +247,15 @@ def _edit_json(path, fn):
     data = json.loads(path.read_text())
     fn(data)
     path.write_text(json.dumps(data))
+
+
+def test_a_store_of_a_driver_layerlab_cannot_read_says_so(copy):
+    root, store = copy
+    for kind in ("layers", "images", "containers"):  # the store's records, as a btrfs store keeps them
+        (root / f"{store.driver}-{kind}").rename(root / f"btrfs-{kind}")
+    for source in (str(root), f"containers-storage:[btrfs@{root}]"):
+        with pytest.raises(UnsupportedStore, match="uses the btrfs driver"):
+            ll.open_source(source)
 
 
 def test_layer_ids_that_would_leave_the_store_are_refused(copy):

@@ -127,14 +127,14 @@ class ContainersStore:
                 raise NotADataRoot(f"{self.root} holds stores of several drivers ({', '.join(present)}); choose one "
                                    "with driver=… (CLI: --driver, or containers-storage:[DRIVER@ROOT])", path=self.root)
             driver = present[0]
-        if driver in OTHER_DRIVERS or (driver not in DRIVERS and driver in present):
+        if driver in present and driver not in DRIVERS:
             raise UnsupportedStore(f"{self.root} uses the {driver} driver; layerlab reads the overlay and vfs drivers' "
                                    "layer directories only (copy the images to one of those with skopeo)", path=self.root)
-        if driver not in DRIVERS:
+        if driver not in DRIVERS and driver not in OTHER_DRIVERS:
             raise NotADataRoot(f"unknown containers-storage driver {driver!r}; known: {', '.join(DRIVERS)}", path=self.root)
         if driver not in present:
             raise NotADataRoot(f"{self.root} has no {driver} store ({driver}-layers/layers.json is missing); present: "
-                               f"{present or 'none'}", path=self.root)
+                               f"{', '.join(present) or 'none'}", path=self.root)
         self.driver = driver
         self.ref = ref
         self.files_from = files
