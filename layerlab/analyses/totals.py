@@ -73,6 +73,11 @@ def reclaimable_once(source, images=None) -> dict:
     return {"reclaimable_bytes": once, "reclaimable_bytes_sum_of_images": per_image, "images": len(ids)}
 
 
+def prune_command(image_store) -> str:
+    """The command that removes a store's dangling images: podman's for containers-storage."""
+    return "podman image prune" if image_store == "containers-storage" else "docker image prune"
+
+
 def dangling(source) -> pd.DataFrame:
     """Images ``docker image prune`` would remove, and the bytes removing them frees.
 

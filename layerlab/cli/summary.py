@@ -105,6 +105,8 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
 
     RECLAIM is layerlab's ``reclaimable_bytes``; WASTED and EFF are dive's wasted bytes and
     efficiency (as ``dive --ci`` prints them)."""
+    from ..analyses.totals import prune_command
+
     out = out or sys.stdout
     width = terminal_width(out)
     names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
@@ -164,7 +166,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
     if "reclaimable_bytes" in t:
         print(f"reclaimable: {human_bytes(t['reclaimable_bytes'])} stored in layers but hidden by later ones (each layer's "
               f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
-        print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `docker image prune` would free "
+        print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `{prune_command(data.get('image_store'))}` would free "
               f"{human_bytes(t['prunable_bytes'])}", file=out)
     if data.get("skipped"):
         counts: dict[str, int] = {}

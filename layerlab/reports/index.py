@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 
 from ..analyses.summary import image_counts
+from ..analyses.totals import prune_command
 from ..display import human_bytes, short_name
 
 
@@ -86,6 +87,7 @@ def headline(summary: dict) -> dict:
         "reclaimable_bytes_sum_of_images": t["reclaimable_bytes_sum_of_images"],
         "dangling_images": t["dangling_images"],
         "prunable_bytes": t["prunable_bytes"],
+        "prune_command": prune_command(summary.get("image_store")),
         "top": [{"name": short_name(i["tags"], i["image_id"]), "reclaimable_bytes": i["reclaimable_bytes"],
                  "size": i["size"]} for i in top],
         "containers": len(summary["containers"]),
@@ -111,7 +113,7 @@ def _dashboard(h: dict) -> str:
                                               f"images' own figures add up to {human_bytes(h['reclaimable_bytes_sum_of_images'])})"),
         (f"{h['dedup_ratio']:.2f}×" if h["dedup_ratio"] else "—", "layer dedup: separate images ÷ stored"),
         (f"{h['containers']}", f"containers, {human_bytes(h['rw_bytes'])} in read-write layers"),
-        (f"{h['dangling_images']}", f"dangling images: docker image prune would free {human_bytes(h['prunable_bytes'])}"),
+        (f"{h['dangling_images']}", f"dangling images: {h.get('prune_command', 'docker image prune')} would free {human_bytes(h['prunable_bytes'])}"),
     ]
     out = ['<h2>What the audit found</h2><div class="cards">']
     out += [f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for v, k in cards]

@@ -184,6 +184,9 @@ def test_transport_forms(store):
     data = json.loads(out.stdout)
     assert [im["tags"] for im in data["images"]] == [["localhost/small:1"]]
     assert data["image_store"] == "containers-storage"
+    # dangling images are pruned with podman's command, not docker's
+    out = subprocess.run([_tool("layerlab"), "summary", str(store.root)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "`podman image prune` would free" in out.stdout, out.stdout[-2000:]
     # every command takes podman's short names, as podman does
     inv = ll.open_source(str(store.root))
     assert inv.image_id("app:1") == inv.image_id("localhost/app:1") == "sha256:" + app
@@ -477,6 +480,7 @@ def test_report_of_a_store(store, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     index = (tmp_path / "report" / "index.html").read_text()
     assert "containers-storage" in index
+    assert "podman image prune would free" in index and "docker image prune" not in index
     assert len(list((tmp_path / "report").glob("*.html"))) > 2
 
 
