@@ -115,8 +115,10 @@ class Inventory:
         hexpart = ref.removeprefix("sha256:").lower()
         by_id = len(hexpart) >= 1 and all(c in "0123456789abcdef" for c in hexpart)
         bare = ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref
+        want = {ref, f"{ref}:latest"} if bare else {ref}
+        short = self.meta.get("image_store") == "containers-storage"  # podman's short names, as image_id takes them
         return [(iid, names, reason) for iid, names, reason in self.skipped_images()
-                if ref in names or (bare and f"{ref}:latest" in names)
+                if any(n in want or (short and any(n.endswith("/" + w) for w in want)) for n in names)
                 or (by_id and iid.removeprefix("sha256:").startswith(hexpart))]
 
     def image_files(self, ref: str) -> pd.DataFrame:

@@ -499,3 +499,28 @@ def test_a_symlinked_big_data_folder_is_not_followed(copy):
     assert "sha256:" + store.images["localhost/app:1"] in set(inv.images["image_id"])
     row = inv.skipped[inv.skipped["id"] == "sha256:" + store.images["localhost/small:1"]]
     assert "symbolic link" in row["reason"].iloc[0]
+
+
+def test_a_skipped_image_is_named_where_it_is_asked_for(copy):
+    """An image whose config is damaged is skipped with its names (summary --json "skipped"), and asking
+    for it by any name podman takes (full, short, @ID) says that image was skipped and why."""
+    from layerlab.analyses.summary import summary_dict
+    from layerlab.sources.containers_storage.store import big_data_name
+
+    root, store = copy
+    app = store.images["localhost/app:1"]
+    (root / f"{store.driver}-images" / app / big_data_name("sha256:" + app)).write_text("{}")
+    with pytest.warns(UserWarning, match="does not hash"):
+        inv = ll.open_source(str(root))
+    [entry] = [s for s in summary_dict(inv)["skipped"] if s["id"] == "sha256:" + app]
+    assert entry["names"] == ["localhost/app:1"] and "does not hash" in entry["reason"]
+    for ref in ("localhost/app:1", "app:1", app[:12]):
+        with pytest.raises(ImageNotFound, match=r"skipped as unreadable: sha256:\w+ \(localhost/app:1\): its config does not hash"):
+            inv.image_id(ref)
+    for ref in ("app:1", "@" + app, "localhost/app@" + app):
+        with pytest.warns(UserWarning), pytest.raises(
+                ImageNotFound, match=r"an image of that name was skipped as unreadable: sha256:\w+ \(localhost/app:1\)"):
+            ll.open_source(f"containers-storage:[{store.driver}@{root}]{ref}")
+    with pytest.warns(UserWarning), pytest.raises(ImageNotFound) as e:  # another name: the skipped image is only counted
+        ll.open_source(f"containers-storage:[{store.driver}@{root}]nosuch:1")
+    assert "of that name" not in str(e.value) and "1 image(s) were skipped" in str(e.value)

@@ -249,26 +249,27 @@ class ContainersStore:
         images: list[dict] = []
         for rec in image_recs:
             iid = rec["id"]
+            names = [n for n in rec.get("names") or [] if isinstance(n, str)]  # named in errors for that name
             where = os.path.join(self.images_dir, iid)
             try:
                 raw = self.big_data(iid, "sha256:" + iid)
             except FileNotFoundError:
                 self.skipped.add("image", "sha256:" + iid, where, "no image config in its big data (a manifest list, or an "
-                                 "image being written)")
+                                 "image being written)", names=names)
                 continue
             except _Outside as e:
-                self.skipped.add("image", "sha256:" + iid, where, e.strerror)
+                self.skipped.add("image", "sha256:" + iid, where, e.strerror, names=names)
                 continue
             except CorruptMetadata as e:
-                self.skipped.add("image", "sha256:" + iid, where, str(e))
+                self.skipped.add("image", "sha256:" + iid, where, str(e), names=names)
                 continue
             if hashlib.sha256(raw).hexdigest() != iid:
-                self.skipped.add("image", "sha256:" + iid, where, "its config does not hash to the image ID; the store is damaged")
+                self.skipped.add("image", "sha256:" + iid, where, "its config does not hash to the image ID; the store is damaged", names=names)
                 continue
             try:
                 config = read_json(where, raw)
             except CorruptMetadata as e:
-                self.skipped.add("image", "sha256:" + iid, where, str(e))
+                self.skipped.add("image", "sha256:" + iid, where, str(e), names=names)
                 continue
             problem = config_problem(config)
             top = rec.get("layer") or None
@@ -284,7 +285,7 @@ class ContainersStore:
                 bad = [r["id"] for r, d in zip(recs, dids) if r.get("diff-digest") and r["diff-digest"] != d]
                 reason = f"layer {bad[0][:12]}'s diff-digest is not the config's diff ID" if bad else None
             if reason:
-                self.skipped.add("image", "sha256:" + iid, where, reason)
+                self.skipped.add("image", "sha256:" + iid, where, reason, names=names)
                 continue
             chain = chain_ids(dids)
             for r, c in zip(recs, chain):
@@ -407,7 +408,8 @@ class ContainersStore:
         """Keep the image ``self.ref`` names (a name, a short name as podman resolves it, an ID or prefix)."""
         ref = self.ref.removeprefix("sha256:")
         name, at, by_id = ref.rpartition("@")
-        if at and re.fullmatch(r"[0-9a-f]{3,64}", by_id):
+        id_form = bool(at and re.fullmatch(r"[0-9a-f]{3,64}", by_id))
+        if id_form:
             # skopeo's @ID and NAME@ID (an ID prefix too): the image by its ID; a NAME given must be one of
             # its names, or the repository of one (localhost/app@ID)
             hits = [img for img in images if img["rec"]["id"].startswith(by_id)]
@@ -419,11 +421,24 @@ class ContainersStore:
             hits = [img for img in images if img["rec"]["id"].startswith(ref)]
         if len({img["rec"]["id"] for img in hits}) != 1:
             names = sorted({n for img in images for n in img["rec"].get("names") or [] if isinstance(n, str)})[:10]
-            skipped = [s["id"] for s in self.skipped if s["what"] == "image"]
+            skipped = [s for s in self.skipped if s["what"] == "image"]
+            # the skipped images this reference names, found by the same rules (an ID, a name, a short name)
+            wanted = [name] if id_form else [ref] if (":" in ref.rsplit("/", 1)[-1] or at) else [ref, ref + ":latest"]
+            def names_it(s: dict) -> bool:
+                if id_form:
+                    return s["id"][7:].startswith(by_id) and (not name or bool(_named([{"rec": s}], wanted, repository=True)))
+                return bool(_named([{"rec": s}], wanted)) or bool(re.fullmatch(r"[0-9a-f]{3,64}", ref)
+                                                                  and s["id"][7:].startswith(ref))
+
+            named = [s for s in skipped if names_it(s)]
+            shown = "; ".join(f"{s['id'][:19]}" + (f" ({', '.join(s['names'][:5])})" if s["names"] else "") + f": {s['reason']}"
+                              for s in named[:3])
             raise ImageNotFound(
                 f"{'no' if not hits else 'more than one'} image {self.ref!r} in {self.root}"
                 + (f" (names here include: {', '.join(names)})" if names else "")
-                + (f"; {len(skipped)} image(s) were skipped as unreadable: {', '.join(skipped[:5])}" if skipped else ""),
+                + (f"; an image of that name was skipped as unreadable: {shown}" if named and not hits else
+                   f"; {len(skipped)} image(s) were skipped as unreadable: {', '.join(s['id'] for s in skipped[:5])}"
+                   if skipped else ""),
                 ref=self.ref)
         keep = hits[0]["rec"]["id"]
         for img in images:
