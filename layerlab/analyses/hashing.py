@@ -56,7 +56,8 @@ def hash_source(inv) -> tuple[bool, str]:
         root = inv.meta.get("graph_root") or ""
         home = os.path.join(root, inv.meta.get("driver") or "")
     if home is None:
-        answer = (False, f"files of a {inv.meta.get('driver')!r} store cannot be read for hashing")
+        kind = inv.meta.get("driver") or inv.meta.get("image_store")  # archives and layouts have no driver
+        answer = (False, f"files of a {kind!r} store cannot be read for hashing")
     elif not root or not os.path.isdir(home):
         answer = (False, f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level grouping only")
     elif not os.access(home, os.R_OK | os.X_OK):

@@ -48,7 +48,7 @@ def cmd_summary(args) -> int:
     where = data["source"]
     if inv.meta.get("snapshot"):
         where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
-    print(f"{where}  ({data['image_store']}, {data['driver']})")
+    print(f"{where}  ({', '.join(str(v) for v in (data['image_store'], data['driver']) if v)})")  # an archive has no driver
     cli_summary.print_table(inv, data, images)
     return 0
 

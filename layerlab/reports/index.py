@@ -38,7 +38,8 @@ def about_html(inv) -> str:
     skipped = (f' <b style="color:#c0392b">{a["skipped"]} item(s) could not be read</b> (see the <code>skipped</code> frame).'
                if a["skipped"] else "")
     return (f'<p class="layerlab-about">Source <code>{html.escape(str(a["source"]))}</code> '
-            f'({html.escape(str(a["image_store"]))}, {html.escape(str(a["driver"]))} driver), scanned on host '
+            f'({html.escape(str(a["image_store"]))}' + (f', {html.escape(str(a["driver"]))} driver' if a["driver"] else "")
+            + '), scanned on host '
             f'<b>{html.escape(str(a["host"]))}</b> at <b>{html.escape(when)}</b>: {a["images"]} images '
             f'({a["tagged_images"]} tagged; {a["all_images"]} with intermediate build images), {a["containers"]} '
             f'containers.{skipped}</p>')
