@@ -111,16 +111,22 @@ def _signed(n) -> str:
     return ("+" if n > 0 else "-" if n < 0 else "") + _human(abs(n))
 
 
+def only_image(inv, source: str) -> str:
+    """The name of a source's one image (docker://REF, an archive of one, containers-storage:REF), for
+    commands whose image argument may then be left out."""
+    if len(inv.images) != 1:
+        raise LayerlabError(f"{source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
+    return inv.images["tags"].iloc[0][0] if len(inv.images["tags"].iloc[0]) else inv.images["image_id"].iloc[0]
+
+
 def cmd_check(args) -> int:
     from ..analyses.check import check, default_rules_file
     from ..sources import open_source
 
     rules = args.rules or default_rules_file()
     inv = open_source(args.source, driver=args.driver, progress=False, platform=args.platform)
-    if args.image is None:  # a source of one image (docker://REF, an archive of one) needs no name
-        if len(inv.images) != 1:
-            raise LayerlabError(f"{args.source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
-        args.image = inv.images["tags"].iloc[0][0] if len(inv.images["tags"].iloc[0]) else inv.images["image_id"].iloc[0]
+    if args.image is None:
+        args.image = only_image(inv, args.source)
     result = check(
         inv,
         args.image,

@@ -31,6 +31,10 @@ def cmd_bloat(args) -> int:
     from ..sources import open_source
 
     inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    if args.image is None:
+        from .analyses import only_image
+
+        args.image = only_image(inv, args.source)
     findings = bloat(inv, args.image, rules=args.rules)
     if args.json:
         json.dump(bloat_json(findings), sys.stdout, indent=2)
@@ -57,8 +61,8 @@ def add_parser(subparsers) -> None:
         "Python bytecode and test suites, docs, VCS directories, temporary files, logs), by category and by the layer "
         "(Dockerfile command) that wrote them, with the Dockerfile change that avoids them.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot, or 'sample'")
-    s.add_argument("image", help="tag, ID or ID prefix")
+    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample'")
+    s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--rules", metavar="FILE", help="CSV of extra bloat rules (category,pattern,fix,see); "
                    "a category it names replaces the bundled rules of that category")

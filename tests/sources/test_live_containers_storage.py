@@ -187,6 +187,10 @@ def test_transport_forms(store):
     # dangling images are pruned with podman's command, not docker's
     out = subprocess.run([_tool("layerlab"), "summary", str(store.root)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "`podman image prune` would free" in out.stdout, out.stdout[-2000:]
+    # a source of one image needs no image argument, in bloat as in check
+    for cmd in ("bloat", "check"):
+        out = subprocess.run([_tool("layerlab"), cmd, store.transport + "app:1"], capture_output=True, text=True, timeout=300)
+        assert out.returncode in (0, 1) and out.stdout.startswith(f"localhost/app:1 ({app[:12]})"), (cmd, out.stderr[-2000:])
     # every command takes podman's short names, as podman does
     inv = ll.open_source(str(store.root))
     assert inv.image_id("app:1") == inv.image_id("localhost/app:1") == "sha256:" + app
