@@ -32,11 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import LayerDigestMismatch
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
 from .foreign import LayerSkipped
 from .layerfiles.rows import FileRows, concat_files
-from .layerfiles.tarstream import LayerRead
+from .layerfiles.tarstream import LayerRead, diff_id_mismatch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,9 +261,7 @@ def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame | FileRows, int 
         return got.rows.frame(release=True), 0, "none", {"what": "layer", "id": cid, "path": layer.where,
                                                          "reason": e.reason}
     if got.diff_id is not None and got.diff_id != layer.diff_id:
-        raise LayerDigestMismatch(f"{layer.where}: the uncompressed layer hashes to {got.diff_id}, but the image "
-                                  f"config says {layer.diff_id}; the layer is damaged or belongs to another "
-                                  "image, and is not analysed", path=layer.where)
+        raise diff_id_mismatch(layer.where, got.diff_id, layer.diff_id, got.ended_diff_id)
     got.rows.layer_id = cid
     if len(got.rows) < FRAME_ALONE:
         return got.rows, None, got.compression, None

@@ -3,9 +3,10 @@
 - ``umoci_image``: an OCI layout with a two-layer image, made by umoci (no daemon needed).
 - ``zstd_frames_layout``: the same image with each layer recompressed into many zstd frames by the
   ``zstd`` CLI (the tar split in pieces, each its own frame, as zstd:chunked writes one frame per
-  file), or by ``pzstd`` (a skippable frame before each frame). skopeo 1.9 hangs on
-  ``--dest-compress-format zstd:chunked``, so its frames are made so; the manifest naming the new
-  blobs is written here (the config, hence the diff IDs and layer IDs, is unchanged).
+  file), or by ``pzstd`` (a skippable frame before each frame). skopeo 1.9's own
+  ``--dest-compress-format zstd:chunked`` drops the tar's end-of-archive blocks (docs/sources.md),
+  so the frames of a whole tar are made so; the manifest naming the new blobs is written here (the
+  config, hence the diff IDs and layer IDs, is unchanged).
 - ``with_index``: the image behind a nested index entry with a platform, optionally beside an
   attestation manifest as buildkit writes it (in-toto layer, platform unknown/unknown) without its
   ``vnd.docker.reference.*`` annotations. No tool here writes those (no buildx in Debian 12), so the

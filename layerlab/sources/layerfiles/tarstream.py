@@ -65,6 +65,8 @@ class LayerRead:
     blob_size: int
     tar_size: int
     compression: str  # "gzip", "zstd" or "none"
+    # what the tar would hash to with the end-of-archive blocks GNU tar writes (None if not hashed)
+    ended_diff_id: str | None = None
 
 
 def compression_of(head: bytes) -> str:
@@ -108,6 +110,34 @@ class _Hashed:
     @property
     def digest(self) -> str:
         return "sha256:" + self.sha.hexdigest()
+
+    def digest_if_ended(self) -> str:
+        """The digest with the end-of-archive blocks and record padding GNU tar writes after the
+        last entry (zeros up to the next 10 KiB record, at least two blocks) appended."""
+        pad = -self.size % RECORD
+        sha = self.sha.copy()
+        sha.update(bytes(pad if pad >= 2 * BLOCK else pad + RECORD))
+        return "sha256:" + sha.hexdigest()
+
+
+#: GNU tar writes whole records of 20 blocks, zero-padded after its two end-of-archive blocks.
+RECORD = 20 * BLOCK
+
+
+def diff_id_mismatch(what: str, got: str, expected: str, ended: str | None) -> LayerDigestMismatch:
+    """The error for a layer whose tar does not hash to its config's diff ID. A tar that would,
+    had it its end-of-archive blocks, is what containers/storage's zstd:chunked writer made before
+    its fix of December 2023 (it dropped them and kept the original tar's diff ID): say so."""
+    if ended is not None and ended == expected:
+        return LayerDigestMismatch(
+            f"{what}: the uncompressed layer hashes to {got}, not {expected} as the image config says: its tar "
+            "ends without the end-of-archive blocks that would make it hash so, as zstd:chunked layers written by "
+            "podman, buildah and skopeo before their fix of December 2023 do. Other clients refuse to pull it "
+            "too; push the image again with a newer tool or another compression. The layer is not analysed",
+            path=what)
+    return LayerDigestMismatch(f"{what}: the uncompressed layer hashes to {got}, but the image config says "
+                               f"{expected}; the layer is damaged or belongs to another image, and is not analysed",
+                               path=what)
 
 
 def _unzstd(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
@@ -506,11 +536,11 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
     if blob_digest and blob_digest != got_blob:
         raise LayerDigestMismatch(f"{what}: the blob hashes to {got_blob}, not {blob_digest} as it is named; "
                                   "it is damaged or was altered, and is not analysed", path=what)
+    hashed = raw if tar is None else tar if hash_tar else None
+    ended = hashed.digest_if_ended() if hashed is not None else None
     if diff_id and diff_id != got_diff:
-        raise LayerDigestMismatch(f"{what}: the uncompressed layer hashes to {got_diff}, but the image config "
-                                  f"says {diff_id}; the layer is damaged or belongs to another image, and is "
-                                  "not analysed", path=what)
-    return LayerRead(rows, got_blob, got_diff, raw.size, tar.size if tar is not None else raw.size, compression)
+        raise diff_id_mismatch(what, got_diff, diff_id, ended)
+    return LayerRead(rows, got_blob, got_diff, raw.size, tar.size if tar is not None else raw.size, compression, ended)
 
 
 class _Ahead:
