@@ -7,7 +7,8 @@ import pytest
 from layerlab.errors import NotADataRoot
 from layerlab.sources.containers_storage import location
 from layerlab.sources.containers_storage.location import default_store, parse_transport
-from layerlab.sources.containers_storage.store import big_data_name, store_id
+from layerlab.sources._reader import check_id
+from layerlab.sources.containers_storage.store import big_data_name
 
 
 @pytest.fixture
@@ -55,4 +56,4 @@ def test_ids_and_big_data_names():
     # containers/storage's makeBigDataBaseName: keys of [0-9a-z.] as they are, others base64'd after "="
     assert big_data_name("manifest") == "manifest"
     assert big_data_name("sha256:ab") == "=" + "c2hhMjU2OmFi"
-    assert store_id("a" * 64) and not store_id("../" + "a" * 61) and not store_id("A" * 64) and not store_id(None)
+    assert check_id("a" * 64) and not check_id("../" + "a" * 61) and not check_id("A" * 64) and not check_id(None)

@@ -42,6 +42,7 @@ from .._reader import (
     SCAN_HINT,
     Skipped,
     assemble,
+    check_id,
     docker_size,
     fill_layer_counts,
     is_digest,
@@ -61,13 +62,6 @@ FILES_FROM = ("auto", "walk", "tar-split")
 #: "initialized", 4 as "stopped", 8 as "stopping").
 _PODMAN_STATES = {1: "created", 2: "created", 3: "running", 4: "exited", 5: "paused", 6: "exited",
                   7: "removing", 8: "running"}
-_ID = re.compile(r"[0-9a-f]{64}")
-
-
-def store_id(value) -> str | None:
-    """``value`` if it is a 64-hex containers-storage ID, else None: IDs become paths, so one such as
-    ``../../etc`` or ``a/b`` is never followed."""
-    return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
 def big_data_name(key: str) -> str:
@@ -97,7 +91,7 @@ def real_dir(base: str, *parts: str) -> str:
 
 def content_dir(root: str, driver: str, cache_id: str) -> str | None:
     """The directory holding a layer's version of its files (for hashing), or None if unsafe or absent."""
-    if not store_id(cache_id):
+    if not check_id(cache_id):
         return None
     try:
         return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir", cache_id)
@@ -173,7 +167,7 @@ class ContainersStore:
                 if problem:
                     self.skipped.add(what, str(rec_id)[:80], path, f"{problem}; the store is damaged, so it is not read")
                     continue
-                if not store_id(rec_id):
+                if not check_id(rec_id):
                     self.skipped.add(what, str(rec_id)[:80], path, f"its id {str(rec_id)[:80]!r} is not a 64-hex ID; IDs "
                                      "become paths, so it is not read (the store is damaged or was tampered with)")
                     continue
@@ -187,7 +181,7 @@ class ContainersStore:
             lid = rec["id"]
             parent = rec.get("parent") or None
             problem = None
-            if parent is not None and not store_id(parent):
+            if parent is not None and not check_id(parent):
                 problem = f"its parent {str(parent)[:80]!r} is not a 64-hex ID"
             elif rec.get("diff-digest") is not None and not is_digest(rec.get("diff-digest")):
                 problem = f"its diff-digest {str(rec.get('diff-digest'))[:80]!r} is not a digest"
@@ -273,7 +267,7 @@ class ContainersStore:
                 continue
             problem = config_problem(config)
             top = rec.get("layer") or None
-            recs = record_chain(top) if (top is None or store_id(top)) else None
+            recs = record_chain(top) if (top is None or check_id(top)) else None
             dids = diff_ids(config)
             if problem:
                 reason = f"{problem}; the store is damaged"
@@ -306,7 +300,7 @@ class ContainersStore:
             if self.ref is not None and not (image in by_image and by_image[image]["selected"]):
                 continue
             layer = c.get("layer")
-            if not store_id(layer) or layer not in layers:
+            if not check_id(layer) or layer not in layers:
                 self.skipped.add("container", c["id"], os.path.join(self.containers_dir, "containers.json"),
                                  f"its read-write layer {str(layer)[:80]!r} is not in the layer store")
                 layer = None
@@ -365,7 +359,7 @@ class ContainersStore:
                 layer_rows[f"container:{cid}"] = {"layer_id": f"container:{cid}", "kind": "container", "diff_id": None,
                                                   "parent": parent, "cache_id": c["_layer"], "size": 0, "image_count": 0,
                                                   "compressed": []}
-            image = c.get("image") if store_id(c.get("image")) else None
+            image = c.get("image") if check_id(c.get("image")) else None
             names = [n for n in c.get("names") or [] if isinstance(n, str)]
             container_rows.append({
                 "container_id": cid, "name": names[0] if names else "", "image_id": "sha256:" + image if image else None,
