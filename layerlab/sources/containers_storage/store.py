@@ -71,6 +71,10 @@ def big_data_name(key: str) -> str:
     return "=" + base64.b64encode(key.encode()).decode()
 
 
+#: An image ID or a prefix of one, as skopeo and podman take it (three hex digits at least).
+_ID_PREFIX = re.compile(r"[0-9a-f]{3,64}")
+
+
 class _Outside(OSError):
     """A layer directory that is a symbolic link (or not a directory): never followed."""
 
@@ -89,14 +93,24 @@ def real_dir(base: str, *parts: str) -> str:
     return path
 
 
+def layer_dir(root: str, driver: str, cache_id: str) -> str:
+    """The directory holding a layer's version of its files (real_dir's errors if unsafe or absent)."""
+    return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir", cache_id)
+
+
 def content_dir(root: str, driver: str, cache_id: str) -> str | None:
-    """The directory holding a layer's version of its files (for hashing), or None if unsafe or absent."""
+    """:func:`layer_dir` for hashing: None if the ID or the directory is unsafe or absent."""
     if not check_id(cache_id):
         return None
     try:
-        return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir", cache_id)
+        return layer_dir(root, driver, cache_id)
     except OSError:
         return None
+
+
+def _names(rec: dict, key: str = "names") -> list[str]:
+    """A record's names (or other list of strings), anything not a string left out."""
+    return [n for n in rec.get(key) or [] if isinstance(n, str)]
 
 
 class ContainersStore:
@@ -243,7 +257,7 @@ class ContainersStore:
         images: list[dict] = []
         for rec in image_recs:
             iid = rec["id"]
-            names = [n for n in rec.get("names") or [] if isinstance(n, str)]  # named in errors for that name
+            names = _names(rec)  # named in errors for that name
             where = os.path.join(self.images_dir, iid)
             try:
                 raw = self.big_data(iid, "sha256:" + iid)
@@ -328,7 +342,7 @@ class ContainersStore:
                 layer_rows.setdefault(c, self._layer_row(c, r, chain[pos - 1] if pos else None, sizes))
             hist_rows += history_rows(cfg, len(chain), image_id=iid)
             il_rows += image_layer_rows(cfg, iid, chain, {c: layer_rows[c]["size"] for c in chain})
-            names = [n for n in rec.get("names") or [] if isinstance(n, str)]
+            names = _names(rec)
             tags = sorted(n for n in names if "@" not in n)
             digest = rec.get("digest") if is_digest(rec.get("digest")) else None
             digests = sorted({n for n in names if "@" in n} | ({f"{t.rsplit(':', 1)[0]}@{digest}" for t in tags} if digest else set()))
@@ -360,7 +374,7 @@ class ContainersStore:
                                                   "parent": parent, "cache_id": c["_layer"], "size": 0, "image_count": 0,
                                                   "compressed": []}
             image = c.get("image") if check_id(c.get("image")) else None
-            names = [n for n in c.get("names") or [] if isinstance(n, str)]
+            names = _names(c)
             container_rows.append({
                 "container_id": cid, "name": names[0] if names else "", "image_id": "sha256:" + image if image else None,
                 "state": states.get(cid, "unknown"), "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
@@ -402,27 +416,27 @@ class ContainersStore:
         """Keep the image ``self.ref`` names (a name, a short name as podman resolves it, an ID or prefix)."""
         ref = self.ref.removeprefix("sha256:")
         name, at, by_id = ref.rpartition("@")
-        id_form = bool(at and re.fullmatch(r"[0-9a-f]{3,64}", by_id))
+        id_form = bool(at and _ID_PREFIX.fullmatch(by_id))
+        is_prefix = not at and _ID_PREFIX.fullmatch(ref) is not None  # a bare ID prefix (if no name matches)
+        wanted = [name] if id_form else [ref] if (":" in ref.rsplit("/", 1)[-1] or at) else [ref, ref + ":latest"]
         if id_form:
             # skopeo's @ID and NAME@ID (an ID prefix too): the image by its ID; a NAME given must be one of
             # its names, or the repository of one (localhost/app@ID)
             hits = [img for img in images if img["rec"]["id"].startswith(by_id)]
             if name:
-                hits = _named(hits, [name], repository=True)
+                hits = _named(hits, wanted, repository=True)
         else:
-            hits = _named(images, [ref] if (":" in ref.rsplit("/", 1)[-1] or at) else [ref, ref + ":latest"])
-        if not hits and not at and re.fullmatch(r"[0-9a-f]{3,64}", ref):
+            hits = _named(images, wanted)
+        if not hits and is_prefix:
             hits = [img for img in images if img["rec"]["id"].startswith(ref)]
         if len({img["rec"]["id"] for img in hits}) != 1:
-            names = sorted({n for img in images for n in img["rec"].get("names") or [] if isinstance(n, str)})[:10]
+            names = sorted({n for img in images for n in _names(img["rec"])})[:10]
             skipped = [s for s in self.skipped if s["what"] == "image"]
             # the skipped images this reference names, found by the same rules (an ID, a name, a short name)
-            wanted = [name] if id_form else [ref] if (":" in ref.rsplit("/", 1)[-1] or at) else [ref, ref + ":latest"]
             def names_it(s: dict) -> bool:
                 if id_form:
                     return s["id"][7:].startswith(by_id) and (not name or bool(_named([{"rec": s}], wanted, repository=True)))
-                return bool(_named([{"rec": s}], wanted)) or bool(re.fullmatch(r"[0-9a-f]{3,64}", ref)
-                                                                  and s["id"][7:].startswith(ref))
+                return bool(_named([{"rec": s}], wanted)) or (is_prefix and s["id"][7:].startswith(ref))
 
             named = [s for s in skipped if names_it(s)]
             shown = "; ".join(f"{s['id'][:19]}" + (f" ({', '.join(s['names'][:5])})" if s["names"] else "") + f": {s['reason']}"
@@ -468,7 +482,7 @@ class ContainersStore:
                         return None
                     total += sizes[cur]
                     cur = r.get("parent")
-            names = [n for n in img["rec"].get("big-data-names") or [] if isinstance(n, str)]
+            names = _names(img["rec"], "big-data-names")
             return total + sum(self._big_data_size(img["rec"], n) for n in names)
 
         for img in images:
@@ -485,7 +499,7 @@ class ContainersStore:
             has_child = any(k is not img and _parent_and_child(img["config"], k["config"]) for k in kids)
             own = size(img)
             shared = own if has_child else (size(parent) if parent is not None else 0)
-            names = [n for n in img["rec"].get("names") or [] if isinstance(n, str)]
+            names = _names(img["rec"])
             img["figures"] = {
                 "size": own or 0, "shared_size": (shared or 0) if own is not None else 0,
                 "unique_size": (own - (shared or 0)) if own is not None else 0,
@@ -496,11 +510,6 @@ class ContainersStore:
             img["size_known"] = own is not None
 
     # -- layer contents ---------------------------------------------------------------------------
-
-    def _dir(self, cache_id: str) -> str:
-        if self.driver == "overlay":
-            return real_dir(self.root, "overlay", cache_id, "diff")
-        return real_dir(self.root, "vfs", "dir", cache_id)
 
     def layer_files(self, row) -> tuple[pd.DataFrame, int | None, int | None]:
         """(files rows, size as podman measures a diff, disk usage or None) of one layer row."""
@@ -516,7 +525,7 @@ class ContainersStore:
             for _name, reason in refused:
                 self.skipped.add("layer", lid, tar_split, reason)
             return files, docker_size(files), None
-        d = self._dir(cache)
+        d = layer_dir(self.root, self.driver, cache)
         if self.driver == "overlay":
             try:
                 files = walk_layer(d, lid, "overlay")
@@ -531,7 +540,7 @@ class ContainersStore:
         else:  # vfs keeps full copies: a layer's changes are what differs from its parent's copy
             parent = self._layers[cache].get("parent")
             if parent:
-                rows, size = compare_trees(self._dir(parent), d, lid)
+                rows, size = compare_trees(layer_dir(self.root, self.driver, parent), d, lid)
                 files = rows.frame()
             else:
                 files = walk_layer(d, lid, "plain")
