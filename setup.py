@@ -11,7 +11,7 @@ setup(
     package_dir=BUNDLED,
     include_package_data=False,  # only what package_data names (so not data/capture)
     package_data={
-        "layerlab": ["py.typed", "analyses/bloat_rules.csv"],
+        "layerlab": ["py.typed", "analyses/hygiene/bloat_rules.csv"],
         "layerlab._bundled.notebooks": ["[0-9]*.ipynb"],
         "layerlab._bundled.data": ["README.md", "sample-*.layerlab/*", "drivers/*"],
     },

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness (tests/harness)
 
 import layerlab as ll  # noqa: E402
-from layerlab.analyses.bloat import bloat, by_category  # noqa: E402
+from layerlab.analyses.hygiene.bloat import bloat, by_category  # noqa: E402
 from harness.daemon import Daemon  # noqa: E402
 
 IMAGE = "bench/bloat:1"

@@ -112,7 +112,7 @@ TIMED = (
 # Prints: seconds for every listed image's figures stacked one image at a time (the peer).
 PER_IMAGE = (
     "import sys, time, warnings; warnings.simplefilter('ignore'); import layerlab as ll; "
-    "from layerlab.analyses.waste import image_figures; from layerlab.analyses.base import base_images; "
+    "from layerlab.analyses.dive.waste import image_figures; from layerlab.analyses.dedup.base import base_images; "
     "inv = ll.load(sys.argv[1]); inv.frames(); b = base_images(inv).set_index('image_id')['base_layer_count']; "
     "t0 = time.perf_counter(); [image_figures(inv, i, int(b.get(i, 0))) for i in inv.listed['image_id']]; "
     "print(time.perf_counter() - t0)"

@@ -39,7 +39,7 @@ _LAZY = {
     "sample": ".sources.sample",
     "sample_path": ".sources.sample",
     "scan": ".collect",
-    "simulate_writes": ".analyses.cow_model",
+    "simulate_writes": ".analyses.drivers.cow_model",
 }
 
 

@@ -135,8 +135,8 @@ def distribution_table(inv, blobs=None) -> pd.DataFrame:
     """Image layers with the registry (compressed) digests the daemon recorded when it pulled or
     pushed them; with ``blobs`` (registry data: a live registry's frames or a storage audit's blobs)
     also each one's compressed size, or why it is unknown, by the one rule of
-    ``analyses.compressed.layer_compressed`` that the charts use too."""
-    from .analyses.compressed import layer_compressed
+    ``analyses.drivers.compressed.layer_compressed`` that the charts use too."""
+    from .analyses.drivers.compressed import layer_compressed
 
     inv = require_inventory(inv, "layerlab.tables")
     layers = inv.layers[(inv.layers["kind"] == "image")]
@@ -254,7 +254,7 @@ def registry_summary(frames) -> pd.DataFrame:
 
 @expects(comparison=TABLE)
 def model_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.measurements.compare_model`` for reading: per driver and workload, what the write
+    """``analyses.drivers.measurements.compare_model`` for reading: per driver and workload, what the write
     cost on disk (measured) next to what ``simulate_writes`` predicted, and the entries it added."""
     c = comparison
     return pd.DataFrame({
@@ -353,7 +353,7 @@ def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
     """``analyses.diff_images`` for reading: content changes first, largest first (a file rewritten
     with new bytes of the same size ranks by its size), metadata-only changes last; sizes as text,
     no layer IDs."""
-    from .analyses.diff_rank import metadata_only
+    from .analyses.diff.diff_rank import metadata_only
 
     key = pd.DataFrame({"meta": metadata_only(diff).to_numpy(), "bytes": diff[["size_a", "size_b"]].max(axis=1).to_numpy(),
                         "path": diff["path"].to_numpy()}, index=diff.index)
@@ -403,14 +403,14 @@ def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
 
 @expects(measurements=TABLE)
 def measured_layers_table(measurements: pd.DataFrame) -> pd.DataFrame:
-    """How many layers were measured per driver, and how (``analyses.measurements.load_measurements``)."""
+    """How many layers were measured per driver, and how (``analyses.drivers.measurements.load_measurements``)."""
     counts = measurements.groupby(["driver", "how"], sort=False).size()
     return counts.rename("layers measured").reset_index()
 
 
 @expects(sizes=TABLE)
 def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.store_usage.image_sizes`` for reading: each image's two copies in a containerd store."""
+    """``analyses.drivers.store_usage.image_sizes`` for reading: each image's two copies in a containerd store."""
     return pd.DataFrame({
         "image": sizes["tags"].map(lambda t: ", ".join(t) if t is not None and len(t) else "<none>").to_numpy(),
         "id": sizes["image_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
@@ -424,7 +424,7 @@ def store_images_table(sizes: pd.DataFrame) -> pd.DataFrame:
 
 @expects(du=TABLE)
 def btrfs_du_table(du: pd.DataFrame) -> pd.DataFrame:
-    """``analyses.measurements.btrfs_du`` for reading: what ``du`` counts per btrfs layer against what
+    """``analyses.drivers.measurements.btrfs_du`` for reading: what ``du`` counts per btrfs layer against what
     ``btrfs filesystem du`` says the layer owns alone and shares."""
     return pd.DataFrame({
         "btrfs subvolume": du["layer"].to_numpy(),

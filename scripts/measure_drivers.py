@@ -4,7 +4,7 @@
 For overlay2, vfs and btrfs (a dockerd each; btrfs on a loop-mounted image file) and containerd's
 overlayfs snapshotter (a containerd of its own, images imported from the overlay2 daemon's
 `docker save`), this builds the sample images, runs one container per workload of
-layerlab.analyses.cow_model.WORKLOADS in layerlab/app:1, and measures every image layer of that image and
+layerlab.analyses.drivers.cow_model.WORKLOADS in layerlab/app:1, and measures every image layer of that image and
 every container layer: allocated blocks, apparent bytes, entries and inodes, whiteouts, and for
 btrfs exclusive vs shared data extents (`btrfs filesystem du`) and qgroup figures. aufs has no
 kernel module here: its layout is rebuilt from the same layer tars and the writes applied by aufs'

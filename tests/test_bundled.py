@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.measurements import load_measurements, measurements_dir
+from layerlab.analyses.drivers.measurements import load_measurements, measurements_dir
 from layerlab.cli import main
 from layerlab.cli.notebooks import copy_notebooks
 from layerlab.errors import ReportError, SnapshotError

@@ -7,15 +7,15 @@ by name, ID or ID prefix.
 
 from __future__ import annotations
 
-from .base import base_images
-from .bloat import bloat, bloat_files, bloat_rules
-from .check import check, load_rules, parse_bytes
-from .copyups import copy_ups
-from .dedup import content_dedup, dedup_levels
-from .diff import diff_images, diff_layers, layer_changes
+from .dedup.base import base_images
+from .hygiene.bloat import bloat, bloat_files, bloat_rules
+from .dive.check import check, load_rules, parse_bytes
+from .drivers.copyups import copy_ups
+from .dedup.dedup import content_dedup, dedup_levels
+from .diff.diff import diff_images, diff_layers, layer_changes
 from .merged import merged_view
-from .sharing import layer_dedup, sharing, sharing_matrix
-from .waste import dive_analysis, efficiency, layer_reasons, waste
+from .dedup.sharing import layer_dedup, sharing, sharing_matrix
+from .dive.waste import dive_analysis, efficiency, layer_reasons, waste
 
 __all__ = [
     "base_images",

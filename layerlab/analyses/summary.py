@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .totals import dangling, reclaimable_once
-from .waste import summary_fields
+from .dive.totals import dangling, reclaimable_once
+from .dive.waste import summary_fields
 
 
 def image_counts(inv) -> dict:

@@ -27,7 +27,7 @@ def cmd_diff(args) -> int:
     import pandas as pd
 
     from ..analyses import diff_images, diff_layers
-    from ..analyses.diff_rank import ranked, size_split
+    from ..analyses.diff.diff_rank import ranked, size_split
     from ..display import command_label
     from ..sources import open_source
 
@@ -120,7 +120,7 @@ def only_image(inv, source: str) -> str:
 
 
 def cmd_check(args) -> int:
-    from ..analyses.check import check, default_rules_file
+    from ..analyses.dive.check import check, default_rules_file
     from ..sources import open_source
 
     rules = args.rules or default_rules_file()

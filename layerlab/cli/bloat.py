@@ -27,7 +27,7 @@ def print_findings(findings, *, indent: str = "", out=None) -> None:
 
 
 def cmd_bloat(args) -> int:
-    from ..analyses.bloat import bloat, bloat_json, by_category
+    from ..analyses.hygiene.bloat import bloat, bloat_json, by_category
     from ..sources import open_source
 
     inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)

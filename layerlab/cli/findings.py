@@ -11,9 +11,9 @@ from .summary import terminal_width
 
 def gather(inv, image_id: str, *, bloat_rules=None, top: int = 10) -> dict:
     """The frames ``check`` prints: ``inefficient`` (dive's table), ``lines`` (waste by line), ``bloat``."""
-    from ..analyses.attribution import waste_by_line
-    from ..analyses.bloat import bloat
-    from ..analyses.waste import dive_analysis
+    from ..analyses.dive.attribution import waste_by_line
+    from ..analyses.hygiene.bloat import bloat
+    from ..analyses.dive.waste import dive_analysis
 
     return {
         "inefficient": dive_analysis(inv, image_id),
@@ -25,7 +25,7 @@ def gather(inv, image_id: str, *, bloat_rules=None, top: int = 10) -> dict:
 
 def to_json(found: dict) -> dict:
     """``inefficient_files``, ``waste_by_line`` and ``bloat`` for ``check --json`` (all rows)."""
-    from ..analyses.bloat import bloat_json
+    from ..analyses.hygiene.bloat import bloat_json
 
     return {
         "inefficient_files": [

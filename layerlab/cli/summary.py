@@ -85,7 +85,7 @@ def waste_lines(inv, image_ids, top: int = 5):
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from ..analyses.attribution import waste_by_line
+    from ..analyses.dive.attribution import waste_by_line
 
     # disable=None: a bar only on a terminal, as the other long steps show one
     parts = [waste_by_line(inv, i) for i in tqdm(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False,
@@ -105,7 +105,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
 
     RECLAIM is layerlab's ``reclaimable_bytes``; WASTED and EFF are dive's wasted bytes and
     efficiency (as ``dive --ci`` prints them)."""
-    from ..analyses.totals import prune_command
+    from ..analyses.dive.totals import prune_command
 
     out = out or sys.stdout
     width = terminal_width(out)

@@ -15,8 +15,8 @@ import re
 
 import pandas as pd
 
-from ..analyses.base import base_images as host_base_images
-from ..analyses.waste import hidden_of, stack_all
+from ..analyses.dedup.base import base_images as host_base_images
+from ..analyses.dive.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .core import gather
 from .frames import HOST, find_rows, glob_prefix, listed_layers, read_frame

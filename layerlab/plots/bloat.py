@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ..analyses.bloat import RULES_TABLE
+from ..analyses.hygiene.bloat import RULES_TABLE
 from ..display import command_label, human_bytes, image_names
 from ..errors import OPTIONAL_IMAGE, expects
 from ..frames.inventory import INVENTORY, require_inventory

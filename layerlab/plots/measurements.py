@@ -1,6 +1,6 @@
-"""Charts of the storage-driver measurements (layerlab.analyses.measurements): layers and writes per driver.
+"""Charts of the storage-driver measurements (layerlab.analyses.drivers.measurements): layers and writes per driver.
 
-Each function takes the frame it draws (``analyses.measurements.load_measurements()``, the model
+Each function takes the frame it draws (``analyses.drivers.measurements.load_measurements()``, the model
 comparison ``compare_model(...)``, or a containerd Inventory) and an optional ``ax=``, draws on it and
 returns the Axes.
 """
@@ -59,7 +59,7 @@ def write_costs(model, *, ax=None):
 
     Bytes are on disk: allocated blocks of the container layer minus an unchanged one's; for btrfs
     the exclusive data extents (what the container owns alone). ``model`` is
-    ``analyses.measurements.compare_model(...)``'s frame.
+    ``analyses.drivers.measurements.compare_model(...)``'s frame.
     """
     cmp = model
     ax = get_ax(ax)
@@ -108,7 +108,7 @@ def _symlog_bytes(ax, axis, lo: float, hi: float) -> None:
 
 def model_agreement(model, *, ax=None):
     """Predicted against measured on-disk write cost, one point per driver and workload (diagonal = exact);
-    ``model`` is ``analyses.measurements.compare_model(...)``'s frame."""
+    ``model`` is ``analyses.drivers.measurements.compare_model(...)``'s frame."""
     cmp = model
     ax = get_ax(ax)
     if cmp.empty:
@@ -133,7 +133,7 @@ def model_agreement(model, *, ax=None):
 
 def store_copies(inv, *, ax=None):
     """A containerd store's two copies side by side: content blobs and unpacked snapshots (apparent and on disk)."""
-    from ..analyses.store_usage import store_usage
+    from ..analyses.drivers.store_usage import store_usage
 
     usage = store_usage(require_inventory(inv, "layerlab.plots.store_copies"))
     ax = get_ax(ax)

@@ -133,8 +133,8 @@ def _log_bytes_formatter():
 @expects(blobs=COMPRESSED)
 def compressed_sizes(blobs) -> dict:
     """A ``{digest: compressed bytes}`` map from a registry frame (``registry_layers``, ``registry_blobs``,
-    a storage audit's blobs) or a mapping (``analyses.compressed.blob_sizes``)."""
-    from ..analyses.compressed import blob_sizes
+    a storage audit's blobs) or a mapping (``analyses.drivers.compressed.blob_sizes``)."""
+    from ..analyses.drivers.compressed import blob_sizes
 
     return blob_sizes(blobs)
 
@@ -162,12 +162,12 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
 
     {returns_ax}
     """
-    from ..analyses.compressed import layer_compressed
+    from ..analyses.drivers.compressed import layer_compressed
 
     inv = require_inventory(inv, "layerlab.plots")
     ax = get_ax(ax)
     layers = inv.layers.set_index("layer_id")
-    # Known or unknown by the one rule (analyses.compressed.layer_compressed), as every table says.
+    # Known or unknown by the one rule (analyses.drivers.compressed.layer_compressed), as every table says.
     rule = layer_compressed(inv, compressed).set_index("layer_id")
     comp = dict(zip(rule.index, rule["compressed_size"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)))
     why = rule["unknown_reason"]

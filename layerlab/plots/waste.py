@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._docstrings import fill_doc
-from ..analyses.waste import STACK
+from ..analyses.dive.waste import STACK
 from ..display import command_label, human_bytes, image_names
 from ..errors import CONTAINER, OPTIONAL_IMAGE, OPTIONAL_TEXT, expects
 from ..frames.inventory import INVENTORY, require_inventory

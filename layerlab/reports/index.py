@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 
 from ..analyses.summary import image_counts
-from ..analyses.totals import prune_command
+from ..analyses.dive.totals import prune_command
 from ..display import human_bytes, short_name
 
 

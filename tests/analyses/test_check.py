@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from layerlab.analyses import check, load_rules, parse_bytes
-from layerlab.analyses.check import RuleError, parse_ratio
+from layerlab.analyses.dive.check import RuleError, parse_ratio
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,11 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses import efficiency
-from layerlab.analyses.attribution import walked_waste, waste_by_line
-from layerlab.analyses.base import base_images
+from layerlab.analyses.dive.attribution import walked_waste, waste_by_line
+from layerlab.analyses.dedup.base import base_images
 from layerlab.analyses.stacking import chain_files
-from layerlab.analyses.totals import reclaimable_once
-from layerlab.analyses.waste import hidden_of, hidden_stacked, image_figures, stack_all, waste
+from layerlab.analyses.dive.totals import reclaimable_once
+from layerlab.analyses.dive.waste import hidden_of, hidden_stacked, image_figures, stack_all, waste
 from layerlab.frames.inventory import Inventory
 from layerlab.sources.sample import DRIVERS, sample_path
 from harness.tiers import require, require_root

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layerlab.analyses.stacking import chain_files
-from layerlab.analyses.waste import dive_figures, hidden_of, hidden_stacked, image_figures, stack_all
+from layerlab.analyses.dive.waste import dive_figures, hidden_of, hidden_stacked, image_figures, stack_all
 from layerlab.frames import schema
 from layerlab.frames.inventory import Inventory
 

@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layerlab.analyses.layertree import _followed_by_same
+from layerlab.analyses.dive.layertree import _followed_by_same
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,7 +12,7 @@ from collections import defaultdict
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.bloat import bloat, bloat_files
+from layerlab.analyses.hygiene.bloat import bloat, bloat_files
 from harness import bloat_images as bi
 from harness.daemon import Daemon, dockerd_missing
 from harness.tiers import require
@@ -161,7 +161,7 @@ def test_check_bloat_rules_and_text(bloat_live, tmp_path):
 
 
 def test_honest_totals_and_dangling(bloat_live):
-    from layerlab.analyses.totals import dangling, reclaimable_once
+    from layerlab.analyses.dive.totals import dangling, reclaimable_once
 
     daemon, built, inv = bloat_live
     base_lists, update_lists = sum(bi.BASE_LISTS.values()), sum(bi.UPDATE_LISTS.values())
@@ -193,7 +193,7 @@ def test_honest_totals_and_dangling(bloat_live):
 
 def test_diff_of_a_rebuild_ranks_content_over_mtimes(bloat_live):
     from layerlab.analyses import diff_images
-    from layerlab.analyses.diff_rank import ranked
+    from layerlab.analyses.diff.diff_rank import ranked
 
     daemon, built, inv = bloat_live
     d = diff_images(inv, bi.CERTS_V1, bi.CERTS_V2, progress=False).set_index("path")

@@ -18,7 +18,7 @@ import pytest
 
 import layerlab as ll
 from layerlab.analyses import efficiency
-from layerlab.analyses.waste import image_figures
+from layerlab.analyses.dive.waste import image_figures
 from harness.daemon import Daemon, dockerd_missing
 from harness.images import BASE, busybox_rootfs
 from harness.tiers import missing, require

@@ -16,8 +16,8 @@ import pytest
 import layerlab as ll
 from layerlab.display import human_bytes
 from layerlab.analyses import diff_images, efficiency
-from layerlab.analyses.diff_rank import ranked, size_split
-from layerlab.analyses.totals import dangling, reclaimable_once
+from layerlab.analyses.diff.diff_rank import ranked, size_split
+from layerlab.analyses.dive.totals import dangling, reclaimable_once
 from layerlab.sources.sample import sample_path
 from harness.images import APP, BLOAT
 from harness.tiers import require

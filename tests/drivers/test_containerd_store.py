@@ -11,7 +11,7 @@ from readonly_support import tree_state
 import layerlab as ll
 from layerlab.errors import BoltError, NotADataRoot
 from layerlab.frames import schema
-from layerlab.analyses.store_usage import image_sizes, store_usage
+from layerlab.analyses.drivers.store_usage import image_sizes, store_usage
 from layerlab.oci.reference import familiar
 from layerlab.sources.containerd.store import open_containerd
 from layerlab.sources.docker.dataroot import detect

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.store_usage import image_sizes, store_usage
+from layerlab.analyses.drivers.store_usage import image_sizes, store_usage
 from layerlab.oci.reference import familiar
 from harness.containerd import Containerd, containerd_missing, docker_archive
 from harness.tiers import require

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from layerlab.analyses.cow_model import BLOCK, IMAGE, WORKLOADS, simulate_writes
-from layerlab.analyses.measurements import write_costs
+from layerlab.analyses.drivers.cow_model import BLOCK, IMAGE, WORKLOADS, simulate_writes
+from layerlab.analyses.drivers.measurements import write_costs
 from harness.tiers import require, require_root
 
 

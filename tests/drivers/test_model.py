@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.cow_model import BLOCK, IMAGE, MODELS, WORKLOADS, Write
-from layerlab.analyses.measurements import compare_model, load_measurements, measurements_meta, write_costs
+from layerlab.analyses.drivers.cow_model import BLOCK, IMAGE, MODELS, WORKLOADS, Write
+from layerlab.analyses.drivers.measurements import compare_model, load_measurements, measurements_meta, write_costs
 from layerlab.errors import LayerlabError
 
 MEASURED = load_measurements()

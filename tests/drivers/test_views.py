@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import layerlab  # noqa: E402
-from layerlab.analyses.measurements import compare_model, containerd_sample, load_measurements  # noqa: E402
+from layerlab.analyses.drivers.measurements import compare_model, containerd_sample, load_measurements  # noqa: E402
 from layerlab.plots import measurements as driver_plots  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-drivers-measured.ipynb"

@@ -1,12 +1,12 @@
 """The measured workloads as shell scripts for the driver measurements (scripts/measure_drivers.py).
 
-The writes themselves are the library's (``layerlab.analyses.cow_model``): the same ``Write`` objects
+The writes themselves are the library's (``layerlab.analyses.drivers.cow_model``): the same ``Write`` objects
 are simulated there and run here in real containers.
 """
 
 from __future__ import annotations
 
-from layerlab.analyses.cow_model import IMAGE, OPS, WORKLOADS, Write  # noqa: F401  (what the measurements use)
+from layerlab.analyses.drivers.cow_model import IMAGE, OPS, WORKLOADS, Write  # noqa: F401  (what the measurements use)
 
 
 def script(writes) -> str:

@@ -80,7 +80,7 @@ def test_references_parse_or_raise_a_clear_error(text):
 @SETTINGS
 @given(st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode)))
 def test_dive_ci_files_load_or_raise_a_rule_error(tmp_path_factory, raw):
-    from layerlab.analyses.check import load_rules
+    from layerlab.analyses.dive.check import load_rules
 
     path = tmp_path_factory.mktemp("rules") / ".dive-ci"
     path.write_bytes(raw)

@@ -143,7 +143,7 @@ def test_cache_serves_content_addressed_bodies(live, tmp_path):
 
 def test_local_sizes_join_through_distribution_metadata(live, daemon, client):
     from layerlab import open_root
-    from layerlab.analyses.compressed import local_sizes
+    from layerlab.analyses.drivers.compressed import local_sizes
 
     _, refs = live
     inventory = open_root(str(daemon.data_root))

@@ -73,7 +73,7 @@ def _text_nulls(df: pd.DataFrame) -> list[str]:
 
 
 def test_simulate_writes_keeps_none_for_the_created_step():
-    from layerlab.analyses.cow_model import IMAGE, WORKLOADS, simulate_writes
+    from layerlab.analyses.drivers.cow_model import IMAGE, WORKLOADS, simulate_writes
 
     out = simulate_writes("sample", IMAGE, next(name for name, writes in WORKLOADS.items() if writes))
     first = out.iloc[0]

@@ -18,7 +18,7 @@ from matplotlib.text import Text
 
 import layerlab as ll
 from layerlab import plots
-from layerlab.analyses import measurements
+from layerlab.analyses.drivers import measurements
 from layerlab.plots import measurements as driver_plots
 from layerlab.reports import audit_or_none
 from layerlab.sources.sample import DRIVERS

@@ -82,7 +82,7 @@ def test_all_reports_render_on_the_sample(report):
     # Where and when the source was scanned, on the first page.
     assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
     # Reclaimable bytes over all images count each (layer, path) once; what pruning frees.
-    from layerlab.analyses.totals import reclaimable_once
+    from layerlab.analyses.dive.totals import reclaimable_once
 
     assert f"<b>{human_bytes(reclaimable_once('sample')['reclaimable_bytes'])}</b><span>reclaimable" in index
     assert "docker image prune would free" in index

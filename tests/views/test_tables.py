@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from layerlab import tables
-from layerlab.analyses import measurements, store_usage
+from layerlab.analyses.drivers import measurements, store_usage
 from layerlab.display import human_bytes
 
 
@@ -35,7 +35,7 @@ def test_one_rule_decides_compressed_sizes_for_tables_and_charts(sample):
     import numpy as np
 
     from layerlab import plots
-    from layerlab.analyses.compressed import UNKNOWN_REASONS, layer_compressed
+    from layerlab.analyses.drivers.compressed import UNKNOWN_REASONS, layer_compressed
     from layerlab.reports import audit_or_none
 
     audit = audit_or_none()

@@ -10,7 +10,7 @@ snapshots, and the snapshotter unpacks every layer into ``snapshots/<n>/fs``. Th
   Docker's ``<id>-init`` snapshots as ``container``/``init`` layers;
 - files: each snapshot's ``fs`` walked in the overlay whiteout convention.
 
-Both copies Docker keeps in this mode are counted apart (``layerlab.analyses.store_usage``): the content
+Both copies Docker keeps in this mode are counted apart (``layerlab.analyses.drivers.store_usage``): the content
 blobs and the unpacked snapshots. Everything is read-only (see containerd_meta): no locks, no writes.
 """
 

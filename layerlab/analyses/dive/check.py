@@ -15,11 +15,11 @@ import re
 
 import pandas as pd
 
-from ..display import human_bytes
-from ..errors import FLAG, IMAGE, PATH, Expect, LayerlabError, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .bloat import RULES_TABLE
+from ...display import human_bytes
+from ...errors import FLAG, IMAGE, PATH, Expect, LayerlabError, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..hygiene.bloat import RULES_TABLE
 
 LIMIT = Expect("a number, a string such as '90%' or '20MB', 'disabled', or None", int, float, str, none=True)
 DIVE_RULES = Expect("a .dive-ci file path, a dict of rule keys to values, or None", str, dict, none=True,
@@ -139,7 +139,7 @@ def check(
         defaults apply (efficiency 0.9, user wasted 10 %).
     max_reclaimable_bytes, max_reclaimable_bytes_excluding_base, max_bloat_bytes
         layerlab's rules (``highestReclaimableBytes``, ``highestReclaimableBytesExcludingBase``,
-        ``highestBloatBytes``; see ``layerlab.analyses.gate``): byte sizes, off unless given
+        ``highestBloatBytes``; see ``layerlab.analyses.dive.gate``): byte sizes, off unless given
         here or in the rules. ``max_bloat_bytes`` may be a dict of category (or ``total``) to size.
     bloat_rules
         Extra bloat rules for ``highestBloatBytes`` (see ``analyses.bloat_rules``).

@@ -7,12 +7,12 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ..errors import FLAG, HASH, IMAGE, PROGRESS, Expect, expects
-from ..frames.inventory import OPTIONAL_SOURCE, SOURCE
-from ..sources import open_source
-from .hashing import can_hash, digest_lookup
-from .merged import merged_from_files
-from .stacking import chain_files, nulls_as_none
+from ...errors import FLAG, HASH, IMAGE, PROGRESS, Expect, expects
+from ...frames.inventory import OPTIONAL_SOURCE, SOURCE
+from ...sources import open_source
+from ..hashing import can_hash, digest_lookup
+from ..merged import merged_from_files
+from ..stacking import chain_files, nulls_as_none
 
 
 def _mask(values) -> np.ndarray:

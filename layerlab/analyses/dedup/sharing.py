@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import FLAG, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
+from ...errors import FLAG, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
 
 
 def _listed(inv, all: bool) -> pd.DataFrame:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import CorruptMetadata, NotADataRoot
-from ..sources import open_source
+from ...errors import CorruptMetadata, NotADataRoot
+from ...sources import open_source
 
 
 def store_usage(source) -> pd.DataFrame:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import ImageNotFound
-from ..oci.reference import Reference
-from ..sources import open_source
+from ...errors import ImageNotFound
+from ...oci.reference import Reference
+from ...sources import open_source
 
 COLUMNS = ["image_id", "position", "layer_id", "diff_id", "size", "disk_usage", "compressed_digest",
            "compressed_size"]
@@ -111,6 +111,6 @@ def layer_compressed(source, blobs=None) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["layer_id", "compressed_digest", "compressed_size", "unknown_reason"])
     df = df.astype({"layer_id": "string", "compressed_digest": "string", "compressed_size": "Int64"})
     # Missing text stays None, as in the other analyses (pandas 3 would make it NaN in a str column).
-    from .stacking import nulls_as_none
+    from ..stacking import nulls_as_none
 
     return nulls_as_none(df, ["compressed_digest", "unknown_reason"])

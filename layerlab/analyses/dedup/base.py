@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import FLAG, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .stacking import nulls_as_none
+from ...errors import FLAG, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..stacking import nulls_as_none
 
 BASE_COLUMNS = [
     "image_id", "tags", "base_image", "base_tags", "base_kind", "base_layer_count", "base_size",

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .stacking import NOT_DIRS_HIDE
+from ..stacking import NOT_DIRS_HIDE
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 

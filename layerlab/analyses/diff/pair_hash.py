@@ -13,8 +13,8 @@ import os
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..sources._reader import open_noatime
-from .hashing import content_dirs
+from ...sources._reader import open_noatime
+from ..hashing import content_dirs
 
 CHUNK = 1 << 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..sources import open_source
+from ...sources import open_source
 
 LINE_COLUMNS = ["image_id", "position", "layer_id", "created_by", "by_position", "by_layer_id", "by_created_by", "reason", "bytes", "paths"]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import IMAGE, Expect, LayerlabError, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .stacking import chain_files, nulls_as_none
-from .merged import merged_from_files
+from ...errors import IMAGE, Expect, LayerlabError, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..stacking import chain_files, nulls_as_none
+from ..merged import merged_from_files
 
 #: What ``rules`` takes (bloat, bloat_files, bloat_rules, check's bloat_rules).
 RULES_TABLE = Expect("None, a CSV file path or a DataFrame (see bloat_rules)", str, pd.DataFrame, none=True,

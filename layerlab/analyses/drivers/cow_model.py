@@ -12,7 +12,7 @@ Drivers differ in how a container layer grows:
   blocks written afterwards are its own (exclusive); metadata-only changes cost no data blocks.
 
 ``simulate_writes`` predicts the growth of a container layer for a list of ``Write``s; the named
-``WORKLOADS`` are the ones measured on real daemons (``layerlab.analyses.measurements``), which test it.
+``WORKLOADS`` are the ones measured on real daemons (``layerlab.analyses.drivers.measurements``), which test it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import Expect, LayerlabError, expects
-from ..errors import IMAGE as IMAGE_ARG
-from ..frames.inventory import SOURCE
-from ..sources import open_source
+from ...errors import Expect, LayerlabError, expects
+from ...errors import IMAGE as IMAGE_ARG
+from ...frames.inventory import SOURCE
+from ...sources import open_source
 
 WRITES = Expect("a workload name (a string) or a list of Write or (op, path[, arg]) tuples", str, list, tuple)
 DRIVERS_ARG = Expect("a storage driver name or a list of them", str, list, tuple, each=str)
@@ -352,7 +352,7 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     """
     drivers = [driver] if isinstance(driver, str) else list(driver)
     inv = open_source(source)
-    from .merged import merged_view
+    from ..merged import merged_view
 
     tree = _Tree(merged_view(inv, image))
     steps = _parse_writes(writes)
@@ -377,7 +377,7 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=COLUMNS)
     out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64", "entries": "int64"})
     # Step 0 has no op or path: None, as in the other analyses (pandas 3 would make them NaN in a str column).
-    from .stacking import nulls_as_none
+    from ..stacking import nulls_as_none
 
     return nulls_as_none(out, ["op", "path"])
 

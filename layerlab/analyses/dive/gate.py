@@ -14,7 +14,7 @@ Every rule is off unless configured; limits are byte sizes as dive reads them (`
 
 from __future__ import annotations
 
-from ..display import human_bytes
+from ...display import human_bytes
 from .check import RuleError, disabled, parse_bytes
 
 GATE_KEYS = ("highestReclaimableBytes", "highestReclaimableBytesExcludingBase", "highestBloatBytes")
@@ -53,7 +53,7 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
                      "store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build"
                      if failed else f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
     if "highestBloatBytes" in configured:
-        from .bloat import bloat, bloat_rules as rule_table, by_category
+        from ..hygiene.bloat import bloat, bloat_rules as rule_table, by_category
 
         wanted = limits(configured["highestBloatBytes"], "highestBloatBytes")
         known = set(rule_table(bloat_rules)["category"]) | {"total"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..sources import open_source
+from ...sources import open_source
 
 
 def hidden_rows(inv, image_id: str) -> pd.DataFrame:

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..errors import Expect, HASH, PROGRESS, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .hashing import hash_source, identical_groups, recorded
+from ...errors import Expect, HASH, PROGRESS, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..hashing import hash_source, identical_groups, recorded
 
 KINDS = Expect("a list of layer kinds ('image', 'init', 'container')", list, tuple, set, frozenset, each=str)
 
@@ -64,7 +64,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     if hash is not False:
         ok, why = hash_source(inv)
         if not ok and hash is True:
-            from ..errors import LayerlabError
+            from ...errors import LayerlabError
 
             raise LayerlabError(f"cannot hash file contents: {why}", path=inv.meta.get("source"))
         if not ok and not recorded(inv):

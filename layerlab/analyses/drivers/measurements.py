@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import LayerlabError
+from ...errors import LayerlabError
 from .cow_model import IMAGE, simulate_writes
 
 
 def measurements_dir() -> Path:
     """``drivers/`` of the bundled data (``layerlab._bundled.data``, or $LAYERLAB_DATA when set)."""
-    from ..sources.sample import data_dir
+    from ...sources.sample import data_dir
 
     return data_dir() / "drivers"
 
@@ -35,8 +35,8 @@ def load_measurements(path=None) -> pd.DataFrame:
 
 def containerd_sample():
     """The bundled containerd capture (data/sample-containerd.layerlab) as an Inventory."""
-    from ..frames.snapshot import load
-    from ..sources.sample import data_dir
+    from ...frames.snapshot import load
+    from ...sources.sample import data_dir
 
     return load(data_dir() / "sample-containerd.layerlab")
 
@@ -72,7 +72,7 @@ def compare_model(source="sample", measurements=None) -> pd.DataFrame:
 
     ``source`` gives the image's files (the bundled sample by default); the image and workloads
     are those of the measurements (``cow_model.WORKLOADS``)."""
-    from ..sources import open_source
+    from ...sources import open_source
 
     measured = write_costs(measurements)
     # Opened once, and each workload simulated once for every driver: the image's merged view is

@@ -22,11 +22,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONAL_TEXT, PROGRESS, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .hashing import can_hash, digest_lookup
-from .stacking import (
+from ...errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONAL_TEXT, PROGRESS, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..hashing import can_hash, digest_lookup
+from ..stacking import (
     DIR_KINDS,
     NOT_DIRS_HIDE,
     ancestor_closure,
@@ -336,7 +336,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
                 rows[n][12] = "size"
 
     # Identical content under different visible paths (each inode once: merged sizes count it once).
-    from .merged import merged_from_files
+    from ..merged import merged_from_files
 
     shown = merged_from_files(files, visible)
     regular = shown[(shown["kind"] == "file") & (shown["size"] > 0)]
@@ -464,7 +464,7 @@ def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
           squashed into one first layer (dive issue #111); equal to dive's own when the base
           is one layer or unknown.
     """
-    from .base import base_images
+    from ..dedup.base import base_images
 
     inv = open_source(source)
     imgs = inv.images if all else inv.listed

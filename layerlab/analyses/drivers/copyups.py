@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import CONTAINER, HASH, PROGRESS, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
-from .hashing import can_hash, digest_lookup
-from .stacking import (
+from ...errors import CONTAINER, HASH, PROGRESS, expects
+from ...frames.inventory import SOURCE
+from ...sources import open_source
+from ..hashing import can_hash, digest_lookup
+from ..stacking import (
     DIR_KINDS,
     chain_files,
     container_chain,

@@ -99,7 +99,7 @@ def size_split(source, a, b, *, source_b=None) -> dict:
         layer only ``a`` has, ``created_by``), largest first. The signed bytes add up to
         ``delta`` whenever the images' sizes are their layers' sizes (always, for local images).
     """
-    from ..sources import open_source
+    from ...sources import open_source
     from .diff import diff_layers
 
     inv = open_source(source)
