@@ -33,7 +33,7 @@ _LAZY = {
     "Inventory": ".frames.inventory",
     "describe": ".frames.schema",
     "file_tree": ".widgets.tree",
-    "load": ".frames.snapshot",
+    "load": ".frames.snapshot_load",
     "open_source": ".sources",
     "open_root": ".sources.docker.dataroot",
     "sample": ".sources.sample",

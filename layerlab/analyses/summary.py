@@ -5,10 +5,12 @@ The CLI's text and ``--json``, and the report, read this one dict.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from .dive.totals import dangling, reclaimable_once
-from .dive.waste import summary_fields
+from .dive.waste import efficiency
 
 
 def image_counts(inv) -> dict:
@@ -88,3 +90,23 @@ def skipped_list(inv) -> list[dict]:
          "path": None if pd.isna(r.path) else r.path}
         for r in inv.skipped.itertuples(index=False)
     ]
+
+
+def summary_fields(inv, image_id: str) -> dict:
+    """The analysis fields of one image in ``layerlab summary --json`` (JSON-safe values)."""
+    c = inv.cache
+    if "summary_efficiency" not in c:  # the images summary lists, all at once
+        c["summary_efficiency"] = efficiency(inv).set_index("image_id")
+    row = c["summary_efficiency"].loc[image_id]
+
+    def num(x):
+        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+    return {
+        "dive_efficiency": num(row["dive_efficiency"]),
+        "dive_wasted_bytes": int(row["dive_wasted_bytes"]),
+        "dive_user_wasted_percent": num(row["dive_user_wasted_percent"]),
+        "reclaimable_bytes": int(row["reclaimable_bytes"]),
+        "base_image": row["base_image"] if isinstance(row["base_image"], str) else None,
+        "base_size": int(row["base_size"]),
+    }

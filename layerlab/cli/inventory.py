@@ -13,7 +13,7 @@ def cmd_scan(args) -> int:
 
     out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet,
                platform=args.platform, foreign_layers=args.foreign_layers)
-    from ..frames.snapshot import load
+    from ..frames.snapshot_load import load
 
     snap = load(out)
     skipped = snap.skipped

@@ -18,7 +18,8 @@ import pandas as pd
 from ..analyses.dedup.base import base_images as host_base_images
 from ..analyses.dive.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
-from .core import gather
+from .snapshots import FleetError
+from .tasks import gather
 from .frames import HOST, find_rows, glob_prefix, listed_layers, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
@@ -317,8 +318,6 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     ``layer_id``, and ``images``: the shortest tag (or the ID) of each of the host's images whose
     layers hold it (empty for a container's read-write layer, ``container:<id>``).
     """
-    from .core import FleetError
-
     if path is None and sha256 is None and size is None:
         raise FleetError("find needs a path, a sha256 or a size")
     regex = _glob_regex(path) if path is not None and any(c in path for c in "*?[") else None

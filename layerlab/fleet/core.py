@@ -8,7 +8,6 @@ that reads snapshots itself, so the client only ever holds small per-host and pe
 from __future__ import annotations
 
 import os
-import sys
 from functools import cached_property
 
 import pandas as pd
@@ -17,6 +16,7 @@ from ..errors import OPTIONAL_TEXT, PROGRESS, TEXT, Expect, expects, whole_numbe
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
 from .snapshots import FleetError, find_snapshots, inspect_all
+from .tasks import gather, show_progress, wait
 
 FLEET_PATHS = Expect("a folder, glob or URL of snapshots, or a list of them", str, list, tuple,
                      test=lambda v: hasattr(v, "__fspath__"))
@@ -25,28 +25,6 @@ OPTIONS = Expect("a dict of fsspec storage options, or None", dict, none=True)
 
 SKIPPED_COLUMNS = ["snapshot", "reason"]
 SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
-
-
-def show_progress(progress: bool | None) -> bool:
-    """Whether to draw progress bars: as asked, or by default when stderr is a terminal (quiet
-    when piped, under cron, in a notebook rendered to a report)."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
-
-
-def wait(futures, desc: str, progress: bool | None) -> None:
-    """Wait for ``futures`` with a tqdm bar over their completion (on stderr, or a notebook widget)."""
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(futures), desc=desc, unit="task", disable=not show_progress(progress), leave=False) as bar:
-        for _ in as_completed(futures):
-            bar.update(1)
-
-
-def gather(futures, desc: str, progress: bool | None):
-    """Results of ``futures`` in order, with a tqdm bar over their completion."""
-    wait(futures, desc, progress)
-    return [f.result() for f in futures]
 
 
 def local_cluster(processes: bool = False):

@@ -13,8 +13,8 @@ import pandas as pd
 
 from ..errors import Expect, ImageNotFound, check_argument
 from . import schema
+from .schema import FRAME_NAMES
 
-FRAME_NAMES = ("images", "layers", "image_layers", "history", "containers", "files", "skipped")
 
 
 class Inventory:

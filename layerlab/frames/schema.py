@@ -66,6 +66,9 @@ def _frame_spec(*cols: tuple) -> tuple[Column, ...]:
     return tuple(Column(*c) for c in cols)
 
 
+#: The frames of every source, in the order a snapshot lists them.
+FRAME_NAMES = ("images", "layers", "image_layers", "history", "containers", "files", "skipped")
+
 FRAMES: dict[str, tuple[Column, ...]] = {
     "images": _frame_spec(
         ("image_id", STRING, "sha256 of the image config JSON (the image ID)"),

@@ -27,10 +27,9 @@ import pyarrow.parquet as pq
 
 from ..errors import OutputError, SnapshotError
 from . import schema
-from .inventory import FRAME_NAMES, Inventory
+from .schema import FRAME_NAMES
 from .output import check_name, check_target, swap_into_place
-from .snapshot_check import check_layers_known, check_meta_shape, read_meta, read_table
-from ..errors import PATH, expects
+from .snapshot_check import check_meta_shape
 
 FORMAT_VERSION = 4
 READABLE_FORMATS = (1, 2, 3, 4)
@@ -77,11 +76,6 @@ def _write_row_groups(files: pa.Table, target: Path, dictionary) -> None:
     plain = pa.Table.from_arrays([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in files.columns],
                                  names=files.column_names)
     pq.write_table(plain, target, compression="zstd", use_dictionary=dictionary, row_group_size=FILES_ROW_GROUP)
-
-
-def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
-    out = {col.name: column_from_arrow(table.column(col.name), col, kind) for col in schema.FRAMES[kind]}
-    return schema.coerce(pd.DataFrame(out), kind)
 
 
 def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
@@ -139,7 +133,7 @@ def check_output(path) -> Path:
     return path
 
 
-def save(inventory: Inventory, path) -> str:
+def save(inventory, path) -> str:
     """Write ``inventory`` to ``path`` (a directory named ``*.layerlab``, or an fsspec URL such as
     ``s3://bucket/host.layerlab``); returns the path.
 
@@ -203,41 +197,6 @@ def is_snapshot(path) -> bool:
     return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
 
 
-@expects(path=PATH)
-def load(path) -> Inventory:
-    """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save`` (a folder or
-    an fsspec URL)."""
-    if remote(path):
-        return _load_remote(os.fspath(path))
-    path = Path(path)
-    if not path.exists():
-        raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
-    try:
-        meta = json.loads(read_meta(path / "meta.json"))
-    except (OSError, ValueError) as e:
-        raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
-    check_meta(meta, path)
-    missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
-    if missing:
-        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing (no regular file "
-                            f"{missing[0]}.parquet); rescan the root", path=str(path))
-
-    rows = meta.get("rows") or {}
-
-    def read(name):
-        file = path / f"{name}.parquet"
-        df = _from_table(read_table(file, name, rows.get(name)), name)
-        if name == "image_layers":
-            check_layers_known(df, path / "layers.parquet")
-        return df
-
-    def reader(name):
-        return lambda: read(name)
-
-    meta["snapshot"] = str(path)
-    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
-
-
 def check_meta(meta: dict, path) -> dict:
     """Raise SnapshotError unless ``meta`` is a meta.json of the right shape and of a format this
     layerlab reads (every loader: a folder, a URL, a fleet's); fill format 1's gaps."""
@@ -253,22 +212,3 @@ def check_meta(meta: dict, path) -> dict:
     meta.setdefault("hostname", meta.get("host"))
     meta.setdefault("host_id", None)
     return meta
-
-
-def _load_remote(url: str) -> Inventory:
-    fs, path = remote(url)
-    path = path.rstrip("/")
-    try:
-        with fs.open(f"{path}/meta.json", "rb") as f:
-            meta = json.loads(f.read())
-    except FileNotFoundError:
-        raise SnapshotError(f"no snapshot at {url} (no meta.json there)", path=url) from None
-    except (OSError, ValueError) as e:
-        raise SnapshotError(f"{url} is not a layerlab snapshot (meta.json unreadable: {e})", path=url) from None
-    check_meta(meta, url)
-
-    def reader(name):
-        return lambda: _from_table(pq.read_table(f"{path}/{name}.parquet", filesystem=fs), name)
-
-    meta["snapshot"] = url
-    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})

@@ -52,7 +52,8 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         return source
     if source is not None:
         source = os.fspath(source)
-    from ..frames.snapshot import is_snapshot, load
+    from ..frames.snapshot import is_snapshot
+    from ..frames.snapshot_load import load
     from .docker.dataroot import open_root
     from .sample import sample
 

@@ -29,7 +29,7 @@ def sample_path(driver: str = "overlay2") -> Path:
 @expects(driver=TEXT)
 def sample(driver: str = "overlay2"):
     """The bundled sample snapshot for ``driver`` (overlay2 by default) as an Inventory."""
-    from ..frames.snapshot import load
+    from ..frames.snapshot_load import load
 
     path = sample_path(driver)
     if not path.exists():

@@ -15,14 +15,9 @@ Every rule is off unless configured; limits are byte sizes as dive reads them (`
 from __future__ import annotations
 
 from ...display import human_bytes
-from .check import RuleError, disabled, parse_bytes
+from ..rules import GATE_KEYS, RuleError, judge, parse_bytes
 
-GATE_KEYS = ("highestReclaimableBytes", "highestReclaimableBytesExcludingBase", "highestBloatBytes")
-KEBAB = {
-    "highest-reclaimable-bytes": "highestReclaimableBytes",
-    "highest-reclaimable-bytes-excluding-base": "highestReclaimableBytesExcludingBase",
-    "highest-bloat-bytes": "highestBloatBytes",
-}
+__all__ = ["GATE_KEYS", "evaluate", "limits"]
 
 
 def limits(value, key: str) -> dict:
@@ -34,6 +29,29 @@ def limits(value, key: str) -> dict:
     return {"total": value}
 
 
+def _over(what: str, advice: str):
+    """The message of a byte-size rule on ``what``: the figures, and ``advice`` when it fails."""
+    def message(value, threshold, failed):
+        if failed:
+            return (f"too many {what} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
+                    + advice)
+        return f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"
+    return message
+
+
+def _too_much(label: str):
+    def message(value, threshold, failed):
+        if failed:
+            return (f"too much {label} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
+                    "see `layerlab bloat` for the files and the fix")
+        return f"{label} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"
+    return message
+
+
+def _exceeds(value, threshold) -> bool:
+    return value > threshold
+
+
 def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules=None) -> list[tuple]:
     """Rows ``(rule, limit, value, status, message)`` for the layerlab rules ``configured`` sets."""
     rows = []
@@ -43,15 +61,9 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
         limit = configured[key]
         value = int(figures["reclaimable_bytes" if key == "highestReclaimableBytes" else "reclaimable_bytes_excluding_base"])
         what = "reclaimable bytes" + (" above the base" if key.endswith("ExcludingBase") else "")
-        if disabled(limit):
-            rows.append((key, "disabled", value, "disabled", "rule disabled"))
-            continue
-        threshold = parse_bytes(limit)
-        failed = value > threshold
-        rows.append((key, str(limit), value, "fail" if failed else "pass",
-                     f"too many {what} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): layers "
-                     "store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build"
-                     if failed else f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
+        rows.append(judge(key, limit, value, parse_bytes, _exceeds, _over(what, (
+            "layers store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build")),
+            shown=str(limit)))
     if "highestBloatBytes" in configured:
         from ..hygiene.bloat import bloat, bloat_rules as rule_table, by_category
 
@@ -65,14 +77,6 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
         for category, limit in wanted.items():
             rule = "highestBloatBytes" if category == "total" else f"highestBloatBytes[{category}]"
             value = int(found.sum()) if category == "total" else int(found.get(category, 0))
-            if disabled(limit):
-                rows.append((rule, "disabled", value, "disabled", "rule disabled"))
-                continue
-            threshold = parse_bytes(limit)
-            failed = value > threshold
             label = "bloat" if category == "total" else f"{category} bloat"
-            rows.append((rule, str(limit), value, "fail" if failed else "pass",
-                         f"too much {label} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
-                         "see `layerlab bloat` for the files and the fix"
-                         if failed else f"{label} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"))
+            rows.append(judge(rule, limit, value, parse_bytes, _exceeds, _too_much(label), shown=str(limit)))
     return rows

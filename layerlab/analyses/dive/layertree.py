@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..stacking import NOT_DIRS_HIDE
+from .conventions import go_divide, postorder_key
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -190,8 +191,6 @@ class _Acc:
         self.cnt[c], self.tot[c], self.mn[c] = nc, nt, nm
 
     def figures(self, user: int) -> dict:
-        from .waste import go_divide
-
         phantom = len({c for c in self.phantom if self.cnt[c] == 0})
         return {
             "dive_efficiency": 1.0 if self.discovered == 0 else (self.minimum - phantom) / self.discovered,
@@ -360,8 +359,6 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
         visit = lay.leaves
         accs = [full, *squashed.values()]
         if missing:
-            from .waste import postorder_key
-
             names = paths.names_of(c)
             keys = [postorder_key(p, w) for p, w in zip(names, lay.is_wh)]
             first = min(missing, key=lambda i: keys[i])

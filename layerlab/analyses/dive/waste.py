@@ -15,7 +15,6 @@ Two sets of numbers, side by side:
 from __future__ import annotations
 
 import bisect
-import math
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ from ...errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONA
 from ...frames.inventory import SOURCE
 from ...sources import open_source
 from ..hashing import can_hash, digest_lookup
+from .conventions import go_divide, postorder_key
 from ..stacking import (
     DIR_KINDS,
     NOT_DIRS_HIDE,
@@ -47,15 +47,6 @@ WASTE_COLUMNS = [
 
 
 # -- dive ---------------------------------------------------------------------------------------
-
-
-def postorder_key(path: str, whiteout: bool):
-    # dive visits each layer tree children-first, siblings sorted bytewise; a whiteout node is
-    # named ".wh.<name>".
-    comps = [c.encode("utf-8", "surrogateescape") for c in path.split("/")[1:]]
-    if whiteout and comps:
-        comps[-1] = b".wh." + comps[-1]
-    return tuple((0, c) for c in comps) + ((1, b""),)
 
 
 def _leaves(layer: pd.DataFrame) -> np.ndarray:
@@ -140,13 +131,6 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
     }
     table = table[table["inefficient"]].sort_values("size_bytes", ascending=False, kind="stable").reset_index(drop=True)
     return figures, table
-
-
-def go_divide(a: float, b: float) -> float:
-    # Go's float64 division, as dive does it: x/0 is +Inf, 0/0 is NaN.
-    if b == 0:
-        return math.nan if a == 0 else math.inf
-    return a / b
 
 
 def _squash_base(files: pd.DataFrame, base_layers: int) -> pd.DataFrame:
@@ -511,26 +495,6 @@ EFFICIENCY_COLUMNS = [
     "base_layer_count", "base_size", "reclaimable_bytes_excluding_base", "dive_efficiency_excluding_base",
     "dive_wasted_bytes_excluding_base", "dive_user_wasted_percent_excluding_base",
 ]
-
-
-def summary_fields(inv, image_id: str) -> dict:
-    """The analysis fields of one image in ``layerlab summary --json`` (JSON-safe values)."""
-    c = inv.cache
-    if "summary_efficiency" not in c:  # the images summary lists, all at once
-        c["summary_efficiency"] = efficiency(inv).set_index("image_id")
-    row = c["summary_efficiency"].loc[image_id]
-
-    def num(x):
-        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
-
-    return {
-        "dive_efficiency": num(row["dive_efficiency"]),
-        "dive_wasted_bytes": int(row["dive_wasted_bytes"]),
-        "dive_user_wasted_percent": num(row["dive_user_wasted_percent"]),
-        "reclaimable_bytes": int(row["reclaimable_bytes"]),
-        "base_image": row["base_image"] if isinstance(row["base_image"], str) else None,
-        "base_size": int(row["base_size"]),
-    }
 
 
 # -- per layer ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def load_measurements(path=None) -> pd.DataFrame:
 
 def containerd_sample():
     """The bundled containerd capture (data/sample-containerd.layerlab) as an Inventory."""
-    from ...frames.snapshot import load
+    from ...frames.snapshot_load import load
     from ...sources.sample import data_dir
 
     return load(data_dir() / "sample-containerd.layerlab")

@@ -1,0 +1,76 @@
+"""Reading a ``.layerlab`` snapshot (snapshot.py: the format and the writing) back into an Inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import PATH, SnapshotError, expects
+from . import schema
+from .inventory import FRAME_NAMES, Inventory
+from .snapshot import check_meta, column_from_arrow, remote
+from .snapshot_check import check_layers_known, read_meta, read_table
+
+
+def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
+    out = {col.name: column_from_arrow(table.column(col.name), col, kind) for col in schema.FRAMES[kind]}
+    return schema.coerce(pd.DataFrame(out), kind)
+
+
+@expects(path=PATH)
+def load(path) -> Inventory:
+    """Read a ``.layerlab`` snapshot written by ``layerlab scan`` or ``Inventory.save`` (a folder or
+    an fsspec URL)."""
+    if remote(path):
+        return _load_remote(os.fspath(path))
+    path = Path(path)
+    if not path.exists():
+        raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
+    try:
+        meta = json.loads(read_meta(path / "meta.json"))
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
+    check_meta(meta, path)
+    missing = [n for n in FRAME_NAMES if not (path / f"{n}.parquet").is_file()]
+    if missing:
+        raise SnapshotError(f"{path} is incomplete: {', '.join(missing)} missing (no regular file "
+                            f"{missing[0]}.parquet); rescan the root", path=str(path))
+
+    rows = meta.get("rows") or {}
+
+    def read(name):
+        file = path / f"{name}.parquet"
+        df = _from_table(read_table(file, name, rows.get(name)), name)
+        if name == "image_layers":
+            check_layers_known(df, path / "layers.parquet")
+        return df
+
+    def reader(name):
+        return lambda: read(name)
+
+    meta["snapshot"] = str(path)
+    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
+
+
+def _load_remote(url: str) -> Inventory:
+    fs, path = remote(url)
+    path = path.rstrip("/")
+    try:
+        with fs.open(f"{path}/meta.json", "rb") as f:
+            meta = json.loads(f.read())
+    except FileNotFoundError:
+        raise SnapshotError(f"no snapshot at {url} (no meta.json there)", path=url) from None
+    except (OSError, ValueError) as e:
+        raise SnapshotError(f"{url} is not a layerlab snapshot (meta.json unreadable: {e})", path=url) from None
+    check_meta(meta, url)
+
+    def reader(name):
+        return lambda: _from_table(pq.read_table(f"{path}/{name}.parquet", filesystem=fs), name)
+
+    meta["snapshot"] = url
+    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
