@@ -1,5 +1,6 @@
 """The OCI image nouns every source shares: media types, descriptors, platforms, and choosing one
-image of an index (formats: docs/formats.md, "Manifests and indexes")."""
+image of an index (formats: docs/formats.md, "Manifests and indexes"). The archive, layout and
+registry readers take them from here, so each is named and decided once."""
 
 from __future__ import annotations
 
@@ -16,10 +17,38 @@ SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
            "application/vnd.docker.distribution.manifest.v1+prettyjws")
 INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
 IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
+#: An image's config; a manifest whose config is of another type is an artifact (signature, SBOM, ...).
+CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
+#: Layer media types and the compression of their blobs.
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "none",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "none",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
+}
+#: Foreign (non-distributable) layers: a registry may not hold their blobs, which live at their ``urls``.
+FOREIGN_TYPES = frozenset({
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+})
+#: The media type a schema1 layer blob has once converted (skopeo's convertToManifestSchema2).
+SCHEMA1_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#: The annotations an index entry names its image by (OCI's, and containerd's full name).
+REF_NAME = "org.opencontainers.image.ref.name"
+IMAGE_NAME = "io.containerd.image.name"
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST) + SCHEMA1[::-1])
 
 #: ``uname -m`` -> the OCI architecture name.
-ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
+                 "i686": "386"}
 
 
 def host_platform() -> str:
@@ -74,6 +103,14 @@ def platform_matches(wanted: str, platform: str | None) -> bool:
         return False
     want, have = wanted.strip("/").split("/"), platform.split("/")
     return have[:len(want)] == want
+
+
+def platform_wanted(wanted: str | None, fields: dict | None) -> bool:
+    """Whether platform ``fields`` (an index entry's ``platform``, or a config's ``os``,
+    ``architecture``, ``variant``) are ``wanted``: always when nothing is wanted or nothing is said."""
+    if not wanted or not fields:
+        return True
+    return platform_matches(wanted, platform_string(fields))
 
 
 def media_type_of(data: dict, content_type: str | None = None) -> str:

@@ -4,303 +4,19 @@ Both forms Docker writes are read through their ``manifest.json`` (one entry per
 ``RepoTags``, ``Layers``): the classic one (``<id>/layer.tar``, a layer shared by several images
 stored once and linked from the others) and the OCI-layout one of Docker 25+ (``blobs/sha256/<hex>``
 beside ``index.json`` and ``oci-layout``). A tar holding only an OCI layout (``oci-archive:``) is read
-by ``ocilayout``. Layers are read straight out of the archive, never extracted.
-
-A plain archive is random access: its member index is read first (headers only) and each layer is
-read from its offset. A compressed archive can only be read front to back, so it is read in one
-pass: small members (configs, manifests) are kept, larger ones are read as layers as they go by.
+by ``ocilayout``. Layers are read straight out of the archive (``blobstore``), never extracted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
-import tarfile
-import zlib
 
 from ..errors import ArchiveError, LayerDigestMismatch
+from .blobstore import foreign_blob, layer_blob, named_digest, not_an_image, open_tar_store, read_json_blob
 from .foreign import foreign_urls
-from .imageset import ImageEntry, LayerBlob, build_inventory
-from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
-                                  read_layer_unverified, unzstd_file)
-
-#: Members up to this size are kept in memory when a compressed archive is streamed.
-SMALL = 1 << 20
-#: A JSON document (manifest, index, config) larger than this is refused, not read into memory.
-JSON_LIMIT = 64 << 20
-
-
-def read_json_blob(data: bytes, what: str, expected: str):
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ArchiveError(f"{what} is not valid JSON ({e}); expected {expected}", path=what) from None
-
-
-class _Window:
-    """``read`` over one member's bytes of an open archive file."""
-
-    def __init__(self, path: str, offset: int, size: int):
-        self._f = open(path, "rb")
-        self._f.seek(offset)
-        self._left = size
-
-    def read(self, n: int) -> bytes:
-        if self._left <= 0:
-            return b""
-        data = self._f.read(min(n, self._left))
-        self._left -= len(data)
-        if not data:
-            raise ArchiveError(f"{self._f.name} ends inside a member (truncated); save the image again",
-                               path=self._f.name)
-        return data
-
-    def close(self) -> None:
-        self._f.close()
-
-
-class TarStore:
-    """Members of an uncompressed tar archive, read in place (links between members followed)."""
-
-    def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
-        self.path = path
-        self.verify = verify
-        self.hash_files = hash_files
-        try:
-            members = _plain_members(path)
-            if members is None:
-                with tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape") as tf:
-                    members = tf.getmembers()
-        except tarfile.ReadError as e:
-            raise ArchiveError(_bad_tar(path, e), path=path) from None
-        except EOFError:
-            raise ArchiveError(f"{path} ends in the middle of a member (truncated); save the image again", path=path) from None
-        self._members = {posixpath.normpath(m.name.lstrip("./") or "."): m for m in members}
-        self._members.update({m.name: m for m in members})
-
-    def names(self) -> set[str]:
-        return {n for n, m in self._members.items() if m.isreg()}
-
-    def _member(self, name: str, depth: int = 0) -> tarfile.TarInfo | None:
-        m = self._members.get(name) or self._members.get(posixpath.normpath(name))
-        if m is None or depth > 8:
-            return None
-        if m.issym():  # the classic form links a layer saved for another image: ../<id>/layer.tar
-            return self._member(posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname)), depth + 1)
-        if m.islnk():
-            return self._member(m.linkname, depth + 1)
-        return m if m.isreg() else None
-
-    def has(self, name: str) -> bool:
-        return self._member(name) is not None
-
-    def size(self, name: str) -> int | None:
-        m = self._member(name)
-        return m.size if m else None
-
-    def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
-        m = self._need(name)
-        if m.size > limit:
-            raise ArchiveError(f"{self.where(name)} has {m.size} bytes, too many for a manifest or config", path=self.path)
-        w = _Window(self.path, m.offset_data, m.size)
-        try:
-            return b"".join(iter(lambda: w.read(1 << 20), b""))
-        finally:
-            w.close()
-
-    def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
-        m = self._need(name)
-        with open(self.path, "rb") as f:
-            f.seek(m.offset_data)
-            if not self.verify:
-                return read_layer_unverified(f, m.offset_data + m.size, layer_id, self.where(name),
-                                             hash_files=self.hash_files)
-            return read_layer_file(f, m.offset_data + m.size, layer_id, self.where(name),
-                                   blob_digest=expect.get("blob_digest"), diff_id=expect.get("diff_id"),
-                                   hash_files=self.hash_files)
-
-    def _need(self, name: str) -> tarfile.TarInfo:
-        m = self._member(name)
-        if m is None:
-            raise ArchiveError(f"{self.where(name)} is missing: the archive lacks a blob its manifest names; "
-                               "save or copy the image again", path=self.path)
-        return m
-
-    def where(self, name: str) -> str:
-        return f"{self.path}:{name}"
-
-
-_TYPE_OF_KIND = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
-                 "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
-
-
-def _plain_members(path: str) -> list[tarfile.TarInfo] | None:
-    """The members of a tar whose headers are all plain blocks (what `docker save` and skopeo write),
-    each block read by ``fast_header`` as tarfile would read it; None when one needs tarfile (PAX or
-    GNU records, a bad checksum, an archive cut short, no tar at all), which then reads them all and
-    says what is wrong. Hand-rolled because tarfile takes some 40 µs a member, and a `docker save`
-    archive has about four members a layer: most of the per-layer time of reading small layers."""
-    from .layerfiles.tarheader import BLOCK, fast_header
-
-    members: list[tarfile.TarInfo] = []
-    with open(path, "rb") as f:
-        fd = f.fileno()
-        end = os.fstat(fd).st_size
-        pos = 0
-        while pos + BLOCK <= end:
-            block = os.pread(fd, BLOCK, pos)
-            if block.count(0) == BLOCK:  # end-of-archive
-                return members or None
-            header = fast_header(block)
-            if header is None:
-                return None
-            info = tarfile.TarInfo(header.name)
-            info.type, info.size, info.linkname, info.mode = _TYPE_OF_KIND[header.kind], header.size, header.linkname, header.mode
-            info.offset, info.offset_data = pos, pos + BLOCK
-            pos += BLOCK + -(-header.data_size // BLOCK) * BLOCK
-            if pos > end:
-                return None
-            members.append(info)
-    return members if pos == end and members else None
-
-
-class StreamedTarStore:
-    """Members of a compressed tar archive, read in one pass: small ones kept, large ones read as layers."""
-
-    def __init__(self, path: str, progress: bool | None = None, fileobj=None, hash_files: bool = False):
-        self.path = path
-        self._small: dict[str, bytes] = {}
-        self._layers: dict[str, LayerRead | ArchiveError] = {}
-        self._links: dict[str, str] = {}
-        self._sizes: dict[str, int] = {}
-        self.hash_files = hash_files
-        try:
-            opened = (tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape") if fileobj
-                      else tarfile.open(path, "r|*", encoding="utf-8", errors="surrogateescape"))
-            with opened as tf:
-                for m in tf:
-                    name = posixpath.normpath(m.name)
-                    if m.issym():
-                        self._links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), m.linkname))
-                        continue
-                    if m.islnk():
-                        self._links[name] = posixpath.normpath(m.linkname)
-                        continue
-                    if not m.isreg():
-                        continue
-                    self._sizes[name] = m.size
-                    f = tf.extractfile(m)
-                    if m.size <= SMALL:
-                        self._small[name] = f.read()
-                    else:
-                        try:
-                            self._layers[name] = read_layer(f.read, "", self.where(name), hash_files=hash_files)
-                        except ArchiveError as e:  # kept: it matters only if the name is a layer
-                            self._layers[name] = e
-        except (tarfile.ReadError, EOFError, zlib.error, OSError) as e:
-            raise ArchiveError(_bad_tar(path, e), path=path) from None
-
-    def _resolve(self, name: str) -> str:
-        name = posixpath.normpath(name)
-        for _ in range(8):
-            if name not in self._links:
-                break
-            name = self._links[name]
-        return name
-
-    def names(self) -> set[str]:
-        return set(self._sizes)
-
-    def has(self, name: str) -> bool:
-        return self._resolve(name) in self._sizes
-
-    def size(self, name: str) -> int | None:
-        return self._sizes.get(self._resolve(name))
-
-    def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
-        key = self._resolve(name)
-        if key in self._small:
-            return self._small[key]
-        if key in self._sizes:
-            raise ArchiveError(f"{self.where(name)} has {self._sizes[key]} bytes, too many for a manifest or config",
-                               path=self.path)
-        raise self._missing(name)
-
-    def read_layer(self, name: str, layer_id: str, *, blob_digest=None, diff_id=None, compression=None) -> LayerRead:
-        key = self._resolve(name)
-        if key in self._small:
-            from .layerfiles.tarstream import read_layer_bytes
-
-            return read_layer_bytes(self._small[key], layer_id, self.where(name), blob_digest=blob_digest,
-                                    diff_id=diff_id, compression=compression, hash_files=self.hash_files)
-        got = self._layers.get(key)
-        if got is None:
-            raise self._missing(name)
-        if isinstance(got, ArchiveError):
-            raise got
-        if blob_digest and got.blob_digest != blob_digest:
-            raise LayerDigestMismatch(f"{self.where(name)}: the blob hashes to {got.blob_digest}, not {blob_digest} "
-                                      "as it is named; it is damaged or was altered, and is not analysed", path=self.path)
-        got.rows.layer_id = layer_id
-        return got
-
-    def _missing(self, name: str) -> ArchiveError:
-        return ArchiveError(f"{self.where(name)} is missing: the archive lacks a blob its manifest names; "
-                            "save or copy the image again", path=self.path)
-
-    def where(self, name: str) -> str:
-        return f"{self.path}:{name}"
-
-
-def _bad_tar(path: str, e: Exception) -> str:
-    text = str(e)
-    if "unexpected end" in text or isinstance(e, EOFError) or "Compressed file ended" in text:
-        return f"{path} ends in the middle of a member (truncated); save or copy the image again"
-    return (f"{path} is not a tar archive ({text or type(e).__name__}); expected `docker save` output or an "
-            "OCI archive (a tar, optionally gzip or zstd compressed)")
-
-
-def open_store(path: str, progress: bool | None = None, verify: bool = True, hash_files: bool = False):
-    """A member store for the archive at ``path``: random access when plain, one pass when compressed.
-    ``verify=False``: uncompressed layers of a plain archive are read headers only (see open_archive);
-    ``hash_files``: layers' regular files get their SHA-256 as they stream."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except IsADirectoryError:
-        raise ArchiveError(f"{path} is a directory; an archive is a file (for an OCI layout directory use oci:{path})",
-                           path=path) from None
-    except FileNotFoundError:
-        raise ArchiveError(f"{path} does not exist; give the path of a `docker save` archive", path=path) from None
-    if is_zstd(head):  # a zstd frame, or pzstd's skippable frame before one
-        return _zstd_store(path, progress, hash_files)
-    if head.startswith(GZIP_MAGIC):
-        return StreamedTarStore(path, progress, hash_files=hash_files)
-    return TarStore(path, verify, hash_files)
-
-
-def _zstd_store(path: str, progress, hash_files: bool = False) -> "StreamedTarStore":
-    # tarfile reads gzip, bz2 and xz itself; a zstd stream (one frame, or many as pzstd writes them,
-    # skippable frames between) is handed to it already decompressing.
-    with open(path, "rb") as raw:
-        try:
-            return StreamedTarStore(path, progress, fileobj=unzstd_file(raw, path), hash_files=hash_files)
-        except ArchiveError as e:
-            raise ArchiveError(_bad_tar(path, e) if "zstd stream" not in str(e) else str(e), path=path) from None
-        except Exception as e:
-            if type(e).__name__ == "ZstdError":
-                raise ArchiveError(_bad_tar(path, e), path=path) from None
-            raise
-
-
-def _layer_expect(name: str) -> str | None:
-    """The digest a member named ``blobs/<alg>/<hex>`` must hash to (the OCI form names blobs so)."""
-    parts = posixpath.normpath(name).split("/")
-    if len(parts) >= 3 and parts[-3] == "blobs" and parts[-2] == "sha256" and len(parts[-1]) == 64:
-        return "sha256:" + parts[-1]
-    return None
+from .imageset import ImageEntry, build_inventory
 
 
 def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -> list[ImageEntry]:
@@ -315,7 +31,7 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
         config_name = entry["Config"]
         raw = store.read_bytes(config_name)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-        named = _layer_expect(config_name) or _classic_config_digest(config_name)
+        named = named_digest(config_name) or _classic_config_digest(config_name)
         if named and named != digest:
             raise LayerDigestMismatch(f"{store.where(config_name)}: the config hashes to {digest}, not {named} as it "
                                       "is named; the archive is damaged, and is not analysed", path=store.path)
@@ -331,8 +47,6 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
             desc = sources.get(did) if isinstance(sources, dict) else None
             urls = foreign_urls(desc, (desc or {}).get("mediaType"))
             if urls and not store.has(name):  # a foreign layer docker save left out: from its urls
-                from .ocilayout import foreign_blob
-
                 blobs.append(foreign_blob(store, name, did, desc, urls, foreign_layers))
             else:
                 blobs.append(layer_blob(store, name, did))
@@ -346,22 +60,6 @@ def _classic_config_digest(name: str) -> str | None:
     if base.endswith(".json") and len(base) == 69 and all(c in "0123456789abcdef" for c in base[:64]):
         return "sha256:" + base[:64]
     return None
-
-
-def layer_blob(store, name: str, diff_id: str, *, digest: str | None = None, size: int | None = None,
-          media_type: str | None = None) -> LayerBlob:
-    named = digest or _layer_expect(name)
-    if not store.has(name):
-        raise ArchiveError(f"{store.where(name)} is missing: the image's manifest names this layer blob but the "
-                           "archive or layout does not hold it; save or copy the image again", path=store.path)
-
-    def read(layer_id: str) -> LayerRead:
-        # The compression is sniffed from the blob, not taken from the media type: a Docker schema2
-        # manifest names uncompressed layers (skopeo from a daemon) "tar.gzip", as containerd allows.
-        return store.read_layer(name, layer_id, blob_digest=named, diff_id=diff_id)
-
-    return LayerBlob(diff_id, read, store.where(name), digest=named or diff_id,
-                     size=size if size is not None else store.size(name), media_type=media_type)
 
 
 def open_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
@@ -384,7 +82,7 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
 
     check_choice(foreign_layers)
     path = os.fspath(path)
-    store = open_store(path, progress, verify, hash_files)
+    store = open_tar_store(path, progress, verify, hash_files)
     meta = {"source": f"{transport}:{path}", "image_store": transport, "driver": None}
     if store.has("manifest.json") and transport == "docker-archive":
         manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"), "`docker save`'s manifest.json")
@@ -394,7 +92,5 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
 
         images = images_from_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
     else:
-        raise ArchiveError(f"{path} is a tar archive but not an image: it has neither manifest.json (`docker save` "
-                           "output) nor index.json (an OCI layout); expected the output of `docker save` or "
-                           "`skopeo copy ... oci-archive:`", path=path)
+        raise not_an_image(path)
     return build_inventory(images, meta, workers=workers, progress=progress)

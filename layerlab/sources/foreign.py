@@ -11,14 +11,9 @@ has no files rows and the ``skipped`` frame says which and why.
 from __future__ import annotations
 
 from ..errors import ArchiveError, DigestMismatch, LayerDigestMismatch, LayerlabError
+from ..oci.manifest import FOREIGN_TYPES
 from .layerfiles.tarstream import LayerRead, read_layer
 
-FOREIGN_TYPES = frozenset({
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-})
 CHOICES = ("fetch", "skip")
 
 

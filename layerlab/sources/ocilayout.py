@@ -11,108 +11,16 @@ Attestations and other artifacts in an index (buildx writes provenance manifests
 
 from __future__ import annotations
 
-import hashlib
 import os
 
-from ..errors import ArchiveError, ImageNotFound, LayerDigestMismatch
-from .archive import JSON_LIMIT, layer_blob, read_json_blob
-from .foreign import check_choice, foreign_urls, read_foreign
-from .imageset import ImageEntry, LayerBlob, build_inventory
-from .layerfiles.tarstream import LayerRead, read_layer_file, read_layer_unverified
+from ..errors import ArchiveError, ImageNotFound
+from ..oci.manifest import (CONFIG_TYPES, IMAGE_NAME, IMAGE_TYPES, INDEX_TYPES, LAYER_TYPES, OCI_INDEX, OCI_MANIFEST,
+                            REF_NAME, platform_wanted)
+from .blobstore import (DirStore, blob_name, foreign_blob, layer_blob, not_an_image, open_tar_store, read_json_blob,
+                        verified)
+from .foreign import check_choice, foreign_urls
+from .imageset import ImageEntry, build_inventory
 
-INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
-MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
-CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
-#: Layer media types and the compression of their blobs.
-LAYER_TYPES = {
-    "application/vnd.oci.image.layer.v1.tar": "none",
-    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
-    "application/vnd.docker.image.rootfs.diff.tar": "none",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
-    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
-}
-REF_NAME = "org.opencontainers.image.ref.name"
-IMAGE_NAME = "io.containerd.image.name"
-
-
-class DirStore:
-    """Blobs of an OCI layout directory, read in place."""
-
-    def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
-        self.path = path
-        self.verify = verify
-        self.hash_files = hash_files
-
-    def _file(self, name: str) -> str:
-        return os.path.join(self.path, *name.split("/"))
-
-    def has(self, name: str) -> bool:
-        return os.path.isfile(self._file(name))
-
-    def size(self, name: str) -> int | None:
-        try:
-            return os.stat(self._file(name)).st_size
-        except OSError:
-            return None
-
-    def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
-        try:
-            with open(self._file(name), "rb") as f:
-                data = f.read(limit + 1)
-        except FileNotFoundError:
-            raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a blob its index or a manifest "
-                               "names; copy the image into the layout again", path=self._file(name)) from None
-        if len(data) > limit:
-            raise ArchiveError(f"{self.where(name)} is too large for a manifest or config", path=self._file(name))
-        return data
-
-    def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
-        try:
-            f = open(self._file(name), "rb")
-        except FileNotFoundError:
-            raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
-                               "copy the image into the layout again", path=self._file(name)) from None
-        with f:
-            size = os.fstat(f.fileno()).st_size
-            if not self.verify:
-                return read_layer_unverified(f, size, layer_id, self.where(name), hash_files=self.hash_files)
-            return read_layer_file(f, size, layer_id, self.where(name), blob_digest=expect.get("blob_digest"),
-                                   diff_id=expect.get("diff_id"), hash_files=self.hash_files)
-
-    def where(self, name: str) -> str:
-        return self._file(name)
-
-
-def _blob_name(digest: str, what: str, store) -> str:
-    alg, _, hexpart = (digest or "").partition(":")
-    if not alg or not hexpart or "/" in hexpart or alg not in ("sha256", "sha512"):
-        raise ArchiveError(f"{what}: {digest!r} is not a digest layerlab can look up (sha256:<hex>)", path=store.path)
-    return f"blobs/{alg}/{hexpart}"
-
-
-def _verified(store, desc: dict, what: str) -> bytes:
-    digest = desc.get("digest")
-    name = _blob_name(digest, what, store)
-    data = store.read_bytes(name)
-    alg, _, hexpart = digest.partition(":")
-    got = hashlib.new(alg, data).hexdigest()
-    if got != hexpart:
-        raise LayerDigestMismatch(f"{store.where(name)}: the blob hashes to {alg}:{got}, not {digest} as it is "
-                                  "named; it is damaged or was altered, and is not analysed", path=store.path)
-    return data
-
-
-def _wanted(platform: str | None, p: dict | None) -> bool:
-    if not platform or not p:
-        return True
-    want = platform.strip("/").split("/")
-    have = [p.get("os") or "", p.get("architecture") or ""] + ([p["variant"]] if p.get("variant") else [])
-    return have[:len(want)] == want
 
 
 def images_from_layout(store, *, ref: str | None = None, platform: str | None = None,
@@ -154,30 +62,29 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         return
     if (desc.get("platform") or {}).get("architecture") == "unknown":  # buildkit's attestations, however annotated
         return
-    if not _wanted(platform, desc.get("platform")):
+    if not platform_wanted(platform, desc.get("platform")):
         return
-    data = _verified(store, desc, what)
-    doc = read_json_blob(data, store.where(_blob_name(desc["digest"], what, store)), "an image manifest or index")
-    media = doc.get("mediaType") or media or ("application/vnd.oci.image.index.v1+json" if "manifests" in doc else
-                                              "application/vnd.oci.image.manifest.v1+json")
+    data = verified(store, desc, what)
+    doc = read_json_blob(data, store.where(blob_name(desc["digest"], what, store)), "an image manifest or index")
+    media = doc.get("mediaType") or media or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if media in INDEX_TYPES:
         if depth > 4:
             raise ArchiveError(f"{what}: indexes nested more than 4 deep", path=store.path)
         for child in doc.get("manifests") or []:
             _collect(store, child, tags, platform, out, depth + 1, foreign_layers)
         return
-    if media not in MANIFEST_TYPES:
-        raise ArchiveError(f"{store.where(_blob_name(desc['digest'], what, store))}: unknown manifest media type "
+    if media not in IMAGE_TYPES:
+        raise ArchiveError(f"{store.where(blob_name(desc['digest'], what, store))}: unknown manifest media type "
                            f"{media!r}; expected an OCI or Docker image manifest or index", path=store.path)
     config_desc = doc.get("config") or {}
     if config_desc.get("mediaType") not in CONFIG_TYPES:
         return  # an artifact (signature, SBOM, ...), not an image
-    mname = store.where(_blob_name(desc["digest"], what, store))
-    raw = _verified(store, config_desc, mname)
-    config = read_json_blob(raw, store.where(_blob_name(config_desc["digest"], mname, store)), "an image config")
+    mname = store.where(blob_name(desc["digest"], what, store))
+    raw = verified(store, config_desc, mname)
+    config = read_json_blob(raw, store.where(blob_name(config_desc["digest"], mname, store)), "an image config")
     # The index entry's platform decides, as containerd and skopeo choose (and docker:// here): the
     # config's own is asked only of an entry that names none.
-    if not desc.get("platform") and not _wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
+    if not desc.get("platform") and not platform_wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
                                                           "variant": config.get("variant")}):
         return
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
@@ -191,24 +98,13 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         if lmedia not in LAYER_TYPES:
             raise ArchiveError(f"{mname}: layer {layer.get('digest')} has the unknown media type {lmedia!r}; "
                                f"expected one of {', '.join(sorted(LAYER_TYPES))}", path=store.path)
-        name = _blob_name(layer.get("digest"), mname, store)
+        name = blob_name(layer.get("digest"), mname, store)
         urls = foreign_urls(layer, lmedia)
         if urls and not store.has(name):  # a foreign layer skopeo left out of the layout: from its urls
             blobs.append(foreign_blob(store, name, did, layer, urls, foreign_layers))
             continue
         blobs.append(layer_blob(store, name, did, digest=layer.get("digest"), size=layer.get("size"), media_type=lmedia))
     out.append(ImageEntry(config_desc["digest"], config, blobs, tags=list(tags)))
-
-
-def foreign_blob(store, name: str, diff_id: str, desc: dict, urls: list[str], foreign_layers: str) -> LayerBlob:
-    """A foreign layer a layout or archive does not hold, read from its ``urls`` (sources/foreign.py)."""
-    digest, size = desc.get("digest"), desc.get("size")
-
-    def read(layer_id: str) -> LayerRead:
-        return read_foreign(urls, digest, size, layer_id, store.where(name), foreign_layers=foreign_layers,
-                            diff_id=diff_id, hash_files=store.hash_files)
-
-    return LayerBlob(diff_id, read, store.where(name), digest=digest, size=size, media_type=desc.get("mediaType"))
 
 
 def split_ref(spec: str) -> tuple[str, str | None]:
@@ -241,7 +137,11 @@ def open_oci_archive(path, *, ref: str | None = None, platform: str | None = Non
                      progress: bool | None = None, verify: bool = True, hash_files: bool = False,
                      foreign_layers: str = "fetch"):
     """Open a tar of an OCI image layout (``skopeo copy ... oci-archive:PATH``) as an Inventory."""
-    from .archive import open_archive
-
-    return open_archive(path, ref=ref, platform=platform, workers=workers, progress=progress, verify=verify,
-                        transport="oci-archive", hash_files=hash_files, foreign_layers=foreign_layers)
+    check_choice(foreign_layers)
+    path = os.fspath(path)
+    store = open_tar_store(path, progress, verify, hash_files)
+    if not store.has("index.json"):
+        raise not_an_image(path)
+    images = images_from_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
+    meta = {"source": f"oci-archive:{path}", "image_store": "oci-archive", "driver": None}
+    return build_inventory(images, meta, workers=workers, progress=progress)

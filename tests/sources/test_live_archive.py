@@ -168,7 +168,7 @@ def test_docker_save_headers_are_indexed_a_block_at_a_time(saved):
     (not by tarfile, some 40 µs a member) and equals tarfile's."""
     import tarfile
 
-    from layerlab.sources.archive import _plain_members
+    from layerlab.sources.blobstore import _plain_members
 
     _, _, archive, _, _ = saved
     got = _plain_members(str(archive))

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from layerlab.errors import ArchiveError
-from layerlab.sources.archive import TarStore, _plain_members
+from layerlab.sources.blobstore import TarStore, _plain_members
 
 
 def _key(m: tarfile.TarInfo):

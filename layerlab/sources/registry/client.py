@@ -50,6 +50,7 @@ from ...oci.manifest import (
     IMAGE_TYPES,
     INDEX_TYPES,
     SCHEMA1,
+    SCHEMA1_LAYER,
     Descriptor,
     media_type_of,
     platform_matches,
@@ -279,10 +280,6 @@ class Inspection:
     def to_dict(self) -> dict:
         return {"reference": str(self.reference), "digest": self.digest, "media_type": self.media_type,
                 "manifests": [image.to_dict() for image in self.images]}
-
-
-#: The media type a schema1 layer blob has once converted (skopeo's convertToManifestSchema2).
-SCHEMA1_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def _schema_version(body: bytes):

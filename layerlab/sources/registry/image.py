@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform as _platform
 import threading
 from pathlib import Path
 
@@ -20,20 +19,13 @@ from ...errors import DigestMismatch, ImageNotFound, LayerDigestMismatch, Regist
 from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
 from .client import RegistryClient, compute_digest, default_cache_dir
-from ...oci.manifest import SCHEMA1
+from ...oci.manifest import LAYER_TYPES, SCHEMA1, host_platform
 from ...oci.schema1 import Schema1
 from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
 
 #: Default bound of the layer cache; ``LAYERLAB_LAYER_CACHE_BYTES`` overrides it (0: no cache).
 DEFAULT_CACHE_BYTES = 4 << 30
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "i686": "386"}
-
-
-def host_platform() -> str:
-    """This machine's platform as registries name it (``linux/amd64``), the default choice in an index."""
-    machine = _platform.machine()
-    return f"linux/{_ARCH.get(machine, machine)}"
 
 
 def default_layer_cache_dir() -> Path:
@@ -229,8 +221,6 @@ def registry_image(client: RegistryClient, reference: str | Reference, platform:
     ``verify=False``: the uncompressed tars are not hashed, so not checked against the config's diff
     IDs (the blobs are still checked against their digests). ``hash_files``: every regular file gets
     its SHA-256 as its layer streams."""
-    from ..ocilayout import LAYER_TYPES
-
     ref = Reference.parse(reference) if isinstance(reference, str) else reference
     try:
         info = client.inspect(ref, platform=platform or host_platform())
