@@ -1,15 +1,20 @@
 """Shared numpydoc pieces for the parameters that plots, widgets and reports have in common.
 
 A function's docstring names a piece as ``{source}`` and is filled in by ``@fill_doc`` (seaborn's
-``_docstrings.py`` idea, kept small).
+``_docstrings.py`` idea, kept small); the analyses' ``@analysis`` fills ``{source}`` the same way.
 """
 
 from __future__ import annotations
 
 PIECES = {
-    "source": """source : str, path, Inventory or None
-        What to read: a Docker data root, a ``.layerlab`` snapshot, ``"sample"`` (the bundled
-        sample, also the meaning of None), ``"sample:<driver>"``, or an Inventory already open.""",
+    "source": """source : str, path or Inventory
+        What to read, opened once (an Inventory already open is used as is): a data root (Docker's,
+        graphdriver or containerd store, or a containers-storage graph root of podman, buildah or
+        CRI-O), a ``.layerlab`` snapshot (a folder or an fsspec URL such as ``s3://bucket/h.layerlab``),
+        ``"sample"`` or ``"sample:<driver>"`` (the bundled sample), ``containers-storage:[DRIVER@ROOT]REF``,
+        ``docker-archive:PATH`` (``docker save`` output), ``oci:DIR[:REF]`` (an OCI layout),
+        ``oci-archive:PATH[:REF]``, ``docker://REF`` (an image in a registry), or a bare path to an
+        archive or a layout, recognised by what it holds.""",
     "inv": """inv : Inventory
         What to draw: an opened source (``layerlab.open_source(...)``, ``layerlab.sample()``, ...).
         Charts never open or substitute a source themselves.""",

@@ -1,8 +1,10 @@
 """Analyses: pure functions from a source's frames to long-form DataFrames (no plotting).
 
 Every function takes ``source`` first: anything ``layerlab.open_source`` takes (an Inventory, a data
-root, a ``.layerlab`` snapshot or ``"sample"``); images are named by tag, ID or ID prefix, containers
-by name, ID or ID prefix.
+root, a ``.layerlab`` snapshot, ``"sample"``, an image such as ``docker-archive:PATH`` or ``docker://REF``),
+opened once by ``@analysis`` (opening.py); images are named by tag, ID or ID prefix, containers by
+name, ID or ID prefix. The shared steps are flat here (stacking, merged, hashing, rules, summary);
+the analyses are grouped in families: dive/, dedup/, diff/, hygiene/, drivers/.
 """
 
 from __future__ import annotations

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import CONTAINER, OPTIONAL_IMAGE, ImageNotFound, expects
-from ..frames.inventory import SOURCE
-from ..sources import open_source
+from ..errors import CONTAINER, OPTIONAL_IMAGE, ImageNotFound
 from .stacking import chain_files, container_chain, container_row, nulls_as_none, resolve
+from .opening import analysis
 
 
 def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[str]]:
@@ -73,7 +72,7 @@ def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) 
     return nulls_as_none(pd.DataFrame(columns), [c for c in ("link_target", "path_raw") if c in columns])
 
 
-@expects(source=SOURCE, image=OPTIONAL_IMAGE, container=CONTAINER)
+@analysis(image=OPTIONAL_IMAGE, container=CONTAINER)
 def merged_view(source, image=None, container=None) -> pd.DataFrame:
     """Every path the image's filesystem shows (or a container's: image, init and read-write layers).
 
@@ -83,8 +82,7 @@ def merged_view(source, image=None, container=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, image ID or ID prefix. May be None when ``container`` is given.
     container
@@ -109,6 +107,6 @@ def merged_view(source, image=None, container=None) -> pd.DataFrame:
         - ``path_raw``: the exact bytes of a path that is not valid UTF-8 (null otherwise), when
           the files frame carries it.
     """
-    inv = open_source(source)
+    inv = source
     _, _, chain = chain_for(inv, image, container)
     return merged_from_files(chain_files(inv, chain))

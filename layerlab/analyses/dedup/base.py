@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...errors import FLAG, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import FLAG
 from ..stacking import nulls_as_none
+from ..opening import analysis
 
 BASE_COLUMNS = [
     "image_id", "tags", "base_image", "base_tags", "base_kind", "base_layer_count", "base_size",
@@ -15,7 +14,7 @@ BASE_COLUMNS = [
 ]
 
 
-@expects(source=SOURCE, all=FLAG)
+@analysis(all=FLAG)
 def base_images(source, *, all: bool = True) -> pd.DataFrame:
     """The base of every image: the longest prefix of its layer chain that is itself a local image.
 
@@ -26,8 +25,7 @@ def base_images(source, *, all: bool = True) -> pd.DataFrame:
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     all
         Include intermediate images as rows (default True; they are never candidates).
 
@@ -45,7 +43,7 @@ def base_images(source, *, all: bool = True) -> pd.DataFrame:
         - ``layer_count``, ``user_layer_count``, ``user_size``: the image's layers, and those
           above the base with their bytes.
     """
-    inv = open_source(source)
+    inv = source
     images = inv.images
     il = inv.image_layers.sort_values(["image_id", "position"])
     chains = {iid: tuple(g["layer_id"]) for iid, g in il.groupby("image_id", sort=False)}

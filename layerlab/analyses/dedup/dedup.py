@@ -7,10 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ...errors import Expect, HASH, PROGRESS, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import Expect, HASH, PROGRESS
 from ..hashing import hash_source, identical_groups, recorded
+from ..opening import analysis
 
 KINDS = Expect("a list of layer kinds ('image', 'init', 'container')", list, tuple, set, frozenset, each=str)
 
@@ -19,7 +18,7 @@ DEDUP_COLUMNS = [
 ]
 
 
-@expects(source=SOURCE, kinds=KINDS, hash=HASH, progress=PROGRESS)
+@analysis(kinds=KINDS, hash=HASH, progress=PROGRESS)
 def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd.DataFrame:
     """Groups of identical regular files across layers and paths, and what storing each once saves.
 
@@ -29,8 +28,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     kinds
         Layer kinds to search: ``("image",)`` (default), add ``"init"``/``"container"`` for
         containers' layers.
@@ -54,7 +52,7 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
           first, 0 for the first; the sum over the frame is what content dedup would save.
         - ``evidence``: ``sha256`` (contents compared) or ``size`` (same size only: not proof).
     """
-    inv = open_source(source)
+    inv = source
     layers = inv.layers
     wanted = set(layers.loc[layers["kind"].isin(list(kinds)), "layer_id"])
     files = inv.files
@@ -115,13 +113,13 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     return out.sort_values(["group", "reclaimable"], kind="stable")[columns].reset_index(drop=True)
 
 
-@expects(source=SOURCE)
+@analysis()
 def dedup_levels(source) -> pd.DataFrame:
     """The bytes of three levels of sharing (``layer_dedup`` and ``content_dedup``): every image stored
     alone, each layer stored once, and each file content stored once; ``ratio`` against the first."""
     from .sharing import layer_dedup
 
-    inv = open_source(source)
+    inv = source
     layers = layer_dedup(inv).iloc[0]
     content = content_dedup(inv)
     logical, physical = float(layers["logical_size"]), float(layers["physical_size"])

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...errors import FLAG, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import FLAG
+from ..opening import analysis
 
 
 def _listed(inv, all: bool) -> pd.DataFrame:
     return inv.images if all else inv.listed
 
 
-@expects(source=SOURCE, all=FLAG)
+@analysis(all=FLAG)
 def sharing(source, *, all: bool = False) -> pd.DataFrame:
     """Per image, bytes shared with other images and bytes of its own, as ``docker system df -v``.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     all
         Include the classic builder's intermediate images (docker leaves them out).
 
@@ -31,7 +29,7 @@ def sharing(source, *, all: bool = False) -> pd.DataFrame:
         that another listed image also uses: docker's SHARED), ``unique_size`` (docker's UNIQUE),
         ``layer_count``, ``shared_layer_count``, ``unique_layer_count``, ``container_count``.
     """
-    inv = open_source(source)
+    inv = source
     images = _listed(inv, all)
     listed = inv.listed
     il = inv.image_layers
@@ -46,14 +44,13 @@ def sharing(source, *, all: bool = False) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-@expects(source=SOURCE, long=FLAG, all=FLAG)
+@analysis(long=FLAG, all=FLAG)
 def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataFrame:
     """Which image uses which layer.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     long
         Return one row per (image, layer) instead of the image x layer matrix.
     all
@@ -69,7 +66,7 @@ def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataF
         ID), ``layer_id``, ``position`` (0 = base), ``size`` (layerdb bytes), ``image_count``
         (listed images using the layer), ``shared`` (image_count > 1).
     """
-    inv = open_source(source)
+    inv = source
     images = _listed(inv, all)
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     counts = il.groupby("layer_id")["image_id"].nunique()
@@ -88,7 +85,7 @@ def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataF
     return wide.reindex(columns=list(order), fill_value=False)
 
 
-@expects(source=SOURCE, all=FLAG)
+@analysis(all=FLAG)
 def layer_dedup(source, *, all: bool = False) -> pd.DataFrame:
     """What sharing layers saves: the images' sizes summed against the bytes of distinct layers.
 
@@ -100,7 +97,7 @@ def layer_dedup(source, *, all: bool = False) -> pd.DataFrame:
         of distinct layers: what the store holds), ``saved_bytes``, ``dedup_ratio``
         (logical / physical). Apparent bytes (layerdb ``size``), as ``docker image inspect``.
     """
-    inv = open_source(source)
+    inv = source
     images = _listed(inv, all)
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     distinct = il.drop_duplicates("layer_id")

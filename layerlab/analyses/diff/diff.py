@@ -7,12 +7,13 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ...errors import FLAG, HASH, IMAGE, PROGRESS, Expect, expects
-from ...frames.inventory import OPTIONAL_SOURCE, SOURCE
+from ...errors import FLAG, HASH, IMAGE, PROGRESS, Expect
+from ...frames.inventory import OPTIONAL_SOURCE
 from ...sources import open_source
 from ..hashing import can_hash, digest_lookup
 from ..merged import merged_from_files
 from ..stacking import chain_files, nulls_as_none
+from ..opening import analysis
 
 
 def _mask(values) -> np.ndarray:
@@ -38,7 +39,7 @@ def _merged(inv, chain):
     return kept[key]
 
 
-@expects(source=SOURCE, a=IMAGE, b=IMAGE, unchanged=FLAG, hash=HASH, progress=PROGRESS, source_b=OPTIONAL_SOURCE)
+@analysis(a=IMAGE, b=IMAGE, unchanged=FLAG, hash=HASH, progress=PROGRESS, source_b=OPTIONAL_SOURCE)
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
     """Paths that differ between the filesystems of images ``a`` and ``b``.
 
@@ -48,8 +49,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     a, b
         Tags, IDs or ID prefixes of the two images (``a`` is the old one).
     unchanged
@@ -76,7 +76,7 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
 
     The layers the two images share are in ``diff_layers``.
     """
-    inv = open_source(source)
+    inv = source
     inv_b = inv if source_b is None else open_source(source_b)
     ia, ib = inv.image_id(a), inv_b.image_id(b)
     return _compare(inv, inv_b, inv.chain(ia), inv_b.chain(ib), unchanged=unchanged, hash=hash, progress=progress)
@@ -170,7 +170,7 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     return out.sort_values("path", kind="stable").reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE, position=Expect("a layer position (an int, 0 = base) or None", int, none=True),
+@analysis(image=IMAGE, position=Expect("a layer position (an int, 0 = base) or None", int, none=True),
          aggregated=FLAG, unchanged=FLAG, hash=HASH, progress=PROGRESS)
 def layer_changes(source, image, position=None, *, aggregated: bool = False, unchanged: bool = False,
                   hash=False, progress=None) -> pd.DataFrame:
@@ -181,8 +181,7 @@ def layer_changes(source, image, position=None, *, aggregated: bool = False, unc
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, ID or ID prefix.
     position
@@ -205,7 +204,7 @@ def layer_changes(source, image, position=None, *, aggregated: bool = False, unc
         ``mode``, ``uid``, ``gid`` and ``link_target`` (as the layer leaves it, or as it was for a
         removed path), what a file tree shows beside it.
     """
-    inv = open_source(source)
+    inv = source
     chain = inv.chain(inv.image_id(image))
     top = len(chain) - 1 if position is None else int(position)
     if not 0 <= top < len(chain):
@@ -214,7 +213,7 @@ def layer_changes(source, image, position=None, *, aggregated: bool = False, unc
     return _compare(inv, inv, below, chain[:top + 1], unchanged=unchanged, hash=hash, progress=progress, entries=True)
 
 
-@expects(source=SOURCE, a=IMAGE, b=IMAGE, source_b=OPTIONAL_SOURCE)
+@analysis(a=IMAGE, b=IMAGE, source_b=OPTIONAL_SOURCE)
 def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:
     """The layers of images ``a`` and ``b``: which they share and which only one has.
 
@@ -225,7 +224,7 @@ def diff_layers(source, a, b, *, source_b=None) -> pd.DataFrame:
         ``a`` or ``b``), ``position_a``, ``position_b`` (null where absent), ``size`` (layerdb
         bytes), ``created_by``.
     """
-    inv = open_source(source)
+    inv = source
     inv_b = inv if source_b is None else open_source(source_b)
     ia, ib = inv.image_id(a), inv_b.image_id(b)
     il, il_b = inv.image_layers, inv_b.image_layers

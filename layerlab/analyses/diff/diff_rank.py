@@ -9,6 +9,7 @@ while the few files whose content changed (``pkgcache.bin``) are what the bytes 
 from __future__ import annotations
 
 import pandas as pd
+from ..opening import analysis
 
 #: Changes that leave the bytes alone.
 METADATA = frozenset({"mode", "owner", "mtime"})
@@ -88,6 +89,7 @@ def ranked(diff: pd.DataFrame) -> pd.DataFrame:
     return rows[RANKED_COLUMNS]
 
 
+@analysis()
 def size_split(source, a, b, *, source_b=None) -> dict:
     """The image size difference (``docker image inspect`` Size, b - a) and the layers behind it.
 
@@ -102,7 +104,7 @@ def size_split(source, a, b, *, source_b=None) -> dict:
     from ...sources import open_source
     from .diff import diff_layers
 
-    inv = open_source(source)
+    inv = source
     inv_b = inv if source_b is None else open_source(source_b)
     ia, ib = inv.image_id(a), inv_b.image_id(b)
     size_a = int(inv.images.set_index("image_id").loc[ia, "size"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...sources import open_source
+from ..opening import analysis
 
 LINE_COLUMNS = ["image_id", "position", "layer_id", "created_by", "by_position", "by_layer_id", "by_created_by", "reason", "bytes", "paths"]
 
@@ -78,13 +78,13 @@ def _recorded_copies(inv, w: pd.DataFrame, at: np.ndarray, kind: np.ndarray, sha
     w.loc[upper.loc[same.fillna(False).astype(bool), "at"].to_numpy(), "reason"] = "metadata_only"
 
 
+@analysis()
 def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=False) -> pd.DataFrame:
     """Reclaimable waste of one image grouped by the layer that wrote it and the layer that hid it.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, image ID or ID prefix.
     waste
@@ -105,7 +105,7 @@ def waste_by_line(source, image, *, waste: pd.DataFrame | None = None, hash=Fals
     """
     from .waste import waste as waste_of
 
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     if waste is None and hash is False:
         w = walked_waste(inv, image_id, paths=False)

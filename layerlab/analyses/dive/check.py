@@ -15,12 +15,11 @@ import os
 import pandas as pd
 
 from ...display import human_bytes
-from ...errors import FLAG, IMAGE, Expect, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import FLAG, IMAGE, Expect
 from ..hygiene.bloat import RULES_TABLE
 from ..rules import DIVE_KEYS, RuleError, configure, judge, load_rules, parse_bytes, parse_ratio
 from .gate import evaluate
+from ..opening import analysis
 
 __all__ = ["RuleError", "check", "default_rules_file", "load_rules", "parse_bytes", "parse_ratio"]
 
@@ -56,7 +55,7 @@ DIVE_RULE_CHECKS = {
 }
 
 
-@expects(source=SOURCE, image=IMAGE, min_efficiency=LIMIT, max_wasted_bytes=LIMIT, max_wasted_percent=LIMIT, exclude_base=FLAG, rules=DIVE_RULES, max_reclaimable_bytes=LIMIT, max_reclaimable_bytes_excluding_base=LIMIT, max_bloat_bytes=LIMIT, bloat_rules=RULES_TABLE)
+@analysis(image=IMAGE, min_efficiency=LIMIT, max_wasted_bytes=LIMIT, max_wasted_percent=LIMIT, exclude_base=FLAG, rules=DIVE_RULES, max_reclaimable_bytes=LIMIT, max_reclaimable_bytes_excluding_base=LIMIT, max_bloat_bytes=LIMIT, bloat_rules=RULES_TABLE)
 def check(
     source,
     image,
@@ -75,8 +74,7 @@ def check(
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, image ID or ID prefix.
     min_efficiency, max_wasted_bytes, max_wasted_percent
@@ -111,7 +109,7 @@ def check(
         "highestReclaimableBytesExcludingBase": max_reclaimable_bytes_excluding_base,
         "highestBloatBytes": max_bloat_bytes,
     })
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     fig = efficiency(inv, [image_id]).iloc[0]
     suffix = "_excluding_base" if exclude_base else ""

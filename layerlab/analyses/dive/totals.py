@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...sources import open_source
+from ..opening import analysis
 
 
 def hidden_rows(inv, image_id: str) -> pd.DataFrame:
@@ -34,13 +34,13 @@ def _listed(inv, images=None) -> list[str]:
     return [inv.image_id(i) for i in ([images] if isinstance(images, str) else images)]
 
 
+@analysis()
 def reclaimable_once(source, images=None) -> dict:
     """Reclaimable bytes over several images, each (layer, path) counted once.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     images
         Tags, IDs or ID prefixes (default: every image ``docker images`` lists).
 
@@ -50,7 +50,7 @@ def reclaimable_once(source, images=None) -> dict:
         ``reclaimable_bytes`` (each (layer, path) once), ``reclaimable_bytes_sum_of_images``
         (the per-image figures added up, which count shared layers once per image), ``images``.
     """
-    inv = open_source(source)
+    inv = source
     ids = _listed(inv, images)
     from .waste import stack_all
 
@@ -78,6 +78,7 @@ def prune_command(image_store) -> str:
     return "podman image prune" if image_store == "containers-storage" else "docker image prune"
 
 
+@analysis()
 def dangling(source) -> pd.DataFrame:
     """Images ``docker image prune`` would remove, and the bytes removing them frees.
 
@@ -90,7 +91,7 @@ def dangling(source) -> pd.DataFrame:
         ``attrs["prunable_bytes"]`` is what removing every dangling image at once frees (a layer
         only dangling images share counts there, once), ``attrs["dangling_images"]`` their count.
     """
-    inv = open_source(source)
+    inv = source
     images = inv.listed
     il = inv.image_layers
     chains = {iid: set(g["layer_id"]) for iid, g in il.groupby("image_id", sort=False)}

@@ -21,9 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ...errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONAL_TEXT, PROGRESS, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import Expect, FLAG, HASH, IMAGE, IMAGES, OPTIONAL_IMAGE, OPTIONAL_TEXT, PROGRESS
 from ..hashing import can_hash, digest_lookup
 from .conventions import go_divide, postorder_key
 from ..stacking import (
@@ -37,6 +35,7 @@ from ..stacking import (
     sorted_paths,
     subtree_index,
 )
+from ..opening import analysis
 
 WASTE_FRAME = Expect("a frame from waste(), or None", pd.DataFrame, none=True)
 
@@ -143,7 +142,7 @@ def _squash_base(files: pd.DataFrame, base_layers: int) -> pd.DataFrame:
     return pd.concat([base, user], ignore_index=True)
 
 
-@expects(source=SOURCE, image=IMAGE)
+@analysis(image=IMAGE)
 def dive_analysis(source, image) -> pd.DataFrame:
     """dive's per-path table for one image: the ``fileReference`` list of ``dive --json``.
 
@@ -154,7 +153,7 @@ def dive_analysis(source, image) -> pd.DataFrame:
         (occurrences), ``size_bytes`` (all occurrences' bytes, dive's ``sizeBytes``),
         ``min_bytes``, ``inefficient`` (always true here).
     """
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     chain = inv.chain(image_id)
     return dive_figures(chain_files(inv, chain), len(chain))[1]
@@ -345,14 +344,13 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE, hash=HASH, progress=PROGRESS)
+@analysis(image=IMAGE, hash=HASH, progress=PROGRESS)
 def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
     """Every wasted byte of one image, per path and layer, with the reason.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, image ID or ID prefix.
     hash
@@ -384,7 +382,7 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
         - ``evidence``: ``sha256`` when contents were compared by hash, ``size`` when only sizes
           could be (a snapshot without its data root), null when no comparison was needed.
     """
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     chain = inv.chain(image_id)
     return waste_of_files(inv, image_id, chain_files(inv, chain), hash=hash, progress=progress)
@@ -413,14 +411,13 @@ def image_figures(inv, image_id: str, base_layers: int) -> dict:
     return figures
 
 
-@expects(source=SOURCE, images=IMAGES, all=FLAG)
+@analysis(images=IMAGES, all=FLAG)
 def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
     """Per image: dive's efficiency figures, layerlab's reclaimable bytes, and the base image.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     images
         Tags, IDs or ID prefixes to include (default: every image ``docker images`` lists).
     all
@@ -450,7 +447,7 @@ def efficiency(source, images=None, *, all: bool = False) -> pd.DataFrame:
     """
     from ..dedup.base import base_images
 
-    inv = open_source(source)
+    inv = source
     imgs = inv.images if all else inv.listed
     if images is not None:
         wanted = {inv.image_id(i) for i in ([images] if isinstance(images, str) else images)}
@@ -503,12 +500,12 @@ EFFICIENCY_COLUMNS = [
 STACK = ("kept", "overwritten", "deleted", "metadata_only")
 
 
-@expects(source=SOURCE, image=OPTIONAL_IMAGE, waste=WASTE_FRAME, path_contains=OPTIONAL_TEXT)
+@analysis(image=OPTIONAL_IMAGE, waste=WASTE_FRAME, path_contains=OPTIONAL_TEXT)
 def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path_contains: str | None = None) -> pd.DataFrame:
     """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
     split into kept / overwritten / deleted / metadata_only (file content, apparent bytes); with
     ``path_contains``, only the files whose path contains that text."""
-    inv = open_source(source)
+    inv = source
     image_id = inv.resolve_image(image)
     chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
     files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]

@@ -10,12 +10,13 @@ import pandas as pd
 
 from ...errors import ImageNotFound
 from ...oci.reference import Reference
-from ...sources import open_source
+from ..opening import analysis
 
 COLUMNS = ["image_id", "position", "layer_id", "diff_id", "size", "disk_usage", "compressed_digest",
            "compressed_size"]
 
 
+@analysis()
 def local_sizes(source, image: str, client=None, *, reference: str | None = None,
                 platform: str | None = None) -> pd.DataFrame:
     """One row per layer of local ``image``: ``size`` (uncompressed, as docker counts it), ``disk_usage``
@@ -26,7 +27,6 @@ def local_sizes(source, image: str, client=None, *, reference: str | None = None
     is ``reference`` if given, else the image's first repo digest; ``compressed_size`` is null (and
     ``compressed_digest`` still filled from the metadata) when no registry is asked (``client=None``).
     """
-    source = open_source(source)
     image_id = source.image_id(image)
     rows = source.image_layers[source.image_layers["image_id"] == image_id].sort_values("position")
     layers = source.layers.set_index("layer_id")
@@ -79,6 +79,7 @@ def blob_sizes(blobs) -> dict:
     return dict(zip(blobs[digest_col], blobs["size"].astype("int64")))
 
 
+@analysis()
 def layer_compressed(source, blobs=None) -> pd.DataFrame:
     """Each image layer's compressed size, known or unknown by one rule, and why when unknown.
 
@@ -96,7 +97,7 @@ def layer_compressed(source, blobs=None) -> pd.DataFrame:
         else the first recorded digest, else null), ``compressed_size`` (Int64), ``unknown_reason``
         (null when known).
     """
-    inv = open_source(source)
+    inv = source
     sizes = blob_sizes(blobs)
     layers = inv.layers[inv.layers["kind"] == "image"]
     rows = []

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...errors import CONTAINER, HASH, PROGRESS, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ...errors import CONTAINER, HASH, PROGRESS
 from ..hashing import can_hash, digest_lookup
 from ..stacking import (
     DIR_KINDS,
@@ -20,6 +18,7 @@ from ..stacking import (
     sorted_paths,
     subtree_index,
 )
+from ..opening import analysis
 
 COPYUP_COLUMNS = [
     "container_id", "name", "image_id", "path", "kind", "action", "bytes", "lower_kind", "lower_bytes",
@@ -27,14 +26,13 @@ COPYUP_COLUMNS = [
 ]
 
 
-@expects(source=SOURCE, container=CONTAINER, hash=HASH, progress=PROGRESS)
+@analysis(container=CONTAINER, hash=HASH, progress=PROGRESS)
 def copy_ups(source, container=None, *, hash="auto", progress=None) -> pd.DataFrame:
     """Every entry of containers' read-write layers, against what the layers below provide.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     container
         Container name, ID or ID prefix (default: every container).
     hash
@@ -61,7 +59,7 @@ def copy_ups(source, container=None, *, hash="auto", progress=None) -> pd.DataFr
           metadata (``chmod``, ``chown``, ``touch``).
         - ``evidence``: ``sha256``, ``size`` or null, as in ``waste``.
     """
-    inv = open_source(source)
+    inv = source
     if container is None:
         ids = list(inv.containers["container_id"])
     else:

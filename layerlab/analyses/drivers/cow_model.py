@@ -23,10 +23,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ...errors import Expect, LayerlabError, expects
+from ...errors import Expect, LayerlabError
 from ...errors import IMAGE as IMAGE_ARG
-from ...frames.inventory import SOURCE
-from ...sources import open_source
+from ..opening import analysis
 
 WRITES = Expect("a workload name (a string) or a list of Write or (op, path[, arg]) tuples", str, list, tuple)
 DRIVERS_ARG = Expect("a storage driver name or a list of them", str, list, tuple, each=str)
@@ -323,15 +322,14 @@ class _CopyLayer:
                 "exclusive_bytes": self.exclusive if self.snapshot else disk, "entries": len(self.files)}
 
 
-@expects(source=SOURCE, image=IMAGE_ARG, writes=WRITES, driver=DRIVERS_ARG)
+@analysis(image=IMAGE_ARG, writes=WRITES, driver=DRIVERS_ARG)
 def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
     """Predict how a container layer grows when a container of ``image`` makes ``writes``.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``: where the image's files
-        (their sizes) come from. The prediction depends on the image's files, not on the source's driver.
+    {source}
+        It gives the image's files (their sizes); the prediction depends on them, not on the source's driver.
     image
         Tag, image ID or ID prefix.
     writes
@@ -351,7 +349,7 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
         ``explanation``. Sums over the steps give the layer's size.
     """
     drivers = [driver] if isinstance(driver, str) else list(driver)
-    inv = open_source(source)
+    inv = source
     from ..merged import merged_view
 
     tree = _Tree(merged_view(inv, image))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ...errors import LayerlabError
 from .cow_model import IMAGE, simulate_writes
+from ..opening import analysis
 
 
 def measurements_dir() -> Path:
@@ -67,17 +68,16 @@ def write_costs(measurements=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@analysis()
 def compare_model(source="sample", measurements=None) -> pd.DataFrame:
     """Measured write costs next to ``simulate_writes``' predictions, per driver and workload.
 
     ``source`` gives the image's files (the bundled sample by default); the image and workloads
     are those of the measurements (``cow_model.WORKLOADS``)."""
-    from ...sources import open_source
-
     measured = write_costs(measurements)
     # Opened once, and each workload simulated once for every driver: the image's merged view is
     # the costly part, and it does not depend on the driver.
-    inv = open_source(source)
+    inv = source
     predicted = {}
     for workload, g in measured.groupby("workload", sort=False):
         p = simulate_writes(inv, IMAGE, workload, driver=list(dict.fromkeys(g["driver"])))

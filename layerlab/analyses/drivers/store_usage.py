@@ -9,9 +9,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ...errors import CorruptMetadata, NotADataRoot
-from ...sources import open_source
+from ..opening import analysis
 
 
+@analysis()
 def store_usage(source) -> pd.DataFrame:
     """What a containerd store costs on disk, the two copies apart: one row per kind of object.
 
@@ -32,19 +33,19 @@ def store_usage(source) -> pd.DataFrame:
         {"count": "int64", "size": "int64", "disk_usage": "int64"})
 
 
+@analysis()
 def image_sizes(source) -> pd.DataFrame:
     """Per image: the apparent ``size`` (layerlab's, as for graphdriver roots), the compressed
     ``content_size`` (``ctr images ls``), ``snapshot_usage`` (Docker 29's `docker image ls` size for the
     containerd store: containerd's usage of the unpacked snapshots) and allocated bytes of each copy."""
-    inv = open_source(source)
+    inv = source
     info = _info(inv)
     per = pd.DataFrame(info["images"], columns=["image_id", "content_size", "content_disk_usage", "snapshot_usage", "snapshot_disk_usage"])
     out = inv.images[["image_id", "tags", "size"]].merge(per, on="image_id", how="left")
     return out
 
 
-def _info(source) -> dict:
-    inv = open_source(source)
+def _info(inv) -> dict:
     if inv.meta.get("image_store") != "containerd":
         raise NotADataRoot(f"{inv.source or 'this source'} is not a containerd image store "
                            f"(image_store={inv.meta.get('image_store')!r}); open a containerd root or its snapshot", path=inv.source)

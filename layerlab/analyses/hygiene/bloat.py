@@ -22,10 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import IMAGE, Expect, LayerlabError, expects
-from ...frames.inventory import SOURCE
-from ...sources import open_source
 from ..stacking import chain_files, nulls_as_none
 from ..merged import merged_from_files
+from ..opening import analysis
 
 #: What ``rules`` takes (bloat, bloat_files, bloat_rules, check's bloat_rules).
 RULES_TABLE = Expect("None, a CSV file path or a DataFrame (see bloat_rules)", str, pd.DataFrame, none=True,
@@ -102,7 +101,7 @@ def bloat_rules(rules=None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE, rules=RULES_TABLE)
+@analysis(image=IMAGE, rules=RULES_TABLE)
 def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     """Every visible path of ``image`` that a bloat rule matches.
 
@@ -113,7 +112,7 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
         ``bytes`` (stored bytes; a hard link's bytes count once, on one of its names), ``kind``,
         ``position``, ``layer_id`` (the layer that provides the path).
     """
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     table = bloat_rules(rules)
     merged = merged_from_files(chain_files(inv, inv.chain(image_id)))
@@ -145,14 +144,13 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
     return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE, rules=RULES_TABLE)
+@analysis(image=IMAGE, rules=RULES_TABLE)
 def bloat(source, image, *, rules=None) -> pd.DataFrame:
     """Files in ``image``'s final filesystem that an image rarely needs, by category and layer.
 
     Parameters
     ----------
-    source
-        An Inventory, a data root, a ``.layerlab`` snapshot, or ``"sample"``.
+    {source}
     image
         Tag, image ID or ID prefix.
     rules
@@ -172,7 +170,7 @@ def bloat(source, image, *, rules=None) -> pd.DataFrame:
 
         ``attrs["total_bytes"]`` is the sum of ``bytes``.
     """
-    inv = open_source(source)
+    inv = source
     files = bloat_files(inv, image, rules=rules)
     image_id = files.attrs["image_id"]
     table = bloat_rules(rules)
