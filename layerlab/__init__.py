@@ -43,8 +43,9 @@ _LAZY = {
 }
 
 
-# ll.fleet is the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use
-__getattr__, __dir__ = attach(__name__, _LAZY, globals(), submodules=("fleet",))
+# ll.fleet is the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use.
+# ll.analyses, ll.plots, ll.tables, ll.widgets are the packages, imported when first named.
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), submodules=("analyses", "fleet", "plots", "tables", "widgets"))
 
 
 __all__ = [
@@ -60,14 +61,18 @@ __all__ = [
     "SnapshotError",
     "UnsupportedStore",
     "__version__",
+    "analyses",
     "describe",
     "file_tree",
     "fleet",
     "load",
     "open_root",
     "open_source",
+    "plots",
     "sample",
     "sample_path",
     "scan",
     "simulate_writes",
+    "tables",
+    "widgets",
 ]

@@ -178,6 +178,19 @@ def test_runtime_never_imports_the_harness_or_pytest():
             assert not target.startswith(("harness", "pytest", "tests")), f"{_module(path)} imports {target}"
 
 
+def test_the_packages_are_reached_from_the_root_lazily():
+    # ll.analyses.efficiency works after `import layerlab as ll` alone, and the import stays light.
+    import subprocess
+    import sys
+
+    code = ("import sys, layerlab as ll; light = 'pandas' not in sys.modules; "
+            "print(light, callable(ll.analyses.efficiency), callable(ll.plots.image_waste), "
+            "callable(ll.tables.readable), callable(ll.widgets.LayerExplorer), sorted({'analyses', 'plots', "
+            "'tables', 'widgets'} - set(dir(ll))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "True True True True True []"
+
+
 def test_the_cli_starts_without_pandas_pyarrow_or_matplotlib():
     # --help and --version answer at once: building the parser imports none of the heavy libraries.
     import subprocess
