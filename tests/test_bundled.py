@@ -1,4 +1,4 @@
-"""Sample tier: the sample, the driver measurements and the notebooks resolve through
+"""Offline tier (the bundled sample): the sample, the driver measurements and the notebooks resolve through
 importlib.resources (the data packages the wheel carries), the overrides still win, and
 ``layerlab notebooks`` copies the notebooks out."""
 

@@ -1,4 +1,4 @@
-"""Sample tier: the bundled snapshots against the peers' figures recorded at capture time, and
+"""Offline tier (the bundled sample): the bundled snapshots against the peers' figures recorded at capture time, and
 (as root) a fresh scan of the raw captures against the committed snapshots."""
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ def local_cluster(processes: bool = False):
 
     By default one worker in this process with a thread per core: the fleet's tasks spend their
     time in pyarrow (Parquet decoding, Arrow compute), which releases the GIL, and their results
-    then need no pickling between processes. On this project's 2-core machine, 50–200 hosts' totals
-    and ``find`` took a third of the time of one single-threaded worker process per core, and less
-    CPU at 500 hosts (docs/fleet.md). ``processes=True`` gives the latter (memory split evenly).
+    then need no pickling between processes. Measured on a 2-core machine (docs/fleet.md has the runs),
+    50–200 hosts' totals and ``find`` took a third of the time of one single-threaded worker process
+    per core, and less CPU at 500 hosts. ``processes=True`` gives the latter (memory split evenly).
     """
     from distributed import LocalCluster
 

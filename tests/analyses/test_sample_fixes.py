@@ -1,4 +1,4 @@
-"""Sample tier (no daemon): diff ranking and sizes, summary formats, honest totals and dangling
+"""Offline tier (the bundled sample, no daemon): diff ranking and sizes, summary formats, honest totals and dangling
 images on the bundled sample snapshots."""
 
 from __future__ import annotations

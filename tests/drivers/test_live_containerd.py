@@ -12,6 +12,8 @@ from layerlab.oci.reference import familiar
 from harness.containerd import Containerd, containerd_missing, docker_archive
 from harness.tiers import require
 
+pytestmark = pytest.mark.live
+
 
 def _ctr_bytes(n: int) -> str:
     """containerd's progress.Bytes: binary units, one decimal (ctr snapshots usage, ctr images ls)."""

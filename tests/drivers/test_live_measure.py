@@ -9,6 +9,8 @@ from layerlab.analyses.drivers.cow_model import BLOCK, IMAGE, WORKLOADS, simulat
 from layerlab.analyses.drivers.measurements import write_costs
 from harness.tiers import require, require_root
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):

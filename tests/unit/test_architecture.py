@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layerlab"
 
+
+def _script():
+    """scripts/architecture.py: the rooms' order and the generated part of docs/architecture.md."""
+    spec = importlib.util.spec_from_file_location("architecture", PACKAGE.parent / "scripts" / "architecture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ARCHITECTURE = _script()
 #: The rooms in the order the data flows; a room may import only rooms before it (and itself).
-ORDER = [
-    "_version", "_lazy", "_bundled", "errors", "_docstrings", "display",
-    "frames", "oci", "sources", "analyses", "collect", "tables", "plots", "widgets", "reports", "fleet", "cli",
-]
+ORDER = ARCHITECTURE.ROOMS
 #: Private modules other rooms may import whole (their public names are the point of them).
 SHARED_PRIVATE_MODULES = {"layerlab.sources._reader"}
 
@@ -151,6 +159,17 @@ def test_no_import_cycles():
     cycles = [c for c in _cycles(graph) if not set(c) <= CLI_RESHAPED_ELSEWHERE]
     described = ["; ".join(f"{m} -> {', '.join(sorted(graph[m] & set(c)))}" for m in c) for c in cycles]
     assert not cycles, "import cycles (imports inside functions count):\n" + "\n".join(described)
+
+
+def test_docs_architecture_md_lists_every_module_from_its_docstring():
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert ARCHITECTURE.generated_part(doc) == ARCHITECTURE.markdown(), \
+        "regenerate: python scripts/architecture.py --write"
+    listed = {line.split("`")[1] for line in ARCHITECTURE.markdown().splitlines() if line.startswith("  - `")}
+    in_packages = {p.relative_to(PACKAGE / p.relative_to(PACKAGE).parts[0]).as_posix()
+                   for p in ARCHITECTURE.sources() if len(p.relative_to(PACKAGE).parts) > 1}
+    assert in_packages <= listed
+    assert all(ARCHITECTURE.summary(p) for p in ARCHITECTURE.sources()), "a module without a docstring"
 
 
 def test_the_cycle_finder_finds_cycles():
