@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from layerlab.sources.registry.storage import audit_storage
-from test_storage import eligible, messy  # noqa: F401 - the module fixture with a real registry's history
+from test_live_storage import eligible, messy  # noqa: F401 - the module fixture with a real registry's history
 
 pytestmark = pytest.mark.live
 
