@@ -20,6 +20,7 @@ setup(
         Extension("layerlab.sources.layerfiles._fastwalk", ["layerlab/sources/layerfiles/_fastwalk.c"], optional=True),
         # optional: without it, tar layers read headers only are parsed in Python (same rows, slower)
         Extension("layerlab.sources.layerfiles._tarscan", ["layerlab/sources/layerfiles/_tarscan.c"], optional=True),
-        Extension("layerlab.analyses._firstblocks", ["layerlab/analyses/_firstblocks.c"], libraries=["z"], optional=True),
+        Extension("layerlab.analyses._firstblocks", ["layerlab/analyses/_firstblocks.c"], libraries=["z"],
+                  optional=True),
     ],
 )

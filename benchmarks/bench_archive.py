@@ -57,8 +57,10 @@ def build(tree: Path, work: Path, archive: Path) -> None:
     """`docker import` a tar of ``tree`` as one layer on a daemon of its own, and `docker save` it."""
     with Daemon(work / "d", driver="overlay2") as d:
         print(f"importing a tar of {tree} as one layer ...", flush=True)
-        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
+        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True,
+                       stdout=subprocess.DEVNULL)
         tar.wait()
         print("docker save ...", flush=True)
         d.docker("save", "-o", archive, "bench/big:1", timeout=3600)
@@ -109,7 +111,8 @@ def main() -> int:
         warm.append(measure([sys.executable, "-c", LAYERLAB_IMPORTED, str(archive), "0"], stdout=None))
         if args.baseline:
             base_cold.append(measure([sys.executable, "-c", prefix + LAYERLAB, str(archive), "0"], stdout=None))
-            base_warm.append(measure([sys.executable, "-c", prefix + LAYERLAB_IMPORTED, str(archive), "0"], stdout=None))
+            base_warm.append(measure([sys.executable, "-c", prefix + LAYERLAB_IMPORTED, str(archive), "0"],
+                                     stdout=None))
         tars.append(measure(["sh", "-c", " && ".join(f"tar -tvf {p} > /dev/null" for p in layers)]))
         if i < dive_runs:
             dives.append(measure([dive, "--source", "docker-archive", str(archive), "--json", str(work / "dive.json")]))
@@ -141,14 +144,18 @@ def main() -> int:
     print(f"layerlab, verify=False, pandas, pyarrow and layerlab imported first: files frame {w_frame:.2f} s "
           f"(runs {w_frame:.2f}-{max(warm_frames):.2f})")
     print(f"tar -tvf layer tars : {tar_time:6.2f} s (runs {span(tars)})")
-    print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process {s_wall / tar_time:.2f}x")
-    print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads headers)")
+    print(f"  verify=False frame / tar -tvf = {s_frame / tar_time:.2f}x (target <= 1.5x); whole process "
+          f"{s_wall / tar_time:.2f}x")
+    print(f"  checked frame / tar -tvf      = {c_frame / tar_time:.2f}x (reads and hashes every byte; tar reads "
+          "headers)")
     if args.hash:
         h_wall, h_rss, h_frame, _ = best(hashed)
         sum_time = min(t[0] for t in sums)
-        print(f"layerlab, hash_files: files frame {h_frame:6.2f} s (whole process {h_wall:.2f} s), peak RSS {h_rss / 1e6:.0f} MB")
+        print(f"layerlab, hash_files: files frame {h_frame:6.2f} s (whole process {h_wall:.2f} s), peak RSS "
+              f"{h_rss / 1e6:.0f} MB")
         print(f"sha256sum layer tars: {sum_time:6.2f} s")
-        print(f"  hash_files frame / sha256sum = {h_frame / sum_time:.2f}x; hash_files / checked = {h_frame / c_frame:.2f}x")
+        print(f"  hash_files frame / sha256sum = {h_frame / sum_time:.2f}x; hash_files / checked = "
+              f"{h_frame / c_frame:.2f}x")
     if dives:
         dive_time = min(d[0] for d in dives)
         dive_rss = max(d[1] for d in dives)

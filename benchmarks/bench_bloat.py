@@ -109,13 +109,16 @@ def main() -> int:
             p_time, p_bytes = peer(diff)
             results.append((whole, alone, p_time))
         cats = by_category(found).set_index("category")["bytes"]
-        print(f"image: {entries:,} entries in one layer; bloat found {int(cats.sum()):,} bytes in {len(cats)} categories")
+        print(f"image: {entries:,} entries in one layer; bloat found {int(cats.sum()):,} bytes in {len(cats)} "
+              "categories")
         for category, b in p_bytes.items():
             mine = int(cats.get(category, 0))
-            print(f"  {category:<16} layerlab {mine:>12,}  find {b:>12,}  {'same' if mine == b else f'differs by {b - mine:+,}'}")
+            print(f"  {category:<16} layerlab {mine:>12,}  find {b:>12,}  "
+                  f"{'same' if mine == b else f'differs by {b - mine:+,}'}")
         for whole, alone, p_time in results:
             print(f"layerlab: {whole:.2f} s (open + bloat), {alone:.2f} s (bloat alone); find: {p_time:.2f} s "
-                  f"({len(PEER)} categories); ratio open+bloat/find {whole / p_time:.2f}x, bloat alone/find {alone / p_time:.2f}x")
+                  f"({len(PEER)} categories); ratio open+bloat/find {whole / p_time:.2f}x, bloat alone/find "
+                  f"{alone / p_time:.2f}x")
     finally:
         daemon.stop()
         if not args.keep:

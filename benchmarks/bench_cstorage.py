@@ -82,7 +82,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the store (printed) instead of removing it")
     args = ap.parse_args()
     if hp.shutil.which("podman") is None or hp.shutil.which("buildah") is None:
-        raise SystemExit("cannot run the benchmark: podman and buildah must be installed (apt-get install podman buildah)")
+        raise SystemExit("cannot run the benchmark: podman and buildah must be installed (apt-get install podman "
+                         "buildah)")
     work = Path(tempfile.mkdtemp(prefix="bench-cstorage-"))
     store = make(work, args.driver)
     try:

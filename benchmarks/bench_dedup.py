@@ -88,7 +88,8 @@ def main() -> int:
         image_layers = inv.layers[inv.layers["kind"] == "image"]["layer_id"]
         dirs = [content_dirs(inv)[lid] for lid in image_layers]
         regular = files[(files["kind"] == "file") & (files["size"] > 0)]
-        print(f"tree: {len(dirs)} layer directories, {len(regular):,} regular files, {regular['size'].sum() / 1e9:.2f} GB")
+        print(f"tree: {len(dirs)} layer directories, {len(regular):,} regular files, {regular['size'].sum() / 1e9:.2f} "
+              "GB")
         jdupes_groups(dirs)  # warm the page cache for both
         j_times, l_times = [], []
         for _ in range(args.runs):
@@ -101,8 +102,10 @@ def main() -> int:
         print(f"duplicate groups: layerlab {len(ours):,}, jdupes {len(theirs):,}; same groups: {same}")
         print(f"bytes content dedup would save: {dedup['reclaimable'].sum() / 1e6:.1f} MB")
         print(f"jdupes -r -q:              {jt:6.2f}s (best of {args.runs}: {', '.join(f'{x:.2f}' for x in j_times)})")
-        print(f"layerlab content_dedup:    {lt:6.2f}s (best of {args.runs}: {', '.join(f'{x:.2f}' for x in l_times)}); ratio {lt / jt:.2f}x")
-        print(f"layerlab scan (files frame, once): {scan:.2f}s; scan + dedup {scan + lt:.2f}s ({(scan + lt) / jt:.2f}x)")
+        print(f"layerlab content_dedup:    {lt:6.2f}s (best of {args.runs}: {', '.join(f'{x:.2f}' for x in l_times)}); "
+              f"ratio {lt / jt:.2f}x")
+        print(f"layerlab scan (files frame, once): {scan:.2f}s; "
+              f"scan + dedup {scan + lt:.2f}s ({(scan + lt) / jt:.2f}x)")
     if not args.keep:
         subprocess.run(["rm", "-rf", str(work)], check=False)
     return 0 if same else 1

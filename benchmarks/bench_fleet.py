@@ -122,7 +122,8 @@ def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     cluster.close()
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
             "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
-            "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened, "find": relational - totalled},
+            "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened,
+                       "find": relational - totalled},
             "totals": totals, "find_hosts": found, "reclaimable_bytes": s["reclaimable_bytes"],
             "top_image": top["image_id"].iloc[0] if len(top) else None,
             "client_peak_mb": peak_mb(), "cluster_peak_mb": sum(peaks.values())}
@@ -159,14 +160,19 @@ def run_duckdb(snaps: list[str]) -> dict:
         return "[" + ", ".join(f"'{s}/{name}.parquet'" for s in snaps) + "]"
 
     host = "regexp_replace(filename, '/[^/]+\\.parquet$', '')"
-    con.execute(f"create temp view listed as select {host} as host, image_id from read_parquet({files_of('images')}, filename=true) where not intermediate")
-    con.execute(f"create temp view il as select {host} as host, image_id, layer_id, size from read_parquet({files_of('image_layers')}, filename=true)")
-    con.execute("create temp table hl as select distinct il.host, layer_id, size from il join listed using (host, image_id)")
+    con.execute(f"create temp view listed as select {host} as host, image_id from read_parquet({files_of('images')}, "
+                "filename=true) where not intermediate")
+    con.execute(f"create temp view il as select {host} as host, image_id, layer_id, size from "
+                f"read_parquet({files_of('image_layers')}, filename=true)")
+    con.execute("create temp table hl as select distinct il.host, layer_id, size from il join listed using (host, "
+                "image_id)")
     images, pairs = con.execute("select count(distinct image_id), count(*) from listed").fetchone()
     size_bytes = con.execute("select sum(size) from hl").fetchone()[0]
-    layers, unique = con.execute("select count(*), sum(m) from (select max(size) m from hl group by layer_id)").fetchone()
+    layers, unique = con.execute(
+        "select count(*), sum(m) from (select max(size) m from hl group by layer_id)").fetchone()
     nfiles = con.execute(f"select count(*) from read_parquet({files_of('files')})").fetchone()[0]
-    found = con.execute(f"select count(distinct filename) from read_parquet({files_of('files')}, filename=true) where path = ?", [PATH]).fetchone()[0]
+    found = con.execute(f"select count(distinct filename) from read_parquet({files_of('files')}, filename=true) where "
+                        "path = ?", [PATH]).fetchone()[0]
     totals = {"hosts": len(snaps), "images": int(images), "image_instances": int(pairs), "layers": int(layers),
               "files": int(nfiles), "size_bytes": int(size_bytes), "unique_layer_bytes": int(unique)}
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
@@ -254,7 +260,8 @@ def main() -> int:
         snaps = make_fleet(work / "hosts", sizes[-1])
     fmt = json.loads((Path(snaps[0]) / "meta.json").read_text()).get("format_version")
     # --dir of an earlier round may hold older snapshots: their files are read whole (docs/fleet.md)
-    print(f"{sizes[-1]} host snapshots (format {fmt}) in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or find)")
+    print(f"{sizes[-1]} host snapshots (format {fmt}) in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or "
+          "find)")
     rows = []
     for n in sizes:
         res = {name: one(name, snaps[:n], find) for name in args.peers.split(",")}
@@ -265,7 +272,8 @@ def main() -> int:
             assert r["totals"] == ref["totals"], (name, r["totals"], ref["totals"])
             assert r["find_hosts"] == ref["find_hosts"], name
         rows.append((n, res))
-        print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image pairs; "
+        print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image "
+              "pairs; "
               f"{ref['find_hosts']} hosts carry {find}")
         for name, r in res.items():
             if "failed" in r:
@@ -273,17 +281,22 @@ def main() -> int:
             elif name.startswith("layerlab"):
                 how = "worker processes" if name.endswith("processes") else "one worker, a thread per core"
                 print(f"  {name} (LocalCluster, {how}, {os.cpu_count()} cores; started and warmed in "
-                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s "
+                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, "
+                      f"{r['cpu_seconds']:.2f} CPU s "
                       f"({', '.join(f'{k} {v:.2f} s' for k, v in r['stages'].items())}), "
-                      f"full summary + top images {r['summary_seconds']:.2f} s more; client peak {r['client_peak_mb']:.0f} MB, "
+                      f"full summary + top images {r['summary_seconds']:.2f} s more; client peak "
+                      f"{r['client_peak_mb']:.0f} MB, "
                       f"cluster peak {r['cluster_peak_mb']:.0f} MB")
             else:
-                print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, peak {r['client_peak_mb']:.0f} MB")
+                print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, "
+                      f"peak {r['client_peak_mb']:.0f} MB")
         for name in [p for p in res if p.startswith("layerlab") and "failed" not in res[p]]:
             print("  " + f"{name} time / " + ", ".join(f"{peer} {res[name]['seconds'] / res[peer]['seconds']:.2f}x"
-                                                   for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer])
+                                                   for peer in res if not peer.startswith("layerlab")
+                                                   and "failed" not in res[peer])
                   + "; CPU time / " + ", ".join(f"{peer} {res[name]['cpu_seconds'] / res[peer]['cpu_seconds']:.2f}x"
-                                                for peer in res if not peer.startswith("layerlab") and "failed" not in res[peer]))
+                                                for peer in res if not peer.startswith("layerlab")
+                                                and "failed" not in res[peer]))
     if len(rows) > 1:
         (n0, a), (n1, b) = rows[0], rows[-1]
         print(f"\ngrowth {n0} -> {n1} hosts ({n1 / n0:.0f}x): " + ", ".join(

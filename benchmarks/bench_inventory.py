@@ -26,7 +26,8 @@ from bench_support import dockerd_and_dive, measure  # noqa: E402
 from harness.daemon import Daemon  # noqa: E402
 
 FIND_FORMAT = "%p\\t%y\\t%s\\t%m\\t%U\\t%G\\t%T@\\t%l\\t%b\\n"
-# Prints: files, bytes, seconds to import pandas, pyarrow and layerlab (whose import is lazy), seconds to build the inventory.
+# Prints: files, bytes, seconds to import pandas, pyarrow and layerlab (whose import is lazy), seconds to build the
+# inventory.
 LAYERLAB = (
     "import sys, time; t0 = time.perf_counter(); import pandas, pyarrow, layerlab as ll; t1 = time.perf_counter(); "
     "f = ll.open_root(sys.argv[1], progress=False).files; t2 = time.perf_counter(); "
@@ -47,8 +48,10 @@ def main() -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-"))
     with Daemon(work, driver="overlay2") as d:
         print(f"importing a tar of {tree} as one layer ...", flush=True)
-        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True, stdout=subprocess.DEVNULL)
+        tar = subprocess.Popen(["tar", "-C", str(tree.parent), "-c", tree.name], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        subprocess.run(["docker", "import", "-", "bench/big:1"], stdin=tar.stdout, env=d.env, check=True,
+                       stdout=subprocess.DEVNULL)
         tar.wait()
         inspect = d.docker_json("image", "inspect", "bench/big:1")[0]
         diffs = [str(p) for p in Path(d.data_root, "overlay2").glob("*/diff")]
@@ -65,14 +68,17 @@ def main() -> int:
         find_time, _, _ = min(find_runs)
         files = int(ll_out.split()[0])
         print(f"\nfiles in the layer: {files:,}")
-        print(f"layerlab inventory : {inventory_time:7.2f} s   (whole process {ll_time:.2f} s, of which importing pandas/pyarrow/layerlab {import_time:.2f} s)")
+        print(f"layerlab inventory : {inventory_time:7.2f} s   (whole process {ll_time:.2f} s, of which importing "
+              f"pandas/pyarrow/layerlab {import_time:.2f} s)")
         print(f"                     peak RSS {ll_rss / 1e6:.0f} MB")
-        print(f"find -printf       : {find_time:7.2f} s   ratio layerlab inventory/find = {inventory_time / find_time:.2f}x (target <= 1.5x); whole process/find = {ll_time / find_time:.2f}x")
+        print(f"find -printf       : {find_time:7.2f} s   ratio layerlab inventory/find = "
+              f"{inventory_time / find_time:.2f}x (target <= 1.5x); whole process/find = {ll_time / find_time:.2f}x")
         if not args.no_dive:
             out = work / "dive.json"
             dive_time, dive_rss, _ = measure([dive, "--json", str(out), "bench/big:1"], env=d.env)
             print(f"dive --json        : {dive_time:7.2f} s   peak RSS {dive_rss / 1e6:7.0f} MB")
-            print(f"  layerlab is {dive_time / ll_time:.1f}x faster than dive, whole process against whole process (target >= 20x)")
+            print(f"  layerlab is {dive_time / ll_time:.1f}x faster than dive, whole process against whole process "
+                  "(target >= 20x)")
             print(f"  layerlab peak memory is {ll_rss / dive_rss:.2f}x dive's (target < 1)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

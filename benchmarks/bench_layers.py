@@ -154,7 +154,8 @@ def build_umoci(work: Path, deep: Path, flat: Path, layers: int) -> None:
     print(f"making {layers} layers with umoci ...", flush=True)
     for i, step in enumerate(steps(layers), 1):
         write_step(bundle / "rootfs", step)
-        run("umoci", "repack", "--refresh-bundle", "--history.created_by", f"step {i}", "--image", f"{layout}:deep", bundle)
+        run("umoci", "repack", "--refresh-bundle", "--history.created_by", f"step {i}", "--image", f"{layout}:deep",
+            bundle)
     squashed = tmp / "squashed.tar"
     run("tar", "--sort=name", "-C", bundle / "rootfs", "-cf", squashed, ".")
     run("umoci", "raw", "add-layer", "--image", f"{layout}:flat", squashed)
@@ -211,7 +212,8 @@ def main() -> int:
     dive = dockerd_and_dive(args.no_dive)
     for tool in ("umoci", "skopeo"):
         if any(n > 125 for n in args.layers) and not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed (apt-get install {tool}); it makes the images deeper than 125 layers")
+            raise SystemExit(f"{tool} is not installed (apt-get install {tool}); it makes the images deeper than 125 "
+                             "layers")
     cache = Path(args.cache)
     pairs = {n: archives(cache, n) for n in args.layers}
     roots = {n: data_roots(cache, n, *pairs[n]) for n in args.layers if args.data_root and n <= 125}
@@ -220,7 +222,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="llbench-layers-"))
 
     # the other checkout's CLI, first on the path (nothing written into it: no bytecode files)
-    baseline_cli = (f"import sys; sys.dont_write_bytecode = True; sys.path.insert(0, {str(Path(args.baseline or '.').resolve())!r}); "
+    baseline_cli = ("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, "
+                    f"{str(Path(args.baseline or '.').resolve())!r}); "
                     "sys.argv[0] = 'layerlab'; from layerlab.cli import run; run()")
     results = {}
     for n, (deep, flat) in pairs.items():
@@ -272,15 +275,18 @@ def main() -> int:
         if runs["deep"]["base"]:
             walls = {k: [r[0] for r in runs[k]["base"]] for k in runs}
             cpus = {k: [r[3] for r in runs[k]["base"]] for k in runs}
-            print(f"  baseline checkout, same runs: layerlab summary {min(walls['deep']):.2f} s (CPU {span(cpus['deep'])} s), "
+            print(f"  baseline checkout, same runs: layerlab summary {min(walls['deep']):.2f} s (CPU "
+                  f"{span(cpus['deep'])} s), "
                   f"squashed {min(walls['flat']):.2f} s (CPU {span(cpus['flat'])} s): "
-                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x CPU")
+                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x "
+                  "CPU")
         if runs["deep"]["root"]:
             walls = {k: [r[0] for r in runs[k]["root"]] for k in runs}
             cpus = {k: [r[3] for r in runs[k]["root"]] for k in runs}
             print(f"  data roots (docker load of each archive): layerlab summary ROOT {min(walls['deep']):.2f} s "
                   f"(CPU {span(cpus['deep'])} s), squashed {min(walls['flat']):.2f} s (CPU {span(cpus['flat'])} s): "
-                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x CPU")
+                  f"{min(walls['deep']) / min(walls['flat']):.2f}x wall, {min(cpus['deep']) / min(cpus['flat']):.2f}x "
+                  "CPU")
         if d["dive"] is not None:
             print(f"  dive: {n} layers / squashed {d['dive'] / f['dive']:.2f}x; layerlab process / dive "
                   f"{d['cli'] / d['dive']:.1f}x on {n} layers, {f['cli'] / f['dive']:.1f}x squashed")

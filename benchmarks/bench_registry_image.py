@@ -143,7 +143,8 @@ def main() -> int:
     print(f"\nfiles: {int(min(lay)[2].split()[0]):,}   (CPU: user + system seconds of the process; machine bound: "
           f"(that CPU + the registry's) / {cores} cores, the least wall time any scheduling could reach)")
     print(f"skopeo copy to oci:            {s_wall:.2f} s (runs {_span(sko)}; CPU {_cpu(sko)}), "
-          f"peak RSS {s_rss / 1e6:.0f} MB; registry CPU {_served(sko)}; machine bound {min(_least(r[3], r, cores) for r in sko):.2f} s")
+          f"peak RSS {s_rss / 1e6:.0f} MB; registry CPU {_served(sko)}; machine bound "
+          f"{min(_least(r[3], r, cores) for r in sko):.2f} s")
     print(f"floor (download | hash, inflate | hash): {f_wall:.2f} s (runs {_span(flo)}; CPU {_cpu(flo)})")
     for label, runs in (("baseline checkout (default)  ", base), ("layerlab docker:// (default) ", lay),
                         ("  the same, imports done     ", nb), ("layerlab verify=False        ", fast)):

@@ -30,7 +30,8 @@ TARGET_S = 15.0
 def layerlab_command() -> list[str]:
     """The installed ``layerlab`` beside this Python (a venv's), else ``python -m layerlab.cli``."""
     exe = Path(sys.executable).with_name("layerlab")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from layerlab.cli import main; sys.exit(main())"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c",
+                                            "import sys; from layerlab.cli import main; sys.exit(main())"]
 
 
 def run_report(out: Path, jobs: int | None) -> tuple[float, float]:

@@ -100,7 +100,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command, interleaved (best is kept)")
     ap.add_argument("--workdir", default=None, help="where the temporary daemon lives (kept and reused when given)")
     ap.add_argument("--baseline", default=None, metavar="BIN",
-                    help="also time the layerlab of another install, interleaved (its venv's bin/, e.g. of the main branch)")
+                    help="also time the layerlab of another install, interleaved (its venv's bin/, e.g. of the main "
+                         "branch)")
     args = ap.parse_args()
     dockerd_and_dive(no_dive=True)
 
@@ -122,7 +123,8 @@ def main() -> int:
             if args.baseline:
                 bin_ = Path(args.baseline)
                 base_runs.append((measure([str(bin_ / "python"), "-c", "import pandas, pyarrow"]),
-                                  measure([str(bin_ / "layerlab"), "scan", root, "-o", str(work / "baseline.layerlab"), "-q"])))
+                                  measure([str(bin_ / "layerlab"), "scan", root, "-o", str(work / "baseline.layerlab"),
+                                           "-q"])))
         find_time = min(r[0] for r in find_runs)
         bare_time = min(r[0] for r in bare_runs)
         scan_time = min(r[0] for r in scan_runs)
@@ -136,19 +138,23 @@ def main() -> int:
 
     ratio = (scan_time - bare_time) / find_time
     print("\nper run, seconds (find, scan, start-up -> ratio): " + "; ".join(
-        f"{f[0]:.2f} {s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x" for f, s, b in zip(find_runs, scan_runs, bare_runs)))
+        f"{f[0]:.2f} {s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x" for f, s,
+        b in zip(find_runs, scan_runs, bare_runs)))
     if base_runs:
         print("baseline per run (scan, start-up -> ratio, peak RSS): " + "; ".join(
-            f"{s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x {s[1] / 1e6:.0f} MB" for f, (b, s) in zip(find_runs, base_runs)))
+            f"{s[0]:.2f} {b[0]:.2f} -> {(s[0] - b[0]) / f[0]:.2f}x {s[1] / 1e6:.0f} MB" for f,
+            (b, s) in zip(find_runs, base_runs)))
     print(f"root: {images} images, {len(diffs)} layers, {entries:,} entries under them; files frame {rows:,} rows")
     print(f"find -printf            : {find_time:6.2f} s")
-    print(f"layerlab scan (process) : {scan_time:6.2f} s, of which python + pandas + pyarrow start-up {bare_time:.2f} s")
+    print(f"layerlab scan (process) : {scan_time:6.2f} s, "
+          f"of which python + pandas + pyarrow start-up {bare_time:.2f} s")
     print(f"  scan less start-up / find = {ratio:.2f}x (target <= 1.0x: {'met' if ratio <= 1.0 else 'NOT met'})")
     print(f"files frame in memory   : {nbytes / 1e6:.1f} MB, {nbytes / rows:.0f} bytes a row "
           f"(target <= 120: {'met' if nbytes / rows <= 120 else 'NOT met'})")
     for what, rss in (("scan", scan_rss), ("summary", summary_rss)):
         print(f"peak RSS of {what:8s}    : {rss / 1e6:.0f} MB (target < 250 MB: {'met' if rss < 250e6 else 'NOT met'})")
-    print(f"layerlab summary (process, one run): {summary_time:.2f} s; a process holding open_root(ROOT).files: peak RSS {mem_rss / 1e6:.0f} MB")
+    print(f"layerlab summary (process, one run): {summary_time:.2f} s; a process holding open_root(ROOT).files: peak "
+          f"RSS {mem_rss / 1e6:.0f} MB")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -42,9 +42,12 @@ BUILDS = [
     ("bench/sys-slim:1", "bench/system:1", ["rm -rf /usr/share/doc /usr/share/locale", "echo 1 > /etc/version"]),
     ("bench/sys-slim:2", "bench/sys-slim:1", ["echo 2 > /etc/version"]),
     ("bench/sys-man:1", "bench/system:1", ["chmod -R go-w /usr/share/man"]),
-    ("bench/sys-man:2", "bench/sys-man:1", ["rm -rf /usr/share/man/man3 && mkdir /usr/share/man/man3 && echo x > /usr/share/man/man3/x"]),
-    ("bench/sys-locale:1", "bench/system:1", ["mkdir -p /opt && cp -a /usr/share/locale /opt/locale", "rm -rf /opt/locale/de"]),
-    ("bench/sys-icons:1", "bench/sys-slim:1", ["chmod -R a+r /usr/share/icons", "mkdir -p /srv && echo icons > /srv/id"]),
+    ("bench/sys-man:2", "bench/sys-man:1",
+     ["rm -rf /usr/share/man/man3 && mkdir /usr/share/man/man3 && echo x > /usr/share/man/man3/x"]),
+    ("bench/sys-locale:1", "bench/system:1",
+     ["mkdir -p /opt && cp -a /usr/share/locale /opt/locale", "rm -rf /opt/locale/de"]),
+    ("bench/sys-icons:1", "bench/sys-slim:1",
+     ["chmod -R a+r /usr/share/icons", "mkdir -p /srv && echo icons > /srv/id"]),
     ("bench/py-app:1", "bench/python:1", ["mkdir /app && echo 'print(1)' > /app/main.py"]),
     ("bench/py-app:2", "bench/py-app:1", [f"rm -rf {SITE}/botocore", "echo 2 > /app/version"]),
     ("bench/py-app:3", "bench/py-app:2",
@@ -93,7 +96,8 @@ def build(d: Daemon, work: Path) -> None:
     for tag, base, runs in builds:
         ctx = work / "ctx" / tag.replace("/", "_").replace(":", "_")
         ctx.mkdir(parents=True, exist_ok=True)
-        (ctx / "Dockerfile").write_text(f"FROM {base}\n" + "".join(f"RUN {r}\n" for r in runs) + f'LABEL bench="{tag}"\n')
+        (ctx / "Dockerfile").write_text(f"FROM {base}\n" + "".join(f"RUN {r}\n" for r in runs)
+                                        + f'LABEL bench="{tag}"\n')
         print(f"  building {tag}", flush=True)
         d.docker("build", "--network", "none", "-q", "-t", tag, str(ctx), timeout=1800)
     for tag, _, _ in builds[::3]:
@@ -122,7 +126,8 @@ PER_IMAGE = (
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best is kept)")
-    ap.add_argument("--workdir", default=None, help="where the temporary daemon and snapshot live (default: a temp dir)")
+    ap.add_argument("--workdir", default=None,
+                    help="where the temporary daemon and snapshot live (default: a temp dir)")
     ap.add_argument("--no-peer", action="store_true", help="skip stacking each image on its own (slow)")
     args = ap.parse_args()
     dockerd_and_dive(no_dive=True)
@@ -159,7 +164,8 @@ def main() -> int:
         _, _, out = measure([sys.executable, "-c", PER_IMAGE, str(snap)], stdout=None)
         alone = float(out)
         print(f"each image stacked alone   : {alone:6.2f} s  (the one pass is {alone / eff:.1f}x faster)")
-    print(f"layerlab summary SNAPSHOT  : {wall:6.2f} s whole process (runs: {', '.join(f'{s[0]:.2f}' for s in summaries)})")
+    print(f"layerlab summary SNAPSHOT  : {wall:6.2f} s whole process (runs: "
+          f"{', '.join(f'{s[0]:.2f}' for s in summaries)})")
     loaded = max(t[4] for t in timed)
     print(f"  peak RSS {rss / 1e6:.0f} MB (target < 250 MB); loading the frames alone peaks at {loaded / 1e6:.0f} MB, "
           f"{max(t[5] for t in timed) / 1e6:.0f} MB with efficiency")

@@ -83,7 +83,8 @@ def main() -> int:
             explorer.image = inv.image_id(ref)
             compare.b = inv.image_id(ref)
             times.append(time.perf_counter() - t)
-        print(f"switching image ({args.switches} times, explorer and comparison): median {statistics.median(times) * 1000:.0f} ms, "
+        print(f"switching image ({args.switches} times, explorer and comparison): median "
+              f"{statistics.median(times) * 1000:.0f} ms, "
               f"slowest {max(times) * 1000:.0f} ms (target: well under 1 s)")
 
         t = time.perf_counter()
@@ -115,7 +116,8 @@ def main() -> int:
         tree.image = big
         t = time.perf_counter()
         tree.expanded = [p for p, d in zip(tree.tree().paths, tree.tree().is_dir) if d]
-        print(f"file tree, every directory of {len(tree.tree().paths)} entries open: {(time.perf_counter() - t) * 1000:.0f} ms, "
+        print(f"file tree, every directory of {len(tree.tree().paths)} entries open: "
+              f"{(time.perf_counter() - t) * 1000:.0f} ms, "
               f"{len(tree.listing.options)} rows listed")
         if args.big:
             time_big_tree(d, Path(args.big), Path(tmp))
@@ -154,11 +156,15 @@ def time_big_tree(d, big: Path, tmp: Path):
                          ("layer view again", lambda: setattr(tree, "view", "layer")),
                          ("a path filter", lambda: setattr(tree, "path_filter", "__init__")),
                          ("filter cleared", lambda: setattr(tree, "path_filter", "")),
-                         ("opening a directory", lambda: tree.toggle(next(p for p, d in zip(tree.rows()["path"], tree.rows()["dir"]) if d and p not in tree.expanded))),
+                         ("opening a directory",
+                          lambda: tree.toggle(next(p for p,
+                                                   d in zip(tree.rows()["path"], tree.rows()["dir"]) if d
+                                                   and p not in tree.expanded))),
                          ("snapshot (report HTML)", lambda: tree.snapshot())):
         t = time.perf_counter()
         action()
-        print(f"large image, {what}: {(time.perf_counter() - t) * 1000:.0f} ms ({len(tree.listing.options)} rows listed)")
+        print(f"large image, {what}: {(time.perf_counter() - t) * 1000:.0f} ms ({len(tree.listing.options)} rows "
+              "listed)")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ _LAZY = {
 
 # ll.fleet is the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use.
 # ll.analyses, ll.plots, ll.tables, ll.widgets are the packages, imported when first named.
-__getattr__, __dir__ = attach(__name__, _LAZY, globals(), submodules=("analyses", "fleet", "plots", "tables", "widgets"))
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(),
+                              submodules=("analyses", "fleet", "plots", "tables", "widgets"))
 
 
 __all__ = [

@@ -7,7 +7,8 @@ from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
 
 @expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT,
          foreign_layers=TEXT)
-def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False, progress: bool | None = None,
+def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False,
+         progress: bool | None = None,
          platform: str | None = None, foreign_layers: str = "fetch") -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
@@ -36,7 +37,8 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
         inv.meta.update(identity())
     elif is_transport(str(root)) or sniff(str(root)):
         # Every byte of the layer tars is read anyway: each regular file is hashed as its tar streams.
-        inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash, foreign_layers=foreign_layers)
+        inv = open_source(str(root), progress=progress, platform=platform, hash_files=hash,
+                          foreign_layers=foreign_layers)
         if hash:
             inv.meta["hashed"] = int(inv.files["sha256"].notna().sum())
     else:

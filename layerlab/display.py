@@ -60,7 +60,8 @@ def image_names(images, width: int | None = None):
 
     import pandas as pd
 
-    return pd.Series([name(r) for r in images.itertuples(index=False)], index=images["image_id"].to_numpy(), dtype=object)
+    return pd.Series([name(r) for r in images.itertuples(index=False)], index=images["image_id"].to_numpy(),
+                     dtype=object)
 
 
 def short_name(tags, image_id: str) -> str:

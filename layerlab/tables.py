@@ -31,7 +31,8 @@ def frame_overview(inv) -> pd.DataFrame:
     """One row per frame: its name, rows, and what one row is."""
     inv = require_inventory(inv, "layerlab.tables")
     one_row = {
-        "images": "an image", "layers": "an image, init or container layer", "image_layers": "an (image, layer position)",
+        "images": "an image", "layers": "an image, init or container layer",
+        "image_layers": "an (image, layer position)",
         "history": "an (image, history entry)", "containers": "a container", "files": "a (layer, path)",
         "skipped": "something that could not be read",
     }
@@ -125,7 +126,8 @@ def markers_table(inv) -> pd.DataFrame:
 
     return pd.DataFrame({
         "layer": f["layer_id"].map(where).to_numpy(),
-        "marker": f["kind"].map({"whiteout": "whiteout (deletes)", "opaque": "opaque dir (hides lower contents)"}).to_numpy(),
+        "marker": f["kind"].map({"whiteout": "whiteout (deletes)",
+                                 "opaque": "opaque dir (hides lower contents)"}).to_numpy(),
         "path": f["path"].to_numpy(),
     }).sort_values(["layer", "path"]).reset_index(drop=True)
 
@@ -146,7 +148,9 @@ def distribution_table(inv, blobs=None) -> pd.DataFrame:
         "layer": layers["layer_id"].str.removeprefix("sha256:").str[:12].to_numpy(),
         "apparent size": layers["size"].map(human_bytes).to_numpy(),
         "images": layers["image_count"].to_numpy(),
-        "compressed digests": layers["compressed"].map(lambda v: ", ".join(d.removeprefix("sha256:")[:12] for d in (v if v is not None else []))).to_numpy(),
+        "compressed digests": layers["compressed"].map(lambda v: ", ".join(d.removeprefix("sha256:")[:12]
+                                                                           for d in (v if v is not None
+                                                                               else []))).to_numpy(),
         "known to a registry": has.to_numpy(),
     })
     if blobs is not None:
@@ -228,9 +232,11 @@ def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFram
         "image": eff["image_id"].map(names).to_numpy(),
         "size": eff["size"].map(human_bytes).to_numpy(),
         "reclaimable": eff["reclaimable_bytes"].map(human_bytes).to_numpy(),
-        "dive efficiency": eff["dive_efficiency"].map(lambda v: f"{v:.1%}" if pd.notna(v) and abs(v) != float("inf") else "-").to_numpy(),
+        "dive efficiency": eff["dive_efficiency"].map(lambda v: f"{v:.1%}" if pd.notna(v) and abs(v) != float("inf")
+                                                      else "-").to_numpy(),
         "dive wasted": eff["dive_wasted_bytes"].map(human_bytes).to_numpy(),
-        "dive user wasted": eff["dive_user_wasted_percent"].map(lambda v: f"{v:.1%}" if pd.notna(v) and abs(v) != float("inf") else "-").to_numpy(),
+        "dive user wasted": eff["dive_user_wasted_percent"].map(lambda v: f"{v:.1%}" if pd.notna(v)
+                                                                and abs(v) != float("inf") else "-").to_numpy(),
         "base image": eff["base_image"].map(lambda b: names.get(b, "-") if isinstance(b, str) else "-").to_numpy(),
     })
     return out.iloc[eff["reclaimable_bytes"].to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
@@ -248,7 +254,8 @@ def registry_summary(frames) -> pd.DataFrame:
         "platform": m["platform"].to_numpy(),
         "layers": m["layer_count"].to_numpy(),
         "compressed size": m["size"].map(human_bytes).to_numpy(),
-        "layers shared with other refs": [int(per["shared"].sum().get((r, p), 0)) for r, p in zip(m["reference"], m["platform"])],
+        "layers shared with other refs": [int(per["shared"].sum().get((r, p), 0)) for r,
+                                          p in zip(m["reference"], m["platform"])],
     })
 
 
@@ -355,7 +362,8 @@ def diff_table(diff: pd.DataFrame) -> pd.DataFrame:
     no layer IDs."""
     from .analyses.diff.diff_rank import metadata_only
 
-    key = pd.DataFrame({"meta": metadata_only(diff).to_numpy(), "bytes": diff[["size_a", "size_b"]].max(axis=1).to_numpy(),
+    key = pd.DataFrame({"meta": metadata_only(diff).to_numpy(),
+                        "bytes": diff[["size_a", "size_b"]].max(axis=1).to_numpy(),
                         "path": diff["path"].to_numpy()}, index=diff.index)
     order = key.sort_values(["meta", "bytes", "path"], ascending=[True, False, True], kind="stable").index
     d = diff.loc[order]

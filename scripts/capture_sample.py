@@ -91,7 +91,8 @@ def record_peers(daemon: Daemon, built: dict, dive: bool) -> dict:
     peers = {
         "version": daemon.api("/version"),
         "info": {k: v for k, v in daemon.api("/info").items()
-                 if k in ("Driver", "DriverStatus", "ServerVersion", "KernelVersion", "CgroupVersion", "DockerRootDir")},
+                 if k in ("Driver", "DriverStatus", "ServerVersion", "KernelVersion", "CgroupVersion",
+                          "DockerRootDir")},
         "system_df": daemon.api("/system/df"),
         "images": [daemon.api(f"/images/{i}/json") for i in dict.fromkeys(image_ids)],
         "history": {i: daemon.api(f"/images/{i}/history") for i in dict.fromkeys(image_ids)},

@@ -82,7 +82,8 @@ def measure(content: Path, layer: Path | None = None) -> dict:
                 st = e.stat(follow_symlinks=False)
                 out["entries"] += 1
                 name = e.name
-                if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or (name.startswith(b".wh.") and not name.startswith(b".wh..wh.")):
+                if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or (name.startswith(b".wh.")
+                                                                      and not name.startswith(b".wh..wh.")):
                     out["whiteouts"] += 1
                 if name == b".wh..wh..opq" or (stat.S_ISDIR(st.st_mode) and _opaque(e.path)):
                     out["opaques"] += 1
@@ -127,7 +128,8 @@ def btrfs_qgroups(mnt: Path) -> dict[int, tuple[int, int]]:
     return out
 
 
-def row(driver: str, how: str, obj: str, position, layer_id: str, workload, m: dict, measured: bool = True, **extra) -> dict:
+def row(driver: str, how: str, obj: str, position, layer_id: str, workload, m: dict, measured: bool = True,
+        **extra) -> dict:
     return {"driver": driver, "measured": measured, "how": how, "object": obj, "image": IMAGE, "position": position,
             "layer_id": layer_id, "workload": workload, **m, **extra}
 
@@ -191,14 +193,17 @@ def measure_containerd(tmp: Path, archive: Path) -> list[dict]:
         c.ctr("images", "import", "--compress-blobs", archive)
         for name, writes in WORKLOADS.items():
             c.ctr("run", ref, container_name(name), "sh", "-c", script(writes))
-        how = "containerd " + c.ctr("version").stdout.split("Version:")[-1].split()[0] + ", snapshotter overlayfs (ctr run)"
+        how = "containerd " + c.ctr("version").stdout.split("Version:")[-1].split()[0] + (", snapshotter overlayfs "
+                                                                                          "(ctr "
+                                                                                          "run)")
         os.sync()
         meta = read_containerd_meta(c.root)
         snaps = meta.snapshots[(meta.snapshots["namespace"] == "moby") & (meta.snapshots["snapshotter"] == "overlayfs")]
         by_key = {r["key"]: r for r in snaps.to_dict("records")}
         image = meta.images[meta.images["name"] == ref].iloc[0]
         manifest = json.loads(Path(meta.content.set_index("digest").loc[image["target_digest"], "blob"]).read_bytes())
-        config = json.loads(Path(meta.content.set_index("digest").loc[manifest["config"]["digest"], "blob"]).read_bytes())
+        config = json.loads(Path(meta.content.set_index("digest").loc[manifest["config"]["digest"],
+                                                                      "blob"]).read_bytes())
         targets = [("image_layer", p, ch, None, ch) for p, ch in enumerate(chain_ids(config["rootfs"]["diff_ids"]))]
         targets += [("container", None, container_name(n), n, container_name(n)) for n in WORKLOADS]
         log(f"containerd: measuring {len(targets)} snapshots")
@@ -320,7 +325,8 @@ def measure_aufs(tmp: Path, archive: Path) -> list[dict]:
     log("aufs: rebuilding the layout from the layer tars (no aufs module here)")
     branches = AufsBranches(tmp / "aufs", archive)
     how = "reconstructed: layer tars extracted as aufs stores them; writes applied by aufs' rules (not measured)"
-    diff_ids = json.load(tarfile.open(archive).extractfile(json.load(tarfile.open(archive).extractfile("manifest.json"))[0]["Config"]))["rootfs"]["diff_ids"]
+    manifest = json.load(tarfile.open(archive).extractfile("manifest.json"))
+    diff_ids = json.load(tarfile.open(archive).extractfile(manifest[0]["Config"]))["rootfs"]["diff_ids"]
     rows = [row("aufs", how, "image_layer", p, ch, None, measure(d), measured=False)
             for p, (ch, d) in enumerate(zip(chain_ids(diff_ids), branches.layers))]
     for name, writes in WORKLOADS.items():
@@ -374,19 +380,26 @@ def main(argv=None) -> int:
         "image": IMAGE,
         "workloads": {n: {"writes": [w.describe() for w in ws], "script": script(ws)} for n, ws in WORKLOADS.items()},
         "backing": {"overlay2, vfs, containerd, aufs": where, "btrfs": {"filesystem": "btrfs", "block_size": 4096,
-                                                                        "note": "loop-mounted 512 MiB image, quotas enabled"}},
+                                                                        "note": "loop-mounted 512 MiB image, quotas "
+                                                                                "enabled"}},
         "overlay_module": params,
-        "reconstructed": {"aufs": "no aufs kernel module: layout rebuilt from the layer tars, container writes applied by aufs' rules on real files"},
+        "reconstructed": {"aufs": "no aufs kernel module: layout rebuilt from the layer tars, container writes applied "
+                                  "by aufs' rules on real files"},
         "columns": {
-            "apparent_bytes": "regular file and symlink st_size under the layer's content directory, each inode once (Docker's directory.Size)",
-            "disk_bytes": "allocated bytes (st_blocks * 512) under the content directory, each inode once, directories and the directory itself included",
-            "layer_disk_bytes": "allocated bytes of everything the driver keeps for the layer (overlay2: diff/, work/, link, lower; containerd: fs/ and work/)",
-            "entries": "directory entries under the content directory", "inodes": "distinct inodes, the directory itself included",
+            "apparent_bytes": "regular file and symlink st_size under the layer's content directory, each inode once "
+                              "(Docker's directory.Size)",
+            "disk_bytes": "allocated bytes (st_blocks * 512) under the content directory, each inode once, directories "
+                          "and the directory itself included",
+            "layer_disk_bytes": "allocated bytes of everything the driver keeps for the layer (overlay2: diff/, work/, "
+                                "link, lower; containerd: fs/ and work/)",
+            "entries": "directory entries under the content directory",
+            "inodes": "distinct inodes, the directory itself included",
             "exclusive_bytes": "btrfs: data extents only this subvolume refers to (btrfs filesystem du)",
             "shared_bytes": "btrfs: data extents shared with other subvolumes",
             "qgroup_referenced_bytes": "btrfs: the subvolume's qgroup referenced bytes (metadata included)",
             "qgroup_exclusive_bytes": "btrfs: the subvolume's qgroup exclusive bytes (metadata included)",
-            "peer_size": "what the driver's own tool says: layerdb size / docker ps -s SizeRw (dockerd), ctr snapshots usage (containerd, rounded as ctr prints it)",
+            "peer_size": "what the driver's own tool says: layerdb size / docker ps -s SizeRw (dockerd), ctr snapshots "
+                         "usage (containerd, rounded as ctr prints it)",
         },
         "seconds": round(time.monotonic() - started),
     }

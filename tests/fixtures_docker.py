@@ -18,7 +18,8 @@ from harness.images import build_sample
 from harness.registry import Registry, registry_missing
 from harness.tiers import require
 
-__all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon", "btrfs_daemon", "overlay_daemon", "fuse_overlayfs_daemon"]
+__all__ = ["sample_registry", "overlay2_daemon", "vfs_daemon", "btrfs_daemon", "overlay_daemon",
+           "fuse_overlayfs_daemon"]
 
 
 @pytest.fixture(scope="session")

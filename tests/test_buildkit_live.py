@@ -58,7 +58,8 @@ def test_buildkit_layers_have_cache_ids_of_their_own_and_none_is_skipped(built, 
     buildkit = layers[layers["cache_id"].str.fullmatch(BUILDKIT_CACHE_ID.pattern)]
     assert len(buildkit) >= 5, "BuildKit registered its layers under its own IDs (the premise of this test)"
     # every layer of the layer store is read, whatever its cache ID's form
-    on_disk = {p.name for p in (daemon.data_root / f"image/{daemon.driver}/layerdb/sha256").iterdir() if len(p.name) == 64}
+    on_disk = {p.name for p in (daemon.data_root / f"image/{daemon.driver}/layerdb/sha256").iterdir()
+               if len(p.name) == 64}
     assert set(layers["layer_id"]) == {"sha256:" + n for n in on_disk}
     assert (inv.files["layer_id"].isin(buildkit["layer_id"])).any()
     assert inv.skipped.empty, inv.skipped.to_dict("records")
@@ -146,7 +147,8 @@ def test_the_same_content_gives_the_same_waste_under_both_builders(built, inv):
         assert sizes[bk] == sizes[classic], name
         # the same files in the end (each builder's layers list parent folders its own way)
         ours, theirs = merged_view(inv, bk), merged_view(inv, classic)
-        assert sorted(zip(ours["path"], ours["kind"], ours["size"])) == sorted(zip(theirs["path"], theirs["kind"], theirs["size"])), name
+        assert sorted(zip(ours["path"], ours["kind"], ours["size"])) == sorted(zip(theirs["path"], theirs["kind"],
+            theirs["size"])), name
     mount = images["images"]["cache-mount", "buildkit"]
     files = set(inv.image_files(mount)["path"])
     assert "/kept.bin" in files and "/cache/warm.bin" not in files  # the cache mount is in no layer

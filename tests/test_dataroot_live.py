@@ -57,7 +57,8 @@ def test_shared_unique_and_container_counts_equal_system_df(live):
         assert row["unique_size"] == image["Size"] - image["SharedSize"]
         assert row["container_count"] == image["Containers"]
     summary = summary_dict(inv)
-    assert {i["image_id"]: i["shared_size"] for i in summary["images"]} == {i["Id"]: i["SharedSize"] for i in df["Images"]}
+    assert {i["image_id"]: i["shared_size"] for i in summary["images"]} == {i["Id"]: i["SharedSize"]
+                                                                            for i in df["Images"]}
 
 
 def test_rw_size_equals_docker_ps_size(live):
@@ -129,8 +130,10 @@ def test_files_show_whiteouts_opaque_hardlinks_and_odd_names(live):
     pair = tree[tree["path"].isin([first, second]) & (tree["layer_id"] == layer)].set_index("path")
     assert pair.loc[first, "kind"] == "file" and pair.loc[first, "size"] > 0
     if inv.meta["driver"] in NATIVE_DIFF:
-        assert (pair.loc[second, "kind"], pair.loc[second, "link_target"], pair.loc[second, "size"]) == ("hardlink", first, 0)
-    else:  # the naive diff compares mtime/size/mode: `ln` leaves the old name unchanged, so only the new name is in the layer
+        assert (pair.loc[second, "kind"], pair.loc[second, "link_target"], pair.loc[second, "size"]) == ("hardlink",
+            first, 0)
+    # the naive diff compares mtime/size/mode: `ln` leaves the old name unchanged, so only the new name is in the layer
+    else:
         assert second not in pair.index
     for name in paths["odd_names"]:
         exact = os.fsencode(name)
@@ -150,7 +153,8 @@ def test_walk_equals_tarsplit_on_every_overlay2_layer(overlay2_daemon):
     cols = ["path", "path_raw", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
     for row in image_layers.itertuples():
         walked = walk_layer(daemon.data_root / "overlay2" / row.cache_id / "diff", row.layer_id)
-        split = read_tarsplit(daemon.data_root / "image/overlay2/layerdb" / row.layer_id.replace(":", "/") / "tar-split.json.gz", row.layer_id).frame()
+        split = read_tarsplit(daemon.data_root / "image/overlay2/layerdb" / row.layer_id.replace(":", "/")
+                              / "tar-split.json.gz", row.layer_id).frame()
         a = walked[cols].sort_values("path", ignore_index=True)
         b = split[cols].sort_values("path", ignore_index=True)
         # tar headers keep whole seconds of mtime; the layer directory has what the tar said
@@ -198,7 +202,8 @@ def test_container_changes_agree_across_drivers(request, overlay2_daemon, other)
     for daemon, built in (overlay2_daemon, request.getfixturevalue(other)):
         inv = ll.open_root(str(daemon.data_root), progress=False)
         rw = inv.files[inv.files["layer_id"] == f"container:{built['containers']['ll-exited']}"]
-        found[daemon.driver] = rw[rw["kind"].isin(["file", "symlink", "hardlink"])][["path", "kind", "size"]].sort_values("path", ignore_index=True)
+        found[daemon.driver] = rw[rw["kind"].isin(["file", "symlink", "hardlink"])][["path", "kind",
+            "size"]].sort_values("path", ignore_index=True)
         expect = built["paths"]["exited_container"]
         assert expect["appended"] in set(rw["path"])
         assert expect["deleted"] in set(rw.loc[rw["kind"] == "whiteout", "path"]) | set(
@@ -221,7 +226,8 @@ def test_c_walker_equals_python_walker_on_every_layer(request, fixture):
     driver = DRIVERS[inv.meta["driver"]]
     checked = 0
     for row in inv.layers.itertuples():
-        d = driver.diff_dir(str(daemon.data_root), row.cache_id, container=row.kind != "image") or driver.layer_dir(str(daemon.data_root), row.cache_id)
+        d = driver.diff_dir(str(daemon.data_root), row.cache_id,
+                            container=row.kind != "image") or driver.layer_dir(str(daemon.data_root), row.cache_id)
         a = walk.walk_layer(d, row.layer_id, driver.convention, use_c=False).sort_values("path", ignore_index=True)
         b = walk.walk_layer(d, row.layer_id, driver.convention).sort_values("path", ignore_index=True)
         pd.testing.assert_frame_equal(a, b, obj=f"{fixture} layer {row.layer_id}")

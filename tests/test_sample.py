@@ -28,7 +28,8 @@ def test_sample_sizes_equal_what_docker_reported_at_capture(driver):
     images = inv.images.set_index("image_id")
     for image in recorded["system_df"]["Images"]:
         row = images.loc[image["Id"]]
-        assert (row["size"], row["shared_size"], row["container_count"]) == (image["Size"], image["SharedSize"], image["Containers"])
+        assert (row["size"], row["shared_size"], row["container_count"]) == (image["Size"], image["SharedSize"],
+                                                                             image["Containers"])
     rw = dict(zip(inv.containers["container_id"], inv.containers["rw_size"]))
     for c in recorded["containers"]:
         assert rw[c["Id"]] == c.get("SizeRw", 0)
@@ -51,7 +52,8 @@ def test_scan_of_the_raw_capture_equals_the_committed_snapshot(driver, tmp_path)
     require_root("tar")
     root = unpack_capture(driver, tmp_path / "root")
     # as scripts/capture_sample.py scans them: with content hashes of files that have a twin
-    fresh = ll.load(ll.scan(str(root), str(tmp_path / "fresh.layerlab"), None if driver == "containerd" else driver, hash=True, progress=False))
+    fresh = ll.load(ll.scan(str(root), str(tmp_path / "fresh.layerlab"), None if driver == "containerd" else driver,
+                            hash=True, progress=False))
     committed = ll.sample(driver)
     for name in FRAME_NAMES:
         want = getattr(committed, name)

@@ -40,7 +40,8 @@ def _containerd_snapshots(inv) -> str | None:
     """The snapshotter's snapshots/ directory of a containerd store, else None."""
     if inv.meta.get("image_store") != "containerd":
         return None
-    return os.path.join(inv.meta.get("source") or "", f"io.containerd.snapshotter.v1.{inv.meta.get('driver')}", "snapshots")
+    return os.path.join(inv.meta.get("source") or "", f"io.containerd.snapshotter.v1.{inv.meta.get('driver')}",
+                        "snapshots")
 
 
 def hash_source(inv) -> tuple[bool, str]:
@@ -59,7 +60,9 @@ def hash_source(inv) -> tuple[bool, str]:
         kind = inv.meta.get("driver") or inv.meta.get("image_store")  # archives and layouts have no driver
         answer = (False, f"files of a {kind!r} store cannot be read for hashing")
     elif not root or not os.path.isdir(home):
-        answer = (False, f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level grouping only")
+        answer = (False,
+                  f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level "
+                  "grouping only")
     elif not os.access(home, os.R_OK | os.X_OK):
         answer = (False, f"no permission to read {home}; run as root for content hashes")
     else:
@@ -193,7 +196,8 @@ def _group_batches(groups, n: int = 256):
     return out
 
 
-def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str = "hashing") -> dict[tuple[str, str], str]:
+def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str = "hashing") -> dict[tuple[str, str],
+    str]:
     """SHA-256 of the candidates that may have an identical twin among the candidates.
 
     ``candidates`` is an iterable of ``(layer_id, path, size)`` for regular files. Only files that

@@ -20,7 +20,8 @@ def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[st
     row = container_row(inv, container)
     if image is not None and inv.image_id(image) != row["image_id"]:
         raise ImageNotFound(
-            f"container {container!r} runs image {row['image_id'][:19]}, not {image!r}; pass image=None to use the container's image",
+            f"container {container!r} runs image {row['image_id'][:19]}, not {image!r}; pass image=None to use the "
+            "container's image",
             ref=image,
         )
     return row["image_id"], row["container_id"], container_chain(inv, row["container_id"])

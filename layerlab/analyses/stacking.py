@@ -40,7 +40,8 @@ def container_row(inv, container: str):
     from ..errors import ImageNotFound
 
     if len(hits) > 1:
-        raise ImageNotFound(f"container {container!r} is ambiguous: it matches {len(hits)} containers; give more of the ID", ref=container)
+        raise ImageNotFound(f"container {container!r} is ambiguous: it matches {len(hits)} containers; give more of "
+                            "the ID", ref=container)
     names = ", ".join(sorted(c["name"].astype(str))[:10])
     raise ImageNotFound(
         f"no container {container!r} in {inv.source or 'this source'}; give a name, an ID or an ID prefix"

@@ -47,7 +47,8 @@ def image_facts(part: tuple[str, str], image_ids: list[str], storage_options: di
         fig = walked[iid]
         figures.append({"image_id": iid, **{k: fig[k] for k in IMAGE_FIGURES}})
         hidden.append(hidden_of(inv, iid)[["layer_id", "path", "size"]].assign(image_id=iid))
-    hid = pd.concat(hidden, ignore_index=True) if hidden else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
+    hid = pd.concat(hidden,
+                    ignore_index=True) if hidden else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
     return pd.DataFrame(figures), hid
 
 
@@ -160,7 +161,8 @@ def _image_tables(fleet, listed: pd.DataFrame):
     figs = [r[0] for r in results if len(r[0])]
     hid = [r[1] for r in results if len(r[1])]
     figures = pd.concat(figs, ignore_index=True) if figs else pd.DataFrame(columns=["image_id", *IMAGE_FIGURES])
-    hidden = pd.concat(hid, ignore_index=True) if hid else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
+    hidden = pd.concat(hid,
+                       ignore_index=True) if hid else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
     return figures, hidden
 
 
@@ -232,15 +234,17 @@ def top_images(fleet, n: int = 20) -> pd.DataFrame:
     """The ``n`` images whose fix saves the most fleet-wide (``fleet_reclaimable_bytes``)."""
     out = images_across(fleet)
     out = out[out["fleet_reclaimable_bytes"] > 0]
-    return out.sort_values(["fleet_reclaimable_bytes", "image_id"], ascending=[False, True]).head(n).reset_index(drop=True)
+    return out.sort_values(["fleet_reclaimable_bytes", "image_id"],
+                           ascending=[False, True]).head(n).reset_index(drop=True)
 
 
 def layer_dedup(fleet) -> pd.DataFrame:
     """One row per distinct image layer: its bytes, hosts storing it, and bytes stored fleet-wide.
 
     ``size`` is the largest size a host records for the layer (drivers count a few kB apart),
-    ``fleet_bytes`` the sum of every host's own. ``fleet_bytes.sum()`` is the fleet's ``size_bytes``, ``size.sum()`` its ``unique_layer_bytes``:
-    the difference is what a shared layer store (a registry cache or pull-through mirror) dedups.
+    ``fleet_bytes`` the sum of every host's own. ``fleet_bytes.sum()`` is the fleet's ``size_bytes``,
+    ``size.sum()`` its ``unique_layer_bytes``: the difference is what a shared layer store (a registry
+    cache or pull-through mirror) dedups.
     """
     d = _tables(fleet)["distinct_layers"].copy()
     return d.sort_values(["fleet_bytes", "layer_id"], ascending=[False, True], ignore_index=True)
@@ -333,7 +337,8 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
     il = t["listed_layers"]
-    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]], on=[HOST, "image_id"])
+    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]],
+                                                              on=[HOST, "image_id"])
     names: dict = {}
     for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
         names.setdefault((h, lid), set()).add(min(tags, key=len) if len(tags) else iid)
@@ -387,8 +392,8 @@ def summary(fleet) -> dict:
     ``hosts``; ``images`` (distinct listed image IDs); ``image_instances`` ((host, image) pairs);
     ``layers`` (distinct layer IDs of those images); ``files`` (files rows over all hosts);
     ``size_bytes`` (sum over hosts of each host's ``totals.physical_size``); ``unique_layer_bytes``
-    (bytes of the fleet's distinct layers, each at the largest size a host records for it); ``reclaimable_bytes`` (sum over hosts); ``per_host``
-    (one dict per host); ``skipped`` and ``superseded`` snapshots.
+    (bytes of the fleet's distinct layers, each at the largest size a host records for it);
+    ``reclaimable_bytes`` (sum over hosts); ``per_host`` (one dict per host); ``skipped`` and ``superseded`` snapshots.
     """
     t = _tables(fleet)
     ph = per_host(fleet)

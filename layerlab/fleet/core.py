@@ -20,7 +20,8 @@ from .tasks import gather, show_progress, wait
 
 FLEET_PATHS = Expect("a folder, glob or URL of snapshots, or a list of them", str, list, tuple,
                      test=lambda v: hasattr(v, "__fspath__"))
-CLIENT = Expect("a dask Client, a scheduler address, or None", str, none=True, test=lambda v: hasattr(v, "scheduler_info"))
+CLIENT = Expect("a dask Client, a scheduler address, or None", str, none=True,
+                test=lambda v: hasattr(v, "scheduler_info"))
 OPTIONS = Expect("a dict of fsspec storage options, or None", dict, none=True)
 
 SKIPPED_COLUMNS = ["snapshot", "reason"]
@@ -101,7 +102,8 @@ class Fleet:
             try:
                 return Client(client, timeout="10s")
             except (OSError, TimeoutError) as e:
-                raise FleetError(f"cannot reach the Dask scheduler at {client} ({e}); is `dask scheduler` running there?") from None
+                raise FleetError(f"cannot reach the Dask scheduler at {client} ({e}); is `dask scheduler` running "
+                                 "there?") from None
         return client
 
     @property
@@ -179,20 +181,23 @@ class Fleet:
                 **{f"{n}_rows": c["rows"][n] for n in FRAME_NAMES},
             })
         df = pd.DataFrame(rows, columns=["snapshot", "hostname", "host_id", "identity", "scanned_at", "format_version",
-                                         "layerlab_version", "driver", "image_store", *[f"{n}_rows" for n in FRAME_NAMES]])
+                                         "layerlab_version", "driver", "image_store",
+                                         *[f"{n}_rows" for n in FRAME_NAMES]])
         # The one time parser of every source (a bad or edited value is NaT, with a warning).
         df["scanned_at"] = schema.time_column(df["scanned_at"])
         # Newest scan of each host wins; ties go to the snapshot named last, so the choice is stable.
         df = df.sort_values(["identity", "scanned_at", "snapshot"], na_position="first", kind="stable")
         newest = df.groupby("identity", sort=False).tail(1)
         old = df[~df.index.isin(newest.index)].merge(
-            newest[["identity", "snapshot", "scanned_at"]].rename(columns={"snapshot": "kept", "scanned_at": "kept_scanned_at"}),
+            newest[["identity", "snapshot", "scanned_at"]].rename(columns={"snapshot": "kept",
+                                                                           "scanned_at": "kept_scanned_at"}),
             on="identity")
         hosts = newest.copy()
         # The host column: the hostname, made unique with the machine ID when two hosts share it.
         shared = hosts["hostname"].duplicated(keep=False)
         hosts["host"] = hosts["hostname"].where(
-            ~shared, hosts["hostname"] + "~" + hosts["host_id"].fillna(hosts["snapshot"].map(os.path.basename)).str[:12])
+            ~shared, hosts["hostname"] + "~"
+            + hosts["host_id"].fillna(hosts["snapshot"].map(os.path.basename)).str[:12])
         if hosts["host"].duplicated().any():  # same hostname, no IDs, different folders: name by folder
             dup = hosts["host"].duplicated(keep=False)
             hosts.loc[dup, "host"] = hosts.loc[dup, "hostname"] + "~" + hosts.loc[dup, "snapshot"].map(os.path.basename)
@@ -306,7 +311,8 @@ class Fleet:
 
     def __repr__(self) -> str:
         return (f"<layerlab.Fleet hosts={len(self.hosts)} skipped={len(self.skipped)} "
-                f"superseded={len(self.superseded)} scheduler={self.client.scheduler.address if self.client else None}>")
+                f"superseded={len(self.superseded)} "
+                f"scheduler={self.client.scheduler.address if self.client else None}>")
 
 
 @expects(paths=FLEET_PATHS, client=CLIENT, storage_options=OPTIONS, progress=PROGRESS)

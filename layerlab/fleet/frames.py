@@ -50,7 +50,8 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     host_col = pd.Series([h for h, k in hosts for _ in range(k)], dtype=schema.STRING)
     out = {HOST: host_col}
     for name in wanted:
-        out[name] = _column(table.column(name), spec[name], frame) if table is not None else pd.Series(dtype=spec[name].pandas_dtype())
+        out[name] = _column(table.column(name), spec[name],
+                            frame) if table is not None else pd.Series(dtype=spec[name].pandas_dtype())
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     return df if columns is None else df[list(columns)]
 
@@ -74,7 +75,8 @@ def _scan_every(fs, by_file: dict, storage_options: dict | None, frame: str, rea
     tables = {}
     for unit, files in groups.items():
         as_stored = pa.schema([f.with_type(pa.timestamp(unit, tz="UTC")) if f.name in times else f for f in read])
-        for (path, _), (table, _) in zip(files.items(), _scan(fs, files, None, storage_options, frame, as_stored, every=True)):
+        for (path, _), (table, _) in zip(files.items(),
+                                         _scan(fs, files, None, storage_options, frame, as_stored, every=True)):
             for name in times if unit == "ns" else ():
                 floored = table.column(name).to_numpy().astype("datetime64[us]")  # numpy floors
                 table = table.set_column(table.schema.get_field_index(name), name,

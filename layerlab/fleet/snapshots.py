@@ -121,12 +121,14 @@ def _expand(given: str, storage_options):
     elif fs.exists(path):
         raise FleetError(f"{given} is a file, not a snapshot folder or a folder of snapshots", path=given)
     else:
-        raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs", path=given)
+        raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs",
+                         path=given)
     hits = []
     for m in matches:
         hits.extend([m] if _looks_like_snapshot(fs, m) else _children(fs, m))
     if not hits:
-        raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o DIR/HOST.layerlab`)", path=given)
+        raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o "
+                         "DIR/HOST.layerlab`)", path=given)
     return hits, fs
 
 

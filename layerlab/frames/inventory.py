@@ -186,7 +186,8 @@ class Inventory:
 
     def pick_two(self, a=None, b=None) -> tuple[str, str]:
         """Two image IDs to compare: ``a`` and ``b`` when given, else the two largest tagged images."""
-        ids = list(self.tagged.sort_values(["size", "image_id"], ascending=[False, True])["image_id"]) or list(self.images["image_id"])
+        ids = list(self.tagged.sort_values(["size", "image_id"],
+                                           ascending=[False, True])["image_id"]) or list(self.images["image_id"])
         first = self.image_id(a) if a else (ids[0] if ids else None)
         if first is None:
             raise ImageNotFound(f"{self.source or 'this source'} holds no images to compare", ref=None)
@@ -203,7 +204,8 @@ class Inventory:
     def __repr__(self) -> str:
         m = self.meta
         counts = ", ".join(f"{n}={len(v)}" for n, v in self._frames.items() if not callable(v) and n != "skipped")
-        return f"<layerlab.Inventory {m.get('source')!r} store={m.get('image_store')} driver={m.get('driver')} {counts}>"
+        return (f"<layerlab.Inventory {m.get('source')!r} store={m.get('image_store')} driver={m.get('driver')} "
+                f"{counts}>")
 
 
 def require_inventory(data, what: str = "this function", name: str = "inv") -> Inventory:

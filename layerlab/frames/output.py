@@ -49,7 +49,8 @@ def check_target(path: Path, frame_names) -> None:
         except (OSError, ValueError, TypeError):
             is_snapshot = False
     if not is_snapshot:
-        what = f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign else "it has no layerlab meta.json"
+        what = (f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign
+                else "it has no layerlab meta.json")
         raise OutputError(
             f"{path} exists and is not a layerlab snapshot ({what}); layerlab only replaces its own snapshots: "
             "choose another -o path or move that folder away",

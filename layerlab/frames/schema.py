@@ -83,7 +83,8 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("unique_size", INT, "size - shared_size: `docker system df -v` UNIQUE"),
         ("container_count", INT, "containers created from this image"),
         ("parent", STRING, "build parent image ID (imagedb metadata), null if none"),
-        ("intermediate", BOOL, "untagged with child images (a classic-builder step): hidden by `docker images` unless -a"),
+        ("intermediate", BOOL,
+         "untagged with child images (a classic-builder step): hidden by `docker images` unless -a"),
     ),
     "layers": _frame_spec(
         ("layer_id", STRING, "chain ID for image layers; `init:<container_id>` / `container:<container_id>` otherwise"),
@@ -92,7 +93,8 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("parent", STRING, "layer_id of the layer below, null for a base layer"),
         ("cache_id", STRING, "the storage driver's ID (directory name) of this layer"),
         ("size", INT, "apparent bytes as Docker counts them: the layerdb `size` file (rw_size for containers)"),
-        ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512, each inode once, dirs included); null when not walked"),
+        ("disk_usage", NULLABLE_INT,
+         "allocated bytes (st_blocks * 512, each inode once, dirs included); null when not walked"),
         ("file_count", INT, "rows of this layer in the files frame"),
         ("whiteout_count", INT, "whiteout rows (paths this layer deletes)"),
         ("opaque_count", INT, "opaque directories (children of lower layers hidden)"),
@@ -128,10 +130,13 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
     "files": _frame_spec(
         ("layer_id", CATEGORY, "layer the entry belongs to (categorical: each ID stored once)"),
-        ("path", STRING, "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File names below)"),
+        ("path", STRING,
+         "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File "
+         "names below)"),
         ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
                              "doubled); null otherwise (categorical of bytes)"),
-        ("kind", CATEGORY, "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque (categorical, these categories)",
+        ("kind", CATEGORY,
+         "file, dir, symlink, hardlink, char, block, fifo, socket, whiteout or opaque (categorical, these categories)",
          FILE_KINDS),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
         ("mode", UINT16, "permission bits (st_mode & 0o7777)"),
@@ -139,7 +144,8 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("gid", UINT32, "owner gid"),
         ("mtime", TIME, "modification time; null for whiteouts"),
         ("link_target", CATEGORY, "symlink target, or the path a hard link points to; null otherwise (categorical)"),
-        ("disk_usage", NULLABLE_INT, "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
+        ("disk_usage", NULLABLE_INT,
+         "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
         ("sha256", CATEGORY, "content hash, null until hashed (categorical)"),
     ),
     # -- registries (layerlab.sources.registry): sizes here are compressed blob bytes -------------
@@ -270,7 +276,8 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
         col = time_column(col)
     elif c.logical == RAW:
         if not isinstance(col.dtype, pd.CategoricalDtype):  # bytes and None/NaN, as objects or Arrow binary
-            values = col.array if isinstance(col.dtype, pd.ArrowDtype) else [v if isinstance(v, bytes) else None for v in col]
+            values = col.array if isinstance(col.dtype,
+                                             pd.ArrowDtype) else [v if isinstance(v, bytes) else None for v in col]
             col = pd.Series(categorical_from_arrow(pa.array(values, type=pa.binary())), index=col.index)
     elif c.logical == CATEGORY:
         col = _categorical(col, c, kind)
@@ -289,7 +296,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAT_US = np.iinfo(np.int64).min  # NaT's int64
 # RFC 3339 (Go's time.RFC3339Nano as docker, containerd and podman write it), with any number of
 # fraction digits; a missing offset is taken as UTC (as older layerlab did).
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))?", re.ASCII)
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))?",
+                      re.ASCII)
 
 
 def _warn_time(value, why: str) -> None:
@@ -341,7 +349,8 @@ def time_us(value) -> int | None:
             us = int(v.astype("datetime64[us]").astype(np.int64))
         else:
             try:
-                us = ((value if value.tzinfo else value.replace(tzinfo=timezone.utc)) - _EPOCH) // timedelta(microseconds=1)
+                us = ((value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+                      - _EPOCH) // timedelta(microseconds=1)
             except OverflowError:  # an offset that takes year 1 before it
                 us = TIME_MIN_US - 1
         if TIME_MIN_US <= us <= TIME_MAX_US:
@@ -407,7 +416,8 @@ def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
         low, high = values.min(), values.max()
         if low < info.min or high > info.max:
             raise SchemaError(f"{what} holds {low if low < info.min else high}, outside {dtype}'s range "
-                              f"(0 to {info.max}): no file on Linux has it; the input is damaged or not made by an image tool")
+                              f"(0 to {info.max}): no file on Linux has it; the input is damaged or not made by an "
+                              "image tool")
     return values.astype(dtype)
 
 

@@ -73,7 +73,8 @@ def _write_row_groups(files: pa.Table, target: Path, dictionary) -> None:
     holds only that group's values (an Arrow dictionary column would put its whole dictionary in
     every group: a host's thousands of symlink targets once per group, a third of the file; cutting
     it group by group took longer than the write). Readers ask for them back as dictionaries."""
-    plain = pa.Table.from_arrays([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in files.columns],
+    plain = pa.Table.from_arrays([c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+                                  for c in files.columns],
                                  names=files.column_names)
     pq.write_table(plain, target, compression="zstd", use_dictionary=dictionary, row_group_size=FILES_ROW_GROUP)
 

@@ -77,7 +77,8 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
                             path=str(path)) from None
     for col in schema.FRAMES[kind]:
         if col.name not in table.column_names:
-            raise SnapshotError(f"{path} has no column {col.name!r} (the {kind} frame needs it); {_HINT}", path=str(path))
+            raise SnapshotError(f"{path} has no column {col.name!r} (the {kind} frame needs it); {_HINT}",
+                                path=str(path))
         t = table.schema.field(col.name).type
         if not _fits(t, col.logical):
             raise SnapshotError(f"{path}: column {col.name!r} is stored as {t}, where the contract has "
@@ -107,5 +108,6 @@ def check_layers_known(image_layers, layers_file: Path) -> None:
     known = set(pq.ParquetFile(layers_file).read(columns=["layer_id"]).column("layer_id").to_pylist())
     missing = sorted(set(image_layers["layer_id"].dropna()) - known)
     if missing:
-        raise SnapshotError(f"{layers_file} lacks layers that image_layers uses ({', '.join(m[:19] for m in missing[:3])}"
+        raise SnapshotError(f"{layers_file} lacks layers that image_layers uses "
+                            f"({', '.join(m[:19] for m in missing[:3])}"
                             f"{' ...' if len(missing) > 3 else ''}); {_HINT}", path=str(layers_file))

@@ -22,7 +22,8 @@ def config_problem(config) -> str | None:
     if rootfs is not None and not isinstance(rootfs, dict):
         return "its rootfs is not an object"
     ids = (rootfs or {}).get("diff_ids")
-    if ids is not None and not (isinstance(ids, list) and all(isinstance(d, str) and d.startswith("sha256:") for d in ids)):
+    if ids is not None and not (isinstance(ids, list)
+                                and all(isinstance(d, str) and d.startswith("sha256:") for d in ids)):
         return "its rootfs.diff_ids is not a list of sha256 digests"
     history = config.get("history")
     if history is not None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
@@ -65,7 +66,8 @@ def history_rows(config: dict, layer_count: int, **key) -> list[dict]:
     rows, pos = [], 0
     for i, h in enumerate(config.get("history") or []):
         empty = bool(h.get("empty_layer"))
-        rows.append({**key, "index": i, "created": parse_time(h.get("created")), "created_by": _text(h.get("created_by")),
+        rows.append({**key, "index": i, "created": parse_time(h.get("created")),
+                     "created_by": _text(h.get("created_by")),
                      "comment": _text(h.get("comment")), "empty_layer": empty,
                      "position": None if empty or pos >= layer_count else pos})
         pos += not empty

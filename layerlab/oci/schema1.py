@@ -78,7 +78,8 @@ class Schema1:
             if compat[i]["id"] == compat[i + 1]["id"]:
                 del compat[i], blobs[i], history[i]
             elif compat[i].get("parent") != compat[i + 1]["id"]:
-                raise UnsupportedManifest(f"{what}: schema1 history entry {i} names parent {compat[i].get('parent')!r}, "
+                raise UnsupportedManifest(f"{what}: schema1 history entry {i} names parent "
+                                          f"{compat[i].get('parent')!r}, "
                                           f"not {compat[i + 1]['id']}; the manifest is damaged")
             i -= 1
         self.top = history[0]["v1Compatibility"]  # the image's own entry: the config's source
@@ -101,7 +102,8 @@ class Schema1:
         history = []
         for c in self.compat:
             item = {"created": _go_time(c.get("created"))}
-            for key, value in (("author", c.get("author")), ("created_by", " ".join(((c.get("container_config") or {}).get("Cmd") or []))),
+            for key, value in (("author", c.get("author")),
+                               ("created_by", " ".join(((c.get("container_config") or {}).get("Cmd") or []))),
                                ("comment", c.get("comment")), ("empty_layer", bool(c.get("throwaway")))):
                 if value:
                     item[key] = value

@@ -143,7 +143,8 @@ def store_copies(inv, *, ax=None):
     bottoms = {(c, k): 0 for c in copies for k in ("size", "disk_usage")}
     palette = {"layer": "#4c78a8", "manifest": "#b279a2", "config": "#9d755d", "index": "#bab0ac", "other": "#bab0ac",
                "image": "#72b7b2", "container": "#f58518", "init": "#e45756"}
-    xs = {("content", "size"): 0, ("content", "disk_usage"): 1, ("snapshots", "size"): 2.5, ("snapshots", "disk_usage"): 3.5}
+    xs = {("content", "size"): 0, ("content", "disk_usage"): 1, ("snapshots", "size"): 2.5,
+          ("snapshots", "disk_usage"): 3.5}
     seen = set()
     for r in usage.itertuples(index=False):
         for col in ("size", "disk_usage"):

@@ -41,9 +41,11 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
     il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
     if il.empty:
         return no_data(ax, "no image layers to show")
-    layers = (il.groupby("layer_id").agg(size=("size", "first"), users=("image_id", "nunique"), first_pos=("position", "min"))
+    layers = (il.groupby("layer_id").agg(size=("size", "first"), users=("image_id", "nunique"),
+                                         first_pos=("position", "min"))
               .sort_values(["users", "first_pos", "size"], ascending=[False, True, False]).head(top))
-    matrix = (il[il["layer_id"].isin(layers.index)].pivot_table(index="image_id", columns="layer_id", values="size", aggfunc="first")
+    matrix = (il[il["layer_id"].isin(layers.index)].pivot_table(index="image_id", columns="layer_id", values="size",
+                                                                aggfunc="first")
               .reindex(index=images["image_id"], columns=layers.index))
     unit, factor = unit_for(float(np.nanmax(matrix.to_numpy(dtype=float))) if matrix.notna().any().any() else 1)
     shown = np.ma.masked_invalid(matrix.to_numpy(dtype=float) / factor)
@@ -91,7 +93,8 @@ def dedup_ratios(inv, *, data: pd.DataFrame | None = None, ax=None):
     bars = ax.bar(np.arange(len(df)), df["bytes"], color=colors[: len(df)])
     for bar, value in zip(bars, df["bytes"]):
         ratio = base / value if value else np.nan
-        ax.annotate(f"{human_bytes(value)}\n{ratio:.2f}×" if len(df) else "", (bar.get_x() + bar.get_width() / 2, value),
+        ax.annotate(f"{human_bytes(value)}\n{ratio:.2f}×" if len(df) else "",
+                    (bar.get_x() + bar.get_width() / 2, value),
                     ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(np.arange(len(df)), [textwrap.fill(w, 22) for w in df["what"]], fontsize=8)
     bytes_axis(ax, "y", "apparent", float(df["bytes"].max()) * 1.2)
@@ -121,7 +124,8 @@ def registry_sharing(blobs: pd.DataFrame, *, top: int = 20, ax=None):
         return no_data(ax, "no registry blobs to show")
     if "kind" in blobs.columns and "repositories" in blobs.columns:  # a storage audit's blobs
         blobs = blobs[blobs["kind"] == "layer"]
-        blobs = blobs.assign(reference_count=blobs["repositories"].map(len), repository_count=blobs["repositories"].map(len))
+        blobs = blobs.assign(reference_count=blobs["repositories"].map(len),
+                             repository_count=blobs["repositories"].map(len))
     elif "reference_count" not in blobs.columns:  # a registry_layers frame
         g = blobs.groupby("digest")
         blobs = pd.DataFrame({"size": g["size"].max(), "reference_count": g["reference"].nunique(),

@@ -57,7 +57,8 @@ def treemap(inv, image=None, *, layer=None, depth: int = 2, top: int = 24, ax=No
     files = files[files["kind"] == "file"]
     if files.empty or files["size"].sum() == 0:
         return no_data(ax, f"no file content in {what}")
-    sizes = files.groupby(files["path"].map(lambda p: _dir_at_depth(p, depth)))["size"].sum().sort_values(ascending=False)
+    sizes = files.groupby(files["path"].map(lambda p: _dir_at_depth(p,
+                                                                    depth)))["size"].sum().sort_values(ascending=False)
     sizes = sizes[sizes > 0]
     if len(sizes) > top:
         sizes = pd.concat([sizes.iloc[: top - 1], pd.Series({"(other)": sizes.iloc[top - 1 :].sum()})])
@@ -179,9 +180,11 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
         image_id = inv.image_id(image)
         chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
         rows = pd.DataFrame({
-            "label": [f"{p}: {command_label(c, label_width - 4)}" for p, c in zip(chain["position"], chain["created_by"])],
+            "label": [f"{p}: {command_label(c, label_width - 4)}" for p,
+                      c in zip(chain["position"], chain["created_by"])],
             "apparent": chain["size"].to_numpy(dtype=float),
-            "disk": [float(layers.at[i, "disk_usage"]) if pd.notna(layers.at[i, "disk_usage"]) else np.nan for i in chain["layer_id"]],
+            "disk": [float(layers.at[i, "disk_usage"]) if pd.notna(layers.at[i, "disk_usage"]) else np.nan
+                     for i in chain["layer_id"]],
             "compressed": [comp_size(i) for i in chain["layer_id"]],
         })
         title = f"{_image_name(inv, image_id)}: each layer counted " + "{ways}"
@@ -221,7 +224,8 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
     ax.invert_yaxis()
     # Outside the plot: bars of every length run to the right edge.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    bytes_axis(ax, "x", "bytes: apparent / on disk / compressed", np.nanmax(rows[["apparent", "disk", "compressed"]].to_numpy(dtype=float)))
+    bytes_axis(ax, "x", "bytes: apparent / on disk / compressed",
+               np.nanmax(rows[["apparent", "disk", "compressed"]].to_numpy(dtype=float)))
     missing = int(np.isnan(rows["compressed"].to_numpy(dtype=float)).sum())
     if missing:
         what = "layers" if image is not None else "images"
@@ -258,7 +262,8 @@ def driver_footprint(sources: dict, *, ax=None):
         return no_data(ax, "no sources given")
     x = np.arange(len(df))
     ax.bar(x - 0.2, df["apparent"], width=0.4, label="apparent (layerdb size)", color="#4c78a8")
-    ax.bar(x + 0.2, df["disk"].fillna(0), width=0.4, label="on disk (allocated blocks, as du counts them)", color="#72b7b2")
+    ax.bar(x + 0.2, df["disk"].fillna(0), width=0.4, label="on disk (allocated blocks, as du counts them)",
+           color="#72b7b2")
     ax.set_xticks(x, [f"{d}\n{n} layers" for d, n in zip(df["driver"], df["layers"])])
     bytes_axis(ax, "y", "bytes: apparent / on disk", np.nanmax(df[["apparent", "disk"]].to_numpy(dtype=float)))
     ax.legend(fontsize=8)
@@ -266,5 +271,6 @@ def driver_footprint(sources: dict, *, ax=None):
     if "btrfs" in set(df["driver"]):
         # du counts every extent in every subvolume; btrfs shares unchanged extents between snapshots.
         ax.annotate("btrfs: du counts extents that snapshots share in each of them;\nwhat each layer owns alone is "
-                    "far less (see the drivers-measured page)", (0.01, 0.98), xycoords="axes fraction", va="top", fontsize=8)
+                    "far less (see the drivers-measured page)", (0.01, 0.98), xycoords="axes fraction", va="top",
+                    fontsize=8)
     return ax

@@ -58,7 +58,8 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
         ax.axhspan(y[i] - 0.48, y[i] + 0.48, color="#f2c744", alpha=0.3, zorder=0, lw=0)
     for yi, total in zip(y, left):
         ax.annotate(human_bytes(total), (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])], fontsize=8)
+    ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])],
+                  fontsize=8)
     if highlight is not None and highlight in set(df["position"]):
         ax.get_yticklabels()[int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])].set_fontweight("bold")
     ax.invert_yaxis()
@@ -108,9 +109,11 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None
     reclaim = eff["reclaimable_bytes"].to_numpy(dtype=float)
     rest = (eff["size"].to_numpy(dtype=float) - reclaim).clip(min=0)
     ax.barh(y, rest, color=REASON_COLORS["kept"], label="seen by the container")
-    ax.barh(y, reclaim, left=rest, color=REASON_COLORS["overwritten"], label="reclaimable (overwritten, deleted, metadata-only)")
+    ax.barh(y, reclaim, left=rest, color=REASON_COLORS["overwritten"],
+            label="reclaimable (overwritten, deleted, metadata-only)")
     for yi, total, e in zip(y, rest + reclaim, eff["dive_efficiency"]):
-        ax.annotate(f"{human_bytes(total)} · efficiency {e:.1%}", (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(f"{human_bytes(total)} · efficiency {e:.1%}", (total, yi), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, names.reindex(eff["image_id"]).to_numpy())
     ax.invert_yaxis()
     top_x = float((rest + reclaim).max()) * 1.45 or 1.0
@@ -209,7 +212,8 @@ def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None
     y = np.arange(len(summary))
     ax.barh(y, summary["bytes"], color=[STATUS_COLORS.get(s, "#bab0ac") for s in summary.index])
     for yi, (v, n) in enumerate(zip(summary["bytes"], summary["paths"])):
-        ax.annotate(f"{human_bytes(v)} in {n} paths", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(f"{human_bytes(v)} in {n} paths", (v, yi), xytext=(3, 0), textcoords="offset points", va="center",
+                    fontsize=8)
     ax.set_yticks(y, summary.index)
     ax.invert_yaxis()
     top_x = float(summary["bytes"].max()) * 1.35 or 1.0

@@ -91,11 +91,14 @@ def _header(nb, params: dict, index_link: bool) -> None:
     if index_link:
         parts.append('<a href="index.html">← layerlab report</a>')
     if params:
-        shown = ", ".join(f"<code>{html.escape(k)} = {html.escape(str(v))}</code>" for k, v in params.items() if v is not None)
+        shown = ", ".join(f"<code>{html.escape(k)} = {html.escape(str(v))}</code>" for k,
+                          v in params.items() if v is not None)
         if shown:
             parts.append(f'<span class="layerlab-inputs">inputs: {shown}</span>')
     if parts:
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell('<div class="layerlab-header">' + " &nbsp; ".join(parts) + "</div>"))
+        nb.cells.insert(0,
+                        nbformat.v4.new_markdown_cell('<div class="layerlab-header">' + " &nbsp; ".join(parts)
+                                                      + "</div>"))
 
 
 def _failed_cell(nb) -> tuple[int, dict] | tuple[None, None]:
@@ -152,7 +155,8 @@ def execute(nb, cwd=None, timeout: int = 600):
     (startup / "00-layerlab.py").write_text(STARTUP)
     # The asynchronous manager, as nbclient expects: with the blocking one a kernel that dies leaves
     # nbclient waiting on its output forever, since its liveness check never gets to run.
-    km = AsyncKernelManager(kernel_name="python3", transport="ipc", connection_file=os.path.join(kernel_dir, "kernel.json"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                            connection_file=os.path.join(kernel_dir, "kernel.json"))
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or os.getcwd())}})
     try:
@@ -163,8 +167,10 @@ def execute(nb, cwd=None, timeout: int = 600):
         source = nb.cells[index].source if index is not None else ""
         failure = NotebookFailed(
             f"cell {index} failed: {error.get('ename') if error else 'error'}: "
-            f"{str(error.get('evalue', '') if error else '')[:300]}\n  in: {source.strip().splitlines()[0] if source.strip() else ''}",
-            cell=index, source=source, ename=(error or {}).get("ename", ""), evalue=str((error or {}).get("evalue", "")))
+            f"{str(error.get('evalue', '') if error else '')[:300]}\n  in: "
+            f"{source.strip().splitlines()[0] if source.strip() else ''}",
+            cell=index, source=source, ename=(error or {}).get("ename", ""),
+            evalue=str((error or {}).get("evalue", "")))
         failure.nb = nb
         raise failure from None
     except (DeadKernelError, CellTimeoutError) as e:
@@ -208,7 +214,8 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
         _header(nb, params, index_link)
         to_html(nb, out_html, show_code=True)  # the failing cell's code is what the reader needs
         failure.path = str(executed_path)
-        failure.args = (f"{notebook.name}: {failure.args[0]}\n  executed notebook kept at {executed_path}, page at {out_html}",)
+        failure.args = (f"{notebook.name}: {failure.args[0]}\n  executed notebook kept at {executed_path}, page at "
+                        f"{out_html}",)
         raise
     if keep_ipynb:
         nbformat.write(nb, executed_path)

@@ -23,7 +23,8 @@ def notebooks() -> list[Path]:
     # Fleet notebooks read many hosts' snapshots: `layerlab fleet report` renders them, not this.
     found = sorted(p for p in notebooks_dir().glob("[0-9]*.ipynb") if not p.stem.endswith("-fleet"))
     if not found:
-        raise ReportError(f"no notebooks in {notebooks_dir()}; reinstall layerlab (its wheel carries them) or set LAYERLAB_NOTEBOOKS")
+        raise ReportError(f"no notebooks in {notebooks_dir()}; reinstall layerlab (its wheel carries them) or set "
+                          "LAYERLAB_NOTEBOOKS")
     return found
 
 

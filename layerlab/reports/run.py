@@ -168,7 +168,8 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
             first = failed[0]["exception"]
             raise NotebookFailed(
                 f"{len(failed)} of {len(entries)} notebooks failed; the report is at {index}. First: "
-                + first.args[0], path=first.path, cell=first.cell, source=first.source, ename=first.ename, evalue=first.evalue)
+                + first.args[0], path=first.path, cell=first.cell, source=first.source, ename=first.ename,
+                evalue=first.evalue)
         return index
     finally:
         pages.shutdown(cancel_futures=True)

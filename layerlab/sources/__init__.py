@@ -67,7 +67,8 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         return load(source)  # gives the snapshot error (missing or incomplete)
     if not os.path.exists(source):
         raise NotADataRoot(
-            f"{source} does not exist; give a Docker data root, a containers-storage root, a .layerlab snapshot, or 'sample'", path=source
+            f"{source} does not exist; give a Docker data root, a containers-storage root, a .layerlab snapshot, or "
+            "'sample'", path=source
         )
     from .containers_storage.location import is_containers_storage
 

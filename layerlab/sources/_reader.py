@@ -28,7 +28,8 @@ from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
 from ..frames.inventory import Inventory
 
-SCAN_HINT = "scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as any user"
+SCAN_HINT = ("scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as "
+             "any user")
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -62,14 +63,16 @@ def open_regular(path, limit: int | None = METADATA_LIMIT):
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab "
-                                  "does not follow it (the store is damaged or was tampered with)", path=str(path)) from None
+                                  "does not follow it (the store is damaged or was tampered with)",
+                                  path=str(path)) from None
         if e.errno in (errno.EACCES, errno.EPERM):
             raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=str(path)) from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        what = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "not a regular file")
         raise CorruptMetadata(f"{path} is {what} where a metadata file should be; the store is damaged",
                               path=str(path))
     if limit is not None and st.st_size > limit:
@@ -117,7 +120,8 @@ def read_text(path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise CorruptMetadata(f"{path} is not UTF-8 text ({raw[:40]!r}...); the store is damaged", path=str(path)) from None
+        raise CorruptMetadata(f"{path} is not UTF-8 text ({raw[:40]!r}...); the store is damaged",
+                              path=str(path)) from None
 
 
 def read_optional(path) -> str | None:
@@ -165,7 +169,9 @@ def check_id(value, suffix: str = "") -> str | None:
 
     For IDs the daemon itself only accepts in this form (a container's mount-id and init-id); a
     layer's cache ID takes more forms (``check_name``)."""
-    if isinstance(value, str) and (_HEX_ID.fullmatch(value) or (suffix and value.endswith(suffix) and _HEX_ID.fullmatch(value[: -len(suffix)]))):
+    if isinstance(value,
+                  str) and (_HEX_ID.fullmatch(value)
+                            or (suffix and value.endswith(suffix) and _HEX_ID.fullmatch(value[: -len(suffix)]))):
         return value
     return None
 

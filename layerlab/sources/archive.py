@@ -27,7 +27,8 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
     images = []
     for entry in manifest:
         if not isinstance(entry, dict) or "Config" not in entry or "Layers" not in entry:
-            raise ArchiveError(f"{what}: an entry lacks Config or Layers; expected `docker save` output", path=store.path)
+            raise ArchiveError(f"{what}: an entry lacks Config or Layers; expected `docker save` output",
+                               path=store.path)
         config_name = entry["Config"]
         raw = store.read_bytes(config_name)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -85,7 +86,8 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
     store = open_tar_store(path, progress, verify, hash_files)
     meta = {"source": f"{transport}:{path}", "image_store": transport, "driver": None}
     if store.has("manifest.json") and transport == "docker-archive":
-        manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"), "`docker save`'s manifest.json")
+        manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"),
+                                  "`docker save`'s manifest.json")
         images = images_from_manifest(store, manifest, foreign_layers)
     elif store.has("index.json"):
         from .ocilayout import images_from_layout

@@ -74,7 +74,8 @@ class TarStore:
         except tarfile.ReadError as e:
             raise ArchiveError(_bad_tar(path, e), path=path) from None
         except EOFError:
-            raise ArchiveError(f"{path} ends in the middle of a member (truncated); save the image again", path=path) from None
+            raise ArchiveError(f"{path} ends in the middle of a member (truncated); save the image again",
+                               path=path) from None
         self._members = {posixpath.normpath(m.name.lstrip("./") or "."): m for m in members}
         self._members.update({m.name: m for m in members})
 
@@ -101,7 +102,8 @@ class TarStore:
     def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
         m = self._need(name)
         if m.size > limit:
-            raise ArchiveError(f"{self.where(name)} has {m.size} bytes, too many for a manifest or config", path=self.path)
+            raise ArchiveError(f"{self.where(name)} has {m.size} bytes, too many for a manifest or config",
+                               path=self.path)
         w = _Window(self.path, m.offset_data, m.size)
         try:
             return b"".join(iter(lambda: w.read(1 << 20), b""))
@@ -130,7 +132,8 @@ class TarStore:
         return f"{self.path}:{name}"
 
 
-_TYPE_OF_KIND = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+_TYPE_OF_KIND = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+                 "hardlink": tarfile.LNKTYPE,
                  "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
 
 
@@ -155,7 +158,8 @@ def _plain_members(path: str) -> list[tarfile.TarInfo] | None:
             if header is None:
                 return None
             info = tarfile.TarInfo(header.name)
-            info.type, info.size, info.linkname, info.mode = _TYPE_OF_KIND[header.kind], header.size, header.linkname, header.mode
+            info.type, info.size = _TYPE_OF_KIND[header.kind], header.size
+            info.linkname, info.mode = header.linkname, header.mode
             info.offset, info.offset_data = pos, pos + BLOCK
             pos += BLOCK + -(-header.data_size // BLOCK) * BLOCK
             if pos > end:
@@ -240,7 +244,8 @@ class StreamedTarStore:
             raise got
         if blob_digest and got.blob_digest != blob_digest:
             raise LayerDigestMismatch(f"{self.where(name)}: the blob hashes to {got.blob_digest}, not {blob_digest} "
-                                      "as it is named; it is damaged or was altered, and is not analysed", path=self.path)
+                                      "as it is named; it is damaged or was altered, and is not analysed",
+                                      path=self.path)
         got.rows.layer_id = layer_id
         return got
 

@@ -68,11 +68,13 @@ def read_foreign(urls: list[str], digest: str, size: int | None, layer_id: str, 
             finally:
                 r.close()
             if size is not None and size >= 0 and got.blob_size != size:
-                raise DigestMismatch(f"{what} from {url}: the blob has {got.blob_size} bytes but the manifest says {size}")
+                raise DigestMismatch(f"{what} from {url}: the blob has {got.blob_size} bytes but the manifest says "
+                                     f"{size}")
             return got
     finally:
         if own:
             client.close()
-    raise ArchiveError(f"{what} is a foreign layer and none of its urls served it ({'; '.join(errors) or 'no http(s) url'}); "
+    raise ArchiveError(f"{what} is a foreign layer and none of its urls served it "
+                       f"({'; '.join(errors) or 'no http(s) url'}); "
                        "check the network, or pass foreign_layers='skip' (--foreign-layers skip) to read the image "
                        "without it", path=what)

@@ -35,13 +35,15 @@ def images_from_layout(store, *, ref: str | None = None, platform: str | None = 
     if not isinstance(entries, list):
         raise ArchiveError(f"{store.where('index.json')} has no manifests list; expected an OCI image index",
                            path=store.path)
-    names = [((e.get("annotations") or {}).get(IMAGE_NAME) or (e.get("annotations") or {}).get(REF_NAME)) for e in entries]
+    names = [((e.get("annotations") or {}).get(IMAGE_NAME) or (e.get("annotations") or {}).get(REF_NAME))
+             for e in entries]
     if ref is not None:
         picked = [(e, n) for e, n in zip(entries, names)
                   if n == ref or (e.get("annotations") or {}).get(REF_NAME) == ref or e.get("digest") == ref]
         if not picked:
             known = sorted({n for n in names if n})
-            raise ImageNotFound(f"{store.path} has no image named {ref!r}; it has: {', '.join(known) or 'no named images'}",
+            raise ImageNotFound(f"{store.path} has no image named {ref!r}; it has: "
+                                f"{', '.join(known) or 'no named images'}",
                                 ref=ref)
     else:
         picked = list(zip(entries, names))
@@ -84,7 +86,9 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
     config = read_json_blob(raw, store.where(blob_name(config_desc["digest"], mname, store)), "an image config")
     # The index entry's platform decides, as containerd and skopeo choose (and docker:// here): the
     # config's own is asked only of an entry that names none.
-    if not desc.get("platform") and not platform_wanted(platform, {"os": config.get("os"), "architecture": config.get("architecture"),
+    if not desc.get("platform") and not platform_wanted(platform,
+                                                        {"os": config.get("os"),
+                                                         "architecture": config.get("architecture"),
                                                           "variant": config.get("variant")}):
         return
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
@@ -103,7 +107,8 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         if urls and not store.has(name):  # a foreign layer skopeo left out of the layout: from its urls
             blobs.append(foreign_blob(store, name, did, layer, urls, foreign_layers))
             continue
-        blobs.append(layer_blob(store, name, did, digest=layer.get("digest"), size=layer.get("size"), media_type=lmedia))
+        blobs.append(layer_blob(store, name, did, digest=layer.get("digest"), size=layer.get("size"),
+                                media_type=lmedia))
     out.append(ImageEntry(config_desc["digest"], config, blobs, tags=list(tags)))
 
 

@@ -12,7 +12,8 @@ from ..display import human_bytes
 from ..errors import OPTIONAL_IMAGE, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
-from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, set_options, snapshot_table)
+from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, set_options,
+                    snapshot_table)
 
 
 @fill_doc
@@ -42,8 +43,10 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
         self._diffs: dict[tuple[str, str], pd.DataFrame] = {}
         first, second = self.inv.pick_two(a, b)
         opts = self._image_choices(first, second)
-        self.a_select = widgets.Dropdown(options=opts, value=first, description="from", layout=widgets.Layout(width="340px"))
-        self.b_select = widgets.Dropdown(options=opts, value=second, description="to", layout=widgets.Layout(width="340px"))
+        self.a_select = widgets.Dropdown(options=opts, value=first, description="from",
+                                         layout=widgets.Layout(width="340px"))
+        self.b_select = widgets.Dropdown(options=opts, value=second, description="to",
+                                         layout=widgets.Layout(width="340px"))
         self.filter_box = widgets.Text(placeholder="filter paths", description="paths", continuous_update=False,
                                        layout=widgets.Layout(width="260px"))
         self.chart = widgets.Output()

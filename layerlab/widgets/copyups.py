@@ -35,14 +35,16 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         self.inv = require_inventory(inv, "CopyUpExplorer")
         self._ups: dict[str, pd.DataFrame] = {}
         # Largest read-write layer first: the one worth looking at.
-        c = self.inv.containers.assign(rw=self.inv.containers["rw_size"].fillna(0)).sort_values(["rw", "name"], ascending=[False, True])
+        c = self.inv.containers.assign(rw=self.inv.containers["rw_size"].fillna(0)).sort_values(["rw", "name"],
+            ascending=[False, True])
         options = [(f"{n} ({i[:12]})", i) for n, i in zip(c["name"], c["container_id"])]
         self.container_select = widgets.Dropdown(options=options, description="container",
                                                  layout=widgets.Layout(width="420px"))
         self.chart = widgets.Output()
         self.summary = widgets.HTML()
         self.table = TablePager()
-        super().__init__(children=[widgets.HTML(CSS), self.container_select, self.chart, self.summary, self.table], **kwargs)
+        super().__init__(children=[widgets.HTML(CSS), self.container_select, self.chart, self.summary, self.table],
+                         **kwargs)
         self.add_class("layerlab-copyups")
         if options:  # an empty dropdown's value is None, which is no container ID
             widgets.link((self.container_select, "value"), (self, "container"))
@@ -100,5 +102,6 @@ class CopyUpExplorer(SnapshotMixin, widgets.VBox):
         if self.inv.containers.empty:
             return Snapshot("<i>no containers in this source</i>", "no containers")
         ups = self.copy_ups()
-        return Snapshot(snapshot_table(self._summary_html(ups), copy_ups_table(ups).drop(columns=["container"]), what="paths"),
+        return Snapshot(snapshot_table(self._summary_html(ups), copy_ups_table(ups).drop(columns=["container"]),
+                                       what="paths"),
                         self._summary_html(ups))

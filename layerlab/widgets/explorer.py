@@ -114,7 +114,8 @@ class LayerExplorer(OneImagePicking, SnapshotMixin, widgets.VBox):
         if self.image not in self._files:
             chain = self.chain
             files = self.inv.files_of(chain["layer_id"])
-            self._files[self.image] = files.assign(position=files["layer_id"].map(dict(zip(chain["layer_id"], chain["position"]))).astype("int64"))
+            self._files[self.image] = files.assign(position=files["layer_id"].map(dict(zip(chain["layer_id"],
+                chain["position"]))).astype("int64"))
         return self._files[self.image]
 
     def layer_table(self) -> pd.DataFrame:

@@ -71,7 +71,8 @@ class Tree:
         kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
         size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
         df = pd.DataFrame({
-            "path": d["path"].astype(object), "status": d["status"].astype(object), "changes": d["changes"].astype(object),
+            "path": d["path"].astype(object), "status": d["status"].astype(object),
+            "changes": d["changes"].astype(object),
             "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
             "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
             "position": d["position_b"].fillna(d["position_a"]).astype("float"),
@@ -140,7 +141,8 @@ class Tree:
         keep = ancestor_closure(keep)
         return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
 
-    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS) -> tuple[list[int], int]:
+    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS) -> tuple[list[int],
+        int]:
         """Rows shown, in tree order: children of "/", and the children of each expanded directory
         (under a filter, every directory holding a kept row is open). Returns (rows, rows left out)."""
         out: list[int] = []
@@ -228,7 +230,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                                                   style={"button_width": "100px"})
         self.filter_box = widgets.Text(placeholder="filter paths, e.g. /etc", description="paths",
                                        continuous_update=False, layout=widgets.Layout(width="260px"))
-        self.changes_box = widgets.Checkbox(description="only changes", indent=False, layout=widgets.Layout(width="120px"))
+        self.changes_box = widgets.Checkbox(description="only changes", indent=False,
+                                            layout=widgets.Layout(width="120px"))
         self.summary = widgets.HTML()
         self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
@@ -375,7 +378,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
                 else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
         counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))
-        return (f"<b>{html.escape(image_name(self.inv, self.image))}</b> layer {self.position} (of 0–{len(chain) - 1}) · "
+        return (f"<b>{html.escape(image_name(self.inv, self.image))}</b> layer {self.position} (of 0–{len(chain) - 1}) "
+                "· "
                 f"<code>{html.escape(command_label(row['created_by'], 100))}</code><br>{what}: {counted}; "
                 f"sizes are apparent bytes (a directory's: the files under it)")
 

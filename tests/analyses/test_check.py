@@ -37,7 +37,8 @@ def test_parse_ratio():
 def test_load_rules(tmp_path):
     f = tmp_path / ".dive-ci"
     f.write_text("rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n")
-    assert load_rules(f) == {"lowestEfficiency": "0.95", "highestWastedBytes": "20MB", "highestUserWastedPercent": "0.1"}
+    assert load_rules(f) == {"lowestEfficiency": "0.95", "highestWastedBytes": "20MB",
+                             "highestUserWastedPercent": "0.1"}
     f.write_text("rules:\n  lowest-efficiency: disabled\n  highestUserWastedPercent: false\n")
     rules = load_rules(f)
     assert rules["lowestEfficiency"] == "disabled" and rules["highestUserWastedPercent"] == "false"
@@ -57,12 +58,15 @@ def test_check_cli_on_real_images(edge_live, tmp_path):
     # the edge image wastes ~197 kB (dive's count) with efficiency ~0.9
     result = check(inv, refs["edge"], rules={"highestWastedBytes": "100kB"})
     assert list(result["status"])[1] == "fail"
-    p = _cli("check", root, refs["edge"], "--max-wasted-bytes", "100kB", "--min-efficiency", "disabled", "--max-wasted-percent", "disabled")
+    p = _cli("check", root, refs["edge"], "--max-wasted-bytes", "100kB", "--min-efficiency", "disabled",
+             "--max-wasted-percent", "disabled")
     assert p.returncode == 1 and "too many bytes wasted" in p.stdout and "FAIL" in p.stdout
-    p = _cli("check", root, refs["edge"], "--max-wasted-bytes", "1MB", "--min-efficiency", "0", "--max-wasted-percent", "100%")
+    p = _cli("check", root, refs["edge"], "--max-wasted-bytes", "1MB", "--min-efficiency", "0", "--max-wasted-percent",
+             "100%")
     assert p.returncode == 0, p.stdout + p.stderr
     rules = tmp_path / ".dive-ci"
-    rules.write_text("rules:\n  lowestEfficiency: 0.99\n  highestWastedBytes: disabled\n  highestUserWastedPercent: disabled\n")
+    rules.write_text("rules:\n  lowestEfficiency: 0.99\n  highestWastedBytes: disabled\n  highestUserWastedPercent: "
+                     "disabled\n")
     p = _cli("check", root, refs["edge"][:20], "--json", cwd=tmp_path)  # ./.dive-ci is read, as dive does
     data = json.loads(p.stdout)
     assert p.returncode == 1 and not data["pass"] and data["rules"][0]["status"] == "fail"
@@ -86,7 +90,8 @@ def test_layerlab_rules_on_the_sample(tmp_path):
     f.write_text("rules:\n  highestReclaimableBytes: 1MB\n  highest-reclaimable-bytes-excluding-base: 0\n"
                  "  highestBloatBytes:\n    total: 1MB\n    apt-lists: 0\n")
     rules = load_rules(f)
-    assert [rules[k] for k in ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")] == ["0.9", "disabled", "0.1"]
+    assert [rules[k] for k in ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")] == ["0.9",
+        "disabled", "0.1"]
     result = check(ll.sample(), "layerlab/app:1", rules=f).set_index("rule")
     eff = ll.analyses.efficiency(ll.sample(), ["layerlab/app:1"]).iloc[0]
     assert result.loc["highestReclaimableBytes", "value"] == eff["reclaimable_bytes"] > 1_000_000

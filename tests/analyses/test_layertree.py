@@ -55,7 +55,8 @@ def assert_one_pass_is_per_image(inv) -> int:
     # honest totals: each (layer, path) once over the listed images
     listed = list(inv.listed["image_id"])
     parts = [hidden_stacked(chain_files(inv, inv.chain(i))) for i in listed]
-    union = pd.concat(parts, ignore_index=True).drop_duplicates(["layer_id", "path"]) if parts else pd.DataFrame({"size": []})
+    union = pd.concat(parts,
+                      ignore_index=True).drop_duplicates(["layer_id", "path"]) if parts else pd.DataFrame({"size": []})
     once = reclaimable_once(inv, listed)
     assert once["reclaimable_bytes"] == int(union["size"].sum())
     assert once["reclaimable_bytes_sum_of_images"] == sum(int(p["size"].sum()) for p in parts)

@@ -36,7 +36,8 @@ def bloat_live(tmp_path_factory):
 
 def _cli(*args, cwd=None):
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # piped: names are never cut
-    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
 
 
 def _expected_cats() -> dict[tuple[str, int], int]:
@@ -67,7 +68,8 @@ def test_every_category_with_exact_bytes(bloat_live):
     logs = findings.set_index("category").loc["logs"]
     assert "dpkg.log" in logs["created_by"] and logs["paths"] == 2
     assert findings.set_index("category").loc["pip-cache", "fix"].startswith("pip install --no-cache-dir")
-    assert findings.set_index("category").loc["apt-cache", "examples"][0] == "/var/cache/apt/archives/tool_1.0_amd64.deb"
+    assert findings.set_index("category").loc["apt-cache",
+                                              "examples"][0] == "/var/cache/apt/archives/tool_1.0_amd64.deb"
 
 
 def test_bloat_cli_json_and_text(bloat_live, tmp_path):
@@ -109,7 +111,8 @@ def test_good_practice_passes_excluding_base_and_bad_fails(bloat_live, tmp_path)
     good, bad = eff.loc[built["images"][bi.APT_GOOD]], eff.loc[built["images"][bi.APT_BAD]]
     # the good image deletes the base's lists: they stay in the base's layer, not in its own
     assert (good["reclaimable_bytes"], good["reclaimable_bytes_excluding_base"]) == (base_lists, 0)
-    assert (bad["reclaimable_bytes"], bad["reclaimable_bytes_excluding_base"]) == (base_lists + update_lists, update_lists)
+    assert (bad["reclaimable_bytes"], bad["reclaimable_bytes_excluding_base"]) == (base_lists + update_lists,
+        update_lists)
     rules = {"highestWastedBytes": "100kB", "highestReclaimableBytesExcludingBase": "0"}
     g = check(inv, bi.APT_GOOD, rules=rules).set_index("rule")["status"]
     b = check(inv, bi.APT_BAD, rules=rules).set_index("rule")["status"]
@@ -149,8 +152,10 @@ def test_check_bloat_rules_and_text(bloat_live, tmp_path):
     data = json.loads(p.stdout)
     rule = {r["rule"]: r for r in data["rules"]}
     assert p.returncode == 1
-    assert rule["highestBloatBytes"]["status"] == "pass" and rule["highestBloatBytes"]["value"] == sum(expected.values())
-    assert rule["highestBloatBytes[apt-cache]"]["status"] == "fail" and rule["highestBloatBytes[apt-cache]"]["value"] == apt_cache
+    assert rule["highestBloatBytes"]["status"] == "pass"
+    assert rule["highestBloatBytes"]["value"] == sum(expected.values())
+    assert rule["highestBloatBytes[apt-cache]"]["status"] == "fail"
+    assert rule["highestBloatBytes[apt-cache]"]["value"] == apt_cache
     assert rule["highestBloatBytes[vcs]"]["status"] == "pass"
     assert data["bloat"]["total_bytes"] == sum(expected.values())
     text = _cli("check", root, bi.CATS, "--rules", str(f)).stdout
@@ -203,7 +208,8 @@ def test_diff_of_a_rebuild_ranks_content_over_mtimes(bloat_live):
     r = ranked(d.reset_index())
     assert r.iloc[0]["path"] == path and r.iloc[0]["bytes"] == size
     group = r[r["grouped"]].set_index("path")
-    assert group.loc["/etc/ssl/certs", "paths"] == len(bi.CERTS) and group.loc["/etc/ssl/certs", "changes"] == "mtime only"
+    assert group.loc["/etc/ssl/certs", "paths"] == len(bi.CERTS) and group.loc["/etc/ssl/certs",
+                                                                               "changes"] == "mtime only"
     text = _cli("diff", str(daemon.data_root), bi.CERTS_V1, bi.CERTS_V2).stdout
     rows = text[text.index("STATUS"):].splitlines()
     assert path in rows[1] and f"{len(bi.CERTS)} paths under /etc/ssl/certs" in text
@@ -243,7 +249,8 @@ def test_notebook_bloat_section(bloat_live, tmp_path):
                          source=str(daemon.data_root), image=bi.CATS)
     page = out.read_text(encoding="utf-8")
     assert "Bloat: files the image shows but rarely needs" in page
-    assert "apt-lists" in page and "rm -rf /var/lib/apt/lists/*" in page and "/var/cache/apt/archives/tool_1.0_amd64.deb" in page
+    assert "apt-lists" in page and "rm -rf /var/lib/apt/lists/*" in page
+    assert "/var/cache/apt/archives/tool_1.0_amd64.deb" in page
 
 
 def test_diff_across_two_snapshots(bloat_live, tmp_path):

@@ -53,14 +53,16 @@ def test_diff_same_content_other_layer(edge_live):
 
 def test_diff_cli_json(edge_live):
     daemon, refs, inv = edge_live
-    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "diff", str(daemon.data_root), refs["edge"], refs["child"], "--json"],
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "diff", str(daemon.data_root), refs["edge"],
+                          refs["child"], "--json"],
                          capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     assert data["a"]["image_id"] == inv.image_id(refs["edge"])
     edge_layers = int(inv.images.set_index("image_id").loc[inv.image_id(refs["edge"]), "layer_count"])
     assert len(data["shared_layers"]) == edge_layers and len(data["only_b_layers"]) == 1
     assert {p["path"] for p in data["paths"] if p["status"] == "removed"} >= {"/h/dup.bin", "/tree"}
-    text = subprocess.run([sys.executable, "-m", "layerlab.cli", "diff", str(daemon.data_root), refs["edge"], refs["child"]],
+    text = subprocess.run([sys.executable, "-m", "layerlab.cli", "diff", str(daemon.data_root), refs["edge"],
+                           refs["child"]],
                           capture_output=True, text=True, check=True).stdout
     assert f"{edge_layers} shared" in text and "/h/dup.bin" in text
 
@@ -88,4 +90,5 @@ def test_copy_ups_of_exited_container(sample_live):
     assert copy_ups(inv, "ll-created").empty
     assert set(copy_ups(inv)["name"]) == {"ll-exited"}
     seen = merged_view(inv, container="ll-exited").set_index("path")
-    assert seen.loc[expect["appended"], "layer_id"] == f"container:{inv.containers.set_index('name').loc['ll-exited', 'container_id']}"
+    assert seen.loc[expect["appended"],
+                    "layer_id"] == f"container:{inv.containers.set_index('name').loc['ll-exited', 'container_id']}"

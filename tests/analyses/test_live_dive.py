@@ -18,7 +18,8 @@ def _dive(daemon, image_id: str, tmp_path) -> dict:
     require(missing(programs=("dive",)))
     out = tmp_path / f"{image_id[7:19]}.json"
     # dive reaches the daemon through DOCKER_HOST and asks it for `docker save`.
-    subprocess.run(["dive", "--json", str(out), image_id[7:]], env=daemon.env, check=True, capture_output=True, timeout=300)
+    subprocess.run(["dive", "--json", str(out), image_id[7:]], env=daemon.env, check=True, capture_output=True,
+                   timeout=300)
     return json.loads(out.read_text())
 
 

@@ -81,7 +81,8 @@ def _export(daemon, container) -> dict[bytes, tuple[str, int]]:
             if m.islnk():
                 links[name] = b"/" + os.fsencode(m.linkname)
                 continue
-            kind = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink",
+            kind = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
+                    tarfile.SYMTYPE: "symlink",
                     tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}[m.type]
             out[name] = (kind, m.size if kind == "file" else 0)
     for name, target in links.items():

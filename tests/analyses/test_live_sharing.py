@@ -45,7 +45,8 @@ def test_sharing_matrix_and_layer_dedup(sample_live):
     wide = sharing_matrix(inv)
     long = sharing_matrix(inv, long=True)
     assert wide.values.sum() == len(long)
-    base_layer = inv.image_layers.set_index(["image_id", "position"]).loc[(built["images"][built["roles"]["base"]], 0), "layer_id"]
+    base_layer = inv.image_layers.set_index(["image_id", "position"]).loc[(built["images"][built["roles"]["base"]], 0),
+                                                                          "layer_id"]
     assert wide[base_layer].all()  # every sample image is built on the base
     assert long.loc[long["layer_id"] == base_layer, "image_count"].iloc[0] == len(wide)
     d = layer_dedup(inv).iloc[0]

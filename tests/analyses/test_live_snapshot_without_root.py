@@ -23,7 +23,8 @@ def test_snapshot_after_root_is_removed(tmp_path):
         daemon.docker("import", str(busybox_rootfs(tmp_path / "rootfs")), BASE)
         ctx = tmp_path / "ctx"
         ctx.mkdir()
-        (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN head -c 50000 /bin/busybox > /a && cp /a /b\nRUN chmod 600 /a\nRUN rm /b\n")
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN head -c 50000 /bin/busybox > /a && cp /a /b\nRUN chmod 600 "
+                                        "/a\nRUN rm /b\n")
         daemon.docker("build", "-q", "-t", "snap:1", str(ctx))
         live = ll.open_root(str(daemon.data_root), progress=False)
         live_waste = analyses.waste(live, "snap:1", progress=False)

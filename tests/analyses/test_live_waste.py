@@ -53,7 +53,8 @@ def test_tree_opaque_and_deleted_dirs(sample_live):
     w = waste(inv, built["roles"]["opaque_dir"], progress=False)
     deleted = {r.path for r in w.itertuples() if r.reason == "deleted"}
     # the opaque /srv/cache hides the lower children; the whiteout of /srv/old its whole subtree
-    assert {"/srv/cache/a.txt", "/srv/cache/b.txt", "/srv/cache/sub/c.txt", "/srv/old/x.txt", "/srv/old/deep/y.txt"} == deleted
+    assert {"/srv/cache/a.txt", "/srv/cache/b.txt", "/srv/cache/sub/c.txt", "/srv/old/x.txt",
+            "/srv/old/deep/y.txt"} == deleted
     assert "/srv/cache/fresh.txt" in set(merged_view(inv, built["roles"]["opaque_dir"])["path"])
 
 
@@ -124,7 +125,8 @@ def test_summary_json_fields(sample_live):
     data = json.loads(out.stdout)
     eff = efficiency(inv).set_index("image_id")
     for im in data["images"]:
-        for key in ("dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes", "base_image", "base_size"):
+        for key in ("dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes",
+                    "base_image", "base_size"):
             assert key in im
         row = eff.loc[im["image_id"]]
         assert im["dive_wasted_bytes"] == row["dive_wasted_bytes"]

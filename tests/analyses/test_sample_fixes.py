@@ -33,7 +33,8 @@ def sample():
 
 def _cli(*args):
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    p = subprocess.run([sys.executable, "-W", "ignore", "-m", "layerlab.cli", *args], capture_output=True, text=True, env=env)
+    p = subprocess.run([sys.executable, "-W", "ignore", "-m", "layerlab.cli", *args], capture_output=True, text=True,
+                       env=env)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -95,7 +96,9 @@ def test_metadata_only_changes_are_grouped():
     rows = [("/etc/ssl/certs/%d.pem" % i, "changed", "mtime", "file", "file", 100, 100, 0, False) for i in range(5)]
     rows += [("/var/cache/apt/pkgcache.bin", "changed", "mtime", "file", "file", 39_000, 39_000, 0, True),
              ("/usr/bin/new", "added", None, None, "file", 0, 10, 10, pd.NA)]
-    d = pd.DataFrame(rows, columns=["path", "status", "changes", "kind_a", "kind_b", "size_a", "size_b", "size_delta", "content_changed"])
+    d = pd.DataFrame(rows,
+                     columns=["path", "status", "changes", "kind_a", "kind_b", "size_a", "size_b", "size_delta",
+                              "content_changed"])
     d["content_changed"] = d["content_changed"].astype("boolean")
     d.loc[5, "changes"] = "content,mtime"
     r = ranked(d)
@@ -122,7 +125,8 @@ def test_honest_totals_and_dangling_on_the_sample(sample):
 def test_summary_formats(sample):
     data = json.loads(_cli("summary", "sample", "--json"))
     t = data["totals"]
-    assert t["reclaimable_bytes"] < t["reclaimable_bytes_sum_of_images"] == sum(im["reclaimable_bytes"] for im in data["images"])
+    assert t["reclaimable_bytes"] < t["reclaimable_bytes_sum_of_images"] == sum(im["reclaimable_bytes"]
+                                                                                for im in data["images"])
     assert t["prunable_bytes"] == sum(im["prunable_bytes"] for im in data["images"] if im["dangling"])
     table = _cli("summary", "sample", "--sort", "reclaimable", "--top", "2")
     lines = table.splitlines()
@@ -138,13 +142,15 @@ def test_summary_formats(sample):
     assert len(rows) == len(data["images"]) and [r["name"] for r in rows] == sorted(r["name"] for r in rows)
     assert {int(r["reclaimable_bytes"]) for r in rows if r["name"] == APP} == {2_359_296}
     as_json = json.loads(_cli("summary", "sample", "--format", "json", "--top", "1", "--sort", "layers"))
-    assert len(as_json["images"]) == 1 and as_json["images"][0]["layer_count"] == max(im["layer_count"] for im in data["images"])
+    assert len(as_json["images"]) == 1 and as_json["images"][0]["layer_count"] == max(im["layer_count"]
+        for im in data["images"])
 
 
 @pytest.mark.parametrize("columns", [80, 100, 130])
 def test_summary_fits_the_terminal(sample, columns):
     env = {**os.environ, "COLUMNS": str(columns)}
-    out = subprocess.run([sys.executable, "-W", "ignore", "-m", "layerlab.cli", "summary", "sample"], capture_output=True,
+    out = subprocess.run([sys.executable, "-W", "ignore", "-m", "layerlab.cli", "summary", "sample"],
+                         capture_output=True,
                          text=True, env=env, check=True).stdout.splitlines()
     table = out[1:out.index("")]
     assert table[0].startswith("IMAGE") and "RECLAIM" in table[0]

@@ -36,4 +36,5 @@ def test_every_analysis_on_the_sample(sample):
     assert (diff["status"] == "added").any()
     assert analyses.layer_dedup(sample).iloc[0]["saved_bytes"] > 0
     assert analyses.sharing_matrix(sample).any(axis=None)
-    assert len(analyses.merged_view(sample, container="ll-exited")) > len(analyses.merged_view(sample, "layerlab/app:1"))
+    assert len(analyses.merged_view(sample, container="ll-exited")) > len(analyses.merged_view(sample,
+        "layerlab/app:1"))

@@ -126,7 +126,8 @@ def test_snapshots_match_ctr(live, meta):
         info = _ctr_json(live, "snapshots", "info", key)
         assert info["Kind"] == kind and info["Name"] == key
         # ctr prints nanoseconds; layerlab keeps microseconds (truncated)
-        assert row["created"] == pd.Timestamp(info["Created"]).floor("us") and row["updated"] == pd.Timestamp(info["Updated"]).floor("us")
+        assert row["created"] == pd.Timestamp(info["Created"]).floor("us")
+        assert row["updated"] == pd.Timestamp(info["Updated"]).floor("us")
         assert row["labels"] == info.get("Labels", {})
         # the backend's parent is the parent's backend key
         if parent:

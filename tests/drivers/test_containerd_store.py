@@ -83,11 +83,15 @@ def test_open_root_reads_the_capture_like_the_snapshot(containerd_capture, sampl
     for name in ("images", "layers", "image_layers", "containers"):
         got = inv.frames()[name].drop(columns=[c for c in ("created",) if name == "containers"])
         want = sample.frames()[name].drop(columns=[c for c in ("created",) if name == "containers"])
-        key = {"images": "image_id", "layers": "layer_id", "image_layers": ["image_id", "position"], "containers": "container_id"}[name]
+        key = {"images": "image_id", "layers": "layer_id", "image_layers": ["image_id", "position"],
+               "containers": "container_id"}[name]
         got, want = got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
-        assert got.drop(columns=["compressed"], errors="ignore").astype(str).equals(want.drop(columns=["compressed"], errors="ignore").astype(str)), name
+        assert got.drop(columns=["compressed"],
+                        errors="ignore").astype(str).equals(want.drop(columns=["compressed"],
+                                                                      errors="ignore").astype(str)), name
     assert len(inv.files) == len(sample.files)
-    assert tree_state(containerd_capture, contents=False, atimes=True) == before  # read-only: nothing created, changed or even read-timed
+    # read-only: nothing created, changed or even read-timed
+    assert tree_state(containerd_capture, contents=False, atimes=True) == before
 
 
 def test_docker_root_with_managed_containerd(tmp_path, containerd_capture):

@@ -57,7 +57,8 @@ def test_images_as_ctr_lists_them(live):
     for r in rows:
         # REF TYPE DIGEST SIZE(two fields) PLATFORMS LABELS; SIZE is the content (compressed) size
         assert _ctr_bytes(sizes.loc[familiar(r[0]), "content_size"]) == f"{r[3]} {r[4]}"
-        assert f"{familiar(r[0]).split(':')[0]}@{r[2]}" in inv.images.set_index(inv.images["tags"].map(lambda t: t[0]))["digests"][familiar(r[0])]
+        by_tag = inv.images.set_index(inv.images["tags"].map(lambda t: t[0]))["digests"]
+        assert f"{familiar(r[0]).split(':')[0]}@{r[2]}" in by_tag[familiar(r[0])]
 
 
 def test_layers_as_ctr_snapshots_usage_counts_them(live):
@@ -67,7 +68,8 @@ def test_layers_as_ctr_snapshots_usage_counts_them(live):
     for line in c.ctr("snapshots", "usage").stdout.splitlines()[1:]:
         key, num, unit, inodes = line.split()
         usage[key] = (f"{num} {unit}", int(inodes))
-    keys = {lid: (lid if kind == "image" else lid.split(":", 1)[1]) for lid, kind in zip(layers["layer_id"], layers["kind"])}
+    keys = {lid: (lid if kind == "image" else lid.split(":", 1)[1]) for lid,
+            kind in zip(layers["layer_id"], layers["kind"])}
     assert set(keys.values()) == set(usage)
     for lid, disk, count in zip(layers["layer_id"], layers["disk_usage"], layers["file_count"]):
         assert _ctr_bytes(disk) == usage[keys[lid]][0], lid

@@ -65,7 +65,8 @@ def test_btrfs_image_layers_share_their_parent():
 
 
 def test_simulate_writes_rows_and_errors():
-    df = ll.simulate_writes("sample", IMAGE, [("append", "/data/big.bin", 10), Write("delete", "/opt/app/logs/old.log")],
+    df = ll.simulate_writes("sample", IMAGE,
+                            [("append", "/data/big.bin", 10), Write("delete", "/opt/app/logs/old.log")],
                             driver=["overlay2", "vfs", "btrfs", "containerd"])
     assert list(df.groupby("driver").size()) == [3, 3, 3, 3]
     o = df[df["driver"] == "overlay2"].set_index("step")

@@ -19,7 +19,8 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06-drivers-measu
 def test_charts_label_units_and_size_kind():
     m = load_measurements()
     cmp = compare_model(layerlab.sample(), m)
-    for draw, data, needle in ((driver_plots.layer_footprint, m, "on-disk size"), (driver_plots.write_costs, cmp, "on-disk size"),
+    for draw, data, needle in ((driver_plots.layer_footprint, m, "on-disk size"),
+                               (driver_plots.write_costs, cmp, "on-disk size"),
                                (driver_plots.model_agreement, cmp, "on-disk size")):
         fig, ax = plt.subplots()
         assert draw(data, ax=ax) is ax

@@ -157,7 +157,8 @@ def _values(column) -> list:
 
 def _expect(singles, mask_of):
     return sorted((h, p, str(lid)) for h, inv in singles.items()
-                  for p, lid in zip(inv.files.loc[mask_of(inv.files), "path"], inv.files.loc[mask_of(inv.files), "layer_id"]))
+                  for p, lid in zip(inv.files.loc[mask_of(inv.files), "path"],
+                                    inv.files.loc[mask_of(inv.files), "layer_id"]))
 
 
 def _got(hits):

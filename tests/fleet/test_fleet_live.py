@@ -134,7 +134,8 @@ def test_find_path_and_sha256(fleet, singles):
     assert not any(len(i) for i in hits.loc[~image_layer, "images"])
     digest = next(d for d in singles["web-1"].files["sha256"] if isinstance(d, str))
     by_hash = fleet.find(sha256=digest)
-    assert sorted(set(by_hash["host"])) == sorted(h for h, inv in singles.items() if (inv.files["sha256"] == digest).any())
+    assert sorted(set(by_hash["host"])) == sorted(h for h,
+                                                  inv in singles.items() if (inv.files["sha256"] == digest).any())
     assert fleet.find("/no/such/file").empty
     glob = fleet.find("/data/big.*")
     assert set(glob["path"]) == {path}

@@ -14,7 +14,8 @@ def test_fleet_report_renders_without_errors(fleet_dir, dask_cluster, tmp_path, 
     page = (out / "07-fleet.html").read_text()
     assert "data:image/png;base64," in page
     nb = nbformat.read(out / "07-fleet.ipynb", as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
     assert not errors
     text = "".join(str(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
     assert f"hosts={len(list((fleet_dir / 'hosts').iterdir()))}" in text

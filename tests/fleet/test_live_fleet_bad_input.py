@@ -83,7 +83,8 @@ def test_methods_check_their_arguments_before_any_task(fleet_dir, dask_cluster):
             (lambda: f.top_images(0), r"Fleet\.top_images\(\): n must be a whole number, 1 or more"),
             (lambda: f.top_images(True), r"Fleet\.top_images\(\): n must be"),
             (lambda: f.frame(None), r"Fleet\.frame\(\): name must be a string"),
-            (lambda: f.drift(["web"]), r"Fleet\.drift\(\): groups must be a dict or Series \(host -> group\), a function"),
+            (lambda: f.drift(["web"]),
+             r"Fleet\.drift\(\): groups must be a dict or Series \(host -> group\), a function"),
         ]:
             with pytest.raises(ArgumentError, match=match):
                 call()

@@ -73,7 +73,8 @@ def scans(tmp_path_factory):
         daemon = Daemon(work / host)
         with daemon:
             if host == "web-a":
-                daemon.docker("import", "--message", "busybox-static rootfs", "--change", 'CMD ["/bin/sh"]', str(rootfs),
+                daemon.docker("import", "--message", "busybox-static rootfs", "--change", 'CMD ["/bin/sh"]',
+                              str(rootfs),
                               "fleet/base:1")
             else:
                 daemon.docker("load", "-i", str(work / "web-a.tar"))
@@ -151,7 +152,8 @@ def test_fleet_totals_from_the_hosts_summaries(fleet, summaries, scans):
 def test_find_by_path_and_by_sha256(fleet, scans):
     files = {h: ll.load(p).files for h, p in scans.items()}
     hits = fleet.find(SHARED)
-    assert sorted(set(hits["host"])) == sorted(h for h, f in files.items() if (f["path"] == SHARED).any()) == ["web-a", "web-c"]
+    assert sorted(set(hits["host"])) == sorted(h for h, f in files.items() if (f["path"] == SHARED).any()) == ["web-a",
+        "web-c"]
     assert all(list(i) == ["fleet/web:1"] for i in hits["images"])
     assert sorted(set(fleet.find(DB_ONLY)["host"])) == ["db-b"]
     row = files["web-a"].set_index("path").loc[SHARED]

@@ -20,7 +20,8 @@ from layerlab.frames.snapshot import FORMAT_VERSION
 # A real Dask scheduler and workers, or moto's S3 server, on loopback: the live tier.
 pytestmark = pytest.mark.live
 
-KEYS = ("hosts", "images", "image_instances", "layers", "files", "size_bytes", "unique_layer_bytes", "reclaimable_bytes")
+KEYS = ("hosts", "images", "image_instances", "layers", "files", "size_bytes", "unique_layer_bytes",
+        "reclaimable_bytes")
 
 
 def _env(server):
@@ -78,7 +79,8 @@ def test_cli_reads_a_bucket_through_the_aws_environment(fleet_dir, s3_server):
     assert data["hosts"] == 3
     from layerlab.analyses.summary import summary_dict
 
-    assert data["size_bytes"] == sum(summary_dict(ll.load(fleet_dir / "hosts" / f"{n}.layerlab"))["totals"]["physical_size"]
+    assert data["size_bytes"] == sum(summary_dict(ll.load(fleet_dir / "hosts"
+                                                          / f"{n}.layerlab"))["totals"]["physical_size"]
                                      for n, *_ in HOSTS[:3])
 
 

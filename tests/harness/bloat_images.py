@@ -38,7 +38,8 @@ PKGCACHE = ("/var/cache/apt/pkgcache.bin", 30_000)
 
 SITE = "/usr/lib/python3.11/site-packages"
 #: The base's apt lists (layer 1 of every image built on DEBBASE).
-BASE_LISTS = {"/var/lib/apt/lists/deb_bookworm_main_Packages": 200_000, "/var/lib/apt/lists/deb_bookworm_Release": 1_500}
+BASE_LISTS = {"/var/lib/apt/lists/deb_bookworm_main_Packages": 200_000,
+              "/var/lib/apt/lists/deb_bookworm_Release": 1_500}
 #: CATS: per RUN step (its layer position), path -> (bytes, category or None for a file that is not bloat).
 CATS_STEPS = [
     {  # position 2
@@ -78,7 +79,8 @@ CATS_STEPS = [
 CATS_HARDLINK = ("/var/log/dpkg.log", "/var/log/dpkg.log.1")
 CATS_DELETED = "/tmp/build.tmp"
 #: APT_BAD's `apt-get update` writes lists over the base's and adds one; `install` adds a program.
-UPDATE_LISTS = {"/var/lib/apt/lists/deb_bookworm_main_Packages": 210_000, "/var/lib/apt/lists/deb_bookworm-security_Packages": 30_000}
+UPDATE_LISTS = {"/var/lib/apt/lists/deb_bookworm_main_Packages": 210_000,
+                "/var/lib/apt/lists/deb_bookworm-security_Packages": 30_000}
 INSTALLED = {"/usr/bin/tool": 12_000}
 #: REBUILT's first and second builds.
 REBUILT_FIRST = {"/opt/first.bin": 50_000}
@@ -129,6 +131,7 @@ def build_bloat_images(daemon: Daemon, workdir) -> dict:
         certs = " && ".join(f"echo {posixpath.basename(c)} > {c}" for c in CERTS)
         ids[tag] = _build(daemon, tag, (
             f"FROM {BASE}\n"
-            f"RUN mkdir -p /etc/ssl/certs && {certs} && touch -d '{date}' {' '.join(CERTS)} && {write_files(dict([PKGCACHE]))}\n"
+            f"RUN mkdir -p /etc/ssl/certs && {certs} && touch -d '{date}' {' '.join(CERTS)} && "
+            f"{write_files(dict([PKGCACHE]))}\n"
         ), workdir)
     return {"images": ids, "dangling": first}

@@ -134,7 +134,8 @@ class Containerd:
             if time.monotonic() > deadline:
                 self.stop()
                 raise ContainerdError(
-                    f"containerd did not answer on {self.address} within {timeout:.0f}s; its log ends:\n{self.log_tail()}"
+                    f"containerd did not answer on {self.address} within {timeout:.0f}s; its log "
+                    f"ends:\n{self.log_tail()}"
                 )
             time.sleep(0.1)
 

@@ -68,7 +68,8 @@ class DaskCluster:
                 while len(client.scheduler_info(n_workers=-1)["workers"]) < self.n_workers:
                     dead = [p for p in self.procs if p.poll() is not None]
                     if dead or time.monotonic() > deadline:
-                        raise RuntimeError(f"dask workers did not all join {self.address}:\n{self.log_tail('worker-0')}")
+                        raise RuntimeError(f"dask workers did not all join {self.address}:\n"
+                                           f"{self.log_tail('worker-0')}")
                     time.sleep(0.2)
         except BaseException:
             self.stop()

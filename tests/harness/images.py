@@ -64,7 +64,8 @@ def busybox_rootfs(dir) -> Path:
         if "/" not in applet or applet == "bin/busybox":
             continue  # e.g. "linuxrc", which belongs at / and is no use here
         entries[applet] = ("symlink", "/bin/busybox", 0o777)
-    entries["etc/passwd"] = ("file", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n", 0o644)
+    entries["etc/passwd"] = ("file", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+                             0o644)
     entries["etc/group"] = ("file", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
     entries["etc/os-release"] = ("file", b'NAME="layerlab busybox"\nID=busybox\n', 0o644)
 
@@ -156,7 +157,7 @@ def _contexts(tmp: Path) -> dict[str, Path]:
             # a directory with children deleted: one whiteout hides the subtree
             RUN rm -rf /srv/old
             LABEL org.layerlab.role="opaque dir, deleted dir, links, sparse file, odd names"
-        """),
+        """),  # noqa: E501 (Dockerfile lines: the images the tests inspect are built from them as written)
         "srv/data/file.txt": "shared by a hard link\n" * 100,
         "srv/cache/a.txt": "cache a\n" * 500,
         "srv/cache/b.txt": "cache b\n" * 500,
@@ -265,10 +266,12 @@ def build_sample(daemon: Daemon, registry_host: str | None = None, registry_name
         multi_ref = prefix + MULTI
         daemon.docker("rmi", MULTI, multi_ref)
         daemon.docker("pull", "-q", multi_ref, timeout=600)
-        registry = {"host": registry_host, "namespace": registry_namespace, "pushed": pushed, "pulled": multi_ref, "removed_then_pulled": MULTI}
+        registry = {"host": registry_host, "namespace": registry_namespace, "pushed": pushed, "pulled": multi_ref,
+                    "removed_then_pulled": MULTI}
 
     images = {}
-    for line in daemon.docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.splitlines():
+    for line in daemon.docker("images", "--no-trunc", "--format",
+                              "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.splitlines():
         ref, image_id = line.rsplit(" ", 1)
         if not ref.startswith("<none>"):
             images[ref] = image_id

@@ -171,7 +171,8 @@ def system_df(store: Store) -> dict:
             section = None
         elif section and line.strip() and not line.startswith("REPOSITORY"):
             cols = line.split()  # CREATED is several words: the sizes are read from the right
-            images.setdefault(cols[2], {"size": cols[-4], "shared": cols[-3], "unique": cols[-2], "containers": int(cols[-1])})
+            images.setdefault(cols[2],
+                              {"size": cols[-4], "shared": cols[-3], "unique": cols[-2], "containers": int(cols[-1])})
     return images
 
 
@@ -190,7 +191,8 @@ def rootless_user(name: str = "llrootless") -> tuple[int, int]:
     try:
         pw = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True, timeout=60)
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True,
+                       timeout=60)
         pw = pwd.getpwnam(name)
     for path in ("/etc/subuid", "/etc/subgid"):  # useradd adds them on Debian; older setups may not
         text = Path(path).read_text() if Path(path).exists() else ""

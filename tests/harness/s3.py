@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .objectstore import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, moto_missing  # noqa: F401  (moto_missing: for the tiers)
+# moto_missing: for the tiers
+from .objectstore import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, moto_missing  # noqa: F401
 
 
 class S3Server(MotoServer):
@@ -19,7 +20,8 @@ class S3Server(MotoServer):
     @property
     def storage_options(self) -> dict:
         """fsspec/s3fs options for this server."""
-        return {"key": ACCESS_KEY, "secret": SECRET_KEY, "endpoint_url": self.url, "client_kwargs": {"region_name": REGION}}
+        return {"key": ACCESS_KEY, "secret": SECRET_KEY, "endpoint_url": self.url,
+                "client_kwargs": {"region_name": REGION}}
 
     @property
     def env(self) -> dict:  # a dict here (the fleet tests merge it into os.environ), a method on MotoServer

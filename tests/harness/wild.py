@@ -40,7 +40,8 @@ def umoci_image(layout: Path, tag: str, work: Path) -> Path:
     for d in (one / "usr/share/data", one / "etc", two / "etc"):
         d.mkdir(parents=True, exist_ok=True)
     for i in range(300):
-        (one / "usr/share/data" / f"f{i:03d}.txt").write_bytes(hashlib.sha256(str(i).encode()).hexdigest().encode() * (i + 1))
+        (one / "usr/share/data" / f"f{i:03d}.txt").write_bytes(hashlib.sha256(str(i).encode()).hexdigest().encode()
+                                                               * (i + 1))
     (one / "etc/config").write_text("first\n")
     (one / "etc/gone").write_text("deleted later\n")
     (two / "etc/config").write_text("second, longer\n" * 20)
@@ -112,7 +113,8 @@ def with_index(src: Path, tag: str, out: Path, platform: dict, *, attestation: b
         statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1",
                                 "predicateType": "https://slsa.dev/provenance/v0.2",
                                 "subject": [{"name": "_", "digest": {"sha256": entry["digest"][7:]}}],
-                                "predicate": {"builder": {"id": ""}, "buildType": "https://mobyproject.org/buildkit@v1"}})
+                                "predicate": {"builder": {"id": ""},
+                                              "buildType": "https://mobyproject.org/buildkit@v1"}})
         ldigest, lsize = _put(out, statement.encode())
         cdigest, csize = _put(out, json.dumps({"architecture": "unknown", "os": "unknown", "config": {},
                                                "rootfs": {"type": "layers", "diff_ids": [ldigest]}}).encode())

@@ -162,7 +162,8 @@ def read_container_config(root: Path, path: Path, change, what: str) -> None:
         assert isinstance(row["name"], str) and row["state"] in {"created", "running", "paused", "restarting",
                                                                   "removing", "dead", "exited", "unknown"}
     else:
-        assert len(skipped) and str(path) in set(skipped["path"]), f"{what}: the container vanished without a skipped row"
+        assert len(skipped) and str(path) in set(skipped["path"]), (f"{what}: the container vanished without a skipped "
+                                                                    "row")
         assert "config.v2.json" in skipped["reason"].iloc[0]
 
 

@@ -39,7 +39,8 @@ def _valid(inv) -> dict:
     tag = inv.tagged["tags"].iloc[0][0] if "tags" in inv.tagged.columns else inv.images["image_id"].iloc[0]
     return {"source": inv, "inv": inv, "image": tag, "a": tag, "b": tag, "writes": "noop", "kind": "files",
             "path": "/nonexistent", "value": "1MB", "root": "sample", "out": "/nonexistent/x.layerlab",
-            "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv}, "df": pd.DataFrame(), "findings": pd.DataFrame(), "ups": pd.DataFrame(),
+            "paths": "/nonexistent", "blobs": pd.DataFrame({"digest": [], "size": []}), "sources": {"sample": inv},
+            "df": pd.DataFrame(), "findings": pd.DataFrame(), "ups": pd.DataFrame(),
             "diff": pd.DataFrame(), "comparison": pd.DataFrame(), "waste": pd.DataFrame(),
             "measurements": pd.DataFrame(), "sizes": pd.DataFrame(), "du": pd.DataFrame(),
             "frames": None, "audit": None}  # the last two: only ever the parameter under test

@@ -153,7 +153,8 @@ def _foreign_image(a, b):
     blob = gzip.compress(raw.getvalue())
     digest = "sha256:" + hashlib.sha256(blob).hexdigest()
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
                          "history": [{"created_by": "foreign"}]}).encode()
     cdigest = "sha256:" + hashlib.sha256(config).hexdigest()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -181,7 +182,7 @@ def _foreign_image(a, b):
 def test_a_foreign_layers_urls_get_no_credentials_even_on_the_registrys_own_host(a, b):
     from layerlab.sources.registry.image import open_registry_image
 
-    digest = _foreign_image(a, b)
+    _foreign_image(a, b)
     with client({a.host: ("alice", "s3cret")}) as c:
         inv = open_registry_image(f"{a.host}/app:1", client=c, cache=False, progress=False)
         assert list(inv.files["path"]) == ["/etc/hello"]

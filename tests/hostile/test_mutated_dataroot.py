@@ -13,7 +13,8 @@ import warnings
 import pytest
 from harness.captures import unpack_capture
 from harness.tiers import require_root
-from mutations import COMMON, CONTAINER_CONFIGS, DATAROOT_ROLES as ROLES, HOSTCONFIGS, bounded, read_container_config, read_damaged_root, write
+from mutations import (COMMON, CONTAINER_CONFIGS, DATAROOT_ROLES as ROLES, HOSTCONFIGS, bounded, read_container_config,
+                       read_damaged_root, write)
 
 import layerlab as ll
 
@@ -43,7 +44,8 @@ def test_damaged_metadata_is_a_clear_error_or_skipped(root, role, mutation):
 CONFIGS = {
     "a list": b"[1, 2]",
     "a string": b'"config"',
-    "history of strings": b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "history": ["a", "b"]}',
+    "history of strings": b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, '
+                          b'"history": ["a", "b"]}',
     "history a dict": b'{"rootfs": {"type": "layers", "diff_ids": []}, "history": {"a": 1}}',
     "rootfs a string": b'{"rootfs": "layers"}',
     "diff_ids of numbers": b'{"rootfs": {"type": "layers", "diff_ids": [1, 2]}}',
@@ -66,7 +68,8 @@ def test_a_config_of_the_wrong_shape_under_its_own_digest(root, body):
                 warnings.simplefilter("ignore")
                 inv = ll.open_root(str(root), progress=False)
                 inv.files, inv.history, inv.images
-            assert ("sha256:" + path.name) in set(inv.skipped["id"]) or ("sha256:" + path.name) in set(inv.images["image_id"])
+            assert ("sha256:" + path.name) in set(inv.skipped["id"]) or ("sha256:"
+                                                                         + path.name) in set(inv.images["image_id"])
     except ll.LayerlabError as e:
         assert str(path) in str(e) or path.name in str(e), f"the error does not name the file: {e}"
     finally:

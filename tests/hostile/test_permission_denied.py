@@ -83,7 +83,8 @@ def test_a_fleet_skips_a_snapshot_whose_file_it_may_not_read(tmp_path_factory):
     code = ("from layerlab.fleet.snapshots import inspect; import sys; "
             "print([inspect(p)['reason'] for p in sys.argv[1:]])")
     env = {**os.environ, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([*NOBODY, sys.executable, "-c", code, os.path.join(base, "a.layerlab"), os.path.join(base, "b.layerlab")],
+    done = subprocess.run([*NOBODY, sys.executable, "-c", code, os.path.join(base, "a.layerlab"),
+                           os.path.join(base, "b.layerlab")],
                           capture_output=True, text=True, env=env, timeout=120, cwd="/tmp")
     subprocess.run(["rm", "-rf", base], check=False)
     assert done.returncode == 0, done.stderr

@@ -92,7 +92,8 @@ def test_a_docker_config_of_the_wrong_shape_is_an_auth_error(tmp_path, config):
 
 
 @pytest.mark.parametrize("answer", ['["a", "b"]', '{"Username": 1, "Secret": "' + SECRET + '"}', '"x"'])
-def test_a_credential_helper_printing_the_wrong_shape_is_an_auth_error_without_its_output(tmp_path, monkeypatch, answer):
+def test_a_credential_helper_printing_the_wrong_shape_is_an_auth_error_without_its_output(tmp_path, monkeypatch,
+    answer):
     from layerlab.sources.registry.auth import DockerConfig
 
     helper = tmp_path / "bin" / "docker-credential-odd"

@@ -138,7 +138,8 @@ def test_the_fallback_swap_holds_signals(inv, tmp_path, monkeypatch):
     assert len(ll.load(path).files) == len(inv.files)
 
 
-@pytest.mark.parametrize("where", ["/", ".", "..", "a-file", "a-file.layerlab", "a-file/under.layerlab", "/proc/x.layerlab"])
+@pytest.mark.parametrize("where",
+                         ["/", ".", "..", "a-file", "a-file.layerlab", "a-file/under.layerlab", "/proc/x.layerlab"])
 def test_output_paths_that_cannot_hold_a_snapshot_exit_2(tmp_path, monkeypatch, capsys, where):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("keep")

@@ -58,7 +58,8 @@ def _tar(entries, fmt) -> bytes | None:
         with tarfile.open(fileobj=out, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tar:
             for e in entries:
                 info = tarfile.TarInfo(e["name"])
-                info.type, info.mode, info.uid, info.gid, info.mtime = e["type"], e["mode"], e["uid"], e["gid"], 1704067200
+                info.type, info.mode, info.mtime = e["type"], e["mode"], 1704067200
+                info.uid, info.gid = e["uid"], e["gid"]
                 if fmt == tarfile.PAX_FORMAT:
                     info.pax_headers = {k: str(v) for k, v in e["pax"].items()}
                 data = None

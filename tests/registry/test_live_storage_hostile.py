@@ -7,12 +7,12 @@ import shutil
 import pytest
 
 from layerlab.sources.registry.storage import audit_storage
-from test_live_storage import eligible, messy  # noqa: F401 - the module fixture with a real registry's history
+from test_live_storage import eligible, messy  # noqa: F401,F811 - the module fixture with a real registry's history
 
 pytestmark = pytest.mark.live
 
 
-def test_a_tag_link_that_is_not_a_digest_is_what_gc_says(messy, tmp_path):
+def test_a_tag_link_that_is_not_a_digest_is_what_gc_says(messy, tmp_path):  # noqa: F811 (the fixture imported)
     reg, _, _ = messy
     copy = tmp_path / "storage"
     shutil.copytree(reg.storage, copy, symlinks=True)

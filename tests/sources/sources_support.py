@@ -11,7 +11,8 @@ import pandas as pd
 from layerlab.analyses import efficiency
 
 KEY = ["path", "kind", "size", "mode", "uid", "gid", "mtime", "link_target"]
-FIGURES = ["size", "dive_efficiency", "dive_wasted_bytes", "dive_size_bytes", "dive_user_size_bytes", "reclaimable_bytes"]
+FIGURES = ["size", "dive_efficiency", "dive_wasted_bytes", "dive_size_bytes", "dive_user_size_bytes",
+           "reclaimable_bytes"]
 
 
 def rows(inv, layer_id: str) -> list[tuple]:

@@ -42,7 +42,8 @@ def test_archive_agrees_with_data_root(saved):
     # history from the config, as the data root has it
     pd.testing.assert_frame_equal(
         inv.history.sort_values(["image_id", "index"]).reset_index(drop=True),
-        root.history[root.history["image_id"].isin(inv.images["image_id"])].sort_values(["image_id", "index"]).reset_index(drop=True))
+        root.history[root.history["image_id"].isin(inv.images["image_id"])].sort_values(["image_id",
+            "index"]).reset_index(drop=True))
 
 
 def test_gzip_archive_and_bare_path(saved):

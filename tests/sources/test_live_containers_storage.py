@@ -189,8 +189,10 @@ def test_transport_forms(store):
     assert out.returncode == 0 and "`podman image prune` would free" in out.stdout, out.stdout[-2000:]
     # a source of one image needs no image argument, in bloat as in check
     for cmd in ("bloat", "check"):
-        out = subprocess.run([_tool("layerlab"), cmd, store.transport + "app:1"], capture_output=True, text=True, timeout=300)
-        assert out.returncode in (0, 1) and out.stdout.startswith(f"localhost/app:1 ({app[:12]})"), (cmd, out.stderr[-2000:])
+        out = subprocess.run([_tool("layerlab"), cmd, store.transport + "app:1"], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode in (0, 1) and out.stdout.startswith(f"localhost/app:1 ({app[:12]})"), (cmd,
+            out.stderr[-2000:])
     # every command takes podman's short names, as podman does
     inv = ll.open_source(str(store.root))
     assert inv.image_id("app:1") == inv.image_id("localhost/app:1") == "sha256:" + app
@@ -470,7 +472,8 @@ def test_layers_without_a_recorded_size_are_sized_from_their_files(copy):
             assert r["size"] == _directory_size(root / "overlay" / r["cache_id"] / "diff"), lid
     app = "sha256:" + store.images["localhost/app:1"]
     chain = inv.image_layers[inv.image_layers["image_id"] == app]["layer_id"]
-    big_data = before.loc[app, "size"] - int(first.image_layers.loc[first.image_layers["image_id"] == app, "size"].sum())
+    big_data = before.loc[app,
+                          "size"] - int(first.image_layers.loc[first.image_layers["image_id"] == app, "size"].sum())
     assert images.loc[app, "size"] == int(layers.loc[chain, "size"].sum()) + big_data
     assert images.loc[app, "size"] != before.loc[app, "size"]  # file bytes, not the tars' lengths
 
@@ -519,12 +522,15 @@ def test_a_skipped_image_is_named_where_it_is_asked_for(copy):
     [entry] = [s for s in summary_dict(inv)["skipped"] if s["id"] == "sha256:" + app]
     assert entry["names"] == ["localhost/app:1"] and "does not hash" in entry["reason"]
     for ref in ("localhost/app:1", "app:1", app[:12]):
-        with pytest.raises(ImageNotFound, match=r"skipped as unreadable: sha256:\w+ \(localhost/app:1\): its config does not hash"):
+        with pytest.raises(ImageNotFound,
+                           match=r"skipped as unreadable: sha256:\w+ \(localhost/app:1\): its config does not hash"):
             inv.image_id(ref)
     for ref in ("app:1", "@" + app, "localhost/app@" + app):
         with pytest.warns(UserWarning), pytest.raises(
-                ImageNotFound, match=r"an image of that name was skipped as unreadable: sha256:\w+ \(localhost/app:1\)"):
+                ImageNotFound,
+                match=r"an image of that name was skipped as unreadable: sha256:\w+ \(localhost/app:1\)"):
             ll.open_source(f"containers-storage:[{store.driver}@{root}]{ref}")
-    with pytest.warns(UserWarning), pytest.raises(ImageNotFound) as e:  # another name: the skipped image is only counted
+    # another name: the skipped image is only counted
+    with pytest.warns(UserWarning), pytest.raises(ImageNotFound) as e:
         ll.open_source(f"containers-storage:[{store.driver}@{root}]nosuch:1")
     assert "of that name" not in str(e.value) and "1 image(s) were skipped" in str(e.value)

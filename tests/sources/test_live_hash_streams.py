@@ -77,7 +77,8 @@ def _expected_from_archive(archive: Path) -> dict[tuple[str, str], str]:
                 for m in layer:
                     base = m.name.rsplit("/", 1)[-1]
                     if m.isreg() and not base.startswith(".wh."):
-                        out[(diff_id, "/" + m.name.lstrip("./"))] = hashlib.sha256(layer.extractfile(m).read()).hexdigest()
+                        out[(diff_id,
+                             "/" + m.name.lstrip("./"))] = hashlib.sha256(layer.extractfile(m).read()).hexdigest()
     return out
 
 

@@ -88,7 +88,8 @@ def made(tmp_path_factory):
 
 def _tags(inv) -> dict[str, str]:
     """image_id by tag, as the source names it ('y1' in a layout, 'y1:latest' in an archive)."""
-    return {t.split(":")[0].split("/")[-1]: iid for iid, tags in zip(inv.images["image_id"], inv.images["tags"]) for t in tags}
+    return {t.split(":")[0].split("/")[-1]: iid for iid,
+            tags in zip(inv.images["image_id"], inv.images["tags"]) for t in tags}
 
 
 def _check_times(inv, listed):
@@ -163,7 +164,8 @@ def buildah_image(tmp_path_factory):
     layout, archive = work / "layout", work / "stamped.tar"
     _run("buildah", *store, "push", "--quiet", "localhost/stamped:0", f"oci:{layout}:stamped")
     _run("buildah", *store, "push", "--quiet", "localhost/stamped:0", f"docker-archive:{archive}:stamped:0")
-    created = json.loads(_run("buildah", *store, "inspect", "--type", "image", "localhost/stamped:0"))["OCIv1"]["created"]
+    created = json.loads(_run("buildah", *store, "inspect", "--type", "image",
+                              "localhost/stamped:0"))["OCIv1"]["created"]
     subprocess.run(["buildah", *map(str, store), "rmi", "--all", "--force"], capture_output=True)
     return f"oci:{layout}", f"docker-archive:{archive}", created
 
@@ -236,7 +238,8 @@ def test_a_bad_time_spoils_no_other_image(made, tmp_path, capsys):
     index = json.loads((layout / "index.json").read_text())
     entry = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "y1")
     manifest = json.loads((layout / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")).read_bytes())
-    config = json.loads((layout / "blobs" / "sha256" / manifest["config"]["digest"].removeprefix("sha256:")).read_bytes())
+    config = json.loads((layout / "blobs" / "sha256"
+                         / manifest["config"]["digest"].removeprefix("sha256:")).read_bytes())
     config["created"] = "yesterday"
     config["history"][0]["created"] = "2023-02-30T00:00:00Z"
     config["history"][1]["created"] = 1700000000
@@ -280,7 +283,8 @@ def test_a_registry_with_far_times(made, tmp_path, capsys):
             for k, v in env.items():
                 mp.setenv(k, v)
             for tag, ref in refs.items():
-                for argv in (["summary", f"docker://{ref}"], ["check", f"docker://{ref}"], ["registry", "inspect", ref]):
+                for argv in (["summary", f"docker://{ref}"], ["check", f"docker://{ref}"],
+                             ["registry", "inspect", ref]):
                     assert main(argv) == 0, argv
                 inv = ll.open_source(f"docker://{ref}", progress=False)
                 assert list(inv.images["created"]) == [CREATED[tag][1]], tag

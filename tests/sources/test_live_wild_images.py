@@ -58,7 +58,8 @@ def push(reg, src: str, ref: str, *extra: str) -> None:
 
 def same_files(a, b) -> None:
     """The same layers (layer IDs from the same diff IDs) with the same files rows."""
-    assert list(a.image_layers.sort_values("position")["layer_id"]) == list(b.image_layers.sort_values("position")["layer_id"])
+    layers_a, layers_b = (list(x.image_layers.sort_values("position")["layer_id"]) for x in (a, b))
+    assert layers_a == layers_b
     for lid in b.layers["layer_id"]:
         assert rows(a, lid) == rows(b, lid)
     assert list(a.images["size"]) == list(b.images["size"])
@@ -79,7 +80,8 @@ def test_zstd_chunked_from_skopeo_reads_or_is_refused_saying_why(wild, tmp_path)
     blob = layout / "blobs" / manifest["layers"][0]["digest"].replace(":", "/")
     whole = "sha256:" + run("sh", "-c", f"zstd -dc {blob} | sha256sum").split()[0]
     if whole == config["rootfs"]["diff_ids"][0]:
-        same_files(ll.open_source(f"oci:{layout}:app", progress=False), ll.open_source(f"oci:{base}:app", progress=False))
+        same_files(ll.open_source(f"oci:{layout}:app", progress=False),
+                   ll.open_source(f"oci:{base}:app", progress=False))
         return
     with pytest.raises(LayerDigestMismatch, match="ends without the end-of-archive blocks") as e:
         ll.open_source(f"oci:{layout}:app", progress=False).files
@@ -109,7 +111,8 @@ def test_zstd_layers_of_many_frames_read_through_every_transport(wild, how):
         run("pzstd", "-q", "-f", "-p", "2", saved, "-o", f"{saved}.zst")
         assert open(f"{saved}.zst", "rb").read(4)[1:] == b"\x2a\x4d\x18"
     else:
-        run("sh", "-c", f"split -b 300000 -a 3 {saved} {saved}.part. && for p in {saved}.part.*; do zstd -q --rm $p; done "
+        run("sh", "-c",
+            f"split -b 300000 -a 3 {saved} {saved}.part. && for p in {saved}.part.*; do zstd -q --rm $p; done "
                         f"&& cat {saved}.part.*.zst > {saved}.zst")
     for source in (f"docker-archive:{saved}", f"docker-archive:{saved}.zst", f"{saved}.zst"):
         same_files(ll.open_source(source, progress=False), plain)
@@ -121,7 +124,8 @@ def test_zstd_layers_of_many_frames_read_through_every_transport(wild, how):
 def test_a_zstd_stream_of_many_frames_cut_inside_one_is_truncated(wild, tmp_path):
     work, base, reg = wild
     layout = zstd_frames_layout(base, "app", tmp_path / "cut", "frames", tmp_path)
-    manifest = json.loads((layout / "blobs/sha256" / json.loads((layout / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())
+    manifest = json.loads((layout / "blobs/sha256"
+                           / json.loads((layout / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())
     blob = layout / "blobs/sha256" / manifest["layers"][0]["digest"][7:]
     from layerlab.sources.layerfiles.tarstream import read_layer
 
@@ -148,7 +152,8 @@ def test_schema1_reads_as_skopeo_converts_it(wild):
     plain = ll.open_source(f"oci:{base}:app", progress=False)
     same_files(inv, plain)
     saved = work / "schema1.tar"
-    run("skopeo", "copy", "-q", *reg.skopeo_args(side="src", user="alice"), f"docker://{ref}", f"docker-archive:{saved}")
+    run("skopeo", "copy", "-q", *reg.skopeo_args(side="src", user="alice"), f"docker://{ref}",
+        f"docker-archive:{saved}")
     skopeo_config = json.loads(subprocess.run(["tar", "-xOf", saved, "manifest.json"], capture_output=True,
                                               check=True).stdout)[0]["Config"]
     assert inv.images["image_id"].iloc[0] == "sha256:" + skopeo_config.removesuffix(".json")
@@ -240,7 +245,8 @@ def test_foreign_layers_come_from_their_urls_without_credentials(wild, foreign):
     assert len(server.seen) == before + 2 and server.authorizations() == []
     # docker-archive: skopeo fetched it itself and stores it
     saved = work / "foreign-docker.tar"
-    run("skopeo", "copy", "-q", *reg.skopeo_args(side="src", user="alice"), f"docker://{ref}", f"docker-archive:{saved}")
+    run("skopeo", "copy", "-q", *reg.skopeo_args(side="src", user="alice"), f"docker://{ref}",
+        f"docker-archive:{saved}")
     same_files(ll.open_source(f"docker-archive:{saved}", progress=False), plain)
     # as docker save writes it on Windows: the layer left out, its urls in LayerSources
     desc = {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "digest": digest,

@@ -140,7 +140,8 @@ def test_imports_flow_one_way(path):
         if there is None or there == here:
             continue
         assert there != "__init__", f"{path.name} imports the top-level package (import the room instead)"
-        assert ORDER.index(there) < ORDER.index(here), f"{_module(path)} ({here}) imports {target} ({there}): against the flow"
+        assert ORDER.index(there) < ORDER.index(here), (f"{_module(path)} ({here}) imports {target} ({there}): against "
+                                                        "the flow")
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -149,7 +150,8 @@ def test_no_private_names_cross_modules(path):
         if not target.startswith("layerlab"):
             continue
         private = [n for n in names if n.startswith("_") and not n.startswith("__")
-                   and f"{target}.{n}" not in SHARED_PRIVATE_MODULES and not (PACKAGE.parent / f"{target}.{n}".replace(".", "/")).with_suffix(".c").exists()
+                   and f"{target}.{n}" not in SHARED_PRIVATE_MODULES
+                   and not (PACKAGE.parent / f"{target}.{n}".replace(".", "/")).with_suffix(".c").exists()
                    and not (PACKAGE.parent / target.replace(".", "/") / f"{n}.py").exists()]
         assert not private, f"{_module(path)} imports private names {private} from {target}"
 
@@ -228,7 +230,8 @@ def test_a_report_page_worker_imports_no_pandas_or_widgets():
     import sys
 
     code = ("import sys, layerlab.reports.page as page; page.warm(); "
-            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'ipywidgets', 'dask', 'rfc3987_syntax') "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'matplotlib', 'numpy', 'ipywidgets', 'dask', "
+            "'rfc3987_syntax') "
             "if sys.modules.get(m)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"a report page's worker imports {out}"

@@ -9,7 +9,8 @@ import sys
 
 
 def _layerlab(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run([sys.executable, "-m", "layerlab.cli", *args], capture_output=True, text=True, timeout=300,
+                          **kw)
 
 
 def test_output_to_a_pipe_is_whole_and_the_exit_code_kept():

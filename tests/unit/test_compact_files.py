@@ -46,7 +46,8 @@ def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_p
     snap = ll.Inventory(dict(inv.meta), frames).save(tmp_path / "s.layerlab")
     back = ll.load(snap).files
     # snapshot format 3 stores the rows in path order (a stable sort)
-    pd.testing.assert_frame_equal(back, schema.validate(files, "files").sort_values("path", kind="stable", ignore_index=True))
+    pd.testing.assert_frame_equal(back,
+                                  schema.validate(files, "files").sort_values("path", kind="stable", ignore_index=True))
     stored = pq.ParquetFile(os.path.join(snap, "files.parquet")).metadata.row_group(0)
     for i in range(stored.num_columns):  # Parquet's dictionary pages hold the categoricals' values
         column = stored.column(i)

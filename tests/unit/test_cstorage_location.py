@@ -36,7 +36,8 @@ def test_storage_conf_graphroot_and_driver(tmp_path, monkeypatch):
     user = tmp_path / "cfg" / "containers" / "storage.conf"
     user.parent.mkdir(parents=True)
     user.write_text('[storage]\ndriver = "vfs"\ngraphroot = "/home/u/store"\n')
-    assert default_store(1000, {"HOME": "/home/u", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}) == ("/home/u/store", "vfs")
+    assert default_store(1000, {"HOME": "/home/u", "XDG_CONFIG_HOME": str(tmp_path / "cfg")}) == ("/home/u/store",
+        "vfs")
     chosen = tmp_path / "chosen.conf"
     chosen.write_text('[storage]\ngraphroot = "/elsewhere"\n')
     assert default_store(0, {"CONTAINERS_STORAGE_CONF": str(chosen)})[0] == "/elsewhere"

@@ -94,7 +94,8 @@ def test_analyses_have_no_nan_for_missing_text(driver):
     frames = {
         "base_images": A.base_images(inv), "check": A.check(inv, app), "content_dedup": A.content_dedup(inv),
         "diff_layers": A.diff_layers(inv, bloat, app), "dive_analysis": A.dive_analysis(inv, app),
-        "efficiency": A.efficiency(inv, all=True), "layer_dedup": A.layer_dedup(inv), "merged_view": A.merged_view(inv, app),
+        "efficiency": A.efficiency(inv, all=True), "layer_dedup": A.layer_dedup(inv),
+        "merged_view": A.merged_view(inv, app),
         "sharing": A.sharing(inv, all=True), "waste": A.waste(inv, bloat),
         **{f"copy_ups {c}": A.copy_ups(inv, c) for c in inv.containers["name"]},
     }

@@ -56,7 +56,8 @@ def _expected(archive: str) -> dict[str, tuple[str, bytes | None, str | None]]:
                 continue
             path = escape_name(name)
             raw = os.fsencode(name) if path != name else None
-            link = escape_name(m.linkname) if m.issym() else escape_name("/" + m.linkname.lstrip("./")) if m.islnk() else None
+            link = (escape_name(m.linkname) if m.issym()
+                    else escape_name("/" + m.linkname.lstrip("./")) if m.islnk() else None)
             out[path] = (path, raw, link)
     return out
 

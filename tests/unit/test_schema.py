@@ -21,7 +21,8 @@ def test_validate_names_wrong_dtype_and_missing_columns():
 
 
 def test_an_unknown_file_kind_is_refused():
-    row = pd.DataFrame([{c: None for c in schema.columns("files")} | {"layer_id": "x", "path": "/a", "kind": "weird", "size": 0, "mode": 0, "uid": 0, "gid": 0}])
+    row = pd.DataFrame([{c: None for c in schema.columns("files")}
+                        | {"layer_id": "x", "path": "/a", "kind": "weird", "size": 0, "mode": 0, "uid": 0, "gid": 0}])
     with pytest.raises(ll.SchemaError, match="unknown kind values \\['weird'\\]"):
         schema.coerce(row, "files")
     # kind is categorical with the contract's categories: a frame with others is refused as well

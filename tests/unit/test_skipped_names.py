@@ -26,7 +26,8 @@ def _with(sample, skipped_images) -> Inventory:
 @pytest.mark.parametrize("ref", ["team/app:2", "team/app", "registry.example/app@sha256:" + "0f" * 32, SKIPPED_ID[7:19],
                                  SKIPPED_ID])
 def test_a_name_or_id_of_a_skipped_image_is_named_in_the_error(sample, ref):
-    inv = _with(sample, {SKIPPED_ID: {"names": ["team/app:2", "team/app:latest", "registry.example/app@sha256:" + "0f" * 32],
+    inv = _with(sample,
+                {SKIPPED_ID: {"names": ["team/app:2", "team/app:latest", "registry.example/app@sha256:" + "0f" * 32],
                                       "reason": "its layer sha256:0123456789ab could not be read"}})
     with pytest.raises(ll.LayerlabError) as e:
         inv.image_id(ref)
@@ -57,11 +58,13 @@ def test_summary_skipped_list_has_kind_id_names_reason_path(sample):
     layer = "sha256:" + "1a" * 32
     inv = _with(sample, {SKIPPED_ID: {"names": ["team/app:2"], "reason": "its layer could not be read"}})
     inv._frames["skipped"] = schema.from_rows("skipped", [
-        {"what": "layer", "id": layer, "path": "/root/image/overlay2/layerdb/sha256/x/cache-id", "reason": "bad cache-id"},
+        {"what": "layer", "id": layer, "path": "/root/image/overlay2/layerdb/sha256/x/cache-id",
+         "reason": "bad cache-id"},
         {"what": "image", "id": SKIPPED_ID, "path": None, "reason": "its layer could not be read"},
     ])
     assert skipped_list(inv) == [
         {"kind": "layer", "id": layer, "names": [], "reason": "bad cache-id",
          "path": "/root/image/overlay2/layerdb/sha256/x/cache-id"},
-        {"kind": "image", "id": SKIPPED_ID, "names": ["team/app:2"], "reason": "its layer could not be read", "path": None},
+        {"kind": "image", "id": SKIPPED_ID, "names": ["team/app:2"], "reason": "its layer could not be read",
+         "path": None},
     ]

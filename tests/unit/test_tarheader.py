@@ -65,7 +65,8 @@ def test_pax_keeps_subsecond_mtime(tree, tmp_path):
 
 @pytest.mark.parametrize(
     "name, path",
-    [("./", "/"), ("./etc/", "/etc"), ("etc/passwd", "/etc/passwd"), ("/abs//x/./y", "/abs/x/y"), (".wh..wh..opq", "/.wh..wh..opq")],
+    [("./", "/"), ("./etc/", "/etc"), ("etc/passwd", "/etc/passwd"), ("/abs//x/./y", "/abs/x/y"),
+     (".wh..wh..opq", "/.wh..wh..opq")],
 )
 def test_clean_path(name, path):
     assert clean_path(name) == path

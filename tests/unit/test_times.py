@@ -12,7 +12,6 @@ import tarfile
 import warnings
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -110,12 +109,14 @@ def test_time_column_floors_nanoseconds_toward_the_past():
 # -- tar mtimes -------------------------------------------------------------------------------------
 def _gnu_tar_listing(archive) -> dict[str, pd.Timestamp]:
     """path -> mtime as GNU tar lists it (``--full-time``), truncated to the microsecond."""
-    out = subprocess.run(["tar", "--full-time", "-tvf", str(archive)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(["tar", "--full-time", "-tvf", str(archive)], check=True, capture_output=True,
+                         text=True).stdout
     times = {}
     for line in out.splitlines():
         m = re.match(r"\S+ \S+ +\d+ (\d+)-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (.+)$", line)
         y, mo, d, h, mi, s, frac, name = m.groups()
-        times["/" + name.rstrip("/")] = _ts(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0")[:6].ljust(6, "0")))
+        times["/" + name.rstrip("/")] = _ts(int(y), int(mo), int(d), int(h), int(mi), int(s),
+                                            int((frac or "0")[:6].ljust(6, "0")))
     return times
 
 
@@ -143,7 +144,8 @@ def test_gnu_tar_mtimes_at_year_1_and_9999_are_kept(tmp_path, monkeypatch, fmt, 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_text("x")
     archive = tmp_path / "layer.tar"
-    subprocess.run(["tar", f"--format={fmt}", f"--mtime={mtime}", "-C", str(tmp_path), "-cf", str(archive), "d"], check=True)
+    subprocess.run(["tar", f"--format={fmt}", f"--mtime={mtime}", "-C", str(tmp_path), "-cf", str(archive), "d"],
+                   check=True)
     frames = _readings(archive, monkeypatch)
     for other in frames[1:]:
         pd.testing.assert_frame_equal(frames[0], other)
@@ -259,7 +261,8 @@ def test_walked_mtimes_past_2262_and_before_1970(tmp_path):
 
     from layerlab.sources.layerfiles import walk
 
-    stamps = {"late": 13_000_000_000 * 10**9 + 123_456_789, "early": -(10**9) * 86400 * 365 - 1, "now": 1_700_000_000_999_999_999}
+    stamps = {"late": 13_000_000_000 * 10**9 + 123_456_789, "early": -(10**9) * 86400 * 365 - 1,
+              "now": 1_700_000_000_999_999_999}
     for name, ns in stamps.items():
         (tmp_path / name).write_text(name)
         os.utime(tmp_path / name, ns=(ns, ns))
@@ -271,4 +274,5 @@ def test_walked_mtimes_past_2262_and_before_1970(tmp_path):
         pd.testing.assert_frame_equal(frames[0], other)
     got = frames[0].set_index("path")["mtime"]
     for name, ns in kept.items():
-        assert got[f"/{name}"] == pd.Timestamp(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)), name
+        assert got[f"/{name}"] == pd.Timestamp(datetime(1970, 1, 1, tzinfo=UTC)
+                                               + timedelta(microseconds=ns // 1000)), name

@@ -41,7 +41,8 @@ def test_aufs_convention_and_odd_entries(tree, use_c):
     assert rows.loc["/etc/removed", "kind"] == "whiteout"
     assert "/gone/.wh..wh..opq" not in rows.index
     assert rows.loc["/etc/app/another", "kind"] == "file" and rows.loc["/etc/app/another", "size"] == 5000
-    assert (rows.loc["/etc/app/conf", "kind"], rows.loc["/etc/app/conf", "link_target"]) == ("hardlink", "/etc/app/another")
+    assert (rows.loc["/etc/app/conf", "kind"], rows.loc["/etc/app/conf", "link_target"]) == ("hardlink",
+        "/etc/app/another")
     assert rows.loc["/etc/link", "link_target"] == "app/conf"
     assert rows.loc["/pipe", "kind"] == "fifo"
     assert rows.loc["/bad\\xffname", "path_raw"] == b"/bad\xffname"

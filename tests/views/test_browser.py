@@ -64,7 +64,8 @@ def jupyterlab(tmp_path_factory):
            "LAYERLAB_DATA": str(REPO / "data")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", "--ServerApp.disable_check_xsrf=True",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            f"--ServerApp.root_dir={root}", "--allow-root"]
     log = open(root / "lab.log", "wb")
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -158,12 +159,14 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
 
 
 def _tree_options(page) -> list[str]:
-    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree-listing select option')).map(o => o.textContent)")
+    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree-listing select option')).map(o => "
+                         "o.textContent)")
 
 
 def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterlab, artifacts):
     page, errors = _run_notebook_02(browser, jupyterlab)
-    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree-listing select option').length > 5", timeout=120_000)
+    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree-listing select option').length > 5",
+                           timeout=120_000)
     page.locator(".layerlab-tree").scroll_into_view_if_needed()
     before = _tree_options(page)
     closed = [i for i, t in enumerate(before) if t.replace("\u00a0", " ").endswith("▸ etc/")]
@@ -176,7 +179,8 @@ def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterla
     assert any(t.endswith("▾ etc/") for t in opened)
     assert any(t.endswith("passwd") for t in opened), opened[:30]
     # the details line names the entry clicked, with its permissions and owner
-    page.wait_for_function("() => document.querySelector('.layerlab-tree').innerText.includes('/etc ·')", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.layerlab-tree').innerText.includes('/etc ·')",
+                           timeout=30_000)
     details = page.locator(".layerlab-tree").inner_text()
     assert "/etc" in details and "drwxr-xr-x 0:0" in details
     page.screenshot(path=str(artifacts / "lab-tree-open.png"), full_page=False)
@@ -201,7 +205,8 @@ def test_rendered_report_shows_its_figures_without_console_errors(browser, tmp_p
     images = page.locator("img")
     assert images.count() >= 3
     # Every figure is embedded and decodes to a real picture.
-    sizes = page.evaluate("() => Array.from(document.images).map(i => [i.src.slice(0, 22), i.naturalWidth, i.naturalHeight])")
+    sizes = page.evaluate("() => Array.from(document.images).map(i => [i.src.slice(0, 22), i.naturalWidth, "
+                          "i.naturalHeight])")
     assert all(src.startswith("data:image/png") and w > 200 and h > 100 for src, w, h in sizes), sizes
     page.screenshot(path=str(artifacts / "report-02.png"), full_page=True)
     errors = [m for m in messages if m[0] in ("error", "pageerror")]
@@ -240,7 +245,8 @@ _PAGE_CHECK = r"""() => {
     // An output wider than the page gets its own scroll bar instead: as bad for a reader.
     for (const el of document.querySelectorAll('.jp-OutputArea-output, .jp-OutputArea-output *'))
         if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible')
-            add('horizontal scroll', el.tagName + ' ' + el.scrollWidth + ' > ' + el.clientWidth + ': ' + el.innerText.slice(0, 60));
+            add('horizontal scroll',
+                el.tagName + ' ' + el.scrollWidth + ' > ' + el.clientWidth + ': ' + el.innerText.slice(0, 60));
     if (document.title.trim() === 'Notebook' || !document.title.trim()) add('title', JSON.stringify(document.title));
     return found;
 }"""
@@ -286,7 +292,9 @@ def test_the_page_check_finds_python_output(browser, tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (
         "'a string'", "['layerlab/app:1', 'layerlab/app:stable']", "object()",
-        "import pandas as pd\npd.Series([1.0, float('nan')])", "from IPython.display import HTML\nHTML('<table><tr><td>True</td></tr></table>')", "import sys\nprint('careful', file=sys.stderr)",
+        "import pandas as pd\npd.Series([1.0, float('nan')])",
+        "from IPython.display import HTML\nHTML('<table><tr><td>True</td></tr></table>')",
+        "import sys\nprint('careful', file=sys.stderr)",
         "from IPython.display import HTML\nHTML('<div style=\"width:3000px\">wide</div>')", "1 / 0")]
     with pytest.raises(NotebookFailed) as info:
         execute(nb)
@@ -294,6 +302,7 @@ def test_the_page_check_finds_python_output(browser, tmp_path):
     page.goto(to_html(info.value.nb, tmp_path / "Notebook.html").as_uri())
     found = " / ".join(page.evaluate(_PAGE_CHECK))
     page.close()
-    for what in ("traceback", "stderr output", "missing value shown raw", "a quoted string repr", "a list or tuple repr",
+    for what in ("traceback", "stderr output", "missing value shown raw", "a quoted string repr",
+                 "a list or tuple repr",
                  "an object repr", "a Series repr", "a Python bool in a table", "horizontal scroll", "title"):
         assert what + ":" in found, (what, found)

@@ -228,7 +228,8 @@ def test_charts_across_samples_have_no_overlapping_text_or_legend(audit, measure
     m, cmp = measured
     problems = {}
     for name, figsize, fn, args in [
-        ("driver_footprint", (8, 4), plots.driver_footprint, ({d: ll.sample(d) for d in ("overlay2", "vfs", "btrfs")},)),
+        ("driver_footprint", (8, 4), plots.driver_footprint,
+         ({d: ll.sample(d) for d in ("overlay2", "vfs", "btrfs")},)),
         ("registry_sharing", (10, 4), plots.registry_sharing, (audit.blobs if audit is not None else None,)),
         ("layer_footprint", (11, 4.5), driver_plots.layer_footprint, (m,)),
         ("write_costs", (11, 4.5), driver_plots.write_costs, (cmp,)),
@@ -248,9 +249,11 @@ def test_the_layout_check_finds_overlaps():
     ax.annotate("one label", (1, 2.5))
     ax.annotate("one label too", (1, 2.5))
     ax.legend(loc="center")
-    ax.set_xticks([0, 1, 2], ["a long rotated label", "another long rotated label", "a third long one"], rotation=35, ha="right")
+    ax.set_xticks([0, 1, 2], ["a long rotated label", "another long rotated label", "a third long one"], rotation=35,
+                  ha="right")
     ax.set_title("a title")
-    ax.annotate("over the title", (0.5, 1.0), xycoords="axes fraction", xytext=(0, 8), textcoords="offset points", ha="center")
+    ax.annotate("over the title", (0.5, 1.0), xycoords="axes fraction", xytext=(0, 8), textcoords="offset points",
+                ha="center")
     for text in ("rotated one", "rotated two"):
         ax.text(2, 4, text, rotation=35)
     found = " / ".join(layout_problems(fig))

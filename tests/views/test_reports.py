@@ -104,11 +104,13 @@ def test_index_figures_agree_with_summary_json(report, capsys):
     key = (f"reclaimable: in layers, never seen by containers (each byte once; the images' own figures add up to "
            f"{human_bytes(t['reclaimable_bytes_sum_of_images'])})")
     assert cards[key] == human_bytes(reclaimable)
-    assert cards[f"dangling images: docker image prune would free {human_bytes(t['prunable_bytes'])}"] == str(t["dangling_images"])
+    freed = f"dangling images: docker image prune would free {human_bytes(t['prunable_bytes'])}"
+    assert cards[freed] == str(t["dangling_images"])
     assert cards["layer dedup: separate images ÷ stored"] == f"{t['dedup_ratio']:.2f}×"
     # The same image counts on every page's first line as in summary --json.
     page = (out / "01-tour.html").read_text()
-    assert f"{t['images']} images ({t['tagged_images']} tagged; {t['all_images']} with intermediate build images)" in page
+    assert (f"{t['images']} images ({t['tagged_images']} tagged; "
+            f"{t['all_images']} with intermediate build images)") in page
     # And no page is titled "Notebook", shows code, or leaks a bare string repr.
     for page in out.glob("0*.html"):
         text = page.read_text()
@@ -173,7 +175,8 @@ def test_registries_notebook_key_outputs(report):
 
 
 def test_a_parameter_reaches_the_notebooks(tmp_path):
-    out = reports.render(REPO / "notebooks" / "02-layers-and-waste.ipynb", tmp_path / "02.html", image="layerlab/tree:1")
+    out = reports.render(REPO / "notebooks" / "02-layers-and-waste.ipynb", tmp_path / "02.html",
+                         image="layerlab/tree:1")
     assert "layerlab/tree:1" in out.read_text()
 
 
@@ -248,7 +251,8 @@ def test_notebooks_run_concurrently_one_kernel_each_bounded_by_jobs(tmp_path, mo
     err = capsys.readouterr().err
     assert "3/3" in err and "2 at a time" in err and "running" in err, err[-500:]
     index = (tmp_path / "parallel" / "index.html").read_text()
-    assert [index.index(f"0{i}-timing.html") for i in range(3)] == sorted(index.index(f"0{i}-timing.html") for i in range(3))
+    assert [index.index(f"0{i}-timing.html") for i in range(3)] == sorted(index.index(f"0{i}-timing.html")
+                                                                          for i in range(3))
 
 
 def test_a_dead_kernel_fails_its_page_and_the_others_render(tmp_path, monkeypatch):
@@ -267,4 +271,5 @@ def test_a_dead_kernel_fails_its_page_and_the_others_render(tmp_path, monkeypatc
     page = (tmp_path / "out" / "09-dies.html").read_text()
     assert "This notebook failed at cell 2" in page and "DeadKernelError" in page and "before" in page
     index = (tmp_path / "out" / "index.html").read_text()
-    assert re.search(r'09-dies\.html">Dies</a> <span class="failed">failed</span>: cell 2: DeadKernelError', index), index
+    assert re.search(r'09-dies\.html">Dies</a> <span class="failed">failed</span>: cell 2: DeadKernelError',
+                     index), index

@@ -57,14 +57,16 @@ def test_one_rule_decides_compressed_sizes_for_tables_and_charts(sample):
     table = tables.distribution_table(sample, audit.blobs).set_index("layer")
     for layer_id, r in rule.iterrows():
         shown = table.loc[layer_id.removeprefix("sha256:")[:12], "compressed size"]
-        assert shown == (human_bytes(r["compressed_size"]) if r["unknown_reason"] is None else f"unknown: {r['unknown_reason']}")
+        assert shown == (human_bytes(r["compressed_size"]) if r["unknown_reason"] is None
+                         else f"unknown: {r['unknown_reason']}")
     assert "compressed size" not in tables.distribution_table(sample).columns
     # ...and so does the chart: an image's compressed bar only when all its layers are known.
     fig, ax = plt.subplots()
     plots.size_kinds(sample, compressed=audit.blobs, ax=ax)
     orange = [b for b in ax.patches if np.allclose(b.get_facecolor()[:3], (0xf5 / 255, 0x85 / 255, 0x18 / 255))]
     il = sample.image_layers[sample.image_layers["image_id"].isin(sample.tagged["image_id"])]
-    complete = il.groupby("image_id")["layer_id"].apply(lambda ids: rule.loc[list(ids), "compressed_size"].notna().all())
+    complete = il.groupby("image_id")["layer_id"].apply(lambda ids: rule.loc[list(ids),
+                                                                             "compressed_size"].notna().all())
     assert len(orange) == int(complete.sum())
     assert ("compressed size unknown" in ax.get_title()) == (not complete.all())
     plt.close(fig)

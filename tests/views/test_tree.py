@@ -192,7 +192,8 @@ def test_tree_snapshot_is_a_static_tree_for_reports(sample, monkeypatch):
     html = ft.snapshot(open_depth=1).html
     assert "<img" not in html
     assert re.search(r'<span class="ll-removed">- drwxr-xr-x +0:0 .*old/</span>', html)
-    opened = re.findall(r'<details( open)?><summary>.*? {2}((?:  )*)<span class="ll-arrow"></span>([^<]+)/</span></summary>', html)
+    opened = re.findall(r'<details( open)?><summary>.*? {2}((?:  )*)<span '
+                        r'class="ll-arrow"></span>([^<]+)/</span></summary>', html)
     assert len(opened) > 5, html[:500]
     tree = ft.tree()
     changed_top = {tree.name[i] for i in tree.children["/"] if tree.changes_under(i)}

@@ -72,10 +72,12 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     names = cands["path"].to_numpy(dtype=object)
     if "path_raw" in cands.columns and cands["path_raw"].notna().any():
         raw = cands["path_raw"].to_numpy(dtype=object)
-        names = np.array([r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p for p, r in zip(names, raw)], dtype=object)
+        names = np.array([r.decode("utf-8", "surrogateescape") if isinstance(r, bytes) else p for p,
+                          r in zip(names, raw)], dtype=object)
     layer_ids = cands["layer_id"].to_numpy(dtype=object)
     if ok:
-        digests = identical_groups(inv, zip(layer_ids, names, cands["size"].to_numpy()), progress=progress, desc="hashing candidates")
+        digests = identical_groups(inv, zip(layer_ids, names, cands["size"].to_numpy()), progress=progress,
+                                   desc="hashing candidates")
         key = [digests.get(k) for k in zip(layer_ids, names)]
         evidence = "sha256"
     elif recorded(inv):  # scanned with --hash: a file without a digest has no twin
@@ -106,7 +108,8 @@ def content_dedup(source, *, kinds=("image",), hash="auto", progress=None) -> pd
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[np.argsort(-saving, kind="stable")] = np.arange(len(uniques))
     out["group"] = rank[code]
-    out["sha256"] = pd.Series(np.asarray(uniques, dtype=object)[code] if evidence == "sha256" else [None] * len(out), dtype=object)
+    out["sha256"] = pd.Series(np.asarray(uniques, dtype=object)[code] if evidence == "sha256" else [None] * len(out),
+                              dtype=object)
     out["image_count"] = out["layer_id"].map(image_count).fillna(0).astype("int64")
     out["evidence"] = evidence
     columns = DEDUP_COLUMNS + (["path_raw"] if "path_raw" in out.columns else [])

@@ -79,7 +79,8 @@ def sharing_matrix(source, *, long: bool = False, all: bool = False) -> pd.DataF
     if long:
         return out
     order = (
-        out.drop_duplicates("layer_id").sort_values(["image_count", "size"], ascending=[False, False], kind="stable")["layer_id"]
+        out.drop_duplicates("layer_id").sort_values(["image_count", "size"], ascending=[False, False],
+                                                    kind="stable")["layer_id"]
     )
     wide = pd.crosstab(out["image_id"], out["layer_id"]).astype(bool)
     return wide.reindex(columns=list(order), fill_value=False)

@@ -86,7 +86,8 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     """``diff_images`` of two layer chains (the filesystems they stack to); with ``entries``, also each
     path's ``mode``, ``uid``, ``gid`` and ``link_target`` (b's, or a's for a removed path)."""
     (ma, fa), (mb, fb) = _merged(inv, chain_a), _merged(inv_b, chain_b)
-    cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position", "entry_kind"]
+    cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position",
+            "entry_kind"]
     m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
     both = (m["_merge"] == "both").to_numpy()
     # layer_id is categorical; the two sides' categories differ, so compare the IDs themselves
@@ -108,17 +109,22 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     is_file = both & ~same_layer & _mask((m["kind_a"] == "file")) & _mask((m["kind_b"] == "file"))
     content[is_file & _mask((m["file_size_a"] != m["file_size_b"]))] = True
     content[same_layer] = False
-    check = np.flatnonzero(is_file & _mask((m["file_size_a"] == m["file_size_b"])) & _mask((m["entry_kind_a"] == "file")) & _mask((m["entry_kind_b"] == "file")))
+    check = np.flatnonzero(is_file & _mask((m["file_size_a"] == m["file_size_b"]))
+                           & _mask((m["entry_kind_a"] == "file")) & _mask((m["entry_kind_b"] == "file")))
     if len(check):
         hashing = can_hash(inv, hash) and (inv_b is inv or can_hash(inv_b, hash))
-        rows_a = fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}), on=["layer_id", "path"])
-        rows_b = fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}), on=["layer_id", "path"])
+        rows_a = fa.merge(m.iloc[check][["path", "layer_id_a"]].rename(columns={"layer_id_a": "layer_id"}),
+                          on=["layer_id", "path"])
+        rows_b = fb.merge(m.iloc[check][["path", "layer_id_b"]].rename(columns={"layer_id_b": "layer_id"}),
+                          on=["layer_id", "path"])
         if inv_b is inv:
-            digests = digest_lookup(inv, pd.concat([rows_a, rows_b], ignore_index=True), hashing, progress, "comparing files")
+            digests = digest_lookup(inv, pd.concat([rows_a, rows_b], ignore_index=True), hashing, progress,
+                                    "comparing files")
         else:  # each side from its own source, recorded digests first; equal chain IDs hold equal contents
             from .pair_hash import file_digests
 
-            digests = {**digest_lookup(inv, rows_a, False, progress, ""), **digest_lookup(inv_b, rows_b, False, progress, "")}
+            digests = {**digest_lookup(inv, rows_a, False, progress, ""),
+                       **digest_lookup(inv_b, rows_b, False, progress, "")}
             if hashing:
                 for side, rows in ((inv, rows_a), (inv_b, rows_b)):
                     missing = rows[[(l, p) not in digests for l, p in zip(rows["layer_id"], rows["path"])]]
@@ -135,7 +141,8 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     for i in np.flatnonzero(np.asarray(content.fillna(False), dtype=bool) & both & ~same_layer):
         if "content" not in changes[i] and "size" not in changes[i]:
             changes[i].append("content")
-    status = np.where(m["_merge"] == "left_only", "removed", np.where(m["_merge"] == "right_only", "added", "unchanged"))
+    status = np.where(m["_merge"] == "left_only", "removed",
+                      np.where(m["_merge"] == "right_only", "added", "unchanged"))
     changed = np.array([bool(c) for c in changes])
     status = np.where((status == "unchanged") & changed, "changed", status)
     size_a = m["file_size_a"].fillna(0).astype("int64")

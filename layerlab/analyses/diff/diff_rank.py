@@ -48,7 +48,8 @@ def ranked(diff: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=RANKED_COLUMNS)
     meta = metadata_only(diff)
     content = diff[~meta]
-    unknown = (content["status"] == "changed") & (content["kind_a"].astype(object) == "file") & content["content_changed"].isna()
+    unknown = ((content["status"] == "changed") & (content["kind_a"].astype(object) == "file")
+               & content["content_changed"].isna())
     changes = content["changes"].astype(object).where(content["changes"].notna(), None)
     changes = changes.where(~unknown, changes.map(lambda c: ",".join(filter(None, [c, "content?"]))))
     rows = pd.DataFrame({

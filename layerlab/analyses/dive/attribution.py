@@ -7,7 +7,8 @@ import pandas as pd
 
 from ..opening import analysis
 
-LINE_COLUMNS = ["image_id", "position", "layer_id", "created_by", "by_position", "by_layer_id", "by_created_by", "reason", "bytes", "paths"]
+LINE_COLUMNS = ["image_id", "position", "layer_id", "created_by", "by_position", "by_layer_id", "by_created_by",
+                "reason", "bytes", "paths"]
 
 
 def commands(inv, image_id: str) -> pd.Series:

@@ -55,7 +55,9 @@ DIVE_RULE_CHECKS = {
 }
 
 
-@analysis(image=IMAGE, min_efficiency=LIMIT, max_wasted_bytes=LIMIT, max_wasted_percent=LIMIT, exclude_base=FLAG, rules=DIVE_RULES, max_reclaimable_bytes=LIMIT, max_reclaimable_bytes_excluding_base=LIMIT, max_bloat_bytes=LIMIT, bloat_rules=RULES_TABLE)
+@analysis(image=IMAGE, min_efficiency=LIMIT, max_wasted_bytes=LIMIT, max_wasted_percent=LIMIT, exclude_base=FLAG,
+          rules=DIVE_RULES, max_reclaimable_bytes=LIMIT, max_reclaimable_bytes_excluding_base=LIMIT,
+          max_bloat_bytes=LIMIT, bloat_rules=RULES_TABLE)
 def check(
     source,
     image,

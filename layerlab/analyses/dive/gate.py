@@ -33,7 +33,8 @@ def _over(what: str, advice: str):
     """The message of a byte-size rule on ``what``: the figures, and ``advice`` when it fails."""
     def message(value, threshold, failed):
         if failed:
-            return (f"too many {what} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
+            return (f"too many {what} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} "
+                    "bytes): "
                     + advice)
         return f"{what} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"
     return message
@@ -42,7 +43,8 @@ def _over(what: str, advice: str):
 def _too_much(label: str):
     def message(value, threshold, failed):
         if failed:
-            return (f"too much {label} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} bytes): "
+            return (f"too much {label} ({human_bytes(value)} > {human_bytes(threshold)}; {value:,} > {threshold:,} "
+                    "bytes): "
                     "see `layerlab bloat` for the files and the fix")
         return f"{label} {human_bytes(value)} <= {human_bytes(threshold)} ({value:,} bytes)"
     return message
@@ -59,7 +61,8 @@ def evaluate(inv, image_id: str, configured: dict, *, figures: dict, bloat_rules
         if key not in configured:
             continue
         limit = configured[key]
-        value = int(figures["reclaimable_bytes" if key == "highestReclaimableBytes" else "reclaimable_bytes_excluding_base"])
+        value = int(figures["reclaimable_bytes" if key == "highestReclaimableBytes"
+                            else "reclaimable_bytes_excluding_base"])
         what = "reclaimable bytes" + (" above the base" if key.endswith("ExcludingBase") else "")
         rows.append(judge(key, limit, value, parse_bytes, _exceeds, _over(what, (
             "layers store bytes a later layer hides; delete in the same RUN that writes, or use a multi-stage build")),

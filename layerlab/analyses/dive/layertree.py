@@ -75,7 +75,8 @@ class _Paths:
         dirs = dirs.filter(pc.not_equal(dirs, ""))
         empty = pa.scalar("", pa.large_string())
         slash, zero = pa.scalar("/", pa.large_string()), pa.scalar("0", pa.large_string())
-        queries = [dirs, pc.binary_join_element_wise(dirs, empty, slash), pc.binary_join_element_wise(dirs, empty, zero),
+        queries = [dirs, pc.binary_join_element_wise(dirs, empty, slash),
+                   pc.binary_join_element_wise(dirs, empty, zero),
                    pa.array(targets, type=pa.large_string(), from_pandas=True)]
         nq = sum(len(q) for q in queries)
         # stable: a query goes before an equal path, as searchsorted(side="left") puts it
@@ -84,13 +85,15 @@ class _Paths:
         names = paths.take(pa.array(order))
         nd = len(dirs)
         named = at[:nd] < len(order)
-        named[named] = pc.equal(names.take(pa.array(at[:nd][named])), dirs.filter(pa.array(named))).to_numpy(zero_copy_only=False)
+        named[named] = pc.equal(names.take(pa.array(at[:nd][named])),
+                                dirs.filter(pa.array(named))).to_numpy(zero_copy_only=False)
         links = at[3 * nd:]
         ok = links < len(order)
         if len(targets):
             t = queries[3]
             same = np.zeros(len(links), dtype=bool)
-            same[ok] = pc.fill_null(pc.equal(names.take(pa.array(links[ok])), t.filter(pa.array(ok))), False).to_numpy(zero_copy_only=False)
+            same[ok] = pc.fill_null(pc.equal(names.take(pa.array(links[ok])), t.filter(pa.array(ok))),
+                                    False).to_numpy(zero_copy_only=False)
             at[3 * nd:][~same] = -1
         return at, order, names, named
 
@@ -311,7 +314,8 @@ def walk(inv, image_ids, base_layers: dict | None = None) -> dict:
             visible = links[oci[paths.codes[ent_row[links]]] == links]
             if len(visible):
                 shown = set(zip(ent_node[visible].tolist(), cols["link"][ent_row[visible]].tolist()))
-                keep = np.array([k not in shown for k in zip(ent_node[hidden].tolist(), paths.codes[ent_row[hidden]].tolist())],
+                keep = np.array([k not in shown
+                                 for k in zip(ent_node[hidden].tolist(), paths.codes[ent_row[hidden]].tolist())],
                                 dtype=bool)
                 hidden, by, over = hidden[keep], by[keep], over[keep]
         user = raw_below[depth] - raw_below[min(depth, 1)]

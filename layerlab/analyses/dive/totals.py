@@ -101,8 +101,10 @@ def dangling(source) -> pd.DataFrame:
     for iid in images["image_id"]:
         for lid in chains.get(iid, ()):
             users[lid] = users.get(lid, 0) + 1
-    kept = set().union(*[chains.get(i, set()) for i in images.loc[~is_dangling, "image_id"]]) if (~is_dangling).any() else set()
-    gone = set().union(*[chains.get(i, set()) for i in images.loc[is_dangling, "image_id"]]) if is_dangling.any() else set()
+    kept = set().union(*[chains.get(i, set())
+                         for i in images.loc[~is_dangling, "image_id"]]) if (~is_dangling).any() else set()
+    gone = set().union(*[chains.get(i, set())
+                         for i in images.loc[is_dangling, "image_id"]]) if is_dangling.any() else set()
     rows = []
     for r, d in zip(images.itertuples(index=False), is_dangling):
         alone = [lid for lid in chains.get(r.image_id, ()) if users.get(lid) == 1] if d else []
@@ -111,5 +113,6 @@ def dangling(source) -> pd.DataFrame:
     out = out.astype({"dangling": "bool", "prunable_bytes": "int64"})
     out["image_id"] = out["image_id"].astype(object)
     freed = gone - kept
-    out.attrs.update(prunable_bytes=int(sizes.reindex(list(freed)).sum()) if freed else 0, dangling_images=int(is_dangling.sum()))
+    out.attrs.update(prunable_bytes=int(sizes.reindex(list(freed)).sum()) if freed else 0,
+                     dangling_images=int(is_dangling.sum()))
     return out

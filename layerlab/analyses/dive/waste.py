@@ -111,7 +111,8 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
         seen.update(paths)
     if occ_paths:
         occ = pd.DataFrame({"path": np.concatenate(occ_paths), "size": np.concatenate(occ_sizes)})
-        table = occ.groupby("path", sort=False)["size"].agg(count="count", size_bytes="sum", min_bytes="min").reset_index()
+        table = occ.groupby("path", sort=False)["size"].agg(count="count", size_bytes="sum",
+                                                            min_bytes="min").reset_index()
     else:
         table = pd.DataFrame({"path": pd.Series([], dtype=object), "count": pd.Series([], dtype="int64"),
                               "size_bytes": pd.Series([], dtype="int64"), "min_bytes": pd.Series([], dtype="int64")})
@@ -323,7 +324,8 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
 
     shown = merged_from_files(files, visible)
     regular = shown[(shown["kind"] == "file") & (shown["size"] > 0)]
-    regular = regular.merge(files[["layer_id", "path", "sha256"]].drop_duplicates(["layer_id", "path"]), on=["layer_id", "path"], how="left")
+    regular = regular.merge(files[["layer_id", "path", "sha256"]].drop_duplicates(["layer_id", "path"]),
+                            on=["layer_id", "path"], how="left")
     sizes = regular["size"]
     twins = regular[sizes.map(sizes.value_counts()) > 1]
     if len(twins) and (hashing or twins["sha256"].notna().all()):
@@ -501,7 +503,8 @@ STACK = ("kept", "overwritten", "deleted", "metadata_only")
 
 
 @analysis(image=OPTIONAL_IMAGE, waste=WASTE_FRAME, path_contains=OPTIONAL_TEXT)
-def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path_contains: str | None = None) -> pd.DataFrame:
+def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None,
+                  path_contains: str | None = None) -> pd.DataFrame:
     """One row per layer of ``image``: position, layer_id, created_by, content bytes, and those bytes
     split into kept / overwritten / deleted / metadata_only (file content, apparent bytes); with
     ``path_contains``, only the files whose path contains that text."""
@@ -516,7 +519,8 @@ def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None, path
         files = files[files["path"].str.contains(path_contains, regex=False, na=False)]
         w = w[w["path"].str.contains(path_contains, regex=False, na=False)]
     content = files.groupby("layer_id", observed=True)["size"].sum()
-    by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum", fill_value=0) if len(w) else pd.DataFrame()
+    by_reason = w.pivot_table(index="position", columns="reason", values="bytes", aggfunc="sum",
+                              fill_value=0) if len(w) else pd.DataFrame()
     out = pd.DataFrame({
         "position": chain["position"].to_numpy(),
         "layer_id": chain["layer_id"].to_numpy(),

@@ -94,7 +94,8 @@ def _one(inv, cid: str, hash, progress) -> pd.DataFrame:
             "content_changed": None, "changed": None, "evidence": None,
         }
         if below is not None:
-            rec.update(lower_kind=below["kind"], lower_layer_id=below["layer_id"], lower_position=int(below["position"]))
+            rec.update(lower_kind=below["kind"], lower_layer_id=below["layer_id"],
+                       lower_position=int(below["position"]))
         if r.kind == "whiteout":
             rec["action"] = "deleted"
             if below is not None:

@@ -123,7 +123,8 @@ MODELS: dict[str, DriverModel] = {m.name: m for m in (
     DriverModel("overlayfs", "diff", "char device 0/0; opaque dirs by xattr",
                 "containerd's overlay snapshotter: the same kernel overlay as overlay2"),
     DriverModel("aufs", "diff", "`.wh.` files hard-linked to the branch's `.wh..wh.aufs`; `.wh..wh..opq`",
-                "copies whole files up like overlay; whiteouts are files; reconstructed here, not measured", measured=False),
+                "copies whole files up like overlay; whiteouts are files; reconstructed here, not measured",
+                measured=False),
     DriverModel("vfs", "copy", "none (deletions are real)",
                 "every layer, and every container, is a full copy of the filesystem"),
     DriverModel("btrfs", "snapshot", "none (deletions are real)",
@@ -133,7 +134,8 @@ MODELS: dict[str, DriverModel] = {m.name: m for m in (
 )}
 #: The name measurements use for containerd's overlayfs snapshotter.
 ALIASES = {"containerd": "overlayfs"}
-COLUMNS = ["driver", "step", "write", "op", "path", "apparent_bytes", "disk_bytes", "exclusive_bytes", "entries", "explanation"]
+COLUMNS = ["driver", "step", "write", "op", "path", "apparent_bytes", "disk_bytes", "exclusive_bytes", "entries",
+           "explanation"]
 
 
 def _blocks(n: int) -> int:
@@ -218,7 +220,8 @@ class _DiffLayer:
         if self.tree.get(path) is not None:
             self.parents(path)
             name = path.rsplit("/", 1)
-            self.upper[name[0] + "/.wh." + name[1] if self.aufs else path] = {"kind": "whiteout", "size": 0, "up": False}
+            self.upper[name[0] + "/.wh." + name[1] if self.aufs else path] = {"kind": "whiteout", "size": 0,
+                                                                              "up": False}
 
     def apply(self, w) -> str:
         if w.op in ("append", "chmod"):
@@ -226,7 +229,9 @@ class _DiffLayer:
             e = self.copy_up(w.path, w.op)
             if w.op == "append":
                 e["size"] += int(w.arg or 1)
-            return f"copy-up of the whole {e['size'] - (int(w.arg or 1) if w.op == 'append' else 0)} B file" if fresh else "already in the layer"
+            if not fresh:
+                return "already in the layer"
+            return f"copy-up of the whole {e['size'] - (int(w.arg or 1) if w.op == 'append' else 0)} B file"
         if w.op == "delete":
             self.tree.require(w.path, w.op)
             self.whiteout(w.path)
@@ -265,7 +270,8 @@ class _DiffLayer:
                 # overlay on ext4: a copied-up directory that holds more than whiteouts carries
                 # origin and impure xattrs, which no longer fit in the inode: one more block.
                 if not self.aufs and e["up"] and any(
-                    q.startswith(p + "/") and "/" not in q[len(p) + 1:] and f["kind"] != "whiteout" for q, f in u.items()
+                    q.startswith(p + "/") and "/" not in q[len(p) + 1:] and f["kind"] != "whiteout" for q,
+                    f in u.items()
                 ):
                     disk += BLOCK
         return {"apparent_bytes": apparent, "disk_bytes": disk, "exclusive_bytes": disk, "entries": len(u)}
@@ -297,7 +303,9 @@ class _CopyLayer:
         if w.op == "delete":
             self.tree.require(w.path, w.op)
             f.pop(w.path, None)
-            return "deleted for real (btrfs: the blocks stay in the parent snapshot)" if self.snapshot else "deleted for real: its blocks are freed"
+            if self.snapshot:
+                return "deleted for real (btrfs: the blocks stay in the parent snapshot)"
+            return "deleted for real: its blocks are freed"
         if w.op == "create":
             n = int(w.arg or 0)
             f[w.path] = ("file", n)
@@ -360,12 +368,15 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
         if key not in MODELS:
             raise LayerlabError(f"no model for driver {name!r}; known: {', '.join([*MODELS, *ALIASES])}")
         model = MODELS[key]
-        layer = _DiffLayer(tree, aufs=key == "aufs") if model.layout == "diff" else _CopyLayer(tree, snapshot=model.layout == "snapshot")
+        layer = _DiffLayer(tree, aufs=key == "aufs") if model.layout == "diff" else _CopyLayer(tree,
+            snapshot=model.layout == "snapshot")
         before = {"apparent_bytes": 0, "disk_bytes": 0, "exclusive_bytes": 0, "entries": 0}
         now = layer.cost()
-        start = {"copy": "a full copy of the image's filesystem", "snapshot": "a snapshot: shares everything with the image"}
+        start = {"copy": "a full copy of the image's filesystem",
+                 "snapshot": "a snapshot: shares everything with the image"}
         rows.append({"driver": name, "step": 0, "write": "(container created)", "op": None, "path": None,
-                     **{k: now[k] - before[k] for k in before}, "explanation": start.get(model.layout, "an empty upper directory")})
+                     **{k: now[k] - before[k] for k in before},
+                     "explanation": start.get(model.layout, "an empty upper directory")})
         for i, w in enumerate(steps, 1):
             before = now
             why = layer.apply(w)
@@ -373,7 +384,8 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
             rows.append({"driver": name, "step": i, "write": w.describe(), "op": w.op, "path": w.path,
                          **{k: now[k] - before[k] for k in before}, "explanation": why})
     out = pd.DataFrame(rows, columns=COLUMNS)
-    out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64", "entries": "int64"})
+    out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64",
+                      "entries": "int64"})
     # Step 0 has no op or path: None, as in the other analyses (pandas 3 would make them NaN in a str column).
     from ..stacking import nulls_as_none
 

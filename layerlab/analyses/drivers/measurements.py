@@ -29,7 +29,8 @@ def load_measurements(path=None) -> pd.DataFrame:
     if not path.exists():
         raise LayerlabError(f"no driver measurements at {path}; run `sudo python scripts/measure_drivers.py`")
     df = pd.read_csv(path)
-    for col in ("position", "exclusive_bytes", "shared_bytes", "qgroup_referenced_bytes", "qgroup_exclusive_bytes", "peer_size"):
+    for col in ("position", "exclusive_bytes", "shared_bytes", "qgroup_referenced_bytes", "qgroup_exclusive_bytes",
+                "peer_size"):
         df[col] = df[col].astype("Int64")
     return df
 
@@ -63,7 +64,8 @@ def write_costs(measurements=None) -> pd.DataFrame:
             if r.workload == "noop":
                 continue
             rows.append({"driver": driver, "measured": bool(r.measured), "workload": r.workload,
-                         **{k: int(getattr(r, k)) - int(base[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
+                         **{k: int(getattr(r, k)) - int(base[k])
+                            for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
                          "layer_disk_bytes": int(r.layer_disk_bytes)})
     return pd.DataFrame(rows)
 
@@ -87,8 +89,10 @@ def compare_model(source="sample", measurements=None) -> pd.DataFrame:
         pred = predicted[(driver, workload)][["apparent_bytes", "disk_bytes", "exclusive_bytes", "entries"]].sum()
         r = g.iloc[0]
         rows.append({"driver": driver, "measured": r["measured"], "workload": workload,
-                     **{f"{k}_measured": int(r[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
-                     **{f"{k}_model": int(pred[k]) for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")}})
+                     **{f"{k}_measured": int(r[k])
+                        for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")},
+                     **{f"{k}_model": int(pred[k])
+                        for k in ("apparent_bytes", "disk_bytes", "exclusive_bytes", "entries")}})
     return pd.DataFrame(rows)
 
 

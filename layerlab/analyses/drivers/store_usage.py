@@ -28,7 +28,8 @@ def store_usage(source) -> pd.DataFrame:
                      "disk_usage": int(g["disk_usage"].fillna(0).sum())})
     for kind, v in info["snapshots"].items():
         if v["count"]:
-            rows.append({"copy": "snapshots", "kind": kind, "count": v["count"], "size": v["size"], "disk_usage": v["disk_usage"]})
+            rows.append({"copy": "snapshots", "kind": kind, "count": v["count"], "size": v["size"],
+                         "disk_usage": v["disk_usage"]})
     return pd.DataFrame(rows, columns=["copy", "kind", "count", "size", "disk_usage"]).astype(
         {"count": "int64", "size": "int64", "disk_usage": "int64"})
 
@@ -40,7 +41,9 @@ def image_sizes(source) -> pd.DataFrame:
     containerd store: containerd's usage of the unpacked snapshots) and allocated bytes of each copy."""
     inv = source
     info = _info(inv)
-    per = pd.DataFrame(info["images"], columns=["image_id", "content_size", "content_disk_usage", "snapshot_usage", "snapshot_disk_usage"])
+    per = pd.DataFrame(info["images"],
+                       columns=["image_id", "content_size", "content_disk_usage", "snapshot_usage",
+                                "snapshot_disk_usage"])
     out = inv.images[["image_id", "tags", "size"]].merge(per, on="image_id", how="left")
     return out
 
@@ -48,10 +51,12 @@ def image_sizes(source) -> pd.DataFrame:
 def _info(inv) -> dict:
     if inv.meta.get("image_store") != "containerd":
         raise NotADataRoot(f"{inv.source or 'this source'} is not a containerd image store "
-                           f"(image_store={inv.meta.get('image_store')!r}); open a containerd root or its snapshot", path=inv.source)
+                           f"(image_store={inv.meta.get('image_store')!r}); open a containerd root or its snapshot",
+                           path=inv.source)
     inv.files  # the usage is computed with the files
     info = inv.meta.get("containerd")
     if not info:
-        raise CorruptMetadata(f"{inv.source}: no containerd usage recorded in the snapshot's meta.json; rescan the store",
+        raise CorruptMetadata(f"{inv.source}: no containerd usage recorded in the snapshot's meta.json; rescan the "
+                              "store",
                               path=inv.source)
     return info

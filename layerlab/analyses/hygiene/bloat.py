@@ -32,7 +32,8 @@ RULES_TABLE = Expect("None, a CSV file path or a DataFrame (see bloat_rules)", s
 
 RULES_FILE = Path(__file__).with_name("bloat_rules.csv")
 RULE_COLUMNS = ["category", "pattern", "fix", "see"]
-BLOAT_COLUMNS = ["image_id", "category", "position", "layer_id", "created_by", "bytes", "paths", "examples", "fix", "see"]
+BLOAT_COLUMNS = ["image_id", "category", "position", "layer_id", "created_by", "bytes", "paths", "examples", "fix",
+                 "see"]
 #: Example paths kept per finding (the largest files).
 EXAMPLES = 3
 
@@ -66,7 +67,8 @@ def _read_table(path) -> pd.DataFrame:
     relative = table[(table["pattern"] != "") & ~table["pattern"].str.startswith(("/", "*"))]
     if len(relative):
         row = int(relative.index[0])
-        raise BloatRulesError(f"{path}: row {row + 2}: pattern {table.at[row, 'pattern']!r} would never match; patterns match "
+        raise BloatRulesError(f"{path}: row {row + 2}: pattern {table.at[row, 'pattern']!r} would never match; "
+                              "patterns match "
                               "absolute paths, so start them with / (or * for any directory)", path=str(path))
     return table
 
@@ -195,15 +197,18 @@ def bloat(source, image, *, rules=None) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=BLOAT_COLUMNS)
     out = out.astype({"position": "int64", "bytes": "int64", "paths": "int64"})
     out = nulls_as_none(out, ["category", "layer_id", "created_by", "fix", "see", "image_id", "examples"])
-    out = out.sort_values(["bytes", "category", "position"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["bytes", "category", "position"], ascending=[False, True, True],
+                          kind="stable").reset_index(drop=True)
     out.attrs.update(image_id=image_id, total_bytes=int(out["bytes"].sum()))
     return out
 
 
 def by_category(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings summed per category: ``category``, ``bytes``, ``paths``, ``layers``, largest first."""
-    g = findings.groupby("category", sort=False).agg(bytes=("bytes", "sum"), paths=("paths", "sum"), layers=("position", "nunique"))
-    return g.reset_index().sort_values(["bytes", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    g = findings.groupby("category", sort=False).agg(bytes=("bytes", "sum"), paths=("paths", "sum"),
+                                                     layers=("position", "nunique"))
+    return g.reset_index().sort_values(["bytes", "category"], ascending=[False, True],
+                                       kind="stable").reset_index(drop=True)
 
 
 def bloat_json(findings: pd.DataFrame) -> dict:

@@ -69,7 +69,8 @@ def find_store(path: str) -> str:
     try:
         return find_containerd_root(path)
     except NotADataRoot:
-        if os.path.isdir(os.path.join(path, "containers")) and os.path.isdir(os.path.join(SYSTEM_ROOT, "io.containerd.metadata.v1.bolt")):
+        if os.path.isdir(os.path.join(path, "containers")) and os.path.isdir(os.path.join(SYSTEM_ROOT,
+            "io.containerd.metadata.v1.bolt")):
             return SYSTEM_ROOT
         raise
 
@@ -114,7 +115,8 @@ class ContainerdStore:
         known = list(self.meta.namespaces["namespace"])
         if namespace is not None:
             if namespace not in known:
-                raise NotADataRoot(f"{self.root} has no containerd namespace {namespace!r}; namespaces: {known or 'none'}",
+                raise NotADataRoot(f"{self.root} has no containerd namespace {namespace!r}; namespaces: "
+                                   f"{known or 'none'}",
                                    path=self.root)
             return namespace
         if DEFAULT_NAMESPACE in known or not known:
@@ -185,7 +187,8 @@ class ContainerdStore:
         if self.meta is not None:
             s = self.meta.snapshots
             s = s[(s["namespace"] == self.namespace) & (s["snapshotter"] == self.snapshotter)]
-            return s[["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"]].reset_index(drop=True)
+            return s[["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels",
+                      "created"]].reset_index(drop=True)
         # Without meta.db: the snapshotter's own database names them <namespace>/<seq>/<key>.
         try:
             b = read_snapshotter_db(self.root, self.snapshotter)
@@ -195,7 +198,8 @@ class ContainerdStore:
         names = b["name"].str.split("/", n=2)
         keyed = {n: parts[2] if len(parts) == 3 else n for n, parts in zip(b["name"], names)}
         out = pd.DataFrame({
-            "key": b["name"].map(keyed), "parent": b["backend_parent"].map(lambda p: keyed.get(p, p) if isinstance(p, str) and p else None),
+            "key": b["name"].map(keyed),
+            "parent": b["backend_parent"].map(lambda p: keyed.get(p, p) if isinstance(p, str) and p else None),
             "kind": b["kind"], "id": b["id"], "fs": b["fs"], "fs_exists": b["fs_exists"], "size": b["size"],
             "inodes": b["inodes"], "snapshot_ref": None, "labels": b["backend_labels"], "created": b["backend_created"],
         })
@@ -208,10 +212,13 @@ class ContainerdStore:
         rows = []
         for name in sorted(listdir(base), key=lambda n: (len(n), n)) if os.path.isdir(base) else ():
             fs = os.path.join(base, name, "fs") if self.snapshotter == "overlayfs" else os.path.join(base, name)
-            rows.append({"key": f"snapshot:{name}", "parent": None, "kind": "Unknown", "id": int(name) if name.isdigit() else None,
+            rows.append({"key": f"snapshot:{name}", "parent": None, "kind": "Unknown",
+                         "id": int(name) if name.isdigit() else None,
                          "fs": fs, "fs_exists": os.path.isdir(fs), "size": None, "inodes": None, "snapshot_ref": None,
                          "labels": {}, "created": pd.NaT})
-        return pd.DataFrame(rows, columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref", "labels", "created"])
+        return pd.DataFrame(rows,
+                            columns=["key", "parent", "kind", "id", "fs", "fs_exists", "size", "inodes", "snapshot_ref",
+                                     "labels", "created"])
 
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
         snaps = self._snapshots()
@@ -230,14 +237,16 @@ class ContainerdStore:
             for row in im.itertuples(index=False):
                 resolved = self.resolve(row.target_digest, row.target_media_type)
                 if resolved is None:
-                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), "manifest not in the content store (not pulled for this platform?)",
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR),
+                                     "manifest not in the content store (not pulled for this platform?)",
                                      names=[familiar(str(row.name))])
                     continue
                 mdigest, manifest = resolved
                 cdigest = (manifest.get("config") or {}).get("digest")
                 config = self._json_blob(cdigest) if cdigest else None
                 if config is None:
-                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR), f"config {cdigest} not in the content store",
+                    self.skipped.add("image", row.name, os.path.join(self.root, CONTENT_DIR),
+                                     f"config {cdigest} not in the content store",
                                      names=[familiar(str(row.name))])
                     continue
                 if config_problem(config):
@@ -266,7 +275,8 @@ class ContainerdStore:
             missing = [c for c in chain if snapshot_for(c) is None]
             if missing:
                 self.skipped.add("image", iid, os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
-                           f"not unpacked for {self.snapshotter}: no snapshot for layers {', '.join(m[:19] for m in missing)}",
+                           f"not unpacked for {self.snapshotter}: no snapshot for layers "
+                           f"{', '.join(m[:19] for m in missing)}",
                            names=sorted({familiar(n) for n in img["names"]}))
                 continue
             chains[iid] = chain
@@ -281,8 +291,10 @@ class ContainerdStore:
             il_rows += image_layer_rows(cfg, iid, chain)
             names = [n for n in img["names"] if not n.startswith(DANGLING_PREFIX)]
             tags = sorted({familiar(n) for n in names if "@" not in n})
-            digests = sorted({familiar(n) for n in names if "@" in n} | {f"{repository_of(t)}@{d}" for t in tags for d in img["targets"]})
-            image_rows.append({"image_id": iid, "tags": tags, "digests": digests, "created": parse_time(cfg.get("created")),
+            digests = sorted({familiar(n) for n in names if "@" in n}
+                             | {f"{repository_of(t)}@{d}" for t in tags for d in img["targets"]})
+            image_rows.append({"image_id": iid, "tags": tags, "digests": digests,
+                               "created": parse_time(cfg.get("created")),
                                "architecture": cfg.get("architecture"), "os": cfg.get("os"), "layer_count": len(chain),
                                "size": 0, "shared_size": 0, "unique_size": 0, "container_count": 0,
                                # Classic-builder parent, as Docker 29 labels it on the image.
@@ -297,17 +309,21 @@ class ContainerdStore:
             rw, init = by_key.get(c["snapshot_key"]), by_key.get(f"{c['snapshot_key']}-init")
             parent = (init or rw or {}).get("parent")
             if init is not None:
-                layer_rows[f"init:{c['id']}"] = {"layer_id": f"init:{c['id']}", "kind": "init", "diff_id": None, "parent": parent,
-                                                 "cache_id": str(init["id"]), "size": 0, "image_count": 0, "compressed": [], "_snap": init}
+                layer_rows[f"init:{c['id']}"] = {"layer_id": f"init:{c['id']}", "kind": "init", "diff_id": None,
+                                                 "parent": parent,
+                                                 "cache_id": str(init["id"]), "size": 0, "image_count": 0,
+                                                 "compressed": [], "_snap": init}
             if rw is not None:
                 layer_rows[f"container:{c['id']}"] = {
                     "layer_id": f"container:{c['id']}", "kind": "container", "diff_id": None,
                     "parent": f"init:{c['id']}" if init is not None else parent, "cache_id": str(rw["id"]), "size": 0,
                     "image_count": 0, "compressed": [], "_snap": rw}
             else:
-                self.skipped.add("container", c["id"], os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
+                self.skipped.add("container", c["id"],
+                                 os.path.join(self.root, SNAPSHOTTER_DIR.format(self.snapshotter)),
                            f"no read-write snapshot {c['snapshot_key']!r}")
-            container_rows.append({"container_id": c["id"], "name": c["name"], "image_id": c["image_id"], "state": c["state"],
+            container_rows.append({"container_id": c["id"], "name": c["name"], "image_id": c["image_id"],
+                                   "state": c["state"],
                                    "created": c["created"], "layer_id": f"container:{c['id']}", "rw_size": None})
         used = {r["_snap"]["key"] for r in layer_rows.values()}
         for key, s in by_key.items():
@@ -351,7 +367,8 @@ class ContainerdStore:
                 continue
             image = cfg.get("Image")
             out[cid] = {"id": cid, "name": (cfg.get("Name") or "").lstrip("/"), "image_id": by_name.get(image, image),
-                        "state": container_state(cfg.get("State") or {}), "created": parse_time(cfg.get("Created")), "snapshot_key": cid}
+                        "state": container_state(cfg.get("State") or {}), "created": parse_time(cfg.get("Created")),
+                        "snapshot_key": cid}
         return list(out.values())
 
     # -- layer contents ---------------------------------------------------------------------------
@@ -377,14 +394,17 @@ class ContainerdStore:
         layers = frames["layers"]
         read: dict[str, tuple] = {}
         rows = list(self._layer_rows.values())
-        bar = tqdm(rows, desc="reading snapshots", unit="layer", disable=self.progress is False or not rows, leave=False)
+        bar = tqdm(rows, desc="reading snapshots", unit="layer", disable=self.progress is False or not rows,
+                   leave=False)
         for row in bar:
             try:
                 read[row["layer_id"]] = self._read_layer(row)
             except FileNotFoundError as e:
-                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "snapshot directory vanished or missing")
+                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]),
+                                 "snapshot directory vanished or missing")
             except PermissionError as e:
-                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]), "permission denied; scan as root")
+                self.skipped.add("layer", row["layer_id"], e.filename or str(row["_snap"]["fs"]),
+                                 "permission denied; scan as root")
         bar.close()
         self._read = read
         files = concat_files([v[0] for v in read.values()]) if read else schema.empty("files")
@@ -397,7 +417,8 @@ class ContainerdStore:
 
     def _fill_sizes(self, frames: dict[str, pd.DataFrame]) -> None:
         """Image sizes from the layers' apparent sizes, shared/unique as `docker system df -v` splits them."""
-        layers, images, il, containers = frames["layers"], frames["images"], frames["image_layers"], frames["containers"]
+        layers, images = frames["layers"], frames["images"]
+        il, containers = frames["image_layers"], frames["containers"]
         size = dict(zip(layers["layer_id"], layers["size"]))
         il["size"] = il["layer_id"].map(size).fillna(0).astype("int64")
         layers["size"] = layers["size"].astype("int64")
@@ -406,11 +427,13 @@ class ContainerdStore:
             for c in chain:
                 refs[c] = refs.get(c, 0) + 1
         images["size"] = [sum(size.get(c, 0) for c in self._chains.get(i, [])) for i in images["image_id"]]
-        images["shared_size"] = [sum(size.get(c, 0) for c in self._chains.get(i, []) if refs.get(c, 0) > 1) for i in images["image_id"]]
+        images["shared_size"] = [sum(size.get(c, 0) for c in self._chains.get(i, []) if refs.get(c, 0) > 1)
+                                 for i in images["image_id"]]
         images["size"] = images["size"].astype("int64")
         images["shared_size"] = images["shared_size"].astype("int64")
         images["unique_size"] = images["size"] - images["shared_size"]
-        containers["rw_size"] = pd.array([size.get(x) if x in self._read else None for x in containers["layer_id"]], dtype="Int64")
+        containers["rw_size"] = pd.array([size.get(x) if x in self._read else None for x in containers["layer_id"]],
+                                         dtype="Int64")
 
     # -- the two copies ---------------------------------------------------------------------------
 
@@ -438,8 +461,10 @@ class ContainerdStore:
                         disk = os.lstat(r.blob).st_blocks * 512
                     except FileNotFoundError:  # a live store: containerd's GC removed it since it was listed
                         self.issues.append(f"content blob {r.digest} was removed while the store was read")
-                content_rows.append({"digest": r.digest, "kind": kinds.get(r.digest, "other"), "size": int(r.size) if pd.notna(r.size) else None,
-                                     "disk_usage": disk, "uncompressed": r.uncompressed, "images": sorted(users.get(r.digest, []))})
+                content_rows.append({"digest": r.digest, "kind": kinds.get(r.digest, "other"),
+                                     "size": int(r.size) if pd.notna(r.size) else None,
+                                     "disk_usage": disk, "uncompressed": r.uncompressed,
+                                     "images": sorted(users.get(r.digest, []))})
         layers = frames["layers"]
         snaps = self._snaps
         usage_by_key = dict(zip(snaps["key"], snaps["size"]))
@@ -458,11 +483,13 @@ class ContainerdStore:
             })
         kinds = layers["kind"]
         return {
-            "namespace": self.namespace, "snapshotter": self.snapshotter, "partial": self.partial, "issues": list(self.issues),
+            "namespace": self.namespace, "snapshotter": self.snapshotter, "partial": self.partial,
+            "issues": list(self.issues),
             "content": content_rows,
             "images": image_rows,
             "snapshots": {k: {"count": int((kinds == k).sum()), "size": int(layers.loc[kinds == k, "size"].sum()),
-                              "disk_usage": int(layers.loc[kinds == k, "disk_usage"].fillna(0).sum())} for k in schema.LAYER_KINDS},
+                              "disk_usage": int(layers.loc[kinds == k, "disk_usage"].fillna(0).sum())}
+                              for k in schema.LAYER_KINDS},
         }
 
     def inventory(self) -> Inventory:
@@ -494,7 +521,8 @@ def open_containerd(path: str, namespace: str | None = None, snapshotter: str | 
     are read anyway (unnamed image layers, no images) and the problem is listed in ``skipped``.
     Read-only: nothing under ``path`` is created, changed or locked.
     """
-    return ContainerdStore(path, namespace, snapshotter, docker_root=docker_root, partial=partial, progress=progress).inventory()
+    return ContainerdStore(path, namespace, snapshotter, docker_root=docker_root, partial=partial,
+                           progress=progress).inventory()
 
 
 def _known_int(value) -> int:

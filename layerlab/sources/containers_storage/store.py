@@ -95,7 +95,8 @@ def real_dir(base: str, *parts: str) -> str:
 
 def layer_dir(root: str, driver: str, cache_id: str) -> str:
     """The directory holding a layer's version of its files (real_dir's errors if unsafe or absent)."""
-    return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir", cache_id)
+    return real_dir(root, "overlay", cache_id, "diff") if driver == "overlay" else real_dir(root, "vfs", "dir",
+        cache_id)
 
 
 def content_dir(root: str, driver: str, cache_id: str) -> str | None:
@@ -122,14 +123,16 @@ class ContainersStore:
             raise ValueError(f"files={files!r}; choose one of {FILES_FROM}")
         self.root = os.path.abspath(os.fspath(root))
         if not os.path.isdir(self.root):
-            raise NotADataRoot(f"{self.root} does not exist or is not a directory; give a containers-storage graph root "
+            raise NotADataRoot(f"{self.root} does not exist or is not a directory; give a containers-storage graph "
+                               "root "
                                "(`podman info -f '{{.Store.GraphRoot}}'` prints it)", path=self.root)
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise DataRootPermissionError(f"permission denied reading {self.root}; {SCAN_HINT}", path=self.root)
         present = store_driver(self.root)
         if driver is None:
             if not present:
-                raise NotADataRoot(f"{self.root} is not a containers-storage graph root: no <driver>-layers/layers.json "
+                raise NotADataRoot(f"{self.root} is not a containers-storage graph root: no "
+                                   "<driver>-layers/layers.json "
                                    "or <driver>-images/images.json in it", path=self.root)
             if len(present) > 1:
                 raise NotADataRoot(f"{self.root} holds stores of several drivers ({', '.join(present)}); choose one "
@@ -137,9 +140,11 @@ class ContainersStore:
             driver = present[0]
         if driver in present and driver not in DRIVERS:
             raise UnsupportedStore(f"{self.root} uses the {driver} driver; layerlab reads the overlay and vfs drivers' "
-                                   "layer directories only (copy the images to one of those with skopeo)", path=self.root)
+                                   "layer directories only (copy the images to one of those with skopeo)",
+                                   path=self.root)
         if driver not in DRIVERS and driver not in OTHER_DRIVERS:
-            raise NotADataRoot(f"unknown containers-storage driver {driver!r}; known: {', '.join(DRIVERS)}", path=self.root)
+            raise NotADataRoot(f"unknown containers-storage driver {driver!r}; known: {', '.join(DRIVERS)}",
+                               path=self.root)
         if driver not in present:
             raise NotADataRoot(f"{self.root} has no {driver} store ({driver}-layers/layers.json is missing); present: "
                                f"{', '.join(present) or 'none'}", path=self.root)
@@ -174,15 +179,18 @@ class ContainersStore:
                                       "store is damaged (`podman images` will fail too)", path=path)
             for rec in data:
                 if not isinstance(rec, dict):
-                    self.skipped.add(what, "?", path, f"a {what} record that is a JSON {type(rec).__name__}, not an object")
+                    self.skipped.add(what, "?", path,
+                                     f"a {what} record that is a JSON {type(rec).__name__}, not an object")
                     continue
                 rec_id = rec.get("id")
                 problem = _record_problem(rec, what)
                 if problem:
-                    self.skipped.add(what, str(rec_id)[:80], path, f"{problem}; the store is damaged, so it is not read")
+                    self.skipped.add(what, str(rec_id)[:80], path,
+                                     f"{problem}; the store is damaged, so it is not read")
                     continue
                 if not check_id(rec_id):
-                    self.skipped.add(what, str(rec_id)[:80], path, f"its id {str(rec_id)[:80]!r} is not a 64-hex ID; IDs "
+                    self.skipped.add(what, str(rec_id)[:80], path,
+                                     f"its id {str(rec_id)[:80]!r} is not a 64-hex ID; IDs "
                                      "become paths, so it is not read (the store is damaged or was tampered with)")
                     continue
                 out.append(rec)
@@ -199,7 +207,8 @@ class ContainersStore:
                 problem = f"its parent {str(parent)[:80]!r} is not a 64-hex ID"
             elif rec.get("diff-digest") is not None and not is_digest(rec.get("diff-digest")):
                 problem = f"its diff-digest {str(rec.get('diff-digest'))[:80]!r} is not a digest"
-            elif rec.get("diff-size") is not None and (type(rec.get("diff-size")) is not int or not -1 <= rec["diff-size"] < 1 << 63):
+            elif rec.get("diff-size") is not None and (type(rec.get("diff-size")) is not int or not
+                                                       -1 <= rec["diff-size"] < 1 << 63):
                 problem = f"its diff-size {str(rec.get('diff-size'))[:40]!r} is not a byte count"
             elif isinstance(rec.get("flags"), dict) and rec["flags"].get("incomplete"):
                 problem = "it is marked incomplete (being written, or left by an interrupted pull)"
@@ -228,7 +237,8 @@ class ContainersStore:
     def metadata_frames(self) -> dict[str, pd.DataFrame]:
         layers = self.read_layers()
         image_recs = self._records(self.images_dir, ("images.json",), "image")
-        container_recs = self._records(self.containers_dir, ("containers.json", "volatile-containers.json"), "container")
+        container_recs = self._records(self.containers_dir, ("containers.json", "volatile-containers.json"),
+                                       "container")
         self._layers = layers
 
         def record_chain(top: str | None) -> list[dict] | None:
@@ -262,7 +272,8 @@ class ContainersStore:
             try:
                 raw = self.big_data(iid, "sha256:" + iid)
             except FileNotFoundError:
-                self.skipped.add("image", "sha256:" + iid, where, "no image config in its big data (a manifest list, or an "
+                self.skipped.add("image", "sha256:" + iid, where,
+                                 "no image config in its big data (a manifest list, or an "
                                  "image being written)", names=names)
                 continue
             except _Outside as e:
@@ -272,7 +283,8 @@ class ContainersStore:
                 self.skipped.add("image", "sha256:" + iid, where, str(e), names=names)
                 continue
             if hashlib.sha256(raw).hexdigest() != iid:
-                self.skipped.add("image", "sha256:" + iid, where, "its config does not hash to the image ID; the store is damaged", names=names)
+                self.skipped.add("image", "sha256:" + iid, where,
+                                 "its config does not hash to the image ID; the store is damaged", names=names)
                 continue
             try:
                 config = read_json(where, raw)
@@ -345,7 +357,8 @@ class ContainersStore:
             names = _names(rec)
             tags = sorted(n for n in names if "@" not in n)
             digest = rec.get("digest") if is_digest(rec.get("digest")) else None
-            digests = sorted({n for n in names if "@" in n} | ({f"{t.rsplit(':', 1)[0]}@{digest}" for t in tags} if digest else set()))
+            digests = sorted({n for n in names if "@" in n}
+                             | ({f"{t.rsplit(':', 1)[0]}@{digest}" for t in tags} if digest else set()))
             created = parse_time(cfg.get("created"))
             image_rows.append({
                 "image_id": iid, "tags": tags, "digests": digests,
@@ -371,13 +384,16 @@ class ContainersStore:
                 r = layers[c["_layer"]]
                 parent = chain_of.get(r.get("parent")) if r.get("parent") else None
                 layer_rows[f"container:{cid}"] = {"layer_id": f"container:{cid}", "kind": "container", "diff_id": None,
-                                                  "parent": parent, "cache_id": c["_layer"], "size": 0, "image_count": 0,
+                                                  "parent": parent, "cache_id": c["_layer"], "size": 0,
+                                                  "image_count": 0,
                                                   "compressed": []}
             image = c.get("image") if check_id(c.get("image")) else None
             names = _names(c)
             container_rows.append({
-                "container_id": cid, "name": names[0] if names else "", "image_id": "sha256:" + image if image else None,
-                "state": states.get(cid, "unknown"), "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
+                "container_id": cid, "name": names[0] if names else "",
+                "image_id": "sha256:" + image if image else None,
+                "state": states.get(cid, "unknown"),
+                "created": parse_time(c.get("created") if isinstance(c.get("created"), str) else None),
                 "layer_id": f"container:{cid}", "rw_size": None,
             })
         self._layer_rows = layer_rows
@@ -400,7 +416,8 @@ class ContainersStore:
                 raw = bucket.get("state")
                 state = json.loads(raw) if raw else None
                 code = state.get("state") if isinstance(state, dict) else None
-                out[cid.decode("utf-8", "replace")] = _PODMAN_STATES.get(code, "unknown") if type(code) is int else "unknown"
+                out[cid.decode("utf-8", "replace")] = _PODMAN_STATES.get(code,
+                                                                         "unknown") if type(code) is int else "unknown"
             return out
         except (CorruptMetadata, ValueError) as e:  # BoltError is a CorruptMetadata
             self.skipped.add("container", "*", path, f"podman's state database is unreadable ({e}); states unknown")
@@ -435,11 +452,13 @@ class ContainersStore:
             # the skipped images this reference names, found by the same rules (an ID, a name, a short name)
             def names_it(s: dict) -> bool:
                 if id_form:
-                    return s["id"][7:].startswith(by_id) and (not name or bool(_named([{"rec": s}], wanted, repository=True)))
+                    return s["id"][7:].startswith(by_id) and (not name
+                                                              or bool(_named([{"rec": s}], wanted, repository=True)))
                 return bool(_named([{"rec": s}], wanted)) or (is_prefix and s["id"][7:].startswith(ref))
 
             named = [s for s in skipped if names_it(s)]
-            shown = "; ".join(f"{s['id'][:19]}" + (f" ({', '.join(s['names'][:5])})" if s["names"] else "") + f": {s['reason']}"
+            shown = "; ".join(f"{s['id'][:19]}" + (f" ({', '.join(s['names'][:5])})" if s["names"] else "")
+                              + f": {s['reason']}"
                               for s in named[:3])
             raise ImageNotFound(
                 f"{'no' if not hits else 'more than one'} image {self.ref!r} in {self.root}"
@@ -581,8 +600,11 @@ class ContainersStore:
             self._fill_unknown_sizes(frames, read)
         is_rw = layers["kind"] != "image"
         if is_rw.any():
-            layers.loc[is_rw, "size"] = [read[x][1] if x in read and read[x][1] is not None else 0 for x in layers.loc[is_rw, "layer_id"]]
-        containers["rw_size"] = pd.array([read[x][1] if x in read else None for x in containers["layer_id"]], dtype="Int64")
+            layers.loc[is_rw,
+                       "size"] = [read[x][1] if x in read and read[x][1] is not None else 0
+                                  for x in layers.loc[is_rw, "layer_id"]]
+        containers["rw_size"] = pd.array([read[x][1] if x in read else None for x in containers["layer_id"]],
+                                         dtype="Int64")
         return files
 
     def _fill_unknown_sizes(self, frames: dict[str, pd.DataFrame], read: dict) -> None:
@@ -624,7 +646,8 @@ class ContainersStore:
 #: (absent or null allowed): a record of another shape is skipped, naming the field.
 _FIELDS = {
     "layer": {"parent": str, "diff-digest": str, "diff-size": int, "compressed-diff-digest": str, "flags": dict},
-    "image": {"names": list, "digest": str, "layer": str, "big-data-names": list, "big-data-sizes": dict, "created": str,
+    "image": {"names": list, "digest": str, "layer": str, "big-data-names": list, "big-data-sizes": dict,
+              "created": str,
               "mapped-top-layers": list},
     "container": {"names": list, "image": str, "layer": str, "created": str},
 }
@@ -657,7 +680,8 @@ def _named(images: list[dict], wanted: list[str], *, repository: bool = False) -
 
     for short in (False, True):
         hits = [img for img in images
-                if any(isinstance(n, str) and any(f == w or (short and f.endswith("/" + w)) for f in forms(n) for w in wanted)
+                if any(isinstance(n, str)
+                       and any(f == w or (short and f.endswith("/" + w)) for f in forms(n) for w in wanted)
                        for n in img["rec"].get("names") or [])]
         if hits:
             return hits
@@ -698,7 +722,8 @@ def open_containers_storage(root: str, driver: str | None = None, ref: str | Non
     return ContainersStore(root, driver, ref, files=files, progress=progress).inventory()
 
 
-def open_location(source: str, driver: str | None = None, *, files: str = "auto", progress: bool | None = None) -> Inventory:
+def open_location(source: str, driver: str | None = None, *, files: str = "auto",
+                  progress: bool | None = None) -> Inventory:
     """``open_containers_storage`` of a graph root path or a ``containers-storage:[DRIVER@ROOT]REF`` name."""
     from .location import PREFIX, parse_transport
 

@@ -11,7 +11,8 @@ import os
 
 import pandas as pd
 
-from ...errors import OPTIONAL_TEXT, PATH, PROGRESS, TEXT, CorruptMetadata, DataRootPermissionError, NotADataRoot, expects
+from ...errors import (OPTIONAL_TEXT, PATH, PROGRESS, TEXT, CorruptMetadata, DataRootPermissionError, NotADataRoot,
+                       expects)
 from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
@@ -63,7 +64,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
     image_dir = os.path.join(root, "image")
     try:
         present = sorted(
-            d for d in listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb")) or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
+            d for d in listdir(image_dir) if os.path.isdir(os.path.join(image_dir, d, "layerdb"))
+            or os.path.isfile(os.path.join(image_dir, d, "repositories.json"))
         ) if os.path.isdir(image_dir) else []
     except PermissionError:
         raise DataRootPermissionError(f"permission denied reading {image_dir}; {SCAN_HINT}", path=image_dir) from None
@@ -74,7 +76,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
             raise NotADataRoot(f"unknown driver {driver!r}; known drivers: {', '.join(DRIVERS)}", path=root)
         if driver not in present:
             raise NotADataRoot(
-                f"{root} has no image store for driver {driver!r} (image/{driver}/ is missing); present: {present or 'none'}",
+                f"{root} has no image store for driver {driver!r} (image/{driver}/ is missing); present: "
+                f"{present or 'none'}",
                 path=root,
             )
         return "graphdriver", driver
@@ -83,7 +86,8 @@ def detect(root: str, driver: str | None = None) -> tuple[str, str]:
         return "graphdriver", present[0]
     if len(present) > 1:
         raise NotADataRoot(
-            f"{root} holds image stores for several drivers ({', '.join(present)}); choose one with driver=… (CLI: --driver)",
+            f"{root} holds image stores for several drivers ({', '.join(present)}); choose one with driver=… (CLI: "
+            "--driver)",
             path=root,
         )
     if _is_containerd(root):
@@ -125,7 +129,9 @@ class DataRoot:
     def _check_readable(self) -> None:
         denied = [
             p
-            for p in (self.store, self.layerdb, os.path.join(self.layerdb, "sha256"), os.path.join(self.store, "imagedb"), os.path.join(self.root, self.driver.name), os.path.join(self.root, "containers"))
+            for p in (self.store, self.layerdb, os.path.join(self.layerdb, "sha256"),
+                      os.path.join(self.store, "imagedb"), os.path.join(self.root, self.driver.name),
+                      os.path.join(self.root, "containers"))
             if os.path.exists(p) and not os.access(p, os.R_OK | os.X_OK)
         ]
         if denied:
@@ -174,7 +180,8 @@ class DataRoot:
                          f"({first[:19]}: {skipped[first]})")
         if absent:
             parts.append(f"its layer{'s' if len(absent) > 1 else ''} {', '.join(m[:19] for m in absent)} "
-                         f"{'are' if len(absent) > 1 else 'is'} not in the layer store (image/{self.driver.name}/layerdb)")
+                         f"{'are' if len(absent) > 1 else 'is'} not in the layer store "
+                         f"(image/{self.driver.name}/layerdb)")
         return "; ".join(parts)
 
     def read_repositories(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -267,7 +274,8 @@ class DataRoot:
                 self.skipped.add("layer", "sha256:" + name, path, "its distribution metadata is not a list of "
                                  "objects: its compressed digests are unknown")
                 continue
-            out["sha256:" + name] = sorted({e["Digest"] for e in entries if isinstance(e.get("Digest"), str) and e["Digest"]})
+            out["sha256:"
+                + name] = sorted({e["Digest"] for e in entries if isinstance(e.get("Digest"), str) and e["Digest"]})
         return out
 
     # -- frames -------------------------------------------------------------------------------
@@ -348,7 +356,8 @@ class DataRoot:
             if c["mount_id"]:
                 if c["init_id"]:
                     layer_rows.append(
-                        {"layer_id": f"init:{cid}", "kind": "init", "diff_id": None, "parent": c["parent"], "cache_id": c["init_id"], "size": 0, "image_count": 0, "compressed": []}
+                        {"layer_id": f"init:{cid}", "kind": "init", "diff_id": None, "parent": c["parent"],
+                         "cache_id": c["init_id"], "size": 0, "image_count": 0, "compressed": []}
                     )
                 layer_rows.append(
                     {
@@ -412,7 +421,8 @@ class DataRoot:
             lower_cache = self._lower_cache(row)
             rows, size = compare_trees(drv.full_dir(root, lower_cache), drv.full_dir(root, cache), lid)
             return rows.frame(), size, self._disk(cache)
-        raise _NotPlain(f"the {drv.name} driver keeps container layers in block devices or datasets, not plain directories")
+        raise _NotPlain(f"the {drv.name} driver keeps container layers in block devices or datasets, not plain "
+                        "directories")
 
     def _refuse_symlinks(self, cache: str) -> None:
         """_Symlinked if the folder the driver keeps layer ``cache`` in, or one it reads below it, is a
@@ -458,8 +468,10 @@ class DataRoot:
     def read_layers(self, layers: pd.DataFrame, which: pd.Series | None = None) -> None:
         """Read the files of the layers selected by ``which`` (all by default) into the cache."""
         self._layer_rows = {r.layer_id: r for r in layers.itertuples(index=False)}
-        rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False) if r.layer_id not in self._read]
-        results = read_each_layer(rows, self.layer_files, (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS), self.progress)
+        rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False)
+                if r.layer_id not in self._read]
+        results = read_each_layer(rows, self.layer_files, (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS),
+                                  self.progress)
         for row, (got, e) in zip(rows, results):
             self._read[row.layer_id] = got
             if e is None:
@@ -548,13 +560,15 @@ def _bad_layer_ids(layer: dict) -> tuple[str, str] | None:
     would make the scan read outside the data root, so only a single folder name is (``check_name``).
     """
     if not is_digest(layer["diff_id"]):
-        return "diff", f"its diff {layer['diff_id'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+        return "diff", (f"its diff {layer['diff_id'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is "
+                        "damaged")
     if not check_name(layer["cache_id"]):
         return "cache-id", (f"its cache-id {layer['cache_id'][:80]!r} is not a folder name (it is empty, '.' or '..', "
                             "longer than 255 bytes, or holds '/', NUL or a control character); IDs become paths, so "
                             "the layer is not read (the layer store is damaged or was tampered with)")
     if layer["parent"] and not is_digest(layer["parent"]):
-        return "parent", f"its parent {layer['parent'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is damaged"
+        return "parent", (f"its parent {layer['parent'][:80]!r} is not a digest (sha256:<64 hex>); the layer store is "
+                          "damaged")
     return None
 
 

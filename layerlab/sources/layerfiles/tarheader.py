@@ -27,7 +27,8 @@ KIND_BY_TYPE = {
     tarfile.BLKTYPE: "block",
     tarfile.FIFOTYPE: "fifo",
 }
-EXTENSION_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+EXTENSION_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                   tarfile.GNUTYPE_LONGLINK)
 
 
 @dataclass
@@ -227,7 +228,8 @@ def _header(info: tarfile.TarInfo, block: bytes, pax, longname, longlink) -> Hea
                                     ("mtime", mtime_ns // 1_000_000_000, _INT64_MIN, _INT64_MAX)):
         if not low <= value <= high:
             raise ValueError(f"the header's {field} ({value}) is out of range ({low} to {high})")
-    return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor, data_size)
+    return Header(name, kind, size, info.mode & 0o7777, uid, gid, mtime_ns, link, info.devmajor, info.devminor,
+                  data_size)
 
 
 _INT64_MIN, _INT64_MAX, _UINT32_MAX = -(1 << 63), (1 << 63) - 1, (1 << 32) - 1

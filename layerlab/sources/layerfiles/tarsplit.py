@@ -69,7 +69,9 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
             path_ = clean_path(name)
             if climbs_out(name):
                 if refused is not None:
-                    refused.append((name, f"tar entry {name!r} climbs above the layer root (Docker refuses to extract it); left out"))
+                    refused.append((name,
+                                    f"tar entry {name!r} climbs above the layer root (Docker refuses to extract it); "
+                                    "left out"))
                 continue
             link = None
             if header.kind == "symlink":
@@ -77,7 +79,9 @@ def read_tarsplit(path: str | os.PathLike, layer_id: str, refused: list | None =
             elif header.kind == "hardlink":
                 if climbs_out(header.linkname):  # refused whatever its own name (even the root's)
                     if refused is not None:
-                        refused.append((name, f"hard link {name!r} points above the layer root ({header.linkname!r}); left out"))
+                        refused.append((name,
+                                        f"hard link {name!r} points above the layer root ({header.linkname!r}); left "
+                                        "out"))
                     continue
                 link = clean_path(header.linkname)
             if path_ == "/":

@@ -519,7 +519,8 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
             raise ArchiveError(f"{what}: the gzip stream is damaged ({e}); the layer is corrupt", path=what) from None
         except Exception as e:
             if type(e).__name__ == "ZstdError":
-                raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt", path=what) from None
+                raise ArchiveError(f"{what}: the zstd stream is damaged ({e}); the layer is corrupt",
+                                   path=what) from None
             raise
     except ArchiveError:
         # A blob that fails to parse may simply not be the blob it is named as: say that, when so.
@@ -529,7 +530,8 @@ def read_layer(read: Callable[[int], bytes], layer_id: str, what: str, *, blob_d
                 pass
             if raw.digest != expected:
                 raise LayerDigestMismatch(f"{what}: the blob hashes to {raw.digest}, not {expected} as it is "
-                                          "named; it is damaged or was altered, and is not analysed", path=what) from None
+                                          "named; it is damaged or was altered, and is not analysed",
+                                          path=what) from None
         raise
     got_blob = raw.digest
     got_diff = got_blob if tar is None else tar.digest if hash_tar else None
@@ -620,7 +622,8 @@ def _members(chunks: Iterator[bytes], new: Callable, what: str, name: str) -> It
             else:
                 chunk = b""
     if fed:
-        raise ArchiveError(f"{what}: the {name} stream ends early (truncated); save or fetch the image again", path=what)
+        raise ArchiveError(f"{what}: the {name} stream ends early (truncated); save or fetch the image again",
+                           path=what)
 
 
 def read_layer_unverified(f, end: int, layer_id: str, what: str, *, hash_files: bool = False) -> LayerRead:

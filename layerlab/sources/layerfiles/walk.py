@@ -81,7 +81,8 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
     gives (a layer without rows has no category either)."""
     parts = [p for p in parts if len(p)] or parts[:1]
     ids, counts = [p.layer_id for p in parts], [len(p) for p in parts]
-    cols = {"layer_id": pd.Categorical.from_codes(np.repeat(np.arange(len(ids), dtype=np.int64), counts), categories=ids)}
+    cols = {"layer_id": pd.Categorical.from_codes(np.repeat(np.arange(len(ids), dtype=np.int64), counts),
+                                                  categories=ids)}
     for name in parts[0].columns:
         arrays = [p.columns[name] for p in parts]
         if len(arrays) == 1:
@@ -99,10 +100,12 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
 class _Walked:
     """One walk's packed columns (see _fastwalk.c): int64 numpy arrays and bytes."""
 
-    __slots__ = ("stats", "path_data", "path_off", "link_index", "link_data", "link_off", "opaque", "named", "inodes", "rdevs")
+    __slots__ = ("stats", "path_data", "path_off", "link_index", "link_data", "link_off", "opaque", "named", "inodes",
+                 "rdevs")
 
     def __init__(self, stats, path_data, path_off, link_index, link_data, link_off, opaque, named, inodes, rdevs):
-        ints = lambda b, width=1: np.frombuffer(b, dtype=np.int64).reshape(-1, width) if width > 1 else np.frombuffer(b, dtype=np.int64)  # noqa: E731
+        ints = lambda b, width=1: (np.frombuffer(b, dtype=np.int64).reshape(-1, width) if width > 1  # noqa: E731
+                                   else np.frombuffer(b, dtype=np.int64))
         self.stats = ints(stats, len(_COLUMNS))
         self.path_data, self.path_off = path_data, ints(path_off)
         self.link_index, self.link_data, self.link_off = ints(link_index), link_data, ints(link_off)

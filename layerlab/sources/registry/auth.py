@@ -130,7 +130,8 @@ def _from_helper(helper: str, server: str) -> Credentials | None:
         data = json.loads(proc.stdout)
     except ValueError:
         raise AuthError(f"{program} printed something that is not JSON for {server}") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), (str, type(None))) for k in ("Username", "Secret")):
+    if not isinstance(data,
+                      dict) or not all(isinstance(data.get(k), (str, type(None))) for k in ("Username", "Secret")):
         # Never quote it: a helper's answer holds the secret.
         raise AuthError(f"{program} printed JSON that is not an object of Username and Secret strings for {server}")
     if data.get("Username") == "<token>":

@@ -603,11 +603,13 @@ class RegistryClient:
         Returns the response (its connection back in the pool) and its body. 4xx/5xx become
         LayerlabError subclasses.
         """
-        late = RegistryError(f"{what}: no complete answer within {format(self.deadline or 0, 'g')} s (the deadline for one "
+        late = RegistryError(f"{what}: no complete answer within {format(self.deadline or 0, 'g')} s (the deadline for "
+                             "one "
                              "request); the registry is too slow or misbehaving", ref=ref)
         with deadline(self.deadline) as fired:
             try:
-                r = self.open(method, host, path, scope=scope, params=params, headers=headers, what=what, ref=ref, url=url)
+                r = self.open(method, host, path, scope=scope, params=params, headers=headers, what=what, ref=ref,
+                              url=url)
                 try:
                     body = self._read(r, limit, what) if method != "HEAD" else b""
                 finally:
@@ -878,7 +880,8 @@ class RegistryClient:
         media_type = media_type_of(data, content_type)
         if media_type not in INDEX_TYPES + IMAGE_TYPES + SCHEMA1:
             raise UnsupportedManifest(f"{what}: unknown manifest media type {media_type!r}; layerlab reads "
-                                      "Docker schema2 and schema1, manifest lists and OCI manifests and indexes", ref=what)
+                                      "Docker schema2 and schema1, manifest lists and OCI manifests and indexes",
+                                      ref=what)
         return Manifest(ref, digest, media_type, body, data)
 
     def _flight(self, key: str) -> threading.Lock:

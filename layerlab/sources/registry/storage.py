@@ -216,7 +216,8 @@ def _blob_path(digest: str) -> str:
 
 _ROOT = Expect("a directory, an s3:// or other fsspec URL, a Store, or None (with config=)", str, none=True,
                test=lambda v: hasattr(v, "__fspath__") or isinstance(v, Store))
-_CONFIG = Expect("the path of the registry's config.yml, or None", str, none=True, test=lambda v: hasattr(v, "__fspath__"))
+_CONFIG = Expect("the path of the registry's config.yml, or None", str, none=True,
+                 test=lambda v: hasattr(v, "__fspath__"))
 
 
 @expects(root=_ROOT, config=_CONFIG, progress=PROGRESS)
@@ -402,7 +403,8 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
 
     return StorageAudit(
         root=store.url + v2[len(store.root):] if store.object_store else Path(v2),
-        requests=store.counts.to_dict(), cost_usd=store.cost_usd(), repositories=frame(repo_rows, "storage_repositories"), tags=frame(tag_rows, "storage_tags"),
+        requests=store.counts.to_dict(), cost_usd=store.cost_usd(),
+        repositories=frame(repo_rows, "storage_repositories"), tags=frame(tag_rows, "storage_tags"),
         manifests=frame(manifest_rows, "storage_manifests"), layer_links=frame(link_rows, "storage_layer_links"),
         blobs=frame(blob_rows, "storage_blobs"), gc=plans[False], gc_untagged=plans[True], problems=problems,
     )

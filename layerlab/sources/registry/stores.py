@@ -217,7 +217,8 @@ def _object_store_error(exc: BaseException, store: Store, what: str, path: str) 
                             "(and the endpoint/region)", path=store.url)
     if isinstance(exc, PermissionError) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") \
             or names & {"NoCredentialsError", "PartialCredentialsError"}:
-        return StorageAuthError(f"{store.url}: the object store refused the credentials ({code or text.splitlines()[0]}); "
+        return StorageAuthError(f"{store.url}: the object store refused the credentials "
+                                f"({code or text.splitlines()[0]}); "
                                 "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE (or the config's "
                                 "accesskey/secretkey) to credentials that may list and read the bucket",
                                 path=store.url)
