@@ -65,7 +65,7 @@ def _classic_config_digest(name: str) -> str | None:
 
 def open_archive(path, *, ref: str | None = None, platform: str | None = None, workers: int | None = None,
                  progress: bool | None = None, verify: bool = True, transport: str = "docker-archive",
-                 hash_files: bool = False, foreign_layers: str = "fetch"):
+                 hash_files: bool = False, foreign_layers: str = "fetch", read_layout=None):
     """Open a ``docker save`` archive (or a tar of an OCI layout) as an Inventory of the contract's frames.
 
     ``path`` may be plain, gzip or zstd compressed. Every image in it is read; a layer several images
@@ -78,6 +78,8 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
     ``hash_files``: every regular file gets its SHA-256 (``files.sha256``), hashed as its layer streams.
     ``foreign_layers``: "fetch" (default) or "skip" a foreign layer the archive does not hold (docker
     save leaves them out, naming their urls in ``LayerSources``): sources/foreign.py.
+    ``read_layout``: how to read a tar holding an OCI layout and no manifest.json (``ocilayout.images_from_layout``,
+    passed by the dispatcher, transports.py, so that this reader does not depend on the layout reader).
     """
     from .foreign import check_choice
 
@@ -89,10 +91,11 @@ def open_archive(path, *, ref: str | None = None, platform: str | None = None, w
         manifest = read_json_blob(store.read_bytes("manifest.json"), store.where("manifest.json"),
                                   "`docker save`'s manifest.json")
         images = images_from_manifest(store, manifest, foreign_layers)
+    elif store.has("index.json") and read_layout is not None:
+        images = read_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
     elif store.has("index.json"):
-        from .ocilayout import images_from_layout
-
-        images = images_from_layout(store, ref=ref, platform=platform, foreign_layers=foreign_layers)
+        raise ArchiveError(f"{path} holds an OCI layout, not `docker save` output; open it as oci-archive:{path}",
+                           path=path)
     else:
         raise not_an_image(path)
     return build_inventory(images, meta, workers=workers, progress=progress)

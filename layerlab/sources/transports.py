@@ -22,10 +22,11 @@ def open_transport(source: str, *, platform: str | None = None, progress: bool |
     ``foreign_layers``: "fetch" a foreign layer from its urls (default) or "skip" it (sources/foreign.py)."""
     opts = {"platform": platform, "progress": progress, "hash_files": hash_files, "foreign_layers": foreign_layers}
     from .archive import open_archive
-    from .ocilayout import open_layout, open_oci_archive, split_ref
+    from .ocilayout import images_from_layout, open_layout, open_oci_archive, split_ref
 
     if source.startswith("docker-archive:"):
-        return open_archive(source[len("docker-archive:"):], verify=verify, **opts)
+        # a tar of an OCI layout named (or sniffed) as an archive is read as the layout it is
+        return open_archive(source[len("docker-archive:"):], verify=verify, read_layout=images_from_layout, **opts)
     if source.startswith("oci-archive:"):
         path, ref = split_ref(source[len("oci-archive:"):])
         return open_oci_archive(path, ref=ref, verify=verify, **opts)

@@ -174,6 +174,21 @@ def test_docs_architecture_md_lists_every_module_from_its_docstring():
     assert all(ARCHITECTURE.summary(p) for p in ARCHITECTURE.sources()), "a module without a docstring"
 
 
+def test_the_image_readers_depend_on_oci_and_the_blob_store_not_on_each_other():
+    graph = _graph()
+    readers = {"layerlab.sources.archive", "layerlab.sources.ocilayout", "layerlab.sources.registry.image"}
+    for reader in readers:
+        assert not graph[reader] & readers, f"{reader} imports {sorted(graph[reader] & readers)}"
+    assert {"layerlab.sources.blobstore", "layerlab.oci.manifest"} <= graph["layerlab.sources.ocilayout"]
+
+
+def test_media_types_are_named_only_in_oci():
+    # oci/ is the one home of the image nouns: a reader names a media type through oci.manifest.
+    for path in FILES:
+        if _room(_module(path)) != "oci":
+            assert "application/vnd." not in path.read_text(encoding="utf-8"), f"{_module(path)} names a media type"
+
+
 def test_the_cycle_finder_finds_cycles():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}, "f": set()}
     assert _cycles(graph) == [["a", "b", "c"]]
