@@ -178,4 +178,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=16, help="concurrent listings and reads")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     s.set_defaults(func=cmd_storage)
+
+    from .pull_cost import add_churn_parser
+
+    add_churn_parser(sub)
     return p

@@ -43,6 +43,7 @@ def _valid(inv) -> dict:
             "df": pd.DataFrame(), "findings": pd.DataFrame(), "ups": pd.DataFrame(),
             "diff": pd.DataFrame(), "comparison": pd.DataFrame(), "waste": pd.DataFrame(),
             "measurements": pd.DataFrame(), "sizes": pd.DataFrame(), "du": pd.DataFrame(),
+            "source_or_ref": "localhost:5000/app:1", "repository": "localhost:5000/app",
             "frames": None, "audit": None}  # the last two: only ever the parameter under test
 
 

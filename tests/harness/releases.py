@@ -1,0 +1,64 @@
+"""Successive releases of one app, built by a real dockerd and pushed to a real registry, for the
+release-cost tests and the pull benchmark.
+
+Each release changes one thing, as real ones do: the app's source, its dependencies, its base image.
+The dependency step writes random bytes (incompressible), so layer sizes are what they seem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Tags in release order, named so that sorting by name would give another order (the release
+#: order is the images' creation time), and what each release changed.
+RELEASES = [("z-initial", "first build"), ("b-source", "source change"), ("y-deps", "dependency change"),
+            ("a-base", "base image change")]
+
+DOCKERFILE = """FROM {base}
+COPY deps.txt /app/deps.txt
+RUN mkdir -p /app/lib && for d in $(cat /app/deps.txt); do \\
+    dd if=/dev/urandom of=/app/lib/$d bs=1k count={dep_kib} 2>/dev/null; done
+COPY src/ /app/src/
+CMD ["/app/src/main.sh"]
+"""
+
+
+def _write(directory: Path, files: dict[str, bytes | str]) -> Path:
+    for name, data in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return directory
+
+
+def push_releases(daemon, registry, workdir: str | os.PathLike, repository: str = "layerlab/churn",
+                  dep_kib: int = 256) -> dict:
+    """Build the four releases of ``RELEASES`` on ``daemon`` and push them as ``registry.host/repository:TAG``.
+    Returns {"repository": full name, "tags": [tags in release order], "base": [base refs]}."""
+    from .images import busybox_rootfs
+
+    work = Path(workdir)
+    h = registry.host
+    base1, base2 = f"{h}/{repository}-base:1", f"{h}/{repository}-base:2"
+    daemon.docker("import", busybox_rootfs(work / "rootfs"), base1)
+    _write(work / "base2", {"Dockerfile": f"FROM {base1}\nRUN echo 2 > /etc/base-release\n"})
+    daemon.docker("build", "-t", base2, work / "base2")
+    for ref in (base1, base2):
+        daemon.docker("push", ref)
+    src = {"src/main.sh": "#!/bin/sh\necho release 1\n", "src/data.bin": os.urandom(64 << 10)}
+    deps = "alpha\nbeta\n"
+    steps = {
+        "z-initial": (base1, deps, src),
+        "b-source": (base1, deps, {**src, "src/main.sh": "#!/bin/sh\necho release 2\n"}),
+        "y-deps": (base1, deps + "gamma\n", {**src, "src/main.sh": "#!/bin/sh\necho release 2\n"}),
+        "a-base": (base2, deps + "gamma\n", {**src, "src/main.sh": "#!/bin/sh\necho release 2\n"}),
+    }
+    for tag, _ in RELEASES:
+        base, dep_list, files = steps[tag]
+        context = work / f"app-{tag}"
+        _write(context, {"Dockerfile": DOCKERFILE.format(base=base, dep_kib=dep_kib), "deps.txt": dep_list, **files})
+        ref = f"{h}/{repository}:{tag}"
+        daemon.docker("build", "-t", ref, context)
+        daemon.docker("push", ref)
+    return {"repository": f"{h}/{repository}", "tags": [t for t, _ in RELEASES], "base": [base1, base2]}
