@@ -5,7 +5,7 @@
         proxy.rate = 5e6                       # change the link between runs
 
 Every connection's downstream bytes go through one shared schedule (each chunk reserves the link for
-len/rate seconds after the previous reservation ends), so concurrent downloads share the rate as
+len/rate seconds after the previous reservation ends, a token bucket of BURST seconds), so concurrent downloads share the rate as
 TCP flows share a link; the upstream direction (requests) is not capped. Hand-written on asyncio:
 no library here throttles an aggregate of connections.
 """
@@ -16,7 +16,10 @@ import asyncio
 import threading
 import time
 
-CHUNK = 16 << 10
+CHUNK = 64 << 10
+#: Seconds of link time an idle link may bank: the gap between one chunk's send and the next read
+#: (the event loop's wake-up, a busy CPU) must not be lost, or the proxy delivers less than its rate.
+BURST = 0.05
 
 
 class ThrottleProxy:
@@ -34,7 +37,7 @@ class ThrottleProxy:
     async def _reserve(self, n: int) -> None:
         async with self._lock:
             now = time.monotonic()
-            self._free_at = max(self._free_at, now) + n / self.rate
+            self._free_at = max(self._free_at, now - BURST) + n / self.rate
             until = self._free_at
         delay = until - time.monotonic()
         if delay > 0:

@@ -310,6 +310,9 @@ def compression_of_media_type(media_type: str) -> str:
 PULL_COLUMNS = ["engine", "position", "digest", "compression", "size", "uncompressed", "fetched", "bytes_fetched",
                 "unpacked", "download_start", "download_end", "unpack_start", "unpack_end", "created_by"]
 ENGINES = ("dockerd", "containerd")
+#: A layer whose tar is at most this much larger than its blob did not compress: its blob holds stored
+#: blocks (gzip, zstd raw blocks), which inflate at the speed of a copy, not the measured inflate speed.
+STORED_RATIO = 1.05
 
 
 def simulate_pull(layers: list[dict], *, bandwidth: float, concurrency: int, latency: float, speeds: dict,
@@ -350,6 +353,8 @@ def simulate_pull(layers: list[dict], *, bandwidth: float, concurrency: int, lat
         times[i]["unpack_start"] = max(ready, below)
         speed = speeds.get(layer["compression"])
         inflate = layer["uncompressed"] / speed if speed else 0.0
+        if layer["uncompressed"] <= layer["size"] * STORED_RATIO:
+            inflate = 0.0  # incompressible data is kept in stored blocks: inflating them is a copy
         times[i]["unpack_end"] = below = times[i]["unpack_start"] + inflate + layer_overhead
     return times
 
@@ -368,6 +373,14 @@ class PullCost:
     def __repr__(self) -> str:
         parts = ", ".join(f"{e} {self.total[e]:.2f} s ({self.bytes[e]} bytes)" for e in self.total)
         return f"<PullCost {self.reference} [{self.platform}]: {parts}>"
+
+    def with_link(self, bandwidth=None, concurrency: int | None = None) -> "PullCost":
+        """The same pull on another link or with another number of downloads at once (no network)."""
+        i = self.inputs
+        return model_pull(self.layers, bandwidth=bandwidth or i["bandwidth_bytes_per_second"],
+                          concurrency=concurrency or i["concurrency"], latency=i["latency_seconds"],
+                          speeds=i["inflate_bytes_per_second"], layer_overhead=i["layer_overhead_seconds"],
+                          start=i["start"], reference=self.reference, platform=self.platform)
 
     def differs(self) -> bool:
         """True when containerd's pull differs from dockerd's (a blob present under another chain)."""
@@ -491,7 +504,6 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     if len(sizes) != len(img.layers):
         raise LayerlabError(f"{ref}: {len(img.layers)} layers but {len(sizes)} uncompressed sizes given")
     speeds = dict(speeds or inflate_speeds())
-    speeds.setdefault("none", 0)  # an uncompressed layer: nothing to inflate
     ids = chain_ids(diff_ids(img.config))
     if len(ids) != len(img.layers):
         raise LayerlabError(f"{ref}: the config has {len(ids)} diff IDs for {len(img.layers)} layers; the image is "
@@ -502,24 +514,170 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     start = latency * (3 if info.media_type in INDEX_TYPES else 2)
     rows = []
     for engine in ENGINES:
-        layers = []
         for p, desc in enumerate(img.layers):
             have_chain = ids[p] in chains
             fetch = not have_chain if engine == "dockerd" else (not have_chain and desc.digest not in blobs)
-            layers.append({"size": desc.size, "uncompressed": sizes[p],
-                           "compression": compression_of_media_type(desc.media_type),
-                           "fetch": fetch, "unpack": not have_chain})
-        times = simulate_pull(layers, bandwidth=rate, concurrency=concurrency, latency=latency, speeds=speeds,
-                              layer_overhead=layer_overhead, start=start)
-        for p, (desc, layer, t) in enumerate(zip(img.layers, layers, times)):
-            rows.append({"engine": engine, "position": p, "digest": desc.digest, "compression": layer["compression"],
-                         "size": desc.size, "uncompressed": layer["uncompressed"], "fetched": layer["fetch"],
-                         "bytes_fetched": desc.size if layer["fetch"] else 0, "unpacked": layer["unpack"], **t,
+            rows.append({"engine": engine, "position": p, "digest": desc.digest,
+                         "compression": compression_of_media_type(desc.media_type), "size": desc.size,
+                         "uncompressed": sizes[p], "fetched": fetch, "unpacked": not have_chain,
                          "created_by": commands[p]})
-    frame = pd.DataFrame(rows, columns=PULL_COLUMNS).astype(
-        {"position": "int64", "size": "int64", "uncompressed": "int64", "bytes_fetched": "int64",
-         "download_start": "float64", "download_end": "float64", "unpack_start": "float64", "unpack_end": "float64"})
+    return model_pull(pd.DataFrame(rows), bandwidth=rate, concurrency=concurrency, latency=latency, speeds=speeds,
+                      layer_overhead=layer_overhead, start=start, reference=str(ref), platform=img.platform)
+
+
+def model_pull(layers: pd.DataFrame, *, bandwidth, concurrency: int, latency: float, speeds: dict,
+               layer_overhead: float = 0.0, start: float = 0.0, reference: str = "", platform: str = "") -> PullCost:
+    """The model run on given layers: one row per engine and layer with ``engine``, ``position``,
+    ``digest``, ``compression``, ``size`` (compressed bytes), ``uncompressed``, ``fetched`` and
+    ``unpacked`` (False: present on the host), ``created_by``. No network: what :func:`pull_cost`,
+    :meth:`PullCost.with_link` and :func:`what_if` share."""
+    rate = parse_bandwidth(bandwidth)
+    speeds = dict(speeds)
+    speeds.setdefault("none", 0)  # an uncompressed layer: nothing to inflate
+    frames = []
+    for engine, g in layers.groupby("engine", sort=False):
+        g = g.sort_values("position").reset_index(drop=True)
+        spec = [{"size": int(r["size"]), "uncompressed": int(r["uncompressed"]), "compression": r["compression"],
+                 "fetch": bool(r["fetched"]), "unpack": bool(r["unpacked"])} for r in g.to_dict("records")]
+        times = pd.DataFrame(simulate_pull(spec, bandwidth=rate, concurrency=concurrency, latency=latency,
+                                           speeds=speeds, layer_overhead=layer_overhead, start=start))
+        g = g.drop(columns=[c for c in times.columns if c in g.columns])
+        g["bytes_fetched"] = g["size"].where(g["fetched"].astype(bool), 0)
+        frames.append(pd.concat([g, times], axis=1))
+    frame = pd.concat(frames, ignore_index=True)[PULL_COLUMNS].astype(
+        {"position": "int64", "size": "int64", "uncompressed": "int64", "bytes_fetched": "int64", "fetched": "bool",
+         "unpacked": "bool", "download_start": "float64", "download_end": "float64", "unpack_start": "float64",
+         "unpack_end": "float64"})
     inputs = {"bandwidth_bytes_per_second": rate, "concurrency": concurrency, "latency_seconds": latency,
               "layer_overhead_seconds": layer_overhead, "start": start,
               "inflate_bytes_per_second": {k: v for k, v in speeds.items() if k != "none"}}
-    return PullCost(str(ref), img.platform, frame, inputs)
+    return PullCost(reference, platform, frame, inputs)
+
+
+# -- what if -----------------------------------------------------------------------------------------
+
+WHAT_IF_COLUMNS = ["variant", "layers", "pull_bytes", "pull_seconds", "release_bytes", "estimated", "note"]
+
+
+def _moved_to_top(layers: pd.DataFrame, position: int) -> pd.DataFrame:
+    order = [p for p in layers["position"] if p != position] + [position]
+    out = layers.set_index("position").loc[order].reset_index()
+    out["position"] = range(len(out))
+    return out
+
+
+@expects(changes=Expect("a layer position (a whole number) or None (the first COPY below a RUN)", none=True,
+                        test=whole_number(0)),
+         reclaimable=Expect("a dict of layer position -> uncompressed bytes, a waste frame, or None", dict,
+                            pd.DataFrame, none=True))
+def what_if(cost: PullCost, changes: int | None = None, reclaimable=None) -> pd.DataFrame:
+    """The image of ``cost`` as it is and changed three ways, each pulled onto an empty host over the
+    same link (dockerd's model): ``reordered`` (the layer each release changes, ``changes``, moved to the
+    top, as moving ``COPY . .`` after the dependency install does), ``squashed`` (one layer) and
+    ``debloated`` (each layer without its ``reclaimable`` bytes: ``analyses.waste`` rows, or
+    {position: bytes}). ``release_bytes``: what a release that changes layer ``changes`` makes a host
+    download (everything from that layer up re-ships: a rebuild re-runs the steps above it). Sizes of a
+    squashed or debloated image are estimates (``estimated``): compressed bytes scale with the
+    uncompressed bytes kept."""
+    if not isinstance(cost, PullCost):
+        raise ArgumentError(f"what_if(): cost must be a PullCost (from pull_cost), not {type(cost).__name__}")
+    base = cost.layers[cost.layers["engine"] == "dockerd"].sort_values("position").reset_index(drop=True)
+    base = base[["engine", "position", "digest", "compression", "size", "uncompressed", "created_by"]].copy()
+    base["fetched"], base["unpacked"] = True, True
+    n = len(base)
+    if n == 0:
+        raise LayerlabError(f"{cost.reference} has no layers: nothing to change")
+    if changes is None:
+        changes = _release_layer(list(base["created_by"]))
+    if changes >= n:
+        raise ArgumentError(f"what_if(): changes must be a layer position below {n}, not {changes}")
+    i = cost.inputs
+    link = {"bandwidth": i["bandwidth_bytes_per_second"], "concurrency": i["concurrency"],
+            "latency": i["latency_seconds"], "speeds": i["inflate_bytes_per_second"],
+            "layer_overhead": i["layer_overhead_seconds"], "start": i["start"]}
+
+    def row(variant, layers, release, estimated, note):
+        pulled = model_pull(layers, **link)
+        return {"variant": variant, "layers": len(layers), "pull_bytes": int(layers["size"].sum()),
+                "pull_seconds": pulled.total["dockerd"], "release_bytes": int(release), "estimated": estimated,
+                "note": note}
+
+    sizes = list(base["size"])
+    rows = [row("as is", base, sum(sizes[changes:]), False, f"a release changes layer {changes}")]
+    rows.append(row("reordered", _moved_to_top(base, changes), sizes[changes], False,
+                    f"layer {changes} moved to the top: a release re-ships it alone"))
+    squashed = base.iloc[:1].copy()
+    squashed["size"], squashed["uncompressed"] = int(base["size"].sum()), int(base["uncompressed"].sum())
+    rows.append(row("squashed", squashed, int(squashed["size"].iloc[0]), True, "one layer: every release re-ships it"))
+    hidden = _reclaimable(reclaimable, n)
+    if hidden is not None:
+        lean = base.copy()
+        kept = [max(0.0, 1 - hidden.get(p, 0) / u) if u else 1.0
+                for p, u in zip(lean["position"], lean["uncompressed"])]
+        lean["size"] = [round(s * k) for s, k in zip(lean["size"], kept)]
+        lean["uncompressed"] = [round(u * k) for u, k in zip(lean["uncompressed"], kept)]
+        rows.append(row("debloated", lean, int(lean["size"].iloc[changes:].sum()), True,
+                        f"{sum(hidden.values())} reclaimable bytes removed"))
+    return pd.DataFrame(rows, columns=WHAT_IF_COLUMNS)
+
+
+def _release_layer(commands: list) -> int:
+    """The layer a release changes, when not given: the first ``COPY`` with a ``RUN`` above it (the
+    source copied in before the dependency install), else the top layer."""
+    for p, command in enumerate(commands):
+        if isinstance(command, str) and "COPY" in command and any(_is_run(c) for c in commands[p + 1:]):
+            return p
+    return len(commands) - 1
+
+
+def _is_run(command) -> bool:
+    """A history line a ``RUN`` made: the classic builder's ``/bin/sh -c ...`` (not ``#(nop)``), BuildKit's ``RUN``."""
+    return isinstance(command, str) and "#(nop)" not in command and (
+        command.startswith("RUN ") or command.startswith("/bin/sh -c "))
+
+
+def _reclaimable(reclaimable, n: int) -> dict | None:
+    if reclaimable is None:
+        return None
+    if isinstance(reclaimable, pd.DataFrame):
+        rows = reclaimable[reclaimable["reclaimable"].astype(bool)] if "reclaimable" in reclaimable else reclaimable
+        return {int(p): int(b) for p, b in rows.groupby("position")["bytes"].sum().items() if p < n}
+    return {int(p): int(b) for p, b in reclaimable.items()}
+
+
+def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency: int = 3, have=None, *,
+                    latency=0.0, layer_overhead: float = 0.0, speeds: dict | None = None) -> PullCost:
+    """:func:`pull_cost` for an image of a local source (a data root, a snapshot, ``"sample"``) without
+    asking a registry: compressed sizes from registry data already at hand (``blobs``: a registry's
+    frames or a storage audit's blobs, joined by ``analyses.compressed.layer_compressed``'s one rule),
+    uncompressed sizes from the source. ``have``: images of the same source already on the host. Layer
+    blobs are taken as gzip (what ``docker push`` writes). An unknown compressed size is an error
+    saying why."""
+    from ..sources import open_source
+    from .compressed import layer_compressed
+
+    inv = open_source(source)
+    image_id = inv.image_id(image)
+    known = layer_compressed(inv, blobs).set_index("layer_id")
+    layers = inv.layers.set_index("layer_id")
+    chain = inv.chain(image_id)
+    present = set()
+    for other in ([have] if isinstance(have, str) else list(have or [])):
+        present.update(inv.chain(inv.image_id(other)))
+    history = inv.image_layers[inv.image_layers["image_id"] == image_id].set_index("position")
+    rows = []
+    for p, layer_id in enumerate(chain):
+        size = known.loc[layer_id, "compressed_size"] if layer_id in known.index else None
+        if size is None or pd.isna(size):
+            reason = known.loc[layer_id, "unknown_reason"] if layer_id in known.index else "not an image layer"
+            raise LayerlabError(f"{image}: layer {p}'s compressed size is unknown ({reason}); give registry data "
+                                "that holds its blob, or use pull_cost with the image's registry reference")
+        command = history["created_by"].get(p) if "created_by" in history else None
+        for engine in ENGINES:  # one source's layers: a blob present is its chain present
+            rows.append({"engine": engine, "position": p, "digest": known.loc[layer_id, "compressed_digest"],
+                         "compression": "gzip", "size": int(size), "uncompressed": int(layers.loc[layer_id, "size"]),
+                         "fetched": layer_id not in present, "unpacked": layer_id not in present,
+                         "created_by": None if command is None or pd.isna(command) else command})
+    return model_pull(pd.DataFrame(rows), bandwidth=bandwidth, concurrency=concurrency, latency=parse_seconds(latency),
+                      speeds=speeds or inflate_speeds(), layer_overhead=layer_overhead, start=2 * parse_seconds(latency),
+                      reference=image, platform=str(inv.meta.get("platform") or ""))
