@@ -678,6 +678,7 @@ def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency:
                          "compression": "gzip", "size": int(size), "uncompressed": int(layers.loc[layer_id, "size"]),
                          "fetched": layer_id not in present, "unpacked": layer_id not in present,
                          "created_by": None if command is None or pd.isna(command) else command})
-    return model_pull(pd.DataFrame(rows), bandwidth=bandwidth, concurrency=concurrency, latency=parse_seconds(latency),
-                      speeds=speeds or inflate_speeds(), layer_overhead=layer_overhead, start=2 * parse_seconds(latency),
+    latency = parse_seconds(latency)
+    return model_pull(pd.DataFrame(rows), bandwidth=bandwidth, concurrency=concurrency, latency=latency,
+                      speeds=speeds or inflate_speeds(), layer_overhead=layer_overhead, start=2 * latency,
                       reference=image, platform=str(inv.meta.get("platform") or ""))
