@@ -6,8 +6,8 @@
 
 Every connection's downstream bytes go through one shared schedule (each chunk reserves the link for
 len/rate seconds after the previous reservation ends; a token bucket of BURST seconds), so concurrent
-downloads share the rate as TCP flows share a link; the upstream direction (requests) is not capped. Hand-written on asyncio:
-no library here throttles an aggregate of connections.
+downloads share the rate as TCP flows share a link; the upstream direction (requests) is not capped.
+Hand-written on asyncio: no library here throttles an aggregate of connections.
 """
 
 from __future__ import annotations
