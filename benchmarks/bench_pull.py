@@ -54,8 +54,9 @@ def build_images(daemon: Daemon, registry: Registry, work: Path) -> dict[str, di
     base = _context(work / "base", "FROM scratch\nCOPY base.bin /\n", {"base.bin": 16 * MIB})
     calib_files = {f"c{i:02d}.bin": 1024 for i in range(12)}
     calib = _context(work / "calib", "FROM scratch\n" + "".join(f"COPY {n} /\n" for n in calib_files), calib_files)
+    calib1 = _context(work / "calib1", "FROM scratch\nCOPY c.bin /\n", {"c.bin": 1024})
     images = {"big": ("bench/big:1", big), "many": ("bench/many:1", many), "base": ("bench/base:1", base),
-              "calib": ("bench/calib:1", calib)}
+              "calib": ("bench/calib:12", calib), "calib1": ("bench/calib:1", calib1)}
     for _, (path, ctx) in images.items():
         daemon.docker("build", "-t", f"{h}/{path}", ctx)
         daemon.docker("push", f"{h}/{path}")
@@ -73,9 +74,28 @@ def timed_pull(daemon: Daemon, ref: str) -> float:
     return time.perf_counter() - start
 
 
+def calibrate(puller: Daemon, registry: Registry, client, concurrency: int, speeds: dict, repeat: int):
+    """(seconds to register one layer, seconds of a pull's own start and end) on ``puller``."""
+    from layerlab.analyses.pullcost import pull_cost
+
+    measured, modelled = {}, {}
+    for tag in ("1", "12"):
+        ref = f"{registry.host}/bench/calib:{tag}"
+        best = float("inf")
+        for _ in range(repeat):
+            best = min(best, timed_pull(puller, ref))
+            puller.docker("rmi", "-f", ref)
+        measured[tag] = best
+        modelled[tag] = pull_cost(ref, bandwidth="10Gbit", concurrency=concurrency, client=client,
+                                  speeds=speeds).total["dockerd"]
+    per_layer = max(0.0, (measured["12"] - measured["1"] - (modelled["12"] - modelled["1"])) / 11)
+    fixed = max(0.0, measured["1"] - modelled["1"] - per_layer)
+    return per_layer, fixed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     reason = dockerd_missing() or registry_missing()
     if reason:
@@ -107,20 +127,14 @@ def main() -> int:
                     config = {"max-concurrent-downloads": concurrency}
                     (puller.workdir / "daemon.json").write_text(json.dumps(config))
                     with puller:
-                        # dockerd's cost of registering one layer, not in any input the registry gives:
-                        # measured here on 12 layers of 1 KiB pulled without the proxy, as the model's
-                        # layer_overhead for this daemon.
-                        calib = f"{registry.host}/bench/calib:1"
-                        best = float("inf")
-                        for _ in range(max(args.repeat, 3)):
-                            best = min(best, timed_pull(puller, calib))
-                            puller.docker("rmi", "-f", calib)
-                        bare = pull_cost(calib, bandwidth="10Gbit", concurrency=concurrency, client=client,
-                                         speeds=speeds, layer_overhead=0.0)
-                        layers = int((bare.layers["engine"] == "dockerd").sum())
-                        overhead = max(0.0, (best - bare.total["dockerd"]) / layers)
-                        print(f"--max-concurrent-downloads {concurrency}: calibration pull of 12 tiny layers "
-                              f"{best:.2f} s: {overhead * 1000:.0f} ms to register one layer", flush=True)
+                        # What no registry input gives: dockerd's cost of registering one layer, and the
+                        # fixed cost of one `docker pull` (the CLI's start, the daemon's setup). Measured
+                        # here on images of 1 and of 12 layers of 1 KiB pulled without the proxy.
+                        layer_overhead, pull_overhead = calibrate(puller, registry, client, concurrency, speeds,
+                                                                  max(args.repeat, 3))
+                        print(f"--max-concurrent-downloads {concurrency}: calibrated on 1 and 12 tiny layers: "
+                              f"{layer_overhead * 1000:.0f} ms to register one layer, {pull_overhead * 1000:.0f} ms "
+                              "for a pull's own start and end", flush=True)
                         for name, image in images.items():
                             for link, rate in RATES.items():
                                 proxy.rate = rate
@@ -138,7 +152,7 @@ def main() -> int:
                                 model = pull_cost(direct, bandwidth=rate, concurrency=concurrency,
                                                   have=f"{registry.host}/{image['have']}" if have else None,
                                                   client=client, speeds=speeds, uncompressed=sizes.get(name),
-                                                  layer_overhead=overhead)
+                                                  layer_overhead=layer_overhead, pull_overhead=pull_overhead)
                                 sizes[name] = [int(x) for x in model.layers[model.layers["engine"] == "dockerd"]
                                                ["uncompressed"]]
                                 total = model.total["dockerd"]

@@ -460,10 +460,12 @@ def measure_latency(client, host: str, repeat: int = 3) -> float:
 
 @expects(source_or_ref=_SOURCE_OR_REF, image=OPTIONAL_TEXT, bandwidth=_RATE_ARG,
          concurrency=Expect("a whole number of downloads at once (1 or more)", test=whole_number(1)), have=_HAVE,
-         client=_CLIENT, platform=OPTIONAL_TEXT, latency=_LATENCY, layer_overhead=_SECONDS, speeds=_SPEEDS,
+         client=_CLIENT, platform=OPTIONAL_TEXT, latency=_LATENCY, layer_overhead=_SECONDS,
+         pull_overhead=_SECONDS, speeds=_SPEEDS,
          uncompressed=_SIZES)
 def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", concurrency: int = 3, have=None, *,
               client=None, platform: str | None = None, latency=None, layer_overhead: float = 0.0,
+              pull_overhead: float = 0.0,
               speeds: dict | None = None, uncompressed: list[int] | None = None) -> PullCost:
     """How long pulling an image takes, layer by layer, as dockerd and containerd pull it.
 
@@ -472,9 +474,11 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     root, a snapshot, an archive, an Inventory). ``have``: more that is already present (registry
     references or local sources). ``bandwidth``: ``"100Mbit"``, ``"1Gbit"``, ``"12.5MB/s"`` or bytes/s;
     ``concurrency``: dockerd's ``--max-concurrent-downloads``; ``latency``: seconds (or ``"20ms"``) per
-    request, default measured against the registry; ``layer_overhead``: seconds to register one layer
-    after unpacking it; ``speeds``: inflate bytes/s per compression (default this host's, measured once:
-    :func:`inflate_speeds`); ``uncompressed``: the layers' tar sizes, if known (else read from the registry).
+    request, default measured against the registry; ``pull_overhead``: seconds the client and daemon take
+    besides the requests and layers (``docker pull``'s own start and end; counted at the start);
+    ``layer_overhead``: seconds to register one layer after unpacking it; ``speeds``: inflate bytes/s
+    per compression (default this host's, measured once: :func:`inflate_speeds`); ``uncompressed``: the
+    layers' tar sizes, if known (else read from the registry).
     """
     from ..sources.registry import RegistryClient
 
@@ -511,7 +515,7 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     commands = layer_commands(img.config, len(img.layers))
     # The pull starts with requests one after another: the /v2/ ping, the manifest, the platform's manifest
     # from an index (the config is fetched alongside the layers).
-    start = latency * (3 if info.media_type in INDEX_TYPES else 2)
+    start = pull_overhead + latency * (3 if info.media_type in INDEX_TYPES else 2)
     rows = []
     for engine in ENGINES:
         for p, desc in enumerate(img.layers):
@@ -682,3 +686,36 @@ def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency:
     return model_pull(pd.DataFrame(rows), bandwidth=bandwidth, concurrency=concurrency, latency=latency,
                       speeds=speeds or inflate_speeds(), layer_overhead=layer_overhead, start=2 * latency,
                       reference=image, platform=str(inv.meta.get("platform") or ""))
+
+
+def pullable_images(source, blobs) -> list[str]:
+    """Names of the tagged images of ``source`` whose every layer's compressed size ``blobs`` gives (the
+    images :func:`local_pull_cost` can model), most layers first."""
+    from ..sources import open_source
+    from .compressed import layer_compressed
+
+    inv = open_source(source)
+    known = layer_compressed(inv, blobs)
+    known = set(known.loc[known["compressed_size"].notna(), "layer_id"])
+    out = []
+    for image_id, tags in zip(inv.images["image_id"], inv.images["tags"]):
+        chain = inv.chain(image_id)
+        if len(tags) and chain and all(layer in known for layer in chain):
+            out.append((len(chain), sorted(tags, key=len)[0]))
+    return [name for _, name in sorted(out, key=lambda x: -x[0])]
+
+
+def first_pull_cost(refs, source, blobs, *, insecure=(), bandwidth="100Mbit", concurrency: int = 3):
+    """The pull the registries notebook shows: of ``refs[0]`` from its registry (plain HTTP for
+    ``insecure`` hosts) when references are given, else of the source's image with the most layers
+    whose compressed sizes ``blobs`` gives (:func:`local_pull_cost`); None when there is neither."""
+    refs = [refs] if isinstance(refs, str) else list(refs or [])
+    if refs:
+        from ..sources.registry import RegistryClient
+
+        with RegistryClient(insecure=list(insecure or [])) as client:
+            return pull_cost(refs[0], bandwidth=bandwidth, concurrency=concurrency, client=client)
+    names = pullable_images(source, blobs) if blobs is not None else []
+    if not names:
+        return None
+    return local_pull_cost(source, names[0], blobs, bandwidth=bandwidth, concurrency=concurrency)

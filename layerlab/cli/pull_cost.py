@@ -67,7 +67,7 @@ def cmd_pull_cost(args) -> int:
     with _client(args) as client:
         cost = pull_cost(args.source, args.image, bandwidth=args.bandwidth, concurrency=args.concurrency,
                          have=args.have or None, client=client, platform=args.platform, latency=args.latency,
-                         layer_overhead=args.layer_overhead)
+                         layer_overhead=args.layer_overhead, pull_overhead=args.pull_overhead)
     data = cost.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -107,6 +107,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--platform", help="the platform a pull takes from an index (default: this host's)")
     p.add_argument("--latency", help="per request, e.g. 20ms (default: measured against the registry)")
     p.add_argument("--layer-overhead", type=float, default=0.0, help="seconds to register one layer after unpacking")
+    p.add_argument("--pull-overhead", type=float, default=0.0, help="seconds of the client's and daemon's own "
+                   "start and end of a pull")
     p.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     client_options(p)
     p.set_defaults(func=cmd_pull_cost)

@@ -171,7 +171,9 @@ def test_registries_notebook_key_outputs(report):
     assert "known to a registry" in html
     if reports.sample_capture() is not None:
         assert "garbage-collect would delete" in html
-    assert len(_outputs(nb, "image/png")) == 2
+        assert "reordered" in html and "squashed" in html  # the pull's what-if (sizes from the capture)
+    # sharing, size kinds, and the pull's timeline when the capture gives compressed sizes
+    assert len(_outputs(nb, "image/png")) == 2 + (reports.sample_capture() is not None)
 
 
 def test_a_parameter_reaches_the_notebooks(tmp_path):
