@@ -140,3 +140,27 @@ def test_bandwidth_is_parsed_or_refused():
     assert parse_bandwidth("10MiB/s") == 10 * 1024 * 1024
     with pytest.raises(ArgumentError, match="not a rate"):
         parse_bandwidth("fast")
+
+
+def test_pull_cost_onto_a_data_root_and_the_cli(releases, daemon, client, tmp_path):
+    from layerlab.cli import main
+
+    repo = releases["repository"]
+    # the daemon that built the releases holds every layer: nothing to fetch, nothing to unpack
+    here = pull_cost(str(daemon.data_root), f"{repo}:a-base", client=client, latency=0, speeds={"gzip": 1e8})
+    assert here.bytes == {"dockerd": 0, "containerd": 0}
+    assert not here.layers["unpacked"].any()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["pull-cost", f"{repo}:a-base", "--have", f"{repo}:y-deps", "--bandwidth", "40Mbit",
+                     "--concurrency", "1", "--latency", "0", "--json", "--cache-dir", str(tmp_path)]) == 0
+    data = json.loads(out.getvalue())
+    step = release_cost(repo, client, tags=["y-deps", "a-base"]).iloc[1]
+    assert data["engines"]["dockerd"]["bytes_fetched"] == step["reship_bytes"]
+    assert data["inputs"]["bandwidth_bytes_per_second"] == 5e6 and data["inputs"]["concurrency"] == 1
+    fetched = [layer for layer in data["engines"]["dockerd"]["layers"] if layer["fetched"]]
+    # one download at a time, in layer order
+    assert all(b["download_start"] >= a["download_end"] - 1e-9 for a, b in zip(fetched, fetched[1:]))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        assert main(["pull-cost", f"{repo}:no-such-tag", "--cache-dir", str(tmp_path)]) == 2
+    assert "no-such-tag" in err.getvalue()
