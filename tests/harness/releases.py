@@ -62,3 +62,34 @@ def push_releases(daemon, registry, workdir: str | os.PathLike, repository: str 
         daemon.docker("build", "-t", ref, context)
         daemon.docker("push", ref)
     return {"repository": f"{h}/{repository}", "tags": [t for t, _ in RELEASES], "base": [base1, base2]}
+
+
+#: The same app two ways: the source copied in before the dependency install (each source change
+#: re-runs it) and after it (the classic fix).
+ORDERINGS = {
+    "source-first": """FROM {base}
+COPY src/ /app/src/
+RUN mkdir -p /app/lib && dd if=/dev/urandom of=/app/lib/dep bs=1k count={dep_kib} 2>/dev/null
+""",
+    "deps-first": """FROM {base}
+RUN mkdir -p /app/lib && dd if=/dev/urandom of=/app/lib/dep bs=1k count={dep_kib} 2>/dev/null
+COPY src/ /app/src/
+""",
+}
+
+
+def push_orderings(daemon, registry, workdir: str | os.PathLike, base: str, dep_kib: int = 512) -> dict:
+    """For each of ``ORDERINGS``, two releases differing only by a source change, pushed as
+    ``layerlab/order-NAME:1`` and ``:2``. Returns {name: repository}."""
+    work = Path(workdir)
+    out = {}
+    for name, dockerfile in ORDERINGS.items():
+        repo = f"{registry.host}/layerlab/order-{name}"
+        for release in (1, 2):
+            context = work / f"{name}-{release}"
+            _write(context, {"Dockerfile": dockerfile.format(base=base, dep_kib=dep_kib),
+                             "src/main.sh": f"#!/bin/sh\necho release {release}\n"})
+            daemon.docker("build", "-t", f"{repo}:{release}", context)
+            daemon.docker("push", f"{repo}:{release}")
+        out[name] = repo
+    return out

@@ -164,3 +164,24 @@ def test_pull_cost_onto_a_data_root_and_the_cli(releases, daemon, client, tmp_pa
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
         assert main(["pull-cost", f"{repo}:no-such-tag", "--cache-dir", str(tmp_path)]) == 2
     assert "no-such-tag" in err.getvalue()
+
+
+def test_what_if_reordered_predicts_the_real_reordering(daemon, live, releases, client, tmp_path_factory):
+    """what_if on the source-first image against real releases of both orderings."""
+    from harness.releases import push_orderings
+
+    from layerlab.analyses.pullcost import what_if
+
+    reg, _ = live
+    repos = push_orderings(daemon, reg, tmp_path_factory.mktemp("orderings"), base=releases["base"][0])
+    bad = release_cost(repos["source-first"], client).iloc[1]
+    good = release_cost(repos["deps-first"], client).iloc[1]
+    # each source change re-ships the dependencies in the first ordering, only the source in the second
+    assert bad["first_changed_position"] == 1 and good["first_changed_position"] == 2
+    cost = pull_cost(f"{repos['source-first']}:2", client=client, latency=0, speeds={"gzip": 1e8})
+    table = what_if(cost).set_index("variant")
+    layers = skopeo_layers(f"{repos['source-first']}:2")
+    assert table.loc["as is", "release_bytes"] == bad["new_bytes"] == sum(s for _, s in layers[1:])
+    assert table.loc["reordered", "release_bytes"] == layers[1][1]
+    assert table.loc["reordered", "release_bytes"] == pytest.approx(good["new_bytes"], rel=0.1)
+    assert good["new_bytes"] < bad["new_bytes"] / 4
