@@ -55,8 +55,10 @@ def build_images(daemon: Daemon, registry: Registry, work: Path) -> dict[str, di
     calib_files = {f"c{i:02d}.bin": 1024 for i in range(12)}
     calib = _context(work / "calib", "FROM scratch\n" + "".join(f"COPY {n} /\n" for n in calib_files), calib_files)
     calib1 = _context(work / "calib1", "FROM scratch\nCOPY c.bin /\n", {"c.bin": 1024})
+    calib_bytes = _context(work / "calib-bytes", "FROM scratch\nCOPY w.bin /\n", {"w.bin": 16 * MIB})
     images = {"big": ("bench/big:1", big), "many": ("bench/many:1", many), "base": ("bench/base:1", base),
-              "calib": ("bench/calib:12", calib), "calib1": ("bench/calib:1", calib1)}
+              "calib": ("bench/calib:12", calib), "calib1": ("bench/calib:1", calib1),
+              "calib-bytes": ("bench/calib:bytes", calib_bytes)}
     for _, (path, ctx) in images.items():
         daemon.docker("build", "-t", f"{h}/{path}", ctx)
         daemon.docker("push", f"{h}/{path}")
@@ -75,22 +77,28 @@ def timed_pull(daemon: Daemon, ref: str) -> float:
 
 
 def calibrate(puller: Daemon, registry: Registry, client, concurrency: int, speeds: dict, repeat: int):
-    """(seconds to register one layer, seconds of a pull's own start and end) on ``puller``."""
+    """(seconds to register one layer, seconds of a pull's own start and end, bytes/s the daemon writes a
+    layer at) on ``puller``, from images of 1 and 12 layers of 1 KiB and one of 16 MiB, no proxy."""
     from layerlab.analyses.pullcost import pull_cost
 
-    measured, modelled = {}, {}
-    for tag in ("1", "12"):
-        ref = f"{registry.host}/bench/calib:{tag}"
-        best = float("inf")
+    def best(ref):
+        out = float("inf")
         for _ in range(repeat):
-            best = min(best, timed_pull(puller, ref))
+            out = min(out, timed_pull(puller, ref))
             puller.docker("rmi", "-f", ref)
-        measured[tag] = best
-        modelled[tag] = pull_cost(ref, bandwidth="10Gbit", concurrency=concurrency, client=client,
-                                  speeds=speeds).total["dockerd"]
-    per_layer = max(0.0, (measured["12"] - measured["1"] - (modelled["12"] - modelled["1"])) / 11)
-    fixed = max(0.0, measured["1"] - modelled["1"] - per_layer)
-    return per_layer, fixed
+        return out
+
+    def model(ref, **kw):
+        return pull_cost(ref, bandwidth="10Gbit", concurrency=concurrency, client=client, **kw).total["dockerd"]
+
+    one, twelve, big = (f"{registry.host}/bench/calib:{t}" for t in ("1", "12", "bytes"))
+    measured = {ref: best(ref) for ref in (one, twelve, big)}
+    per_layer = max(0.0, (measured[twelve] - measured[one] - (model(twelve, speeds=speeds)
+                                                            - model(one, speeds=speeds))) / 11)
+    fixed = max(0.0, measured[one] - model(one, speeds=speeds) - per_layer)
+    rest = model(big, speeds=speeds, layer_overhead=per_layer, pull_overhead=fixed)
+    write = 16 * MIB / (measured[big] - rest) if measured[big] > rest else None
+    return per_layer, fixed, write
 
 
 def main() -> int:
@@ -133,9 +141,11 @@ def main() -> int:
                         # here on images of 1 and of 12 layers of 1 KiB pulled without the proxy.
                         overheads[concurrency] = calibrate(puller, registry, client, concurrency, speeds,
                                                            max(args.repeat, 3))
-                        print(f"--max-concurrent-downloads {concurrency}: calibrated on 1 and 12 tiny layers: "
-                              f"{overheads[concurrency][0] * 1000:.0f} ms to register one layer, "
-                              f"{overheads[concurrency][1] * 1000:.0f} ms for a pull's own start and end", flush=True)
+                        per_layer, fixed, write = overheads[concurrency]
+                        print(f"--max-concurrent-downloads {concurrency}: calibrated on 1 and 12 tiny layers and one "
+                              f"of 16 MiB: {per_layer * 1000:.0f} ms to register one layer, {fixed * 1000:.0f} ms for "
+                              "a pull's own start and end, writing "
+                              + (f"{human_bytes(write)}/s" if write else "not measurable"), flush=True)
                     print(f"\n{'IMAGE':<7} {'LINK':>8} {'N':>2} {'BYTES':>9} {'MEASURED':>9} {'MODEL':>7} "
                           f"{'MODEL/MEAS':>10}")
                     for name, image in images.items():
@@ -154,11 +164,12 @@ def main() -> int:
                                     if have:
                                         puller.docker("rmi", "-f", have)
                             for concurrency in pullers:
-                                layer_overhead, pull_overhead = overheads[concurrency]
+                                layer_overhead, pull_overhead, write = overheads[concurrency]
                                 model = pull_cost(f"{registry.host}/{image['repo']}", bandwidth=rate,
                                                   concurrency=concurrency,
                                                   have=f"{registry.host}/{image['have']}" if have else None,
-                                                  client=client, speeds=speeds, uncompressed=sizes.get(name),
+                                                  client=client, speeds={**speeds, "write": write},
+                                                  uncompressed=sizes.get(name),
                                                   layer_overhead=layer_overhead, pull_overhead=pull_overhead)
                                 sizes[name] = [int(x) for x in model.layers[model.layers["engine"] == "dockerd"]
                                                ["uncompressed"]]

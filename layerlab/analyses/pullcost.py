@@ -322,7 +322,8 @@ def simulate_pull(layers: list[dict], *, bandwidth: float, concurrency: int, lat
     order, at most ``concurrency`` at once; each waits ``latency`` (its request) and then shares
     ``bandwidth`` (bytes/s) equally with the others moving bytes (TCP flows on one bottleneck link).
     A layer unpacks when it is downloaded and the layer below is unpacked: uncompressed bytes at the
-    compression's inflate speed, plus ``layer_overhead`` seconds (registering the layer)."""
+    compression's inflate speed (``speeds``), plus the same bytes at ``speeds["write"]`` when given (the
+    daemon writing the files), plus ``layer_overhead`` seconds (registering the layer)."""
     # Hand-written: an event loop over a handful of transfers; no library models processor sharing.
     times = [{"download_start": None, "download_end": None, "unpack_start": None, "unpack_end": None}
              for _ in layers]
@@ -355,8 +356,17 @@ def simulate_pull(layers: list[dict], *, bandwidth: float, concurrency: int, lat
         inflate = layer["uncompressed"] / speed if speed else 0.0
         if layer["uncompressed"] <= layer["size"] * STORED_RATIO:
             inflate = 0.0  # incompressible data is kept in stored blocks: inflating them is a copy
-        times[i]["unpack_end"] = below = times[i]["unpack_start"] + inflate + layer_overhead
+        write = layer["uncompressed"] / speeds["write"] if speeds.get("write") else 0.0
+        times[i]["unpack_end"] = below = times[i]["unpack_start"] + inflate + write + layer_overhead
     return times
+
+
+def _speeds_of(inputs: dict) -> dict:
+    """The ``speeds`` a model ran with, from its ``inputs``."""
+    speeds = dict(inputs["inflate_bytes_per_second"])
+    if inputs.get("write_bytes_per_second"):
+        speeds["write"] = inputs["write_bytes_per_second"]
+    return speeds
 
 
 class PullCost:
@@ -379,7 +389,7 @@ class PullCost:
         i = self.inputs
         return model_pull(self.layers, bandwidth=bandwidth or i["bandwidth_bytes_per_second"],
                           concurrency=concurrency or i["concurrency"], latency=i["latency_seconds"],
-                          speeds=i["inflate_bytes_per_second"], layer_overhead=i["layer_overhead_seconds"],
+                          speeds=_speeds_of(i), layer_overhead=i["layer_overhead_seconds"],
                           start=i["start"], reference=self.reference, platform=self.platform)
 
     def differs(self) -> bool:
@@ -477,7 +487,8 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     request, default measured against the registry; ``pull_overhead``: seconds the client and daemon take
     besides the requests and layers (``docker pull``'s own start and end; counted at the start);
     ``layer_overhead``: seconds to register one layer after unpacking it; ``speeds``: inflate bytes/s
-    per compression (default this host's, measured once: :func:`inflate_speeds`); ``uncompressed``: the
+    per compression (default this host's, measured once: :func:`inflate_speeds`), and ``"write"``: the
+    bytes/s the daemon writes a layer's files at, if known (else not counted); ``uncompressed``: the
     layers' tar sizes, if known (else read from the registry).
     """
     from ..sources.registry import RegistryClient
@@ -554,7 +565,8 @@ def model_pull(layers: pd.DataFrame, *, bandwidth, concurrency: int, latency: fl
          "unpack_end": "float64"})
     inputs = {"bandwidth_bytes_per_second": rate, "concurrency": concurrency, "latency_seconds": latency,
               "layer_overhead_seconds": layer_overhead, "start": start,
-              "inflate_bytes_per_second": {k: v for k, v in speeds.items() if k != "none"}}
+              "inflate_bytes_per_second": {k: v for k, v in speeds.items() if k not in ("none", "write")},
+              "write_bytes_per_second": speeds.get("write")}
     return PullCost(reference, platform, frame, inputs)
 
 
@@ -597,7 +609,7 @@ def what_if(cost: PullCost, changes: int | None = None, reclaimable=None) -> pd.
         raise ArgumentError(f"what_if(): changes must be a layer position below {n}, not {changes}")
     i = cost.inputs
     link = {"bandwidth": i["bandwidth_bytes_per_second"], "concurrency": i["concurrency"],
-            "latency": i["latency_seconds"], "speeds": i["inflate_bytes_per_second"],
+            "latency": i["latency_seconds"], "speeds": _speeds_of(i),
             "layer_overhead": i["layer_overhead_seconds"], "start": i["start"]}
 
     def row(variant, layers, release, estimated, note):
