@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import OPTIONAL_TEXT, ArgumentError, Expect, ImageNotFound, LayerlabError, expects, whole_number
-from ..oci.config import chain_ids, diff_ids
+from ..oci.config import chain_ids, diff_ids, parse_time
 from ..oci.manifest import INDEX_TYPES, host_platform, platform_matches
 from ..oci.reference import Reference, parse_repository
 
@@ -54,7 +54,6 @@ def _one_have(v) -> bool:
     return isinstance(v, (str, os.PathLike)) or _is_inventory(v)
 
 
-_REFERENCE = Expect("an image reference (a string such as 'registry:5000/app:1') or a Reference", str, Reference)
 _REPOSITORY = Expect("a repository (a string such as 'registry:5000/team/app') or a Reference", str, Reference)
 _CLIENT = Expect("a RegistryClient or None", none=True, test=_is_client)
 _SOURCE_OR_REF = Expect("a registry reference, or a source (a path, 'sample', an Inventory)", str,
@@ -114,9 +113,9 @@ def release_steps(images: list[dict]) -> list[dict]:
         layers = image["layers"]
         before = [d for d, _ in previous["layers"]] if previous else []
         had = set(before)
-        new = [(d, s) for d, s in layers if d not in had]
+        new = {d: s for d, s in layers if d not in had}  # a blob twice in one manifest is fetched once
         first = next((p for p, (d, _) in enumerate(layers) if p >= len(before) or before[p] != d), None)
-        out.append({"new_bytes": sum(s for _, s in new), "new_layers": len(new), "first_changed_position": first,
+        out.append({"new_bytes": sum(new.values()), "new_layers": len(new), "first_changed_position": first,
                     "created_by": image["commands"][first] if first is not None else None,
                     "reship_bytes": sum(s for _, s in layers[first:]) if first is not None else 0})
         previous = image
@@ -144,13 +143,16 @@ def release_cost(repository: str, client=None, *, platform: str | None = None, t
         for tag in names:
             info, image = pulled_image(client, repo.with_tag(tag), platform)
             images.append({"tag": tag, "digest": info.digest, "platform": image.platform, "created": image.created,
-                           "layers": [(d.digest, d.size) for d in image.layers],
+                           "layers": [(d.digest, max(d.size, 0)) for d in image.layers],  # schema1: -1
                            "commands": layer_commands(image.config, len(image.layers))})
     finally:
         if own:
             client.close()
-    images.sort(key=lambda i: (pd.Timestamp(i["created"]) if i["created"] else pd.Timestamp.min.tz_localize("UTC"),
-                               i["tag"]))
+    def order(image):  # an image without a (valid) creation time first, then by time, then by tag
+        created = parse_time(image["created"])
+        return (not pd.isna(created), created if not pd.isna(created) else pd.Timestamp(0, tz="UTC"), image["tag"])
+
+    images.sort(key=order)
     rows = [{"tag": i["tag"], "digest": i["digest"], "platform": i["platform"], "created": i["created"],
              "layers": len(i["layers"]), "size": sum(s for _, s in i["layers"]), **step}
             for i, step in zip(images, release_steps(images))]
