@@ -135,28 +135,20 @@ def main() -> int:
                     (puller.workdir / "daemon.json").write_text(json.dumps(config))
                     pullers[concurrency] = puller.start()
                 try:
-                    for concurrency, puller in pullers.items():
-                        # What no registry input gives: dockerd's cost of registering one layer, and the
-                        # fixed cost of one `docker pull` (the CLI's start, the daemon's setup). Measured
-                        # here on images of 1 and of 12 layers of 1 KiB pulled without the proxy.
-                        overheads[concurrency] = calibrate(puller, registry, client, concurrency, speeds,
-                                                           max(args.repeat, 3))
-                        per_layer, fixed, write = overheads[concurrency]
-                        print(f"--max-concurrent-downloads {concurrency}: calibrated on 1 and 12 tiny layers and one "
-                              f"of 16 MiB: {per_layer * 1000:.0f} ms to register one layer, {fixed * 1000:.0f} ms for "
-                              "a pull's own start and end, writing "
-                              + (f"{human_bytes(write)}/s" if write else "not measurable"), flush=True)
-                    # Both daemons are the same program on the same disk: what a busy moment added to one
-                    # calibration is noise, so each figure is the best either daemon showed.
-                    writes = [w for _, _, w in overheads.values() if w]
-                    pooled = (min(o[0] for o in overheads.values()), min(o[1] for o in overheads.values()),
-                              max(writes) if writes else None)
-                    overheads = dict.fromkeys(overheads, pooled)
-                    print(f"model inputs: {pooled[0] * 1000:.0f} ms a layer, {pooled[1] * 1000:.0f} ms a pull, writing "
-                          + (f"{human_bytes(pooled[2])}/s" if pooled[2] else "not counted"), flush=True)
-                    print(f"\n{'IMAGE':<7} {'LINK':>8} {'N':>2} {'BYTES':>9} {'MEASURED':>9} {'MODEL':>7} "
+                    print(f"{'IMAGE':<7} {'LINK':>8} {'N':>2} {'BYTES':>9} {'MEASURED':>9} {'MODEL':>7} "
                           f"{'MODEL/MEAS':>10}")
                     for name, image in images.items():
+                        for concurrency, puller in pullers.items():
+                            # What no registry input gives: dockerd's cost of registering one layer, the fixed
+                            # cost of one `docker pull` (the CLI's start, the daemon's setup) and its write
+                            # speed, measured on images of their own pulled without the proxy; again before
+                            # each image, as the machine's load moves.
+                            overheads[concurrency] = calibrate(puller, registry, client, concurrency, speeds,
+                                                               max(args.repeat, 3))
+                            per_layer, fixed, write = overheads[concurrency]
+                            print(f"  N={concurrency} calibrated: {per_layer * 1000:.0f} ms to register a layer, "
+                                  f"{fixed * 1000:.0f} ms a pull, writing "
+                                  + (f"{human_bytes(write)}/s" if write else "not measurable"), flush=True)
                         for link, rate in RATES.items():
                             proxy.rate = rate
                             ref = f"{via}/{image['repo']}"
