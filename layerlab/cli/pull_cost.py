@@ -69,6 +69,14 @@ def cmd_pull_cost(args) -> int:
                          have=args.have or None, client=client, platform=args.platform, latency=args.latency,
                          layer_overhead=args.layer_overhead, pull_overhead=args.pull_overhead)
     data = cost.to_dict()
+    table = None
+    if args.what_if:
+        from ..analyses.pullcost import what_if
+
+        table = what_if(cost, changes=args.changes)
+        data["what_if"] = [{k: (int(v) if k in ("layers", "pull_bytes", "release_bytes") else
+                                round(float(v), 6) if k == "pull_seconds" else bool(v) if k == "estimated" else v)
+                            for k, v in row.items()} for row in table.to_dict("records")]
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -90,6 +98,13 @@ def cmd_pull_cost(args) -> int:
             print(f"  {layer['position']:>3} {fetched:>10} {unpacked:>10}  {_seconds(layer['download_start'])}"
                   f" {_seconds(layer['download_end'])}  {_seconds(layer['unpack_start'])} "
                   f"{_seconds(layer['unpack_end'])}")
+    if table is not None:
+        print(f"\nwhat if (dockerd, an empty host):\n  {'VARIANT':<10} {'LAYERS':>6} {'PULL':>10} {'SECONDS':>8} "
+              f"{'PER RELEASE':>12}")
+        for row in table.itertuples(index=False):
+            mark = "~" if row.estimated else " "
+            print(f"  {row.variant:<10} {row.layers:>6} {mark}{human_bytes(row.pull_bytes):>9} "
+                  f"{row.pull_seconds:>8.2f} {mark}{human_bytes(row.release_bytes):>11}  {row.note}")
     return 0
 
 
@@ -109,6 +124,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layer-overhead", type=float, default=0.0, help="seconds to register one layer after unpacking")
     p.add_argument("--pull-overhead", type=float, default=0.0, help="seconds of the client's and daemon's own "
                    "start and end of a pull")
+    p.add_argument("--what-if", action="store_true", help="also the image reordered (the layer a release changes "
+                   "moved to the top), squashed: pull time and bytes per release")
+    p.add_argument("--changes", type=int, help="with --what-if: the layer position a release changes (default: the "
+                   "first COPY with a RUN above it)")
     p.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
     client_options(p)
     p.set_defaults(func=cmd_pull_cost)

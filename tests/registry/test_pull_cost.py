@@ -185,3 +185,14 @@ def test_what_if_reordered_predicts_the_real_reordering(daemon, live, releases, 
     assert table.loc["reordered", "release_bytes"] == layers[1][1]
     assert table.loc["reordered", "release_bytes"] == pytest.approx(good["new_bytes"], rel=0.1)
     assert good["new_bytes"] < bad["new_bytes"] / 4
+    from layerlab.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["pull-cost", f"{repos['source-first']}:2", "--what-if", "--json", "--latency", "0"]) == 0
+    rows = {r["variant"]: r for r in json.loads(out.getvalue())["what_if"]}
+    assert rows["reordered"]["release_bytes"] == layers[1][1] and type(rows["as is"]["pull_bytes"]) is int
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["pull-cost", f"{repos['source-first']}:2", "--what-if", "--latency", "0"]) == 0
+    assert "reordered" in out.getvalue() and "squashed" in out.getvalue()
