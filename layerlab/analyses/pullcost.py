@@ -19,13 +19,15 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import OPTIONAL_TEXT, ArgumentError, Expect, ImageNotFound, LayerlabError, expects, whole_number
+from ..errors import (OPTIONAL_TEXT, ArgumentError, Expect, ImageNotFound, LayerlabError, UnsupportedManifest,
+                      expects, whole_number)
 from ..oci.config import chain_ids, diff_ids, parse_time
-from ..oci.manifest import INDEX_TYPES, host_platform, platform_matches
+from ..oci.manifest import INDEX_TYPES, SCHEMA1, host_platform, platform_matches
 from ..oci.reference import Reference, parse_repository
 
 RELEASE_COLUMNS = ["tag", "digest", "platform", "created", "layers", "size", "new_bytes", "new_layers",
@@ -139,12 +141,16 @@ def release_cost(repository: str, client=None, *, platform: str | None = None, t
     client = client or RegistryClient()
     try:
         names = list(tags) if tags is not None else client.tags(repo)
-        images = []
-        for tag in names:
+
+        def one(tag):
             info, image = pulled_image(client, repo.with_tag(tag), platform)
-            images.append({"tag": tag, "digest": info.digest, "platform": image.platform, "created": image.created,
-                           "layers": [(d.digest, max(d.size, 0)) for d in image.layers],  # schema1: -1
-                           "commands": layer_commands(image.config, len(image.layers))})
+            return {"tag": tag, "digest": info.digest, "platform": image.platform, "created": image.created,
+                    "layers": [(d.digest, max(d.size, 0)) for d in image.layers],  # schema1: -1
+                    "commands": layer_commands(image.config, len(image.layers))}
+
+        # the client's connection pool serves concurrent requests (as registry_frames uses it)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+            images = list(pool.map(one, names))
     finally:
         if own:
             client.close()
@@ -509,6 +515,10 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     client = client or RegistryClient()
     try:
         info, img = pulled_image(client, ref, platform)
+        if img.media_type in SCHEMA1:
+            raise UnsupportedManifest(f"{ref} is a schema1 image, whose manifest gives neither layer sizes nor diff "
+                                      "IDs; copy it to a schema2 or OCI image (skopeo copy) to model its pull",
+                                      ref=str(ref))
         if latency is None:
             latency = measure_latency(client, ref.api_host)
         latency = parse_seconds(latency)
