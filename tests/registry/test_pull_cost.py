@@ -58,6 +58,9 @@ def test_release_cost_equals_the_digests(releases, client):
     # a source change ships one small layer; the dependency change ships the dependencies again
     assert by_tag.loc["b-source", "new_layers"] == 1
     assert by_tag.loc["y-deps", "new_bytes"] > 3 * 256 * 1024
+    # the base change keeps the blob of `COPY deps.txt` (same file), over a new base: a blob containerd
+    # has, on a chain dockerd has not
+    assert by_tag.loc["a-base", "new_bytes"] < by_tag.loc["a-base", "reship_bytes"]
 
 
 def test_churn_cli_json_is_the_stable_interface(releases, tmp_path):
@@ -117,6 +120,13 @@ def test_pull_cost_skips_what_the_host_has(releases, client):
     assert (unpacked["unpack_start"] >= unpacked["download_end"]).all()
     assert (unpacked["unpack_start"].iloc[1:].to_numpy() >= unpacked["unpack_end"].iloc[:-1].to_numpy()).all()
     assert upgrade.total["dockerd"] < fresh.total["dockerd"]
+    # over a new base, containerd skips the blob it holds (it still unpacks it: the snapshot is new)
+    rebase = pull_cost(f"{repo}:a-base", have=f"{repo}:y-deps", client=client, latency=0, speeds=speeds)
+    step = release_cost(repo, client, tags=["y-deps", "a-base"]).iloc[1]
+    assert rebase.differs()
+    assert rebase.bytes["dockerd"] == step["reship_bytes"] > rebase.bytes["containerd"] == step["new_bytes"]
+    c = rebase.layers[rebase.layers["engine"] == "containerd"]
+    assert (c["unpacked"] & ~c["fetched"]).any()
 
 
 def test_simulated_downloads_share_the_link():
