@@ -456,6 +456,24 @@ def _present(client, have, platform) -> tuple[set, set]:
     return chains, blobs
 
 
+def _local_or_remote(source, image: str):
+    """(the host's Inventory, the reference to pull): an image the host's store holds is pulled by its
+    repo digest (where it came from or went to), anything else is a registry reference."""
+    from ..sources import open_source
+
+    inv = open_source(source)
+    try:
+        image_id = inv.image_id(image)
+    except ImageNotFound:
+        return inv, image
+    row = inv.images[inv.images["image_id"] == image_id].iloc[0]
+    digests = list(row["digests"] if row["digests"] is not None else [])
+    if not digests:
+        raise ImageNotFound(f"{image} is in {source} but has no repo digest (it was never pushed or pulled): give "
+                            "the registry reference to pull", ref=image)
+    return inv, digests[0]
+
+
 def uncompressed_sizes(client, reference, platform: str) -> list[int]:
     """Each layer's uncompressed tar size, base first, read from the registry (each blob streamed once,
     checked, and kept in layerlab's layer cache, so a second call reads the cache)."""
@@ -510,6 +528,8 @@ def pull_cost(source_or_ref, image: str | None = None, bandwidth="100Mbit", conc
     if not isinstance(reference, str) or not reference.strip():
         raise ArgumentError(f"pull_cost: give the image to pull as a registry reference, not {reference!r}")
     reference = reference.strip().removeprefix("docker://")
+    if host_source is not None:
+        host_source, reference = _local_or_remote(host_source, reference)
     ref = Reference.parse(reference)
     own = client is None
     client = client or RegistryClient()

@@ -160,6 +160,10 @@ def test_pull_cost_onto_a_data_root_and_the_cli(releases, daemon, client, tmp_pa
     here = pull_cost(str(daemon.data_root), f"{repo}:a-base", client=client, latency=0, speeds={"gzip": 1e8})
     assert here.bytes == {"dockerd": 0, "containerd": 0}
     assert not here.layers["unpacked"].any()
+    # an image the store holds, named as the store names it: pulled by its repo digest
+    by_name = pull_cost(str(daemon.data_root), f"{repo}:b-source", client=client, latency=0, speeds={"gzip": 1e8})
+    assert by_name.reference.split("@")[1] == skopeo_json("--tls-verify=false", f"docker://{repo}:b-source")["Digest"]
+    assert by_name.bytes["dockerd"] == 0
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["pull-cost", f"{repo}:a-base", "--have", f"{repo}:y-deps", "--bandwidth", "40Mbit",
