@@ -702,7 +702,7 @@ def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency:
     blobs are taken as gzip (what ``docker push`` writes). An unknown compressed size is an error
     saying why."""
     from ..sources import open_source
-    from .compressed import layer_compressed
+    from .drivers.compressed import layer_compressed
 
     inv = open_source(source)
     image_id = inv.image_id(image)
@@ -736,7 +736,7 @@ def pullable_images(source, blobs) -> list[str]:
     """Names of the tagged images of ``source`` whose every layer's compressed size ``blobs`` gives (the
     images :func:`local_pull_cost` can model), most layers first."""
     from ..sources import open_source
-    from .compressed import layer_compressed
+    from .drivers.compressed import layer_compressed
 
     inv = open_source(source)
     known = layer_compressed(inv, blobs)
