@@ -72,3 +72,37 @@ def no_data(ax, message: str):
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def label_room(ax, axis: str = "y", fontsize: float = 8, spacing: float = 1.35) -> int:
+    """How many tick labels of ``fontsize`` points fit along ``axis`` of ``ax`` without touching."""
+    fig = ax.figure
+    box = ax.get_position()
+    inches = (box.height * fig.get_figheight()) if axis == "y" else (box.width * fig.get_figwidth())
+    return max(int(inches * 72 / (fontsize * spacing)), 1)
+
+
+def thin_ticks(ax, axis: str, labels, *, fontsize: float = 8, keep=(), rotation: float = 0, **kwargs) -> list[int]:
+    """Set one tick per item on ``axis`` but label only as many as fit: every k-th item, plus the
+    indices in ``keep`` (the highlighted or the largest), so 400 labels do not become a smear.
+    Returns the indices labelled."""
+    import numpy as np
+
+    labels = list(labels)
+    n = len(labels)
+    room = label_room(ax, axis, fontsize, 1.35 if axis == "y" or rotation else 6.0)
+    if n <= room:
+        shown = list(range(n))
+    else:
+        keep = sorted(set(int(k) for k in keep if 0 <= k < n))[: room // 2]
+        step = int(np.ceil(n / max(room - len(keep), 1)))
+        shown = sorted(set(range(0, n, step)) | set(keep))
+        # neighbours of a kept label would touch it: drop the regular ones too close to a kept one
+        shown = [i for i in shown if i in keep or all(abs(i - k) >= step for k in keep)]
+    text = [labels[i] if i in set(shown) else "" for i in range(n)]
+    set_ticks = ax.set_yticks if axis == "y" else ax.set_xticks
+    set_ticks(np.arange(n), text, fontsize=fontsize, rotation=rotation, **kwargs)
+    if n > len(shown):
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(
+            ((ax.get_ylabel() if axis == "y" else ax.get_xlabel()) or "") + f" ({len(shown)} of {n} labelled)")
+    return shown
