@@ -71,8 +71,8 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
     Returns
     -------
     DataFrame
-        One row per (layer, what), largest first: ``image`` (the name of an image carrying it, the
-        largest first), ``image_id``, ``images`` (how many listed images carry the layer),
+        One row per (layer, what), largest first: ``image`` (the image that made the layer: of the
+        images using it, the one with the fewest layers), ``image_id``, ``images`` (how many listed images carry the layer),
         ``position`` and ``layer_id`` (the layer that stores the bytes), ``command`` (the Dockerfile
         command that made it), ``what`` (``hidden`` or a bloat category), ``bytes``, ``paths``,
         ``examples`` (up to three of the largest paths) and ``fix`` (the change that avoids it).
@@ -89,10 +89,16 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
     users = il.groupby("layer_id")["image_id"].nunique()
     where = il.drop_duplicates(["image_id", "layer_id"]).set_index(["image_id", "layer_id"])
     names = {r.image_id: short_name(r.tags, r.image_id) for r in inv.images.itertuples(index=False)}
+    # A layer is named after the image that made it: of those using it, the one with the fewest
+    # layers (tagged first): its Dockerfile is the one to change.
+    images = inv.images.set_index("image_id")
+    maker = (il.assign(untagged=il["image_id"].map(images["tags"].map(len) == 0),
+                       layers=il["image_id"].map(images["layer_count"]))
+             .sort_values(["untagged", "layers", "image_id"]).drop_duplicates("layer_id").set_index("layer_id")["image_id"])
     out = []
     for (layer_id, what), g in rows.groupby(["layer_id", "what"], sort=False):
         g = g.sort_values(["bytes", "path"], ascending=[False, True])
-        iid = g["image_id"].iloc[0]
+        iid = maker.get(layer_id, g["image_id"].iloc[0])
         at = where.loc[(iid, layer_id)]
         out.append({"image": names.get(iid, iid), "image_id": iid, "images": int(users.get(layer_id, 1)),
                     "position": int(at["position"]), "layer_id": layer_id,

@@ -94,11 +94,13 @@ def thin_ticks(ax, axis: str, labels, *, fontsize: float = 8, keep=(), rotation:
     if n <= room:
         shown = list(range(n))
     else:
-        keep = sorted(set(int(k) for k in keep if 0 <= k < n))[: room // 2]
-        step = int(np.ceil(n / max(room - len(keep), 1)))
-        shown = sorted(set(range(0, n, step)) | set(keep))
-        # neighbours of a kept label would touch it: drop the regular ones too close to a kept one
-        shown = [i for i in shown if i in keep or all(abs(i - k) >= step for k in keep)]
+        step = int(np.ceil(n / room))
+        shown = []
+        # the kept first (in the order given: most wanted first), then every step-th; none closer than a step
+        for i in [int(k) for k in keep if 0 <= k < n] + list(range(0, n, step)):
+            if all(abs(i - j) >= step for j in shown):
+                shown.append(i)
+        shown.sort()
     text = [labels[i] if i in set(shown) else "" for i in range(n)]
     set_ticks = ax.set_yticks if axis == "y" else ax.set_xticks
     set_ticks(np.arange(n), text, fontsize=fontsize, rotation=rotation, **kwargs)

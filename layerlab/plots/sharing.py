@@ -57,7 +57,7 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
         from matplotlib.colors import LogNorm
 
         norm = LogNorm(vmin=positive.min(), vmax=positive.max())
-        shown = np.ma.masked_invalid(np.where(values > 0, values, positive.min()))  # empty layers at the low end, still drawn
+        shown = np.ma.masked_invalid(np.where(values > 0, values, np.where(np.isnan(values), np.nan, positive.min())))  # empty layers at the low end, still drawn
     mesh = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest", norm=norm)
     cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
     cbar.set_label(f"layer apparent size ({unit}{', log scale' if norm is not None else ''})")

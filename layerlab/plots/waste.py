@@ -83,7 +83,7 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
 
 @fill_doc
 @expects(inv=INVENTORY, data=FRAME, top=COUNT, ax=AX, label_width=COUNT)
-def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
+def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 15, ax=None, label_width: int = 34):
     """Per image: bytes its final filesystem shows and bytes it could shed (reclaimable), with dive's
     efficiency score on each bar.
 
@@ -110,7 +110,7 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None
         return no_data(ax, "no images")
     eff = eff.assign(size=eff["image_id"].map(images["size"]).astype("int64"))
     eff = eff.sort_values(["reclaimable_bytes", "size", "image_id"], ascending=[False, False, True])
-    total_images, total_reclaim = len(eff), float(eff["reclaimable_bytes"].sum())
+    total_images = len(eff)
     shown, rest_rows = eff.head(top), eff.iloc[top:]
     names = list(image_names(images.loc[shown["image_id"]].reset_index(), label_width).reindex(shown["image_id"]))
     reclaim = shown["reclaimable_bytes"].to_numpy(dtype=float)
@@ -149,7 +149,10 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None
         bytes_axis(ax, "x", "apparent", most * 1.45)
     # Outside the plot: a 300-image chart has bars in every corner.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    ax.set_title(f"waste per image: {human_bytes(total_reclaim)} reclaimable in {total_images} images"
+    from ..analyses.totals import reclaimable_once
+
+    once = reclaimable_once(inv, list(eff["image_id"]))["reclaimable_bytes"]  # the index's figure: each byte once
+    ax.set_title(f"waste per image: {human_bytes(once)} reclaimable in {total_images} images (each byte once)"
                  + (f" (the top {len(shown)}, the rest summed)" if len(rest_rows) else "")
                  + (", sorted by reclaimable bytes" if total_images > 1 else ""))
     return ax

@@ -182,13 +182,18 @@ def _fix_first(findings, top: int = 10) -> str:
     rows = findings.head(top)
     most = int(rows["bytes"].max())
     what = {"hidden": "hidden by a later layer"}
+    first_with: dict = {}
+    fixes = []
+    for i, fix in enumerate(rows["fix"], 1):  # a fix said once, then referred to
+        fixes.append(_h(fix) if fix not in first_with else f'<span class="q">as #{first_with[fix]}</span>')
+        first_with.setdefault(fix, i)
     body = "".join(
         f'<tr><td>{i}</td><td>{_h(r.image)}' + (f' <span class="q">(+{r.images - 1} more)</span>' if r.images > 1 else "")
         + f'</td><td>{_h(what.get(r.what, r.what))}</td><td class="num">{human_bytes(r.bytes)}</td>'
         f'<td>{_size_bar(r.bytes, most)}</td><td>layer {r.position}: <code>{_h(r.command)}</code>'
         f'<br><span class="q">{_h(shorten(r.examples[0], 70)) if r.examples else ""}'
-        + (f" and {r.paths - 1:,} more" if r.paths > 1 else "") + f'</span></td><td>{_h(r.fix)}</td></tr>'
-        for i, r in enumerate(rows.itertuples(index=False), 1))
+        + (f" and {r.paths - 1:,} more" if r.paths > 1 else "") + f'</span></td><td>{fix}</td></tr>'
+        for i, (r, fix) in enumerate(zip(rows.itertuples(index=False), fixes), 1))
     a = findings.attrs
     rest = len(findings) - len(rows)
     more = (f'<p class="q">{rest:,} smaller findings ({human_bytes(int(findings["bytes"].iloc[top:].sum()))}) are on '
@@ -197,7 +202,7 @@ def _fix_first(findings, top: int = 10) -> str:
             f"<p>{human_bytes(a['hidden_bytes'])} are hidden: written by one layer, overwritten or deleted by a later one, "
             f"yet stored and pulled. {human_bytes(a['bloat_bytes'])} are bloat: visible, but caches, bytecode, test "
             "suites, docs. Each (layer, path) is counted once however many images share the layer; a row names the "
-            "largest image that carries it.</p>"
+            "image that made the layer (its Dockerfile is the one to change) and how many more use it.</p>"
             '<table class="top fix"><tr><th>#</th><th>image</th><th>what</th><th>bytes</th><th></th><th>where</th>'
             f"<th>fix (Dockerfile change)</th></tr>{body}</table>{more}")
 

@@ -27,8 +27,8 @@ CSS = """<style>
 /* !important: JupyterLab's and the report's own table rules would otherwise align headers and cells
    differently (pandas also writes text-align: right on the header row) */
 .layerlab-table th, .layerlab-table td {text-align: left !important; padding: 2px 12px 2px 0 !important;
-  line-height: 1.3 !important; vertical-align: top; white-space: nowrap; max-width: 48em; overflow: hidden;
-  text-overflow: ellipsis;}
+  line-height: 1.3 !important; vertical-align: top; max-width: 36em; overflow-wrap: anywhere;}
+/* long cells wrap rather than being cut at the end (paths are shortened in the middle by tables.readable) */
 .layerlab-table th {border-bottom: 1px solid #999;}
 .layerlab-controls {flex-wrap: wrap; gap: 4px 12px;}
 .layerlab-tree select, .layerlab-tree-static {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
@@ -173,8 +173,8 @@ class Snapshot:
 
 def snapshot_table(summary_html: str, table: pd.DataFrame, rows: int = PAGE_ROWS, what: str = "rows") -> str:
     """The still form of a summary line and a table: the summary, the first ``rows`` rows through
-    ``tables.table_html``, and how many more the live widget pages through."""
-    more = f"<div><i>… {len(table) - rows} more {what} in the live widget</i></div>" if len(table) > rows else ""
+    ``tables.table_html``, and how many there are in all (a static page cannot page through them)."""
+    more = f"<div><i>the first {rows} of {len(table):,} {what}</i></div>" if len(table) > rows else ""
     body = table_html(table.head(rows)) if len(table) else "<i>nothing to show</i>"
     return f"<div>{summary_html}</div>{body}{more}"
 

@@ -456,8 +456,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
         body = walk("/")
         total = len(tree.paths) if keep is None else int(keep.sum())
-        more = (f"<div><i>… the report lists {max_entries} of {total} entries; the live widget "
-                f"(or a path filter) shows the rest</i></div>" if budget[0] <= 0 else "")
+        more = (f"<div><i>the first {max_entries:,} of {total:,} entries</i></div>"
+                if budget[0] <= 0 else "")
         legend = ('<span class="ll-added">+ added</span> · <span class="ll-modified">~ modified</span> · '
                   '<span class="ll-removed">- removed</span>')
         style = ("<style>.layerlab-tree-static summary {list-style: none; cursor: pointer;}"
