@@ -47,7 +47,8 @@ def host(tmp_path_factory):
 
     require(dockerd_missing() or buildkit_missing())
     out = tmp_path_factory.mktemp("host") / "host.layerlab"
-    with tempfile.TemporaryDirectory(prefix="layerlab-hostd-") as tmp, Daemon(Path(tmp) / "d") as d:
+    # The data root stays (the daemon stops): a report reads file contents from it, as on a host.
+    with Daemon(tempfile.mkdtemp(prefix="layerlab-hostd-", dir=tmp_path_factory.getbasetemp())) as d:
         made = build_host(d)
         ll.open_root(str(d.data_root), progress=False).save(out)
     return out, made
