@@ -240,6 +240,14 @@ def _cell(v):
     return v
 
 
+def figures_table(figures: dict) -> pd.DataFrame:
+    """A dict of figures (``fleet.summary()``, ``summary --json``'s totals) as a two-column table:
+    byte figures as sizes, counts with separators; nested values (lists, dicts) left out."""
+    rows = [(header(k), human_bytes(v) if k.endswith(("_bytes", "_size")) else f"{v:,}" if isinstance(v, int) else v)
+            for k, v in figures.items() if not isinstance(v, (list, dict, tuple))]
+    return pd.DataFrame(rows, columns=["figure", "value"])
+
+
 @expects(df=TABLE)
 def table_html(df: pd.DataFrame) -> str:
     """A table as a report page shows it: ``readable`` values, no index column."""
