@@ -215,15 +215,20 @@ def copy_ups(inv, container=None, *, data: pd.DataFrame | None = None, top: int 
     return ax
 
 
+#: A changed path whose content is the same (only mtime, mode or owner differ), as ``image_diff`` labels it.
+METADATA_ONLY = "same content (mtime, mode or owner only)"
+#: What ``diff_images``' ``changes`` names when the content itself differs.
+CONTENT_CHANGES = {"kind", "size", "content", "target"}
 #: Colours of ``image_diff``'s statuses.
-STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518", "changed": "#f58518"}
+STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518", "changed": "#f58518",
+                 METADATA_ONLY: "#bab0ac"}
 
 
 @fill_doc
 @expects(inv=INVENTORY, a=OPTIONAL_IMAGE, b=OPTIONAL_IMAGE, data=FRAME, ax=AX, label_width=COUNT)
 def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
-    """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed), with
-    the number of paths on each bar.
+    """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed content,
+    same content with only mtime/mode/owner changed), with the number of paths on each bar.
 
     Parameters
     ----------
@@ -246,9 +251,14 @@ def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None
         return no_data(ax, "the two images have the same files")
     # Bytes a status accounts for: what b adds, what a had, or the new size of a changed file.
     weight = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype(float)
-    g = pd.DataFrame({"status": d["status"].astype(str), "bytes": weight}).groupby("status")
+    status = d["status"].astype(str).to_numpy(dtype=object)
+    if "changes" in d.columns:
+        # A path whose content is the same and only its mtime, mode or owner moved is not changed content.
+        content = d["changes"].map(lambda c: bool(CONTENT_CHANGES & set(str(c).split(","))) if isinstance(c, str) else True)
+        status = np.where((status == "changed") & ~content.to_numpy(dtype=bool), METADATA_ONLY, status)
+    g = pd.DataFrame({"status": status, "bytes": weight}).groupby("status")
     summary = pd.DataFrame({"bytes": g["bytes"].sum(), "paths": g.size()})
-    order = [s for s in ("added", "modified", "changed", "removed") if s in summary.index]
+    order = [s for s in ("added", "modified", "changed", METADATA_ONLY, "removed") if s in summary.index]
     summary = summary.reindex(order + sorted(set(summary.index) - set(order)))
     y = np.arange(len(summary))
     ax.barh(y, summary["bytes"], color=[STATUS_COLORS.get(s, "#bab0ac") for s in summary.index])

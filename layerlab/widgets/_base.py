@@ -69,6 +69,48 @@ def chain_rows(inv, image_id: str) -> pd.DataFrame:
     return inv.cache["chain_rows"].get(image_id, inv.image_layers.iloc[0:0])
 
 
+class Busy:
+    """A line that says a widget is working, shown when an update has run for half a second (a
+    shorter one would only flicker): ``with self.busy("reading layer 3"): ...``. The line is set
+    from a timer thread; the kernel sends widget messages from any thread at once, so it shows
+    while the update still holds the kernel."""
+
+    AFTER = 0.5
+
+    def __init__(self):
+        self.label = widgets.HTML("")
+        self.label.add_class("layerlab-busy")
+        self.shown = 0  # how many updates showed it (what the tests read)
+
+    def __call__(self, what: str = "updating"):
+        import contextlib
+        import threading
+
+        @contextlib.contextmanager
+        def running():
+            lock, state = threading.Lock(), {"done": False}
+
+            def show():
+                with lock:
+                    if not state["done"]:
+                        self.label.value = f'<span style="color:#9a6700">⏳ {html.escape(what)}…</span>'
+                        self.shown += 1
+
+            timer = threading.Timer(self.AFTER, show)
+            timer.daemon = True
+            timer.start()
+            try:
+                yield
+            finally:
+                timer.cancel()
+                with lock:
+                    state["done"] = True
+                    if self.label.value:
+                        self.label.value = ""
+
+        return running()
+
+
 def controls(*children) -> widgets.HBox:
     """A row of controls that wraps onto a second line in a narrow notebook rather than overflowing."""
     box = widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", width="100%"))

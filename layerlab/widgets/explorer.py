@@ -13,7 +13,7 @@ from .._docstrings import fill_doc
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..display import command_label, human_bytes
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, OneImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
+from ._base import (CSS, Busy, OneImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
                     snapshot_table)
 
 
@@ -60,8 +60,9 @@ class LayerExplorer(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.summary = widgets.HTML()
         self.chart = widgets.Output()
         self.table = TablePager()
+        self.busy = Busy()
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.filter_box,
-                                                               self._untagged_box()),
+                                                               self._untagged_box(), self.busy.label),
                                    self.chart, self.summary, self.table], **kwargs)
         self.add_class("layerlab-explorer")
         widgets.link((self.image_select, "value"), (self, "image"))
@@ -167,11 +168,12 @@ class LayerExplorer(OneImagePicking, SnapshotMixin, widgets.VBox):
                    if self.path_filter else ""))
 
     def _refresh(self, chart: bool):
-        table = self.layer_table()
-        if chart:
-            draw(self.chart, self.plot)
-        self.summary.value = self._summary_html(table)
-        self.table.show(table)
+        with self.busy(f"reading layer {self.position}"):
+            table = self.layer_table()
+            if chart:
+                draw(self.chart, self.plot)
+            self.summary.value = self._summary_html(table)
+            self.table.show(table)
 
     def snapshot(self) -> Snapshot:
         """The current state as HTML: the summary of the layer and the top of its table (the chart is

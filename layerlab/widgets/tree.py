@@ -16,7 +16,7 @@ from ..analyses.stacking import ancestor_closure
 from ..display import command_label, human_bytes
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
+from ._base import (CSS, Busy, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
 
 # Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
 # a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
@@ -238,8 +238,10 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(HEADER)}</div>')
         self.listing.add_class("layerlab-tree-listing")
         self.listing.observe(self._clicked, "value")
+        self.busy = Busy()
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
-                                                               self.filter_box, self.changes_box, self._untagged_box()),
+                                                               self.filter_box, self.changes_box, self._untagged_box(),
+                                                               self.busy.label),
                                    self.summary, self.header, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
@@ -401,6 +403,10 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                 f"{'was in' if tree.status[i] == 'removed' else 'from'} {layer}")
 
     def _refresh(self):
+        with self.busy(f"reading layer {self.position}"):
+            self._refresh_now()
+
+    def _refresh_now(self):
         tree = self.tree()
         keep = self.keep()
         shown, left = tree.visible(set(self.expanded), keep)
