@@ -116,38 +116,74 @@ class Tree:
         p = self.paths[i]
         return slice(int(np.searchsorted(self.paths, p + "/")), int(np.searchsorted(self.paths, p + "0")))
 
-    def size(self, i: int) -> int:
-        """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them)."""
+    def size(self, i: int, keep: np.ndarray | None = None) -> int:
+        """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them);
+        under a filter (``keep``), of the files under it the filter keeps."""
         if not self.is_dir[i]:
             return int(self.size_of[i])
         s = self.subtree(i)
-        total = self._removed_bytes if self.status[i] == "removed" else self._bytes
+        if keep is not None:
+            live, gone = self._kept_totals(keep)
+            total = gone if self.status[i] == "removed" else live
+        else:
+            total = self._removed_bytes if self.status[i] == "removed" else self._bytes
         return int(total[s.stop] - total[s.start])
+
+    def _kept_totals(self, keep: np.ndarray):
+        """Cumulative bytes of the kept files (live, removed), once per filter."""
+        key = id(keep)
+        if getattr(self, "_kept_key", None) != key:
+            files = (self.kind == "file") & keep
+            removed = self.status == "removed"
+            sizes = self.size_of
+            self._kept_key = key
+            self._kept = (np.concatenate([[0], np.cumsum(np.where(files & ~removed, sizes, 0))]),
+                          np.concatenate([[0], np.cumsum(np.where(files & removed, sizes, 0))]))
+        return self._kept
 
     def changes_under(self, i: int) -> int:
         s = self.subtree(i)
         return int(self._changed[s.stop] - self._changed[s.start])
 
     def keep(self, path_filter: str = "", changes_only: bool = False) -> np.ndarray | None:
-        """Which rows a filter keeps (matches and their directories), or None for every row."""
+        """Which rows a filter keeps (matches and their directories), or None for every row; kept
+        per filter, with ``matches`` (how many entries match, not counting their directories)."""
         if not path_filter and not changes_only:
             return None
+        cache = self.__dict__.setdefault("_keeps", {})
+        if (path_filter, changes_only) not in cache:
+            cache[(path_filter, changes_only)] = self._keep(path_filter, changes_only)
+        return cache[(path_filter, changes_only)]
+
+    def matches(self, path_filter: str = "", changes_only: bool = False) -> int:
+        """Entries the filter matches (``keep`` adds their directories)."""
+        self.keep(path_filter, changes_only)
+        return self.__dict__.get("_matches", {}).get((path_filter, changes_only), len(self.paths))
+
+    def _keep(self, path_filter: str, changes_only: bool) -> np.ndarray:
         hit = np.ones(len(self.paths), dtype=bool)
         if path_filter:
             hit &= self.frame["path"].str.contains(path_filter, regex=False).to_numpy()
         if changes_only:
             hit &= self.status != "unchanged"
+        self.__dict__.setdefault("_matches", {})[(path_filter, changes_only)] = int(hit.sum())
         keep = set(self.paths[hit])
         keep = ancestor_closure(keep)
         return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
 
-    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS) -> tuple[list[int],
-        int]:
+    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS,
+                by_size: bool = False) -> tuple[list[int], int]:
         """Rows shown, in tree order: children of "/", and the children of each expanded directory
-        (under a filter, every directory holding a kept row is open). Returns (rows, rows left out)."""
+        (under a filter, every directory holding a kept row is open); a directory's entries by name, or
+        largest first (``by_size``, dive's ^O; sizes under the filter). Returns (rows, rows left out)."""
         out: list[int] = []
         left = 0
-        stack = [iter(self.children.get("/", ()))]
+
+        def kids(parent: str):
+            rows = self.children.get(parent, ())
+            return iter(sorted(rows, key=lambda i: -self.size(i, keep)) if by_size else rows)
+
+        stack = [kids("/")]
         while stack:
             i = next(stack[-1], None)
             if i is None:
@@ -160,14 +196,15 @@ class Tree:
                 continue
             out.append(i)
             if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
-                stack.append(iter(self.children.get(self.paths[i], ())))
+                stack.append(kids(self.paths[i]))
         return out, left
 
-    def columns(self, i: int) -> tuple[str, str, str, str]:
-        """(marker, permissions, uid:gid, size) as the tree prints them."""
+    def columns(self, i: int, keep: np.ndarray | None = None) -> tuple[str, str, str, str]:
+        """(marker, permissions, uid:gid, size) as the tree prints them (sizes under the filter ``keep``)."""
         uid, gid = int(self.uid[i]), int(self.gid[i])
         owner = f"{uid}:{gid}" if uid >= 0 else "?:?"
-        return MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner, human_bytes(self.size(i))
+        return (MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner,
+                human_bytes(self.size(i, keep)))
 
     def name_of(self, i: int) -> str:
         """The name as the tree prints it: control characters escaped (``ls -b``), so a name holding a
@@ -208,6 +245,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
     image = Unicode(help="image ID shown")
     position = Int(0, help="layer shown, 0 = base")
     view = Unicode("layer", help="'layer': what the layer changed; 'aggregated': what layers 1..position changed")
+    sort = Unicode("name", help="a directory's entries by 'name' or largest first ('size', dive's ^O)")
     path_filter = Unicode("", help="only show paths containing this text (and their directories)")
     changes_only = Bool(False, help="only show changed paths (and their directories)")
     expanded = List(Unicode(), help="open directories (paths)")
@@ -232,6 +270,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                                        continuous_update=False, layout=widgets.Layout(width="260px"))
         self.changes_box = widgets.Checkbox(description="only changes", indent=False,
                                             layout=widgets.Layout(width="120px"))
+        self.sort_buttons = widgets.ToggleButtons(options=[("by name", "name"), ("by size", "size")],
+                                                  style={"button_width": "70px"})
         self.summary = widgets.HTML()
         self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
@@ -240,8 +280,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.listing.observe(self._clicked, "value")
         self.busy = Busy()
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
-                                                               self.filter_box, self.changes_box, self._untagged_box(),
-                                                               self.busy.label),
+                                                               self.filter_box, self.changes_box, self.sort_buttons,
+                                                               self._untagged_box(), self.busy.label),
                                    self.summary, self.header, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
@@ -249,6 +289,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         widgets.link((self.view_buttons, "value"), (self, "view"))
         widgets.link((self.filter_box, "value"), (self, "path_filter"))
         widgets.link((self.changes_box, "value"), (self, "changes_only"))
+        widgets.link((self.sort_buttons, "value"), (self, "sort"))
         self.view = view
         self.position = len(self.chain) - 1 if position is None else position
         self.expanded = self._default_expanded()
@@ -282,7 +323,13 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             self._ready = True
             self._refresh()
 
-    @observe("path_filter", "changes_only", "expanded", "selected")
+    @validate("sort")
+    def _valid_sort(self, proposal):
+        if proposal["value"] not in ("name", "size"):
+            raise TraitError(f"sort {proposal['value']!r}: choose 'name' or 'size'")
+        return proposal["value"]
+
+    @observe("path_filter", "changes_only", "expanded", "selected", "sort")
     def _listing_changed(self, change):
         if self._ready:
             self._refresh()
@@ -350,8 +397,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         (added, modified, removed or ""), ``marker``, ``permissions``, ``owner`` (uid:gid),
         ``size`` (bytes; a directory's: its files'), ``dir``, ``open``."""
         tree = self.tree()
-        shown, _ = tree.visible(set(self.expanded), self.keep())
         keep = self.keep()
+        shown, _ = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         return pd.DataFrame({
             "path": tree.paths[shown] if shown else [],
             "depth": tree.depth[shown] if shown else [],
@@ -359,15 +406,15 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             "marker": [MARKS[s] for s in tree.status[shown]] if shown else [],
             "permissions": [permissions(tree.kind[i], int(tree.mode[i])) for i in shown],
             "owner": [tree.columns(i)[2] for i in shown],
-            "size": [tree.size(i) for i in shown],
+            "size": [tree.size(i, keep) for i in shown],
             "dir": tree.is_dir[shown] if shown else [],
             "open": [bool(tree.is_dir[i] and (keep is not None or tree.paths[i] in self.expanded)) for i in shown],
         })
 
     # -- drawing --------------------------------------------------------------------------------
 
-    def _label(self, tree: Tree, i: int, is_open: bool) -> str:
-        mark, perms, owner, size = tree.columns(i)
+    def _label(self, tree: Tree, i: int, is_open: bool, keep: np.ndarray | None = None) -> str:
+        mark, perms, owner, size = tree.columns(i, keep)
         arrow = ("▾ " if is_open else "▸ ") if tree.is_dir[i] else "  "
         text = f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}{arrow}{tree.name_of(i)}"
         return text.replace(" ", NBSP)  # an <option> collapses runs of spaces
@@ -380,10 +427,21 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
                 else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
         counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))
+        keep = self.keep()
+        matched = ""
+        if keep is not None:
+            n = tree.matches(self.path_filter, self.changes_only)
+            kept = (tree.kind == "file") & keep & (tree.status != "removed")
+            what_filter = " and ".join(
+                ([f"containing <code>{html.escape(self.path_filter)}</code>"] if self.path_filter else [])
+                + (["changed"] if self.changes_only else []))
+            matched = (f"<br>{n:,} of {len(tree.paths):,} entries {what_filter}, "
+                       f"{human_bytes(int(tree.size_of[kept].sum()))} in their files; directory sizes count the "
+                       "matching files only")
         return (f"<b>{html.escape(image_name(self.inv, self.image))}</b> layer {self.position} (of 0–{len(chain) - 1}) "
                 "· "
                 f"<code>{html.escape(command_label(row['created_by'], 100))}</code><br>{what}: {counted}; "
-                f"sizes are apparent bytes (a directory's: the files under it)")
+                f"sizes are apparent bytes (a directory's: the files under it)" + matched)
 
     def _details_html(self) -> str:
         tree = self.tree()
@@ -409,9 +467,9 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
     def _refresh_now(self):
         tree = self.tree()
         keep = self.keep()
-        shown, left = tree.visible(set(self.expanded), keep)
+        shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         expanded = set(self.expanded)
-        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded), tree.paths[i]) for i in shown]
+        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep), tree.paths[i]) for i in shown]
         if left:
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
         self.summary.value = self._summary_html()

@@ -230,3 +230,26 @@ def test_tree_names_stay_on_their_line(sample):
     html = ft.snapshot().html
     tree_part = html.split('class="layerlab-tree-static">')[1]
     assert "new\\nline.txt" in tree_part and "new\nline" not in tree_part
+
+
+def test_tree_sorts_by_size_and_sizes_what_the_filter_keeps(sample):
+    from layerlab.widgets import FileTree
+
+    tree = FileTree(sample, "layerlab/app:1")
+    top = tree.rows()
+    top = top[top["depth"] == 1]
+    assert list(top["path"]) == sorted(top["path"])  # by name first
+    tree.sort = "size"
+    by_size = tree.rows()
+    by_size = by_size[by_size["depth"] == 1]
+    assert list(by_size["size"]) == sorted(by_size["size"], reverse=True)
+    assert sorted(by_size["path"]) == sorted(top["path"])
+    whole = dict(zip(tree.rows()["path"], tree.rows()["size"]))
+    tree.path_filter = "x.dat"
+    rows = tree.rows()
+    files = rows[~rows["dir"]]
+    assert len(files) and all("x.dat" in p for p in files["path"])
+    app = rows.set_index("path").loc["/opt/app"]
+    # The directory counts the matching files under it, not all of them.
+    assert app["size"] == files[files["path"].str.startswith("/opt/app/")]["size"].sum() < whole["/opt/app"]
+    assert f"{len(files)} of " in tree.summary.value and "containing <code>x.dat</code>" in tree.summary.value
