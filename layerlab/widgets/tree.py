@@ -13,7 +13,7 @@ from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 
 from .._docstrings import fill_doc
 from ..analyses.stacking import ancestor_closure
-from ..display import command_label, human_bytes
+from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, Busy, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
@@ -279,9 +279,14 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.listing.add_class("layerlab-tree-listing")
         self.listing.observe(self._clicked, "value")
         self.busy = Busy()
+        # dive's other panes: the layers with their commands, and the image's details
+        self.layers_pane = widgets.HTML(layout=widgets.Layout(width="50%", max_height="16em", overflow="auto"))
+        self.image_pane = widgets.HTML(layout=widgets.Layout(width="50%", max_height="16em", overflow="auto"))
+        self._details: dict[str, str] = {}
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
                                                                self.filter_box, self.changes_box, self.sort_buttons,
                                                                self._untagged_box(), self.busy.label),
+                                   widgets.HBox([self.layers_pane, self.image_pane]),
                                    self.summary, self.header, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
@@ -464,7 +469,43 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         with self.busy(f"reading layer {self.position}"):
             self._refresh_now()
 
+    def _layers_html(self) -> str:
+        """dive's layer pane: every layer, its size and command, the one shown marked."""
+        rows = []
+        for r in self.chain.itertuples(index=False):
+            here = r.position == self.position
+            style = ' style="background:#f2c744aa;font-weight:bold"' if here else ""
+            rows.append(f"<tr{style}><td>{r.position}</td><td>{human_bytes(r.size)}</td>"
+                        f"<td><code>{html.escape(command_label(r.created_by, 70))}</code></td></tr>")
+        return ('<b>Layers</b><table class="layerlab-table"><tr><th>#</th><th>size</th><th>command</th></tr>'
+                + "".join(rows) + "</table>")
+
+    def image_details(self) -> str:
+        """dive's image details (size, potential wasted space, efficiency, inefficient files) and
+        layerlab's reclaimable bytes (what no later layer shows, content compared), once per image."""
+        if self.image not in self._details:
+            from ..analyses.stacking import chain_files
+            from ..analyses.waste import dive_figures, hidden_of
+
+            chain = self.inv.chain(self.image)
+            figures, paths = dive_figures(chain_files(self.inv, chain), len(chain))
+            bad = paths[paths["inefficient"]].sort_values("size_bytes", ascending=False).head(10)
+            hidden = int(hidden_of(self.inv, self.image)["size"].sum())
+            rows = "".join(f"<tr><td>{int(r.count)}</td><td>{human_bytes(r.size_bytes)}</td>"
+                           f"<td>{html.escape(shorten(r.path, 60))}</td></tr>" for r in bad.itertuples(index=False))
+            eff = figures["dive_efficiency"]
+            self._details[self.image] = (
+                f"<b>Image details</b><br>total size {human_bytes(figures['dive_size_bytes'])} · potential wasted space "
+                f"{human_bytes(figures['dive_wasted_bytes'])} · efficiency score "
+                + (f"{eff:.1%}" if eff == eff and abs(eff) != float("inf") else "—")
+                + f" (dive's figures) · reclaimable {human_bytes(hidden)} (layerlab: bytes no later layer shows)"
+                + ('<table class="layerlab-table"><tr><th>count</th><th>total space</th><th>path</th></tr>'
+                   f"{rows}</table>" if len(bad) else "<br><i>no inefficient files</i>"))
+        return self._details[self.image]
+
     def _refresh_now(self):
+        self.layers_pane.value = self._layers_html()
+        self.image_pane.value = self.image_details()
         tree = self.tree()
         keep = self.keep()
         shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")

@@ -253,3 +253,22 @@ def test_tree_sorts_by_size_and_sizes_what_the_filter_keeps(sample):
     # The directory counts the matching files under it, not all of them.
     assert app["size"] == files[files["path"].str.startswith("/opt/app/")]["size"].sum() < whole["/opt/app"]
     assert f"{len(files)} of " in tree.summary.value and "containing <code>x.dat</code>" in tree.summary.value
+
+
+def test_tree_shows_the_layers_and_the_image_details_as_dive_does(sample):
+    from layerlab import analyses
+    from layerlab.display import human_bytes
+    from layerlab.widgets import FileTree
+
+    tree = FileTree(sample, "layerlab/bloat:1", position=2)
+    layers = tree.layers_pane.value
+    assert layers.count("<tr") == 1 + len(sample.chain(sample.image_id("layerlab/bloat:1")))
+    assert "chmod 0600 /data/big.bin" in layers and "background" in layers.split("<tr")[4]  # layer 2 marked
+    eff = analyses.efficiency(sample).set_index("image_id").loc[sample.image_id("layerlab/bloat:1")]
+    details = tree.image_pane.value
+    assert f"potential wasted space {human_bytes(eff['dive_wasted_bytes'])}" in details
+    assert f"efficiency score {eff['dive_efficiency']:.1%}" in details
+    assert f"reclaimable {human_bytes(eff['reclaimable_bytes'])}" in details
+    assert "/data/big.bin" in details  # dive's inefficient files
+    tree.position = 4
+    assert "background" in tree.layers_pane.value.split("<tr")[6]
