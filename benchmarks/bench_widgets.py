@@ -199,8 +199,9 @@ def bench_files(args) -> int:
         (ctx / "added").mkdir(parents=True)
         for i in range(50):
             (ctx / "added" / f"f{i}.txt").write_text(f"file {i}\n")
+        (ctx / "mod0.py").write_text("rewritten\n")  # no shell in the image: a COPY hides a module below it
         (ctx / "Dockerfile").write_text("FROM bench/big:base\nCOPY added/ /added/\n"
-                                        "RUN rm -rf /usr/lib/python3/site-packages/pkg1/tests\n")
+                                        "COPY mod0.py /usr/lib/python3/site-packages/pkg1/mod0.py\n")
         d.docker("build", "--network", "none", "-q", "-t", "bench/big:1", str(ctx), timeout=900)
         inv = ll.open_root(str(d.data_root), progress=False)
         inv.files  # noqa: B018 - the frame load, before the widgets' first open

@@ -147,6 +147,17 @@ def layout_problems(fig) -> list[str]:
         for text, bb, corners in texts:
             if _overlap(box, bb) and _shapes_overlap(_corners(box), corners):
                 problems.append(f"legend covers text {text!r}")
+    # An annotation (a note or a value label) must not sit over a bar: it hides the bar and is hard to read.
+    for ax in fig.axes:
+        if not ax.axison:  # a treemap: its labels belong inside its cells
+            continue
+        bars = [bb for what, bb in _data_boxes(ax, renderer) if what.startswith("bar")]
+        for t in ax.texts:
+            if not t.get_visible() or not t.get_text().strip():
+                continue
+            bb = t.get_window_extent(renderer)
+            if any(_overlap(bb, bar) for bar in bars):
+                problems.append(f"annotation over a bar: {t.get_text()!r}")
     return problems
 
 
@@ -261,6 +272,7 @@ def test_the_layout_check_finds_overlaps():
     assert "texts overlap: 'one label' and 'one label too'" in found
     assert "legend covers data: bar" in found
     assert "legend covers text 'one label" in found
+    assert "annotation over a bar: 'one label'" in found
     assert "'over the title'" in found and "texts overlap: 'rotated one' and 'rotated two'" in found
     assert "rotated label" not in found, "rotated labels side by side do not overlap"
 
