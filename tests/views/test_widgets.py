@@ -274,3 +274,16 @@ def test_compare_opens_on_one_repository_and_tells_content_from_mtime(host):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert METADATA_ONLY in labels and "changed" in labels  # app.py's content did change
     plt.close(fig)
+
+
+def test_explorer_reads_waste_without_hashing_duplicates(sample):
+    """The explorer shows reclaimable bytes only: its waste leaves out duplicate_content (the hashing
+    of every same-size twin), and keeps every reclaimable row the full analysis finds."""
+    for image in sample.tagged["image_id"]:
+        full = analyses.waste(sample, image)
+        quick = analyses.waste(sample, image, duplicates=False)
+        assert "duplicate_content" not in set(quick["reason"])
+        keep = ["path", "position", "reason", "bytes"]
+        assert quick[keep].equals(full[full["reason"] != "duplicate_content"][keep].reset_index(drop=True))
+    ex = LayerExplorer(sample, "layerlab/app:1")
+    assert "duplicate_content" not in set(ex.waste()["reason"])
