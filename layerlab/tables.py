@@ -39,7 +39,8 @@ def frame_overview(inv) -> pd.DataFrame:
     counts = inv.image_counts()
     # The images frame also holds the classic builder's intermediate images: say so beside the count
     # docker images gives, which every other page uses.
-    one_row["images"] = (f"an image ({counts['images']} listed by docker images, {counts['all_images'] - counts['images']} "
+    one_row["images"] = (f"an image ({counts['images']} listed by docker images, "
+                         f"{counts['all_images'] - counts['images']} "
                          "intermediate build images)")
     return pd.DataFrame([(n, len(getattr(inv, n)), one_row[n], len(FRAMES[n])) for n in FRAME_NAMES],
                         columns=["frame", "rows", "one row is", "columns"])

@@ -72,7 +72,8 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
     -------
     DataFrame
         One row per (layer, what), largest first: ``image`` (the image that made the layer: of the
-        images using it, the one with the fewest layers), ``image_id``, ``images`` (how many listed images carry the layer),
+        images using it, the one with the fewest layers), ``image_id``, ``images`` (how many listed
+        images carry the layer),
         ``position`` and ``layer_id`` (the layer that stores the bytes), ``command`` (the Dockerfile
         command that made it), ``what`` (``hidden`` or a bloat category), ``bytes``, ``paths``,
         ``examples`` (up to three of the largest paths) and ``fix`` (the change that avoids it).
@@ -94,7 +95,8 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
     images = inv.images.set_index("image_id")
     maker = (il.assign(untagged=il["image_id"].map(images["tags"].map(len) == 0),
                        layers=il["image_id"].map(images["layer_count"]))
-             .sort_values(["untagged", "layers", "image_id"]).drop_duplicates("layer_id").set_index("layer_id")["image_id"])
+             .sort_values(["untagged", "layers", "image_id"]).drop_duplicates("layer_id")
+             .set_index("layer_id")["image_id"])
     out = []
     for (layer_id, what), g in rows.groupby(["layer_id", "what"], sort=False):
         g = g.sort_values(["bytes", "path"], ascending=[False, True])
@@ -108,7 +110,8 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
                     "fix": g.groupby("fix")["bytes"].sum().idxmax()})
     df = pd.DataFrame(out, columns=FIX_COLUMNS)
     df = df.astype({"images": "int64", "position": "int64", "bytes": "int64", "paths": "int64"})
-    df = df.sort_values(["bytes", "image", "position"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["bytes", "image", "position"], ascending=[False, True, True], kind="stable")
+    df = df.reset_index(drop=True)
     hidden = int(rows.loc[rows["what"] == "hidden", "bytes"].sum())
     total = int(rows["bytes"].sum())
     if top is not None:

@@ -356,7 +356,8 @@ def drift(fleet, groups=None) -> pd.DataFrame:
     """Hosts whose image set differs from the rest of their group.
 
     Tagged images are compared by name (shortest tag), so one tag stored under another driver's
-    ID is the same image; untagged ones (dangling build leftovers) are left out. A group's usual set is the images on more than half of its hosts; each host's ``missing``
+    ID is the same image; untagged ones (dangling build leftovers) are left out. A group's usual
+    set is the images on more than half of its hosts; each host's ``missing``
     (usual images it lacks) and ``extra`` (images it has that are not usual), named by their
     shortest tag (or ID). ``groups`` maps host -> group (a dict, or a function); by default a host's name
     without its trailing number. Groups of one host are not compared (``drifted`` is False).

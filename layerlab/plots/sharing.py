@@ -57,7 +57,8 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
         from matplotlib.colors import LogNorm
 
         norm = LogNorm(vmin=positive.min(), vmax=positive.max())
-        shown = np.ma.masked_invalid(np.where(values > 0, values, np.where(np.isnan(values), np.nan, positive.min())))  # empty layers at the low end, still drawn
+        # empty layers at the low end, still drawn; unused cells stay blank
+        shown = np.ma.masked_invalid(np.where(values > 0, values, np.where(np.isnan(values), np.nan, positive.min())))
     mesh = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest", norm=norm)
     cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
     cbar.set_label(f"layer apparent size ({unit}{', log scale' if norm is not None else ''})")
@@ -66,7 +67,8 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
     names = image_names(images, label_width)
     thin_ticks(ax, "y", names.reindex(matrix.index).to_numpy(), fontsize=8)
     made_by = il.drop_duplicates("layer_id").set_index("layer_id")["created_by"]
-    thin_ticks(ax, "x", [f"{command_label(made_by.get(lid), 28)} ×{n}" for lid, n in zip(layers.index, layers["users"])],
+    thin_ticks(ax, "x",
+               [f"{command_label(made_by.get(lid), 28)} ×{n}" for lid, n in zip(layers.index, layers["users"])],
                rotation=35, ha="right", rotation_mode="anchor", fontsize=7)
     ax.set_title("image × layer: who uses what (blank: not used)")
     return ax

@@ -60,7 +60,8 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
     # 400 layers do not fit 400 labels: label as many as fit, the highlighted and the largest first.
     hi = [int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])] if highlight in set(df["position"]) else []
     largest = list(np.argsort(-left, kind="stable")[:10])
-    shown = thin_ticks(ax, "y", [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])],
+    shown = thin_ticks(ax, "y",
+                       [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])],
                        keep=hi + largest)
     for i in shown:
         if left[i] > 0 or len(df) <= 40:
@@ -149,7 +150,7 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 15, ax=None
         bytes_axis(ax, "x", "apparent", most * 1.45)
     # Outside the plot: a 300-image chart has bars in every corner.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    from ..analyses.totals import reclaimable_once
+    from ..analyses.dive.totals import reclaimable_once
 
     once = reclaimable_once(inv, list(eff["image_id"]))["reclaimable_bytes"]  # the index's figure: each byte once
     ax.set_title(f"waste per image: {human_bytes(once)} reclaimable in {total_images} images (each byte once)"
@@ -254,7 +255,8 @@ def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None
     status = d["status"].astype(str).to_numpy(dtype=object)
     if "changes" in d.columns:
         # A path whose content is the same and only its mtime, mode or owner moved is not changed content.
-        content = d["changes"].map(lambda c: bool(CONTENT_CHANGES & set(str(c).split(","))) if isinstance(c, str) else True)
+        content = d["changes"].map(
+            lambda c: bool(CONTENT_CHANGES & set(str(c).split(","))) if isinstance(c, str) else True)
         status = np.where((status == "changed") & ~content.to_numpy(dtype=bool), METADATA_ONLY, status)
     g = pd.DataFrame({"status": status, "bytes": weight}).groupby("status")
     summary = pd.DataFrame({"bytes": g["bytes"].sum(), "paths": g.size()})

@@ -66,7 +66,8 @@ def bundled_note(source, what: str, why: str):
         return None
     from IPython.display import HTML
 
-    return HTML('<div class="layerlab-bundled" style="border-left:4px solid #f58518;background:#fff4e5;padding:.4em .8em">'
+    return HTML('<div class="layerlab-bundled" '
+                'style="border-left:4px solid #f58518;background:#fff4e5;padding:.4em .8em">'
                 f"<b>The bundled sample, not your data:</b> {html.escape(what)} ({html.escape(why)})</div>")
 
 
@@ -86,10 +87,12 @@ class About:
 _INDEX_CSS = """body{font-family:system-ui,sans-serif;max-width:64em;margin:2em auto;padding:0 1em;color:#222}
 .error{background:#fde8e8;border:2px solid #c0392b;padding:1em}.ok{color:#2e7d32}.failed{color:#c0392b}
 li{margin:.6em 0}code{background:#f4f4f4;padding:0 .2em}.q{color:#555}.fig{font-weight:600}
-.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em;flex:1 1 14em;max-width:22em}
+.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em;flex:1 1 14em;max-width:22em}
 .card b{display:block;font-size:1.5em}.card span{color:#555;font-size:.9em}
 table.top{border-collapse:collapse;margin:.5em 0 1.5em}table.top td{padding:.15em .6em;font-size:.95em}
-.bar{background:#e45756;height:.8em;display:inline-block}table.top th{text-align:left;font-weight:600;padding:.15em .6em}
+.bar{background:#e45756;height:.8em;display:inline-block}
+table.top th{text-align:left;font-weight:600;padding:.15em .6em}
 td.num{text-align:right;white-space:nowrap}table.fix td{vertical-align:top}"""
 
 
@@ -159,8 +162,9 @@ def _cards(h: dict, disk: dict | None, findings) -> str:
         cards.append((human_bytes(h["physical_size"]), "image layers stored (apparent)"))
     if findings is not None:
         a = findings.attrs
-        cards.append((human_bytes(a["total_bytes"]), f"could be freed: {human_bytes(a['hidden_bytes'])} hidden by later "
-                                                     f"layers + {human_bytes(a['bloat_bytes'])} bloat (each byte once)"))
+        cards.append((human_bytes(a["total_bytes"]),
+                      f"could be freed: {human_bytes(a['hidden_bytes'])} hidden by later layers + "
+                      f"{human_bytes(a['bloat_bytes'])} bloat (each byte once)"))
     else:
         cards.append((human_bytes(h["reclaimable_bytes"]), "hidden by later layers (each byte once)"))
     cards += [
@@ -188,7 +192,8 @@ def _fix_first(findings, top: int = 10) -> str:
         fixes.append(_h(fix) if fix not in first_with else f'<span class="q">as #{first_with[fix]}</span>')
         first_with.setdefault(fix, i)
     body = "".join(
-        f'<tr><td>{i}</td><td>{_h(r.image)}' + (f' <span class="q">(+{r.images - 1} more)</span>' if r.images > 1 else "")
+        f'<tr><td>{i}</td><td>{_h(r.image)}'
+        + (f' <span class="q">(+{r.images - 1} more)</span>' if r.images > 1 else "")
         + f'</td><td>{_h(what.get(r.what, r.what))}</td><td class="num">{human_bytes(r.bytes)}</td>'
         f'<td>{_size_bar(r.bytes, most)}</td><td>layer {r.position}: <code>{_h(r.command)}</code>'
         f'<br><span class="q">{_h(shorten(r.examples[0], 70)) if r.examples else ""}'
@@ -199,7 +204,8 @@ def _fix_first(findings, top: int = 10) -> str:
     more = (f'<p class="q">{rest:,} smaller findings ({human_bytes(int(findings["bytes"].iloc[top:].sum()))}) are on '
             'page 02 and in <code>layerlab bloat</code>.</p>') if rest > 0 else ""
     return (f"<h2>2. What to fix first: {human_bytes(a['total_bytes'])} could be freed</h2>"
-            f"<p>{human_bytes(a['hidden_bytes'])} are hidden: written by one layer, overwritten or deleted by a later one, "
+            f"<p>{human_bytes(a['hidden_bytes'])} are hidden: written by one layer, overwritten or deleted by a "
+            "later one, "
             f"yet stored and pulled. {human_bytes(a['bloat_bytes'])} are bloat: visible, but caches, bytecode, test "
             "suites, docs. Each (layer, path) is counted once however many images share the layer; a row names the "
             "image that made the layer (its Dockerfile is the one to change) and how many more use it.</p>"
@@ -215,13 +221,16 @@ def _largest(summary: dict, top: int = 10) -> str:
     body = "".join(
         f'<tr><td>{_h(short_name(i["tags"], i["image_id"]))}</td><td class="num">{human_bytes(i["size"])}</td>'
         f'<td>{_size_bar(i["size"], most, "#4c78a8")}</td><td class="num">{human_bytes(i["unique_size"])}</td>'
-        f'<td class="num">{i["layer_count"]}</td><td class="num">{i["container_count"]}</td></tr>' for i in images[:top])
+        f'<td class="num">{i["layer_count"]}</td><td class="num">{i["container_count"]}</td></tr>'
+        for i in images[:top])
     rest = images[top:]
-    more = (f'<tr><td class="q">{len(rest):,} more images</td><td class="num">{human_bytes(sum(i["size"] for i in rest))}'
+    more = (f'<tr><td class="q">{len(rest):,} more images</td>'
+            f'<td class="num">{human_bytes(sum(i["size"] for i in rest))}'
             "</td><td></td><td></td><td></td><td></td></tr>") if rest else ""
     return ("<h2>3. The largest images</h2><p>Apparent size; <i>unique</i> is what removing the image alone frees "
             "(layers no other image uses).</p>"
-            '<table class="top"><tr><th>image</th><th>size</th><th></th><th>unique</th><th>layers</th><th>containers</th>'
+            '<table class="top"><tr><th>image</th><th>size</th><th></th><th>unique</th><th>layers</th>'
+            '<th>containers</th>'
             f"</tr>{body}{more}</table>")
 
 
@@ -229,7 +238,8 @@ def _dangling(h: dict, summary: dict) -> str:
     gone = [i for i in summary["images"] if i.get("dangling")]
     if not gone:
         return "<h2>4. Dangling images</h2><p>None: no untagged image without a child or a container.</p>"
-    names = ", ".join(_h(short_name(i["tags"], i["image_id"])) for i in gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
+    names = ", ".join(_h(short_name(i["tags"], i["image_id"])) for i in gone[:8])
+    names += f" and {len(gone) - 8} more" if len(gone) > 8 else ""
     return (f"<h2>4. Dangling images: {len(gone)}</h2><p>{names}. <code>{_h(h['prune_command'])}</code> removes them "
             f"and frees {human_bytes(h['prunable_bytes'])} (layers no other image uses).</p>")
 
@@ -238,7 +248,8 @@ def _next_steps(h: dict, findings, source: str = "SOURCE") -> str:
     steps = []
     if findings is not None and not findings.empty:
         top = findings.iloc[0]
-        steps.append(f"<code>layerlab bloat {_h(source)} {_h(top['image'])}</code>: every bloat finding of the image with "
+        steps.append(f"<code>layerlab bloat {_h(source)} {_h(top['image'])}</code>: every bloat finding of the "
+                     "image with "
                      "the most to free, with its fix")
         steps.append(f"<code>layerlab check {_h(source)} {_h(top['image'])}</code>: dive's CI limits, to keep it fixed")
     if h["dangling_images"]:

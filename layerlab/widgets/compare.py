@@ -12,7 +12,8 @@ from ..display import human_bytes
 from ..errors import OPTIONAL_IMAGE, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
-from ._base import (CSS, Busy, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, set_options,
+from ._base import (CSS, Busy, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name,
+                    set_options,
                     snapshot_table)
 
 

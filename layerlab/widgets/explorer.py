@@ -13,7 +13,8 @@ from .._docstrings import fill_doc
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..display import command_label, human_bytes
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, Busy, OneImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw, image_name,
+from ._base import (CSS, Busy, OneImagePicking, SnapshotMixin, Snapshot, TablePager, chain_rows, controls, draw,
+                    image_name,
                     snapshot_table)
 
 

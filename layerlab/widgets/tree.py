@@ -485,7 +485,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         layerlab's reclaimable bytes (what no later layer shows, content compared), once per image."""
         if self.image not in self._details:
             from ..analyses.stacking import chain_files
-            from ..analyses.waste import dive_figures, hidden_of
+            from ..analyses.dive.waste import dive_figures, hidden_of
 
             chain = self.inv.chain(self.image)
             figures, paths = dive_figures(chain_files(self.inv, chain), len(chain))
@@ -495,7 +495,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                            f"<td>{html.escape(shorten(r.path, 60))}</td></tr>" for r in bad.itertuples(index=False))
             eff = figures["dive_efficiency"]
             self._details[self.image] = (
-                f"<b>Image details</b><br>total size {human_bytes(figures['dive_size_bytes'])} · potential wasted space "
+                f"<b>Image details</b><br>total size {human_bytes(figures['dive_size_bytes'])} · potential wasted "
+                "space "
                 f"{human_bytes(figures['dive_wasted_bytes'])} · efficiency score "
                 + (f"{eff:.1%}" if eff == eff and abs(eff) != float("inf") else "—")
                 + f" (dive's figures) · reclaimable {human_bytes(hidden)} (layerlab: bytes no later layer shows)"
@@ -510,7 +511,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         keep = self.keep()
         shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         expanded = set(self.expanded)
-        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep), tree.paths[i]) for i in shown]
+        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep), tree.paths[i])
+                   for i in shown]
         if left:
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
         self.summary.value = self._summary_html()
