@@ -55,7 +55,15 @@ def main() -> int:
     ap.add_argument("--switches", type=int, default=30, help="image switches to time")
     ap.add_argument("--big", metavar="DIR", help="also time the file tree on one large image: DIR imported as "
                     "its base layer, with a COPY layer on it that adds a directory and rewrites a file")
+    ap.add_argument("--files", type=int, metavar="N", help="only time the widgets on one image of about N files "
+                    "(a generated site-packages: modules, bytecode, test suites), imported with a COPY layer on it: "
+                    "first open, layer switch, view switch and filter, in ms, beside the figures of the previous run")
+    ap.add_argument("--label", default="this run", help="name these figures (kept in --results for the next run)")
+    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "bench_widgets.json"),
+                    help="where figures are kept between runs (default: benchmarks/results/bench_widgets.json)")
     args = ap.parse_args()
+    if args.files:
+        return bench_files(args)
     reason = dockerd_missing()
     if reason:
         raise SystemExit(f"cannot run: {reason}")
@@ -165,6 +173,69 @@ def time_big_tree(d, big: Path, tmp: Path):
         action()
         print(f"large image, {what}: {(time.perf_counter() - t) * 1000:.0f} ms ({len(tree.listing.options)} rows "
               "listed)")
+
+
+def bench_files(args) -> int:
+    """The widgets on one image of ``args.files`` files: what a person waits for, in ms."""
+    import json
+    import os
+
+    from harness.host import python_tree
+
+    reason = dockerd_missing()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    with tempfile.TemporaryDirectory(prefix="bench-widgets-") as tmp, Daemon(Path(tmp) / "d") as d:
+        tree_dir = Path(tmp) / "tree"
+        made = python_tree(tree_dir, max(1, args.files // 24))
+        time_big = {}
+        import subprocess
+
+        tar = subprocess.Popen(["tar", "-C", str(tree_dir), "-cf", "-", "."], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "-", "bench/big:base"], stdin=tar.stdout, env=d.env, check=True,
+                       capture_output=True)
+        tar.wait()
+        ctx = Path(tmp) / "ctx"
+        (ctx / "added").mkdir(parents=True)
+        for i in range(50):
+            (ctx / "added" / f"f{i}.txt").write_text(f"file {i}\n")
+        (ctx / "mod0.py").write_text("rewritten\n")  # no shell in the image: a COPY hides a module below it
+        (ctx / "Dockerfile").write_text("FROM bench/big:base\nCOPY added/ /added/\n"
+                                        "COPY mod0.py /usr/lib/python3/site-packages/pkg1/mod0.py\n")
+        d.docker("build", "--network", "none", "-q", "-t", "bench/big:1", str(ctx), timeout=900)
+        inv = ll.open_root(str(d.data_root), progress=False)
+        inv.files  # noqa: B018 - the frame load, before the widgets' first open
+        image = inv.image_id("bench/big:1")
+        entries = len(inv.files_of(inv.chain(image)))
+        print(f"one image of {entries:,} entries ({made:,} files written), {len(inv.chain(image))} layers")
+
+        def timed(what, action):
+            t = time.perf_counter()
+            action()
+            time_big[what] = round((time.perf_counter() - t) * 1000)
+
+        holder = {}
+        timed("explorer: first open", lambda: holder.update(ex=LayerExplorer(inv, image, position=0)))
+        ex = holder["ex"]
+        timed("explorer: layer switch", lambda: setattr(ex, "position", 2))
+        timed("explorer: filter", lambda: setattr(ex, "path_filter", "__pycache__"))
+        timed("tree: first open", lambda: holder.update(tree=FileTree(inv, image, position=0)))
+        tree = holder["tree"]
+        timed("tree: layer switch", lambda: setattr(tree, "position", 2))
+        timed("tree: view switch", lambda: setattr(tree, "view", "aggregated"))
+        timed("tree: filter", lambda: setattr(tree, "path_filter", "__pycache__"))
+    path = Path(args.results)
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    key = f"files={args.files}"
+    before = previous.get(key, {})
+    print(f"\n{'what':24} {args.label:>14}" + "".join(f" {k:>14}" for k in before))
+    for what, ms in time_big.items():
+        print(f"{what:24} {ms:>11} ms" + "".join(f" {v.get(what, '-'):>11} ms" for v in before.values()))
+    before[args.label] = time_big
+    previous[key] = before
+    os.makedirs(path.parent, exist_ok=True)
+    path.write_text(json.dumps(previous, indent=1) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

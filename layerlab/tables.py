@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .display import command_label, human_bytes, image_names
+from .display import command_label, human_bytes, image_names, shorten
 from .errors import FLAG, OPTIONAL_IMAGE, Expect, check_argument, expects
 from .frames.inventory import FRAME_NAMES, INVENTORY, require_inventory
 from .frames.schema import FRAMES
@@ -36,6 +36,12 @@ def frame_overview(inv) -> pd.DataFrame:
         "history": "an (image, history entry)", "containers": "a container", "files": "a (layer, path)",
         "skipped": "something that could not be read",
     }
+    counts = inv.image_counts()
+    # The images frame also holds the classic builder's intermediate images: say so beside the count
+    # docker images gives, which every other page uses.
+    one_row["images"] = (f"an image ({counts['images']} listed by docker images, "
+                         f"{counts['all_images'] - counts['images']} "
+                         "intermediate build images)")
     return pd.DataFrame([(n, len(getattr(inv, n)), one_row[n], len(FRAMES[n])) for n in FRAME_NAMES],
                         columns=["frame", "rows", "one row is", "columns"])
 
@@ -101,13 +107,20 @@ def layers_table(inv, image=None) -> pd.DataFrame:
         "files": chain["layer_id"].map(layers["file_count"]).to_numpy(),
         "whiteouts": chain["layer_id"].map(layers["whiteout_count"]).to_numpy(),
         "opaque dirs": chain["layer_id"].map(layers["opaque_count"]).to_numpy(),
-        "used by images": chain["layer_id"].map(layers["image_count"]).to_numpy(),
+        # images docker images lists (the count every page gives), not the builder's intermediate ones
+        "used by images": chain["layer_id"].map(_listed_users(inv)).fillna(0).astype("int64").to_numpy(),
     })
+
+
+def _listed_users(inv) -> pd.Series:
+    il = inv.image_layers[inv.image_layers["image_id"].isin(inv.listed["image_id"])]
+    return il.groupby("layer_id")["image_id"].nunique()
 
 
 @expects(inv=INVENTORY)
 def markers_table(inv) -> pd.DataFrame:
-    """Every whiteout and opaque-directory marker: which layer (image and position, or container) and path."""
+    """Every whiteout and opaque-directory marker: which layer (image and position, or container) and path;
+    markers of one layer in one directory on one row (``markers``: how many)."""
     inv = require_inventory(inv, "layerlab.tables")
     f = inv.files[inv.files["kind"].isin(["whiteout", "opaque"])]
     names = image_names(inv.images)
@@ -124,12 +137,19 @@ def markers_table(inv) -> pd.DataFrame:
             return f"{names.get(il.at[layer_id, 'image_id'], '?')} layer {il.at[layer_id, 'position']}"
         return layer_id[:19]
 
-    return pd.DataFrame({
+    rows = pd.DataFrame({
         "layer": f["layer_id"].map(where).to_numpy(),
         "marker": f["kind"].map({"whiteout": "whiteout (deletes)",
                                  "opaque": "opaque dir (hides lower contents)"}).to_numpy(),
         "path": f["path"].to_numpy(),
-    }).sort_values(["layer", "path"]).reset_index(drop=True)
+    })
+    # One row per (layer, marker, directory): a `rm -rf` of a tree writes a whiteout per entry.
+    rows["directory"] = rows["path"].map(lambda p: p.rsplit("/", 1)[0] or "/")
+    g = rows.sort_values("path").groupby(["layer", "marker", "directory"], sort=True)
+    out = g.agg(markers=("path", "size"), first=("path", "first")).reset_index()
+    out["path"] = [first if n == 1 else f"{d.rstrip('/')}/… ({n} entries)" for first, n, d in
+                   zip(out["first"], out["markers"], out["directory"])]
+    return out[["layer", "marker", "path", "markers"]].sort_values(["layer", "path"]).reset_index(drop=True)
 
 
 @expects(inv=INVENTORY, blobs=BLOBS)
@@ -166,7 +186,13 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
     out = bytes_columns(df)
     for col in out.columns:
         values = out[col]
-        if pd.api.types.is_bool_dtype(values):
+        if str(col).endswith("path") or col == "paths" and values.dtype == object:
+            # the middle goes, so the file name at the end stays
+            out[col] = values.map(lambda v: shorten(v, PATH_WIDTH) if isinstance(v, str) else v)
+            values = out[col]
+        if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out[col] = values.astype(object).map(lambda v: MISSING if pd.isna(v) else f"{int(v):,}")
+        elif pd.api.types.is_bool_dtype(values):
             out[col] = values.astype(object).map(_yes_no)
         elif pd.api.types.is_datetime64_any_dtype(values):
             out[col] = to_minute(values)
@@ -174,11 +200,22 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = values.astype(object).map(_number)
         elif values.dtype == object or pd.api.types.is_string_dtype(values):
             out[col] = values.astype(object).map(_cell)
-    return out.astype(object).where(out.notna(), MISSING)
+    out = out.astype(object).where(out.notna(), MISSING)
+    return out.rename(columns=header)
 
 
 #: How a missing value reads in a table.
 MISSING = "—"
+#: Characters a path keeps in a table; longer ones lose their middle ("…").
+PATH_WIDTH = 72
+#: Column names an analysis uses that read badly as headers.
+HEADERS = {"layer_refs": "layers used (summed over images)", "logical_size": "stored alone", "physical_size": "stored",
+           "dedup_ratio": "dedup ratio", "saved_bytes": "saved", "distinct_layers": "distinct layers"}
+
+
+def header(col) -> str:
+    """A column's header for readers: ``HEADERS``, else the name with spaces for underscores."""
+    return HEADERS.get(col, str(col).replace("_", " ")) if isinstance(col, str) else col
 
 
 def _yes_no(v):
@@ -204,6 +241,14 @@ def _cell(v):
     return v
 
 
+def figures_table(figures: dict) -> pd.DataFrame:
+    """A dict of figures (``fleet.summary()``, ``summary --json``'s totals) as a two-column table:
+    byte figures as sizes, counts with separators; nested values (lists, dicts) left out."""
+    rows = [(header(k), human_bytes(v) if k.endswith(("_bytes", "_size")) else f"{v:,}" if isinstance(v, int) else v)
+            for k, v in figures.items() if not isinstance(v, (list, dict, tuple))]
+    return pd.DataFrame(rows, columns=["figure", "value"])
+
+
 @expects(df=TABLE)
 def table_html(df: pd.DataFrame) -> str:
     """A table as a report page shows it: ``readable`` values, no index column."""
@@ -220,9 +265,10 @@ def bytes_columns(df: pd.DataFrame, columns=None) -> pd.DataFrame:
     return out
 
 
-@expects(inv=INVENTORY, efficiency=OPTIONAL_TABLE)
-def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as percentages."""
+@expects(inv=INVENTORY, efficiency=OPTIONAL_TABLE, top=Expect("a whole number or None", int, none=True))
+def efficiency_table(inv, efficiency: pd.DataFrame | None = None, top: int | None = 20) -> pd.DataFrame:
+    """``analyses.efficiency`` for reading: image name first, sizes as text, dive's ratios as
+    percentages; the ``top`` images with the most to reclaim, the rest summed on one row."""
     from . import analyses
 
     inv = require_inventory(inv, "layerlab.tables")
@@ -239,7 +285,17 @@ def efficiency_table(inv, efficiency: pd.DataFrame | None = None) -> pd.DataFram
                                                                 and abs(v) != float("inf") else "-").to_numpy(),
         "base image": eff["base_image"].map(lambda b: names.get(b, "-") if isinstance(b, str) else "-").to_numpy(),
     })
-    return out.iloc[eff["reclaimable_bytes"].to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
+    order = eff["reclaimable_bytes"].to_numpy().argsort(kind="stable")[::-1]
+    out = out.iloc[order].reset_index(drop=True)
+    if top is None or len(out) <= top + 1:
+        return out
+    rest = eff.iloc[order[top:]]
+    # One row for the rest, so a host of 300 images is a table, not a scroll.
+    summed = {c: "" for c in out.columns}
+    summed.update({"image": f"{len(rest):,} more images", "size": human_bytes(rest["size"].sum()),
+                   "reclaimable": human_bytes(rest["reclaimable_bytes"].sum()),
+                   "dive wasted": human_bytes(rest["dive_wasted_bytes"].sum())})
+    return pd.concat([out.head(top), pd.DataFrame([summed])], ignore_index=True)
 
 
 @expects(frames=REGISTRY_FRAMES)
@@ -405,7 +461,7 @@ def bloat_table(findings: pd.DataFrame) -> pd.DataFrame:
         "layer": findings["position"].to_numpy(),
         "written by": [command_label(c, 48) for c in findings["created_by"]],
         "fix": findings["fix"].fillna("").to_numpy(),
-        "examples": [", ".join(e) for e in findings["examples"]],
+        "examples": [", ".join(shorten(x, 60) for x in e) for e in findings["examples"]],
     })
 
 

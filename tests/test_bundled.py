@@ -62,7 +62,8 @@ def test_notebooks_command_copies_them_out_and_keeps_edits(no_overrides, tmp_pat
     target = tmp_path / "mine"
     assert main(["notebooks", str(target)]) == 0
     copied = sorted(p.name for p in target.glob("*.ipynb"))
-    assert copied == [p.name for p in notebooks()]
+    # the report's notebooks and the fleet notebook the README promises
+    assert copied == sorted([p.name for p in notebooks()] + ["07-fleet.ipynb"])
     assert "jupyter lab" in capsys.readouterr().out
     for path in target.glob("*.ipynb"):
         nbformat.validate(nbformat.read(path, as_version=4))

@@ -15,6 +15,7 @@ from .dive.check import check, load_rules, parse_bytes
 from .drivers.copyups import copy_ups
 from .dedup.dedup import content_dedup, dedup_levels
 from .diff.diff import diff_images, diff_layers, layer_changes
+from .fix_first import fix_first, pick_image, pick_pair
 from .merged import merged_view
 from .dedup.sharing import layer_dedup, sharing, sharing_matrix
 from .dive.waste import dive_analysis, efficiency, layer_reasons, waste
@@ -32,12 +33,15 @@ __all__ = [
     "diff_layers",
     "dive_analysis",
     "efficiency",
+    "fix_first",
     "layer_changes",
     "layer_dedup",
     "layer_reasons",
     "load_rules",
     "merged_view",
     "parse_bytes",
+    "pick_image",
+    "pick_pair",
     "sharing",
     "sharing_matrix",
     "waste",

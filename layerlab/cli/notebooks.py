@@ -11,15 +11,17 @@ from ..errors import ReportError
 
 
 def copy_notebooks(target, force: bool = False) -> list[Path]:
-    """Copy the report notebooks into ``target`` (created if missing) and return the copies.
+    """Copy the report notebooks and the fleet notebook into ``target`` (created if missing) and
+    return the copies.
 
     Existing notebooks of the same name are kept (a ReportError names them) unless ``force``:
     they may hold the user's edits.
     """
-    from ..reports.params import notebooks
+    from ..reports.params import notebooks, notebooks_dir
 
     target = Path(target)
-    sources = notebooks()
+    # The report's notebooks and the fleet notebook (`layerlab fleet report` renders it), as the README says.
+    sources = sorted({*notebooks(), *notebooks_dir().glob("[0-9]*-fleet.ipynb")})
     clash = [p.name for p in sources if (target / p.name).exists()]
     if clash and not force:
         raise ReportError(

@@ -355,7 +355,9 @@ def default_group(host: str) -> str:
 def drift(fleet, groups=None) -> pd.DataFrame:
     """Hosts whose image set differs from the rest of their group.
 
-    A group's usual set is the images on more than half of its hosts; each host's ``missing``
+    Tagged images are compared by name (shortest tag), so one tag stored under another driver's
+    ID is the same image; untagged ones (dangling build leftovers) are left out. A group's usual
+    set is the images on more than half of its hosts; each host's ``missing``
     (usual images it lacks) and ``extra`` (images it has that are not usual), named by their
     shortest tag (or ID). ``groups`` maps host -> group (a dict, or a function); by default a host's name
     without its trailing number. Groups of one host are not compared (``drifted`` is False).
@@ -363,7 +365,11 @@ def drift(fleet, groups=None) -> pd.DataFrame:
     t = _tables(fleet)
     listed = t["listed"]
     name = {i: (min(tags, key=len) if len(tags) else i[:19]) for i, tags in zip(listed["image_id"], listed["tags"])}
-    sets = listed.groupby(HOST, observed=True)["image_id"].apply(set)
+    # Images are compared by name: the same tag built or pulled on each host has a different ID
+    # on a host of another storage driver or image store, and that is not drift.
+    # Untagged images (dangling build leftovers) are not part of what a host runs: left out.
+    tagged = listed[listed["tags"].map(len) > 0]
+    sets = tagged.assign(name=tagged["image_id"].map(name)).groupby(HOST, observed=True)["name"].apply(set)
     sets = sets.reindex(fleet.hosts["host"]).map(lambda s: s if isinstance(s, set) else set())
     if groups is None:
         group_of = default_group
@@ -379,8 +385,8 @@ def drift(fleet, groups=None) -> pd.DataFrame:
         counts = pd.Series([i for h in members for i in sets[h]], dtype=object).value_counts()
         usual = set(counts[counts > len(members) / 2].index)
         for h in members:
-            missing = sorted(name[i] for i in usual - sets[h]) if len(members) > 1 else []
-            extra = sorted(name[i] for i in sets[h] - usual) if len(members) > 1 else []
+            missing = sorted(usual - sets[h]) if len(members) > 1 else []
+            extra = sorted(sets[h] - usual) if len(members) > 1 else []
             rows.append({"host": h, "group": g, "group_hosts": len(members), "images": len(sets[h]),
                          "missing": missing, "extra": extra, "drifted": bool(missing or extra)})
     return pd.DataFrame(rows, columns=["host", "group", "group_hosts", "images", "missing", "extra", "drifted"])

@@ -72,3 +72,39 @@ def no_data(ax, message: str):
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def label_room(ax, axis: str = "y", fontsize: float = 8, spacing: float = 1.35) -> int:
+    """How many tick labels of ``fontsize`` points fit along ``axis`` of ``ax`` without touching."""
+    fig = ax.figure
+    box = ax.get_position()
+    inches = (box.height * fig.get_figheight()) if axis == "y" else (box.width * fig.get_figwidth())
+    return max(int(inches * 72 / (fontsize * spacing)), 1)
+
+
+def thin_ticks(ax, axis: str, labels, *, fontsize: float = 8, keep=(), rotation: float = 0, **kwargs) -> list[int]:
+    """Set one tick per item on ``axis`` but label only as many as fit: every k-th item, plus the
+    indices in ``keep`` (the highlighted or the largest), so 400 labels do not become a smear.
+    Returns the indices labelled."""
+    import numpy as np
+
+    labels = list(labels)
+    n = len(labels)
+    room = label_room(ax, axis, fontsize, 1.35 if axis == "y" or rotation else 6.0)
+    if n <= room:
+        shown = list(range(n))
+    else:
+        step = int(np.ceil(n / room))
+        shown = []
+        # the kept first (in the order given: most wanted first), then every step-th; none closer than a step
+        for i in [int(k) for k in keep if 0 <= k < n] + list(range(0, n, step)):
+            if all(abs(i - j) >= step for j in shown):
+                shown.append(i)
+        shown.sort()
+    text = [labels[i] if i in set(shown) else "" for i in range(n)]
+    set_ticks = ax.set_yticks if axis == "y" else ax.set_xticks
+    set_ticks(np.arange(n), text, fontsize=fontsize, rotation=rotation, **kwargs)
+    if n > len(shown):
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(
+            ((ax.get_ylabel() if axis == "y" else ax.get_xlabel()) or "") + f" ({len(shown)} of {n} labelled)")
+    return shown

@@ -11,7 +11,7 @@ from .._docstrings import fill_doc
 from ..display import command_label, human_bytes, image_names, unit_for
 from ..errors import FLAG, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._util import AX, BLOBS, COUNT, FRAME, bytes_axis, get_ax, no_data
+from ._util import AX, BLOBS, COUNT, FRAME, bytes_axis, get_ax, no_data, thin_ticks
 
 
 @fill_doc
@@ -48,18 +48,28 @@ def sharing_matrix(inv, *, include_untagged: bool = False, top: int = 40, ax=Non
                                                                 aggfunc="first")
               .reindex(index=images["image_id"], columns=layers.index))
     unit, factor = unit_for(float(np.nanmax(matrix.to_numpy(dtype=float))) if matrix.notna().any().any() else 1)
-    shown = np.ma.masked_invalid(matrix.to_numpy(dtype=float) / factor)
-    mesh = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
+    values = matrix.to_numpy(dtype=float) / factor
+    shown = np.ma.masked_invalid(values)
+    # A log scale when one layer dwarfs the rest: on a linear one a 2.4 GB layer makes every other cell one colour.
+    positive = values[np.isfinite(values) & (values > 0)]
+    norm = None
+    if len(positive) and positive.max() / positive.min() > 100:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max())
+        # empty layers at the low end, still drawn; unused cells stay blank
+        shown = np.ma.masked_invalid(np.where(values > 0, values, np.where(np.isnan(values), np.nan, positive.min())))
+    mesh = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest", norm=norm)
     cbar = ax.figure.colorbar(mesh, ax=ax, pad=0.01)
-    cbar.set_label(f"layer apparent size ({unit})")
-    names = image_names(images, label_width)
-    ax.set_yticks(np.arange(len(matrix)), names.reindex(matrix.index).to_numpy())
-    made_by = il.drop_duplicates("layer_id").set_index("layer_id")["created_by"]
-    ax.set_xticks(np.arange(len(layers)),
-                  [f"{command_label(made_by.get(lid), 28)} ×{n}" for lid, n in zip(layers.index, layers["users"])],
-                  rotation=35, ha="right", rotation_mode="anchor", fontsize=7)
+    cbar.set_label(f"layer apparent size ({unit}{', log scale' if norm is not None else ''})")
     ax.set_xlabel("layer (the command that made it × images using it), most shared first")
     ax.set_ylabel("image")
+    names = image_names(images, label_width)
+    thin_ticks(ax, "y", names.reindex(matrix.index).to_numpy(), fontsize=8)
+    made_by = il.drop_duplicates("layer_id").set_index("layer_id")["created_by"]
+    thin_ticks(ax, "x",
+               [f"{command_label(made_by.get(lid), 28)} ×{n}" for lid, n in zip(layers.index, layers["users"])],
+               rotation=35, ha="right", rotation_mode="anchor", fontsize=7)
     ax.set_title("image × layer: who uses what (blank: not used)")
     return ax
 

@@ -9,7 +9,7 @@ from .._docstrings import fill_doc
 from ..display import command_label, human_bytes, image_names, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._util import AX, COMPRESSED, COUNT, LAYER, bytes_axis, get_ax, no_data
+from ._util import AX, COMPRESSED, COUNT, LAYER, bytes_axis, get_ax, no_data, thin_ticks
 
 SOURCES = Expect("a dict of name to Inventory", dict)
 
@@ -141,8 +141,8 @@ def compressed_sizes(blobs) -> dict:
 
 
 @fill_doc
-@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, compressed=COMPRESSED, ax=AX, label_width=COUNT)
-def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 34):
+@expects(inv=INVENTORY, image=OPTIONAL_IMAGE, compressed=COMPRESSED, ax=AX, label_width=COUNT, top=COUNT)
+def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 34, top: int = 15):
     """Each layer of an image (or each image) counted three ways: apparent, on disk, compressed.
 
     Apparent is the layerdb size Docker reports, on disk is the blocks the driver allocated
@@ -153,8 +153,8 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
     ----------
     {inv}
     image : str, optional
-        Image tag or ID: one bar group per layer. Without it, one group per tagged image (the sum
-        of its layers).
+        Image tag or ID: one bar group per layer. Without it, one group per image ``docker images``
+        lists (the sum of its layers), the ``top`` largest and the rest summed.
     compressed : DataFrame or dict, optional
         Compressed sizes by blob digest: a ``registry_layers`` or ``registry_blobs`` frame, a
         registry storage audit's blobs, or ``{{digest: bytes}}``.
@@ -190,7 +190,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
         title = f"{_image_name(inv, image_id)}: each layer counted " + "{ways}"
         layer_ids = list(chain["layer_id"])
     else:
-        images = inv.tagged
+        images = inv.listed  # as docker images lists them: the count every page gives
         names = image_names(images, label_width)
         il = inv.image_layers[inv.image_layers["image_id"].isin(images["image_id"])]
         il = il.assign(disk=il["layer_id"].map(layers["disk_usage"]).astype("Float64"),
@@ -203,7 +203,15 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             # An image's compressed size is known only when every one of its layers' is.
             "compressed": g["comp"].apply(lambda s: s.sum() if s.notna().all() else np.nan).to_numpy(dtype=float),
         })
+        rows = rows.sort_values("apparent", ascending=False, kind="stable").reset_index(drop=True)
         title = "each image counted {ways}"
+        if len(rows) > top + 1:  # the largest, the rest summed on one bar
+            rest = rows.iloc[top:]
+            summed = {"label": f"{len(rest)} more images", "apparent": rest["apparent"].sum(),
+                      "disk": rest["disk"].sum() if rest["disk"].notna().all() else np.nan,
+                      "compressed": rest["compressed"].sum() if rest["compressed"].notna().all() else np.nan}
+            rows = pd.concat([rows.head(top), pd.DataFrame([summed])], ignore_index=True)
+            title = f"the {top} largest of {len(rest) + top} images, each counted " + "{ways}"
         layer_ids = list(il["layer_id"].unique())
     if rows.empty:
         return no_data(ax, "no layers to show")
@@ -220,7 +228,7 @@ def size_kinds(inv, image=None, *, compressed=None, ax=None, label_width: int = 
             ax.barh(y[known] + (k - 1) * h, values[known], height=h, label=label, color=color)
             drawn += 1
     title = title.format(ways={1: "one way", 2: "two ways", 3: "three ways"}[max(drawn, 1)])
-    ax.set_yticks(y, rows["label"])
+    thin_ticks(ax, "y", rows["label"], fontsize=9)
     ax.invert_yaxis()
     # Outside the plot: bars of every length run to the right edge.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
@@ -267,10 +275,11 @@ def driver_footprint(sources: dict, *, ax=None):
     ax.set_xticks(x, [f"{d}\n{n} layers" for d, n in zip(df["driver"], df["layers"])])
     bytes_axis(ax, "y", "bytes: apparent / on disk", np.nanmax(df[["apparent", "disk"]].to_numpy(dtype=float)))
     ax.legend(fontsize=8)
-    ax.set_title("the same images stored by different drivers")
+    title = "the same images stored by different drivers"
     if "btrfs" in set(df["driver"]):
         # du counts every extent in every subvolume; btrfs shares unchanged extents between snapshots.
-        ax.annotate("btrfs: du counts extents that snapshots share in each of them;\nwhat each layer owns alone is "
-                    "far less (see the drivers-measured page)", (0.01, 0.98), xycoords="axes fraction", va="top",
-                    fontsize=8)
+        # In the title, not over the plot: a note inside the axes sat over the tallest bars.
+        title += ("\n(btrfs: du counts extents that snapshots share in each of them; what each layer owns alone "
+                  "is far less, see the drivers-measured page)")
+    ax.set_title(title, fontsize=9)
     return ax

@@ -10,7 +10,7 @@ from ..analyses.dive.waste import STACK
 from ..display import command_label, human_bytes, image_names
 from ..errors import CONTAINER, OPTIONAL_IMAGE, OPTIONAL_TEXT, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._util import AX, COUNT, FRAME, POSITION, REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data
+from ._util import AX, COUNT, FRAME, POSITION, REASON_COLORS, REASON_LABELS, bytes_axis, get_ax, no_data, thin_ticks
 
 
 @fill_doc
@@ -56,14 +56,20 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
         ax.barh(y[i], max(left[i], left.max() * 0.01), height=0.86, fill=False, edgecolor="black", linewidth=1.5)
         # A band across the whole row too: a tiny layer's outline alone is a speck.
         ax.axhspan(y[i] - 0.48, y[i] + 0.48, color="#f2c744", alpha=0.3, zorder=0, lw=0)
-    for yi, total in zip(y, left):
-        ax.annotate(human_bytes(total), (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])],
-                  fontsize=8)
-    if highlight is not None and highlight in set(df["position"]):
-        ax.get_yticklabels()[int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])].set_fontweight("bold")
-    ax.invert_yaxis()
     ax.set_ylabel("layer (0 = base)")
+    # 400 layers do not fit 400 labels: label as many as fit, the highlighted and the largest first.
+    hi = [int(np.flatnonzero(df["position"].to_numpy() == highlight)[0])] if highlight in set(df["position"]) else []
+    largest = list(np.argsort(-left, kind="stable")[:10])
+    shown = thin_ticks(ax, "y",
+                       [f"{p}: {command_label(c, label_width)}" for p, c in zip(df["position"], df["created_by"])],
+                       keep=hi + largest)
+    for i in shown:
+        if left[i] > 0 or len(df) <= 40:
+            ax.annotate(human_bytes(left[i]), (left[i], y[i]), xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=8)
+    if hi:
+        ax.get_yticklabels()[hi[0]].set_fontweight("bold")
+    ax.invert_yaxis()
     top = float(left.max()) * 1.2 or 1.0
     ax.set_xlim(0, top)
     bytes_axis(ax, "x", "content", top)
@@ -78,7 +84,7 @@ def layer_sizes(inv, image=None, *, waste: pd.DataFrame | None = None, highlight
 
 @fill_doc
 @expects(inv=INVENTORY, data=FRAME, top=COUNT, ax=AX, label_width=COUNT)
-def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None, label_width: int = 34):
+def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 15, ax=None, label_width: int = 34):
     """Per image: bytes its final filesystem shows and bytes it could shed (reclaimable), with dive's
     efficiency score on each bar.
 
@@ -99,29 +105,64 @@ def image_waste(inv, *, data: pd.DataFrame | None = None, top: int = 30, ax=None
     ax = get_ax(ax)
     eff = analyses.efficiency(inv) if data is None else data
     images = inv.images.set_index("image_id")
-    eff = eff[eff["image_id"].isin(inv.tagged["image_id"])]
+    # The images docker images lists, as the efficiency table beside it does (not tagged only).
+    eff = eff[eff["image_id"].isin(inv.listed["image_id"])]
     if eff.empty:
-        return no_data(ax, "no tagged images")
+        return no_data(ax, "no images")
     eff = eff.assign(size=eff["image_id"].map(images["size"]).astype("int64"))
-    eff = eff.sort_values(["reclaimable_bytes", "size"], ascending=False).head(top)
-    names = image_names(images.loc[eff["image_id"]].reset_index(), label_width)
-    y = np.arange(len(eff))
-    reclaim = eff["reclaimable_bytes"].to_numpy(dtype=float)
-    rest = (eff["size"].to_numpy(dtype=float) - reclaim).clip(min=0)
+    eff = eff.sort_values(["reclaimable_bytes", "size", "image_id"], ascending=[False, False, True])
+    total_images = len(eff)
+    shown, rest_rows = eff.head(top), eff.iloc[top:]
+    names = list(image_names(images.loc[shown["image_id"]].reset_index(), label_width).reindex(shown["image_id"]))
+    reclaim = shown["reclaimable_bytes"].to_numpy(dtype=float)
+    rest = (shown["size"].to_numpy(dtype=float) - reclaim).clip(min=0)
+    effs = list(shown["dive_efficiency"])
+    if len(rest_rows):  # the rest summed in one bar, so 300 images still read
+        r = float(rest_rows["reclaimable_bytes"].sum())
+        reclaim = np.append(reclaim, r)
+        rest = np.append(rest, max(float(rest_rows["size"].sum()) - r, 0.0))
+        names.append(f"{len(rest_rows)} more images")
+        effs.append(np.nan)
+    y = np.arange(len(names))
+    totals = rest + reclaim
+    # A log axis when one image dwarfs the others: on a linear one most bars would be invisible.
+    positive = totals[totals > 0]
+    log = len(positive) > 2 and positive.max() / np.median(positive) > 30
+    if log:
+        rest = rest.clip(min=1.0)
     ax.barh(y, rest, color=REASON_COLORS["kept"], label="seen by the container")
     ax.barh(y, reclaim, left=rest, color=REASON_COLORS["overwritten"],
             label="reclaimable (overwritten, deleted, metadata-only)")
-    for yi, total, e in zip(y, rest + reclaim, eff["dive_efficiency"]):
-        ax.annotate(f"{human_bytes(total)} · efficiency {e:.1%}", (total, yi), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, names.reindex(eff["image_id"]).to_numpy())
+    fontsize = 8 if len(y) <= 20 else 7
+    for yi, total, e in zip(y, rest + reclaim, effs):
+        label = human_bytes(total) + (f" · efficiency {e:.1%}" if pd.notna(e) and abs(e) != np.inf else "")
+        ax.annotate(label, (total, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=fontsize)
+    ax.set_yticks(y, names, fontsize=fontsize)
     ax.invert_yaxis()
-    top_x = float((rest + reclaim).max()) * 1.45 or 1.0
-    ax.set_xlim(0, top_x)
-    bytes_axis(ax, "x", "apparent", top_x)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"waste per image: {human_bytes(reclaim.sum())} reclaimable in {len(eff)} images")
+    most = float((rest + reclaim).max()) or 1.0
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(max(float(positive.min()) / 2, 1.0), most * 40)
+        ax.xaxis.set_major_formatter(_log_bytes_formatter())
+        ax.set_xlabel("apparent size (log scale)")
+    else:
+        ax.set_xlim(0, most * 1.45)
+        bytes_axis(ax, "x", "apparent", most * 1.45)
+    # Outside the plot: a 300-image chart has bars in every corner.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    from ..analyses.dive.totals import reclaimable_once
+
+    once = reclaimable_once(inv, list(eff["image_id"]))["reclaimable_bytes"]  # the index's figure: each byte once
+    ax.set_title(f"waste per image: {human_bytes(once)} reclaimable in {total_images} images (each byte once)"
+                 + (f" (the top {len(shown)}, the rest summed)" if len(rest_rows) else "")
+                 + (", sorted by reclaimable bytes" if total_images > 1 else ""))
     return ax
+
+
+def _log_bytes_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: human_bytes(v) if v >= 1 else "")
 
 
 @fill_doc
@@ -161,7 +202,8 @@ def copy_ups(inv, container=None, *, data: pd.DataFrame | None = None, top: int 
         ax.annotate(human_bytes(b), (b, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y, df["path"], fontsize=8)
     ax.invert_yaxis()
-    top_x = float(df["bytes"].max()) * 1.25
+    # At least a kilobyte wide: a 2-byte copy-up is not drawn as a full-width bar.
+    top_x = max(float(df["bytes"].max()) * 1.25, 1000.0)
     ax.set_xlim(0, top_x)
     bytes_axis(ax, "x", "apparent", top_x)
     import matplotlib.patches as mpatches
@@ -174,15 +216,20 @@ def copy_ups(inv, container=None, *, data: pd.DataFrame | None = None, top: int 
     return ax
 
 
+#: A changed path whose content is the same (only mtime, mode or owner differ), as ``image_diff`` labels it.
+METADATA_ONLY = "same content (mtime, mode or owner only)"
+#: What ``diff_images``' ``changes`` names when the content itself differs.
+CONTENT_CHANGES = {"kind", "size", "content", "target"}
 #: Colours of ``image_diff``'s statuses.
-STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518", "changed": "#f58518"}
+STATUS_COLORS = {"added": "#54a24b", "removed": "#e45756", "modified": "#f58518", "changed": "#f58518",
+                 METADATA_ONLY: "#bab0ac"}
 
 
 @fill_doc
 @expects(inv=INVENTORY, a=OPTIONAL_IMAGE, b=OPTIONAL_IMAGE, data=FRAME, ax=AX, label_width=COUNT)
 def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None, label_width: int = 30):
-    """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed), with
-    the number of paths on each bar.
+    """Bytes that differ from image ``a`` to image ``b``, by status (added, removed, changed content,
+    same content with only mtime/mode/owner changed), with the number of paths on each bar.
 
     Parameters
     ----------
@@ -205,9 +252,15 @@ def image_diff(inv, a=None, b=None, *, data: pd.DataFrame | None = None, ax=None
         return no_data(ax, "the two images have the same files")
     # Bytes a status accounts for: what b adds, what a had, or the new size of a changed file.
     weight = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype(float)
-    g = pd.DataFrame({"status": d["status"].astype(str), "bytes": weight}).groupby("status")
+    status = d["status"].astype(str).to_numpy(dtype=object)
+    if "changes" in d.columns:
+        # A path whose content is the same and only its mtime, mode or owner moved is not changed content.
+        content = d["changes"].map(
+            lambda c: bool(CONTENT_CHANGES & set(str(c).split(","))) if isinstance(c, str) else True)
+        status = np.where((status == "changed") & ~content.to_numpy(dtype=bool), METADATA_ONLY, status)
+    g = pd.DataFrame({"status": status, "bytes": weight}).groupby("status")
     summary = pd.DataFrame({"bytes": g["bytes"].sum(), "paths": g.size()})
-    order = [s for s in ("added", "modified", "changed", "removed") if s in summary.index]
+    order = [s for s in ("added", "modified", "changed", METADATA_ONLY, "removed") if s in summary.index]
     summary = summary.reindex(order + sorted(set(summary.index) - set(order)))
     y = np.arange(len(summary))
     ax.barh(y, summary["bytes"], color=[STATUS_COLORS.get(s, "#bab0ac") for s in summary.index])

@@ -16,7 +16,7 @@ from .._lazy import attach
 
 #: Public name -> the module that defines it.
 _LAZY = {
-    **dict.fromkeys(["About", "about", "about_html", "note"], ".index"),
+    **dict.fromkeys(["About", "about", "about_html", "bundled_note", "is_sample", "note"], ".index"),
     **dict.fromkeys(["audit_or_none", "available", "object_store_audit_or_none", "registry_blobs",
                      "registry_frames_or_none", "sample_capture"], ".inputs"),
     **dict.fromkeys(["check_parameters", "coerce_value", "inject_parameters", "known_parameters", "notebooks",

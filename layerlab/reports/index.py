@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..analyses.summary import image_counts
 from ..analyses.dive.totals import prune_command
-from ..display import human_bytes, short_name
+from ..display import human_bytes, short_name, shorten
 
 
 def about(inv) -> dict:
@@ -54,6 +54,23 @@ def note(text: str):
     return Markdown(f"*{text}*")
 
 
+def is_sample(source) -> bool:
+    """Whether a notebook's ``source`` is the bundled sample (``"sample"`` or ``"sample:<driver>"``)."""
+    return isinstance(source, str) and (source == "sample" or source.startswith("sample:"))
+
+
+def bundled_note(source, what: str, why: str):
+    """A plain label, on a page about another source, that a section shows the bundled sample:
+    ``what`` it shows and ``why`` (nothing of the reader's was given); nothing on the sample's own pages."""
+    if is_sample(source):
+        return None
+    from IPython.display import HTML
+
+    return HTML('<div class="layerlab-bundled" '
+                'style="border-left:4px solid #f58518;background:#fff4e5;padding:.4em .8em">'
+                f"<b>The bundled sample, not your data:</b> {html.escape(what)} ({html.escape(why)})</div>")
+
+
 class About:
     """Displays ``about_html`` in a notebook: ``reports.About(inv)`` as a cell's last line."""
 
@@ -71,10 +88,12 @@ _INDEX_CSS = """body{font-family:system-ui,sans-serif;max-width:64em;margin:2em 
 .error{background:#fde8e8;border:2px solid #c0392b;padding:1em}.ok{color:#2e7d32}.failed{color:#c0392b}
 li{margin:.6em 0}code{background:#f4f4f4;padding:0 .2em}.q{color:#555}.fig{font-weight:600}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:11em;flex:1 1 14em;max-width:22em}
 .card b{display:block;font-size:1.5em}.card span{color:#555;font-size:.9em}
 table.top{border-collapse:collapse;margin:.5em 0 1.5em}table.top td{padding:.15em .6em;font-size:.95em}
-.bar{background:#e45756;height:.8em;display:inline-block}"""
+.bar{background:#e45756;height:.8em;display:inline-block}
+table.top th{text-align:left;font-weight:600;padding:.15em .6em}
+td.num{text-align:right;white-space:nowrap}table.fix td{vertical-align:top}"""
 
 
 def headline(summary: dict) -> dict:
@@ -113,35 +132,144 @@ PAGE_FIGURES = {
 }
 
 
-def _dashboard(h: dict) -> str:
-    cards = [
-        (f"{h['images']}", f"images ({h['tagged_images']} tagged, {h['all_images']} with intermediate)"),
-        (f"{h['layers']}", f"distinct layers, {human_bytes(h['physical_size'])} stored (apparent)"),
-        (human_bytes(h["reclaimable_bytes"]), f"reclaimable: in layers, never seen by containers (each byte once; the "
-                                              "images' own figures add up to "
-                                              f"{human_bytes(h['reclaimable_bytes_sum_of_images'])})"),
-        (f"{h['dedup_ratio']:.2f}×" if h["dedup_ratio"] else "—", "layer dedup: separate images ÷ stored"),
+def disk_figures(inv) -> dict:
+    """What the images take on disk: ``apparent`` and ``on_disk`` (allocated blocks) of every distinct
+    image layer (intermediate build images included, as ``du`` counts them), and the containers'
+    read-write layers; ``on_disk`` is None when the source did not record blocks (an archive)."""
+    layers = inv.layers[inv.layers["kind"] == "image"]
+    disk = layers["disk_usage"]
+    rw = inv.layers[inv.layers["kind"] == "container"] if "kind" in inv.layers else inv.layers.iloc[0:0]
+    return {"apparent": int(layers["size"].sum()),
+            "on_disk": int(disk.sum()) if len(disk) and disk.notna().all() else None,
+            "containers_apparent": int(rw["size"].sum()) if len(rw) else 0}
+
+
+def _h(text) -> str:
+    return html.escape(str(text))
+
+
+def _size_bar(value: int, most: int, color: str = "#e45756") -> str:
+    return f'<span class="bar" style="width:{max(2, 160 * value // max(most, 1))}px;background:{color}"></span>'
+
+
+def _cards(h: dict, disk: dict | None, findings) -> str:
+    cards = []
+    if disk:
+        on_disk = human_bytes(disk["on_disk"]) if disk["on_disk"] is not None else "unknown"
+        cards.append((human_bytes(disk["apparent"]), f"image layers, apparent (their files' sizes); {on_disk} on disk "
+                                                     "(allocated blocks)"))
+    else:
+        cards.append((human_bytes(h["physical_size"]), "image layers stored (apparent)"))
+    if findings is not None:
+        a = findings.attrs
+        cards.append((human_bytes(a["total_bytes"]),
+                      f"could be freed: {human_bytes(a['hidden_bytes'])} hidden by later layers + "
+                      f"{human_bytes(a['bloat_bytes'])} bloat (each byte once)"))
+    else:
+        cards.append((human_bytes(h["reclaimable_bytes"]), "hidden by later layers (each byte once)"))
+    cards += [
+        (f"{h['images']}", f"images, as docker images lists them ({h['tagged_images']} tagged; {h['all_images']} with "
+                           "intermediate build images)"),
+        (f"{h['dangling_images']}", f"dangling images: {h['prune_command']} frees {human_bytes(h['prunable_bytes'])}"),
         (f"{h['containers']}", f"containers, {human_bytes(h['rw_bytes'])} in read-write layers"),
-        (f"{h['dangling_images']}",
-         f"dangling images: {h.get('prune_command', 'docker image prune')} would free "
-         f"{human_bytes(h['prunable_bytes'])}"),
     ]
-    out = ['<h2>What the audit found</h2><div class="cards">']
-    out += [f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for v, k in cards]
+    out = ['<div class="cards">']
+    out += [f'<div class="card"><b>{_h(v)}</b><span>{_h(k)}</span></div>' for v, k in cards]
     out.append("</div>")
-    if h["top"]:
-        most = max(t["reclaimable_bytes"] for t in h["top"])
-        rows = "".join(
-            f'<tr><td>{html.escape(t["name"])}</td><td><span class="bar" '
-            f'style="width:{max(2, 160 * t["reclaimable_bytes"] // most)}px">'
-            f'</span></td><td>{human_bytes(t["reclaimable_bytes"])} of {human_bytes(t["size"])}</td></tr>'
-            for t in h["top"])
-        out.append(f"<h3>The images that would save the most</h3><table class=\"top\">{rows}</table>")
+    return "".join(out)
+
+
+def _fix_first(findings, top: int = 10) -> str:
+    """The ranked list: image, what, bytes, the layer's command and the change that avoids it."""
+    if findings is None or findings.empty:
+        return "<h2>2. What to fix first</h2><p>Nothing to free: no hidden bytes and no bloat in these images.</p>"
+    rows = findings.head(top)
+    most = int(rows["bytes"].max())
+    what = {"hidden": "hidden by a later layer"}
+    first_with: dict = {}
+    fixes = []
+    for i, fix in enumerate(rows["fix"], 1):  # a fix said once, then referred to
+        fixes.append(_h(fix) if fix not in first_with else f'<span class="q">as #{first_with[fix]}</span>')
+        first_with.setdefault(fix, i)
+    body = "".join(
+        f'<tr><td>{i}</td><td>{_h(r.image)}'
+        + (f' <span class="q">(+{r.images - 1} more)</span>' if r.images > 1 else "")
+        + f'</td><td>{_h(what.get(r.what, r.what))}</td><td class="num">{human_bytes(r.bytes)}</td>'
+        f'<td>{_size_bar(r.bytes, most)}</td><td>layer {r.position}: <code>{_h(r.command)}</code>'
+        f'<br><span class="q">{_h(shorten(r.examples[0], 70)) if r.examples else ""}'
+        + (f" and {r.paths - 1:,} more" if r.paths > 1 else "") + f'</span></td><td>{fix}</td></tr>'
+        for i, (r, fix) in enumerate(zip(rows.itertuples(index=False), fixes), 1))
+    a = findings.attrs
+    rest = len(findings) - len(rows)
+    more = (f'<p class="q">{rest:,} smaller findings ({human_bytes(int(findings["bytes"].iloc[top:].sum()))}) are on '
+            'page 02 and in <code>layerlab bloat</code>.</p>') if rest > 0 else ""
+    return (f"<h2>2. What to fix first: {human_bytes(a['total_bytes'])} could be freed</h2>"
+            f"<p>{human_bytes(a['hidden_bytes'])} are hidden: written by one layer, overwritten or deleted by a "
+            "later one, "
+            f"yet stored and pulled. {human_bytes(a['bloat_bytes'])} are bloat: visible, but caches, bytecode, test "
+            "suites, docs. Each (layer, path) is counted once however many images share the layer; a row names the "
+            "image that made the layer (its Dockerfile is the one to change) and how many more use it.</p>"
+            '<table class="top fix"><tr><th>#</th><th>image</th><th>what</th><th>bytes</th><th></th><th>where</th>'
+            f"<th>fix (Dockerfile change)</th></tr>{body}</table>{more}")
+
+
+def _largest(summary: dict, top: int = 10) -> str:
+    images = sorted(summary["images"], key=lambda i: (-i["size"], i["image_id"]))
+    if not images:
+        return ""
+    most = images[0]["size"]
+    body = "".join(
+        f'<tr><td>{_h(short_name(i["tags"], i["image_id"]))}</td><td class="num">{human_bytes(i["size"])}</td>'
+        f'<td>{_size_bar(i["size"], most, "#4c78a8")}</td><td class="num">{human_bytes(i["unique_size"])}</td>'
+        f'<td class="num">{i["layer_count"]}</td><td class="num">{i["container_count"]}</td></tr>'
+        for i in images[:top])
+    rest = images[top:]
+    more = (f'<tr><td class="q">{len(rest):,} more images</td>'
+            f'<td class="num">{human_bytes(sum(i["size"] for i in rest))}'
+            "</td><td></td><td></td><td></td><td></td></tr>") if rest else ""
+    return ("<h2>3. The largest images</h2><p>Apparent size; <i>unique</i> is what removing the image alone frees "
+            "(layers no other image uses).</p>"
+            '<table class="top"><tr><th>image</th><th>size</th><th></th><th>unique</th><th>layers</th>'
+            '<th>containers</th>'
+            f"</tr>{body}{more}</table>")
+
+
+def _dangling(h: dict, summary: dict) -> str:
+    gone = [i for i in summary["images"] if i.get("dangling")]
+    if not gone:
+        return "<h2>4. Dangling images</h2><p>None: no untagged image without a child or a container.</p>"
+    names = ", ".join(_h(short_name(i["tags"], i["image_id"])) for i in gone[:8])
+    names += f" and {len(gone) - 8} more" if len(gone) > 8 else ""
+    return (f"<h2>4. Dangling images: {len(gone)}</h2><p>{names}. <code>{_h(h['prune_command'])}</code> removes them "
+            f"and frees {human_bytes(h['prunable_bytes'])} (layers no other image uses).</p>")
+
+
+def _next_steps(h: dict, findings, source: str = "SOURCE") -> str:
+    steps = []
+    if findings is not None and not findings.empty:
+        top = findings.iloc[0]
+        steps.append(f"<code>layerlab bloat {_h(source)} {_h(top['image'])}</code>: every bloat finding of the "
+                     "image with "
+                     "the most to free, with its fix")
+        steps.append(f"<code>layerlab check {_h(source)} {_h(top['image'])}</code>: dive's CI limits, to keep it fixed")
+    if h["dangling_images"]:
+        steps.append(f"<code>{_h(h['prune_command'])}</code>: frees {human_bytes(h['prunable_bytes'])}")
+    steps.append(f"<code>layerlab diff {_h(source)} OLD NEW</code>: what a rebuild changed, path by path")
+    return "<h2>What to do next</h2><ul>" + "".join(f"<li>{s}</li>" for s in steps) + "</ul>"
+
+
+def _dashboard(h: dict, summary: dict | None = None, findings=None, disk: dict | None = None,
+               source: str = "SOURCE") -> str:
+    out = ["<h2>1. Disk</h2>", _cards(h, disk, findings), _fix_first(findings)]
+    if summary is not None:
+        out += [_largest(summary), _dangling(h, summary)]
+    out.append(_next_steps(h, findings, source))
     return "".join(out)
 
 
 def write_index(out_dir: Path, *, about_block: str, entries: list[dict], error: str | None = None,
-                params: dict | None = None, seconds: float | None = None, summary: dict | None = None) -> Path:
+                params: dict | None = None, seconds: float | None = None, summary: dict | None = None,
+                findings=None, disk: dict | None = None, source: str = "SOURCE") -> Path:
     """The report's first page: where the source came from, what the audit found (``summary``), and
     one line per page saying what it answers, with its own figure; failures marked."""
     h = headline(summary) if summary else None
@@ -168,7 +296,7 @@ def write_index(out_dir: Path, *, about_block: str, entries: list[dict], error: 
                     + ", ".join(f"<code>{html.escape(k)} = {html.escape(str(v))}</code>" for k, v in params.items())
                     + "</p>")
     if h:
-        body.append(_dashboard(h))
+        body.append(_dashboard(h, summary, findings, disk, source))
     if items:
         body.append("<h2>The pages</h2><ol>" + "".join(items) + "</ol>")
     made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

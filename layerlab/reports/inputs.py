@@ -37,12 +37,13 @@ def _unpack(archive: Path, target: Path) -> Path:
     return target
 
 
-def audit_or_none(capture=None):
+def audit_or_none(capture=None, sample: bool = True):
     """A read-only StorageAudit of ``capture`` (a registry storage directory or a .tar/.tar.xz of
-    one); the sample capture when None and present; None when there is nothing to audit."""
+    one); the sample capture when None and present and ``sample`` (a report on another source
+    passes False: the sample's registry is not the reader's); None when there is nothing to audit."""
     from ..sources.registry import audit_storage
 
-    path = Path(capture) if capture else sample_capture()
+    path = Path(capture) if capture else (sample_capture() if sample else None)
     if path is None:
         return None
     if not path.is_file():

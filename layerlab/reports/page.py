@@ -189,13 +189,14 @@ def execute(nb, cwd=None, timeout: int = 600):
 
 
 def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = False, index_link: bool = False,
-           **params) -> Path:
+           shown_inputs: dict | None = None, **params) -> Path:
     """Run ``notebook`` with ``params`` and write it as HTML at ``out_html``; return that path.
 
     The executed notebook is kept beside it (``.ipynb``). The page shows no code unless
     ``show_code``; it starts with the inputs it was run with (and a link to the report's index with
     ``index_link``). If a cell fails, the page is still written, with a banner linking to the failing
-    cell, and NotebookFailed is raised naming it.
+    cell, and NotebookFailed is raised naming it. ``shown_inputs`` is what the inputs box shows when
+    it differs from ``params`` (the source the user named, not the temporary snapshot read).
     """
     import nbformat
 
@@ -211,7 +212,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
         nb = failure.nb
         nbformat.write(nb, executed_path)
         _mark_failure(nb, failure.cell, _failed_cell(nb)[1] or {"ename": failure.ename, "evalue": failure.evalue})
-        _header(nb, params, index_link)
+        _header(nb, params if shown_inputs is None else shown_inputs, index_link)
         to_html(nb, out_html, show_code=True)  # the failing cell's code is what the reader needs
         failure.path = str(executed_path)
         failure.args = (f"{notebook.name}: {failure.args[0]}\n  executed notebook kept at {executed_path}, page at "
@@ -219,7 +220,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
         raise
     if keep_ipynb:
         nbformat.write(nb, executed_path)
-    _header(nb, params, index_link)
+    _header(nb, params if shown_inputs is None else shown_inputs, index_link)
     return to_html(nb, out_html, show_code=show_code)
 
 
@@ -244,12 +245,12 @@ def warm() -> None:
     import nbconvert  # noqa: F401
 
 
-def render_page(path: Path, out_html: Path, show_code: bool, params: dict) -> dict | None:
+def render_page(path: Path, out_html: Path, show_code: bool, params: dict, shown: dict | None = None) -> dict | None:
     """``render`` in a worker process; a failure comes back as NotebookFailed's fields (an
     exception with keyword-only attributes does not cross processes whole)."""
     skip_iri_format_checker()
     try:
-        render(path, out_html, show_code=show_code, index_link=True, **params)
+        render(path, out_html, show_code=show_code, index_link=True, shown_inputs=shown, **params)
     except NotebookFailed as e:
         return {"message": e.args[0], "path": e.path, "cell": e.cell, "source": e.source, "ename": e.ename,
                 "evalue": e.evalue}

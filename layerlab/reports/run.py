@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..errors import LayerlabError, NotebookFailed, ReportError
 from ..frames.output import prepare_dir
-from .index import about_html, write_index
+from .index import about_html, disk_figures, write_index
 from .page import notebook_title, render_page, warm
 from .params import check_parameters, coerce_value, known_parameters, notebooks, parameters
 
@@ -117,24 +117,29 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
             raise ReportError(f"the source could not be read, no notebook was run: {e} (the report's first page "
                               f"says so: {index})", path=str(index)) from None
         check_inputs(inv, {k: coerce_value(v, known.get(k)) for k, v in params.items()})
+        shown_source = "sample" if source is None else (inv.source if hasattr(source, "files") else os.fspath(source))
         entries = []
 
         def one(path: Path) -> dict:
             declared = parameters(path)
             given = {k: v for k, v in params.items() if k in declared}
+            shown = dict(given)
             if "source" in declared:
                 given["source"] = notebook_source
+                # the reader's source, not the temporary snapshot the notebooks read
+                shown["source"] = shown_source
             if "driver" in declared:
                 given["driver"] = None  # already applied when the source was opened
             title, question = _title_and_question(path)
             entry = {"title": title, "question": question, "html": path.stem + ".html", "ipynb": path.stem + ".ipynb"}
-            failed = pages.submit(render_page, path, out_dir / entry["html"], show_code, given).result()
+            failed = pages.submit(render_page, path, out_dir / entry["html"], show_code, given, shown).result()
             if failed is not None:
                 e = NotebookFailed(failed.pop("message"), **failed)
                 entry["error"] = (f"cell {e.cell}: " if e.cell is not None else "") + f"{e.ename}: {e.evalue[:200]}"
                 entry["exception"] = e
             return entry
 
+        from ..analyses.fix_first import fix_first
         from ..analyses.summary import summary_dict
 
         quiet = not sys.stderr.isatty() if progress is None else not progress
@@ -161,8 +166,10 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
             summary = pool.submit(summary_dict, inv)
             entries = [f.result() for f in futures]
             summary = summary.result()
+            findings = fix_first(inv)  # after summary_dict: it reuses the hidden rows that found
         index = write_index(out_dir, about_block=about_html(inv), entries=entries, params=params,
-                            seconds=time.monotonic() - started, summary=summary)
+                            seconds=time.monotonic() - started, summary=summary, findings=findings,
+                            disk=disk_figures(inv), source=shown_source)
         failed = [e for e in entries if e.get("error")]
         if failed:
             first = failed[0]["exception"]

@@ -27,8 +27,8 @@ CSS = """<style>
 /* !important: JupyterLab's and the report's own table rules would otherwise align headers and cells
    differently (pandas also writes text-align: right on the header row) */
 .layerlab-table th, .layerlab-table td {text-align: left !important; padding: 2px 12px 2px 0 !important;
-  line-height: 1.3 !important; vertical-align: top; white-space: nowrap; max-width: 48em; overflow: hidden;
-  text-overflow: ellipsis;}
+  line-height: 1.3 !important; vertical-align: top; max-width: 36em; overflow-wrap: anywhere;}
+/* long cells wrap rather than being cut at the end (paths are shortened in the middle by tables.readable) */
 .layerlab-table th {border-bottom: 1px solid #999;}
 .layerlab-controls {flex-wrap: wrap; gap: 4px 12px;}
 .layerlab-tree select, .layerlab-tree-static {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
@@ -67,6 +67,48 @@ def chain_rows(inv, image_id: str) -> pd.DataFrame:
     if "chain_rows" not in inv.cache:
         inv.cache["chain_rows"] = {k: g.sort_values("position") for k, g in inv.image_layers.groupby("image_id")}
     return inv.cache["chain_rows"].get(image_id, inv.image_layers.iloc[0:0])
+
+
+class Busy:
+    """A line that says a widget is working, shown when an update has run for half a second (a
+    shorter one would only flicker): ``with self.busy("reading layer 3"): ...``. The line is set
+    from a timer thread; the kernel sends widget messages from any thread at once, so it shows
+    while the update still holds the kernel."""
+
+    AFTER = 0.5
+
+    def __init__(self):
+        self.label = widgets.HTML("")
+        self.label.add_class("layerlab-busy")
+        self.shown = 0  # how many updates showed it (what the tests read)
+
+    def __call__(self, what: str = "updating"):
+        import contextlib
+        import threading
+
+        @contextlib.contextmanager
+        def running():
+            lock, state = threading.Lock(), {"done": False}
+
+            def show():
+                with lock:
+                    if not state["done"]:
+                        self.label.value = f'<span style="color:#9a6700">⏳ {html.escape(what)}…</span>'
+                        self.shown += 1
+
+            timer = threading.Timer(self.AFTER, show)
+            timer.daemon = True
+            timer.start()
+            try:
+                yield
+            finally:
+                timer.cancel()
+                with lock:
+                    state["done"] = True
+                    if self.label.value:
+                        self.label.value = ""
+
+        return running()
 
 
 def controls(*children) -> widgets.HBox:
@@ -173,8 +215,8 @@ class Snapshot:
 
 def snapshot_table(summary_html: str, table: pd.DataFrame, rows: int = PAGE_ROWS, what: str = "rows") -> str:
     """The still form of a summary line and a table: the summary, the first ``rows`` rows through
-    ``tables.table_html``, and how many more the live widget pages through."""
-    more = f"<div><i>… {len(table) - rows} more {what} in the live widget</i></div>" if len(table) > rows else ""
+    ``tables.table_html``, and how many there are in all (a static page cannot page through them)."""
+    more = f"<div><i>the first {rows} of {len(table):,} {what}</i></div>" if len(table) > rows else ""
     body = table_html(table.head(rows)) if len(table) else "<i>nothing to show</i>"
     return f"<div>{summary_html}</div>{body}{more}"
 

@@ -12,7 +12,8 @@ from ..display import human_bytes
 from ..errors import OPTIONAL_IMAGE, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ..tables import diff_table
-from ._base import (CSS, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name, set_options,
+from ._base import (CSS, Busy, ImagePicking, Snapshot, SnapshotMixin, TablePager, controls, draw, image_name,
+                    set_options,
                     snapshot_table)
 
 
@@ -41,7 +42,9 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
         self._ready = False
         self.inv = require_inventory(inv, "ImageCompare")
         self._diffs: dict[tuple[str, str], pd.DataFrame] = {}
-        first, second = self.inv.pick_two(a, b)
+        from ..analyses.fix_first import pick_pair
+
+        first, second = pick_pair(self.inv, a, b)  # two tags of one repository, or two images sharing a base
         opts = self._image_choices(first, second)
         self.a_select = widgets.Dropdown(options=opts, value=first, description="from",
                                          layout=widgets.Layout(width="340px"))
@@ -52,8 +55,9 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
         self.chart = widgets.Output()
         self.summary = widgets.HTML()
         self.table = TablePager()
+        self.busy = Busy()
         super().__init__(children=[widgets.HTML(CSS), controls(self.a_select, self.b_select, self.filter_box,
-                                                               self._untagged_box()),
+                                                               self._untagged_box(), self.busy.label),
                                    self.chart, self.summary, self.table], **kwargs)
         self.add_class("layerlab-compare")
         widgets.link((self.a_select, "value"), (self, "a"))
@@ -109,16 +113,24 @@ class ImageCompare(ImagePicking, SnapshotMixin, widgets.VBox):
     def _summary_html(self, shown: pd.DataFrame) -> str:
         by = shown["status"].value_counts()
         counts = ", ".join(f"{by[s]} {s}" for s in ("added", "changed", "removed") if by.get(s, 0))
+        if by.get("changed", 0) and "changes" in shown.columns:
+            from ..plots.waste import CONTENT_CHANGES
+
+            changed = shown.loc[shown["status"] == "changed", "changes"].astype(str)
+            same = int((~changed.map(lambda c: bool(CONTENT_CHANGES & set(c.split(","))))).sum())
+            if same:
+                counts += f"; of the changed, {same} have the same content (mtime, mode or owner only)"
         where = f" matching <code>{self.path_filter}</code>" if self.path_filter else ""
         moved = human_bytes(int(shown[["size_a", "size_b"]].max(axis=1).sum())) if len(shown) else human_bytes(0)
         return (f"<b>{image_name(self.inv, self.a)}</b> → <b>{image_name(self.inv, self.b)}</b>: "
                 f"{len(shown)} paths differ{where} ({counts or 'none'}; {moved} of file content, apparent)")
 
     def _refresh(self):
-        shown = self.diff_table()
-        draw(self.chart, self.plot, figsize=(9, 3))
-        self.summary.value = self._summary_html(shown)
-        self.table.show(diff_table(shown))
+        with self.busy("comparing"):
+            shown = self.diff_table()
+            draw(self.chart, self.plot, figsize=(9, 3))
+            self.summary.value = self._summary_html(shown)
+            self.table.show(diff_table(shown))
 
     def snapshot(self) -> Snapshot:
         """The current state as HTML: the summary and the top of the table (no chart: the notebook

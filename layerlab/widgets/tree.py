@@ -13,10 +13,10 @@ from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 
 from .._docstrings import fill_doc
 from ..analyses.stacking import ancestor_closure
-from ..display import command_label, human_bytes
+from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
-from ._base import (CSS, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
+from ._base import (CSS, Busy, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
 
 # Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
 # a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
@@ -116,38 +116,74 @@ class Tree:
         p = self.paths[i]
         return slice(int(np.searchsorted(self.paths, p + "/")), int(np.searchsorted(self.paths, p + "0")))
 
-    def size(self, i: int) -> int:
-        """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them)."""
+    def size(self, i: int, keep: np.ndarray | None = None) -> int:
+        """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them);
+        under a filter (``keep``), of the files under it the filter keeps."""
         if not self.is_dir[i]:
             return int(self.size_of[i])
         s = self.subtree(i)
-        total = self._removed_bytes if self.status[i] == "removed" else self._bytes
+        if keep is not None:
+            live, gone = self._kept_totals(keep)
+            total = gone if self.status[i] == "removed" else live
+        else:
+            total = self._removed_bytes if self.status[i] == "removed" else self._bytes
         return int(total[s.stop] - total[s.start])
+
+    def _kept_totals(self, keep: np.ndarray):
+        """Cumulative bytes of the kept files (live, removed), once per filter."""
+        key = id(keep)
+        if getattr(self, "_kept_key", None) != key:
+            files = (self.kind == "file") & keep
+            removed = self.status == "removed"
+            sizes = self.size_of
+            self._kept_key = key
+            self._kept = (np.concatenate([[0], np.cumsum(np.where(files & ~removed, sizes, 0))]),
+                          np.concatenate([[0], np.cumsum(np.where(files & removed, sizes, 0))]))
+        return self._kept
 
     def changes_under(self, i: int) -> int:
         s = self.subtree(i)
         return int(self._changed[s.stop] - self._changed[s.start])
 
     def keep(self, path_filter: str = "", changes_only: bool = False) -> np.ndarray | None:
-        """Which rows a filter keeps (matches and their directories), or None for every row."""
+        """Which rows a filter keeps (matches and their directories), or None for every row; kept
+        per filter, with ``matches`` (how many entries match, not counting their directories)."""
         if not path_filter and not changes_only:
             return None
+        cache = self.__dict__.setdefault("_keeps", {})
+        if (path_filter, changes_only) not in cache:
+            cache[(path_filter, changes_only)] = self._keep(path_filter, changes_only)
+        return cache[(path_filter, changes_only)]
+
+    def matches(self, path_filter: str = "", changes_only: bool = False) -> int:
+        """Entries the filter matches (``keep`` adds their directories)."""
+        self.keep(path_filter, changes_only)
+        return self.__dict__.get("_matches", {}).get((path_filter, changes_only), len(self.paths))
+
+    def _keep(self, path_filter: str, changes_only: bool) -> np.ndarray:
         hit = np.ones(len(self.paths), dtype=bool)
         if path_filter:
             hit &= self.frame["path"].str.contains(path_filter, regex=False).to_numpy()
         if changes_only:
             hit &= self.status != "unchanged"
+        self.__dict__.setdefault("_matches", {})[(path_filter, changes_only)] = int(hit.sum())
         keep = set(self.paths[hit])
         keep = ancestor_closure(keep)
         return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
 
-    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS) -> tuple[list[int],
-        int]:
+    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS,
+                by_size: bool = False) -> tuple[list[int], int]:
         """Rows shown, in tree order: children of "/", and the children of each expanded directory
-        (under a filter, every directory holding a kept row is open). Returns (rows, rows left out)."""
+        (under a filter, every directory holding a kept row is open); a directory's entries by name, or
+        largest first (``by_size``, dive's ^O; sizes under the filter). Returns (rows, rows left out)."""
         out: list[int] = []
         left = 0
-        stack = [iter(self.children.get("/", ()))]
+
+        def kids(parent: str):
+            rows = self.children.get(parent, ())
+            return iter(sorted(rows, key=lambda i: -self.size(i, keep)) if by_size else rows)
+
+        stack = [kids("/")]
         while stack:
             i = next(stack[-1], None)
             if i is None:
@@ -160,14 +196,15 @@ class Tree:
                 continue
             out.append(i)
             if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
-                stack.append(iter(self.children.get(self.paths[i], ())))
+                stack.append(kids(self.paths[i]))
         return out, left
 
-    def columns(self, i: int) -> tuple[str, str, str, str]:
-        """(marker, permissions, uid:gid, size) as the tree prints them."""
+    def columns(self, i: int, keep: np.ndarray | None = None) -> tuple[str, str, str, str]:
+        """(marker, permissions, uid:gid, size) as the tree prints them (sizes under the filter ``keep``)."""
         uid, gid = int(self.uid[i]), int(self.gid[i])
         owner = f"{uid}:{gid}" if uid >= 0 else "?:?"
-        return MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner, human_bytes(self.size(i))
+        return (MARKS[self.status[i]], permissions(self.kind[i], int(self.mode[i])), owner,
+                human_bytes(self.size(i, keep)))
 
     def name_of(self, i: int) -> str:
         """The name as the tree prints it: control characters escaped (``ls -b``), so a name holding a
@@ -208,6 +245,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
     image = Unicode(help="image ID shown")
     position = Int(0, help="layer shown, 0 = base")
     view = Unicode("layer", help="'layer': what the layer changed; 'aggregated': what layers 1..position changed")
+    sort = Unicode("name", help="a directory's entries by 'name' or largest first ('size', dive's ^O)")
     path_filter = Unicode("", help="only show paths containing this text (and their directories)")
     changes_only = Bool(False, help="only show changed paths (and their directories)")
     expanded = List(Unicode(), help="open directories (paths)")
@@ -232,14 +270,23 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                                        continuous_update=False, layout=widgets.Layout(width="260px"))
         self.changes_box = widgets.Checkbox(description="only changes", indent=False,
                                             layout=widgets.Layout(width="120px"))
+        self.sort_buttons = widgets.ToggleButtons(options=[("by name", "name"), ("by size", "size")],
+                                                  style={"button_width": "70px"})
         self.summary = widgets.HTML()
         self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
         self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(HEADER)}</div>')
         self.listing.add_class("layerlab-tree-listing")
         self.listing.observe(self._clicked, "value")
+        self.busy = Busy()
+        # dive's other panes: the layers with their commands, and the image's details
+        self.layers_pane = widgets.HTML(layout=widgets.Layout(width="50%", max_height="16em", overflow="auto"))
+        self.image_pane = widgets.HTML(layout=widgets.Layout(width="50%", max_height="16em", overflow="auto"))
+        self._details: dict[str, str] = {}
         super().__init__(children=[widgets.HTML(CSS), controls(self.image_select, self.layer_slider, self.view_buttons,
-                                                               self.filter_box, self.changes_box, self._untagged_box()),
+                                                               self.filter_box, self.changes_box, self.sort_buttons,
+                                                               self._untagged_box(), self.busy.label),
+                                   widgets.HBox([self.layers_pane, self.image_pane]),
                                    self.summary, self.header, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
@@ -247,6 +294,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         widgets.link((self.view_buttons, "value"), (self, "view"))
         widgets.link((self.filter_box, "value"), (self, "path_filter"))
         widgets.link((self.changes_box, "value"), (self, "changes_only"))
+        widgets.link((self.sort_buttons, "value"), (self, "sort"))
         self.view = view
         self.position = len(self.chain) - 1 if position is None else position
         self.expanded = self._default_expanded()
@@ -280,7 +328,13 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             self._ready = True
             self._refresh()
 
-    @observe("path_filter", "changes_only", "expanded", "selected")
+    @validate("sort")
+    def _valid_sort(self, proposal):
+        if proposal["value"] not in ("name", "size"):
+            raise TraitError(f"sort {proposal['value']!r}: choose 'name' or 'size'")
+        return proposal["value"]
+
+    @observe("path_filter", "changes_only", "expanded", "selected", "sort")
     def _listing_changed(self, change):
         if self._ready:
             self._refresh()
@@ -348,8 +402,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         (added, modified, removed or ""), ``marker``, ``permissions``, ``owner`` (uid:gid),
         ``size`` (bytes; a directory's: its files'), ``dir``, ``open``."""
         tree = self.tree()
-        shown, _ = tree.visible(set(self.expanded), self.keep())
         keep = self.keep()
+        shown, _ = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         return pd.DataFrame({
             "path": tree.paths[shown] if shown else [],
             "depth": tree.depth[shown] if shown else [],
@@ -357,15 +411,15 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             "marker": [MARKS[s] for s in tree.status[shown]] if shown else [],
             "permissions": [permissions(tree.kind[i], int(tree.mode[i])) for i in shown],
             "owner": [tree.columns(i)[2] for i in shown],
-            "size": [tree.size(i) for i in shown],
+            "size": [tree.size(i, keep) for i in shown],
             "dir": tree.is_dir[shown] if shown else [],
             "open": [bool(tree.is_dir[i] and (keep is not None or tree.paths[i] in self.expanded)) for i in shown],
         })
 
     # -- drawing --------------------------------------------------------------------------------
 
-    def _label(self, tree: Tree, i: int, is_open: bool) -> str:
-        mark, perms, owner, size = tree.columns(i)
+    def _label(self, tree: Tree, i: int, is_open: bool, keep: np.ndarray | None = None) -> str:
+        mark, perms, owner, size = tree.columns(i, keep)
         arrow = ("▾ " if is_open else "▸ ") if tree.is_dir[i] else "  "
         text = f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}{arrow}{tree.name_of(i)}"
         return text.replace(" ", NBSP)  # an <option> collapses runs of spaces
@@ -378,10 +432,21 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
                 else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
         counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))
+        keep = self.keep()
+        matched = ""
+        if keep is not None:
+            n = tree.matches(self.path_filter, self.changes_only)
+            kept = (tree.kind == "file") & keep & (tree.status != "removed")
+            what_filter = " and ".join(
+                ([f"containing <code>{html.escape(self.path_filter)}</code>"] if self.path_filter else [])
+                + (["changed"] if self.changes_only else []))
+            matched = (f"<br>{n:,} of {len(tree.paths):,} entries {what_filter}, "
+                       f"{human_bytes(int(tree.size_of[kept].sum()))} in their files; directory sizes count the "
+                       "matching files only")
         return (f"<b>{html.escape(image_name(self.inv, self.image))}</b> layer {self.position} (of 0–{len(chain) - 1}) "
                 "· "
                 f"<code>{html.escape(command_label(row['created_by'], 100))}</code><br>{what}: {counted}; "
-                f"sizes are apparent bytes (a directory's: the files under it)")
+                f"sizes are apparent bytes (a directory's: the files under it)" + matched)
 
     def _details_html(self) -> str:
         tree = self.tree()
@@ -401,11 +466,53 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                 f"{'was in' if tree.status[i] == 'removed' else 'from'} {layer}")
 
     def _refresh(self):
+        with self.busy(f"reading layer {self.position}"):
+            self._refresh_now()
+
+    def _layers_html(self) -> str:
+        """dive's layer pane: every layer, its size and command, the one shown marked."""
+        rows = []
+        for r in self.chain.itertuples(index=False):
+            here = r.position == self.position
+            style = ' style="background:#f2c744aa;font-weight:bold"' if here else ""
+            rows.append(f"<tr{style}><td>{r.position}</td><td>{human_bytes(r.size)}</td>"
+                        f"<td><code>{html.escape(command_label(r.created_by, 70))}</code></td></tr>")
+        return ('<b>Layers</b><table class="layerlab-table"><tr><th>#</th><th>size</th><th>command</th></tr>'
+                + "".join(rows) + "</table>")
+
+    def image_details(self) -> str:
+        """dive's image details (size, potential wasted space, efficiency, inefficient files) and
+        layerlab's reclaimable bytes (what no later layer shows, content compared), once per image."""
+        if self.image not in self._details:
+            from ..analyses.stacking import chain_files
+            from ..analyses.dive.waste import dive_figures, hidden_of
+
+            chain = self.inv.chain(self.image)
+            figures, paths = dive_figures(chain_files(self.inv, chain), len(chain))
+            bad = paths[paths["inefficient"]].sort_values("size_bytes", ascending=False).head(10)
+            hidden = int(hidden_of(self.inv, self.image)["size"].sum())
+            rows = "".join(f"<tr><td>{int(r.count)}</td><td>{human_bytes(r.size_bytes)}</td>"
+                           f"<td>{html.escape(shorten(r.path, 60))}</td></tr>" for r in bad.itertuples(index=False))
+            eff = figures["dive_efficiency"]
+            self._details[self.image] = (
+                f"<b>Image details</b><br>total size {human_bytes(figures['dive_size_bytes'])} · potential wasted "
+                "space "
+                f"{human_bytes(figures['dive_wasted_bytes'])} · efficiency score "
+                + (f"{eff:.1%}" if eff == eff and abs(eff) != float("inf") else "—")
+                + f" (dive's figures) · reclaimable {human_bytes(hidden)} (layerlab: bytes no later layer shows)"
+                + ('<table class="layerlab-table"><tr><th>count</th><th>total space</th><th>path</th></tr>'
+                   f"{rows}</table>" if len(bad) else "<br><i>no inefficient files</i>"))
+        return self._details[self.image]
+
+    def _refresh_now(self):
+        self.layers_pane.value = self._layers_html()
+        self.image_pane.value = self.image_details()
         tree = self.tree()
         keep = self.keep()
-        shown, left = tree.visible(set(self.expanded), keep)
+        shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         expanded = set(self.expanded)
-        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded), tree.paths[i]) for i in shown]
+        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep), tree.paths[i])
+                   for i in shown]
         if left:
             options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
         self.summary.value = self._summary_html()
@@ -456,8 +563,8 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
         body = walk("/")
         total = len(tree.paths) if keep is None else int(keep.sum())
-        more = (f"<div><i>… the report lists {max_entries} of {total} entries; the live widget "
-                f"(or a path filter) shows the rest</i></div>" if budget[0] <= 0 else "")
+        more = (f"<div><i>the first {max_entries:,} of {total:,} entries</i></div>"
+                if budget[0] <= 0 else "")
         legend = ('<span class="ll-added">+ added</span> · <span class="ll-modified">~ modified</span> · '
                   '<span class="ll-removed">- removed</span>')
         style = ("<style>.layerlab-tree-static summary {list-style: none; cursor: pointer;}"

@@ -32,3 +32,23 @@ def ax():
 def artifacts():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def host(tmp_path_factory):
+    """A snapshot of a real dockerd filled like a host (tests/harness/host.py: 300 images, some
+    untagged, one large Python image, many layers, BuildKit and classic builds); (path, what was made)."""
+    import tempfile
+
+    from harness.buildkit import buildkit_missing
+    from harness.daemon import Daemon, dockerd_missing
+    from harness.host import build_host
+    from harness.tiers import require
+
+    require(dockerd_missing() or buildkit_missing())
+    out = tmp_path_factory.mktemp("host") / "host.layerlab"
+    # The data root stays (the daemon stops): a report reads file contents from it, as on a host.
+    with Daemon(tempfile.mkdtemp(prefix="layerlab-hostd-", dir=tmp_path_factory.getbasetemp())) as d:
+        made = build_host(d)
+        ll.open_root(str(d.data_root), progress=False).save(out)
+    return out, made

@@ -306,3 +306,55 @@ def test_the_page_check_finds_python_output(browser, tmp_path):
                  "a list or tuple repr",
                  "an object repr", "a Series repr", "a Python bool in a table", "horizontal scroll", "title"):
         assert what + ":" in found, (what, found)
+
+
+@pytest.fixture(scope="module")
+def host_report(host, tmp_path_factory):
+    """Every page of the report on a host-shaped store (tests/harness/host.py), as `layerlab report` makes it."""
+    require(_browser_missing())
+    from layerlab.reports import render_all
+
+    out = tmp_path_factory.mktemp("host-report")
+    render_all(str(host[0]), out, progress=False)
+    return out, host
+
+
+def test_a_host_report_reads_as_prose_and_leads_with_what_to_fix(browser, host_report, artifacts):
+    import html as html_lib
+    import re
+
+    import layerlab as ll
+
+    out, (snapshot, made) = host_report
+    pages = [out / "index.html"] + sorted(out.glob("0*.html"))
+    problems = {}
+    for path in pages:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        found = page.evaluate(_PAGE_CHECK)
+        if found:
+            problems[path.name] = found
+            page.screenshot(path=str(artifacts / f"host-report-{path.stem}.png"), full_page=True)
+        page.close()
+    assert not problems, "\n".join(f"{name}:\n  " + "\n  ".join(found) for name, found in problems.items())
+
+    inv = ll.open_source(snapshot)
+    index = html_lib.unescape((out / "index.html").read_text())
+    # The counts docker images gives, the untagged imports among the dangling, the large image's bloat first.
+    assert f"<b>{len(inv.listed)}</b><span>images, as docker images lists them" in index
+    assert re.search(rf"<h2>4. Dangling images: {made['untagged']}</h2>", index)
+    fixes = index.split("<h2>2. What to fix first")[1].split("<h2>3.")[0]
+    first = fixes.split("<tr><td>1</td>")[1].split("</tr>")[0]
+    assert made["big"] in first and "python-bytecode" in first, first
+    largest = index.split("<h2>3. The largest images")[1].split("<h2>4.")[0]
+    assert f"{len(inv.listed) - 10} more images" in largest
+    for path in out.glob("0*.html"):
+        text = path.read_text()
+        inputs = re.search(r'<span class="layerlab-inputs">(.*?)</span>', text)
+        assert inputs is None or "llreport-work" not in inputs.group(1), path.name
+        if "source" in (inputs.group(1) if inputs else ""):
+            assert str(snapshot) in html_lib.unescape(inputs.group(1)), path.name
+    for stem in ("04-storage-drivers", "06-drivers-measured"):
+        assert "The bundled sample, not your data" in (out / f"{stem}.html").read_text(), stem
+    assert "No registry capture here" in (out / "05-registries.html").read_text()

@@ -147,6 +147,17 @@ def layout_problems(fig) -> list[str]:
         for text, bb, corners in texts:
             if _overlap(box, bb) and _shapes_overlap(_corners(box), corners):
                 problems.append(f"legend covers text {text!r}")
+    # An annotation (a note or a value label) must not sit over a bar: it hides the bar and is hard to read.
+    for ax in fig.axes:
+        if not ax.axison:  # a treemap: its labels belong inside its cells
+            continue
+        bars = [bb for what, bb in _data_boxes(ax, renderer) if what.startswith("bar")]
+        for t in ax.texts:
+            if not t.get_visible() or not t.get_text().strip():
+                continue
+            bb = t.get_window_extent(renderer)
+            if any(_overlap(bb, bar) for bar in bars):
+                problems.append(f"annotation over a bar: {t.get_text()!r}")
     return problems
 
 
@@ -261,6 +272,7 @@ def test_the_layout_check_finds_overlaps():
     assert "texts overlap: 'one label' and 'one label too'" in found
     assert "legend covers data: bar" in found
     assert "legend covers text 'one label" in found
+    assert "annotation over a bar: 'one label'" in found
     assert "'over the title'" in found and "texts overlap: 'rotated one' and 'rotated two'" in found
     assert "rotated label" not in found, "rotated labels side by side do not overlap"
 
@@ -290,3 +302,66 @@ def test_fleet_charts_have_no_overlapping_text_or_legend(tmp_path):
               and getattr(fleet_plots, n).__module__ == fleet_plots.__name__}
     assert public <= {"stored_vs_distinct", "host_distribution", "top_images", "hosts_images"}, public
     assert not problems, "\n".join(f"{name}: " + "; ".join(dict.fromkeys(p)) for name, p in problems.items())
+
+
+def test_charts_of_a_host_scale(host):
+    """A host's store (tests/harness/host.py: 305 images, one 40 MB image beside 100 kB ones, 61
+    layers in one image): every chart laid out without overlaps, and each one that must scale does."""
+    from layerlab.plots._util import label_room
+
+    path, made = host
+    inv = ll.open_source(path)
+    big, layered = made["big"], made["many_layers"]
+    problems = {}
+    for name, figsize, fn, args in [
+        ("image_waste", (10, 5), plots.image_waste, (inv,)),
+        ("sharing_matrix", (11, 4.5), plots.sharing_matrix, (inv,)),
+        ("size_kinds", (10, 4), plots.size_kinds, (inv,)),
+        ("file_sizes", (9, 3.5), plots.file_sizes, (inv,)),
+        ("dedup_ratios", (8, 4), plots.dedup_ratios, (inv,)),
+        ("layer_sizes[layered]", (10, 4), plots.layer_sizes, (inv, layered)),
+        ("layer_sizes[big]", (10, 4), plots.layer_sizes, (inv, made["versions"][1])),
+        ("bloat_categories[big]", (10, 4), plots.bloat_categories, (inv, big)),
+        ("treemap[big]", (10, 5), plots.treemap, (inv, big)),
+        ("size_kinds[layered]", (10, 4), plots.size_kinds, (inv, layered)),
+        ("image_diff[versions]", (9, 4), plots.image_diff, (inv, *made["versions"])),
+    ]:
+        found = _draw(figsize, fn, *args)
+        if found:
+            problems[name] = found
+    assert not problems, "\n".join(f"host {name}: " + "; ".join(dict.fromkeys(p)) for name, p in problems.items())
+
+    listed = len(inv.listed)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    plots.image_waste(inv, ax=ax)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # The top 15 sorted by what they could free, the rest summed; a log axis, since one image dwarfs the rest.
+    assert len(labels) == 16 and labels[-1] == f"{listed - 15} more images"
+    assert ax.get_xscale() == "log" and f"in {listed} images" in ax.get_title()
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    plots.layer_sizes(inv, layered, highlight=30, ax=ax)
+    labelled = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    n = len(inv.chain(inv.image_id(layered)))
+    assert n > 50 and len(labelled) <= label_room(ax, "y", 8) < n
+    assert f"({len(labelled)} of {n} labelled)" in ax.get_ylabel()
+    assert any(t.startswith("30: ") for t in labelled)  # the highlighted layer keeps its label
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    plots.sharing_matrix(inv, ax=ax)
+    # Colours on a log scale (a 25 MB layer beside 2 kB ones), and unused cells still blank.
+    assert "log scale" in fig.axes[-1].get_ylabel()
+    data = ax.images[0].get_array()
+    assert data.mask.sum() > data.size / 2
+    plt.close(fig)
+
+
+def test_a_copy_up_of_a_few_bytes_is_not_drawn_full_width(sample):
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ups = ll.analyses.copy_ups(sample, "ll-exited")
+    plots.copy_ups(sample, "ll-exited", data=ups.assign(bytes=ups["bytes"].clip(upper=2)), ax=ax)
+    widest = max(p.get_width() for p in ax.patches)
+    assert widest <= 2 and ax.get_xlim()[1] >= 1000
+    plt.close(fig)

@@ -81,11 +81,17 @@ def test_all_reports_render_on_the_sample(report):
         assert not _errors(_executed(out, nb.stem)), nb.name
     # Where and when the source was scanned, on the first page.
     assert re.search(r"scanned on host <b>[^<]+</b> at <b>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</b>", index)
-    # Reclaimable bytes over all images count each (layer, path) once; what pruning frees.
+    # What could be freed counts each (layer, path) once, hidden bytes as `reclaimable_once` does; what pruning frees.
     from layerlab.analyses.dive.totals import reclaimable_once
 
-    assert f"<b>{human_bytes(reclaimable_once('sample')['reclaimable_bytes'])}</b><span>reclaimable" in index
-    assert "docker image prune would free" in index
+    hidden = reclaimable_once("sample")["reclaimable_bytes"]
+    assert f"{human_bytes(hidden)} hidden by later layers" in html.unescape(index)
+    assert "docker image prune frees" in index
+
+
+def _cards(text: str) -> dict:
+    return {html.unescape(k).strip(): html.unescape(v).strip()
+            for v, k in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', text)}
 
 
 def test_index_figures_agree_with_summary_json(report, capsys):
@@ -94,19 +100,16 @@ def test_index_figures_agree_with_summary_json(report, capsys):
     summary = json.loads(capsys.readouterr().out)
     h = reports.index.headline(summary)
     text = (out / "index.html").read_text()
-    cards = {html.unescape(k).strip(): html.unescape(v).strip()
-             for v, k in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', text)}
+    cards = _cards(text)
     t = summary["totals"]
-    assert cards[f"images ({t['tagged_images']} tagged, {t['all_images']} with intermediate)"] == str(t["images"])
-    assert cards[f"distinct layers, {human_bytes(t['physical_size'])} stored (apparent)"] == str(t["layers"])
+    assert cards[f"images, as docker images lists them ({t['tagged_images']} tagged; {t['all_images']} with "
+                 "intermediate build images)"] == str(t["images"])
     reclaimable = t["reclaimable_bytes"]  # each (layer, path) once
     assert h["reclaimable_bytes"] == reclaimable < sum(i["reclaimable_bytes"] for i in summary["images"])
-    key = (f"reclaimable: in layers, never seen by containers (each byte once; the images' own figures add up to "
-           f"{human_bytes(t['reclaimable_bytes_sum_of_images'])})")
-    assert cards[key] == human_bytes(reclaimable)
-    freed = f"dangling images: docker image prune would free {human_bytes(t['prunable_bytes'])}"
-    assert cards[freed] == str(t["dangling_images"])
-    assert cards["layer dedup: separate images ÷ stored"] == f"{t['dedup_ratio']:.2f}×"
+    freed = [v for k, v in cards.items() if k.startswith("could be freed: ")]
+    assert len(freed) == 1 and f"could be freed: {human_bytes(reclaimable)} hidden by later layers" in "".join(cards)
+    prune = f"dangling images: docker image prune frees {human_bytes(t['prunable_bytes'])}"
+    assert cards[prune] == str(t["dangling_images"])
     # The same image counts on every page's first line as in summary --json.
     page = (out / "01-tour.html").read_text()
     assert (f"{t['images']} images ({t['tagged_images']} tagged; "
@@ -117,6 +120,69 @@ def test_index_figures_agree_with_summary_json(report, capsys):
         assert "<title>Notebook</title>" not in text and 'href="index.html"' in text, page.name
         assert "import layerlab" not in text, page.name
         assert not re.search(r"<pre>'[^']*'</pre>", text), page.name
+
+
+def test_index_answers_in_order_and_lists_fixes_counted_once(report):
+    from layerlab import analyses, open_source
+    from layerlab.analyses.dive.totals import reclaimable_once
+
+    text = html.unescape((Path(report[0]) / "index.html").read_text())
+    order = ["<h2>1. Disk", "<h2>2. What to fix first", "<h2>3. The largest images", "<h2>4. Dangling images",
+             "<h2>What to do next", "<h2>The pages"]
+    at = [text.find(h) for h in order]
+    assert -1 not in at and at == sorted(at), dict(zip(order, at))
+    inv = open_source("sample")
+    findings = analyses.fix_first(inv)
+    a = findings.attrs
+    # Each (layer, path) once: the hidden part is the honest total, the rows add up to the whole.
+    assert a["hidden_bytes"] == reclaimable_once(inv)["reclaimable_bytes"]
+    assert int(findings["bytes"].sum()) == a["total_bytes"] == a["hidden_bytes"] + a["bloat_bytes"]
+    assert not findings.duplicated(["layer_id", "what"]).any()
+    fixes = text.split("<h2>2. What to fix first")[1].split("<h2>3.")[0]
+    assert fixes.count("<tr><td>") == min(10, len(findings)) > 0
+    for r in findings.head(10).itertuples():
+        assert r.image in fixes and human_bytes(r.bytes) in fixes and r.fix in fixes
+    # The largest images, largest first, as many as the index's count (or the top ten and the rest summed).
+    largest = text.split("<h2>3. The largest images")[1].split("<h2>4.")[0]
+    listed = inv.listed.sort_values("size", ascending=False)
+    sizes = [human_bytes(s) for s in listed["size"].head(10)]
+    positions = [largest.find(f'<td class="num">{s}</td>') for s in sizes]
+    assert -1 not in positions and positions == sorted(positions)
+    # The next commands name the image with the most to free.
+    assert f"layerlab bloat sample {findings['image'].iloc[0]}" in text
+
+
+def test_every_page_ends_with_what_to_do_next(report):
+    for nb in reports.notebooks():
+        cells = [c for c in _executed(report[0], nb.stem).cells if c.cell_type == "markdown"]
+        assert cells[-1].source.startswith("## What to do next"), nb.name
+
+
+def test_a_host_report_labels_the_sample_and_shows_the_given_source(tmp_path, monkeypatch):
+    """A report on another source (an Inventory: saved to a temporary snapshot, as a live data root
+    is) shows the source the user gave, not the temporary one, and labels the sample's sections."""
+    import shutil
+
+    from layerlab import open_source
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for stem in ("04-storage-drivers", "05-registries", "06-drivers-measured"):
+        shutil.copy(REPO / "notebooks" / f"{stem}.ipynb", nbs)
+    monkeypatch.setenv("LAYERLAB_NOTEBOOKS", str(nbs))
+    inv = open_source("sample")
+    out = tmp_path / "out"
+    reports.render_all(inv, out, progress=False)
+    for page in ("04-storage-drivers", "05-registries", "06-drivers-measured"):
+        text = (out / f"{page}.html").read_text()
+        inputs = re.search(r'<span class="layerlab-inputs">(.*?)</span>', text).group(1)
+        assert "source.layerlab" not in inputs and "llreport-work" not in inputs, inputs
+        assert html.escape(inv.source) in inputs, inputs
+        if page != "05-registries":
+            assert "The bundled sample, not your data" in text, page
+    # The registry page does not pass the sample's registry off as the host's.
+    registries = (out / "05-registries.html").read_text()
+    assert "No registry capture here" in registries and "The bundled sample" not in registries
 
 
 def test_pages_are_self_contained(report):

@@ -205,7 +205,7 @@ def test_tree_snapshot_is_a_static_tree_for_reports(sample, monkeypatch):
         assert bool(is_open) == ((depth <= 1 and name in changed_top) or name in open_in_widget), (name, depth, is_open)
     assert any(name == "data" and is_open for is_open, _, name in opened)
     small = ft.snapshot(max_entries=5).html
-    assert "the report lists 5 of" in small
+    assert "the first 5 of" in small and "live widget" not in small
     monkeypatch.setenv("LAYERLAB_REPORT", "1")
     assert ft._repr_mimebundle_()["text/html"] == ft.snapshot().html
     assert isinstance(ll.file_tree(sample, "layerlab/app:1"), FileTree)
@@ -230,3 +230,45 @@ def test_tree_names_stay_on_their_line(sample):
     html = ft.snapshot().html
     tree_part = html.split('class="layerlab-tree-static">')[1]
     assert "new\\nline.txt" in tree_part and "new\nline" not in tree_part
+
+
+def test_tree_sorts_by_size_and_sizes_what_the_filter_keeps(sample):
+    from layerlab.widgets import FileTree
+
+    tree = FileTree(sample, "layerlab/app:1")
+    top = tree.rows()
+    top = top[top["depth"] == 1]
+    assert list(top["path"]) == sorted(top["path"])  # by name first
+    tree.sort = "size"
+    by_size = tree.rows()
+    by_size = by_size[by_size["depth"] == 1]
+    assert list(by_size["size"]) == sorted(by_size["size"], reverse=True)
+    assert sorted(by_size["path"]) == sorted(top["path"])
+    whole = dict(zip(tree.rows()["path"], tree.rows()["size"]))
+    tree.path_filter = "x.dat"
+    rows = tree.rows()
+    files = rows[~rows["dir"]]
+    assert len(files) and all("x.dat" in p for p in files["path"])
+    app = rows.set_index("path").loc["/opt/app"]
+    # The directory counts the matching files under it, not all of them.
+    assert app["size"] == files[files["path"].str.startswith("/opt/app/")]["size"].sum() < whole["/opt/app"]
+    assert f"{len(files)} of " in tree.summary.value and "containing <code>x.dat</code>" in tree.summary.value
+
+
+def test_tree_shows_the_layers_and_the_image_details_as_dive_does(sample):
+    from layerlab import analyses
+    from layerlab.display import human_bytes
+    from layerlab.widgets import FileTree
+
+    tree = FileTree(sample, "layerlab/bloat:1", position=2)
+    layers = tree.layers_pane.value
+    assert layers.count("<tr") == 1 + len(sample.chain(sample.image_id("layerlab/bloat:1")))
+    assert "chmod 0600 /data/big.bin" in layers and "background" in layers.split("<tr")[4]  # layer 2 marked
+    eff = analyses.efficiency(sample).set_index("image_id").loc[sample.image_id("layerlab/bloat:1")]
+    details = tree.image_pane.value
+    assert f"potential wasted space {human_bytes(eff['dive_wasted_bytes'])}" in details
+    assert f"efficiency score {eff['dive_efficiency']:.1%}" in details
+    assert f"reclaimable {human_bytes(eff['reclaimable_bytes'])}" in details
+    assert "/data/big.bin" in details  # dive's inefficient files
+    tree.position = 4
+    assert "background" in tree.layers_pane.value.split("<tr")[6]

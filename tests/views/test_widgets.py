@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pytest
 from traitlets import TraitError
 
-from layerlab import analyses
+from layerlab import analyses, plots, widgets
 from layerlab.tables import diff_table
 from layerlab.widgets import CopyUpExplorer, ImageCompare, LayerExplorer
 
@@ -232,3 +232,58 @@ def test_explorer_filter_narrows_its_chart_too(sample):
     assert narrowed == [human_bytes(int(per_layer.get(p, 0))) for p in range(len(ex.chain))]
     assert narrowed != whole
     assert "chart and table: paths containing" in ex.summary.value
+
+
+def test_busy_line_shows_only_for_updates_past_half_a_second():
+    import time
+
+    from layerlab.widgets._base import Busy
+
+    busy = Busy()
+    with busy("quick"):
+        pass
+    assert busy.shown == 0 and busy.label.value == ""
+    busy.AFTER = 0.05
+    with busy("reading layer 3"):
+        time.sleep(0.5)
+        assert "reading layer 3" in busy.label.value  # shown while the update still runs
+    assert busy.shown == 1 and busy.label.value == ""  # and gone when it is done
+
+
+def test_widgets_carry_the_busy_line(sample):
+    for w in (widgets.LayerExplorer(sample), widgets.FileTree(sample), widgets.ImageCompare(sample)):
+        assert w.busy.label in w.children[1].children
+
+
+def test_compare_opens_on_one_repository_and_tells_content_from_mtime(host):
+    import layerlab as ll
+    from layerlab.plots.waste import METADATA_ONLY
+
+    path, made = host
+    inv = ll.open_source(path)
+    compare = widgets.ImageCompare(inv)
+    old, new = made["versions"]
+    assert (compare.a, compare.b) == (inv.image_id(old), inv.image_id(new))
+    # /srv/version: the same bytes written again by the same RUN, only its mtime differs.
+    d = compare.diff()
+    row = d[d["path"] == "/srv/version"].iloc[0]
+    assert row["status"] == "changed" and "content" not in str(row["changes"])
+    assert "have the same content (mtime, mode or owner only)" in compare.summary.value
+    fig, ax = plt.subplots()
+    plots.image_diff(inv, old, new, data=d, ax=ax)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert METADATA_ONLY in labels and "changed" in labels  # app.py's content did change
+    plt.close(fig)
+
+
+def test_explorer_reads_waste_without_hashing_duplicates(sample):
+    """The explorer shows reclaimable bytes only: its waste leaves out duplicate_content (the hashing
+    of every same-size twin), and keeps every reclaimable row the full analysis finds."""
+    for image in sample.tagged["image_id"]:
+        full = analyses.waste(sample, image)
+        quick = analyses.waste(sample, image, duplicates=False)
+        assert "duplicate_content" not in set(quick["reason"])
+        keep = ["path", "position", "reason", "bytes"]
+        assert quick[keep].equals(full[full["reason"] != "duplicate_content"][keep].reset_index(drop=True))
+    ex = LayerExplorer(sample, "layerlab/app:1")
+    assert "duplicate_content" not in set(ex.waste()["reason"])

@@ -242,7 +242,8 @@ def hidden_of(inv, image_id: str, files: pd.DataFrame | None = None) -> pd.DataF
     return c[image_id]
 
 
-def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", progress=None) -> pd.DataFrame:
+def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", progress=None,
+                   duplicates: bool = True) -> pd.DataFrame:
     """``waste`` for files rows of one image (with ``position``)."""
     files = files.reset_index(drop=True)
     visible = resolve(files, "oci")
@@ -327,7 +328,7 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     regular = regular.merge(files[["layer_id", "path", "sha256"]].drop_duplicates(["layer_id", "path"]),
                             on=["layer_id", "path"], how="left")
     sizes = regular["size"]
-    twins = regular[sizes.map(sizes.value_counts()) > 1]
+    twins = regular[sizes.map(sizes.value_counts()) > 1] if duplicates else regular.iloc[0:0]
     if len(twins) and (hashing or twins["sha256"].notna().all()):
         digests = digest_lookup(inv, twins, hashing, progress, "hashing duplicates")
         keyed = twins.assign(_d=[digests.get((l, p)) for l, p in zip(twins["layer_id"], twins["path"])])
@@ -346,8 +347,8 @@ def waste_of_files(inv, image_id: str, files: pd.DataFrame, *, hash="auto", prog
     return out.sort_values(["bytes", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-@analysis(image=IMAGE, hash=HASH, progress=PROGRESS)
-def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
+@analysis(image=IMAGE, hash=HASH, progress=PROGRESS, duplicates=FLAG)
+def waste(source, image, *, hash="auto", progress=None, duplicates: bool = True) -> pd.DataFrame:
     """Every wasted byte of one image, per path and layer, with the reason.
 
     Parameters
@@ -361,6 +362,10 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
         ``False``: never read file contents.
     progress
         Show a progress bar while hashing (default: when it takes a while); False hides it.
+    duplicates
+        Also find ``duplicate_content`` rows (hashes every visible file that has a same-size twin:
+        most of the time on a large image); False leaves them out, for views that show only the
+        reclaimable reasons (the layer explorer).
 
     Returns
     -------
@@ -387,7 +392,7 @@ def waste(source, image, *, hash="auto", progress=None) -> pd.DataFrame:
     inv = source
     image_id = inv.image_id(image)
     chain = inv.chain(image_id)
-    return waste_of_files(inv, image_id, chain_files(inv, chain), hash=hash, progress=progress)
+    return waste_of_files(inv, image_id, chain_files(inv, chain), hash=hash, progress=progress, duplicates=duplicates)
 
 
 # -- per image ----------------------------------------------------------------------------------
