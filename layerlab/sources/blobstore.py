@@ -18,7 +18,8 @@ import posixpath
 import tarfile
 import zlib
 
-from ..errors import ArchiveError, LayerDigestMismatch
+from ..errors import ArchiveError, CorruptMetadata, LayerDigestMismatch
+from ._reader import confine, open_regular
 from .foreign import read_foreign
 from .imageset import LayerBlob
 from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
@@ -364,11 +365,20 @@ class DirStore:
 
     def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
         self.path = path
+        confine(path)  # index.json, blobs/ and each blob are read only inside the layout
         self.verify = verify
         self.hash_files = hash_files
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, *name.split("/"))
+
+    def _open(self, name: str):
+        """The blob or file ``name``, opened only if it is a regular file inside the layout (a FIFO, a
+        device or a symbolic link, on the way or at the end, is refused: never waited on or followed)."""
+        try:
+            return open_regular(self._file(name), limit=None)
+        except CorruptMetadata as e:
+            raise ArchiveError(str(e), path=self._file(name)) from None
 
     def has(self, name: str) -> bool:
         return os.path.isfile(self._file(name))
@@ -381,7 +391,7 @@ class DirStore:
 
     def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
         try:
-            with open(self._file(name), "rb") as f:
+            with self._open(name) as f:
                 data = f.read(limit + 1)
         except FileNotFoundError:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a blob its index or a manifest "
@@ -392,7 +402,7 @@ class DirStore:
 
     def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
         try:
-            f = open(self._file(name), "rb")
+            f = self._open(name)
         except FileNotFoundError:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
                                "copy the image into the layout again", path=self._file(name)) from None

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
-from .._reader import read_bytes, scandir
+from .._reader import check_inside, confine, read_bytes, scandir
 
 #: distribution refuses manifests above 4 MiB; a link or manifest file larger than this is not one.
 MANIFEST_LIMIT = 4 << 20
@@ -162,11 +162,12 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
     directory raises PermissionError instead of being skipped.
     """
     out: dict[str, tuple[str, int]] = {}
+    check_inside(top)
     stack = [top]
     while stack:
         directory = stack.pop()
         try:
-            with scandir(directory) as it:  # O_NOATIME: the audit moves no access time
+            with scandir(directory, check=False) as it:  # subfolders are never symbolic links  # O_NOATIME: the audit moves no access time
                 for entry in it:
                     path = f"{directory}/{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
@@ -268,6 +269,7 @@ def open_store(root: str | os.PathLike | Store, *, storage_options: dict | None 
         import fsspec
 
         path = str(Path(text[len("file://"):] if scheme else text).resolve())
+        confine(path)  # nothing below it (v2/blobs, a blob's folder) is read through a symlink out of it
         return Store(fsspec.filesystem("file"), path, path, False, max_workers=max_workers, progress=progress)
     if scheme in ("s3", "s3a"):
         return _s3_store(text, storage_options or {}, timeout=timeout, retries=retries,
