@@ -7,13 +7,12 @@ emptied file load as no rows, and a layer missing from ``layers`` vanish from ev
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import open_file
 from ..errors import SnapshotError, whole_number
 from . import schema
 
@@ -59,13 +58,7 @@ def open_own_file(path: Path, limit: int | None = None):
     """A snapshot's file opened for reading only if it is a regular file in the snapshot's folder: a
     symbolic link (to a file outside it) is never followed, a FIFO never waited on, /dev/zero never
     read (ValueError or OSError otherwise)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    f = os.fdopen(fd, "rb")
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
-        f.close()
-        raise ValueError("not a regular file" + (f" of at most {limit} bytes" if limit is not None else ""))
-    return f
+    return open_file(path, SnapshotError, expected="a snapshot's file", limit=limit, follow=False)
 
 
 def read_meta(path: Path) -> bytes:

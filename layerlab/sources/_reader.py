@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._files import open_file
 from .._version import __version__
 from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
@@ -60,27 +61,18 @@ def open_regular(path, limit: int | None = METADATA_LIMIT):
     """
     check_inside(path)
     try:
-        fd = open_noatime(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        return open_file(path, CorruptMetadata, expected="a metadata file", hint="the store is damaged", limit=limit,
+                         follow=False, noatime=True)
+    except IsADirectoryError:
+        raise CorruptMetadata(f"{path} is a directory where a metadata file should be; the store is damaged",
+                              path=str(path)) from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab "
-                                  "does not follow it (the store is damaged or was tampered with)",
-                                  path=str(path)) from None
+            raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab does not "
+                                  "follow it (the store is damaged or was tampered with)", path=str(path)) from None
         if e.errno in (errno.EACCES, errno.EPERM):
             raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=str(path)) from None
         raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "not a regular file")
-        raise CorruptMetadata(f"{path} is {what} where a metadata file should be; the store is damaged",
-                              path=str(path))
-    if limit is not None and st.st_size > limit:
-        os.close(fd)
-        raise CorruptMetadata(f"{path} holds {st.st_size} bytes, above the {limit} byte limit for a metadata "
-                              "file; the store is damaged", path=str(path))
-    return os.fdopen(fd, "rb")
 
 
 def listdir(path) -> list[str]:

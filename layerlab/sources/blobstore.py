@@ -18,6 +18,7 @@ import posixpath
 import tarfile
 import zlib
 
+from .._files import open_file
 from ..errors import ArchiveError, CorruptMetadata, LayerDigestMismatch
 from ._reader import confine, open_regular
 from .foreign import read_foreign
@@ -271,7 +272,8 @@ def open_tar_store(path: str, progress: bool | None = None, verify: bool = True,
     ``verify=False``: uncompressed layers of a plain archive are read headers only (see open_archive);
     ``hash_files``: layers' regular files get their SHA-256 as they stream."""
     try:
-        with open(path, "rb") as f:
+        with open_file(path, ArchiveError, expected="an image archive",
+                       hint="give a `docker save` or OCI archive file") as f:
             head = f.read(4)
     except IsADirectoryError:
         raise ArchiveError(f"{path} is a directory; an archive is a file (for an OCI layout directory use oci:{path})",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
+from ..._files import read_file
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
 from .._reader import check_inside, confine, read_bytes, scandir
 
@@ -93,15 +94,21 @@ class Store:
         """A context that turns what one operation raises into layerlab errors (see _ErrorMap)."""
         return _ErrorMap(self, what, path)
 
+    def is_link(self, path: str) -> bool:
+        """Whether ``path`` is a symbolic link (local storage; an object store has none)."""
+        return not self.object_store and os.path.islink(path)
+
     def list_dir(self, path: str) -> list[tuple[str, str]] | None:
-        """(name, type) of the entries of ``path``; None when it does not exist."""
+        """(name, type) of the entries of ``path`` (``link``: a symbolic link, local storage only, never
+        followed); None when it does not exist."""
         with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
             if not self.object_store:  # local: listed without touching the folder's access time
                 try:
                     with scandir(path) as it:
-                        return [(e.name, "directory" if e.is_dir(follow_symlinks=False) else "file") for e in it]
+                        return [(e.name, "directory" if e.is_dir(follow_symlinks=False) else
+                                 "link" if e.is_symlink() else "file") for e in it]
                 except (FileNotFoundError, NotADirectoryError):
                     return None
             try:
@@ -156,6 +163,7 @@ class Store:
 def _walk_local(top: str) -> dict[str, tuple[str, int]]:
     """``find`` for a local directory: ``{path: (type, size)}`` for everything below ``top``.
 
+    Symbolic links (which distribution never writes) are listed as ``link``, never followed.
     Hand-written with os.scandir because fsspec's LocalFileSystem.find builds an info dict per entry
     (several stats and path normalisation), which made the filesystem audit 2-3x slower. Symlinks
     are not followed (as distribution's filesystem driver does not create them); an unreadable
@@ -175,6 +183,8 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
                         stack.append(path)
                     elif entry.is_file(follow_symlinks=False):
                         out[path] = ("file", entry.stat(follow_symlinks=False).st_size)
+                    elif entry.is_symlink():  # never followed; the audit lists it as a problem
+                        out[path] = ("link", 0)
         except FileNotFoundError:
             continue
     return out
@@ -360,7 +370,8 @@ def store_from_config(config: str | os.PathLike, **kwargs) -> Store:
 
     path = Path(config)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_file(path, NotADataRoot, limit=1 << 20, expected="a registry config.yml",
+                                        hint="give the registry's config.yml").decode("utf-8", "replace"))
     except FileNotFoundError:
         raise NotADataRoot(f"{path}: no such registry config; give the registry's config.yml "
                            "(e.g. /etc/docker/registry/config.yml)", path=str(path)) from None
