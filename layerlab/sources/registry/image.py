@@ -22,6 +22,7 @@ from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
 from .client import RegistryClient, compute_digest, default_cache_dir
 from ...oci.manifest import LAYER_TYPES, SCHEMA1, host_platform
+from .deadline import body_deadline
 from ...oci.schema1 import Schema1
 from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
@@ -227,6 +228,21 @@ def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, ca
 
 def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
            verify: bool = True, hash_files: bool = False) -> LayerRead:
+    # The answer must start within the client's deadline and the body keep coming (64 KiB per
+    # deadline at least): a registry that stays silent or drips the blob fails, saying so.
+    with body_deadline(client.deadline) as progress:
+        try:
+            return _fetch_within(client, ref, desc, layer_id, what, cache, verify, hash_files, progress)
+        except Exception:
+            if progress.fired.is_set():
+                raise RegistryError(f"{what}: the blob did not come within the {format(client.deadline, 'g')} s "
+                                    "deadline (less than 64 KiB in that time); the registry is too slow or "
+                                    "misbehaving (raise it with LAYERLAB_NETWORK_DEADLINE)", ref=str(ref)) from None
+            raise
+
+
+def _fetch_within(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
+                  verify: bool, hash_files: bool, progress) -> LayerRead:
     r = client.open("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(), what=what,
                     ref=str(ref))
     entry = cache.writer(desc.digest, desc.size) if cache is not None else None
@@ -234,7 +250,9 @@ def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: st
 
     def read(n: int) -> bytes:
         try:
-            data = r.read(n, decode_content=False)
+            # read1: what one receive brings, so progress is seen as it comes (read(n) waits for n bytes)
+            data = r.read1(n, decode_content=False)
+            progress.arrived(len(data))
         except Exception as e:  # urllib3's ProtocolError/ReadTimeoutError and OSError alike
             raise RegistryError(f"{what}: the connection broke while reading the blob ({type(e).__name__}); "
                                 "try again", ref=str(ref)) from None

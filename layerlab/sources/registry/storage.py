@@ -37,7 +37,7 @@ def find_v2(store: Store) -> str:
             return candidate
     if store.object_store:
         with store.translate_errors("list", store.root):  # a missing bucket or refused credentials say so
-            store.fs.ls(root.split("/", 1)[0])
+            store.call("ls", root.split("/", 1)[0])
         raise NotADataRoot(f"{store.url} is not a registry storage root: no docker/registry/v2 with blobs/ or "
                            "repositories/ below it; give s3://BUCKET/ROOTDIRECTORY with the s3 driver's "
                            "bucket and rootdirectory (or --config with the registry's config.yml)", path=store.url)

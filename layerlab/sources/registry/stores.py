@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from ..._files import read_file
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
 from .._reader import check_inside, confine, read_bytes, scandir
+from .deadline import network_deadline
 
 #: distribution refuses manifests above 4 MiB; a link or manifest file larger than this is not one.
 MANIFEST_LIMIT = 4 << 20
@@ -74,6 +76,44 @@ class Store:
     retries: int = 5  # attempts per request on an object store
     http_counted: bool = False  # requests counted at the HTTP level (s3); else each call counts once
     endpoint: str | None = None  # an S3-compatible endpoint; None for AWS
+    deadline: float | None = None  # seconds an object store call may go without an answer (None: the default)
+    max_pages: int = 10_000  # pages of one listing (1000 keys each) before it is refused as endless
+    last_answer: float = 0.0  # monotonic time of the object store's latest answer
+    listing_problem: str | None = None  # set when a listing is found endless (pages going round)
+
+    def call(self, name: str, *args, **kwargs):
+        """``fs.<name>(*args, **kwargs)`` on an object store, with an overall deadline: it fails (a
+        StorageError naming the cause) when the store stays silent for ``deadline`` seconds, or a
+        listing goes round or past ``max_pages`` pages. botocore's timeouts bound each read only,
+        and its retries multiply them (a silent endpoint held a call for 199 s)."""
+        method = getattr(self.fs, "_" + name, None)
+        # Only where answers are seen (s3's event hooks), so a long listing that keeps answering is never cut.
+        if not self.http_counted or not getattr(self.fs, "async_impl", False) or method is None:
+            return getattr(self.fs, name)(*args, **kwargs)
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, self._guarded, method, args, kwargs)
+
+    async def _guarded(self, method, args, kwargs):
+        import asyncio
+        import time
+
+        seconds = self.deadline or network_deadline()
+        started = time.monotonic()
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            quiet = time.monotonic() - max(started, self.last_answer)
+            problem = self.listing_problem
+            if problem is None and quiet > seconds:
+                problem = (f"{self.url}: the object store {_endpoint(self)} did not answer within {seconds:g} s; "
+                           "check the endpoint (AWS_ENDPOINT_URL / the config's regionendpoint) and that it is up "
+                           "(LAYERLAB_NETWORK_DEADLINE sets the deadline)")
+            if problem is not None:
+                task.cancel()
+                raise StorageError(problem, path=self.url)
 
     @property
     def can_prefix(self) -> bool:
@@ -112,7 +152,7 @@ class Store:
                 except (FileNotFoundError, NotADirectoryError):
                     return None
             try:
-                entries = self.fs.ls(path, detail=True)
+                entries = self.call("ls", path, detail=True)
             except FileNotFoundError:
                 return None
             return [(e["name"].rstrip("/").rsplit("/", 1)[-1], e["type"]) for e in entries]
@@ -124,9 +164,9 @@ class Store:
             if not self.http_counted:
                 self.counts.add("LIST")
             if prefix:
-                found = self.fs.find(path, withdirs=True, detail=True, prefix=prefix)
+                found = self.call("find", path, withdirs=True, detail=True, prefix=prefix)
             elif self.object_store:
-                found = self.fs.find(path, withdirs=True, detail=True)
+                found = self.call("find", path, withdirs=True, detail=True)
             else:
                 return _walk_local(path)
         return {name.rstrip("/"): (info["type"], int(info.get("size") or 0)) for name, info in found.items()}
@@ -139,7 +179,7 @@ class Store:
             try:
                 if not self.object_store:  # local: regular files only, capped, no access time touched
                     return read_bytes(path, MANIFEST_LIMIT)
-                return self.fs.cat_file(path)
+                return self.call("cat_file", path)
             except FileNotFoundError:
                 return None
 
@@ -343,10 +383,34 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
         if attempts and attempts > 1:
             counts.add("retries")
 
+    pages: dict[str, tuple[int, str]] = {}  # a listing's prefix -> (pages so far, its last key)
+
+    def answered(parsed=None, **kwargs):
+        store.last_answer = time.monotonic()
+
+    def listed(parsed=None, **kwargs):
+        # ListObjectsV2 returns keys in order, 1000 a page: a continued page that does not start after
+        # the last key, or more pages than max_pages, is a listing that would never end.
+        if not isinstance(parsed, dict):
+            return
+        prefix = str(parsed.get("Prefix") or "")
+        keys = [c.get("Key", "") for c in parsed.get("Contents") or []]
+        n, last = pages.get(prefix, (0, "")) if parsed.get("ContinuationToken") else (0, "")
+        if n and keys and keys[0] <= last:
+            store.listing_problem = (f"{store.url}: the object store's listing of {prefix or 'the bucket'!r} "
+                                     f"went round (page {n + 1} starts at {keys[0][:80]!r}, not after "
+                                     f"{last[:80]!r}); it is broken or hostile")
+        elif n + 1 > store.max_pages:
+            store.listing_problem = (f"{store.url}: the listing of {prefix or 'the bucket'!r} went past "
+                                     f"{store.max_pages} pages and still said it was truncated; refused as endless")
+        pages[prefix] = (n + 1, keys[-1] if keys else last)
+
     with _ErrorMap(store, "connect to", store.url):
         client = fs.connect()
     client.meta.events.register("before-send.s3", count)
     client.meta.events.register("needs-retry.s3", retried)
+    client.meta.events.register("after-call.s3", answered)
+    client.meta.events.register("after-call.s3.ListObjectsV2", listed)
     return store
 
 
