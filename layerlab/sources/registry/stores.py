@@ -383,27 +383,30 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
         if attempts and attempts > 1:
             counts.add("retries")
 
-    pages: dict[str, tuple[int, str]] = {}  # a listing's prefix -> (pages so far, its last key)
+    pages: dict[str, tuple[int, str, bool]] = {}  # a listing's prefix -> (pages so far, last key, truncated)
 
     def answered(parsed=None, **kwargs):
         store.last_answer = time.monotonic()
 
     def listed(parsed=None, **kwargs):
-        # ListObjectsV2 returns keys in order, 1000 a page: a continued page that does not start after
-        # the last key, or more pages than max_pages, is a listing that would never end.
+        # ListObjectsV2 returns keys in order, 1000 a page: a page continuing a truncated one that does
+        # not start after its last key, or more pages than max_pages, is a listing that would never end.
         if not isinstance(parsed, dict):
             return
         prefix = str(parsed.get("Prefix") or "")
-        keys = [c.get("Key", "") for c in parsed.get("Contents") or []]
-        n, last = pages.get(prefix, (0, "")) if parsed.get("ContinuationToken") else (0, "")
-        if n and keys and keys[0] <= last:
+        keys = [str(c.get("Key", "")) for c in parsed.get("Contents") or []]
+        keys += [str(c.get("Prefix", "")) for c in parsed.get("CommonPrefixes") or []]
+        n, last, truncated = pages.get(prefix, (0, "", False))
+        if not truncated:  # the first page of a new listing
+            n, last = 0, ""
+        if n and keys and min(keys) <= last:
             store.listing_problem = (f"{store.url}: the object store's listing of {prefix or 'the bucket'!r} "
-                                     f"went round (page {n + 1} starts at {keys[0][:80]!r}, not after "
-                                     f"{last[:80]!r}); it is broken or hostile")
+                                     f"went round (page {n + 1} repeats keys up to {last[:80]!r}); it is broken "
+                                     "or hostile")
         elif n + 1 > store.max_pages:
             store.listing_problem = (f"{store.url}: the listing of {prefix or 'the bucket'!r} went past "
                                      f"{store.max_pages} pages and still said it was truncated; refused as endless")
-        pages[prefix] = (n + 1, keys[-1] if keys else last)
+        pages[prefix] = (n + 1, max(keys + [last]), bool(parsed.get("IsTruncated")))
 
     with _ErrorMap(store, "connect to", store.url):
         client = fs.connect()
