@@ -18,6 +18,7 @@ import stat
 import threading
 from pathlib import Path
 
+from .._files import open_file
 from ..errors import OutputError
 
 #: The names a snapshot folder holds (``meta.json`` and one Parquet file per frame).
@@ -62,13 +63,13 @@ def _not_own_snapshot(path: Path, names: set[str]) -> str | None:
         return "it has no layerlab meta.json"
     for name in sorted(names):
         try:
-            fd = os.open(path / name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+            f = open_file(path / name, OutputError, follow=False)
+        except OutputError:
+            return f"its {name} is not a regular file"
         except OSError as e:
             return f"its {name} cannot be opened as a file ({e.strerror})"
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return f"its {name} is not a regular file"
+        with f:
+            st = os.fstat(f.fileno())
             if name == META:
                 try:
                     meta = json.loads(f.read(_META_LIMIT)) if st.st_size <= _META_LIMIT else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -66,7 +67,11 @@ def made_by_layerlab(path: Path) -> bool:
                 return False
             return isinstance(meta, dict) and isinstance(meta.get("layerlab"), dict)
         head = f.read(64 << 10)
-    return GENERATOR.encode() in head or b"<title>layerlab report</title>" in head
+    # nbconvert rewrites the head (attributes sorted): look for the tag, either order
+    return _GENERATOR_TAG.search(head) is not None or b"<title>layerlab report</title>" in head
+
+
+_GENERATOR_TAG = re.compile(rb'<meta (name="generator" content="layerlab"|content="layerlab" name="generator")\s*/?>')
 
 
 def write_own(path: Path, text: str) -> Path:
