@@ -224,3 +224,29 @@ def test_the_default_deadline_leaves_the_scheduler_within_the_promise():
     from layerlab.sources.registry.deadline import DEFAULT_DEADLINE
 
     assert DEFAULT_DEADLINE + 5 < PROMISE  # the scheduler's connect is joined at the deadline + 5 s
+
+
+def test_a_blob_body_longer_than_its_size_is_not_read_on(server, tmp_path):
+    """A size is known from the manifest: a registry streaming on past it (here for ever, fast, with no
+    Content-Length) is cut there, not read until the deadline or the disk is full."""
+    manifest, config, blob = _image()
+    _registry_dripping_its_blob(server, manifest, config, blob)
+    sent = []
+
+    def endless(s, h):
+        h.send_response(200)
+        h.end_headers()  # no Content-Length: the body ends when the connection does
+        try:
+            h.wfile.write(blob)
+            while not s.stopping.is_set():
+                h.wfile.write(b"\0" * 65536)
+                sent.append(65536)
+        except OSError:
+            return None
+        return None
+
+    server.route("/blobs/sha256:" + hashlib.sha256(blob).hexdigest(), endless)
+    proc, took = _cli("summary", f"docker://{server.host}/app:1",
+                      env={**_no_env_deadline(tmp_path), "LAYERLAB_NETWORK_DEADLINE": "20"})
+    assert proc.returncode == 2 and ("more than the" in proc.stderr or "hashes to" in proc.stderr), proc.stderr[-800:]
+    assert took < 15 and sum(sent) < 64 << 20, (took, sum(sent))

@@ -247,12 +247,18 @@ def _fetch_within(client: RegistryClient, ref: Reference, desc, layer_id: str, w
                     ref=str(ref))
     entry = cache.writer(desc.digest, desc.size) if cache is not None else None
     done = False
+    received = 0
 
     def read(n: int) -> bytes:
+        nonlocal received
+        if desc.size >= 0 and received > desc.size:  # a body longer than the manifest says: read no further
+            raise DigestMismatch(f"{what}: the registry sent more than the {desc.size} bytes the manifest says; "
+                                 "the registry or something between it and you altered the content", ref=str(ref))
         try:
             # read1: what one receive brings, so progress is seen as it comes (read(n) waits for n bytes)
             data = r.read1(n, decode_content=False)
             progress.arrived(len(data))
+            received += len(data)
         except Exception as e:  # urllib3's ProtocolError/ReadTimeoutError and OSError alike
             raise RegistryError(f"{what}: the connection broke while reading the blob ({type(e).__name__}); "
                                 "try again", ref=str(ref)) from None
