@@ -47,7 +47,9 @@ def open_file(path, error: type, *, expected: str = "a regular file", hint: str 
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fsdecode(path))
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{os.fsdecode(path)} is {kind_of(st.st_mode)} where {expected} should be"
+            what = kind_of(st.st_mode)
+            what = what if what == "not a regular file" else f"{what}, not a regular file,"
+            raise error(f"{os.fsdecode(path)} is {what} where {expected} should be"
                         f"{'; ' + hint if hint else ''}", path=os.fsdecode(path))
         if limit is not None and st.st_size > limit:
             raise error(f"{os.fsdecode(path)} holds {st.st_size} bytes, above the {limit} byte limit for "
