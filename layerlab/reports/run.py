@@ -88,8 +88,8 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
     cannot be read gives an index page that says so, then ReportError (``.path``: the index page).
     A failing cell keeps its executed notebook and page; NotebookFailed is raised after the index
     is written, naming the notebook and the cell. A file of a page's name there that no report
-    wrote is kept (OutputError) unless ``force``; a symbolic link is never written through. Pages leave code out unless ``show_code``; the
-    notebooks run concurrently, with a progress bar on a terminal (``progress``).
+    wrote is kept (OutputError) unless ``force``; a symbolic link is never written through.
+    Pages leave code out unless ``show_code``; the notebooks run concurrently, with a progress bar on a terminal (``progress``).
     """
     started = time.monotonic()
     params = dict(params or {})

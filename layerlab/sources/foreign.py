@@ -76,7 +76,8 @@ def read_foreign(urls: list[str], digest: str, size: int | None, layer_id: str, 
                     raise DigestMismatch(f"{e}; the foreign layer's url serves other content") from None
                 except Exception:
                     if progress.fired.is_set():
-                        errors.append(f"{url}: the blob did not come within the {format(client.deadline, 'g')} s deadline")
+                        errors.append(f"{url}: the blob did not come within the "
+                                      f"{format(client.deadline, 'g')} s deadline")
                         continue
                     raise
                 finally:
