@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import layerlab as ll
 from layerlab.errors import LayerlabError
@@ -230,3 +232,43 @@ def test_a_snapshot_frame_that_is_a_symlink_out_of_it_is_refused(tmp_path, frame
         inv.images  # noqa: B018
         inv.layers  # noqa: B018
         inv.image_layers  # noqa: B018
+
+
+# -- the check itself, for a symbolic link at any level --------------------------------------------
+
+_NAMES = st.text(alphabet="abcxyz0-_.", min_size=1, max_size=8).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(_NAMES, min_size=1, max_size=5, unique=True), level=st.integers(0, 4),
+       leaves=st.booleans())
+def test_a_symlink_at_any_level_is_refused_exactly_when_it_leaves_the_root(parts, level, leaves):
+    """A folder ``level`` deep below a registered root replaced by a link: to a copy outside the root,
+    ``check_inside`` refuses every path below it (naming the link); to a folder inside, it allows it.
+    Paths above the link, and paths under no registered root, are never refused."""
+    import tempfile
+
+    from layerlab.sources._reader import LeftTheRoot, check_inside, confine, outside_root
+
+    level = min(level, len(parts) - 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        root = base / "root"
+        deep = root.joinpath(*parts)
+        deep.mkdir(parents=True)
+        (deep / "meta.json").write_text("{}")
+        (root / "inside-copy").mkdir()
+        confine(root)
+        linked = root.joinpath(*parts[: level + 1])
+        target = (base / "outside") if leaves else (root / "inside-copy" / "t")
+        shutil.move(str(linked), str(target))
+        linked.symlink_to(target)
+        below = deep / "meta.json"
+        if leaves:
+            with pytest.raises(LeftTheRoot, match="symbolic link"):
+                check_inside(below)
+            assert str(linked) in outside_root(deep)
+        else:
+            check_inside(below)
+        check_inside(linked.parent)  # above the link: inside
+        assert outside_root(base / "outside") is None  # under no registered root
