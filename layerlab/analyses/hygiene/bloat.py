@@ -49,6 +49,8 @@ def _read_table(path) -> pd.DataFrame:
             table = pd.read_csv(f, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
     except FileNotFoundError:
         raise BloatRulesError(f"bloat rules file {path} not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise BloatRulesError(f"{path} is a directory; give a bloat rules CSV file", path=str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise BloatRulesError(f"cannot read bloat rules file {path} as CSV ({e}); columns: category,pattern,fix[,see]",
                               path=str(path)) from None
