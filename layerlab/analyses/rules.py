@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from .._files import open_file
 from ..errors import PATH, Expect, LayerlabError, expects
 
 BYTES = Expect("a byte count (a number) or a size such as '20MB' (a string)", int, float, str)
@@ -83,14 +84,18 @@ def rule_key(key: str) -> str:
     return KEBAB.get(key, key)
 
 
+#: The most a rules file may hold (dive's are a few lines).
+RULES_LIMIT = 1 << 20
+
+
 @expects(path=PATH)
 def load_rules(path) -> dict[str, str]:
     """The rules of a ``.dive-ci`` file, over dive's defaults for the rules it does not set."""
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f) or {}
+        with open_file(path, RuleError, expected="a .dive-ci rules file", limit=RULES_LIMIT) as f:
+            doc = yaml.safe_load(f.read(RULES_LIMIT).decode("utf-8")) or {}
     except OSError as e:
         raise RuleError(f"cannot read rules file {path}: {e.strerror}", path=str(path)) from None
     except yaml.YAMLError as e:

@@ -66,7 +66,7 @@ def cmd_report(args) -> int:
             raise LayerlabError(f"--param takes key=value, got {item!r}")
         params[key] = value
     index = render_all(args.source, args.output, params=params, driver=args.driver, show_code=args.show_code,
-                       jobs=args.jobs)
+                       jobs=args.jobs, force=args.force)
     url = index.resolve().as_uri()
     print(f"report written: {url}")
     if args.open:
@@ -107,6 +107,8 @@ def add_parser(sub) -> None:
     s = sub.add_parser("report", help="run the notebooks on a source and render them to HTML")
     s.add_argument("source", nargs="?", default="sample", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample' (default)")
     s.add_argument("-o", "--output", default="reports", help="output directory (default: reports/)")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite files of a page's name in the output directory that no layerlab report wrote")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
     s.add_argument("--param", action="append", metavar="KEY=VALUE", help="notebook parameter (repeatable)")
     s.add_argument("--show-code", action="store_true", help="keep the notebooks' code cells on the pages")

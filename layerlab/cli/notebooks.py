@@ -4,10 +4,12 @@ pip user can open and edit them in JupyterLab (``pip install 'layerlab[lab]'``).
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
 from ..errors import ReportError
+from ..frames.output import prepare_dir
 
 
 def copy_notebooks(target, force: bool = False) -> list[Path]:
@@ -15,21 +17,29 @@ def copy_notebooks(target, force: bool = False) -> list[Path]:
     return the copies.
 
     Existing notebooks of the same name are kept (a ReportError names them) unless ``force``:
-    they may hold the user's edits.
+    they may hold the user's edits. ``/``, an empty path and symbolic links among the copies'
+    names are refused (OutputError) even with ``force``: nothing is written through a link.
     """
     from ..reports.params import notebooks, notebooks_dir
 
-    target = Path(target)
     # The report's notebooks and the fleet notebook (`layerlab fleet report` renders it), as the README says.
     sources = sorted({*notebooks(), *notebooks_dir().glob("[0-9]*-fleet.ipynb")})
-    clash = [p.name for p in sources if (target / p.name).exists()]
+    names = [p.name for p in sources]
+    clash = [n for n in names if str(target).strip() and os.path.lexists(Path(target) / n)]
     if clash and not force:
         raise ReportError(
             f"{target} already has {', '.join(clash)}; pass --force to overwrite them, or pick another folder",
             path=str(target),
         )
-    target.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copyfile(p, target / p.name)) for p in sources]
+    # Never into / or an unnamed folder, never through a symbolic link even with --force.
+    target = prepare_dir(target, "notebooks", names=names, force=True, option="DIR")
+    copies = []
+    for p in sources:
+        fd = os.open(target / p.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        with os.fdopen(fd, "wb") as out, open(p, "rb") as src:
+            shutil.copyfileobj(src, out)
+        copies.append(target / p.name)
+    return copies
 
 
 def cmd_notebooks(args) -> int:

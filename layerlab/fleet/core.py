@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import OPTIONAL_TEXT, PROGRESS, TEXT, Expect, expects, whole_number
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
+from ..sources.registry.deadline import network_deadline
 from .snapshots import FleetError, find_snapshots, inspect_all
 from .tasks import gather, show_progress, wait
 
@@ -53,6 +54,40 @@ _GROUPS = Expect("a dict or Series (host -> group), a function of the host name,
                  test=lambda v: callable(v) or hasattr(v, "get"))
 _COUNT = Expect("a whole number, 1 or more", test=whole_number(1))
 _SIZE = Expect("a whole number of bytes or None", test=whole_number(0), none=True)
+
+
+def _connect_within(address: str, seconds: float):
+    """A dask Client of the scheduler at ``address``, or FleetError within ``seconds`` (and a few more).
+
+    distributed's ``timeout`` bounds the TCP connect only: a server that accepts and never answers
+    its handshake holds ``Client()`` for ever. So the client is made in a helper thread joined with
+    the deadline; on a silent scheduler that thread is left behind, blocked (a daemon thread)."""
+    import threading
+
+    from distributed import Client
+
+    out: dict = {}
+
+    def connect():
+        try:
+            out["client"] = Client(address, timeout=f"{min(seconds, 10.0):g}s")  # the TCP connect's own bound
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = e
+
+    helper = threading.Thread(target=connect, name="layerlab-dask-connect", daemon=True)
+    helper.start()
+    helper.join(seconds + 5)
+    if helper.is_alive():
+        raise FleetError(f"the Dask scheduler at {address} accepted the connection but did not answer within "
+                         f"{seconds:g} s; is a `dask scheduler` listening there? (LAYERLAB_NETWORK_DEADLINE "
+                         "sets the deadline)")
+    error = out.get("error")
+    if isinstance(error, (OSError, TimeoutError)):
+        raise FleetError(f"cannot reach the Dask scheduler at {address} ({error}); is `dask scheduler` running "
+                         "there?") from None
+    if error is not None:
+        raise error
+    return out["client"]
 
 
 class Fleet:
@@ -99,11 +134,7 @@ class Fleet:
             return Client(self._cluster)
         if isinstance(client, str):
             self._own_client = True
-            try:
-                return Client(client, timeout="10s")
-            except (OSError, TimeoutError) as e:
-                raise FleetError(f"cannot reach the Dask scheduler at {client} ({e}); is `dask scheduler` running "
-                                 "there?") from None
+            return _connect_within(client, network_deadline())
         return client
 
     @property

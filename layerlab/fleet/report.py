@@ -9,19 +9,21 @@ from pathlib import Path
 from ..errors import NotebookFailed, ReportError
 from ..reports.index import write_index
 from ..reports.params import notebooks_dir
-from ..reports.page import render
+from ..frames.output import prepare_dir
+from ..reports.page import made_by_layerlab, render
 
 NOTEBOOK = "07-fleet.ipynb"
 
 
-def render_fleet(paths, out_dir, *, scheduler: str | None = None, **params) -> Path:
+def render_fleet(paths, out_dir, *, scheduler: str | None = None, force: bool = False, **params) -> Path:
     """Run the fleet notebook on ``paths`` (snapshot folders, folders, globs, URLs) and write
     ``out_dir``/index.html and the page; returns the index."""
     nb = notebooks_dir() / NOTEBOOK
     if not nb.is_file():
         raise ReportError(f"no fleet notebook at {nb}; run from a layerlab checkout or set LAYERLAB_NOTEBOOKS")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Never into /, through a symbolic link, or over a file of the same name no report wrote.
+    out_dir = prepare_dir(out_dir, names=["index.html", nb.stem + ".html", nb.stem + ".ipynb"],
+                          owned=made_by_layerlab, force=force)
     started = time.monotonic()
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     entry = {"title": "Fleet", "html": nb.stem + ".html", "ipynb": nb.stem + ".ipynb"}

@@ -16,6 +16,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import read_file
 from ..errors import LayerlabError, SnapshotError
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
@@ -147,10 +148,12 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
                 with fs.open(f"{path}/meta.json", "rb") as f:
                     meta = json.loads(f.read())
             else:  # a local folder: plain open, as the Parquet files below (fsspec costs more than the read)
-                with open(f"{snapshot}/meta.json", "rb") as f:
-                    meta = json.loads(f.read())
+                meta = json.loads(read_file(f"{snapshot}/meta.json", SnapshotError, limit=16 << 20,
+                                            expected="a snapshot's meta.json"))
         except FileNotFoundError:
             raise SnapshotError("meta.json missing (an interrupted scan or upload?)") from None
+        except SnapshotError:
+            raise
         except ValueError as e:
             raise SnapshotError(f"meta.json is not valid JSON ({e})") from None
         check_meta(meta, snapshot)

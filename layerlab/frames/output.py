@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import signal
+import stat
 import threading
 from pathlib import Path
 
+from .._files import open_file
 from ..errors import OutputError
 
 #: The names a snapshot folder holds (``meta.json`` and one Parquet file per frame).
@@ -41,21 +43,51 @@ def check_target(path: Path, frame_names) -> None:
         return
     own = {META} | {f"{n}.parquet" for n in frame_names}
     foreign = sorted(names - own)
-    meta = path / META
-    is_snapshot = False
-    if not foreign and meta.is_file() and not meta.is_symlink():
-        try:
-            is_snapshot = "format_version" in json.loads(meta.read_text())
-        except (OSError, ValueError, TypeError):
-            is_snapshot = False
-    if not is_snapshot:
+    problem = None if foreign else _not_own_snapshot(path, names)
+    if foreign or problem:
         what = (f"it holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}" if foreign
-                else "it has no layerlab meta.json")
+                else problem)
         raise OutputError(
             f"{path} exists and is not a layerlab snapshot ({what}); layerlab only replaces its own snapshots: "
             "choose another -o path or move that folder away",
             path=str(path),
         )
+
+
+def _not_own_snapshot(path: Path, names: set[str]) -> str | None:
+    """Why the folder ``path`` (holding only a snapshot's file names) is not a snapshot layerlab wrote,
+    by content, not names: every file a regular file (not a folder, a link or a FIFO), each Parquet
+    file starting and ending with Parquet's magic, meta.json a JSON object with an integer
+    ``format_version``. None when it is one."""
+    if META not in names:
+        return "it has no layerlab meta.json"
+    for name in sorted(names):
+        try:
+            f = open_file(path / name, OutputError, follow=False)
+        except OutputError:
+            return f"its {name} is not a regular file"
+        except OSError as e:
+            return f"its {name} cannot be opened as a file ({e.strerror})"
+        with f:
+            st = os.fstat(f.fileno())
+            if name == META:
+                try:
+                    meta = json.loads(f.read(_META_LIMIT)) if st.st_size <= _META_LIMIT else None
+                except ValueError:
+                    meta = None
+                version = meta.get("format_version") if isinstance(meta, dict) else None
+                if not isinstance(version, int) or isinstance(version, bool):
+                    return "its meta.json is not a layerlab meta.json (no integer format_version)"
+                continue
+            head = f.read(4)
+            f.seek(max(0, st.st_size - 4))
+            if st.st_size < 12 or head != _PARQUET_MAGIC or f.read(4) != _PARQUET_MAGIC:
+                return f"its {name} is not a Parquet file"
+    return None
+
+
+_PARQUET_MAGIC = b"PAR1"
+_META_LIMIT = 16 << 20
 
 
 def check_name(path: Path) -> None:
@@ -143,12 +175,19 @@ def swap_into_place(new: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def prepare_dir(path: Path, what: str = "report") -> Path:
+def prepare_dir(path: Path, what: str = "report", *, names=(), force: bool = False, owned=None,
+                option: str = "-o") -> Path:
     """Create the folder ``path`` for output pages, or raise OutputError saying why it cannot be.
 
     Pages go into it beside whatever is there, so the filesystem root is refused (a stray
-    ``-o /`` would scatter files there), as are files and places that cannot be written.
+    ``-o /`` would scatter files there), as is an empty path (the current folder, unnamed), files
+    and places that cannot be written. ``names`` are the files about to be written: one that is a
+    symbolic link is refused (never written through, even with ``force``); one that exists and is
+    not the output's own (``owned(path)`` false: a user's own ``index.html``) is refused unless
+    ``force``.
     """
+    if not str(path).strip():
+        raise OutputError(f"{option} is empty; give a folder for the {what}, such as reports/", path=str(path))
     path = Path(path)
     if path.resolve() == Path("/"):
         raise OutputError(f"-o {path} is the filesystem root; give a folder for the {what}, such as reports/",
@@ -162,4 +201,21 @@ def prepare_dir(path: Path, what: str = "report") -> Path:
                           "give a folder you can write to with -o", path=str(path)) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"{path} is not writable; give a folder you can write to with -o", path=str(path))
+    links, theirs = [], []
+    for name in names:
+        try:
+            st = os.lstat(path / name)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+            links.append(name)
+        elif not force and (owned is None or not owned(path / name)):
+            theirs.append(name)
+    if links:
+        raise OutputError(f"{path} has {', '.join(links)} as a symbolic link or other non-file; layerlab never "
+                          f"writes through one: remove it or give another folder for the {what}", path=str(path))
+    if theirs:
+        raise OutputError(f"{path} already has {', '.join(theirs[:3])}{' ...' if len(theirs) > 3 else ''}, not "
+                          f"written by layerlab; pass --force to overwrite, or give another folder for the {what}",
+                          path=str(path))
     return path

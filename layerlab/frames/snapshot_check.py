@@ -7,13 +7,12 @@ emptied file load as no rows, and a layer missing from ``layers`` vanish from ev
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._files import open_file
 from ..errors import SnapshotError, whole_number
 from . import schema
 
@@ -55,13 +54,16 @@ def _fits(t: pa.DataType, logical: str) -> bool:
 META_LIMIT = 16 << 20
 
 
+def open_own_file(path: Path, limit: int | None = None):
+    """A snapshot's file opened for reading only if it is a regular file in the snapshot's folder: a
+    symbolic link (to a file outside it) is never followed, a FIFO never waited on, /dev/zero never
+    read (ValueError or OSError otherwise)."""
+    return open_file(path, SnapshotError, expected="a snapshot's file", limit=limit, follow=False)
+
+
 def read_meta(path: Path) -> bytes:
     """meta.json's bytes, read only if it is a regular file (a FIFO would block, /dev/zero never end)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > META_LIMIT:
-            raise ValueError(f"not a regular file of at most {META_LIMIT} bytes")
+    with open_own_file(path, META_LIMIT) as f:
         return f.read(META_LIMIT)
 
 
@@ -71,7 +73,8 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
         # not read_table: its dataset layer is slow to import. Categorical columns come back as
         # dictionaries (format 3 stores them as plain values, dictionary-encoded by Parquet).
         categorical = [c.name for c in schema.FRAMES[kind] if c.dtype == schema.CATEGORY]
-        table = pq.ParquetFile(path, read_dictionary=categorical or None).read()
+        with open_own_file(path) as f:
+            table = pq.ParquetFile(f, read_dictionary=categorical or None).read()
     except (OSError, pa.ArrowException, ValueError) as e:
         raise SnapshotError(f"{path} is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}); {_HINT}",
                             path=str(path)) from None
@@ -105,7 +108,8 @@ def check_meta_shape(meta, path) -> dict:
 
 def check_layers_known(image_layers, layers_file: Path) -> None:
     """Every layer ``image_layers`` names must be in ``layers`` (read from its one column)."""
-    known = set(pq.ParquetFile(layers_file).read(columns=["layer_id"]).column("layer_id").to_pylist())
+    with open_own_file(layers_file) as f:
+        known = set(pq.ParquetFile(f).read(columns=["layer_id"]).column("layer_id").to_pylist())
     missing = sorted(set(image_layers["layer_id"].dropna()) - known)
     if missing:
         raise SnapshotError(f"{layers_file} lacks layers that image_layers uses "

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..analyses.summary import image_counts
 from ..analyses.dive.totals import prune_command
 from ..display import human_bytes, short_name, shorten
+from .page import GENERATOR, write_own
 
 
 def about(inv) -> dict:
@@ -302,8 +303,6 @@ def write_index(out_dir: Path, *, about_block: str, entries: list[dict], error: 
     made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     body.append(f'<p style="color:#777">Made by layerlab at {made}' + (f" in {seconds:.1f}s" if seconds else "")
                 + ".</p>")
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>layerlab report</title>'
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{GENERATOR}<title>layerlab report</title>'
             f"<style>{_INDEX_CSS}</style></head><body><h1>layerlab report</h1>{''.join(body)}</body></html>")
-    index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return write_own(out_dir / "index.html", page)

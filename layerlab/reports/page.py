@@ -8,8 +8,11 @@ while its kernel imports what the notebook needs.
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -22,7 +25,7 @@ from .params import inject_parameters
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {#- Self-contained: no script or style is fetched from the network. -#}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js -%}<meta name="generator" content="layerlab">{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -37,6 +40,55 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 </style>
 {%- endblock extra_css -%}
 """
+
+
+#: In the head of every page layerlab writes: how a later report knows a file of the same name is its own.
+GENERATOR = '<meta name="generator" content="layerlab">'
+
+
+def made_by_layerlab(path: Path) -> bool:
+    """Whether the file at ``path`` is a page, an index or an executed notebook a layerlab report wrote
+    (by its content: a user's own ``index.html`` is not replaced without --force). A symbolic link,
+    a FIFO or anything but a regular file is not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if Path(path).suffix == ".ipynb":
+            if st.st_size > 256 << 20:
+                return False
+            try:
+                meta = json.loads(f.read()).get("metadata") or {}
+            except (ValueError, AttributeError):
+                return False
+            return isinstance(meta, dict) and isinstance(meta.get("layerlab"), dict)
+        head = f.read(64 << 10)
+    # nbconvert rewrites the head (attributes sorted): look for the tag, either order
+    return _GENERATOR_TAG.search(head) is not None or b"<title>layerlab report</title>" in head
+
+
+_GENERATOR_TAG = re.compile(rb'<meta (name="generator" content="layerlab"|content="layerlab" name="generator")\s*/?>')
+
+
+def write_own(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path``, never through a symbolic link there (O_NOFOLLOW: OSError ELOOP)."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def write_notebook(nb, path: Path) -> None:
+    """An executed notebook written as nbformat does, marked as layerlab's own, never through a link."""
+    import nbformat
+
+    nb.metadata["layerlab"] = {"written_by": "layerlab report"}
+    write_own(path, nbformat.writes(nb))
 
 
 _EXPORTERS: dict = {}
@@ -79,8 +131,7 @@ def to_html(nb, out_html, *, show_code: bool = False) -> Path:
     # The report's threads share the exporters; an exporter keeps state while it converts.
     with _EXPORT_LOCK:
         body, _ = _exporter(show_code).from_notebook_node(nb, resources=resources)
-    out_html.write_text(body, encoding="utf-8")
-    return out_html
+    return write_own(out_html, body)
 
 
 def _header(nb, params: dict, index_link: bool) -> None:
@@ -210,7 +261,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
         nb = execute(nb)
     except NotebookFailed as failure:
         nb = failure.nb
-        nbformat.write(nb, executed_path)
+        write_notebook(nb, executed_path)
         _mark_failure(nb, failure.cell, _failed_cell(nb)[1] or {"ename": failure.ename, "evalue": failure.evalue})
         _header(nb, params if shown_inputs is None else shown_inputs, index_link)
         to_html(nb, out_html, show_code=True)  # the failing cell's code is what the reader needs
@@ -219,7 +270,7 @@ def render(notebook, out_html, *, keep_ipynb: bool = True, show_code: bool = Fal
                         f"{out_html}",)
         raise
     if keep_ipynb:
-        nbformat.write(nb, executed_path)
+        write_notebook(nb, executed_path)
     _header(nb, params if shown_inputs is None else shown_inputs, index_link)
     return to_html(nb, out_html, show_code=show_code)
 

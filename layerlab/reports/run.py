@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..errors import LayerlabError, NotebookFailed, ReportError
 from ..frames.output import prepare_dir
 from .index import about_html, disk_figures, write_index
-from .page import notebook_title, render_page, warm
+from .page import made_by_layerlab, notebook_title, render_page, warm
 from .params import check_parameters, coerce_value, known_parameters, notebooks, parameters
 
 def _title_and_question(nb_path: Path) -> tuple[str, str]:
@@ -80,15 +80,17 @@ def check_inputs(inv, params: dict) -> None:
 
 
 def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = None, show_code: bool = False,
-               progress: bool | None = None) -> Path:
+               progress: bool | None = None, force: bool = False) -> Path:
     """Run every report notebook on ``source`` and write ``out_dir``/index.html and one page each.
 
     ``params`` are notebook parameters (``--param key=value``); names no notebook declares, and
     images or containers the source does not hold, are refused before anything runs. A source that
     cannot be read gives an index page that says so, then ReportError (``.path``: the index page).
     A failing cell keeps its executed notebook and page; NotebookFailed is raised after the index
-    is written, naming the notebook and the cell. Pages leave code out unless ``show_code``; the
-    notebooks run concurrently, with a progress bar on a terminal (``progress``).
+    is written, naming the notebook and the cell. A file of a page's name there that no report
+    wrote is kept (OutputError) unless ``force``; a symbolic link is never written through.
+    Pages leave code out unless ``show_code``; the notebooks run concurrently, with a progress bar on a
+    terminal (``progress``).
     """
     started = time.monotonic()
     params = dict(params or {})
@@ -97,7 +99,9 @@ def render_all(source, out_dir, params=None, driver=None, *, jobs: int | None = 
     check_parameters(params, known)
     if "source" in params:  # --param source=... names the source as well as the positional does
         source = params.pop("source")
-    out_dir = prepare_dir(Path(out_dir))
+    # Files of the same name that a report did not write (a user's own index.html) stay unless ``force``.
+    out_dir = prepare_dir(out_dir, force=force, owned=made_by_layerlab,
+                          names=["index.html"] + [p.stem + ext for p in paths for ext in (".html", ".ipynb")])
     workdir = Path(tempfile.mkdtemp(prefix="llreport-work-"))
     workers = max(1, min(len(paths), jobs or _cores()))
     # Each notebook is run by nbclient in a process of its own (threads here only wait on them):

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._files import open_file
 from .._version import __version__
 from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
@@ -58,32 +59,26 @@ def open_regular(path, limit: int | None = METADATA_LIMIT):
     read: a FIFO, a device (a symlink to /dev/zero) or a symlink out of the store is refused, never
     waited on or followed. ``limit`` (bytes, None for none) refuses files larger than that.
     """
+    check_inside(path)
     try:
-        fd = open_noatime(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        return open_file(path, CorruptMetadata, expected="a metadata file", hint="the store is damaged", limit=limit,
+                         follow=False, noatime=True)
+    except IsADirectoryError:
+        raise CorruptMetadata(f"{path} is a directory where a metadata file should be; the store is damaged",
+                              path=str(path)) from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab "
-                                  "does not follow it (the store is damaged or was tampered with)",
-                                  path=str(path)) from None
+            raise CorruptMetadata(f"{path} is a symbolic link where a metadata file should be; layerlab does not "
+                                  "follow it (the store is damaged or was tampered with)", path=str(path)) from None
         if e.errno in (errno.EACCES, errno.EPERM):
             raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=str(path)) from None
         raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "not a regular file")
-        raise CorruptMetadata(f"{path} is {what} where a metadata file should be; the store is damaged",
-                              path=str(path))
-    if limit is not None and st.st_size > limit:
-        os.close(fd)
-        raise CorruptMetadata(f"{path} holds {st.st_size} bytes, above the {limit} byte limit for a metadata "
-                              "file; the store is damaged", path=str(path))
-    return os.fdopen(fd, "rb")
 
 
 def listdir(path) -> list[str]:
-    """``os.listdir`` without touching the folder's access time (``O_NOATIME`` where allowed)."""
+    """``os.listdir`` without touching the folder's access time (``O_NOATIME`` where allowed); a
+    folder a symbolic link takes out of its root is refused (LeftTheRoot)."""
+    check_inside(path)
     fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         return os.listdir(fd)
@@ -92,9 +87,13 @@ def listdir(path) -> list[str]:
 
 
 @contextlib.contextmanager
-def scandir(path):
+def scandir(path, check: bool = True):
     """``os.scandir`` without touching the folder's access time; entries' ``name`` is a str and
-    ``stat()`` works, but ``path`` is only the name (join it to ``path`` yourself)."""
+    ``stat()`` works, but ``path`` is only the name (join it to ``path`` yourself). A folder a
+    symbolic link takes out of its root is refused (LeftTheRoot); ``check=False`` for a folder
+    below one already checked, reached through no symbolic link (a walk's subfolders)."""
+    if check:
+        check_inside(path)
     fd = open_noatime(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with os.scandir(fd) as it:
@@ -201,6 +200,11 @@ def check_name(value) -> str | None:
 _NOT_IN_A_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
+class LeftTheRoot(CorruptMetadata, OSError):
+    """A path below a store's root that a symbolic link takes out of it: never followed. An OSError
+    too, so a reader that skips a layer it cannot read skips this one, saying why."""
+
+
 def symlinked_folder(base: str, path: str) -> str | None:
     """The first of the folders below ``base`` down to ``path`` (``path`` included, ``base`` not) that
     is a symbolic link, or None. A layer's folder is named by an ID from metadata: one that is a
@@ -214,6 +218,59 @@ def symlinked_folder(base: str, path: str) -> str | None:
         except FileNotFoundError:
             return None
     return None
+
+
+def real_dir(base: str, *parts: str) -> str:
+    """``base/parts...`` after checking that each part is a real directory, not a symbolic link (a
+    link could lead out of the store): LeftTheRoot otherwise, FileNotFoundError when it is missing."""
+    path = os.path.join(base, *parts)
+    link = symlinked_folder(base, path)
+    if link is not None:
+        raise LeftTheRoot(f"{link} is a symbolic link where the store keeps a folder; not followed "
+                          "(the store is damaged or was tampered with)", path=link)
+    if not stat.S_ISDIR(os.lstat(path).st_mode):
+        raise LeftTheRoot(f"{path} is not a directory where the store keeps a folder; not read "
+                          "(the store is damaged or was tampered with)", path=path)
+    return path
+
+
+#: The roots readers were given (as named -> real path): a path named below one must resolve inside it.
+_ROOTS: dict[str, str] = {}
+
+
+def confine(root) -> str:
+    """Register ``root`` (a data root, a store, a layout, a snapshot: what the user named, or a folder
+    in it the host may place elsewhere, such as a driver's home): from now on every path below it
+    that this module opens or lists must resolve inside it, so a symbolic link anywhere on the way
+    (a layer folder, ``image/overlay2``, ``blobs/``) never takes a read out of it. Returns the
+    absolute root."""
+    named = os.path.abspath(os.fsdecode(os.fspath(root)))
+    _ROOTS[named] = os.path.realpath(named)
+    return named
+
+
+def outside_root(path) -> str | None:
+    """Why ``path`` leaves the root it is named under (None when it stays inside, or is under no
+    registered root): its real path, every symbolic link on the way resolved, is not below the
+    root's real path."""
+    named = os.path.abspath(os.fsdecode(os.fspath(path)))
+    root = max((r for r in list(_ROOTS) if named == r or named.startswith(r.rstrip(os.sep) + os.sep)),
+               key=len, default=None)
+    if root is None:
+        return None
+    real, real_root = os.path.realpath(named), _ROOTS[root]
+    if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return None
+    link = symlinked_folder(root, named) or named
+    return (f"{link} is a symbolic link that leads out of {root} (to {real}); layerlab does not follow "
+            "it (the store is damaged or was tampered with)")
+
+
+def check_inside(path) -> None:
+    """LeftTheRoot if ``path`` leaves the root it is named under (see :func:`outside_root`)."""
+    reason = outside_root(path)
+    if reason is not None:
+        raise LeftTheRoot(reason, path=os.fsdecode(os.fspath(path)))
 
 
 def is_digest(value) -> bool:

@@ -18,7 +18,9 @@ import posixpath
 import tarfile
 import zlib
 
-from ..errors import ArchiveError, LayerDigestMismatch
+from .._files import open_file
+from ..errors import ArchiveError, CorruptMetadata, LayerDigestMismatch
+from ._reader import confine, open_regular
 from .foreign import read_foreign
 from .imageset import LayerBlob
 from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
@@ -270,7 +272,8 @@ def open_tar_store(path: str, progress: bool | None = None, verify: bool = True,
     ``verify=False``: uncompressed layers of a plain archive are read headers only (see open_archive);
     ``hash_files``: layers' regular files get their SHA-256 as they stream."""
     try:
-        with open(path, "rb") as f:
+        with open_file(path, ArchiveError, expected="an image archive",
+                       hint="give a `docker save` or OCI archive file") as f:
             head = f.read(4)
     except IsADirectoryError:
         raise ArchiveError(f"{path} is a directory; an archive is a file (for an OCI layout directory use oci:{path})",
@@ -364,11 +367,20 @@ class DirStore:
 
     def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
         self.path = path
+        confine(path)  # index.json, blobs/ and each blob are read only inside the layout
         self.verify = verify
         self.hash_files = hash_files
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, *name.split("/"))
+
+    def _open(self, name: str):
+        """The blob or file ``name``, opened only if it is a regular file inside the layout (a FIFO, a
+        device or a symbolic link, on the way or at the end, is refused: never waited on or followed)."""
+        try:
+            return open_regular(self._file(name), limit=None)
+        except CorruptMetadata as e:
+            raise ArchiveError(str(e), path=self._file(name)) from None
 
     def has(self, name: str) -> bool:
         return os.path.isfile(self._file(name))
@@ -381,7 +393,7 @@ class DirStore:
 
     def read_bytes(self, name: str, limit: int = JSON_LIMIT) -> bytes:
         try:
-            with open(self._file(name), "rb") as f:
+            with self._open(name) as f:
                 data = f.read(limit + 1)
         except FileNotFoundError:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a blob its index or a manifest "
@@ -392,7 +404,7 @@ class DirStore:
 
     def read_layer(self, name: str, layer_id: str, **expect) -> LayerRead:
         try:
-            f = open(self._file(name), "rb")
+            f = self._open(name)
         except FileNotFoundError:
             raise ArchiveError(f"{self.where(name)} is missing: the layout lacks a layer blob a manifest names; "
                                "copy the image into the layout again", path=self._file(name)) from None

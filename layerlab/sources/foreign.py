@@ -52,21 +52,36 @@ def read_foreign(urls: list[str], digest: str, size: int | None, layer_id: str, 
 
     own = client is None
     client = client or RegistryClient(docker_config=False, cache_dir=False)
+    from .registry.deadline import body_deadline  # the body keeps coming, or the url is given up
+
     errors = []
     try:
         for url in urls:
-            try:
-                r = client.open_url(url, what=f"{what} from {url}")
-            except LayerlabError as e:
-                errors.append(str(e))
-                continue
-            try:
-                got = read_layer(lambda n: r.read(n, decode_content=False), layer_id, f"{what} from {url}",
-                                 blob_digest=digest, diff_id=diff_id, hash_files=hash_files)
-            except LayerDigestMismatch as e:
-                raise DigestMismatch(f"{e}; the foreign layer's url serves other content") from None
-            finally:
-                r.close()
+            with body_deadline(client.deadline) as progress:
+                try:
+                    r = client.open_url(url, what=f"{what} from {url}")
+                except LayerlabError as e:
+                    errors.append(str(e))
+                    continue
+
+                def read(n: int) -> bytes:
+                    data = r.read1(n, decode_content=False)
+                    progress.arrived(len(data))
+                    return data
+
+                try:
+                    got = read_layer(read, layer_id, f"{what} from {url}", blob_digest=digest, diff_id=diff_id,
+                                     hash_files=hash_files)
+                except LayerDigestMismatch as e:
+                    raise DigestMismatch(f"{e}; the foreign layer's url serves other content") from None
+                except Exception:
+                    if progress.fired.is_set():
+                        errors.append(f"{url}: the blob did not come within the "
+                                      f"{format(client.deadline, 'g')} s deadline")
+                        continue
+                    raise
+                finally:
+                    r.close()
             if size is not None and size >= 0 and got.blob_size != size:
                 raise DigestMismatch(f"{what} from {url}: the blob has {got.blob_size} bytes but the manifest says "
                                      f"{size}")

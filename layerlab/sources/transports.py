@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 
+from .._files import open_file
+from ..errors import NotADataRoot
+
 TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:", "docker://", "containers-storage:")
 
 
@@ -51,7 +54,8 @@ def sniff(path: str) -> str | None:
     if os.path.isdir(path):
         return "oci" if os.path.isfile(os.path.join(path, "oci-layout")) else None
     try:
-        with open(path, "rb") as f:
+        with open_file(path, NotADataRoot, expected="a data root, snapshot, archive or layout",
+                       hint="give the path of one (a FIFO or a device is never read)") as f:
             head = f.read(512)
     except OSError:
         return None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..._files import open_file
 from ...errors import IMAGE, Expect, LayerlabError, expects
 from ..stacking import chain_files, nulls_as_none
 from ..merged import merged_from_files
@@ -44,9 +45,12 @@ class BloatRulesError(LayerlabError, ValueError):
 
 def _read_table(path) -> pd.DataFrame:
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
+        with open_file(path, BloatRulesError, expected="a bloat rules CSV file") as f:
+            table = pd.read_csv(f, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
     except FileNotFoundError:
         raise BloatRulesError(f"bloat rules file {path} not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise BloatRulesError(f"{path} is a directory; give a bloat rules CSV file", path=str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise BloatRulesError(f"cannot read bloat rules file {path} as CSV ({e}); columns: category,pattern,fix[,see]",
                               path=str(path)) from None

@@ -39,6 +39,7 @@ from .._reader import (
     fill_layer_counts,
     metadata_frames,
     is_digest,
+    confine,
     listdir,
     read_bytes,
     read_json,
@@ -83,7 +84,8 @@ class ContainerdStore:
         path = os.path.abspath(os.fspath(path))
         if not os.access(path, os.R_OK | os.X_OK):
             raise DataRootPermissionError(f"permission denied reading {path}; {SCAN_HINT}", path=path)
-        self.root = find_store(path)
+        self.root = confine(find_store(path))  # nothing below it is read through a symlink out of it
+        confine(path)
         # A Docker root given: its containers/ are Docker's containers, whose snapshots live in containerd.
         if docker_root is None and self.root != path and os.path.isdir(os.path.join(path, "containers")):
             docker_root = path

@@ -7,7 +7,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from ...errors import NotADataRoot
+from ..._files import open_file
+from ...errors import CorruptMetadata, NotADataRoot
 from .._reader import listdir
 
 PREFIX = "containers-storage:"
@@ -60,9 +61,9 @@ def _read_conf(path: str) -> dict:
     import tomllib
 
     try:
-        with open(path, "rb") as f:
+        with open_file(path, CorruptMetadata, expected="a storage.conf", limit=1 << 20) as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, CorruptMetadata):
         return {}
     storage = data.get("storage")
     return storage if isinstance(storage, dict) else {}

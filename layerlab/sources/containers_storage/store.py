@@ -25,12 +25,10 @@ podman need not run, and nothing under the store is written.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 
 import pandas as pd
 
@@ -40,9 +38,11 @@ from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
     SCAN_HINT,
+    LeftTheRoot,
     Skipped,
     assemble,
     check_id,
+    confine,
     docker_size,
     fill_layer_counts,
     is_digest,
@@ -50,6 +50,7 @@ from .._reader import (
     read_bytes,
     read_each_layer,
     read_json,
+    real_dir,
     source_meta,
 )
 from ..layerfiles.rows import concat_files
@@ -75,22 +76,8 @@ def big_data_name(key: str) -> str:
 _ID_PREFIX = re.compile(r"[0-9a-f]{3,64}")
 
 
-class _Outside(OSError):
-    """A layer directory that is a symbolic link (or not a directory): never followed."""
-
-
-def real_dir(base: str, *parts: str) -> str:
-    """``base/parts...`` after checking that each part is a real directory, not a symbolic link (a
-    link could lead out of the store); _Outside otherwise, FileNotFoundError when it is missing."""
-    path = base
-    for part in parts:
-        path = os.path.join(path, part)
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode):
-            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
-            raise _Outside(errno.ELOOP, f"{path} is {what} where the store keeps a layer directory; not followed "
-                           "(the store is damaged or was tampered with)", path)
-    return path
+#: A layer or image folder that is a symbolic link (or not a directory): never followed.
+_Outside = LeftTheRoot
 
 
 def layer_dir(root: str, driver: str, cache_id: str) -> str:
@@ -121,7 +108,7 @@ class ContainersStore:
                  progress: bool | None = None):
         if files not in FILES_FROM:
             raise ValueError(f"files={files!r}; choose one of {FILES_FROM}")
-        self.root = os.path.abspath(os.fspath(root))
+        self.root = confine(os.fspath(root))  # nothing below it is read through a symlink out of it
         if not os.path.isdir(self.root):
             raise NotADataRoot(f"{self.root} does not exist or is not a directory; give a containers-storage graph "
                                "root "
@@ -277,7 +264,7 @@ class ContainersStore:
                                  "image being written)", names=names)
                 continue
             except _Outside as e:
-                self.skipped.add("image", "sha256:" + iid, where, e.strerror, names=names)
+                self.skipped.add("image", "sha256:" + iid, where, str(e), names=names)
                 continue
             except CorruptMetadata as e:
                 self.skipped.add("image", "sha256:" + iid, where, str(e), names=names)
@@ -576,7 +563,7 @@ class ContainersStore:
                 continue
             where = os.path.join(self.root, self.driver, row.cache_id)
             if isinstance(e, _Outside):
-                reason, path = e.strerror, e.filename
+                reason, path = str(e), e.path
             elif isinstance(e, FileNotFoundError):
                 reason, path = "layer directory or tar-split missing (removed while reading?)", e.filename or where
             elif isinstance(e, PermissionError):

@@ -35,6 +35,7 @@ from .._reader import (
     read_optional,
     read_text,
     source_meta,
+    confine,
     symlinked_folder,
 )
 from ..imageset import FRAME_ALONE
@@ -117,6 +118,10 @@ class DataRoot:
         self.root = os.path.abspath(root)
         self.image_store, name = detect(self.root, driver)
         self.driver: Driver = DRIVERS[name]
+        # Nothing below the root is read through a symbolic link out of it; the driver's own folder
+        # may be placed elsewhere (the host's choice, not the metadata's).
+        confine(self.root)
+        confine(os.path.join(self.root, name))
         self.files_from = files
         self.progress = progress
         self.store = os.path.join(self.root, "image", name)

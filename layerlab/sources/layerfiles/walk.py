@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ...frames import schema
-from .._reader import open_noatime, scandir
+from .._reader import check_inside, open_noatime, scandir
 from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
@@ -59,6 +59,7 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
     overlay = convention == "overlay"
     scan = _scan_c if use_c and _fastwalk is not None else _scan
+    check_inside(root)  # the walk never follows a link below it; none on the way to it may leave the root
     walked = _files_columns(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
     return frame_walked([walked]) if frame else walked
 
@@ -353,10 +354,11 @@ def disk_usage(root: str | os.PathLike) -> int:
     """Allocated bytes under ``root`` (each inode once, directories included)."""
     total = 0
     seen: set[tuple[int, int]] = set()
+    check_inside(root)
     stack = [os.fsencode(root)]
     while stack:
         d = stack.pop()
-        with scandir(d) as it:
+        with scandir(d, check=False) as it:  # subfolders are never symbolic links (lstat)
             for e in it:
                 st = e.stat(follow_symlinks=False)
                 if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
@@ -373,10 +375,11 @@ def disk_usage(root: str | os.PathLike) -> int:
 def stat_tree(root: str | os.PathLike) -> dict[str, os.stat_result]:
     """lstat of every entry under ``root`` (root itself excluded), by absolute path."""
     out: dict[str, os.stat_result] = {}
+    check_inside(root)
     stack = [(os.fsencode(root), "")]
     while stack:
         dir_b, prefix = stack.pop()
-        with scandir(dir_b) as it:
+        with scandir(dir_b, check=False) as it:  # subfolders are never symbolic links (lstat)
             for e in it:
                 st = e.stat(follow_symlinks=False)
                 path = prefix + "/" + os.fsdecode(e.name)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from requests.utils import parse_dict_header
 
+from ..._files import read_file
 from ...errors import AuthError
 from ...oci.reference import DOCKER_HUB, DOCKER_HUB_API
 
@@ -62,9 +63,12 @@ class DockerConfig:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else docker_config_path()
         try:
-            self.data = json.loads(self.path.read_text())
+            self.data = json.loads(read_file(self.path, AuthError, limit=16 << 20, expected="docker's config.json",
+                                             hint="fix the file or point DOCKER_CONFIG elsewhere"))
         except FileNotFoundError:
             self.data = {}
+        except AuthError:
+            raise
         except (OSError, ValueError) as e:
             raise AuthError(f"cannot read docker config {self.path}: {e.__class__.__name__}; "
                             "fix the file or point DOCKER_CONFIG elsewhere", path=str(self.path)) from None

@@ -60,7 +60,7 @@ from ...oci.config import config_problem
 from ...oci import schema1
 from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
-from .deadline import POOL_CLASSES, DeadlinePassed, deadline
+from .deadline import POOL_CLASSES, DeadlinePassed, deadline, network_deadline
 
 log = logging.getLogger("layerlab.registry")
 
@@ -376,7 +376,8 @@ class RegistryClient:
     max_workers : concurrent requests when building frames (also the connection pool size).
     timeout : seconds to connect, and to wait for each read.
     deadline : seconds one request may take in all (auth included); a server that answers a
-        byte at a time fails it with a clear error.
+        byte at a time fails it with a clear error. A streamed blob must start within it and bring
+        64 KiB per deadline at least. Default: ``LAYERLAB_NETWORK_DEADLINE``, else 45 s.
     retries, backoff : bounded retries on 429/5xx and connection errors.
     max_retry_after : seconds of Retry-After waiting one request may do in all; a registry asking
         for more fails the request with an error naming the header.
@@ -386,7 +387,7 @@ class RegistryClient:
     def __init__(self, *, docker_config=None, credentials: dict | None = None, insecure: Iterable[str] = (),
                  verify: bool | str | os.PathLike = True, cache_dir: str | os.PathLike | bool | None = None,
                  max_workers: int = 8, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5,
-                 max_retry_after: float = 60.0, deadline: float | None = 300.0, max_pages: int = 1000):
+                 max_retry_after: float = 60.0, deadline: float | None = None, max_pages: int = 1000):
         if docker_config is False:
             self.docker_config = None
         elif isinstance(docker_config, DockerConfig):
@@ -399,7 +400,7 @@ class RegistryClient:
         self.cache = None if cache_dir is False else BlobCache(cache_dir or default_cache_dir())
         self.max_workers = max_workers
         self.timeout = timeout
-        self.deadline = deadline
+        self.deadline = network_deadline() if deadline is None else deadline
         self.max_pages = max_pages
         self.max_retry_after = float(max_retry_after)
         self.rate_limit: RateLimit | None = None

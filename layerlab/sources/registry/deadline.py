@@ -10,6 +10,7 @@ thread shuts down the socket of any request still running past its deadline (the
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -17,10 +18,35 @@ import time
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from ...errors import LayerlabError
+
 _lock = threading.Lock()
 _active: dict[int, HTTPConnection] = {}  # thread -> the connection it is using now
 _deadlines: dict[int, tuple[float, threading.Event]] = {}  # thread -> (deadline, fired)
 _watchdog: threading.Thread | None = None
+
+
+#: Seconds a network exchange may go without an answer (a registry request in all, a blob without
+#: 64 KiB arriving, an object store call without a page, a Dask scheduler connecting): short
+#: enough for a person at a terminal. ``LAYERLAB_NETWORK_DEADLINE`` overrides it.
+DEFAULT_DEADLINE = 45.0
+DEADLINE_ENV = "LAYERLAB_NETWORK_DEADLINE"
+
+
+def network_deadline() -> float:
+    """The deadline in seconds: ``$LAYERLAB_NETWORK_DEADLINE`` if set, else DEFAULT_DEADLINE."""
+    text = os.environ.get(DEADLINE_ENV, "").strip()
+    if not text:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:  # NaN fails this too
+        raise LayerlabError(f"{DEADLINE_ENV}={text[:40]!r} is not a number of seconds between 0 and 86400; "
+                            "set it to one (e.g. 120) or unset it for the default of "
+                            f"{DEFAULT_DEADLINE:g} s")
+    return value
 
 
 class DeadlinePassed(Exception):
@@ -68,6 +94,43 @@ def deadline(seconds: float | None):
             with _lock:
                 _deadlines.pop(ident, None)
                 _active.pop(ident, None)
+
+
+class Progress:
+    """The deadline of a streamed body (a layer blob), which moves on as the body comes: each
+    ``PROGRESS_BYTES`` received give it ``seconds`` more, so a large blob at a usable rate is never
+    cut, and one dripped a byte a second fails once ``seconds`` pass without that much arriving.
+    ``arrived`` may be called from any thread (the blob is read by a helper thread)."""
+
+    def __init__(self, ident: int, seconds: float | None, fired: threading.Event):
+        self.ident, self.seconds, self.fired = ident, seconds, fired
+        self._pending = 0
+
+    def arrived(self, n: int) -> None:
+        if not self.seconds:
+            return
+        self._pending += n
+        if self._pending >= PROGRESS_BYTES:
+            self._pending = 0
+            with _lock:
+                entry = _deadlines.get(self.ident)
+                if entry is not None and entry[1] is self.fired and not self.fired.is_set():
+                    _deadlines[self.ident] = (time.monotonic() + self.seconds, self.fired)
+
+
+#: Bytes of a streamed body that move its deadline on (a link slower than this per deadline fails).
+PROGRESS_BYTES = 64 << 10
+
+
+@contextlib.contextmanager
+def body_deadline(seconds: float | None):
+    """As :func:`deadline` for a request whose body is streamed: yields a :class:`Progress` whose
+    ``arrived(n)`` moves the deadline on as the body comes (under an outer deadline, that one holds)."""
+    ident = threading.get_ident()
+    with _lock:
+        outer = _deadlines.get(ident)
+    with deadline(seconds) as fired:
+        yield Progress(ident, None if outer else seconds, fired)
 
 
 class _Watched:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import threading
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
 from .client import RegistryClient, compute_digest, default_cache_dir
 from ...oci.manifest import LAYER_TYPES, SCHEMA1, host_platform
+from .deadline import body_deadline
 from ...oci.schema1 import Schema1
 from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
@@ -79,25 +82,48 @@ class LayerCache:
         except OSError:
             return None
 
-    def entries(self) -> list[tuple[Path, int, float]]:
-        out = []
-        if not self.directory.is_dir():
+    def _own(self, stale_temps: bool = False) -> list[tuple[Path, int, float]]:
+        """The files the cache can prove are its own: under a digest algorithm's folder that is no
+        symbolic link, a regular file named by a digest of that algorithm, or (``stale_temps``) a
+        temp file it wrote (``.<hex>.<pid>.<thread>``) whose writer is gone (killed mid-download).
+        Nothing else in the folder, nor anything one level below another subfolder, is ever counted
+        or removed."""
+        out: list[tuple[Path, int, float]] = []
+        try:
+            top = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
             return out
-        for alg in self.directory.iterdir():
-            if not alg.is_dir():
-                continue
-            for p in alg.iterdir():
-                if p.name.startswith("."):
-                    continue
-                try:
-                    st = p.stat()
+        try:
+            for alg, hex_len in _DIGEST_HEX.items():
+                try:  # O_NOFOLLOW: a symlinked sha256/ of the cache is not followed
+                    fd = os.open(alg, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top)
                 except OSError:
                     continue
-                out.append((p, st.st_size, st.st_mtime))
+                try:
+                    for name in os.listdir(fd):
+                        m = _TEMP.fullmatch(name)
+                        if m is None and not (len(name) == hex_len and _HEX.fullmatch(name)):
+                            continue
+                        if m is not None and not (stale_temps and len(m[1]) == hex_len and _writer_gone(int(m[2]))):
+                            continue
+                        try:
+                            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                        except OSError:
+                            continue
+                        if stat.S_ISREG(st.st_mode):
+                            out.append((self.directory / alg / name, st.st_size, st.st_mtime))
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(top)
         return out
 
+    def entries(self) -> list[tuple[Path, int, float]]:
+        """The cached blobs and the temp files of downloads killed midway: (path, bytes, mtime)."""
+        return self._own(stale_temps=True)
+
     def usage(self) -> tuple[int, int]:
-        """(blobs, bytes) in the cache."""
+        """(blobs, bytes) in the cache (stale temp files of killed downloads included)."""
         e = self.entries()
         return len(e), sum(s for _, s, _ in e)
 
@@ -109,15 +135,49 @@ class LayerCache:
             for p, s, _ in entries:
                 if total <= self.max_bytes:
                     break
-                p.unlink(missing_ok=True)
+                _unlink_own(p)
                 total -= s
 
     def clear(self) -> tuple[int, int]:
-        """Remove every cached blob; returns (blobs, bytes) removed."""
+        """Remove every cached blob (and stale temp file); returns (blobs, bytes) removed."""
         entries = self.entries()
         for p, _, _ in entries:
-            p.unlink(missing_ok=True)
+            _unlink_own(p)
         return len(entries), sum(s for _, s, _ in entries)
+
+
+#: The digest algorithms the cache keeps blobs of, and the length of their hex digests.
+_DIGEST_HEX = {"sha256": 64, "sha512": 128}
+_HEX = re.compile(r"[0-9a-f]+")
+#: A blob being downloaded: ``.<hex>.<pid>.<thread id>`` (see ``writer``).
+_TEMP = re.compile(r"\.([0-9a-f]+)\.([0-9]+)\.[0-9]+")
+
+
+def _writer_gone(pid: int) -> bool:
+    """Whether the process that wrote a temp file has ended (its download can never complete)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def _unlink_own(path: Path) -> None:
+    """Remove one of the cache's files, opening its folder with O_NOFOLLOW (no symlinked folder)."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.unlink(path.name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class _Entry:
@@ -168,14 +228,37 @@ def _layer_reader(client: RegistryClient, ref: Reference, desc, diff_id: str, ca
 
 def _fetch(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
            verify: bool = True, hash_files: bool = False) -> LayerRead:
+    # The answer must start within the client's deadline and the body keep coming (64 KiB per
+    # deadline at least): a registry that stays silent or drips the blob fails, saying so.
+    with body_deadline(client.deadline) as progress:
+        try:
+            return _fetch_within(client, ref, desc, layer_id, what, cache, verify, hash_files, progress)
+        except Exception:
+            if progress.fired.is_set():
+                raise RegistryError(f"{what}: the blob did not come within the {format(client.deadline, 'g')} s "
+                                    "deadline (less than 64 KiB in that time); the registry is too slow or "
+                                    "misbehaving (raise it with LAYERLAB_NETWORK_DEADLINE)", ref=str(ref)) from None
+            raise
+
+
+def _fetch_within(client: RegistryClient, ref: Reference, desc, layer_id: str, what: str, cache: LayerCache | None,
+                  verify: bool, hash_files: bool, progress) -> LayerRead:
     r = client.open("GET", ref.api_host, f"/v2/{ref.path}/blobs/{desc.digest}", scope=ref.scope(), what=what,
                     ref=str(ref))
     entry = cache.writer(desc.digest, desc.size) if cache is not None else None
     done = False
+    received = 0
 
     def read(n: int) -> bytes:
+        nonlocal received
+        if desc.size >= 0 and received > desc.size:  # a body longer than the manifest says: read no further
+            raise DigestMismatch(f"{what}: the registry sent more than the {desc.size} bytes the manifest says; "
+                                 "the registry or something between it and you altered the content", ref=str(ref))
         try:
-            data = r.read(n, decode_content=False)
+            # read1: what one receive brings, so progress is seen as it comes (read(n) waits for n bytes)
+            data = r.read1(n, decode_content=False)
+            progress.arrived(len(data))
+            received += len(data)
         except Exception as e:  # urllib3's ProtocolError/ReadTimeoutError and OSError alike
             raise RegistryError(f"{what}: the connection broke while reading the blob ({type(e).__name__}); "
                                 "try again", ref=str(ref)) from None

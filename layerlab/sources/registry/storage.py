@@ -23,7 +23,7 @@ from ...errors import PROGRESS, ArgumentError, Expect, NotADataRoot, expects
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 from .stores import Store, open_store
-from .._reader import is_digest
+from .._reader import is_digest, outside_root
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -37,7 +37,7 @@ def find_v2(store: Store) -> str:
             return candidate
     if store.object_store:
         with store.translate_errors("list", store.root):  # a missing bucket or refused credentials say so
-            store.fs.ls(root.split("/", 1)[0])
+            store.call("ls", root.split("/", 1)[0])
         raise NotADataRoot(f"{store.url} is not a registry storage root: no docker/registry/v2 with blobs/ or "
                            "repositories/ below it; give s3://BUCKET/ROOTDIRECTORY with the s3 driver's "
                            "bucket and rootdirectory (or --config with the registry's config.yml)", path=store.url)
@@ -56,12 +56,16 @@ class Listing:
     files: dict[str, int]
     dirs: set[str]
     children: dict[str, list[str]]  # directory -> sorted names of its subdirectories
+    links: list[str] = field(default_factory=list)  # symbolic links met (local storage), never followed
 
     @classmethod
     def read(cls, store: Store, v2: str) -> "Listing":
         jobs = []
+        links: list[str] = [f"{v2}/{top}" for top in ("blobs", "repositories") if store.is_link(f"{v2}/{top}")]
         for top in ("blobs", "repositories"):
             for name, kind in store.list_dir(f"{v2}/{top}") or []:
+                if kind == "link":
+                    links.append(f"{v2}/{top}/{name}")
                 if kind != "directory":
                     continue
                 base = f"{v2}/{top}/{name}"
@@ -82,6 +86,9 @@ class Listing:
                 if not name.startswith(v2 + "/"):
                     continue
                 rel = name[cut:]
+                if kind == "link":
+                    links.append(name)
+                    continue
                 if kind == "directory":
                     dirs.add(rel)
                 else:
@@ -97,7 +104,7 @@ class Listing:
                 children.setdefault(parent, []).append(name)
         for names in children.values():
             names.sort()
-        return cls(files, dirs, children)
+        return cls(files, dirs, children, sorted(links))
 
     def subdirs(self, rel: str) -> list[tuple[str, str]]:
         """(name, path) of the subdirectories of ``rel``, sorted by name."""
@@ -246,7 +253,8 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     v2 = find_v2(store)
     tree = Listing.read(store, v2)
     links = _read_links(store, v2, tree)
-    problems: list[str] = []
+    problems: list[str] = [outside_root(link) or f"{link} is a symbolic link (distribution writes none); not followed"
+                           for link in tree.links]
 
     # Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data; sizes from the listing.
     blob_sizes: dict[str, int] = {}

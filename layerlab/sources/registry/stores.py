@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
+from ..._files import read_file
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
-from .._reader import read_bytes, scandir
+from .._reader import check_inside, confine, read_bytes, scandir
+from .deadline import network_deadline
 
 #: distribution refuses manifests above 4 MiB; a link or manifest file larger than this is not one.
 MANIFEST_LIMIT = 4 << 20
@@ -73,6 +76,44 @@ class Store:
     retries: int = 5  # attempts per request on an object store
     http_counted: bool = False  # requests counted at the HTTP level (s3); else each call counts once
     endpoint: str | None = None  # an S3-compatible endpoint; None for AWS
+    deadline: float | None = None  # seconds an object store call may go without an answer (None: the default)
+    max_pages: int = 10_000  # pages of one listing (1000 keys each) before it is refused as endless
+    last_answer: float = 0.0  # monotonic time of the object store's latest answer
+    listing_problem: str | None = None  # set when a listing is found endless (pages going round)
+
+    def call(self, name: str, *args, **kwargs):
+        """``fs.<name>(*args, **kwargs)`` on an object store, with an overall deadline: it fails (a
+        StorageError naming the cause) when the store stays silent for ``deadline`` seconds, or a
+        listing goes round or past ``max_pages`` pages. botocore's timeouts bound each read only,
+        and its retries multiply them (a silent endpoint held a call for 199 s)."""
+        method = getattr(self.fs, "_" + name, None)
+        # Only where answers are seen (s3's event hooks), so a long listing that keeps answering is never cut.
+        if not self.http_counted or not getattr(self.fs, "async_impl", False) or method is None:
+            return getattr(self.fs, name)(*args, **kwargs)
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, self._guarded, method, args, kwargs)
+
+    async def _guarded(self, method, args, kwargs):
+        import asyncio
+        import time
+
+        seconds = self.deadline or network_deadline()
+        started = time.monotonic()
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            quiet = time.monotonic() - max(started, self.last_answer)
+            problem = self.listing_problem
+            if problem is None and quiet > seconds:
+                problem = (f"{self.url}: the object store {_endpoint(self)} did not answer within {seconds:g} s; "
+                           "check the endpoint (AWS_ENDPOINT_URL / the config's regionendpoint) and that it is up "
+                           "(LAYERLAB_NETWORK_DEADLINE sets the deadline)")
+            if problem is not None:
+                task.cancel()
+                raise StorageError(problem, path=self.url)
 
     @property
     def can_prefix(self) -> bool:
@@ -93,19 +134,25 @@ class Store:
         """A context that turns what one operation raises into layerlab errors (see _ErrorMap)."""
         return _ErrorMap(self, what, path)
 
+    def is_link(self, path: str) -> bool:
+        """Whether ``path`` is a symbolic link (local storage; an object store has none)."""
+        return not self.object_store and os.path.islink(path)
+
     def list_dir(self, path: str) -> list[tuple[str, str]] | None:
-        """(name, type) of the entries of ``path``; None when it does not exist."""
+        """(name, type) of the entries of ``path`` (``link``: a symbolic link, local storage only, never
+        followed); None when it does not exist."""
         with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
             if not self.object_store:  # local: listed without touching the folder's access time
                 try:
                     with scandir(path) as it:
-                        return [(e.name, "directory" if e.is_dir(follow_symlinks=False) else "file") for e in it]
+                        return [(e.name, "directory" if e.is_dir(follow_symlinks=False) else
+                                 "link" if e.is_symlink() else "file") for e in it]
                 except (FileNotFoundError, NotADirectoryError):
                     return None
             try:
-                entries = self.fs.ls(path, detail=True)
+                entries = self.call("ls", path, detail=True)
             except FileNotFoundError:
                 return None
             return [(e["name"].rstrip("/").rsplit("/", 1)[-1], e["type"]) for e in entries]
@@ -117,9 +164,9 @@ class Store:
             if not self.http_counted:
                 self.counts.add("LIST")
             if prefix:
-                found = self.fs.find(path, withdirs=True, detail=True, prefix=prefix)
+                found = self.call("find", path, withdirs=True, detail=True, prefix=prefix)
             elif self.object_store:
-                found = self.fs.find(path, withdirs=True, detail=True)
+                found = self.call("find", path, withdirs=True, detail=True)
             else:
                 return _walk_local(path)
         return {name.rstrip("/"): (info["type"], int(info.get("size") or 0)) for name, info in found.items()}
@@ -132,7 +179,7 @@ class Store:
             try:
                 if not self.object_store:  # local: regular files only, capped, no access time touched
                     return read_bytes(path, MANIFEST_LIMIT)
-                return self.fs.cat_file(path)
+                return self.call("cat_file", path)
             except FileNotFoundError:
                 return None
 
@@ -156,17 +203,20 @@ class Store:
 def _walk_local(top: str) -> dict[str, tuple[str, int]]:
     """``find`` for a local directory: ``{path: (type, size)}`` for everything below ``top``.
 
+    Symbolic links (which distribution never writes) are listed as ``link``, never followed.
     Hand-written with os.scandir because fsspec's LocalFileSystem.find builds an info dict per entry
     (several stats and path normalisation), which made the filesystem audit 2-3x slower. Symlinks
     are not followed (as distribution's filesystem driver does not create them); an unreadable
     directory raises PermissionError instead of being skipped.
     """
     out: dict[str, tuple[str, int]] = {}
+    check_inside(top)
     stack = [top]
     while stack:
         directory = stack.pop()
         try:
-            with scandir(directory) as it:  # O_NOATIME: the audit moves no access time
+            # Subfolders are never symbolic links; O_NOATIME: the audit moves no access time.
+            with scandir(directory, check=False) as it:
                 for entry in it:
                     path = f"{directory}/{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
@@ -174,6 +224,8 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
                         stack.append(path)
                     elif entry.is_file(follow_symlinks=False):
                         out[path] = ("file", entry.stat(follow_symlinks=False).st_size)
+                    elif entry.is_symlink():  # never followed; the audit lists it as a problem
+                        out[path] = ("link", 0)
         except FileNotFoundError:
             continue
     return out
@@ -268,6 +320,7 @@ def open_store(root: str | os.PathLike | Store, *, storage_options: dict | None 
         import fsspec
 
         path = str(Path(text[len("file://"):] if scheme else text).resolve())
+        confine(path)  # nothing below it (v2/blobs, a blob's folder) is read through a symlink out of it
         return Store(fsspec.filesystem("file"), path, path, False, max_workers=max_workers, progress=progress)
     if scheme in ("s3", "s3a"):
         return _s3_store(text, storage_options or {}, timeout=timeout, retries=retries,
@@ -331,10 +384,37 @@ def _s3_store(url: str, options: dict, *, timeout: float, retries: int, max_work
         if attempts and attempts > 1:
             counts.add("retries")
 
+    pages: dict[str, tuple[int, str, bool]] = {}  # a listing's prefix -> (pages so far, last key, truncated)
+
+    def answered(parsed=None, **kwargs):
+        store.last_answer = time.monotonic()
+
+    def listed(parsed=None, **kwargs):
+        # ListObjectsV2 returns keys in order, 1000 a page: a page continuing a truncated one that does
+        # not start after its last key, or more pages than max_pages, is a listing that would never end.
+        if not isinstance(parsed, dict):
+            return
+        prefix = str(parsed.get("Prefix") or "")
+        keys = [str(c.get("Key", "")) for c in parsed.get("Contents") or []]
+        keys += [str(c.get("Prefix", "")) for c in parsed.get("CommonPrefixes") or []]
+        n, last, truncated = pages.get(prefix, (0, "", False))
+        if not truncated:  # the first page of a new listing
+            n, last = 0, ""
+        if n and keys and min(keys) <= last:
+            store.listing_problem = (f"{store.url}: the object store's listing of {prefix or 'the bucket'!r} "
+                                     f"went round (page {n + 1} repeats keys up to {last[:80]!r}); it is broken "
+                                     "or hostile")
+        elif n + 1 > store.max_pages:
+            store.listing_problem = (f"{store.url}: the listing of {prefix or 'the bucket'!r} went past "
+                                     f"{store.max_pages} pages and still said it was truncated; refused as endless")
+        pages[prefix] = (n + 1, max(keys + [last]), bool(parsed.get("IsTruncated")))
+
     with _ErrorMap(store, "connect to", store.url):
         client = fs.connect()
     client.meta.events.register("before-send.s3", count)
     client.meta.events.register("needs-retry.s3", retried)
+    client.meta.events.register("after-call.s3", answered)
+    client.meta.events.register("after-call.s3.ListObjectsV2", listed)
     return store
 
 
@@ -358,7 +438,8 @@ def store_from_config(config: str | os.PathLike, **kwargs) -> Store:
 
     path = Path(config)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_file(path, NotADataRoot, limit=1 << 20, expected="a registry config.yml",
+                                        hint="give the registry's config.yml").decode("utf-8", "replace"))
     except FileNotFoundError:
         raise NotADataRoot(f"{path}: no such registry config; give the registry's config.yml "
                            "(e.g. /etc/docker/registry/config.yml)", path=str(path)) from None
