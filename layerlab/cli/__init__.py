@@ -1,6 +1,9 @@
-"""The ``layerlab`` command. Each module adds its subcommands: ``inventory`` (scan, summary, report),
-``analyses`` (diff, check), ``bloat``, ``registry`` (registry ...), ``cache`` (registry layer blobs), ``fleet``,
-``notebooks`` (copy the notebooks out); ``summary`` and ``findings`` format what the summary and check commands print.
+"""The ``layerlab`` command. One module per command or command group, named as the command, holds
+its parser and its printing: ``scan``, ``summary``, ``report``, ``diff``, ``check``, ``bloat``,
+``registry`` (registry ...), ``cache`` (registry layer blobs), ``fleet`` (fleet ...), ``notebooks``
+(copy the notebooks out). ``arguments`` holds the arguments they share (the source, ``--driver``,
+``--platform``, ``--insecure``, ``--json``, ``-q``/``--verbose``) and opens a source for all of them;
+``output`` how they print (width, escaping, warnings by kind).
 
 Only argparse is imported to build the parser, so ``--help`` and ``--version`` answer at once; each
 command imports what it needs when it runs.
@@ -17,7 +20,8 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("inventory", "analyses", "bloat", "registry", "pull_cost", "cache", "fleet", "notebooks")
+COMMANDS = ("scan", "summary", "report", "diff", "check", "bloat", "registry", "pull_cost", "cache", "fleet",
+            "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,13 +44,23 @@ def main(argv=None) -> int:
     try:
         return args.func(args) or 0
     except LayerlabError as e:
-        print(f"layerlab: error: {e}", file=sys.stderr)
+        from .output import safe
+
+        print(f"layerlab: error: {safe(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+
+
+def _report(caught, args) -> None:
+    if not caught:
+        return
+    from .output import report_warnings
+
+    report_warnings(caught, quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
 
 
 def run() -> None:

@@ -6,7 +6,8 @@ import json
 import sys
 
 from ..display import command_label, human_bytes
-from .summary import terminal_width
+from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg
+from .output import terminal_width
 
 
 def print_findings(findings, *, indent: str = "", out=None) -> None:
@@ -28,12 +29,9 @@ def print_findings(findings, *, indent: str = "", out=None) -> None:
 
 def cmd_bloat(args) -> int:
     from ..analyses.hygiene.bloat import bloat, bloat_json, by_category
-    from ..sources import open_source
 
-    inv = open_source(args.source, driver=args.driver, progress=False if args.json else None)
+    inv = open_source_arg(args)
     if args.image is None:
-        from .analyses import only_image
-
         args.image = only_image(inv, args.source)
     findings = bloat(inv, args.image, rules=args.rules)
     if args.json:
@@ -56,15 +54,15 @@ def cmd_bloat(args) -> int:
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser(
         "bloat",
-        help="files in an image an image rarely needs (package caches, apt lists, bytecode, tests, docs, .git, ...) and the fix",
+        help="files an image rarely needs (package caches, apt lists, bytecode, tests, docs, .git, ...) and the fix",
         description="List the visible files of an image that match bloat rules (package manager caches and lists, "
         "Python bytecode and test suites, docs, VCS directories, temporary files, logs), by category and by the layer "
         "(Dockerfile command) that wrote them, with the Dockerfile change that avoids them.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot, docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://REF, containers-storage:[REF], or 'sample'")
-    s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image, e.g. docker://REF)")
-    s.add_argument("--driver", help="storage driver, when the root holds several image stores")
+    add_source(s)
+    add_image(s)
+    add_common(s)
     s.add_argument("--rules", metavar="FILE", help="CSV of extra bloat rules (category,pattern,fix,see); "
                    "a category it names replaces the bundled rules of that category")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(s, "machine-readable output")
     s.set_defaults(func=cmd_bloat)

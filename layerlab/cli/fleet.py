@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..display import human_bytes
+from ..display import human_bytes, short_name
 
 
 def _open(args):
@@ -27,7 +27,7 @@ def _report_choices(f) -> None:
               file=sys.stderr)
 
 
-def cmd_summary(args) -> int:
+def cmd_fleet_summary(args) -> int:
     with _open(args) as f:
         _report_choices(f)
         data = f.summary()
@@ -50,12 +50,12 @@ def cmd_summary(args) -> int:
             print(f"\n{'TOP IMAGES BY FLEET-WIDE SAVINGS':<48} {'HOSTS':>5} {'RECLAIM':>9} {'FLEET':>9}")
             for r in top.itertuples(index=False):
                 # one tag can name different images on different hosts: the short ID tells them apart
-                name = f"{min(r.tags, key=len)} ({r.image_id[7:15]})" if len(r.tags) else r.image_id[7:19]
+                name = f"{short_name(r.tags, r.image_id)} ({r.image_id[7:15]})" if len(r.tags) else short_name((), r.image_id)
                 print(f"{name[:48]:<48} {r.hosts:>5} {human_bytes(r.reclaimable_bytes):>9} {human_bytes(r.fleet_reclaimable_bytes):>9}")
     return 0
 
 
-def cmd_find(args) -> int:
+def cmd_fleet_find(args) -> int:
     import pandas as pd
 
     with _open(args) as f:
@@ -79,7 +79,7 @@ def cmd_find(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_fleet_report(args) -> int:
     from ..fleet.report import render_fleet
 
     index = render_fleet(args.paths, args.output, scheduler=args.scheduler)
@@ -98,7 +98,7 @@ def add_parser(sub) -> None:
     s = fsub.add_parser("summary", help="per-host and fleet-wide totals, top images by fleet-wide savings")
     common(s)
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
-    s.set_defaults(func=cmd_summary)
+    s.set_defaults(func=cmd_fleet_summary)
 
     s = fsub.add_parser("find", help="which hosts carry a path (or glob), a sha256 or a file size")
     common(s)
@@ -107,9 +107,9 @@ def add_parser(sub) -> None:
     what.add_argument("--sha256", help="content hash (recorded by `layerlab scan --hash`)")
     what.add_argument("--size", type=int, help="file size in bytes")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=cmd_find)
+    s.set_defaults(func=cmd_fleet_find)
 
     s = fsub.add_parser("report", help="render the fleet notebook to HTML")
     common(s)
     s.add_argument("-o", "--output", default="fleet-report", help="output directory (default: fleet-report/)")
-    s.set_defaults(func=cmd_report)
+    s.set_defaults(func=cmd_fleet_report)

@@ -7,15 +7,7 @@ import json
 import sys
 
 from ..display import human_bytes
-
-
-def _client(args):
-    from ..sources.registry import RegistryClient
-
-    return RegistryClient(
-        docker_config=args.docker_config, insecure=args.insecure or (), verify=args.ca_file or True,
-        cache_dir=False if args.no_cache else args.cache_dir,
-    )
+from .arguments import add_json, add_registry_client, registry_client as _client
 
 
 def _note_rate_limit(client) -> None:
@@ -97,7 +89,7 @@ def cmd_storage(args) -> int:
     from ..sources.registry import audit_storage
 
     if (args.root is None) == (args.config is None):
-        from .errors import NotADataRoot
+        from ..errors import NotADataRoot
 
         raise NotADataRoot("give either a storage root (a directory or s3://BUCKET/ROOTDIRECTORY) or "
                            "--config with the registry's config.yml, not both")
@@ -124,15 +116,6 @@ def cmd_storage(args) -> int:
     return 0
 
 
-def _client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ca-file", help="CA bundle to trust for the registry's TLS certificate")
-    p.add_argument("--insecure", action="append", metavar="HOST",
-                   help="allow plain HTTP to HOST (loopback hosts are always allowed, as with docker)")
-    p.add_argument("--docker-config", help="docker config.json for credentials (default: ~/.docker/config.json)")
-    p.add_argument("--cache-dir", help="cache for manifests and configs (default: ~/.cache/layerlab/registry)")
-    p.add_argument("--no-cache", action="store_true", help="do not cache manifests and configs on disk")
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``registry`` and its subcommands to the ``layerlab`` command's subparsers."""
     p = subparsers.add_parser("registry", help="inspect images in a registry, or audit a registry's storage")
@@ -143,28 +126,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--platform", help="only this platform, os/arch[/variant] (e.g. linux/arm64)")
     s.add_argument("--history", action="store_true", help="also print each config's history")
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
-    _client_options(s)
+    add_registry_client(s)
     s.set_defaults(func=cmd_inspect)
 
     s = sub.add_parser("tags", help="every tag of a repository (following pagination)")
     s.add_argument("repository", help="repository, e.g. python or localhost:5000/team/app")
     s.add_argument("--page-size", type=int, help="tags per request (n=)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    _client_options(s)
+    add_registry_client(s)
     s.set_defaults(func=cmd_tags)
 
     s = sub.add_parser("catalog", help="every repository of a registry (distribution's _catalog)")
     s.add_argument("host", help="registry host[:port]")
     s.add_argument("--page-size", type=int, help="repositories per request (n=)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    _client_options(s)
+    add_registry_client(s)
     s.set_defaults(func=cmd_catalog)
 
     s = sub.add_parser("sharing", help="layer blobs shared across references, and the dedup ratio")
     s.add_argument("references", nargs="+", help="image references")
     s.add_argument("--platform", help="only this platform")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    _client_options(s)
+    add_registry_client(s)
     s.set_defaults(func=cmd_sharing)
 
     s = sub.add_parser("storage", help="audit a registry's storage (filesystem or S3), read-only (GC preview)")

@@ -1,11 +1,14 @@
-"""``layerlab summary`` output: the text table fitted to the terminal, CSV, and ordering. The figures
-themselves come from ``layerlab.analyses.summary`` (the same for the text, ``--json`` and the report)."""
+"""``layerlab summary``: its arguments, and its output (the text table fitted to the terminal, CSV,
+ordering). The figures themselves come from ``layerlab.analyses.summary`` (the same for the text,
+``--json`` and the report)."""
 
 from __future__ import annotations
 
 import sys
 
-from ..display import command_label, human_bytes
+from ..display import command_label, human_bytes, short_name
+from .arguments import add_common, add_json, add_source, open_source_arg, top_count
+from .output import middle, terminal_width
 
 #: --sort keys: JSON field, and whether larger comes first.
 SORT_KEYS = {
@@ -26,47 +29,25 @@ CSV_COLUMNS = [
 ]
 
 
-def terminal_width(out=None) -> int | None:
-    """The terminal's columns when printing to one (or $COLUMNS); None when piped (nothing is cut)."""
-    import os
-
-    out = out or sys.stdout
-    if os.environ.get("COLUMNS", "").isdigit():
-        return max(int(os.environ["COLUMNS"]), 80)
-    try:
-        return max(os.get_terminal_size(out.fileno()).columns, 80) if out.isatty() else None
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def image_name(im: dict) -> str:
-    """The shortest tag (the one people type), else ``<none>``."""
-    tags = sorted(im["tags"], key=lambda t: (len(t), t))
-    return tags[0] if tags else "<none>"
-
-
-def _shorten(text: str, width: int) -> str:
-    # Cut in the middle: the registry host goes first, the tag stays readable.
-    if len(text) <= width:
-        return text
-    tail = max(width * 2 // 3, 1)
-    return text[: max(width - tail - 1, 0)] + "…" + text[-tail:]
+def _name(im: dict) -> str:
+    """An image's display name (``display.short_name``, the one rule every view uses)."""
+    return short_name(im["tags"], im["image_id"])
 
 
 def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> list[dict]:
     """Images ordered by a ``SORT_KEYS`` key (ties by name), the first ``top`` of them."""
     if top is not None and top < 1:
-        from .errors import LayerlabError
+        from ..errors import LayerlabError
 
         raise LayerlabError(f"--top takes a number of images, 1 or more (got {top})")
     field, descending = SORT_KEYS[sort]
 
     def key(im):
-        value = image_name(im) if field == "name" else im.get(field)
+        value = _name(im) if field == "name" else im.get(field)
         missing = value is None or (isinstance(value, float) and value != value)
         if field == "name":
             return (0, value, im["image_id"])
-        return (missing, -value if (descending and not missing) else (value if not missing else 0), image_name(im))
+        return (missing, -value if (descending and not missing) else (value if not missing else 0), _name(im))
 
     out = sorted(images, key=key)
     return out[:top] if top else out
@@ -74,7 +55,7 @@ def ordered(images: list[dict], sort: str = "size", top: int | None = None) -> l
 
 def to_csv(data: dict, images: list[dict], out=None) -> None:
     """One CSV row per image (tags joined with spaces; sizes in bytes)."""
-    rows = [{**im, "name": image_name(im), "tags": " ".join(im["tags"])} for im in images]
+    rows = [{**im, "name": _name(im), "tags": " ".join(im["tags"])} for im in images]
     import pandas as pd
 
     pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(out or sys.stdout, index=False)
@@ -109,7 +90,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
 
     out = out or sys.stdout
     width = terminal_width(out)
-    names = {im["image_id"]: image_name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
+    names = {im["image_id"]: _name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
     longest = max((len(n) for n in names.values()), default=5)
 
     def pct(v):
@@ -141,7 +122,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
 
     print(f"{'IMAGE':<{name_w}} " + " ".join(cell(h, w) for h, w, _ in columns), file=out)
     for im in images:
-        print(f"{_shorten(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
+        print(f"{middle(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
     hidden = len(data["images"]) - len(images)
     if hidden:
         print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)
@@ -151,12 +132,12 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
             print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
     lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]])
     if len(lines):
-        by_id = {im["image_id"]: image_name(im) for im in data["images"]}
+        by_id = {im["image_id"]: _name(im) for im in data["images"]}
         cmd_w = max((width - 24) // 2, 24)
         print("\nWASTE BY DOCKERFILE LINE (bytes a layer stores that a later layer hides; each pair of layers once)", file=out)
         for r in lines.itertuples(index=False):
             who = ", ".join(by_id.get(i, i[7:19]) for i in r.images)
-            print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {_shorten(who, width - 30)}", file=out)
+            print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {middle(who, width - 30)}", file=out)
             print(f"{'':>11}written by  layer {r.position}: {command_label(r.created_by, cmd_w)}", file=out)
             print(f"{'':>11}hidden by   layer {r.by_position}: {command_label(r.by_created_by, cmd_w)}", file=out)
     t = data["totals"]
@@ -176,8 +157,42 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
               "(--json lists each with the reason)", file=out)
 
 
-def add_arguments(parser) -> None:
-    """--sort, --top and --format for the summary parser."""
-    parser.add_argument("--sort", choices=sorted(SORT_KEYS), default="size", help="order of the images (default: size)")
-    parser.add_argument("--top", type=int, metavar="N", help="show only the first N images")
-    parser.add_argument("--format", choices=("table", "json", "csv"), default=None, help="output format (default table; --json = --format json)")
+def cmd_summary(args) -> int:
+    import json
+
+    from ..analyses.summary import summary_dict
+
+    fmt = "json" if args.json else (args.format or "table")
+    args.json = fmt != "table"  # no progress bar under JSON or CSV
+    inv = open_source_arg(args, foreign_layers=args.foreign_layers)
+    data = summary_dict(inv)
+    images = ordered(data["images"], args.sort, args.top)
+    if fmt == "json":
+        json.dump({**data, "images": images}, sys.stdout, indent=2)
+        print()
+        return 0
+    if fmt == "csv":
+        to_csv(data, images)
+        return 0
+    where = data["source"]
+    if inv.meta.get("snapshot"):
+        where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
+    print(f"{where}  ({', '.join(str(v) for v in (data['image_store'], data['driver']) if v)})")  # an archive has no driver
+    print_table(inv, data, images)
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add ``summary`` to the ``layerlab`` command's subparsers."""
+    s = sub.add_parser("summary", help="images, containers and totals of a source")
+    add_source(s, default_sample=True)
+    add_common(s)
+    add_json(s)
+    s.add_argument("--foreign-layers", choices=("fetch", "skip"), default="fetch",
+                   help="a foreign layer (blob only at its urls, e.g. Windows base images): fetch it from them, "
+                        "checked and without credentials (default), or skip it (listed as skipped)")
+    s.add_argument("--sort", choices=sorted(SORT_KEYS), default="size", help="order of the images (default: size)")
+    s.add_argument("--top", type=top_count, metavar="N", help="show only the first N images")
+    s.add_argument("--format", choices=("table", "json", "csv"), default=None,
+                   help="output format (default table; --json = --format json)")
+    s.set_defaults(func=cmd_summary)

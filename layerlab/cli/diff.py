@@ -1,0 +1,105 @@
+"""``layerlab diff``: two images compared path by path and layer by layer."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..display import human_bytes as _human
+from .arguments import add_common, add_json, add_source, open_source_arg, top_count
+from .output import safe, signed as _signed
+
+
+def cmd_diff(args) -> int:
+    import pandas as pd
+
+    from ..analyses import diff_images, diff_layers
+    from ..analyses.diff.diff_rank import ranked, size_split
+    from ..display import command_label
+    from .arguments import progress_of
+
+    quiet = progress_of(args)
+    inv = open_source_arg(args)
+    inv_b = inv if args.against is None else open_source_arg(args, args.against)
+    paths = diff_images(inv, args.image_a, args.image_b, progress=quiet, source_b=inv_b)
+    layers = diff_layers(inv, args.image_a, args.image_b, source_b=inv_b)
+    split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
+    order = ranked(paths)
+    ia, ib = inv.image_id(args.image_a), inv_b.image_id(args.image_b)
+    totals = {
+        status: {"paths": int((paths["status"] == status).sum()), "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
+        for status in ("added", "removed", "changed")
+    }
+    if args.json:
+        data = {
+            "a": {"image_id": ia, "ref": args.image_a, "source": inv.source, "snapshot": inv.meta.get("snapshot")},
+            "b": {"image_id": ib, "ref": args.image_b, "source": inv_b.source, "snapshot": inv_b.meta.get("snapshot")},
+            "shared_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "both"],
+            "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
+            "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
+            "totals": totals,
+            "size_delta": int(paths["size_delta"].sum()),
+            "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"], "layers": split["layers"]},
+            "ranked": [
+                {"status": r.status, "path": r.path, "changes": r.changes.split(",") if r.changes else [],
+                 "bytes": int(r.bytes), "size_delta": int(r.size_delta), "paths": int(r.paths), "grouped": bool(r.grouped)}
+                for r in order.itertuples(index=False)
+            ],
+            "paths": [
+                {
+                    "path": r.path,
+                    "status": r.status,
+                    "changes": r.changes.split(",") if isinstance(r.changes, str) and r.changes else [],
+                    "kind_a": r.kind_a,
+                    "kind_b": r.kind_b,
+                    "size_a": int(r.size_a),
+                    "size_b": int(r.size_b),
+                    "size_delta": int(r.size_delta),
+                    "content_changed": None if pd.isna(r.content_changed) else bool(r.content_changed),
+                }
+                for r in paths.itertuples(index=False)
+            ],
+        }
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    shared = layers[layers["in"] == "both"]
+    where_b = f" in {inv_b.meta.get('snapshot') or inv_b.source}" if args.against is not None else ""
+    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]}){where_b}")
+    print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
+    print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "
+          f"{int((layers['in'] == 'a').sum())} only in {args.image_a}, {int((layers['in'] == 'b').sum())} only in {args.image_b}")
+    for layer in split["layers"][: args.top]:
+        who = args.image_a if layer["in"] == "a" else args.image_b
+        print(f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: {command_label(layer['created_by'], 70)}")
+    if len(split["layers"]) > args.top:
+        print(f"  ... {len(split['layers']) - args.top} more layers (--json for all)")
+    print("paths:")
+    for status in ("added", "removed", "changed"):
+        t = totals[status]
+        print(f"  {status:<8} {t['paths']:>7} paths  {_signed(t['bytes'])}")
+    print(f"  file content {_signed(int(paths['size_delta'].sum()))} in total")
+    if len(order):
+        shown = order.head(args.top)
+        print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<22} PATH")
+        for r in shown.itertuples(index=False):
+            if r.grouped:
+                print(f"{r.status:<8} {'':>9} {'':>10}  {(r.changes or '')[:22]:<22} {r.paths} paths under {safe(r.path)}")
+            else:
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {(r.changes or '')[:22]:<22} {safe(r.path)}")
+        if len(order) > len(shown):
+            print(f"... {len(order) - len(shown)} more rows (--top N, or --json for all)")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
+    add_source(s)
+    s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
+    s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
+    add_common(s)
+    s.add_argument("--top", type=top_count, default=30, help="rows listed (content changes by size first, then metadata-only changes "
+                   "grouped per directory; default 30)")
+    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (a later snapshot of the same host, a registry image against an archive)")
+    add_json(s, "machine-readable output, every path")
+    s.set_defaults(func=cmd_diff)

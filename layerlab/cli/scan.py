@@ -1,0 +1,42 @@
+"""``layerlab scan``: a source collected into a ``.layerlab`` snapshot."""
+
+from __future__ import annotations
+
+from .arguments import SOURCE_FORMS, add_driver, allow_insecure, check_source, add_insecure, add_platform, add_verbosity
+from .output import count
+
+
+def cmd_scan(args) -> int:
+    from ..collect import scan
+    from ..frames.snapshot_load import load
+
+    source = check_source(args.root)
+    allow_insecure(args)
+    out = scan(source, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=False if args.quiet else None,
+               platform=args.platform, foreign_layers=args.foreign_layers)
+
+    snap = load(out)
+    counts = snap.image_counts()
+    rows = snap.meta.get("rows") or {}  # counted as it was written: the files frame is not read back
+    print(f"wrote {out}: {count(counts['images'], 'image')} ({counts['tagged_images']:,} tagged), "
+          f"{count(len(snap.layers), 'layer')}, {count(rows.get('files', len(snap.files)), 'files row')}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("scan", help="read a data root (as root), an image archive, layout or registry image into a "
+                                    ".layerlab snapshot")
+    s.add_argument("root", metavar="SOURCE", help=SOURCE_FORMS.replace(", .layerlab snapshot", "").replace(", or 'sample'", ""))
+    s.add_argument("-o", "--output", required=True, help="snapshot to write, e.g. host.layerlab")
+    add_driver(s)
+    add_platform(s)
+    add_insecure(s)
+    s.add_argument("--files", choices=("auto", "walk", "tar-split"), default="auto",
+                   help="where image layers' files are read from")
+    s.add_argument("--foreign-layers", choices=("fetch", "skip"), default="fetch",
+                   help="a foreign layer (blob only at its urls): fetch it from them, checked and without credentials "
+                        "(default), or skip it (recorded as skipped)")
+    s.add_argument("--hash", action="store_true",
+                   help="record sha256 of files that have an identical twin (reads only files sharing a size)")
+    add_verbosity(s)
+    s.set_defaults(func=cmd_scan)
