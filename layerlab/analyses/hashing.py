@@ -18,7 +18,6 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..frames import schema
 from ..sources._reader import open_noatime
@@ -217,7 +216,9 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     # Progress counts the bytes read: every first block, and each rest once it is known to be read
     # (its bytes join the total then, and count as they are read).
     total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not groups)
+    from layerlab.display import progress_bar  # absolute: this module may move within analyses/
+
+    bar = progress_bar(total=total, unit="B", unit_scale=True, desc=desc, leave=False, progress=progress, skip=not groups)
     # Each file is read once: its first block, and the rest only if that block has a twin. First
     # passes run size group by size group on worker threads (with the C reader their I/O runs
     # without the GIL, so two overlap); the rests of matching large files are hashed meanwhile by

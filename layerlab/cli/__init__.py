@@ -41,8 +41,17 @@ def main(argv=None) -> int:
     # a scan's peak memory is 30-35 MB lower (measured: benchmarks/bench_scan.py). Read when pyarrow
     # is first imported, so it is set before any command runs; a value already set is kept.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    import warnings
+
     try:
-        return args.func(args) or 0
+        # Warnings (skipped items above all) are gathered and printed once, by kind (output.py), not
+        # as Python's one-per-item lines with a source line each.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return args.func(args) or 0
+            finally:
+                _report(caught, args)
     except LayerlabError as e:
         from .output import safe
 
@@ -56,11 +65,10 @@ def main(argv=None) -> int:
 
 
 def _report(caught, args) -> None:
-    if not caught:
-        return
     from .output import report_warnings
 
-    report_warnings(caught, quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
+    report_warnings(caught, getattr(args, "opened", ()), quiet=getattr(args, "quiet", False),
+                    verbose=getattr(args, "verbose", False))
 
 
 def run() -> None:

@@ -128,7 +128,14 @@ def open_source_arg(args, source: str | None = None, **options):
     kwargs = {"driver": getattr(args, "driver", None), "platform": getattr(args, "platform", None),
               "progress": progress_of(args)}
     kwargs.update(options)
-    return open_source(source, **kwargs)
+    inv = open_source(source, **kwargs)
+    remember(args, inv)
+    return inv
+
+
+def remember(args, inv) -> None:
+    """Keep ``inv`` on ``args``: what it skipped is reported once the command ends (cli.main)."""
+    args.opened = [*getattr(args, "opened", ()), inv]
 
 
 def registry_client(args):

@@ -95,50 +95,69 @@ def sized(n) -> str:
     return human_bytes(n)
 
 
-_SKIPPED = re.compile(r"^layerlab: skipped (?P<what>[\w -]+?) (?P<id>\S+)(?: \([^)]*\))?: (?P<reason>.*?)(?: \((?P<path>[^()]*)\))?$",
-                      re.S)
+_SKIPPED = re.compile(r"^layerlab: skipped (?P<what>[\w -]+?) (?P<id>\S+)(?: \([^)]*\))?: (?P<reason>.*?)"
+                      r"(?: \((?P<path>[^()]*)\))?$", re.S)
 
 
-def _kind(message: str) -> tuple[str, str]:
-    """(kind, what to say) for one warning: skipped items by what was skipped, the rest by their text."""
-    m = _SKIPPED.match(message)
-    if m:
-        return f"skipped {m['what']}", m["reason"]
-    return message.removeprefix("layerlab: "), ""
+def _plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith(("s", "x", "sh", "ch")) else "s")
 
 
-def report_warnings(caught, *, quiet: bool = False, verbose: bool = False, out=None) -> None:
-    """The warnings a command met, on stderr: one line per kind with a count (``3 layers skipped:
-    REASON; --verbose lists each, --json has them under skipped``), each one with ``verbose``,
-    nothing with ``quiet``."""
-    if quiet or not caught:
+def notes(caught, inventories=()) -> list[tuple[str, str, str]]:
+    """(kind, reason, the whole line) for every warning a command met and every item its sources
+    skipped: skipped items from the Inventories' ``skipped`` frames (a snapshot's too), each once;
+    other warnings by their text."""
+    out = []
+    seen = set()
+    for inv in inventories:
+        try:
+            frame = inv.skipped
+        except Exception:  # a frame that cannot be read says so itself, when it is used
+            continue
+        for r in frame.itertuples(index=False):
+            key = (r.what, r.id, r.reason)
+            if key not in seen:
+                seen.add(key)
+                where = f" ({r.path})" if isinstance(r.path, str) and r.path else ""
+                out.append((f"skipped {r.what}", str(r.reason), f"skipped {r.what} {r.id}: {r.reason}{where}"))
+    for w in caught:
+        message = str(getattr(w, "message", w)).removeprefix("layerlab: ")
+        m = _SKIPPED.match("layerlab: " + message)
+        if m:
+            if inventories:  # the same item is in a skipped frame above (with its path)
+                continue
+            out.append((f"skipped {m['what']}", m["reason"], message))
+        else:
+            out.append((message, "", message))
+    return out
+
+
+def report_warnings(caught, inventories=(), *, quiet: bool = False, verbose: bool = False, out=None) -> None:
+    """What a command met, on stderr: one line per kind with a count (``3 layers skipped: REASON;
+    --verbose lists each, --json lists them under skipped``), each one with ``verbose``, nothing
+    with ``quiet``."""
+    if quiet:
+        return
+    found = notes(caught, inventories)
+    if not found:
         return
     out = out or sys.stderr
     width = line_width(out)
-    kinds: dict[str, list[str]] = {}
-    for w in caught:
-        message = str(getattr(w, "message", w))
-        kind, detail = _kind(message)
-        kinds.setdefault(kind, []).append(detail if detail else message.removeprefix("layerlab: "))
-    for kind, details in kinds.items():
-        if kind.startswith("skipped "):
+    kinds: dict[str, list[tuple[str, str]]] = {}
+    for kind, reason, line in found:
+        kinds.setdefault(kind, []).append((reason, line))
+    for kind, items in kinds.items():
+        if verbose:
+            lines = [f"warning: {line}" for _, line in items]
+        elif kind.startswith("skipped "):
             what = kind[len("skipped "):]
-            if verbose:
-                for message in (str(getattr(w, "message", w)) for w in caught):
-                    if _kind(message)[0] == kind:
-                        for line in wrap("warning: " + message.removeprefix("layerlab: "), width, "  "):
-                            print(line, file=out)
-                continue
-            reasons = list(dict.fromkeys(details))
-            why = reasons[0] + (f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})"
-                                if len(reasons) > 1 else "")
-            noun = count(len(details), what, what + ("es" if what.endswith("s") else "s"))
-            text = f"warning: {noun} skipped: {why}; --verbose lists each, --json lists them under skipped"
-            for line in wrap(text, width, "  "):
-                print(line, file=out)
+            reasons = list(dict.fromkeys(r for r, _ in items))
+            others = len(reasons) - 1
+            why = reasons[0] + (f" (and {others} other reason{'s' if others > 1 else ''})" if others else "")
+            noun = count(len(items), what, _plural(what))
+            lines = [f"warning: {noun} skipped: {why}; --verbose lists each, --json lists them under skipped"]
         else:
-            times = f" ({len(details)} times)" if len(details) > 1 and not verbose else ""
-            shown = details if verbose else details[:1]
-            for d in shown:
-                for line in wrap(f"warning: {d}{times}", width, "  "):
-                    print(line, file=out)
+            lines = [f"warning: {kind}" + (f" ({len(items)} times)" if len(items) > 1 else "")]
+        for text in lines:
+            for part in wrap(text, width, "  "):
+                print(part, file=out)

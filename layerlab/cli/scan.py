@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arguments import SOURCE_FORMS, add_driver, allow_insecure, check_source, add_insecure, add_platform, add_verbosity
+from .arguments import SOURCE_FORMS, add_driver, add_insecure, add_platform, add_verbosity, allow_insecure, check_source, remember
 from .output import count
 
 
@@ -16,6 +16,7 @@ def cmd_scan(args) -> int:
                platform=args.platform, foreign_layers=args.foreign_layers)
 
     snap = load(out)
+    remember(args, snap)  # what it skipped, reported once (cli.main)
     counts = snap.image_counts()
     rows = snap.meta.get("rows") or {}  # counted as it was written: the files frame is not read back
     print(f"wrote {out}: {count(counts['images'], 'image')} ({counts['tagged_images']:,} tagged), "

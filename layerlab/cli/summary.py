@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..display import command_label, human_bytes, short_name
-from .arguments import add_common, add_json, add_source, open_source_arg, top_count
+from .arguments import add_common, add_json, add_source, open_source_arg, progress_of, top_count
 from .output import middle, terminal_width
 
 #: --sort keys: JSON field, and whether larger comes first.
@@ -61,16 +61,15 @@ def to_csv(data: dict, images: list[dict], out=None) -> None:
     pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(out or sys.stdout, index=False)
 
 
-def waste_lines(inv, image_ids, top: int = 5):
+def waste_lines(inv, image_ids, top: int = 5, progress: bool | None = None):
     """The largest (writing layer, hiding layer) pairs over ``image_ids``, each pair once."""
     import pandas as pd
-    from tqdm.auto import tqdm
-
     from ..analyses.dive.attribution import waste_by_line
+    from ..display import progress_bar
 
-    # disable=None: a bar only on a terminal, as the other long steps show one
-    parts = [waste_by_line(inv, i) for i in tqdm(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False,
-                                                 disable=None if len(image_ids) > 3 else True)]
+    bar = progress_bar(list(image_ids), desc="waste by Dockerfile line", unit="image", leave=False, progress=progress,
+                       skip=len(image_ids) <= 3)
+    parts = [waste_by_line(inv, i) for i in bar]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame()
@@ -81,7 +80,7 @@ def waste_lines(inv, image_ids, top: int = 5):
     return lines.sort_values("bytes", ascending=False, kind="stable").head(top).reset_index(drop=True)
 
 
-def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
+def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool | None = None) -> None:
     """The text form of ``summary``: images, containers, waste by Dockerfile line, totals.
 
     RECLAIM is layerlab's ``reclaimable_bytes``; WASTED and EFF are dive's wasted bytes and
@@ -130,7 +129,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
         print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}", file=out)
         for c in data["containers"]:
             print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
-    lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]])
+    lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]], progress=progress)
     if len(lines):
         by_id = {im["image_id"]: _name(im) for im in data["images"]}
         cmd_w = max((width - 24) // 2, 24)
@@ -149,12 +148,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None) -> None:
               f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
         print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `{prune_command(data.get('image_store'))}` would free "
               f"{human_bytes(t['prunable_bytes'])}", file=out)
-    if data.get("skipped"):
-        counts: dict[str, int] = {}
-        for s in data["skipped"]:
-            counts[s["kind"]] = counts.get(s["kind"], 0) + 1
-        print(f"skipped: {', '.join(f'{n} {k}(s)' for k, n in counts.items())} could not be read and are left out "
-              "(--json lists each with the reason)", file=out)
+    # what could not be read is said on stderr once the command ends (cli.main), --json lists each
 
 
 def cmd_summary(args) -> int:
@@ -178,7 +172,7 @@ def cmd_summary(args) -> int:
     if inv.meta.get("snapshot"):
         where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
     print(f"{where}  ({', '.join(str(v) for v in (data['image_store'], data['driver']) if v)})")  # an archive has no driver
-    print_table(inv, data, images)
+    print_table(inv, data, images, progress=progress_of(args))
     return 0
 
 
