@@ -7,24 +7,25 @@ import sys
 
 from ..display import command_label, human_bytes
 from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg
-from .output import terminal_width
+from .output import echo, line_width, middle, safe
 
 
 def print_findings(findings, *, indent: str = "", out=None) -> None:
     """The findings of ``analyses.bloat`` as text: one line per category and layer, then the fix."""
     out = out or sys.stdout
-    width = terminal_width(out) or 160
+    width = line_width(out)
     if findings.empty:
         print(f"{indent}no bloat found (no visible file matches a bloat rule)", file=out)
         return
     print(f"{indent}{'CATEGORY':<16} {'BYTES':>9} {'PATHS':>6} {'LAYER':>5}  COMMAND", file=out)
     for r in findings.itertuples(index=False):
-        cmd = command_label(r.created_by, max(width - len(indent) - 42, 20))
+        cmd = safe(command_label(r.created_by, max(width - len(indent) - 42, 20)))
         print(f"{indent}{r.category:<16} {human_bytes(r.bytes):>9} {r.paths:>6} {r.position:>5}  {cmd}", file=out)
         ex = ", ".join(r.examples)
-        print(f"{indent}    e.g. {ex[: max(width - len(indent) - 10, 20)]}", file=out)
+        print(f"{indent}    e.g. {middle(ex, max(width - len(indent) - 10, 20))}", file=out)
         if r.fix:
-            print(f"{indent}    fix: {r.fix}" + (f" ({r.see})" if r.see else ""), file=out)
+            echo(f"{indent}    fix: {safe(r.fix)}" + (f" ({safe(r.see)})" if r.see else ""), out=out,
+                 indent=indent + " " * 9)
 
 
 def cmd_bloat(args) -> int:
@@ -42,10 +43,12 @@ def cmd_bloat(args) -> int:
     size = int(inv.images.set_index("image_id").loc[image_id, "size"])
     total = findings.attrs["total_bytes"]
     share = f" ({total / size:.1%} of the image's {human_bytes(size)})" if size else ""
-    print(f"{args.image} ({image_id[7:19]}): {human_bytes(total)} of files an image rarely needs{share}")
+    echo(f"{safe(args.image)} ({image_id[7:19]}): {human_bytes(total)} of files an image rarely needs{share}",
+         indent="  ")
     if len(findings):
         cats = by_category(findings)
-        print("  " + ", ".join(f"{r.category} {human_bytes(r.bytes)}" for r in cats.itertuples(index=False)))
+        echo("  " + ", ".join(f"{safe(r.category)} {human_bytes(r.bytes)}" for r in cats.itertuples(index=False)),
+             indent="  ")
         print()
     print_findings(findings)
     return 0

@@ -10,7 +10,7 @@ import sys
 
 from ..display import command_label, human_bytes
 from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg, top_count
-from .output import terminal_width
+from .output import echo, line_width, path_cut, safe
 
 
 def _num(x):
@@ -58,27 +58,27 @@ def print_text(found: dict, out=None) -> None:
     from .bloat import print_findings  # bloat's table, as `layerlab bloat` prints it
 
     out = out or sys.stdout
-    width = terminal_width(out) or 160
+    width = line_width(out)
     top = found["top"]
     ineff = found["inefficient"]
-    print("Inefficient Files (dive's list: paths stored in two or more layers, every copy counted):", file=out)
+    echo("Inefficient Files (dive's list: paths stored in two or more layers, every copy counted):", out=out)
     if ineff.empty:
         print("  none", file=out)
     else:
         print(f"  {'Count':>5}  {'Wasted Space':>12}  File Path", file=out)
         for r in ineff.head(top).itertuples(index=False):
-            print(f"  {r.count:>5}  {human_bytes(r.size_bytes):>12}  {r.path}", file=out)
+            print(f"  {r.count:>5}  {human_bytes(r.size_bytes):>12}  {path_cut(r.path, width - 23)}", file=out)
         if len(ineff) > top:
             print(f"  ... {len(ineff) - top} more (--top N, or --json for all)", file=out)
     lines = found["lines"]
-    print("\nWaste by Dockerfile line (bytes a layer stores that a later layer hides):", file=out)
+    echo("\nWaste by Dockerfile line (bytes a layer stores that a later layer hides):", out=out)
     if lines.empty:
         print("  none", file=out)
-    cmd_w = max(width - 30, 30)
+    cmd_w = max(width - 36, 20)
     for r in lines.head(top).itertuples(index=False):
         print(f"  {human_bytes(r.bytes):>9}  {r.paths} path(s) {r.reason.replace('_', '-')}", file=out)
-        print(f"             written by layer {r.position}: {command_label(r.created_by, cmd_w)}", file=out)
-        print(f"             hidden by  layer {r.by_position}: {command_label(r.by_created_by, cmd_w)}", file=out)
+        print(f"             written by layer {r.position}: {safe(command_label(r.created_by, cmd_w))}", file=out)
+        print(f"             hidden by  layer {r.by_position}: {safe(command_label(r.by_created_by, cmd_w))}", file=out)
     b = found["bloat"]
     print(f"\nBloat (visible files an image rarely needs): {human_bytes(int(b['bytes'].sum()))}", file=out)
     print_findings(b.head(top), indent="  ", out=out)
@@ -128,11 +128,11 @@ def cmd_check(args) -> int:
             v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent, args.max_reclaimable_bytes,
                                     args.max_reclaimable_bytes_excluding_base, args.max_bloat_bytes)) else ""
         base = ", base image excluded" if args.exclude_base else ""
-        print(f"{args.image} ({result.attrs['image_id'][7:19]}){where}{base}")
+        echo(f"{safe(args.image)} ({result.attrs['image_id'][7:19]}){safe(where)}{base}", indent="  ")
         print_text(found)
         print("\nRules:")
         for r in result.itertuples(index=False):
-            print(f"  {r.status.upper():<8} {r.rule}: {r.message}")
+            echo(f"  {r.status.upper():<8} {r.rule}: {safe(r.message)}", indent=" " * 11)
         print("PASS" if failed.empty else f"FAIL: {len(failed)} rule(s) broken")
     return 0 if failed.empty else 1
 

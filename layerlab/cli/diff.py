@@ -7,7 +7,8 @@ import sys
 
 from ..display import human_bytes as _human
 from .arguments import add_common, add_json, add_source, open_source_arg, top_count
-from .output import safe, signed as _signed
+from .output import count, echo, line_width, middle, path_cut, safe
+from .output import signed as _signed
 
 
 def cmd_diff(args) -> int:
@@ -64,31 +65,37 @@ def cmd_diff(args) -> int:
         print()
         return 0
     shared = layers[layers["in"] == "both"]
-    where_b = f" in {inv_b.meta.get('snapshot') or inv_b.source}" if args.against is not None else ""
-    print(f"{args.image_a} ({ia[7:19]}) -> {args.image_b} ({ib[7:19]}){where_b}")
+    width = line_width()
+    name_a, name_b = safe(args.image_a), safe(args.image_b)
+    where_b = f" in {safe(inv_b.meta.get('snapshot') or inv_b.source)}" if args.against is not None else ""
+    echo(f"{name_a} ({ia[7:19]}) -> {name_b} ({ib[7:19]}){where_b}", indent="  ")
     print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
-    print(f"layers: {len(shared)} shared ({_human(shared['size'].sum())}), "
-          f"{int((layers['in'] == 'a').sum())} only in {args.image_a}, {int((layers['in'] == 'b').sum())} only in {args.image_b}")
+    echo(f"layers: {count(len(shared), 'shared layer')} ({_human(shared['size'].sum())}), "
+         f"{int((layers['in'] == 'a').sum()):,} only in {name_a}, {int((layers['in'] == 'b').sum()):,} only in {name_b}",
+         indent="  ")
     for layer in split["layers"][: args.top]:
-        who = args.image_a if layer["in"] == "a" else args.image_b
-        print(f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: {command_label(layer['created_by'], 70)}")
+        who = middle(args.image_a if layer["in"] == "a" else args.image_b, 30)
+        head = f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: "
+        print(head + safe(command_label(layer["created_by"], max(width - len(head), 20))))
     if len(split["layers"]) > args.top:
-        print(f"  ... {len(split['layers']) - args.top} more layers (--json for all)")
+        print(f"  ... {count(len(split['layers']) - args.top, 'more layer')} (--json for all)")
     print("paths:")
     for status in ("added", "removed", "changed"):
         t = totals[status]
-        print(f"  {status:<8} {t['paths']:>7} paths  {_signed(t['bytes'])}")
+        print(f"  {status:<8} {t['paths']:>7,} paths  {_signed(t['bytes'])}")
     print(f"  file content {_signed(int(paths['size_delta'].sum()))} in total")
     if len(order):
         shown = order.head(args.top)
+        path_w = max(width - 55, 20)
         print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<22} PATH")
         for r in shown.itertuples(index=False):
+            changes = middle(r.changes or "", 22)
             if r.grouped:
-                print(f"{r.status:<8} {'':>9} {'':>10}  {(r.changes or '')[:22]:<22} {r.paths} paths under {safe(r.path)}")
+                print(f"{r.status:<8} {'':>9} {'':>10}  {changes:<22} {r.paths:,} paths under {path_cut(r.path, path_w - 18)}")
             else:
-                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {(r.changes or '')[:22]:<22} {safe(r.path)}")
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {changes:<22} {path_cut(r.path, path_w)}")
         if len(order) > len(shown):
-            print(f"... {len(order) - len(shown)} more rows (--top N, or --json for all)")
+            print(f"... {count(len(order) - len(shown), 'more row')} (--top N, or --json for all)")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..display import human_bytes, short_name
+from .output import middle, path_cut, safe
 
 
 def _open(args):
@@ -72,9 +73,15 @@ def cmd_fleet_find(args) -> int:
             print(f"no host of {len(f.hosts)} carries it")
             return 1
         print(f"{'HOST':<28} {'SIZE':>9} {'PATH':<40} IMAGES")
+        # one row per host, path, size and images: the same file in several layers of one host's
+        # images is one line (--json keeps each layer)
+        rows: dict = {}
         for r in hits.itertuples(index=False):
-            where = ", ".join(r.images) or r.layer_id
-            print(f"{str(r.host)[:28]:<28} {human_bytes(r.size):>9} {r.path[:40]:<40} {where}")
+            key = (str(r.host), r.path, int(r.size), ", ".join(r.images) or r.layer_id)
+            rows[key] = rows.get(key, 0) + 1
+        for (host, path, size, where), layers in rows.items():
+            more = f" ({layers} layers)" if layers > 1 else ""
+            print(f"{middle(host, 28):<28} {human_bytes(size):>9} {path_cut(path, 40):<40} {safe(where)}{more}")
         print(f"\n{hits['host'].nunique()} of {len(f.hosts)} hosts carry it")
     return 0
 

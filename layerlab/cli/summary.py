@@ -8,7 +8,10 @@ import sys
 
 from ..display import command_label, human_bytes, short_name
 from .arguments import add_common, add_json, add_source, open_source_arg, progress_of, top_count
-from .output import middle, terminal_width
+from .output import count, echo, line_width, middle, safe
+
+#: Stores of a host, with dangling images to prune (an archive, a layout, a registry have none).
+LOCAL_STORES = ("graphdriver", "containerd", "containers-storage")
 
 #: --sort keys: JSON field, and whether larger comes first.
 SORT_KEYS = {
@@ -88,7 +91,7 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
     from ..analyses.dive.totals import prune_command
 
     out = out or sys.stdout
-    width = terminal_width(out)
+    width = line_width(out)
     names = {im["image_id"]: _name(im) + (" (dangling)" if im.get("dangling") else "") for im in images}
     longest = max((len(n) for n in names.values()), default=5)
 
@@ -109,12 +112,11 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
     ]
     drop = ["CTRS", "SHARED", "WASTED", "LAYERS", "ID", "UNIQUE"]
     min_name = min(longest, 24)
-    while width and drop and min_name + sum(abs(w) + 1 for _, w, _ in columns) > width:
+    while drop and min_name + sum(abs(w) + 1 for _, w, _ in columns) > width:
         gone = drop.pop(0)
         columns = [c for c in columns if c[0] != gone]
     fixed = sum(abs(w) + 1 for _, w, _ in columns)
-    name_w = max(min(longest, width - fixed), min_name) if width else max(longest, 5)
-    width = width or 160
+    name_w = max(min(longest, width - fixed), 5)
 
     def cell(text, w):
         return f"{text:<{-w}}" if w < 0 else f"{text:>{w}}"
@@ -124,30 +126,35 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
         print(f"{middle(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
     hidden = len(data["images"]) - len(images)
     if hidden:
-        print(f"... {hidden} more image(s) (--top N to change, --format json for all)", file=out)
+        print(f"... {count(hidden, 'more image')} (--top N to change, --format json for all)", file=out)
     if data["containers"]:
         print(f"\n{'CONTAINER':<24} {'ID':<12} {'RW SIZE':>9}", file=out)
         for c in data["containers"]:
-            print(f"{c['name'][:24]:<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
+            print(f"{middle(c['name'], 24):<24} {c['container_id'][:12]:<12} {human_bytes(c['rw_size']):>9}", file=out)
     lines = waste_lines(inv, [im["image_id"] for im in images if im["reclaimable_bytes"]], progress=progress)
     if len(lines):
         by_id = {im["image_id"]: _name(im) for im in data["images"]}
-        cmd_w = max((width - 24) // 2, 24)
-        print("\nWASTE BY DOCKERFILE LINE (bytes a layer stores that a later layer hides; each pair of layers once)", file=out)
+        cmd_w = max(width - 36, 20)
+        echo("\nWASTE BY DOCKERFILE LINE (bytes a layer stores that a later layer hides; each pair of layers once)",
+             out=out)
         for r in lines.itertuples(index=False):
             who = ", ".join(by_id.get(i, i[7:19]) for i in r.images)
             print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {middle(who, width - 30)}", file=out)
-            print(f"{'':>11}written by  layer {r.position}: {command_label(r.created_by, cmd_w)}", file=out)
-            print(f"{'':>11}hidden by   layer {r.by_position}: {command_label(r.by_created_by, cmd_w)}", file=out)
+            print(f"{'':>11}written by  layer {r.position}: {safe(command_label(r.created_by, cmd_w))}", file=out)
+            print(f"{'':>11}hidden by   layer {r.by_position}: {safe(command_label(r.by_created_by, cmd_w))}", file=out)
     t = data["totals"]
-    print(
-        f"\n{t['images']} images, {t['layers']} distinct layers: {human_bytes(t['logical_size'])} if every image were stored "
-        f"alone, {human_bytes(t['physical_size'])} stored (layer dedup {t['dedup_ratio']}x; apparent bytes)", file=out)
+    ratio = f"; layer dedup {t['dedup_ratio']:.2f}x" if t.get("dedup_ratio") else ""
+    echo(f"\n{count(t['images'], 'image')}, {count(t['layers'], 'distinct layer')}: {human_bytes(t['logical_size'])} "
+         f"if every image were stored alone, {human_bytes(t['physical_size'])} stored (apparent bytes{ratio})",
+         out=out, indent="  ")
     if "reclaimable_bytes" in t:
-        print(f"reclaimable: {human_bytes(t['reclaimable_bytes'])} stored in layers but hidden by later ones (each layer's "
-              f"bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])})", file=out)
-        print(f"dangling: {t['dangling_images']} image(s) with no tag, child or container; `{prune_command(data.get('image_store'))}` would free "
-              f"{human_bytes(t['prunable_bytes'])}", file=out)
+        echo(f"reclaimable: {human_bytes(t['reclaimable_bytes'])} stored in layers but hidden by later ones (each "
+             f"layer's bytes once; the per-image figures add up to {human_bytes(t['reclaimable_bytes_sum_of_images'])}"
+             "; not docker system df's RECLAIMABLE, see docs/glossary.md)", out=out, indent="  ")
+        if data.get("image_store") in LOCAL_STORES:  # an archive, layout or registry has nothing to prune
+            echo(f"dangling: {count(t['dangling_images'], 'image')} with no tag, child or container; "
+                 f"`{prune_command(data.get('image_store'))}` would free {human_bytes(t['prunable_bytes'])}",
+                 out=out, indent="  ")
     # what could not be read is said on stderr once the command ends (cli.main), --json lists each
 
 
@@ -171,7 +178,8 @@ def cmd_summary(args) -> int:
     where = data["source"]
     if inv.meta.get("snapshot"):
         where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
-    print(f"{where}  ({', '.join(str(v) for v in (data['image_store'], data['driver']) if v)})")  # an archive has no driver
+    store = ", ".join(str(v) for v in (data["image_store"], data["driver"]) if v)  # an archive has no driver
+    echo(f"{safe(where)}  ({store})", indent="  ")
     print_table(inv, data, images, progress=progress_of(args))
     return 0
 
