@@ -57,7 +57,9 @@ def hash_source(inv) -> tuple[bool, str]:
         home = os.path.join(root, inv.meta.get("driver") or "")
     if home is None:
         kind = inv.meta.get("driver") or inv.meta.get("image_store")  # archives and layouts have no driver
-        answer = (False, f"files of a {kind!r} store cannot be read for hashing")
+        where = f"a {kind!r} store" if kind else (inv.meta.get("source") or "this source")
+        answer = (False, f"files of {where} cannot be read again for hashing (open it with hash_files=True to hash "
+                         "them as its layers stream)")
     elif not root or not os.path.isdir(home):
         answer = (False,
                   f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level "

@@ -154,6 +154,10 @@ def only_image(inv, source: str) -> str:
     commands whose image argument may then be left out."""
     from ..errors import LayerlabError
 
-    if len(inv.images) != 1:
-        raise LayerlabError(f"{source} holds {len(inv.images)} images; name one (tag, ID or ID prefix)")
-    return inv.images["tags"].iloc[0][0] if len(inv.images["tags"].iloc[0]) else inv.images["image_id"].iloc[0]
+    from .output import count, safe
+
+    images = inv.listed  # counted as summary counts them: what `docker images` lists
+    if len(images) != 1:
+        raise LayerlabError(f"{safe(source)} holds {count(len(images), 'image')}; name one (tag, ID or ID prefix)")
+    tags = images["tags"].iloc[0]
+    return tags[0] if len(tags) else images["image_id"].iloc[0]

@@ -6,9 +6,29 @@ import json
 import sys
 
 from ..display import human_bytes as _human
-from .arguments import add_common, add_json, add_source, open_source_arg, top_count
+from ..errors import LayerlabError
+from .arguments import add_common, add_json, add_source, only_image, open_source_arg, top_count
 from .output import count, echo, line_width, middle, path_cut, safe
 from .output import signed as _signed
+
+
+def _open_hashed(args, source: str):
+    """A source opened so that equal-sized files can be compared by content: an image read from its
+    layer tars (archive, layout, registry) hashes every regular file as the tars stream (its files
+    cannot be read again later); a data root's files are hashed in place when they are compared."""
+    from ..sources.transports import is_transport, sniff
+
+    streamed = source.startswith(STREAMED) or (not is_transport(source) and source != "sample"
+                                                  and not source.startswith("sample:") and sniff(source) is not None)
+    if not streamed:
+        return open_source_arg(args, source)
+    inv = open_source_arg(args, source, hash_files=True)
+    inv.meta["hashed"] = int(inv.files["sha256"].notna().sum())  # as `scan --hash` records it
+    return inv
+
+
+#: Sources read from layer tars, whose files are hashed as they stream.
+STREAMED = ("docker-archive:", "oci:", "oci-archive:", "docker://")
 
 
 def cmd_diff(args) -> int:
@@ -20,8 +40,15 @@ def cmd_diff(args) -> int:
     from .arguments import progress_of
 
     quiet = progress_of(args)
-    inv = open_source_arg(args)
-    inv_b = inv if args.against is None else open_source_arg(args, args.against)
+    inv = _open_hashed(args, args.source)
+    inv_b = inv if args.against is None else _open_hashed(args, args.against)
+    if args.image_a is None:  # docker://A --against docker://B: each source's one image
+        args.image_a = only_image(inv, args.source)
+    if args.image_b is None:
+        if args.against is None:
+            raise LayerlabError("diff needs two images: name them (SOURCE IMAGE_A IMAGE_B), or give --against "
+                                "SOURCE_B whose one image is compared with the source's")
+        args.image_b = only_image(inv_b, args.against)
     paths = diff_images(inv, args.image_a, args.image_b, progress=quiet, source_b=inv_b)
     layers = diff_layers(inv, args.image_a, args.image_b, source_b=inv_b)
     split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
@@ -76,7 +103,7 @@ def cmd_diff(args) -> int:
     for layer in split["layers"][: args.top]:
         who = middle(args.image_a if layer["in"] == "a" else args.image_b, 30)
         head = f"  {_signed(layer['bytes']):>10}  layer {layer['position']} of {who}: "
-        print(head + safe(command_label(layer["created_by"], max(width - len(head), 20))))
+        print(head + safe(command_label(layer["created_by"], max(width - len(head), 8))))
     if len(split["layers"]) > args.top:
         print(f"  ... {count(len(split['layers']) - args.top, 'more layer')} (--json for all)")
     print("paths:")
@@ -86,14 +113,15 @@ def cmd_diff(args) -> int:
     print(f"  file content {_signed(int(paths['size_delta'].sum()))} in total")
     if len(order):
         shown = order.head(args.top)
-        path_w = max(width - 55, 20)
-        print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<22} PATH")
+        change_w = min(22, max(width - 70, 8))  # narrower on a narrow terminal, so the path keeps room
+        path_w = max(width - 33 - change_w, 10)
+        print(f"\n{'STATUS':<8} {'SIZE':>9} {'DELTA':>10}  {'CHANGES':<{change_w}} PATH")
         for r in shown.itertuples(index=False):
-            changes = middle(r.changes or "", 22)
+            changes = middle(r.changes or "", change_w)
             if r.grouped:
-                print(f"{r.status:<8} {'':>9} {'':>10}  {changes:<22} {r.paths:,} paths under {path_cut(r.path, path_w - 18)}")
+                print(f"{r.status:<8} {'':>9} {'':>10}  {changes:<{change_w}} {r.paths:,} paths under {path_cut(r.path, path_w - 18)}")
             else:
-                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {changes:<22} {path_cut(r.path, path_w)}")
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {changes:<{change_w}} {path_cut(r.path, path_w)}")
         if len(order) > len(shown):
             print(f"... {count(len(order) - len(shown), 'more row')} (--top N, or --json for all)")
     return 0
@@ -102,8 +130,9 @@ def cmd_diff(args) -> int:
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
     add_source(s)
-    s.add_argument("image_a", help="the old image: tag, ID or ID prefix")
-    s.add_argument("image_b", help="the new image: tag, ID or ID prefix")
+    s.add_argument("image_a", nargs="?", help="the old image: tag, ID or ID prefix (optional when the source holds one)")
+    s.add_argument("image_b", nargs="?", help="the new image: tag, ID or ID prefix (optional with --against a source "
+                                              "holding one)")
     add_common(s)
     s.add_argument("--top", type=top_count, default=30, help="rows listed (content changes by size first, then metadata-only changes "
                    "grouped per directory; default 30)")

@@ -4,6 +4,7 @@ ordering). The figures themselves come from ``layerlab.analyses.summary`` (the s
 
 from __future__ import annotations
 
+import math
 import sys
 
 from ..display import command_label, human_bytes, short_name
@@ -96,7 +97,8 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
     longest = max((len(n) for n in names.values()), default=5)
 
     def pct(v):
-        return f"{v:.1%}" if isinstance(v, float) else "-"
+        # rounded down: 100.0% only when nothing is wasted (99.96% is not shown as 100.0%)
+        return f"{math.floor(v * 1000) / 10:.1f}%" if isinstance(v, float) and math.isfinite(v) else "-"
 
     # (header, width, value); on a narrow terminal the columns at the end of DROP go first.
     columns = [
