@@ -149,6 +149,16 @@ def registry_client(args):
     )
 
 
+def skipped_json(*inventories) -> list[dict]:
+    """What the sources could not read, for a command's ``--json`` (``skipped``, as summary lists it)."""
+    from ..analyses.summary import skipped_list
+
+    out: list[dict] = []
+    for inv in dict.fromkeys(inventories):  # one source given twice is listed once
+        out += [s for s in skipped_list(inv) if s not in out]
+    return out
+
+
 def only_image(inv, source: str) -> str:
     """The name of a source's one image (docker://REF, an archive of one, containers-storage:REF), for
     commands whose image argument may then be left out."""

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..display import command_label, human_bytes
-from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg
+from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg, skipped_json
 from .output import echo, line_width, middle, safe
 
 
@@ -36,7 +36,7 @@ def cmd_bloat(args) -> int:
         args.image = only_image(inv, args.source)
     findings = bloat(inv, args.image, rules=args.rules)
     if args.json:
-        json.dump(bloat_json(findings), sys.stdout, indent=2)
+        json.dump({**bloat_json(findings), "skipped": skipped_json(inv)}, sys.stdout, indent=2)
         print()
         return 0
     image_id = findings.attrs["image_id"]

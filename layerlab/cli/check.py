@@ -9,7 +9,8 @@ import math
 import sys
 
 from ..display import command_label, human_bytes
-from .arguments import add_common, add_image, add_json, add_source, only_image, open_source_arg, top_count
+from .arguments import (add_common, add_image, add_json, add_source, only_image, open_source_arg, skipped_json,
+                        top_count)
 from .output import echo, line_width, path_cut, safe
 
 
@@ -118,6 +119,7 @@ def cmd_check(args) -> int:
                     for r in result.itertuples(index=False)
                 ],
                 **to_json(found),
+                "skipped": skipped_json(inv),
             },
             sys.stdout,
             indent=2,
@@ -125,7 +127,8 @@ def cmd_check(args) -> int:
         print()
     else:
         where = f" (rules from {rules})" if rules else " (dive's default rules)" if not any(
-            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent, args.max_reclaimable_bytes,
+            v is not None for v in (args.min_efficiency, args.max_wasted_bytes, args.max_wasted_percent,
+                                    args.max_reclaimable_bytes,
                                     args.max_reclaimable_bytes_excluding_base, args.max_bloat_bytes)) else ""
         base = ", base image excluded" if args.exclude_base else ""
         echo(f"{safe(args.image)} ({result.attrs['image_id'][7:19]}){safe(where)}{base}", indent="  ")
@@ -150,14 +153,19 @@ def add_parser(subparsers) -> None:
     add_common(s)
     s.add_argument("--min-efficiency", metavar="F", help="lowest dive efficiency: ratio (0.9) or percent (90%%)")
     s.add_argument("--max-wasted-bytes", metavar="N", help="most dive wasted bytes: 20MB, 1GiB, 1048576")
-    s.add_argument("--max-wasted-percent", metavar="P", help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")
-    s.add_argument("--exclude-base", action="store_true", help="judge the image with its base image's layers squashed into one")
-    s.add_argument("--rules", metavar="FILE", help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent; "
+    s.add_argument("--max-wasted-percent", metavar="P",
+                   help="most wasted / bytes above the first layer: ratio (0.1) or percent (10%%)")
+    s.add_argument("--exclude-base", action="store_true",
+                   help="judge the image with its base image's layers squashed into one")
+    s.add_argument("--rules", metavar="FILE",
+                   help="dive's .dive-ci rules file (lowestEfficiency, highestWastedBytes, highestUserWastedPercent; "
                    "and layerlab's highestReclaimableBytes, highestReclaimableBytesExcludingBase, highestBloatBytes)")
-    s.add_argument("--max-reclaimable-bytes", metavar="N", help="most bytes the layers store that the final filesystem hides")
+    s.add_argument("--max-reclaimable-bytes", metavar="N",
+                   help="most bytes the layers store that the final filesystem hides")
     s.add_argument("--max-reclaimable-bytes-excluding-base", metavar="N",
                    help="the same, in the layers above the base only (what rebuilding this image can fix)")
-    s.add_argument("--max-bloat-bytes", metavar="N", help="most visible bytes matching the bloat rules (see `layerlab bloat`)")
+    s.add_argument("--max-bloat-bytes", metavar="N",
+                   help="most visible bytes matching the bloat rules (see `layerlab bloat`)")
     s.add_argument("--bloat-rules", metavar="FILE", help="CSV of extra bloat rules (as `layerlab bloat --rules`)")
     s.add_argument("--top", type=top_count, default=10, help="rows of each table in the text output (default 10)")
     add_json(s, "machine-readable result")

@@ -7,7 +7,7 @@ import sys
 
 from ..display import human_bytes as _human
 from ..errors import LayerlabError
-from .arguments import add_common, add_json, add_source, only_image, open_source_arg, top_count
+from .arguments import add_common, add_json, add_source, only_image, open_source_arg, skipped_json, top_count
 from .output import count, echo, line_width, middle, path_cut, safe
 from .output import signed as _signed
 
@@ -55,7 +55,8 @@ def cmd_diff(args) -> int:
     order = ranked(paths)
     ia, ib = inv.image_id(args.image_a), inv_b.image_id(args.image_b)
     totals = {
-        status: {"paths": int((paths["status"] == status).sum()), "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
+        status: {"paths": int((paths["status"] == status).sum()),
+                 "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
         for status in ("added", "removed", "changed")
     }
     if args.json:
@@ -67,10 +68,13 @@ def cmd_diff(args) -> int:
             "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
             "totals": totals,
             "size_delta": int(paths["size_delta"].sum()),
-            "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"], "layers": split["layers"]},
+            "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"],
+                           "layers": split["layers"]},
+            "skipped": skipped_json(inv, inv_b),
             "ranked": [
                 {"status": r.status, "path": r.path, "changes": r.changes.split(",") if r.changes else [],
-                 "bytes": int(r.bytes), "size_delta": int(r.size_delta), "paths": int(r.paths), "grouped": bool(r.grouped)}
+                 "bytes": int(r.bytes), "size_delta": int(r.size_delta), "paths": int(r.paths),
+                 "grouped": bool(r.grouped)}
                 for r in order.itertuples(index=False)
             ],
             "paths": [
@@ -98,7 +102,8 @@ def cmd_diff(args) -> int:
     echo(f"{name_a} ({ia[7:19]}) -> {name_b} ({ib[7:19]}){where_b}", indent="  ")
     print(f"image size: {_human(split['size_a'])} -> {_human(split['size_b'])} ({_signed(split['delta'])})")
     echo(f"layers: {count(len(shared), 'shared layer')} ({_human(shared['size'].sum())}), "
-         f"{int((layers['in'] == 'a').sum()):,} only in {name_a}, {int((layers['in'] == 'b').sum()):,} only in {name_b}",
+         f"{int((layers['in'] == 'a').sum()):,} only in {name_a}, "
+         f"{int((layers['in'] == 'b').sum()):,} only in {name_b}",
          indent="  ")
     for layer in split["layers"][: args.top]:
         who = middle(args.image_a if layer["in"] == "a" else args.image_b, 30)
@@ -119,9 +124,11 @@ def cmd_diff(args) -> int:
         for r in shown.itertuples(index=False):
             changes = middle(r.changes or "", change_w)
             if r.grouped:
-                print(f"{r.status:<8} {'':>9} {'':>10}  {changes:<{change_w}} {r.paths:,} paths under {path_cut(r.path, path_w - 18)}")
+                under = path_cut(r.path, path_w - 18)
+                print(f"{r.status:<8} {'':>9} {'':>10}  {changes:<{change_w}} {r.paths:,} paths under {under}")
             else:
-                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {changes:<{change_w}} {path_cut(r.path, path_w)}")
+                print(f"{r.status:<8} {_human(r.bytes):>9} {_signed(r.size_delta):>10}  {changes:<{change_w}} "
+                      f"{path_cut(r.path, path_w)}")
         if len(order) > len(shown):
             print(f"... {count(len(order) - len(shown), 'more row')} (--top N, or --json for all)")
     return 0
@@ -130,12 +137,15 @@ def cmd_diff(args) -> int:
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser("diff", help="compare two images path by path (added, removed, changed; shared layers)")
     add_source(s)
-    s.add_argument("image_a", nargs="?", help="the old image: tag, ID or ID prefix (optional when the source holds one)")
+    s.add_argument("image_a", nargs="?",
+                   help="the old image: tag, ID or ID prefix (optional when the source holds one)")
     s.add_argument("image_b", nargs="?", help="the new image: tag, ID or ID prefix (optional with --against a source "
                                               "holding one)")
     add_common(s)
-    s.add_argument("--top", type=top_count, default=30, help="rows listed (content changes by size first, then metadata-only changes "
+    s.add_argument("--top", type=top_count, default=30,
+                   help="rows listed (content changes by size first, then metadata-only changes "
                    "grouped per directory; default 30)")
-    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (a later snapshot of the same host, a registry image against an archive)")
+    s.add_argument("--against", metavar="SOURCE_B", help="look image_b up in another source (a later snapshot of the "
+                                                         "same host, a registry image against an archive)")
     add_json(s, "machine-readable output, every path")
     s.set_defaults(func=cmd_diff)

@@ -115,7 +115,8 @@ def cmd_storage(args) -> int:
 
         what = "both a storage root and --config" if args.root else "neither a storage root nor --config"
         raise NotADataRoot(f"registry storage: {what} given; give one: the storage root (a directory such as "
-                           "/var/lib/registry, or s3://BUCKET/ROOTDIRECTORY), or --config with the registry's config.yml")
+                           "/var/lib/registry, or s3://BUCKET/ROOTDIRECTORY), or --config with the registry's "
+                           "config.yml")
     audit = audit_storage(args.root, config=args.config, progress=progress_of(args),
                           timeout=args.timeout, retries=args.retries, max_workers=args.workers)
     data = audit.to_dict()

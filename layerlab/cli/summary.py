@@ -78,7 +78,8 @@ def waste_lines(inv, image_ids, top: int = 5, progress: bool | None = None):
     if not parts:
         return pd.DataFrame()
     lines = pd.concat(parts, ignore_index=True)
-    images = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False, observed=True)["image_id"].agg(lambda s: list(dict.fromkeys(s)))
+    pairs = lines.groupby(["layer_id", "by_layer_id", "reason"], sort=False, observed=True)["image_id"]
+    images = pairs.agg(lambda s: list(dict.fromkeys(s)))
     lines = lines.drop_duplicates(["layer_id", "by_layer_id", "reason"]).copy()
     lines["images"] = [images[(a, b, r)] for a, b, r in zip(lines["layer_id"], lines["by_layer_id"], lines["reason"])]
     return lines.sort_values("bytes", ascending=False, kind="stable").head(top).reset_index(drop=True)
@@ -125,7 +126,8 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
 
     print(f"{'IMAGE':<{name_w}} " + " ".join(cell(h, w) for h, w, _ in columns), file=out)
     for im in images:
-        print(f"{middle(names[im['image_id']], name_w):<{name_w}} " + " ".join(cell(f(im), w) for _, w, f in columns), file=out)
+        cells = " ".join(cell(f(im), w) for _, w, f in columns)
+        print(f"{middle(names[im['image_id']], name_w):<{name_w}} " + cells, file=out)
     hidden = len(data["images"]) - len(images)
     if hidden:
         print(f"... {count(hidden, 'more image')} (--top N to change, --format json for all)", file=out)
@@ -179,7 +181,8 @@ def cmd_summary(args) -> int:
         return 0
     where = data["source"]
     if inv.meta.get("snapshot"):
-        where = f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at {inv.meta.get('scanned_at')})"
+        where = (f"{inv.meta['snapshot']}  (scanned from {where} on {inv.meta.get('host')} at "
+                 f"{inv.meta.get('scanned_at')})")
     store = ", ".join(str(v) for v in (data["image_store"], data["driver"]) if v)  # an archive has no driver
     echo(f"{safe(where)}  ({store})", indent="  ")
     print_table(inv, data, images, progress=progress_of(args))

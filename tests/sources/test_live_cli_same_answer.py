@@ -93,3 +93,14 @@ def test_one_image_sources_need_no_image_name(zapps):
     inspect = cli("registry", "inspect", image, "--json")  # docker:// taken as summary takes it
     assert inspect.returncode == 0, inspect.stderr
     assert json.loads(inspect.stdout)["reference"].endswith("voice/zapp1:1")
+
+
+def test_summary_and_report_take_a_registry_image(zapps, tmp_path):
+    image = zapps["registry"][0]
+    data = json.loads(cli("summary", image, "--json").stdout)
+    assert data["totals"]["images"] == 1 and data["image_store"] == "registry"
+    text = cli("summary", image).stdout
+    assert "dangling" not in text and "CONTAINER" not in text  # a registry has neither: no line for them
+    out = cli("report", image, "-o", str(tmp_path / "report"), "-j", "2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "report" / "index.html").exists()
