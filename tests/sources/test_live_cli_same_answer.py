@@ -104,3 +104,32 @@ def test_summary_and_report_take_a_registry_image(zapps, tmp_path):
     out = cli("report", image, "-o", str(tmp_path / "report"), "-j", "2")
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "report" / "index.html").exists()
+
+
+def _summary_sources(zapps):
+    """(kind, source, name of zapp2 there) for summary, check and bloat."""
+    local = zapps["data root"][2]
+    remote = zapps["registry"][2].removeprefix("docker://")
+    return [("data root", zapps["data root"][0], local), ("archive", zapps["archive"][0], local),
+            ("layout", zapps["layout"][0], local), ("registry", zapps["registry"][2], remote)]
+
+
+def test_every_command_gives_one_figure_per_image_on_every_source(zapps):
+    figures = {}
+    for kind, source, name in _summary_sources(zapps):
+        data = json.loads(cli("summary", source, "--json").stdout)
+        text = cli("summary", source).stdout
+        t = data["totals"]
+        assert f"{t['images']:,} image" in text and f"{t['layers']:,} distinct layer" in text, (kind, text)
+        (image,) = [im for im in data["images"] if name in im["tags"]]
+        check = json.loads(cli("check", source, name, "--json").stdout)
+        check_text = cli("check", source, name).stdout
+        assert ("PASS" in check_text.splitlines()[-1]) == check["pass"], kind
+        bloat = json.loads(cli("bloat", source, name, "--json").stdout)
+        assert bloat["image_id"] == image["image_id"] == check["image_id"], kind
+        figures[kind] = ({k: image[k] for k in ("image_id", "size", "layer_count", "reclaimable_bytes",
+                                                  "dive_wasted_bytes", "dive_efficiency")},
+                         [(r["rule"], r["status"]) for r in check["rules"]], bloat["total_bytes"])
+    first = figures.pop("data root")
+    for kind, answer in figures.items():
+        assert answer == first, kind

@@ -166,3 +166,21 @@ def test_every_cli_module_imports():
             importlib.import_module(f"layerlab.cli.{module.name}")
     for name in cli_package.COMMANDS:
         assert hasattr(importlib.import_module(f"layerlab.cli.{name}"), "add_parser")
+
+
+def test_one_plain_http_rule_for_every_registry_access(monkeypatch):
+    import argparse
+
+    from layerlab.cli.arguments import allow_insecure
+    from layerlab.sources.registry import RegistryClient
+    from layerlab.sources.registry.client import INSECURE_ENV
+
+    monkeypatch.setenv(INSECURE_ENV, "")  # restored after the test: allow_insecure sets it below
+    with RegistryClient(docker_config=False, cache_dir=False) as client:
+        assert client.plain_http_allowed("127.0.0.1:5000") and client.plain_http_allowed("localhost:5000")
+        assert not client.plain_http_allowed("registry.internal:5000")
+    allow_insecure(argparse.Namespace(insecure=["registry.internal:5000"]))  # what --insecure does
+    assert os.environ[INSECURE_ENV] == "registry.internal:5000"
+    with RegistryClient(docker_config=False, cache_dir=False) as client:  # any client of the process
+        assert client.plain_http_allowed("registry.internal:5000")
+        assert not client.plain_http_allowed("other.internal:5000")
