@@ -146,6 +146,9 @@ def print_table(inv, data: dict, images: list[dict], *, out=None, progress: bool
             print(f"{human_bytes(r.bytes):>9}  {r.reason.replace('_', '-')} in {middle(who, width - 30)}", file=out)
             print(f"{'':>11}written by  layer {r.position}: {safe(command_label(r.created_by, cmd_w))}", file=out)
             print(f"{'':>11}hidden by   layer {r.by_position}: {safe(command_label(r.by_created_by, cmd_w))}", file=out)
+    if any((im.get("reclaimable_bytes") or 0) > (im.get("dive_wasted_bytes") or 0) for im in images):
+        echo("\nRECLAIM can exceed dive's WASTED (and EFF be near 100%): dive does not count bytes an opaque "
+             "directory hides, nor a copy made by chmod, chown or ln (docs/glossary.md)", out=out, indent="  ")
     t = data["totals"]
     ratio = f"; layer dedup {t['dedup_ratio']:.2f}x" if t.get("dedup_ratio") else ""
     echo(f"\n{count(t['images'], 'image')}, {count(t['layers'], 'distinct layer')}: {human_bytes(t['logical_size'])} "
