@@ -111,10 +111,27 @@ def check_source(source: str) -> str:
     from ..errors import NotADataRoot
 
     scheme, sep, _ = source.partition("://")
-    if sep and scheme not in ("docker", "s3") and "/" not in scheme:
+    if sep and scheme != "docker" and "/" not in scheme and not _snapshot_url(scheme, source):
         raise NotADataRoot(f"{source}: layerlab does not read {scheme}:// sources; give a {SOURCE_FORMS}",
                            path=source)
     return source
+
+
+def _snapshot_url(scheme: str, source: str) -> bool:
+    """A snapshot at an fsspec URL (``s3://bucket/host.layerlab``), as scan writes and fleet reads them."""
+    if scheme == "s3":
+        return True
+    from fsspec.registry import get_filesystem_class, known_implementations
+
+    if scheme not in known_implementations or not source.rstrip("/").endswith(".layerlab"):
+        return False
+    try:
+        get_filesystem_class(scheme)
+    except ImportError as e:  # fsspec says which package reads it (gcsfs, adlfs, ...)
+        from ..errors import NotADataRoot
+
+        raise NotADataRoot(f"{source}: {e}", path=source) from None
+    return True
 
 
 def open_source_arg(args, source: str | None = None, **options):
