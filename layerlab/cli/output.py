@@ -63,8 +63,12 @@ def wrap(text: str, width: int, indent: str = "") -> list[str]:
     """``text`` made safe and wrapped to ``width`` columns, the lines after the first indented."""
     import textwrap
 
-    return textwrap.wrap(safe(text), width=max(width, 20), subsequent_indent=indent, break_on_hyphens=False,
-                         break_long_words=True) or [""]
+    width = max(width, 20)
+    room = width - len(indent)
+    # words are kept whole (a path stays one piece to copy); one longer than a line is cut in its middle
+    words = [w if len(w) <= room else path_cut(w, room) for w in safe(text).split(" ")]
+    return textwrap.wrap(" ".join(words), width=width, subsequent_indent=indent, break_on_hyphens=False,
+                         break_long_words=False) or [""]
 
 
 def echo(text: str = "", *, out=None, indent: str = "") -> None:
