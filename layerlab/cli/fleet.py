@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..display import human_bytes, short_name
-from .output import count, echo, middle, path_cut, safe
+from .output import count, echo, line_width, middle, path_cut, safe
 
 
 def _open(args):
@@ -84,9 +84,11 @@ def cmd_fleet_find(args) -> int:
         for r in hits.itertuples(index=False):
             key = (str(r.host), r.path, int(r.size), ", ".join(r.images) or r.layer_id)
             rows[key] = rows.get(key, 0) + 1
+        room = max(line_width() - 80, 12)  # what the IMAGES column has left of the width
         for (host, path, size, where), layers in rows.items():
             more = f" ({layers} layers)" if layers > 1 else ""
-            print(f"{middle(host, 28):<28} {human_bytes(size):>9} {path_cut(path, 40):<40} {safe(where)}{more}")
+            images = middle(where, max(room - len(more), 8)) + more
+            print(f"{middle(host, 28):<28} {human_bytes(size):>9} {path_cut(path, 40):<40} {images}")
         print(f"\n{hits['host'].nunique()} of {len(f.hosts)} hosts carry it")
     return 0
 
