@@ -218,9 +218,10 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     # Progress counts the bytes read: every first block, and each rest once it is known to be read
     # (its bytes join the total then, and count as they are read).
     total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
-    from layerlab.display import progress_bar  # absolute: this module may move within analyses/
+    from ..display import progress_bar
 
-    bar = progress_bar(total=total, unit="B", unit_scale=True, desc=desc, leave=False, progress=progress, skip=not groups)
+    bar = progress_bar(total=total, unit="B", unit_scale=True, desc=desc, leave=False, progress=progress,
+                       skip=not groups)
     # Each file is read once: its first block, and the rest only if that block has a twin. First
     # passes run size group by size group on worker threads (with the C reader their I/O runs
     # without the GIL, so two overlap); the rests of matching large files are hashed meanwhile by

@@ -279,7 +279,8 @@ def read_each_layer(rows: list, read_one: Callable, errors: tuple, progress) -> 
     while it walks, and one layer's frame is built while others are walked. Biggest first (rows
     have ``size``), so no core is left with a big layer at the end. Returns ``(result, None)`` or
     ``(None, error)`` for an error of ``errors``, in the rows' order; any other error is raised."""
-    bar = progress_bar(total=len(rows), desc="reading layers", unit="layer", progress=progress, skip=not rows, leave=False)
+    bar = progress_bar(total=len(rows), desc="reading layers", unit="layer", progress=progress, skip=not rows,
+                       leave=False)
 
     def read(row):
         try:

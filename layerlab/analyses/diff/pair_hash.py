@@ -45,7 +45,7 @@ def file_digests(inv, rows: pd.DataFrame, *, progress=None, desc: str = "hashing
     raw = rows["path_raw"] if "path_raw" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
     todo = [(l, p, r, int(s)) for l, p, r, s in zip(rows["layer_id"], rows["path"], raw, rows["size"]) if l in dirs]
     out = {}
-    from layerlab.display import progress_bar  # absolute: this module may move within analyses/
+    from ...display import progress_bar
 
     with progress_bar(total=sum(s for *_, s in todo), unit="B", unit_scale=True, desc=desc, leave=False,
                       progress=progress, skip=not todo) as bar:
