@@ -1,4 +1,4 @@
-"""`layerlab fleet` text speaks as the other commands do (issue 27): a file stored in several layers
+"""Live tier: `layerlab fleet` text speaks as the other commands do (issue 27): a file stored in several layers
 of one host's images is one row, lines fit the width, counts agree with --json."""
 
 import json

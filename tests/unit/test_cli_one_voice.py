@@ -1,4 +1,4 @@
-"""The commands speak as one tool (issue 27), on the bundled samples (every store kind they hold):
+"""Offline tier: the commands speak as one tool (issue 27), on the bundled samples (every store kind they hold):
 the same counts in text and --json and across commands, text that fits the width it is given,
 control characters escaped, warnings once per kind, clear errors for bad arguments."""
 

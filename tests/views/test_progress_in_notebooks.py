@@ -1,4 +1,4 @@
-"""A progress bar in Jupyter is a widget while it runs and leaves text behind: a notebook saved
+"""Offline tier: a progress bar in Jupyter is a widget while it runs and leaves text behind: a notebook saved
 after the run shows text, not "Error displaying widget: model not found" (issue 27)."""
 
 from __future__ import annotations
