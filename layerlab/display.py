@@ -93,3 +93,40 @@ def command_label(created_by, width: int = 40) -> str:
             break
     text = _LONG_DIGEST.sub(r"\1…", text)
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+def progress_bar(iterable=None, *, progress: bool | None = None, skip: bool = False, **kwargs):
+    """A tqdm bar by the one rule every long step follows: ``progress`` True draws it, False never,
+    None only on a terminal (never into a pipe or a file; tqdm's ``disable=None``). ``skip``: nothing
+    to show. In Jupyter it is a widget that leaves its last text behind when it ends, so a saved
+    notebook shows text instead of "Error displaying widget: model not found"."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    disable = True if (progress is False or skip) else (False if progress else None)
+    notebook = sys.modules.get("tqdm.notebook")
+    if notebook is not None and issubclass(tqdm, notebook.tqdm) and not disable:
+        return _notebook_bar_class(tqdm)(iterable, **kwargs)
+    return tqdm(iterable, disable=disable, **kwargs)
+
+
+def _notebook_bar_class(base):
+    """tqdm's notebook bar shown through a display handle, its widget replaced by text when it closes."""
+
+    class TextWhenDone(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            from IPython.display import display
+
+            self._handle = display(self.container, display_id=True) if hasattr(self, "container") else None
+
+        def close(self):
+            if getattr(self, "_handle", None) is None or self.disable:
+                return super().close()
+            text = str(self)
+            super().close()
+            # a saved notebook keeps the last output of the handle: plain text, no widget model needed
+            self._handle.update({"text/plain": "" if not self.leave else text}, raw=True)
+
+    return TextWhenDone

@@ -18,7 +18,6 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..frames import schema
 from ..sources._reader import open_noatime
@@ -58,7 +57,9 @@ def hash_source(inv) -> tuple[bool, str]:
         home = os.path.join(root, inv.meta.get("driver") or "")
     if home is None:
         kind = inv.meta.get("driver") or inv.meta.get("image_store")  # archives and layouts have no driver
-        answer = (False, f"files of a {kind!r} store cannot be read for hashing")
+        where = f"a {kind!r} store" if kind else (inv.meta.get("source") or "this source")
+        answer = (False, f"files of {where} cannot be read again for hashing (open it with hash_files=True to hash "
+                         "them as its layers stream)")
     elif not root or not os.path.isdir(home):
         answer = (False,
                   f"the data root {root or '(unknown)'} is not here; a snapshot without its root allows size-level "
@@ -217,7 +218,10 @@ def identical_groups(inv, candidates, *, progress: bool | None = None, desc: str
     # Progress counts the bytes read: every first block, and each rest once it is known to be read
     # (its bytes join the total then, and count as they are read).
     total = sum(min(size, FIRST_BLOCK) * len(m) for size, m in groups)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False, disable=progress is False or not groups)
+    from ..display import progress_bar
+
+    bar = progress_bar(total=total, unit="B", unit_scale=True, desc=desc, leave=False, progress=progress,
+                       skip=not groups)
     # Each file is read once: its first block, and the rest only if that block has a twin. First
     # passes run size group by size group on worker threads (with the C reader their I/O runs
     # without the GIL, so two overlap); the rests of matching large files are hashed meanwhile by

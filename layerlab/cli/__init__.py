@@ -1,6 +1,9 @@
-"""The ``layerlab`` command. Each module adds its subcommands: ``inventory`` (scan, summary, report),
-``analyses`` (diff, check), ``bloat``, ``registry`` (registry ...), ``cache`` (registry layer blobs), ``fleet``,
-``notebooks`` (copy the notebooks out); ``summary`` and ``findings`` format what the summary and check commands print.
+"""The ``layerlab`` command. One module per command or command group, named as the command, holds
+its parser and its printing: ``scan``, ``summary``, ``report``, ``diff``, ``check``, ``bloat``,
+``registry`` (registry ...), ``cache`` (registry layer blobs), ``fleet`` (fleet ...), ``notebooks``
+(copy the notebooks out). ``arguments`` holds the arguments they share (the source, ``--driver``,
+``--platform``, ``--insecure``, ``--json``, ``-q``/``--verbose``) and opens a source for all of them;
+``output`` how they print (width, escaping, warnings by kind).
 
 Only argparse is imported to build the parser, so ``--help`` and ``--version`` answer at once; each
 command imports what it needs when it runs.
@@ -17,7 +20,8 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("inventory", "analyses", "bloat", "registry", "pull_cost", "cache", "fleet", "notebooks")
+COMMANDS = ("scan", "summary", "report", "diff", "check", "bloat", "registry", "pull_cost", "cache", "fleet",
+            "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,16 +41,34 @@ def main(argv=None) -> int:
     # a scan's peak memory is 30-35 MB lower (measured: benchmarks/bench_scan.py). Read when pyarrow
     # is first imported, so it is set before any command runs; a value already set is kept.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    import warnings
+
     try:
-        return args.func(args) or 0
+        # Warnings (skipped items above all) are gathered and printed once, by kind (output.py), not
+        # as Python's one-per-item lines with a source line each.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return args.func(args) or 0
+            finally:
+                _report(caught, args)
     except LayerlabError as e:
-        print(f"layerlab: error: {e}", file=sys.stderr)
+        from .output import safe
+
+        print(f"layerlab: error: {safe(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+
+
+def _report(caught, args) -> None:
+    from .output import report_warnings
+
+    report_warnings(caught, getattr(args, "opened", ()), quiet=getattr(args, "quiet", False),
+                    verbose=getattr(args, "verbose", False))
 
 
 def run() -> None:

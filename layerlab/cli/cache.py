@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..display import human_bytes
+from .output import count as counted
 
 
 def cmd_cache(args) -> int:
@@ -11,10 +12,10 @@ def cmd_cache(args) -> int:
     cache = LayerCache(args.dir)
     if args.action == "clear":
         count, size = cache.clear()
-        print(f"removed {count} layer blob(s), {human_bytes(size)} ({size} bytes) from {cache.directory}")
+        print(f"removed {counted(count, 'layer blob')}, {human_bytes(size)} ({size:,} bytes) from {cache.directory}")
         return 0
     count, size = cache.usage()
-    print(f"{cache.directory}: {count} layer blob(s), {human_bytes(size)} ({size} bytes); "
+    print(f"{cache.directory}: {counted(count, 'layer blob')}, {human_bytes(size)} ({size:,} bytes); "
           f"bound {human_bytes(cache.max_bytes)} (LAYERLAB_LAYER_CACHE_BYTES)")
     return 0
 

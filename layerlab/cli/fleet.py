@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..display import human_bytes
+from ..display import human_bytes, short_name
+from .output import count, echo, line_width, middle, path_cut, safe
 
 
 def _open(args):
@@ -21,13 +22,13 @@ def _open(args):
 def _report_choices(f) -> None:
     """Skipped and superseded snapshots go to stderr: never silently dropped."""
     for r in f.skipped.itertuples(index=False):
-        print(f"warning: skipped {r.snapshot}: {r.reason}", file=sys.stderr)
+        echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
     for r in f.superseded.itertuples(index=False):
-        print(f"note: {r.host}: {r.snapshot} (scanned {r.scanned_at}) replaced by newer {r.kept} (scanned {r.kept_scanned_at})",
-              file=sys.stderr)
+        echo(f"note: {safe(r.host)}: {safe(r.snapshot)} (scanned {r.scanned_at}) replaced by newer {safe(r.kept)} "
+             f"(scanned {r.kept_scanned_at})", out=sys.stderr, indent="  ")
 
 
-def cmd_summary(args) -> int:
+def cmd_fleet_summary(args) -> int:
     with _open(args) as f:
         _report_choices(f)
         data = f.summary()
@@ -35,27 +36,31 @@ def cmd_summary(args) -> int:
             json.dump(data, sys.stdout, indent=2, default=str)
             print()
             return 0
-        print(f"{'HOST':<28} {'IMAGES':>6} {'LAYERS':>6} {'STORED':>9} {'RECLAIM':>9} {'CTRS':>4} {'RW':>9} {'FILES':>8}")
+        print(f"{'HOST':<28} {'IMAGES':>6} {'LAYERS':>6} {'STORED':>9} {'RECLAIM':>9} {'CTRS':>4} {'RW':>9} "
+              f"{'FILES':>8}")
         for h in data["per_host"]:
-            print(f"{str(h['host'])[:28]:<28} {h['images']:>6} {h['layers']:>6} {human_bytes(h['physical_size']):>9} "
-                  f"{human_bytes(h['reclaimable_bytes']):>9} {h['containers']:>4} {human_bytes(h['rw_bytes']):>9} {h['files']:>8}")
-        print(
-            f"\n{data['hosts']} hosts, {data['images']} distinct images ({data['image_instances']} host-image pairs), "
-            f"{data['layers']} distinct layers, {data['files']} files rows.\n"
-            f"Stored on the hosts: {human_bytes(data['size_bytes'])}; distinct layers: {human_bytes(data['unique_layer_bytes'])} "
-            f"(what one shared layer store would hold); reclaimable: {human_bytes(data['reclaimable_bytes'])} (apparent bytes)."
-        )
+            print(f"{middle(h['host'], 28):<28} {h['images']:>6,} {h['layers']:>6,} "
+                  f"{human_bytes(h['physical_size']):>9} "
+                  f"{human_bytes(h['reclaimable_bytes']):>9} {h['containers']:>4,} {human_bytes(h['rw_bytes']):>9} "
+                  f"{h['files']:>8,}")
+        echo(f"\n{count(data['hosts'], 'host')}, {count(data['images'], 'distinct image')} "
+             f"({count(data['image_instances'], 'host-image pair')}), {count(data['layers'], 'distinct layer')}, "
+             f"{count(data['files'], 'files row')}.", indent="  ")
+        echo(f"Stored on the hosts: {human_bytes(data['size_bytes'])}; distinct layers: "
+             f"{human_bytes(data['unique_layer_bytes'])} (what one shared layer store would hold); reclaimable: "
+             f"{human_bytes(data['reclaimable_bytes'])} (apparent bytes; docs/glossary.md).", indent="  ")
         top = f.top_images(5)
         if len(top):
             print(f"\n{'TOP IMAGES BY FLEET-WIDE SAVINGS':<48} {'HOSTS':>5} {'RECLAIM':>9} {'FLEET':>9}")
             for r in top.itertuples(index=False):
                 # one tag can name different images on different hosts: the short ID tells them apart
-                name = f"{min(r.tags, key=len)} ({r.image_id[7:15]})" if len(r.tags) else r.image_id[7:19]
-                print(f"{name[:48]:<48} {r.hosts:>5} {human_bytes(r.reclaimable_bytes):>9} {human_bytes(r.fleet_reclaimable_bytes):>9}")
+                name = short_name(r.tags, r.image_id) + (f" ({r.image_id[7:15]})" if len(r.tags) else "")
+                print(f"{middle(name, 48):<48} {r.hosts:>5,} {human_bytes(r.reclaimable_bytes):>9} "
+                      f"{human_bytes(r.fleet_reclaimable_bytes):>9}")
     return 0
 
 
-def cmd_find(args) -> int:
+def cmd_fleet_find(args) -> int:
     import pandas as pd
 
     with _open(args) as f:
@@ -63,23 +68,32 @@ def cmd_find(args) -> int:
         hits = f.find(args.path, sha256=args.sha256, size=args.size)
         if args.json:
             rows = [{"host": r.host, "path": r.path, "kind": r.kind, "size": int(r.size),
-                     "sha256": None if pd.isna(r.sha256) else r.sha256, "layer_id": r.layer_id, "images": list(r.images)}
+                     "sha256": None if pd.isna(r.sha256) else r.sha256, "layer_id": r.layer_id,
+                     "images": list(r.images)}
                     for r in hits.itertuples(index=False)]
             json.dump({"hosts": sorted(set(hits["host"])), "matches": rows}, sys.stdout, indent=2)
             print()
             return 0
         if hits.empty:
-            print(f"no host of {len(f.hosts)} carries it")
+            print(f"no host of {len(f.hosts):,} carries it")
             return 1
         print(f"{'HOST':<28} {'SIZE':>9} {'PATH':<40} IMAGES")
+        # one row per host, path, size and images: the same file in several layers of one host's
+        # images is one line (--json keeps each layer)
+        rows: dict = {}
         for r in hits.itertuples(index=False):
-            where = ", ".join(r.images) or r.layer_id
-            print(f"{str(r.host)[:28]:<28} {human_bytes(r.size):>9} {r.path[:40]:<40} {where}")
+            key = (str(r.host), r.path, int(r.size), ", ".join(r.images) or r.layer_id)
+            rows[key] = rows.get(key, 0) + 1
+        room = max(line_width() - 80, 12)  # what the IMAGES column has left of the width
+        for (host, path, size, where), layers in rows.items():
+            more = f" ({layers} layers)" if layers > 1 else ""
+            images = middle(where, max(room - len(more), 8)) + more
+            print(f"{middle(host, 28):<28} {human_bytes(size):>9} {path_cut(path, 40):<40} {images}")
         print(f"\n{hits['host'].nunique()} of {len(f.hosts)} hosts carry it")
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_fleet_report(args) -> int:
     from ..fleet.report import render_fleet
 
     index = render_fleet(args.paths, args.output, scheduler=args.scheduler)
@@ -93,12 +107,13 @@ def add_parser(sub) -> None:
 
     def common(s):
         s.add_argument("paths", nargs="+", help="snapshot folders, folders of snapshots, globs, or URLs (s3://bucket/prefix/)")
-        s.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster on this machine)")
+        s.add_argument("--scheduler", metavar="ADDR",
+                       help="Dask scheduler address (default: a LocalCluster on this machine)")
 
     s = fsub.add_parser("summary", help="per-host and fleet-wide totals, top images by fleet-wide savings")
     common(s)
     s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
-    s.set_defaults(func=cmd_summary)
+    s.set_defaults(func=cmd_fleet_summary)
 
     s = fsub.add_parser("find", help="which hosts carry a path (or glob), a sha256 or a file size")
     common(s)
@@ -107,9 +122,9 @@ def add_parser(sub) -> None:
     what.add_argument("--sha256", help="content hash (recorded by `layerlab scan --hash`)")
     what.add_argument("--size", type=int, help="file size in bytes")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(func=cmd_find)
+    s.set_defaults(func=cmd_fleet_find)
 
     s = fsub.add_parser("report", help="render the fleet notebook to HTML")
     common(s)
     s.add_argument("-o", "--output", default="fleet-report", help="output directory (default: fleet-report/)")
-    s.set_defaults(func=cmd_report)
+    s.set_defaults(func=cmd_fleet_report)

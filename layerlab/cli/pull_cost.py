@@ -7,13 +7,11 @@ import argparse
 import json
 
 from ..display import human_bytes
+from .arguments import add_registry_client, registry_client
 
 
 def _client(args):
-    from ..sources.registry import RegistryClient
-
-    return RegistryClient(docker_config=args.docker_config, insecure=args.insecure or (),
-                          verify=args.ca_file or True, cache_dir=False if args.no_cache else args.cache_dir)
+    return registry_client(args)  # the registry options every command shares (cli/arguments.py)
 
 
 def cmd_churn(args) -> int:
@@ -37,12 +35,7 @@ def cmd_churn(args) -> int:
 
 
 def client_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ca-file", help="CA bundle to trust for the registry's TLS certificate")
-    p.add_argument("--insecure", action="append", metavar="HOST",
-                   help="allow plain HTTP to HOST (loopback hosts are always allowed, as with docker)")
-    p.add_argument("--docker-config", help="docker config.json for credentials (default: ~/.docker/config.json)")
-    p.add_argument("--cache-dir", help="cache for manifests and configs (default: ~/.cache/layerlab/registry)")
-    p.add_argument("--no-cache", action="store_true", help="do not cache manifests and configs on disk")
+    add_registry_client(p)  # written once for every command (cli/arguments.py)
 
 
 def add_churn_parser(sub) -> None:

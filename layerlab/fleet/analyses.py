@@ -339,9 +339,11 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     il = t["listed_layers"]
     il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]],
                                                               on=[HOST, "image_id"])
+    from ..display import short_name
+
     names: dict = {}
     for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
-        names.setdefault((h, lid), set()).add(min(tags, key=len) if len(tags) else iid)
+        names.setdefault((h, lid), set()).add(short_name(tags, iid))
     hits["images"] = [sorted(names.get((h, lid), ())) for h, lid in zip(hits[HOST], hits["layer_id"])]
     return hits.sort_values([HOST, "path", "layer_id"], ignore_index=True)
 

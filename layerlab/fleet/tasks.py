@@ -14,9 +14,9 @@ def show_progress(progress: bool | None) -> bool:
 def wait(futures, desc: str, progress: bool | None) -> None:
     """Wait for ``futures`` with a tqdm bar over their completion (on stderr, or a notebook widget)."""
     from distributed import as_completed
-    from tqdm.auto import tqdm
+    from ..display import progress_bar
 
-    with tqdm(total=len(futures), desc=desc, unit="task", disable=not show_progress(progress), leave=False) as bar:
+    with progress_bar(total=len(futures), desc=desc, unit="task", progress=show_progress(progress), leave=False) as bar:
         for _ in as_completed(futures):
             bar.update(1)
 

@@ -192,6 +192,8 @@ def save(inventory, path) -> str:
 
 
 def is_snapshot(path) -> bool:
+    if os.fspath(path).startswith("docker://"):  # a registry image, not a URL fsspec reads
+        return False
     if remote(path):
         fs, p = remote(path)
         return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")

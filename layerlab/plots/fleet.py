@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..display import shorten
+from ..display import short_name, shorten
 from ._util import bytes_axis, get_ax, no_data
 
 
 def _name(tags, image_id: str) -> str:
     # The same tag can name different images on different hosts: the short ID tells them apart.
-    return f"{min(tags, key=len)} ({image_id[7:15]})" if len(tags) else image_id[7:19]
+    return f"{short_name(tags, image_id)} ({image_id[7:15]})" if len(tags) else short_name(tags, image_id)
 
 
 def host_distribution(per_host: pd.DataFrame, column: str = "physical_size", *, ax=None, bins: int = 30):

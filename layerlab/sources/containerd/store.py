@@ -21,8 +21,8 @@ import json
 import os
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ...display import progress_bar
 from ...errors import BoltError, CorruptMetadata, DataRootPermissionError, NotADataRoot
 from ...frames import schema
 from ...frames.inventory import Inventory
@@ -396,8 +396,8 @@ class ContainerdStore:
         layers = frames["layers"]
         read: dict[str, tuple] = {}
         rows = list(self._layer_rows.values())
-        bar = tqdm(rows, desc="reading snapshots", unit="layer", disable=self.progress is False or not rows,
-                   leave=False)
+        bar = progress_bar(rows, desc="reading snapshots", unit="layer", progress=self.progress, skip=not rows,
+                           leave=False)
         for row in bar:
             try:
                 read[row["layer_id"]] = self._read_layer(row)

@@ -362,6 +362,15 @@ _REF = Expect("an image reference: a string such as 'registry:5000/app:1', or a 
 _PAGE_SIZE = Expect("a whole number of entries a page, or None", test=whole_number(1), none=True)
 
 
+#: Hosts where plain HTTP is allowed besides loopback, comma-separated (``--insecure HOST`` sets it).
+INSECURE_ENV = "LAYERLAB_INSECURE_REGISTRIES"
+
+
+def insecure_from_environment() -> set[str]:
+    """The hosts ``$LAYERLAB_INSECURE_REGISTRIES`` allows plain HTTP to."""
+    return {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
+
+
 class RegistryClient:
     """Talks to registries on behalf of one user; thread-safe; use as a context manager.
 
@@ -370,7 +379,9 @@ class RegistryClient:
     docker_config : path of docker's config.json, a :class:`DockerConfig`, or False for none
         (default: ``$DOCKER_CONFIG`` or ``~/.docker/config.json``).
     credentials : ``{host: (user, password)}`` given directly; they take precedence over config.json.
-    insecure : hosts where plain HTTP is allowed (loopback hosts always are, as with docker).
+    insecure : hosts where plain HTTP is allowed (loopback hosts always are, as with docker), added to
+        those ``$LAYERLAB_INSECURE_REGISTRIES`` names (comma-separated; the CLI's ``--insecure`` sets it,
+        so every registry access of a command, report kernels included, follows one rule).
     verify : True, or the path of a CA bundle to trust (e.g. a test CA).
     cache_dir : where content-addressed bodies are cached; False for no cache.
     max_workers : concurrent requests when building frames (also the connection pool size).
@@ -395,7 +406,7 @@ class RegistryClient:
         else:
             self.docker_config = DockerConfig(docker_config)
         self._given = {h: Credentials(*c) if isinstance(c, tuple) else c for h, c in (credentials or {}).items()}
-        self.insecure = set(insecure)
+        self.insecure = set(insecure) | insecure_from_environment()
         self.verify = str(verify) if isinstance(verify, os.PathLike) else verify
         self.cache = None if cache_dir is False else BlobCache(cache_dir or default_cache_dir())
         self.max_workers = max_workers

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ...display import progress_bar
 from ...errors import LayerlabError
 from ...frames.schema import coerce, empty
 from ...oci.config import history_rows
@@ -49,8 +49,7 @@ def inspect_many(refs: Iterable[str | Reference], client: RegistryClient | None 
 
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            bar = tqdm(pool.map(one, refs), total=len(refs), desc="inspecting", unit="ref",
-                       disable=(None if progress is None else not progress))
+            bar = progress_bar(pool.map(one, refs), total=len(refs), desc="inspecting", unit="ref", progress=progress)
             return list(bar)
     finally:
         if own:

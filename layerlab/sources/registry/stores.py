@@ -186,18 +186,18 @@ class Store:
     def map(self, fn: Callable, items: Iterable, desc: str, unit: str, min_items: int = 200) -> list:
         """``fn`` over ``items`` on the bounded pool (order kept), with a progress bar when
         ``progress`` is True, or None and there are at least ``min_items``."""
-        from tqdm.auto import tqdm
+        from ...display import progress_bar
 
         items = list(items)
         if not items:
             return []
-        bar = dict(total=len(items), desc=desc, unit=unit, leave=False,
-                   disable=self.progress is False or (self.progress is None and len(items) < min_items))
+        bar = dict(total=len(items), desc=desc, unit=unit, leave=False, progress=self.progress,
+                   skip=self.progress is None and len(items) < min_items)
         if not self.object_store:
             # Local reads come from the page cache: threads would only add their overhead (GIL).
-            return list(tqdm(map(fn, items), delay=1, **bar))
+            return list(progress_bar(map(fn, items), delay=1, **bar))
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            return list(tqdm(pool.map(fn, items), **bar))
+            return list(progress_bar(pool.map(fn, items), **bar))
 
 
 def _walk_local(top: str) -> dict[str, tuple[str, int]]:
