@@ -17,7 +17,7 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("inventory", "analyses", "bloat", "registry", "pull_cost", "cache", "fleet", "notebooks")
+COMMANDS = ("inventory", "analyses", "bloat", "registry", "pull_cost", "cache", "fleet", "notebooks", "packages")
 
 
 def build_parser() -> argparse.ArgumentParser:
