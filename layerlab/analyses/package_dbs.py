@@ -37,7 +37,7 @@ _DB_FILE = re.compile(
     r"|(?P<rpm>/var/lib/rpm/rpmdb\.sqlite|/usr/lib/sysimage/rpm/rpmdb\.sqlite)"
     r"|(?P<rpmold>/var/lib/rpm/Packages(?:\.db)?|/usr/lib/sysimage/rpm/Packages(?:\.db)?)"
     r"|(?P<python>.*/[^/]+\.dist-info/(?:METADATA|RECORD)|.*/[^/]+\.egg-info(?:/PKG-INFO|/installed-files\.txt)?)"
-    r"|(?P<npm>.*/node_modules/(?:@[^/]+/)?[^/@][^/]*/package\.json)"
+    r"|(?P<npm>.*/package\.json)"
     r")$"
 )
 
@@ -255,6 +255,8 @@ def _rpm_header(blob: bytes) -> dict:
 
 
 def parse_rpm_sqlite(data: bytes, location: str) -> list[Package]:
+    if data[:16] == b"SQLite format 3\x00" and data[18:20] == b"\x02\x02":
+        data = data[:18] + b"\x01\x01" + data[20:]  # WAL mode (rpm's default) needs a -wal file: read it as a rollback db
     con = sqlite3.connect(":memory:")
     try:
         try:
@@ -363,6 +365,6 @@ def parse_go_buildinfo(blob: bytes, location: str) -> list[Package]:
             out.append(Package("go-module", parts[1], parts[2], location))
         elif parts[0] == "=>" and len(parts) >= 3 and out:
             out[-1].version = parts[2]  # a replaced module: the replacement's version is what is built in
-    if main is None and go_version:
-        out.append(Package("go-module", "stdlib", go_version.removeprefix("go"), location, None, None, [location]))
+    if go_version:  # the standard library built in, as syft lists it
+        out.append(Package("go-module", "stdlib", go_version, location, None, None, [] if main else [location]))
     return out

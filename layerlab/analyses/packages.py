@@ -283,7 +283,7 @@ def _owners(pkgs: list[tuple[dbs.Package, str, str]], merged: pd.DataFrame) -> d
             lo = np.searchsorted(sorted_paths, p.tree + "/", side="left")
             hi = np.searchsorted(sorted_paths, p.tree + "0", side="left")
             for path in sorted_paths[lo:hi]:
-                if "/node_modules/" not in path[len(p.tree):]:
+                if "/node_modules/" not in path[len(p.tree):] and not path.startswith(p.tree + "/node_modules"):
                     owner.setdefault(path, i)
     return owner
 
@@ -435,7 +435,7 @@ def packages(source, image=None, *, ecosystem=None, sort: str = "bytes") -> pd.D
     if ecosystem is not None:
         df = df[df["ecosystem"] == ecosystem]
     keys = (["bytes", "ecosystem", "name"], [False, True, True]) if sort == "bytes" else (["ecosystem", "name"], [True, True])
-    return df.sort_values(*keys, kind="stable").reset_index(drop=True)
+    return df.sort_values(keys[0], ascending=keys[1], kind="stable").reset_index(drop=True)
 
 
 @expects(source=SOURCE, image=IMAGE)

@@ -10,6 +10,8 @@ from .summary import terminal_width
 
 
 def cmd_packages(args) -> int:
+    import pandas as pd
+
     from ..analyses.packages import packages, packages_json
     from ..sources import open_source
 
@@ -37,7 +39,7 @@ def cmd_packages(args) -> int:
     ver_w = max(8, min(32, int(df["version"].str.len().max())))
     print(f"{'ECOSYSTEM':<10} {'NAME':<{name_w}} {'VERSION':<{ver_w}} {'BYTES':>9} {'DECLARED':>9} {'FILES':>6} LAYER")
     for r in df.itertuples(index=False):
-        declared = "" if r.declared_size is None or r.declared_size != r.declared_size else human_bytes(int(r.declared_size))
+        declared = "" if pd.isna(r.declared_size) else human_bytes(int(r.declared_size))
         line = (f"{r.ecosystem:<10} {r.name[:name_w]:<{name_w}} {r.version[:ver_w]:<{ver_w}} {human_bytes(r.bytes):>9} "
                 f"{declared:>9} {r.files:>6} {positions.get(r.layer_id, '?')}")
         print(line[:width])
