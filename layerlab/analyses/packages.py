@@ -235,8 +235,8 @@ BUILD_TIME = re.compile(
 def build_package_files(inv, image_id: str) -> pd.Series:
     """Paths of ``image_id`` owned by build-time packages (``BUILD_TIME``), mapped to the package name."""
     pf = inv.package_files
-    pf = pf[(pf["image_id"] == image_id).to_numpy() & pf["ecosystem"].isin(["deb", "rpm", "apk"]).to_numpy()]
-    pf = pf[pf["name"].astype(object).map(lambda n: bool(BUILD_TIME.match(n))).to_numpy()]
+    pf = pf.loc[(pf["image_id"] == image_id).to_numpy() & pf["ecosystem"].isin(["deb", "rpm", "apk"]).to_numpy()]
+    pf = pf.loc[pf["name"].astype(object).map(lambda n: bool(BUILD_TIME.match(n))).to_numpy(dtype=bool)]
     return pd.Series(pf["name"].to_numpy(dtype=object), index=pf["path"].to_numpy(dtype=object))
 
 
@@ -455,6 +455,23 @@ def layer_packages(source, image) -> pd.DataFrame:
     inv = open_source(source)
     pc = inv.package_changes
     return pc[pc["image_id"] == inv.image_id(image)].reset_index(drop=True)
+
+
+@expects(source=SOURCE, image=IMAGE)
+def layer_package_counts(source, image) -> pd.DataFrame:
+    """Per layer of ``image`` (``position``, ``created_by``): how many packages it added, removed,
+    upgraded and downgraded, and the names it added (``added_names``)."""
+    inv = open_source(source)
+    image_id = inv.image_id(image)
+    pc = layer_packages(inv, image_id)
+    il = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
+    out = il[["position", "created_by"]].reset_index(drop=True)
+    for change in ("added", "removed", "upgraded", "downgraded"):
+        counts = pc[pc["change"] == change].groupby("position").size()
+        out[change] = out["position"].map(counts).fillna(0).astype("int64")
+    names = pc[pc["change"] == "added"].groupby("position")["name"].agg(lambda s: sorted(s))
+    out["added_names"] = [names.get(p, []) for p in out["position"]]
+    return out
 
 
 @expects(source=SOURCE, a=IMAGE, b=IMAGE)
