@@ -268,24 +268,24 @@ def _symlink_resolver(merged: pd.DataFrame):
     return canonical
 
 
-def _owners(pkgs: list[tuple[dbs.Package, str, str]], merged: pd.DataFrame) -> dict[str, int]:
-    """Path of the merged view -> index of the first package owning it."""
+def _package_paths(pkgs: list, merged: pd.DataFrame) -> list[list[int]]:
+    """For each package, the rows of the merged view (not directories) it lists, each once."""
     canonical = _symlink_resolver(merged)
-    present = set(merged["path"])
-    owner: dict[str, int] = {}
-    sorted_paths = np.sort(merged["path"].to_numpy(dtype=object).astype(str))
-    for i, (p, _, _) in enumerate(pkgs):
-        for f in p.files:
-            c = canonical(f)
-            if c in present:
-                owner.setdefault(c, i)
+    not_dir = (merged["kind"] != "dir").to_numpy()
+    row_of = {p: i for i, p in enumerate(merged["path"].to_numpy(dtype=object)) if not_dir[i]}
+    order = np.argsort(merged["path"].to_numpy(dtype=object).astype(str), kind="stable")
+    sorted_paths = merged["path"].to_numpy(dtype=object).astype(str)[order]
+    out = []
+    for p, _, _ in pkgs:
+        rows = dict.fromkeys(r for f in p.files if (r := row_of.get(canonical(f))) is not None)
         if p.tree:
             lo = np.searchsorted(sorted_paths, p.tree + "/", side="left")
             hi = np.searchsorted(sorted_paths, p.tree + "0", side="left")
-            for path in sorted_paths[lo:hi]:
-                if "/node_modules/" not in path[len(p.tree):] and not path.startswith(p.tree + "/node_modules"):
-                    owner.setdefault(path, i)
-    return owner
+            for k in range(lo, hi):
+                if "/node_modules/" not in sorted_paths[k][len(p.tree):] and not_dir[order[k]]:
+                    rows.setdefault(int(order[k]))
+        out.append(list(rows))
+    return out
 
 
 def _installed_and_changed(states, identity, version) -> tuple[int, int]:
@@ -334,16 +334,20 @@ def _compute(inv) -> dict[str, pd.DataFrame]:
             pos = chain.index(lid) if lid in chain else len(chain) - 1
             pkgs.append((p, pos, pos))
         m = ip.merged
-        owner = _owners([(p, i, c) for p, i, c in pkgs], m)
+        pkgs.sort(key=lambda t: ECOSYSTEMS.index(t[0].ecosystem))  # a shared file's owner: the OS package first
+        listed = _package_paths(pkgs, m)
         paths = m["path"].to_numpy(dtype=object)
-        own = np.fromiter((owner.get(p, -1) for p in paths), dtype=np.int64, count=len(paths))
-        not_dir = (m["kind"] != "dir").to_numpy()
         sizes = m["size"].to_numpy()
         positions = m["position"].to_numpy()
-        counts = np.bincount(own[not_dir & (own >= 0)], minlength=len(pkgs))
-        total = np.bincount(own[not_dir & (own >= 0)], weights=sizes[not_dir & (own >= 0)], minlength=len(pkgs))
-        top = np.full(len(pkgs), -1)
-        np.maximum.at(top, own[own >= 0], positions[own >= 0])
+        # A file two databases list (Debian's python3-pip and the pip dist-info it ships) counts in the
+        # bytes of both; in package_files it belongs to the first of them.
+        own = np.full(len(m), -1, dtype=np.int64)
+        for i in range(len(pkgs) - 1, -1, -1):
+            own[listed[i]] = i
+        counts = [len(rows) for rows in listed]
+        total = [int(sizes[rows].sum()) for rows in listed]
+        top = [int(positions[rows].max()) if rows else -1 for rows in listed]
+        not_dir = (m["kind"] != "dir").to_numpy()
         for i, (p, installed, changed) in enumerate(pkgs):
             changed = max(changed, int(top[i]))
             pkg_rows.append({"image_id": ip.image_id, "ecosystem": p.ecosystem, "name": p.name, "version": p.version,
@@ -392,6 +396,27 @@ def _with_dpkg_files(ip: _ImagePackages, p: dbs.Package, listed: dict) -> dbs.Pa
 
 def _natural(v: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|[A-Za-z]+|~", v)]
+
+
+_SPEC = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*(\S+)\s*$")
+
+
+def version_matches(version: str, spec: str | None) -> bool:
+    """Whether ``version`` meets ``spec``: comma-separated conditions such as ``<3.0.13`` or
+    ``>=1.2,<2`` (``=`` or none: equal). Versions compare by their runs of digits as numbers, then
+    letters (dpkg's and rpm's ``~`` and epochs are compared as text around the numbers)."""
+    if spec is None or not spec.strip():
+        return True
+    for part in spec.split(","):
+        m = _SPEC.match(part)
+        if not m:
+            raise ValueError(f"version condition {part!r} is not like <3.0.13, >=1.2 or ==1.0")
+        op, want = m.group(1) or "==", m.group(2)
+        a, b = _natural(version), _natural(want)
+        ok = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "=": a == b, "!=": a != b}[op]
+        if not ok:
+            return False
+    return True
 
 
 def _changes(image_id: str, chain: list[str], states: list[dict]) -> list[dict]:

@@ -12,7 +12,7 @@ def cmd_scan(args) -> int:
     from ..collect import scan
 
     out = scan(args.root, args.output, driver=args.driver, files=args.files, hash=args.hash, progress=not args.quiet,
-               platform=args.platform, foreign_layers=args.foreign_layers)
+               platform=args.platform, foreign_layers=args.foreign_layers, packages=args.packages)
     from ..frames.snapshot_load import load
 
     snap = load(out)
@@ -88,6 +88,8 @@ def add_parser(sub) -> None:
                    help="a foreign layer (blob only at its urls): fetch it from them, checked and without credentials "
                         "(default), or skip it (recorded as skipped)")
     s.add_argument("--hash", action="store_true", help="record sha256 of files that have an identical twin (reads only files sharing a size)")
+    s.add_argument("--packages", action="store_true", help="read the package databases of every image into the snapshot "
+                   "(packages, package_changes: for fleets, `find_package`; docs/packages.md)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_scan)
 

@@ -246,7 +246,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("position", INT, "that layer's position in the image (0 = base)"),
         ("changed_layer_id", STRING, "the layer that last changed it: its version or one of its files"),
         ("changed_position", INT, "that layer's position"),
-        ("files", INT, "its files (not directories) in the merged view, a file owned by two packages counted for the first"),
+        ("files", INT, "its files (not directories) in the merged view; a file two databases list counts for both"),
         ("bytes", INT, "bytes of those files in the merged view (exact, from the files frame)"),
         ("declared_size", NULLABLE_INT, "the size its database declares: dpkg Installed-Size (KiB x 1024), rpm SIZE, "
                                         "apk I:; null for python, npm and go-module"),
@@ -259,7 +259,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_id", STRING, "the layer providing it"),
         ("position", INT, "that layer's position"),
         ("ecosystem", STRING, "the owning package's ecosystem; null when no package owns the file"),
-        ("name", STRING, "the owning package; null for files no package owns (copied or built by the Dockerfile)"),
+        ("name", STRING, "the owning package (of two: the OS package's); null for files no package owns (copied or built)"),
         ("version", STRING, "the owning package's version; null when unowned"),
     ),
     "package_changes": _frame_spec(

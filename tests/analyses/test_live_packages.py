@@ -243,3 +243,30 @@ def test_diff_and_bloat_name_packages(pkg_live):
     assert len(build) == 1 and build.iloc[0]["position"] == 2 and "gcc-12" in build.iloc[0]["examples"]
     assert "multi-stage" in build.iloc[0]["fix"]
     assert not len(bloat(inv, pi.DEBIAN).query("category == 'build-packages'"))
+
+
+def test_snapshot_keeps_packages_and_fleet_finds_them(pkg_live, tmp_path):
+    _, built, _, saved, _ = pkg_live
+    from layerlab.collect import scan
+    from layerlab.fleet.demo import host_id_for
+
+    deb = ll.open_source(f"docker-archive:{saved[pi.DEB]}", progress=False)
+    snap = ll.load(scan(f"docker-archive:{saved[pi.DEB]}", str(tmp_path / "scan.layerlab"), packages=True, progress=False))
+    assert _ours(snap) == _ours(deb) and len(snap.package_changes) == len(deb.package_changes)
+
+    def host(tag, name, packages=True):  # each image as the snapshot of a host of its own
+        inv = ll.open_source(f"docker-archive:{saved[tag]}", progress=False)
+        if packages:
+            inv.packages  # noqa: B018
+        inv.meta.update(host=name, hostname=name, host_id=host_id_for(name))
+        return inv.save(tmp_path / f"{name}.layerlab")
+
+    paths = [host(pi.DEB, "build-1"), host(pi.PY, "web-1"), host(pi.GO, "go-1", packages=False)]
+    with ll.fleet(paths, progress=False) as f:
+        hits = f.find_package("libc6", ">=2.36,<2.37")
+        assert set(zip(hits["host"], hits["image"])) == {("build-1", pi.DEB), ("web-1", pi.PY)}
+        assert hits["version"].str.startswith("2.36").all()
+        assert f.find_package("libc6", "<2.36").empty
+        gcc = f.find_package("gcc-1?", ecosystem="deb")
+        assert set(gcc["name"]) == {"gcc-12"} and set(gcc["host"]) == {"build-1"}
+        assert hits.attrs["hosts_without_packages"] == ["go-1"]
