@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ..errors import IMAGE, OPTIONAL_IMAGE, expects
+from ..errors import IMAGE, OPTIONAL_IMAGE, LayerlabError, expects
 from ..frames import schema
 from ..frames.inventory import SOURCE
 from ..sources import open_source
@@ -398,7 +398,11 @@ def _natural(v: str) -> list:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|[A-Za-z]+|~", v)]
 
 
-_SPEC = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*(\S+)\s*$")
+_SPEC = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*([0-9A-Za-z][^\s,]*)\s*$")
+
+
+class VersionSpecError(LayerlabError, ValueError):
+    """A version condition that is not one (``find_package``'s ``version_spec``)."""
 
 
 def version_matches(version: str, spec: str | None) -> bool:
@@ -410,7 +414,8 @@ def version_matches(version: str, spec: str | None) -> bool:
     for part in spec.split(","):
         m = _SPEC.match(part)
         if not m:
-            raise ValueError(f"version condition {part!r} is not like <3.0.13, >=1.2 or ==1.0")
+            raise VersionSpecError(f"version condition {part!r} is not like <3.0.13, >=1.2 or ==1.0 "
+                                   "(conditions are separated by commas)")
         op, want = m.group(1) or "==", m.group(2)
         a, b = _natural(version), _natural(want)
         ok = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "=": a == b, "!=": a != b}[op]
