@@ -8,7 +8,7 @@
 - ``GO``: a Go binary built with golang-go (``go build``), copied into the image.
 - ``RPM``: an rpm database made by Debian's rpm (``rpmbuild`` a package, ``rpm --root -i`` it).
 - ``HOSTILE`` (on ``PY``): a dpkg .list naming ``../../etc/passwd``, a RECORD with an absolute path
-  and one climbing above ``/``, an 8 MB package.json, apk's database as a FIFO.
+  and one climbing above ``/``, an 8 MB package.json, rpm's database as a FIFO.
 - ``TRUNCATED``: the dpkg status file cut in the middle of a stanza.
 
 Builds need the package registries: RUN steps use ``--network=host`` (the test daemon has no bridge).
@@ -150,7 +150,7 @@ def build_package_images(daemon: Daemon, workdir) -> dict[str, str]:
         RUN printf '/../../etc/passwd\\n../../../etc/shadow\\n' >> /var/lib/dpkg/info/bash.list
         RUN printf '/etc/passwd,,\\n../../../../../../../../../../outside,,\\n' >> {SITE}/six-1.16.0.dist-info/RECORD
         RUN mkdir -p /app/node_modules/huge && head -c 8000000 /dev/zero | tr '\\0' ' ' > /app/node_modules/huge/package.json
-        RUN mkdir -p /lib/apk/db && mkfifo /lib/apk/db/installed
+        RUN mkdir -p /var/lib/rpm && mkfifo /var/lib/rpm/rpmdb.sqlite
         """)
     ctx = work / "truncated"
     ctx.mkdir()
