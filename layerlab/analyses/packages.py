@@ -234,7 +234,13 @@ BUILD_TIME = re.compile(
 
 def build_package_files(inv, image_id: str) -> pd.Series:
     """Paths of ``image_id`` owned by build-time packages (``BUILD_TIME``), mapped to the package name."""
-    pf = inv.package_files
+    if "package_frames" in inv.cache:
+        pf = inv.package_files
+    else:  # this image only (bloat looks at one image; the source's frames would stack every image)
+        kept = inv.cache.setdefault("package_files_of", {})
+        if image_id not in kept:
+            kept[image_id] = _compute(inv, [image_id])["package_files"]
+        pf = kept[image_id]
     pf = pf.loc[(pf["image_id"] == image_id).to_numpy() & pf["ecosystem"].isin(["deb", "rpm", "apk"]).to_numpy()]
     pf = pf.loc[pf["name"].astype(object).map(lambda n: bool(BUILD_TIME.match(n))).to_numpy(dtype=bool)]
     return pd.Series(pf["name"].to_numpy(dtype=object), index=pf["path"].to_numpy(dtype=object))
@@ -301,11 +307,12 @@ def _installed_and_changed(states, identity, version) -> tuple[int, int]:
     return installed, changed
 
 
-def _compute(inv) -> dict[str, pd.DataFrame]:
+def _compute(inv, image_ids=None) -> dict[str, pd.DataFrame]:
     reads = _Reads(inv)
     skipped: list[dict] = []
     ok, why = readable(inv)
-    per_image = [_ImagePackages(inv, iid, reads, skipped) for iid in inv.images["image_id"]]
+    ids = inv.images["image_id"] if image_ids is None else image_ids
+    per_image = [_ImagePackages(inv, iid, reads, skipped) for iid in ids]
     wants: dict[str, dict[str, Want]] = defaultdict(dict)
     for ip in per_image:
         for lid, w in ip.wants().items():

@@ -61,7 +61,8 @@ class Inventory:
     def note_skipped(self, rows: list[dict]) -> None:
         """Add what an analysis of layer contents could not read (package databases) to ``skipped``."""
         more = schema.from_rows("skipped", rows)
-        self._frames["skipped"] = pd.concat([self._get("skipped"), more], ignore_index=True)
+        both = pd.concat([self._get("skipped"), more], ignore_index=True)
+        self._frames["skipped"] = both.drop_duplicates(ignore_index=True)
 
     @property
     def source(self) -> str:
