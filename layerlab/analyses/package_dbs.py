@@ -256,7 +256,8 @@ def _rpm_header(blob: bytes) -> dict:
 
 def parse_rpm_sqlite(data: bytes, location: str) -> list[Package]:
     if data[:16] == b"SQLite format 3\x00" and data[18:20] == b"\x02\x02":
-        data = data[:18] + b"\x01\x01" + data[20:]  # WAL mode (rpm's default) needs a -wal file: read it as a rollback db
+        # WAL mode (rpm's default) would need the -wal file beside it: read the main file as a rollback db
+        data = data[:18] + b"\x01\x01" + data[20:]
     con = sqlite3.connect(":memory:")
     try:
         try:

@@ -97,7 +97,8 @@ class _ImagePackages:
     def wants(self) -> dict[str, dict[str, Want]]:
         out: dict[str, dict[str, Want]] = defaultdict(dict)
         kinds = self.db["kind"].astype(object)
-        for r in self.db[~kinds.isin(["file", "dir", "whiteout", "opaque", "hardlink"]).to_numpy()].itertuples(index=False):
+        odd = ~kinds.isin(["file", "dir", "whiteout", "opaque", "hardlink"]).to_numpy()
+        for r in self.db[odd].itertuples(index=False):
             self._skip(r.layer_id, r.path, f"a {r.kind}, not a regular file: not read (never followed or waited on)")
         for r in self.db[(kinds == "file").to_numpy()].itertuples(index=False):
             if r.db == "deblist":
@@ -197,7 +198,8 @@ class _ImagePackages:
         for pos in range(len(self.chain)):
             if pos in changed or (rows["position"] == pos).any():
                 visible = resolve(rows[rows["position"].to_numpy() <= pos], "oci")
-                visible = visible[visible["kind"].astype(object).eq("file").to_numpy() & visible["path"].isin(paths).to_numpy()]
+                visible = visible[visible["kind"].astype(object).eq("file").to_numpy()
+                                  & visible["path"].isin(paths).to_numpy()]
                 view = dict(zip(visible["path"], visible["layer_id"]))
                 current = {}
                 for path, lid in view.items():
@@ -471,7 +473,8 @@ def packages(source, image=None, *, ecosystem=None, sort: str = "bytes") -> pd.D
         df = df[df["image_id"] == inv.image_id(image)]
     if ecosystem is not None:
         df = df[df["ecosystem"] == ecosystem]
-    keys = (["bytes", "ecosystem", "name"], [False, True, True]) if sort == "bytes" else (["ecosystem", "name"], [True, True])
+    by_bytes = (["bytes", "ecosystem", "name"], [False, True, True])
+    keys = by_bytes if sort == "bytes" else (["ecosystem", "name"], [True, True])
     return df.sort_values(keys[0], ascending=keys[1], kind="stable").reset_index(drop=True)
 
 

@@ -49,16 +49,19 @@ def cmd_packages(args) -> int:
 def add_parser(subparsers) -> None:
     s = subparsers.add_parser(
         "packages",
-        help="the packages of an image (deb, rpm, apk, python, npm, go-module), their bytes and the layer that installed them",
+        help="the packages of an image (deb, rpm, apk, python, npm, go-module), their bytes and the layer that "
+        "installed them",
         description="List the packages an image's package databases hold (dpkg, rpm's sqlite database, apk, Python "
         "dist-info/egg-info, node_modules package.json, Go binaries' build info) with the bytes of their files in the "
         "image, the size the database declares, and the layer that installed them.",
     )
-    s.add_argument("source", help="data root, .layerlab snapshot (with its data root), docker-archive:PATH, oci:DIR[:REF], "
+    s.add_argument("source", help="data root, .layerlab snapshot (with its data root), docker-archive:PATH, "
+                   "oci:DIR[:REF], "
                    "oci-archive:PATH[:REF], containers-storage:[REF], or 'sample'")
     s.add_argument("image", nargs="?", help="tag, ID or ID prefix (optional when the source holds one image)")
     s.add_argument("--driver", help="storage driver, when the root holds several image stores")
-    s.add_argument("--ecosystem", choices=("deb", "rpm", "apk", "python", "npm", "go-module"), help="only this ecosystem")
+    s.add_argument("--ecosystem", choices=("deb", "rpm", "apk", "python", "npm", "go-module"),
+                   help="only this ecosystem")
     s.add_argument("--sort", choices=("bytes", "name"), default="bytes", help="largest first (default) or by name")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_packages)

@@ -456,7 +456,8 @@ def find_package(fleet, name: str, version_spec: str | None = None, *, ecosystem
     found = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[c for c in cols if c != "image"])
     if len(found):
         listed = _frame_tables(fleet)["listed"]
-        names = {(h, i): (min(t, key=len) if len(t) else i) for h, i, t in zip(listed[HOST], listed["image_id"], listed["tags"])}
+        names = {(h, i): (min(t, key=len) if len(t) else i)
+                 for h, i, t in zip(listed[HOST], listed["image_id"], listed["tags"])}
         found["image"] = [names.get((h, i), i) for h, i in zip(found[HOST], found["image_id"])]
     else:
         found["image"] = pd.Series(dtype=object)

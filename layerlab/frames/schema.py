@@ -241,7 +241,8 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("name", STRING, "package name as its database writes it"),
         ("version", STRING, "version as its database writes it (dpkg and rpm with the epoch, as `epoch:`)"),
         ("architecture", STRING, "architecture where the database has one (deb, rpm, apk); null otherwise"),
-        ("location", STRING, "the database entry: dpkg status, rpmdb.sqlite, a dist-info directory, a package.json, a Go binary"),
+        ("location", STRING, "the database entry: dpkg status, rpmdb.sqlite, a dist-info directory, a package.json, "
+                             "a Go binary"),
         ("layer_id", STRING, "the layer that installed it (from it on, every layer's view has it)"),
         ("position", INT, "that layer's position in the image (0 = base)"),
         ("changed_layer_id", STRING, "the layer that last changed it: its version or one of its files"),
@@ -259,7 +260,8 @@ FRAMES: dict[str, tuple[Column, ...]] = {
         ("layer_id", STRING, "the layer providing it"),
         ("position", INT, "that layer's position"),
         ("ecosystem", STRING, "the owning package's ecosystem; null when no package owns the file"),
-        ("name", STRING, "the owning package (of two: the OS package's); null for files no package owns (copied or built)"),
+        ("name", STRING, "the owning package (of two: the OS package's); null for files no package owns "
+                         "(copied or built)"),
         ("version", STRING, "the owning package's version; null when unowned"),
     ),
     "package_changes": _frame_spec(

@@ -172,7 +172,8 @@ def test_layers_that_installed_changed_and_removed(pkg_live):
 
 def test_data_root_and_archive_agree(pkg_live):
     _, built, inv, saved, _ = pkg_live
-    cols = ["ecosystem", "name", "version", "architecture", "location", "position", "changed_position", "files", "bytes",
+    cols = ["ecosystem", "name", "version", "architecture", "location", "position", "changed_position", "files",
+            "bytes",
             "declared_size"]
     oci = str(Path(saved[pi.NPM]).with_suffix(".oci"))  # skopeo's OCI layout: gzip blobs, streamed
     subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{saved[pi.NPM]}", f"oci:{oci}:npm"], check=True,
@@ -260,7 +261,8 @@ def test_snapshot_keeps_packages_and_fleet_finds_them(pkg_live, tmp_path):
     from layerlab.fleet.demo import host_id_for
 
     deb = ll.open_source(f"docker-archive:{saved[pi.DEB]}", progress=False)
-    snap = ll.load(scan(f"docker-archive:{saved[pi.DEB]}", str(tmp_path / "scan.layerlab"), packages=True, progress=False))
+    snap = ll.load(scan(f"docker-archive:{saved[pi.DEB]}", str(tmp_path / "scan.layerlab"), packages=True,
+                        progress=False))
     assert _ours(snap) == _ours(deb) and len(snap.package_changes) == len(deb.package_changes)
 
     def host(tag, name, packages=True):  # each image as the snapshot of a host of its own

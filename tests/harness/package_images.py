@@ -109,7 +109,8 @@ def _rpm_root(into: Path) -> Path:
     rpm = next((top / "RPMS").rglob("*.rpm"))
     root = into / "rpmroot"
     root.mkdir()
-    subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"], check=True, capture_output=True)
+    subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"], check=True,
+                   capture_output=True)
     subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--nosignature",
                     str(rpm)], check=True, capture_output=True)
     return root
@@ -149,7 +150,8 @@ def build_package_images(daemon: Daemon, workdir) -> dict[str, str]:
         FROM {PY}
         RUN printf '/../../etc/passwd\\n../../../etc/shadow\\n' >> /var/lib/dpkg/info/bash.list
         RUN printf '/etc/passwd,,\\n../../../../../../../../../../outside,,\\n' >> {SITE}/six-1.16.0.dist-info/RECORD
-        RUN mkdir -p /app/node_modules/huge && head -c 8000000 /dev/zero | tr '\\0' ' ' > /app/node_modules/huge/package.json
+        RUN mkdir -p /app/node_modules/huge \\
+            && head -c 8000000 /dev/zero | tr '\\0' ' ' > /app/node_modules/huge/package.json
         RUN mkdir -p /var/lib/rpm && mkfifo /var/lib/rpm/rpmdb.sqlite
         """)
     ctx = work / "truncated"

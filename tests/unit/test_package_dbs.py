@@ -21,7 +21,8 @@ STATUS = Path("/var/lib/dpkg/status")
 def _dpkg_query() -> set[tuple[str, str, str]]:
     out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"],
                          capture_output=True, text=True, check=True).stdout
-    return {tuple(line.split("\t")[:3]) for line in out.splitlines() if line.split("\t")[3].startswith(("ii", "iU", "iF"))}
+    rows = [line.split("\t") for line in out.splitlines()]
+    return {tuple(r[:3]) for r in rows if r[3].startswith(("ii", "iU", "iF"))}
 
 
 def test_dpkg_status_as_dpkg_query_lists_it():
@@ -90,7 +91,8 @@ def _rpmdb(tmp: Path) -> Path:
     subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec)], check=True, capture_output=True)
     root = tmp / "root"
     root.mkdir()
-    subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"], check=True, capture_output=True)
+    subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"], check=True,
+                   capture_output=True)
     subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--nosignature",
                     str(next(top.rglob("*.rpm")))], check=True, capture_output=True)
     return root / "var/lib/rpm/rpmdb.sqlite"
@@ -114,7 +116,8 @@ def test_go_build_info_of_a_real_binary(tmp_path):
     (src / "go.mod").write_text("module example.com/unit/hello\n\ngo 1.19\n")
     (src / "main.go").write_text('package main\n\nfunc main() { println("hi") }\n')
     env = {**os.environ, "GOPATH": str(tmp_path / "gopath"), "GOCACHE": str(tmp_path / "gocache"), "CGO_ENABLED": "0"}
-    subprocess.run(["go", "build", "-o", str(tmp_path / "hello"), "."], cwd=src, env=env, check=True, capture_output=True)
+    subprocess.run(["go", "build", "-o", str(tmp_path / "hello"), "."], cwd=src, env=env, check=True,
+                   capture_output=True)
     data = (tmp_path / "hello").read_bytes()
     found = dbs.elf_section(data[:64], lambda off, n: data[off:off + n])
     assert found is not None
