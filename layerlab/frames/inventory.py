@@ -52,9 +52,11 @@ class Inventory:
         return schema.validate(DERIVED[name](self, name), name)
 
     packages = property(lambda self: self._derived("packages"),
-                        doc="One row per (image, package), from the package databases in its layers (docs/packages.md).")
+                        doc="One row per (image, package), from the package databases in its layers "
+                            "(docs/packages.md).")
     package_files = property(lambda self: self._derived("package_files"),
-                             doc="One row per (image, non-directory path of its merged view) and the package owning it.")
+                             doc="One row per (image, non-directory path of its merged view) and the package "
+                                 "owning it.")
     package_changes = property(lambda self: self._derived("package_changes"),
                                doc="Per image and layer: packages added, removed, upgraded or downgraded.")
 

@@ -205,7 +205,8 @@ def bloat(source, image, *, rules=None) -> pd.DataFrame:
             "created_by": None if created_by is None or pd.isna(created_by) else str(created_by),
             "bytes": int(g["bytes"].sum()),
             "paths": len(g),
-            "examples": _build_examples(inv, image_id, g) if category == BUILD_PACKAGES else list(g["path"].head(EXAMPLES)),
+            "examples": (_build_examples(inv, image_id, g) if category == BUILD_PACKAGES
+                         else list(g["path"].head(EXAMPLES))),
             "fix": table.at[top_rule, "fix"] or None,
             "see": table.at[top_rule, "see"] or None,
         })
