@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import layerlab as ll
-from layerlab.analyses.bloat import bloat, bloat_files
+from layerlab.analyses import bloat, bloat_files
 from layerlab.analyses.packages import diff_packages
 from harness import package_images as pi
 from harness.daemon import Daemon, dockerd_missing
