@@ -14,6 +14,7 @@ pandas and pyarrow load only when a source is opened.
 from __future__ import annotations
 
 from ._lazy import attach
+from . import frames as _frames
 from ._version import __version__
 from .errors import (
     ArgumentError,
@@ -43,6 +44,17 @@ _LAZY = {
     "scan": ".collect",
     "simulate_writes": ".analyses.drivers.cow_model",
 }
+
+
+def _package_frame(inv, name):
+    from .analyses.packages import derived
+
+    return derived(inv, name)
+
+
+# Inventory.packages & co. are computed by analyses; frames cannot import them, so they are wired here
+# (without importing pandas: the analysis loads on first use).
+_frames.DERIVED.update(dict.fromkeys(("packages", "package_files", "package_changes"), _package_frame))
 
 
 # ll.fleet is the fleet package, callable: ll.fleet(paths, client=None); dask loads on first use.

@@ -9,7 +9,7 @@ from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
          foreign_layers=TEXT)
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False,
          progress: bool | None = None,
-         platform: str | None = None, foreign_layers: str = "fetch") -> str:
+         platform: str | None = None, foreign_layers: str = "fetch", packages: bool = False) -> str:
     """Read a data root (or an image archive, layout or registry image: anything ``open_source``
     takes) and write it as a ``.layerlab`` snapshot at ``out``; returns the snapshot path.
 
@@ -50,4 +50,6 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
         hashed = fill_sha256(inv, progress=progress)
         if hashed is not None:
             inv.meta["hashed"] = hashed
+    if packages:  # read while the layers are here: the snapshot keeps packages and package_changes
+        inv.packages  # noqa: B018
     return inv.save(out)

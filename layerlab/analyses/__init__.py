@@ -17,6 +17,7 @@ from .dedup.dedup import content_dedup, dedup_levels
 from .diff.diff import diff_images, diff_layers, layer_changes
 from .fix_first import fix_first, pick_image, pick_pair
 from .merged import merged_view
+from .packages import diff_packages, layer_package_counts, layer_packages, package_sizes, packages
 from .dedup.sharing import layer_dedup, sharing, sharing_matrix
 from .dive.waste import dive_analysis, efficiency, layer_reasons, waste
 
@@ -29,6 +30,7 @@ __all__ = [
     "content_dedup",
     "dedup_levels",
     "copy_ups",
+    "diff_packages",
     "diff_images",
     "diff_layers",
     "dive_analysis",
@@ -36,9 +38,13 @@ __all__ = [
     "fix_first",
     "layer_changes",
     "layer_dedup",
+    "layer_package_counts",
+    "layer_packages",
     "layer_reasons",
     "load_rules",
     "merged_view",
+    "package_sizes",
+    "packages",
     "parse_bytes",
     "pick_image",
     "pick_pair",

@@ -20,8 +20,8 @@ from .._version import __version__
 from ..errors import LayerlabError
 
 #: The modules of this package that add subcommands, in the order ``--help`` lists them.
-COMMANDS = ("scan", "summary", "report", "diff", "check", "bloat", "registry", "pull_cost", "cache", "fleet",
-            "notebooks")
+COMMANDS = ("scan", "summary", "report", "diff", "check", "bloat", "packages", "registry", "pull_cost", "cache",
+            "fleet", "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,6 +54,9 @@ def cmd_diff(args) -> int:
     split = size_split(inv, args.image_a, args.image_b, source_b=inv_b)
     order = ranked(paths)
     ia, ib = inv.image_id(args.image_a), inv_b.image_id(args.image_b)
+    from ..analyses.packages import diff_packages
+
+    pkgs = diff_packages(inv, ia, ib, source_b=inv_b)
     totals = {
         status: {"paths": int((paths["status"] == status).sum()),
                  "bytes": int(paths.loc[paths["status"] == status, "size_delta"].sum())}
@@ -67,6 +70,13 @@ def cmd_diff(args) -> int:
             "only_a_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "a"],
             "only_b_layers": [lid for lid, where in zip(layers["layer_id"], layers["in"]) if where == "b"],
             "totals": totals,
+            "packages": [
+                {"status": r.status, "ecosystem": r.ecosystem, "name": r.name,
+                 "version_a": None if pd.isna(r.version_a) else r.version_a,
+                 "version_b": None if pd.isna(r.version_b) else r.version_b,
+                 "bytes_a": int(r.bytes_a), "bytes_b": int(r.bytes_b), "bytes_delta": int(r.bytes_delta)}
+                for r in pkgs.itertuples(index=False)
+            ],
             "size_delta": int(paths["size_delta"].sum()),
             "image_size": {"a": split["size_a"], "b": split["size_b"], "delta": split["delta"],
                            "layers": split["layers"]},
@@ -111,6 +121,20 @@ def cmd_diff(args) -> int:
         print(head + safe(command_label(layer["created_by"], max(width - len(head), 8))))
     if len(split["layers"]) > args.top:
         print(f"  ... {count(len(split['layers']) - args.top, 'more layer')} (--json for all)")
+    if len(pkgs):
+        print("packages:")
+        for status in ("added", "removed", "changed"):
+            part = pkgs[pkgs["status"] == status]
+            if len(part):
+                print(f"  {status:<8} {len(part):>7,} packages  {_signed(part['bytes_delta'].sum())}")
+        top = pkgs.reindex(pkgs["bytes_delta"].abs().sort_values(ascending=False, kind="stable").index).head(args.top)
+        for r in top.itertuples(index=False):
+            versions = r.version_b if r.status == "added" else r.version_a if r.status == "removed" else \
+                f"{r.version_a} -> {r.version_b}"
+            head = f"  {r.status:<8} {_signed(r.bytes_delta):>10}  {r.ecosystem:<9} "
+            print(head + middle(safe(f"{r.name} {versions}"), max(width - len(head), 8)))
+        if len(pkgs) > len(top):
+            print(f"  ... {count(len(pkgs) - len(top), 'more package')} (--json for all)")
     print("paths:")
     for status in ("added", "removed", "changed"):
         t = totals[status]

@@ -22,7 +22,8 @@ def cmd_scan(args) -> int:
         out = open_source_arg(args).save(args.output)
     else:
         out = scan(source, args.output, driver=args.driver, files=args.files, hash=args.hash,
-                   progress=False if args.quiet else None, platform=args.platform, foreign_layers=args.foreign_layers)
+                   progress=False if args.quiet else None, platform=args.platform, foreign_layers=args.foreign_layers,
+                   packages=args.packages)
 
     snap = load(out)
     remember(args, snap)  # what it skipped, reported once (cli.main)
@@ -53,6 +54,9 @@ def add_parser(sub) -> None:
     s.add_argument("--foreign-layers", choices=("fetch", "skip"), default="fetch",
                    help="a foreign layer (blob only at its urls): fetch it from them, checked and without credentials "
                         "(default), or skip it (recorded as skipped)")
+    s.add_argument("--packages", action="store_true",
+                   help="read the package databases of every image into the snapshot "
+                   "(packages, package_changes: for fleets, `find_package`; docs/packages.md)")
     s.add_argument("--hash", action="store_true",
                    help="record sha256 of files that have an identical twin (reads only files sharing a size)")
     add_verbosity(s)

@@ -430,3 +430,39 @@ def summary(fleet) -> dict:
         "skipped": [{k: clean(v) for k, v in r.items()} for r in fleet.skipped.to_dict("records")],
         "superseded": [{k: clean(v) for k, v in r.items()} for r in fleet.superseded.to_dict("records")],
     }
+
+
+def find_package(fleet, name: str, version_spec: str | None = None, *, ecosystem: str | None = None) -> pd.DataFrame:
+    """Every host and image holding package ``name`` (a glob such as ``libssl*`` too) at a version
+    meeting ``version_spec`` (``"<3.0.13"``, ``">=1.2,<2"``), from the packages the hosts' snapshots
+    keep (``layerlab scan --packages``). One row per (host, image, package): ``host``, ``image``
+    (shortest tag, or the ID), ``image_id``, ``ecosystem``, ``name``, ``version``, ``layer_id``,
+    ``bytes``. ``attrs["hosts_without_packages"]`` lists the hosts scanned without ``--packages``."""
+    import fnmatch
+
+    from ..analyses.packages import version_matches
+
+    rows, missing = [], []
+    for part in fleet.parts:
+        try:
+            pk = read_frame(part, "packages", storage_options=fleet.storage_options)
+        except (OSError, ValueError):  # no packages.parquet: scanned without --packages
+            missing.append(part[1])
+            continue
+        hit = pk[pk["name"].map(lambda n: fnmatch.fnmatchcase(n, name)).to_numpy(dtype=bool)]
+        if ecosystem is not None:
+            hit = hit[(hit["ecosystem"] == ecosystem).to_numpy()]
+        hit = hit[hit["version"].map(lambda v: version_matches(v, version_spec)).to_numpy(dtype=bool)]
+        rows.append(hit)
+    cols = [HOST, "image", "image_id", "ecosystem", "name", "version", "layer_id", "bytes"]
+    found = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[c for c in cols if c != "image"])
+    if len(found):
+        listed = _frame_tables(fleet)["listed"]
+        names = {(h, i): (min(t, key=len) if len(t) else i)
+                 for h, i, t in zip(listed[HOST], listed["image_id"], listed["tags"])}
+        found["image"] = [names.get((h, i), i) for h, i in zip(found[HOST], found["image_id"])]
+    else:
+        found["image"] = pd.Series(dtype=object)
+    out = found[cols].sort_values([HOST, "image", "name"], kind="stable").reset_index(drop=True)
+    out.attrs["hosts_without_packages"] = sorted(set(missing))
+    return out

@@ -334,6 +334,14 @@ class Fleet:
 
         return find(self, path, sha256=sha256, size=size)
 
+    @expects(name=TEXT, version_spec=OPTIONAL_TEXT, ecosystem=OPTIONAL_TEXT)
+    def find_package(self, name: str, version_spec: str | None = None, *, ecosystem: str | None = None) -> pd.DataFrame:
+        """Hosts and images holding package ``name`` at a version meeting ``version_spec``
+        (``f.find_package("openssl", "<3.0.13")``), from snapshots scanned with ``--packages``."""
+        from .analyses import find_package
+
+        return find_package(self, name, version_spec, ecosystem=ecosystem)
+
     @expects(groups=_GROUPS)
     def drift(self, groups=None) -> pd.DataFrame:
         from .analyses import drift

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Expect, ImageNotFound, check_argument
-from . import schema
+from . import DERIVED, schema
 from .schema import FRAME_NAMES
 
 
@@ -47,6 +47,24 @@ class Inventory:
     containers = property(lambda self: self._get("containers"), doc="One row per container.")
     files = property(lambda self: self._get("files"), doc="One row per (layer, path).")
     skipped = property(lambda self: self._get("skipped"), doc="What could not be read, and why.")
+
+    def _derived(self, name: str) -> pd.DataFrame:
+        return schema.validate(DERIVED[name](self, name), name)
+
+    packages = property(lambda self: self._derived("packages"),
+                        doc="One row per (image, package), from the package databases in its layers "
+                            "(docs/packages.md).")
+    package_files = property(lambda self: self._derived("package_files"),
+                             doc="One row per (image, non-directory path of its merged view) and the package "
+                                 "owning it.")
+    package_changes = property(lambda self: self._derived("package_changes"),
+                               doc="Per image and layer: packages added, removed, upgraded or downgraded.")
+
+    def note_skipped(self, rows: list[dict]) -> None:
+        """Add what an analysis of layer contents could not read (package databases) to ``skipped``."""
+        more = schema.from_rows("skipped", rows)
+        both = pd.concat([self._get("skipped"), more], ignore_index=True)
+        self._frames["skipped"] = both.drop_duplicates(ignore_index=True)
 
     @property
     def source(self) -> str:

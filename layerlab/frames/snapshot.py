@@ -31,6 +31,9 @@ from .schema import FRAME_NAMES
 from .output import check_name, check_target, swap_into_place
 from .snapshot_check import check_meta_shape
 
+#: Derived frames a snapshot keeps when they were computed before it was saved (``scan --packages``).
+SAVED_DERIVED = ("packages", "package_changes")
+
 FORMAT_VERSION = 4
 READABLE_FORMATS = (1, 2, 3, 4)
 # Rows per row group of files.parquet: small enough that a path lookup reads one group of a host's
@@ -175,6 +178,10 @@ def save(inventory, path) -> str:
                 _write_row_groups(sorted_by_path(table), tmp / f"{name}.parquet", dictionary)
             else:
                 pq.write_table(table, tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary)
+        # Packages (docs/packages.md) read while the layers were here, kept when they were computed.
+        derived = {n: df for n, df in (inventory.cache.get("package_frames") or {}).items() if n in SAVED_DERIVED}
+        for name, df in derived.items():
+            pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()},
                     bytes={n: (tmp / f"{n}.parquet").stat().st_size for n in frames})
         meta.setdefault("hostname", meta.get("host"))

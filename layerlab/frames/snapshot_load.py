@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from ..errors import PATH, SnapshotError, expects
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
-from .snapshot import check_meta, column_from_arrow, remote
+from .snapshot import SAVED_DERIVED, check_meta, column_from_arrow, remote
 from .snapshot_check import check_layers_known, read_meta, read_table
 
 
@@ -54,7 +54,11 @@ def load(path) -> Inventory:
         return lambda: read(name)
 
     meta["snapshot"] = str(path)
-    return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
+    inv = Inventory(meta, {name: reader(name) for name in FRAME_NAMES})
+    if all((path / f"{n}.parquet").is_file() for n in SAVED_DERIVED):  # scan --packages
+        kept = {n: _from_table(read_table(path / f"{n}.parquet", n, None), n) for n in SAVED_DERIVED}
+        inv.cache["package_frames"] = {**kept, "package_files": schema.empty("package_files")}
+    return inv
 
 
 def _load_remote(url: str) -> Inventory:

@@ -7,11 +7,12 @@ shows: apparent, on disk or compressed.
 """
 
 from .bloat import bloat_categories
+from .packages import package_bars
 from .sharing import dedup_ratios, registry_sharing, sharing_matrix
 from .sizes import compressed_sizes, driver_footprint, file_sizes, size_kinds, treemap
 from .waste import copy_ups, image_diff, image_waste, layer_sizes
 
 __all__ = [
     "bloat_categories", "compressed_sizes", "copy_ups", "dedup_ratios", "driver_footprint", "file_sizes", "image_diff",
-    "image_waste", "layer_sizes", "registry_sharing", "sharing_matrix", "size_kinds", "treemap",
+    "image_waste", "layer_sizes", "package_bars", "registry_sharing", "sharing_matrix", "size_kinds", "treemap",
 ]

@@ -12,6 +12,7 @@ pass: small members (configs, manifests) are kept, larger ones are read as layer
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -59,6 +60,39 @@ class _Window:
 
     def close(self) -> None:
         self._f.close()
+
+
+class MemberFile(io.RawIOBase):
+    """One member's bytes of an archive file, seekable (tarfile seeks past contents it does not read)."""
+
+    def __init__(self, path: str, offset: int, size: int):
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._offset, self._size, self._pos = offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = max(0, min(len(b), self._size - self._pos))
+        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
+        b[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = {0: pos, 1: self._pos + pos, 2: self._size + pos}[whence]
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
 class TarStore:
@@ -122,6 +156,11 @@ class TarStore:
             return read_layer_file(f, m.offset_data + m.size, layer_id, self.where(name),
                                    blob_digest=expect.get("blob_digest"), diff_id=expect.get("diff_id"),
                                    hash_files=self.hash_files)
+
+    def open_member(self, name: str):
+        """A seekable, read-only file object over the member's bytes."""
+        m = self._need(name)
+        return io.BufferedReader(MemberFile(self.path, m.offset_data, m.size), 1 << 16)
 
     def _need(self, name: str) -> tarfile.TarInfo:
         m = self._member(name)
@@ -328,8 +367,10 @@ def layer_blob(store, name: str, diff_id: str, *, digest: str | None = None, siz
         # manifest names uncompressed layers (skopeo from a daemon) "tar.gzip", as containerd allows.
         return store.read_layer(name, layer_id, blob_digest=named, diff_id=diff_id)
 
+    opener = getattr(store, "open_member", None)
     return LayerBlob(diff_id, read, store.where(name), digest=named or diff_id,
-                     size=size if size is not None else store.size(name), media_type=media_type)
+                     size=size if size is not None else store.size(name), media_type=media_type,
+                     open=(lambda: opener(name)) if opener else None)
 
 
 def blob_name(digest: str, what: str, store) -> str:
@@ -414,6 +455,9 @@ class DirStore:
                 return read_layer_unverified(f, size, layer_id, self.where(name), hash_files=self.hash_files)
             return read_layer_file(f, size, layer_id, self.where(name), blob_digest=expect.get("blob_digest"),
                                    diff_id=expect.get("diff_id"), hash_files=self.hash_files)
+
+    def open_member(self, name: str):
+        return open(self._file(name), "rb")
 
     def where(self, name: str) -> str:
         return self._file(name)

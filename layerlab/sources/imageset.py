@@ -64,6 +64,9 @@ class LayerBlob:
     digest: str | None = None
     size: int | None = None
     media_type: str | None = None
+    #: The blob's bytes as stored (a file object, seekable where the store allows), for readers of
+    #: file contents (package databases); None where the store cannot reopen it.
+    open: Callable[[], object] | None = None
 
 
 @dataclass
@@ -121,6 +124,7 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
                        layer_blobs=blobs, **given)
     inv = Inventory(meta, {name: get(name) for name in ("images", "layers", "image_layers", "history",
                                                         "containers", "files", "skipped")})
+    inv.cache["layer_blob_open"] = {cid: layer.open for cid, layer in todo.items() if layer.open is not None}
     return inv
 
 

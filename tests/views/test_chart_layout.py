@@ -202,6 +202,7 @@ def _sample_charts(inv, audit):
             (f"treemap[{i[7:19]}]", (10, 5), plots.treemap, (inv, i), {}),
             (f"layer_sizes[{i[7:19]}]", (10, 4), plots.layer_sizes, (inv, i), {}),
             (f"bloat_categories[{i[7:19]}]", (10, 4), plots.bloat_categories, (inv, i), {}),
+            (f"package_bars[{i[7:19]}]", (10, 5), plots.package_bars, (inv, i), {}),
             (f"size_kinds[{i[7:19]}]", (10, 4), plots.size_kinds, (inv, i), {"compressed": blobs}),
             (f"file_sizes[{i[7:19]}]", (9, 3.5), plots.file_sizes, (inv, i), {}),
         ]

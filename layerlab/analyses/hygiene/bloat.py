@@ -35,6 +35,8 @@ RULES_FILE = Path(__file__).with_name("bloat_rules.csv")
 RULE_COLUMNS = ["category", "pattern", "fix", "see"]
 BLOAT_COLUMNS = ["image_id", "category", "position", "layer_id", "created_by", "bytes", "paths", "examples", "fix",
                  "see"]
+#: The category of files that build-time packages (compilers, -dev headers) own, found by package, not path.
+BUILD_PACKAGES = "build-packages"
 #: Example paths kept per finding (the largest files).
 EXAMPLES = 3
 
@@ -135,6 +137,15 @@ def bloat_files(source, image, *, rules=None) -> pd.DataFrame:
             return int(m.lastgroup[4:]) if m and m.lastgroup else -1
 
         rule = pd.Series([which(p) for p in paths], index=merged.index, dtype="int64")
+    build = table.index[(table["category"] == BUILD_PACKAGES).to_numpy()]
+    if len(build) and len(paths):
+        # Files of build-time packages (compilers, -dev headers) that no path rule took: counted once.
+        from ..packages import build_package_files
+
+        owned = build_package_files(inv, image_id)
+        if len(owned):
+            free = (rule < 0).to_numpy() & paths.isin(owned.index).to_numpy()
+            rule[free] = int(build[0])
     found = merged[rule >= 0]
     out = pd.DataFrame({
         "path": found["path"].astype(object),
@@ -194,7 +205,8 @@ def bloat(source, image, *, rules=None) -> pd.DataFrame:
             "created_by": None if created_by is None or pd.isna(created_by) else str(created_by),
             "bytes": int(g["bytes"].sum()),
             "paths": len(g),
-            "examples": list(g["path"].head(EXAMPLES)),
+            "examples": (_build_examples(inv, image_id, g) if category == BUILD_PACKAGES
+                         else list(g["path"].head(EXAMPLES))),
             "fix": table.at[top_rule, "fix"] or None,
             "see": table.at[top_rule, "see"] or None,
         })
@@ -205,6 +217,15 @@ def bloat(source, image, *, rules=None) -> pd.DataFrame:
                           kind="stable").reset_index(drop=True)
     out.attrs.update(image_id=image_id, total_bytes=int(out["bytes"].sum()))
     return out
+
+
+def _build_examples(inv, image_id: str, g: pd.DataFrame) -> list[str]:
+    """The largest build-time packages of a finding, by name."""
+    from ..packages import build_package_files
+
+    names = build_package_files(inv, image_id).reindex(g["path"].to_numpy())
+    return list(g.assign(name=names.to_numpy()).groupby("name")["bytes"].sum().sort_values(ascending=False)
+                .head(EXAMPLES).index)
 
 
 def by_category(findings: pd.DataFrame) -> pd.DataFrame:
