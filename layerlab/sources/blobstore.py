@@ -12,13 +12,13 @@ pass: small members (configs, manifests) are kept, larger ones are read as layer
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import tarfile
 import zlib
 
 from ..errors import ArchiveError, LayerDigestMismatch
+from ..untrusted import load_json
 from .foreign import read_foreign
 from .imageset import LayerBlob
 from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
@@ -32,7 +32,7 @@ JSON_LIMIT = 64 << 20
 
 def read_json_blob(data: bytes, what: str, expected: str):
     try:
-        return json.loads(data)
+        return load_json(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ArchiveError(f"{what} is not valid JSON ({e}); expected {expected}", path=what) from None
 
@@ -277,6 +277,9 @@ def open_tar_store(path: str, progress: bool | None = None, verify: bool = True,
                            path=path) from None
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist; give the path of a `docker save` archive", path=path) from None
+    except OSError as e:  # a symlink loop (ELOOP), a name too long, permission denied, ...
+        raise ArchiveError(f"{path} cannot be opened ({e.strerror or e}); give the path of a `docker save` "
+                           "archive you can read", path=path) from None
     if is_zstd(head):  # a zstd frame, or pzstd's skippable frame before one
         return _zstd_store(path, progress, hash_files)
     if head.startswith(GZIP_MAGIC):
