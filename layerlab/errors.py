@@ -111,6 +111,12 @@ class NotebookFailed(ReportError):
         self.cell, self.source, self.ename, self.evalue = cell, source, ename, evalue
 
 
+class LimitExceeded(LayerlabError, ValueError):
+    """An input goes past a bound layerlab keeps so a hostile file cannot exhaust the stack, memory or
+    time: JSON or YAML nested too deep or too large, a number with too many digits, a list too long
+    (layerlab/untrusted.py). The message names the input and the bound."""
+
+
 class ArgumentError(LayerlabError, TypeError):
     """A public function was given an argument of the wrong type; the message names the function,
     the parameter, what it takes and what it got."""

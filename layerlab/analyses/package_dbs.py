@@ -9,11 +9,11 @@ Ecosystems are named as syft names its package types: deb, rpm, apk, python, npm
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import sqlite3
 import struct
+from ..untrusted import load_json
 from dataclasses import dataclass, field
 
 #: Paths (or path patterns) of the databases, by ecosystem. ``DB_FILE`` below tells them apart.
@@ -205,7 +205,7 @@ def parse_python(metadata: bytes, location: str, record: bytes | None) -> Packag
 
 def parse_package_json(data: bytes, location: str) -> Package | None:
     try:
-        doc = json.loads(data)
+        doc = load_json(data, location)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise BadDatabase(f"not valid JSON ({str(e)[:80]})") from None
     if not isinstance(doc, dict):

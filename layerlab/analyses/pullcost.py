@@ -29,6 +29,7 @@ from ..errors import (OPTIONAL_TEXT, ArgumentError, Expect, ImageNotFound, Layer
 from ..oci.config import chain_ids, diff_ids, parse_time
 from ..oci.manifest import INDEX_TYPES, SCHEMA1, host_platform, platform_matches
 from ..oci.reference import Reference, parse_repository
+from ..untrusted import load_json
 
 RELEASE_COLUMNS = ["tag", "digest", "platform", "created", "layers", "size", "new_bytes", "new_layers",
                    "first_changed_position", "created_by", "reship_bytes"]
@@ -288,7 +289,7 @@ def inflate_speeds(cache: str | os.PathLike | None = None, refresh: bool = False
     path = Path(cache) if cache else default_speed_cache()
     if not refresh:
         try:
-            data = json.loads(path.read_text())
+            data = load_json(path.read_text(), str(path))
             speeds = data["bytes_per_second"]
             if all(isinstance(speeds.get(k), (int, float)) and speeds[k] > 0 for k in ("gzip", "zstd")):
                 return dict(speeds)

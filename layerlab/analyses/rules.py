@@ -10,10 +10,11 @@ or fails. dive's rules are judged by ``dive.check``, layerlab's own by ``dive.ga
 
 from __future__ import annotations
 
+import math
 import re
 
-from .._files import open_file
-from ..errors import PATH, Expect, LayerlabError, expects
+from ..errors import PATH, Expect, LayerlabError, LimitExceeded, expects
+from ..untrusted import load_yaml, parse_size, read_small_file
 
 BYTES = Expect("a byte count (a number) or a size such as '20MB' (a string)", int, float, str)
 
@@ -32,15 +33,6 @@ KEBAB = {
     "highest-reclaimable-bytes-excluding-base": "highestReclaimableBytesExcludingBase",
     "highest-bloat-bytes": "highestBloatBytes",
 }
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "ki": 1 << 10, "kib": 1 << 10,
-    "m": 1000**2, "mb": 1000**2, "mi": 1 << 20, "mib": 1 << 20,
-    "g": 1000**3, "gb": 1000**3, "gi": 1 << 30, "gib": 1 << 30,
-    "t": 1000**4, "tb": 1000**4, "ti": 1 << 40, "tib": 1 << 40,
-    "p": 1000**5, "pb": 1000**5, "pi": 1 << 50, "pib": 1 << 50,
-    "e": 1000**6, "eb": 1000**6, "ei": 1 << 60, "eib": 1 << 60,
-}
 
 
 class RuleError(LayerlabError, ValueError):
@@ -53,23 +45,27 @@ def disabled(value) -> bool:
 
 @expects(value=BYTES)
 def parse_bytes(value) -> int:
-    """Bytes from ``20MB``, ``1.5GiB``, ``19Mb`` or ``1048576`` (go-humanize's ParseBytes rules)."""
-    text = str(value).strip()
-    m = re.fullmatch(r"([\d.,]+)\s*([A-Za-z]*)", text)
-    unit = m.group(2).lower() if m else None
-    if not m or unit not in _UNITS:
-        raise RuleError(f"cannot read {text!r} as a byte size; write e.g. 20MB, 1.5GiB or 1048576")
+    """Bytes from ``20MB``, ``1.5GiB``, ``19Mb`` or ``1048576`` (go-humanize's ParseBytes rules, ASCII
+    digits only: ``untrusted.parse_size``)."""
     try:
-        number = float(m.group(1).replace(",", ""))
-    except ValueError:
-        raise RuleError(f"cannot read {text!r} as a byte size; write e.g. 20MB, 1.5GiB or 1048576") from None
-    return int(number * _UNITS[unit])
+        return parse_size(value, "a byte size")
+    except ValueError as e:
+        raise RuleError(str(e)) from None
+
+
+_RATIO = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)%?", re.ASCII)
 
 
 def parse_ratio(value, what: str) -> float:
     """A ratio 0-1 from ``0.2`` or ``"20%"``."""
     text = str(value).strip()
     try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = repr(float(value)) if math.isfinite(value) else text
+            if "e" in text:  # 1e-05: a number given as one, not text
+                text = f"{float(value):.12f}"
+        if not _RATIO.fullmatch(text):  # ASCII only: float() would take "０.９" and "0_9"
+            raise ValueError
         ratio = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
         raise RuleError(f"{what}: cannot read {text!r}; give a ratio between 0 and 1 (0.9) "
@@ -94,10 +90,11 @@ def load_rules(path) -> dict[str, str]:
     import yaml
 
     try:
-        with open_file(path, RuleError, expected="a .dive-ci rules file", limit=RULES_LIMIT) as f:
-            doc = yaml.safe_load(f.read(RULES_LIMIT).decode("utf-8")) or {}
+        doc = load_yaml(read_small_file(path, "a rules file").decode("utf-8"), f"rules file {path}") or {}
     except OSError as e:
         raise RuleError(f"cannot read rules file {path}: {e.strerror}", path=str(path)) from None
+    except LimitExceeded as e:
+        raise RuleError(str(e), path=str(path)) from None
     except yaml.YAMLError as e:
         raise RuleError(f"{path} is not valid YAML: {e}", path=str(path)) from None
     except UnicodeDecodeError:

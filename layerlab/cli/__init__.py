@@ -12,6 +12,7 @@ command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -34,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Errors of writing to the standard output (a full disk, /dev/full, a quota, a closed descriptor).
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -41,6 +46,9 @@ def main(argv=None) -> int:
     # a scan's peak memory is 30-35 MB lower (measured: benchmarks/bench_scan.py). Read when pyarrow
     # is first imported, so it is set before any command runs; a value already set is kept.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    if sys.stdout is None:  # started with stdout closed (`>&-`): its descriptor could go to a file we open
+        print("layerlab: error: standard output is closed; send it to a file or to /dev/null", file=sys.stderr)
+        return 2
     import warnings
 
     try:
@@ -49,9 +57,11 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                return args.func(args) or 0
+                code = args.func(args) or 0
             finally:
                 _report(caught, args)
+        sys.stdout.flush()  # a full disk (/dev/full) is reported here, not lost at exit
+        return code
     except LayerlabError as e:
         from .output import safe
 
@@ -62,6 +72,12 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS or e.filename is not None:
+            raise
+        print(f"layerlab: error: cannot write the output ({e.strerror}); free space, or send it elsewhere",
+              file=sys.stderr)
+        return 2
 
 
 def _report(caught, args) -> None:
@@ -82,6 +98,6 @@ def run() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (| head), or a stream closed by main
+        except (OSError, ValueError, AttributeError):  # a closed pipe (| head), a stream closed by main, or none
             pass
     os._exit(code)

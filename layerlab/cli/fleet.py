@@ -101,6 +101,17 @@ def cmd_fleet_report(args) -> int:
     return 0
 
 
+def _byte_count(text: str) -> int:
+    import argparse
+
+    from ..untrusted import parse_size
+
+    try:
+        return parse_size(text, "--size", units=False)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("fleet", help="many hosts' snapshots as one dataset, on Dask (summary, find, report)")
     fsub = p.add_subparsers(dest="fleet_command", required=True)
@@ -120,7 +131,7 @@ def add_parser(sub) -> None:
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--path", help="absolute path inside the images, or a glob such as '*/libssl.so*'")
     what.add_argument("--sha256", help="content hash (recorded by `layerlab scan --hash`)")
-    what.add_argument("--size", type=int, help="file size in bytes")
+    what.add_argument("--size", type=_byte_count, help="file size in bytes")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_fleet_find)
 

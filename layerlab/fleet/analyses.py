@@ -324,6 +324,13 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     """
     if path is None and sha256 is None and size is None:
         raise FleetError("find needs a path, a sha256 or a size")
+    if size is not None:
+        from ..untrusted import parse_size
+
+        try:  # a size past int64 cannot match the int64 column: refused, not an OverflowError there
+            size = parse_size(size, "find's size", units=False)
+        except ValueError as e:
+            raise FleetError(str(e)) from None
     regex = _glob_regex(path) if path is not None and any(c in path for c in "*?[") else None
     exact = path if regex is None else None
     # One task per batch of hosts, matching on Arrow columns (only matches become pandas); the

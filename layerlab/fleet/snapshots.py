@@ -8,7 +8,6 @@ so one bad host never stops the others.
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import contextmanager
 
@@ -21,6 +20,7 @@ from ..errors import LayerlabError, SnapshotError
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
 from ..frames.snapshot import SUFFIX, check_meta
+from ..untrusted import load_json
 
 GLOB_CHARS = "*?["
 
@@ -146,10 +146,10 @@ def inspect(snapshot: str, storage_options: dict | None = None) -> dict:
             if is_url(snapshot):
                 fs, path = filesystem(snapshot, storage_options)
                 with fs.open(f"{path}/meta.json", "rb") as f:
-                    meta = json.loads(f.read())
+                    meta = load_json(f.read())
             else:  # a local folder: plain open, as the Parquet files below (fsspec costs more than the read)
-                meta = json.loads(read_file(f"{snapshot}/meta.json", SnapshotError, limit=16 << 20,
-                                            expected="a snapshot's meta.json"))
+                meta = load_json(read_file(f"{snapshot}/meta.json", SnapshotError, limit=16 << 20,
+                                           expected="a snapshot's meta.json"))
         except FileNotFoundError:
             raise SnapshotError("meta.json missing (an interrupted scan or upload?)") from None
         except SnapshotError:

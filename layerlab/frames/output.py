@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
-import json
 import os
 import shutil
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from .._files import open_file
 from ..errors import OutputError
+from ..untrusted import load_json
 
 #: The names a snapshot folder holds (``meta.json`` and one Parquet file per frame).
 META = "meta.json"
@@ -72,7 +72,7 @@ def _not_own_snapshot(path: Path, names: set[str]) -> str | None:
             st = os.fstat(f.fileno())
             if name == META:
                 try:
-                    meta = json.loads(f.read(_META_LIMIT)) if st.st_size <= _META_LIMIT else None
+                    meta = load_json(f.read(_META_LIMIT)) if st.st_size <= _META_LIMIT else None
                 except ValueError:
                     meta = None
                 version = meta.get("format_version") if isinstance(meta, dict) else None
@@ -94,6 +94,21 @@ def check_name(path: Path) -> None:
     """Refuse paths that name no folder of their own (``/``, ``.``, ``..``)."""
     if path.name in ("", ".", "..") or str(path) in ("/", "."):
         raise OutputError(f"-o {path} names no snapshot folder; give one such as host.layerlab", path=str(path))
+
+
+def check_length(path: Path, spare: int = 0) -> None:
+    """Refuse a path the kernel cannot name: a part longer than NAME_MAX (255 bytes, less ``spare``
+    for the suffix of a temporary name made beside it) or a whole longer than PATH_MAX."""
+    parts = [os.fsencode(p) for p in Path(path).parts]
+    long = next((p for p in parts if len(p) + spare > 255), None)
+    if long is not None:
+        raise OutputError(f"-o {str(path)[:80]}...: the name {os.fsdecode(long)[:40]!r}... has {len(long)} bytes; a "
+                          f"file name holds at most {255 - spare} here (255 less a temporary suffix); "
+                          "choose a shorter -o", path=str(path))
+    if len(os.fsencode(os.path.abspath(path))) + 1 + 255 > 4095:  # room for a file name inside it
+        raise OutputError(f"-o {str(path)[:80]}...: the path has {len(os.fsencode(os.path.abspath(path)))} bytes, too "
+                          "long for files inside it (Linux allows 4095 bytes a path); choose a shorter -o",
+                          path=str(path))
 
 
 def _renameat2():
@@ -189,6 +204,7 @@ def prepare_dir(path: Path, what: str = "report", *, names=(), force: bool = Fal
     if not str(path).strip():
         raise OutputError(f"{option} is empty; give a folder for the {what}, such as reports/", path=str(path))
     path = Path(path)
+    check_length(path)
     if path.resolve() == Path("/"):
         raise OutputError(f"-o {path} is the filesystem root; give a folder for the {what}, such as reports/",
                           path=str(path))

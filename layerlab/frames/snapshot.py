@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from ..errors import OutputError, SnapshotError
 from . import schema
 from .schema import FRAME_NAMES
-from .output import check_name, check_target, swap_into_place
+from .output import check_length, check_name, check_target, swap_into_place
 from .snapshot_check import check_meta_shape
 
 #: Derived frames a snapshot keeps when they were computed before it was saved (``scan --packages``).
@@ -125,6 +125,8 @@ def check_output(path) -> Path:
         return path
     path = Path(path)
     check_name(path)
+    # the folder written beside it first is named <name>.layerlab.XXXXXXXX.tmp
+    check_length(path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX), spare=len(".12345678.tmp"))
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} exists and is not a folder; choose another -o path", path=str(path))
     if path.suffix != SUFFIX:
@@ -198,12 +200,24 @@ def save(inventory, path) -> str:
     return str(path)
 
 
+def remote_error(url: str, e: Exception) -> SnapshotError:
+    """An object store's failure (botocore's NoCredentialsError, an endpoint that refuses, ...) as a
+    SnapshotError saying what to do; their exceptions share no base class layerlab could name."""
+    name = type(e).__name__
+    hint = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, to credentials that may read it"
+            if "Credential" in name or isinstance(e, PermissionError) else "check the URL and that the store answers")
+    return SnapshotError(f"cannot read the snapshot at {url} ({name}: {str(e)[:200]}); {hint}", path=url)
+
+
 def is_snapshot(path) -> bool:
     if os.fspath(path).startswith("docker://"):  # a registry image, not a URL fsspec reads
         return False
     if remote(path):
         fs, p = remote(path)
-        return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")
+        try:
+            return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")
+        except Exception as e:  # noqa: BLE001 (see remote_error)
+            raise remote_error(os.fspath(path), e) from None
     return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
 
 
@@ -212,7 +226,7 @@ def check_meta(meta: dict, path) -> dict:
     layerlab reads (every loader: a folder, a URL, a fleet's); fill format 1's gaps."""
     meta = check_meta_shape(meta, path)
     version = meta.get("format_version")
-    if version not in READABLE_FORMATS:
+    if type(version) is not int or version not in READABLE_FORMATS:  # true == 1 in Python, not in a format
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise SnapshotError(
             f"{path} has snapshot format {version}; this layerlab reads formats "

@@ -7,9 +7,11 @@ emptied file load as no rows, and a layer missing from ``layers`` vanish from ev
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .._files import open_file
@@ -67,6 +69,11 @@ def read_meta(path: Path) -> bytes:
         return f.read(META_LIMIT)
 
 
+#: A frame of more rows than this must hold at least a byte a row: 30 million equal rows in a 1.8 MB
+#: file would take gigabytes to read, and no real frame compresses so far (a real files frame: ~20 B a row).
+ROWS_BEFORE_RATIO = 1_000_000
+
+
 def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
     """The Parquet table of frame ``kind`` at ``path``, or SnapshotError naming the file and the fault."""
     try:
@@ -74,7 +81,20 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
         # dictionaries (format 3 stores them as plain values, dictionary-encoded by Parquet).
         categorical = [c.name for c in schema.FRAMES[kind] if c.dtype == schema.CATEGORY]
         with open_own_file(path) as f:
-            table = pq.ParquetFile(f, read_dictionary=categorical or None).read()
+            parquet = pq.ParquetFile(f, read_dictionary=categorical or None)
+            # The counts are checked before any row is decoded (the footer declares them).
+            declared = parquet.metadata.num_rows
+            if rows is not None and declared != rows:
+                raise SnapshotError(f"{path} declares {declared} rows but meta.json says {rows}; {_HINT}",
+                                    path=str(path))
+            size = os.fstat(f.fileno()).st_size
+            if declared > ROWS_BEFORE_RATIO and declared > size:
+                raise SnapshotError(f"{path} declares {declared} rows in {size} bytes (less than a byte a row); no "
+                                    f"real frame compresses so far: it is damaged or hostile, and is not read; {_HINT}",
+                                    path=str(path))
+            table = parquet.read()
+    except SnapshotError:
+        raise
     except (OSError, pa.ArrowException, ValueError) as e:
         raise SnapshotError(f"{path} is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}); {_HINT}",
                             path=str(path)) from None
@@ -91,7 +111,42 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
                                 f"(never null); {_HINT}", path=str(path))
     if rows is not None and table.num_rows != rows:
         raise SnapshotError(f"{path} holds {table.num_rows} rows but meta.json says {rows}; {_HINT}", path=str(path))
+    for col in schema.FRAMES[kind]:  # sizes, counts and positions: never negative
+        if col.logical in _INTEGERS and table.num_rows:
+            low = pc.min(table.column(col.name)).as_py()
+            if low is not None and low < 0:
+                raise SnapshotError(f"{path}: column {col.name!r} holds {low}; sizes, counts and positions are never "
+                                    f"negative; {_HINT}", path=str(path))
     return table
+
+
+_INTEGERS = (schema.INT, schema.NULLABLE_INT, schema.UINT16, schema.UINT32)
+
+
+def check_sizes(images, image_layers, layers, path, *, totals: bool = True) -> None:
+    """An image's size is the sum of its layers' sizes, and each image_layers row carries its layer's
+    size: a snapshot whose figures disagree (a layer's size edited, x1000) is damaged, not analysed.
+    ``totals=False`` for a store whose image sizes count more than layers (containers-storage adds
+    an image's big data, as podman does)."""
+    import pandas as pd
+
+    size = layers.drop_duplicates("layer_id").set_index("layer_id")["size"]
+    row_size = image_layers["layer_id"].map(size)
+    wrong = image_layers[row_size.notna() & (row_size != image_layers["size"])]
+    if len(wrong):
+        r = wrong.iloc[0]
+        raise SnapshotError(f"{path}: image_layers gives layer {r['layer_id'][:19]} {r['size']} bytes, layers gives "
+                            f"{size[r['layer_id']]}; {_HINT}", path=str(path))
+    if not totals:
+        return
+    totals = pd.Series(row_size.to_numpy(dtype="float64"), index=image_layers["image_id"]).groupby(level=0).sum()
+    given = images.set_index("image_id")["size"]
+    both = given.index.intersection(totals.index)
+    off = both[(given[both].astype("float64") - totals[both]).abs() > 0.5]
+    if len(off):
+        iid = off[0]
+        raise SnapshotError(f"{path}: image {iid[:19]} has size {given[iid]} but its layers add up to "
+                            f"{int(totals[iid])}; {_HINT}", path=str(path))
 
 
 def check_meta_shape(meta, path) -> dict:
@@ -108,8 +163,14 @@ def check_meta_shape(meta, path) -> dict:
 
 def check_layers_known(image_layers, layers_file: Path) -> None:
     """Every layer ``image_layers`` names must be in ``layers`` (read from its one column)."""
-    with open_own_file(layers_file) as f:
-        known = set(pq.ParquetFile(f).read(columns=["layer_id"]).column("layer_id").to_pylist())
+    try:
+        with open_own_file(layers_file) as f:
+            known = set(pq.ParquetFile(f).read(columns=["layer_id"]).column("layer_id").to_pylist())
+    except SnapshotError:
+        raise
+    except (OSError, pa.ArrowException, ValueError, KeyError) as e:  # truncated, not Parquet, no such column
+        raise SnapshotError(f"{layers_file} is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}); "
+                            f"{_HINT}", path=str(layers_file)) from None
     missing = sorted(set(image_layers["layer_id"].dropna()) - known)
     if missing:
         raise SnapshotError(f"{layers_file} lacks layers that image_layers uses "

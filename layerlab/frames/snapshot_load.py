@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import PATH, SnapshotError, expects
+from ..errors import PATH, LayerlabError, SnapshotError, expects
+from ..untrusted import load_json
 from . import schema
 from .inventory import FRAME_NAMES, Inventory
-from .snapshot import SAVED_DERIVED, check_meta, column_from_arrow, remote
-from .snapshot_check import check_layers_known, read_meta, read_table
+from .snapshot import SAVED_DERIVED, check_meta, column_from_arrow, remote, remote_error
+from .snapshot_check import check_layers_known, check_sizes, read_meta, read_table
 
 
 def _from_table(table: pa.Table, kind: str) -> pd.DataFrame:
@@ -32,7 +32,7 @@ def load(path) -> Inventory:
     if not path.exists():
         raise SnapshotError(f"no snapshot at {path}; make one with `layerlab scan ROOT -o {path.name}`", path=str(path))
     try:
-        meta = json.loads(read_meta(path / "meta.json"))
+        meta = load_json(read_meta(path / "meta.json"))
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{path} is not a layerlab snapshot (meta.json unreadable: {e})", path=str(path)) from None
     check_meta(meta, path)
@@ -42,12 +42,20 @@ def load(path) -> Inventory:
                             f"{missing[0]}.parquet); rescan the root", path=str(path))
 
     rows = meta.get("rows") or {}
+    small: dict = {}  # images, layers, image_layers: read once for the size check and the Inventory
 
     def read(name):
+        if name in small:
+            return small.pop(name)
         file = path / f"{name}.parquet"
         df = _from_table(read_table(file, name, rows.get(name)), name)
         if name == "image_layers":
             check_layers_known(df, path / "layers.parquet")
+        if name == "images":
+            others = {n: small.get(n) if n in small else read(n) for n in ("image_layers", "layers")}
+            check_sizes(df, others["image_layers"], others["layers"], path,
+                        totals=meta.get("image_store") != "containers-storage")
+            small.update(others)
         return df
 
     def reader(name):
@@ -66,15 +74,25 @@ def _load_remote(url: str) -> Inventory:
     path = path.rstrip("/")
     try:
         with fs.open(f"{path}/meta.json", "rb") as f:
-            meta = json.loads(f.read())
+            meta = load_json(f.read())
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {url} (no meta.json there)", path=url) from None
     except (OSError, ValueError) as e:
         raise SnapshotError(f"{url} is not a layerlab snapshot (meta.json unreadable: {e})", path=url) from None
+    except Exception as e:  # noqa: BLE001 (see snapshot.remote_error)
+        raise remote_error(url, e) from None
     check_meta(meta, url)
 
+    def read(name):
+        try:
+            return _from_table(pq.read_table(f"{path}/{name}.parquet", filesystem=fs), name)
+        except LayerlabError:
+            raise
+        except Exception as e:  # noqa: BLE001 (see snapshot.remote_error)
+            raise remote_error(url, e) from None
+
     def reader(name):
-        return lambda: _from_table(pq.read_table(f"{path}/{name}.parquet", filesystem=fs), name)
+        return lambda: read(name)
 
     meta["snapshot"] = url
     return Inventory(meta, {name: reader(name) for name in FRAME_NAMES})

@@ -74,9 +74,12 @@ class Descriptor:
         except (KeyError, TypeError):
             raise RegistryError(f"{what}: a descriptor lacks digest or size") from None
         # A size is a JSON integer >= 0 (OCI image-spec descriptor); a digest is a string.
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(digest, str):
+        # ... and at most 1 PiB: no blob is larger, and sums of sizes past it would overflow int64
+        whole = isinstance(size, int) and not isinstance(size, bool)
+        if not whole or not 0 <= size <= 1 << 50 or not isinstance(digest, str):
             raise RegistryError(f"{what}: a descriptor has size {str(size)[:40]!r} and digest {str(digest)[:80]!r}; "
-                                "a size is a non-negative integer and a digest a string — the registry is misbehaving")
+                                "a size is an integer from 0 to 1 PiB and a digest a string — the registry is "
+                                "misbehaving")
         platform = d.get("platform")
         if platform is not None and not (isinstance(platform, dict) and all(
                 isinstance(platform.get(k), (str, type(None))) for k in ("os", "architecture", "variant"))):

@@ -65,6 +65,7 @@ class Reference:
             path = "library/" + path
         if not _DOMAIN_RE.match(domain):
             raise InvalidReference(f"{text!r}: invalid registry host {domain!r}", ref=text)
+        check_port(domain, text)
         if path.lower() != path:
             raise InvalidReference(f"{text!r}: repository name must be lowercase", ref=text)
         if not _PATH_RE.match(path):
@@ -105,6 +106,14 @@ class Reference:
 
     def __str__(self) -> str:
         return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def check_port(host: str, text: str | None = None) -> None:
+    """InvalidReference unless the port of ``host`` (``name:port``, ``[v6]:port``), if any, is 1-65535."""
+    port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else None
+    if port is not None and not (port.isdigit() and port.isascii() and len(port) <= 5 and 0 < int(port) <= 65535):
+        raise InvalidReference(f"{text or host!r}: port {port[:20]!r} of registry host {host[:80]!r} is not a port "
+                               "(1-65535)", ref=text or host)
 
 
 def parse_repository(text: str) -> Reference:

@@ -15,6 +15,7 @@ import json
 import re
 
 from ..errors import UnsupportedManifest
+from ..untrusted import load_json
 
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 #: The fields of a v1Compatibility entry that are not part of an image config (ToSchema2Config drops them).
@@ -30,7 +31,7 @@ def payload(body: bytes, what: str) -> bytes:
     payload (``body[:formatLength] + formatTail`` of its signatures' protected headers, as libtrust's
     ``ParsePrettySignature`` gives it; every signature must name the same cut)."""
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except ValueError:
         raise UnsupportedManifest(f"{what}: the schema1 manifest is not JSON") from None
     sigs = doc.get("signatures") if isinstance(doc, dict) else None
@@ -39,7 +40,7 @@ def payload(body: bytes, what: str) -> bytes:
     cut = None
     try:
         for sig in sigs:
-            protected = json.loads(_b64url(sig["protected"]))
+            protected = load_json(_b64url(sig["protected"]))
             this = (int(protected["formatLength"]), _b64url(protected["formatTail"]))
             if cut is not None and this != cut:
                 raise ValueError("signatures name different payloads")
@@ -63,7 +64,7 @@ class Schema1:
             raise UnsupportedManifest(f"{what}: the schema1 manifest has {len(layers)} fsLayers and {len(history)} "
                                       "history entries; they must be as many, and at least one")
         try:
-            compat = [json.loads(h["v1Compatibility"]) for h in history]
+            compat = [load_json(h["v1Compatibility"]) for h in history]
             blobs = [l["blobSum"] for l in layers]
         except (KeyError, TypeError, ValueError) as e:
             raise UnsupportedManifest(f"{what}: a schema1 history entry or layer cannot be read ({e})") from None
@@ -95,7 +96,7 @@ class Schema1:
     def config(self, diff_ids: list[str]) -> bytes:
         """The image config skopeo's ToSchema2Config makes of it, given the layers' diff IDs, as bytes
         (Go's encoding: keys sorted, compact, HTML characters escaped), so its digest is skopeo's."""
-        raw = json.loads(self.top)
+        raw = load_json(self.top)
         for key in _NOT_CONFIG:
             raw.pop(key, None)
         raw["rootfs"] = {"type": "layers", "diff_ids": list(diff_ids)}

@@ -8,7 +8,6 @@ while its kernel imports what the notebook needs.
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from ..display import REPORT_ENV
 from ..errors import NotebookFailed
 from .kernel import STARTUP
 from .params import inject_parameters
+from ..untrusted import load_json
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {#- Self-contained: no script or style is fetched from the network. -#}
@@ -62,7 +62,7 @@ def made_by_layerlab(path: Path) -> bool:
             if st.st_size > 256 << 20:
                 return False
             try:
-                meta = json.loads(f.read()).get("metadata") or {}
+                meta = load_json(f.read(), str(path), limit=None).get("metadata") or {}
             except (ValueError, AttributeError):
                 return False
             return isinstance(meta, dict) and isinstance(meta.get("layerlab"), dict)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ..errors import FLAG, OPTIONAL_TEXT, PROGRESS, Expect, NotADataRoot, check_argument
+from ..errors import (FLAG, OPTIONAL_TEXT, PROGRESS, DataRootPermissionError, Expect, LayerlabError, NotADataRoot,
+                      check_argument)
 
 _FOREIGN = Expect("'fetch' or 'skip'", test=lambda v: v in ("fetch", "skip"))
 
@@ -52,15 +53,29 @@ def open_source(source=None, *, driver: str | None = None, progress: bool | None
         return source
     if source is not None:
         source = os.fspath(source)
-    from ..frames.snapshot import is_snapshot
-    from ..frames.snapshot_load import load
-    from .docker.dataroot import open_root
     from .sample import sample
 
     if source is None or source == "sample":
         return sample()
     if source.startswith("sample:"):
         return sample(source.split(":", 1)[1])
+    try:
+        return _open_path(source, driver, progress)
+    except PermissionError as e:
+        if isinstance(e, LayerlabError):
+            raise
+        # a folder the user may not list or enter (a 0710 /var/lib/docker): said, never a traceback
+        from ._reader import SCAN_HINT
+
+        raise DataRootPermissionError(f"permission denied reading {e.filename or source}; {SCAN_HINT}",
+                                      path=str(e.filename or source)) from None
+
+
+def _open_path(source: str, driver, progress):
+    from ..frames.snapshot import is_snapshot
+    from ..frames.snapshot_load import load
+    from .docker.dataroot import open_root
+
     if is_snapshot(source):
         return load(source)
     if source.endswith(".layerlab"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import stat
@@ -28,6 +27,7 @@ from ..display import progress_bar
 from ..errors import CorruptMetadata, DataRootPermissionError
 from ..frames import schema
 from ..frames.inventory import Inventory
+from ..untrusted import load_json
 
 SCAN_HINT = ("scan it as root into a snapshot (`sudo layerlab scan ROOT -o host.layerlab`) and analyse the snapshot as "
              "any user")
@@ -134,7 +134,7 @@ def read_optional(path) -> str | None:
 def read_json(path, raw: bytes | None = None):
     """The JSON in ``path`` (or in ``raw``, its bytes already read), or CorruptMetadata naming it."""
     try:
-        return json.loads(raw if raw is not None else read_bytes(path))
+        return load_json(raw if raw is not None else read_bytes(path))
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptMetadata(
             f"{path} is not valid JSON ({e}); the file is damaged or was being written: "
@@ -143,16 +143,25 @@ def read_json(path, raw: bytes | None = None):
         ) from None
 
 
+#: The largest size read from metadata (1 PiB): see read_int.
+MAX_SIZE = 1 << 50
+
+
 def read_int(path) -> int:
     text = read_text(path).strip()
     try:
+        if not (text.isdigit() and text.isascii()):  # int() would take " ４２", "4_2" and "+42"
+            raise ValueError
         value = int(text)
-        if not 0 <= value < 1 << 63:  # a size beyond int64 cannot be a real layer, nor go in a frame
+        # A size past 1 PiB is no real layer's; bounded so an image's total (at most 127 layers, as
+        # Docker allows) and a store's stay inside int64 instead of overflowing negative.
+        if not 0 <= value <= MAX_SIZE:
             raise ValueError
         return value
     except ValueError:
         raise CorruptMetadata(
-            f"{path} should hold a decimal byte count, found {text[:40]!r}; the layer store is damaged "
+            f"{path} should hold a decimal byte count of at most 1 PiB, found {text[:40]!r}; the layer store is "
+            "damaged "
             "(`docker image inspect` of its images will fail too)",
             path=str(path),
         ) from None

@@ -14,9 +14,14 @@ import os
 import posixpath
 
 from ..errors import ArchiveError, LayerDigestMismatch
+from ..oci.config import config_problem
 from .blobstore import foreign_blob, layer_blob, named_digest, not_an_image, open_tar_store, read_json_blob
 from .foreign import foreign_urls
 from .imageset import ImageEntry, build_inventory
+
+#: The most images one archive's manifest.json may list (each is read and framed: 100k entries would
+#: keep a machine busy for hours).
+MAX_IMAGES = 10_000
 
 
 def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -> list[ImageEntry]:
@@ -24,11 +29,18 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
     what = store.where("manifest.json")
     if not isinstance(manifest, list):
         raise ArchiveError(f"{what} is not a list of images; expected `docker save` output", path=store.path)
+    if len(manifest) > MAX_IMAGES:
+        raise ArchiveError(f"{what} lists {len(manifest)} images, more than the {MAX_IMAGES} layerlab reads from "
+                           "one archive; it is damaged or hostile (save fewer images per archive)", path=store.path)
     images = []
     for entry in manifest:
         if not isinstance(entry, dict) or "Config" not in entry or "Layers" not in entry:
             raise ArchiveError(f"{what}: an entry lacks Config or Layers; expected `docker save` output",
                                path=store.path)
+        problem = _entry_problem(entry)
+        if problem:
+            raise ArchiveError(f"{what}: an entry's {problem}; expected `docker save` output (the archive is "
+                               "damaged)", path=store.path)
         config_name = entry["Config"]
         raw = store.read_bytes(config_name)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -37,6 +49,10 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
             raise LayerDigestMismatch(f"{store.where(config_name)}: the config hashes to {digest}, not {named} as it "
                                       "is named; the archive is damaged, and is not analysed", path=store.path)
         config = read_json_blob(raw, store.where(config_name), "an image config")
+        problem = config_problem(config)
+        if problem:
+            raise ArchiveError(f"{store.where(config_name)}: {problem}; expected an image config (the archive is "
+                               "damaged)", path=store.path)
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         layers = entry.get("Layers") or []
         if len(layers) != len(diff_ids):
@@ -54,6 +70,21 @@ def images_from_manifest(store, manifest: list, foreign_layers: str = "fetch") -
         images.append(ImageEntry(digest, config, blobs, tags=list(entry.get("RepoTags") or []),
                                  parent=entry.get("Parent") or None))
     return images
+
+
+def _entry_problem(entry: dict) -> str | None:
+    """What is wrong with the JSON types of a manifest.json entry (None when nothing), as Docker
+    writes them: Config a string, Layers and RepoTags lists of strings, LayerSources an object,
+    Parent a string. ``"RepoTags": "app:1"`` would otherwise become five one-character tags."""
+    for key, kind in (("Config", str), ("Layers", list), ("RepoTags", list), ("LayerSources", dict), ("Parent", str)):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, kind):
+            wanted = "a string" if kind is str else "an array" if kind is list else "an object"
+            return f"{key} is a JSON {type(value).__name__}, not {wanted}"
+    for key in ("Layers", "RepoTags"):
+        if not all(isinstance(v, str) for v in entry.get(key) or []):
+            return f"{key} holds something other than strings"
+    return None
 
 
 def _classic_config_digest(name: str) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import posixpath
 import tarfile
@@ -21,6 +20,7 @@ import zlib
 
 from .._files import open_file
 from ..errors import ArchiveError, CorruptMetadata, LayerDigestMismatch
+from ..untrusted import load_json
 from ._reader import confine, open_regular
 from .foreign import read_foreign
 from .imageset import LayerBlob
@@ -35,7 +35,7 @@ JSON_LIMIT = 64 << 20
 
 def read_json_blob(data: bytes, what: str, expected: str):
     try:
-        return json.loads(data)
+        return load_json(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ArchiveError(f"{what} is not valid JSON ({e}); expected {expected}", path=what) from None
 
@@ -319,6 +319,9 @@ def open_tar_store(path: str, progress: bool | None = None, verify: bool = True,
                            path=path) from None
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist; give the path of a `docker save` archive", path=path) from None
+    except OSError as e:  # a symlink loop (ELOOP), a name too long, permission denied, ...
+        raise ArchiveError(f"{path} cannot be opened ({e.strerror or e}); give the path of a `docker save` "
+                           "archive you can read", path=path) from None
     if is_zstd(head):  # a zstd frame, or pzstd's skippable frame before one
         return _zstd_store(path, progress, hash_files)
     if head.startswith(GZIP_MAGIC):

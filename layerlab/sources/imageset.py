@@ -184,7 +184,7 @@ def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blob
 
     read = reads.results(progress)
     files, size = _files_and_sizes(read)
-    skipped = [r[3] for r in read.values() if r[3] is not None]
+    skipped = [s for r in read.values() if r[3] is not None for s in (r[3] if isinstance(r[3], list) else [r[3]])]
     for cid, r in read.items():
         blobs[cid]["compression"] = r[2]
     refs: dict[str, int] = {}
@@ -268,10 +268,16 @@ def _read_one(cid: str, layer: LayerBlob) -> tuple[pd.DataFrame | FileRows, int 
     if got.diff_id is not None and got.diff_id != layer.diff_id:
         raise diff_id_mismatch(layer.where, got.diff_id, layer.diff_id, got.ended_diff_id)
     got.rows.layer_id = cid
+    refused = [{"what": "layer", "id": cid, "path": layer.where, "reason": reason} for _, reason in got.rows.refused]
+    if refused:
+        import warnings
+
+        for r in refused:
+            warnings.warn(f"layerlab: skipped an entry of layer {cid}: {r['reason']} ({layer.where})", stacklevel=2)
     if len(got.rows) < FRAME_ALONE:
-        return got.rows, None, got.compression, None
+        return got.rows, None, got.compression, refused or None
     files = got.rows.frame(release=True)  # here, beside the other reads, not after them
-    return files, docker_size(files), got.compression, None
+    return files, docker_size(files), got.compression, refused or None
 
 
 def _files_and_sizes(read: dict) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..errors import ArchiveError, ImageNotFound
+from ..oci.config import config_problem
 from ..oci.manifest import (CONFIG_TYPES, IMAGE_NAME, IMAGE_TYPES, INDEX_TYPES, LAYER_TYPES, OCI_INDEX, OCI_MANIFEST,
                             REF_NAME, platform_wanted)
 from .blobstore import (DirStore, blob_name, foreign_blob, layer_blob, not_an_image, open_tar_store, read_json_blob,
@@ -21,6 +22,71 @@ from .blobstore import (DirStore, blob_name, foreign_blob, layer_blob, not_an_im
 from .foreign import check_choice, foreign_urls
 from .imageset import ImageEntry, build_inventory
 
+#: The most manifests and indexes one layout may reach: an index of 300 entries, each an index of
+#: 300, ... (a fan-out of 300^3) is refused, not read 27 million times.
+MAX_MANIFESTS = 10_000
+#: The image-layout versions read (image-spec: "1.0.0"; a later 1.x keeps the layout's shape).
+LAYOUT_MAJOR = "1"
+
+
+def descriptor_problem(desc) -> str | None:
+    """Why ``desc`` is not an OCI descriptor layerlab can rely on, or None: an object whose digest is
+    a string, size a JSON integer >= 0, and mediaType, annotations, platform of their types."""
+    if not isinstance(desc, dict):
+        return f"a descriptor is a JSON {type(desc).__name__}, not an object"
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"descriptor {str(desc.get('digest'))[:80]!r} has size {str(size)[:40]!r}, not a non-negative integer"
+    if not isinstance(desc.get("digest"), str):
+        return f"a descriptor's digest is {str(desc.get('digest'))[:40]!r}, not a string"
+    if not isinstance(desc.get("mediaType"), (str, type(None))):
+        return f"descriptor {desc['digest'][:80]!r} has a mediaType that is not a string"
+    annotations = desc.get("annotations")
+    if annotations is not None and not (isinstance(annotations, dict)
+                                        and all(isinstance(v, str) for v in annotations.values())):
+        return f"descriptor {desc['digest'][:80]!r} has annotations that are not an object of strings"
+    platform = desc.get("platform")
+    if platform is not None and not (isinstance(platform, dict) and all(
+            isinstance(platform.get(k), (str, type(None))) for k in ("os", "architecture", "variant"))):
+        return f"descriptor {desc['digest'][:80]!r} has a platform that is not an object of strings"
+    return None
+
+
+def _check_descriptor(desc, what: str, store) -> dict:
+    problem = descriptor_problem(desc)
+    if problem:
+        raise ArchiveError(f"{what}: {problem}; the layout is damaged", path=store.path)
+    return desc
+
+
+def _check_size(store, name: str, desc: dict, got: int | None) -> None:
+    """A descriptor's size is checked against the blob it names (image-spec: they must be equal), so
+    a wrong size is never recorded as the blob's."""
+    if got is not None and got != desc["size"]:
+        raise ArchiveError(f"{store.where(name)} holds {got} bytes but its descriptor says {desc['size']}; the "
+                           "layout is damaged or was altered, and is not analysed", path=store.path)
+
+
+def _verified(store, desc: dict, what: str) -> bytes:
+    """The blob ``desc`` names, its descriptor checked and its size and digest verified."""
+    _check_descriptor(desc, what, store)
+    data = verified(store, desc, what)
+    _check_size(store, blob_name(desc["digest"], what, store), desc, len(data))
+    return data
+
+
+def _check_layout_version(store) -> None:
+    """The ``oci-layout`` file must say which layout version this is, and one layerlab reads."""
+    what = store.where("oci-layout")
+    if not store.has("oci-layout"):
+        raise ArchiveError(f"{what} is missing: an OCI image layout has an oci-layout file naming its version "
+                           "(image-spec); make the layout again with `skopeo copy ... oci:DIR`", path=store.path)
+    doc = read_json_blob(store.read_bytes("oci-layout", limit=1 << 16), what,
+                         'an object {"imageLayoutVersion": "1.0.0"}')
+    version = doc.get("imageLayoutVersion") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or version.split(".")[0] != LAYOUT_MAJOR or len(version.split(".")) != 3:
+        raise ArchiveError(f"{what} gives the layout version {str(version)[:40]!r}; layerlab reads image layouts "
+                           f"of version {LAYOUT_MAJOR}.x.y (image-spec 1.0.0)", path=store.path)
 
 
 def images_from_layout(store, *, ref: str | None = None, platform: str | None = None,
@@ -30,11 +96,14 @@ def images_from_layout(store, *, ref: str | None = None, platform: str | None = 
         raise ArchiveError(f"{store.path} is not an OCI image layout: it has no oci-layout or index.json; "
                            "expected a layout made by `skopeo copy ... oci:DIR` or `buildx --output type=oci`",
                            path=store.path)
+    _check_layout_version(store)
     index = read_json_blob(store.read_bytes("index.json"), store.where("index.json"), "an OCI image index")
     entries = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(entries, list):
         raise ArchiveError(f"{store.where('index.json')} has no manifests list; expected an OCI image index",
                            path=store.path)
+    for e in entries:
+        _check_descriptor(e, store.where("index.json"), store)
     names = [((e.get("annotations") or {}).get(IMAGE_NAME) or (e.get("annotations") or {}).get(REF_NAME))
              for e in entries]
     if ref is not None:
@@ -57,8 +126,14 @@ def images_from_layout(store, *, ref: str | None = None, platform: str | None = 
 
 
 def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list[ImageEntry], depth: int,
-             foreign_layers: str = "fetch") -> None:
+             foreign_layers: str = "fetch", seen: list | None = None) -> None:
     what = store.where("index.json")
+    seen = seen if seen is not None else [0]
+    seen[0] += 1
+    if seen[0] > MAX_MANIFESTS:
+        raise ArchiveError(f"{what}: the index reaches more than {MAX_MANIFESTS} manifests and indexes; a layout "
+                           "this large is damaged or hostile, and is not read", path=store.path)
+    _check_descriptor(desc, what, store)
     media = desc.get("mediaType") or ""
     if (desc.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest":
         return
@@ -66,24 +141,39 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         return
     if not platform_wanted(platform, desc.get("platform")):
         return
-    data = verified(store, desc, what)
+    data = _verified(store, desc, what)
     doc = read_json_blob(data, store.where(blob_name(desc["digest"], what, store)), "an image manifest or index")
+    if not isinstance(doc, dict) or not isinstance(doc.get("mediaType"), (str, type(None))):
+        raise ArchiveError(f"{store.where(blob_name(desc['digest'], what, store))} is not a JSON object with a "
+                           "string mediaType; expected an image manifest or index", path=store.path)
     media = doc.get("mediaType") or media or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if media in INDEX_TYPES:
         if depth > 4:
             raise ArchiveError(f"{what}: indexes nested more than 4 deep", path=store.path)
-        for child in doc.get("manifests") or []:
-            _collect(store, child, tags, platform, out, depth + 1, foreign_layers)
+        children = doc.get("manifests") or []
+        if not isinstance(children, list):
+            raise ArchiveError(f"{store.where(blob_name(desc['digest'], what, store))}: manifests is not a list; "
+                               "expected an image index", path=store.path)
+        for child in children:
+            _collect(store, child, tags, platform, out, depth + 1, foreign_layers, seen)
         return
     if media not in IMAGE_TYPES:
         raise ArchiveError(f"{store.where(blob_name(desc['digest'], what, store))}: unknown manifest media type "
                            f"{media!r}; expected an OCI or Docker image manifest or index", path=store.path)
+    mname = store.where(blob_name(desc["digest"], what, store))
     config_desc = doc.get("config") or {}
+    layers = doc.get("layers") or []
+    if not isinstance(config_desc, dict) or not isinstance(layers, list):
+        raise ArchiveError(f"{mname}: config is not an object or layers not a list; expected an image manifest",
+                           path=store.path)
     if config_desc.get("mediaType") not in CONFIG_TYPES:
         return  # an artifact (signature, SBOM, ...), not an image
-    mname = store.where(blob_name(desc["digest"], what, store))
-    raw = verified(store, config_desc, mname)
+    raw = _verified(store, config_desc, mname)
     config = read_json_blob(raw, store.where(blob_name(config_desc["digest"], mname, store)), "an image config")
+    problem = config_problem(config)
+    if problem:
+        raise ArchiveError(f"{store.where(blob_name(config_desc['digest'], mname, store))}: {problem}; expected an "
+                           "image config", path=store.path)
     # The index entry's platform decides, as containerd and skopeo choose (and docker:// here): the
     # config's own is asked only of an entry that names none.
     if not desc.get("platform") and not platform_wanted(platform,
@@ -92,12 +182,12 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
                                                           "variant": config.get("variant")}):
         return
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-    layers = doc.get("layers") or []
     if len(layers) != len(diff_ids):
         raise ArchiveError(f"{mname}: the manifest names {len(layers)} layers but its config has {len(diff_ids)} "
                            "diff IDs; the image is damaged", path=store.path)
     blobs = []
     for layer, did in zip(layers, diff_ids):
+        _check_descriptor(layer, mname, store)
         lmedia = layer.get("mediaType") or ""
         if lmedia not in LAYER_TYPES:
             raise ArchiveError(f"{mname}: layer {layer.get('digest')} has the unknown media type {lmedia!r}; "
@@ -107,6 +197,7 @@ def _collect(store, desc: dict, tags: list[str], platform: str | None, out: list
         if urls and not store.has(name):  # a foreign layer skopeo left out of the layout: from its urls
             blobs.append(foreign_blob(store, name, did, layer, urls, foreign_layers))
             continue
+        _check_size(store, name, layer, store.size(name))
         blobs.append(layer_blob(store, name, did, digest=layer.get("digest"), size=layer.get("size"),
                                 media_type=lmedia))
     out.append(ImageEntry(config_desc["digest"], config, blobs, tags=list(tags)))

@@ -17,6 +17,7 @@ Drivers differ in how a container layer grows:
 
 from __future__ import annotations
 
+import numbers
 import os
 import shlex
 from dataclasses import dataclass
@@ -41,6 +42,14 @@ IMAGE = "layerlab/app:1"
 OPS = ("append", "chmod", "delete", "recreate_dir", "rename", "create")
 
 
+#: The most bytes one write may add: 1 PiB, so the sums of a step stay far inside int64.
+MAX_WRITE = 1 << 50
+
+
+class WriteError(LayerlabError, ValueError):
+    """A write ``simulate_writes`` cannot model: an unknown op, a relative path, an argument of the wrong kind."""
+
+
 @dataclass(frozen=True)
 class Write:
     """One change a container makes. ``arg``: bytes for append/create, a mode for chmod, the new path for rename."""
@@ -51,9 +60,19 @@ class Write:
 
     def __post_init__(self):
         if self.op not in OPS:
-            raise ValueError(f"unknown write {self.op!r}; known: {', '.join(OPS)}")
-        if not self.path.startswith("/"):
-            raise ValueError(f"write paths are absolute in the container, got {self.path!r}")
+            raise WriteError(f"unknown write {self.op!r}; known: {', '.join(OPS)}")
+        if not isinstance(self.path, str) or not self.path.startswith("/"):
+            raise WriteError(f"write paths are absolute in the container, got {self.path!r}")
+        arg = self.arg
+        if self.op in ("append", "create", "chmod") and arg is not None:
+            # a whole number: 10**30 bytes would overflow the int64 results, NaN has no size, True is no size
+            top = 0o7777 if self.op == "chmod" else MAX_WRITE
+            if not isinstance(arg, numbers.Integral) or isinstance(arg, bool) or not 0 <= arg <= top:
+                what = "a mode (0 to 0o7777)" if self.op == "chmod" else f"a byte count (0 to {MAX_WRITE})"
+                raise WriteError(f"{self.op} {self.path}: {str(arg)[:40]!r} is not {what}")
+        if self.op == "rename" and not (isinstance(arg, str) and arg.startswith("/")):
+            raise WriteError(f"rename {self.path}: the new path must be absolute in the container, "
+                             f"got {str(arg)[:40]!r}")
 
     def shell(self) -> str:
         """The busybox sh command that makes this change."""
@@ -153,9 +172,14 @@ def _parse_writes(writes):
         if isinstance(w, Write):
             out.append(w)
         elif isinstance(w, dict):
-            out.append(Write(**w))
-        else:
+            try:
+                out.append(Write(**w))
+            except TypeError as e:  # a key Write has not
+                raise WriteError(f"a write given as a dict takes op, path and arg: {e}") from None
+        elif isinstance(w, (list, tuple)) and 2 <= len(w) <= 3:
             out.append(Write(*w))
+        else:
+            raise WriteError(f"a write is a Write, a dict or an (op, path[, arg]) tuple, not {str(w)[:60]!r}")
     return out
 
 
@@ -384,8 +408,11 @@ def simulate_writes(source, image, writes, driver="overlay2") -> pd.DataFrame:
             rows.append({"driver": name, "step": i, "write": w.describe(), "op": w.op, "path": w.path,
                          **{k: now[k] - before[k] for k in before}, "explanation": why})
     out = pd.DataFrame(rows, columns=COLUMNS)
-    out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64", "exclusive_bytes": "int64",
-                      "entries": "int64"})
+    try:
+        out = out.astype({"step": "int64", "apparent_bytes": "int64", "disk_bytes": "int64",
+                          "exclusive_bytes": "int64", "entries": "int64"})
+    except OverflowError:  # thousands of 1 PiB writes
+        raise WriteError("the writes add up past 2^63-1 bytes; model fewer or smaller writes") from None
     # Step 0 has no op or path: None, as in the other analyses (pandas 3 would make them NaN in a str column).
     from ..stacking import nulls_as_none
 

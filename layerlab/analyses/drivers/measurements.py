@@ -3,12 +3,12 @@ and how ``simulate_writes`` compares with them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from ...errors import LayerlabError
+from ...untrusted import load_json
 from .cow_model import IMAGE, simulate_writes
 from ..opening import analysis
 
@@ -45,7 +45,7 @@ def containerd_sample():
 
 def measurements_meta(path=None) -> dict:
     path = Path(path) if path else measurements_dir()
-    return json.loads(((path if path.is_dir() else path.parent) / "meta.json").read_text())
+    return load_json(((path if path.is_dir() else path.parent) / "meta.json").read_text())
 
 
 def write_costs(measurements=None) -> pd.DataFrame:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..._files import open_file
-from ...errors import IMAGE, Expect, LayerlabError, expects
+from ...errors import IMAGE, Expect, LayerlabError, LimitExceeded, expects
 from ..stacking import chain_files, nulls_as_none
 from ..merged import merged_from_files
 from ..opening import analysis
@@ -45,17 +44,34 @@ class BloatRulesError(LayerlabError, ValueError):
     """A bloat rules file that cannot be read."""
 
 
+#: The most rules a table may hold: each is matched against every path of every layer, so 100k rules
+#: would keep one `bloat` busy for hours (the bundled table has a few dozen).
+MAX_RULES = 2_000
+
+
 def _read_table(path) -> pd.DataFrame:
+    import io
+
+    from ...untrusted import read_small_file
+
     try:
-        with open_file(path, BloatRulesError, expected="a bloat rules CSV file") as f:
-            table = pd.read_csv(f, dtype=str, keep_default_na=False, comment=None, skipinitialspace=True)
+        # a regular file of at most 4 MiB (not /dev/zero, not a FIFO), then one row more than allowed
+        data = read_small_file(path, "a bloat rules file", limit=4 << 20)
+        table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, comment=None, skipinitialspace=True,
+                            nrows=MAX_RULES + 1)
     except FileNotFoundError:
         raise BloatRulesError(f"bloat rules file {path} not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise BloatRulesError(f"{path} is a directory; give a bloat rules CSV file", path=str(path)) from None
+    except LimitExceeded as e:
+        raise BloatRulesError(str(e), path=str(path)) from None
+    except OSError as e:
+        raise BloatRulesError(f"cannot read bloat rules file {path} ({e.strerror or e})", path=str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise BloatRulesError(f"cannot read bloat rules file {path} as CSV ({e}); columns: category,pattern,fix[,see]",
                               path=str(path)) from None
+    if len(table) > MAX_RULES:
+        raise BloatRulesError(f"{path} holds more than {MAX_RULES} rules; each is matched against every file of "
+                              "every layer, so a table this long is refused (merge patterns with * instead)",
+                              path=str(path))
     missing = [c for c in ("category", "pattern") if c not in table.columns]
     if missing:
         raise BloatRulesError(
@@ -100,6 +116,9 @@ def bloat_rules(rules=None) -> pd.DataFrame:
     if rules is None:
         return table.reset_index(drop=True)
     user = rules.copy() if isinstance(rules, pd.DataFrame) else _read_table(rules)
+    if len(user) > MAX_RULES:
+        raise BloatRulesError(f"the rules table has {len(user)} rows, more than the {MAX_RULES} layerlab matches; "
+                              "merge patterns with * instead")
     for col in RULE_COLUMNS:
         if col not in user.columns:
             user[col] = ""

@@ -17,7 +17,6 @@ blobs and the unpacked snapshots. Everything is read-only (see containerd_meta):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import pandas as pd
@@ -29,6 +28,7 @@ from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from ...oci.manifest import INDEX_TYPES, platform_order
 from ...oci.reference import familiar, repository_of
+from ...untrusted import load_json
 from .._reader import (
     SCAN_HINT,
     Skipped,
@@ -163,7 +163,7 @@ class ContainerdStore:
         if raw is None:
             return None
         try:
-            return json.loads(raw)
+            return load_json(raw)
         except ValueError:
             path = os.path.join(self.root, CONTENT_DIR, *digest.split(":", 1))
             raise CorruptMetadata(f"{path} is not valid JSON; the content store is damaged "

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 
@@ -36,6 +35,7 @@ from ...errors import CorruptMetadata, DataRootPermissionError, ImageNotFound, N
 from ...frames import schema
 from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
+from ...untrusted import load_json
 from .._reader import (
     SCAN_HINT,
     LeftTheRoot,
@@ -401,7 +401,7 @@ class ContainersStore:
             out = {}
             for cid, bucket in ctr.buckets() if ctr is not None else ():
                 raw = bucket.get("state")
-                state = json.loads(raw) if raw else None
+                state = load_json(raw) if raw else None
                 code = state.get("state") if isinstance(state, dict) else None
                 out[cid.decode("utf-8", "replace")] = _PODMAN_STATES.get(code,
                                                                          "unknown") if type(code) is int else "unknown"

@@ -50,7 +50,7 @@ class FileRows:
     """Column-wise accumulator for one layer's rows of the files frame."""
 
     __slots__ = ("layer_id", "path", "kind", "size", "mode", "uid", "gid", "mtime_us", "link", "blocks", "_opaque",
-                 "_sha256")
+                 "_sha256", "refused")
 
     def __init__(self, layer_id: str):
         self.layer_id = layer_id
@@ -68,6 +68,7 @@ class FileRows:
         self.blocks: list[int | None] = []
         self._opaque: list[str] = []
         self._sha256: dict[int, str] = {}  # row -> hex digest, for files hashed as their tar streamed
+        self.refused: list[tuple[str, str]] = []  # (name, reason) of entries left out (a name climbing out)
 
     def set_sha256(self, row: int, digest: str) -> None:
         """Record the SHA-256 (hex) of row ``row``'s contents."""

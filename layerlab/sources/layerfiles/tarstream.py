@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ...errors import ArchiveError, LayerDigestMismatch
 from .rows import FileRows
-from .tarheader import BLOCK, EXTENSION_TYPES, KIND_BY_TYPE, clean_path, parse_headers
+from .tarheader import BLOCK, EXTENSION_TYPES, KIND_BY_TYPE, clean_path, climbs_out, parse_headers
 
 try:  # ISA-L's inflate (the isal package, a dependency): about 3x zlib's speed on layer blobs
     from isal import isal_zlib as _inflate
@@ -427,6 +427,16 @@ def _entry(r, rows: FileRows, what: str, first: bool, hash_files: bool = False) 
     if padded and (flag in _WITH_DATA or flag not in _KNOWN):
         if not r.skip(padded):
             raise _truncated(what)
+    # A name climbing above the layer root is one Docker refuses to extract (as the tar-split reader
+    # of a data root refuses it): left out, and said so in the layer's `refused` (a skipped row).
+    if climbs_out(header.name):
+        rows.refused.append((header.name, f"tar entry {header.name!r} climbs above the layer root "
+                                          "(Docker refuses to extract it); left out"))
+        return True
+    if header.kind == "hardlink" and climbs_out(header.linkname):
+        rows.refused.append((header.name, f"hard link {header.name!r} points above the layer root "
+                                          f"({header.linkname!r}); left out"))
+        return True
     path = clean_path(header.name)
     if path == "/":
         return True

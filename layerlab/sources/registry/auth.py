@@ -7,7 +7,6 @@ Secrets live only in :class:`Credentials` and :class:`TokenCache`; both redact t
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 import threading
@@ -20,6 +19,7 @@ from requests.utils import parse_dict_header
 from ..._files import read_file
 from ...errors import AuthError
 from ...oci.reference import DOCKER_HUB, DOCKER_HUB_API
+from ...untrusted import load_json
 
 #: The key docker uses for Docker Hub in config.json and with credential helpers.
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -63,8 +63,8 @@ class DockerConfig:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else docker_config_path()
         try:
-            self.data = json.loads(read_file(self.path, AuthError, limit=16 << 20, expected="docker's config.json",
-                                             hint="fix the file or point DOCKER_CONFIG elsewhere"))
+            self.data = load_json(read_file(self.path, AuthError, limit=16 << 20, expected="docker's config.json",
+                                            hint="fix the file or point DOCKER_CONFIG elsewhere"))
         except FileNotFoundError:
             self.data = {}
         except AuthError:
@@ -131,7 +131,7 @@ def _from_helper(helper: str, server: str) -> Credentials | None:
         # The helper's output may contain secrets: report only its exit status.
         raise AuthError(f"{program} failed (exit {proc.returncode}) for {server}; run `{program} list` to check it")
     try:
-        data = json.loads(proc.stdout)
+        data = load_json(proc.stdout)
     except ValueError:
         raise AuthError(f"{program} printed something that is not JSON for {server}") from None
     if not isinstance(data,

@@ -58,7 +58,8 @@ from ...oci.manifest import (
 )
 from ...oci.config import config_problem
 from ...oci import schema1
-from ...oci.reference import DOCKER_HUB, Reference, is_loopback, parse_repository
+from ...oci.reference import DOCKER_HUB, Reference, check_port, is_loopback, parse_repository
+from ...untrusted import load_json
 from .auth import Challenge, Credentials, DockerConfig, TokenCache
 from .deadline import POOL_CLASSES, DeadlinePassed, deadline, network_deadline
 
@@ -284,7 +285,7 @@ class Inspection:
 
 def _schema_version(body: bytes):
     try:
-        data = json.loads(body)
+        data = load_json(body)
     except ValueError:
         return None
     return data.get("schemaVersion") if isinstance(data, dict) else None
@@ -295,7 +296,7 @@ def _schema1_image(manifest: "Manifest", index_platform: str | None = None) -> P
     unknown (-1), the config synthesized without diff IDs and no config digest (both need the layers
     read: ``registry.image`` does that)."""
     s1 = schema1.Schema1(manifest.data, str(manifest.reference))
-    config = json.loads(s1.config([]))
+    config = load_json(s1.config([]))
     plat = index_platform or platform_string({"os": config.get("os") or "linux",
                                               "architecture": config.get("architecture") or s1.architecture,
                                               "variant": config.get("variant")}) or "unknown"
@@ -485,6 +486,7 @@ class RegistryClient:
             scheme = self._schemes.get(host)
         if scheme is not None:
             return f"{scheme}://{host}"
+        check_port(host)  # a host given as is (catalog, storage): port 999999 is no port
         # One probe per host: concurrent first requests wait for it instead of each probing (and each
         # loading the CA bundle, ~30 ms of CPU apiece).
         with self._flight(f"scheme:{host}"):
@@ -586,7 +588,7 @@ class RegistryClient:
         finally:
             _discard(r)
         try:
-            data = json.loads(body)
+            data = load_json(body)
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             token, data = None, {}
@@ -814,7 +816,7 @@ class RegistryClient:
 
     def _raise_for_status(self, r: urllib3.BaseHTTPResponse, what: str, ref: str | None):
         try:
-            errors = json.loads(r.read(ERROR_LIMIT) or b"{}").get("errors") or []
+            errors = load_json(r.read(ERROR_LIMIT) or b"{}").get("errors") or []
         except (ValueError, AttributeError, OSError, TransportError):
             errors = []
         codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}
@@ -884,7 +886,7 @@ class RegistryClient:
                 verify_digest(body, digest, f"{what} (Docker-Content-Digest)")
         self._keep(digest, body, fetched=fetched)
         try:
-            data = json.loads(body)
+            data = load_json(body)
             if not isinstance(data, dict):
                 raise ValueError
         except ValueError:
@@ -923,7 +925,7 @@ class RegistryClient:
     def get_config(self, ref: Reference, desc: Descriptor) -> dict:
         body = self.get_blob(ref, desc)
         try:
-            config = json.loads(body)
+            config = load_json(body)
         except ValueError:
             return {}  # an artifact's config need not be JSON
         return config if isinstance(config, dict) else {}
@@ -997,7 +999,7 @@ class RegistryClient:
             r, body = self.request("GET", host, "", url=url, params=params, scope=scope, limit=LIST_LIMIT,
                                    what=what, ref=what)
             try:
-                page = json.loads(body).get(key) or []
+                page = load_json(body).get(key) or []
             except (ValueError, AttributeError):
                 raise RegistryError(f"{what}: the registry's answer is not the expected JSON") from None
             # "tags": "latest" would otherwise become six one-letter tags

@@ -10,14 +10,14 @@ of images sharing a base downloads only what is new; ``layerlab cache clear`` em
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 import threading
 from pathlib import Path
 
-from ...errors import DigestMismatch, ImageNotFound, LayerDigestMismatch, RegistryError, UnsupportedManifest
+from ...errors import (DigestMismatch, ImageNotFound, LayerDigestMismatch, LayerlabError, RegistryError,
+                       UnsupportedManifest)
 from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
 from .client import RegistryClient, compute_digest, default_cache_dir
@@ -26,6 +26,7 @@ from .deadline import body_deadline
 from ...oci.schema1 import Schema1
 from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
+from ...untrusted import load_json
 
 #: Default bound of the layer cache; ``LAYERLAB_LAYER_CACHE_BYTES`` overrides it (0: no cache).
 DEFAULT_CACHE_BYTES = 4 << 30
@@ -33,6 +34,19 @@ DEFAULT_CACHE_BYTES = 4 << 30
 
 def default_layer_cache_dir() -> Path:
     return default_cache_dir().parent / "layers"
+
+
+def _cache_bytes_from_env() -> int:
+    """``LAYERLAB_LAYER_CACHE_BYTES`` as a byte count (``20GB``, ``1073741824``), or the default."""
+    from ...untrusted import parse_size
+
+    text = os.environ.get("LAYERLAB_LAYER_CACHE_BYTES")
+    if text is None:
+        return DEFAULT_CACHE_BYTES
+    try:
+        return parse_size(text, "LAYERLAB_LAYER_CACHE_BYTES")
+    except ValueError as e:
+        raise LayerlabError(f"{e} (or unset it for the default, {DEFAULT_CACHE_BYTES} bytes)") from None
 
 
 class LayerCache:
@@ -43,7 +57,7 @@ class LayerCache:
     def __init__(self, directory: str | os.PathLike | None = None, max_bytes: int | None = None):
         self.directory = Path(directory or default_layer_cache_dir())
         if max_bytes is None:
-            max_bytes = int(os.environ.get("LAYERLAB_LAYER_CACHE_BYTES", DEFAULT_CACHE_BYTES))
+            max_bytes = _cache_bytes_from_env()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
@@ -353,7 +367,7 @@ def _schema1_entry(client: RegistryClient, ref: Reference, image, cache: LayerCa
     with ThreadPoolExecutor(max_workers=max(1, min(client.max_workers, len(readers)))) as pool:
         reads = list(pool.map(lambda read: read(""), readers))
     config_bytes = s1.config([r.diff_id for r in reads])
-    config = json.loads(config_bytes)
+    config = load_json(config_bytes)
 
     def given(got: LayerRead):
         return lambda layer_id: got

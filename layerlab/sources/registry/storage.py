@@ -12,7 +12,6 @@ lists the tree once (``Listing``), reads the link files and manifests it needs, 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 from ...errors import PROGRESS, ArgumentError, Expect, NotADataRoot, expects
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
+from ...untrusted import load_json
 from .stores import Store, open_store
 from .._reader import is_digest, outside_root
 
@@ -46,6 +46,10 @@ def find_v2(store: Store) -> str:
                        "(e.g. /var/lib/registry)", path=str(root))
 
 
+#: What a listing records of an entry that is neither a folder nor a regular file (stores._walk_local).
+ODD_KINDS = ("symlink", "FIFO", "socket", "device", "other")
+
+
 @dataclass
 class Listing:
     """Every file (with its size) and directory under ``blobs/`` and ``repositories/``, relative to v2.
@@ -57,6 +61,7 @@ class Listing:
     dirs: set[str]
     children: dict[str, list[str]]  # directory -> sorted names of its subdirectories
     links: list[str] = field(default_factory=list)  # symbolic links met (local storage), never followed
+    odd: dict[str, str] = field(default_factory=dict)  # symlinks, FIFOs, devices: path -> what (never read)
 
     @classmethod
     def read(cls, store: Store, v2: str) -> "Listing":
@@ -79,6 +84,7 @@ class Listing:
         found = store.map(lambda job: store.find(*job), jobs, f"listing {store.url}", "listings",
                           min_items=1 if store.object_store else 200)
         files: dict[str, int] = {}
+        odd: dict[str, str] = {}
         dirs: set[str] = {"blobs", "repositories"}
         cut = len(v2) + 1
         for part in found:
@@ -86,11 +92,14 @@ class Listing:
                 if not name.startswith(v2 + "/"):
                     continue
                 rel = name[cut:]
-                if kind == "link":
+                if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
                     links.append(name)
+                    odd[rel] = "symbolic link"
                     continue
                 if kind == "directory":
                     dirs.add(rel)
+                elif kind in ODD_KINDS:
+                    odd[rel] = kind
                 else:
                     files[rel] = size
                 parent = rel.rpartition("/")[0]
@@ -104,7 +113,7 @@ class Listing:
                 children.setdefault(parent, []).append(name)
         for names in children.values():
             names.sort()
-        return cls(files, dirs, children, sorted(links))
+        return cls(files, dirs, children, sorted(links), odd)
 
     def subdirs(self, rel: str) -> list[tuple[str, str]]:
         """(name, path) of the subdirectories of ``rel``, sorted by name."""
@@ -264,6 +273,14 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
                 size = tree.files.get(f"{path}/data")
                 if size is not None:
                     blob_sizes[f"{alg}:{name}"] = size
+                elif f"{path}/data" in tree.odd:  # never followed or read: left out, and said
+                    kind = tree.odd[f"{path}/data"]
+                    problems.append(f"blob {alg}:{name}: its data is a {kind}, not a file; layerlab "
+                                    "does not follow or read it, so the blob is left out of every figure "
+                                    "(the storage is damaged or was tampered with)")
+                else:
+                    problems.append(f"blob {alg}:{name} has no data file (an interrupted upload or a damaged "
+                                    "store); garbage-collect does not see it, and neither does this audit")
 
     # Manifests: every revision whose blob exists, read concurrently up front (small objects).
     wanted = sorted({content for p, content in links.items()
@@ -278,7 +295,7 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
             data = None
             try:
                 if bodies.get(digest) is not None:
-                    raw = json.loads(bodies[digest])
+                    raw = load_json(bodies[digest])
                     data = raw if isinstance(raw, dict) else None
             except ValueError:
                 data = None
@@ -311,7 +328,9 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
         current: dict[str, str] = {}
         for tag, tag_path in tree.subdirs(f"{mdir}/tags"):
             digest = links.get(f"{tag_path}/current/link")
-            if digest and not is_digest(digest):
+            if digest is None and (f"{tag_path}/current/link" in tree.files or f"{tag_path}/current/link" in tree.odd):
+                digest = ""  # a link file that is empty or unreadable: as damaged as one holding junk
+            if digest is not None and not is_digest(digest):
                 # distribution's tag lookup parses every tag link: --delete-untagged stops at this one
                 # (plain garbage-collect never reads tags)
                 message = (f"failed to retrieve tags for digest of {repo}: tag {tag}'s link holds "

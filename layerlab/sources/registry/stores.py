@@ -14,6 +14,7 @@ event hooks. Nothing is ever written: the store is only listed and read.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from ..._files import read_file
 from ...errors import DataRootPermissionError, NotADataRoot, StorageAuthError, StorageError
 from .._reader import check_inside, confine, read_bytes, scandir
 from .deadline import network_deadline
@@ -226,9 +226,19 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
                         out[path] = ("file", entry.stat(follow_symlinks=False).st_size)
                     elif entry.is_symlink():  # never followed; the audit lists it as a problem
                         out[path] = ("link", 0)
+                    else:  # never followed or read; the audit says what it left out
+                        out[path] = (_odd_kind(entry), 0)
         except FileNotFoundError:
             continue
     return out
+
+
+def _odd_kind(entry) -> str:
+    if entry.is_symlink():
+        return "symlink"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    return ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+            else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "other")
 
 
 class _ErrorMap:
@@ -436,16 +446,26 @@ def store_from_config(config: str | os.PathLike, **kwargs) -> Store:
     """
     import yaml
 
+    from ...untrusted import load_yaml, read_small_file
+
     path = Path(config)
     try:
-        data = yaml.safe_load(read_file(path, NotADataRoot, limit=1 << 20, expected="a registry config.yml",
-                                        hint="give the registry's config.yml").decode("utf-8", "replace"))
+        data = load_yaml(read_small_file(path, "a registry config").decode("utf-8"), str(path))
+    except UnicodeDecodeError:
+        raise NotADataRoot(f"{path} is not UTF-8 text; give the registry's config.yml", path=str(path)) from None
+    except ValueError as e:  # a device, a FIFO, too large, a billion laughs, a 5000-digit number
+        raise NotADataRoot(f"{e}; give the registry's config.yml", path=str(path)) from None
+    except IsADirectoryError:
+        raise NotADataRoot(f"{path} is a folder; give the registry's config.yml", path=str(path)) from None
     except FileNotFoundError:
         raise NotADataRoot(f"{path}: no such registry config; give the registry's config.yml "
                            "(e.g. /etc/docker/registry/config.yml)", path=str(path)) from None
     except PermissionError:
         raise DataRootPermissionError(f"cannot read {path}; run as a user who can read the registry config",
                                       path=str(path)) from None
+    except OSError as e:  # a symlink loop, a name too long, ...
+        raise NotADataRoot(f"cannot read {path} ({e.strerror or e}); give the registry's config.yml",
+                           path=str(path)) from None
     except yaml.YAMLError as e:
         raise NotADataRoot(f"{path} is not YAML ({str(e).splitlines()[0]}); give the registry's config.yml",
                            path=str(path)) from None
