@@ -30,6 +30,7 @@ from ..oci.config import chain_ids, diff_ids, parse_time
 from ..oci.manifest import INDEX_TYPES, SCHEMA1, host_platform, platform_matches
 from ..oci.reference import Reference, parse_repository
 from ..untrusted import load_json
+from .opening import analysis
 
 RELEASE_COLUMNS = ["tag", "digest", "platform", "created", "layers", "size", "new_bytes", "new_layers",
                    "first_changed_position", "created_by", "reship_bytes"]
@@ -694,6 +695,7 @@ def _reclaimable(reclaimable, n: int) -> dict | None:
     return {int(p): int(b) for p, b in reclaimable.items()}
 
 
+@analysis()
 def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency: int = 3, have=None, *,
                     latency=0.0, layer_overhead: float = 0.0, speeds: dict | None = None) -> PullCost:
     """:func:`pull_cost` for an image of a local source (a data root, a snapshot, ``"sample"``) without
@@ -702,10 +704,9 @@ def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency:
     uncompressed sizes from the source. ``have``: images of the same source already on the host. Layer
     blobs are taken as gzip (what ``docker push`` writes). An unknown compressed size is an error
     saying why."""
-    from ..sources import open_source
     from .drivers.compressed import layer_compressed
 
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     known = layer_compressed(inv, blobs).set_index("layer_id")
     layers = inv.layers.set_index("layer_id")
@@ -733,13 +734,13 @@ def local_pull_cost(source, image: str, blobs, bandwidth="100Mbit", concurrency:
                       reference=image, platform=str(inv.meta.get("platform") or ""))
 
 
+@analysis()
 def pullable_images(source, blobs) -> list[str]:
     """Names of the tagged images of ``source`` whose every layer's compressed size ``blobs`` gives (the
     images :func:`local_pull_cost` can model), most layers first."""
-    from ..sources import open_source
     from .drivers.compressed import layer_compressed
 
-    inv = open_source(source)
+    inv = source
     known = layer_compressed(inv, blobs)
     known = set(known.loc[known["compressed_size"].notna(), "layer_id"])
     out = []
