@@ -15,7 +15,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..display import command_label, short_name
-from ..errors import OPTIONAL_IMAGE
+from ..errors import IMAGES, OPTIONAL_IMAGE, Expect, whole_number
+from .hygiene.bloat import RULES_TABLE
 from .opening import analysis
 
 #: The change that avoids hidden bytes: written in one layer, overwritten or deleted by a later one.
@@ -52,15 +53,17 @@ def _rows_of(inv, image_ids, rules=None) -> pd.DataFrame:
     return rows.drop_duplicates(["layer_id", "path"], keep="first").reset_index(drop=True)
 
 
-@analysis()
+TOP = Expect("a whole number (1 or more) or None", none=True, test=whole_number(1))
+
+
+@analysis(images=IMAGES, top=TOP, rules=RULES_TABLE)
 def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.DataFrame:
     """What could be freed on a source, hidden bytes and bloat, each (layer, path) counted once, as a
     ranked list of fixes.
 
     Parameters
     ----------
-    source
-        {source}
+    {source}
     images
         Tags or IDs (default: every image ``docker images`` lists).
     top
@@ -120,7 +123,7 @@ def fix_first(source, images=None, *, top: int | None = None, rules=None) -> pd.
     return df
 
 
-@analysis()
+@analysis(images=IMAGES, rules=RULES_TABLE)
 def reclaim_by_image(source, images=None, *, rules=None) -> pd.Series:
     """Bytes each image could shed, hidden plus bloat (within one image each byte once), largest
     first: the order ``pick_image`` follows."""
