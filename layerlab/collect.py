@@ -6,7 +6,7 @@ from .errors import FLAG, OPTIONAL_TEXT, PATH, PROGRESS, TEXT, expects
 
 
 @expects(root=PATH, out=PATH, driver=OPTIONAL_TEXT, files=TEXT, hash=FLAG, progress=PROGRESS, platform=OPTIONAL_TEXT,
-         foreign_layers=TEXT)
+         foreign_layers=TEXT, packages=FLAG)
 def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False,
          progress: bool | None = None,
          platform: str | None = None, foreign_layers: str = "fetch", packages: bool = False) -> str:

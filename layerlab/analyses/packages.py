@@ -17,14 +17,15 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ..errors import IMAGE, OPTIONAL_IMAGE, LayerlabError, expects
+from ..errors import IMAGE, OPTIONAL_IMAGE, OPTIONAL_TEXT, Expect, LayerlabError
+from ..frames.inventory import OPTIONAL_SOURCE
 from ..frames import schema
-from ..frames.inventory import SOURCE
 from ..sources import open_source
 from . import package_dbs as dbs
 from .layer_contents import GO, Missing, Want, read_layer, readable
 from .merged import merged_from_files
 from .stacking import chain_files, resolve
+from .opening import analysis
 
 ECOSYSTEMS = ("deb", "rpm", "apk", "python", "npm", "go-module")
 #: Executables at least this large are looked at for Go build info (a Go binary is over a megabyte).
@@ -460,14 +461,15 @@ def derived(inv, name: str) -> pd.DataFrame:
     return inv.cache["package_frames"][name]
 
 
-@expects(source=SOURCE, image=OPTIONAL_IMAGE)
+@analysis(image=OPTIONAL_IMAGE, ecosystem=OPTIONAL_TEXT,
+          sort=Expect("'bytes' or 'name'", test=lambda v: v in ("bytes", "name")))
 def packages(source, image=None, *, ecosystem=None, sort: str = "bytes") -> pd.DataFrame:
     """The packages of ``image`` (default: every image), one row per (image, package).
 
     Columns as ``layerlab.describe("packages")`` says. ``ecosystem`` keeps one (deb, rpm, apk,
     python, npm, go-module); ``sort`` is ``"bytes"`` (largest first) or ``"name"``.
     """
-    inv = open_source(source)
+    inv = source
     df = inv.packages
     if image is not None:
         df = df[df["image_id"] == inv.image_id(image)]
@@ -478,10 +480,10 @@ def packages(source, image=None, *, ecosystem=None, sort: str = "bytes") -> pd.D
     return df.sort_values(keys[0], ascending=keys[1], kind="stable").reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE)
+@analysis(image=IMAGE)
 def package_sizes(source, image) -> pd.DataFrame:
     """Bytes of ``image`` by ecosystem, the files no package owns as ``(no package)``."""
-    inv = open_source(source)
+    inv = source
     pf = inv.package_files
     pf = pf[pf["image_id"] == inv.image_id(image)]
     eco = pf["ecosystem"].astype(object).fillna("(no package)")
@@ -489,19 +491,19 @@ def package_sizes(source, image) -> pd.DataFrame:
     return out.rename(columns={"sum": "bytes", "count": "files"}).sort_values("bytes", ascending=False).reset_index()
 
 
-@expects(source=SOURCE, image=IMAGE)
+@analysis(image=IMAGE)
 def layer_packages(source, image) -> pd.DataFrame:
     """What each layer of ``image`` did to its packages: added, removed, upgraded, downgraded."""
-    inv = open_source(source)
+    inv = source
     pc = inv.package_changes
     return pc[pc["image_id"] == inv.image_id(image)].reset_index(drop=True)
 
 
-@expects(source=SOURCE, image=IMAGE)
+@analysis(image=IMAGE)
 def layer_package_counts(source, image) -> pd.DataFrame:
     """Per layer of ``image`` (``position``, ``created_by``): how many packages it added, removed,
     upgraded and downgraded, and the names it added (``added_names``)."""
-    inv = open_source(source)
+    inv = source
     image_id = inv.image_id(image)
     pc = layer_packages(inv, image_id)
     il = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
@@ -514,11 +516,11 @@ def layer_package_counts(source, image) -> pd.DataFrame:
     return out
 
 
-@expects(source=SOURCE, a=IMAGE, b=IMAGE)
+@analysis(a=IMAGE, b=IMAGE, source_b=OPTIONAL_SOURCE)
 def diff_packages(source, a, b, *, source_b=None) -> pd.DataFrame:
     """Packages that differ between images ``a`` and ``b``: status added, removed or changed (version
     or bytes), with versions and bytes on both sides and ``bytes_delta`` (b - a)."""
-    inv = open_source(source)
+    inv = source
     inv_b = inv if source_b is None else open_source(source_b)
     ia, ib = inv.image_id(a), inv_b.image_id(b)
     key = ["ecosystem", "name", "architecture", "location"]
