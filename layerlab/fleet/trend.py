@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .analyses import CONTAINERS, _reclaimable_per_host, batch_tables, image_facts
+from .analyses import CONTAINERS, reclaimable_per_host, batch_tables, image_facts
 from .core import FleetError, gather
 from .frames import COARSE, HOST, batches, listed_layers, read_frame
 
@@ -48,15 +48,19 @@ def _hidden(fleet, listed: pd.DataFrame) -> pd.DataFrame:
     have = set(known["image_id"]) if known is not None else set()
     todo = listed[~listed["image_id"].isin(have)]
     # the newest snapshot that has the image: the one the fleet's other analyses read too
-    recency = {s: i for i, s in enumerate(fleet.timeline.sort_values("scanned_at", na_position="first", kind="stable")["snapshot"])}
+    oldest_first = fleet.timeline.sort_values("scanned_at", na_position="first", kind="stable")["snapshot"]
+    recency = {s: i for i, s in enumerate(oldest_first)}
     given: dict[str, list[str]] = {}
     for iid, snaps in todo.groupby("image_id", observed=True)[HOST]:
         given.setdefault(max(snaps, key=recency.__getitem__), []).append(iid)
-    futures = [fleet.client.submit(image_facts, (s, s), ids, fleet.storage_options, pure=False) for s, ids in given.items()]
+    futures = [fleet.client.submit(image_facts, (s, s), ids, fleet.storage_options, pure=False)
+               for s, ids in given.items()]
     parts = [r[1] for r in gather(futures, "per-image figures", fleet.progress) if len(r[1])]
     if known is not None and len(known):
         parts.append(known[known["image_id"].isin(set(listed["image_id"]))])
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
+    if not parts:
+        return pd.DataFrame(columns=["layer_id", "path", "size", "image_id"])
+    return pd.concat(parts, ignore_index=True)
 
 
 def snapshot_figures(fleet) -> pd.DataFrame:
@@ -69,7 +73,7 @@ def snapshot_figures(fleet) -> pd.DataFrame:
     g = listed.groupby(HOST, observed=True)
     out["images"] = g.size()
     out["size_bytes"] = t["layers"].groupby(HOST, observed=True)["size"].sum()
-    out["reclaimable_bytes"] = _reclaimable_per_host(listed, t["hidden"]) if len(listed) else 0
+    out["reclaimable_bytes"] = reclaimable_per_host(listed, t["hidden"]) if len(listed) else 0
     dangling = (listed["tags"].map(len) == 0) & (listed["container_count"] == 0)
     out["dangling_images"] = dangling.groupby(listed[HOST], observed=True).sum()
     for col in ("images", "size_bytes", "reclaimable_bytes", "dangling_images"):
@@ -131,7 +135,8 @@ def _state(part, storage_options: dict | None) -> dict:
 
 
 def _empty_state() -> dict:
-    return {"images": pd.DataFrame(columns=["image_id", "tags", "size"]), "layers": pd.DataFrame(columns=["layer_id", "size"]),
+    return {"images": pd.DataFrame(columns=["image_id", "tags", "size"]),
+            "layers": pd.DataFrame(columns=["layer_id", "size"]),
             "containers": pd.DataFrame(columns=["container_id", "name", "rw_size"])}
 
 
@@ -229,8 +234,8 @@ def changes(fleet, since=None) -> pd.DataFrame:
             pairs.append((host, earlier["snapshot"].iloc[-1], after["snapshot"]))
         else:
             not_compared.append(host)
-    futures = fleet.client.map(host_changes, batches(pairs, fleet.slots, **COARSE), storage_options=fleet.storage_options,
-                               pure=False) if pairs else []
+    futures = fleet.client.map(host_changes, batches(pairs, fleet.slots, **COARSE),
+                               storage_options=fleet.storage_options, pure=False) if pairs else []
     parts = [p for p in gather(futures, "changes", fleet.progress) if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CHANGE_COLUMNS)
     out = out.astype({"size_before": "Int64", "size_after": "Int64", "growth": "int64"})
