@@ -13,6 +13,7 @@ lists the tree once (``Listing``), reads the link files and manifests it needs, 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,35 +82,42 @@ class Listing:
                     jobs.extend((base, c) for c in "0123456789abcdef")
                 else:
                     jobs.append((base, ""))
-        # An object store's listing can take a while on a big registry: a bar from the first listing.
-        found = store.map(lambda job: store.find(*job), jobs, f"listing {store.url}", "listings",
-                          min_items=1 if store.object_store else 200)
         files: dict[str, int] = {}
         odd: dict[str, str] = {}
         etags: dict[str, str] = {}
         dirs: set[str] = {"blobs", "repositories"}
         cut = len(v2) + 1
-        for part in found:
-            for name, (kind, size, etag) in part.items():
-                if not name.startswith(v2 + "/"):
-                    continue
-                rel = name[cut:]
-                if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
-                    links.append(name)
-                    odd[rel] = "symbolic link"
-                    continue
-                if kind == "directory":
-                    dirs.add(rel)
-                elif kind in ODD_KINDS:
-                    odd[rel] = kind
-                else:
-                    files[rel] = size
-                    if etag and rel.endswith("/link"):
-                        etags[rel] = etag
-                parent = rel.rpartition("/")[0]
-                while parent and parent not in dirs:
-                    dirs.add(parent)
-                    parent = parent.rpartition("/")[0]
+        lock = threading.Lock()
+
+        def list_and_merge(job) -> None:
+            # Each listing is merged as it arrives and dropped, rather than all of them held until
+            # the last one is in: the peak is the merged listing, not it twice.
+            part = store.find(*job)
+            with lock:
+                for name, (kind, size, etag) in part.items():
+                    if not name.startswith(v2 + "/"):
+                        continue
+                    rel = name[cut:]
+                    if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
+                        links.append(name)
+                        odd[rel] = "symbolic link"
+                        continue
+                    if kind == "directory":
+                        dirs.add(rel)
+                    elif kind in ODD_KINDS:
+                        odd[rel] = kind
+                    else:
+                        files[rel] = size
+                        if etag and rel.endswith("/link"):
+                            etags[rel] = etag
+                    parent = rel.rpartition("/")[0]
+                    while parent and parent not in dirs:
+                        dirs.add(parent)
+                        parent = parent.rpartition("/")[0]
+
+        # An object store's listing can take a while on a big registry: a bar from the first listing.
+        store.map(list_and_merge, jobs, f"listing {store.url}", "listings",
+                  min_items=1 if store.object_store else 200)
         children: dict[str, list[str]] = {}
         for d in dirs:
             parent, _, name = d.rpartition("/")
