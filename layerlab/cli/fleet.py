@@ -23,6 +23,10 @@ def _report_choices(f) -> None:
     """Skipped and superseded snapshots go to stderr: never silently dropped."""
     for r in f.skipped.itertuples(index=False):
         echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
+    if len(f.superseded) > 10:  # HOST/DATE.layerlab series: one note, not a line per night and host
+        echo(f"note: {len(f.superseded):,} older scans of {f.superseded['host'].nunique():,} hosts replaced by each "
+             "host's newest (`layerlab fleet trend` reads them as a time series)", out=sys.stderr, indent="  ")
+        return
     for r in f.superseded.itertuples(index=False):
         echo(f"note: {safe(r.host)}: {safe(r.snapshot)} (scanned {r.scanned_at}) replaced by newer {safe(r.kept)} "
              f"(scanned {r.kept_scanned_at})", out=sys.stderr, indent="  ")

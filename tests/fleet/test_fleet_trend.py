@@ -26,8 +26,6 @@ from harness.images import busybox_rootfs
 from harness.registry import Registry, registry_missing
 from harness.tiers import missing, require
 
-pytestmark = pytest.mark.live
-
 DAYS = {1: "2026-11-01 02:17:00", 2: "2026-11-02 02:17:00", 3: "2026-11-03 02:17:00"}
 IDS = {"web-a": "a" * 32, "db-b": "b" * 32}
 WRITE = 20_000  # bytes the writer container appends to its read-write layer each time it runs
@@ -118,6 +116,7 @@ def fleet(history, dask_cluster):
         yield f
 
 
+@pytest.mark.live
 def test_every_scan_is_a_point_of_its_hosts_series(fleet, summaries):
     assert fleet.skipped.empty
     assert sorted(fleet.hosts["host"]) == ["db-b", "web-a"]  # the newest scans are the fleet
@@ -130,6 +129,7 @@ def test_every_scan_is_a_point_of_its_hosts_series(fleet, summaries):
         ("web-a", "2026-11-01"), ("web-a", "2026-11-02"), ("web-a", "2026-11-03")]
 
 
+@pytest.mark.live
 def test_each_point_is_counted_as_summary_counts_it(fleet, summaries):
     t = fleet.trend()
     for r in t.itertuples(index=False):
@@ -142,6 +142,7 @@ def test_each_point_is_counted_as_summary_counts_it(fleet, summaries):
     assert t.loc[t["host"] == "db-b", "reclaimable_bytes"].min() >= 30_000  # tool's deleted big.bin
 
 
+@pytest.mark.live
 def test_fleet_wide_per_day_carries_a_host_forward(fleet):
     per = fleet.trend().assign(day=lambda d: d["time"].dt.day).set_index(["host", "day"])
     days = fleet.trend(by="date").set_index(fleet.trend(by="date")["date"].dt.day)
@@ -155,6 +156,7 @@ def test_fleet_wide_per_day_carries_a_host_forward(fleet):
     assert days.loc[3, "size_bytes"] == fleet.summary()["size_bytes"]  # the last day is the fleet of newest scans
 
 
+@pytest.mark.live
 def test_changes_since_the_first_day(fleet, history, summaries):
     _, facts = history
     ch = fleet.changes(since="2026-11-01T12:00Z")
@@ -185,6 +187,7 @@ def test_changes_since_the_first_day(fleet, history, summaries):
     assert ch.attrs["not_compared"] == []
 
 
+@pytest.mark.live
 def test_changes_against_the_previous_scan(fleet, history):
     _, facts = history
     ch = fleet.changes()
@@ -196,11 +199,13 @@ def test_changes_against_the_previous_scan(fleet, history):
     assert web["growth"].is_monotonic_decreasing
 
 
+@pytest.mark.live
 def test_changes_since_refuses_a_non_date(fleet):
     with pytest.raises(ll.LayerlabError, match="give a date"):
         fleet.changes(since="last tuesday-ish")
 
 
+@pytest.mark.live
 def test_cli_trend_json(history):
     snaps, _ = history
     r = subprocess.run([sys.executable, "-m", "layerlab.cli", "fleet", "trend", str(snaps), "--json"],
@@ -219,3 +224,18 @@ def test_cli_trend_json(history):
     text = subprocess.run([sys.executable, "-m", "layerlab.cli", "fleet", "trend", str(snaps)], capture_output=True,
                           text=True, timeout=600)
     assert text.returncode == 0 and "2026-11-02" in text.stdout and "web-a" in text.stdout
+
+
+def test_a_folder_of_series_is_one_note_not_a_line_per_scan(tmp_path):
+    """Hosts cut from the bundled captures, each scanned on three days (HOST/DATE.layerlab): the
+    fleet is the newest scans, and the CLI says in one line that the older ones were replaced."""
+    from layerlab.fleet.demo import make_history
+
+    make_history(tmp_path / "series", 6, 3)
+    r = subprocess.run([sys.executable, "-m", "layerlab.cli", "fleet", "summary", str(tmp_path / "series"), "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hosts"] == 6
+    assert r.stderr.count("note:") == 1  # one note, wrapped to the width, not a line per older scan
+    assert " ".join(r.stderr.split()).count("note: 12 older scans of 6 hosts replaced by each host's newest "
+                                            "(`layerlab fleet trend` reads them as a time series)") == 1
