@@ -133,7 +133,8 @@ def killed_run(cmd: list[str], env: dict | None, after: float, state) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fraction", type=float, default=0.01, help="of the full size (10k repos, 100k manifests, 300k blobs)")
+    ap.add_argument("--fraction", type=float, default=0.01,
+                    help="of the full size (10k repos, 100k manifests, 300k blobs)")
     ap.add_argument("--repos", type=int)
     ap.add_argument("--manifests", type=int)
     ap.add_argument("--blobs", type=int)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .analyses import CONTAINERS, reclaimable_per_host, batch_tables, image_facts
-from .core import FleetError, gather
+from .snapshots import FleetError
+from .tasks import gather
 from .frames import COARSE, HOST, batches, listed_layers, read_frame
 
 TREND_COLUMNS = ["host", "time", "snapshot", "images", "size_bytes", "reclaimable_bytes", "dangling_images"]
