@@ -124,7 +124,8 @@ def cmd_fleet_trend(args) -> int:
             t = r.time.strftime("%Y-%m-%d %H:%M") if r.time == r.time else "unknown"
             print(f"{middle(r.host, 28):<28} {t:<20} {r.images:>6} {human_bytes(r.size_bytes):>9} "
                   f"{human_bytes(r.reclaimable_bytes):>9} {r.dangling_images:>8}")
-        print(f"\n{'FLEET ON':<12} {'HOSTS':>5} {'SCANNED':>7} {'IMAGES':>6} {'STORED':>9} {'RECLAIM':>9} {'DANGLING':>8}")
+        print(f"\n{'FLEET ON':<12} {'HOSTS':>5} {'SCANNED':>7} {'IMAGES':>6} {'STORED':>9} {'RECLAIM':>9} "
+              f"{'DANGLING':>8}")
         for r in days.itertuples(index=False):
             print(f"{r.date.strftime('%Y-%m-%d'):<12} {r.hosts:>5} {r.hosts_scanned:>7} {r.images:>6} "
                   f"{human_bytes(r.size_bytes):>9} {human_bytes(r.reclaimable_bytes):>9} {r.dangling_images:>8}")
