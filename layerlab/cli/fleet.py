@@ -23,6 +23,10 @@ def _report_choices(f) -> None:
     """Skipped and superseded snapshots go to stderr: never silently dropped."""
     for r in f.skipped.itertuples(index=False):
         echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
+    if len(f.superseded) > 10:  # HOST/DATE.layerlab series: one note, not a line per night and host
+        echo(f"note: {len(f.superseded):,} older scans of {f.superseded['host'].nunique():,} hosts replaced by each "
+             "host's newest (`layerlab fleet trend` reads them as a time series)", out=sys.stderr, indent="  ")
+        return
     for r in f.superseded.itertuples(index=False):
         echo(f"note: {safe(r.host)}: {safe(r.snapshot)} (scanned {r.scanned_at}) replaced by newer {safe(r.kept)} "
              f"(scanned {r.kept_scanned_at})", out=sys.stderr, indent="  ")
@@ -93,6 +97,41 @@ def cmd_fleet_find(args) -> int:
     return 0
 
 
+def cmd_fleet_trend(args) -> int:
+    with _open(args) as f:
+        for r in f.skipped.itertuples(index=False):  # superseded scans are the time series here, not replaced
+            echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
+        per = f.trend()
+        days = f.trend(by="date")
+
+        def when(t):
+            return None if t is None or t != t else t.isoformat()
+
+        if args.json:
+            keys = ("images", "size_bytes", "reclaimable_bytes", "dangling_images")
+            data = {
+                "snapshots": [{"host": r["host"], "time": when(r["time"]), **{k: int(r[k]) for k in keys}}
+                              for r in per.to_dict("records")],
+                "fleet": [{"date": r["date"].date().isoformat(), "hosts": int(r["hosts"]),
+                           "hosts_scanned": int(r["hosts_scanned"]), "image_instances": int(r["image_instances"]),
+                           **{k: int(r[k]) for k in keys}} for r in days.to_dict("records")],
+            }
+            json.dump(data, sys.stdout, indent=2)
+            print()
+            return 0
+        print(f"{'HOST':<28} {'SCANNED':<20} {'IMAGES':>6} {'STORED':>9} {'RECLAIM':>9} {'DANGLING':>8}")
+        for r in per.itertuples(index=False):
+            t = r.time.strftime("%Y-%m-%d %H:%M") if r.time == r.time else "unknown"
+            print(f"{middle(r.host, 28):<28} {t:<20} {r.images:>6} {human_bytes(r.size_bytes):>9} "
+                  f"{human_bytes(r.reclaimable_bytes):>9} {r.dangling_images:>8}")
+        print(f"\n{'FLEET ON':<12} {'HOSTS':>5} {'SCANNED':>7} {'IMAGES':>6} {'STORED':>9} {'RECLAIM':>9} "
+              f"{'DANGLING':>8}")
+        for r in days.itertuples(index=False):
+            print(f"{r.date.strftime('%Y-%m-%d'):<12} {r.hosts:>5} {r.hosts_scanned:>7} {r.images:>6} "
+                  f"{human_bytes(r.size_bytes):>9} {human_bytes(r.reclaimable_bytes):>9} {r.dangling_images:>8}")
+    return 0
+
+
 def cmd_fleet_report(args) -> int:
     from ..fleet.report import render_fleet
 
@@ -113,7 +152,7 @@ def _byte_count(text: str) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fleet", help="many hosts' snapshots as one dataset, on Dask (summary, find, report)")
+    p = sub.add_parser("fleet", help="many hosts' snapshots as one dataset, on Dask (summary, find, trend, report)")
     fsub = p.add_subparsers(dest="fleet_command", required=True)
 
     def common(s):
@@ -134,6 +173,11 @@ def add_parser(sub) -> None:
     what.add_argument("--size", type=_byte_count, help="file size in bytes")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_fleet_find)
+
+    s = fsub.add_parser("trend", help="each host's snapshots over time (HOST/DATE.layerlab) and the fleet per day")
+    common(s)
+    s.add_argument("--json", action="store_true", help="machine-readable output (stable interface)")
+    s.set_defaults(func=cmd_fleet_trend)
 
     s = fsub.add_parser("report", help="render the fleet notebook to HTML")
     common(s)

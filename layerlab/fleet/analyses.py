@@ -166,7 +166,7 @@ def _image_tables(fleet, listed: pd.DataFrame):
     return figures, hidden
 
 
-def _reclaimable_per_host(listed: pd.DataFrame, hidden: pd.DataFrame) -> pd.Series:
+def reclaimable_per_host(listed: pd.DataFrame, hidden: pd.DataFrame) -> pd.Series:
     """Per host: bytes its listed images store but do not show, each (layer, path) once even when
     several of its images share the layer. Computed once per distinct image set."""
     sets = listed.groupby(HOST, observed=True)["image_id"].apply(frozenset)
@@ -196,7 +196,7 @@ def per_host(fleet) -> pd.DataFrame:
     out["images"] = g.size()
     out["logical_size"] = g["size"].sum()
     out = out.join(t["host_layers"])
-    out["reclaimable_bytes"] = _reclaimable_per_host(listed, t["hidden"])
+    out["reclaimable_bytes"] = reclaimable_per_host(listed, t["hidden"])
     c = _containers(fleet).groupby(HOST, observed=True)
     out["containers"] = c.size()
     out["rw_bytes"] = c["rw_size"].sum()

@@ -233,6 +233,10 @@ class Fleet:
             dup = hosts["host"].duplicated(keep=False)
             hosts.loc[dup, "host"] = hosts.loc[dup, "hostname"] + "~" + hosts.loc[dup, "snapshot"].map(os.path.basename)
         old = old.merge(hosts[["identity", "host"]], on="identity")
+        # Every usable snapshot of every host, oldest first: the time series trend() and changes() read.
+        self.timeline = df.merge(hosts[["identity", "host"]], on="identity")[["host", "snapshot", "scanned_at"]] \
+            .sort_values(["host", "scanned_at", "snapshot"], na_position="first", kind="stable").reset_index(drop=True)
+        self.timeline["host"] = self.timeline["host"].astype(schema.STRING)
         self.superseded = old[SUPERSEDED_COLUMNS].reset_index(drop=True)
         cols = ["host", *[c for c in hosts.columns if c not in ("host", "identity")]]
         self.hosts = hosts[cols].sort_values("host").reset_index(drop=True)
@@ -347,6 +351,17 @@ class Fleet:
         from .analyses import drift
 
         return drift(self, groups)
+
+    @expects(by=TEXT)
+    def trend(self, by: str = "host") -> pd.DataFrame:
+        from .trend import trend
+
+        return trend(self, by)
+
+    def changes(self, since=None) -> pd.DataFrame:
+        from .trend import changes
+
+        return changes(self, since)
 
     def __repr__(self) -> str:
         return (f"<layerlab.Fleet hosts={len(self.hosts)} skipped={len(self.skipped)} "

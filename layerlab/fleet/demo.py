@@ -111,11 +111,42 @@ def make_fleet(out, n_hosts: int, *, drivers=("overlay2", "vfs", "btrfs", "conta
     return paths
 
 
-def demo_fleet(n_hosts: int = 12, out=None) -> str:
+def make_history(out, n_hosts: int, days: int, *, drivers=("overlay2", "vfs", "btrfs", "containerd"), seed: int = 0,
+                 prefix: str = "agent", start: str = "2026-11-01T02:17:00+00:00") -> list[str]:
+    """``n_hosts`` hosts scanned on ``days`` days, as ``out/HOST/DATE.layerlab``: each host holds
+    more of its capture's listed images day by day (images pulled, as a growing host does), the
+    last day all it keeps in ``make_fleet``; returns the paths."""
+    import random
+
+    from ..sources.sample import sample
+
+    rng = random.Random(seed)
+    out = Path(out)
+    invs = {d: sample(d) for d in drivers}
+    paths = []
+    for i in range(n_hosts):
+        inv = invs[drivers[i % len(drivers)]]
+        ids = list(inv.images.loc[~inv.images["intermediate"], "image_id"])
+        rng.shuffle(ids)
+        keep = ids[:rng.randint(max(1, len(ids) // 2), len(ids))]
+        name = f"{prefix}-{i:04d}"
+        for day in range(days):
+            when = pd.Timestamp(start) + pd.Timedelta(days=day, minutes=rng.randint(0, 30))
+            have = sorted(keep[:max(1, -(-len(keep) * (day + 1) // days))])
+            paths.append(host_snapshot(inv, out / name / f"{when.date()}.layerlab", hostname=name, images=have,
+                                       scanned_at=when))
+    return paths
+
+
+def demo_fleet(n_hosts: int = 12, out=None, days: int = 1) -> str:
     """A folder of ``n_hosts`` host snapshots cut from the bundled samples (a temporary folder
-    unless ``out`` is given); what the fleet notebook shows when it is given no paths."""
+    unless ``out`` is given); what the fleet notebook shows when it is given no paths. With
+    ``days`` > 1, each host's scans of that many days (``HOST/DATE.layerlab``, ``make_history``)."""
     import tempfile
 
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="layerlab-demo-fleet-"))
-    make_fleet(out, n_hosts, prefix="demo")
+    if days > 1:
+        make_history(out, n_hosts, days, prefix="demo")
+    else:
+        make_fleet(out, n_hosts, prefix="demo")
     return str(out)

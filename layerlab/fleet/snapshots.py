@@ -78,8 +78,18 @@ def _looks_like_snapshot(fs, path: str) -> bool:
     return path.rstrip("/").endswith(SUFFIX) or fs.isfile(f"{path.rstrip('/')}/meta.json")
 
 
-def _children(fs, path: str) -> list[str]:
-    return sorted(p for p in fs.ls(path, detail=False) if fs.isdir(p) and _looks_like_snapshot(fs, p))
+def _children(fs, path: str, depth: int = 2) -> list[str]:
+    """Snapshot folders among ``path``'s children and, one level down, among the children of a
+    folder that is not itself a snapshot: a host's scans over time as ``HOST/DATE.layerlab``."""
+    found = []
+    for p in sorted(fs.ls(path, detail=False)):
+        if not fs.isdir(p):
+            continue
+        if _looks_like_snapshot(fs, p):
+            found.append(p)
+        elif depth > 1:
+            found.extend(_children(fs, p, depth - 1))
+    return found
 
 
 def find_snapshots(paths, storage_options: dict | None = None) -> list[str]:

@@ -72,3 +72,22 @@ def stored_vs_distinct(summary: dict, *, ax=None):
     bytes_axis(ax, "y", "apparent", float(max(values)) or 1.0)
     ax.set_title(f"{summary['hosts']} hosts: layer bytes stored vs distinct")
     return ax
+
+
+def growth(by_date: pd.DataFrame, *, ax=None):
+    """The fleet's stored and reclaimable bytes per snapshot date (``Fleet.trend(by="date")``,
+    apparent bytes), each day labelled with the hosts counted."""
+    ax = get_ax(ax)
+    if by_date.empty:
+        return no_data(ax, "no dated snapshots")
+    days = pd.to_datetime(by_date["date"])
+    ax.plot(days, by_date["size_bytes"], marker="o", color="#4c72b0", label="stored (size_bytes)")
+    ax.plot(days, by_date["reclaimable_bytes"], marker="o", color="#dd8452", label="reclaimable")
+    for x, y, h in zip(days, by_date["size_bytes"], by_date["hosts"]):
+        ax.annotate(f"{h}", (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    bytes_axis(ax, "y", "apparent", float(by_date["size_bytes"].max()) or 1.0)
+    ax.set_xlabel("snapshot date (UTC)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("The fleet's image bytes per day (numbers: hosts counted)")
+    ax.figure.autofmt_xdate()
+    return ax

@@ -102,3 +102,24 @@ def row_groups(md, ranges: dict) -> list[int]:
         if ok:
             keep.append(g)
     return keep
+
+
+def scan_as(host: str, machine_id: str, root, out, work, *, at: str | None = None, hash: bool = False) -> None:
+    """``layerlab scan`` run as another host would run it: in new UTS and mount namespaces with its
+    own hostname and /etc/machine-id (bind-mounted, as a DaemonSet pod mounts the node's); with
+    ``at`` (``YYYY-MM-DD HH:MM:SS``, UTC), under libfaketime's clock started at that time, as a
+    nightly cron run on that day would be (only the clock: file times are read as they are)."""
+    import os
+    import subprocess
+    import sys
+
+    work = Path(work)
+    mid = work / f"{host}.machine-id"
+    mid.write_text(machine_id + "\n")
+    script = 'hostname "$1" && mount --bind "$2" /etc/machine-id && shift 2 && exec "$@"'
+    clock = ["faketime", "-f", f"@{at}"] if at else []
+    env = {**os.environ, "TZ": "UTC", "NO_FAKE_STAT": "1", "FAKETIME_DONT_RESET": "1"}
+    cmd = ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script, "sh", host, str(mid),
+           *clock, sys.executable, "-m", "layerlab.cli", "scan", str(root), "-o", str(out), "-q",
+           *(["--hash"] if hash else [])]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600, env=env)

@@ -283,8 +283,9 @@ def test_fleet_charts_have_no_overlapping_text_or_legend(tmp_path):
     from layerlab.fleet.demo import demo_fleet
     from layerlab.plots import fleet as fleet_plots
 
-    with ll.fleet(demo_fleet(6, out=tmp_path / "fleet")) as f:
+    with ll.fleet(demo_fleet(6, out=tmp_path / "fleet", days=3)) as f:
         summary = f.summary()
+        by_date = f.trend(by="date")
         per_host = f.per_host()
         images = f.images_across()
         top = f.top_images(15)
@@ -295,13 +296,14 @@ def test_fleet_charts_have_no_overlapping_text_or_legend(tmp_path):
         ("host_distribution", (5.5, 3.5), fleet_plots.host_distribution, (per_host, "physical_size"), {}),
         ("top_images", (9, 0.35 * min(15, len(images)) + 1.5), fleet_plots.top_images, (top,), {}),
         ("hosts_images", (11, 0.3 * min(15, len(images)) + 2), fleet_plots.hosts_images, (listed, images), {"n": 15}),
+        ("growth", (9, 3.5), fleet_plots.growth, (by_date,), {}),
     ]:
         found = _draw(figsize, fn, *args, **kwargs)
         if found:
             problems[name] = found
     public = {n for n in dir(fleet_plots) if inspect.isfunction(getattr(fleet_plots, n)) and not n.startswith("_")
               and getattr(fleet_plots, n).__module__ == fleet_plots.__name__}
-    assert public <= {"stored_vs_distinct", "host_distribution", "top_images", "hosts_images"}, public
+    assert public <= {"stored_vs_distinct", "host_distribution", "top_images", "hosts_images", "growth"}, public
     assert not problems, "\n".join(f"{name}: " + "; ".join(dict.fromkeys(p)) for name, p in problems.items())
 
 

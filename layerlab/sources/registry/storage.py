@@ -13,6 +13,7 @@ lists the tree once (``Listing``), reads the link files and manifests it needs, 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,7 @@ class Listing:
     children: dict[str, list[str]]  # directory -> sorted names of its subdirectories
     links: list[str] = field(default_factory=list)  # symbolic links met (local storage), never followed
     odd: dict[str, str] = field(default_factory=dict)  # symlinks, FIFOs, devices: path -> what (never read)
+    etags: dict[str, str] = field(default_factory=dict)  # file -> its object store's ETag (link files only)
 
     @classmethod
     def read(cls, store: Store, v2: str) -> "Listing":
@@ -80,32 +82,42 @@ class Listing:
                     jobs.extend((base, c) for c in "0123456789abcdef")
                 else:
                     jobs.append((base, ""))
-        # An object store's listing can take a while on a big registry: a bar from the first listing.
-        found = store.map(lambda job: store.find(*job), jobs, f"listing {store.url}", "listings",
-                          min_items=1 if store.object_store else 200)
         files: dict[str, int] = {}
         odd: dict[str, str] = {}
+        etags: dict[str, str] = {}
         dirs: set[str] = {"blobs", "repositories"}
         cut = len(v2) + 1
-        for part in found:
-            for name, (kind, size) in part.items():
-                if not name.startswith(v2 + "/"):
-                    continue
-                rel = name[cut:]
-                if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
-                    links.append(name)
-                    odd[rel] = "symbolic link"
-                    continue
-                if kind == "directory":
-                    dirs.add(rel)
-                elif kind in ODD_KINDS:
-                    odd[rel] = kind
-                else:
-                    files[rel] = size
-                parent = rel.rpartition("/")[0]
-                while parent and parent not in dirs:
-                    dirs.add(parent)
-                    parent = parent.rpartition("/")[0]
+        lock = threading.Lock()
+
+        def list_and_merge(job) -> None:
+            # Each listing is merged as it arrives and dropped, rather than all of them held until
+            # the last one is in: the peak is the merged listing, not it twice.
+            part = store.find(*job)
+            with lock:
+                for name, (kind, size, etag) in part.items():
+                    if not name.startswith(v2 + "/"):
+                        continue
+                    rel = name[cut:]
+                    if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
+                        links.append(name)
+                        odd[rel] = "symbolic link"
+                        continue
+                    if kind == "directory":
+                        dirs.add(rel)
+                    elif kind in ODD_KINDS:
+                        odd[rel] = kind
+                    else:
+                        files[rel] = size
+                        if etag and rel.endswith("/link"):
+                            etags[rel] = etag
+                    parent = rel.rpartition("/")[0]
+                    while parent and parent not in dirs:
+                        dirs.add(parent)
+                        parent = parent.rpartition("/")[0]
+
+        # An object store's listing can take a while on a big registry: a bar from the first listing.
+        store.map(list_and_merge, jobs, f"listing {store.url}", "listings",
+                  min_items=1 if store.object_store else 200)
         children: dict[str, list[str]] = {}
         for d in dirs:
             parent, _, name = d.rpartition("/")
@@ -113,7 +125,7 @@ class Listing:
                 children.setdefault(parent, []).append(name)
         for names in children.values():
             names.sort()
-        return cls(files, dirs, children, sorted(links), odd)
+        return cls(files, dirs, children, sorted(links), odd, etags)
 
     def subdirs(self, rel: str) -> list[tuple[str, str]]:
         """(name, path) of the subdirectories of ``rel``, sorted by name."""
@@ -151,10 +163,37 @@ def _read_links(store: Store, v2: str, tree: Listing) -> dict[str, str | None]:
             links[p] = f"{parts[-3]}:{parts[-2]}" if size > 0 else None
         else:
             paths.append(p)
+    if tree.etags:
+        paths = [p for p in paths if not _known_by_etag(tree, links, p)]
     raw = store.map(lambda p: store.read(f"{v2}/{p}"), paths, "reading links", "links")
     links.update((p, (data.decode(errors="replace").strip() or None) if data is not None else None)
                  for p, data in zip(paths, raw))
     return links
+
+
+def _known_by_etag(tree: Listing, links: dict[str, str | None], path: str) -> bool:
+    """Whether a link's content is known from the listing alone, without a GET: on S3 (and MinIO,
+    Ceph, moto) a single-part object's ETag is the MD5 of its bytes, so a link whose ETag is the MD5
+    of a digest it may hold holds exactly that digest. A revision or layer link may hold the digest
+    its path names; a tag's current link one its history names. Any other ETag (a multipart or
+    SSE-KMS object's, or other bytes) leaves the link to be read."""
+    import hashlib
+
+    etag = tree.etags.get(path)
+    if etag is None:
+        return False
+    parts = path.split("/")
+    if parts[-2] == "current":  # _manifests/tags/<tag>/current/link
+        tag_dir = path.rsplit("/", 2)[0]
+        candidates = [f"{alg}:{name}" for alg, alg_path in tree.subdirs(f"{tag_dir}/index")
+                      for name, _ in tree.subdirs(alg_path)]
+    else:  # <alg>/<hex>/link under _layers or _manifests/revisions
+        candidates = [f"{parts[-3]}:{parts[-2]}"]
+    for digest in candidates:
+        if hashlib.md5(digest.encode(), usedforsecurity=False).hexdigest() == etag:
+            links[path] = digest
+            return True
+    return False
 
 
 @dataclass

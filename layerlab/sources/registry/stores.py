@@ -157,9 +157,10 @@ class Store:
                 return None
             return [(e["name"].rstrip("/").rsplit("/", 1)[-1], e["type"]) for e in entries]
 
-    def find(self, path: str, prefix: str = "") -> dict[str, tuple[str, int]]:
+    def find(self, path: str, prefix: str = "") -> dict[str, tuple[str, int, str | None]]:
         """Every file and directory under ``path`` (whose name starts with ``prefix`` on an object
-        store): ``{path: (type, size)}``, one flat, paginated listing."""
+        store): ``{path: (type, size, etag)}``, one flat, paginated listing. ``etag`` is the object
+        store's ETag without quotes (S3: the MD5 of a single-part object's bytes), None locally."""
         with self.translate_errors("list", path):
             if not self.http_counted:
                 self.counts.add("LIST")
@@ -169,7 +170,8 @@ class Store:
                 found = self.call("find", path, withdirs=True, detail=True)
             else:
                 return _walk_local(path)
-        return {name.rstrip("/"): (info["type"], int(info.get("size") or 0)) for name, info in found.items()}
+        return {name.rstrip("/"): (info["type"], int(info.get("size") or 0), _etag(info))
+                for name, info in found.items()}
 
     def read(self, path: str) -> bytes | None:
         """A file's bytes; None when it does not exist (any more)."""
@@ -200,8 +202,13 @@ class Store:
             return list(progress_bar(pool.map(fn, items), **bar))
 
 
-def _walk_local(top: str) -> dict[str, tuple[str, int]]:
-    """``find`` for a local directory: ``{path: (type, size)}`` for everything below ``top``.
+def _etag(info: dict) -> str | None:
+    tag = info.get("ETag") or info.get("etag")
+    return tag.strip('"').lower() if isinstance(tag, str) else None
+
+
+def _walk_local(top: str) -> dict[str, tuple[str, int, None]]:
+    """``find`` for a local directory: ``{path: (type, size, None)}`` for everything below ``top``.
 
     Symbolic links (which distribution never writes) are listed as ``link``, never followed.
     Hand-written with os.scandir because fsspec's LocalFileSystem.find builds an info dict per entry
@@ -209,7 +216,7 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
     are not followed (as distribution's filesystem driver does not create them); an unreadable
     directory raises PermissionError instead of being skipped.
     """
-    out: dict[str, tuple[str, int]] = {}
+    out: dict[str, tuple[str, int, None]] = {}
     check_inside(top)
     stack = [top]
     while stack:
@@ -220,14 +227,14 @@ def _walk_local(top: str) -> dict[str, tuple[str, int]]:
                 for entry in it:
                     path = f"{directory}/{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
-                        out[path] = ("directory", 0)
+                        out[path] = ("directory", 0, None)
                         stack.append(path)
                     elif entry.is_file(follow_symlinks=False):
-                        out[path] = ("file", entry.stat(follow_symlinks=False).st_size)
+                        out[path] = ("file", entry.stat(follow_symlinks=False).st_size, None)
                     elif entry.is_symlink():  # never followed; the audit lists it as a problem
-                        out[path] = ("link", 0)
+                        out[path] = ("link", 0, None)
                     else:  # never followed or read; the audit says what it left out
-                        out[path] = (_odd_kind(entry), 0)
+                        out[path] = (_odd_kind(entry), 0, None)
         except FileNotFoundError:
             continue
     return out
