@@ -51,22 +51,19 @@ def main(argv=None) -> int:
         return 2
     import warnings
 
+    caught: list = []
     try:
         # Warnings (skipped items above all) are gathered and printed once, by kind (output.py), not
-        # as Python's one-per-item lines with a source line each.
+        # as Python's one-per-item lines with a source line each: after the output and any error line.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                code = args.func(args) or 0
-            finally:
-                _report(caught, args)
-        sys.stdout.flush()  # a full disk (/dev/full) is reported here, not lost at exit
-        return code
+            code = args.func(args) or 0
+            sys.stdout.flush()  # a full disk (/dev/full) is reported here, not lost at exit
     except LayerlabError as e:
         from .output import safe
 
         print(f"layerlab: error: {safe(e)}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into head and the like
@@ -77,7 +74,9 @@ def main(argv=None) -> int:
             raise
         print(f"layerlab: error: cannot write the output ({e.strerror}); free space, or send it elsewhere",
               file=sys.stderr)
-        return 2
+        code = 2
+    _report(caught, args)
+    return code
 
 
 def _report(caught, args) -> None:

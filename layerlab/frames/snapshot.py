@@ -218,7 +218,10 @@ def is_snapshot(path) -> bool:
             return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")
         except Exception as e:  # noqa: BLE001 (see remote_error)
             raise remote_error(os.fspath(path), e) from None
-    return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
+    try:
+        return (Path(path) / "meta.json").is_file() and (Path(path) / "images.parquet").is_file()
+    except PermissionError:  # a folder the user may not enter (a 0710 data root): not one to read as a snapshot
+        return False
 
 
 def check_meta(meta: dict, path) -> dict:

@@ -30,7 +30,7 @@ def test_hash_progress_counts_the_bytes_hashed(root_copy, monkeypatch):
     (diff / "twin-b.bin").write_bytes(data)
     # the same first block as the twins, different after it: read to the end too, and no twin
     (diff / "late-difference.bin").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    monkeypatch.setattr(hashing, "tqdm", _Recorded)
+    monkeypatch.setattr("tqdm.auto.tqdm", _Recorded)  # display.progress_bar takes tqdm.auto's bar when it runs
     _Recorded.bars.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

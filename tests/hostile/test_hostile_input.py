@@ -652,11 +652,13 @@ def test_a_pipe_closed_early_is_still_quiet():
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("name", ["256 bytes", "a path of 6000 bytes", "250 bytes and the suffixes"])
-@pytest.mark.parametrize("command", ["scan", "report"])
+# A report folder gets no suffix, so 250 bytes is a name it can hold: that case is the snapshot's only.
+_NAMES = ("256 bytes", "a path of 6000 bytes", "250 bytes and the suffixes")
+
+
+@pytest.mark.parametrize(("command", "name"), [(c, n) for c in ("scan", "report") for n in _NAMES
+                                              if not (c == "report" and n.startswith("250"))])
 def test_an_output_name_the_kernel_cannot_hold(root, tmp_path, capsys, command, name):
-    if name.startswith("250") and command == "report":
-        pytest.skip("a report folder gets no suffix: 250 bytes is a name it can hold")
     given_ = {"256 bytes": "n" * 256, "a path of 6000 bytes": "/".join(["d" * 200] * 30),
               "250 bytes and the suffixes": "n" * 250}[name]
     err = _cli([command, str(root) if command == "scan" else "sample", "-o", str(tmp_path / given_)], capsys)

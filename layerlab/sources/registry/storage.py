@@ -100,7 +100,7 @@ class Listing:
                     rel = name[cut:]
                     if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
                         links.append(name)
-                        odd[rel] = "symbolic link"
+                        odd[rel] = "symlink"
                         continue
                     if kind == "directory":
                         dirs.add(rel)
