@@ -24,7 +24,7 @@ END = "<!-- end of the generated modules -->"
 #: The rooms (top-level modules and packages) in the order imports flow: a room imports only the
 #: rooms before it, and itself.
 ROOMS = [
-    "_version", "_lazy", "_bundled", "errors", "_files", "untrusted", "_docstrings", "display",
+    "_version", "_lazy", "_bundled", "errors", "_files", "_network", "untrusted", "_docstrings", "display",
     "frames", "oci", "sources", "analyses", "collect", "tables", "plots", "widgets", "reports", "fleet", "cli",
 ]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._files import read_file
+from .._network import remote_filesystem
 from ..errors import LayerlabError, SnapshotError
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
@@ -31,7 +31,7 @@ class FleetError(LayerlabError, ValueError):
 
 def filesystem(url: str, storage_options: dict | None = None):
     """``(fs, path)`` for a local path or an fsspec URL."""
-    return fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return remote_filesystem(url, storage_options)
 
 
 def _name(fs, path: str) -> str:

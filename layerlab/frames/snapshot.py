@@ -99,9 +99,9 @@ def remote(path):
     path = os.fspath(path)
     if "://" not in path or path.startswith("file://"):
         return None
-    import fsspec
+    from .._network import remote_filesystem
 
-    return fsspec.core.url_to_fs(path)
+    return remote_filesystem(path)
 
 
 def _upload(local: Path, url: str) -> str:
@@ -209,13 +209,21 @@ def remote_error(url: str, e: Exception) -> SnapshotError:
     return SnapshotError(f"cannot read the snapshot at {url} ({name}: {str(e)[:200]}); {hint}", path=url)
 
 
+def _remote_file(fs, path: str) -> bool:
+    # Not fs.isfile: it answers False for any error, so a silent store would be asked again and again.
+    try:
+        return fs.info(path).get("type") == "file"
+    except FileNotFoundError:
+        return False
+
+
 def is_snapshot(path) -> bool:
     if os.fspath(path).startswith("docker://"):  # a registry image, not a URL fsspec reads
         return False
     if remote(path):
         fs, p = remote(path)
         try:
-            return fs.isfile(f"{p}/meta.json") and fs.isfile(f"{p}/images.parquet")
+            return _remote_file(fs, f"{p}/meta.json") and _remote_file(fs, f"{p}/images.parquet")
         except Exception as e:  # noqa: BLE001 (see remote_error)
             raise remote_error(os.fspath(path), e) from None
     try:

@@ -229,7 +229,7 @@ def test_cli_json_shape(pkg_live):
                           "--json", "--ecosystem", "python", "--sort", "name"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc) == {"image", "packages"} and doc["image"] == pi.PY
+    assert set(doc) == {"image", "packages", "skipped"} and doc["image"] == pi.PY
     assert all(set(p) == {"ecosystem", "name", "version", "layer", "files", "bytes", "declared_size"}
                for p in doc["packages"])
     names = [p["name"] for p in doc["packages"]]

@@ -182,6 +182,34 @@ def test_an_s3_endpoint_that_never_answers_fails_within_a_minute_by_default(aws)
         assert time.monotonic() - start < PROMISE
 
 
+def _silent_s3(tmp_path, env: dict | None = None):
+    """A listening socket that never answers, and a child environment sending S3 calls to it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    child = {**_no_env_deadline(tmp_path), "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+             "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+             **(env or {})}
+    return silent, child
+
+
+def test_a_snapshot_in_a_silent_s3_endpoint_fails_within_a_minute_by_default(tmp_path):
+    silent, env = _silent_s3(tmp_path)
+    with silent:
+        proc, took = _cli("summary", "s3://bucket/host.layerlab", env=env)
+    assert proc.returncode == 2 and proc.stderr.startswith("layerlab: error:"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "s3://bucket/host.layerlab" in proc.stderr
+    assert took < PROMISE, f"took {took:.0f} s"
+
+
+def test_a_fleet_in_a_silent_s3_endpoint_keeps_to_the_deadline_set(tmp_path):
+    silent, env = _silent_s3(tmp_path, {"LAYERLAB_NETWORK_DEADLINE": "3"})
+    with silent:
+        proc, took = _cli("fleet", "summary", "s3://bucket/fleet/", env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert took < 30, f"took {took:.0f} s with a 3 s deadline"
+
+
 def _endless_listing(s, h):
     """ListObjectsV2 answering "truncated" for ever, each page the same key and a fresh token."""
     n = len(s.seen)

@@ -10,7 +10,6 @@ thread shuts down the socket of any request still running past its deadline (the
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -18,7 +17,7 @@ import time
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from ...errors import LayerlabError
+from ..._network import DEADLINE_ENV, DEFAULT_DEADLINE, network_deadline  # noqa: F401 (re-exported)
 
 _lock = threading.Lock()
 _active: dict[int, HTTPConnection] = {}  # thread -> the connection it is using now
@@ -26,27 +25,7 @@ _deadlines: dict[int, tuple[float, threading.Event]] = {}  # thread -> (deadline
 _watchdog: threading.Thread | None = None
 
 
-#: Seconds a network exchange may go without an answer (a registry request in all, a blob without
-#: 64 KiB arriving, an object store call without a page, a Dask scheduler connecting): short
-#: enough for a person at a terminal. ``LAYERLAB_NETWORK_DEADLINE`` overrides it.
-DEFAULT_DEADLINE = 45.0
-DEADLINE_ENV = "LAYERLAB_NETWORK_DEADLINE"
-
-
-def network_deadline() -> float:
-    """The deadline in seconds: ``$LAYERLAB_NETWORK_DEADLINE`` if set, else DEFAULT_DEADLINE."""
-    text = os.environ.get(DEADLINE_ENV, "").strip()
-    if not text:
-        return DEFAULT_DEADLINE
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86400:  # NaN fails this too
-        raise LayerlabError(f"{DEADLINE_ENV}={text[:40]!r} is not a number of seconds between 0 and 86400; "
-                            "set it to one (e.g. 120) or unset it for the default of "
-                            f"{DEFAULT_DEADLINE:g} s")
-    return value
+# The one deadline (layerlab._network), here too for the registry client's callers.
 
 
 class DeadlinePassed(Exception):
