@@ -4,7 +4,6 @@ no module imports another module's private names, and the runtime never imports 
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.util
 from pathlib import Path
@@ -29,36 +28,10 @@ ORDER = ARCHITECTURE.ROOMS
 SHARED_PRIVATE_MODULES = {"layerlab.sources._reader"}
 
 
-def _module(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path):
-    """(imported module, names) for every import in the file, at any depth (imports inside functions count)."""
-    module = _module(path)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, []
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            names = [a.name for a in node.names]
-            # "from layerlab import plots" imports the module layerlab.plots, not a name of layerlab
-            where = PACKAGE.parent / target.replace(".", "/")
-            submodules = [n for n in names if (where / n).is_dir() or (where / f"{n}.py").exists()
-                          or (where / f"{n}.c").exists()]  # a C extension is a module too
-            for n in submodules:
-                yield f"{target}.{n}", []
-            rest = [n for n in names if n not in submodules]
-            if rest:
-                yield target, rest
+#: A file's module name, and what it imports at any depth (imports inside functions count; ``from
+#: layerlab import plots`` imports the module layerlab.plots): the script's own reading of imports.
+_module = ARCHITECTURE.module_name
+_imports = ARCHITECTURE.imported_modules
 
 
 def _room(module: str) -> str | None:
