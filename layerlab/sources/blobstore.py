@@ -21,7 +21,6 @@ import zlib
 from .._files import open_file
 from ..errors import ArchiveError, CorruptMetadata, LayerDigestMismatch
 from ..untrusted import load_json
-from ._reader import confine, open_regular
 from .foreign import read_foreign
 from .imageset import LayerBlob
 from .layerfiles.tarstream import (GZIP_MAGIC, LayerRead, is_zstd, read_layer, read_layer_file,
@@ -411,6 +410,9 @@ class DirStore:
 
     def __init__(self, path: str, verify: bool = True, hash_files: bool = False):
         self.path = path
+        # Imported here: _reader brings pandas, whose import the layer reads overlap (open_source).
+        from ._reader import confine
+
         confine(path)  # index.json, blobs/ and each blob are read only inside the layout
         self.verify = verify
         self.hash_files = hash_files
@@ -422,6 +424,8 @@ class DirStore:
         """The blob or file ``name``, opened only if it is a regular file inside the layout (a FIFO, a
         device or a symbolic link, on the way or at the end, is refused: never waited on or followed)."""
         try:
+            from ._reader import open_regular
+
             return open_regular(self._file(name), limit=None)
         except CorruptMetadata as e:
             raise ArchiveError(str(e), path=self._file(name)) from None
