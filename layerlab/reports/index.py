@@ -169,8 +169,8 @@ def _cards(h: dict, disk: dict | None, findings) -> str:
     else:
         cards.append((human_bytes(h["reclaimable_bytes"]), "hidden by later layers (each byte once)"))
     cards += [
-        (f"{h['images']}", f"images, as docker images lists them ({h['tagged_images']} tagged; {h['all_images']} with "
-                           "intermediate build images)"),
+        (f"{h['images']}", f"images, as {h['prune_command'].split()[0]} images lists them "
+                           f"({h['tagged_images']} tagged; {h['all_images']} with intermediate build images)"),
         (f"{h['dangling_images']}", f"dangling images: {h['prune_command']} frees {human_bytes(h['prunable_bytes'])}"),
         (f"{h['containers']}", f"containers, {human_bytes(h['rw_bytes'])} in read-write layers"),
     ]
