@@ -52,7 +52,7 @@ def read_foreign(urls: list[str], digest: str, size: int | None, layer_id: str, 
 
     own = client is None
     client = client or RegistryClient(docker_config=False, cache_dir=False)
-    from .registry.deadline import body_deadline  # the body keeps coming, or the url is given up
+    from .registry.deadline import body_deadline, read_some  # the body keeps coming, or the url is given up
 
     errors = []
     try:
@@ -65,7 +65,7 @@ def read_foreign(urls: list[str], digest: str, size: int | None, layer_id: str, 
                     continue
 
                 def read(n: int) -> bytes:
-                    data = r.read1(n, decode_content=False)
+                    data = read_some(r, n)
                     progress.arrived(len(data))
                     return data
 

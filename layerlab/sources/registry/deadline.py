@@ -140,3 +140,12 @@ class WatchedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
 
 
 POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+
+def read_some(response, n: int) -> bytes:
+    """What one receive of a streamed body brings, at most ``n`` bytes, undecoded: progress is seen
+    as it comes (``read(n)`` waits for all n). urllib3 before 2.3 has no ``read1``: there, at most
+    64 KiB a read, which is what a body's deadline asks for."""
+    if hasattr(response, "read1"):
+        return response.read1(n, decode_content=False)
+    return response.read(min(n, 64 << 10), decode_content=False)

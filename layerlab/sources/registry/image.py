@@ -22,7 +22,7 @@ from ..imageset import ImageEntry, LayerBlob, build_inventory
 from ..layerfiles.tarstream import LayerRead, read_layer
 from .client import RegistryClient, compute_digest, default_cache_dir
 from ...oci.manifest import LAYER_TYPES, SCHEMA1, host_platform
-from .deadline import body_deadline
+from .deadline import body_deadline, read_some
 from ...oci.schema1 import Schema1
 from ..foreign import check_choice, foreign_urls, read_foreign
 from ...oci.reference import Reference
@@ -269,8 +269,7 @@ def _fetch_within(client: RegistryClient, ref: Reference, desc, layer_id: str, w
             raise DigestMismatch(f"{what}: the registry sent more than the {desc.size} bytes the manifest says; "
                                  "the registry or something between it and you altered the content", ref=str(ref))
         try:
-            # read1: what one receive brings, so progress is seen as it comes (read(n) waits for n bytes)
-            data = r.read1(n, decode_content=False)
+            data = read_some(r, n)  # what one receive brings, so progress is seen as it comes
             progress.arrived(len(data))
             received += len(data)
         except Exception as e:  # urllib3's ProtocolError/ReadTimeoutError and OSError alike
