@@ -115,7 +115,8 @@ echo "$got of $want notebooks rendered"
 
 step "layerlab notebooks mine"
 "$BIN/layerlab" notebooks mine
-[ "$(find mine -name '*.ipynb' | wc -l)" -eq "$want" ]
+# the report's notebooks and the fleet notebook (`layerlab fleet report` renders it)
+[ "$(find mine -name '*.ipynb' | wc -l)" -eq "$((want + 1))" ]
 
 # Last, so a failure here (the pandas-3 diff crash of issue 13) does not hide the steps above.
 step "layerlab diff on a pair with added, removed and changed paths"
