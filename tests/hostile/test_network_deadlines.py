@@ -25,6 +25,7 @@ import pytest
 from harness.scripted import Scripted
 
 from layerlab.errors import LayerlabError, StorageError
+from test_registry_hangs import _drip_headers  # headers one every 0.5 s, for ever
 
 #: What the issue asks: a silent or dripping server fails within this, by default.
 PROMISE = 60.0
@@ -49,19 +50,6 @@ def _no_env_deadline(tmp_path) -> dict:
 def _silent(s, h):
     s.stopping.wait(120)
     return None
-
-
-def _drip_headers(s, h):
-    h.wfile.write(b"HTTP/1.1 200 OK\r\n")
-    n = 0
-    while not s.stopping.is_set():
-        try:
-            h.wfile.write(f"X-Slow-{n}: x\r\n".encode())
-            h.wfile.flush()
-        except OSError:
-            return None
-        n += 1
-        time.sleep(0.5)
 
 
 @pytest.fixture
