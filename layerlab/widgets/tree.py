@@ -17,13 +17,11 @@ from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, Busy, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
+from ._rows import STATUS_CLASS, RowList
 
-# Built from ipywidgets primitives (a Select listing the rows shown, rebuilt on each change) and not on
-# a tree widget package: the only one on the package index, ipytree (jsTree; last release 2022), makes
-# one widget model per node, so a Debian image's /usr (thousands of entries) would cost thousands of
-# comm messages on every switch of layer. Here a switch is one message, whatever the image holds.
+# The listing is a RowList (widgets/_rows.py, a small front end of its own: why there).
 
-#: The letter before each entry (a <select> cannot colour its rows; the report's tree adds colours).
+#: The letter before each entry (beside the row's colour, so the status reads without colour too).
 MARKS = {"added": "+", "changed": "~", "removed": "-", "unchanged": " "}
 #: dive's word for each status.
 WORDS = {"added": "added", "changed": "modified", "removed": "removed", "unchanged": ""}
@@ -31,7 +29,6 @@ _TYPE_BITS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "symlink": stat.S_IFLNK
               "block": stat.S_IFBLK, "fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK}
 #: Rows the live tree lists at most (a filter narrows a longer listing).
 MAX_ROWS = 3000
-NBSP = "\u00a0"
 #: The column names over the tree's lines (``Tree.columns`` and the name).
 HEADER = f"  {'Permission':<10} {'UID:GID':>11} {'Size':>9}  Filetree"
 #: The tree opens directories holding changes by itself while it lists at most this many rows.
@@ -257,7 +254,6 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self._ready = False
         self.inv = require_inventory(inv, "FileTree")
         self._trees: dict[tuple[str, int, str], Tree] = {}
-        self._listing_update = False
         first = self.inv.resolve_image(image)
         self.image_select = widgets.Dropdown(options=self._image_choices(first), value=first, description="image",
                                              layout=widgets.Layout(width="380px"))
@@ -273,11 +269,10 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.sort_buttons = widgets.ToggleButtons(options=[("by name", "name"), ("by size", "size")],
                                                   style={"button_width": "70px"})
         self.summary = widgets.HTML()
-        self.listing = widgets.Select(options=[], rows=24, layout=widgets.Layout(width="100%"))
+        self.listing = RowList(header=HEADER, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
-        self.header = widgets.HTML(f'<div class="layerlab-tree-header">{html.escape(HEADER)}</div>')
         self.listing.add_class("layerlab-tree-listing")
-        self.listing.observe(self._clicked, "value")
+        self.listing.on_click(self._clicked)
         self.busy = Busy()
         # dive's other panes: the layers with their commands, and the image's details
         self.layers_pane = widgets.HTML(layout=widgets.Layout(width="50%", max_height="16em", overflow="auto"))
@@ -287,7 +282,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
                                                                self.filter_box, self.changes_box, self.sort_buttons,
                                                                self._untagged_box(), self.busy.label),
                                    widgets.HBox([self.layers_pane, self.image_pane]),
-                                   self.summary, self.header, self.listing, self.details], **kwargs)
+                                   self.summary, self.listing, self.details], **kwargs)
         self.add_class("layerlab-tree")
         widgets.link((self.image_select, "value"), (self, "image"))
         widgets.link((self.layer_slider, "value"), (self, "position"))
@@ -346,9 +341,9 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         else:
             self.expanded = sorted({*self.expanded, path})
 
-    def _clicked(self, change):
-        path = change["new"]
-        if not path or not self._ready or self._listing_update:
+    def _clicked(self, path: str):
+        """A click on a row (``listing.click(path)``): select it; open or close a directory."""
+        if not path or not self._ready:
             return
         tree = self.tree()
         i = tree.index.get(path)
@@ -421,8 +416,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
     def _label(self, tree: Tree, i: int, is_open: bool, keep: np.ndarray | None = None) -> str:
         mark, perms, owner, size = tree.columns(i, keep)
         arrow = ("▾ " if is_open else "▸ ") if tree.is_dir[i] else "  "
-        text = f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}{arrow}{tree.name_of(i)}"
-        return text.replace(" ", NBSP)  # an <option> collapses runs of spaces
+        return f"{mark} {perms} {owner:>11} {size:>9}  {'  ' * (tree.depth[i] - 1)}{arrow}{tree.name_of(i)}"
 
     def _summary_html(self) -> str:
         tree = self.tree()
@@ -511,18 +505,14 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         keep = self.keep()
         shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         expanded = set(self.expanded)
-        options = [(self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep), tree.paths[i])
-                   for i in shown]
-        if left:
-            options.append((f"… {left} more entries: filter paths to narrow the listing", ""))
+        rows = [[tree.paths[i], STATUS_CLASS[WORDS[tree.status[i]]],
+                 self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep)] for i in shown]
         self.summary.value = self._summary_html()
-        # ipywidgets selects the first new option on its way: that is no click (``_clicked`` skips it).
-        self._listing_update = True
-        try:
-            self.listing.options = options
-            self.listing.value = None  # nothing selected, so clicking the same directory again toggles it
-        finally:
-            self._listing_update = False
+        # one message: the rows (sent only when they differ), the selection, the line under them
+        with self.listing.hold_sync():
+            self.listing.rows = rows
+            self.listing.selected = self.selected
+            self.listing.more = f"… {left:,} more entries: filter paths to narrow the listing" if left else ""
         self.details.value = self._details_html()
 
     def snapshot(self, open_depth: int = 2, max_entries: int = 2000) -> Snapshot:

@@ -117,17 +117,16 @@ def test_tree_expands_and_collapses_directories(sample):
     ft.toggle("/srv")
     assert not ft.rows()["path"].str.startswith("/srv/").any()
     # a click on the listing does what a person does: select it, and open or close a directory
-    ft.listing.value = "/srv"
+    ft.listing.click("/srv")
     assert ft.selected == "/srv" and "/srv/old" in set(ft.rows()["path"])
     assert "<code>/srv</code>" in ft.details.value
-    assert ft.listing.value is None  # so that a second click on it closes it again
-    ft.listing.value = "/srv"
+    ft.listing.click("/srv")  # a second click closes it again
     assert "/srv/old" not in set(ft.rows()["path"])
-    ft.listing.value = "/etc"
+    ft.listing.click("/etc")
     etc = ft.rows()
     children = etc[etc["path"].str.startswith("/etc/")]
     assert len(children) and (children["depth"] == 2).all()
-    assert any("▾" in label and label.endswith("etc/") for label, _ in ft.listing.options)
+    assert any("▾" in label and label.endswith("etc/") for label in ft.listing.lines())
 
 
 def test_tree_shows_permissions_owner_and_sizes(sample):
@@ -224,7 +223,7 @@ def test_tree_markers_on_the_real_captures(driver, tmp_path):
 def test_tree_names_stay_on_their_line(sample):
     ft = FileTree(sample, "layerlab/tree:1")
     ft.path_filter = "/srv/odd"
-    labels = [label for label, _ in ft.listing.options]
+    labels = ft.listing.lines()
     assert any(label.endswith("new\\nline.txt") for label in labels), labels
     assert not any("\n" in label for label in labels)
     html = ft.snapshot().html
