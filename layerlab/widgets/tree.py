@@ -168,13 +168,14 @@ class Tree:
         keep = ancestor_closure(keep)
         return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
 
-    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int = MAX_ROWS,
+    def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int | None = None,
                 by_size: bool = False) -> tuple[list[int], int]:
         """Rows shown, in tree order: children of "/", and the children of each expanded directory
         (under a filter, every directory holding a kept row is open); a directory's entries by name, or
         largest first (``by_size``, dive's ^O; sizes under the filter). Returns (rows, rows left out)."""
         out: list[int] = []
         left = 0
+        limit = MAX_ROWS if limit is None else limit
 
         def kids(parent: str):
             rows = self.children.get(parent, ())
@@ -189,9 +190,11 @@ class Tree:
             if keep is not None and not keep[i]:
                 continue
             if len(out) >= limit:
-                left += 1
-                continue
-            out.append(i)
+                if keep is not None:  # every kept row is listed under a filter
+                    return out, int(keep.sum()) - len(out)
+                left += 1  # counted through the rest of the listing, open directories included
+            else:
+                out.append(i)
             if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
                 stack.append(kids(self.paths[i]))
         return out, left
