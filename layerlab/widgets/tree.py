@@ -3,6 +3,7 @@ to it (added, modified, removed), as dive's file tree shows it; static HTML for 
 
 from __future__ import annotations
 
+import functools
 import html
 import stat
 
@@ -53,18 +54,29 @@ POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
 VIEW = Expect("'layer' or 'aggregated'", test=lambda v: isinstance(v, str) and v in ("layer", "aggregated"))
 
 
+def _split(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(parent, name, depth) of each path ("/" the parent of a top-level one). Plain str methods:
+    pandas' .str accessor builds frames and costs ten times as much here."""
+    values = paths.to_numpy(dtype=object)
+    split = [p.rpartition("/") for p in values]
+    parent = np.array([head or "/" for head, _, _ in split], dtype=object)
+    name = np.array([tail for _, _, tail in split], dtype=object)
+    depth = np.fromiter((p.count("/") for p in values), dtype=np.int64, count=len(values))
+    return parent, name, depth
+
+
 class Tree:
     """The entries of one (image, layer, view), arranged for a tree.
 
     ``changes`` is ``analyses.layer_changes(..., unchanged=True)``: every path of the stacked
     filesystem and every path the layer removed. Rows are kept sorted by path, so a directory's
-    subtree is one slice (two binary searches) and its total one difference of a cumulative sum.
+    subtree is one slice of rows, and its totals one difference of a cumulative sum. Built once per
+    (image, layer, view) with numpy over all rows (parent indices, subtree slices, directory sizes),
+    so what a click or a filter does after is proportional to the rows listed, not to the image.
     """
 
     def __init__(self, changes: pd.DataFrame):
         d = changes
-        # Directories a tar lists only through their children (`docker import` of such a tar).
-        implied = sorted(ancestor_closure(set(d["path"])) - set(d["path"]) - {"/"})
         kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
         size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
         df = pd.DataFrame({
@@ -74,19 +86,27 @@ class Tree:
             "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
             "position": d["position_b"].fillna(d["position_a"]).astype("float"),
         })
+        df = df[df["path"] != "/"]
+        parent, name, depth = _split(df["path"])
+        # Directories a tar lists only through their children (`docker import` of such a tar): the
+        # parents not listed, and theirs.
+        paths = df["path"].to_numpy(dtype=object)
+        missing = set(parent) - set(paths) - {"/"}
+        implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
         if implied:
             df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None, "kind": "dir",
                                               "size": 0, "mode": -1, "uid": -1, "gid": -1, "link_target": None,
                                               "position": np.nan})], ignore_index=True)
-        df = df[df["path"] != "/"].sort_values("path", kind="stable").reset_index(drop=True)
+            paths = df["path"].to_numpy(dtype=object)
+        # layer_changes returns rows sorted by path already: sort only when they are not
+        if implied or (len(paths) > 1 and not (paths[1:] >= paths[:-1]).all()):
+            df = df.sort_values("path", kind="stable")
+            parent, name, depth = _split(df["path"])
+        df = df.reset_index(drop=True)
         self.frame = df
         self.paths = df["path"].to_numpy(dtype=object)
-        self.index = {p: i for i, p in enumerate(self.paths)}
-        # plain str methods: pandas' .str accessor builds frames and costs ten times as much here
-        split = [p.rpartition("/") for p in self.paths]
-        self.parent = np.array([head or "/" for head, _, _ in split], dtype=object)
-        self.name = np.array([tail for _, _, tail in split], dtype=object)
-        self.depth = np.fromiter((p.count("/") for p in self.paths), dtype=np.int64, count=len(self.paths))
+        n = len(self.paths)
+        self.parent, self.name, self.depth = parent, name, depth
         self.kind = df["kind"].to_numpy(dtype=object)
         self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
@@ -96,51 +116,68 @@ class Tree:
         self.uid = df["uid"].to_numpy()
         self.gid = df["gid"].to_numpy()
         self.link_target = df["link_target"].to_numpy(dtype=object)
+        # each row's parent row (-1: "/"), found by hashing, not a loop
+        self.parent_row = pd.Index(self.paths).get_indexer(self.parent)
         # children of each directory, in path order (= name order within one parent)
-        self.children: dict[str, list[int]] = {}
-        for i, parent in enumerate(self.parent):
-            self.children.setdefault(parent, []).append(i)
+        order = np.argsort(self.parent_row, kind="stable")
+        grouped = self.parent_row[order]
+        bounds = np.flatnonzero(np.diff(grouped)) + 1
+        self.children: dict[str, list[int]] = {
+            ("/" if grouped[start] < 0 else self.paths[grouped[start]]): rows.tolist()
+            for start, rows in zip(np.r_[0, bounds].astype(int), np.split(order, bounds))} if n else {}
+        self.child_count = np.bincount(self.parent_row[self.parent_row >= 0], minlength=n)
+        # Each row's subtree as a slice [lo, hi) of rows: every path under p sorts between p + "/" and
+        # p + "0", so descendants are contiguous; folded up from the deepest level, one numpy step a level.
+        lo, hi = np.full(n, n, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+        rows = np.arange(n)
+        for level in range(int(self.depth.max()) if n else 0, 1, -1):
+            at = rows[self.depth == level]
+            np.minimum.at(lo, self.parent_row[at], np.minimum(at, lo[at]))
+            np.maximum.at(hi, self.parent_row[at], np.maximum(at + 1, hi[at]))
+        empty = hi < 0
+        lo[empty], hi[empty] = 0, 0
+        self._lo, self._hi = lo, hi
         # Directory totals: a live directory's count the files still there, a removed one's the files removed.
         files = self.kind == "file"
         removed = self.status == "removed"
-        sizes = df["size"].to_numpy()
-        self._bytes = np.concatenate([[0], np.cumsum(np.where(files & ~removed, sizes, 0))])
-        self._removed_bytes = np.concatenate([[0], np.cumsum(np.where(files & removed, sizes, 0))])
+        self._bytes = np.concatenate([[0], np.cumsum(np.where(files & ~removed, self.size_of, 0))])
+        self._removed_bytes = np.concatenate([[0], np.cumsum(np.where(files & removed, self.size_of, 0))])
         self._changed = np.concatenate([[0], np.cumsum(self.status != "unchanged")])
+        self.sizes = self._sizes(self._bytes, self._removed_bytes)
+        self.changed_under = self._changed[hi] - self._changed[lo]
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Row of each path."""
+        return {p: i for i, p in enumerate(self.paths)}
+
+    def _sizes(self, live: np.ndarray, gone: np.ndarray) -> np.ndarray:
+        """Every row's size from cumulative file bytes: a file's own, a directory's the sum over its subtree."""
+        totals = np.where(self.status == "removed", gone[self._hi] - gone[self._lo], live[self._hi] - live[self._lo])
+        return np.where(self.is_dir, totals, self.size_of)
 
     def subtree(self, i: int) -> slice:
         """Rows under entry ``i`` (not ``i`` itself)."""
-        p = self.paths[i]
-        return slice(int(np.searchsorted(self.paths, p + "/")), int(np.searchsorted(self.paths, p + "0")))
+        return slice(int(self._lo[i]), int(self._hi[i]))
 
     def size(self, i: int, keep: np.ndarray | None = None) -> int:
         """A file's size; a directory's: the bytes of the files under it (apparent, as dive adds them);
         under a filter (``keep``), of the files under it the filter keeps."""
-        if not self.is_dir[i]:
-            return int(self.size_of[i])
-        s = self.subtree(i)
-        if keep is not None:
-            live, gone = self._kept_totals(keep)
-            total = gone if self.status[i] == "removed" else live
-        else:
-            total = self._removed_bytes if self.status[i] == "removed" else self._bytes
-        return int(total[s.stop] - total[s.start])
+        return int((self.sizes if keep is None else self._kept_sizes(keep))[i])
 
-    def _kept_totals(self, keep: np.ndarray):
-        """Cumulative bytes of the kept files (live, removed), once per filter."""
+    def _kept_sizes(self, keep: np.ndarray) -> np.ndarray:
+        """Every row's size counting the kept files only, once per filter."""
         key = id(keep)
         if getattr(self, "_kept_key", None) != key:
             files = (self.kind == "file") & keep
             removed = self.status == "removed"
-            sizes = self.size_of
             self._kept_key = key
-            self._kept = (np.concatenate([[0], np.cumsum(np.where(files & ~removed, sizes, 0))]),
-                          np.concatenate([[0], np.cumsum(np.where(files & removed, sizes, 0))]))
+            self._kept = self._sizes(np.concatenate([[0], np.cumsum(np.where(files & ~removed, self.size_of, 0))]),
+                                     np.concatenate([[0], np.cumsum(np.where(files & removed, self.size_of, 0))]))
         return self._kept
 
     def changes_under(self, i: int) -> int:
-        s = self.subtree(i)
-        return int(self._changed[s.stop] - self._changed[s.start])
+        return int(self.changed_under[i])
 
     def keep(self, path_filter: str = "", changes_only: bool = False) -> np.ndarray | None:
         """Which rows a filter keeps (matches and their directories), or None for every row; kept
@@ -164,9 +201,12 @@ class Tree:
         if changes_only:
             hit &= self.status != "unchanged"
         self.__dict__.setdefault("_matches", {})[(path_filter, changes_only)] = int(hit.sum())
-        keep = set(self.paths[hit])
-        keep = ancestor_closure(keep)
-        return np.fromiter((p in keep for p in self.paths), dtype=bool, count=len(self.paths))
+        # the matches and their directories, marked up the tree one level at a time
+        keep = hit.copy()
+        for level in range(int(self.depth.max()) if len(keep) else 0, 1, -1):
+            at = np.flatnonzero(keep & (self.depth == level))
+            keep[self.parent_row[at]] = True
+        return keep
 
     def visible(self, expanded: set[str], keep: np.ndarray | None = None, limit: int | None = None,
                 by_size: bool = False) -> tuple[list[int], int]:
@@ -179,7 +219,10 @@ class Tree:
 
         def kids(parent: str):
             rows = self.children.get(parent, ())
-            return iter(sorted(rows, key=lambda i: -self.size(i, keep)) if by_size else rows)
+            if not by_size:
+                return iter(rows)
+            sizes = self.sizes if keep is None else self._kept_sizes(keep)
+            return iter(sorted(rows, key=lambda i: -sizes[i]))
 
         stack = [kids("/")]
         while stack:
@@ -384,11 +427,11 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         tree = self.tree()
         rows = len(tree.children.get("/", ()))
         out: dict[str, None] = {}
-        dirs = np.flatnonzero(tree.is_dir)
-        for i in dirs[np.argsort(tree.depth[dirs], kind="stable")]:
-            if (tree.depth[i] > 1 and tree.parent[i] not in out) or not tree.changes_under(i):
+        dirs = np.flatnonzero(tree.is_dir & (tree.changed_under > 0))  # (the others never open by themselves)
+        for i in dirs[np.argsort(tree.depth[dirs], kind="stable")].tolist():
+            if tree.depth[i] > 1 and tree.parent[i] not in out:
                 continue
-            kids = len(tree.children.get(tree.paths[i], ()))
+            kids = int(tree.child_count[i])
             if rows + kids > OPEN_ROWS:
                 continue
             rows += kids

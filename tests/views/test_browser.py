@@ -158,35 +158,73 @@ def test_explorer_in_jupyterlab_follows_the_image_picked(browser, jupyterlab, ar
     page.close()
 
 
-def _tree_options(page) -> list[str]:
-    return page.evaluate("() => Array.from(document.querySelectorAll('.layerlab-tree-listing select option')).map(o => "
-                         "o.textContent)")
+def _tree_rows(page) -> list[dict]:
+    """The file tree's rows as the browser shows them: text, classes, colour, background."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.layerlab-tree .ll-row[data-path]')).map(r => {
+        const s = getComputedStyle(r);
+        return {path: r.dataset.path, text: r.textContent, cls: r.className, color: s.color,
+                background: s.backgroundColor}; })""")
 
 
-def test_file_tree_in_jupyterlab_opens_and_closes_a_directory(browser, jupyterlab, artifacts):
+def _tree_scroll(page) -> float:
+    return page.evaluate("() => document.querySelector('.layerlab-tree .ll-rows-box').scrollTop")
+
+
+def test_file_tree_in_jupyterlab_colours_highlights_and_keeps_its_place(browser, jupyterlab, artifacts):
     page, errors = _run_notebook_02(browser, jupyterlab)
-    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree-listing select option').length > 5",
+    page.wait_for_function("() => document.querySelectorAll('.layerlab-tree .ll-row[data-path]').length > 5",
                            timeout=120_000)
     page.locator(".layerlab-tree").scroll_into_view_if_needed()
-    before = _tree_options(page)
-    closed = [i for i, t in enumerate(before) if t.replace("\u00a0", " ").endswith("▸ etc/")]
-    assert closed, before[:20]
-    select = page.locator(".layerlab-tree-listing select")
-    select.select_option(index=closed[0])  # a click on the closed directory
-    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length > n",
+    before = _tree_rows(page)
+    # rows coloured by status, as dive colours them: the layer shown adds files (green)
+    colours = {"ll-added": "rgb(26, 127, 55)", "ll-modified": "rgb(154, 103, 0)", "ll-removed": "rgb(207, 34, 46)"}
+    marked = [r for r in before if any(c in r["cls"].split() for c in colours)]
+    assert marked, [r["text"] for r in before[:20]]
+    for r in marked:
+        status = next(c for c in colours if c in r["cls"].split())
+        assert r["color"] == colours[status], r
+        assert r["text"][0] == {"ll-added": "+", "ll-modified": "~", "ll-removed": "-"}[status], r
+    plain = [r for r in before if r["cls"] == "ll-row"]
+    assert plain and all(r["color"] not in colours.values() for r in plain)
+    # scroll the list, then click a closed directory shown there: it opens, is highlighted, the list stays put
+    box_height = page.evaluate("() => document.querySelector('.layerlab-tree .ll-rows-box').clientHeight")
+    assert box_height < 40 * len(before), "the list scrolls within its box"
+    box = page.locator(".layerlab-tree .ll-rows-box")
+    box.hover()
+    page.mouse.wheel(0, 160)  # the reader scrolls the list down a little
+    page.wait_for_function("() => document.querySelector('.layerlab-tree .ll-rows-box').scrollTop > 0",
+                           timeout=10_000)
+    page.wait_for_timeout(400)  # the scroll settles (and reaches the kernel as the scroll_top trait)
+    scrolled = _tree_scroll(page)
+    # a closed directory in view after the scroll, below the rows scrolled past
+    path = page.evaluate("""() => { const box = document.querySelector('.layerlab-tree .ll-rows-box');
+        const edge = box.getBoundingClientRect();
+        const row = Array.from(box.querySelectorAll('.ll-row[data-path]')).find(r => {
+            const b = r.getBoundingClientRect();
+            return r.textContent.includes('▸ ') && b.top > edge.top + 20 && b.bottom < edge.bottom; });
+        return row ? row.dataset.path : null; }""")
+    assert path, [r["text"] for r in before]
+    target = next(r for r in before if r["path"] == path)
+    assert before.index(target) > 0
+    row = page.locator(f".layerlab-tree .ll-row[data-path='{path}']")
+    row.click()
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree .ll-row[data-path]').length > n",
                            arg=len(before), timeout=30_000)
-    opened = [t.replace("\u00a0", " ") for t in _tree_options(page)]
-    assert any(t.endswith("▾ etc/") for t in opened)
-    assert any(t.endswith("passwd") for t in opened), opened[:30]
+    after = _tree_rows(page)
+    clicked = next(r for r in after if r["path"] == target["path"])
+    assert "▾ " in clicked["text"] and "ll-selected" in clicked["cls"].split(), clicked
+    assert clicked["background"] not in ("rgba(0, 0, 0, 0)", "transparent"), clicked
+    assert sum("ll-selected" in r["cls"].split() for r in after) == 1
+    assert any(r["path"].startswith(target["path"] + "/") for r in after)
+    assert abs(_tree_scroll(page) - scrolled) <= 1, (scrolled, _tree_scroll(page))  # kept its place
     # the details line names the entry clicked, with its permissions and owner
-    page.wait_for_function("() => document.querySelector('.layerlab-tree').innerText.includes('/etc ·')",
-                           timeout=30_000)
-    details = page.locator(".layerlab-tree").inner_text()
-    assert "/etc" in details and "drwxr-xr-x 0:0" in details
+    page.wait_for_function("(p) => document.querySelector('.layerlab-tree').innerText.includes(p + ' ·')",
+                           arg=target["path"], timeout=30_000)
     page.screenshot(path=str(artifacts / "lab-tree-open.png"), full_page=False)
-    select.select_option(index=closed[0])  # and a second click closes it again
-    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree-listing select option').length === n",
+    row.click()  # and a second click closes it again, still in place
+    page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree .ll-row[data-path]').length === n",
                            arg=len(before), timeout=30_000)
+    assert abs(_tree_scroll(page) - scrolled) <= 1
     assert not errors, errors
     page.close()
 
