@@ -13,7 +13,9 @@ import pandas as pd
 from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 
 from .._docstrings import fill_doc
-from ..analyses.stacking import ancestor_closure
+from ..analyses.diff.diff import keep_merged
+from ..analyses.merged import merged_from_files
+from ..analyses.stacking import NOT_DIRS_HIDE, ancestor_closure, chain_files
 from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
@@ -63,6 +65,67 @@ def _split(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     name = np.array([tail for _, _, tail in split], dtype=object)
     depth = np.fromiter((p.count("/") for p in values), dtype=np.int64, count=len(values))
     return parent, name, depth
+
+
+class Stacks:
+    """Every prefix of one image's layer chain stacked in one pass, by the OCI rules of
+    ``analyses.stacking.resolve`` (which stacks one chain at a time, 1-2 s for 150k entries; a layer
+    switch needs two). Each non-whiteout row is visible in the stack of layers ``0..k-1`` exactly when
+    ``position < k <= until``, where ``until`` is the position of the next row for its path or of the
+    first whiteout, opaque directory or non-directory above it that hides it: worked out once per
+    image, then a prefix is one comparison over the rows.
+    """
+
+    def __init__(self, inv, chain: list[str]):
+        self.chain = list(chain)
+        self.files = files = chain_files(inv, self.chain)
+        n = len(files)
+        pos = files["position"].to_numpy(dtype=np.int64)
+        paths = files["path"].to_numpy(dtype=object)
+        kind = files["kind"].astype(object).to_numpy()
+        order = np.argsort(paths, kind="stable")  # rows by path; within a path, by position (files' order)
+        sp, spos, skind = paths[order], pos[order], kind[order]
+        whiteout = skind == "whiteout"
+        until = np.full(n, len(self.chain), dtype=np.int64)
+        # the next non-whiteout row for the same path replaces a row (resolve keeps the topmost, the last
+        # of one layer's duplicates)
+        adds = np.flatnonzero(~whiteout)
+        same = sp[adds[1:]] == sp[adds[:-1]]
+        until[adds[:-1][same]] = spos[adds[1:][same]]
+        # hiders: a whiteout hides its path and what is under it; an opaque directory and a non-directory
+        # what is under it, in the layers below theirs (a hider in the same layer hides nothing of it)
+        hides_under = whiteout | np.isin(skind, list(NOT_DIRS_HIDE | {"opaque"}))
+        parents = {p.rpartition("/")[0] for p in sp}
+        for i in np.flatnonzero(hides_under).tolist():
+            path, h = sp[i], spos[i]
+            spans = []
+            if whiteout[i]:
+                spans.append((np.searchsorted(sp, path, "left"), np.searchsorted(sp, path, "right")))
+            if path in parents and path != "/":
+                spans.append((np.searchsorted(sp, path + "/", "left"), np.searchsorted(sp, path + "0", "left")))
+            for lo, hi in spans:
+                part = until[lo:hi]
+                lower = spos[lo:hi] < h
+                part[lower] = np.minimum(part[lower], h)
+        self._first = np.empty(n, dtype=np.int64)  # in files' order again
+        self._until = np.empty(n, dtype=np.int64)
+        self._first[order] = np.where(whiteout, len(self.chain) + 1, spos)
+        self._until[order] = until
+        self._rows = np.searchsorted(pos, np.arange(len(self.chain) + 1), "left")  # rows of layers below k
+
+    def prefix(self, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(the files rows of layers 0..k-1, the rows visible when they are stacked): what
+        ``chain_files(inv, chain[:k])`` and ``resolve`` of it return."""
+        rows = self._rows[k]
+        files = self.files.iloc[:rows]
+        shown = (self._first[:rows] < k) & (k <= self._until[:rows])
+        return files, files[shown]
+
+    def keep(self, inv, k: int):
+        """Hand ``layer_changes`` the merged view of layers 0..k-1 (``analyses.diff.keep_merged``)."""
+        if k > 0:
+            files, visible = self.prefix(k)
+            keep_merged(inv, self.chain[:k], merged_from_files(files, visible), files)
 
 
 class Tree:
@@ -413,6 +476,10 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
         key = (self.image, self.position, self.view)
         if key not in self._trees:
+            if getattr(self, "_stacks", None) is None or self._stacks.chain != self.inv.chain(self.image):
+                self._stacks = Stacks(self.inv, self.inv.chain(self.image))  # once per image
+            for k in (1 if self.view == "aggregated" else self.position, self.position + 1):
+                self._stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
             changes = analyses.layer_changes(self.inv, self.image, self.position, aggregated=self.view == "aggregated",
                                              unchanged=True)
             self._trees[key] = Tree(changes)

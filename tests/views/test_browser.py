@@ -190,6 +190,19 @@ def test_file_tree_in_jupyterlab_colours_highlights_and_keeps_its_place(browser,
     box_height = page.evaluate("() => document.querySelector('.layerlab-tree .ll-rows-box').clientHeight")
     assert box_height < 40 * len(before), "the list scrolls within its box"
     box = page.locator(".layerlab-tree .ll-rows-box")
+    # open closed directories (clicks, from the last up) until the rows overflow the box
+    for _ in range(8):
+        sizes = box.evaluate("b => [b.scrollHeight, b.clientHeight]")
+        if sizes[0] > sizes[1] + 100:
+            break
+        shown = _tree_rows(page)
+        closed = [r for r in shown if "▸ " in r["text"]]
+        assert closed, [r["text"] for r in shown]
+        page.locator(f".layerlab-tree .ll-row[data-path='{closed[-1]['path']}']").click()
+        page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree .ll-row[data-path]').length > n",
+                               arg=len(shown), timeout=30_000)
+    assert sizes[0] > sizes[1] + 100, (sizes, len(_tree_rows(page)))  # rows enough to scroll
+    before = _tree_rows(page)
     box.hover()
     page.mouse.wheel(0, 160)  # the reader scrolls the list down a little
     page.wait_for_function("() => document.querySelector('.layerlab-tree .ll-rows-box').scrollTop > 0",

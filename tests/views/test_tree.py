@@ -271,3 +271,35 @@ def test_tree_shows_the_layers_and_the_image_details_as_dive_does(sample):
     assert "/data/big.bin" in details  # dive's inefficient files
     tree.position = 4
     assert "background" in tree.layers_pane.value.split("<tr")[6]
+
+
+def check_stacks_equal_resolve(inv) -> int:
+    """``Stacks.prefix(k)`` against ``resolve`` of ``chain_files(chain[:k])``, every prefix of every image."""
+    from layerlab.widgets.tree import Stacks
+
+    checked = hid = 0
+    for image_id in inv.images["image_id"]:
+        chain = inv.chain(image_id)
+        stacks = Stacks(inv, chain)
+        for k in range(1, len(chain) + 1):
+            files, visible = stacks.prefix(k)
+            want_files = chain_files(inv, chain[:k])
+            assert files.equals(want_files), (image_id[:19], k)
+            want = resolve(want_files, "oci")
+            assert sorted(visible.index) == sorted(want.index), (image_id[:19], k)
+            checked += 1
+            hid += len(want) < want_files.loc[want_files["kind"] != "whiteout", "path"].nunique()
+    assert hid, "some prefix hides a path (a whiteout, an opaque directory or a file over a directory)"
+    return checked
+
+
+def test_stacking_every_prefix_at_once_equals_resolve(sample):
+    assert check_stacks_equal_resolve(sample) > 20
+
+
+@pytest.mark.parametrize("driver", ["overlay2", "containerd"])
+def test_stacking_every_prefix_at_once_on_the_real_captures(driver, tmp_path):
+    require_root("tar")
+    root = unpack_capture(driver, tmp_path / "root")
+    inv = ll.open_source(str(root), driver=None if driver == "containerd" else driver)
+    assert check_stacks_equal_resolve(inv) > 10

@@ -39,6 +39,16 @@ def _merged(inv, chain):
     return kept[key]
 
 
+def keep_merged(inv, chain, merged: pd.DataFrame, files: pd.DataFrame):
+    """Keep a chain's merged view stacked elsewhere, for ``_merged`` (the file tree stacks every prefix
+    of an image's chain in one pass): ``merged_from_files(files)`` and ``chain_files(inv, chain)``."""
+    kept = inv.cache.setdefault("merged_chains", OrderedDict())
+    kept[tuple(chain)] = merged, files
+    kept.move_to_end(tuple(chain))
+    while len(kept) > _KEEP_MERGED:
+        kept.popitem(last=False)
+
+
 @analysis(a=IMAGE, b=IMAGE, unchanged=FLAG, hash=HASH, progress=PROGRESS, source_b=OPTIONAL_SOURCE)
 def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=None, source_b=None) -> pd.DataFrame:
     """Paths that differ between the filesystems of images ``a`` and ``b``.
