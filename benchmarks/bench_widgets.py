@@ -113,7 +113,7 @@ def main() -> int:
             dirs = [p for p, d in zip(tree.rows()["path"], tree.rows()["dir"]) if d]
             if dirs:
                 t = time.perf_counter()
-                tree.listing.value = rng.choice(dirs)  # a click on a directory
+                tree.listing.click(rng.choice(dirs))  # a click on a directory
                 report["open a directory"].append(time.perf_counter() - t)
         for what, ts in report.items():
             if ts:
@@ -126,7 +126,7 @@ def main() -> int:
         tree.expanded = [p for p, d in zip(tree.tree().paths, tree.tree().is_dir) if d]
         print(f"file tree, every directory of {len(tree.tree().paths)} entries open: "
               f"{(time.perf_counter() - t) * 1000:.0f} ms, "
-              f"{len(tree.listing.options)} rows listed")
+              f"{len(tree.listing.rows)} rows listed")
         if args.big:
             time_big_tree(d, Path(args.big), Path(tmp))
     return 0
@@ -171,7 +171,7 @@ def time_big_tree(d, big: Path, tmp: Path):
                          ("snapshot (report HTML)", lambda: tree.snapshot())):
         t = time.perf_counter()
         action()
-        print(f"large image, {what}: {(time.perf_counter() - t) * 1000:.0f} ms ({len(tree.listing.options)} rows "
+        print(f"large image, {what}: {(time.perf_counter() - t) * 1000:.0f} ms ({len(tree.listing.rows)} rows "
               "listed)")
 
 

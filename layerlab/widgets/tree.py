@@ -420,17 +420,19 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.position = len(self.chain) - 1  # a new image opens on its top layer: its whole filesystem
         self.selected = ""
         if ready:  # (while the widget is built, __init__ computes the tree it starts on, once)
-            self.expanded = self._default_expanded()
-            self._ready = True
-            self._refresh()
+            with self.busy(f"reading {image_name(self.inv, self.image)}"):  # the stacking, then the listing
+                self.expanded = self._default_expanded()
+                self._ready = True
+                self._refresh_now()
 
     @observe("position", "view")
     def _layer_changed(self, change):
         if self._ready:
-            self._ready = False
-            self.expanded = sorted(set(self.expanded) | set(self._default_expanded()))
-            self._ready = True
-            self._refresh()
+            with self.busy(f"reading layer {self.position}"):  # the stacking, then the listing
+                self._ready = False
+                self.expanded = sorted(set(self.expanded) | set(self._default_expanded()))
+                self._ready = True
+                self._refresh_now()
 
     @validate("sort")
     def _valid_sort(self, proposal):
@@ -476,14 +478,20 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
         key = (self.image, self.position, self.view)
         if key not in self._trees:
-            if getattr(self, "_stacks", None) is None or self._stacks.chain != self.inv.chain(self.image):
-                self._stacks = Stacks(self.inv, self.inv.chain(self.image))  # once per image
+            stacks = self.stacks()
             for k in (1 if self.view == "aggregated" else self.position, self.position + 1):
-                self._stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
+                stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
             changes = analyses.layer_changes(self.inv, self.image, self.position, aggregated=self.view == "aggregated",
                                              unchanged=True)
             self._trees[key] = Tree(changes)
         return self._trees[key]
+
+    def stacks(self) -> Stacks:
+        """Every prefix of the image's chain stacked (built once per image, the last image's kept)."""
+        chain = self.inv.chain(self.image)
+        if getattr(self, "_stacks", None) is None or self._stacks.chain != chain:
+            self._stacks = Stacks(self.inv, chain)
+        return self._stacks
 
     def keep(self) -> np.ndarray | None:
         return self.tree().keep(self.path_filter, self.changes_only)
@@ -591,13 +599,13 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         """dive's image details (size, potential wasted space, efficiency, inefficient files) and
         layerlab's reclaimable bytes (what no later layer shows, content compared), once per image."""
         if self.image not in self._details:
-            from ..analyses.stacking import chain_files
-            from ..analyses.dive.waste import dive_figures, hidden_of
+            from ..analyses.dive.waste import dive_figures, hidden_bytes
 
-            chain = self.inv.chain(self.image)
-            figures, paths = dive_figures(chain_files(self.inv, chain), len(chain))
+            stacks = self.stacks()
+            figures, paths = dive_figures(stacks.files, len(stacks.chain))
             bad = paths[paths["inefficient"]].sort_values("size_bytes", ascending=False).head(10)
-            hidden = int(hidden_of(self.inv, self.image)["size"].sum())
+            # what analyses.dive.waste.hidden_of finds, from the stack the tree has already
+            hidden = int(hidden_bytes(*stacks.prefix(len(stacks.chain)))["size"].sum())
             rows = "".join(f"<tr><td>{int(r.count)}</td><td>{human_bytes(r.size_bytes)}</td>"
                            f"<td>{html.escape(shorten(r.path, 60))}</td></tr>" for r in bad.itertuples(index=False))
             eff = figures["dive_efficiency"]

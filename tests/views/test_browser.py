@@ -190,7 +190,7 @@ def test_file_tree_in_jupyterlab_colours_highlights_and_keeps_its_place(browser,
     box_height = page.evaluate("() => document.querySelector('.layerlab-tree .ll-rows-box').clientHeight")
     assert box_height < 40 * len(before), "the list scrolls within its box"
     box = page.locator(".layerlab-tree .ll-rows-box")
-    # open closed directories (clicks, from the last up) until the rows overflow the box
+    # open closed directories (clicks) until the rows overflow the box
     for _ in range(8):
         sizes = box.evaluate("b => [b.scrollHeight, b.clientHeight]")
         if sizes[0] > sizes[1] + 100:
@@ -198,25 +198,23 @@ def test_file_tree_in_jupyterlab_colours_highlights_and_keeps_its_place(browser,
         shown = _tree_rows(page)
         closed = [r for r in shown if "▸ " in r["text"]]
         assert closed, [r["text"] for r in shown]
-        page.locator(f".layerlab-tree .ll-row[data-path='{closed[-1]['path']}']").click()
-        page.wait_for_function("(n) => document.querySelectorAll('.layerlab-tree .ll-row[data-path]').length > n",
-                               arg=len(shown), timeout=30_000)
+        page.locator(f".layerlab-tree .ll-row[data-path='{closed[0]['path']}']").click()
+        page.wait_for_function("""(p) => { const r = document.querySelector(`.layerlab-tree .ll-row[data-path='${p}']`);
+            return r && r.classList.contains('ll-selected') && r.textContent.includes('▾ '); }""",
+                               arg=closed[0]["path"], timeout=30_000)  # selected and open
     assert sizes[0] > sizes[1] + 100, (sizes, len(_tree_rows(page)))  # rows enough to scroll
     before = _tree_rows(page)
+    # the reader scrolls down (the mouse wheel) to a closed directory (holding files) below the first screen
+    path, offset = box.evaluate("""b => { const row = Array.from(b.querySelectorAll('.ll-row[data-path]')).find(
+            r => r.textContent.includes('▸ ') && !r.textContent.includes(' 0 B ') && r.offsetTop > b.clientHeight);
+        return row ? [row.dataset.path, row.offsetTop - b.offsetTop] : [null, 0]; }""")
+    assert path, [r["text"] for r in before]
     box.hover()
-    page.mouse.wheel(0, 160)  # the reader scrolls the list down a little
+    page.mouse.wheel(0, offset - 120)
     page.wait_for_function("() => document.querySelector('.layerlab-tree .ll-rows-box').scrollTop > 0",
                            timeout=10_000)
     page.wait_for_timeout(400)  # the scroll settles (and reaches the kernel as the scroll_top trait)
     scrolled = _tree_scroll(page)
-    # a closed directory in view after the scroll, below the rows scrolled past
-    path = page.evaluate("""() => { const box = document.querySelector('.layerlab-tree .ll-rows-box');
-        const edge = box.getBoundingClientRect();
-        const row = Array.from(box.querySelectorAll('.ll-row[data-path]')).find(r => {
-            const b = r.getBoundingClientRect();
-            return r.textContent.includes('▸ ') && b.top > edge.top + 20 && b.bottom < edge.bottom; });
-        return row ? row.dataset.path : null; }""")
-    assert path, [r["text"] for r in before]
     target = next(r for r in before if r["path"] == path)
     assert before.index(target) > 0
     row = page.locator(f".layerlab-tree .ll-row[data-path='{path}']")

@@ -77,3 +77,27 @@ def test_a_long_listing_says_what_it_left_out(sample, monkeypatch):
     ft.expanded = [p for p, d in zip(ft.tree().paths, ft.tree().is_dir) if d]
     assert len(ft.listing.rows) == 5
     assert ft.listing.more.startswith(f"… {len(ft.tree().paths) - 5:,} more entries")
+
+
+def test_the_busy_line_covers_the_stacking_of_a_layer_switch(sample, monkeypatch):
+    from layerlab.widgets import _base
+    from layerlab.widgets import tree as tree_module
+
+    ft = FileTree(sample, "layerlab/bloat:1", position=4)
+    monkeypatch.setattr(_base.Busy, "AFTER", 0.05)
+    slow = tree_module.Stacks.keep
+    seen = []
+
+    def keep(self, inv, k):  # a stacking that takes a while, as on a 150k-file image
+        import time
+
+        time.sleep(0.1)
+        seen.append(ft.busy.label.value)
+        return slow(self, inv, k)
+
+    monkeypatch.setattr(tree_module.Stacks, "keep", keep)
+    ft.position = 2
+    assert ft.busy.shown == 1 and "reading layer 2" in seen[-1]  # shown while the tree was being stacked
+    assert ft.busy.label.value == ""
+    ft.view = "aggregated"
+    assert ft.busy.shown == 2
