@@ -376,7 +376,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.changes_box = widgets.Checkbox(description="only changes", indent=False,
                                             layout=widgets.Layout(width="120px"))
         self.sort_buttons = widgets.ToggleButtons(options=[("by name", "name"), ("by size", "size")],
-                                                  style={"button_width": "70px"})
+                                                  style={"button_width": "80px"})
         self.summary = widgets.HTML()
         self.listing = RowList(header=HEADER, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
