@@ -3,7 +3,9 @@ to it (added, modified, removed), as dive's file tree shows it; static HTML for 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import html
 import stat
 
@@ -56,6 +58,21 @@ POSITION = Expect("a layer position (an int, 0 = base) or None", int, none=True)
 VIEW = Expect("'layer' or 'aggregated'", test=lambda v: isinstance(v, str) and v in ("layer", "aggregated"))
 
 
+@contextlib.contextmanager
+def _no_gc():
+    """Python's cycle collector off while a tree is built: the build allocates a few hundred thousand
+    small objects (lists, strings), and each burst of them made the collector walk every live object
+    of the kernel again (a third of a switch, more with other widgets' data alive). Nothing built
+    here holds cycles; the collector runs again after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _split(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(parent, name, depth) of each path ("/" the parent of a top-level one). Plain str methods:
     pandas' .str accessor builds frames and costs ten times as much here."""
@@ -85,6 +102,7 @@ class Stacks:
         kind = files["kind"].astype(object).to_numpy()
         order = np.argsort(paths, kind="stable")  # rows by path; within a path, by position (files' order)
         sp, spos, skind = paths[order], pos[order], kind[order]
+        self._sorted = sp
         whiteout = skind == "whiteout"
         until = np.full(n, len(self.chain), dtype=np.int64)
         # the next non-whiteout row for the same path replaces a row (resolve keeps the topmost, the last
@@ -112,6 +130,29 @@ class Stacks:
         self._first[order] = np.where(whiteout, len(self.chain) + 1, spos)
         self._until[order] = until
         self._rows = np.searchsorted(pos, np.arange(len(self.chain) + 1), "left")  # rows of layers below k
+        self._merged: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+    def split(self, paths: np.ndarray):
+        """(parent, name, depth, parent row) of sorted ``paths`` (all of them paths of this chain), from
+        the chain's paths split once; None when a parent is not among ``paths`` (a directory a tar
+        lists only through its children: ``Tree`` adds it)."""
+        if not hasattr(self, "_union"):
+            unique = self._sorted[np.r_[True, self._sorted[1:] != self._sorted[:-1]]] if len(self._sorted) else \
+                self._sorted
+            unique = unique[unique != "/"]
+            self._union = pd.Index(unique)
+            self._parent, self._name, self._depth = _split(pd.Series(unique, dtype=object))
+            self._parent_at = self._union.get_indexer(self._parent)
+        at = self._union.get_indexer(paths)
+        if (at < 0).any():
+            return None
+        row_of = np.full(len(self._union), -1, dtype=np.int64)
+        row_of[at] = np.arange(len(at))
+        parent_at = self._parent_at[at]
+        parent_row = np.where(parent_at >= 0, row_of[parent_at], -1)
+        if ((parent_row < 0) & (self._parent[at] != "/")).any():
+            return None
+        return self._parent[at], self._name[at], self._depth[at], parent_row
 
     def prefix(self, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(the files rows of layers 0..k-1, the rows visible when they are stacked): what
@@ -122,10 +163,16 @@ class Stacks:
         return files, files[shown]
 
     def keep(self, inv, k: int):
-        """Hand ``layer_changes`` the merged view of layers 0..k-1 (``analyses.diff.keep_merged``)."""
-        if k > 0:
+        """Hand ``layer_changes`` the merged view of layers 0..k-1 (``analyses.diff.keep_merged``); the
+        last few are kept here too (a view switch goes back to the base's)."""
+        if k <= 0:
+            return
+        if k not in self._merged:
             files, visible = self.prefix(k)
-            keep_merged(inv, self.chain[:k], merged_from_files(files, visible), files)
+            self._merged[k] = merged_from_files(files, visible), files
+            while len(self._merged) > 4:
+                self._merged.pop(next(iter(self._merged)))
+        keep_merged(inv, self.chain[:k], *self._merged[k])
 
 
 class Tree:
@@ -138,7 +185,7 @@ class Tree:
     so what a click or a filter does after is proportional to the rows listed, not to the image.
     """
 
-    def __init__(self, changes: pd.DataFrame):
+    def __init__(self, changes: pd.DataFrame, stacks: Stacks | None = None):
         d = changes
         kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
         size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
@@ -149,27 +196,30 @@ class Tree:
             "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
             "position": d["position_b"].fillna(d["position_a"]).astype("float"),
         })
-        df = df[df["path"] != "/"]
-        parent, name, depth = _split(df["path"])
-        # Directories a tar lists only through their children (`docker import` of such a tar): the
-        # parents not listed, and theirs.
+        df = df[df["path"] != "/"].reset_index(drop=True)
         paths = df["path"].to_numpy(dtype=object)
-        missing = set(parent) - set(paths) - {"/"}
-        implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
-        if implied:
-            df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None, "kind": "dir",
-                                              "size": 0, "mode": -1, "uid": -1, "gid": -1, "link_target": None,
-                                              "position": np.nan})], ignore_index=True)
-            paths = df["path"].to_numpy(dtype=object)
-        # layer_changes returns rows sorted by path already: sort only when they are not
-        if implied or (len(paths) > 1 and not (paths[1:] >= paths[:-1]).all()):
-            df = df.sort_values("path", kind="stable")
+        sorted_ = len(paths) < 2 or bool((paths[1:] >= paths[:-1]).all())  # as layer_changes returns them
+        known = stacks.split(paths) if stacks is not None and sorted_ else None
+        if known is None:
             parent, name, depth = _split(df["path"])
-        df = df.reset_index(drop=True)
+            # Directories a tar lists only through their children (`docker import` of such a tar): the
+            # parents not listed, and theirs.
+            missing = set(parent) - set(paths) - {"/"}
+            implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
+            if implied:
+                df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None,
+                                                  "kind": "dir", "size": 0, "mode": -1, "uid": -1, "gid": -1,
+                                                  "link_target": None, "position": np.nan})], ignore_index=True)
+            if implied or not sorted_:
+                df = df.sort_values("path", kind="stable").reset_index(drop=True)
+                parent, name, depth = _split(df["path"])
+            parent_row = pd.Index(df["path"]).get_indexer(parent)  # each row's parent row (-1: "/"), by hashing
+        else:
+            parent, name, depth, parent_row = known
         self.frame = df
         self.paths = df["path"].to_numpy(dtype=object)
         n = len(self.paths)
-        self.parent, self.name, self.depth = parent, name, depth
+        self.parent, self.name, self.depth, self.parent_row = parent, name, depth, parent_row
         self.kind = df["kind"].to_numpy(dtype=object)
         self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
@@ -179,8 +229,6 @@ class Tree:
         self.uid = df["uid"].to_numpy()
         self.gid = df["gid"].to_numpy()
         self.link_target = df["link_target"].to_numpy(dtype=object)
-        # each row's parent row (-1: "/"), found by hashing, not a loop
-        self.parent_row = pd.Index(self.paths).get_indexer(self.parent)
         # children of each directory, in path order (= name order within one parent)
         order = np.argsort(self.parent_row, kind="stable")
         grouped = self.parent_row[order]
@@ -478,12 +526,13 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
         key = (self.image, self.position, self.view)
         if key not in self._trees:
-            stacks = self.stacks()
-            for k in (1 if self.view == "aggregated" else self.position, self.position + 1):
-                stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
-            changes = analyses.layer_changes(self.inv, self.image, self.position, aggregated=self.view == "aggregated",
-                                             unchanged=True)
-            self._trees[key] = Tree(changes)
+            with _no_gc():
+                stacks = self.stacks()
+                for k in (1 if self.view == "aggregated" else self.position, self.position + 1):
+                    stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
+                changes = analyses.layer_changes(self.inv, self.image, self.position,
+                                                 aggregated=self.view == "aggregated", unchanged=True)
+                self._trees[key] = Tree(changes, stacks)
         return self._trees[key]
 
     def stacks(self) -> Stacks:

@@ -289,6 +289,12 @@ def check_stacks_equal_resolve(inv) -> int:
             assert sorted(visible.index) == sorted(want.index), (image_id[:19], k)
             checked += 1
             hid += len(want) < want_files.loc[want_files["kind"] != "whiteout", "path"].nunique()
+            # a tree built on the chain's paths split once is the tree built on its own
+            changes = analyses.layer_changes(inv, image_id, k - 1, unchanged=True)
+            alone, shared = Tree(changes), Tree(changes, stacks)
+            for name in ("paths", "parent", "name", "depth", "parent_row", "sizes", "changed_under"):
+                assert list(getattr(alone, name)) == list(getattr(shared, name)), (image_id[:19], k, name)
+            assert alone.children == shared.children
     assert hid, "some prefix hides a path (a whiteout, an opaque directory or a file over a directory)"
     return checked
 
