@@ -103,6 +103,16 @@ _CSS = """
 """
 
 
+def row_key(path: str) -> str:
+    """A path as a row's key: itself, or, for a name that is not valid UTF-8 (kept as surrogate escapes
+    in the frames), its bytes written as escapes (a widget message is JSON, UTF-8 only)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class RowList(anywidget.AnyWidget):
     """A list of monospace rows, each ``[path, css class, text]``: ``rows`` (what is shown),
     ``selected`` (the path highlighted), ``scroll_top`` (the front end's scroll position, in pixels,

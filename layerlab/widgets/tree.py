@@ -22,7 +22,7 @@ from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
 from ._base import (CSS, Busy, OneImagePicking, Snapshot, SnapshotMixin, chain_rows, controls, image_name)
-from ._rows import STATUS_CLASS, RowList
+from ._rows import STATUS_CLASS, RowList, row_key
 
 # The listing is a RowList (widgets/_rows.py, a small front end of its own: why there).
 
@@ -429,6 +429,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         self.listing = RowList(header=HEADER, layout=widgets.Layout(width="100%"))
         self.details = widgets.HTML()
         self.listing.add_class("layerlab-tree-listing")
+        self._keyed: dict[str, str] = {}  # row keys of the paths listed that are not valid UTF-8
         self.listing.on_click(self._clicked)
         self.busy = Busy()
         # dive's other panes: the layers with their commands, and the image's details
@@ -500,8 +501,9 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         else:
             self.expanded = sorted({*self.expanded, path})
 
-    def _clicked(self, path: str):
+    def _clicked(self, key: str):
         """A click on a row (``listing.click(path)``): select it; open or close a directory."""
+        path = self._keyed.get(key, key)
         if not path or not self._ready:
             return
         tree = self.tree()
@@ -675,13 +677,14 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         keep = self.keep()
         shown, left = tree.visible(set(self.expanded), keep, by_size=self.sort == "size")
         expanded = set(self.expanded)
-        rows = [[tree.paths[i], STATUS_CLASS[WORDS[tree.status[i]]],
+        self._keyed = {row_key(tree.paths[i]): tree.paths[i] for i in shown}
+        rows = [[row_key(tree.paths[i]), STATUS_CLASS[WORDS[tree.status[i]]],
                  self._label(tree, i, keep is not None or tree.paths[i] in expanded, keep)] for i in shown]
         self.summary.value = self._summary_html()
         # one message: the rows (sent only when they differ), the selection, the line under them
         with self.listing.hold_sync():
             self.listing.rows = rows
-            self.listing.selected = self.selected
+            self.listing.selected = row_key(self.selected)
             self.listing.more = f"… {left:,} more entries: filter paths to narrow the listing" if left else ""
         self.details.value = self._details_html()
 

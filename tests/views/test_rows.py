@@ -101,3 +101,14 @@ def test_the_busy_line_covers_the_stacking_of_a_layer_switch(sample, monkeypatch
     assert ft.busy.label.value == ""
     ft.view = "aggregated"
     assert ft.busy.shown == 2
+
+
+def test_a_name_that_is_not_utf8_gets_a_key_a_message_can_carry():
+    import json
+
+    from layerlab.widgets._rows import row_key
+
+    raw = b"/srv/caf\xe9.txt".decode("utf-8", "surrogateescape")  # how the frames keep such a name
+    key = row_key(raw)
+    assert json.dumps(key, ensure_ascii=False).encode("utf-8") and key == "/srv/caf\\xe9.txt"
+    assert row_key("/srv/new\nline.txt") == "/srv/new\nline.txt"  # valid UTF-8 stays as it is
