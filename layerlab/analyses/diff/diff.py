@@ -92,6 +92,10 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
     return _compare(inv, inv_b, inv.chain(ia), inv_b.chain(ib), unchanged=unchanged, hash=hash, progress=progress)
 
 
+#: The ``changes`` column's words, in the order a row lists them.
+_CHANGE_NAMES = ("kind", "size", "mode", "owner", "target", "mtime", "content")
+
+
 def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False) -> pd.DataFrame:
     """``diff_images`` of two layer chains (the filesystems they stack to); with ``entries``, also each
     path's ``mode``, ``uid``, ``gid`` and ``link_target`` (b's, or a's for a removed path)."""
@@ -102,20 +106,19 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     both = (m["_merge"] == "both").to_numpy()
     # layer_id is categorical; the two sides' categories differ, so compare the IDs themselves
     same_layer = both & _mask((m["layer_id_a"].astype(object) == m["layer_id_b"].astype(object)))
-    changes = [[] for _ in range(len(m))]
-
-    def flag(mask, name):
-        for i in np.flatnonzero(mask & both & ~same_layer):
-            changes[i].append(name)
-
-    flag(_mask((m["kind_a"] != m["kind_b"])), "kind")
-    flag(_mask((m["file_size_a"] != m["file_size_b"])), "size")
-    flag(_mask((m["mode_a"] != m["mode_b"])), "mode")
-    flag(_mask(((m["uid_a"] != m["uid_b"]) | (m["gid_a"] != m["gid_b"]))), "owner")
-    flag(_mask((m["link_target_a"].fillna("") != m["link_target_b"].fillna(""))), "target")
-    mtime_differs = _mask(m["mtime_a"] != m["mtime_b"]) & _mask((m["kind_a"] != "dir"))
-    flag(mtime_differs, "mtime")
-    content = pd.array([pd.NA] * len(m), dtype="boolean")
+    differs = both & ~same_layer
+    # What differs, one bit a field in the order the ``changes`` column names them (a row's string is
+    # made once per distinct set of bits, not once per row).
+    bits = np.zeros(len(m), dtype=np.uint8)
+    for bit, mask in enumerate((
+            _mask(m["kind_a"] != m["kind_b"]),
+            _mask(m["file_size_a"] != m["file_size_b"]),
+            _mask(m["mode_a"] != m["mode_b"]),
+            _mask((m["uid_a"] != m["uid_b"]) | (m["gid_a"] != m["gid_b"])),
+            _mask(m["link_target_a"].fillna("") != m["link_target_b"].fillna("")),
+            _mask(m["mtime_a"] != m["mtime_b"]) & _mask(m["kind_a"] != "dir"))):
+        bits[mask & differs] |= np.uint8(1 << bit)
+    content = pd.arrays.BooleanArray(np.zeros(len(m), dtype=bool), np.ones(len(m), dtype=bool))  # all NA
     is_file = both & ~same_layer & _mask((m["kind_a"] == "file")) & _mask((m["kind_b"] == "file"))
     content[is_file & _mask((m["file_size_a"] != m["file_size_b"]))] = True
     content[same_layer] = False
@@ -148,20 +151,20 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
                 content[i] = True  # first blocks already differed, or one side had no same-size twin
             elif m.at[i, "file_size_a"] == 0:
                 content[i] = False
-    for i in np.flatnonzero(np.asarray(content.fillna(False), dtype=bool) & both & ~same_layer):
-        if "content" not in changes[i] and "size" not in changes[i]:
-            changes[i].append("content")
+    size_bit = np.uint8(1 << _CHANGE_NAMES.index("size"))
+    content_only = np.asarray(content.fillna(False), dtype=bool) & differs & ((bits & size_bit) == 0)
+    bits[content_only] |= np.uint8(1 << _CHANGE_NAMES.index("content"))
     status = np.where(m["_merge"] == "left_only", "removed",
                       np.where(m["_merge"] == "right_only", "added", "unchanged"))
-    changed = np.array([bool(c) for c in changes])
-    status = np.where((status == "unchanged") & changed, "changed", status)
+    status = np.where((status == "unchanged") & (bits != 0), "changed", status)
+    names = {b: ",".join(n for k, n in enumerate(_CHANGE_NAMES) if b >> k & 1) or None for b in np.unique(bits)}
     size_a = m["file_size_a"].fillna(0).astype("int64")
     size_b = m["file_size_b"].fillna(0).astype("int64")
     out = pd.DataFrame(
         {
             "path": m["path"].astype(object),
             "status": status,
-            "changes": [",".join(c) if c else None for c in changes],
+            "changes": pd.Series(bits).map(names).to_numpy(dtype=object),
             "kind_a": m["kind_a"].astype(object),
             "kind_b": m["kind_b"].astype(object),
             "size_a": size_a,
