@@ -187,6 +187,8 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     out = nulls_as_none(out, ["changes", "kind_a", "kind_b", "layer_a", "layer_b"])
     if not unchanged:
         out = out[out["status"] != "unchanged"]
+    if out["path"].is_monotonic_increasing:  # an outer merge mostly hands the paths over sorted already
+        return out.reset_index(drop=True)
     return out.sort_values("path", kind="stable").reset_index(drop=True)
 
 
