@@ -74,7 +74,7 @@ def _host_totals(hl: pd.DataFrame) -> pd.DataFrame:
     return hl.groupby(HOST, observed=True).agg(layers=("layer_id", "count"), physical_size=("size", "sum"))
 
 
-LISTED = [HOST, "image_id", "tags", "size", "created", "container_count"]
+LISTED = [HOST, "image_id", "tags", "size", "container_count"]
 CONTAINERS = [HOST, "container_id", "name", "image_id", "state", "rw_size"]
 
 
