@@ -21,6 +21,7 @@ equal. Run: ``python benchmarks/bench_fleet.py [--hosts 50,100,200,500] [--dir D
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -90,21 +91,22 @@ def cluster_cpu(client) -> dict[int, float]:
     return dict([*client.run(pid_cpu).values(), client.run_on_scheduler(pid_cpu), pid_cpu()])
 
 
-def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
+def run_layerlab(snaps: list[str], processes: bool = False, scheduler: str | None = None,
+                 storage_options: dict | None = None) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
     from layerlab.fleet.core import local_cluster
     from distributed import Client
 
     t0 = time.perf_counter()
-    cluster = local_cluster(processes=processes)
-    client = Client(cluster)
+    cluster = local_cluster(processes=processes) if scheduler is None else None
+    client = Client(cluster if cluster is not None else scheduler)
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")
     started = time.perf_counter() - t0
     cpu0 = cluster_cpu(client)
     t0 = time.perf_counter()
-    f = ll.fleet(snaps, client=client, progress=False)
+    f = ll.fleet(snaps, client=client, progress=False, storage_options=storage_options)
     opened = time.perf_counter() - t0
     totals = frame_totals(f)
     totalled = time.perf_counter() - t0
@@ -119,7 +121,8 @@ def run_layerlab(snaps: list[str], processes: bool = False) -> dict:
     # Peak of every process of the cluster once (a threaded LocalCluster's worker is this process).
     peaks = dict([*client.run(pid_peak).values(), client.run_on_scheduler(pid_peak), pid_peak()])
     client.close()
-    cluster.close()
+    if cluster is not None:
+        cluster.close()
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
             "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
             "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened,
@@ -150,11 +153,15 @@ def run_pandas(snaps: list[str]) -> dict:
             "find_hosts": found, "client_peak_mb": peak_mb()}
 
 
-def run_duckdb(snaps: list[str]) -> dict:
+def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
     import duckdb
 
     t0, c0 = time.perf_counter(), time.process_time()
     con = duckdb.connect()
+    if storage_options is not None:  # s3:// through s3fs, as layerlab reads it (DuckDB's httpfs is a download)
+        import s3fs
+
+        con.register_filesystem(s3fs.S3FileSystem(**storage_options))
 
     def files_of(name):
         return "[" + ", ".join(f"'{s}/{name}.parquet'" for s in snaps) + "]"
@@ -180,6 +187,9 @@ def run_duckdb(snaps: list[str]) -> dict:
 
 
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
+         "layerlab-dask-cli": lambda snaps, scheduler: run_layerlab(snaps, scheduler=scheduler),
+         "layerlab-s3": lambda snaps, storage_options: run_layerlab(snaps, storage_options=storage_options),
+         "duckdb-s3": lambda snaps, storage_options: run_duckdb(snaps, storage_options=storage_options),
          "pandas": run_pandas, "duckdb": run_duckdb}
 
 # --capture: images `docker import`-ed from parts of this machine's /usr on a throwaway dockerd, so
@@ -207,9 +217,9 @@ def capture(work: Path) -> str:
     return str(out)
 
 
-def one(name: str, snaps: list[str], path: str) -> dict:
+def one(name: str, snaps: list[str], path: str, **kwargs) -> dict:
     listing = Path(tempfile.mkstemp(suffix=".json")[1])
-    listing.write_text(json.dumps({"snaps": snaps, "path": path}))
+    listing.write_text(json.dumps({"snaps": snaps, "path": path, "kwargs": kwargs}))
     try:
         out = subprocess.run([sys.executable, __file__, "--one", name, "--list", str(listing)], capture_output=True,
                              text=True, check=False)
@@ -227,7 +237,14 @@ def main() -> int:
     p.add_argument("--source", action="append", help="snapshot(s) to make hosts from (default: the bundled samples)")
     p.add_argument("--capture", action="store_true",
                    help="make the hosts from a large capture: parts of /usr imported into a throwaway dockerd (root)")
-    p.add_argument("--peers", default="layerlab,pandas,duckdb", help="peers to run, comma-separated")
+    p.add_argument("--peers", default="layerlab,duckdb", help="peers to run on the folder, comma-separated "
+                   "(layerlab, layerlab-processes, pandas, duckdb)")
+    p.add_argument("--where", default="dask-cli,s3",
+                   help="also run layerlab on: dask-cli (a `dask scheduler` + `dask worker` cluster started as "
+                        "processes, on the folder), s3 (the hosts uploaded to a local moto server, with DuckDB "
+                        "on the same objects); comma-separated, or 'none'")
+    p.add_argument("--s3-hosts", type=int, default=1000,
+                   help="the largest fleet run from S3 (uploading to moto takes about 1 s per 10 hosts)")
     p.add_argument("--one", choices=sorted(PEERS), help=argparse.SUPPRESS)
     p.add_argument("--list", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -236,7 +253,7 @@ def main() -> int:
         job = json.loads(Path(args.list).read_text())
         PATH = job["path"]
         watchdog(MEMORY_LIMIT_MB)
-        print(json.dumps(PEERS[args.one](job["snaps"]), default=str))
+        print(json.dumps(PEERS[args.one](job["snaps"], **job.get("kwargs", {})), default=str))
         return 0
 
     from layerlab.fleet.demo import make_fleet
@@ -263,48 +280,95 @@ def main() -> int:
     print(f"{sizes[-1]} host snapshots (format {fmt}) in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or "
           "find)")
     rows = []
-    for n in sizes:
-        res = {name: one(name, snaps[:n], find) for name in args.peers.split(",")}
-        ref = res["duckdb"]
-        for name, r in res.items():
-            if "failed" in r:
-                continue
-            assert r["totals"] == ref["totals"], (name, r["totals"], ref["totals"])
-            assert r["find_hosts"] == ref["find_hosts"], name
-        rows.append((n, res))
-        print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image "
-              "pairs; "
-              f"{ref['find_hosts']} hosts carry {find}")
-        for name, r in res.items():
-            if "failed" in r:
-                print(f"  {name}: failed ({r['failed']})")
-            elif name.startswith("layerlab"):
-                how = "worker processes" if name.endswith("processes") else "one worker, a thread per core"
-                print(f"  {name} (LocalCluster, {how}, {os.cpu_count()} cores; started and warmed in "
-                      f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, "
-                      f"{r['cpu_seconds']:.2f} CPU s "
-                      f"({', '.join(f'{k} {v:.2f} s' for k, v in r['stages'].items())}), "
-                      f"full summary + top images {r['summary_seconds']:.2f} s more; client peak "
-                      f"{r['client_peak_mb']:.0f} MB, "
-                      f"cluster peak {r['cluster_peak_mb']:.0f} MB")
-            else:
-                print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, "
-                      f"peak {r['client_peak_mb']:.0f} MB")
-        for name in [p for p in res if p.startswith("layerlab") and "failed" not in res[p]]:
-            print("  " + f"{name} time / " + ", ".join(f"{peer} {res[name]['seconds'] / res[peer]['seconds']:.2f}x"
-                                                   for peer in res if not peer.startswith("layerlab")
-                                                   and "failed" not in res[peer])
-                  + "; CPU time / " + ", ".join(f"{peer} {res[name]['cpu_seconds'] / res[peer]['cpu_seconds']:.2f}x"
-                                                for peer in res if not peer.startswith("layerlab")
-                                                and "failed" not in res[peer]))
+    with contextlib.ExitStack() as stack:
+        where = set(args.where.split(","))
+        cli = stack.enter_context(dask_cli_cluster(work)) if "dask-cli" in where else None
+        s3_sizes = [n for n in sizes if n <= args.s3_hosts] if "s3" in where else []
+        server, urls = stack.enter_context(s3_fleet(snaps[:max(s3_sizes)], work)) if s3_sizes else (None, [])
+        for n in sizes:
+            res = {name: one(name, snaps[:n], find) for name in args.peers.split(",")}
+            if cli is not None:
+                res["layerlab-dask-cli"] = one("layerlab-dask-cli", snaps[:n], find, scheduler=cli.address)
+            if n in s3_sizes:
+                for name in ("layerlab-s3", "duckdb-s3"):
+                    res[name] = one(name, urls[:n], find, storage_options=server.storage_options)
+            rows.append((n, res))
+            report(n, res, find, cli)
     if len(rows) > 1:
         (n0, a), (n1, b) = rows[0], rows[-1]
         print(f"\ngrowth {n0} -> {n1} hosts ({n1 / n0:.0f}x): " + ", ".join(
             f"{name} {b[name]['seconds'] / a[name]['seconds']:.1f}x" for name in a
-            if name in a and "failed" not in a[name] and "failed" not in b[name])
+            if name in b and "failed" not in a[name] and "failed" not in b[name])
             + (f"; layerlab full summary {b['layerlab']['summary_seconds'] / a['layerlab']['summary_seconds']:.1f}x"
                if "layerlab" in a and "failed" not in a["layerlab"] and "failed" not in b["layerlab"] else ""))
     return 0
+
+
+# Each layerlab run against the DuckDB run over the same files (the folder, or the same S3 objects).
+REFERENCE = {"layerlab": "duckdb", "layerlab-processes": "duckdb", "layerlab-dask-cli": "duckdb",
+             "layerlab-s3": "duckdb-s3"}
+
+
+def report(n: int, res: dict, find: str, cli) -> None:
+    ref = res["duckdb"]
+    for name, r in res.items():
+        if "failed" in r:
+            continue
+        assert r["totals"] == ref["totals"], (name, r["totals"], ref["totals"])
+        assert r["find_hosts"] == ref["find_hosts"], name
+    print(f"\n{n} hosts, {ref['totals']['files']:,} files rows, {ref['totals']['image_instances']} host-image "
+          f"pairs; {ref['find_hosts']} hosts carry {find}; load average {os.getloadavg()[0]:.1f}")
+    for name, r in res.items():
+        if "failed" in r:
+            print(f"  {name}: failed ({r['failed']})")
+        elif name.startswith("layerlab"):
+            how = {"layerlab-processes": "LocalCluster, worker processes",
+                   "layerlab-dask-cli": f"`dask scheduler` + {cli.n_workers if cli else 0} `dask worker` processes "
+                                        "of one thread",
+                   }.get(name, "LocalCluster, one worker, a thread per core")
+            print(f"  {name} ({how}, {os.cpu_count()} cores; started and warmed in "
+                  f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, "
+                  f"{r['cpu_seconds']:.2f} CPU s "
+                  f"({', '.join(f'{k} {v:.2f} s' for k, v in r['stages'].items())}), "
+                  f"full summary + top images {r['summary_seconds']:.2f} s more; client peak "
+                  f"{r['client_peak_mb']:.0f} MB (VmHWM), cluster peak {r['cluster_peak_mb']:.0f} MB")
+        else:
+            print(f"  {name}: {r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, "
+                  f"peak {r['client_peak_mb']:.0f} MB")
+    for name, r in res.items():
+        peer = REFERENCE.get(name)
+        if peer is None or "failed" in r or "failed" in res.get(peer, {"failed": 1}):
+            continue
+        print(f"  {name} / {peer}: time {r['seconds'] / res[peer]['seconds']:.2f}x, "
+              f"CPU time {r['cpu_seconds'] / res[peer]['cpu_seconds']:.2f}x")
+
+
+@contextlib.contextmanager
+def dask_cli_cluster(work: Path):
+    """`dask scheduler` and one `dask worker` process of one thread per core (the harness's, stopped after)."""
+    from harness.dask_cluster import DaskCluster
+
+    with DaskCluster(work / "dask-cli", workers=os.cpu_count() or 1, memory_limit="4GiB") as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def s3_fleet(snaps: list[str], work: Path):
+    """The hosts uploaded to a moto server started as the tests start it; yields (server, URLs)."""
+    from harness.s3 import S3Server
+
+    with S3Server(work / "moto") as server:
+        server.make_bucket("fleet")
+        fs = server.filesystem()
+        t0 = time.perf_counter()
+        local, remote = [], []
+        for snap in snaps:
+            for f in sorted(Path(snap).iterdir(), key=lambda f: f.name == "meta.json"):
+                local.append(str(f))
+                remote.append(f"fleet/hosts/{Path(snap).name}/{f.name}")
+        fs.put(local, remote)  # concurrent PUTs (s3fs)
+        print(f"{len(snaps)} hosts uploaded to moto ({len(local):,} objects) in {time.perf_counter() - t0:.0f} s")
+        yield server, [f"s3://fleet/hosts/{Path(snap).name}" for snap in snaps]
 
 
 def _make_from(sources: dict, out: Path, n: int) -> list[str]:

@@ -20,7 +20,7 @@ from ..analyses.dive.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .snapshots import FleetError
 from .tasks import gather
-from .frames import HOST, find_rows, glob_prefix, listed_layers, read_frame
+from .frames import HOST, find_rows, glob_prefix, read_frame
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
 
@@ -79,13 +79,14 @@ CONTAINERS = [HOST, "container_id", "name", "image_id", "state", "rw_size"]
 
 
 def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = None) -> dict:
-    """A batch of hosts' listed-image rows and image-layer rows, in one task (each file read once,
-    the batch turned into pandas once): what the relational totals are computed from."""
+    """A batch of hosts' listed-image rows and their image-layer rows, in one task (each file read
+    once, the batch turned into pandas once): what the relational totals are computed from."""
     images = read_frame(parts, "images", [*LISTED, "intermediate"], storage_options)
-    return {
-        "listed": images.loc[~images["intermediate"], LISTED],
-        "image_layers": read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options),
-    }
+    listed = images.loc[~images["intermediate"].to_numpy(dtype=bool), LISTED].reset_index(drop=True)
+    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
+    # Only the listed images' rows, joined here rather than on the client: a batch's join is small,
+    # the whole fleet's (150,000 rows at 10,000 hosts) a second of the client's time.
+    return {"listed": listed, "image_layers": il.merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"])}
 
 
 def _frame_tables(fleet) -> dict:
@@ -100,12 +101,12 @@ def _frame_tables(fleet) -> dict:
     futures = fleet.client.map(batch_tables, fleet.coarse_batches, storage_options=fleet.storage_options, pure=False)
     parts = gather(futures, "reading hosts", fleet.progress)
     listed = pd.concat([p["listed"] for p in parts], ignore_index=True)
-    il = pd.concat([p["image_layers"] for p in parts], ignore_index=True)
-    hl = listed_layers(listed.assign(intermediate=False), il)
+    il = pd.concat([p["image_layers"] for p in parts], ignore_index=True)  # of listed images only
+    hl = il.drop_duplicates([HOST, "layer_id"])[[HOST, "layer_id", "size"]].reset_index(drop=True)
     t = {
         "listed": listed,
         # which listed image holds which layer, for naming find's matches
-        "listed_layers": il[[HOST, "image_id", "layer_id"]].merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"]),
+        "listed_layers": il[[HOST, "image_id", "layer_id"]],
         "host_layers": _host_totals(hl),
         # A layer's apparent bytes are counted by each host's storage driver, and drivers differ by a
         # few kB on the same layer (overlay2 vs vfs): a distinct layer counts its largest recorded size.
@@ -349,8 +350,12 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     from ..display import short_name
 
     names: dict = {}
+    named: dict = {}  # short_name once per image and tags, not once per host
     for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
-        names.setdefault((h, lid), set()).add(short_name(tags, iid))
+        key = (iid, tuple(tags))
+        if key not in named:
+            named[key] = short_name(tags, iid)
+        names.setdefault((h, lid), set()).add(named[key])
     hits["images"] = [sorted(names.get((h, lid), ())) for h, lid in zip(hits[HOST], hits["layer_id"])]
     return hits.sort_values([HOST, "path", "layer_id"], ignore_index=True)
 
