@@ -19,10 +19,27 @@ def _open(args):
     return f
 
 
+def _report_skipped(f) -> None:
+    """One line for the snapshots skipped, by kind (damaged, unreadable, other format), then each
+    with its reason when there are at most ten (``--json``'s ``skipped`` lists them all)."""
+    from ..fleet.snapshots import skip_kind
+
+    if f.skipped.empty:
+        return
+    kinds = f.skipped["reason"].map(skip_kind).value_counts()
+    total = len(f.skipped) + len(f.hosts) + len(f.superseded)
+    echo(f"warning: skipped {len(f.skipped):,} of {total:,} snapshots: "
+         + ", ".join(f"{n:,} {kind}" for kind, n in kinds.items())
+         + (" (--json's skipped lists each with its reason)" if len(f.skipped) > 10 else ""),
+         out=sys.stderr, indent="  ")
+    if len(f.skipped) <= 10:
+        for r in f.skipped.itertuples(index=False):
+            echo(f"skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="    ")
+
+
 def _report_choices(f) -> None:
     """Skipped and superseded snapshots go to stderr: never silently dropped."""
-    for r in f.skipped.itertuples(index=False):
-        echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
+    _report_skipped(f)
     if len(f.superseded) > 10:  # HOST/DATE.layerlab series: one note, not a line per night and host
         echo(f"note: {len(f.superseded):,} older scans of {f.superseded['host'].nunique():,} hosts replaced by each "
              "host's newest (`layerlab fleet trend` reads them as a time series)", out=sys.stderr, indent="  ")
@@ -99,8 +116,7 @@ def cmd_fleet_find(args) -> int:
 
 def cmd_fleet_trend(args) -> int:
     with _open(args) as f:
-        for r in f.skipped.itertuples(index=False):  # superseded scans are the time series here, not replaced
-            echo(f"warning: skipped {safe(r.snapshot)}: {safe(r.reason)}", out=sys.stderr, indent="  ")
+        _report_skipped(f)  # superseded scans are the time series here, not replaced
         per = f.trend()
         days = f.trend(by="date")
 

@@ -99,7 +99,7 @@ def _frame_tables(fleet) -> dict:
     if "frame_tables" in fleet._cache:
         return fleet._cache["frame_tables"]
     futures = fleet.client.map(batch_tables, fleet.coarse_batches, storage_options=fleet.storage_options, pure=False)
-    parts = gather(futures, "reading hosts", fleet.progress)
+    parts = gather(futures, "reading hosts", fleet.progress, [len(b) for b in fleet.coarse_batches], "host")
     listed = pd.concat([p["listed"] for p in parts], ignore_index=True)
     il = pd.concat([p["image_layers"] for p in parts], ignore_index=True)  # of listed images only
     hl = il.drop_duplicates([HOST, "layer_id"])[[HOST, "layer_id", "size"]].reset_index(drop=True)
@@ -127,7 +127,9 @@ def _containers(fleet) -> pd.DataFrame:
     if "containers" not in fleet._cache:
         futures = fleet.client.map(batch_containers, fleet.coarse_batches, storage_options=fleet.storage_options,
                                    pure=False)
-        fleet._cache["containers"] = pd.concat(gather(futures, "containers", fleet.progress), ignore_index=True)
+        fleet._cache["containers"] = pd.concat(gather(futures, "containers", fleet.progress,
+                                                      [len(b) for b in fleet.coarse_batches], "host"),
+                                               ignore_index=True)
     return fleet._cache["containers"]
 
 
@@ -158,7 +160,7 @@ def _image_tables(fleet, listed: pd.DataFrame):
     snap = dict(zip(fleet.hosts["host"], fleet.hosts["snapshot"]))
     futures = [fleet.client.submit(image_facts, (snap[h], h), ids, fleet.storage_options, pure=False)
                for h, ids in given.items()]
-    results = gather(futures, "per-image figures", fleet.progress)
+    results = gather(futures, "per-image figures", fleet.progress, [len(ids) for ids in given.values()], "image")
     figs = [r[0] for r in results if len(r[0])]
     hid = [r[1] for r in results if len(r[1])]
     figures = pd.concat(figs, ignore_index=True) if figs else pd.DataFrame(columns=["image_id", *IMAGE_FIGURES])
@@ -340,7 +342,8 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
                                prefix=glob_prefix(path) if regex is not None else "",
                                storage_options=fleet.storage_options, pure=False)
     t = _frame_tables(fleet)
-    parts = [r for r in gather(futures, "find", fleet.progress) if len(r)]
+    parts = [r for r in gather(futures, "find", fleet.progress, [len(b) for b in fleet.coarse_batches], "host")
+             if len(r)]
     hits = pd.concat(parts, ignore_index=True) if parts else find_rows([])
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)

@@ -114,9 +114,10 @@ class Fleet:
             # A batch of snapshots per task: a 1,000-host fleet is a few tasks, not 1,000.
             from .frames import COARSE, batches
 
-            futures = self.client.map(inspect_all, batches(candidates, self.slots, **COARSE),
-                                      storage_options=storage_options, pure=False)
-            checked = [c for part in gather(futures, "checking snapshots", progress) for c in part]
+            cut = batches(candidates, self.slots, **COARSE)
+            futures = self.client.map(inspect_all, cut, storage_options=storage_options, pure=False)
+            checked = [c for part in gather(futures, "checking snapshots", progress, [len(b) for b in cut], "snapshot")
+                       for c in part]
             self._select(checked)
         except BaseException:
             self.close()

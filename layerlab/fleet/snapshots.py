@@ -250,6 +250,18 @@ def _by_footers(snapshot: str, meta: dict, storage_options: dict | None) -> dict
     return rows
 
 
+def skip_kind(reason: str) -> str:
+    """What a skipped snapshot's reason amounts to: ``unreadable`` (permissions, credentials, the
+    network), ``other format`` (a newer or unknown snapshot format) or ``damaged`` (meta.json
+    missing or invalid, a Parquet file missing, cut short or replaced)."""
+    low = reason.lower()
+    if "snapshot format" in low:
+        return "other format"
+    if low.startswith("unreadable (") or "permission denied" in low:
+        return "unreadable"
+    return "damaged"
+
+
 def inspect_all(snapshots: list[str], storage_options: dict | None = None) -> list[dict]:
     """``inspect`` of each snapshot, in order (one task for a batch of them). A remote batch's
     meta.json files and listings are fetched first, concurrently: one after the other, a bucket's

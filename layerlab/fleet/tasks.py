@@ -11,17 +11,23 @@ def show_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() if progress is None else bool(progress)
 
 
-def wait(futures, desc: str, progress: bool | None) -> None:
-    """Wait for ``futures`` with a tqdm bar over their completion (on stderr, or a notebook widget)."""
+def wait(futures, desc: str, progress: bool | None, sizes: list[int] | None = None, unit: str = "task") -> None:
+    """Wait for ``futures`` with a tqdm bar over their completion (on stderr, or a notebook widget).
+    ``sizes``: what each future stands for (its batch's hosts), so that the bar counts ``unit``
+    (hosts, snapshots) rather than tasks: 10,000 hosts are 40 tasks, a bar of 40 is coarse."""
     from distributed import as_completed
     from ..display import progress_bar
 
-    with progress_bar(total=len(futures), desc=desc, unit="task", progress=show_progress(progress), leave=False) as bar:
-        for _ in as_completed(futures):
-            bar.update(1)
+    if sizes is None:
+        sizes, unit = [1] * len(futures), "task"
+    weight = dict(zip((f.key for f in futures), sizes))
+    with progress_bar(total=sum(sizes), desc=desc, unit=f" {unit}", progress=show_progress(progress),
+                      leave=False) as bar:
+        for done in as_completed(futures):
+            bar.update(weight.get(done.key, 1))
 
 
-def gather(futures, desc: str, progress: bool | None):
-    """Results of ``futures`` in order, with a tqdm bar over their completion."""
-    wait(futures, desc, progress)
+def gather(futures, desc: str, progress: bool | None, sizes: list[int] | None = None, unit: str = "task"):
+    """Results of ``futures`` in order, with a tqdm bar over their completion (``wait``)."""
+    wait(futures, desc, progress, sizes, unit)
     return [f.result() for f in futures]

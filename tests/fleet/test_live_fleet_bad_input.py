@@ -90,3 +90,18 @@ def test_methods_check_their_arguments_before_any_task(fleet_dir, dask_cluster):
                 call()
         assert len(f.top_images(1)) == 1 and f.find(size=0) is not None  # valid calls still run
         assert len(f.drift(lambda host: "all")) == len(f.drift({})) == len(f.hosts)
+
+
+def test_cli_says_in_one_line_how_many_snapshots_it_skipped_and_why(fleet_dir, bad_dir):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "layerlab.cli", "fleet", "summary", str(fleet_dir / "hosts"),
+                          str(bad_dir), "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    hosts = len(list((fleet_dir / "hosts").iterdir()))
+    lines = [line for line in out.stderr.splitlines() if "skipped" in line]
+    # truncated, no meta.json and invalid JSON are damaged; format 99 is another format
+    assert lines[0] == f"warning: skipped 4 of {hosts + 4} snapshots: 3 damaged, 1 other format", lines
+    assert sorted(line.split("/")[-1].split(":")[0] for line in lines[1:]) == [
+        "bad-json.layerlab", "future.layerlab", "no-meta.layerlab", "truncated.layerlab"]
