@@ -106,7 +106,8 @@ class Fleet:
         self.paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
         self.storage_options = storage_options
         self.progress = progress
-        candidates = find_snapshots(self.paths, storage_options)
+        listings: dict = {}  # a bucket's flat listing, reused to check the snapshots
+        candidates = find_snapshots(self.paths, storage_options, listings)
         self._cluster = None
         self._own_client = False
         self.client = self._connect(client)
@@ -115,7 +116,8 @@ class Fleet:
             from .frames import COARSE, batches
 
             cut = batches(candidates, self.slots, **COARSE)
-            futures = self.client.map(inspect_all, cut, storage_options=storage_options, pure=False)
+            futures = self.client.map(inspect_all, cut, [{s: listings[s] for s in b if s in listings} for b in cut],
+                                      storage_options=storage_options, pure=False)
             checked = [c for part in gather(futures, "checking snapshots", progress, [len(b) for b in cut], "snapshot")
                        for c in part]
             self._select(checked)

@@ -92,13 +92,15 @@ def _children(fs, path: str, depth: int = 2) -> list[str]:
     return found
 
 
-def find_snapshots(paths, storage_options: dict | None = None) -> list[str]:
+def find_snapshots(paths, storage_options: dict | None = None, listings: dict | None = None) -> list[str]:
     """Every candidate snapshot the paths name, in a stable order, each once.
 
     A path is a snapshot folder, a folder (or bucket prefix) whose children are snapshots, or a
     glob of either; local or an fsspec URL (``s3://bucket/prefix/``). Candidates are not checked
     here (see ``inspect``): a folder named ``*.layerlab`` without meta.json is still a candidate,
-    so that it is reported as skipped rather than silently ignored.
+    so that it is reported as skipped rather than silently ignored. ``listings``, a dict, receives
+    what a bucket's listing already says of a snapshot's files (``_flat``), so that checking it
+    need not list it again.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -110,18 +112,53 @@ def find_snapshots(paths, storage_options: dict | None = None) -> list[str]:
         if not given.strip():
             raise FleetError("an empty path was given: name snapshot folders, folders of snapshots, globs or URLs")
         try:
-            hits, fs = _expand(given, storage_options)
+            hits, fs, listed = _expand(given, storage_options, listings is not None)
         except FleetError:
             raise
         except Exception as e:  # credentials, network, permissions: say which path and why
             raise FleetError(f"cannot list {given} ({type(e).__name__}: {e})", path=given) from None
         for h in hits:
             found.setdefault(_name(fs, h.rstrip("/")), None)
+        if listings is not None:
+            listings.update({_name(fs, k): v for k, v in listed.items()})
     return list(found)
 
 
-def _expand(given: str, storage_options):
-    """The snapshot folders one given path names (with the filesystem to read them)."""
+def _flat(fs, path: str) -> tuple[list[str], dict]:
+    """The snapshots ``_children`` would find under ``path`` on an object store, from one flat
+    listing of every object under it (a few requests per thousand objects) instead of a listing per
+    folder and per snapshot: ``(snapshot folders, {folder: its files' listing entries})``."""
+    base = path.rstrip("/")
+    entries = fs.find(base, detail=True)
+    files: dict[str, list] = {}
+    folders: set[str] = set()
+    for name, info in entries.items():
+        name = name.rstrip("/")
+        if not name.startswith(base + "/"):
+            continue
+        parent = name.rpartition("/")[0]
+        files.setdefault(parent, []).append(info)
+        rel = name[len(base) + 1:].split("/")[:-1]  # the folders between base and the object
+        for depth in (1, 2):
+            if len(rel) >= depth:
+                folders.add(base + "/" + "/".join(rel[:depth]))
+
+    def looks_like_snapshot(folder: str) -> bool:
+        return folder.endswith(SUFFIX) or any(e["name"].rstrip("/").endswith("/meta.json")
+                                              for e in files.get(folder, ()))
+
+    found = []
+    for child in sorted(f for f in folders if "/" not in f[len(base) + 1:]):
+        if looks_like_snapshot(child):
+            found.append(child)
+        else:
+            found.extend(g for g in sorted(f for f in folders if f.startswith(child + "/")) if looks_like_snapshot(g))
+    return found, {f: files.get(f, []) for f in found}
+
+
+def _expand(given: str, storage_options, flat: bool = False):
+    """The snapshot folders one given path names, the filesystem to read them, and (``flat``, on an
+    object store) the listing entries of the snapshots found by one flat listing."""
     fs, path = filesystem(given, storage_options)
     if any(c in path for c in GLOB_CHARS):
         matches = sorted(m for m in fs.glob(path) if fs.isdir(m))
@@ -134,13 +171,20 @@ def _expand(given: str, storage_options):
     else:
         raise FleetError(f"{given} does not exist; give snapshot folders, folders of snapshots, globs or URLs",
                          path=given)
-    hits = []
+    hits, listed = [], {}
     for m in matches:
-        hits.extend([m] if _looks_like_snapshot(fs, m) else _children(fs, m))
+        if _looks_like_snapshot(fs, m):
+            hits.append(m)
+        elif flat and not is_local(fs) and getattr(fs, "async_impl", False):
+            found, entries = _flat(fs, m)
+            hits.extend(found)
+            listed.update(entries)
+        else:
+            hits.extend(_children(fs, m))
     if not hits:
         raise FleetError(f"{given} holds no .layerlab snapshots (write them with `layerlab scan ROOT -o "
                          "DIR/HOST.layerlab`)", path=given)
-    return hits, fs
+    return hits, fs, listed
 
 
 META_LIMIT = 16 << 20  # bytes of a meta.json read at most
@@ -262,18 +306,19 @@ def skip_kind(reason: str) -> str:
     return "damaged"
 
 
-def inspect_all(snapshots: list[str], storage_options: dict | None = None) -> list[dict]:
+def inspect_all(snapshots: list[str], listings: dict | None = None, storage_options: dict | None = None) -> list[dict]:
     """``inspect`` of each snapshot, in order (one task for a batch of them). A remote batch's
-    meta.json files and listings are fetched first, concurrently: one after the other, a bucket's
-    latency (three requests a snapshot) had been most of the time."""
-    fetched = _fetch_remote([s for s in snapshots if is_url(s)], storage_options)
+    meta.json files and listings (those ``listings`` lacks: ``find_snapshots``'s) are fetched first,
+    concurrently: one after the other, a bucket's latency (three requests a snapshot) had been most
+    of the time."""
+    fetched = _fetch_remote([s for s in snapshots if is_url(s)], storage_options, listings or {})
     return [inspect(s, storage_options, fetched.get(s)) for s in snapshots]
 
 
 FETCH_ROUND = 64  # requests in flight at once
 
 
-def _fetch_remote(snapshots: list[str], storage_options: dict | None) -> dict:
+def _fetch_remote(snapshots: list[str], storage_options: dict | None, listings: dict) -> dict:
     """``{snapshot: (meta.json bytes or the error, its listing or the error)}`` of remote snapshots,
     fetched with fsspec's concurrent calls (``cat`` of many paths, ``_ls`` gathered) where the
     filesystem is asynchronous (s3fs, gcsfs); others are read one by one in ``inspect``."""
@@ -295,10 +340,13 @@ def _fetch_remote(snapshots: list[str], storage_options: dict | None) -> dict:
             chunk = items[i:i + FETCH_ROUND]
             metas = fs.cat([f"{p}/meta.json" for _, p in chunk], on_error="return")
 
-            async def listings(paths=[p for _, p in chunk]):
-                return await asyncio.gather(*[fs._ls(p, detail=True) for p in paths], return_exceptions=True)
+            async def listed(snaps=chunk):
+                async def one(snap, path):
+                    return listings[snap] if snap in listings else await fs._ls(path, detail=True)
 
-            lists = sync(fs.loop, listings)
+                return await asyncio.gather(*[one(s, p) for s, p in snaps], return_exceptions=True)
+
+            lists = sync(fs.loop, listed)
             for (snap, path), listing in zip(chunk, lists):
                 meta = metas.get(f"{path}/meta.json", FileNotFoundError(f"{path}/meta.json"))
                 out[snap] = (meta, listing)
