@@ -14,8 +14,12 @@ process of its own so that its peak memory is its own:
   waste by the single-host code, which neither peer can compute).
 
 Peers: ``pandas`` (``pd.concat`` of every snapshot's frames, then the same query) and ``duckdb``
-(SQL over ``read_parquet`` of the same files, the single-machine peer). The answers are checked
-equal. Run: ``python benchmarks/bench_fleet.py [--hosts 50,100,200,500] [--dir DIR]``.
+(SQL over ``read_parquet`` of the same files, the single-machine peer). In the same run layerlab
+also reads the folder on a ``dask scheduler`` + ``dask worker`` cluster started as processes
+(``--where dask-cli``) and the hosts uploaded to a moto S3 server, against DuckDB on the same
+objects through the same s3fs (``--where s3``, up to ``--s3-hosts``). The answers are checked
+equal. Client peak memory: the process's VmHWM (``getrusage``'s maxrss without the parent's).
+Run: ``python benchmarks/bench_fleet.py [--hosts 1000,10000] [--dir DIR]``.
 """
 
 from __future__ import annotations
