@@ -193,6 +193,8 @@ def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
          "layerlab-dask-cli": lambda snaps, scheduler: run_layerlab(snaps, scheduler=scheduler),
          "layerlab-s3": lambda snaps, storage_options: run_layerlab(snaps, storage_options=storage_options),
+         "layerlab-s3-dask-cli": lambda snaps, storage_options, scheduler: run_layerlab(
+             snaps, scheduler=scheduler, storage_options=storage_options),
          "duckdb-s3": lambda snaps, storage_options: run_duckdb(snaps, storage_options=storage_options),
          "pandas": run_pandas, "duckdb": run_duckdb}
 
@@ -296,6 +298,9 @@ def main() -> int:
             if n in s3_sizes:
                 for name in ("layerlab-s3", "duckdb-s3"):
                     res[name] = one(name, urls[:n], find, storage_options=server.storage_options)
+                if cli is not None:
+                    res["layerlab-s3-dask-cli"] = one("layerlab-s3-dask-cli", urls[:n], find,
+                                                      storage_options=server.storage_options, scheduler=cli.address)
             rows.append((n, res))
             report(n, res, find, cli)
     if len(rows) > 1:
@@ -310,7 +315,7 @@ def main() -> int:
 
 # Each layerlab run against the DuckDB run over the same files (the folder, or the same S3 objects).
 REFERENCE = {"layerlab": "duckdb", "layerlab-processes": "duckdb", "layerlab-dask-cli": "duckdb",
-             "layerlab-s3": "duckdb-s3"}
+             "layerlab-s3": "duckdb-s3", "layerlab-s3-dask-cli": "duckdb-s3"}
 
 
 def report(n: int, res: dict, find: str, cli) -> None:
@@ -326,10 +331,9 @@ def report(n: int, res: dict, find: str, cli) -> None:
         if "failed" in r:
             print(f"  {name}: failed ({r['failed']})")
         elif name.startswith("layerlab"):
-            how = {"layerlab-processes": "LocalCluster, worker processes",
-                   "layerlab-dask-cli": f"`dask scheduler` + {cli.n_workers if cli else 0} `dask worker` processes "
-                                        "of one thread",
-                   }.get(name, "LocalCluster, one worker, a thread per core")
+            cli_how = f"`dask scheduler` + {cli.n_workers if cli else 0} `dask worker` processes of one thread"
+            how = {"layerlab-processes": "LocalCluster, worker processes", "layerlab-dask-cli": cli_how,
+                   "layerlab-s3-dask-cli": cli_how}.get(name, "LocalCluster, one worker, a thread per core")
             print(f"  {name} ({how}, {os.cpu_count()} cores; started and warmed in "
                   f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, "
                   f"{r['cpu_seconds']:.2f} CPU s "
