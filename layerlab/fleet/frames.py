@@ -8,6 +8,8 @@ turned into pandas once: per-file pandas conversion cost more than the reading i
 
 from __future__ import annotations
 
+import contextlib
+
 import dask
 import dask.dataframe as dd
 import numpy as np
@@ -89,7 +91,8 @@ def _sources(fs, paths: list[str]):
 def _unreadable(snapshot: str, frame: str, e: BaseException) -> FleetError:
     # A file damaged in a way its size does not show (format 3 is checked by sizes) is found when
     # read: name it rather than fail from deep inside pyarrow.
-    return FleetError(f"{snapshot}/{frame}.parquet is unreadable ({type(e).__name__}: {str(e)[:200]}); "
+    said = " ".join(str(e).split())[:200]  # one line: pyarrow's messages end with a newline
+    return FleetError(f"{snapshot}/{frame}.parquet is unreadable ({type(e).__name__}: {said}); "
                       "rescan that host or remove its snapshot", path=snapshot)
 
 
@@ -131,7 +134,9 @@ def _read(fs, by_file: dict, frame: str, read: pa.Schema, keep_group, condition)
         try:
             if isinstance(source, BaseException):
                 raise source
-            with pq.ParquetFile(source) as pf:
+            # a local file opened as an OSFile: given a path, pyarrow resolves its filesystem per file
+            with (pa.OSFile(source) if isinstance(source, str) else contextlib.nullcontext(source)) as opened, \
+                    pq.ParquetFile(opened) as pf:
                 stored = set(pf.schema_arrow.names)
                 names = [n for n in read.names if n in stored]
                 if keep_group is None:

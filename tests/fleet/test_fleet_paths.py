@@ -67,3 +67,25 @@ def test_find_rows_matches_on_arrow_like_pandas(fleet_dir):
     digest = next(d for d in files["sha256"] if isinstance(d, str))
     got = find_rows(parts, sha256=digest, size=int(files.loc[files["sha256"] == digest, "size"].iloc[0]))
     assert len(got) == (files["sha256"] == digest).sum()
+
+
+def test_a_file_damaged_without_changing_its_size_is_named_when_read(fleet_dir, tmp_path):
+    """Format 3 and 4 are checked by file sizes: a file whose bytes changed but not its size passes
+    the check, and the read that meets it names the file (no traceback from deep inside pyarrow)."""
+    import shutil
+
+    import pytest
+
+    from layerlab.fleet import FleetError
+
+    for name in ("web-1", "ci-1"):
+        shutil.copytree(fleet_dir / "hosts" / f"{name}.layerlab", tmp_path / f"{name}.layerlab")
+    target = tmp_path / "ci-1.layerlab" / "image_layers.parquet"
+    data = bytearray(target.read_bytes())
+    data[4:-8] = bytes(len(data) - 12)  # the magic bytes and the footer's length kept, all else zeros
+    target.write_bytes(bytes(data))
+    parts = [(str(tmp_path / f"{n}.layerlab"), n) for n in ("web-1", "ci-1")]
+    assert inspect(parts[1][0])["reason"] is None
+    assert len(read_frame(parts[:1], "image_layers")) > 0
+    with pytest.raises(FleetError, match=r"ci-1\.layerlab/image_layers\.parquet is unreadable .*rescan that host"):
+        read_frame(parts, "image_layers")
