@@ -25,6 +25,9 @@ from ..errors import TEXT, expects
 # string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
 # there, and its exact bytes are kept in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
+# The files frame's path: Arrow strings with 32-bit offsets, 4 bytes a row less than pandas' "string"
+# (whose Arrow storage is large_string, 64-bit offsets); a string column to every pandas operation.
+PATH_STRING = "string[pyarrow]"
 RAW = "raw"  # exact bytes, or null: a pandas Categorical of bytes (rare values, a byte a row of codes)
 CATEGORY = "category"  # pandas Categorical: each distinct value stored once, 1-4 bytes a row of codes
 LIST = "list"  # object dtype holding Python lists of str
@@ -55,6 +58,8 @@ class Column:
         """The dtype to cast to: a CategoricalDtype with the fixed categories, or :attr:`dtype`."""
         if self.logical == CATEGORY and self.categories is not None:
             return pd.CategoricalDtype(list(self.categories))
+        if self.logical == PATH_STRING:
+            return pd.ArrowDtype(pa.string())
         return self.dtype
 
 
@@ -130,7 +135,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
     "files": _frame_spec(
         ("layer_id", CATEGORY, "layer the entry belongs to (categorical: each ID stored once)"),
-        ("path", STRING,
+        ("path", PATH_STRING,
          "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File "
          "names below)"),
         ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
@@ -321,6 +326,9 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
             col = pd.Series(categorical_from_arrow(pa.array(values, type=pa.binary())), index=col.index)
     elif c.logical == CATEGORY:
         col = _categorical(col, c, kind)
+    elif c.logical == PATH_STRING:
+        if str(col.dtype) != PATH_STRING:
+            col = pd.Series(path_strings(col), index=col.index)
     elif c.logical in (UINT16, UINT32) and str(col.dtype) != c.dtype:
         col = pd.Series(narrow(col.to_numpy(), c.logical, f"{kind} frame's {c.name}"), index=col.index)
     elif str(col.dtype) != c.dtype:
@@ -446,6 +454,21 @@ def time_column(values) -> pd.Series:
         return times_from_us(s.to_numpy().astype("datetime64[us]").view(np.int64), index)
     us = np.fromiter((_NAT_US if (u := time_us(v)) is None else u for v in values), dtype=np.int64, count=len(values))
     return times_from_us(us, index)
+
+
+def path_strings(values) -> pd.api.extensions.ExtensionArray:
+    """``values`` (a pandas string or object column, an Arrow array, a list of str) in the files
+    frame's path dtype (``PATH_STRING``: Arrow ``string``, 32-bit offsets)."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray) or isinstance(getattr(values, "_pa_array", None),
+                                                                          pa.ChunkedArray):
+        values = values._pa_array  # Arrow-backed (pandas' "string" too): cast without Python strings
+    elif not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(values, type=pa.string(), from_pandas=True)
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return pd.arrays.ArrowExtensionArray(values)
 
 
 def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
