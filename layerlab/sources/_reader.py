@@ -282,6 +282,11 @@ def real_path(path: str) -> str:
     if _O_PATH:
         try:
             fd = os.open(path, _O_PATH | _CLOEXEC)
+        except FileNotFoundError:  # an optional file (a base layer's parent): realpath keeps the missing name
+            head, name = os.path.split(path)
+            if name and head != path and not os.path.lexists(path):  # not even a dangling link there
+                return os.path.join(real_path(head), name)
+            return os.path.realpath(path)
         except OSError:
             return os.path.realpath(path)
         try:
