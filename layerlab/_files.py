@@ -66,7 +66,11 @@ def open_file(path, error: type, *, expected: str = "a regular file", hint: str 
 def read_file(path, error: type, *, limit: int, **kwargs) -> bytes:
     """The bytes of the regular file ``path`` (see :func:`open_file`), at most ``limit`` of them."""
     with open_file(path, error, limit=limit, **kwargs) as f:
-        data = f.read(limit + 1)
+        # asked for by size: read(limit + 1) maps and unmaps the whole limit for a small file
+        size = os.fstat(f.fileno()).st_size
+        data = f.read(min(size, limit) + 1)
+        if len(data) == min(size, limit) + 1:  # grew since fstat
+            data += f.read(limit + 1 - len(data))
     if len(data) > limit:  # grew while read
         raise error(f"{os.fsdecode(path)} is above the {limit} byte limit", path=os.fsdecode(path))
     return data

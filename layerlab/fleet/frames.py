@@ -161,7 +161,8 @@ def _read(fs, by_file: dict, frame: str, read: pa.Schema, keep_group, condition)
 def read_schema(frame: str, names: list[str]) -> pa.Schema:
     """The Arrow types the columns ``names`` of ``frame`` are read as from a snapshot of any format:
     the widest each was stored in (plain or dictionary-encoded strings, int64 or narrower integers)."""
-    wide = {schema.STRING: pa.large_string(), schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
+    wide = {schema.STRING: pa.large_string(), schema.PATH_STRING: pa.large_string(),
+            schema.CATEGORY: pa.large_string(), schema.RAW: pa.binary(),
             schema.LIST: pa.list_(pa.string()), schema.BOOL: pa.bool_(), schema.TIME: pa.timestamp("us", tz="UTC"),
             schema.FLOAT: pa.float64()}
     return pa.schema([(name, wide.get(schema.column(frame, name).logical, pa.int64())) for name in names])

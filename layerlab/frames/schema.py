@@ -25,6 +25,9 @@ from ..errors import TEXT, expects
 # string per distinct name (NAMES below, in docs/frames.md): a name's bad bytes are ``\xNN`` escapes
 # there, and its exact bytes are kept in ``path_raw`` (null for every other row), so nothing is lost.
 STRING = "string"
+# The files frame's path: Arrow strings with 32-bit offsets, 4 bytes a row less than pandas' "string"
+# (whose Arrow storage is large_string, 64-bit offsets); a string column to every pandas operation.
+PATH_STRING = "string[pyarrow]"
 RAW = "raw"  # exact bytes, or null: a pandas Categorical of bytes (rare values, a byte a row of codes)
 CATEGORY = "category"  # pandas Categorical: each distinct value stored once, 1-4 bytes a row of codes
 LIST = "list"  # object dtype holding Python lists of str
@@ -55,6 +58,8 @@ class Column:
         """The dtype to cast to: a CategoricalDtype with the fixed categories, or :attr:`dtype`."""
         if self.logical == CATEGORY and self.categories is not None:
             return pd.CategoricalDtype(list(self.categories))
+        if self.logical == PATH_STRING:
+            return pd.ArrowDtype(pa.string())
         return self.dtype
 
 
@@ -130,7 +135,7 @@ FRAMES: dict[str, tuple[Column, ...]] = {
     ),
     "files": _frame_spec(
         ("layer_id", CATEGORY, "layer the entry belongs to (categorical: each ID stored once)"),
-        ("path", STRING,
+        ("path", PATH_STRING,
          "absolute path; for whiteout/opaque rows the path deleted / made opaque; non-UTF-8 bytes as \\xNN (see File "
          "names below)"),
         ("path_raw", RAW, "the path's exact bytes when `path` is not them (not valid UTF-8, or a backslash "
@@ -321,6 +326,9 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
             col = pd.Series(categorical_from_arrow(pa.array(values, type=pa.binary())), index=col.index)
     elif c.logical == CATEGORY:
         col = _categorical(col, c, kind)
+    elif c.logical == PATH_STRING:
+        if str(col.dtype) != PATH_STRING:
+            col = pd.Series(path_strings(col), index=col.index)
     elif c.logical in (UINT16, UINT32) and str(col.dtype) != c.dtype:
         col = pd.Series(narrow(col.to_numpy(), c.logical, f"{kind} frame's {c.name}"), index=col.index)
     elif str(col.dtype) != c.dtype:
@@ -446,6 +454,21 @@ def time_column(values) -> pd.Series:
         return times_from_us(s.to_numpy().astype("datetime64[us]").view(np.int64), index)
     us = np.fromiter((_NAT_US if (u := time_us(v)) is None else u for v in values), dtype=np.int64, count=len(values))
     return times_from_us(us, index)
+
+
+def path_strings(values) -> pd.api.extensions.ExtensionArray:
+    """``values`` (a pandas string or object column, an Arrow array, a list of str) in the files
+    frame's path dtype (``PATH_STRING``: Arrow ``string``, 32-bit offsets)."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray) or isinstance(getattr(values, "_pa_array", None),
+                                                                          pa.ChunkedArray):
+        values = values._pa_array  # Arrow-backed (pandas' "string" too): cast without Python strings
+    elif not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(values, type=pa.string(), from_pandas=True)
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return pd.arrays.ArrowExtensionArray(values)
 
 
 def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
@@ -597,16 +620,28 @@ def markdown() -> str:
         "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
         "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
         "",
-        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact, about 120",
-        "bytes a row with paths of 70 characters: `layer_id` and `kind` are pandas categoricals (a byte a",
-        "row; `kind`'s categories are the ten kinds, in this order); `link_target`, `sha256` and `path_raw`",
-        "(mostly null: only links have a target, only hashed sources a digest, only names that are not",
-        "UTF-8 raw bytes) are categoricals too, one to four bytes a row of codes; `path` is Arrow strings;",
-        "`mode` is uint16 and `uid`/`gid` uint32 (what Linux holds). A categorical compares with a string as",
-        "a string column does; group by it with `observed=True`, and compare such columns of two sources as",
-        "strings (`astype(object)`), since their categories differ; to set values, assign a whole column.",
-        "Snapshots keep the categoricals dictionary-encoded; snapshots written before (plain strings, int64,",
-        "bytes in an object or binary column) load into the same dtypes.",
+        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: about 45",
+        "bytes a row plus the path's own characters. `layer_id` and `kind` are pandas categoricals (a byte a",
+        "row, two past 127 layers; `kind`'s categories are the ten kinds, in this order); `link_target`,",
+        "`sha256` and `path_raw` (mostly null: only links have a target, only hashed sources a digest, only",
+        "names that are not UTF-8 raw bytes) are categoricals too, one to four bytes a row of codes; `mode`",
+        "is uint16 and `uid`/`gid` uint32 (what Linux holds). `path` is Arrow `string`",
+        "(`pd.ArrowDtype(pa.string())`, printed `string[pyarrow]`): 32-bit offsets, 4 bytes a row less than",
+        "pandas' `string`, whose Arrow storage is `large_string` (64-bit offsets). It is a string column to",
+        "pandas (`==`, `.str`, `isin`, sorting, merging with other string columns); comparisons and `.str`",
+        "predicates give `bool[pyarrow]` masks, which index as numpy masks do. Measured with",
+        "`benchmarks/bench_scan.py` (`memory_usage(deep=True)`): a root of a few big layers (parts of /usr,",
+        "a site-packages, node_modules, an SDK; 191,359 rows, paths of 73.8 characters on average) 119.1",
+        "bytes a row (123.1 with `large_string`); a root of 403 small layers, each a package of a",
+        "site-packages at /usr/local/lib/python3.11 (51,381 rows, paths of 84.4 characters) 130.1 (134.1).",
+        "The path's characters are the rest: a root whose paths average more than about 75 characters is",
+        "above 120 bytes a row, since one string per row cannot share the prefixes its paths repeat.",
+        "A categorical compares with a string as a string column does; group by it with `observed=True`,",
+        "and compare such columns of two sources as strings (`astype(object)`), since their categories",
+        "differ; to set values, assign a whole column. Snapshots keep the categoricals dictionary-encoded",
+        "and `path` as Arrow `string`; snapshots written before (plain strings, `large_string` paths, int64,",
+        "bytes in an object or binary column) load into the same dtypes. A fleet's `path` is chunked by",
+        "host, so no chunk comes near the 2 GiB of characters 32-bit offsets hold.",
     ]
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]

@@ -88,6 +88,8 @@ def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
         return pd.Series(schema.categorical_from_arrow(arr))  # plain (older snapshots) or dictionary-encoded
     if col.logical == schema.LIST:
         return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+    if col.logical == schema.PATH_STRING and not pa.types.is_dictionary(arr.type):
+        return pd.Series(schema.path_strings(arr))  # Arrow strings as stored, 32-bit offsets
     if kind == "files" and col.logical == schema.STRING and not pa.types.is_dictionary(arr.type):
         # Arrow strings, as a walk gives them (pandas 2 would make Python strings: 3x the memory)
         return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())))

@@ -34,7 +34,7 @@ def _fits(t: pa.DataType, logical: str) -> bool:
     """Whether an Arrow column type can hold the contract's ``logical`` type without guessing."""
     if pa.types.is_null(t):  # a column of nulls only
         return logical not in _NEVER_NULL
-    if logical in (schema.STRING, schema.CATEGORY):  # a category column may be stored plain (older snapshots)
+    if logical in (schema.STRING, schema.PATH_STRING, schema.CATEGORY):  # a category may be stored plain (older)
         return _is_string(t)
     if logical == schema.LIST:
         return (pa.types.is_list(t) or pa.types.is_large_list(t)) and (

@@ -74,3 +74,29 @@ def test_an_id_outside_what_linux_holds_is_a_clear_error():
     with pytest.raises(ll.errors.SchemaError, match="uid holds 1099511627776, outside uint32's range"):
         schema.coerce(bad, "files")
     assert schema.coerce(bad.assign(uid=4294967295), "files")["uid"].iloc[0] == 4294967295  # the largest uid fits
+
+
+def test_path_is_arrow_strings_with_32_bit_offsets_and_old_snapshots_load_into_them(tmp_path):
+    import pyarrow as pa
+
+    from layerlab.frames.snapshot import column_from_arrow
+    from layerlab.sources.layerfiles.rows import FileRows
+
+    walked = walk.walk_layer(_layer(tmp_path / "a", ["etc/a", "usr/b"]), "L1")
+    rows = FileRows("L2")  # the row readers' (tar-split, tar) path, a name that is not UTF-8 among them
+    rows.add("/etc/a", "file", 1, 0o644, 0, 0, 0)
+    rows.add("/x/\udcff", "file", 1, 0o644, 0, 0, 0)
+    files = schema.validate(concat_files([walked, rows.frame()]), "files")
+    assert str(files["path"].dtype) == "string[pyarrow]"
+    assert files["path"].array._pa_array.type == pa.string()  # 4-byte offsets, not large_string's 8
+    # a string column to pandas: compares, filters, merges with pandas' own strings
+    assert (files["path"] == "/etc/a").sum() == 2 and files["path"].str.startswith("/usr/").sum() == 1
+    assert files.loc[files["path"] == "/x/\\xff", "path_raw"].iloc[0] == b"/x/\xff"
+    other = pd.DataFrame({"path": pd.array(["/etc/a"], dtype="string"), "n": [1]})
+    assert len(files.merge(other, on="path")) == 2
+    # a snapshot written before this dtype (large_string), and an object column, load into it
+    col = schema.column("files", "path")
+    old = column_from_arrow(pa.chunked_array([pa.array(["/a", "/b"], pa.large_string())]), col, "files")
+    assert str(old.dtype) == "string[pyarrow]" and old.tolist() == ["/a", "/b"]
+    coerced = schema.coerce_column(pd.Series(["/a", "/b"], dtype=object), col, "files")
+    assert coerced.array._pa_array.type == pa.string() and coerced.tolist() == ["/a", "/b"]

@@ -243,16 +243,19 @@ def path_column(paths: list[str]):
     import pyarrow as pa
 
     try:
-        arr = pa.array(paths, type=pa.large_string(), memory_pool=pa.system_memory_pool())
+        arr = pa.array(paths, type=pa.string(), memory_pool=pa.system_memory_pool())
     except UnicodeEncodeError:  # a surrogate-escaped byte: every name is looked at
         escaped, raw = exact_paths(paths)
-        return arrow_strings(escaped), raw
+        return path_strings(escaped), raw
     # the rows whose bytes hold a backslash, from the array's data and offsets buffers (no copy)
+    if isinstance(arr, pa.ChunkedArray):  # over 2 GiB of names: Arrow split them into chunks
+        escaped, raw = exact_paths(paths)
+        return path_strings(escaped), raw
     data = arr.buffers()[2]
     hits = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\\")) if data is not None and data.size else []
     raw = None
     if len(hits):
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[:len(arr) + 1]
         for i in np.unique(np.searchsorted(offsets, hits, side="right") - 1).tolist():
             escaped = escape_name(paths[i])
             if escaped != paths[i]:
@@ -261,9 +264,9 @@ def path_column(paths: list[str]):
                 raw[i] = paths[i].encode("utf-8")
                 paths[i] = escaped
     if raw is None:
-        return pd.arrays.ArrowStringArray(arr), None
+        return pd.arrays.ArrowExtensionArray(arr), None
     del arr
-    return arrow_strings(paths), raw
+    return path_strings(paths), raw
 
 
 def kind_column(kinds: list[str]):
@@ -312,6 +315,15 @@ def raw_column(raw: list[bytes | None] | None, n: int):
     if raw is None:
         return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
     return pd.array(raw, dtype=pd.ArrowDtype(pa.binary()))
+
+
+def path_strings(values) -> pd.api.extensions.ExtensionArray:
+    """The path column (the contract's ``PATH_STRING``: Arrow strings, 32-bit offsets) from a list of
+    str, built in the system allocator as :func:`arrow_strings` is."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.string(), memory_pool=pa.system_memory_pool()))
 
 
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:

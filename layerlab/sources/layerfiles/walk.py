@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ...frames import schema
 from .._reader import check_inside, open_noatime, scandir
-from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
+from .rows import FileRows, arrow_strings, exact_paths, path_strings, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -269,11 +269,17 @@ def _files_columns(layer_id: str, w: _Walked, overlay: bool) -> WalkedLayer:
 _KIND_DTYPE = pd.CategoricalDtype(list(schema.FILE_KINDS))
 
 
-def _strings(n: int, data: bytes, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """An Arrow string array over packed UTF-8 (``offsets``: n + 1 int64), without a copy (large_string,
-    which pandas' Arrow strings use anyway); ArrowInvalid if a value is not valid UTF-8."""
+def _strings(n: int, data: bytes, offsets: np.ndarray, valid: np.ndarray | None = None,
+             type=pa.large_string()) -> pa.Array:
+    """An Arrow string array over packed UTF-8 (``offsets``: n + 1 int64), without a copy of the data
+    (large_string, which pandas' Arrow strings use anyway; ``pa.string()`` for paths, whose offsets
+    are then made int32); ArrowInvalid if a value is not valid UTF-8."""
     bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    arr = pa.Array.from_buffers(pa.large_string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+    if pa.types.is_string(type):
+        if offsets[-1] >= 1 << 31:  # over 2 GiB of text: not in 32-bit offsets
+            raise pa.ArrowInvalid("too much text for 32-bit offsets")
+        offsets = offsets.astype(np.int32)
+    arr = pa.Array.from_buffers(type, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
                                 null_count=-1 if valid is not None else 0)
     arr.validate(full=True)  # UTF-8, checked at C speed
     return arr
@@ -285,7 +291,7 @@ def _path_column(w: _Walked, renamed: dict[int, str]):
     n = len(w.path_off) - 1
     if not renamed and b"\\" not in w.path_data:
         try:
-            return pd.arrays.ArrowStringArray(_strings(n, w.path_data, w.path_off)), _no_raw(n)
+            return pd.arrays.ArrowExtensionArray(_strings(n, w.path_data, w.path_off, type=pa.string())), _no_raw(n)
         except pa.ArrowInvalid:
             pass
     paths = [os.fsdecode(w.path(i)) for i in range(n)]
@@ -293,7 +299,7 @@ def _path_column(w: _Walked, renamed: dict[int, str]):
         paths[i] = p
     paths, raw = exact_paths(paths)
     raw_col = pd.array(raw, dtype=pd.ArrowDtype(pa.binary())) if raw is not None else _no_raw(n)
-    return arrow_strings(paths), raw_col
+    return path_strings(paths), raw_col
 
 
 def _no_raw(n: int):
