@@ -31,7 +31,7 @@
 #define _GNU_SOURCE
 #include <Python.h>
 
-#include <dirent.h>
+#include <dirent.h> /* DT_* */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -224,22 +224,50 @@ static int probe(Out *o, int fd, const char *name, size_t name_len, const char *
     return rc;
 }
 
+/* A folder's entries read with getdents64 directly: fdopendir's fstat and fcntl calls would add a
+ * third to the system calls of a walk whose folders hold one or two entries each. */
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+typedef struct {
+    int fd;
+    char *data;
+    long len, pos;
+} Dir;
+
+static struct linux_dirent64 *next_entry(Dir *dir) {
+    if (dir->pos >= dir->len) {
+        dir->len = syscall(SYS_getdents64, dir->fd, dir->data, 32768);
+        dir->pos = 0;
+        if (dir->len <= 0)
+            return NULL;  /* the end (0), or an error (-1, errno set) */
+    }
+    struct linux_dirent64 *d = (struct linux_dirent64 *)(dir->data + dir->pos);
+    dir->pos += d->d_reclen;
+    return d;
+}
+
 /* Walk ``depth`` levels of folders below ``fd`` (owned: closed here), probing each leaf folder. */
 static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const char *leaf, int read_it, size_t limit,
                 Buf *buf) {
-    DIR *dir = fdopendir(fd);
-    if (!dir) {
-        o->err = errno;
+    Dir dirs = {fd, malloc(32768), 0, 0}, *dir = &dirs;
+    if (!dirs.data) {
+        o->err = ENOMEM;
         close(fd);
         return -1;
     }
-    struct dirent *d;
+    struct linux_dirent64 *d;
     int rc = 0;
     for (;;) {
         errno = 0;
-        d = readdir(dir);
+        d = next_entry(dir);
         if (d == NULL) {
-            if (errno != 0) {
+            if (dir->len < 0) {
                 o->err = errno;
                 rc = -1;
             }
@@ -259,7 +287,7 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
         unsigned char type = d->d_type;
         if (type == DT_UNKNOWN) {
             struct stat st;
-            if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            if (fstatat(dir->fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;  /* gone since the listing */
             type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
         }
@@ -276,10 +304,10 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
                 memcpy(leaf_path, d->d_name, n);
                 leaf_path[n] = '/';
                 memcpy(leaf_path + n + 1, leaf, leaf_len + 1);
-                rc = probe(o, dirfd(dir), name, len, leaf_path, read_it, limit, buf);
+                rc = probe(o, dir->fd, name, len, leaf_path, read_it, limit, buf);
                 name[len] = 0;
             } else {
-                int sub = open_at(dirfd(dir), d->d_name, O_RDONLY | O_DIRECTORY);
+                int sub = open_at(dir->fd, d->d_name, O_RDONLY | O_DIRECTORY);
                 if (sub < 0) {
                     if (errno == ENOENT)
                         continue;
@@ -293,7 +321,7 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
                 }
             }
         } else if (type == DT_DIR) {
-            int sub = open_at(dirfd(dir), d->d_name, O_RDONLY | O_DIRECTORY);
+            int sub = open_at(dir->fd, d->d_name, O_RDONLY | O_DIRECTORY);
             if (sub < 0) {
                 if (errno == ENOENT)
                     continue;
@@ -311,7 +339,8 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
         if (rc < 0)
             break;
     }
-    closedir(dir);
+    free(dirs.data);
+    close(fd);
     return rc;
 }
 

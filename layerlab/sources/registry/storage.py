@@ -410,7 +410,7 @@ class _LocalScan:
         """(name, is a folder, is a symbolic link) of the folder ``rel`` below v2, sorted; None if missing."""
         self.store.counts.add("LIST")
         try:
-            fd = os.open(rel, _DIR_FLAGS | _NOATIME_FLAG, dir_fd=self.fd)
+            fd = _open_below(self.fd, rel)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -487,12 +487,10 @@ class _LocalScan:
                 digest = None if code in ("m", "D") else (
                     value.decode(errors="replace").strip() if code == "f" else "")
                 tags.append((tag, digest))
-                history[tag] = []
-            # Every tag's history in one walk: <tag>/index/<alg>/<hex>/link (names, not contents: GC reads none)
-            for entry, code, size in sorted(self.scan(f"{path}/_manifests/tags", 4, b"link", False)):
-                tag, index, alg, hexpart = entry.split("/")
-                if index == "index" and code == "f" and size > 0 and tag in history:
-                    history[tag].append(_intern(f"{alg}:{hexpart}"))
+                # the tag's history: names, not contents (GC reads none); a link that is not empty
+                history[tag] = [_intern(n.replace("/", ":", 1)) for n, c, size in
+                                sorted(self.scan(f"{path}/_manifests/tags/{tag}/index", 2, b"link", False))
+                                if c == "f" and size > 0]
             revisions = self._links(f"{path}/_manifests/revisions")
         layers = self._links(f"{path}/_layers") if "_layers" in marks else []
         uploads = sum(1 for _, d, _ in self._entries(f"{path}/_uploads") or [] if d) if "_uploads" in marks else 0
@@ -518,6 +516,26 @@ class _LocalScan:
 
 
 _NOATIME_FLAG = getattr(os, "O_NOATIME", 0)
+
+
+def _open_below(dirfd: int, rel: str) -> int:
+    """The folder ``rel`` below ``dirfd``, opened one component at a time with O_NOFOLLOW (O_NOFOLLOW
+    on a whole path guards only its last component): no symbolic link on the way is followed."""
+    fd = dirfd
+    try:
+        for part in rel.split("/"):
+            try:
+                new = os.open(part, _DIR_FLAGS | _NOATIME_FLAG, dir_fd=fd)
+            except PermissionError:  # O_NOATIME is the owner's (or root's): others open without it
+                new = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            if fd != dirfd:
+                os.close(fd)
+            fd = new
+    except BaseException:
+        if fd != dirfd:
+            os.close(fd)
+        raise
+    return fd
 
 
 def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress: bool | None):
@@ -576,6 +594,13 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     else:
         store = open_store(root, progress=progress, **options)
     v2 = find_v2(store)
+    try:
+        return _audit(store, v2)
+    finally:
+        _INTERNED.clear()  # the digests stay alive in the frames that use them, not here
+
+
+def _audit(store: Store, v2: str) -> StorageAudit:
     problems: list[str] = []
     if not store.object_store and _scanner_available():
         scan = _LocalScan(store, v2, problems)
@@ -624,12 +649,10 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
 
     Each repository is dropped once judged: what is kept is the mark sets, a kind and the linking
     repositories per blob, and the frames' columns."""
-    tag_cols = {"repository": [], "tag": [], "digest": [], "current": []}
-    man_cols = {k: [] for k in ("repository", "digest", "media_type", "size", "tags", "referenced_by",
-                                "config_digest", "layer_count", "gc_untagged")}
-    link_cols = {k: [] for k in ("repository", "digest", "blob_exists", "gc", "gc_untagged")}
-    repo_cols = {k: [] for k in ("repository", "tag_count", "manifest_count", "untagged_count", "layer_link_count",
-                                 "upload_count")}
+    tag_rows: list[tuple] = []  # (repository, tag, digest, current): tuples, made columns at the end
+    man_rows: list[tuple] = []
+    link_rows: list[tuple] = []
+    repo_rows: list[tuple] = []
     kinds: dict[str, str] = {}
     revision_types: dict[str, str] = {}
     linked_by: dict[str, object] = {}  # digest -> a repository, or a set of them once several link it
@@ -664,12 +687,10 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
             if digest:
                 digest = _intern(digest)
                 current[tag] = digest
-                for k, v in zip(tag_cols, (repo, tag, digest, True)):
-                    tag_cols[k].append(v)
+                tag_rows.append((repo, tag, digest, True))
             for d in rd.history.get(tag, ()):
                 if d != digest:
-                    for k, v in zip(tag_cols, (repo, tag, d, False)):
-                        tag_cols[k].append(v)
+                    tag_rows.append((repo, tag, d, False))
         tags_of: dict[str, list[str]] = {}
         for tag, digest in current.items():
             tags_of.setdefault(digest, []).append(tag)
@@ -709,13 +730,14 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
         for content in rd.layers:
             link(content, repo)
             exists = content in blob_sizes
-            doomed = {}
-            for untagged_mode in (False, True):
-                doomed[untagged_mode] = rd.has_manifests and exists and content not in marks[untagged_mode]
-                if doomed[untagged_mode]:
-                    link_deletes[untagged_mode].append((repo, content))
-            for k, v in zip(link_cols, (repo, content, exists, doomed[False], doomed[True])):
-                link_cols[k].append(v)
+            judged = rd.has_manifests and exists
+            plain = judged and content not in marks[False]
+            untagged = judged and content not in marks[True]
+            if plain:
+                link_deletes[False].append((repo, content))
+            if untagged:
+                link_deletes[True].append((repo, content))
+            link_rows.append((repo, content, exists, plain, untagged))
 
         for d in revisions:
             mt, refs, config = info.get(d, (None, [], None))
@@ -724,19 +746,21 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
                     kinds[r] = "config" if r == config else ("manifest" if mt in INDEX_TYPES else "layer")
             if mt:
                 revision_types[d] = "index" if mt in INDEX_TYPES else "manifest"
-            for k, v in zip(man_cols, (repo, d, mt, blob_sizes.get(d), sorted(tags_of.get(d, [])),
-                                       sorted(referenced_by.get(d, [])), config,
-                                       len(refs) - (1 if config else 0) if mt else None, d in doomed_manifests)):
-                man_cols[k].append(v)
-        for k, v in zip(repo_cols, (repo, len(current), len(revisions), sum(1 for d in revisions if d not in tags_of),
-                                    len(rd.layers), rd.uploads)):
-            repo_cols[k].append(v)
+            man_rows.append((repo, d, mt, blob_sizes.get(d), sorted(tags_of.get(d, [])),
+                             sorted(referenced_by.get(d, [])), config,
+                             len(refs) - (1 if config else 0) if mt else None, d in doomed_manifests))
+        repo_rows.append((repo, len(current), len(revisions), sum(1 for d in revisions if d not in tags_of),
+                          len(rd.layers), rd.uploads))
 
     plans = {}
     for untagged_mode in (False, True):
         doomed = [d for d in blob_sizes if d not in marks[untagged_mode]]
         plans[untagged_mode] = GcPlan(sorted(doomed), sum(blob_sizes[d] for d in doomed),
                                       manifest_deletes[untagged_mode], link_deletes[untagged_mode])
+    man_cols = _columns(man_rows, ("repository", "digest", "media_type", "size", "tags", "referenced_by",
+                                   "config_digest", "layer_count", "gc_untagged"))
+    link_cols = _columns(link_rows, ("repository", "digest", "blob_exists", "gc", "gc_untagged"))
+    del man_rows, link_rows
     if gc_untagged_error:  # GC fails in its mark phase: its sweep never runs
         plans[True] = GcPlan([], 0, error=gc_untagged_error)
         man_cols["gc_untagged"] = [False] * len(man_cols["gc_untagged"])
@@ -752,7 +776,16 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
     def frame(cols, kind):
         return coerce(pd.DataFrame(cols), kind) if next(iter(cols.values())) else empty(kind)
 
+    repo_cols = _columns(repo_rows, ("repository", "tag_count", "manifest_count", "untagged_count", "layer_link_count",
+                                     "upload_count"))
+    tag_cols = _columns(tag_rows, ("repository", "tag", "digest", "current"))
     return plans, {"repositories": frame(repo_cols, "storage_repositories"), "tags": frame(tag_cols, "storage_tags"),
                    "manifests": frame(man_cols, "storage_manifests"),
                    "layer_links": frame(link_cols, "storage_layer_links"),
                    "blobs": frame(blob_cols, "storage_blobs")}
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, list]:
+    """Rows as tuples, made columns (a tuple per row costs less than a dict, and appends one call)."""
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in names]
+    return dict(zip(names, columns))
