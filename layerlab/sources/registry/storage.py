@@ -402,8 +402,10 @@ class _LocalScan:
         files = sum(1 for _, code, _ in found if code == "f")
         counts.add("GET" if read else "HEAD", files)
         for name, code, _ in found:
-            if code == "L" or (code == "l" and read):
+            if code == "L":  # a folder on the way
                 self._symlink(f"{rel}/{name}")
+            elif code == "l":  # the leaf itself (or a folder between it and its folder): never followed
+                self._symlink("/".join(p for p in (rel, name, os.fsdecode(leaf)) if p))
         return found
 
     def _entries(self, rel: str) -> list[tuple[str, bool, bool]] | None:
