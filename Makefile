@@ -29,7 +29,8 @@ lab: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/layerfiles/_fastwalk.c layerlab/sources/layerfiles/_tarscan.c
+$(VENV)/.installed: pyproject.toml setup.py layerlab/sources/layerfiles/_fastwalk.c layerlab/sources/layerfiles/_tarscan.c \
+		layerlab/sources/registry/_storagescan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,lab]'

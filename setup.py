@@ -20,6 +20,9 @@ setup(
         Extension("layerlab.sources.layerfiles._fastwalk", ["layerlab/sources/layerfiles/_fastwalk.c"], optional=True),
         # optional: without it, tar layers read headers only are parsed in Python (same rows, slower)
         Extension("layerlab.sources.layerfiles._tarscan", ["layerlab/sources/layerfiles/_tarscan.c"], optional=True),
+        # optional: without it, a local registry storage is listed and read in Python (same audit, slower)
+        Extension("layerlab.sources.registry._storagescan", ["layerlab/sources/registry/_storagescan.c"],
+                  optional=True),
         Extension("layerlab.analyses._firstblocks", ["layerlab/analyses/_firstblocks.c"], libraries=["z"],
                   optional=True),
     ],

@@ -2,7 +2,7 @@
 distribution's ``registry garbage-collect --dry-run`` on the same storage, filesystem and S3 drivers.
 
     python benchmarks/bench_storage_scale.py [--fraction 0.01 | --repos R --manifests M --blobs B]
-                                             [--dir DIR] [--drivers filesystem,s3] [--gc-timeout S]
+                                             [--dir DIR] [--drivers filesystem,s3] [--gc-timeout S] [--repeat N]
 
 The storage is written once by ``tests/harness/storagegen.py`` (distribution's layout: blobs, layer
 links, revisions, tags and their history; image manifests, OCI indexes, untagged and deleted
@@ -11,8 +11,9 @@ manifests, uploads that never got a manifest; many images on a few bases) into `
 100,000 manifests, 300,000 blobs (``--fraction 1``); ``--fraction`` scales all three.
 
 For each driver, in this one run:
-  - ``layerlab registry storage ROOT --json`` (a process of its own: wall time, peak RSS from
-    wait4, its own request count);
+  - ``layerlab registry storage ROOT --json`` (a process of its own: wall time, CPU time, peak RSS
+    from wait4, its own request count); on the filesystem first once untimed, so that both sides
+    read from a warm page cache, then ``--repeat`` times interleaved with GC's runs (medians compared);
   - ``docker-registry garbage-collect --dry-run`` and ``--dry-run --delete-untagged`` on a config
     naming the same storage (filesystem: the folder; s3: a bucket in moto's standalone server, into
     which the folder is copied once per run);
@@ -71,6 +72,11 @@ def run_measured(cmd: list[str], env: dict | None = None, timeout: float | None 
                 "stderr": err.read().decode(errors="replace"), "timed_out": deadline is not None and wall >= timeout}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+
+
 def gc_sets(output: str) -> tuple[list[str], list[str]]:
     blobs = sorted(set(re.findall(r"blob eligible for deletion: (\S+)", output)))
     manifests = sorted(set(re.findall(r"manifest eligible for deletion: (\S+)", output)))
@@ -117,8 +123,9 @@ def report(name: str, ours: dict, gc: dict[bool, dict], ours_req: str, gc_req: d
         print(f"  {name} {label:<27} {r['seconds']:8.2f} s  ({r['cpu']:.2f} CPU s)  "
               f"peak {r['peak_mb']:7.1f} MB  {req}")
     print(f"  {name} layerlab's time / GC's: {ours['seconds'] / gc[False]['seconds']:.3f} (plain), "
-          f"{ours['seconds'] / gc[True]['seconds']:.3f} (--delete-untagged); target <= 0.1; "
-          f"peak {ours['peak_mb']:.0f} MB (target < 1024)")
+          f"{ours['seconds'] / gc[True]['seconds']:.3f} (--delete-untagged); target <= 0.1; CPU time / GC's: "
+          f"{ours['cpu'] / gc[False]['cpu']:.3f}, {ours['cpu'] / gc[True]['cpu']:.3f}; "
+          f"peak {ours['peak_mb']:.0f} MB (target < 1024); load average {os.getloadavg()[0]:.1f}")
 
 
 def killed_run(cmd: list[str], env: dict | None, after: float, state) -> str:
@@ -142,6 +149,7 @@ def main() -> int:
     ap.add_argument("--drivers", default="filesystem,s3")
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--gc-timeout", type=float, default=3600, help="stop a GC run after this many seconds")
+    ap.add_argument("--repeat", type=int, default=1, help="filesystem: runs of each side, interleaved (median)")
     args = ap.parse_args()
     size = scaled(args.fraction)
     for k in ("repos", "manifests", "blobs"):
@@ -164,19 +172,29 @@ def main() -> int:
         work = Path(tmp)
         if "filesystem" in args.drivers:
             reg = Registry(work / "reg-fs")
-            ours = run_measured([*cli, str(root), "--json", "--workers", str(args.workers)])
-            assert ours["code"] == 0, ours["stderr"][-2000:]
-            audit = json.loads(ours["stdout"])
-            gc = {}
+            mine = [*cli, str(root), "--json", "--workers", str(args.workers)]
+            warm = run_measured(mine)  # untimed: the page cache warm for both sides, as GC's later runs find it
+            assert warm["code"] == 0, warm["stderr"][-2000:]
+            theirs = {}
             for untagged in (False, True):
                 cfg = reg.config()
                 cfg["storage"]["filesystem"]["rootdirectory"] = str(root)
                 path = work / f"gc-fs-{untagged}.yml"
                 path.write_text(json.dumps(cfg))
-                gc[untagged] = run_measured(["docker-registry", "garbage-collect", "--dry-run",
-                                             *(["--delete-untagged"] if untagged else []), str(path)],
-                                            timeout=args.gc_timeout)
-            print("filesystem driver:")
+                theirs[untagged] = ["docker-registry", "garbage-collect", "--dry-run",
+                                    *(["--delete-untagged"] if untagged else []), str(path)]
+            runs: dict = {"ours": [], False: [], True: []}
+            for _ in range(max(1, args.repeat)):
+                runs["ours"].append(run_measured(mine))
+                assert runs["ours"][-1]["code"] == 0, runs["ours"][-1]["stderr"][-2000:]
+                for untagged in (False, True):
+                    runs[untagged].append(run_measured(theirs[untagged], timeout=args.gc_timeout))
+            ours = median_run(runs["ours"])
+            gc = {untagged: median_run(runs[untagged]) for untagged in (False, True)}
+            audit = json.loads(ours["stdout"])
+            times = {k: ", ".join(f"{r['seconds']:.2f}" for r in v) for k, v in runs.items()}
+            print("filesystem driver:" + (f" (medians of {args.repeat} interleaved runs: layerlab {times['ours']} s;"
+                                          f" GC {times[False]} s, -m {times[True]} s)" if args.repeat > 1 else ""))
             ok &= compare("filesystem", audit, gc)
             req = audit["requests"]
             report("filesystem", ours, gc, f"{req['LIST']} listings, {req['GET']} reads",

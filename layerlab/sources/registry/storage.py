@@ -12,6 +12,7 @@ lists the tree once (``Listing``), reads the link files and manifests it needs, 
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from dataclasses import dataclass, field
@@ -19,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...errors import PROGRESS, ArgumentError, Expect, NotADataRoot, expects
+from ...errors import PROGRESS, ArgumentError, DataRootPermissionError, Expect, NotADataRoot, expects
 from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 from ...untrusted import load_json
-from .stores import Store, open_store
+from .stores import LOCAL_WORKERS, Store, open_store
 from .._reader import is_digest, outside_root
 
 MANIFEST_LIMIT = 4 << 20
@@ -235,9 +236,12 @@ class StorageAudit:
 
     def to_dict(self) -> dict:
         repos = []
+        current = self.tags[self.tags["current"]]
+        tags_of: dict[str, dict[str, str]] = {}
+        for repo, tag, digest in zip(current["repository"], current["tag"], current["digest"]):
+            tags_of.setdefault(repo, {})[tag] = digest
         for row in self.repositories.itertuples(index=False):
-            t = self.tags[(self.tags["repository"] == row.repository) & self.tags["current"]]
-            repos.append({"repository": row.repository, "tags": dict(zip(t["tag"], t["digest"])),
+            repos.append({"repository": row.repository, "tags": tags_of.get(row.repository, {}),
                           "manifests": int(row.manifest_count), "untagged": int(row.untagged_count),
                           "layer_links": int(row.layer_link_count), "uploads": int(row.upload_count)})
         unreferenced = self.blobs[self.blobs["kind"] == "unreferenced"]
@@ -275,6 +279,299 @@ _CONFIG = Expect("the path of the registry's config.yml, or None", str, none=Tru
                  test=lambda v: hasattr(v, "__fspath__"))
 
 
+@dataclass
+class RepoData:
+    """What the audit needs of one repository, however the storage was read (listed or scanned)."""
+
+    name: str
+    has_manifests: bool
+    #: (tag, its current link's content): None without a current link, "" when it is empty or not a file
+    tags: list[tuple[str, str | None]]
+    history: dict[str, list[str]]  # tag -> digests its index names (links that are not empty)
+    revisions: list[str]  # what each revision link holds, in path order
+    layers: list[str]  # what each _layers link holds, in path order
+    uploads: int
+    #: manifests read for this repository: digest -> (media type, references, config) or None (not JSON)
+    infos: dict[str, tuple | None] = field(default_factory=dict)
+
+
+def _manifest_info(body: bytes | None) -> tuple | None:
+    """(media type, digests it references — distribution 2.8's References(), config digest), or None
+    when the body is not a JSON object."""
+    if body is None:
+        return None
+    try:
+        data = load_json(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    media_type = media_type_of(data)
+    if media_type in SCHEMA1:
+        return media_type, [_intern(l.get("blobSum")) for l in data.get("fsLayers") or []], None
+    if media_type in INDEX_TYPES:
+        return media_type, [_intern(m.get("digest")) for m in data.get("manifests") or []], None
+    config = (data.get("config") or {}).get("digest")
+    refs = ([config] if config else []) + [l.get("digest") for l in data.get("layers") or []]
+    return media_type, [_intern(r) for r in refs], _intern(config)
+
+
+_INTERNED: dict[str, str] = {}
+
+
+def _intern(value):
+    """One str object per digest, however many links, marks and rows name it (a million links at full
+    size name a few hundred thousand digests)."""
+    if not isinstance(value, str):
+        return value
+    return _INTERNED.setdefault(value, value)
+
+
+def _listed_repositories(store: Store, v2: str, tree: Listing, links: dict[str, str | None],
+                         blob_sizes: dict[str, int]):
+    """RepoData from one listing of the whole tree (object stores; a local tree without the C scanner)."""
+    wanted = sorted({content for p, content in links.items()
+                     if content in blob_sizes and blob_sizes[content] <= MANIFEST_LIMIT
+                     and p.split("/")[-5:-3] == ["_manifests", "revisions"]})
+    bodies = store.map(lambda d: store.read(f"{v2}/{_blob_path(d)}"), wanted, "reading manifests", "manifests")
+    infos = {d: _manifest_info(b) for d, b in zip(wanted, bodies)}
+    del bodies
+    for repo, path in _repositories(tree, "repositories"):
+        mdir = f"{path}/_manifests"
+        tags, history = [], {}
+        for tag, tag_path in tree.subdirs(f"{mdir}/tags"):
+            digest = links.get(f"{tag_path}/current/link")
+            if digest is None and (f"{tag_path}/current/link" in tree.files or f"{tag_path}/current/link" in tree.odd):
+                digest = ""  # a link file that is empty or unreadable: as damaged as one holding junk
+            tags.append((tag, digest))
+            history[tag] = [d for d, _ in _links(tree, links, f"{tag_path}/index")]
+        revisions = [_intern(c) for _, c in _links(tree, links, f"{mdir}/revisions")]
+        yield RepoData(repo, tree.is_dir(mdir), tags, history, revisions,
+                       [_intern(c) for _, c in _links(tree, links, f"{path}/_layers")],
+                       len(tree.subdirs(f"{path}/_uploads")), {d: infos.get(d) for d in revisions if d in blob_sizes})
+
+
+# -- a local storage scanned in C (_storagescan.c) ------------------------------------------------
+
+#: What _storagescan's codes say a leaf is, for messages (blob data that is not a regular file).
+_ODD_CODES = {"l": "symlink", "p": "FIFO", "s": "socket", "c": "device", "o": "other"}
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class _LocalScan:
+    """A local storage read folder by folder: the blob shards and then each repository, on a few
+    threads (the C scanner releases the GIL), repositories streamed in distribution's walk order so
+    that only a few are held at once."""
+
+    def __init__(self, store: Store, v2: str, problems: list[str]):
+        from .._reader import check_inside, open_noatime
+
+        self.store, self.v2, self.problems = store, v2, problems
+        check_inside(v2)
+        self.fd = open_noatime(v2, os.O_RDONLY | os.O_DIRECTORY)
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _symlink(self, rel: str) -> None:
+        path = f"{self.v2}/{rel}"
+        with self.lock:
+            self.problems.append(outside_root(path) or f"{path} is a symbolic link (distribution writes none); "
+                                 "not followed")
+
+    def scan(self, rel: str, depth: int, leaf: bytes, read: bool) -> list:
+        """_storagescan.scan below v2, counted (a listing per call, a GET per file read, a HEAD per
+        file only stat'ed); a folder that is a symbolic link is a problem said, never followed."""
+        from ._storagescan import scan
+
+        counts = self.store.counts
+        counts.add("LIST")
+        try:
+            found = scan(self.fd, os.fsencode(rel), depth, leaf, read, MANIFEST_LIMIT)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
+                self._symlink(rel)
+                return []
+            if e.errno in (errno.EACCES, errno.EPERM):
+                raise DataRootPermissionError(f"cannot read {self.v2}/{rel}; run as a user who can read the "
+                                              "registry storage", path=f"{self.v2}/{rel}") from None
+            raise
+        if found is None:
+            return []
+        files = sum(1 for _, code, _ in found if code == "f")
+        counts.add("GET" if read else "HEAD", files)
+        for name, code, _ in found:
+            if code == "L":  # a folder on the way
+                self._symlink(f"{rel}/{name}")
+            elif code == "l":  # the leaf itself (or a folder between it and its folder): never followed
+                self._symlink("/".join(p for p in (rel, name, os.fsdecode(leaf)) if p))
+        return found
+
+    def _entries(self, rel: str) -> list[tuple[str, bool, bool]] | None:
+        """(name, is a folder, is a symbolic link) of the folder ``rel`` below v2, sorted; None if missing."""
+        self.store.counts.add("LIST")
+        try:
+            fd = _open_below(self.fd, rel)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                self._symlink(rel)
+                return None
+            raise
+        try:
+            with os.scandir(fd) as it:
+                return sorted((e.name, e.is_dir(follow_symlinks=False), e.is_symlink()) for e in it)
+        finally:
+            os.close(fd)
+
+    def blob_sizes(self) -> dict[str, int]:
+        """digest -> size of every ``blobs/<alg>/<xx>/<hex>/data``, shards listed concurrently."""
+        shards = []
+        for alg, is_dir, link in self._entries("blobs") or []:
+            if link:
+                self._symlink(f"blobs/{alg}")
+            elif is_dir:
+                for xx, sub, sublink in self._entries(f"blobs/{alg}") or []:
+                    if sublink:
+                        self._symlink(f"blobs/{alg}/{xx}")
+                    elif sub:
+                        shards.append((alg, f"blobs/{alg}/{xx}"))
+        sizes: dict[str, int] = {}
+        for (alg, rel), found in zip(shards, self.store.map(lambda s: self.scan(s[1], 1, b"data", False), shards,
+                                                            f"listing {self.store.url}", "folders", threads=True)):
+            for name, code, size in sorted(found):
+                digest = _intern(f"{alg}:{name}")
+                if code == "f":
+                    sizes[digest] = size
+                elif code in _ODD_CODES:  # never followed or read: left out, and said
+                    self.problems.append(f"blob {digest}: its data is a {_ODD_CODES[code]}, not a file; layerlab "
+                                         "does not follow or read it, so the blob is left out of every figure "
+                                         "(the storage is damaged or was tampered with)")
+                elif code != "L":
+                    self.problems.append(f"blob {digest} has no data file (an interrupted upload or a damaged "
+                                         "store); garbage-collect does not see it, and neither does this audit")
+        return sizes
+
+    def repositories(self) -> list[tuple[str, str, set[str]]]:
+        """(name, folder below v2, its underscore folders) in distribution's walk order."""
+        out = []
+
+        def walk(rel: str, prefix: str) -> None:
+            for entry, is_dir, link in self._entries(rel) or []:
+                if entry.startswith("_") or not is_dir:
+                    if link and not entry.startswith("_"):
+                        self._symlink(f"{rel}/{entry}")
+                    continue
+                path = f"{rel}/{entry}"
+                below = self._entries(path) or []
+                marks = {n for n, d, _ in below if d and n in ("_manifests", "_layers", "_uploads")}
+                for n, _, link in below:
+                    if link and n in ("_manifests", "_layers", "_uploads"):
+                        self._symlink(f"{path}/{n}")
+                if marks:
+                    out.append((prefix + entry, path, marks))
+                walk(path, prefix + entry + "/")
+
+        walk("repositories", "")
+        return out
+
+    def read_repository(self, repo: tuple[str, str, set[str]], blob_sizes: dict[str, int],
+                        known: dict) -> RepoData:
+        name, path, marks = repo
+        tags, history = [], {}
+        revisions: list[str] = []
+        if "_manifests" in marks:
+            for tag, code, value in sorted(self.scan(f"{path}/_manifests/tags", 1, b"current/link", True)):
+                if code == "L":
+                    continue
+                digest = None if code in ("m", "D") else (
+                    value.decode(errors="replace").strip() if code == "f" else "")
+                tags.append((tag, digest))
+                # the tag's history: names, not contents (GC reads none); a link that is not empty
+                history[tag] = [_intern(n.replace("/", ":", 1)) for n, c, size in
+                                sorted(self.scan(f"{path}/_manifests/tags/{tag}/index", 2, b"link", False))
+                                if c == "f" and size > 0]
+            revisions = self._links(f"{path}/_manifests/revisions")
+        layers = self._links(f"{path}/_layers") if "_layers" in marks else []
+        uploads = sum(1 for _, d, _ in self._entries(f"{path}/_uploads") or [] if d) if "_uploads" in marks else 0
+        wanted = [d for d in dict.fromkeys(revisions) if d in blob_sizes and d not in known]
+        readable = [d for d in wanted if blob_sizes[d] <= MANIFEST_LIMIT]
+        if readable:
+            from ._storagescan import read
+
+            self.store.counts.add("GET", len(readable))
+            bodies = dict(zip(readable, read(self.fd, [os.fsencode(_blob_path(d)) for d in readable],
+                                             MANIFEST_LIMIT)))
+        for d in wanted:
+            code, body = bodies.get(d, ("m", None)) if readable else ("m", None)
+            known[d] = _manifest_info(body if code == "f" else None)
+        infos = {d: known[d] for d in revisions if d in blob_sizes}
+        return RepoData(name, "_manifests" in marks, tags, history, revisions, layers, uploads, infos)
+
+    def _links(self, rel: str) -> list[str]:
+        """What each ``<alg>/<hex>/link`` under ``rel`` holds, in path order (files only: a symbolic
+        link, a FIFO or an empty link names nothing, as when listed)."""
+        return [_intern(text) for _, code, value in sorted(self.scan(rel, 2, b"link", True))
+                if code == "f" and (text := value.decode(errors="replace").strip())]
+
+
+_NOATIME_FLAG = getattr(os, "O_NOATIME", 0)
+
+
+def _open_below(dirfd: int, rel: str) -> int:
+    """The folder ``rel`` below ``dirfd``, opened one component at a time with O_NOFOLLOW (O_NOFOLLOW
+    on a whole path guards only its last component): no symbolic link on the way is followed."""
+    fd = dirfd
+    try:
+        for part in rel.split("/"):
+            try:
+                new = os.open(part, _DIR_FLAGS | _NOATIME_FLAG, dir_fd=fd)
+            except PermissionError:  # O_NOATIME is the owner's (or root's): others open without it
+                new = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            if fd != dirfd:
+                os.close(fd)
+            fd = new
+    except BaseException:
+        if fd != dirfd:
+            os.close(fd)
+        raise
+    return fd
+
+
+def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress: bool | None):
+    """RepoData of each repository, read on the store's pool a bounded window ahead of the caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ...display import progress_bar
+
+    repos = scan.repositories()
+    known: dict = {}
+    workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS))
+    window = 8 * workers  # read ahead of the mark and sweep, never the whole storage at once
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            progress_bar(total=len(repos), desc="reading repositories", unit="repositories", leave=False,
+                         progress=progress, skip=progress is None and len(repos) < 200, delay=1) as bar:
+        pending = []
+        for repo in repos:
+            pending.append(pool.submit(scan.read_repository, repo, blob_sizes, known))
+            if len(pending) >= window:
+                yield pending.pop(0).result()
+                bar.update()
+        for future in pending:
+            yield future.result()
+            bar.update()
+
+
+def _scanner_available() -> bool:
+    try:
+        from . import _storagescan  # noqa: F401 - built with the package (setup.py); optional
+    except ImportError:
+        return False
+    return True
+
+
 @expects(root=_ROOT, config=_CONFIG, progress=PROGRESS)
 def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str | os.PathLike | None = None,
                   progress: bool | None = None, **options) -> StorageAudit:
@@ -299,19 +596,45 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     else:
         store = open_store(root, progress=progress, **options)
     v2 = find_v2(store)
-    tree = Listing.read(store, v2)
-    links = _read_links(store, v2, tree)
-    problems: list[str] = [outside_root(link) or f"{link} is a symbolic link (distribution writes none); not followed"
-                           for link in tree.links]
+    try:
+        return _audit(store, v2)
+    finally:
+        _INTERNED.clear()  # the digests stay alive in the frames that use them, not here
 
-    # Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data; sizes from the listing.
+
+def _audit(store: Store, v2: str) -> StorageAudit:
+    problems: list[str] = []
+    if not store.object_store and _scanner_available():
+        scan = _LocalScan(store, v2, problems)
+        try:
+            blob_sizes = scan.blob_sizes()
+            plans, frames = _decide(_scanned_repositories(scan, blob_sizes, store.progress), blob_sizes, problems)
+        finally:
+            scan.close()
+    else:
+        tree = Listing.read(store, v2)
+        links = _read_links(store, v2, tree)
+        problems += [outside_root(link) or f"{link} is a symbolic link (distribution writes none); not followed"
+                     for link in tree.links]
+        blob_sizes = _listed_blob_sizes(tree, problems)
+        plans, frames = _decide(_listed_repositories(store, v2, tree, links, blob_sizes), blob_sizes, problems)
+        del tree, links
+    return StorageAudit(
+        root=store.url + v2[len(store.root):] if store.object_store else Path(v2),
+        requests=store.counts.to_dict(), cost_usd=store.cost_usd(), **frames,
+        gc=plans[False], gc_untagged=plans[True], problems=problems,
+    )
+
+
+def _listed_blob_sizes(tree: Listing, problems: list[str]) -> dict[str, int]:
+    """Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data; sizes from the listing."""
     blob_sizes: dict[str, int] = {}
     for alg, alg_path in tree.subdirs("blobs"):
         for _, shard_path in tree.subdirs(alg_path):
             for name, path in tree.subdirs(shard_path):
                 size = tree.files.get(f"{path}/data")
                 if size is not None:
-                    blob_sizes[f"{alg}:{name}"] = size
+                    blob_sizes[_intern(f"{alg}:{name}")] = size
                 elif f"{path}/data" in tree.odd:  # never followed or read: left out, and said
                     kind = tree.odd[f"{path}/data"]
                     problems.append(f"blob {alg}:{name}: its data is a {kind}, not a file; layerlab "
@@ -320,55 +643,41 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
                 else:
                     problems.append(f"blob {alg}:{name} has no data file (an interrupted upload or a damaged "
                                     "store); garbage-collect does not see it, and neither does this audit")
+    return blob_sizes
 
-    # Manifests: every revision whose blob exists, read concurrently up front (small objects).
-    wanted = sorted({content for p, content in links.items()
-                     if content in blob_sizes and blob_sizes[content] <= MANIFEST_LIMIT
-                     and p.split("/")[-5:-3] == ["_manifests", "revisions"]})
-    bodies = dict(zip(wanted, store.map(lambda d: store.read(f"{v2}/{_blob_path(d)}"), wanted,
-                                        "reading manifests", "manifests")))
-    parsed: dict[str, dict | None] = {}
 
-    def manifest(digest: str) -> dict | None:
-        if digest not in parsed:
-            data = None
-            try:
-                if bodies.get(digest) is not None:
-                    raw = load_json(bodies[digest])
-                    data = raw if isinstance(raw, dict) else None
-            except ValueError:
-                data = None
-            if data is None:
-                problems.append(f"manifest {digest} cannot be read as JSON; garbage-collect would stop here")
-            parsed[digest] = data
-        return parsed[digest]
+def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dict, dict]:
+    """distribution 2.8's mark and sweep over ``repos`` (RepoData in its walk order), and the frames.
 
-    def references(data: dict) -> tuple[str, list[str], str | None]:
-        """(media type, digests it references — distribution 2.8's References(), config digest)."""
-        media_type = media_type_of(data)
-        if media_type in SCHEMA1:
-            return media_type, [l.get("blobSum") for l in data.get("fsLayers") or []], None
-        if media_type in INDEX_TYPES:
-            return media_type, [m.get("digest") for m in data.get("manifests") or []], None
-        config = (data.get("config") or {}).get("digest")
-        return media_type, ([config] if config else []) + [l.get("digest") for l in data.get("layers") or []], config
-
-    repo_rows, tag_rows, manifest_rows, link_rows = [], [], [], []
+    Each repository is dropped once judged: what is kept is the mark sets, a kind and the linking
+    repositories per blob, and the frames' columns."""
+    tag_rows: list[tuple] = []  # (repository, tag, digest, current): tuples, made columns at the end
+    man_rows: list[tuple] = []
+    link_rows: list[tuple] = []
+    repo_rows: list[tuple] = []
     kinds: dict[str, str] = {}
-    linked_by: dict[str, set[str]] = {}
+    revision_types: dict[str, str] = {}
+    linked_by: dict[str, object] = {}  # digest -> a repository, or a set of them once several link it
     marks = {False: set(), True: set()}  # delete_untagged -> mark set
     gc_untagged_error = None
     manifest_deletes = {False: [], True: []}
     link_deletes = {False: [], True: []}
+    unreadable: set[str] = set()
 
-    for repo, path in _repositories(tree, "repositories"):
-        mdir = f"{path}/_manifests"
+    def link(digest: str, repo: str) -> None:
+        held = linked_by.get(digest)
+        if held is None:
+            linked_by[digest] = repo
+        elif isinstance(held, set):
+            held.add(repo)
+        elif held != repo:
+            linked_by[digest] = {held, repo}
+
+    for rd in repos:
+        repo = rd.name
         # Tags and their history.
         current: dict[str, str] = {}
-        for tag, tag_path in tree.subdirs(f"{mdir}/tags"):
-            digest = links.get(f"{tag_path}/current/link")
-            if digest is None and (f"{tag_path}/current/link" in tree.files or f"{tag_path}/current/link" in tree.odd):
-                digest = ""  # a link file that is empty or unreadable: as damaged as one holding junk
+        for tag, digest in rd.tags:
             if digest is not None and not is_digest(digest):
                 # distribution's tag lookup parses every tag link: --delete-untagged stops at this one
                 # (plain garbage-collect never reads tags)
@@ -378,99 +687,107 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
                 problems.append(f"{message}; `garbage-collect --delete-untagged` stops here and deletes nothing")
                 digest = None
             if digest:
+                digest = _intern(digest)
                 current[tag] = digest
-                tag_rows.append({"repository": repo, "tag": tag, "digest": digest, "current": True})
-            for d, _ in _links(tree, links, f"{tag_path}/index"):
+                tag_rows.append((repo, tag, digest, True))
+            for d in rd.history.get(tag, ()):
                 if d != digest:
-                    tag_rows.append({"repository": repo, "tag": tag, "digest": d, "current": False})
+                    tag_rows.append((repo, tag, d, False))
         tags_of: dict[str, list[str]] = {}
         for tag, digest in current.items():
             tags_of.setdefault(digest, []).append(tag)
 
         # Manifest revisions: the link's content names the blob; a missing blob is skipped, as by GC.
-        revisions = [content for _, content in _links(tree, links, f"{mdir}/revisions")]
+        revisions = rd.revisions
         present = [d for d in revisions if d in blob_sizes]
         for d in revisions:
             if d not in blob_sizes:
                 problems.append(f"{repo}: revision {d} links to a blob that does not exist")
         info = {}
         for d in present:
-            data = manifest(d)
-            info[d] = references(data) if data is not None else (None, [], None)
-            linked_by.setdefault(d, set()).add(repo)
+            got = rd.infos.get(d)
+            if got is None and d not in unreadable:
+                unreadable.add(d)
+                problems.append(f"manifest {d} cannot be read as JSON; garbage-collect would stop here")
+            info[d] = got if got is not None else (None, [], None)
+            link(d, repo)
         referenced_by: dict[str, list[str]] = {}
         for d, (mt, refs, _) in info.items():
             if mt in INDEX_TYPES:
                 for child in refs:
                     referenced_by.setdefault(child, []).append(d)
 
+        doomed_manifests = set()
         for untagged_mode in (False, True):
             mark = marks[untagged_mode]
             for d in present:
                 if untagged_mode and d not in tags_of:
                     manifest_deletes[True].append((repo, d))
+                    doomed_manifests.add(d)
                     continue
                 mark.add(d)
                 mark.update(r for r in info[d][1] if r)
 
         # Layer links, judged against the mark set as it stands after this repository (GC's order).
-        has_manifests = tree.is_dir(mdir)
-        layer_links = _links(tree, links, f"{path}/_layers")
-        for _, content in layer_links:
-            linked_by.setdefault(content, set()).add(repo)
+        for content in rd.layers:
+            link(content, repo)
             exists = content in blob_sizes
-            row = {"repository": repo, "digest": content, "blob_exists": exists}
-            for untagged_mode, column in ((False, "gc"), (True, "gc_untagged")):
-                doomed = has_manifests and exists and content not in marks[untagged_mode]
-                row[column] = doomed
-                if doomed:
-                    link_deletes[untagged_mode].append((repo, content))
-            link_rows.append(row)
+            judged = rd.has_manifests and exists
+            plain = judged and content not in marks[False]
+            untagged = judged and content not in marks[True]
+            if plain:
+                link_deletes[False].append((repo, content))
+            if untagged:
+                link_deletes[True].append((repo, content))
+            link_rows.append((repo, content, exists, plain, untagged))
 
-        doomed_manifests = set(manifest_deletes[True])
         for d in revisions:
             mt, refs, config = info.get(d, (None, [], None))
             for r in refs:
                 if r and r not in kinds:
                     kinds[r] = "config" if r == config else ("manifest" if mt in INDEX_TYPES else "layer")
-            manifest_rows.append({
-                "repository": repo, "digest": d, "media_type": mt, "size": blob_sizes.get(d),
-                "tags": sorted(tags_of.get(d, [])), "referenced_by": sorted(referenced_by.get(d, [])),
-                "config_digest": config, "layer_count": len(refs) - (1 if config else 0) if mt else None,
-                "gc_untagged": (repo, d) in doomed_manifests,
-            })
-        uploads = len(tree.subdirs(f"{path}/_uploads"))
-        repo_rows.append({"repository": repo, "tag_count": len(current), "manifest_count": len(revisions),
-                          "untagged_count": sum(1 for d in revisions if d not in tags_of),
-                          "layer_link_count": len(layer_links), "upload_count": uploads})
+            if mt:
+                revision_types[d] = "index" if mt in INDEX_TYPES else "manifest"
+            man_rows.append((repo, d, mt, blob_sizes.get(d), sorted(tags_of.get(d, [])),
+                             sorted(referenced_by.get(d, [])), config,
+                             len(refs) - (1 if config else 0) if mt else None, d in doomed_manifests))
+        repo_rows.append((repo, len(current), len(revisions), sum(1 for d in revisions if d not in tags_of),
+                          len(rd.layers), rd.uploads))
 
-    revision_types = {}
-    for row in manifest_rows:
-        if row["media_type"]:
-            revision_types[row["digest"]] = "index" if row["media_type"] in INDEX_TYPES else "manifest"
-    blob_rows = []
     plans = {}
     for untagged_mode in (False, True):
         doomed = [d for d in blob_sizes if d not in marks[untagged_mode]]
         plans[untagged_mode] = GcPlan(sorted(doomed), sum(blob_sizes[d] for d in doomed),
                                       manifest_deletes[untagged_mode], link_deletes[untagged_mode])
+    man_cols = _columns(man_rows, ("repository", "digest", "media_type", "size", "tags", "referenced_by",
+                                   "config_digest", "layer_count", "gc_untagged"))
+    link_cols = _columns(link_rows, ("repository", "digest", "blob_exists", "gc", "gc_untagged"))
+    del man_rows, link_rows
     if gc_untagged_error:  # GC fails in its mark phase: its sweep never runs
         plans[True] = GcPlan([], 0, error=gc_untagged_error)
-        for row in manifest_rows + link_rows:
-            row["gc_untagged"] = False
+        man_cols["gc_untagged"] = [False] * len(man_cols["gc_untagged"])
+        link_cols["gc_untagged"] = [False] * len(link_cols["gc_untagged"])
     gc_set, gcu_set = set(plans[False].blobs), set(plans[True].blobs)
-    for d, size in blob_sizes.items():
-        kind = revision_types.get(d) or kinds.get(d) or "unreferenced"
-        blob_rows.append({"digest": d, "size": size, "kind": kind, "repositories": sorted(linked_by.get(d, ())),
-                          "gc": d in gc_set, "gc_untagged": d in gcu_set})
+    blob_cols = {"digest": list(blob_sizes), "size": list(blob_sizes.values())}
+    blob_cols["kind"] = [revision_types.get(d) or kinds.get(d) or "unreferenced" for d in blob_cols["digest"]]
+    blob_cols["repositories"] = [sorted(held) if isinstance(held, set) else [held] if held else []
+                                 for held in map(linked_by.get, blob_cols["digest"])]
+    blob_cols["gc"] = [d in gc_set for d in blob_cols["digest"]]
+    blob_cols["gc_untagged"] = [d in gcu_set for d in blob_cols["digest"]]
 
-    def frame(rows, kind):
-        return coerce(pd.DataFrame(rows), kind) if rows else empty(kind)
+    def frame(cols, kind):
+        return coerce(pd.DataFrame(cols), kind) if next(iter(cols.values())) else empty(kind)
 
-    return StorageAudit(
-        root=store.url + v2[len(store.root):] if store.object_store else Path(v2),
-        requests=store.counts.to_dict(), cost_usd=store.cost_usd(),
-        repositories=frame(repo_rows, "storage_repositories"), tags=frame(tag_rows, "storage_tags"),
-        manifests=frame(manifest_rows, "storage_manifests"), layer_links=frame(link_rows, "storage_layer_links"),
-        blobs=frame(blob_rows, "storage_blobs"), gc=plans[False], gc_untagged=plans[True], problems=problems,
-    )
+    repo_cols = _columns(repo_rows, ("repository", "tag_count", "manifest_count", "untagged_count", "layer_link_count",
+                                     "upload_count"))
+    tag_cols = _columns(tag_rows, ("repository", "tag", "digest", "current"))
+    return plans, {"repositories": frame(repo_cols, "storage_repositories"), "tags": frame(tag_cols, "storage_tags"),
+                   "manifests": frame(man_cols, "storage_manifests"),
+                   "layer_links": frame(link_cols, "storage_layer_links"),
+                   "blobs": frame(blob_cols, "storage_blobs")}
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, list]:
+    """Rows as tuples, made columns (a tuple per row costs less than a dict, and appends one call)."""
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in names]
+    return dict(zip(names, columns))

@@ -35,6 +35,9 @@ S3_PRICES = {"LIST": 0.005, "GET": 0.0004, "HEAD": 0.0004, "other": 0.005}
 
 #: Bounded pool for concurrent listings and reads.
 MAX_WORKERS = 16
+#: Threads for a local storage scanned in C: the work is system calls on the page cache, so more
+#: threads than cores only add switching.
+LOCAL_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -185,9 +188,11 @@ class Store:
             except FileNotFoundError:
                 return None
 
-    def map(self, fn: Callable, items: Iterable, desc: str, unit: str, min_items: int = 200) -> list:
+    def map(self, fn: Callable, items: Iterable, desc: str, unit: str, min_items: int = 200,
+            threads: bool | None = None) -> list:
         """``fn`` over ``items`` on the bounded pool (order kept), with a progress bar when
-        ``progress`` is True, or None and there are at least ``min_items``."""
+        ``progress`` is True, or None and there are at least ``min_items``. ``threads``: on a pool
+        (None: on an object store only; a local ``fn`` in C that releases the GIL gains from one)."""
         from ...display import progress_bar
 
         items = list(items)
@@ -195,10 +200,11 @@ class Store:
             return []
         bar = dict(total=len(items), desc=desc, unit=unit, leave=False, progress=self.progress,
                    skip=self.progress is None and len(items) < min_items)
-        if not self.object_store:
-            # Local reads come from the page cache: threads would only add their overhead (GIL).
+        if not (self.object_store if threads is None else threads):
+            # Local reads in Python come from the page cache: threads would only add their overhead (GIL).
             return list(progress_bar(map(fn, items), delay=1, **bar))
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+        workers = self.max_workers if self.object_store else min(self.max_workers, LOCAL_WORKERS)
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
             return list(progress_bar(pool.map(fn, items), **bar))
 
 
