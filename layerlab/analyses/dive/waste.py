@@ -561,7 +561,8 @@ def layer_reasons(source, image=None, *, waste: pd.DataFrame | None = None,
     inv = source
     image_id = inv.resolve_image(image)
     chain = inv.image_layers[inv.image_layers["image_id"] == image_id].sort_values("position")
-    files = inv.files[inv.files["layer_id"].isin(chain["layer_id"]) & (inv.files["kind"] == "file")]
+    files = inv.files_of(chain["layer_id"].unique())  # indexed once, not the whole files frame per call
+    files = files[files["kind"] == "file"]
     if waste is None:
         waste = waste_of_files(inv, image_id, chain_files(inv, inv.chain(image_id)))
     w = waste[waste["reason"].isin(STACK[1:])]
