@@ -37,9 +37,10 @@ class ImageRows:
         w = waste[waste["reclaimable"]]
         # The image's paths and the waste's numbered together, by arrow (hashing 169k Python strings,
         # or an Index of them, took most of a first open).
-        both = pd.array(np.concatenate([self.files["path"].to_numpy(dtype=object), w["path"].to_numpy(dtype=object)]),
-                        dtype="string[pyarrow]")
-        codes, uniques = pd.factorize(both)
+        both = pd.concat([pd.Series(pd.array(self.files["path"], dtype="string[pyarrow]")),
+                          pd.Series(pd.array(w["path"].to_numpy(dtype=object), dtype="string[pyarrow]"))],
+                         ignore_index=True)
+        codes, uniques = pd.factorize(both.array)
         codes, waste_codes = codes[:len(self.files)], codes[len(self.files):]
         # Path order as the table sorts it (code points).
         rank = np.empty(len(uniques), dtype=np.int64)
