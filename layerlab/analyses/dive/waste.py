@@ -410,7 +410,8 @@ def waste(source, image, *, hash="auto", progress=None, duplicates: bool = True)
     duplicates
         Also find ``duplicate_content`` rows (hashes every visible file that has a same-size twin:
         most of the time on a large image); False leaves them out, for views that show only the
-        reclaimable reasons (the layer explorer).
+        reclaimable reasons (the layer explorer), and stacks only the rows that can be hidden or
+        hide (``stacking_rows``: the same rows, a fraction of the time on a large image).
 
     Returns
     -------
