@@ -63,14 +63,22 @@ def open_file(path, error: type, *, expected: str = "a regular file", hint: str 
         raise
 
 
+def read_sized(f, limit: int | None) -> bytes:
+    """What is left of the open file ``f`` (at most ``limit`` + 1 bytes, to tell a file that grew),
+    asked for by its size: ``read(limit + 1)`` of a 64 MiB limit had the allocator map and unmap 64
+    MiB for each small metadata file, a third of the time of reading a store of many small layers."""
+    size = os.fstat(f.fileno()).st_size
+    want = size + 1 if limit is None else min(size, limit) + 1
+    data = f.read(want)
+    if len(data) == want:  # grew since fstat: the rest, up to the limit
+        data += f.read() if limit is None else f.read(limit + 1 - len(data))
+    return data
+
+
 def read_file(path, error: type, *, limit: int, **kwargs) -> bytes:
     """The bytes of the regular file ``path`` (see :func:`open_file`), at most ``limit`` of them."""
     with open_file(path, error, limit=limit, **kwargs) as f:
-        # asked for by size: read(limit + 1) maps and unmaps the whole limit for a small file
-        size = os.fstat(f.fileno()).st_size
-        data = f.read(min(size, limit) + 1)
-        if len(data) == min(size, limit) + 1:  # grew since fstat
-            data += f.read(limit + 1 - len(data))
+        data = read_sized(f, limit)
     if len(data) > limit:  # grew while read
         raise error(f"{os.fsdecode(path)} is above the {limit} byte limit", path=os.fsdecode(path))
     return data

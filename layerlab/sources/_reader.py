@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from .._files import open_file
+from .._files import open_file, read_sized
 from .._version import __version__
 from ..display import progress_bar
 from ..errors import CorruptMetadata, DataRootPermissionError
@@ -111,18 +111,6 @@ def read_bytes(path, limit: int | None = METADATA_LIMIT) -> bytes:
         data = read_sized(f, limit)
     if limit is not None and len(data) > limit:  # grew while being read
         raise CorruptMetadata(f"{path} is above the {limit} byte limit for a metadata file", path=str(path))
-    return data
-
-
-def read_sized(f, limit: int | None) -> bytes:
-    """What is left of the open file ``f`` (at most ``limit`` + 1 bytes, to tell a file that grew),
-    asked for by its size: ``read(limit + 1)`` of a 64 MiB limit had the allocator map and unmap 64
-    MiB for each small metadata file, a third of the time of reading a store of many small layers."""
-    size = os.fstat(f.fileno()).st_size
-    want = size + 1 if limit is None else min(size, limit) + 1
-    data = f.read(want)
-    if len(data) == want:  # grew since fstat: the rest, up to the limit
-        data += f.read() if limit is None else f.read(limit + 1 - len(data))
     return data
 
 
