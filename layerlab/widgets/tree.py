@@ -140,10 +140,11 @@ class Stacks:
             unique = self._sorted[np.r_[True, self._sorted[1:] != self._sorted[:-1]]] if len(self._sorted) else \
                 self._sorted
             unique = unique[unique != "/"]
-            self._union = pd.Index(unique)
+            # object Indexes: pandas 3 would make each a str (Arrow) Index, converting 150k strings each time
+            self._union = pd.Index(unique, dtype=object)
             self._parent, self._name, self._depth = _split(pd.Series(unique, dtype=object))
-            self._parent_at = self._union.get_indexer(self._parent)
-        at = self._union.get_indexer(paths)
+            self._parent_at = self._union.get_indexer(pd.Index(self._parent, dtype=object))
+        at = self._union.get_indexer(pd.Index(paths, dtype=object))
         if (at < 0).any():
             return None
         row_of = np.full(len(self._union), -1, dtype=np.int64)

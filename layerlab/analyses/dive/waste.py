@@ -116,7 +116,8 @@ def dive_figures(files: pd.DataFrame, n_layers: int) -> tuple[dict, pd.DataFrame
     else:
         table = pd.DataFrame({"path": pd.Series([], dtype=object), "count": pd.Series([], dtype="int64"),
                               "size_bytes": pd.Series([], dtype="int64"), "min_bytes": pd.Series([], dtype="int64")})
-    phantom -= set(table["path"])
+    if phantom:  # (a set of the whole column costs 0.1 s a 150k-path image, over Arrow strings)
+        phantom -= set(table["path"].to_numpy(dtype=object))
     table["inefficient"] = table["count"] >= 2
     discovered = int(table["size_bytes"].sum())
     minimum = int(table["min_bytes"].sum()) - len(phantom)
