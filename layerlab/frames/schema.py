@@ -465,7 +465,8 @@ def path_strings(values) -> pd.api.extensions.ExtensionArray:
                                                                           pa.ChunkedArray):
         values = values._pa_array  # Arrow-backed (pandas' "string" too): cast without Python strings
     elif not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = pa.array(values, type=pa.string(), from_pandas=True)
+        # the system allocator: Arrow's default pool keeps the builder's growth buffers (a big scan's peak)
+        values = pa.array(values, type=pa.string(), from_pandas=True, memory_pool=pa.system_memory_pool())
     if not pa.types.is_string(values.type):
         values = values.cast(pa.string())
     return pd.arrays.ArrowExtensionArray(values)

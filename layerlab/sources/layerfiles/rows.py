@@ -242,15 +242,17 @@ def path_column(paths: list[str]):
     import pandas as pd
     import pyarrow as pa
 
+    from ...frames import schema
+
     try:
         arr = pa.array(paths, type=pa.string(), memory_pool=pa.system_memory_pool())
     except UnicodeEncodeError:  # a surrogate-escaped byte: every name is looked at
         escaped, raw = exact_paths(paths)
-        return path_strings(escaped), raw
+        return schema.path_strings(escaped), raw
     # the rows whose bytes hold a backslash, from the array's data and offsets buffers (no copy)
     if isinstance(arr, pa.ChunkedArray):  # over 2 GiB of names: Arrow split them into chunks
         escaped, raw = exact_paths(paths)
-        return path_strings(escaped), raw
+        return schema.path_strings(escaped), raw
     data = arr.buffers()[2]
     hits = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\\")) if data is not None and data.size else []
     raw = None
@@ -266,7 +268,7 @@ def path_column(paths: list[str]):
     if raw is None:
         return pd.arrays.ArrowExtensionArray(arr), None
     del arr
-    return path_strings(paths), raw
+    return schema.path_strings(paths), raw
 
 
 def kind_column(kinds: list[str]):
@@ -315,15 +317,6 @@ def raw_column(raw: list[bytes | None] | None, n: int):
     if raw is None:
         return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
     return pd.array(raw, dtype=pd.ArrowDtype(pa.binary()))
-
-
-def path_strings(values) -> pd.api.extensions.ExtensionArray:
-    """The path column (the contract's ``PATH_STRING``: Arrow strings, 32-bit offsets) from a list of
-    str, built in the system allocator as :func:`arrow_strings` is."""
-    import pandas as pd
-    import pyarrow as pa
-
-    return pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.string(), memory_pool=pa.system_memory_pool()))
 
 
 def arrow_strings(values) -> pd.api.extensions.ExtensionArray:

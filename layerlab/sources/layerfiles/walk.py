@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ...frames import schema
 from .._reader import check_inside, open_noatime, scandir
-from .rows import FileRows, arrow_strings, exact_paths, path_strings, whiteout_name
+from .rows import FileRows, arrow_strings, exact_paths, whiteout_name
 
 OVERLAY_OPAQUE_XATTRS = (b"trusted.overlay.opaque", b"user.overlay.opaque")
 
@@ -299,7 +299,7 @@ def _path_column(w: _Walked, renamed: dict[int, str]):
         paths[i] = p
     paths, raw = exact_paths(paths)
     raw_col = pd.array(raw, dtype=pd.ArrowDtype(pa.binary())) if raw is not None else _no_raw(n)
-    return path_strings(paths), raw_col
+    return schema.path_strings(paths), raw_col
 
 
 def _no_raw(n: int):
