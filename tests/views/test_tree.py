@@ -210,11 +210,16 @@ def test_tree_snapshot_is_a_static_tree_for_reports(sample, monkeypatch):
     assert isinstance(ll.file_tree(sample, "layerlab/app:1"), FileTree)
 
 
-@pytest.mark.parametrize("driver", ["overlay2", "containerd"])
-def test_tree_markers_on_the_real_captures(driver, tmp_path):
+@pytest.fixture(scope="module", params=["overlay2", "containerd"])
+def capture(request, tmp_path_factory):
+    """A real capture's inventory, unpacked once for the tests that read it."""
     require_root("tar")
-    root = unpack_capture(driver, tmp_path / "root")
-    inv = ll.open_source(str(root), driver=None if driver == "containerd" else driver)
+    root = unpack_capture(request.param, tmp_path_factory.mktemp(request.param) / "root")
+    return ll.open_source(str(root), driver=None if request.param == "containerd" else request.param)
+
+
+def test_tree_markers_on_the_real_captures(capture):
+    inv = capture
     assert check_every_layer(inv) > 10
     ft = FileTree(inv)
     assert ft.rows()["permissions"].str.match(r"^[-dlcbps][-rwxsStT?]{9}$").all()
@@ -303,9 +308,5 @@ def test_stacking_every_prefix_at_once_equals_resolve(sample):
     assert check_stacks_equal_resolve(sample) > 20
 
 
-@pytest.mark.parametrize("driver", ["overlay2", "containerd"])
-def test_stacking_every_prefix_at_once_on_the_real_captures(driver, tmp_path):
-    require_root("tar")
-    root = unpack_capture(driver, tmp_path / "root")
-    inv = ll.open_source(str(root), driver=None if driver == "containerd" else driver)
-    assert check_stacks_equal_resolve(inv) > 10
+def test_stacking_every_prefix_at_once_on_the_real_captures(capture):
+    assert check_stacks_equal_resolve(capture) > 10
