@@ -249,13 +249,8 @@ class Tree:
         empty = hi < 0
         lo[empty], hi[empty] = 0, 0
         self._lo, self._hi = lo, hi
-        # Directory totals: a live directory's count the files still there, a removed one's the files removed.
-        files = self.kind == "file"
-        removed = self.status == "removed"
-        self._bytes = np.concatenate([[0], np.cumsum(np.where(files & ~removed, self.size_of, 0))])
-        self._removed_bytes = np.concatenate([[0], np.cumsum(np.where(files & removed, self.size_of, 0))])
         self._changed = np.concatenate([[0], np.cumsum(self.status != "unchanged")])
-        self.sizes = self._sizes(self._bytes, self._removed_bytes)
+        self.sizes = self._sizes(self.kind == "file")
         self.changed_under = self._changed[hi] - self._changed[lo]
 
     @functools.cached_property
@@ -263,9 +258,13 @@ class Tree:
         """Row of each path."""
         return {p: i for i, p in enumerate(self.paths)}
 
-    def _sizes(self, live: np.ndarray, gone: np.ndarray) -> np.ndarray:
-        """Every row's size from cumulative file bytes: a file's own, a directory's the sum over its subtree."""
-        totals = np.where(self.status == "removed", gone[self._hi] - gone[self._lo], live[self._hi] - live[self._lo])
+    def _sizes(self, counted: np.ndarray) -> np.ndarray:
+        """Every row's size, counting the files ``counted`` marks: a file's own, a directory's the sum over
+        its subtree (a live directory's the files still there, a removed one's the files removed)."""
+        removed = self.status == "removed"
+        live = np.concatenate([[0], np.cumsum(np.where(counted & ~removed, self.size_of, 0))])
+        gone = np.concatenate([[0], np.cumsum(np.where(counted & removed, self.size_of, 0))])
+        totals = np.where(removed, gone[self._hi] - gone[self._lo], live[self._hi] - live[self._lo])
         return np.where(self.is_dir, totals, self.size_of)
 
     def subtree(self, i: int) -> slice:
@@ -279,13 +278,8 @@ class Tree:
 
     def _kept_sizes(self, keep: np.ndarray) -> np.ndarray:
         """Every row's size counting the kept files only, once per filter."""
-        key = id(keep)
-        if getattr(self, "_kept_key", None) != key:
-            files = (self.kind == "file") & keep
-            removed = self.status == "removed"
-            self._kept_key = key
-            self._kept = self._sizes(np.concatenate([[0], np.cumsum(np.where(files & ~removed, self.size_of, 0))]),
-                                     np.concatenate([[0], np.cumsum(np.where(files & removed, self.size_of, 0))]))
+        if getattr(self, "_kept_for", None) is not keep:  # the array itself held: a freed one's id is reused
+            self._kept_for, self._kept = keep, self._sizes((self.kind == "file") & keep)
         return self._kept
 
     def changes_under(self, i: int) -> int:
