@@ -44,7 +44,7 @@ def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_optio
     read = read_schema(frame, wanted)
     tables, hosts = [], []
     for fs, by_file in _files_by_filesystem(parts, storage_options, frame):
-        for table, host in _read_every(fs, by_file, storage_options, frame, read):
+        for table, host in _read(fs, by_file, frame, read, None, None):
             tables.append(table)
             hosts.append((host, table.num_rows))
     table = pa.concat_tables(tables) if tables else None
@@ -113,11 +113,6 @@ def _as_read(table: pa.Table, read: pa.Schema) -> pa.Table:
             col = col.cast(field.type)
         arrays.append(col)
     return pa.Table.from_arrays(arrays, schema=read)
-
-
-def _read_every(fs, by_file: dict, storage_options: dict | None, frame: str, read: pa.Schema):
-    """(rows, host) of each file, every row, in the hosts' order."""
-    yield from _read(fs, by_file, frame, read, None, None)
 
 
 def _read(fs, by_file: dict, frame: str, read: pa.Schema, keep_group, condition):
