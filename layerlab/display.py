@@ -102,13 +102,46 @@ def progress_bar(iterable=None, *, progress: bool | None = None, skip: bool = Fa
     notebook shows text instead of "Error displaying widget: model not found"."""
     import sys
 
+    disable = True if (progress is False or skip) else (False if progress else None)
+    if disable:  # tqdm.auto imports asyncio: a tenth of a second of a quiet scan, for a bar never drawn
+        return _NoBar(iterable, kwargs.get("total"))
     from tqdm.auto import tqdm
 
-    disable = True if (progress is False or skip) else (False if progress else None)
     notebook = sys.modules.get("tqdm.notebook")
     if notebook is not None and issubclass(tqdm, notebook.tqdm) and not disable:
         return _notebook_bar_class(tqdm)(iterable, **kwargs)
     return tqdm(iterable, disable=disable, **kwargs)
+
+
+class _NoBar:
+    """What a bar that is never drawn does (tqdm's with ``disable=True``): iterates, counts nothing."""
+
+    def __init__(self, iterable, total):
+        self.iterable, self.total, self.n, self.disable = iterable, total, 0, True
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+    def refresh(self, *args, **kwargs):
+        pass
+
+    def set_postfix_str(self, *args, **kwargs):
+        pass
+
+    def set_description(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
 
 
 def _notebook_bar_class(base):
