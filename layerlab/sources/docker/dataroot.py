@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 
 import pandas as pd
 
@@ -17,6 +18,7 @@ from ...frames.inventory import Inventory
 from ...oci.config import chain_ids, config_problem, diff_ids, history_rows, image_layer_rows, parse_time
 from .._reader import (
     SCAN_HINT,
+    Folder,
     Skipped,
     assemble,
     check_id,
@@ -28,12 +30,11 @@ from .._reader import (
     listdir,
     is_digest,
     metadata_frames,
-    read_bytes,
     read_each_layer,
-    read_int,
     read_json,
     read_optional,
     read_text,
+    scandir,
     source_meta,
     confine,
     symlinked_folder,
@@ -42,6 +43,7 @@ from ..imageset import FRAME_ALONE
 from ..layerfiles.rows import FileRows, concat_files, frame_layers
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from ..layerfiles.walk import WalkedLayer, compare_trees, disk_usage, frame_walked, walk_layer
+from .early import started
 from .layouts import DRIVERS, Driver
 
 FILES_FROM = ("auto", "walk", "tar-split")
@@ -128,6 +130,8 @@ class DataRoot:
         self.layerdb = os.path.join(self.store, "layerdb")
         self._check_readable()
         self.skipped = Skipped()
+        # walks begun while layerlab loaded (overlay2, its own whiteout convention, only)
+        self._early = started(self.root) if name == "overlay2" and files != "tar-split" else None
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -149,27 +153,31 @@ class DataRoot:
         layers: dict[str, dict] = {}
         if not os.path.isdir(base):
             return layers
-        for name in sorted(listdir(base)):
-            if len(name) != 64:  # "<hex>-<random>-removing" entries are being deleted
-                continue
-            d = os.path.join(base, name)
-            try:
-                layer = {
-                    "layer_id": "sha256:" + name,
-                    "diff_id": read_text(os.path.join(d, "diff")).strip(),
-                    "size": read_int(os.path.join(d, "size")),
-                    "cache_id": read_text(os.path.join(d, "cache-id")).strip(),
-                    "parent": read_optional(os.path.join(d, "parent")),
-                    "tar_split": os.path.join(d, "tar-split.json.gz"),
-                }
-            except FileNotFoundError as e:
-                self.skipped.add("layer", "sha256:" + name, d, f"layer metadata vanished while reading ({e.filename})")
-                continue
-            bad = _bad_layer_ids(layer)
-            if bad:
-                self.skipped.add("layer", "sha256:" + name, os.path.join(d, bad[0]), bad[1])
-                continue
-            layers["sha256:" + name] = layer
+        with Folder(base) as entries:
+            names = sorted(entries.names())
+            for name in names:
+                if len(name) != 64:  # "<hex>-<random>-removing" entries are being deleted
+                    continue
+                d = os.path.join(base, name)
+                try:
+                    with entries.sub(name) as entry:
+                        layer = {
+                            "layer_id": "sha256:" + name,
+                            "diff_id": entry.text("diff"),
+                            "size": entry.int("size"),
+                            "cache_id": entry.text("cache-id"),
+                            "parent": entry.optional("parent"),
+                            "tar_split": os.path.join(d, "tar-split.json.gz"),
+                        }
+                except FileNotFoundError as e:
+                    self.skipped.add("layer", "sha256:" + name, d,
+                                     f"layer metadata vanished while reading ({e.filename})")
+                    continue
+                bad = _bad_layer_ids(layer)
+                if bad:
+                    self.skipped.add("layer", "sha256:" + name, os.path.join(d, bad[0]), bad[1])
+                    continue
+                layers["sha256:" + name] = layer
         return layers
 
     def _missing_layers(self, missing: list[str]) -> str:
@@ -211,13 +219,21 @@ class DataRoot:
     def read_images(self) -> list[dict]:
         content = os.path.join(self.store, "imagedb", "content", "sha256")
         meta = os.path.join(self.store, "imagedb", "metadata", "sha256")
-        out = []
         if not os.path.isdir(content):
-            return out
-        for name in sorted(listdir(content)):
+            return []
+        configs, metadata = Folder(content), Folder(meta)
+        try:
+            return self._read_images(configs, metadata)
+        finally:
+            configs.close()
+            metadata.close()
+
+    def _read_images(self, configs, metadata) -> list[dict]:
+        content, out = configs.path, []
+        for name in sorted(configs.names()):
             path = os.path.join(content, name)
             try:
-                raw = read_bytes(path)
+                raw = configs.read(name)
             except FileNotFoundError:
                 self.skipped.add("image", "sha256:" + name, path, "image config vanished while reading")
                 continue
@@ -228,7 +244,8 @@ class DataRoot:
             if problem:
                 self.skipped.add("image", "sha256:" + name, path, f"{problem}; the image store is damaged")
                 continue
-            parent = read_optional(os.path.join(meta, name, "parent"))
+            with metadata.sub(name) as image_meta:
+                parent = image_meta.optional("parent")
             out.append({"image_id": "sha256:" + name, "config": config, "parent": parent or None})
         return out
 
@@ -401,7 +418,8 @@ class DataRoot:
             use_walk = self.files_from == "walk" or (self.files_from == "auto" and drv.image_files == "walk")
             diff = drv.diff_dir(root, cache)
             if use_walk and diff is not None:
-                walked = walk_layer(diff, lid, drv.convention, frame=False)
+                walked = walk_layer(diff, lid, drv.convention, frame=False, checked=True,  # _refuse_symlinks
+                                    walked=self._walked_early(diff))
                 disk = self._disk_from_walk(walked.disk_bytes, cache, diff)
                 # a small layer is framed with the others (files_frame); a large one here, beside the other walks
                 return walked if len(walked) < FRAME_ALONE else frame_walked([walked]), None, disk
@@ -413,7 +431,7 @@ class DataRoot:
         # init and container layers
         if drv.container_files == "walk":
             diff = drv.diff_dir(root, cache, container=True)
-            files = walk_layer(diff, lid, drv.convention)
+            files = walk_layer(diff, lid, drv.convention, walked=self._walked_early(diff))
             if drv.name == "overlay" and row.kind == "container":
                 # The legacy overlay driver starts a container's upper/ as a copy of its init layer's
                 # upper/; Docker's naive diff does not count those copies, so neither do we.
@@ -429,14 +447,20 @@ class DataRoot:
         raise _NotPlain(f"the {drv.name} driver keeps container layers in block devices or datasets, not plain "
                         "directories")
 
+    def _walked_early(self, diff: str) -> tuple | None:
+        """The walk of ``diff`` begun before this reader (``layerlab scan``: docker.early), if any."""
+        early = self._early
+        return early.take(diff) if early is not None else None
+
     def _refuse_symlinks(self, cache: str) -> None:
         """_Symlinked if the folder the driver keeps layer ``cache`` in, or one it reads below it, is a
         symbolic link (the driver's own home may be one: that is the host's choice, not metadata's)."""
         drv, home = self.driver, os.path.join(self.root, self.driver.name)
         layer_dir = drv.layer_dir(self.root, cache)
-        for path in (layer_dir, drv.diff_dir(self.root, cache), drv.diff_dir(self.root, cache, container=True),
-                     drv.full_dir(self.root, cache)):
-            found = path and symlinked_folder(home, path)
+        known: set[str] = set()  # folders found to be no link: each looked at once
+        for path in dict.fromkeys((layer_dir, drv.diff_dir(self.root, cache),
+                                   drv.diff_dir(self.root, cache, container=True), drv.full_dir(self.root, cache))):
+            found = path and symlinked_folder(home, path, known)
             if found:
                 raise _Symlinked(f"{found} is a symbolic link where the {drv.name} driver keeps a layer's folder; "
                                  "layerlab does not follow it out of the data root (the store is damaged or was "
@@ -460,14 +484,17 @@ class DataRoot:
         layer_dir = self.driver.layer_dir(self.root, cache)
         if os.path.abspath(layer_dir) != os.path.abspath(diff):
             total += os.lstat(layer_dir).st_blocks * 512
-            for name in listdir(layer_dir):
-                p = os.path.join(layer_dir, name)
-                if os.path.abspath(p) == os.path.abspath(diff):
-                    continue
-                st = os.lstat(p)
-                total += st.st_blocks * 512
-                if os.path.isdir(p) and not os.path.islink(p):
-                    total += disk_usage(p)
+            diff = os.path.abspath(diff)
+            # layer_dir is no symbolic link (_refuse_symlinks), nor is a folder in it found by lstat
+            with scandir(layer_dir, check=False) as entries:
+                for entry in entries:
+                    p = os.path.join(layer_dir, entry.name)
+                    if os.path.abspath(p) == diff:
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        total += disk_usage(p, check=False)
         return total
 
     def read_layers(self, layers: pd.DataFrame, which: pd.Series | None = None) -> None:
@@ -510,6 +537,8 @@ class DataRoot:
         self.read_layers(layers)
         read = {k: v for k, v in self._read.items() if v is not None}
         files = concat_files(_frames_of([v[0] for v in read.values()]))
+        if self._early is not None:  # folders no layer named (left over by the daemon): not read
+            self._early.stop()
         for k, v in read.items():  # the layers' own frames are in ``files`` now: not kept twice
             self._read[k] = (None, *v[1:])
         fill_layer_counts(layers, files, {k: v[2] for k, v in read.items()})

@@ -46,7 +46,7 @@ if getattr(_fastwalk, "MTIME_UNIT", None) != "us":  # a stale build (nanoseconds
 
 
 def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overlay", *, use_c: bool = True,
-               frame: bool = True) -> pd.DataFrame | WalkedLayer:
+               frame: bool = True, checked: bool = False, walked: tuple | None = None) -> pd.DataFrame | WalkedLayer:
     """The files frame rows of the layer stored in directory ``root``.
 
     Written for speed (this is the inventory's hot loop): one ``fstatat`` per entry, in C when the
@@ -54,14 +54,19 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
     at once (``walk_layers``); the frame is then built column-wise with numpy and Arrow from the
     walker's packed buffers, with no Python object per entry.
     ``frame=False``: the layer's columns, to be framed with other layers' (:func:`frame_walked`).
+    ``checked``: the caller has found no symbolic link on the way to ``root`` from the root it was
+    confined to (a data root's layers: ``DataRoot._refuse_symlinks``), so it is not resolved again.
+    ``walked``: the C walker's result for ``root`` in this convention, walked already (docker.early).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown whiteout convention {convention!r}; known: {CONVENTIONS}")
     overlay = convention == "overlay"
     scan = _scan_c if use_c and _fastwalk is not None else _scan
-    check_inside(root)  # the walk never follows a link below it; none on the way to it may leave the root
-    walked = _files_columns(layer_id, scan(os.fsencode(root), overlay, convention != "plain"), overlay)
-    return frame_walked([walked]) if frame else walked
+    if not checked:
+        check_inside(root)  # the walk never follows a link below it; none on the way to it may leave the root
+    found = _Walked(*walked) if walked is not None else scan(os.fsencode(root), overlay, convention != "plain")
+    columns = _files_columns(layer_id, found, overlay)
+    return frame_walked([columns]) if frame else columns
 
 
 class WalkedLayer:
@@ -356,11 +361,13 @@ def _is_opaque(fd: int) -> bool:
     return False
 
 
-def disk_usage(root: str | os.PathLike) -> int:
-    """Allocated bytes under ``root`` (each inode once, directories included)."""
+def disk_usage(root: str | os.PathLike, check: bool = True) -> int:
+    """Allocated bytes under ``root`` (each inode once, directories included). ``check=False``: a
+    folder the caller found to be no symbolic link, below one already checked (as ``scandir``)."""
     total = 0
     seen: set[tuple[int, int]] = set()
-    check_inside(root)
+    if check:
+        check_inside(root)
     stack = [os.fsencode(root)]
     while stack:
         d = stack.pop()
