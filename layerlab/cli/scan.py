@@ -8,12 +8,23 @@ from .output import count, echo, safe
 
 
 def cmd_scan(args) -> int:
+    from ..sources.docker import early
+
+    source = check_source(args.root)
+    if args.driver in (None, "overlay2") and args.files != "tar-split":
+        early.start(source)  # an overlay2 data root's layers are walked while pandas and pyarrow load
+    try:
+        return _scan(args, source)
+    finally:
+        early.forget(source)
+
+
+def _scan(args, source: str) -> int:
     from ..collect import scan
     from ..frames.snapshot_load import load
 
     from ..frames.snapshot import check_output, is_snapshot
 
-    source = check_source(args.root)
     allow_insecure(args)
     if source == "sample" or source.startswith("sample:") or is_snapshot(source):
         # already a snapshot: written again as it is (another place, a newer format)

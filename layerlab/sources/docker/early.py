@@ -1,0 +1,126 @@
+"""Walking an overlay2 data root's layer folders while the rest of layerlab still loads.
+
+``layerlab scan`` spends its first third of a second importing pandas and pyarrow on one core; the
+C walker needs neither, so ``start(root)`` walks every ``overlay2/<id>/diff`` in a thread meanwhile,
+and the reader (dataroot) takes each walk when it reaches that layer, after its own checks. Only
+what the reader would have walked is kept and used: a folder it does not ask for is dropped, one it
+asks for before the thread took it is walked by the reader itself, and one that could not be walked
+here (vanished, refused, a symbolic link) is walked by the reader again, which says why.
+
+The same refusals as the reader's own walks (docs/security.md): every folder is opened
+``O_NOATIME``, nothing is written, and a layer's folder and its ``diff`` are each found by ``lstat``
+to be a folder, not a symbolic link, before the walker (which opens ``diff`` with ``O_NOFOLLOW`` and
+never follows a link below it) goes in. This module imports nothing but the C walker, so it can run
+before pandas is loaded.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import stat
+import threading
+
+try:
+    from ..layerfiles import _fastwalk
+except ImportError:  # no C walker: nothing to start early
+    _fastwalk = None
+if getattr(_fastwalk, "MTIME_UNIT", None) != "us":  # walk.py would not use a stale build either
+    _fastwalk = None
+
+#: The walks started, by the data root's absolute path.
+_STARTED: dict[str, EarlyWalks] = {}
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+class EarlyWalks:
+    """The C walker's results for the ``diff`` folders of one overlay2 home, walked in a thread;
+    ``take`` hands each out once."""
+
+    def __init__(self, diffs: list[str]):
+        self._todo = collections.deque(diffs)
+        self._waiting: dict[str, threading.Event] = {}
+        self._results: dict[str, tuple | None] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="layerlab-early-walks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    return
+                diff = self._todo.popleft()
+                self._waiting[diff] = threading.Event()
+            try:
+                # overlay2's convention (walk.py): overlay whiteouts and .wh. markers
+                result = _fastwalk.walk(os.fsencode(diff), True, True) if _is_folder(diff) else None
+            except Exception:  # noqa: BLE001 (the reader walks it again and reports what is wrong)
+                result = None
+            with self._lock:
+                self._results[diff] = result
+                self._waiting.pop(diff).set()
+
+    def take(self, diff: str) -> tuple | None:
+        """The walker's result for folder ``diff`` (waiting while it is being walked), or None: not
+        walked here (the caller walks it)."""
+        with self._lock:
+            if diff in self._results:
+                return self._results.pop(diff)
+            event = self._waiting.get(diff)
+            if event is None:
+                try:
+                    self._todo.remove(diff)  # not begun: the caller walks it now
+                except ValueError:
+                    pass
+                return None
+        event.wait()
+        with self._lock:
+            return self._results.pop(diff, None)
+
+    def stop(self) -> None:
+        """No more walks; what was walked and not taken is dropped."""
+        with self._lock:
+            self._todo.clear()
+            self._results.clear()
+
+
+def _is_folder(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def start(root: str) -> None:
+    """Begin walking the layer folders of the overlay2 data root ``root`` in a thread, if it is one
+    this process may read (anything else: nothing is started)."""
+    if _fastwalk is None:
+        return
+    root = os.path.abspath(root)
+    home = os.path.join(root, "overlay2")
+    if root in _STARTED or not os.path.isdir(os.path.join(root, "image", "overlay2", "layerdb")):
+        return
+    try:
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _NOATIME)
+    except OSError:  # not the owner (no O_NOATIME), missing, refused: the reader walks as usual
+        return
+    try:
+        names = sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+    diffs = [os.path.join(home, name, "diff") for name in names if name != "l" and _is_folder(os.path.join(home, name))]
+    _STARTED[root] = EarlyWalks(diffs)
+
+
+def started(root: str) -> EarlyWalks | None:
+    """The walks ``start`` began for data root ``root`` (its absolute path), if any."""
+    return _STARTED.get(root)
+
+
+def forget(root: str) -> None:
+    """Drop the walks begun for ``root`` (when its scan ends, read or not): a later reader of the
+    same root, in the same process, walks it anew."""
+    early = _STARTED.pop(os.path.abspath(root), None)
+    if early is not None:
+        early.stop()
