@@ -12,7 +12,8 @@ def cmd_scan(args) -> int:
 
     source = check_source(args.root)
     if args.driver in (None, "overlay2") and args.files != "tar-split":
-        early.start(source)  # an overlay2 data root's layers are walked while pandas and pyarrow load
+        if early.start(source):  # an overlay2 data root's layers are walked while pandas and pyarrow load
+            early.import_libraries()
     try:
         return _scan(args, source)
     finally:

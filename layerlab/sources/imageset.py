@@ -115,7 +115,7 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
         return lambda: frames()[name]
 
     # pandas and pyarrow are first imported here, while the layers are read (see the module's docstring)
-    with _collector_paused(), _quick_switches():
+    with collector_paused(), quick_switches():
         from ..frames.inventory import Inventory
         from ._reader import source_meta
 
@@ -129,7 +129,7 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
 
 
 @contextlib.contextmanager
-def _collector_paused():
+def collector_paused():
     """Python's cyclic garbage collector paused (when it was running): importing pandas and pyarrow
     makes some 200,000 objects and no garbage, and the collections they set off walk every object so
     far while holding the GIL, stalling the threads reading the layers (py-spy showed the collector as
@@ -145,7 +145,7 @@ def _collector_paused():
 
 
 @contextlib.contextmanager
-def _quick_switches(interval: float = 0.0005):
+def quick_switches(interval: float = 0.0005):
     """The interpreter's switch interval shortened (5 ms to 0.5 ms) while pandas is imported: a thread
     reading a layer takes the GIL back after each chunk it inflates, hashes or receives, and waited up
     to the whole interval for the importing thread to let go each time (ISA-L inflating a blob beside a

@@ -92,25 +92,37 @@ def _is_folder(path: str) -> bool:
         return False
 
 
-def start(root: str) -> None:
+def start(root: str) -> bool:
     """Begin walking the layer folders of the overlay2 data root ``root`` in a thread, if it is one
-    this process may read (anything else: nothing is started)."""
+    this process may read (anything else: nothing is started, False)."""
     if _fastwalk is None:
-        return
+        return False
     root = os.path.abspath(root)
     home = os.path.join(root, "overlay2")
     if root in _STARTED or not os.path.isdir(os.path.join(root, "image", "overlay2", "layerdb")):
-        return
+        return False
     try:
         fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _NOATIME)
     except OSError:  # not the owner (no O_NOATIME), missing, refused: the reader walks as usual
-        return
+        return False
     try:
         names = sorted(os.listdir(fd))
     finally:
         os.close(fd)
     diffs = [os.path.join(home, name, "diff") for name in names if name != "l" and _is_folder(os.path.join(home, name))]
     _STARTED[root] = EarlyWalks(diffs)
+    return True
+
+
+def import_libraries() -> None:
+    """pandas and pyarrow imported beside the walks as an archive's reads have them imported
+    (imageset): the collector paused and the switch interval short, so that the walking thread,
+    which takes the GIL back between layers, is not kept waiting up to 5 ms for it each time."""
+    from ..imageset import collector_paused, quick_switches
+
+    with collector_paused(), quick_switches():
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
 
 
 def started(root: str) -> EarlyWalks | None:

@@ -89,8 +89,14 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
     ids, counts = [p.layer_id for p in parts], [len(p) for p in parts]
     cols = {"layer_id": pd.Categorical.from_codes(np.repeat(np.arange(len(ids), dtype=np.int64), counts),
                                                   categories=ids)}
+    total = sum(counts)
     for name in parts[0].columns:
         arrays = [p.columns[name] for p in parts]
+        if name in _MADE_ONCE and all(a is None for a in arrays):  # left for here: one array, not one a layer
+            cols[name] = _MADE_ONCE[name](total)
+            continue
+        if name in _MADE_ONCE:
+            arrays = [_MADE_ONCE[name](len(p)) if a is None else a for p, a in zip(parts, arrays)]
         if len(arrays) == 1:
             cols[name] = arrays[0]
         elif isinstance(arrays[0], np.ndarray):
@@ -264,10 +270,10 @@ def _files_columns(layer_id: str, w: _Walked, overlay: bool) -> WalkedLayer:
         "mtime": mtime,  # microseconds: made times once the layers are together
         "link_target": link,
         "disk_usage": pd.arrays.IntegerArray(disk, no_disk),
-        "sha256": pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
+        "sha256": None,  # all null: made by frame_walked (_MADE_ONCE)
     }
     if not keep.all():
-        columns = {name: column[keep] for name, column in columns.items()}
+        columns = {name: None if column is None else column[keep] for name, column in columns.items()}
     return WalkedLayer(layer_id, columns, int(disk[keep & ~no_disk].sum()))
 
 
@@ -296,19 +302,27 @@ def _path_column(w: _Walked, renamed: dict[int, str]):
     n = len(w.path_off) - 1
     if not renamed and b"\\" not in w.path_data:
         try:
-            return pd.arrays.ArrowExtensionArray(_strings(n, w.path_data, w.path_off, type=pa.string())), _no_raw(n)
+            return pd.arrays.ArrowExtensionArray(_strings(n, w.path_data, w.path_off, type=pa.string())), None
         except pa.ArrowInvalid:
             pass
     paths = [os.fsdecode(w.path(i)) for i in range(n)]
     for i, p in renamed.items():
         paths[i] = p
     paths, raw = exact_paths(paths)
-    raw_col = pd.array(raw, dtype=pd.ArrowDtype(pa.binary())) if raw is not None else _no_raw(n)
+    raw_col = pd.array(raw, dtype=pd.ArrowDtype(pa.binary())) if raw is not None else None
     return schema.path_strings(paths), raw_col
 
 
 def _no_raw(n: int):
     return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
+
+
+#: Columns a walked layer may leave as None (all null), made by frame_walked for all the layers at
+#: once: two pandas arrays a layer cost as much as the rest of a small layer's columns.
+_MADE_ONCE = {
+    "path_raw": _no_raw,
+    "sha256": lambda n: pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())),
+}
 
 
 def _link_column(w: _Walked, n: int, hard: dict[int, bytes], whiteout: np.ndarray):
