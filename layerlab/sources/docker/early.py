@@ -42,6 +42,7 @@ class EarlyWalks:
         self._waiting: dict[str, threading.Event] = {}
         self._results: dict[str, tuple | None] = {}
         self._lock = threading.Lock()
+        self.taken = 0  # walks handed to the reader
         self._thread = threading.Thread(target=self._run, name="layerlab-early-walks", daemon=True)
         self._thread.start()
 
@@ -66,7 +67,7 @@ class EarlyWalks:
         walked here (the caller walks it)."""
         with self._lock:
             if diff in self._results:
-                return self._results.pop(diff)
+                return self._take(diff)
             event = self._waiting.get(diff)
             if event is None:
                 try:
@@ -76,7 +77,16 @@ class EarlyWalks:
                 return None
         event.wait()
         with self._lock:
-            return self._results.pop(diff, None)
+            return self._take(diff)
+
+    def _take(self, diff: str) -> tuple | None:
+        result = self._results.pop(diff, None)
+        self.taken += result is not None
+        return result
+
+    def wait(self) -> None:
+        """Until every walk begun here has ended (tests)."""
+        self._thread.join()
 
     def stop(self) -> None:
         """No more walks; what was walked and not taken is dropped."""
