@@ -34,7 +34,13 @@ LIST = "list"  # object dtype holding Python lists of str
 INT = "int64"
 UINT16 = "uint16"
 UINT32 = "uint32"
+# A file's owner: a pandas Categorical of the uid/gid numbers (a root holds a handful: a byte a row of
+# codes, where uint32 took four); it compares with a number as the number does (``files.uid == 0``).
+OWNER = "owner"
 NULLABLE_INT = "Int64"
+# A nullable int64 in Arrow (``pd.ArrowDtype(pa.int64())``): 8 bytes and a bit a row, where pandas'
+# Int64 keeps a byte a row of mask. For the files frame's disk_usage.
+ARROW_INT = "int64[pyarrow]"
 BOOL = "bool"
 # Microseconds, not pandas' default nanoseconds: datetime64[ns] ends in 1677 and 2262, while image
 # tools write RFC 3339's whole span (reproducible builds: year 1 or 1970; some: 9999). TIMES below.
@@ -52,7 +58,7 @@ class Column:
     @property
     def dtype(self) -> str:
         """The pandas dtype of the column, as ``str(series.dtype)`` prints it."""
-        return {LIST: "object", RAW: CATEGORY}.get(self.logical, self.logical)
+        return {LIST: "object", RAW: CATEGORY, OWNER: CATEGORY}.get(self.logical, self.logical)
 
     def pandas_dtype(self):
         """The dtype to cast to: a CategoricalDtype with the fixed categories, or :attr:`dtype`."""
@@ -60,6 +66,10 @@ class Column:
             return pd.CategoricalDtype(list(self.categories))
         if self.logical == PATH_STRING:
             return pd.ArrowDtype(pa.string())
+        if self.logical == ARROW_INT:
+            return pd.ArrowDtype(pa.int64())
+        if self.logical == OWNER:
+            return pd.CategoricalDtype(pd.Index([], dtype="int64"))
         return self.dtype
 
 
@@ -145,11 +155,11 @@ FRAMES: dict[str, tuple[Column, ...]] = {
          FILE_KINDS),
         ("size", INT, "content bytes of a regular file (tar header size); 0 for every other kind"),
         ("mode", UINT16, "permission bits (st_mode & 0o7777)"),
-        ("uid", UINT32, "owner uid"),
-        ("gid", UINT32, "owner gid"),
+        ("uid", OWNER, "owner uid (categorical of the numbers, 0 to 2^32 - 1)"),
+        ("gid", OWNER, "owner gid (categorical of the numbers, 0 to 2^32 - 1)"),
         ("mtime", TIME, "modification time; null for whiteouts"),
         ("link_target", CATEGORY, "symlink target, or the path a hard link points to; null otherwise (categorical)"),
-        ("disk_usage", NULLABLE_INT,
+        ("disk_usage", ARROW_INT,
          "allocated bytes (st_blocks * 512); null from tar-split or for a repeated hard link"),
         ("sha256", CATEGORY, "content hash, null until hashed (categorical)"),
     ),
@@ -329,6 +339,11 @@ def coerce_column(col: pd.Series, c: Column, kind: str) -> pd.Series:
     elif c.logical == PATH_STRING:
         if str(col.dtype) != PATH_STRING:
             col = pd.Series(path_strings(col), index=col.index)
+    elif c.logical == OWNER:
+        col = pd.Series(owner_codes(col, f"{kind} frame's {c.name}"), index=col.index)
+    elif c.logical == ARROW_INT:
+        if str(col.dtype) != ARROW_INT:
+            col = pd.Series(arrow_ints(col), index=col.index)
     elif c.logical in (UINT16, UINT32) and str(col.dtype) != c.dtype:
         col = pd.Series(narrow(col.to_numpy(), c.logical, f"{kind} frame's {c.name}"), index=col.index)
     elif str(col.dtype) != c.dtype:
@@ -472,6 +487,53 @@ def path_strings(values) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowExtensionArray(values)
 
 
+def owner_codes(values, what: str) -> pd.Categorical:
+    """uid or gid ``values`` (integers of any width, or a Categorical of them) as the contract's
+    ``OWNER`` column: a Categorical whose categories are the distinct numbers, sorted, as int64; a
+    number outside uint32 or a null is a SchemaError naming ``what``."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        cats = values.categories
+        if (values.codes < 0).any():
+            raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
+        if cats.dtype == np.int64 and cats.is_monotonic_increasing:
+            return values
+        if cats.dtype.kind not in "iu":
+            cats = pd.Index(np.asarray(cats, dtype=object).astype(np.int64))  # SchemaError below if they do not fit
+        narrow(cats.to_numpy(), UINT32, what)
+        if cats.is_monotonic_increasing:
+            return pd.Categorical.from_codes(values.codes, categories=cats.astype(np.int64))
+        return owner_codes(np.asarray(cats.astype(np.int64))[values.codes], what)
+    if isinstance(values, pd.api.extensions.ExtensionArray) and values.isna().any():
+        raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
+    numbers = np.asarray(values)
+    if numbers.dtype.kind not in "iu":
+        if pd.isna(numbers).any():
+            raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
+        numbers = numbers.astype(np.int64)
+    numbers = narrow(numbers, UINT32, what)
+    # A hash factorize (no sort of the rows); the few categories are sorted after.
+    codes, uniques = pd.factorize(numbers, sort=True)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques.astype(np.int64)))
+
+
+def arrow_ints(values) -> pd.api.extensions.ExtensionArray:
+    """``values`` (pandas Int64, int64 or float64 with NaN for nulls, an Arrow array, objects with
+    None) as the contract's ``ARROW_INT``: Arrow int64, nulls kept."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray):
+        values = values._pa_array
+    elif not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            values = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in values]
+        values = pa.array(values, from_pandas=True)
+    if pa.types.is_null(values.type) or not pa.types.is_int64(values.type):
+        values = values.cast(pa.int64())  # float64 of whole numbers (a NaN for null), narrower ints
+    return pd.arrays.ArrowExtensionArray(values)
+
+
 def narrow(values: np.ndarray, dtype: str, what: str) -> np.ndarray:
     """Integer ``values`` as the narrower unsigned ``dtype`` (uint16 modes, uint32 IDs), or SchemaError
     naming ``what`` if one does not fit (a tar header can claim any number; Linux cannot hold it)."""
@@ -554,6 +616,10 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     if fixed:
         raise SchemaError(f"{kind} frame's {fixed[0].name} has categories {list(df[fixed[0].name].cat.categories)}, "
                           f"expected {list(fixed[0].categories)}")
+    ints = [c.name for c in spec if c.logical == OWNER and df[c.name].cat.categories.dtype.kind not in "iu"]
+    if ints:
+        raise SchemaError(f"{kind} frame's {ints[0]} has categories of {df[ints[0]].cat.categories.dtype}, expected "
+                          "integers (uid/gid numbers)")
     if kind == "layers" and len(df):
         bad = sorted(set(df["kind"].dropna().unique()) - set(LAYER_KINDS))
         if bad:

@@ -51,9 +51,11 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
             arr = pa.array(schema.coerce_column(values, col, kind).array)  # dictionary-encoded binary
         elif col.logical == schema.LIST:
             arr = pa.array([list(v) for v in values], type=pa.list_(pa.string()))
+        elif col.logical == schema.OWNER:  # stored as the numbers (as every format did): uint32, dictionary-encoded
+            arr = pa.array(schema.owner_codes(values, f"{kind} frame's {col.name}").to_numpy().astype("uint32"))
         else:
             arr = pa.Array.from_pandas(values)
-        if col.dtype == schema.CATEGORY:  # an all-null categorical has no value type: give it its own
+        if col.dtype == schema.CATEGORY and col.logical != schema.OWNER:  # an all-null one has no value type
             value_type = pa.binary() if col.logical == schema.RAW else pa.string()
             if pa.types.is_null(arr.type) or (pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 0):
                 arr = pa.DictionaryArray.from_arrays(pa.nulls(len(arr), pa.int8()), pa.array([], value_type))
@@ -88,6 +90,16 @@ def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
         return pd.Series(schema.categorical_from_arrow(arr))  # plain (older snapshots) or dictionary-encoded
     if col.logical == schema.LIST:
         return pd.Series([list(v or []) for v in arr.to_pylist()], dtype=object)
+    if col.logical == schema.ARROW_INT:
+        return pd.Series(schema.arrow_ints(arr))  # not through pandas: nulls would make it float64
+    if col.logical == schema.OWNER:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if arr.null_count:
+            raise SnapshotError(f"the {kind} frame's {col.name} holds nulls; the snapshot is damaged")
+        return pd.Series(schema.owner_codes(arr.to_numpy(zero_copy_only=False), f"{kind} frame's {col.name}"))
     if col.logical == schema.PATH_STRING and not pa.types.is_dictionary(arr.type):
         return pd.Series(schema.path_strings(arr))  # Arrow strings as stored, 32-bit offsets
     if kind == "files" and col.logical == schema.STRING and not pa.types.is_dictionary(arr.type):

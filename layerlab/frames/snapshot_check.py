@@ -27,7 +27,7 @@ def _is_string(t: pa.DataType) -> bool:
 
 
 #: The contract's types that are never null (an all-null column cannot be one of them).
-_NEVER_NULL = (schema.INT, schema.UINT16, schema.UINT32, schema.BOOL)
+_NEVER_NULL = (schema.INT, schema.UINT16, schema.UINT32, schema.OWNER, schema.BOOL)
 
 
 def _fits(t: pa.DataType, logical: str) -> bool:
@@ -41,8 +41,8 @@ def _fits(t: pa.DataType, logical: str) -> bool:
             _is_string(t.value_type) or pa.types.is_null(t.value_type))
     if logical == schema.TIME:
         return pa.types.is_timestamp(t) and t.tz is not None and t.tz.upper() in ("UTC", "+00:00", "Z")
-    if logical in (schema.INT, schema.NULLABLE_INT, schema.UINT16, schema.UINT32):
-        return pa.types.is_integer(t)
+    if logical in _INTEGERS:
+        return pa.types.is_integer(t.value_type if pa.types.is_dictionary(t) else t)
     if logical == schema.BOOL:
         return pa.types.is_boolean(t)
     if logical == schema.RAW:
@@ -79,7 +79,7 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
     try:
         # not read_table: its dataset layer is slow to import. Categorical columns come back as
         # dictionaries (format 3 stores them as plain values, dictionary-encoded by Parquet).
-        categorical = [c.name for c in schema.FRAMES[kind] if c.dtype == schema.CATEGORY]
+        categorical = [c.name for c in schema.FRAMES[kind] if c.dtype == schema.CATEGORY and c.logical != schema.OWNER]
         with open_own_file(path) as f:
             parquet = pq.ParquetFile(f, read_dictionary=categorical or None)
             # The counts are checked before any row is decoded (the footer declares them).
@@ -113,14 +113,17 @@ def read_table(path: Path, kind: str, rows: int | None) -> pa.Table:
         raise SnapshotError(f"{path} holds {table.num_rows} rows but meta.json says {rows}; {_HINT}", path=str(path))
     for col in schema.FRAMES[kind]:  # sizes, counts and positions: never negative
         if col.logical in _INTEGERS and table.num_rows:
-            low = pc.min(table.column(col.name)).as_py()
+            values = table.column(col.name)
+            if pa.types.is_dictionary(values.type):
+                values = values.cast(values.type.value_type)
+            low = pc.min(values).as_py()
             if low is not None and low < 0:
                 raise SnapshotError(f"{path}: column {col.name!r} holds {low}; sizes, counts and positions are never "
                                     f"negative; {_HINT}", path=str(path))
     return table
 
 
-_INTEGERS = (schema.INT, schema.NULLABLE_INT, schema.UINT16, schema.UINT32)
+_INTEGERS = (schema.INT, schema.NULLABLE_INT, schema.ARROW_INT, schema.UINT16, schema.UINT32, schema.OWNER)
 
 
 def check_sizes(images, image_layers, layers, path, *, totals: bool = True) -> None:

@@ -35,7 +35,15 @@ def test_layers_concatenate_into_one_categorical_per_column(tmp_path):
     # mostly-null columns: a byte a row of codes while they hold few distinct values
     for name in ("link_target", "sha256", "path_raw"):
         assert files[name].cat.codes.dtype.itemsize == 1
-    assert (files["mode"].dtype, files["uid"].dtype, files["gid"].dtype) == ("uint16", "uint32", "uint32")
+    assert files["mode"].dtype == "uint16"
+    # owners: a categorical of the numbers (a byte a row), which compares and converts as the numbers do
+    me = os.getuid()
+    for name, number in (("uid", me), ("gid", os.getgid())):
+        assert files[name].cat.codes.dtype.itemsize == 1 and files[name].cat.categories.dtype == "int64"
+        assert (files[name] == number).all() and files[name].astype("int64").tolist() == [number] * len(files)
+    # disk_usage: Arrow int64 (8 bytes and a validity bit a row, where pandas' Int64 keeps a byte of mask)
+    assert str(files["disk_usage"].dtype) == "int64[pyarrow]" and files["disk_usage"].notna().all()
+    assert int(files["disk_usage"].sum()) > 0
 
 
 def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_path):
@@ -51,7 +59,7 @@ def test_snapshot_keeps_the_compact_dtypes_and_stores_them_as_dictionaries(tmp_p
     stored = pq.ParquetFile(os.path.join(snap, "files.parquet")).metadata.row_group(0)
     for i in range(stored.num_columns):  # Parquet's dictionary pages hold the categoricals' values
         column = stored.column(i)
-        if column.path_in_schema in ("layer_id", "kind", "link_target", "sha256", "path_raw"):
+        if column.path_in_schema in ("layer_id", "kind", "link_target", "sha256", "path_raw", "uid", "gid"):
             assert column.has_dictionary_page, column.path_in_schema
 
 
@@ -100,3 +108,50 @@ def test_path_is_arrow_strings_with_32_bit_offsets_and_old_snapshots_load_into_t
     assert str(old.dtype) == "string[pyarrow]" and old.tolist() == ["/a", "/b"]
     coerced = schema.coerce_column(pd.Series(["/a", "/b"], dtype=object), col, "files")
     assert coerced.array._pa_array.type == pa.string() and coerced.tolist() == ["/a", "/b"]
+
+
+def test_owners_and_disk_usage_of_older_snapshots_load_into_the_new_dtypes():
+    import pyarrow as pa
+
+    from layerlab.frames.snapshot import column_from_arrow
+
+    uid, disk = schema.column("files", "uid"), schema.column("files", "disk_usage")
+    # uid/gid were uint32 (format 4) or int64 (older) columns; a dictionary of them loads too
+    for stored in (pa.array([1000, 0, 1000], pa.uint32()), pa.array([1000, 0, 1000], pa.int64()),
+                   pa.array([1000, 0, 1000], pa.int64()).dictionary_encode()):
+        got = column_from_arrow(pa.chunked_array([stored]), uid, "files")
+        assert list(got.cat.categories) == [0, 1000] and got.cat.categories.dtype == "int64"
+        assert got.tolist() == [1000, 0, 1000] and got.cat.codes.dtype.itemsize == 1
+    # disk_usage was an int64 column with nulls (pandas' Int64): nulls stay nulls, not NaN floats
+    got = column_from_arrow(pa.chunked_array([pa.array([4096, None], pa.int64())]), disk, "files")
+    assert str(got.dtype) == "int64[pyarrow]" and got.iloc[0] == 4096 and pd.isna(got.iloc[1])
+    for old in (pd.array([4096, None], dtype="Int64"), pd.Series([4096.0, float("nan")]),
+                pd.Series([4096, None], dtype=object)):
+        got = schema.coerce_column(pd.Series(old), disk, "files")
+        assert str(got.dtype) == "int64[pyarrow]" and got.iloc[0] == 4096 and pd.isna(got.iloc[1])
+    # a categorical with unsorted or unsigned categories becomes the contract's: sorted int64 numbers
+    odd = pd.Series(pd.Categorical([7, 3, 7], categories=pd.Index([7, 3], dtype="uint32")))
+    got = schema.coerce_column(odd, uid, "files")
+    assert got.tolist() == [7, 3, 7] and list(got.cat.categories) == [3, 7] and got.cat.categories.dtype == "int64"
+    with pytest.raises(ll.errors.SchemaError, match="uid holds nulls"):
+        schema.coerce_column(pd.Series([0, None]), uid, "files")
+
+
+def test_owners_of_two_sources_compare_and_merge_as_numbers(tmp_path):
+    rows_a, rows_b = _rows("L1", [("/a", 0), ("/b", 1000)]), _rows("L2", [("/a", 0), ("/c", 65534)])
+    a, b = (schema.validate(concat_files([r.frame()]), "files") for r in (rows_a, rows_b))
+    assert list(a["uid"].cat.categories) != list(b["uid"].cat.categories)
+    both = concat_files([a, b])  # categories differ: the union, still a byte a row
+    assert sorted(both["uid"].astype("int64")) == [0, 0, 1000, 65534] and both["uid"].cat.codes.dtype.itemsize == 1
+    m = a.merge(b, on=["path", "uid"], suffixes=("_a", "_b"))
+    assert m["path"].tolist() == ["/a"]
+    assert (pd.concat([a, b], ignore_index=True)["uid"].astype("int64") == [0, 1000, 0, 65534]).all()
+
+
+def _rows(layer, entries):
+    from layerlab.sources.layerfiles.rows import FileRows
+
+    rows = FileRows(layer)
+    for path, owner in entries:
+        rows.add(path, "file", 1, 0o644, owner, owner, 0)
+    return rows

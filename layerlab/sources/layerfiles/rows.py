@@ -165,8 +165,11 @@ class FileRows:
             self.kind = []
         for name in ("size", "mode", "uid", "gid"):
             values = np.frombuffer(getattr(self, name), dtype=np.int64) if n else np.zeros(0, np.int64)
-            dtype = schema.column("files", name).dtype
-            cols[name] = values.copy() if dtype == schema.INT else schema.narrow(values, dtype, f"a layer's {name}")
+            if name in ("uid", "gid"):  # uint32 here; the contract's categorical once the layers are together
+                cols[name] = schema.narrow(values, schema.UINT32, f"a layer's {name}")
+            else:
+                dtype = schema.column("files", name).dtype
+                cols[name] = values.copy() if dtype == schema.INT else schema.narrow(values, dtype, f"a layer's {name}")
             if release:
                 setattr(self, name, array("q"))
         us = np.frombuffer(self.mtime_us, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
