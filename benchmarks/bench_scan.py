@@ -18,7 +18,8 @@ Measured in this one run, per shape, interleaved (best of ``--repeat``; every ru
     ``python -c "import pandas, pyarrow"`` (the interpreter's and those libraries' start-up), with
     layerlab's bytecode compiled first, as an installed package has it
   - memory: bytes a row of the ``files`` frame in memory (``memory_usage(deep=True)``), column by
-    column, and the peak RSS of ``layerlab scan`` and of ``layerlab summary ROOT``
+    column, with the distinct directories the paths repeat (what prefix sharing would save), and the
+    peak RSS of ``layerlab scan`` and of ``layerlab summary ROOT``
 Targets (issues 16, 30): scan <= 1.0x find on both shapes; <= 120 bytes a files row on both;
 peak RSS of scan and summary < 250 MB.
 """
@@ -49,7 +50,10 @@ SHAPES = ("many", "few")
 MEMORY = (
     "import sys, layerlab as ll; f = ll.open_root(sys.argv[1], progress=False).files; "
     "m = f.memory_usage(deep=True, index=False); print(len(f), int(m.sum()), round(f['path'].str.len().mean(), 1)); "
-    "print(' '.join(f'{c}={v / max(len(f), 1):.1f}' for c, v in m.items()))"
+    "print(' '.join(f'{c}={v / max(len(f), 1):.1f}' for c, v in m.items()), end=''); "
+    # what a directory column would share (docs/frames.md, "Bytes a row of files"): the distinct parents
+    "d = f['path'].str.rpartition('/'); u = d[0].drop_duplicates(); "
+    "print(f' | {len(u):,} directories of {u.str.len().mean():.1f} characters, names of {d[2].str.len().mean():.1f}')"
 )
 
 

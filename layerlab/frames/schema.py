@@ -658,6 +658,54 @@ contents (hashing, comparisons) open that name. Names are taken as the kernel or
 them; `layerlab.sources.layerfiles.rows.unescape_name` turns a `path` back into the bytes.
 """
 
+FILES_MEMORY = r"""
+Each column's bytes a row, as `memory_usage(deep=True)` counts them (categories are stored once, so
+they add a fraction of a byte a row):
+
+| column | dtype | bytes a row |
+|---|---|---|
+| `path` | Arrow `string`, 32-bit offsets | 4 + its characters |
+| `layer_id`, `kind`, `path_raw`, `sha256`, `link_target` | categorical | 1 (2 past 127 values, 4 past 32,767) |
+| `uid`, `gid` | categorical of the numbers | 1 each (a root holds a handful of owners) |
+| `mode` | uint16 | 2 |
+| `size`, `mtime` | int64, datetime64[us, UTC] | 8 each |
+| `disk_usage` | Arrow int64 (nullable) | 8 and a bit (pandas' `Int64` keeps a byte of mask: 9) |
+
+So a row is about 38 bytes (39 past 127 layers) plus its path. `uid`/`gid` were uint32 (4 bytes
+each) and `disk_usage` pandas' `Int64` before issue 30: 7 bytes a row less now, meaning unchanged
+(`files.uid == 0`, `files.uid.astype("int64")`, `files.disk_usage.sum()` work as before;
+`disk_usage`'s comparisons give `bool[pyarrow]` masks, which index as numpy masks do).
+Measured with `benchmarks/bench_scan.py` (`memory_usage(deep=True)`): a root of a few big layers
+(parts of /usr, a site-packages, node_modules; 191,476 rows, paths of 73.8 characters on average)
+112.1 bytes a row (119.1 before); a root of 408 small layers, each a package of a site-packages at
+/usr/local/lib/python3.11 (51,518 rows, paths of 84.4 characters) 123.0 (130.0): under 120 bytes a
+row while paths average less than about 80 characters, above it past that.
+
+**Why the path stays one string a row.** The path's characters are most of a row, and a real root
+repeats its directories on every row below them: on the many-layer root above, 6,042 directories
+(74 characters on average) are written out again on 51,518 rows. Past about 80 characters of path
+on average no column above can bring a row under 120 bytes; only sharing the prefixes can. No
+string type of pandas or Arrow shares them between rows: `string`/`large_string` hold each value
+whole and contiguous, Arrow's `string_view` costs 16 bytes a row (a directory row could point into
+its child's bytes, the siblings cannot share), a dictionary only collapses equal whole values. Sharing
+means two stored columns, `dir` (a categorical: each directory once, 1-2 bytes a row of codes) and
+`name` (the last component, 16 characters on average there), about 31 bytes a row for the path
+instead of 88, about 66 bytes a row in all. But `files["path"]` must stay a column that compares,
+filters, sorts, merges and groups as strings for every consumer (about 150 uses in 27 modules:
+fleet queries, the tree and explorer widgets, dive figures, diffs, reports, the CLI, users'
+notebooks). pandas has no derived column: `path` would have to be a custom ExtensionArray that
+rebuilds the whole string column for each of those operations (its `.str` methods included), or
+every consumer would move to `dir`/`name`. What it takes: (1) the `dir`/`name` columns in the
+contract and every scanner (directory walk, tar-split, tar headers, streamed tars); (2) one
+helper that joins them (`pyarrow.compute.binary_join_element_wise`) for the consumers that need
+whole paths, and the per-directory consumers (tree, explorer, dive's directory sizes) reading
+`dir` directly, which also saves them their own splitting; (3) snapshots storing `dir`/`name` (and
+reading older `path` columns by splitting them), fleet `find` matching on `dir` then `name`. That is
+a contract change of its own (every source and consumer, with the tests comparing with docker and
+dive), not one to fold into a dtype change; until then a root whose paths average more than about
+80 characters stays above 120 bytes a row.
+"""
+
 TIMES = r"""
 Every time column is `datetime64[us, UTC]`: microseconds, which span RFC 3339's years 1 to 9999
 (pandas' default nanoseconds end in 1677 and 2262). Image tools write that whole span: kaniko, ko,
@@ -687,32 +735,20 @@ def markdown() -> str:
         "`layerlab/frames/schema.py` by `python -m layerlab.frames.schema > docs/frames.md`).",
         "Sizes are int64 bytes, IDs full `sha256:<hex>` strings, times UTC.",
         "",
-        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: about 45",
-        "bytes a row plus the path's own characters. `layer_id` and `kind` are pandas categoricals (a byte a",
-        "row, two past 127 layers; `kind`'s categories are the ten kinds, in this order); `link_target`,",
-        "`sha256` and `path_raw` (mostly null: only links have a target, only hashed sources a digest, only",
-        "names that are not UTF-8 raw bytes) are categoricals too, one to four bytes a row of codes; `mode`",
-        "is uint16 and `uid`/`gid` uint32 (what Linux holds). `path` is Arrow `string`",
-        "(`pd.ArrowDtype(pa.string())`, printed `string[pyarrow]`): 32-bit offsets, 4 bytes a row less than",
-        "pandas' `string`, whose Arrow storage is `large_string` (64-bit offsets). It is a string column to",
-        "pandas (`==`, `.str`, `isin`, sorting, merging with other string columns); comparisons and `.str`",
-        "predicates give `bool[pyarrow]` masks, which index as numpy masks do. Measured with",
-        "`benchmarks/bench_scan.py` (`memory_usage(deep=True)`): a root of a few big layers (parts of /usr,",
-        "a site-packages, node_modules, an SDK; 191,359 rows, paths of 73.8 characters on average) 119.1",
-        "bytes a row (123.1 with `large_string`); a root of 403 small layers, each a package of a",
-        "site-packages at /usr/local/lib/python3.11 (51,381 rows, paths of 84.4 characters) 130.1 (134.1).",
-        "The path's characters are the rest: a root whose paths average more than about 75 characters is",
-        "above 120 bytes a row, since one string per row cannot share the prefixes its paths repeat.",
-        "A categorical compares with a string as a string column does; group by it with `observed=True`,",
-        "and compare such columns of two sources as strings (`astype(object)`), since their categories",
-        "differ; to set values, assign a whole column. Snapshots keep the categoricals dictionary-encoded",
-        "and `path` as Arrow `string`; snapshots written before (plain strings, `large_string` paths, int64,",
-        "bytes in an object or binary column) load into the same dtypes. A fleet's `path` is chunked by",
-        "host, so no chunk comes near the 2 GiB of characters 32-bit offsets hold.",
+        "`files` is the big frame (hundreds of thousands of rows a host), so it is kept compact: about 38",
+        "bytes a row plus the path's own characters (\"Bytes a row of files\" below says how, and why the",
+        "path is one string a row). A categorical compares with a value as a column of the values does;",
+        "group by it with `observed=True`, and compare such columns of two sources as values",
+        "(`astype(object)`, or `astype(\"int64\")` for `uid`/`gid`), since their categories differ; to set",
+        "values, assign a whole column. Snapshots keep the string categoricals dictionary-encoded, `uid`/`gid`",
+        "as uint32 numbers and `path` as Arrow `string`; snapshots written before (plain strings,",
+        "`large_string` paths, int64, bytes in an object or binary column) load into the same dtypes. A",
+        "fleet's `path` is chunked by host, so no chunk comes near the 2 GiB of characters 32-bit offsets hold.",
     ]
     for kind, cols in FRAMES.items():
         lines += ["", f"## {kind}", "", "| column | dtype | meaning |", "|---|---|---|"]
         lines += [f"| `{c.name}` | {c.dtype} | {c.doc.replace('|', '/')} |" for c in cols]
+    lines += ["", "## Bytes a row of files", "", *FILES_MEMORY.strip().splitlines()]
     lines += ["", "## File names", "", *NAMES.strip().splitlines()]
     lines += ["", "## Times", "", *TIMES.strip().splitlines()]
     return "\n".join(lines) + "\n"

@@ -102,7 +102,10 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     (ma, fa), (mb, fb) = _merged(inv, chain_a), _merged(inv_b, chain_b)
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position",
             "entry_kind"]
-    m = ma[cols].merge(mb[cols], on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
+    # owners are categoricals whose categories differ between sources: compared as the numbers
+    owners = {"uid": "int64", "gid": "int64"}
+    m = ma[cols].astype(owners).merge(mb[cols].astype(owners), on="path", how="outer", suffixes=("_a", "_b"),
+                                      indicator=True)
     both = (m["_merge"] == "both").to_numpy()
     # layer_id is categorical; the two sides' categories differ, so compare the IDs themselves
     same_layer = both & _mask((m["layer_id_a"].astype(object) == m["layer_id_b"].astype(object)))
