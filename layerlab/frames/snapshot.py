@@ -98,7 +98,8 @@ def column_from_arrow(arr, col: schema.Column, kind: str) -> pd.Series:
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         if arr.null_count:
-            raise SnapshotError(f"the {kind} frame's {col.name} holds nulls; the snapshot is damaged")
+            raise SnapshotError(f"the {kind} frame's {col.name} holds nulls (a file always has an owner): the "
+                                "snapshot is damaged or was edited; rescan the root")
         return pd.Series(schema.owner_codes(arr.to_numpy(zero_copy_only=False), f"{kind} frame's {col.name}"))
     if col.logical == schema.PATH_STRING and not pa.types.is_dictionary(arr.type):
         return pd.Series(schema.path_strings(arr))  # Arrow strings as stored, 32-bit offsets
