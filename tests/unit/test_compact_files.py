@@ -155,3 +155,19 @@ def _rows(layer, entries):
     for path, owner in entries:
         rows.add(path, "file", 1, 0o644, owner, owner, 0)
     return rows
+
+
+def test_diff_of_two_sources_whose_owners_differ_compares_the_numbers():
+    from layerlab.analyses import diff_images
+
+    app = "layerlab/app:1"
+    sample, vfs = ll.sample(), ll.sample("vfs")
+    frames = vfs.frames()
+    files = frames["files"].copy()
+    big = files["path"] == "/data/big.bin"
+    files["uid"] = schema.owner_codes(files["uid"].astype("int64").where(~big, 1000), "uid")
+    other = ll.Inventory(dict(vfs.meta), {**frames, "files": files})
+    assert list(other.files["uid"].cat.categories) != list(sample.files["uid"].cat.categories)
+    d = diff_images(sample, "layerlab/base:1", app, source_b=other, progress=False)
+    plain = diff_images(sample, "layerlab/base:1", app, source_b=vfs, progress=False)
+    assert len(d) == len(plain) and set(d["status"]) == {"added"} and "/data/big.bin" in set(d["path"])
