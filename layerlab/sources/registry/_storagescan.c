@@ -336,7 +336,20 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
                 continue;
             name[len] = '/';
             memcpy(name + len + 1, only[1], m + 1);
-            int sub = open_at(dir->fd, name + name_len + (name_len ? 1 : 0), O_RDONLY | O_DIRECTORY);
+            const char *below = name + name_len + (name_len ? 1 : 0);
+            int sub = open_at(dir->fd, below, O_RDONLY | O_DIRECTORY);
+            if (sub < 0 && errno == ENOTDIR) {
+                /* a file, or a symbolic link (O_DIRECTORY | O_NOFOLLOW on one says ENOTDIR): which one */
+                int at = open_at(dir->fd, below, O_PATH);
+                int why = at < 0 && (errno == ELOOP || errno == EXDEV) ? ELOOP : ENOTDIR;
+                struct stat st;
+                if (at >= 0) {
+                    if (fstat(at, &st) == 0 && S_ISLNK(st.st_mode))
+                        why = ELOOP;
+                    close(at);
+                }
+                errno = why;
+            }
             if (sub < 0) {
                 if (errno == ELOOP || errno == EXDEV)  /* the entry or the named folder: a symbolic link */
                     rc = add(o, name, len + 1 + m, 'L', 0, NULL, 0);
