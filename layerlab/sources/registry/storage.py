@@ -440,18 +440,9 @@ class _LocalScan:
                         self._symlink(f"blobs/{alg}/{xx}")
                     elif sub:
                         shards.append((alg, f"blobs/{alg}/{xx}"))
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ...display import progress_bar
-
-        progress = self.store.progress
-        with ThreadPoolExecutor(max_workers=_scan_threads(self.store)) as pool:
-            listed = list(progress_bar(pool.map(lambda s: self.scan(s[1], 1, b"data", False), shards),
-                                       total=len(shards), desc=f"listing {self.store.url}", unit="folders",
-                                       leave=False, progress=progress, skip=progress is None and len(shards) < 200,
-                                       delay=1))
         sizes: dict[str, int] = {}
-        for (alg, rel), found in zip(shards, listed):
+        for (alg, rel), found in zip(shards, self.store.map(lambda s: self.scan(s[1], 1, b"data", False), shards,
+                                                            f"listing {self.store.url}", "folders", threads=True)):
             for name, code, size in sorted(found):
                 digest = _intern(f"{alg}:{name}")
                 if code == "f":
@@ -578,13 +569,6 @@ def _open_below(dirfd: int, rel: str) -> int:
     return fd
 
 
-def _scan_threads(store: Store) -> int:
-    """Threads for the C scanner: more than the cores, since its system calls wait on the disk
-    whenever the tree is not all in the page cache (a million files often are not), and it waits
-    without the GIL; on a warm cache the extra threads cost little."""
-    return max(1, min(store.max_workers, LOCAL_WORKERS * 4))
-
-
 def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress: bool | None):
     """RepoData of each repository, read on the store's pool a bounded window ahead of the caller."""
     from concurrent.futures import ThreadPoolExecutor
@@ -593,7 +577,7 @@ def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress
 
     repos = scan.repositories()
     known: dict = {}
-    workers = _scan_threads(scan.store)
+    workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS))
     window = 8 * workers  # read ahead of the mark and sweep, never the whole storage at once
     with ThreadPoolExecutor(max_workers=workers) as pool, \
             progress_bar(total=len(repos), desc="reading repositories", unit="repositories", leave=False,
