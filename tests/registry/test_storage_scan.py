@@ -1,7 +1,8 @@
 """A local registry storage read by the C scanner (``registry/_storagescan.c``) audits exactly as the
 same storage listed and read file by file (the path object stores take, and the fallback without a
 compiler), on a storage written by the benchmark's generator, intact and damaged: a symlinked
-revision link, a FIFO as a layer link, a tag's current link that is a symbolic link, blob data that
+revision link, a FIFO as a layer link, a tag's current link that is a symbolic link, a tag's history
+folder that is one and a history link that is a FIFO, blob data that
 is a FIFO or a symbolic link, a repository's folder linked out of the root. The audit's agreement with distribution's
 own garbage-collect on such storage is held by the live tests (test_live_storage_generated.py)."""
 
@@ -69,6 +70,12 @@ def test_damaged_storage_is_audited_as_the_listing_does(generated, monkeypatch, 
     current = sorted((repos[2] / "_manifests/tags").glob("*/current/link"))[0]
     current.unlink()
     current.symlink_to(target)
+    index = sorted((repos[4] / "_manifests/tags").glob("*/index"))[0]
+    shutil.move(str(index), tmp_path / "elsewhere-index")
+    index.symlink_to(tmp_path / "elsewhere-index")  # a tag's history out of the root: said, not walked
+    history = sorted((repos[5] / "_manifests/tags").glob("*/index/*/*/link"))[0]
+    history.unlink()
+    os.mkfifo(history)  # named by its path, never opened
     data, other = sorted((v2 / "blobs").rglob("data"))[:2]
     data.unlink()
     os.mkfifo(data)
@@ -80,7 +87,7 @@ def test_damaged_storage_is_audited_as_the_listing_does(generated, monkeypatch, 
     scanned, listed = _both(copy, monkeypatch)
     _assert_same(scanned, listed)
     said = " | ".join(scanned.problems)
-    assert str(revision) in said and str(current) in said and str(repos[3]) in said
+    assert str(revision) in said and str(current) in said and str(repos[3]) in said and str(index) in said
     assert "FIFO" in said and str(other) in said
     assert scanned.gc_untagged.error  # the damaged tag link stops --delete-untagged, as GC stops
     assert repos[3].relative_to(v2 / "repositories").as_posix() not in set(scanned.repositories["repository"])

@@ -14,11 +14,13 @@
  * O_NOATIME where allowed and O_NONBLOCK (a FIFO never blocks); only regular files are read (fstat
  * first), and at most ``limit`` bytes of each.
  *
- * scan(dirfd: int, rel: bytes, depth: int, leaf: bytes, read: bool, limit: int) -> list | None
+ * scan(dirfd: int, rel: bytes, depth: int, leaf: bytes, read: int, limit: int, only: bytes = b"") -> list | None
  *   The folders ``depth`` levels below ``rel`` (relative to ``dirfd``), each probed for ``leaf`` (a
  *   relative path such as b"link" or b"current/link"). One tuple per leaf folder: (name, code, value):
  *   name: the folder's path below rel ("sha256/<hex>"), str (surrogateescape);
- *   code: 'f' a regular file (value: its bytes when read, else its size), 'm' no leaf there,
+ *   code: 'f' a regular file (value: its size when read is 0, its bytes when 1, when 2 its text:
+ *         decoded as UTF-8 with errors replaced and stripped, as Python's bytes.decode().strip()),
+ *         'm' no leaf there,
  *         'l' a symbolic link on the way or at the leaf (never followed), 'D' a directory,
  *         'p' FIFO, 's' socket, 'c' device, 'o' other, 'B' above limit (value: its size);
  *   A symbolic link met where a folder is walked is one tuple with code 'L' and its partial name.
@@ -26,6 +28,9 @@
  *   (a leaf below a leaf folder is found through a further folder: depth 4 from ``tags`` reaches
  *   ``<tag>/index/<alg>/<hex>/link``, and passes ``<tag>/current/link`` by, a file above the leaf folders);
  *   a symbolic link on the way to rel raises OSError ELOOP (or ENOTDIR, EXDEV), as do other errors.
+ *   only: a pattern of ``depth`` names joined by slashes, a star for any name (a star, "index", a star
+ *   and a star below ``tags``): entries of a level whose name differs are passed by, not walked (a tag's
+ *   ``current`` folder when its history is wanted).
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -254,7 +259,7 @@ static struct linux_dirent64 *next_entry(Dir *dir) {
 
 /* Walk ``depth`` levels of folders below ``fd`` (owned: closed here), probing each leaf folder. */
 static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const char *leaf, int read_it, size_t limit,
-                Buf *buf) {
+                Buf *buf, char **only) {
     Dir dirs = {fd, malloc(32768), 0, 0}, *dir = &dirs;
     if (!dirs.data) {
         o->err = ENOMEM;
@@ -277,6 +282,8 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
             continue;
         size_t n = strlen(d->d_name);
         if (name_len + n + 2 > 4096)
+            continue;
+        if (only && only[0] && strcmp(only[0], "*") != 0 && strcmp(only[0], d->d_name) != 0)
             continue;
         size_t len = name_len;
         if (len)
@@ -320,6 +327,38 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
                     close(sub);
                 }
             }
+        } else if (type == DT_DIR && depth >= 3 && only && only[1] && strcmp(only[1], "*") != 0) {
+            /* The level below names one folder: "<entry>/<that name>" opened in one call, neither
+             * folder listed (a tag's folder holds its current link and its index; only the index is
+             * wanted). Missing or not a folder: nothing, as a listing finds nothing below it. */
+            size_t m = strlen(only[1]);
+            if (len + 1 + m + 1 > 4096)
+                continue;
+            name[len] = '/';
+            memcpy(name + len + 1, only[1], m + 1);
+            const char *below = name + name_len + (name_len ? 1 : 0);
+            int sub = open_at(dir->fd, below, O_RDONLY | O_DIRECTORY);
+            if (sub < 0 && errno == ENOTDIR) {
+                /* a file, or a symbolic link (O_DIRECTORY | O_NOFOLLOW on one says ENOTDIR): which one */
+                int at = open_at(dir->fd, below, O_PATH);
+                int why = at < 0 && (errno == ELOOP || errno == EXDEV) ? ELOOP : ENOTDIR;
+                struct stat st;
+                if (at >= 0) {
+                    if (fstat(at, &st) == 0 && S_ISLNK(st.st_mode))
+                        why = ELOOP;
+                    close(at);
+                }
+                errno = why;
+            }
+            if (sub < 0) {
+                if (errno == ELOOP || errno == EXDEV)  /* the entry or the named folder: a symbolic link */
+                    rc = add(o, name, len + 1 + m, 'L', 0, NULL, 0);
+                else if (errno != ENOENT && errno != ENOTDIR)
+                    o->err = errno, rc = -1;
+            } else {
+                rc = walk(o, sub, name, len + 1 + m, depth - 2, leaf, read_it, limit, buf, only + 2);
+            }
+            name[len] = 0;
         } else if (type == DT_DIR) {
             int sub = open_at(dir->fd, d->d_name, O_RDONLY | O_DIRECTORY);
             if (sub < 0) {
@@ -332,7 +371,7 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
                     rc = -1;
                 }
             } else {
-                rc = walk(o, sub, name, len, depth - 1, leaf, read_it, limit, buf);
+                rc = walk(o, sub, name, len, depth - 1, leaf, read_it, limit, buf, only ? only + 1 : NULL);
             }
         }
         /* regular files and others above the leaf folders: distribution's walk passes them by */
@@ -344,15 +383,57 @@ static int walk(Out *o, int fd, char *name, size_t name_len, int depth, const ch
     return rc;
 }
 
+/* What Python's ``data.decode(errors="replace").strip()`` gives, without its two calls and the bytes
+ * object in between for the usual case: a link of ASCII, stripped of what str.strip() strips there. */
+static int ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+
+static PyObject *text_of(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n && !((unsigned char)s[i] & 0x80))
+        i++;
+    if (i < n) {  /* not ASCII: Python's own decode and strip */
+        PyObject *u = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
+        if (!u)
+            return NULL;
+        PyObject *t = PyObject_CallMethod(u, "strip", NULL);
+        Py_DECREF(u);
+        return t;
+    }
+    size_t a = 0, b = n;
+    while (a < b && ascii_space((unsigned char)s[a]))
+        a++;
+    while (b > a && ascii_space((unsigned char)s[b - 1]))
+        b--;
+    return PyUnicode_DecodeASCII(s + a, (Py_ssize_t)(b - a), NULL);
+}
+
 static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     int dirfd_, depth, read_it;
-    const char *rel, *leaf;
-    Py_ssize_t rel_len, leaf_len, limit;
-    if (!PyArg_ParseTuple(args, "iy#iy#pn", &dirfd_, &rel, &rel_len, &depth, &leaf, &leaf_len, &read_it, &limit))
+    const char *rel, *leaf, *pattern = "";
+    Py_ssize_t rel_len, leaf_len, limit, pattern_len = 0;
+    if (!PyArg_ParseTuple(args, "iy#iy#in|y#", &dirfd_, &rel, &rel_len, &depth, &leaf, &leaf_len, &read_it, &limit,
+                          &pattern, &pattern_len))
         return NULL;
-    if (depth < 0 || limit < 0 || limit > (64 << 20)) {
-        PyErr_SetString(PyExc_ValueError, "depth must be >= 0 and limit within 0..64 MiB");
+    if (depth < 0 || depth > 16 || limit < 0 || limit > (64 << 20) || read_it < 0 || read_it > 2) {
+        PyErr_SetString(PyExc_ValueError, "depth must be within 0..16, read 0, 1 or 2 and limit within 0..64 MiB");
         return NULL;
+    }
+    /* the pattern split into its names, one per level (NULL past its end: any name) */
+    char patbuf[4096], *only[18] = {0};
+    if (pattern_len) {
+        if ((size_t)pattern_len >= sizeof patbuf) {
+            PyErr_SetString(PyExc_ValueError, "only: too long");
+            return NULL;
+        }
+        memcpy(patbuf, pattern, (size_t)pattern_len);
+        patbuf[pattern_len] = 0;
+        int level = 0;
+        for (char *p = patbuf; p && level < 17; level++) {
+            only[level] = p;
+            p = strchr(p, '/');
+            if (p)
+                *p++ = 0;
+        }
     }
     Out o = {0};
     char *name = malloc(4096);
@@ -372,7 +453,7 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         close(fd);
     } else {
         name[0] = 0;
-        rc = walk(&o, fd, name, 0, depth, leaf, read_it, (size_t)limit, &buf);
+        rc = walk(&o, fd, name, 0, depth, leaf, read_it, (size_t)limit, &buf, pattern_len ? only : NULL);
     }
     Py_END_ALLOW_THREADS
     free(name);
@@ -396,9 +477,9 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         Entry e;
         memcpy(&e, o.entries.data + i * sizeof e, sizeof e);
         PyObject *nm = PyUnicode_DecodeFSDefaultAndSize(o.names.data + e.name_off, (Py_ssize_t)e.name_len);
-        PyObject *value = (e.code == 'f' && read_it)
-                              ? PyBytes_FromStringAndSize(o.values.data + e.value_off, (Py_ssize_t)e.value_len)
-                              : PyLong_FromLongLong(e.size);
+        PyObject *value = e.code != 'f' || !read_it ? PyLong_FromLongLong(e.size)
+                          : read_it == 2 ? text_of(o.values.data + e.value_off, e.value_len)
+                                         : PyBytes_FromStringAndSize(o.values.data + e.value_off, (Py_ssize_t)e.value_len);
         PyObject *code = PyUnicode_FromOrdinal(e.code);
         PyObject *item = (nm && value && code) ? PyTuple_New(3) : NULL;
         if (!item) {
@@ -497,7 +578,8 @@ static PyMethodDef methods[] = {
     {"read", read_files, METH_VARARGS,
      "read(dirfd, paths, limit) -> [(code, bytes or size)] for each path below dirfd (see the module's source)"},
     {"scan", scan, METH_VARARGS,
-     "scan(dirfd, rel, depth, leaf, read, limit) -> [(name, code, bytes or size)] or None (see the module's source)"},
+     "scan(dirfd, rel, depth, leaf, read, limit, only=b'') -> [(name, code, bytes, text or size)] or None (see the "
+     "module's source)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,6 +13,7 @@ lists the tree once (``Listing``), reads the link files and manifests it needs, 
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import threading
 from dataclasses import dataclass, field
@@ -355,6 +356,7 @@ def _listed_repositories(store: Store, v2: str, tree: Listing, links: dict[str, 
 
 #: What _storagescan's codes say a leaf is, for messages (blob data that is not a regular file).
 _ODD_CODES = {"l": "symlink", "p": "FIFO", "s": "socket", "c": "device", "o": "other"}
+_TEXT = 2  # _storagescan.scan's read mode giving a file's text, decoded and stripped
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -380,7 +382,7 @@ class _LocalScan:
             self.problems.append(outside_root(path) or f"{path} is a symbolic link (distribution writes none); "
                                  "not followed")
 
-    def scan(self, rel: str, depth: int, leaf: bytes, read: bool) -> list:
+    def scan(self, rel: str, depth: int, leaf: bytes, read: int) -> list:
         """_storagescan.scan below v2, counted (a listing per call, a GET per file read, a HEAD per
         file only stat'ed); a folder that is a symbolic link is a problem said, never followed."""
         from ._storagescan import scan
@@ -388,7 +390,7 @@ class _LocalScan:
         counts = self.store.counts
         counts.add("LIST")
         try:
-            found = scan(self.fd, os.fsencode(rel), depth, leaf, read, MANIFEST_LIMIT)
+            found = scan(self.fd, os.fsencode(rel), depth, leaf, int(read), MANIFEST_LIMIT)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
                 self._symlink(rel)
@@ -483,16 +485,14 @@ class _LocalScan:
         tags, history = [], {}
         revisions: list[str] = []
         if "_manifests" in marks:
-            for tag, code, value in sorted(self.scan(f"{path}/_manifests/tags", 1, b"current/link", True)):
+            for tag, code, value in sorted(self.scan(f"{path}/_manifests/tags", 1, b"current/link", _TEXT)):
                 if code == "L":
                     continue
-                digest = None if code in ("m", "D") else (
-                    value.decode(errors="replace").strip() if code == "f" else "")
+                digest = None if code in ("m", "D") else (value if code == "f" else "")
                 tags.append((tag, digest))
-                # the tag's history: names, not contents (GC reads none); a link that is not empty
-                history[tag] = [_intern(n.replace("/", ":", 1)) for n, c, size in
-                                sorted(self.scan(f"{path}/_manifests/tags/{tag}/index", 2, b"link", False))
-                                if c == "f" and size > 0]
+                history[tag] = []
+            if tags:
+                self._history(f"{path}/_manifests/tags", history)
             revisions = self._links(f"{path}/_manifests/revisions")
         layers = self._links(f"{path}/_layers") if "_layers" in marks else []
         uploads = sum(1 for _, d, _ in self._entries(f"{path}/_uploads") or [] if d) if "_uploads" in marks else 0
@@ -510,11 +510,40 @@ class _LocalScan:
         infos = {d: known[d] for d in revisions if d in blob_sizes}
         return RepoData(name, "_manifests" in marks, tags, history, revisions, layers, uploads, infos)
 
+    def _history(self, rel: str, history: dict[str, list[str]]) -> None:
+        """Each tag's history (``<tag>/index/<alg>/<hex>/link`` below ``rel``, the tags folder), in one
+        scan of the whole folder rather than one per tag: names, not contents (GC reads none), of links
+        that are not empty. Symbolic links are said only below an index (a tag's folder or its
+        current link that is one was said by the scan of the current links)."""
+        from ._storagescan import scan
+
+        counts = self.store.counts
+        counts.add("LIST")
+        try:
+            found = scan(self.fd, os.fsencode(rel), 4, b"link", 0, MANIFEST_LIMIT, b"*/index/*/*")
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
+                return  # the tags folder itself: said by the scan of the current links
+            raise
+        files = 0
+        for name, code, size in sorted(found or ()):
+            parts = name.split("/")
+            if parts[0] not in history:  # a tag whose folder is a symbolic link: said, not walked
+                continue
+            if code == "f":
+                files += 1
+                if size > 0 and len(parts) == 4:
+                    history[parts[0]].append(_intern(f"{parts[2]}:{parts[3]}"))
+            elif code == "L":
+                self._symlink(f"{rel}/{name}")
+            elif code == "l":
+                self._symlink(f"{rel}/{name}/link")
+        counts.add("HEAD", files)
+
     def _links(self, rel: str) -> list[str]:
         """What each ``<alg>/<hex>/link`` under ``rel`` holds, in path order (files only: a symbolic
         link, a FIFO or an empty link names nothing, as when listed)."""
-        return [_intern(text) for _, code, value in sorted(self.scan(rel, 2, b"link", True))
-                if code == "f" and (text := value.decode(errors="replace").strip())]
+        return [_intern(text) for _, code, text in sorted(self.scan(rel, 2, b"link", _TEXT)) if code == "f" and text]
 
 
 _NOATIME_FLAG = getattr(os, "O_NOATIME", 0)
@@ -606,11 +635,17 @@ def _audit(store: Store, v2: str) -> StorageAudit:
     problems: list[str] = []
     if not store.object_store and _scanner_available():
         scan = _LocalScan(store, v2, problems)
+        collecting = gc.isenabled()
+        # A million small objects and no cycles among them: the cycle collector would rescan the heap
+        # again and again while they are made (a fifth of the audit's time at full size), for nothing.
+        gc.disable()
         try:
             blob_sizes = scan.blob_sizes()
             plans, frames = _decide(_scanned_repositories(scan, blob_sizes, store.progress), blob_sizes, problems)
         finally:
             scan.close()
+            if collecting:
+                gc.enable()
     else:
         tree = Listing.read(store, v2)
         links = _read_links(store, v2, tree)
