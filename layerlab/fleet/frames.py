@@ -158,15 +158,15 @@ def _read_files(fs, by_file: dict, frame: str, names: list[str], keep_group):
                 raise source
             opened = pa.OSFile(source) if isinstance(source, str) else pa.BufferReader(source)
             with opened, pq.ParquetFile(opened) as pf:
-                stored = pf.schema_arrow.names
-                present = [n for n in names if n in stored]
+                # a column the file lacks (an older format's) is left out by pyarrow, then made nulls
+                # by _as_read: asking the file's schema first cost more than reading a column
                 if keep_group is None:
-                    table = pf.read(columns=present, use_threads=False)
+                    table = pf.read(columns=names, use_threads=False)
                 else:
                     groups = [g for g in range(pf.metadata.num_row_groups) if keep_group(pf.metadata, g)]
                     if not groups:
                         continue
-                    table = pf.read_row_groups(groups, columns=present, use_threads=False)
+                    table = pf.read_row_groups(groups, columns=names, use_threads=False)
         except FileNotFoundError:
             raise
         except (OSError, pa.ArrowException) as e:
