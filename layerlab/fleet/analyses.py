@@ -347,20 +347,34 @@ def find(fleet, path: str | None = None, *, sha256: str | None = None, size: int
     hits = pd.concat(parts, ignore_index=True) if parts else find_rows([])
     if hits.empty:
         return hits.assign(images=pd.Series(dtype=object)).reset_index(drop=True)
+    # Each match's images named in pandas: a loop over the matching layers' (host, image) rows cost
+    # more than the find itself at 10,000 hosts (260,000 rows for a file of a shared base layer).
     il = t["listed_layers"]
-    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(t["listed"][[HOST, "image_id", "tags"]],
-                                                              on=[HOST, "image_id"])
-    from ..display import short_name
-
-    names: dict = {}
-    named: dict = {}  # short_name once per image and tags, not once per host
-    for h, lid, iid, tags in zip(il[HOST], il["layer_id"], il["image_id"], il["tags"]):
-        key = (iid, tuple(tags))
-        if key not in named:
-            named[key] = short_name(tags, iid)
-        names.setdefault((h, lid), set()).add(named[key])
-    hits["images"] = [sorted(names.get((h, lid), ())) for h, lid in zip(hits[HOST], hits["layer_id"])]
+    il = il[il["layer_id"].isin(set(hits["layer_id"]))].merge(_listed_names(t), on=[HOST, "image_id"])
+    il = il.drop_duplicates([HOST, "layer_id", "name"]).sort_values("name", kind="stable")
+    named = il.groupby([HOST, "layer_id"], observed=True, sort=False)["name"].agg(list).rename("images").reset_index()
+    hits = hits.merge(named, on=[HOST, "layer_id"], how="left")
+    hits["images"] = [v if isinstance(v, list) else [] for v in hits["images"]]
     return hits.sort_values([HOST, "path", "layer_id"], ignore_index=True)
+
+
+def _listed_names(t: dict) -> pd.DataFrame:
+    """``host``, ``image_id`` and ``name`` (the shortest tag, or the ID, as ``display.short_name``
+    gives it) of each listed image, named once per distinct image and tags."""
+    if "listed_names" not in t:
+        from ..display import short_name
+
+        listed = t["listed"]
+        named: dict = {}
+        names = []
+        for iid, tags in zip(listed["image_id"], listed["tags"]):
+            key = (iid, tuple(tags))
+            if key not in named:
+                named[key] = short_name(tags, iid)
+            names.append(named[key])
+        t["listed_names"] = pd.DataFrame({HOST: listed[HOST], "image_id": listed["image_id"],
+                                          "name": pd.Series(names, dtype=object, index=listed.index)})
+    return t["listed_names"]
 
 
 def default_group(host: str) -> str:

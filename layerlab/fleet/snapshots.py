@@ -111,6 +111,10 @@ def find_snapshots(paths, storage_options: dict | None = None, listings: dict | 
     for given in paths:
         if not given.strip():
             raise FleetError("an empty path was given: name snapshot folders, folders of snapshots, globs or URLs")
+        local = _local_snapshot(given)
+        if local is not None:
+            found.setdefault(local, None)
+            continue
         try:
             hits, fs, listed = _expand(given, storage_options, listings is not None)
         except FleetError:
@@ -122,6 +126,18 @@ def find_snapshots(paths, storage_options: dict | None = None, listings: dict | 
         if listings is not None:
             listings.update({_name(fs, k): v for k, v in listed.items()})
     return list(found)
+
+
+def _local_snapshot(given: str) -> str | None:
+    """``given``'s name when it is plainly a local snapshot folder (no URL, glob or ``~``), else None.
+    A shell's ``hosts/*.layerlab`` gives thousands of these: asking fsspec about each cost a quarter
+    of a millisecond, more than checking the snapshot later (measured on 10,000)."""
+    if "://" in given or given.startswith("~") or any(c in given for c in GLOB_CHARS):
+        return None
+    path = given.rstrip("/") or "/"
+    if not os.path.isdir(path) or not (path.endswith(SUFFIX) or os.path.isfile(f"{path}/meta.json")):
+        return None
+    return os.path.abspath(path)
 
 
 def _flat(fs, path: str) -> tuple[list[str], dict]:
