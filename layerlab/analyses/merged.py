@@ -31,7 +31,9 @@ def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) 
     """The merged view of files rows that carry a ``position`` (see ``merged_view``)."""
     if visible is None:
         visible = resolve(files, "oci")
-    out = visible.sort_values("path", kind="stable").reset_index(drop=True)
+    if not visible["path"].is_monotonic_increasing:  # (the file tree hands its stacks over sorted)
+        visible = visible.sort_values("path", kind="stable")
+    out = visible.reset_index(drop=True)
     entry_kind = out["kind"].astype(object)
     kind = entry_kind.replace({"hardlink": "file", "opaque": "dir"})
     size = out["size"].to_numpy().copy()
