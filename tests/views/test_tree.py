@@ -315,3 +315,32 @@ def test_stacking_every_prefix_at_once_equals_resolve(sample):
 
 def test_stacking_every_prefix_at_once_on_the_real_captures(capture):
     assert check_stacks_equal_resolve(capture) > 10
+
+
+def check_all_added_equals_the_merge(inv) -> int:
+    """``_compare`` of an empty filesystem (what a base layer is compared with) with each image's base
+    layer: the shortcut that skips the merge returns the merge's frame, value for value and type for type."""
+    import pandas as pd
+
+    from layerlab.analyses.diff import diff
+
+    checked = 0
+    for image_id in inv.images["image_id"]:
+        base = inv.chain(image_id)[:1]
+        for entries in (True, False):
+            args = dict(unchanged=True, hash=False, progress=None, entries=entries)
+            fast = diff._compare(inv, inv, [], base, **args)
+            merged = diff._compare(inv, inv, [], base, shortcut=False, **args)
+            pd.testing.assert_frame_equal(fast, merged, check_exact=True)
+            for col in fast.columns:
+                assert [type(v) for v in fast[col]] == [type(v) for v in merged[col]], (image_id[:19], col)
+            checked += len(fast) > 0
+    return checked
+
+
+def test_a_base_layer_against_nothing_skips_the_merge_and_equals_it(sample):
+    assert check_all_added_equals_the_merge(sample) > 10
+
+
+def test_a_base_layer_against_nothing_on_the_real_captures(capture):
+    assert check_all_added_equals_the_merge(capture) > 2

@@ -96,10 +96,51 @@ def diff_images(source, a, b, *, unchanged: bool = False, hash="auto", progress=
 _CHANGE_NAMES = ("kind", "size", "mode", "owner", "target", "mtime", "content")
 
 
-def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False) -> pd.DataFrame:
+def _all_added(mb: pd.DataFrame, entries: bool) -> pd.DataFrame:
+    """What ``_compare`` returns when a's filesystem is empty (a base layer, nothing below it): every
+    path of b added, built from b's merged view without the outer merge and its comparisons (a
+    quarter of a 150k-file tree's first open)."""
+    n = len(mb)
+    index = pd.RangeIndex(n)
+    none = pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
+    size_b = pd.Series(mb["file_size"].to_numpy(dtype=np.int64), index=index)
+    out = pd.DataFrame(
+        {
+            "path": pd.Series(mb["path"].to_numpy(dtype=object), index=index, dtype=object),
+            "status": pd.Series(np.full(n, "added", dtype=object), index=index, dtype=object),
+            "changes": none,
+            "kind_a": none,
+            "kind_b": pd.Series(mb["kind"].to_numpy(dtype=object), index=index, dtype=object),
+            "size_a": pd.Series(np.zeros(n, dtype=np.int64), index=index),
+            "size_b": size_b,
+            "size_delta": size_b,
+            "layer_a": none,
+            "layer_b": pd.Series(mb["layer_id"].astype(object).to_numpy(dtype=object), index=index, dtype=object),
+            "position_a": pd.Series(pd.array(np.full(n, None, dtype=object), dtype="Int64"), index=index),
+            "position_b": pd.Series(mb["position"].astype("Int64").array, index=index),
+            "content_changed": pd.Series(pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool)),
+                                         index=index),
+        }
+    )
+    if entries:
+        for col in ("mode", "uid", "gid"):
+            out[col] = mb[col].to_numpy().astype("int64")
+        out["link_target"] = pd.Series(mb["link_target"].to_numpy(dtype=object), index=index, dtype=object)
+        out = nulls_as_none(out, ["link_target"])
+    out = nulls_as_none(out, ["changes", "kind_a", "kind_b", "layer_a", "layer_b"])
+    if out["path"].is_monotonic_increasing:  # (a merged view is sorted by path)
+        return out
+    return out.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False,
+             shortcut=True) -> pd.DataFrame:
     """``diff_images`` of two layer chains (the filesystems they stack to); with ``entries``, also each
-    path's ``mode``, ``uid``, ``gid`` and ``link_target`` (b's, or a's for a removed path)."""
+    path's ``mode``, ``uid``, ``gid`` and ``link_target`` (b's, or a's for a removed path).
+    ``shortcut``: when a's filesystem is empty, ``_all_added`` (False: the merge, for tests)."""
     (ma, fa), (mb, fb) = _merged(inv, chain_a), _merged(inv_b, chain_b)
+    if shortcut and ma.empty and len(mb):
+        return _all_added(mb, entries)
     cols = ["path", "kind", "file_size", "mode", "uid", "gid", "mtime", "link_target", "layer_id", "position",
             "entry_kind"]
     # owners are categoricals whose categories differ between sources: compared as the numbers
