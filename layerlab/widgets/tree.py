@@ -260,58 +260,33 @@ class Tree:
 
     def __init__(self, changes: pd.DataFrame, stacks: Stacks | None = None, stacked: tuple[int, ...] = ()):
         d = changes
-        kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
-        size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
-        df = pd.DataFrame({
-            "path": d["path"].astype(object), "status": d["status"].astype(object),
-            "changes": d["changes"].astype(object),
-            "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
-            "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
-            "position": d["position_b"].fillna(d["position_a"]).astype("float"),
-        })
-        df = df[df["path"] != "/"].reset_index(drop=True)
-        paths = df["path"].to_numpy(dtype=object)
-        # ``stacks`` and the two stacks ``changes`` compares (``stacked``): the chain's paths split once
-        known = stacks.split(paths, stacked) if stacks is not None and stacked else None
-        if known is None:
-            sorted_ = len(paths) < 2 or bool((paths[1:] >= paths[:-1]).all())  # as layer_changes returns them
-            parent, name, depth = _split(df["path"])
-            # Directories a tar lists only through their children (`docker import` of such a tar): the
-            # parents not listed, and theirs.
-            missing = set(parent) - set(paths) - {"/"}
-            implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
-            if implied:
-                df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None,
-                                                  "kind": "dir", "size": 0, "mode": -1, "uid": -1, "gid": -1,
-                                                  "link_target": None, "position": np.nan})], ignore_index=True)
-            if implied or not sorted_:
-                df = df.sort_values("path", kind="stable").reset_index(drop=True)
-                parent, name, depth = _split(df["path"])
-            parent_row = pd.Index(df["path"]).get_indexer(parent)  # each row's parent row (-1: "/"), by hashing
-            self.__dict__.update(parent=parent, name=name)  # (else made when asked)
+        paths = d["path"].to_numpy(dtype=object)
+        drop = 1 if len(paths) and paths[0] == "/" else 0  # "/" sorts first
+        # ``stacks`` and the two stacks ``changes`` compares (``stacked``): the chain's paths split once,
+        # and the rows taken as plain arrays (a frame of them is made only if asked for)
+        known = stacks.split(paths[drop:], stacked) if stacks is not None and stacked else None
+        if known is not None:
+            self.depth, self.parent_row = known
+            status = d["status"].to_numpy(dtype=object)[drop:]
+            removed = status == "removed"
+            self.paths, self.status = paths[drop:], status
+            self.kind = np.where(removed, d["kind_a"].to_numpy(dtype=object)[drop:],
+                                 d["kind_b"].to_numpy(dtype=object)[drop:])
+            self.size_of = np.where(removed, d["size_a"].to_numpy()[drop:], d["size_b"].to_numpy()[drop:]).astype(
+                np.int64)
+            self.mode, self.uid, self.gid = (d[c].to_numpy()[drop:].astype(np.int64) for c in ("mode", "uid", "gid"))
+            self.link_target = d["link_target"].to_numpy(dtype=object)[drop:]
+            self._rest = (d, drop)  # for ``frame``
         else:
-            depth, parent_row = known
-        self.frame = df
-        self.paths = df["path"].to_numpy(dtype=object)
+            self._slow_init(d)
         n = len(self.paths)
-        self.depth, self.parent_row = depth, parent_row
-        self.kind = df["kind"].to_numpy(dtype=object)
-        self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
-        # plain arrays: a row's columns are read one by one for every line listed
-        self.size_of = df["size"].to_numpy()
-        self.mode = df["mode"].to_numpy()
-        self.uid = df["uid"].to_numpy()
-        self.gid = df["gid"].to_numpy()
-        self.link_target = df["link_target"].to_numpy(dtype=object)
-        # children of each directory, in path order (= name order within one parent)
-        order = np.argsort(self.parent_row, kind="stable")
-        grouped = self.parent_row[order]
-        bounds = np.flatnonzero(np.diff(grouped)) + 1
-        self.children: dict[str, list[int]] = {
-            ("/" if grouped[start] < 0 else self.paths[grouped[start]]): rows.tolist()
-            for start, rows in zip(np.r_[0, bounds].astype(int), np.split(order, bounds))} if n else {}
-        self.child_count = np.bincount(self.parent_row[self.parent_row >= 0], minlength=n)
+        # children of each directory, in path order (= name order within one parent): rows
+        # _kid_rows[_kid_start[p + 1]:_kid_start[p + 2]] of row p (p = -1: "/")
+        self._kid_rows = np.argsort(self.parent_row, kind="stable")
+        counts = np.bincount(self.parent_row + 1, minlength=n + 1) if n else np.zeros(1, dtype=np.int64)
+        self._kid_start = np.r_[0, np.cumsum(counts)]
+        self.child_count = counts[1:]
         # Each row's subtree as a slice [lo, hi) of rows: every path under p sorts between p + "/" and
         # p + "0", so descendants are contiguous; folded up from the deepest level, one numpy step a level.
         lo, hi = np.full(n, n, dtype=np.int64), np.full(n, -1, dtype=np.int64)
@@ -326,6 +301,84 @@ class Tree:
         self._changed = np.concatenate([[0], np.cumsum(self.status != "unchanged")])
         self.sizes = self._sizes(self.kind == "file")
         self.changed_under = self._changed[hi] - self._changed[lo]
+
+    def _slow_init(self, d: pd.DataFrame):
+        """The rows of ``changes`` split and indexed on their own (no ``Stacks``, or paths it does not hold)."""
+        kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
+        size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
+        df = pd.DataFrame({
+            "path": d["path"].astype(object), "status": d["status"].astype(object),
+            "changes": d["changes"].astype(object),
+            "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
+            "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
+            "position": d["position_b"].fillna(d["position_a"]).astype("float"),
+        })
+        df = df[df["path"] != "/"].reset_index(drop=True)
+        paths = df["path"].to_numpy(dtype=object)
+        sorted_ = len(paths) < 2 or bool((paths[1:] >= paths[:-1]).all())  # as layer_changes returns them
+        parent, name, depth = _split(df["path"])
+        # Directories a tar lists only through their children (`docker import` of such a tar): the
+        # parents not listed, and theirs.
+        missing = set(parent) - set(paths) - {"/"}
+        implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
+        if implied:
+            df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None,
+                                              "kind": "dir", "size": 0, "mode": -1, "uid": -1, "gid": -1,
+                                              "link_target": None, "position": np.nan})], ignore_index=True)
+        if implied or not sorted_:
+            df = df.sort_values("path", kind="stable").reset_index(drop=True)
+            parent, name, depth = _split(df["path"])
+        self.parent_row = pd.Index(df["path"]).get_indexer(parent)  # each row's parent row (-1: "/"), by hashing
+        self.__dict__.update(parent=parent, name=name, frame=df)  # (else made when asked)
+        self.depth = depth
+        self.paths = df["path"].to_numpy(dtype=object)
+        self.kind = df["kind"].to_numpy(dtype=object)
+        self.status = df["status"].to_numpy(dtype=object)
+        # plain arrays: a row's columns are read one by one for every line listed
+        self.size_of = df["size"].to_numpy()
+        self.mode = df["mode"].to_numpy()
+        self.uid = df["uid"].to_numpy()
+        self.gid = df["gid"].to_numpy()
+        self.link_target = df["link_target"].to_numpy(dtype=object)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame: ``path``, ``status``, ``changes``, ``kind``, ``size``, ``mode``, ``uid``,
+        ``gid``, ``link_target``, ``position`` (the layer providing the entry, or removing it)."""
+        d, drop = self._rest
+        return pd.DataFrame({
+            "path": pd.Series(self.paths, dtype=object), "status": pd.Series(self.status, dtype=object),
+            "changes": pd.Series(d["changes"].to_numpy(dtype=object)[drop:], dtype=object),
+            "kind": pd.Series(self.kind, dtype=object), "size": self.size_of, "mode": self.mode, "uid": self.uid,
+            "gid": self.gid, "link_target": pd.Series(self.link_target, dtype=object),
+            "position": d["position_b"].fillna(d["position_a"]).astype("float").to_numpy()[drop:],
+        })
+
+    def position_of(self, i: int) -> float:
+        """The position of the layer providing row ``i`` (or removing it); NaN for an implied directory."""
+        if "frame" in self.__dict__:
+            return self.frame.at[i, "position"]
+        d, drop = self._rest
+        value = d["position_b"].iloc[i + drop]
+        value = d["position_a"].iloc[i + drop] if pd.isna(value) else value
+        return float("nan") if pd.isna(value) else float(value)
+
+    def changes_of(self, i: int) -> str | None:
+        """What differs for a changed row (``layer_changes``' ``changes``)."""
+        if "frame" in self.__dict__:
+            return self.frame.at[i, "changes"]
+        d, drop = self._rest
+        return d["changes"].iloc[i + drop]
+
+    def kids(self, i: int) -> np.ndarray:
+        """Rows of the entries in directory row ``i`` (-1: "/"), in path order."""
+        return self._kid_rows[self._kid_start[i + 1]:self._kid_start[i + 2]]
+
+    @functools.cached_property
+    def children(self) -> dict[str, list[int]]:
+        """Rows of each directory's entries, by the directory's path ("/" the top)."""
+        return {("/" if i < 0 else self.paths[i]): self.kids(i).tolist() for i in range(-1, len(self.paths))
+                if self._kid_start[i + 2] > self._kid_start[i + 1]}
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
@@ -394,7 +447,7 @@ class Tree:
     def _keep(self, path_filter: str, changes_only: bool) -> np.ndarray:
         hit = np.ones(len(self.paths), dtype=bool)
         if path_filter:
-            hit &= self.frame["path"].str.contains(path_filter, regex=False).to_numpy()
+            hit &= pd.Series(self.paths, dtype=object).str.contains(path_filter, regex=False).to_numpy(dtype=bool)
         if changes_only:
             hit &= self.status != "unchanged"
         self.__dict__.setdefault("_matches", {})[(path_filter, changes_only)] = int(hit.sum())
@@ -414,14 +467,14 @@ class Tree:
         left = 0
         limit = MAX_ROWS if limit is None else limit
 
-        def kids(parent: str):
-            rows = self.children.get(parent, ())
+        def kids(parent: int):
+            rows = self.kids(parent).tolist()
             if not by_size:
                 return iter(rows)
             sizes = self.sizes if keep is None else self._kept_sizes(keep)
             return iter(sorted(rows, key=lambda i: -sizes[i]))
 
-        stack = [kids("/")]
+        stack = [kids(-1)]
         while stack:
             i = next(stack[-1], None)
             if i is None:
@@ -436,7 +489,7 @@ class Tree:
             else:
                 out.append(i)
             if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
-                stack.append(kids(self.paths[i]))
+                stack.append(kids(i))
         return out, left
 
     def columns(self, i: int, keep: np.ndarray | None = None) -> tuple[str, str, str, str]:
@@ -638,7 +691,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         """The directories holding a change of the layer shown, shallowest first, as many as keep the
         listing under ``OPEN_ROWS`` rows (so a base layer, which changes everything, opens only a little)."""
         tree = self.tree()
-        rows = len(tree.children.get("/", ()))
+        rows = len(tree.kids(-1))
         out: dict[str, None] = {}
         dirs = np.flatnonzero(tree.is_dir & (tree.changed_under > 0))  # (the others never open by themselves)
         for i in dirs[np.argsort(tree.depth[dirs], kind="stable")].tolist():
@@ -707,14 +760,13 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         if i is None:
             return "<i>click an entry for its details; click a directory to open or close it</i>"
         _, perms, owner, size = tree.columns(i)
-        f = tree.frame
-        pos = f.at[i, "position"]
+        pos = tree.position_of(i)
         chain = self.chain
         cmd = chain.loc[chain["position"] == pos, "created_by"] if pd.notna(pos) else pd.Series(dtype=object)
         layer = (f"layer {int(pos)} <code>{html.escape(command_label(cmd.iloc[0], 80))}</code>" if len(cmd) else "—")
         status = WORDS[tree.status[i]] or "unchanged"
-        if tree.status[i] == "changed" and isinstance(f.at[i, "changes"], str):
-            status += f" ({f.at[i, 'changes'].replace(',', ', ')})"
+        if tree.status[i] == "changed" and isinstance(tree.changes_of(i), str):
+            status += f" ({tree.changes_of(i).replace(',', ', ')})"
         return (f"<code>{html.escape(tree.paths[i])}</code> · {status} · {perms} {owner} · {size} · "
                 f"{'was in' if tree.status[i] == 'removed' else 'from'} {layer}")
 
@@ -794,24 +846,24 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             arrow = '<span class="ll-arrow"></span>' if is_dir else "  "
             return f"<span{css}>{html.escape(text)}{arrow}{html.escape(tree.name_of(i))}</span>"
 
-        def walk(parent: str) -> str:
+        def walk(parent: int) -> str:
             parts = []
-            for i in tree.children.get(parent, ()):
+            for i in tree.kids(parent).tolist():
                 if keep is not None and not keep[i]:
                     continue
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
-                if tree.is_dir[i] and tree.depth[i] < deepest and len(tree.children.get(tree.paths[i], ())):
-                    kids = len(tree.children.get(tree.paths[i], ()))
+                if tree.is_dir[i] and tree.depth[i] < deepest and tree.child_count[i]:
+                    kids = int(tree.child_count[i])
                     auto = tree.depth[i] <= open_depth and kids <= OPEN_AT_MOST and tree.changes_under(i) > 0
                     is_open = " open" if auto or tree.paths[i] in expanded else ""
-                    parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(tree.paths[i])}</details>")
+                    parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(i)}</details>")
                 else:
                     parts.append(f"<div>{line(i, False)}</div>")
             return "".join(parts)
 
-        body = walk("/")
+        body = walk(-1)
         total = len(tree.paths) if keep is None else int(keep.sum())
         more = (f"<div><i>the first {max_entries:,} of {total:,} entries</i></div>"
                 if budget[0] <= 0 else "")
