@@ -19,7 +19,8 @@ from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 from .._docstrings import fill_doc
 from ..analyses.diff.diff import keep_merged
 from ..analyses.merged import merged_from_files
-from ..analyses.stacking import NOT_DIRS_HIDE, ancestor_closure, chain_files, layer_frames
+from ..analyses.stacking import (NOT_DIRS_HIDE, ancestor_closure, chain_files, large_strings, layer_frames,
+                                 path_parents)
 from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
@@ -86,43 +87,19 @@ def _split(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return parent, name, depth
 
 
-def _large_strings(values) -> pa.LargeStringArray:
-    """``values`` (a pandas column or Arrow strings) as one Arrow ``large_string`` array (64-bit offsets,
-    the layout ``_parent_index`` reads); an Arrow-backed column's bytes are not copied."""
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = pa.array(values, from_pandas=True)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    return values.cast(pa.large_string())
-
-
 def _parent_index(strings: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
     """(row of each path's parent among ``strings``: -1 for a top-level path's ("/"), -2 when the parent
-    is not among them; depth): what ``_split`` and a lookup of its parents give, read off the Arrow
-    buffers with numpy instead of 150k Python strings (a "/" byte is never part of another UTF-8
-    character). Each parent is a slice of its path's own bytes: every other string of one array
-    whose offsets alternate parent start, parent end; Arrow hashes them against ``strings``."""
-    n = len(strings)
-    buffers = strings.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[strings.offset:strings.offset + n + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
-    slashes = np.flatnonzero(data == ord("/"))
-    start = offsets[:-1]
-    before_end = np.searchsorted(slashes, offsets[1:])
-    depth = (before_end - np.searchsorted(slashes, start)).astype(np.int64)
-    last = slashes[np.maximum(before_end - 1, 0)] if len(slashes) else start
-    length = np.where(depth > 0, last - start, 0)  # bytes before the last "/" (0: a top-level path)
-    bounds = np.empty(2 * n + 1, dtype=np.int64)
-    bounds[0:2 * n:2], bounds[1:2 * n:2], bounds[2 * n] = start, start + length, offsets[-1]
-    halves = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(bounds), buffers[2]])
-    parents = pc.dictionary_encode(halves.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64))))
+    is not among them; depth): what ``_split`` and a lookup of its parents give, without 150k Python
+    strings (``analyses.stacking.path_parents``)."""
+    parents, depth = path_parents(strings)
+    parents = pc.dictionary_encode(parents)
     # each distinct parent's row: the paths looked up among the distinct parents (a small hash table;
     # the other way round, a table of every path, costs ten times as much)
     found = pc.index_in(strings, value_set=parents.dictionary).fill_null(-1).to_numpy(zero_copy_only=False)
     row_of = np.full(len(parents.dictionary), -2, dtype=np.int64)
     row_of[found[found >= 0]] = np.flatnonzero(found >= 0)
-    at = row_of[parents.indices.to_numpy(zero_copy_only=False)] if n else np.zeros(0, dtype=np.int64)
-    return np.where(length > 0, at, -1), depth
+    row_of[pc.binary_length(parents.dictionary).to_numpy(zero_copy_only=False) == 0] = -1  # "": "/"
+    return row_of[parents.indices.to_numpy(zero_copy_only=False).astype(np.int64)], depth
 
 
 def _chain_paths(inv, chain: list[str], files: pd.DataFrame) -> pa.LargeStringArray:
@@ -131,8 +108,8 @@ def _chain_paths(inv, chain: list[str], files: pd.DataFrame) -> pa.LargeStringAr
     frames = layer_frames(inv)
     parts = [frames[lid]["path"] for lid in chain if lid in frames and len(frames[lid])]
     if sum(len(part) for part in parts) == len(files):  # chain_files' rows, in its order
-        return _large_strings(pa.chunked_array([_large_strings(part) for part in parts], type=pa.large_string()))
-    return _large_strings(files["path"])
+        return large_strings(pa.chunked_array([large_strings(part) for part in parts], type=pa.large_string()))
+    return large_strings(files["path"])
 
 
 class Stacks:
