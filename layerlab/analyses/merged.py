@@ -27,11 +27,12 @@ def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[st
     return row["image_id"], row["container_id"], container_chain(inv, row["container_id"])
 
 
-def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The merged view of files rows that carry a ``position`` (see ``merged_view``)."""
+def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None, by_path: bool = False) -> pd.DataFrame:
+    """The merged view of files rows that carry a ``position`` (see ``merged_view``); ``by_path``:
+    ``visible`` (the rows ``resolve`` keeps) is sorted by path already (the file tree's stacks are)."""
     if visible is None:
         visible = resolve(files, "oci")
-    if not visible["path"].is_monotonic_increasing:  # (the file tree hands its stacks over sorted)
+    if not by_path:
         visible = visible.sort_values("path", kind="stable")
     out = visible.reset_index(drop=True)
     entry_kind = out["kind"].astype(object)

@@ -218,7 +218,7 @@ class Stacks:
         if k not in self._merged:
             rows = self._rows[k]
             by_path = self._order[self.shown(k)[self._order]]  # the visible rows, sorted by path
-            self._merged[k] = merged_from_files(self.files.iloc[:rows], self.files.take(by_path)), \
+            self._merged[k] = merged_from_files(self.files.iloc[:rows], self.files.take(by_path), by_path=True), \
                 self.files.iloc[:rows]
             while len(self._merged) > 4:
                 self._merged.pop(next(iter(self._merged)))

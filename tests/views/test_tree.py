@@ -280,6 +280,9 @@ def test_tree_shows_the_layers_and_the_image_details_as_dive_does(sample):
 
 def check_stacks_equal_resolve(inv) -> int:
     """``Stacks.prefix(k)`` against ``resolve`` of ``chain_files(chain[:k])``, every prefix of every image."""
+    import pandas as pd
+
+    from layerlab.analyses.merged import merged_from_files
     from layerlab.widgets.tree import Stacks
 
     checked = hid = split = 0
@@ -292,6 +295,9 @@ def check_stacks_equal_resolve(inv) -> int:
             assert files.equals(want_files), (image_id[:19], k)
             want = resolve(want_files, "oci")
             assert sorted(visible.index) == sorted(want.index), (image_id[:19], k)
+            # the merged view the tree hands layer_changes (its rows sorted by the stacks) is merged_view's
+            stacks.keep(inv, k)
+            pd.testing.assert_frame_equal(stacks._merged[k][0], merged_from_files(want_files), check_exact=True)
             checked += 1
             hid += len(want) < want_files.loc[want_files["kind"] != "whiteout", "path"].nunique()
             # a tree built on the chain's paths split once is the tree built on its own, in both views

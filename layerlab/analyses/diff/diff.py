@@ -125,12 +125,9 @@ def _all_added(mb: pd.DataFrame, entries: bool) -> pd.DataFrame:
     if entries:
         for col in ("mode", "uid", "gid"):
             out[col] = mb[col].to_numpy().astype("int64")
+        # (a merged view's link targets are None where missing already, and its rows sorted by path)
         out["link_target"] = pd.Series(mb["link_target"].to_numpy(dtype=object), index=index, dtype=object)
-        out = nulls_as_none(out, ["link_target"])
-    out = nulls_as_none(out, ["changes", "kind_a", "kind_b", "layer_a", "layer_b"])
-    if out["path"].is_monotonic_increasing:  # (a merged view is sorted by path)
-        return out
-    return out.sort_values("path", kind="stable").reset_index(drop=True)
+    return out
 
 
 def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False,
