@@ -195,17 +195,21 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
     size_bit = np.uint8(1 << _CHANGE_NAMES.index("size"))
     content_only = np.asarray(content.fillna(False), dtype=bool) & differs & ((bits & size_bit) == 0)
     bits[content_only] |= np.uint8(1 << _CHANGE_NAMES.index("content"))
-    status = np.where(m["_merge"] == "left_only", "removed",
-                      np.where(m["_merge"] == "right_only", "added", "unchanged"))
-    status = np.where((status == "unchanged") & (bits != 0), "changed", status)
+    # status and changes as Python strings from the start, by code (pandas 3 turned arrays of str into
+    # Arrow strings, which the frame below then turned back)
+    sides = np.array([("left_only", "right_only", "both").index(c) for c in m["_merge"].cat.categories])
+    side = sides[m["_merge"].cat.codes.to_numpy()]  # 0 left_only, 1 right_only, 2 both
+    status = np.array(["removed", "added", "unchanged", "changed"], dtype=object)[
+        np.where(side == 2, np.where(bits != 0, 3, 2), side)]
     names = {b: ",".join(n for k, n in enumerate(_CHANGE_NAMES) if b >> k & 1) or None for b in np.unique(bits)}
+    changes = np.array([names.get(b) for b in range(256)], dtype=object)[bits]
     size_a = m["file_size_a"].fillna(0).astype("int64")
     size_b = m["file_size_b"].fillna(0).astype("int64")
     out = pd.DataFrame(
         {
             "path": m["path"].astype(object),
-            "status": status,
-            "changes": pd.Series(bits).map(names).to_numpy(dtype=object),
+            "status": pd.Series(status, index=m.index, dtype=object),
+            "changes": pd.Series(changes, index=m.index, dtype=object),
             "kind_a": m["kind_a"].astype(object),
             "kind_b": m["kind_b"].astype(object),
             "size_a": size_a,
