@@ -711,7 +711,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         tree = self.tree()
         chain = self.chain
         row = chain[chain["position"] == self.position].iloc[0]
-        counts = pd.Series(tree.status).value_counts()
+        counts = pd.Series(tree.status, dtype=object).value_counts()  # (not inferred: 150k strings to Arrow)
         what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
                 else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
         counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))

@@ -130,6 +130,28 @@ def _all_added(mb: pd.DataFrame, entries: bool) -> pd.DataFrame:
     return out
 
 
+def _outer_by_path(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """``a.merge(b, on="path", how="outer", suffixes=("_a", "_b"), indicator=True)`` for two merged
+    views (sorted by path, a path once): their object path Indexes joined in one ordered pass. pandas
+    3's merge turned each side's 150k Python strings into Arrow strings and back for its hash tables
+    (most of a file tree's layer switch)."""
+    left = pd.Index(a["path"].to_numpy(dtype=object), dtype=object)
+    right = pd.Index(b["path"].to_numpy(dtype=object), dtype=object)
+    if not (left.is_monotonic_increasing and right.is_monotonic_increasing and left.is_unique and right.is_unique):
+        return a.merge(b, on="path", how="outer", suffixes=("_a", "_b"), indicator=True)
+    joined, at_a, at_b = left.join(right, how="outer", return_indexers=True)
+    n = len(joined)
+    at_a = np.arange(n) if at_a is None else at_a
+    at_b = np.arange(n) if at_b is None else at_b
+    rest = [c for c in a.columns if c != "path"]
+    side_a = a[rest].reset_index(drop=True).reindex(at_a).add_suffix("_a").reset_index(drop=True)  # -1: NaN row
+    side_b = b[rest].reset_index(drop=True).reindex(at_b).add_suffix("_b").reset_index(drop=True)
+    codes = np.where(at_a < 0, 1, np.where(at_b < 0, 0, 2)).astype(np.int8)
+    merge = pd.Categorical.from_codes(codes, categories=["left_only", "right_only", "both"])
+    return pd.concat([pd.DataFrame({"path": pd.Series(joined.to_numpy(dtype=object), dtype=object)}), side_a, side_b,
+                      pd.DataFrame({"_merge": merge})], axis=1)
+
+
 def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries=False,
              shortcut=True) -> pd.DataFrame:
     """``diff_images`` of two layer chains (the filesystems they stack to); with ``entries``, also each
@@ -142,8 +164,7 @@ def _compare(inv, inv_b, chain_a, chain_b, *, unchanged, hash, progress, entries
             "entry_kind"]
     # owners are categoricals whose categories differ between sources: compared as the numbers
     owners = {"uid": "int64", "gid": "int64"}
-    m = ma[cols].astype(owners).merge(mb[cols].astype(owners), on="path", how="outer", suffixes=("_a", "_b"),
-                                      indicator=True)
+    m = _outer_by_path(ma[cols].astype(owners), mb[cols].astype(owners))
     both = (m["_merge"] == "both").to_numpy()
     # layer_id is categorical; the two sides' categories differ, so compare the IDs themselves
     same_layer = both & _mask((m["layer_id_a"].astype(object) == m["layer_id_b"].astype(object)))
