@@ -27,11 +27,14 @@ def chain_for(inv, image=None, container=None) -> tuple[str, str | None, list[st
     return row["image_id"], row["container_id"], container_chain(inv, row["container_id"])
 
 
-def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The merged view of files rows that carry a ``position`` (see ``merged_view``)."""
+def merged_from_files(files: pd.DataFrame, visible: pd.DataFrame | None = None, by_path: bool = False) -> pd.DataFrame:
+    """The merged view of files rows that carry a ``position`` (see ``merged_view``); ``by_path``:
+    ``visible`` (the rows ``resolve`` keeps) is sorted by path already (the file tree's stacks are)."""
     if visible is None:
         visible = resolve(files, "oci")
-    out = visible.sort_values("path", kind="stable").reset_index(drop=True)
+    if not by_path:
+        visible = visible.sort_values("path", kind="stable")
+    out = visible.reset_index(drop=True)
     entry_kind = out["kind"].astype(object)
     kind = entry_kind.replace({"hardlink": "file", "opaque": "dir"})
     size = out["size"].to_numpy().copy()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..frames import schema
 
@@ -85,6 +87,53 @@ def ancestor_closure(paths: set[str]) -> set[str]:
         frontier = parents - out
         out |= frontier
     return out
+
+
+def large_strings(values) -> pa.LargeStringArray:
+    """``values`` (a pandas column or Arrow strings) as one Arrow ``large_string`` array (64-bit offsets,
+    the layout ``path_parents`` reads); an Arrow-backed column's bytes are not copied."""
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.large_string())
+
+
+def path_parents(strings: pa.LargeStringArray) -> tuple[pa.LargeStringArray, np.ndarray]:
+    """(each path's parent: the text before its last "/", "" for a top-level path; the number of "/"
+    in it), as ``str.rpartition`` and ``str.count`` give them, read off the Arrow buffers with numpy
+    instead of making a Python string a path (a "/" byte is never part of another UTF-8 character).
+    The parents are slices of the paths' own bytes: every other string of one array whose offsets
+    alternate parent start, parent end."""
+    n = len(strings)
+    buffers = strings.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[strings.offset:strings.offset + n + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.empty(0, np.uint8)
+    slashes = np.flatnonzero(data == ord("/"))
+    start = offsets[:-1]
+    before_end = np.searchsorted(slashes, offsets[1:])
+    depth = (before_end - np.searchsorted(slashes, start)).astype(np.int64)
+    last = slashes[np.maximum(before_end - 1, 0)] if len(slashes) else start
+    length = np.where(depth > 0, last - start, 0)
+    bounds = np.empty(2 * n + 1, dtype=np.int64)
+    bounds[0:2 * n:2], bounds[1:2 * n:2], bounds[2 * n] = start, start + length, offsets[-1]
+    halves = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(bounds), buffers[2]])
+    return halves.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64))), depth
+
+
+def inner_paths(paths) -> np.ndarray:
+    """Which of ``paths`` (a column or Arrow strings) are an ancestor directory of another of them:
+    what ``p in ancestor_closure({parents})`` tells, with Arrow (each level's distinct parents, then
+    theirs) rather than a Python set of 150k parents."""
+    strings = large_strings(paths)
+    ancestors = []
+    level = strings
+    while len(level):
+        parents, _ = path_parents(level)
+        level = pc.unique(parents.filter(pc.not_equal(parents, "")))
+        ancestors.append(level)
+    every = pc.unique(pa.concat_arrays(ancestors)) if ancestors else pa.array([], type=pa.large_string())
+    return pc.is_in(strings, value_set=every).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def resolve(files: pd.DataFrame, rules: str = "oci") -> pd.DataFrame:

@@ -12,12 +12,15 @@ import stat
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from traitlets import Bool, Int, List, TraitError, Unicode, observe, validate
 
 from .._docstrings import fill_doc
 from ..analyses.diff.diff import keep_merged
 from ..analyses.merged import merged_from_files
-from ..analyses.stacking import NOT_DIRS_HIDE, ancestor_closure, chain_files
+from ..analyses.stacking import (NOT_DIRS_HIDE, ancestor_closure, chain_files, large_strings, layer_frames,
+                                 path_parents)
 from ..display import command_label, human_bytes, shorten
 from ..errors import OPTIONAL_IMAGE, Expect, expects
 from ..frames.inventory import INVENTORY, require_inventory
@@ -84,6 +87,31 @@ def _split(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return parent, name, depth
 
 
+def _parent_index(strings: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
+    """(row of each path's parent among ``strings``: -1 for a top-level path's ("/"), -2 when the parent
+    is not among them; depth): what ``_split`` and a lookup of its parents give, without 150k Python
+    strings (``analyses.stacking.path_parents``)."""
+    parents, depth = path_parents(strings)
+    parents = pc.dictionary_encode(parents)
+    # each distinct parent's row: the paths looked up among the distinct parents (a small hash table;
+    # the other way round, a table of every path, costs ten times as much)
+    found = pc.index_in(strings, value_set=parents.dictionary).fill_null(-1).to_numpy(zero_copy_only=False)
+    row_of = np.full(len(parents.dictionary), -2, dtype=np.int64)
+    row_of[found[found >= 0]] = np.flatnonzero(found >= 0)
+    row_of[pc.binary_length(parents.dictionary).to_numpy(zero_copy_only=False) == 0] = -1  # "": "/"
+    return row_of[parents.indices.to_numpy(zero_copy_only=False).astype(np.int64)], depth
+
+
+def _chain_paths(inv, chain: list[str], files: pd.DataFrame) -> pa.LargeStringArray:
+    """The path column of ``chain_files(inv, chain)`` as Arrow strings: from the files frame's own
+    Arrow column (chain_files hands them over as Python strings), else converted."""
+    frames = layer_frames(inv)
+    parts = [frames[lid]["path"] for lid in chain if lid in frames and len(frames[lid])]
+    if sum(len(part) for part in parts) == len(files):  # chain_files' rows, in its order
+        return large_strings(pa.chunked_array([large_strings(part) for part in parts], type=pa.large_string()))
+    return large_strings(files["path"])
+
+
 class Stacks:
     """Every prefix of one image's layer chain stacked in one pass, by the OCI rules of
     ``analyses.stacking.resolve`` (which stacks one chain at a time, 1-2 s for 150k entries; a layer
@@ -91,6 +119,9 @@ class Stacks:
     ``position < k <= until``, where ``until`` is the position of the next row for its path or of the
     first whiteout, opaque directory or non-directory above it that hides it: worked out once per
     image, then a prefix is one comparison over the rows.
+
+    The chain's distinct paths, sorted, are split once too (each one's parent and depth), so a
+    ``Tree`` of any prefix takes them by number instead of splitting and hashing its paths again.
     """
 
     def __init__(self, inv, chain: list[str]):
@@ -98,29 +129,43 @@ class Stacks:
         self.files = files = chain_files(inv, self.chain)
         n = len(files)
         pos = files["position"].to_numpy(dtype=np.int64)
-        paths = files["path"].to_numpy(dtype=object)
-        kind = files["kind"].astype(object).to_numpy()
-        order = np.argsort(paths, kind="stable")  # rows by path; within a path, by position (files' order)
-        sp, spos, skind = paths[order], pos[order], kind[order]
-        self._sorted = sp
-        whiteout = skind == "whiteout"
+        arrow = _chain_paths(inv, self.chain, files)
+        # rows by path; within a path, by position (files' order): Arrow's sort is stable, and UTF-8's
+        # byte order is str's code point order
+        order = pc.sort_indices(arrow).to_numpy().astype(np.int64)
+        by_path = arrow.take(pa.array(order))
+        new = np.r_[True, pc.not_equal(by_path[1:], by_path[:-1]).to_numpy(zero_copy_only=False)] if n else \
+            np.zeros(0, dtype=bool)
+        starts = np.flatnonzero(new)  # sorted rows where each distinct path starts
+        self._unique = files["path"].to_numpy(dtype=object)[order[starts]]  # the chain's distinct paths, sorted
+        suid = np.cumsum(new) - 1  # each sorted row's path among them
+        self._uid = np.empty(n, dtype=np.int64)  # each row's
+        self._uid[order] = suid
+        self._parent_at, self._depth = _parent_index(by_path.take(pa.array(starts)))
+        has_children = np.zeros(len(self._unique), dtype=bool)
+        has_children[self._parent_at[self._parent_at >= 0]] = True
+        spos = pos[order]
+        whiteout = (files["kind"] == "whiteout").to_numpy(dtype=bool)[order]
         until = np.full(n, len(self.chain), dtype=np.int64)
         # the next non-whiteout row for the same path replaces a row (resolve keeps the topmost, the last
         # of one layer's duplicates)
         adds = np.flatnonzero(~whiteout)
-        same = sp[adds[1:]] == sp[adds[:-1]]
+        same = suid[adds[1:]] == suid[adds[:-1]]
         until[adds[:-1][same]] = spos[adds[1:][same]]
         # hiders: a whiteout hides its path and what is under it; an opaque directory and a non-directory
         # what is under it, in the layers below theirs (a hider in the same layer hides nothing of it)
-        hides_under = whiteout | np.isin(skind, list(NOT_DIRS_HIDE | {"opaque"}))
-        parents = {p.rpartition("/")[0] for p in sp}
-        for i in np.flatnonzero(hides_under).tolist():
-            path, h = sp[i], spos[i]
+        parent_of_some = has_children[suid]  # (never "/": a top-level path's parent is -1)
+        hides_under = files["kind"].isin(NOT_DIRS_HIDE | {"opaque"}).to_numpy(dtype=bool)[order] & parent_of_some
+        bounds = np.r_[starts, n]  # a distinct path's sorted rows: bounds[u]:bounds[u + 1]
+        for i in np.flatnonzero(whiteout | hides_under).tolist():
+            u, h = suid[i], spos[i]
+            path = self._unique[u]
             spans = []
             if whiteout[i]:
-                spans.append((np.searchsorted(sp, path, "left"), np.searchsorted(sp, path, "right")))
-            if path in parents and path != "/":
-                spans.append((np.searchsorted(sp, path + "/", "left"), np.searchsorted(sp, path + "0", "left")))
+                spans.append((bounds[u], bounds[u + 1]))
+            if parent_of_some[i]:
+                spans.append((bounds[np.searchsorted(self._unique, path + "/", "left")],
+                              bounds[np.searchsorted(self._unique, path + "0", "left")]))
             for lo, hi in spans:
                 part = until[lo:hi]
                 lower = spos[lo:hi] < h
@@ -129,39 +174,41 @@ class Stacks:
         self._until = np.empty(n, dtype=np.int64)
         self._first[order] = np.where(whiteout, len(self.chain) + 1, spos)
         self._until[order] = until
+        self._order = order
         self._rows = np.searchsorted(pos, np.arange(len(self.chain) + 1), "left")  # rows of layers below k
         self._merged: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
 
-    def split(self, paths: np.ndarray):
-        """(parent, name, depth, parent row) of sorted ``paths`` (all of them paths of this chain), from
-        the chain's paths split once; None when a parent is not among ``paths`` (a directory a tar
-        lists only through its children: ``Tree`` adds it)."""
-        if not hasattr(self, "_union"):
-            unique = self._sorted[np.r_[True, self._sorted[1:] != self._sorted[:-1]]] if len(self._sorted) else \
-                self._sorted
-            unique = unique[unique != "/"]
-            # object Indexes: pandas 3 would make each a str (Arrow) Index, converting 150k strings each time
-            self._union = pd.Index(unique, dtype=object)
-            self._parent, self._name, self._depth = _split(pd.Series(unique, dtype=object))
-            self._parent_at = self._union.get_indexer(pd.Index(self._parent, dtype=object))
-        at = self._union.get_indexer(pd.Index(paths, dtype=object))
-        if (at < 0).any():
+    def shown(self, k: int) -> np.ndarray:
+        """Which rows (of all the chain's) the stack of layers 0..k-1 shows."""
+        return (self._first < k) & (k <= self._until)
+
+    def split(self, paths: np.ndarray, stacked: tuple[int, ...]):
+        """(depth, parent row) of ``paths``: the sorted paths (without "/") the stacks of layers
+        0..k-1 for each k in ``stacked`` show together (a ``layer_changes`` of two of them), from the
+        chain's paths split once; None when ``paths`` are not those, or a parent is not among them (a
+        directory a tar lists only through its children: ``Tree`` adds it)."""
+        present = np.zeros(len(self._unique), dtype=bool)
+        for k in stacked:
+            present[self._uid[self.shown(k)]] = True
+        at = np.flatnonzero(present)
+        if len(at) and self._unique[at[0]] == "/":
+            at = at[1:]
+        if len(at) != len(paths) or not (self._unique[at] == paths).all():
             return None
-        row_of = np.full(len(self._union), -1, dtype=np.int64)
+        row_of = np.full(len(self._unique), -1, dtype=np.int64)
         row_of[at] = np.arange(len(at))
         parent_at = self._parent_at[at]
-        parent_row = np.where(parent_at >= 0, row_of[parent_at], -1)
-        if ((parent_row < 0) & (self._parent[at] != "/")).any():
+        parent_row = np.where(parent_at >= 0, row_of[np.maximum(parent_at, 0)], -1)
+        if ((parent_row < 0) & (parent_at != -1)).any():
             return None
-        return self._parent[at], self._name[at], self._depth[at], parent_row
+        return self._depth[at], parent_row
 
     def prefix(self, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(the files rows of layers 0..k-1, the rows visible when they are stacked): what
         ``chain_files(inv, chain[:k])`` and ``resolve`` of it return."""
         rows = self._rows[k]
         files = self.files.iloc[:rows]
-        shown = (self._first[:rows] < k) & (k <= self._until[:rows])
-        return files, files[shown]
+        return files, files[self.shown(k)[:rows]]
 
     def keep(self, inv, k: int):
         """Hand ``layer_changes`` the merged view of layers 0..k-1 (``analyses.diff.keep_merged``); the
@@ -169,8 +216,10 @@ class Stacks:
         if k <= 0:
             return
         if k not in self._merged:
-            files, visible = self.prefix(k)
-            self._merged[k] = merged_from_files(files, visible), files
+            rows = self._rows[k]
+            by_path = self._order[self.shown(k)[self._order]]  # the visible rows, sorted by path
+            self._merged[k] = merged_from_files(self.files.iloc[:rows], self.files.take(by_path), by_path=True), \
+                self.files.iloc[:rows]
             while len(self._merged) > 4:
                 self._merged.pop(next(iter(self._merged)))
         keep_merged(inv, self.chain[:k], *self._merged[k])
@@ -186,58 +235,35 @@ class Tree:
     so what a click or a filter does after is proportional to the rows listed, not to the image.
     """
 
-    def __init__(self, changes: pd.DataFrame, stacks: Stacks | None = None):
+    def __init__(self, changes: pd.DataFrame, stacks: Stacks | None = None, stacked: tuple[int, ...] = ()):
         d = changes
-        kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
-        size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
-        df = pd.DataFrame({
-            "path": d["path"].astype(object), "status": d["status"].astype(object),
-            "changes": d["changes"].astype(object),
-            "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
-            "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
-            "position": d["position_b"].fillna(d["position_a"]).astype("float"),
-        })
-        df = df[df["path"] != "/"].reset_index(drop=True)
-        paths = df["path"].to_numpy(dtype=object)
-        sorted_ = len(paths) < 2 or bool((paths[1:] >= paths[:-1]).all())  # as layer_changes returns them
-        known = stacks.split(paths) if stacks is not None and sorted_ else None
-        if known is None:
-            parent, name, depth = _split(df["path"])
-            # Directories a tar lists only through their children (`docker import` of such a tar): the
-            # parents not listed, and theirs.
-            missing = set(parent) - set(paths) - {"/"}
-            implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
-            if implied:
-                df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None,
-                                                  "kind": "dir", "size": 0, "mode": -1, "uid": -1, "gid": -1,
-                                                  "link_target": None, "position": np.nan})], ignore_index=True)
-            if implied or not sorted_:
-                df = df.sort_values("path", kind="stable").reset_index(drop=True)
-                parent, name, depth = _split(df["path"])
-            parent_row = pd.Index(df["path"]).get_indexer(parent)  # each row's parent row (-1: "/"), by hashing
+        paths = d["path"].to_numpy(dtype=object)
+        drop = 1 if len(paths) and paths[0] == "/" else 0  # "/" sorts first
+        # ``stacks`` and the two stacks ``changes`` compares (``stacked``): the chain's paths split once,
+        # and the rows taken as plain arrays (a frame of them is made only if asked for)
+        known = stacks.split(paths[drop:], stacked) if stacks is not None and stacked else None
+        if known is not None:
+            self.depth, self.parent_row = known
+            status = d["status"].to_numpy(dtype=object)[drop:]
+            removed = status == "removed"
+            self.paths, self.status = paths[drop:], status
+            self.kind = np.where(removed, d["kind_a"].to_numpy(dtype=object)[drop:],
+                                 d["kind_b"].to_numpy(dtype=object)[drop:])
+            self.size_of = np.where(removed, d["size_a"].to_numpy()[drop:], d["size_b"].to_numpy()[drop:]).astype(
+                np.int64)
+            self.mode, self.uid, self.gid = (d[c].to_numpy()[drop:].astype(np.int64) for c in ("mode", "uid", "gid"))
+            self.link_target = d["link_target"].to_numpy(dtype=object)[drop:]
+            self._rest = (d, drop)  # for ``frame``
         else:
-            parent, name, depth, parent_row = known
-        self.frame = df
-        self.paths = df["path"].to_numpy(dtype=object)
+            self._slow_init(d)
         n = len(self.paths)
-        self.parent, self.name, self.depth, self.parent_row = parent, name, depth, parent_row
-        self.kind = df["kind"].to_numpy(dtype=object)
-        self.status = df["status"].to_numpy(dtype=object)
         self.is_dir = self.kind == "dir"
-        # plain arrays: a row's columns are read one by one for every line listed
-        self.size_of = df["size"].to_numpy()
-        self.mode = df["mode"].to_numpy()
-        self.uid = df["uid"].to_numpy()
-        self.gid = df["gid"].to_numpy()
-        self.link_target = df["link_target"].to_numpy(dtype=object)
-        # children of each directory, in path order (= name order within one parent)
-        order = np.argsort(self.parent_row, kind="stable")
-        grouped = self.parent_row[order]
-        bounds = np.flatnonzero(np.diff(grouped)) + 1
-        self.children: dict[str, list[int]] = {
-            ("/" if grouped[start] < 0 else self.paths[grouped[start]]): rows.tolist()
-            for start, rows in zip(np.r_[0, bounds].astype(int), np.split(order, bounds))} if n else {}
-        self.child_count = np.bincount(self.parent_row[self.parent_row >= 0], minlength=n)
+        # children of each directory, in path order (= name order within one parent): rows
+        # _kid_rows[_kid_start[p + 1]:_kid_start[p + 2]] of row p (p = -1: "/")
+        self._kid_rows = np.argsort(self.parent_row, kind="stable")
+        counts = np.bincount(self.parent_row + 1, minlength=n + 1) if n else np.zeros(1, dtype=np.int64)
+        self._kid_start = np.r_[0, np.cumsum(counts)]
+        self.child_count = counts[1:]
         # Each row's subtree as a slice [lo, hi) of rows: every path under p sorts between p + "/" and
         # p + "0", so descendants are contiguous; folded up from the deepest level, one numpy step a level.
         lo, hi = np.full(n, n, dtype=np.int64), np.full(n, -1, dtype=np.int64)
@@ -253,10 +279,105 @@ class Tree:
         self.sizes = self._sizes(self.kind == "file")
         self.changed_under = self._changed[hi] - self._changed[lo]
 
+    def _slow_init(self, d: pd.DataFrame):
+        """The rows of ``changes`` split and indexed on their own (no ``Stacks``, or paths it does not hold)."""
+        kind = d["kind_b"].where(d["status"] != "removed", d["kind_a"]).astype(object)
+        size = np.where(d["status"] == "removed", d["size_a"], d["size_b"]).astype("int64")
+        df = pd.DataFrame({
+            "path": d["path"].astype(object), "status": d["status"].astype(object),
+            "changes": d["changes"].astype(object),
+            "kind": kind, "size": size, "mode": d["mode"].astype("int64"), "uid": d["uid"].astype("int64"),
+            "gid": d["gid"].astype("int64"), "link_target": d["link_target"].astype(object),
+            "position": d["position_b"].fillna(d["position_a"]).astype("float"),
+        })
+        df = df[df["path"] != "/"].reset_index(drop=True)
+        paths = df["path"].to_numpy(dtype=object)
+        sorted_ = len(paths) < 2 or bool((paths[1:] >= paths[:-1]).all())  # as layer_changes returns them
+        parent, name, depth = _split(df["path"])
+        # Directories a tar lists only through their children (`docker import` of such a tar): the
+        # parents not listed, and theirs.
+        missing = set(parent) - set(paths) - {"/"}
+        implied = sorted(ancestor_closure(missing) - set(paths)) if missing else []
+        if implied:
+            df = pd.concat([df, pd.DataFrame({"path": implied, "status": "unchanged", "changes": None,
+                                              "kind": "dir", "size": 0, "mode": -1, "uid": -1, "gid": -1,
+                                              "link_target": None, "position": np.nan})], ignore_index=True)
+        if implied or not sorted_:
+            df = df.sort_values("path", kind="stable").reset_index(drop=True)
+            parent, name, depth = _split(df["path"])
+        self.parent_row = pd.Index(df["path"]).get_indexer(parent)  # each row's parent row (-1: "/"), by hashing
+        self.__dict__.update(parent=parent, name=name, frame=df)  # (else made when asked)
+        self.depth = depth
+        self.paths = df["path"].to_numpy(dtype=object)
+        self.kind = df["kind"].to_numpy(dtype=object)
+        self.status = df["status"].to_numpy(dtype=object)
+        # plain arrays: a row's columns are read one by one for every line listed
+        self.size_of = df["size"].to_numpy()
+        self.mode = df["mode"].to_numpy()
+        self.uid = df["uid"].to_numpy()
+        self.gid = df["gid"].to_numpy()
+        self.link_target = df["link_target"].to_numpy(dtype=object)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame: ``path``, ``status``, ``changes``, ``kind``, ``size``, ``mode``, ``uid``,
+        ``gid``, ``link_target``, ``position`` (the layer providing the entry, or removing it)."""
+        d, drop = self._rest
+        return pd.DataFrame({
+            "path": pd.Series(self.paths, dtype=object), "status": pd.Series(self.status, dtype=object),
+            "changes": pd.Series(d["changes"].to_numpy(dtype=object)[drop:], dtype=object),
+            "kind": pd.Series(self.kind, dtype=object), "size": self.size_of, "mode": self.mode, "uid": self.uid,
+            "gid": self.gid, "link_target": pd.Series(self.link_target, dtype=object),
+            "position": d["position_b"].fillna(d["position_a"]).astype("float").to_numpy()[drop:],
+        })
+
+    def position_of(self, i: int) -> float:
+        """The position of the layer providing row ``i`` (or removing it); NaN for an implied directory."""
+        if "frame" in self.__dict__:
+            return self.frame.at[i, "position"]
+        d, drop = self._rest
+        value = d["position_b"].iloc[i + drop]
+        value = d["position_a"].iloc[i + drop] if pd.isna(value) else value
+        return float("nan") if pd.isna(value) else float(value)
+
+    def changes_of(self, i: int) -> str | None:
+        """What differs for a changed row (``layer_changes``' ``changes``)."""
+        if "frame" in self.__dict__:
+            return self.frame.at[i, "changes"]
+        d, drop = self._rest
+        return d["changes"].iloc[i + drop]
+
+    def kids(self, i: int) -> np.ndarray:
+        """Rows of the entries in directory row ``i`` (-1: "/"), in path order."""
+        return self._kid_rows[self._kid_start[i + 1]:self._kid_start[i + 2]]
+
+    @functools.cached_property
+    def children(self) -> dict[str, list[int]]:
+        """Rows of each directory's entries, by the directory's path ("/" the top)."""
+        return {("/" if i < 0 else self.paths[i]): self.kids(i).tolist() for i in range(-1, len(self.paths))
+                if self._kid_start[i + 2] > self._kid_start[i + 1]}
+
     @functools.cached_property
     def index(self) -> dict[str, int]:
         """Row of each path."""
         return {p: i for i, p in enumerate(self.paths)}
+
+    def row(self, path: str) -> int | None:
+        """The row of ``path``, or None: a binary search (rows are sorted by path), where ``index``
+        would hash every path first."""
+        i = int(np.searchsorted(self.paths, path)) if path else len(self.paths)
+        return i if i < len(self.paths) and self.paths[i] == path else None
+
+    @functools.cached_property
+    def parent(self) -> np.ndarray:
+        """Each row's parent directory ("/" for a top-level entry)."""
+        return np.where(self.parent_row >= 0, self.paths[np.maximum(self.parent_row, 0)], "/").astype(object) \
+            if len(self.paths) else np.zeros(0, dtype=object)
+
+    @functools.cached_property
+    def name(self) -> np.ndarray:
+        """Each row's name (the path after its last "/")."""
+        return np.array([p.rpartition("/")[2] for p in self.paths], dtype=object)
 
     def _sizes(self, counted: np.ndarray) -> np.ndarray:
         """Every row's size, counting the files ``counted`` marks: a file's own, a directory's the sum over
@@ -303,7 +424,7 @@ class Tree:
     def _keep(self, path_filter: str, changes_only: bool) -> np.ndarray:
         hit = np.ones(len(self.paths), dtype=bool)
         if path_filter:
-            hit &= self.frame["path"].str.contains(path_filter, regex=False).to_numpy()
+            hit &= pd.Series(self.paths, dtype=object).str.contains(path_filter, regex=False).to_numpy(dtype=bool)
         if changes_only:
             hit &= self.status != "unchanged"
         self.__dict__.setdefault("_matches", {})[(path_filter, changes_only)] = int(hit.sum())
@@ -323,14 +444,14 @@ class Tree:
         left = 0
         limit = MAX_ROWS if limit is None else limit
 
-        def kids(parent: str):
-            rows = self.children.get(parent, ())
+        def kids(parent: int):
+            rows = self.kids(parent).tolist()
             if not by_size:
                 return iter(rows)
             sizes = self.sizes if keep is None else self._kept_sizes(keep)
             return iter(sorted(rows, key=lambda i: -sizes[i]))
 
-        stack = [kids("/")]
+        stack = [kids(-1)]
         while stack:
             i = next(stack[-1], None)
             if i is None:
@@ -345,7 +466,7 @@ class Tree:
             else:
                 out.append(i)
             if self.is_dir[i] and (self.paths[i] in expanded if keep is None else True):
-                stack.append(kids(self.paths[i]))
+                stack.append(kids(i))
         return out, left
 
     def columns(self, i: int, keep: np.ndarray | None = None) -> tuple[str, str, str, str]:
@@ -360,7 +481,7 @@ class Tree:
         newline stays on its line; ``/`` after a directory, ``→ target`` after a symlink."""
         target = self.link_target[i]
         link = f" → {printable(target)}" if self.kind[i] == "symlink" and isinstance(target, str) else ""
-        return printable(self.name[i]) + ("/" if self.is_dir[i] else "") + link
+        return printable(self.paths[i].rpartition("/")[2]) + ("/" if self.is_dir[i] else "") + link
 
 
 @fill_doc
@@ -502,7 +623,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         if not path or not self._ready:
             return
         tree = self.tree()
-        i = tree.index.get(path)
+        i = tree.row(path)
         self._ready = False
         self.selected = path
         if i is not None and tree.is_dir[i] and self.keep() is None:
@@ -525,11 +646,12 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         if key not in self._trees:
             with _no_gc():
                 stacks = self.stacks()
-                for k in (1 if self.view == "aggregated" else self.position, self.position + 1):
+                stacked = (1 if self.view == "aggregated" else self.position, self.position + 1)
+                for k in stacked:
                     stacks.keep(self.inv, k)  # the two stacks layer_changes compares, stacked at once
                 changes = analyses.layer_changes(self.inv, self.image, self.position,
                                                  aggregated=self.view == "aggregated", unchanged=True)
-                self._trees[key] = Tree(changes, stacks)
+                self._trees[key] = Tree(changes, stacks, stacked)
         return self._trees[key]
 
     def stacks(self) -> Stacks:
@@ -546,11 +668,11 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         """The directories holding a change of the layer shown, shallowest first, as many as keep the
         listing under ``OPEN_ROWS`` rows (so a base layer, which changes everything, opens only a little)."""
         tree = self.tree()
-        rows = len(tree.children.get("/", ()))
+        rows = len(tree.kids(-1))
         out: dict[str, None] = {}
         dirs = np.flatnonzero(tree.is_dir & (tree.changed_under > 0))  # (the others never open by themselves)
         for i in dirs[np.argsort(tree.depth[dirs], kind="stable")].tolist():
-            if tree.depth[i] > 1 and tree.parent[i] not in out:
+            if tree.depth[i] > 1 and tree.paths[tree.parent_row[i]] not in out:
                 continue
             kids = int(tree.child_count[i])
             if rows + kids > OPEN_ROWS:
@@ -589,7 +711,7 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
         tree = self.tree()
         chain = self.chain
         row = chain[chain["position"] == self.position].iloc[0]
-        counts = pd.Series(tree.status).value_counts()
+        counts = pd.Series(tree.status, dtype=object).value_counts()  # (not inferred: 150k strings to Arrow)
         what = (f"what layer {self.position} changed in the layers below it" if self.view == "layer"
                 else f"what layers 1–{self.position} changed in the base layer" if self.position else "the base layer")
         counted = ", ".join(f"{MARKS[s]} {counts.get(s, 0)} {WORDS[s]}" for s in ("added", "changed", "removed"))
@@ -611,18 +733,17 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
 
     def _details_html(self) -> str:
         tree = self.tree()
-        i = tree.index.get(self.selected)
+        i = tree.row(self.selected)
         if i is None:
             return "<i>click an entry for its details; click a directory to open or close it</i>"
         _, perms, owner, size = tree.columns(i)
-        f = tree.frame
-        pos = f.at[i, "position"]
+        pos = tree.position_of(i)
         chain = self.chain
         cmd = chain.loc[chain["position"] == pos, "created_by"] if pd.notna(pos) else pd.Series(dtype=object)
         layer = (f"layer {int(pos)} <code>{html.escape(command_label(cmd.iloc[0], 80))}</code>" if len(cmd) else "—")
         status = WORDS[tree.status[i]] or "unchanged"
-        if tree.status[i] == "changed" and isinstance(f.at[i, "changes"], str):
-            status += f" ({f.at[i, 'changes'].replace(',', ', ')})"
+        if tree.status[i] == "changed" and isinstance(tree.changes_of(i), str):
+            status += f" ({tree.changes_of(i).replace(',', ', ')})"
         return (f"<code>{html.escape(tree.paths[i])}</code> · {status} · {perms} {owner} · {size} · "
                 f"{'was in' if tree.status[i] == 'removed' else 'from'} {layer}")
 
@@ -702,24 +823,24 @@ class FileTree(OneImagePicking, SnapshotMixin, widgets.VBox):
             arrow = '<span class="ll-arrow"></span>' if is_dir else "  "
             return f"<span{css}>{html.escape(text)}{arrow}{html.escape(tree.name_of(i))}</span>"
 
-        def walk(parent: str) -> str:
+        def walk(parent: int) -> str:
             parts = []
-            for i in tree.children.get(parent, ()):
+            for i in tree.kids(parent).tolist():
                 if keep is not None and not keep[i]:
                     continue
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
-                if tree.is_dir[i] and tree.depth[i] < deepest and len(tree.children.get(tree.paths[i], ())):
-                    kids = len(tree.children.get(tree.paths[i], ()))
+                if tree.is_dir[i] and tree.depth[i] < deepest and tree.child_count[i]:
+                    kids = int(tree.child_count[i])
                     auto = tree.depth[i] <= open_depth and kids <= OPEN_AT_MOST and tree.changes_under(i) > 0
                     is_open = " open" if auto or tree.paths[i] in expanded else ""
-                    parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(tree.paths[i])}</details>")
+                    parts.append(f"<details{is_open}><summary>{line(i, True)}</summary>{walk(i)}</details>")
                 else:
                     parts.append(f"<div>{line(i, False)}</div>")
             return "".join(parts)
 
-        body = walk("/")
+        body = walk(-1)
         total = len(tree.paths) if keep is None else int(keep.sum())
         more = (f"<div><i>the first {max_entries:,} of {total:,} entries</i></div>"
                 if budget[0] <= 0 else "")

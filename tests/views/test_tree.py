@@ -280,9 +280,12 @@ def test_tree_shows_the_layers_and_the_image_details_as_dive_does(sample):
 
 def check_stacks_equal_resolve(inv) -> int:
     """``Stacks.prefix(k)`` against ``resolve`` of ``chain_files(chain[:k])``, every prefix of every image."""
+    import pandas as pd
+
+    from layerlab.analyses.merged import merged_from_files
     from layerlab.widgets.tree import Stacks
 
-    checked = hid = 0
+    checked = hid = split = 0
     for image_id in inv.images["image_id"]:
         chain = inv.chain(image_id)
         stacks = Stacks(inv, chain)
@@ -292,15 +295,23 @@ def check_stacks_equal_resolve(inv) -> int:
             assert files.equals(want_files), (image_id[:19], k)
             want = resolve(want_files, "oci")
             assert sorted(visible.index) == sorted(want.index), (image_id[:19], k)
+            # the merged view the tree hands layer_changes (its rows sorted by the stacks) is merged_view's
+            stacks.keep(inv, k)
+            pd.testing.assert_frame_equal(stacks._merged[k][0], merged_from_files(want_files), check_exact=True)
             checked += 1
             hid += len(want) < want_files.loc[want_files["kind"] != "whiteout", "path"].nunique()
-            # a tree built on the chain's paths split once is the tree built on its own
-            changes = analyses.layer_changes(inv, image_id, k - 1, unchanged=True)
-            alone, shared = Tree(changes), Tree(changes, stacks)
-            for name in ("paths", "parent", "name", "depth", "parent_row", "sizes", "changed_under"):
-                assert list(getattr(alone, name)) == list(getattr(shared, name)), (image_id[:19], k, name)
-            assert alone.children == shared.children
+            # a tree built on the chain's paths split once is the tree built on its own, in both views
+            for stacked, aggregated in (((k - 1, k), False), ((1, k), True)):
+                changes = analyses.layer_changes(inv, image_id, k - 1, aggregated=aggregated, unchanged=True)
+                alone, shared = Tree(changes), Tree(changes, stacks, stacked)
+                assert stacks.split(alone.paths, stacked) is not None or len(alone.paths) > len(changes) - 1, \
+                    (image_id[:19], k)  # split by number, unless the tree had to add unlisted directories
+                for name in ("paths", "parent", "name", "depth", "parent_row", "sizes", "changed_under"):
+                    assert list(getattr(alone, name)) == list(getattr(shared, name)), (image_id[:19], k, name)
+                assert alone.children == shared.children
+                split += stacks.split(alone.paths, stacked) is not None
     assert hid, "some prefix hides a path (a whiteout, an opaque directory or a file over a directory)"
+    assert split > checked, "most trees take the chain's paths split once"
     return checked
 
 
@@ -310,3 +321,32 @@ def test_stacking_every_prefix_at_once_equals_resolve(sample):
 
 def test_stacking_every_prefix_at_once_on_the_real_captures(capture):
     assert check_stacks_equal_resolve(capture) > 10
+
+
+def check_all_added_equals_the_merge(inv) -> int:
+    """``_compare`` of an empty filesystem (what a base layer is compared with) with each image's base
+    layer: the shortcut that skips the merge returns the merge's frame, value for value and type for type."""
+    import pandas as pd
+
+    from layerlab.analyses.diff import diff
+
+    checked = 0
+    for image_id in inv.images["image_id"]:
+        base = inv.chain(image_id)[:1]
+        for entries in (True, False):
+            args = dict(unchanged=True, hash=False, progress=None, entries=entries)
+            fast = diff._compare(inv, inv, [], base, **args)
+            merged = diff._compare(inv, inv, [], base, shortcut=False, **args)
+            pd.testing.assert_frame_equal(fast, merged, check_exact=True)
+            for col in fast.columns:
+                assert [type(v) for v in fast[col]] == [type(v) for v in merged[col]], (image_id[:19], col)
+            checked += len(fast) > 0
+    return checked
+
+
+def test_a_base_layer_against_nothing_skips_the_merge_and_equals_it(sample):
+    assert check_all_added_equals_the_merge(sample) > 10
+
+
+def test_a_base_layer_against_nothing_on_the_real_captures(capture):
+    assert check_all_added_equals_the_merge(capture) > 2
