@@ -7,7 +7,9 @@ their history, manifests (tagged or not), layer links, blobs with sizes, and exa
 follows distribution 2.8 (Debian's docker-registry and the ``registry:2`` image): a manifest marks
 its direct references only, so with ``--delete-untagged`` the layers of an untagged child of a
 tagged index are swept. Nothing is written, locked or created under the storage root: the audit
-lists the tree once (``Listing``), reads the link files and manifests it needs, and decides in memory.
+reads the blobs' sizes and then one repository after another (a local folder with ``_LocalScan``, an
+object store part by part in ``storage_s3.py``, a local folder without the C scanner as one
+``Listing``), with the link files and manifests it needs, and decides in memory.
 """
 
 from __future__ import annotations
@@ -84,11 +86,7 @@ class Listing:
                     jobs.extend((base, c) for c in "0123456789abcdef")
                 else:
                     jobs.append((base, ""))
-        files: dict[str, int] = {}
-        odd: dict[str, str] = {}
-        etags: dict[str, str] = {}
-        dirs: set[str] = {"blobs", "repositories"}
-        cut = len(v2) + 1
+        listing = cls({}, {"blobs", "repositories"}, {}, links)
         lock = threading.Lock()
 
         def list_and_merge(job) -> None:
@@ -96,38 +94,50 @@ class Listing:
             # the last one is in: the peak is the merged listing, not it twice.
             part = store.find(*job)
             with lock:
-                for name, (kind, size, etag) in part.items():
-                    if not name.startswith(v2 + "/"):
-                        continue
-                    rel = name[cut:]
-                    if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
-                        links.append(name)
-                        odd[rel] = "symlink"
-                        continue
-                    if kind == "directory":
-                        dirs.add(rel)
-                    elif kind in ODD_KINDS:
-                        odd[rel] = kind
-                    else:
-                        files[rel] = size
-                        if etag and rel.endswith("/link"):
-                            etags[rel] = etag
-                    parent = rel.rpartition("/")[0]
-                    while parent and parent not in dirs:
-                        dirs.add(parent)
-                        parent = parent.rpartition("/")[0]
+                listing.merge(v2, part.items())
 
         # An object store's listing can take a while on a big registry: a bar from the first listing.
         store.map(list_and_merge, jobs, f"listing {store.url}", "listings",
                   min_items=1 if store.object_store else 200)
+        listing.links.sort()
+        return listing.finish()
+
+    def merge(self, v2: str, found) -> None:
+        """Add ``(path, (kind, size, etag))`` entries of a listing below ``v2`` (Store.find's)."""
+        files, dirs, odd, etags, links = self.files, self.dirs, self.odd, self.etags, self.links
+        cut = len(v2) + 1
+        for name, (kind, size, etag) in found:
+            if not name.startswith(v2 + "/"):
+                continue
+            rel = name[cut:]
+            if kind == "link":  # listed as a problem; a blob's data that is one is said with its blob
+                links.append(name)
+                odd[rel] = "symlink"
+                continue
+            if kind == "directory":
+                dirs.add(rel)
+            elif kind in ODD_KINDS:
+                odd[rel] = kind
+            else:
+                files[rel] = size
+                if etag and rel.endswith("/link"):
+                    etags[rel] = etag
+            parent = rel.rpartition("/")[0]
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0]
+
+    def finish(self) -> "Listing":
+        """The children of every directory, once everything is merged."""
         children: dict[str, list[str]] = {}
-        for d in dirs:
+        for d in self.dirs:
             parent, _, name = d.rpartition("/")
             if parent:
                 children.setdefault(parent, []).append(name)
         for names in children.values():
             names.sort()
-        return cls(files, dirs, children, sorted(links), odd, etags)
+        self.children = children
+        return self
 
     def subdirs(self, rel: str) -> list[tuple[str, str]]:
         """(name, path) of the subdirectories of ``rel``, sorted by name."""
@@ -148,8 +158,9 @@ def _links(tree: Listing, links: dict[str, str | None], directory: str) -> list[
     return out
 
 
-def _read_links(store: Store, v2: str, tree: Listing) -> dict[str, str | None]:
-    """Every ``link`` file under repositories/, read concurrently: path -> digest it holds.
+def _read_links(store: Store, v2: str, tree: Listing, read_all=None) -> dict[str, str | None]:
+    """Every ``link`` file under repositories/, read concurrently (``read_all(fn, paths)``: the
+    store's pool by default): path -> digest it holds.
 
     A tag's history (``tags/<tag>/index/<alg>/<hex>/link``) is named by its path: only whether the
     link is there and not empty matters (GC does not read it), and the listing's size says so, which
@@ -167,7 +178,8 @@ def _read_links(store: Store, v2: str, tree: Listing) -> dict[str, str | None]:
             paths.append(p)
     if tree.etags:
         paths = [p for p in paths if not _known_by_etag(tree, links, p)]
-    raw = store.map(lambda p: store.read(f"{v2}/{p}"), paths, "reading links", "links")
+    read_all = read_all or (lambda fn, items: store.map(fn, items, "reading links", "links"))
+    raw = read_all(lambda p: store.read(f"{v2}/{p}"), paths)
     links.update((p, (data.decode(errors="replace").strip() or None) if data is not None else None)
                  for p, data in zip(paths, raw))
     return links
@@ -329,14 +341,16 @@ def _intern(value):
 
 
 def _listed_repositories(store: Store, v2: str, tree: Listing, links: dict[str, str | None],
-                         blob_sizes: dict[str, int]):
-    """RepoData from one listing of the whole tree (object stores; a local tree without the C scanner)."""
+                         blob_sizes: dict[str, int], read_all=None, infos: dict | None = None):
+    """RepoData from a listing of the tree (a local tree without the C scanner), or of a part of it
+    (object stores, storage_s3.py: ``infos`` holds the manifests read so far, shared by the parts,
+    and ``read_all(fn, digests)`` reads the missing ones: ``fn`` reads and parses one)."""
+    infos = {} if infos is None else infos
     wanted = sorted({content for p, content in links.items()
-                     if content in blob_sizes and blob_sizes[content] <= MANIFEST_LIMIT
+                     if content in blob_sizes and blob_sizes[content] <= MANIFEST_LIMIT and content not in infos
                      and p.split("/")[-5:-3] == ["_manifests", "revisions"]})
-    bodies = store.map(lambda d: store.read(f"{v2}/{_blob_path(d)}"), wanted, "reading manifests", "manifests")
-    infos = {d: _manifest_info(b) for d, b in zip(wanted, bodies)}
-    del bodies
+    read_all = read_all or (lambda fn, items: store.map(fn, items, "reading manifests", "manifests"))
+    infos.update(zip(wanted, read_all(lambda d: _manifest_info(store.read(f"{v2}/{_blob_path(d)}")), wanted)))
     for repo, path in _repositories(tree, "repositories"):
         mdir = f"{path}/_manifests"
         tags, history = [], {}
@@ -646,6 +660,11 @@ def _audit(store: Store, v2: str) -> StorageAudit:
             scan.close()
             if collecting:
                 gc.enable()
+    elif store.object_store:  # streamed repository by repository (storage_s3.py)
+        from .storage_s3 import listed_blob_sizes, streamed_repositories
+
+        blob_sizes = listed_blob_sizes(store, v2, problems)
+        plans, frames = _decide(streamed_repositories(store, v2, blob_sizes), blob_sizes, problems)
     else:
         tree = Listing.read(store, v2)
         links = _read_links(store, v2, tree)
