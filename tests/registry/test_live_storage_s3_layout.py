@@ -1,4 +1,4 @@
-"""The streamed S3 audit (``storage_s3.py``: the bucket read part by part, each part two folders down
+"""The streamed S3 audit (``storage._streamed_repositories``: the bucket read part by part, each part two folders down
 or a top folder's own ``_manifests``/``_layers``/``_uploads``) on repository names of every depth:
 one-level (``busybox``), three-level (``org/team02/svc``), a repository nested in another
 (``team01/svc-00001/nested``), and a top folder that is a repository and holds another. Generated
