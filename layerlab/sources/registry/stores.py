@@ -1,7 +1,7 @@
 """Where a registry's storage lives: a local directory or an object store, read through fsspec.
 
-The storage audit (``storage.py``) reads one :class:`Listing` of the tree and the small files it
-needs (links, manifests) through a :class:`Store`, so the same code audits distribution's
+The storage audit (``storage.py``) reads listings of the tree and the small files
+it needs (links, manifests) through a :class:`Store`, so the same code audits distribution's
 ``filesystem`` driver (fsspec's local filesystem) and its ``s3`` driver (s3fs), and is reachable for
 any other fsspec backend (``gs://``, ``az://``, …) whose key layout is distribution's.
 
