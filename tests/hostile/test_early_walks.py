@@ -67,3 +67,12 @@ def test_a_layer_folder_linked_out_of_the_root_is_not_walked_early_nor_read(root
     assert snap.skipped["reason"].str.contains("symbolic link").any()
     assert len(snap.files) < len(before)  # the linked layer's files are not in the snapshot
     assert early.started(str(root_copy)) is None  # the scan's own walks were dropped when it ended
+
+
+def test_an_overlay2_folder_linked_out_of_the_root_starts_no_early_walk(root_copy, public_tmp):
+    home = root_copy / "overlay2"
+    outside = public_tmp / "outside-overlay2"
+    shutil.move(str(home), str(outside))
+    home.symlink_to(outside)
+    assert not early.start(str(root_copy))  # nothing outside the root is listed or walked
+    assert early.started(str(root_copy)) is None

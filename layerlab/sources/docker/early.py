@@ -112,7 +112,8 @@ def start(root: str) -> bool:
     if root in _STARTED or not os.path.isdir(os.path.join(root, "image", "overlay2", "layerdb")):
         return False
     try:
-        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _NOATIME)
+        # O_NOFOLLOW: an overlay2 folder linked out of the root is not listed here (the reader refuses it)
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | _NOATIME)
     except OSError:  # not the owner (no O_NOATIME), missing, refused: the reader walks as usual
         return False
     try:
