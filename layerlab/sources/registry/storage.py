@@ -435,7 +435,7 @@ def _streamed_blob_sizes(store: Store, v2: str, problems: list[str]) -> dict[str
                 found[parts[0], parts[1]] = size
             else:
                 found.setdefault((parts[0], parts[1]), None)
-        return sorted((alg, xx, name, size) for (xx, name), size in found.items())
+        return [(alg, xx, name, size) for (xx, name), size in found.items()]
 
     blobs = []
     for part in store.map(shard, jobs, f"listing {store.url} blobs", "listings", min_items=1):
@@ -446,8 +446,7 @@ def _streamed_blob_sizes(store: Store, v2: str, problems: list[str]) -> dict[str
         if size is not None:
             sizes[_intern(f"{alg}:{name}")] = size
         else:
-            problems.append(f"blob {alg}:{name} has no data file (an interrupted upload or a damaged "
-                            "store); garbage-collect does not see it, and neither does this audit")
+            problems.append(_no_data_file(f"{alg}:{name}"))
     return sizes
 
 
@@ -641,12 +640,9 @@ class _LocalScan:
                 if code == "f":
                     sizes[digest] = size
                 elif code in _ODD_CODES:  # never followed or read: left out, and said
-                    self.problems.append(f"blob {digest}: its data is a {_ODD_CODES[code]}, not a file; layerlab "
-                                         "does not follow or read it, so the blob is left out of every figure "
-                                         "(the storage is damaged or was tampered with)")
+                    self.problems.append(_odd_data(digest, _ODD_CODES[code]))
                 elif code != "L":
-                    self.problems.append(f"blob {digest} has no data file (an interrupted upload or a damaged "
-                                         "store); garbage-collect does not see it, and neither does this audit")
+                    self.problems.append(_no_data_file(digest))
         return sizes
 
     def repositories(self) -> list[tuple[str, str, set[str]]]:
@@ -857,6 +853,16 @@ def _audit(store: Store, v2: str) -> StorageAudit:
     )
 
 
+def _no_data_file(digest: str) -> str:
+    return (f"blob {digest} has no data file (an interrupted upload or a damaged store); garbage-collect "
+            "does not see it, and neither does this audit")
+
+
+def _odd_data(digest: str, kind: str) -> str:
+    return (f"blob {digest}: its data is a {kind}, not a file; layerlab does not follow or read it, so the "
+            "blob is left out of every figure (the storage is damaged or was tampered with)")
+
+
 def _listed_blob_sizes(tree: Listing, problems: list[str]) -> dict[str, int]:
     """Blobs: distribution enumerates data files under blobs/<alg>/<xx>/<hex>/data; sizes from the listing."""
     blob_sizes: dict[str, int] = {}
@@ -867,13 +873,9 @@ def _listed_blob_sizes(tree: Listing, problems: list[str]) -> dict[str, int]:
                 if size is not None:
                     blob_sizes[_intern(f"{alg}:{name}")] = size
                 elif f"{path}/data" in tree.odd:  # never followed or read: left out, and said
-                    kind = tree.odd[f"{path}/data"]
-                    problems.append(f"blob {alg}:{name}: its data is a {kind}, not a file; layerlab "
-                                    "does not follow or read it, so the blob is left out of every figure "
-                                    "(the storage is damaged or was tampered with)")
+                    problems.append(_odd_data(f"{alg}:{name}", tree.odd[f"{path}/data"]))
                 else:
-                    problems.append(f"blob {alg}:{name} has no data file (an interrupted upload or a damaged "
-                                    "store); garbage-collect does not see it, and neither does this audit")
+                    problems.append(_no_data_file(f"{alg}:{name}"))
     return blob_sizes
 
 
