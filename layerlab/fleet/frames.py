@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .._files import read_sized
 from ..frames import schema
 from ..frames.snapshot import column_from_arrow
 from .snapshots import FleetError, filesystem, is_url
@@ -74,21 +75,13 @@ WHOLE_FILE = 4 << 20
 def _whole(path: str):
     """A local file's bytes, or its path when it is larger than ``WHOLE_FILE`` (to be opened)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # non-blocking: a FIFO put there never hangs
-    try:
+    with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
         if st.st_size > WHOLE_FILE:
             return path
-        data = os.read(fd, st.st_size)  # one call for a regular file; a short read only at its end
-        while len(data) < st.st_size:
-            more = os.read(fd, st.st_size - len(data))
-            if not more:
-                break  # cut short since: the Parquet footer check says so
-            data += more
-        return pa.py_buffer(data)
-    finally:
-        os.close(fd)
+        return pa.py_buffer(read_sized(f, None))  # cut short since: the Parquet footer check says so
 
 
 def _sources(fs, paths: list[str]):
