@@ -503,7 +503,7 @@ class DataRoot:
         rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False)
                 if r.layer_id not in self._read]
         results = read_each_layer(rows, self.layer_files, (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS),
-                                  self.progress)
+                                  self.progress, threads=self._early is None)  # early: walked in its thread
         for row, (got, e) in zip(rows, results):
             self._read[row.layer_id] = got
             if e is None:
