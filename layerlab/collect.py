@@ -21,6 +21,16 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
     machine's hostname and machine ID, so that a fleet of snapshots (``layerlab.fleet``) tells hosts apart.
     ``foreign_layers``: "fetch" or "skip" an image's foreign layers (``open_source``).
     """
+    return scan_with_inventory(root, out, driver, files=files, hash=hash, progress=progress, platform=platform,
+                   foreign_layers=foreign_layers, packages=packages)[0]
+
+
+def scan_with_inventory(root: str, out: str, driver: str | None = None, *, files: str = "auto", hash: bool = False,
+            progress: bool | None = None, platform: str | None = None, foreign_layers: str = "fetch",
+            packages: bool = False):
+    """:func:`scan` (arguments checked by it or by the CLI), and the Inventory it wrote: the
+    snapshot's path and its frames in memory, so ``layerlab scan`` counts its summary line without
+    reading the snapshot back."""
     from .frames.host import identity
     from .frames.snapshot import check_output
     from .sources import open_source
@@ -52,4 +62,4 @@ def scan(root: str, out: str, driver: str | None = None, *, files: str = "auto",
             inv.meta["hashed"] = hashed
     if packages:  # read while the layers are here: the snapshot keeps packages and package_changes
         inv.packages  # noqa: B018
-    return inv.save(out)
+    return inv.save(out), inv

@@ -21,26 +21,28 @@ def cmd_scan(args) -> int:
 
 
 def _scan(args, source: str) -> int:
-    from ..collect import scan
-    from ..frames.snapshot_load import load
-
+    from ..collect import scan_with_inventory
     from ..frames.snapshot import check_output, is_snapshot
 
     allow_insecure(args)
     if source == "sample" or source.startswith("sample:") or is_snapshot(source):
         # already a snapshot: written again as it is (another place, a newer format)
+        from ..frames.snapshot_load import load
+
         check_output(args.output)
         args.source = source
         out = open_source_arg(args).save(args.output)
+        snap = load(out)
+        rows = snap.meta.get("rows") or {}  # counted as it was written: the files frame is not read back
     else:
-        out = scan(source, args.output, driver=args.driver, files=args.files, hash=args.hash,
-                   progress=False if args.quiet else None, platform=args.platform, foreign_layers=args.foreign_layers,
-                   packages=args.packages)
+        # the summary line is counted from the frames written, in memory: not read back from the snapshot
+        out, snap = scan_with_inventory(source, args.output, driver=args.driver, files=args.files, hash=args.hash,
+                            progress=False if args.quiet else None, platform=args.platform,
+                            foreign_layers=args.foreign_layers, packages=args.packages)
+        rows = {"files": len(snap.files)}
 
-    snap = load(out)
     remember(args, snap)  # what it skipped, reported once (cli.main)
     counts = snap.image_counts()
-    rows = snap.meta.get("rows") or {}  # counted as it was written: the files frame is not read back
     # layers counted as summary counts them: the distinct layers of the images docker lists; the
     # rest (containers' and init layers, intermediate build images') said apart when there are any
     listed = snap.image_layers[snap.image_layers["image_id"].isin(snap.listed["image_id"])]
