@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
@@ -113,8 +112,9 @@ def check_length(path: Path, spare: int = 0) -> None:
 
 def _renameat2():
     # Python has no binding for renameat2(RENAME_EXCHANGE), the one atomic swap of two paths Linux
-    # offers; glibc >= 2.28 exports it, so call it through ctypes.
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    # offers; glibc >= 2.28 exports it, so call it through ctypes. CDLL(None): the process's own
+    # symbols, libc's among them (find_library("c") ran `ldconfig -p` in a subprocess every save).
+    libc = ctypes.CDLL(None, use_errno=True)
     return getattr(libc, "renameat2", None)
 
 
