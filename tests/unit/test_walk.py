@@ -81,3 +81,46 @@ def test_walked_layers_framed_together_equal_their_frames_concatenated(tree, tmp
     assert list(got["layer_id"].cat.categories) == sorted(ids[:1] + ids[2:])
     for f, w in zip(one_by_one, walked):  # a layer alone, framed by the same function
         pd.testing.assert_frame_equal(walk.frame_walked([w]), f, check_exact=True)
+
+
+def test_runs_of_plain_layers_made_at_once_equal_each_layer_made_alone(tree, tmp_path):
+    """Plain layers (no hard links, ``.wh.`` names, whiteout devices or backslashes: most) keep the
+    walker's result and frame_walked makes the columns of each run of them at once: the frame is
+    the one each layer's own columns give, with a name that is not UTF-8 in a run (its layers are
+    then made one by one), a layer that is not plain between runs, and empty layers."""
+    require(None if walk._fastwalk is not None else "the C walker was not built")
+    from layerlab.sources.layerfiles.rows import concat_files
+
+    def layer(name, files=(), links=(), dirs=()):
+        root = tmp_path / name
+        root.mkdir()
+        for d in dirs:
+            (root / d).mkdir(parents=True)
+        for f, text in files:
+            (root / f).write_text(text)
+        for f, target in links:
+            os.symlink(target, root / f)
+        return root
+
+    a = layer("a", [("usr/bin/tool", "x" * 9000), ("usr/lib/x.so", "y")], [("usr/bin/alias", "tool")],
+              ["usr/bin", "usr/lib", "opaque/dir"])
+    try:  # overlay's opaque directory, as a pulled layer has it (user.*: allowed where trusted.* is not)
+        os.setxattr(a / "opaque", "user.overlay.opaque", b"y")
+    except OSError:
+        pass
+    c = layer("c", [("etc/conf", "z" * 100)], [("etc/link", "/nowhere/long/target"), ("top", "etc")], ["etc"])
+    d = layer("d")
+    os.close(os.open(os.fsencode(d) + b"/bad\xffname", os.O_CREAT | os.O_WRONLY, 0o600))
+    empty = layer("empty")
+    dirs = [a, empty, c, tree, c, d, a, empty]
+    ids = [f"sha256:{i:064x}" for i in (7, 1, 5, 3, 2, 6, 0, 4)]
+    walked = [walk.walk_layer(p, i, "overlay", frame=False) for p, i in zip(dirs, ids)]
+    assert [w.columns is None for w in walked] == [True, True, True, False, True, True, True, True]
+    alone = [walk._files_columns(i, walk._scan_c(os.fsencode(p), True, True), True, plain=False)
+             for p, i in zip(dirs, ids)]
+    assert [w.disk_bytes for w in walked] == [w.disk_bytes for w in alone]
+    expected = concat_files([walk.frame_walked([w]) for w in alone])
+    got = concat_files([walk.frame_walked(walked)])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert len(got) == sum(len(w) for w in alone) > 10 and (got["kind"] == "symlink").sum() == 7
+    assert got.loc[got["path"] == "/bad\\xffname", "path_raw"].tolist() == [b"/bad\xffname"] * 2  # tree, d

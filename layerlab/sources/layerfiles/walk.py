@@ -71,15 +71,20 @@ def walk_layer(root: str | os.PathLike, layer_id: str, convention: str = "overla
 
 class WalkedLayer:
     """A walked layer's columns of the files frame (the rows kept), not yet a frame: a pandas frame
-    costs about a millisecond whatever its rows, so many small layers are framed together."""
+    costs about a millisecond whatever its rows, so many small layers are framed together. A plain
+    layer (see ``_is_plain``) keeps the walker's packed result instead (``found``, columns None):
+    frame_walked makes the columns of a run of them at once, as one layer's (a tenth of a
+    millisecond a layer less, 40 ms of a scan of 407 small layers)."""
 
-    __slots__ = ("layer_id", "columns", "disk_bytes")
+    __slots__ = ("layer_id", "columns", "disk_bytes", "found", "overlay")
 
-    def __init__(self, layer_id: str, columns: dict, disk_bytes: int):
+    def __init__(self, layer_id: str, columns: dict | None, disk_bytes: int, found: _Walked | None = None,
+                 overlay: bool = True):
         self.layer_id, self.columns, self.disk_bytes = layer_id, columns, disk_bytes
+        self.found, self.overlay = found, overlay
 
     def __len__(self) -> int:
-        return len(self.columns["size"])
+        return len(self.found.stats) if self.columns is None else len(self.columns["size"])
 
 
 def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
@@ -90,13 +95,14 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
     cols = {"layer_id": pd.Categorical.from_codes(np.repeat(np.arange(len(ids), dtype=np.int64), counts),
                                                   categories=ids)}
     total = sum(counts)
-    for name in parts[0].columns:
-        arrays = [p.columns[name] for p in parts]
+    chunks = _column_chunks(parts)  # (columns, rows) of each layer, or of each run of plain layers
+    for name in chunks[0][0]:
+        arrays = [c[name] for c, _ in chunks]
         if name in _MADE_ONCE and all(a is None for a in arrays):  # left for here: one array, not one a layer
             cols[name] = _MADE_ONCE[name](total)
             continue
         if name in _MADE_ONCE:
-            arrays = [_MADE_ONCE[name](len(p)) if a is None else a for p, a in zip(parts, arrays)]
+            arrays = [_MADE_ONCE[name](n) if a is None else a for (_, n), a in zip(chunks, arrays)]
         if len(arrays) == 1:
             cols[name] = arrays[0]
         elif isinstance(arrays[0], np.ndarray):
@@ -107,6 +113,86 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
             cols[name] = pd.concat([pd.Series(a) for a in arrays], ignore_index=True)
     cols["mtime"] = schema.times_from_us(cols["mtime"])
     return pd.DataFrame({c: cols[c] for c in schema.columns("files")})
+
+
+def _column_chunks(parts: list[WalkedLayer]) -> list[tuple[dict, int]]:
+    """The columns of ``parts`` in order, as (columns, rows): a layer's own, or one set for each run
+    of plain layers (their packed results joined and made columns at once)."""
+    chunks, run = [], []
+
+    def plain_run():
+        joined = _plain_columns(run)
+        if joined is None:  # a name that is not UTF-8: each layer's columns, which escape it
+            chunks.extend((_files_columns(p.layer_id, p.found, p.overlay, plain=False).columns, len(p)) for p in run)
+        else:
+            chunks.append((joined, sum(len(p) for p in run)))
+        run.clear()
+
+    for p in parts:
+        if p.columns is None:
+            run.append(p)
+            continue
+        if run:
+            plain_run()
+        chunks.append((p.columns, len(p)))
+    if run:
+        plain_run()
+    return chunks
+
+
+def _is_plain(w: _Walked, overlay: bool) -> bool:
+    """A walk whose columns are its stat fields, names and link targets as they are: no hard links,
+    no ``.wh.`` names, no overlay whiteout devices, no backslash to escape (most layers)."""
+    return not (len(w.inodes) or len(w.named) or (overlay and len(w.rdevs))
+                or b"\\" in w.path_data or b"\\" in w.link_data)
+
+
+def _plain_columns(parts: list[WalkedLayer]) -> dict | None:
+    """The files columns of plain layers' walks (``_is_plain``) made at once, as ``_files_columns``
+    makes one layer's; None when a name or link target is not UTF-8."""
+    walks = [p.found for p in parts]
+    rows = np.cumsum([0] + [len(w.stats) for w in walks])
+    n = int(rows[-1])
+    stats = np.concatenate([w.stats for w in walks]) if len(walks) > 1 else walks[0].stats
+    fmt = stats[:, 0] >> 12
+    code = _FMT_CODE[fmt]
+    opaque = [w.opaque + start for w, start in zip(walks, rows[:-1].tolist()) if len(w.opaque)]
+    if opaque:
+        code[np.concatenate(opaque)] = _CODE["opaque"]
+    path_data, path_off = _joined(walks, "path_data", "path_off")
+    link_data, link_off = _joined(walks, "link_data", "link_off")
+    link_index = np.concatenate([w.link_index + start for w, start in zip(walks, rows[:-1].tolist())])
+    valid = np.zeros(n, dtype=bool)
+    valid[link_index] = True
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[link_index] = np.diff(link_off)
+    try:
+        paths = _strings(n, path_data, path_off, type=pa.string())
+        links = _strings(n, link_data, np.concatenate([[0], np.cumsum(lengths)]), valid)
+    except pa.ArrowInvalid:
+        return None
+    disk = stats[:, 5] * 512
+    return {
+        "path": pd.arrays.ArrowExtensionArray(paths),
+        "path_raw": None,
+        "kind": pd.Categorical.from_codes(code, dtype=_KIND_DTYPE),
+        "size": np.where(fmt == 8, stats[:, 1], 0),
+        "mode": (stats[:, 0] & 0o7777).astype(np.uint16),
+        "uid": stats[:, 2].astype(np.uint32),
+        "gid": stats[:, 3].astype(np.uint32),
+        "mtime": stats[:, 4].copy(),
+        "link_target": pd.arrays.ArrowStringArray(links),
+        "disk_usage": pd.arrays.IntegerArray(disk, np.zeros(n, dtype=bool)),
+        "sha256": None,
+    }
+
+
+def _joined(walks: list[_Walked], data: str, offsets: str) -> tuple[bytes, np.ndarray]:
+    """The packed strings ``data`` of several walks as one (data, offsets)."""
+    blobs = [getattr(w, data) for w in walks]
+    starts = np.cumsum([0] + [len(b) for b in blobs])
+    offs = [getattr(w, offsets)[:-1] + start for w, start in zip(walks, starts[:-1].tolist())]
+    return b"".join(blobs), np.concatenate([*offs, starts[-1:]])
 
 
 class _Walked:
@@ -205,7 +291,10 @@ _CODE = {k: np.int8(i) for i, k in enumerate(schema.FILE_KINDS)}
 _NAT = np.iinfo(np.int64).min
 
 
-def _files_columns(layer_id: str, w: _Walked, overlay: bool) -> WalkedLayer:
+def _files_columns(layer_id: str, w: _Walked, overlay: bool, plain: bool = True) -> WalkedLayer:
+    """A walk's files columns; a plain walk's are left to frame_walked (``plain``: allowed)."""
+    if plain and _is_plain(w, overlay):
+        return WalkedLayer(layer_id, None, int(w.stats[:, 5].sum()) * 512, w, overlay)
     n = len(w.stats)
     st_mode = w.stats[:, 0]
     fmt = st_mode >> 12
