@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 
 from .._files import open_file, read_sized
@@ -551,11 +552,15 @@ def metadata_frames(images, layers, image_layers, history, containers) -> dict[s
 def fill_layer_counts(layers: pd.DataFrame, files: pd.DataFrame, disk_usage: dict) -> None:
     """Fill the layers frame's file_count, whiteout_count and opaque_count from ``files``, and its
     disk_usage from ``disk_usage`` (layer_id -> bytes; absent or None: unknown)."""
-    counts = files.groupby("layer_id", observed=True)["kind"].value_counts().unstack(fill_value=0)
+    # counted on the categoricals' codes with numpy (a groupby and unstack took a fifth of a scan's framing)
+    ids = files["layer_id"].array
+    codes = ids.codes.astype(np.int64)
+    kinds = files["kind"].array
     lid = layers["layer_id"]
-    layers["file_count"] = lid.map(counts.sum(axis=1) if len(counts) else {}).fillna(0).astype("int64")
-    for col, k in (("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
-        layers[col] = lid.map(counts[k] if k in counts else {}).fillna(0).astype("int64")
+    for col, kind in (("file_count", None), ("whiteout_count", "whiteout"), ("opaque_count", "opaque")):
+        which = codes if kind is None else codes[kinds.codes == kinds.categories.get_loc(kind)]
+        counts = pd.Series(np.bincount(which, minlength=len(ids.categories)), index=ids.categories)
+        layers[col] = lid.map(counts).fillna(0).astype("int64")
     layers["disk_usage"] = pd.array([disk_usage.get(x) for x in lid], dtype="Int64")
 
 
