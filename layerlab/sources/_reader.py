@@ -233,11 +233,12 @@ def _read_at(dir_fd: int, name: str, limit: int | None, folder: str) -> bytes | 
         want = st.st_size + 1  # one more than its size: a file that grew is read by read_bytes
         parts, got = [], 0
         while got < want:
-            part = os.read(fd, want - got)
-            if not part:
-                break
+            asked = want - got
+            part = os.read(fd, asked)
             parts.append(part)
             got += len(part)
+            if len(part) < asked:  # a regular file reads short only at its end: no read more to see it
+                break
         return None if got >= want else b"".join(parts)
     finally:
         os.close(fd)
