@@ -23,10 +23,7 @@ instead of coming before them.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +31,8 @@ from typing import TYPE_CHECKING
 
 from ..oci.config import chain_ids, history_rows, image_layer_rows, parse_time
 from .foreign import LayerSkipped
-from .layerfiles.rows import FileRows, concat_files
+from .docker.early import collector_paused, quick_switches
+from .layerfiles.rows import FRAME_ALONE, FileRows, concat_files
 from .layerfiles.tarstream import LayerRead, diff_id_mismatch
 
 if TYPE_CHECKING:
@@ -42,9 +40,6 @@ if TYPE_CHECKING:
 
     from ..frames.inventory import Inventory
 
-#: A layer of fewer rows is framed together with the other small ones once all are read (a frame has a
-#: fixed cost, about a millisecond); a larger one is framed as soon as it is read.
-FRAME_ALONE = 10_000
 #: Layers read at once (decompression, hashing and the C header walk release the GIL; the rest holds it).
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
@@ -126,36 +121,6 @@ def build_inventory(images: list[ImageEntry], meta: dict, *, workers: int | None
                                                         "containers", "files", "skipped")})
     inv.cache["layer_blob_open"] = {cid: layer.open for cid, layer in todo.items() if layer.open is not None}
     return inv
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector paused (when it was running): importing pandas and pyarrow
-    makes some 200,000 objects and no garbage, and the collections they set off walk every object so
-    far while holding the GIL, stalling the threads reading the layers (py-spy showed the collector as
-    the main thread's largest item on the benchmark's registry image). Reference counting still frees
-    everything; the collector runs again as soon as the import is done."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-@contextlib.contextmanager
-def quick_switches(interval: float = 0.0005):
-    """The interpreter's switch interval shortened (5 ms to 0.5 ms) while pandas is imported: a thread
-    reading a layer takes the GIL back after each chunk it inflates, hashes or receives, and waited up
-    to the whole interval for the importing thread to let go each time (ISA-L inflating a blob beside a
-    thread running Python took 3.2 s instead of 0.4 s; with 0.5 ms, 1.0 s)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(min(old, interval))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def _frames(images: list[ImageEntry], reads: _Reads, progress: bool | None, blobs: dict) -> dict[str, pd.DataFrame]:

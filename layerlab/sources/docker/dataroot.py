@@ -39,8 +39,7 @@ from .._reader import (
     confine,
     symlinked_folder,
 )
-from ..imageset import FRAME_ALONE
-from ..layerfiles.rows import FileRows, concat_files, frame_layers
+from ..layerfiles.rows import FRAME_ALONE, FileRows, concat_files, frame_layers
 from ..layerfiles.tarsplit import TARSPLIT_ERRORS, read_tarsplit
 from ..layerfiles.walk import WalkedLayer, compare_trees, disk_usage, frame_walked, walk_layer
 from .early import started

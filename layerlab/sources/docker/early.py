@@ -17,8 +17,11 @@ before pandas is loaded.
 from __future__ import annotations
 
 import collections
+import contextlib
+import gc
 import os
 import stat
+import sys
 import threading
 
 try:
@@ -129,11 +132,41 @@ def import_libraries() -> None:
     """pandas and pyarrow imported beside the walks as an archive's reads have them imported
     (imageset): the collector paused and the switch interval short, so that the walking thread,
     which takes the GIL back between layers, is not kept waiting up to 5 ms for it each time."""
-    from ..imageset import collector_paused, quick_switches
-
     with collector_paused(), quick_switches():
         import pandas  # noqa: F401
         import pyarrow  # noqa: F401
+
+
+# Here, not in imageset (which uses them too), so that a data root's scan does not import
+# imageset's archive and registry readers for them.
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector paused (when it was running): importing pandas and pyarrow
+    makes some 200,000 objects and no garbage, and the collections they set off walk every object so
+    far while holding the GIL, stalling the threads reading the layers (py-spy showed the collector as
+    the main thread's largest item on the benchmark's registry image). Reference counting still frees
+    everything; the collector runs again as soon as the import is done."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def quick_switches(interval: float = 0.0005):
+    """The interpreter's switch interval shortened (5 ms to 0.5 ms) while pandas is imported: a thread
+    reading a layer takes the GIL back after each chunk it inflates, hashes or receives, and waited up
+    to the whole interval for the importing thread to let go each time (ISA-L inflating a blob beside a
+    thread running Python took 3.2 s instead of 0.4 s; with 0.5 ms, 1.0 s)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(min(old, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def started(root: str) -> EarlyWalks | None:

@@ -20,6 +20,9 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # aufs bookkeeping entries in a branch root; not part of the image's filesystem.
 AUFS_META = (".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph")
+#: A layer of fewer rows is framed together with the other small ones once all are read (a frame has a
+#: fixed cost, about a millisecond); a larger one is framed as soon as it is read.
+FRAME_ALONE = 10_000
 #: FileRows.mtime_us's value for "no time" (int64's minimum, NaT's; never a real time).
 NO_TIME = -(1 << 63)
 
