@@ -182,7 +182,11 @@ class Folder:
         return read_bytes(os.path.join(self.path, name), limit)
 
     def text(self, name: str) -> str:
-        return read_text(os.path.join(self.path, name), self.read(name)).strip()
+        raw = self.read(name)
+        try:  # the file's path is joined only to name it in an error (read_text's)
+            return raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return read_text(os.path.join(self.path, name), raw).strip()
 
     def optional(self, name: str) -> str | None:
         """The stripped text of file ``name``, or None when it does not exist (``read_optional``)."""
@@ -192,7 +196,11 @@ class Folder:
             return None
 
     def int(self, name: str) -> int:
-        return read_int(os.path.join(self.path, name), self.read(name))
+        raw = self.read(name)
+        text = raw.strip()
+        if text.isdigit() and len(text) <= 16 and int(text) <= MAX_SIZE:  # bytes: ASCII digits only
+            return int(text)
+        return read_int(os.path.join(self.path, name), raw)  # says what is wrong, naming the file
 
     def close(self) -> None:
         if self.fd is not None:
