@@ -33,6 +33,7 @@ def test_early_walks_are_taken_and_give_the_readers_frames(root_copy):
     walks = early.started(str(root_copy))
     try:
         walks.wait()
+        assert walks.done()  # so the reader reads each walked layer in its own thread, not a pool's
         with_early = _frames(root_copy)
     finally:
         early.forget(str(root_copy))

@@ -501,8 +501,11 @@ class DataRoot:
         self._layer_rows = {r.layer_id: r for r in layers.itertuples(index=False)}
         rows = [r for r in layers[which if which is not None else slice(None)].itertuples(index=False)
                 if r.layer_id not in self._read]
+        # Walked already while layerlab loaded (docker.early): what is left is Python's, read in this
+        # thread; walks still to come are shared among threads (on every core) as without it.
+        walked = self._early is not None and self._early.done()
         results = read_each_layer(rows, self.layer_files, (_NotPlain, _Symlinked, OSError, *TARSPLIT_ERRORS),
-                                  self.progress, threads=self._early is None)  # early: walked in its thread
+                                  self.progress, threads=not walked)
         for row, (got, e) in zip(rows, results):
             self._read[row.layer_id] = got
             if e is None:

@@ -87,6 +87,11 @@ class EarlyWalks:
         self.taken += result is not None
         return result
 
+    def done(self) -> bool:
+        """Whether no walk is left to begin or under way here (each one's result is kept or taken)."""
+        with self._lock:
+            return not self._todo and not self._waiting
+
     def wait(self) -> None:
         """Until every walk begun here has ended (tests)."""
         self._thread.join()
