@@ -99,7 +99,7 @@ def frame_walked(parts: list[WalkedLayer]) -> pd.DataFrame:
     for name in chunks[0][0]:
         arrays = [c[name] for c, _ in chunks]
         if name in _MADE_ONCE and all(a is None for a in arrays):  # left for here: one array, not one a layer
-            cols[name] = _all_null_categorical(total)  # the contract's dtype: schema.coerce keeps it as it is
+            cols[name] = _MADE_ONCE[name](total)
             continue
         if name in _MADE_ONCE:
             arrays = [_MADE_ONCE[name](n) if a is None else a for (_, n), a in zip(chunks, arrays)]
@@ -404,11 +404,6 @@ def _path_column(w: _Walked, renamed: dict[int, str]):
 
 def _no_raw(n: int):
     return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.binary()))
-
-
-def _all_null_categorical(n: int) -> pd.Categorical:
-    # what schema.coerce makes of an all-null path_raw or sha256 (categorical_from_arrow: no categories)
-    return pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=[])
 
 
 #: Columns a walked layer may leave as None (all null), made by frame_walked for all the layers at
