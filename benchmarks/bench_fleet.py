@@ -171,10 +171,18 @@ def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
         return "[" + ", ".join(f"'{s}/{name}.parquet'" for s in snaps) + "]"
 
     host = "regexp_replace(filename, '/[^/]+\\.parquet$', '')"
-    con.execute(f"create temp view listed as select {host} as host, image_id from read_parquet({files_of('images')}, "
-                "filename=true) where not intermediate")
-    con.execute(f"create temp view il as select {host} as host, image_id, layer_id, size from "
-                f"read_parquet({files_of('image_layers')}, filename=true)")
+    if has_small_frames(snaps[0], storage_options):  # the files layerlab reads: each host's small frames in one
+        con.execute(f"create temp view small as select {host} as host, images, image_layers from "
+                    f"read_parquet({files_of('small_frames')}, filename=true)")
+        con.execute("create temp view listed as select host, i.image_id from (select host, unnest(images) as i "
+                    "from small) where not i.intermediate")
+        con.execute("create temp view il as select host, l.image_id, l.layer_id, l.size from "
+                    "(select host, unnest(image_layers) as l from small)")
+    else:
+        con.execute(f"create temp view listed as select {host} as host, image_id from "
+                    f"read_parquet({files_of('images')}, filename=true) where not intermediate")
+        con.execute(f"create temp view il as select {host} as host, image_id, layer_id, size from "
+                    f"read_parquet({files_of('image_layers')}, filename=true)")
     con.execute("create temp table hl as select distinct il.host, layer_id, size from il join listed using (host, "
                 "image_id)")
     images, pairs = con.execute("select count(distinct image_id), count(*) from listed").fetchone()
@@ -188,6 +196,16 @@ def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
               "files": int(nfiles), "size_bytes": int(size_bytes), "unique_layer_bytes": int(unique)}
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "totals": totals,
             "find_hosts": int(found), "client_peak_mb": peak_mb()}
+
+
+def has_small_frames(snapshot: str, storage_options: dict | None) -> bool:
+    """Whether a host's snapshot holds small_frames.parquet (written since round 8), which layerlab
+    reads instead of one file per small frame: DuckDB then reads it too."""
+    if storage_options is None:
+        return os.path.isfile(f"{snapshot}/small_frames.parquet")
+    import s3fs
+
+    return s3fs.S3FileSystem(**storage_options).exists(f"{snapshot}/small_frames.parquet")
 
 
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),

@@ -20,7 +20,7 @@ from ..analyses.dive.waste import hidden_of, stack_all
 from ..frames.inventory import FRAME_NAMES, Inventory
 from .snapshots import FleetError
 from .tasks import gather
-from .frames import HOST, find_rows, glob_prefix, read_frame
+from .frames import HOST, find_rows, glob_prefix, read_frame, read_frames
 
 IMAGE_FIGURES = ["dive_efficiency", "dive_wasted_bytes", "dive_user_wasted_percent", "reclaimable_bytes"]
 
@@ -81,9 +81,10 @@ CONTAINERS = [HOST, "container_id", "name", "image_id", "state", "rw_size"]
 def batch_tables(parts: list[tuple[str, str]], storage_options: dict | None = None) -> dict:
     """A batch of hosts' listed-image rows and their image-layer rows, in one task (each file read
     once, the batch turned into pandas once): what the relational totals are computed from."""
-    images = read_frame(parts, "images", [*LISTED, "intermediate"], storage_options)
+    got = read_frames(parts, {"images": [*LISTED, "intermediate"],
+                              "image_layers": [HOST, "image_id", "layer_id", "size"]}, storage_options)
+    images, il = got["images"], got["image_layers"]
     listed = images.loc[~images["intermediate"].to_numpy(dtype=bool), LISTED].reset_index(drop=True)
-    il = read_frame(parts, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
     # Only the listed images' rows, joined here rather than on the client: a batch's join is small,
     # the whole fleet's (150,000 rows at 10,000 hosts) a second of the client's time.
     return {"listed": listed, "image_layers": il.merge(listed[[HOST, "image_id"]], on=[HOST, "image_id"])}

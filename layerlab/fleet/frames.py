@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from .._files import read_sized
 from ..frames import schema
-from ..frames.snapshot import column_from_arrow
+from ..frames.snapshot import FLEET_INDEX, FLEET_INDEX_FILE, column_from_arrow
 from .snapshots import FleetError, filesystem, is_url
 
 HOST = "host"
@@ -34,20 +34,40 @@ def _column(arr, col: schema.Column, frame: str) -> pd.Series:
 
 def read_frame(parts: list[Part] | Part, frame: str, columns=None, storage_options: dict | None = None) -> pd.DataFrame:
     """Frame ``frame`` of the snapshots in ``parts`` (``(snapshot, host)`` pairs, or one pair),
-    with a ``host`` column first, in the contract's dtypes.
-
-    Each file is read by ``pyarrow.parquet`` (only the columns asked for) and cast to one schema
-    made from the contract: older snapshots store some columns plain or as int64, newer ones
-    dictionary-encoded or narrower, and all-null columns as nulls. The batch becomes pandas once."""
+    with a ``host`` column first, in the contract's dtypes (``read_frames`` of one frame)."""
     if isinstance(parts, tuple):
         parts = [parts]
-    spec = {c.name: c for c in schema.FRAMES[frame]}
-    wanted = list(spec) if columns is None else [c for c in columns if c != HOST]
-    read = read_schema(frame, wanted)
-    table, hosts = _read_batch(parts, storage_options, frame, read)
+    return read_frames(parts, {frame: columns}, storage_options)[frame]
+
+
+def read_frames(parts: list[Part], wanted: dict, storage_options: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Frames of the snapshots in ``parts``: ``{frame: columns or None (all)}`` to ``{frame: DataFrame}``,
+    each with a ``host`` column first, in the contract's dtypes.
+
+    The frames whose columns asked for are all in a snapshot's ``fleet_index.parquet`` come from it
+    when it has one, every such frame in one read of it (one small footer a host); the others, and
+    snapshots written before it, from one Parquet file per frame. Each file is read by
+    ``pyarrow.parquet`` (only the columns asked for) and cast to one schema made from the contract:
+    older snapshots store some columns plain or as int64, newer ones dictionary-encoded or narrower,
+    and all-null columns as nulls. The batch becomes pandas once per frame."""
+    plans = {}
+    for frame, columns in wanted.items():
+        spec = {c.name: c for c in schema.FRAMES[frame]}
+        names = list(spec) if columns is None else [c for c in columns if c != HOST]
+        plans[frame] = (spec, names, read_schema(frame, names), columns)
+    indexed = {f: plans[f][2] for f in wanted if f in FLEET_INDEX and set(plans[f][1]) <= set(FLEET_INDEX[f])}
+    got = _read_indexed(parts, storage_options, indexed) if indexed else {}
+    out = {}
+    for frame, (spec, names, read, columns) in plans.items():
+        table, hosts = got[frame] if frame in got else _read_batch(parts, storage_options, frame, read)
+        out[frame] = _as_pandas(table, hosts, names, spec, frame, columns)
+    return out
+
+
+def _as_pandas(table, hosts, names, spec, frame, columns) -> pd.DataFrame:
     n = table.num_rows if table is not None else 0
     out = {HOST: host_column(hosts)}
-    for name in wanted:
+    for name in names:
         out[name] = _column(table.column(name), spec[name],
                             frame) if table is not None else pd.Series(dtype=spec[name].pandas_dtype())
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
@@ -201,6 +221,105 @@ def _read_batch(parts: list[Part], storage_options: dict | None, frame: str, rea
         starts = np.cumsum([0] + [k for _, k in hosts])
         rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in order])
         table = table.take(pa.array(np.argsort(rows, kind="stable")))
+    return table, hosts
+
+
+# A remote batch's hosts are asked for fleet_index.parquet a round at a time; after a round where
+# no host had one (a fleet written before it), the next rounds read the per-frame files straight
+# away (every snapshot has those), asking again every PROBE_EVERY rounds: no 404 a host on old fleets.
+PROBE_EVERY = 8
+
+
+def _index_sources(parts: list[Part], storage_options: dict | None):
+    """``(snapshot, host, what ParquetFile opens or the error)`` of each host's fleet_index.parquet
+    that is read; a host whose snapshot has none (or not asked for, see PROBE_EVERY) gives None."""
+    for fs, by_file in _files_by_filesystem(parts, storage_options, FLEET_INDEX_FILE):
+        paths = list(by_file)
+        if fs is None:
+            for path, source in _sources(None, paths):
+                yield *by_file[path], None if isinstance(source, FileNotFoundError) else source
+            continue
+        found_last, rounds = True, 0
+        for i in range(0, len(paths), REMOTE_ROUND):
+            chunk = paths[i:i + REMOTE_ROUND]
+            rounds += 1
+            if not found_last and (rounds - 1) % PROBE_EVERY:
+                for path in chunk:
+                    yield *by_file[path], None
+                continue
+            found_last = False
+            for path, source in _sources(fs, chunk):
+                missing = isinstance(source, FileNotFoundError)
+                found_last |= not missing
+                yield *by_file[path], None if missing else source
+
+
+def _read_indexed(parts: list[Part], storage_options: dict | None, reads: dict[str, pa.Schema]) -> dict:
+    """``{frame: (table in the types of reads[frame], [(host, rows)])}`` of the frames in ``reads``
+    (``FLEET_INDEX`` columns only), each host's from one read of its ``fleet_index.parquet``, or, for a
+    snapshot without one, from its per-frame files (``_read_batch``); hosts in ``parts``' order."""
+    names = ["frame", *dict.fromkeys(n for read in reads.values() for n in read.names)]
+    at = {(s, h): i for i, (s, h) in enumerate(parts)}
+    by_schema: list = []  # [(stored schema, [(position in parts, table, snapshot, host)])]
+    old = []
+    for snapshot, host, source in _index_sources(parts, storage_options):
+        if source is None:
+            old.append((snapshot, host))
+            continue
+        try:
+            if isinstance(source, BaseException):
+                raise source
+            opened = pa.OSFile(source) if isinstance(source, str) else pa.BufferReader(source)
+            with opened, pq.ParquetFile(opened) as pf:
+                table = pf.read(columns=names, use_threads=False)
+        except FileNotFoundError:
+            raise
+        except (OSError, pa.ArrowException) as e:
+            raise _unreadable(snapshot, FLEET_INDEX_FILE, e) from None
+        if "frame" not in table.column_names:
+            raise _unreadable(snapshot, FLEET_INDEX_FILE, ValueError("no frame column"))
+        members = next((m for stored, m in by_schema if stored.equals(table.schema)), None)
+        if members is None:
+            by_schema.append((table.schema, members := []))
+        members.append((at[snapshot, host], table, snapshot, host))
+    out = {}
+    for frame, read in reads.items():
+        pieces = []  # (positions, table, hosts)
+        for _, members in by_schema:
+            joined = pa.concat_tables([t for _, t, _, _ in members])
+            mine = pc.equal(joined["frame"], frame).combine_chunks()
+            # each host's rows of this frame: its rows are together, in members' order
+            bounds = np.cumsum([0] + [t.num_rows for _, t, _, _ in members])
+            running = np.concatenate([[0], np.cumsum(mine.to_numpy(zero_copy_only=False), dtype=np.int64)])
+            counts = running[bounds[1:]] - running[bounds[:-1]]
+            try:
+                table = _as_read(joined.filter(mine).select([n for n in read.names if n in joined.column_names]), read)
+            except (pa.ArrowException, ValueError, OverflowError) as e:
+                raise _unreadable(members[0][2] if len(members) == 1 else f"one of {len(members)} hosts' snapshots",
+                                  FLEET_INDEX_FILE, e) from None
+            pieces.append(([p for p, _, _, _ in members], table, [(m[3], int(k)) for m, k in zip(members, counts)]))
+        if old:
+            table, hosts = _read_batch(old, storage_options, frame, read)
+            if table is not None:
+                pieces.append(([at[p] for p in old], table, hosts))
+        out[frame] = _in_order(pieces)
+    return out
+
+
+def _in_order(pieces: list) -> tuple:
+    """``(table, [(host, rows)])`` of ``pieces`` (``(positions, table, hosts)``) joined in the order of
+    the positions (a host's rows together)."""
+    if not pieces:
+        return None, []
+    order = [p for positions, _, _ in pieces for p in positions]
+    hosts = [h for _, _, hs in pieces for h in hs]
+    table = pa.concat_tables([t for _, t, _ in pieces]) if len(pieces) > 1 else pieces[0][1]
+    if order != sorted(order):
+        starts = np.cumsum([0] + [k for _, k in hosts])
+        by_position = np.argsort(order, kind="stable")
+        rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in by_position])
+        table = table.take(pa.array(rows))
+        hosts = [hosts[i] for i in by_position]
     return table, hosts
 
 

@@ -19,7 +19,7 @@ from .._network import remote_filesystem
 from ..errors import LayerlabError, SnapshotError
 from ..frames import schema
 from ..frames.inventory import FRAME_NAMES
-from ..frames.snapshot import SUFFIX, check_meta
+from ..frames.snapshot import FLEET_INDEX_FILE, SUFFIX, check_meta
 from ..untrusted import load_json
 
 GLOB_CHARS = "*?["
@@ -257,6 +257,8 @@ def _by_sizes(snapshot: str, meta: dict, sizes: dict, storage_options: dict | No
     """Rows per frame of a format-3 snapshot, checked by file sizes: meta.json records each Parquet
     file's bytes, so one listing (a stat per file, or one request to a bucket) finds a file missing,
     cut short or replaced without opening it. The rows are meta.json's, written with the files."""
+    # fleet_index.parquet too where meta.json records it (what a fleet reads of the small frames)
+    checked = (*FRAME_NAMES, FLEET_INDEX_FILE) if FLEET_INDEX_FILE in sizes else FRAME_NAMES
     if is_url(snapshot):
         listing = fetched[1] if fetched is not None else None
         if listing is None:
@@ -267,7 +269,7 @@ def _by_sizes(snapshot: str, meta: dict, sizes: dict, storage_options: dict | No
         found = {os.path.basename(e["name"].rstrip("/")): e.get("size") for e in listing}
     else:
         found = {}
-        for name in FRAME_NAMES:
+        for name in checked:
             try:
                 st = os.stat(f"{snapshot}/{name}.parquet")
             except FileNotFoundError:
@@ -277,11 +279,11 @@ def _by_sizes(snapshot: str, meta: dict, sizes: dict, storage_options: dict | No
             if st.st_mode & 0o444 != 0o444 and not os.access(f"{snapshot}/{name}.parquet", os.R_OK):
                 raise SnapshotError(f"{name}.parquet unreadable (permission denied)")
     rows = meta.get("rows") or {}
-    for name in FRAME_NAMES:
+    for name in checked:
         have, want = found.get(f"{name}.parquet"), sizes.get(name)
         if have is None:
             raise SnapshotError(f"{name}.parquet missing")
-        if not isinstance(rows.get(name), int) or not isinstance(want, int):
+        if not isinstance(rows.get(name, 0 if name == FLEET_INDEX_FILE else None), int) or not isinstance(want, int):
             raise SnapshotError(f"meta.json lacks the rows or bytes of {name}.parquet")
         if have != want:
             raise SnapshotError(f"{name}.parquet has {have} bytes, meta.json says {want} (truncated or replaced?)")

@@ -17,7 +17,7 @@ import pandas as pd
 from .analyses import CONTAINERS, reclaimable_per_host, batch_tables, image_facts
 from .snapshots import FleetError
 from .tasks import gather
-from .frames import COARSE, HOST, batches, listed_layers, read_frame
+from .frames import COARSE, HOST, batches, listed_layers, read_frames
 
 TREND_COLUMNS = ["host", "time", "snapshot", "images", "size_bytes", "reclaimable_bytes", "dangling_images"]
 FLEET_TREND_COLUMNS = ["date", "hosts", "hosts_scanned", "images", "image_instances", "size_bytes",
@@ -128,11 +128,11 @@ def _name(tags, image_id: str) -> str:
 
 def _state(part, storage_options: dict | None) -> dict:
     """One snapshot's listed images, their distinct layers and its containers."""
-    images = read_frame(part, "images", [HOST, "image_id", "tags", "size", "intermediate"], storage_options)
-    images = images[~images["intermediate"]]
-    il = read_frame(part, "image_layers", [HOST, "image_id", "layer_id", "size"], storage_options)
-    return {"images": images, "layers": listed_layers(images, il),
-            "containers": read_frame(part, "containers", CONTAINERS, storage_options)}
+    got = read_frames([part], {"images": [HOST, "image_id", "tags", "size", "intermediate"],
+                               "image_layers": [HOST, "image_id", "layer_id", "size"], "containers": CONTAINERS},
+                      storage_options)
+    images = got["images"][~got["images"]["intermediate"]]
+    return {"images": images, "layers": listed_layers(images, got["image_layers"]), "containers": got["containers"]}
 
 
 def _empty_state() -> dict:

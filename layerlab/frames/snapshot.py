@@ -9,7 +9,11 @@ byte size in meta.json (``bytes``: a fleet checks a snapshot with one listing in
 every footer); its categorical files columns are plain values with Parquet's dictionary encoding
 (one small dictionary per row group). Format 4 stores times in microseconds (the contract's unit,
 years 1 to 9999), where formats 1 to 3 stored nanoseconds; those still load, into microseconds
-(truncated toward the past). A path may be an fsspec URL
+(truncated toward the past). Since round 8 a format-4 snapshot also holds ``fleet_index.parquet``:
+the columns of ``images``, ``image_layers`` and ``containers`` a fleet reads of every host, their rows
+stacked in one flat table (a ``frame`` column says whose), so a fleet opens one small file a host
+instead of one per frame (docs/fleet.md); the per-frame files stay, so any reader of format 4 still
+reads it. A path may be an fsspec URL
 (``s3://bucket/prefix/host.layerlab``).
 """
 
@@ -41,6 +45,13 @@ READABLE_FORMATS = (1, 2, 3, 4)
 # (docs/fleet.md has the figures).
 FILES_ROW_GROUP = 4096
 SUFFIX = ".layerlab"
+#: What a fleet reads of every host besides ``files``, written again in one flat file
+#: (``fleet_index.parquet``): opening a small Parquet file, not its few rows, was a fleet's cost a
+#: host (a footer parse each; the footer grows with the columns, so only these are in it).
+FLEET_INDEX = {"images": ("image_id", "tags", "size", "container_count", "intermediate"),
+               "image_layers": ("image_id", "layer_id", "size"),
+               "containers": ("container_id", "name", "image_id", "state", "rw_size")}
+FLEET_INDEX_FILE = "fleet_index"
 
 
 def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
@@ -62,6 +73,26 @@ def _to_table(df: pd.DataFrame, kind: str) -> pa.Table:
         arrays.append(arr)
         fields.append(pa.field(col.name, arr.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def fleet_index_table(tables: dict[str, pa.Table]) -> pa.Table:
+    """The ``FLEET_INDEX`` columns of ``tables``' frames, their rows stacked (images, then image_layers,
+    then containers) in one table of the union of their columns, with ``frame`` naming each row's
+    frame; a column a frame lacks is null in its rows. Dictionary columns as plain values."""
+    stacked = []
+    for name, columns in FLEET_INDEX.items():
+        table = tables[name].select(list(columns))
+        arrays = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+        arrays.append(pa.array([name] * table.num_rows, pa.string()))
+        stacked.append(pa.Table.from_arrays(arrays, names=[*columns, "frame"]))
+    return pa.concat_tables(stacked, promote_options="permissive")
+
+
+def write_fleet_index(tables: dict[str, pa.Table], target: Path) -> None:
+    # No Arrow schema and no statistics in the footer (a third of its bytes: one row group, nothing to
+    # prune; the Parquet types say enough), no dictionaries but for `frame`: measured cheaper to read.
+    pq.write_table(fleet_index_table(tables), target, compression="zstd", store_schema=False,
+                   write_statistics=False, use_dictionary=["frame"])
 
 
 def sorted_by_path(files: pa.Table) -> pa.Table:
@@ -146,7 +177,7 @@ def check_output(path) -> Path:
         raise OutputError(f"{path} exists and is not a folder; choose another -o path", path=str(path))
     if path.suffix != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
-    check_target(path, FRAME_NAMES)
+    check_target(path, (*FRAME_NAMES, FLEET_INDEX_FILE))
     parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
     if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
         what = "is not a folder" if not parent.is_dir() else "is not writable here"
@@ -186,21 +217,25 @@ def save(inventory, path) -> str:
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)
     try:
+        small = {}
         for name, df in frames.items():
             # Dictionary pages only for the categorical columns: trying them on paths (no repeats)
             # took most of the write time.
             dictionary = [c.name for c in schema.FRAMES[name] if c.dtype == schema.CATEGORY] or False
             table = _to_table(df, name)
+            if name in FLEET_INDEX:
+                small[name] = table
             if name == "files" and table.num_rows:
                 _write_row_groups(sorted_by_path(table), tmp / f"{name}.parquet", dictionary)
             else:
                 pq.write_table(table, tmp / f"{name}.parquet", compression="zstd", use_dictionary=dictionary)
+        write_fleet_index(small, tmp / f"{FLEET_INDEX_FILE}.parquet")
         # Packages (docs/packages.md) read while the layers were here, kept when they were computed.
         derived = {n: df for n, df in (inventory.cache.get("package_frames") or {}).items() if n in SAVED_DERIVED}
         for name, df in derived.items():
             pq.write_table(_to_table(df, name), tmp / f"{name}.parquet", compression="zstd")
         meta = dict(inventory.meta, format_version=FORMAT_VERSION, rows={n: len(f) for n, f in frames.items()},
-                    bytes={n: (tmp / f"{n}.parquet").stat().st_size for n in frames})
+                    bytes={n: (tmp / f"{n}.parquet").stat().st_size for n in (*frames, FLEET_INDEX_FILE)})
         meta.setdefault("hostname", meta.get("host"))
         meta.setdefault("host_id", None)
         meta.pop("snapshot", None)

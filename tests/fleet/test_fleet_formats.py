@@ -1,21 +1,24 @@
-"""Snapshot format 3 (files sorted by path in row groups, file sizes in meta.json) and fleets that mix
-it with formats 1 and 2 and with files stored in narrower types (uint16 ``mode``, uint32 ``uid``/
-``gid``, dictionary-encoded ``link_target``/``sha256``/``path_raw``), on a real Dask cluster."""
+"""Snapshot format 3 (files sorted by path in row groups, file sizes in meta.json), format 4's
+fleet_index.parquet (what a fleet reads of a host, in one file), and fleets that mix them with formats
+1 and 2, format 4 as written before fleet_index.parquet, and files stored in narrower types (uint16 ``mode``,
+uint32 ``uid``/``gid``, dictionary-encoded ``link_target``/``sha256``/``path_raw``), on a real Dask
+cluster."""
 
 import json
 import os
 import shutil
 
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 import layerlab as ll
 from layerlab.analyses.summary import summary_dict
-from layerlab.fleet.frames import glob_prefix
+from layerlab.fleet.frames import HOST, glob_prefix, read_frame, read_frames
 from layerlab.fleet.snapshots import inspect
 from layerlab.frames import schema, snapshot
-from harness.fleetdata import as_format2, host_snapshot, row_groups, with_narrow_files
+from harness.fleetdata import as_format2, host_snapshot, row_groups, with_narrow_files, without_fleet_index
 
 PATH = "/data/big.bin"
 SMALL_GROUPS = 32  # rows per files row group in this module's format-3 snapshots: the samples have ~380 rows
@@ -35,6 +38,10 @@ def mixed_dir(tmp_path_factory):
     as_format2(root / "hosts" / "old-1.layerlab")
     host_snapshot(ll.sample("vfs"), root / "hosts" / "narrow-1.layerlab", hostname="narrow-1")
     with_narrow_files(root / "hosts" / "narrow-1.layerlab")
+    # format 4 as written before fleet_index.parquet (a host not upgraded yet)
+    host_snapshot(ll.sample("overlay2"), root / "hosts" / "plain4-1.layerlab", hostname="plain4-1",
+                  images=["layerlab/app:1", "layerlab/bloat:1"])
+    without_fleet_index(root / "hosts" / "plain4-1.layerlab")
     return root
 
 
@@ -53,7 +60,7 @@ def test_format3_stores_files_by_path_in_row_groups_with_sizes(mixed_dir, single
     snap = mixed_dir / "hosts" / "new-1.layerlab"
     meta = json.loads((snap / "meta.json").read_text())
     assert meta["format_version"] == snapshot.FORMAT_VERSION == 4
-    assert meta["bytes"] == {n: os.path.getsize(snap / f"{n}.parquet") for n in meta["rows"]}
+    assert meta["bytes"] == {n: os.path.getsize(snap / f"{n}.parquet") for n in [*meta["rows"], "fleet_index"]}
     md = pq.ParquetFile(snap / "files.parquet").metadata
     assert md.num_row_groups == -(-meta["rows"]["files"] // SMALL_GROUPS) > 5
     paths = list(singles["new-1"].files["path"])
@@ -81,6 +88,44 @@ def test_format3_stores_files_by_path_in_row_groups_with_sizes(mixed_dir, single
     assert str(narrow.field("mode").type) == "uint16" and str(narrow.field("sha256").type).startswith("dictionary")
 
 
+def test_fleet_index_holds_what_a_fleet_reads_of_each_frame(mixed_dir, singles):
+    """fleet_index.parquet: the FLEET_INDEX columns of images, image_layers and containers, their rows
+    stacked with a ``frame`` column; a fleet reads those columns from it as the single-host load has
+    them, and the frames' other columns from their own files."""
+    snap = mixed_dir / "hosts" / "new-1.layerlab"
+    stored = pq.ParquetFile(snap / "fleet_index.parquet").read()
+    rows = json.loads((snap / "meta.json").read_text())["rows"]
+    assert stored["frame"].to_pylist() == [f for f in snapshot.FLEET_INDEX for _ in range(rows[f])]
+    part = (str(snap), "new-1")
+    for frame, columns in snapshot.FLEET_INDEX.items():
+        theirs = singles["new-1"].frames()[frame].reset_index(drop=True)
+        assert len(theirs) == rows[frame] > 0
+        mine = stored.filter(pc.equal(stored["frame"], frame))
+        assert mine["image_id"].to_pylist() == list(theirs["image_id"])
+        for wanted in ([HOST, *columns], None):  # from the index, then every column (from the frame's own file)
+            got = read_frame(part, frame, wanted)
+            assert list(got[HOST].unique()) == ["new-1"]
+            pd.testing.assert_frame_equal(got.drop(columns=HOST), theirs[list(columns)] if wanted else theirs,
+                                          check_categorical=False)
+
+
+def test_hosts_with_and_without_fleet_index_read_alike_in_their_order(mixed_dir, singles, tmp_path):
+    """A batch mixing snapshots with fleet_index.parquet and without (format 4 before it, format 2)
+    gives each host's rows as its own load does, in the batch's order, several frames in one read."""
+    hosts = mixed_dir / "hosts"
+    parts = [(str(hosts / f"{h}.layerlab"), h) for h in ("plain4-1", "new-1", "old-1", "narrow-1")]
+    wanted = {"images": [HOST, "image_id", "tags", "intermediate"], "image_layers": [HOST, "layer_id", "size"],
+              "containers": [HOST, *snapshot.FLEET_INDEX["containers"]], "history": None, "files": [HOST, "path"]}
+    got = read_frames(parts, wanted)
+    for frame, columns in wanted.items():
+        assert list(dict.fromkeys(got[frame][HOST])) == [h for _, h in parts if len(singles[h].frames()[frame])]
+        for _, h in parts:
+            mine = got[frame][got[frame][HOST] == h].drop(columns=HOST).reset_index(drop=True)
+            theirs = singles[h].frames()[frame].reset_index(drop=True)
+            theirs = theirs if columns is None else theirs[[c for c in columns if c != HOST]]
+            pd.testing.assert_frame_equal(mine, theirs, check_categorical=False, check_dtype=frame != "files")
+
+
 def test_checks_by_sizes_and_by_footers(mixed_dir, tmp_path):
     good = inspect(str(mixed_dir / "hosts" / "new-1.layerlab"))
     assert good["reason"] is None and good["rows"]["files"] == good["meta"]["rows"]["files"]
@@ -90,6 +135,14 @@ def test_checks_by_sizes_and_by_footers(mixed_dir, tmp_path):
     shutil.copytree(mixed_dir / "hosts" / "new-1.layerlab", swapped)
     shutil.copy(mixed_dir / "hosts" / "narrow-1.layerlab" / "files.parquet", swapped / "files.parquet")
     assert "files.parquet has" in inspect(str(swapped))["reason"] and "bytes" in inspect(str(swapped))["reason"]
+    # fleet_index.parquet cut short, then gone: checked by its size as the others
+    cut = tmp_path / "cut.layerlab"
+    shutil.copytree(mixed_dir / "hosts" / "new-1.layerlab", cut)
+    (cut / "fleet_index.parquet").write_bytes((cut / "fleet_index.parquet").read_bytes()[:-10])
+    assert "fleet_index.parquet has" in inspect(str(cut))["reason"]
+    (cut / "fleet_index.parquet").unlink()
+    assert inspect(str(cut))["reason"] == "fleet_index.parquet missing"
+    assert inspect(str(mixed_dir / "hosts" / "plain4-1.layerlab"))["reason"] is None  # not recorded: not asked
     # format 3 without the sizes (edited by hand): checked by the footers, as format 2
     meta = json.loads((swapped / "meta.json").read_text())
     del meta["bytes"]
@@ -113,8 +166,8 @@ def fleet(mixed_dir, dask_cluster):
 @pytest.mark.live
 def test_mixed_fleet_reads_every_form(fleet, singles):
     assert sorted(fleet.hosts["host"]) == sorted(singles)
-    assert dict(zip(fleet.hosts["host"], fleet.hosts["format_version"])) == {"new-1": 4, "old-1": 2, "narrow-1": 4,
-                                                                             "vm": 1}
+    assert dict(zip(fleet.hosts["host"], fleet.hosts["format_version"])) == {
+        "new-1": 4, "old-1": 2, "narrow-1": 4, "plain4-1": 4, "vm": 1}
     assert fleet.skipped.empty
     files = fleet.files[["host", "path", "mode", "uid", "gid", "link_target", "sha256", "path_raw", "size"]].compute()
     contract = schema.empty("files")
@@ -176,7 +229,7 @@ def test_find_on_every_form(fleet, singles):
     digest = next(d for d in narrow.loc[narrow["path"] == PATH, "sha256"] if isinstance(d, str))
     by_hash = fleet.find(sha256=digest)
     assert _got(by_hash) == _expect(singles, lambda f: f["sha256"].astype(object) == digest)
-    assert set(by_hash["host"]) == {"narrow-1", "new-1", "old-1", "vm"}
+    assert set(by_hash["host"]) == {"narrow-1", "new-1", "old-1", "plain4-1", "vm"}
     size = int(singles["new-1"].files.loc[singles["new-1"].files["path"] == PATH, "size"].iloc[0])
     assert _got(fleet.find(size=size)) == _expect(singles, lambda f: f["size"] == size)
     assert fleet.find("/no/such/file").empty and fleet.find("/zzz*").empty

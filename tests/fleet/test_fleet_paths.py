@@ -1,6 +1,7 @@
 """Which snapshots a fleet's paths name, and how hosts are cut into partitions (no cluster needed)."""
 
 import pandas as pd
+import pytest
 
 import layerlab as ll
 from layerlab.fleet.analyses import default_group
@@ -69,23 +70,27 @@ def test_find_rows_matches_on_arrow_like_pandas(fleet_dir):
     assert len(got) == (files["sha256"] == digest).sum()
 
 
-def test_a_file_damaged_without_changing_its_size_is_named_when_read(fleet_dir, tmp_path):
+@pytest.mark.parametrize("file", ["fleet_index", "image_layers"])
+def test_a_file_damaged_without_changing_its_size_is_named_when_read(fleet_dir, tmp_path, file):
     """Format 3 and 4 are checked by file sizes: a file whose bytes changed but not its size passes
-    the check, and the read that meets it names the file (no traceback from deep inside pyarrow)."""
+    the check, and the read that meets it names the file (no traceback from deep inside pyarrow):
+    fleet_index.parquet, or a frame's own file in a snapshot written before it."""
     import shutil
 
-    import pytest
-
     from layerlab.fleet import FleetError
+    from harness.fleetdata import without_fleet_index
 
     for name in ("web-1", "ci-1"):
         shutil.copytree(fleet_dir / "hosts" / f"{name}.layerlab", tmp_path / f"{name}.layerlab")
-    target = tmp_path / "ci-1.layerlab" / "image_layers.parquet"
+        if file != "fleet_index":
+            without_fleet_index(tmp_path / f"{name}.layerlab")
+    target = tmp_path / "ci-1.layerlab" / f"{file}.parquet"
     data = bytearray(target.read_bytes())
     data[4:-8] = bytes(len(data) - 12)  # the magic bytes and the footer's length kept, all else zeros
     target.write_bytes(bytes(data))
     parts = [(str(tmp_path / f"{n}.layerlab"), n) for n in ("web-1", "ci-1")]
     assert inspect(parts[1][0])["reason"] is None
-    assert len(read_frame(parts[:1], "image_layers")) > 0
-    with pytest.raises(FleetError, match=r"ci-1\.layerlab/image_layers\.parquet is unreadable .*rescan that host"):
-        read_frame(parts, "image_layers")
+    columns = ["host", "image_id", "layer_id", "size"]  # what the totals read: from fleet_index.parquet if there
+    assert len(read_frame(parts[:1], "image_layers", columns)) > 0
+    with pytest.raises(FleetError, match=rf"ci-1\.layerlab/{file}\.parquet is unreadable .*rescan that host"):
+        read_frame(parts, "image_layers", columns)

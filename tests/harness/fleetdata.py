@@ -40,6 +40,16 @@ def _rewrite_files(snapshot, table, *, row_group_size=None, **meta_changes) -> N
     (path / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def without_fleet_index(snapshot) -> None:
+    """A snapshot as format 4 wrote it before round 8: no fleet_index.parquet (each frame in its own
+    file only, as they still are beside it), and meta.json without its size."""
+    path = Path(snapshot)
+    (path / "fleet_index.parquet").unlink()
+    meta = json.loads((path / "meta.json").read_text())
+    meta.get("bytes", {}).pop("fleet_index", None)
+    (path / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def as_format2(snapshot) -> None:
     """Turn a (format-3) snapshot into what format 2 wrote: the files in the types of then (``mode``,
     ``uid``, ``gid`` int64; ``link_target``, ``sha256`` plain strings; ``path_raw`` plain binary),
@@ -58,6 +68,7 @@ def as_format2(snapshot) -> None:
             col = table.column(i)
             col = col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
             table = table.set_column(i, field.name, col.cast(wide[field.name]))
+    without_fleet_index(snapshot)
     path = Path(snapshot)
     meta = json.loads((path / "meta.json").read_text())
     meta.pop("bytes", None)
