@@ -171,13 +171,14 @@ def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
         return "[" + ", ".join(f"'{s}/{name}.parquet'" for s in snaps) + "]"
 
     host = "regexp_replace(filename, '/[^/]+\\.parquet$', '')"
-    if has_small_frames(snaps[0], storage_options):  # the files layerlab reads: each host's small frames in one
-        con.execute(f"create temp view small as select {host} as host, images, image_layers from "
-                    f"read_parquet({files_of('small_frames')}, filename=true)")
-        con.execute("create temp view listed as select host, i.image_id from (select host, unnest(images) as i "
-                    "from small) where not i.intermediate")
-        con.execute("create temp view il as select host, l.image_id, l.layer_id, l.size from "
-                    "(select host, unnest(image_layers) as l from small)")
+    if has_fleet_index(snaps[0], storage_options):  # the files layerlab reads: a host's rows of three frames in one
+        # one scan of the files into a table, which both views read (two scans took 1.8x as long, measured)
+        con.execute(f"create temp table idx as select {host} as host, frame, image_id, size, intermediate, layer_id "
+                    f"from read_parquet({files_of('fleet_index')}, filename=true)")
+        con.execute("create temp view listed as select host, image_id from idx where frame = 'images' and not "
+                    "intermediate")
+        con.execute("create temp view il as select host, image_id, layer_id, size from idx where frame = "
+                    "'image_layers'")
     else:
         con.execute(f"create temp view listed as select {host} as host, image_id from "
                     f"read_parquet({files_of('images')}, filename=true) where not intermediate")
@@ -198,14 +199,14 @@ def run_duckdb(snaps: list[str], storage_options: dict | None = None) -> dict:
             "find_hosts": int(found), "client_peak_mb": peak_mb()}
 
 
-def has_small_frames(snapshot: str, storage_options: dict | None) -> bool:
-    """Whether a host's snapshot holds small_frames.parquet (written since round 8), which layerlab
-    reads instead of one file per small frame: DuckDB then reads it too."""
+def has_fleet_index(snapshot: str, storage_options: dict | None) -> bool:
+    """Whether a host's snapshot holds fleet_index.parquet (written since round 8), which layerlab
+    reads instead of images.parquet and image_layers.parquet: DuckDB then reads it too."""
     if storage_options is None:
-        return os.path.isfile(f"{snapshot}/small_frames.parquet")
+        return os.path.isfile(f"{snapshot}/fleet_index.parquet")
     import s3fs
 
-    return s3fs.S3FileSystem(**storage_options).exists(f"{snapshot}/small_frames.parquet")
+    return s3fs.S3FileSystem(**storage_options).exists(f"{snapshot}/fleet_index.parquet")
 
 
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
@@ -300,6 +301,7 @@ def main() -> int:
     else:
         snaps = make_fleet(work / "hosts", sizes[-1])
     fmt = json.loads((Path(snaps[0]) / "meta.json").read_text()).get("format_version")
+    fmt = f"{fmt}, {'with' if has_fleet_index(snaps[0], None) else 'without'} fleet_index.parquet"
     # --dir of an earlier round may hold older snapshots: their files are read whole (docs/fleet.md)
     print(f"{sizes[-1]} host snapshots (format {fmt}) in {work / 'hosts'} ({time.perf_counter() - t0:.1f} s to make or "
           "find)")
