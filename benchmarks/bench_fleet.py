@@ -99,11 +99,12 @@ def run_layerlab(snaps: list[str], processes: bool = False, scheduler: str | Non
                  storage_options: dict | None = None) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
-    from layerlab.fleet.core import local_cluster
+    from layerlab.fleet.core import PROCESSES_FROM, local_cluster
     from distributed import Client
 
     t0 = time.perf_counter()
-    cluster = local_cluster(processes=processes) if scheduler is None else None
+    # the LocalCluster a fleet of this size starts by itself (threads, or processes from PROCESSES_FROM hosts)
+    cluster = local_cluster(processes=True if processes else None, hosts=len(snaps)) if scheduler is None else None
     client = Client(cluster if cluster is not None else scheduler)
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")
@@ -127,7 +128,9 @@ def run_layerlab(snaps: list[str], processes: bool = False, scheduler: str | Non
     client.close()
     if cluster is not None:
         cluster.close()
-    return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started,
+    kind = None if cluster is None else "worker processes" if processes or len(snaps) >= PROCESSES_FROM \
+        else "one worker, a thread per core"
+    return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started, "cluster": kind,
             "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
             "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened,
                        "find": relational - totalled},
@@ -352,8 +355,8 @@ def report(n: int, res: dict, find: str, cli) -> None:
             print(f"  {name}: failed ({r['failed']})")
         elif name.startswith("layerlab"):
             cli_how = f"`dask scheduler` + {cli.n_workers if cli else 0} `dask worker` processes of one thread"
-            how = {"layerlab-processes": "LocalCluster, worker processes", "layerlab-dask-cli": cli_how,
-                   "layerlab-s3-dask-cli": cli_how}.get(name, "LocalCluster, one worker, a thread per core")
+            how = {"layerlab-dask-cli": cli_how, "layerlab-s3-dask-cli": cli_how}.get(
+                name, f"LocalCluster, {r.get('cluster') or 'one worker, a thread per core'}")
             print(f"  {name} ({how}, {os.cpu_count()} cores; started and warmed in "
                   f"{r['cluster_start_seconds']:.1f} s): totals + find {r['seconds']:.2f} s, "
                   f"{r['cpu_seconds']:.2f} CPU s "
