@@ -95,16 +95,15 @@ def cluster_cpu(client) -> dict[int, float]:
     return dict([*client.run(pid_cpu).values(), client.run_on_scheduler(pid_cpu), pid_cpu()])
 
 
-def run_layerlab(snaps: list[str], processes: bool | None = None, scheduler: str | None = None,
+def run_layerlab(snaps: list[str], processes: bool = False, scheduler: str | None = None,
                  storage_options: dict | None = None) -> dict:
     import layerlab as ll
     from layerlab.fleet.analyses import frame_totals
-    from layerlab.fleet.core import PROCESSES_FROM, local_cluster
+    from layerlab.fleet.core import local_cluster
     from distributed import Client
 
     t0 = time.perf_counter()
-    # processes None: the LocalCluster a fleet of this size starts by itself (processes from PROCESSES_FROM hosts)
-    cluster = local_cluster(processes=processes, hosts=len(snaps)) if scheduler is None else None
+    cluster = local_cluster(processes=processes) if scheduler is None else None
     client = Client(cluster if cluster is not None else scheduler)
     # Workers import layerlab, pandas and pyarrow once, as a long-running cluster already has.
     client.run(__import__, "layerlab.fleet.analyses")
@@ -128,8 +127,7 @@ def run_layerlab(snaps: list[str], processes: bool | None = None, scheduler: str
     client.close()
     if cluster is not None:
         cluster.close()
-    chose = processes if processes is not None else len(snaps) >= PROCESSES_FROM
-    kind = None if cluster is None else "worker processes" if chose else "one worker, a thread per core"
+    kind = None if cluster is None else "worker processes" if processes else "one worker, a thread per core"
     return {"seconds": relational, "summary_seconds": full, "cluster_start_seconds": started, "cluster": kind,
             "cpu_seconds": sum(cpu1[p] - cpu0.get(p, 0.0) for p in cpu1),
             "stages": {"open (find and check snapshots)": opened, "totals": totalled - opened,
@@ -213,7 +211,6 @@ def has_fleet_index(snapshot: str, storage_options: dict | None) -> bool:
 
 
 PEERS = {"layerlab": run_layerlab, "layerlab-processes": lambda snaps: run_layerlab(snaps, processes=True),
-         "layerlab-threads": lambda snaps: run_layerlab(snaps, processes=False),
          "layerlab-dask-cli": lambda snaps, scheduler: run_layerlab(snaps, scheduler=scheduler),
          "layerlab-s3": lambda snaps, storage_options: run_layerlab(snaps, storage_options=storage_options),
          "layerlab-s3-dask-cli": lambda snaps, storage_options, scheduler: run_layerlab(
@@ -267,8 +264,8 @@ def main() -> int:
     p.add_argument("--capture", action="store_true",
                    help="make the hosts from a large capture: parts of /usr imported into a throwaway dockerd (root)")
     p.add_argument("--peers", default="layerlab,duckdb", help="peers to run on the folder, comma-separated "
-                   "(layerlab: the LocalCluster the fleet starts; layerlab-processes, layerlab-threads: that cluster "
-                   "of worker processes or threads whatever the size; pandas, duckdb)")
+                   "(layerlab: the LocalCluster the fleet starts, one worker of a thread per core; "
+                   "layerlab-processes: a LocalCluster of a worker process per core; pandas, duckdb)")
     p.add_argument("--where", default="dask-cli,s3",
                    help="also run layerlab on: dask-cli (a `dask scheduler` + `dask worker` cluster started as "
                         "processes, on the folder), s3 (the hosts uploaded to a local moto server, with DuckDB "
@@ -339,8 +336,7 @@ def main() -> int:
 
 
 # Each layerlab run against the DuckDB run over the same files (the folder, or the same S3 objects).
-REFERENCE = {"layerlab": "duckdb", "layerlab-processes": "duckdb", "layerlab-threads": "duckdb",
-             "layerlab-dask-cli": "duckdb",
+REFERENCE = {"layerlab": "duckdb", "layerlab-processes": "duckdb", "layerlab-dask-cli": "duckdb",
              "layerlab-s3": "duckdb-s3", "layerlab-s3-dask-cli": "duckdb-s3"}
 
 

@@ -29,29 +29,18 @@ SKIPPED_COLUMNS = ["snapshot", "reason"]
 SUPERSEDED_COLUMNS = ["snapshot", "host", "scanned_at", "kept", "kept_scanned_at"]
 
 
-#: From this many snapshots a LocalCluster the fleet starts has a worker process per core: on a
-#: 2-core machine at 10,000 hosts they took 7.6 s where the threaded worker took 11.1 (and 1.0-2.0x
-#: of its time from 1,000 hosts in earlier rounds); below, threads win (no start, no pickling:
-#: docs/fleet.md, Benchmark).
-PROCESSES_FROM = 1000
-
-
-def local_cluster(processes: bool | None = False, hosts: int = 0):
+def local_cluster(processes: bool = False):
     """The LocalCluster a fleet starts when given no client (its dashboard on 127.0.0.1, any free port).
 
     By default one worker in this process with a thread per core: the fleet's tasks spend their
     time in pyarrow (Parquet decoding, Arrow compute), which releases the GIL, and their results
     then need no pickling between processes. Measured on a 2-core machine (docs/fleet.md has the runs),
     50–200 hosts' totals and ``find`` took a third of the time of one single-threaded worker process
-    per core, and less CPU at 500 hosts. ``processes=True`` gives the latter (memory split evenly);
-    ``processes=None`` chooses them for ``hosts`` of ``PROCESSES_FROM`` or more, where the Python
-    between the reads (one GIL for the client, the scheduler and the worker's threads) weighs more.
+    per core, and less CPU at 500 hosts. ``processes=True`` gives the latter (memory split evenly).
     """
     import dask
     from distributed import LocalCluster
 
-    if processes is None:
-        processes = hosts >= PROCESSES_FROM
     cores = os.cpu_count() or 1
     # Workers sample their threads' stacks every 10 ms for the dashboard's profile page: a tenth of
     # the fleet's CPU time on its short tasks (measured); the task stream and progress stay.
@@ -125,7 +114,7 @@ class Fleet:
         candidates = find_snapshots(self.paths, storage_options, listings)
         self._cluster = None
         self._own_client = False
-        self.client = self._connect(client, len(candidates))
+        self.client = self._connect(client)
         try:
             # A batch of snapshots per task: a 1,000-host fleet is a few tasks, not 1,000.
             from .frames import COARSE, batches
@@ -143,11 +132,11 @@ class Fleet:
 
     # -- cluster ----------------------------------------------------------------------------------
 
-    def _connect(self, client, hosts: int = 0):
+    def _connect(self, client):
         from distributed import Client
 
         if client is None:
-            self._cluster = local_cluster(processes=None, hosts=hosts)
+            self._cluster = local_cluster()
             self._own_client = True
             return Client(self._cluster)
         if isinstance(client, str):
