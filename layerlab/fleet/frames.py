@@ -278,6 +278,9 @@ def _read_indexed(parts: list[Part], storage_options: dict | None, reads: dict[s
             raise _unreadable(snapshot, FLEET_INDEX_FILE, e) from None
         if "frame" not in table.column_names:
             raise _unreadable(snapshot, FLEET_INDEX_FILE, ValueError("no frame column"))
+        if table.num_columns < len(names):  # an index without a column asked for: the frames' own files
+            old.append((snapshot, host))
+            continue
         members = next((m for stored, m in by_schema if stored.equals(table.schema)), None)
         if members is None:
             by_schema.append((table.schema, members := []))
@@ -294,7 +297,7 @@ def _read_indexed(parts: list[Part], storage_options: dict | None, reads: dict[s
             running = np.concatenate([[0], np.cumsum(mine.to_numpy(zero_copy_only=False), dtype=np.int64)])
             counts = running[bounds[1:]] - running[bounds[:-1]]
             try:
-                kept = _as_read(table.filter(mine).select([n for n in read.names if n in table.column_names]), read)
+                kept = _as_read(table.filter(mine).select(read.names), read)
             except (pa.ArrowException, ValueError, OverflowError) as e:
                 raise _unreadable(members[0][2] if len(members) == 1 else f"one of {len(members)} hosts' snapshots",
                                   FLEET_INDEX_FILE, e) from None

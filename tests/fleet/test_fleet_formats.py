@@ -126,6 +126,18 @@ def test_hosts_with_and_without_fleet_index_read_alike_in_their_order(mixed_dir,
             pd.testing.assert_frame_equal(mine, theirs, check_categorical=False, check_dtype=frame != "files")
 
 
+def test_an_index_without_a_column_asked_for_is_not_read_for_it(mixed_dir, singles, tmp_path):
+    """A fleet_index.parquet lacking a column asked for (written by another version) is passed over
+    for the frames' own files, never read as nulls."""
+    snap = tmp_path / "narrow-index.layerlab"
+    shutil.copytree(mixed_dir / "hosts" / "new-1.layerlab", snap)
+    index = pq.ParquetFile(snap / "fleet_index.parquet").read()
+    pq.write_table(index.drop_columns(["tags"]), snap / "fleet_index.parquet")
+    got = read_frame((str(snap), "new-1"), "images", [HOST, "image_id", "tags"])
+    assert [list(t) for t in got["tags"]] == [list(t) for t in singles["new-1"].images["tags"]]
+    assert any(len(t) for t in got["tags"])
+
+
 def test_checks_by_sizes_and_by_footers(mixed_dir, tmp_path):
     good = inspect(str(mixed_dir / "hosts" / "new-1.layerlab"))
     assert good["reason"] is None and good["rows"]["files"] == good["meta"]["rows"]["files"]
