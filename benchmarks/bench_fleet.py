@@ -14,7 +14,9 @@ process of its own so that its peak memory is its own:
   waste by the single-host code, which neither peer can compute).
 
 Peers: ``pandas`` (``pd.concat`` of every snapshot's frames, then the same query) and ``duckdb``
-(SQL over ``read_parquet`` of the same files, the single-machine peer). In the same run layerlab
+(SQL over ``read_parquet`` of the same files, the single-machine peer: each host's
+``fleet_index.parquet`` where the snapshots have one, as layerlab reads it, else its ``images`` and
+``image_layers`` files; ``files.parquet`` for the files rows and ``find``). In the same run layerlab
 also reads the folder on a ``dask scheduler`` + ``dask worker`` cluster started as processes
 (``--where dask-cli``) and the hosts uploaded to a moto S3 server, against DuckDB on the same
 objects through the same s3fs (``--where s3``, up to ``--s3-hosts``). The answers are checked
