@@ -115,3 +115,33 @@ def test_scan_writes_to_s3(s3_server, tmp_path, monkeypatch):
     committed = ll.sample("vfs")
     for name in ("images", "layers", "image_layers", "containers"):
         pd.testing.assert_frame_equal(getattr(snap, name), getattr(committed, name), obj=name)
+
+
+def test_a_bucket_mixing_snapshots_with_and_without_the_fleet_index(fleet_dir, s3_server, tmp_path, monkeypatch):
+    """From a bucket, hosts written before fleet_index.parquet read from their per-frame files:
+    after a round of hosts without one the next rounds go straight to those (asking again every
+    PROBE_EVERY rounds), and a host with one in such a round is read from its frames' files alike."""
+    import shutil
+
+    from harness.fleetdata import without_fleet_index
+    from layerlab.fleet import frames as ff
+
+    s3_server.make_bucket("mixed")
+    parts = []
+    for i, (name, *_) in enumerate(HOSTS):
+        local = tmp_path / f"{name}.layerlab"
+        shutil.copytree(fleet_dir / "hosts" / f"{name}.layerlab", local)
+        if i not in (2, 5):  # hosts 2 and 5 keep their index: one in a probing round, one in a skipped one
+            without_fleet_index(local)
+        parts.append((s3_server.upload(local, f"s3://mixed/{name}.layerlab"), name))
+    monkeypatch.setattr(ff, "REMOTE_ROUND", 1)  # a round a host: rounds 1, 3, 5 probe (PROBE_EVERY 2)
+    monkeypatch.setattr(ff, "PROBE_EVERY", 2)
+    columns = {"images": ["host", "image_id", "tags", "size", "intermediate"],
+               "image_layers": ["host", "image_id", "layer_id", "size"]}
+    got = ff.read_frames(parts, columns, s3_server.storage_options)
+    for frame, cols in columns.items():
+        assert list(dict.fromkeys(got[frame]["host"])) == [n for _, n in parts]
+        for name, *_ in HOSTS:
+            mine = got[frame][got[frame]["host"] == name].drop(columns="host").reset_index(drop=True)
+            theirs = ll.load(fleet_dir / "hosts" / f"{name}.layerlab").frames()[frame][cols[1:]]
+            pd.testing.assert_frame_equal(mine, theirs.reset_index(drop=True), check_categorical=False)
