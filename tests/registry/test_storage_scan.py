@@ -81,6 +81,13 @@ def test_damaged_storage_is_audited_as_the_listing_does(generated, monkeypatch, 
     os.mkfifo(data)
     other.unlink()
     other.symlink_to("/etc/passwd")  # a blob whose data leads out of the root: said, never read
+    # layer link folders whose names are not ASCII, in an order that Python's (by code point, an
+    # undecodable byte as a surrogate) and the bytes' order disagree on: the scanner orders them as the listing
+    odd_layers = os.fsencode(repos[6] / "_layers/sha256")
+    source = sorted((repos[6] / "_layers").rglob("link"))[0]
+    for name in ("\ue000".encode(), b"\xf0", "caf\u00e9".encode()):
+        os.makedirs(os.path.join(odd_layers, name))
+        shutil.copy(source, os.path.join(odd_layers, name, b"link"))
     moved = tmp_path / "outside-repo"
     shutil.move(str(repos[3]), moved)
     repos[3].symlink_to(moved)
@@ -91,3 +98,5 @@ def test_damaged_storage_is_audited_as_the_listing_does(generated, monkeypatch, 
     assert "FIFO" in said and str(other) in said
     assert scanned.gc_untagged.error  # the damaged tag link stops --delete-untagged, as GC stops
     assert repos[3].relative_to(v2 / "repositories").as_posix() not in set(scanned.repositories["repository"])
+    repo6 = repos[6].relative_to(v2 / "repositories").as_posix()
+    assert (scanned.layer_links["repository"] == repo6).sum() == len(list((repos[6] / "_layers").rglob("link")))

@@ -397,6 +397,8 @@ static PyObject *text_of(const char *s, size_t n) {
             return NULL;
         PyObject *t = PyObject_CallMethod(u, "strip", NULL);
         Py_DECREF(u);
+        if (t && PyUnicode_CheckExact(t))
+            PyUnicode_InternInPlace(&t);
         return t;
     }
     size_t a = 0, b = n;
@@ -404,7 +406,41 @@ static PyObject *text_of(const char *s, size_t n) {
         a++;
     while (b > a && ascii_space((unsigned char)s[b - 1]))
         b--;
-    return PyUnicode_DecodeASCII(s + a, (Py_ssize_t)(b - a), NULL);
+    /* Interned: one str object per digest however many links name it (a million links name a few
+     * hundred thousand digests), found in C rather than through a dict call per link in Python. */
+    PyObject *t = PyUnicode_DecodeASCII(s + a, (Py_ssize_t)(b - a), NULL);
+    if (t)
+        PyUnicode_InternInPlace(&t);
+    return t;
+}
+
+/* The walk of ``rel`` below dirfd that scan() and links() share, without the GIL: -1 (o->err set) on
+ * an error, -2 out of memory, *missing set when rel does not exist. */
+static int run(Out *o, int dirfd_, const char *rel, int depth, const char *leaf, int read_it, size_t limit,
+               char **only, int *missing) {
+    char *name = malloc(4096);
+    Buf buf = {0};
+    int rc = 0;
+    if (!name)
+        return -2;
+    Py_BEGIN_ALLOW_THREADS
+    int fd = open_at(dirfd_, rel, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        if (errno == ENOENT)  /* ENOTDIR, ELOOP: a symbolic link or a file on the way, raised */
+            *missing = 1;
+        else
+            o->err = errno, rc = -1;
+    } else if (depth == 0) {
+        rc = probe(o, fd, "", 0, leaf, read_it, limit, &buf);
+        close(fd);
+    } else {
+        name[0] = 0;
+        rc = walk(o, fd, name, 0, depth, leaf, read_it, limit, &buf, only);
+    }
+    Py_END_ALLOW_THREADS
+    free(name);
+    free(buf.data);
+    return rc;
 }
 
 static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
@@ -436,29 +472,11 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
     }
     Out o = {0};
-    char *name = malloc(4096);
-    Buf buf = {0};
-    int missing = 0, rc = 0;
-    if (!name)
-        return PyErr_NoMemory();
-    Py_BEGIN_ALLOW_THREADS
-    int fd = open_at(dirfd_, rel, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) {
-        if (errno == ENOENT)  /* ENOTDIR, ELOOP: a symbolic link or a file on the way, raised */
-            missing = 1;
-        else
-            o.err = errno, rc = -1;
-    } else if (depth == 0) {
-        rc = probe(&o, fd, "", 0, leaf, read_it, (size_t)limit, &buf);
-        close(fd);
-    } else {
-        name[0] = 0;
-        rc = walk(&o, fd, name, 0, depth, leaf, read_it, (size_t)limit, &buf, pattern_len ? only : NULL);
-    }
-    Py_END_ALLOW_THREADS
-    free(name);
-    free(buf.data);
+    int missing = 0;
+    int rc = run(&o, dirfd_, rel, depth, leaf, read_it, (size_t)limit, pattern_len ? only : NULL, &missing);
     PyObject *result = NULL;
+    if (rc == -2)
+        return PyErr_NoMemory();
     if (rc < 0) {
         errno = o.err;
         PyErr_SetFromErrnoWithFilename(PyExc_OSError, rel);
@@ -574,7 +592,104 @@ fail:
     return NULL;
 }
 
+static int by_name(const void *a, const void *b, void *names) {
+    const Entry *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp((char *)names + x->name_off, (char *)names + y->name_off, n);
+    return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* links(dirfd, rel, limit) -> (texts, files, odd) or None: what scan(dirfd, rel, 2, b"link", 2, limit)
+ * finds, made in C what the audit keeps of it: ``texts`` what each regular, non-empty link holds (text,
+ * interned) in path order; ``files`` how many regular files were read; ``odd`` the (name, code) of
+ * the symbolic links met ('L', 'l'), in the order met. ``texts`` is None when a name is not ASCII:
+ * Python's order of such names (str, surrogateescape) is not their bytes' order, so the caller sorts
+ * scan()'s tuples itself. Errors as scan()'s. */
+static PyObject *links(PyObject *Py_UNUSED(self), PyObject *args) {
+    int dirfd_;
+    const char *rel;
+    Py_ssize_t rel_len, limit;
+    if (!PyArg_ParseTuple(args, "iy#n", &dirfd_, &rel, &rel_len, &limit))
+        return NULL;
+    if (limit < 0 || limit > (64 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "limit must be within 0..64 MiB");
+        return NULL;
+    }
+    Out o = {0};
+    int missing = 0;
+    int rc = run(&o, dirfd_, rel, 2, "link", 2, (size_t)limit, NULL, &missing);
+    PyObject *result = NULL, *texts = NULL, *odd = NULL;
+    if (rc == -2)
+        return PyErr_NoMemory();
+    if (rc < 0) {
+        errno = o.err;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, rel);
+        goto done;
+    }
+    if (missing) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    size_t count = o.entries.len / sizeof(Entry);
+    Entry *entries = (Entry *)o.entries.data;
+    Py_ssize_t files = 0;
+    int ascii = 1;
+    if (!(odd = PyList_New(0)))
+        goto done;
+    for (size_t i = 0; i < count; i++) {
+        Entry *e = &entries[i];
+        for (size_t k = 0; k < e->name_len && ascii; k++)
+            ascii = !((unsigned char)o.names.data[e->name_off + k] & 0x80);
+        if (e->code == 'f')
+            files++;
+        if (e->code == 'L' || e->code == 'l') {
+            PyObject *item = Py_BuildValue("(NC)", PyUnicode_DecodeFSDefaultAndSize(o.names.data + e->name_off,
+                                                                                    (Py_ssize_t)e->name_len),
+                                           (int)e->code);
+            if (!item || PyList_Append(odd, item) < 0) {
+                Py_XDECREF(item);
+                goto done;
+            }
+            Py_DECREF(item);
+        }
+    }
+    if (!ascii) {
+        texts = Py_None;
+        Py_INCREF(texts);
+    } else {
+        if (count > 1)
+            qsort_r(entries, count, sizeof(Entry), by_name, o.names.data);
+        if (!(texts = PyList_New(0)))
+            goto done;
+        for (size_t i = 0; i < count; i++) {
+            Entry *e = &entries[i];
+            if (e->code != 'f')
+                continue;
+            PyObject *text = text_of(o.values.data + e->value_off, e->value_len);
+            if (!text)
+                goto done;
+            if (PyUnicode_GET_LENGTH(text) > 0 && PyList_Append(texts, text) < 0) {
+                Py_DECREF(text);
+                goto done;
+            }
+            Py_DECREF(text);
+        }
+    }
+    result = Py_BuildValue("(OnO)", texts, files, odd);
+done:
+    Py_XDECREF(texts);
+    Py_XDECREF(odd);
+    free(o.names.data);
+    free(o.values.data);
+    free(o.entries.data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"links", links, METH_VARARGS,
+     "links(dirfd, rel, limit) -> (texts, files, odd) or None: the <alg>/<hex>/link files below rel (see the "
+     "module's source)"},
     {"read", read_files, METH_VARARGS,
      "read(dirfd, paths, limit) -> [(code, bytes or size)] for each path below dirfd (see the module's source)"},
     {"scan", scan, METH_VARARGS,

@@ -574,23 +574,28 @@ class _LocalScan:
             self.problems.append(outside_root(path) or f"{path} is a symbolic link (distribution writes none); "
                                  "not followed")
 
+    def _called(self, fn, rel: str, *args):
+        """``fn(dirfd, rel, *args)`` (one of _storagescan's) below v2, counted as a listing; None when
+        ``rel`` is missing or a symbolic link (a problem said, never followed)."""
+        self.store.counts.add("LIST")
+        try:
+            return fn(self.fd, os.fsencode(rel), *args)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
+                self._symlink(rel)
+                return None
+            if e.errno in (errno.EACCES, errno.EPERM):
+                raise DataRootPermissionError(f"cannot read {self.v2}/{rel}; run as a user who can read the "
+                                              "registry storage", path=f"{self.v2}/{rel}") from None
+            raise
+
     def scan(self, rel: str, depth: int, leaf: bytes, read: int) -> list:
         """_storagescan.scan below v2, counted (a listing per call, a GET per file read, a HEAD per
         file only stat'ed); a folder that is a symbolic link is a problem said, never followed."""
         from ._storagescan import scan
 
         counts = self.store.counts
-        counts.add("LIST")
-        try:
-            found = scan(self.fd, os.fsencode(rel), depth, leaf, int(read), MANIFEST_LIMIT)
-        except OSError as e:
-            if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
-                self._symlink(rel)
-                return []
-            if e.errno in (errno.EACCES, errno.EPERM):
-                raise DataRootPermissionError(f"cannot read {self.v2}/{rel}; run as a user who can read the "
-                                              "registry storage", path=f"{self.v2}/{rel}") from None
-            raise
+        found = self._called(scan, rel, depth, leaf, int(read), MANIFEST_LIMIT)
         if found is None:
             return []
         files = sum(1 for _, code, _ in found if code == "f")
@@ -731,8 +736,22 @@ class _LocalScan:
 
     def _links(self, rel: str) -> list[str]:
         """What each ``<alg>/<hex>/link`` under ``rel`` holds, in path order (files only: a symbolic
-        link, a FIFO or an empty link names nothing, as when listed)."""
-        return [_intern(text) for _, code, text in sorted(self.scan(rel, 2, b"link", _TEXT)) if code == "f" and text]
+        link, a FIFO or an empty link names nothing, as when listed). Sorted and kept in C (the
+        texts interned there); names that are not ASCII are sorted here, as Python orders them."""
+        from ._storagescan import links
+
+        found = self._called(links, rel, MANIFEST_LIMIT)
+        if found is None:
+            return []
+        texts, files, odd = found
+        if texts is None:  # scanned again, counted and said by scan()
+            self.store.counts.add("LIST", -1)
+            return [_intern(text) for _, code, text in sorted(self.scan(rel, 2, b"link", _TEXT))
+                    if code == "f" and text]
+        self.store.counts.add("GET", files)
+        for name, code in odd:
+            self._symlink(f"{rel}/{name}" if code == "L" else f"{rel}/{name}/link")
+        return texts
 
 
 _NOATIME_FLAG = getattr(os, "O_NOATIME", 0)
@@ -1009,7 +1028,7 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
     blob_cols["gc_untagged"] = [d in gcu_set for d in blob_cols["digest"]]
 
     def frame(cols, kind):
-        return coerce(pd.DataFrame(cols), kind) if next(iter(cols.values())) else empty(kind)
+        return coerce(_typed(cols, kind), kind) if next(iter(cols.values())) else empty(kind)
 
     repo_cols = _columns(repo_rows, ("repository", "tag_count", "manifest_count", "untagged_count", "layer_link_count",
                                      "upload_count"))
@@ -1018,6 +1037,28 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
                    "manifests": frame(man_cols, "storage_manifests"),
                    "layer_links": frame(link_cols, "storage_layer_links"),
                    "blobs": frame(blob_cols, "storage_blobs")}
+
+
+def _typed(cols: dict[str, list], kind: str) -> pd.DataFrame:
+    """Lists made the contract's columns directly (strings through Arrow, numbers through numpy), so
+    that ``coerce`` has nothing left to cast: a frame of lists is inferred first (pandas' str) and cast
+    again, twice the work on half a million rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    from ...frames.schema import BOOL, FRAMES, INT, STRING
+
+    out = {}
+    for column in FRAMES[kind]:
+        values = cols[column.name]
+        if column.logical == STRING:
+            out[column.name] = pd.Series(pd.array(pa.array(values, type=pa.large_string()), dtype="string"),
+                                         copy=False)
+        elif column.logical in (INT, BOOL):
+            out[column.name] = pd.Series(np.array(values, dtype=column.logical), copy=False)
+        else:
+            out[column.name] = pd.Series(values, dtype=column.pandas_dtype())
+    return pd.DataFrame(out, copy=False)
 
 
 def _columns(rows: list[tuple], names: tuple[str, ...]) -> dict[str, list]:
