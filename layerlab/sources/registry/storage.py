@@ -17,8 +17,10 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import sys
 import threading
 from collections import deque
+from itertools import chain
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,24 +325,22 @@ def _manifest_info(body: bytes | None) -> tuple | None:
     if not isinstance(data, dict):
         return None
     media_type = media_type_of(data)
+    intern = sys.intern  # _intern's work inline: a call less for each of half a million references
     if media_type in SCHEMA1:
-        return media_type, [_intern(l.get("blobSum")) for l in data.get("fsLayers") or []], None
-    if media_type in INDEX_TYPES:
-        return media_type, [_intern(m.get("digest")) for m in data.get("manifests") or []], None
-    config = (data.get("config") or {}).get("digest")
-    refs = ([config] if config else []) + [l.get("digest") for l in data.get("layers") or []]
-    return media_type, [_intern(r) for r in refs], _intern(config)
-
-
-_INTERNED: dict[str, str] = {}
+        refs, config = [l.get("blobSum") for l in data.get("fsLayers") or []], None
+    elif media_type in INDEX_TYPES:
+        refs, config = [m.get("digest") for m in data.get("manifests") or []], None
+    else:
+        config = (data.get("config") or {}).get("digest")
+        refs = ([config] if config else []) + [l.get("digest") for l in data.get("layers") or []]
+    return media_type, [intern(r) if type(r) is str else r for r in refs], _intern(config)
 
 
 def _intern(value):
     """One str object per digest, however many links, marks and rows name it (a million links at full
-    size name a few hundred thousand digests)."""
-    if not isinstance(value, str):
-        return value
-    return _INTERNED.setdefault(value, value)
+    size name a few hundred thousand digests): Python's own interning, which the C scanner uses for
+    the links it reads, so a digest read there and one parsed here are the same object."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def _listed_repositories(store: Store, v2: str, tree: Listing, links: dict[str, str | None],
@@ -568,13 +568,13 @@ class _LocalScan:
     def close(self) -> None:
         os.close(self.fd)
 
-    def _symlink(self, rel: str) -> None:
+    def _symlink(self, rel: str, into: list[str] | None = None) -> None:
         path = f"{self.v2}/{rel}"
         with self.lock:
-            self.problems.append(outside_root(path) or f"{path} is a symbolic link (distribution writes none); "
-                                 "not followed")
+            (self.problems if into is None else into).append(
+                outside_root(path) or f"{path} is a symbolic link (distribution writes none); not followed")
 
-    def _called(self, fn, rel: str, *args):
+    def _called(self, fn, rel: str, into: list[str] | None, *args):
         """``fn(dirfd, rel, *args)`` (one of _storagescan's) below v2, counted as a listing; None when
         ``rel`` is missing or a symbolic link (a problem said, never followed)."""
         self.store.counts.add("LIST")
@@ -582,32 +582,33 @@ class _LocalScan:
             return fn(self.fd, os.fsencode(rel), *args)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
-                self._symlink(rel)
+                self._symlink(rel, into)
                 return None
             if e.errno in (errno.EACCES, errno.EPERM):
                 raise DataRootPermissionError(f"cannot read {self.v2}/{rel}; run as a user who can read the "
                                               "registry storage", path=f"{self.v2}/{rel}") from None
             raise
 
-    def scan(self, rel: str, depth: int, leaf: bytes, read: int) -> list:
+    def scan(self, rel: str, depth: int, leaf: bytes, read: int, into: list[str] | None = None) -> list:
         """_storagescan.scan below v2, counted (a listing per call, a GET per file read, a HEAD per
-        file only stat'ed); a folder that is a symbolic link is a problem said, never followed."""
+        file only stat'ed); a folder that is a symbolic link is a problem said (in ``into``, else the
+        audit's problems), never followed."""
         from ._storagescan import scan
 
         counts = self.store.counts
-        found = self._called(scan, rel, depth, leaf, int(read), MANIFEST_LIMIT)
+        found = self._called(scan, rel, into, depth, leaf, int(read), MANIFEST_LIMIT)
         if found is None:
             return []
         files = sum(1 for _, code, _ in found if code == "f")
         counts.add("GET" if read else "HEAD", files)
         for name, code, _ in found:
             if code == "L":  # a folder on the way
-                self._symlink(f"{rel}/{name}")
+                self._symlink(f"{rel}/{name}", into)
             elif code == "l":  # the leaf itself (or a folder between it and its folder): never followed
-                self._symlink("/".join(p for p in (rel, name, os.fsdecode(leaf)) if p))
+                self._symlink("/".join(p for p in (rel, name, os.fsdecode(leaf)) if p), into)
         return found
 
-    def _entries(self, rel: str) -> list[tuple[str, bool, bool]] | None:
+    def _entries(self, rel: str, into: list[str] | None = None) -> list[tuple[str, bool, bool]] | None:
         """(name, is a folder, is a symbolic link) of the folder ``rel`` below v2, sorted; None if missing."""
         self.store.counts.add("LIST")
         try:
@@ -616,7 +617,7 @@ class _LocalScan:
             return None
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                self._symlink(rel)
+                self._symlink(rel, into)
                 return None
             raise
         try:
@@ -625,29 +626,31 @@ class _LocalScan:
         finally:
             os.close(fd)
 
-    def blob_sizes(self) -> dict[str, int]:
-        """digest -> size of every ``blobs/<alg>/<xx>/<hex>/data``, shards listed concurrently."""
+    def blob_sizes(self, problems: list[str]) -> dict[str, int]:
+        """digest -> size of every ``blobs/<alg>/<xx>/<hex>/data``, shards listed concurrently; what
+        is wrong with them said in ``problems`` (the walk runs beside the repositories' reads)."""
         shards = []
-        for alg, is_dir, link in self._entries("blobs") or []:
+        for alg, is_dir, link in self._entries("blobs", problems) or []:
             if link:
-                self._symlink(f"blobs/{alg}")
+                self._symlink(f"blobs/{alg}", problems)
             elif is_dir:
-                for xx, sub, sublink in self._entries(f"blobs/{alg}") or []:
+                for xx, sub, sublink in self._entries(f"blobs/{alg}", problems) or []:
                     if sublink:
-                        self._symlink(f"blobs/{alg}/{xx}")
+                        self._symlink(f"blobs/{alg}/{xx}", problems)
                     elif sub:
                         shards.append((alg, f"blobs/{alg}/{xx}"))
         sizes: dict[str, int] = {}
-        for (alg, rel), found in zip(shards, self.store.map(lambda s: self.scan(s[1], 1, b"data", False), shards,
-                                                            f"listing {self.store.url}", "folders", threads=True)):
+        for (alg, rel), found in zip(shards, self.store.map(lambda s: self.scan(s[1], 1, b"data", False, problems),
+                                                            shards, f"listing {self.store.url}", "folders",
+                                                            threads=True)):
             for name, code, size in sorted(found):
                 digest = _intern(f"{alg}:{name}")
                 if code == "f":
                     sizes[digest] = size
                 elif code in _ODD_CODES:  # never followed or read: left out, and said
-                    self.problems.append(_odd_data(digest, _ODD_CODES[code]))
+                    problems.append(_odd_data(digest, _ODD_CODES[code]))
                 elif code != "L":
-                    self.problems.append(_no_data_file(digest))
+                    problems.append(_no_data_file(digest))
         return sizes
 
     def repositories(self) -> list[tuple[str, str, set[str]]]:
@@ -673,8 +676,7 @@ class _LocalScan:
         walk("repositories", "")
         return out
 
-    def read_repository(self, repo: tuple[str, str, set[str]], blob_sizes: dict[str, int],
-                        known: dict) -> RepoData:
+    def read_repository(self, repo: tuple[str, str, set[str]], known: dict) -> RepoData:
         name, path, marks = repo
         tags, history = [], {}
         revisions: list[str] = []
@@ -690,18 +692,21 @@ class _LocalScan:
             revisions = self._links(f"{path}/_manifests/revisions")
         layers = self._links(f"{path}/_layers") if "_layers" in marks else []
         uploads = sum(1 for _, d, _ in self._entries(f"{path}/_uploads") or [] if d) if "_uploads" in marks else 0
-        wanted = [d for d in dict.fromkeys(revisions) if d in blob_sizes and d not in known]
-        readable = [d for d in wanted if blob_sizes[d] <= MANIFEST_LIMIT]
-        if readable:
+        # Each manifest read before the blobs' sizes are known (they are walked meanwhile): one whose
+        # blob is missing is simply not found, one above the limit not read (the C reader checks its
+        # size first); the reads are counted once the sizes are known (_audit). Only a revision
+        # naming a plain blob path is tried (text from a link: never a path of its own).
+        wanted = [d for d in dict.fromkeys(revisions) if d not in known]
+        plain = [d for d in wanted if _plain_digest(d)]
+        if plain:
             from ._storagescan import read
 
-            self.store.counts.add("GET", len(readable))
-            bodies = dict(zip(readable, read(self.fd, [os.fsencode(_blob_path(d)) for d in readable],
-                                             MANIFEST_LIMIT)))
+            bodies = read(self.fd, [os.fsencode(_blob_path(d)) for d in plain], MANIFEST_LIMIT)
+            for d, (code, body) in zip(plain, bodies):
+                known[d] = _manifest_info(body if code == "f" else None)
         for d in wanted:
-            code, body = bodies.get(d, ("m", None)) if readable else ("m", None)
-            known[d] = _manifest_info(body if code == "f" else None)
-        infos = {d: known[d] for d in revisions if d in blob_sizes}
+            known.setdefault(d, None)
+        infos = {d: known.get(d) for d in revisions}  # the audit keeps those whose blob exists
         return RepoData(name, "_manifests" in marks, tags, history, revisions, layers, uploads, infos)
 
     def _history(self, rel: str, history: dict[str, list[str]]) -> None:
@@ -740,7 +745,7 @@ class _LocalScan:
         texts interned there); names that are not ASCII are sorted here, as Python orders them."""
         from ._storagescan import links
 
-        found = self._called(links, rel, MANIFEST_LIMIT)
+        found = self._called(links, rel, None, MANIFEST_LIMIT)
         if found is None:
             return []
         texts, files, odd = found
@@ -777,14 +782,20 @@ def _open_below(dirfd: int, rel: str) -> int:
     return fd
 
 
-def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress: bool | None):
+def _plain_digest(digest: str) -> bool:
+    """Whether ``blobs/<alg>/<xx>/<hex>/data`` made of ``digest`` is a path of plain names below v2."""
+    alg, _, hexpart = digest.partition(":")
+    return bool(alg and hexpart) and "/" not in digest and "\0" not in digest and alg not in (".", "..") \
+        and hexpart not in (".", "..") and hexpart[:2] not in (".", "..")
+
+
+def _scanned_repositories(scan: _LocalScan, known: dict, progress: bool | None):
     """RepoData of each repository, read on the store's pool a bounded window ahead of the caller."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ...display import progress_bar
 
     repos = scan.repositories()
-    known: dict = {}
     workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS))
     window = 8 * workers  # read ahead of the mark and sweep, never the whole storage at once
     with ThreadPoolExecutor(max_workers=workers) as pool, \
@@ -792,7 +803,7 @@ def _scanned_repositories(scan: _LocalScan, blob_sizes: dict[str, int], progress
                          progress=progress, skip=progress is None and len(repos) < 200, delay=1) as bar:
         pending = []
         for repo in repos:
-            pending.append(pool.submit(scan.read_repository, repo, blob_sizes, known))
+            pending.append(pool.submit(scan.read_repository, repo, known))
             if len(pending) >= window:
                 yield pending.pop(0).result()
                 bar.update()
@@ -833,10 +844,7 @@ def audit_storage(root: str | os.PathLike | Store | None = None, *, config: str 
     else:
         store = open_store(root, progress=progress, **options)
     v2 = find_v2(store)
-    try:
-        return _audit(store, v2)
-    finally:
-        _INTERNED.clear()  # the digests stay alive in the frames that use them, not here
+    return _audit(store, v2)
 
 
 def _audit(store: Store, v2: str) -> StorageAudit:
@@ -848,8 +856,18 @@ def _audit(store: Store, v2: str) -> StorageAudit:
         # again and again while they are made (a fifth of the audit's time at full size), for nothing.
         gc.disable()
         try:
-            blob_sizes = scan.blob_sizes()
-            plans, frames = _decide(_scanned_repositories(scan, blob_sizes, store.progress), blob_sizes, problems)
+            # The blobs are walked while the repositories are listed and the first of them read.
+            blob_problems: list[str] = []
+            with ThreadPoolExecutor(max_workers=1) as early:
+                sizing = early.submit(scan.blob_sizes, blob_problems)
+                known: dict = {}  # manifest digest -> its info, read once whichever repository names it
+                repos = _scanned_repositories(scan, known, store.progress)
+                first = next(repos, None)
+                blob_sizes = sizing.result()
+            plans, frames = _decide(chain([first] if first is not None else [], repos), blob_sizes, problems)
+            problems[:0] = blob_problems  # said first, as when the blobs were walked first
+            # a GET per manifest whose blob the walk found small enough to read (as the listed path counts)
+            store.counts.add("GET", sum(1 for d in known if blob_sizes.get(d, MANIFEST_LIMIT + 1) <= MANIFEST_LIMIT))
         finally:
             scan.close()
             if collecting:
