@@ -929,6 +929,7 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
     revision_types: dict[str, str] = {}
     linked_by: dict[str, object] = {}  # digest -> a repository, or a set of them once several link it
     marks = {False: set(), True: set()}  # delete_untagged -> mark set
+    plain_marks, untagged_marks = marks[False], marks[True]
     gc_untagged_error = None
     manifest_deletes = {False: [], True: []}
     link_deletes = {False: [], True: []}
@@ -988,15 +989,19 @@ def _decide(repos, blob_sizes: dict[str, int], problems: list[str]) -> tuple[dic
                     referenced_by.setdefault(child, []).append(d)
 
         doomed_manifests = set()
-        for untagged_mode in (False, True):
-            mark = marks[untagged_mode]
-            for d in present:
-                if untagged_mode and d not in tags_of:
-                    manifest_deletes[True].append((repo, d))
-                    doomed_manifests.add(d)
-                    continue
+        for d in present:
+            # Both modes' marks in one pass. A reference that is empty or null is marked too: it names
+            # no blob and no link, so it changes nothing (and saves filtering every list).
+            refs = info[d][1]
+            for mark in (plain_marks, untagged_marks) if d in tags_of else (plain_marks,):
                 mark.add(d)
-                mark.update(r for r in info[d][1] if r)
+                try:
+                    mark.update(refs)
+                except TypeError:  # an unhashable reference ([] or {} in a damaged manifest)
+                    mark.update(r for r in refs if r)
+            if d not in tags_of:
+                manifest_deletes[True].append((repo, d))
+                doomed_manifests.add(d)
 
         # Layer links, judged against the mark set as it stands after this repository (GC's order).
         for content in rd.layers:
