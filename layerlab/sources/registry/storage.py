@@ -796,7 +796,9 @@ def _scanned_repositories(scan: _LocalScan, known: dict, progress: bool | None):
     from ...display import progress_bar
 
     repos = scan.repositories()
-    workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS))
+    # One thread more than the cores: a reader holds the GIL for its Python part (sorting, parsing a
+    # manifest) while the others' system calls, in C without it, keep the cores busy.
+    workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS + 1))
     window = 8 * workers  # read ahead of the mark and sweep, never the whole storage at once
     with ThreadPoolExecutor(max_workers=workers) as pool, \
             progress_bar(total=len(repos), desc="reading repositories", unit="repositories", leave=False,
