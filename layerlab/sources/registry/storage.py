@@ -7,7 +7,7 @@ their history, manifests (tagged or not), layer links, blobs with sizes, and exa
 follows distribution 2.8 (Debian's docker-registry and the ``registry:2`` image): a manifest marks
 its direct references only, so with ``--delete-untagged`` the layers of an untagged child of a
 tagged index are swept. Nothing is written, locked or created under the storage root: the audit
-reads the blobs' sizes and then one repository after another (a local folder with ``_LocalScan``, an
+reads the blobs' sizes and one repository after another (a local folder with ``_LocalScan``, an
 object store part by part (``_streamed_repositories``), a local folder without the C scanner as one
 ``Listing``), with the link files and manifests it needs, and decides in memory.
 """
@@ -553,9 +553,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEX
 
 
 class _LocalScan:
-    """A local storage read folder by folder: the blob shards and then each repository, on a few
-    threads (the C scanner releases the GIL), repositories streamed in distribution's walk order so
-    that only a few are held at once."""
+    """A local storage read folder by folder: the blob shards and, at the same time, each repository,
+    on a few threads (the C scanner releases the GIL), repositories streamed in distribution's walk
+    order so that only a few are held at once."""
 
     def __init__(self, store: Store, v2: str, problems: list[str]):
         from .._reader import check_inside, open_noatime
