@@ -17,7 +17,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 
-from ..sources._reader import open_noatime
+from ..sources._reader import open_beneath, open_noatime
 from ..sources.layerfiles.tarheader import BLOCK, EXTENSION_TYPES, clean_path, fast_header, parse_headers
 from .hashing import content_dirs, hash_source
 
@@ -66,18 +66,13 @@ def read_layer(inv, layer_id: str, wants: dict[str, Want]) -> dict[str, bytes | 
 def _open_beneath(base: bytes, path: str) -> int:
     """An fd of ``base`` + ``path``, every component opened with O_NOFOLLOW under the one before."""
     fd = open_noatime(base, os.O_RDONLY | os.O_DIRECTORY)
+    parts = [p for p in os.fsencode(path).split(b"/") if p]
+    if not parts:
+        return fd  # the layer's own folder: the caller refuses it as not a regular file
     try:
-        parts = [p for p in os.fsencode(path).split(b"/") if p]
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
-            nxt = os.open(part, flags | getattr(os, "O_CLOEXEC", 0), dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-        return fd
-    except BaseException:
+        return open_beneath(fd, parts, os.O_NONBLOCK)
+    finally:
         os.close(fd)
-        raise
 
 
 def _from_dir(base: bytes, path: str, want: Want) -> bytes | Missing:

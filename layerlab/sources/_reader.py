@@ -224,6 +224,27 @@ def _open_at(dir_fd: int, name: str, flags: int) -> int:
     return os.open(name, flags, dir_fd=dir_fd)
 
 
+def open_beneath(dir_fd: int, parts, last_flags: int = os.O_DIRECTORY) -> int:
+    """The entry ``parts`` (path components, str or bytes) below the open folder ``dir_fd``, opened one
+    component at a time with O_NOFOLLOW (on a whole path it guards only the last component): no
+    symbolic link on the way is followed. Folders on the way are opened with O_DIRECTORY, the last
+    component with ``last_flags`` (O_NONBLOCK for a file); no access time is touched. ``dir_fd``
+    stays open; the caller closes the fd returned."""
+    fd = dir_fd
+    try:
+        for i, part in enumerate(parts):
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (last_flags if i == len(parts) - 1 else os.O_DIRECTORY)
+            new = _open_at(fd, part, flags)
+            if fd != dir_fd:
+                os.close(fd)
+            fd = new
+    except BaseException:
+        if fd != dir_fd:
+            os.close(fd)
+        raise
+    return fd
+
+
 def _read_at(dir_fd: int, name: str, limit: int | None, folder: str) -> bytes | None:
     """The bytes of regular file ``name`` in the open folder ``dir_fd``, opened without following a
     link, without blocking and without touching its access time; None for anything else (read_bytes

@@ -33,7 +33,7 @@ from ...frames.schema import coerce, empty
 from ...oci.manifest import INDEX_TYPES, SCHEMA1, media_type_of
 from ...untrusted import load_json
 from .stores import LOCAL_WORKERS, Store, open_store
-from .._reader import is_digest, outside_root
+from .._reader import is_digest, open_beneath, outside_root
 
 MANIFEST_LIMIT = 4 << 20
 
@@ -549,7 +549,6 @@ def _streamed_repositories(store: Store, v2: str, blob_sizes: dict[str, int]) ->
 #: What _storagescan's codes say a leaf is, for messages (blob data that is not a regular file).
 _ODD_CODES = {"l": "symlink", "p": "FIFO", "s": "socket", "c": "device", "o": "other"}
 _TEXT = 2  # _storagescan.scan's read mode giving a file's text, decoded and stripped
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 class _LocalScan:
@@ -612,7 +611,7 @@ class _LocalScan:
         """(name, is a folder, is a symbolic link) of the folder ``rel`` below v2, sorted; None if missing."""
         self.store.counts.add("LIST")
         try:
-            fd = _open_below(self.fd, rel)
+            fd = open_beneath(self.fd, rel.split("/"))
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -758,28 +757,6 @@ class _LocalScan:
             self._symlink(f"{rel}/{name}" if code == "L" else f"{rel}/{name}/link")
         return texts
 
-
-_NOATIME_FLAG = getattr(os, "O_NOATIME", 0)
-
-
-def _open_below(dirfd: int, rel: str) -> int:
-    """The folder ``rel`` below ``dirfd``, opened one component at a time with O_NOFOLLOW (O_NOFOLLOW
-    on a whole path guards only its last component): no symbolic link on the way is followed."""
-    fd = dirfd
-    try:
-        for part in rel.split("/"):
-            try:
-                new = os.open(part, _DIR_FLAGS | _NOATIME_FLAG, dir_fd=fd)
-            except PermissionError:  # O_NOATIME is the owner's (or root's): others open without it
-                new = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            if fd != dirfd:
-                os.close(fd)
-            fd = new
-    except BaseException:
-        if fd != dirfd:
-            os.close(fd)
-        raise
-    return fd
 
 
 def _plain_digest(digest: str) -> bool:
