@@ -414,20 +414,22 @@ static PyObject *text_of(const char *s, size_t n) {
     return t;
 }
 
-/* The walk of ``rel`` below dirfd that scan() and links() share, without the GIL: -1 (o->err set) on
- * an error, -2 out of memory, *missing set when rel does not exist. */
+/* The walk of ``rel`` below dirfd that scan() and links() share, without the GIL: 0 walked, 1 when rel
+ * does not exist, -1 with a Python exception set (the OSError of an error, or out of memory). */
 static int run(Out *o, int dirfd_, const char *rel, int depth, const char *leaf, int read_it, size_t limit,
-               char **only, int *missing) {
+               char **only) {
     char *name = malloc(4096);
     Buf buf = {0};
-    int rc = 0;
-    if (!name)
-        return -2;
+    int rc = 0, missing = 0;
+    if (!name) {
+        PyErr_NoMemory();
+        return -1;
+    }
     Py_BEGIN_ALLOW_THREADS
     int fd = open_at(dirfd_, rel, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         if (errno == ENOENT)  /* ENOTDIR, ELOOP: a symbolic link or a file on the way, raised */
-            *missing = 1;
+            missing = 1;
         else
             o->err = errno, rc = -1;
     } else if (depth == 0) {
@@ -440,7 +442,12 @@ static int run(Out *o, int dirfd_, const char *rel, int depth, const char *leaf,
     Py_END_ALLOW_THREADS
     free(name);
     free(buf.data);
-    return rc;
+    if (rc < 0) {
+        errno = o->err;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, rel);
+        return -1;
+    }
+    return missing;
 }
 
 static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
@@ -472,19 +479,11 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
     }
     Out o = {0};
-    int missing = 0;
-    int rc = run(&o, dirfd_, rel, depth, leaf, read_it, (size_t)limit, pattern_len ? only : NULL, &missing);
+    int rc = run(&o, dirfd_, rel, depth, leaf, read_it, (size_t)limit, pattern_len ? only : NULL);
     PyObject *result = NULL;
-    if (rc == -2)
-        return PyErr_NoMemory();
-    if (rc < 0) {
-        errno = o.err;
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, rel);
-        goto done;
-    }
-    if (missing) {
-        result = Py_None;
-        Py_INCREF(result);
+    if (rc != 0) {  /* -1: raised; 1: missing */
+        if (rc > 0)
+            result = Py_NewRef(Py_None);
         goto done;
     }
     size_t count = o.entries.len / sizeof(Entry);
@@ -616,19 +615,11 @@ static PyObject *links(PyObject *Py_UNUSED(self), PyObject *args) {
         return NULL;
     }
     Out o = {0};
-    int missing = 0;
-    int rc = run(&o, dirfd_, rel, 2, "link", 2, (size_t)limit, NULL, &missing);
+    int rc = run(&o, dirfd_, rel, 2, "link", 2, (size_t)limit, NULL);
     PyObject *result = NULL, *texts = NULL, *odd = NULL;
-    if (rc == -2)
-        return PyErr_NoMemory();
-    if (rc < 0) {
-        errno = o.err;
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, rel);
-        goto done;
-    }
-    if (missing) {
-        result = Py_None;
-        Py_INCREF(result);
+    if (rc != 0) {  /* -1: raised; 1: missing */
+        if (rc > 0)
+            result = Py_NewRef(Py_None);
         goto done;
     }
     size_t count = o.entries.len / sizeof(Entry);
