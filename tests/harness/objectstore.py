@@ -14,6 +14,7 @@ what the read-only tests compare. :class:`ThrottlingProxy` sits in front of the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -35,6 +36,23 @@ ACCESS_KEY, SECRET_KEY, REGION = "layerlab-test", "layerlab-test-secret", "us-ea
 # werkzeug colours the lines of non-2xx answers with ANSI escapes.
 _LOG_LINE = re.compile(r'"(?:\x1b\[[\d;]*m)*(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+(?:\x1b\[[\d;]*m)*" '
                        r'(?P<status>\d{3})')
+
+
+@contextlib.contextmanager
+def in_memory_store(tree: Path, prefix: str):
+    """Every file below ``tree`` copied into fsspec's in-memory filesystem under ``/<prefix>`` (an
+    object store with no server), removed afterwards with the prefix's top folder: ``memory://<prefix>``
+    reads the copy."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for path in tree.rglob("*"):
+        if path.is_file():
+            fs.pipe_file(f"/{prefix}/{path.relative_to(tree).as_posix()}", path.read_bytes())
+    try:
+        yield f"memory://{prefix}"
+    finally:
+        fs.rm("/" + prefix.split("/")[0], recursive=True)
 
 
 def moto_missing() -> str | None:

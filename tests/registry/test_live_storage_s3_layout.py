@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from layerlab.sources.registry import audit_storage
-from harness.objectstore import MotoServer, moto_missing
+from harness.objectstore import MotoServer, in_memory_store, moto_missing
 from harness.registry import Registry, registry_missing
 from harness.storagegen import generate, upload
 from harness.tiers import require
@@ -69,17 +69,9 @@ def test_every_depth_of_repository_name_audits_as_gc_marks(storage, tmp_path, mo
 
 
 def test_in_memory_store_lists_each_underscore_folder(storage):
-    import fsspec
-
-    fs = fsspec.filesystem("memory")
-    for path in storage.rglob("*"):
-        if path.is_file():
-            fs.pipe_file(f"/layout/{path.relative_to(storage).as_posix()}", path.read_bytes())
-    try:
-        memory = audit_storage("memory://layout", progress=False)
-        local = audit_storage(storage, progress=False)
-        for name in FRAMES:
-            assert memory.__dict__[name].astype(str).equals(local.__dict__[name].astype(str)), name
-        assert memory.gc == local.gc and memory.gc_untagged == local.gc_untagged
-    finally:
-        fs.rm("/layout", recursive=True)
+    with in_memory_store(storage, "layout") as url:
+        memory = audit_storage(url, progress=False)
+    local = audit_storage(storage, progress=False)
+    for name in FRAMES:
+        assert memory.__dict__[name].astype(str).equals(local.__dict__[name].astype(str)), name
+    assert memory.gc == local.gc and memory.gc_untagged == local.gc_untagged

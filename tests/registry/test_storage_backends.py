@@ -8,6 +8,7 @@ import pytest
 from layerlab.errors import NotADataRoot
 from layerlab.reports.inputs import sample_capture
 from layerlab.sources.registry import audit_storage
+from harness.objectstore import in_memory_store
 
 FRAMES = ("repositories", "tags", "manifests", "layer_links", "blobs")
 
@@ -26,15 +27,9 @@ def capture(tmp_path_factory):
 
 
 def test_fsspec_memory_backend_gives_the_same_audit(capture):
-    import fsspec
-
-    fs = fsspec.filesystem("memory")
-    for f in capture.rglob("*"):
-        if f.is_file():
-            fs.pipe_file(f"/llreg/root/{f.relative_to(capture)}", f.read_bytes())
-    try:
+    with in_memory_store(capture, "llreg/root") as url:
         local = audit_storage(capture)
-        memory = audit_storage("memory://llreg/root", progress=False)
+        memory = audit_storage(url, progress=False)
         for attr in FRAMES:
             assert getattr(memory, attr).equals(getattr(local, attr)), attr
         a, b = local.to_dict(), memory.to_dict()
@@ -46,8 +41,6 @@ def test_fsspec_memory_backend_gives_the_same_audit(capture):
         assert a == b
         with pytest.raises(NotADataRoot):
             audit_storage("memory://llreg/elsewhere", progress=False)
-    finally:
-        fs.rm("/llreg", recursive=True)
 
 
 def test_local_file_url_and_path_agree(capture):
