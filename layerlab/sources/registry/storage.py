@@ -369,6 +369,30 @@ def _listed_repositories(store: Store, v2: str, tree: Listing, links: dict[str, 
                        len(tree.subdirs(f"{path}/_uploads")), {d: infos.get(d) for d in revisions if d in blob_sizes})
 
 
+def _read_ahead(fn, items: list, workers: int, window: int, desc: str, unit: str, progress: bool | None):
+    """``fn(item)`` of each item, in the items' order, on a pool of ``workers`` threads at most ``window``
+    items ahead of the caller (never the whole storage at once), with a progress bar; stopped early
+    (an error, Ctrl-C), nothing more is started."""
+    from ...display import progress_bar
+
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            progress_bar(total=len(items), desc=desc, unit=unit, leave=False, progress=progress,
+                         skip=progress is None and len(items) < 200, delay=1) as bar:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+                    bar.update()
+            while pending:
+                yield pending.popleft().result()
+                bar.update()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 # -- an object store, streamed part by part -------------------------------------------------------
 # The storage audit on an object store (s3, or another fsspec store), streamed repository by repository.
 #
@@ -470,8 +494,6 @@ def _parts(store: Store, v2: str) -> list[tuple[str, tuple[str, ...]]]:
 def _streamed_repositories(store: Store, v2: str, blob_sizes: dict[str, int]) -> Iterator[RepoData]:
     """RepoData of every repository in distribution's walk order, each part listed and read on the
     store's pool a bounded window ahead of the caller, and dropped once handed over."""
-    from ...display import progress_bar
-
     parts = _parts(store, v2)
     infos: dict = {}  # manifests read so far (a manifest pushed to several repositories is read once)
 
@@ -525,23 +547,9 @@ def _streamed_repositories(store: Store, v2: str, blob_sizes: dict[str, int]) ->
         return list(_listed_repositories(store, v2, tree, links, blob_sizes, read_once, infos))
 
     workers = max(1, store.max_workers)
-    window = 4 * workers  # read ahead of the mark and sweep, never the whole storage at once
-    with ThreadPoolExecutor(max_workers=workers) as pool, \
-            progress_bar(total=len(parts), desc=f"reading {store.url} repositories", unit="folders", leave=False,
-                         progress=store.progress, skip=store.progress is None and len(parts) < 200, delay=1) as bar:
-        pending: deque = deque()
-        try:
-            for part in parts:
-                pending.append(pool.submit(read, part))
-                if len(pending) >= window:
-                    yield from pending.popleft().result()
-                    bar.update()
-            while pending:
-                yield from pending.popleft().result()
-                bar.update()
-        finally:
-            for future in pending:  # stopped early (an error, Ctrl-C): nothing more is started
-                future.cancel()
+    for repos in _read_ahead(read, parts, workers, 4 * workers, f"reading {store.url} repositories", "folders",
+                             store.progress):
+        yield from repos
 
 
 # -- a local storage scanned in C (_storagescan.c) ------------------------------------------------
@@ -767,28 +775,13 @@ def _plain_digest(digest: str) -> bool:
 
 
 def _scanned_repositories(scan: _LocalScan, known: dict, progress: bool | None):
-    """RepoData of each repository, read on the store's pool a bounded window ahead of the caller."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ...display import progress_bar
-
+    """RepoData of each repository, read on a pool a bounded window ahead of the caller."""
     repos = scan.repositories()
     # One thread more than the cores: a reader holds the GIL for its Python part (sorting, parsing a
     # manifest) while the others' system calls, in C without it, keep the cores busy.
     workers = max(1, min(scan.store.max_workers, LOCAL_WORKERS + 1))
-    window = 8 * workers  # read ahead of the mark and sweep, never the whole storage at once
-    with ThreadPoolExecutor(max_workers=workers) as pool, \
-            progress_bar(total=len(repos), desc="reading repositories", unit="repositories", leave=False,
-                         progress=progress, skip=progress is None and len(repos) < 200, delay=1) as bar:
-        pending = []
-        for repo in repos:
-            pending.append(pool.submit(scan.read_repository, repo, known))
-            if len(pending) >= window:
-                yield pending.pop(0).result()
-                bar.update()
-        for future in pending:
-            yield future.result()
-            bar.update()
+    yield from _read_ahead(lambda repo: scan.read_repository(repo, known), repos, workers, 8 * workers,
+                           "reading repositories", "repositories", progress)
 
 
 def _scanner_available() -> bool:
