@@ -8,6 +8,7 @@ turned into pandas once: per-file pandas conversion cost more than the reading i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -155,6 +156,28 @@ def _as_read(table: pa.Table, read: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=read)
 
 
+@contextlib.contextmanager
+def _parquet(source):
+    """The ParquetFile of what ``_sources`` gave: a local path (opened, its reads pre-buffered), bytes in
+    memory (nothing to pre-buffer), or the error met getting them (raised)."""
+    if isinstance(source, BaseException):
+        raise source
+    local = isinstance(source, str)
+    with (pa.OSFile(source) if local else pa.BufferReader(source)) as opened, \
+            pq.ParquetFile(opened, pre_buffer=local) as pf:
+        yield pf
+
+
+def _same_schema(by_schema: list, stored: pa.Schema) -> list:
+    """The members' list of ``by_schema`` (``[(stored schema, members)]``) whose schema equals ``stored``,
+    added when there is none yet: Schema.equals rather than a dict keyed by schema, since hashing a
+    schema cost more than reading a column."""
+    members = next((m for schema_, m in by_schema if schema_.equals(stored)), None)
+    if members is None:
+        by_schema.append((stored, members := []))
+    return members
+
+
 def _read_files(fs, by_file: dict, frame: str, names: list[str], keep_group):
     """``(table as stored, snapshot, host)`` of each file in ``by_file``, in its order: the columns
     ``names`` it has, of the row groups ``keep_group(metadata, group)`` allows (None: all; a file
@@ -167,10 +190,7 @@ def _read_files(fs, by_file: dict, frame: str, names: list[str], keep_group):
         if isinstance(source, FileNotFoundError):
             raise source
         try:
-            if isinstance(source, BaseException):
-                raise source
-            opened = pa.OSFile(source) if isinstance(source, str) else pa.BufferReader(source)
-            with opened, pq.ParquetFile(opened, pre_buffer=isinstance(source, str)) as pf:
+            with _parquet(source) as pf:
                 # a column the file lacks (an older format's) is left out by pyarrow, then made nulls
                 # by _as_read: asking the file's schema first cost more than reading a column
                 if keep_group is None:
@@ -196,18 +216,12 @@ def _read_batch(parts: list[Part], storage_options: dict | None, frame: str, rea
     hosts = []
     for fs, by_file in _files_by_filesystem(parts, storage_options, frame):
         for table, snapshot, host in _read_files(fs, by_file, frame, read.names, keep_group):
-            # Schema.equals rather than a dict keyed by schema: hashing a schema cost more than reading a column
-            members = next((m for stored, m in by_schema if stored.equals(table.schema)), None)
-            if members is None:
-                by_schema.append((table.schema, members := []))
-            members.append((len(hosts), table, snapshot))
+            _same_schema(by_schema, table.schema).append((len(hosts), table, snapshot))
             hosts.append((host, table.num_rows))
-    if not hosts:
-        return None, []
-    cast, order = [], []
+    pieces = []  # (positions, table, hosts) of each stored schema
     for _, members in by_schema:
         try:
-            cast.append(_as_read(pa.concat_tables([t for _, t, _ in members]), read))
+            cast = _as_read(pa.concat_tables([t for _, t, _ in members]), read)
         except (pa.ArrowException, ValueError, OverflowError):  # name the snapshot whose file will not cast
             for _, t, snapshot in members:
                 try:
@@ -215,13 +229,9 @@ def _read_batch(parts: list[Part], storage_options: dict | None, frame: str, rea
                 except (pa.ArrowException, ValueError, OverflowError) as e:
                     raise _unreadable(snapshot, frame, e) from None
             raise
-        order.extend(i for i, _, _ in members)
-    table = pa.concat_tables(cast) if len(cast) > 1 else cast[0]
-    if order != sorted(order):  # files of several stored schemas: back to the hosts' order
-        starts = np.cumsum([0] + [k for _, k in hosts])
-        rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in order])
-        table = table.take(pa.array(np.argsort(rows, kind="stable")))
-    return table, hosts
+        positions = [i for i, _, _ in members]
+        pieces.append((positions, cast, [hosts[i] for i in positions]))
+    return _in_order(pieces)  # files of several stored schemas: back to the hosts' order
 
 
 # A remote batch's hosts are asked for fleet_index.parquet a round at a time; after a round where
@@ -267,10 +277,7 @@ def _read_indexed(parts: list[Part], storage_options: dict | None, reads: dict[s
             old.append((snapshot, host))
             continue
         try:
-            if isinstance(source, BaseException):
-                raise source
-            opened = pa.OSFile(source) if isinstance(source, str) else pa.BufferReader(source)
-            with opened, pq.ParquetFile(opened, pre_buffer=isinstance(source, str)) as pf:
+            with _parquet(source) as pf:
                 table = pf.read(columns=names, use_threads=False)
         except FileNotFoundError:
             raise
@@ -281,10 +288,7 @@ def _read_indexed(parts: list[Part], storage_options: dict | None, reads: dict[s
         if table.num_columns < len(names):  # an index without a column asked for: the frames' own files
             old.append((snapshot, host))
             continue
-        members = next((m for stored, m in by_schema if stored.equals(table.schema)), None)
-        if members is None:
-            by_schema.append((table.schema, members := []))
-        members.append((at[snapshot, host], table, snapshot, host))
+        _same_schema(by_schema, table.schema).append((at[snapshot, host], table, snapshot, host))
     # each schema's tables joined once, in one chunk: a kernel over 256 one-file chunks cost ms a call
     joined = [(members, pa.concat_tables([t for _, t, _, _ in members]).combine_chunks()) for _, members in by_schema]
     out = {}
