@@ -493,10 +493,10 @@ def owner_codes(values, what: str) -> pd.Categorical:
     number outside uint32 or a null is a SchemaError naming ``what``."""
     if isinstance(values, pd.Series):
         values = values.array
+    if pd.isna(values).any():
+        raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
     if isinstance(values, pd.Categorical):
         cats = values.categories
-        if (values.codes < 0).any():
-            raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
         if cats.dtype == np.int64 and cats.is_monotonic_increasing:
             return values
         if cats.dtype.kind not in "iu":
@@ -505,12 +505,8 @@ def owner_codes(values, what: str) -> pd.Categorical:
         if cats.is_monotonic_increasing:
             return pd.Categorical.from_codes(values.codes, categories=cats.astype(np.int64))
         return owner_codes(np.asarray(cats.astype(np.int64))[values.codes], what)
-    if isinstance(values, pd.api.extensions.ExtensionArray) and values.isna().any():
-        raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
     numbers = np.asarray(values)
     if numbers.dtype.kind not in "iu":
-        if pd.isna(numbers).any():
-            raise SchemaError(f"{what} holds nulls; a file always has an owner: the input is damaged")
         numbers = numbers.astype(np.int64)
     numbers = narrow(numbers, UINT32, what)
     # A hash factorize (no sort of the rows); the few categories are sorted after.
