@@ -154,8 +154,7 @@ def _plain_columns(parts: list[WalkedLayer]) -> dict | None:
     rows = np.cumsum([0] + [len(w.stats) for w in walks])
     n = int(rows[-1])
     stats = np.concatenate([w.stats for w in walks]) if len(walks) > 1 else walks[0].stats
-    fmt = stats[:, 0] >> 12
-    code = _FMT_CODE[fmt]
+    code, size, mode, uid, gid, mtime, disk = _stat_columns(stats)
     opaque = [w.opaque + start for w, start in zip(walks, rows[:-1].tolist()) if len(w.opaque)]
     if opaque:
         code[np.concatenate(opaque)] = _CODE["opaque"]
@@ -171,16 +170,15 @@ def _plain_columns(parts: list[WalkedLayer]) -> dict | None:
         links = _strings(n, link_data, np.concatenate([[0], np.cumsum(lengths)]), valid)
     except pa.ArrowInvalid:
         return None
-    disk = stats[:, 5] * 512
     return {
         "path": pd.arrays.ArrowExtensionArray(paths),
         "path_raw": None,
         "kind": pd.Categorical.from_codes(code, dtype=_KIND_DTYPE),
-        "size": np.where(fmt == 8, stats[:, 1], 0),
-        "mode": (stats[:, 0] & 0o7777).astype(np.uint16),
-        "uid": stats[:, 2].astype(np.uint32),
-        "gid": stats[:, 3].astype(np.uint32),
-        "mtime": stats[:, 4].copy(),
+        "size": size,
+        "mode": mode,
+        "uid": uid,
+        "gid": gid,
+        "mtime": mtime,
         "link_target": pd.arrays.ArrowStringArray(links),
         "disk_usage": pd.arrays.IntegerArray(disk, np.zeros(n, dtype=bool)),
         "sha256": None,
@@ -291,18 +289,20 @@ _CODE = {k: np.int8(i) for i, k in enumerate(schema.FILE_KINDS)}
 _NAT = np.iinfo(np.int64).min
 
 
+def _stat_columns(stats: np.ndarray) -> tuple:
+    """What a walk's stat fields give as they are: the kind codes by file type, size (a regular file's;
+    0 otherwise), mode (permission bits), uid, gid, mtime (microseconds) and disk bytes; each array its own."""
+    fmt = stats[:, 0] >> 12
+    return (_FMT_CODE[fmt], np.where(fmt == 8, stats[:, 1], 0), (stats[:, 0] & 0o7777).astype(np.uint16),
+            stats[:, 2].astype(np.uint32), stats[:, 3].astype(np.uint32), stats[:, 4].copy(), stats[:, 5] * 512)
+
+
 def _files_columns(layer_id: str, w: _Walked, overlay: bool, plain: bool = True) -> WalkedLayer:
     """A walk's files columns; a plain walk's are left to frame_walked (``plain``: allowed)."""
     if plain and _is_plain(w, overlay):
         return WalkedLayer(layer_id, None, int(w.stats[:, 5].sum()) * 512, w, overlay)
     n = len(w.stats)
-    st_mode = w.stats[:, 0]
-    fmt = st_mode >> 12
-    code = _FMT_CODE[fmt]
-    size = np.where(fmt == 8, w.stats[:, 1], 0)
-    mode = (st_mode & 0o7777).astype(np.uint16)
-    uid, gid, mtime = w.stats[:, 2].astype(np.uint32), w.stats[:, 3].astype(np.uint32), w.stats[:, 4].copy()
-    disk = w.stats[:, 5] * 512
+    code, size, mode, uid, gid, mtime, disk = _stat_columns(w.stats)
     no_disk = np.zeros(n, dtype=bool)
     keep = np.ones(n, dtype=bool)
     whiteout = np.zeros(n, dtype=bool)
