@@ -27,7 +27,6 @@ from .conventions import go_divide, postorder_key
 from ..stacking import (
     DIR_KINDS,
     NOT_DIRS_HIDE,
-    ancestor_closure,
     chain_files,
     entry_changes,
     inner_paths,
@@ -263,8 +262,7 @@ def stacking_rows(files: pd.DataFrame) -> np.ndarray:
     keep = np.bincount(codes, minlength=len(uniques))[codes] > 1
     is_wh = kinds == "whiteout"
     hides = is_wh | (kinds == "opaque") | np.isin(kinds, list(NOT_DIRS_HIDE))
-    ancestors = ancestor_closure({p.rpartition("/")[0] for p in uniques} - {""})
-    has_below = np.fromiter((u in ancestors for u in uniques), dtype=bool, count=len(uniques))
+    has_below = inner_paths(uniques)
     hider = np.zeros(len(uniques), dtype=bool)
     hider[codes[is_wh | (hides & has_below[codes])]] = True
     if hider.any():  # every path under a hider: a range of the sorted paths
